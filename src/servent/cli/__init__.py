@@ -1,0 +1,1 @@
+"""Layer 6 (front end): the ``servent`` command line."""

@@ -1,0 +1,79 @@
+"""Entry point of the ``servent`` command: argument parsing and error reporting.
+
+Subcommands live in :mod:`servent.cli.commands`, one module each, and are
+discovered at start-up. Errors that servent raises on purpose
+(:class:`~servent.errors.ServentError`) and OS errors become one line on
+stderr and a non-zero exit; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+
+from servent import __version__
+from servent.cli import commands
+from servent.errors import ServentError
+
+#: What ``servent`` with no subcommand runs: the README's main job.
+DEFAULT_COMMAND = "start"
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="servent",
+        description="A peer-to-peer node: share files and folders, find and fetch "
+        "what others share (BitTorrent-compatible).",
+    )
+    parser.add_argument("--version", action="version", version=f"servent {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = (
+            module.register
+        )
+        register(subparsers)
+    parser.set_defaults(known_commands=frozenset(subparsers.choices))
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * min(verbosity, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        if DEFAULT_COMMAND in args.known_commands:
+            args = parser.parse_args([*args_list, DEFAULT_COMMAND])
+        else:
+            parser.print_help()
+            return EXIT_USAGE
+    _configure_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ServentError as exc:
+        print(f"servent: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"servent: error: {exc.strerror or exc}"
+              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("servent: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,1 @@
+"""Layer 2: sans-IO protocol cores. Fed bytes and ``now``; never touch sockets or clocks."""

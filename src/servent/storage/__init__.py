@@ -1,0 +1,1 @@
+"""Layer 3: storage. The only code that touches payload files."""
