@@ -35,7 +35,9 @@ def test_random_bytes_raise_only_servent_errors(data: bytes) -> None:
 
 @given(values, st.data())
 @settings(max_examples=500)
-def test_mutated_encodings_are_either_canonical_or_refused(value: BValue, data: st.DataObject) -> None:
+def test_mutated_encodings_are_either_canonical_or_refused(
+    value: BValue, data: st.DataObject
+) -> None:
     encoded = bytearray(encode(value))
     for _ in range(data.draw(st.integers(1, 4))):
         op = data.draw(st.sampled_from(["flip", "cut", "insert"]))

@@ -99,7 +99,7 @@ def test_raw_bytes_of_a_nested_value_are_returned_exactly() -> None:
     assert raw == b"d6:lengthi1e4:name1:xe"
     assert isinstance(value, dict)
     assert decode_with_raw(data, (b"missing",))[1] is None
-    nested, raw_v = decode_with_raw(b"d1:ad1:vl1:xeee", (b"a", b"v"))
+    _, raw_v = decode_with_raw(b"d1:ad1:vl1:xeee", (b"a", b"v"))
     assert raw_v == b"l1:xe"
 
 

@@ -30,7 +30,8 @@ BValue: TypeAlias = "int | bytes | list[BValue] | dict[bytes, BValue]"
 """A decoded bencode value."""
 
 Encodable: TypeAlias = (
-    "int | bytes | bytearray | memoryview | str | Sequence[Encodable] | Mapping[bytes | str, Encodable]"
+    "int | bytes | bytearray | memoryview | str"
+    " | Sequence[Encodable] | Mapping[bytes | str, Encodable]"
 )
 """What :func:`encode` accepts: ``str`` is encoded as UTF-8, tuples as lists."""
 
@@ -253,11 +254,13 @@ def _encode_into(value: Encodable, out: list[bytes], depth: int) -> None:
         out.append(chunk)
     elif isinstance(value, Mapping):
         items: list[tuple[bytes, Encodable]] = []
-        for key, item in value.items():
-            if isinstance(key, str):
-                key = key.encode("utf-8")
-            elif not isinstance(key, bytes):
-                raise BencodeError(f"dictionary key {key!r} is not a string")
+        for raw_key, item in value.items():
+            if isinstance(raw_key, str):
+                key = raw_key.encode("utf-8")
+            elif isinstance(raw_key, bytes):
+                key = raw_key
+            else:
+                raise BencodeError(f"dictionary key {raw_key!r} is not a string")
             items.append((key, item))
         items.sort(key=lambda pair: pair[0])
         out.append(b"d")
