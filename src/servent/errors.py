@@ -59,3 +59,74 @@ class StorageError(ServentError):
 
 class ConfigError(ServentError):
     """A setting or command-line value is invalid."""
+
+
+class PeerWireError(ProtocolError):
+    """A remote peer broke the peer wire protocol (BEP 3/6/10/52); disconnect it."""
+
+
+class HandshakeError(PeerWireError):
+    """The peer wire handshake is malformed, for another torrent, or from ourselves."""
+
+
+class MessageTooLargeError(PeerWireError):
+    """A peer wire message (or the receive buffer) exceeds its bound."""
+
+
+class MalformedMessageError(PeerWireError):
+    """A peer wire message has the wrong length or impossible field values."""
+
+
+class UnexpectedMessageError(PeerWireError):
+    """A well-formed message that the connection state forbids (unsolicited piece ...)."""
+
+
+class RequestFloodError(PeerWireError):
+    """A peer queued more block requests than we allow."""
+
+
+class ExtensionNotSupportedError(PeerWireError):
+    """The remote peer did not advertise the BEP 10 extension we tried to use."""
+
+
+class BitfieldError(DecodeError):
+    """A bitfield has the wrong length for its piece count or spare bits set."""
+
+
+class DiskFullError(StorageError):
+    """The disk holding the download folder is full (ENOSPC, EDQUOT)."""
+
+
+class StoragePermissionError(StorageError):
+    """The download folder or one of its files cannot be written (EACCES, EROFS)."""
+
+
+class UnsafeStoragePathError(StorageError):
+    """A payload path would resolve outside the download folder (e.g. via a symlink)."""
+
+
+class ResumeDataError(StorageError):
+    """Resume data is corrupt or belongs to another torrent."""
+
+
+class CompactEncodingError(DecodeError):
+    """Compact peer or node info (BEP 5/23/32) has an impossible length or address."""
+
+
+class DhtError(ProtocolError):
+    """A DHT node broke the rules of KRPC or of a DHT extension (BEP 5/32/42/43/44/51)."""
+
+    def __init__(self, message: str, code: int = 203, tid: bytes | None = None) -> None:
+        super().__init__(message)
+        #: The KRPC error code to answer with (201 generic, 203 protocol, 205.. BEP 44).
+        self.code = code
+        #: Transaction ID of the offending query, when it was readable (to answer it).
+        self.tid = tid
+
+
+class KrpcDecodeError(DhtError):
+    """A KRPC datagram is not a well-formed query, response or error."""
+
+
+class DhtItemError(DhtError):
+    """A BEP 44 item is too big, badly signed, or conflicts with the stored one."""
