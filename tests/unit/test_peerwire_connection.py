@@ -456,3 +456,13 @@ def test_peer_close_marks_connection_closed() -> None:
     client.receive_data(b"", 1.0)
     assert client.state is ConnectionState.CLOSED
     assert client.next_event() is None
+
+
+def test_malformed_frame_raises_protocol_error_not_buffer_error() -> None:
+    # Regression: a memoryview of the receive buffer kept alive by the decode
+    # error's traceback made the cleanup raise BufferError instead.
+    client, _ = make_pair()
+    client.receive_data(b"\x00\x00\x00\x04\x04\x00\x00\x00\x00", 0.0)
+    with pytest.raises(MalformedMessageError):
+        client.next_event()
+    assert client.state is ConnectionState.CLOSED

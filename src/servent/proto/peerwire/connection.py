@@ -339,14 +339,12 @@ class PeerConnection:
                     block = bytes(view[start + 9 : end])
                 event: Event | None = self._on_piece(Piece(index, begin, block))
             else:
-                error: PeerWireError | None = None
-                with memoryview(buf) as view:
-                    try:
-                        message = decode_message(view[start:end])
-                    except PeerWireError as exc:
-                        error = exc
-                if error is not None:
-                    self._fail(error)
+                # Other messages are small: decode from a copy, so no view of the
+                # buffer outlives this call (a live export would block resizing).
+                try:
+                    message = decode_message(bytes(buf[start:end]))
+                except PeerWireError as exc:
+                    self._fail(exc)
                 event = self._on_message(message)
             if event is not None:
                 return event
