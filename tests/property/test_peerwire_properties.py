@@ -6,6 +6,8 @@ driver then drops the peer); any other exception is a bug.
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,7 @@ from servent.proto.peerwire import (
     Cancel,
     Choke,
     ConnectionConfig,
+    ConnectionState,
     Event,
     Extended,
     HandshakeReceived,
@@ -75,9 +78,11 @@ def test_encode_decode_round_trip(message: Message) -> None:
 @given(st.binary(max_size=300))
 def test_decode_message_raises_only_peer_wire_errors(body: bytes) -> None:
     try:
-        decode_message(body)
+        message = decode_message(body)
     except PeerWireError:
-        pass
+        return
+    # Whatever decodes re-encodes to a frame that decodes to the same message.
+    assert decode_message(encode_message(message)[4:]) == message
 
 
 def _open_connection(fast: bool, num_pieces: int | None) -> PeerConnection:
@@ -98,11 +103,15 @@ def _open_connection(fast: bool, num_pieces: int | None) -> PeerConnection:
 
 
 def _feed(conn: PeerConnection, data: bytes, cuts: list[int]) -> list[Event]:
-    """Feed ``data`` split at ``cuts``; return events until a PeerWireError (if any)."""
+    """Feed ``data`` split at ``cuts``; return events until a PeerWireError (if any).
+
+    Checks the invariants of hostile input: only PeerWireError escapes, and
+    after one the connection is closed and yields nothing more.
+    """
     events: list[Event] = []
     bounds = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     try:
-        for start, end in zip(bounds, bounds[1:], strict=False):
+        for start, end in itertools.pairwise(bounds):
             conn.receive_data(data[start:end], 1.0)
             while (event := conn.next_event()) is not None:
                 events.append(event)
@@ -110,7 +119,10 @@ def _feed(conn: PeerConnection, data: bytes, cuts: list[int]) -> list[Event]:
                     conn.send(Piece(event.index, event.begin, bytes(event.length % 64)))
                 conn.data_to_send()
     except PeerWireError:
-        pass
+        assert conn.state is ConnectionState.CLOSED
+        assert conn.next_event() is None
+    assert conn.state in (ConnectionState.OPEN, ConnectionState.HANDSHAKE, ConnectionState.CLOSED)
+    assert all(not isinstance(e, KeepAlive | UnknownMessage | Extended) for e in events)
     return events
 
 
