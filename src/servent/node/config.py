@@ -1,0 +1,236 @@
+"""Node settings: one frozen :class:`Config`, from defaults, a TOML file and flags.
+
+Precedence, lowest first: built-in defaults, the TOML file, settings changed
+at run time through the API (kept in the state database by the node), and
+command-line flags.  Every setting has one flat TOML key named like the field
+and one flag named like the key with dashes (``listen_port`` /
+``--listen-port``), so a user never has to learn two vocabularies.
+Bad values raise :class:`~servent.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from servent.errors import ConfigError
+
+DEFAULT_BOOTSTRAP = (
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+)
+CONFIG_FILE_NAME = "config.toml"
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/servent``, else ``~/.local/share/servent`` (XDG base dirs)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME", "")
+    if base and Path(base).is_absolute():
+        return Path(base) / "servent"
+    return Path.home() / ".local" / "share" / "servent"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything a node needs to know before it starts; immutable once built."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    download_dir: Path | None = None
+    """Where new downloads go; ``None`` means ``<data_dir>/downloads``."""
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 6881
+    max_connections: int = 200
+    max_peers_per_torrent: int = 50
+    download_rate_limit: int = 0
+    """Bytes per second for all torrents together; 0 is unlimited."""
+    upload_rate_limit: int = 0
+    dht_enabled: bool = True
+    dht_bootstrap: tuple[str, ...] = DEFAULT_BOOTSTRAP
+    lsd_enabled: bool = True
+    api_host: str = "127.0.0.1"
+    api_port: int = 8765
+    """0 lets the system pick a free port (clients read it from ``daemon.json``)."""
+    shared_folders: tuple[Path, ...] = ()
+    flag_keys: frozenset[str] = field(default=frozenset(), compare=False)
+    """Keys given on the command line: run-time stored settings never override them."""
+
+    @property
+    def effective_download_dir(self) -> Path:
+        return self.download_dir if self.download_dir is not None else self.data_dir / "downloads"
+
+    def with_values(self, values: Mapping[str, object]) -> Config:
+        """A copy with ``values`` (raw, as from TOML or JSON) validated and applied."""
+        return dataclasses.replace(self, **{k: _validate(k, v) for k, v in values.items()})
+
+    def public_dict(self) -> dict[str, object]:
+        """JSON-ready view of every setting (paths as strings)."""
+        out: dict[str, object] = {}
+        for key in SETTING_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [str(v) for v in value]
+            out[key] = value
+        out["download_dir"] = str(self.effective_download_dir)
+        return out
+
+
+SETTING_KEYS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(Config) if f.name != "flag_keys"
+)
+#: Settings the API may change while the node runs (the rest need a restart).
+RUNTIME_KEYS = frozenset(
+    {
+        "max_connections",
+        "max_peers_per_torrent",
+        "download_rate_limit",
+        "upload_rate_limit",
+    }
+)
+_PORT_KEYS = frozenset({"listen_port", "api_port"})
+_COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent"})
+_RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
+_BOOL_KEYS = frozenset({"dht_enabled", "lsd_enabled"})
+_HOST_KEYS = frozenset({"listen_host", "api_host"})
+_PATH_KEYS = frozenset({"data_dir", "download_dir"})
+
+
+def _int(key: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: {value} is outside {low}..{high}")
+    return value
+
+
+def _path(key: str, value: object) -> Path:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ConfigError(f"{key}: expected a path, got {value!r}")
+    return Path(value).expanduser()
+
+
+def _bootstrap_entry(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected 'host:port' strings, got {value!r}")
+    host, sep, port = value.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{key}: {value!r} is not 'host:port'")
+    return value
+
+
+def _validate(key: str, value: object) -> Any:
+    """Check one raw setting and return it in the field's type."""
+    if key not in SETTING_KEYS:
+        raise ConfigError(f"{key}: unknown setting")
+    if key in _PORT_KEYS:
+        return _int(key, value, 0, 65535)
+    if key in _COUNT_KEYS:
+        return _int(key, value, 1, 100_000)
+    if key in _RATE_KEYS:
+        return _int(key, value, 0, 1 << 40)
+    if key in _BOOL_KEYS:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if key in _HOST_KEYS:
+        if not isinstance(value, str) or not value or len(value) > 255 or " " in value:
+            raise ConfigError(f"{key}: expected a host name or address, got {value!r}")
+        return value
+    if key in _PATH_KEYS:
+        if key == "download_dir" and value is None:
+            return None
+        return _path(key, value)
+    if key == "dht_bootstrap":
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list of 'host:port'")
+        return tuple(_bootstrap_entry(key, v) for v in value)
+    if key == "shared_folders":
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list of folders")
+        return tuple(_path(key, v) for v in value)
+    raise ConfigError(f"{key}: cannot be set")  # pragma: no cover - every key handled above
+
+
+def read_toml(path: Path) -> dict[str, object]:
+    """The flat settings table of one TOML file."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return dict(data)
+
+
+def load_config(
+    config_file: Path | None = None,
+    overrides: Mapping[str, object] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Build the config: defaults, then the TOML file, then ``overrides`` (flags).
+
+    Without ``config_file`` the file ``<data_dir>/config.toml`` is read when it
+    exists; an explicitly named file must exist.
+    """
+    flags = dict(overrides or {})
+    config = Config(data_dir=default_data_dir(environ))
+    if "data_dir" in flags:
+        config = config.with_values({"data_dir": flags["data_dir"]})
+    if config_file is None:
+        candidate = config.data_dir / CONFIG_FILE_NAME
+        file_values = read_toml(candidate) if candidate.is_file() else {}
+    else:
+        if not config_file.is_file():
+            raise ConfigError(f"config: file {config_file} does not exist")
+        file_values = read_toml(config_file)
+    config = config.with_values(file_values)
+    config = config.with_values(flags)
+    return dataclasses.replace(config, flag_keys=frozenset(flags))
+
+
+# -- command-line flags ------------------------------------------------------
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _bool_flag(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str] = ()) -> None:
+    """One flag per setting (``--listen-port``...); absent flags stay absent."""
+    for key in SETTING_KEYS:
+        if key in skip:
+            continue
+        flag = _flag(key)
+        kwargs: dict[str, Any] = {"dest": f"cfg_{key}", "default": argparse.SUPPRESS}
+        if key in _BOOL_KEYS:
+            kwargs.update(type=_bool_flag, metavar="BOOL")
+        elif key in _PORT_KEYS | _COUNT_KEYS | _RATE_KEYS:
+            kwargs.update(type=int, metavar="N")
+        elif key in ("dht_bootstrap", "shared_folders"):
+            kwargs.update(action="append", metavar="HOST:PORT" if key == "dht_bootstrap" else "DIR")
+        else:
+            kwargs.update(metavar="PATH" if key in _PATH_KEYS else "HOST")
+        parser.add_argument(flag, help=f"setting {key}", **kwargs)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """The settings given as flags, keyed like the TOML file."""
+    return {key: getattr(args, f"cfg_{key}") for key in SETTING_KEYS if hasattr(args, f"cfg_{key}")}
