@@ -130,3 +130,23 @@ class KrpcDecodeError(DhtError):
 
 class DhtItemError(DhtError):
     """A BEP 44 item is too big, badly signed, or conflicts with the stored one."""
+
+
+class DhtStateError(DhtError):
+    """A saved DHT state file (node ID, routing table) is unreadable; the node starts afresh."""
+
+
+class StateError(ServentError):
+    """The node's state database is unusable or lacks a record the caller named."""
+
+
+class NodeError(ServentError):
+    """A Node operation cannot be done (bad input, duplicate torrent ...)."""
+
+
+class TorrentNotFoundError(NodeError):
+    """No torrent with the given id is known to the node."""
+
+
+class DaemonError(ServentError):
+    """The daemon cannot be reached, or its API answered with an error."""
