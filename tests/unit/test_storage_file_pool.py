@@ -70,12 +70,17 @@ def test_threads_share_descriptors_without_losing_writes(tmp_path: Path) -> None
 
 
 def test_rename_keeps_the_open_descriptor_usable(tmp_path: Path) -> None:
-    pool = FilePool()
+    pool = FilePool(max_open=1)
     part, final = tmp_path / "x.part", tmp_path / "x"
-    pool.pwrite(part, 0, b"abc")
-    pool.rename(part, final)
+    pool.set_path(7, part)
+    pool.pwrite(7, 0, b"abc")
+    pool.rename(7, final)
     assert not part.exists()
-    assert pool.pread(final, 0, 3) == b"abc"
+    assert pool.pread(7, 0, 3) == b"abc"
+    pool.pwrite(tmp_path / "other", 0, b"evicts key 7")
+    assert pool.pread(7, 0, 3) == b"abc"
+    assert pool.path_of(7) == final
+    assert not part.exists()
 
 
 def test_symlink_at_payload_path_is_refused(tmp_path: Path) -> None:

@@ -1,5 +1,10 @@
 """Positional I/O on a bounded set of cached file descriptors, safe across threads.
 
+Files are addressed by a *key* (any hashable; a ``Path`` key is its own path)
+whose current path is registered with :meth:`FilePool.set_path`, so a file can be
+renamed (``name.part`` -> ``name``) while other threads use it: they keep
+addressing the key and never reopen a stale path.
+
 Payload I/O runs in worker threads, so the pool never moves a file offset: it
 uses ``os.pread``/``os.pwrite`` only, and any number of threads may share one
 descriptor.  At most ``max_open`` descriptors stay open (least recently used
@@ -18,7 +23,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,21 +58,41 @@ class _Handle:
 
 
 class FilePool:
-    """Open-on-demand descriptors for payload files, keyed by path."""
+    """Open-on-demand descriptors for payload files, addressed by key."""
 
     def __init__(self, max_open: int = 64) -> None:
         if max_open < 1:
             raise ValueError("max_open must be >= 1")
         self.max_open = max_open
         self._lock = threading.Lock()
-        self._handles: OrderedDict[Path, _Handle] = OrderedDict()
+        self._handles: OrderedDict[Hashable, _Handle] = OrderedDict()
+        self._paths: dict[Hashable, Path] = {}
         self.opens = 0  # statistics: descriptors opened so far
+
+    # -- paths --------------------------------------------------------------
+
+    def set_path(self, key: Hashable, path: Path) -> None:
+        """Register where file ``key`` lives (used at its next open)."""
+        with self._lock:
+            self._paths[key] = path
+
+    def path_of(self, key: Hashable) -> Path:
+        with self._lock:
+            return self._path_locked(key)
+
+    def _path_locked(self, key: Hashable) -> Path:
+        path = self._paths.get(key)
+        if path is not None:
+            return path
+        if isinstance(key, Path):
+            return key
+        raise KeyError(f"no path registered for file {key!r}")
 
     # -- I/O ----------------------------------------------------------------
 
-    def pread(self, path: Path, offset: int, length: int) -> bytes:
+    def pread(self, key: Hashable, offset: int, length: int) -> bytes:
         """Read exactly ``length`` bytes; bytes past the end of file read as zeros."""
-        with self._use(path, writable=False) as fd:
+        with self._use(key, writable=False) as (fd, path):
             try:
                 data = os.pread(fd, length, offset)
                 while len(data) < length:
@@ -80,10 +105,10 @@ class FilePool:
                 raise storage_error(exc, "reading", path) from exc
         return data
 
-    def pwrite(self, path: Path, offset: int, data: bytes | memoryview) -> None:
+    def pwrite(self, key: Hashable, offset: int, data: bytes | memoryview) -> None:
         """Write all of ``data`` at ``offset`` (the file is created if missing)."""
         view = memoryview(data)
-        with self._use(path, writable=True) as fd:
+        with self._use(key, writable=True) as (fd, path):
             try:
                 while view:
                     written = os.pwrite(fd, view, offset)
@@ -92,22 +117,23 @@ class FilePool:
             except OSError as exc:
                 raise storage_error(exc, "writing", path) from exc
 
-    def allocate(self, path: Path, size: int) -> None:
+    def allocate(self, key: Hashable, size: int) -> None:
         """Create ``path`` sparse with ``size`` bytes (no blocks are reserved)."""
-        with self._use(path, writable=True) as fd:
+        with self._use(key, writable=True) as (fd, path):
             try:
                 if os.fstat(fd).st_size < size:
                     os.ftruncate(fd, size)
             except OSError as exc:
                 raise storage_error(exc, "allocating", path) from exc
 
-    def sync(self, path: Path) -> None:
+    def sync(self, key: Hashable) -> None:
         """Flush the file's data to disk if it is open for writing."""
         with self._lock:
-            handle = self._handles.get(path)
+            handle = self._handles.get(key)
             if handle is None or not handle.writable:
                 return
             handle.users += 1
+            path = self._path_locked(key)
         try:
             os.fdatasync(handle.fd)
         except OSError as exc:
@@ -115,23 +141,19 @@ class FilePool:
         finally:
             self._release(handle)
 
-    def rename(self, old: Path, new: Path) -> None:
-        """Rename a payload file; an open descriptor follows it (POSIX keeps the inode)."""
+    def rename(self, key: Hashable, new: Path) -> None:
+        """Move file ``key`` to ``new``; an open descriptor follows (POSIX keeps the inode)."""
         with self._lock:
+            old = self._path_locked(key)
             try:
                 os.replace(old, new)
             except OSError as exc:
                 raise storage_error(exc, "renaming", old) from exc
-            handle = self._handles.pop(old, None)
-            if handle is not None:
-                stale = self._handles.pop(new, None)
-                if stale is not None:
-                    self._retire(stale)
-                self._handles[new] = handle
+            self._paths[key] = new
 
-    def close(self, path: Path) -> None:
+    def close(self, key: Hashable) -> None:
         with self._lock:
-            handle = self._handles.pop(path, None)
+            handle = self._handles.pop(key, None)
             if handle is not None:
                 self._retire(handle)
 
@@ -149,22 +171,23 @@ class FilePool:
     # -- internals ------------------------------------------------------------
 
     @contextmanager
-    def _use(self, path: Path, *, writable: bool) -> Iterator[int]:
-        handle = self._acquire(path, writable)
+    def _use(self, key: Hashable, *, writable: bool) -> Iterator[tuple[int, Path]]:
+        handle, path = self._acquire(key, writable)
         try:
-            yield handle.fd
+            yield handle.fd, path
         finally:
             self._release(handle)
 
-    def _acquire(self, path: Path, writable: bool) -> _Handle:
+    def _acquire(self, key: Hashable, writable: bool) -> tuple[_Handle, Path]:
         with self._lock:
-            handle = self._handles.get(path)
+            path = self._path_locked(key)
+            handle = self._handles.get(key)
             if handle is not None and (handle.writable or not writable):
-                self._handles.move_to_end(path)
+                self._handles.move_to_end(key)
                 handle.users += 1
-                return handle
+                return handle, path
             if handle is not None:  # reopen read-only descriptor for writing
-                del self._handles[path]
+                del self._handles[key]
                 self._retire(handle)
             flags = os.O_CLOEXEC | os.O_NOFOLLOW
             flags |= (os.O_RDWR | os.O_CREAT) if writable else os.O_RDONLY
@@ -175,11 +198,11 @@ class FilePool:
             self.opens += 1
             handle = _Handle(fd, writable)
             handle.users = 1
-            self._handles[path] = handle
+            self._handles[key] = handle
             while len(self._handles) > self.max_open:
                 _, oldest = self._handles.popitem(last=False)
                 self._retire(oldest)
-            return handle
+            return handle, path
 
     def _release(self, handle: _Handle) -> None:
         with self._lock:

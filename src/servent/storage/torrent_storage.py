@@ -1,0 +1,613 @@
+"""TorrentStorage: the payload files of one torrent, verified piece by piece.
+
+Design decisions (the "why"):
+
+* **Verify before write.**  ``write_piece`` hashes the whole piece in a worker
+  thread and writes it only if it matches, so a corrupt piece never reaches the
+  disk and ``have`` only ever contains verified pieces.
+* **Off the event loop.**  Hashing and positional I/O (``os.pread/pwrite`` on
+  pooled descriptors) run in a thread pool; ``hashlib`` releases the GIL so
+  hashing uses every core.
+* **Partial files are recognisable.**  A file is named ``<name>.part`` until
+  every piece overlapping it is verified, then renamed to ``<name>``.  On open, a
+  file carrying its real name that does not verify completely is renamed back
+  to ``.part``: a real name always means complete.
+* **Sparse allocation.**  Wanted files are created sparse (``ftruncate``) at
+  open; no blocks are reserved, so a full disk shows up as
+  :class:`~servent.errors.DiskFullError` from the write that hit it.
+* **Priorities.**  Priority 0 means "do not download": such a file is not
+  created.  A piece straddling a wanted and an unwanted file still has to be
+  written whole to be verified, so the unwanted file is then created sparse
+  (as ``.part``) holding just those boundary bytes; it never gets its real
+  name unless all of its pieces arrive.
+* **Resume data, crash-safe.**  Verified pieces are recorded at most every
+  ``resume_interval`` seconds (and on ``flush``/``close``): payload files
+  written since the last record are ``fdatasync``-ed first, then the record is
+  replaced atomically.  So every piece in a record is durable.  The record
+  keeps each file's ``(size, mtime_ns)``; on open, files whose state differs
+  (written after the last record, or changed behind our back) have all their
+  pieces verified again, which also recovers pieces written after the last
+  record, while untouched files are trusted without hashing.
+* **Never outside the folder.**  Paths are re-checked against the disk
+  (symlinked parents resolved, symlinked files refused, ``O_NOFOLLOW``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar, TypeVarTuple
+
+from servent.codec.bitfield import Bitfield
+from servent.codec.piece_layout import PieceLayout
+from servent.errors import ResumeDataError, StorageError
+from servent.storage.file_pool import FilePool, storage_error
+from servent.storage.paths import ensure_inside, part_path, relative_paths, safe_path
+from servent.storage.resume import MISSING, FileResumeStore, ResumeRecord, ResumeStore
+from servent.storage.verify import PieceVerifier
+
+log = logging.getLogger(__name__)
+
+RESUME_FOLDER = ".servent"
+DEFAULT_PRIORITY = 1
+_R = TypeVar("_R")
+_Ts = TypeVarTuple("_Ts")
+Progress = Callable[[int, int], None]
+"""``progress(checked, total)`` during a recheck."""
+
+
+class StorageFile(Protocol):
+    @property
+    def path(self) -> tuple[str, ...]: ...
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def pad(self) -> bool: ...
+
+    @property
+    def pieces_root(self) -> bytes | None: ...
+
+
+class StorageMetainfo(Protocol):
+    """What storage needs from ``servent.codec.metainfo.Metainfo``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def piece_length(self) -> int: ...
+
+    @property
+    def files(self) -> Sequence[StorageFile]: ...
+
+    @property
+    def num_pieces(self) -> int: ...
+
+    @property
+    def piece_hashes(self) -> Sequence[bytes]: ...
+
+    @property
+    def piece_layers(self) -> Mapping[bytes, bytes]: ...
+
+    @property
+    def info_hash_v1(self) -> bytes | None: ...
+
+    @property
+    def info_hash_v2(self) -> bytes | None: ...
+
+
+@dataclass(slots=True)
+class _File:
+    final: Path
+    length: int
+    pad: bool
+    pieces: range
+    missing: int = 0
+    """Pieces overlapping this file that are not verified yet."""
+    priority: int = DEFAULT_PRIORITY
+
+    @property
+    def part(self) -> Path:
+        return part_path(self.final)
+
+    @property
+    def real(self) -> bool:
+        return not self.pad and self.length > 0
+
+
+class TorrentStorage:
+    """The only owner of one torrent's payload files.  See the module docstring."""
+
+    def __init__(
+        self,
+        metainfo: StorageMetainfo,
+        download_dir: Path | str,
+        *,
+        resume_store: ResumeStore | None = None,
+        executor: Executor | None = None,
+        max_open_files: int = 64,
+        read_cache_bytes: int = 8 * 1024 * 1024,
+        resume_interval: float = 1.0,
+        verify_both: bool = False,
+        file_priorities: Sequence[int] | None = None,
+    ) -> None:
+        self.metainfo = metainfo
+        self.download_dir = Path(download_dir)
+        self.layout = PieceLayout(metainfo.files, metainfo.piece_length)
+        if self.layout.num_pieces != metainfo.num_pieces:
+            raise StorageError(
+                f"files cover {self.layout.num_pieces} pieces, metainfo says {metainfo.num_pieces}"
+            )
+        self.verifier = PieceVerifier(
+            self.layout,
+            metainfo.files,
+            metainfo.piece_hashes,
+            metainfo.piece_layers,
+            verify_both=verify_both,
+        )
+        info_hash = metainfo.info_hash_v1 or metainfo.info_hash_v2
+        if info_hash is None:
+            raise StorageError("the torrent has no info-hash")
+        self.info_hash = info_hash
+        self.resume_key = info_hash.hex()
+        self._resume_store: ResumeStore = resume_store or FileResumeStore(
+            self.download_dir / RESUME_FOLDER
+        )
+        self._own_executor = executor is None
+        self._executor: Executor = executor or ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="servent-storage"
+        )
+        self._pool = FilePool(max_open_files)
+        self._have = Bitfield(self.layout.num_pieces)
+        self._files: list[_File] = []
+        self._wanted: Bitfield | None = None
+        self._inflight: dict[int, asyncio.Future[bool]] = {}
+        self._dirty_files: set[int] = set()
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = read_cache_bytes
+        self._resume_interval = resume_interval
+        self._resume_dirty = asyncio.Event()
+        self._save_lock = asyncio.Lock()
+        self._saver: asyncio.Task[None] | None = None
+        self._opened = False
+        self._closed = False
+        if file_priorities is not None and len(file_priorities) != len(metainfo.files):
+            raise ValueError("one priority per file (pad files included) is required")
+        self._initial_priorities = file_priorities
+        self._stats = {"pieces_written": 0, "hash_failures": 0, "pieces_checked_from_disk": 0}
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def have(self) -> Bitfield:
+        """The verified pieces (live object; do not modify)."""
+        return self._have
+
+    @property
+    def num_pieces(self) -> int:
+        return self.layout.num_pieces
+
+    def have_piece(self, index: int) -> bool:
+        return index in self._have
+
+    def piece_size(self, index: int) -> int:
+        return self.layout.piece_size(index)
+
+    def file_path(self, file_index: int) -> Path:
+        """Where the file is now: ``<name>`` if complete, else ``<name>.part``."""
+        f = self._files[file_index]
+        return f.final if f.missing == 0 else f.part
+
+    def file_complete(self, file_index: int) -> bool:
+        return self._files[file_index].missing == 0
+
+    @property
+    def file_priorities(self) -> tuple[int, ...]:
+        return tuple(f.priority for f in self._files)
+
+    def set_file_priority(self, file_index: int, priority: int) -> None:
+        """Set a file's priority; 0 = do not download (the picker skips its pieces)."""
+        if priority < 0:
+            raise ValueError("priority must be >= 0")
+        self._files[file_index].priority = priority
+        self._wanted = None
+        self._resume_dirty.set()
+
+    def wanted_pieces(self) -> Bitfield:
+        """Pieces overlapping at least one file with priority > 0."""
+        if self._wanted is None:
+            wanted = Bitfield(self.layout.num_pieces)
+            for f in self._files:
+                if f.real and f.priority > 0:
+                    for piece in f.pieces:
+                        wanted.set(piece)
+            self._wanted = wanted
+        return self._wanted
+
+    def is_complete(self) -> bool:
+        """True when every wanted piece is verified."""
+        return self.wanted_pieces().issubset(self._have)
+
+    def is_seed(self) -> bool:
+        return self._have.all()
+
+    def statistics(self) -> dict[str, int]:
+        """Counters since construction: pieces written, hash failures, pieces re-hashed."""
+        return dict(self._stats, open_files=self._pool.open_count())
+
+    # ------------------------------------------------------------------ open
+
+    async def open(self) -> None:
+        """Check paths, load resume data, verify what changed, allocate wanted files."""
+        if self._opened:
+            return
+        await self._run(self._prepare_files)
+        record = await self._run(self._load_record)
+        if record is not None:
+            self._have = Bitfield.from_bytes(record.have, self.layout.num_pieces)
+            for f, prio in zip(self._files, record.priorities, strict=True):
+                f.priority = prio
+        if self._initial_priorities is not None:
+            for f, prio in zip(self._files, self._initial_priorities, strict=True):
+                f.priority = max(prio, 0)
+        states = await self._run(self._disk_states)
+        if record is None:
+            suspect = [i for i, f in enumerate(self._files) if f.real and states[i] != MISSING]
+        else:
+            suspect = [
+                i
+                for i, f in enumerate(self._files)
+                if f.real and states[i] != record.file_states[i]
+            ]
+        to_check: set[int] = set()
+        for i in suspect:
+            to_check.update(self._files[i].pieces)
+        for piece in to_check:
+            self._have.clear(piece)
+        if to_check:
+            log.info("verifying %d pieces of %d changed files", len(to_check), len(suspect))
+            await self._verify_pieces(sorted(to_check), None)
+        self._count_missing()
+        await self._run(self._reconcile_names_and_allocate)
+        self._opened = True
+        await self.flush()
+        self._saver = asyncio.get_running_loop().create_task(
+            self._resume_saver(), name=f"resume-saver-{self.resume_key[:8]}"
+        )
+
+    def _prepare_files(self) -> None:
+        try:
+            self.download_dir.mkdir(parents=True, exist_ok=True)
+            root = self.download_dir.resolve(strict=True)
+        except OSError as exc:
+            raise storage_error(exc, "creating the download folder", self.download_dir) from exc
+        if not os.access(root, os.W_OK):
+            raise storage_error(
+                PermissionError(13, "permission denied"), "opening the folder", root
+            )
+        self._root = root
+        names = relative_paths(self.metainfo.files)
+        for index, (entry, rel) in enumerate(zip(self.metainfo.files, names, strict=True)):
+            final = safe_path(root, rel)
+            f = _File(final, entry.length, entry.pad, self.layout.file_pieces(index))
+            self._files.append(f)
+            if f.real:
+                ensure_inside(root, f.part)
+
+    def _load_record(self) -> ResumeRecord | None:
+        data = self._resume_store.load(self.resume_key)
+        if data is None:
+            return None
+        try:
+            record = ResumeRecord.decode(data)
+            if (
+                record.info_hash != self.info_hash
+                or record.num_pieces != self.layout.num_pieces
+                or record.piece_length != self.layout.piece_length
+                or len(record.file_states) != len(self._files)
+                or len(record.priorities) != len(self._files)
+            ):
+                raise ResumeDataError("resume data is for another torrent")
+            Bitfield.from_bytes(record.have, self.layout.num_pieces)
+        except StorageError as exc:
+            log.warning("ignoring resume data of %s: %s", self.resume_key, exc)
+            return None
+        return record
+
+    def _disk_states(self) -> list[tuple[int, int]]:
+        states: list[tuple[int, int]] = []
+        for f in self._files:
+            state = MISSING
+            if f.real:
+                for candidate in (f.part, f.final):
+                    try:
+                        st = candidate.lstat()
+                    except FileNotFoundError:
+                        continue
+                    state = (st.st_size, st.st_mtime_ns)
+                    break
+            states.append(state)
+        return states
+
+    def _existing_path(self, f: _File) -> Path | None:
+        for candidate in (f.part, f.final):
+            if candidate.exists():
+                return candidate
+        return None
+
+    def _count_missing(self) -> None:
+        have = self._have
+        for f in self._files:
+            f.missing = sum(1 for p in f.pieces if p not in have) if f.real else 0
+
+    def _reconcile_names_and_allocate(self) -> None:
+        """Give every file the name its state deserves; create wanted files sparse."""
+        for index, f in enumerate(self._files):
+            if not f.real:
+                if f.length == 0 and not f.pad and f.priority > 0 and not f.final.exists():
+                    self._make_parent(f.final)
+                    f.final.touch()
+                continue
+            existing = self._existing_path(f)
+            target = f.final if f.missing == 0 else f.part
+            self._pool.set_path(index, existing or target)
+            if existing is not None and existing != target:
+                self._pool.rename(index, target)
+                if target == f.part:
+                    log.warning("%s did not verify completely; renamed to .part", f.final)
+            if existing is None and f.priority > 0:
+                self._make_parent(target)
+                self._pool.allocate(index, f.length)
+
+    def _make_parent(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, "creating the folder", path.parent) from exc
+        ensure_inside(self._root, path)
+
+    # ------------------------------------------------------------------ write
+
+    async def write_piece(self, index: int, data: bytes | bytearray | memoryview) -> bool:
+        """Verify piece ``index`` and write it if valid; False if the hash does not match."""
+        self._require_open()
+        if not 0 <= index < self.layout.num_pieces:
+            raise StorageError(f"piece {index} outside 0..{self.layout.num_pieces - 1}")
+        if index in self._have:
+            return True
+        while (pending := self._inflight.get(index)) is not None:
+            if await asyncio.shield(pending):
+                return True
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inflight[index] = future
+        try:
+            ok = await self._run(self._verify_and_write, index, data)
+            if ok:
+                self._mark_have(index)
+                self._stats["pieces_written"] += 1
+            else:
+                self._stats["hash_failures"] += 1
+            future.set_result(ok)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here; waiters get their own copy
+            raise
+        finally:
+            if self._inflight.get(index) is future:
+                del self._inflight[index]
+        if ok:
+            await self._complete_files(index)
+            self._resume_dirty.set()
+        return ok
+
+    def _verify_and_write(self, index: int, data: bytes | bytearray | memoryview) -> bool:
+        if not self.verifier.verify(index, data):
+            return False
+        view = memoryview(data)
+        position = 0
+        for span in self.layout.spans(index):
+            if not span.pad:
+                f = self._files[span.file_index]
+                if f.priority == 0 and self._existing_path(f) is None:
+                    self._make_parent(f.part)
+                    self._pool.set_path(span.file_index, f.part)
+                self._pool.pwrite(
+                    span.file_index, span.file_offset, view[position : position + span.length]
+                )
+            position += span.length
+        return True
+
+    def _mark_have(self, index: int) -> None:
+        self._have.set(index)
+        for file_index in self.layout.piece_files(index):
+            self._files[file_index].missing -= 1
+            self._dirty_files.add(file_index)
+
+    async def _complete_files(self, index: int) -> None:
+        for file_index in self.layout.piece_files(index):
+            f = self._files[file_index]
+            if f.missing == 0:
+                log.info("file complete: %s", f.final)
+                await self._run(self._pool.rename, file_index, f.final)
+
+    # ------------------------------------------------------------------ read
+
+    async def read_block(self, index: int, offset: int, length: int) -> bytes:
+        """Bytes of a verified piece for an upload; whole small pieces are cached."""
+        self._require_open()
+        if index not in self._have:
+            raise StorageError(f"piece {index} is not verified; cannot read it")
+        size = self.layout.piece_size(index)
+        if offset < 0 or length <= 0 or offset + length > size:
+            raise StorageError(f"block {offset}+{length} outside piece {index} of {size} bytes")
+        cached = self._cache.get(index)
+        if cached is not None:
+            self._cache.move_to_end(index)
+            return cached[offset : offset + length]
+        if size * 4 > self._cache_limit:
+            return await self._run(self._read_range, index, offset, length)
+        piece = await self._run(self._read_range, index, 0, size)
+        self._cache[index] = piece
+        self._cache_bytes += len(piece)
+        while self._cache_bytes > self._cache_limit:
+            _, dropped = self._cache.popitem(last=False)
+            self._cache_bytes -= len(dropped)
+        return piece[offset : offset + length]
+
+    async def read_piece(self, index: int) -> bytes:
+        return await self.read_block(index, 0, self.layout.piece_size(index))
+
+    def _read_range(self, index: int, offset: int, length: int) -> bytes:
+        parts: list[bytes] = []
+        for span in self.layout.spans(index, offset, length):
+            if span.pad:
+                parts.append(bytes(span.length))
+            else:
+                parts.append(self._pool.pread(span.file_index, span.file_offset, span.length))
+        return b"".join(parts)
+
+    # ------------------------------------------------------------------ recheck
+
+    async def recheck(self, progress: Progress | None = None) -> Bitfield:
+        """Verify every piece whose files exist on disk; returns the new ``have``."""
+        self._require_open()
+        self._have = Bitfield(self.layout.num_pieces)
+        self._cache.clear()
+        self._cache_bytes = 0
+        await self._verify_pieces(range(self.layout.num_pieces), progress)
+        self._count_missing()
+        await self._run(self._reconcile_names_and_allocate)
+        await self.flush()
+        return self._have
+
+    async def _verify_pieces(self, pieces: Sequence[int], progress: Progress | None) -> None:
+        """Hash ``pieces`` from disk in parallel, setting the ones that verify."""
+        self._refresh_paths()
+        total = len(pieces)
+        done = 0
+        width = 8
+        queue = iter(pieces)
+        running: set[asyncio.Future[tuple[int, bool]]] = set()
+        loop = asyncio.get_running_loop()
+        while True:
+            for piece in queue:
+                running.add(loop.run_in_executor(self._executor, self._check_on_disk, piece))
+                if len(running) >= width:
+                    break
+            if not running:
+                break
+            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for fut in finished:
+                piece, ok = fut.result()
+                self._stats["pieces_checked_from_disk"] += 1
+                if ok:
+                    self._have.set(piece)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+
+    def _refresh_paths(self) -> None:
+        for index, f in enumerate(self._files):
+            if f.real:
+                existing = self._existing_path(f)
+                self._pool.set_path(index, existing or f.part)
+
+    def _check_on_disk(self, piece: int) -> tuple[int, bool]:
+        for span in self.layout.spans(piece):
+            if not span.pad and self._existing_path(self._files[span.file_index]) is None:
+                return piece, False
+        try:
+            data = self._read_range(piece, 0, self.layout.piece_size(piece))
+        except StorageError as exc:
+            log.warning("piece %d unreadable: %s", piece, exc)
+            return piece, False
+        return piece, self.verifier.verify(piece, data)
+
+    # ------------------------------------------------------------------ resume
+
+    async def flush(self) -> None:
+        """Record the verified pieces now (payload synced first); crash-safe."""
+        async with self._save_lock:
+            self._resume_dirty.clear()
+            have = self._have.to_bytes()
+            priorities = tuple(f.priority for f in self._files)
+            dirty, self._dirty_files = self._dirty_files, set()
+            try:
+                await self._run(self._save_record, have, priorities, dirty)
+            except BaseException:
+                self._dirty_files |= dirty
+                raise
+
+    def _save_record(self, have: bytes, priorities: tuple[int, ...], dirty: set[int]) -> None:
+        for file_index in sorted(dirty):
+            self._pool.sync(file_index)
+        record = ResumeRecord(
+            info_hash=self.info_hash,
+            piece_length=self.layout.piece_length,
+            num_pieces=self.layout.num_pieces,
+            have=have,
+            file_states=tuple(self._disk_states()),
+            priorities=priorities,
+        )
+        try:
+            self._resume_store.save(self.resume_key, record.encode())
+        except OSError as exc:
+            raise storage_error(exc, "saving resume data for", self.resume_key) from exc
+
+    async def _resume_saver(self) -> None:
+        """Owned by this storage: coalesces resume writes to one per interval."""
+        while True:
+            await self._resume_dirty.wait()
+            await asyncio.sleep(self._resume_interval)  # rate limit, not synchronisation
+            try:
+                await self.flush()
+            except StorageError as exc:
+                log.error("cannot save resume data: %s", exc)
+
+    # ------------------------------------------------------------------ close
+
+    async def close(self) -> None:
+        """Stop the resume saver, record the final state, close every file."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._saver is not None:
+            self._saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._saver
+        try:
+            if self._opened:
+                await self.flush()
+        finally:
+            self._pool.close_all()
+            if self._own_executor:
+                self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> TorrentStorage:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _require_open(self) -> None:
+        if not self._opened or self._closed:
+            raise StorageError("storage is not open")
+
+    async def _run(self, func: Callable[[*_Ts], _R], *args: *_Ts) -> _R:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
