@@ -1,0 +1,182 @@
+"""PiecePicker: rarest first, partial first, endgame, sequential, priorities, provenance."""
+
+from __future__ import annotations
+
+import random
+
+from servent.codec.bitfield import Bitfield
+from servent.proto.peerwire.messages import Request
+from servent.proto.picker import PiecePicker, priorities_from_files
+
+BLOCK = 16384
+
+
+def make_picker(
+    num_pieces: int = 8, blocks_per_piece: int = 2, seed: int = 1, **kwargs: object
+) -> PiecePicker:
+    piece_length = blocks_per_piece * BLOCK
+    return PiecePicker(
+        num_pieces,
+        piece_length,
+        num_pieces * piece_length,
+        rng=random.Random(seed),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def field(num_pieces: int, *indices: int) -> Bitfield:
+    return Bitfield.from_indices(num_pieces, indices)
+
+
+def test_rarest_piece_is_picked_first() -> None:
+    picker = make_picker()
+    picker.add_peer("a", field(8, 0, 1, 2, 3))
+    picker.add_peer("b", field(8, 0, 1, 2))
+    picker.add_peer("c", field(8, 1, 2))
+    # piece 3 has availability 1, piece 0 has 2, pieces 1 and 2 have 3
+    requests = picker.pick("a", 2)
+    assert {r.index for r in requests} == {3}
+    assert [r.begin for r in requests] == [0, BLOCK]
+    assert picker.pick("a", 2)[0].index == 0
+
+
+def test_ties_are_broken_randomly_but_deterministically_per_seed() -> None:
+    def first_piece(seed: int) -> int:
+        picker = make_picker(num_pieces=64, seed=seed)
+        picker.add_peer("seed", None)
+        return picker.pick("seed", 1)[0].index
+
+    assert first_piece(5) == first_piece(5)
+    assert len({first_piece(seed) for seed in range(20)}) > 5
+
+
+def test_partial_pieces_are_finished_first() -> None:
+    picker = make_picker(blocks_per_piece=4)
+    picker.add_peer("a", None)
+    picker.add_peer("b", None)
+    first = picker.pick("a", 1)
+    assert first == [Request(first[0].index, 0, BLOCK)]
+    second = picker.pick("b", 3)
+    assert {r.index for r in second} == {first[0].index}
+    assert [r.begin for r in second] == [BLOCK, 2 * BLOCK, 3 * BLOCK]
+
+
+def test_last_piece_is_short() -> None:
+    picker = PiecePicker(3, 2 * BLOCK, 2 * 2 * BLOCK + 100, rng=random.Random(1))
+    picker.add_peer("a", field(3, 2))
+    assert picker.pick("a", 5) == [Request(2, 0, 100)]
+
+
+def test_only_pieces_the_peer_has_and_allowed_fast_restriction() -> None:
+    picker = make_picker()
+    picker.add_peer("a", field(8, 5, 6))
+    assert {r.index for r in picker.pick("a", 10)} == {5, 6}
+    picker.add_peer("b", None)
+    assert {r.index for r in picker.pick("b", 4, allowed={2, 3})} <= {2, 3}
+
+
+def test_received_blocks_complete_a_piece_and_verification_records_it() -> None:
+    picker = make_picker()
+    picker.add_peer("a", None)
+    requests = picker.pick("a", 2)
+    index = requests[0].index
+    assert picker.on_block_received("a", requests[0]).piece_complete is False
+    outcome = picker.on_block_received("a", requests[1])
+    assert outcome.accepted and outcome.piece_complete and outcome.cancels == ()
+    picker.on_piece_verified(index)
+    assert index in picker.have
+    assert all(r.index != index for r in picker.pick("a", 100))
+
+
+def test_failed_piece_names_its_sources_and_is_fetched_again() -> None:
+    picker = make_picker(num_pieces=1)
+    picker.add_peer("liar", None)
+    picker.add_peer("honest", None)
+    first = picker.pick("liar", 1)
+    second = picker.pick("honest", 1)
+    picker.on_block_received("liar", first[0])
+    assert picker.on_block_received("honest", second[0]).piece_complete
+    assert picker.block_sources(0) == {0: "liar", BLOCK: "honest"}
+    assert picker.on_piece_failed(0) == {"liar", "honest"}
+    picker.remove_peer("liar")
+    assert picker.pick("honest", 2) == [Request(0, 0, BLOCK), Request(0, BLOCK, BLOCK)]
+
+
+def test_endgame_requests_the_same_block_twice_and_cancels_the_loser() -> None:
+    picker = make_picker(num_pieces=1, blocks_per_piece=2)
+    picker.add_peer("slow", None)
+    picker.add_peer("fast", None)
+    assert len(picker.pick("slow", 2)) == 2
+    assert picker.in_endgame
+    duplicates = picker.pick("fast", 2)
+    assert duplicates == [Request(0, 0, BLOCK), Request(0, BLOCK, BLOCK)]
+    outcome = picker.on_block_received("fast", duplicates[0])
+    assert outcome.cancels == (("slow", Request(0, 0, BLOCK)),)
+    late = picker.on_block_received("slow", Request(0, 0, BLOCK))
+    assert not late.accepted
+
+
+def test_rejected_request_frees_the_block_for_others() -> None:
+    picker = make_picker(num_pieces=1, blocks_per_piece=1)
+    picker.add_peer("a", None)
+    picker.add_peer("b", None)
+    (request,) = picker.pick("a", 1)
+    picker.on_request_failed("a", request)
+    assert not picker.in_endgame
+    assert picker.pick("b", 1) == [request]
+    assert picker.requests_of("b") == [request]
+    assert picker.requests_of("a") == []
+
+
+def test_departed_peer_releases_its_blocks_and_availability() -> None:
+    picker = make_picker()
+    picker.add_peer("a", field(8, 1))
+    picker.add_peer("b", field(8, 1, 2))
+    assert picker.availability(1) == 2
+    picker.pick("a", 2)
+    picker.remove_peer("a")
+    assert picker.availability(1) == 1
+    assert [r.index for r in picker.pick("b", 2)] == [1, 1]
+
+
+def test_have_messages_update_availability_and_make_a_seed() -> None:
+    picker = make_picker(num_pieces=2)
+    picker.add_peer("a", field(2))
+    assert not picker.peer_is_interesting("a")
+    picker.peer_has("a", 0)
+    assert picker.availability(0) == 1 and picker.availability(1) == 0
+    assert picker.peer_is_interesting("a")
+    picker.peer_has("a", 1)
+    assert picker.availability(0) == 1 and picker.availability(1) == 1
+
+
+def test_sequential_mode_picks_in_index_order() -> None:
+    picker = make_picker(num_pieces=6, sequential=True)
+    picker.add_peer("a", None)
+    indices = [r.index for r in picker.pick("a", 12)]
+    assert indices == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_priority_zero_is_never_picked_and_high_priority_goes_first() -> None:
+    picker = make_picker(num_pieces=4, priorities=[0, 1, 7, 0])
+    picker.add_peer("a", None)
+    assert [r.index for r in picker.pick("a", 10)] == [2, 2, 1, 1]
+    assert picker.wanted_remaining() == 2
+    picker.set_priorities([1, 1, 1, 1])
+    assert {r.index for r in picker.pick("a", 10)} == {0, 3}
+
+
+def test_complete_when_every_wanted_piece_is_verified() -> None:
+    picker = make_picker(num_pieces=2, priorities=[1, 0])
+    picker.add_peer("a", None)
+    for request in picker.pick("a", 10):
+        picker.on_block_received("a", request)
+    assert not picker.is_complete()
+    picker.on_piece_verified(0)
+    assert picker.is_complete()
+
+
+def test_priorities_from_files_covers_shared_boundary_pieces() -> None:
+    # files: [0, 100) skipped, [100, 250) wanted, [250, 400) skipped; piece length 100
+    result = priorities_from_files([(0, 100, 0), (100, 150, 4), (250, 150, 0)], 4, 100)
+    assert result == [0, 4, 4, 0]
