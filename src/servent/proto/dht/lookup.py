@@ -1,0 +1,200 @@
+"""An iterative lookup as a state machine (BEP 5 / Kademlia).
+
+Candidates are kept sorted by XOR distance to the target. Whenever an answer
+or a timeout arrives, the lookup tops up to ``alpha`` requests in flight with
+the closest candidates not yet asked, so a slow node never stalls a round
+(there are no rounds). Requests past ``slow_after`` stop counting against
+``alpha`` but may still answer. The lookup ends when the ``k`` closest
+candidates that have not failed have all answered. Nodes named by liars
+simply time out and drop out of the closest set; the candidate list is
+bounded and holds each node ID and each address once.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Iterable
+
+from servent.codec.compact import Address
+
+FRESH = 0
+IN_FLIGHT = 1
+RESPONDED = 2
+FAILED = 3
+
+# What the lookup is for; the node picks the query and the final step from it.
+FIND_NODE = 0
+GET_PEERS = 1
+ANNOUNCE = 2
+GET_ITEM = 3
+PUT_IMMUTABLE = 4
+PUT_MUTABLE = 5
+SAMPLE = 6
+REFRESH = 7  # internal find_node, no event
+
+
+class Candidate:
+    __slots__ = ("addr", "key", "node_id", "slow", "state", "token")
+
+    def __init__(self, node_id: bytes, addr: Address, key: int) -> None:
+        self.node_id = node_id
+        self.addr = addr
+        self.key = key
+        self.state = FRESH
+        self.slow = False
+        self.token: bytes | None = None
+
+    def __lt__(self, other: Candidate) -> bool:
+        return self.key < other.key
+
+
+class Lookup:
+    """State of one iterative search; the node owns the transactions."""
+
+    __slots__ = (
+        "alpha",
+        "candidates",
+        "done",
+        "extra",
+        "in_flight",
+        "k",
+        "kind",
+        "lookup_id",
+        "max_candidates",
+        "own_id",
+        "pending_stores",
+        "queried",
+        "seeds_pending",
+        "seen_addrs",
+        "seen_ids",
+        "stored",
+        "target",
+        "target_key",
+    )
+
+    def __init__(
+        self,
+        lookup_id: int,
+        kind: int,
+        target: bytes,
+        own_id: bytes,
+        *,
+        alpha: int,
+        k: int,
+        max_candidates: int,
+    ) -> None:
+        self.lookup_id = lookup_id
+        self.kind = kind
+        self.target = target
+        self.target_key = int.from_bytes(target, "big")
+        self.own_id = own_id
+        self.alpha = alpha
+        self.k = k
+        self.max_candidates = max_candidates
+        self.candidates: list[Candidate] = []
+        self.seen_ids: set[bytes] = {own_id}
+        self.seen_addrs: set[Address] = set()
+        self.in_flight = 0
+        self.queried = 0
+        self.done = False
+        self.pending_stores = 0
+        self.stored = 0
+        self.seeds_pending = 0
+        #: Kind-specific results (peers, item, samples ...), filled in by the node.
+        self.extra: dict[str, object] = {}
+
+    def add(self, nodes: Iterable[tuple[bytes, Address]]) -> None:
+        """Offer nodes learnt from the routing table or from an answer."""
+        candidates = self.candidates
+        cap = self.max_candidates
+        target_key = self.target_key
+        for node_id, addr in nodes:
+            if node_id in self.seen_ids or addr in self.seen_addrs or addr[1] == 0:
+                continue
+            key = int.from_bytes(node_id, "big") ^ target_key
+            if len(candidates) >= cap and key >= candidates[-1].key:
+                continue
+            self.seen_ids.add(node_id)
+            self.seen_addrs.add(addr)
+            insort(candidates, Candidate(node_id, addr, key))
+            if len(candidates) > cap:
+                self._drop_farthest()
+
+    def _drop_farthest(self) -> None:
+        candidates = self.candidates
+        for index in range(len(candidates) - 1, -1, -1):
+            if candidates[index].state != IN_FLIGHT:
+                del candidates[index]
+                return
+
+    def add_responder(self, node_id: bytes, addr: Address) -> Candidate | None:
+        """A node we asked without knowing its ID (a bootstrap address) answered."""
+        if node_id in self.seen_ids:
+            return None
+        self.seen_ids.add(node_id)
+        self.seen_addrs.add(addr)
+        candidate = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ self.target_key)
+        candidate.state = RESPONDED
+        insort(self.candidates, candidate)
+        return candidate
+
+    def next_to_query(self) -> list[Candidate]:
+        """Closest fresh candidates to ask now, marked in flight, up to ``alpha`` in flight."""
+        if self.done:
+            return []
+        chosen: list[Candidate] = []
+        room = self.alpha - self.in_flight
+        if room <= 0:
+            return chosen
+        responded = 0
+        for candidate in self.candidates:
+            state = candidate.state
+            if state == FRESH:
+                candidate.state = IN_FLIGHT
+                chosen.append(candidate)
+                room -= 1
+                if room == 0:
+                    break
+            elif state == RESPONDED:
+                responded += 1
+                if responded >= self.k:
+                    break  # nothing closer than our k best is left to ask
+        self.in_flight += len(chosen)
+        self.queried += len(chosen)
+        return chosen
+
+    def mark_slow(self, candidate: Candidate) -> None:
+        if candidate.state == IN_FLIGHT and not candidate.slow:
+            candidate.slow = True
+            self.in_flight -= 1
+
+    def answered(self, candidate: Candidate) -> None:
+        if candidate.state == IN_FLIGHT:
+            if not candidate.slow:
+                self.in_flight -= 1
+            candidate.state = RESPONDED
+
+    def failed(self, candidate: Candidate) -> None:
+        if candidate.state == IN_FLIGHT:
+            if not candidate.slow:
+                self.in_flight -= 1
+            candidate.state = FAILED
+
+    def is_finished(self) -> bool:
+        """True once the k closest non-failed candidates have all answered."""
+        if self.seeds_pending:
+            return False
+        responded = 0
+        for candidate in self.candidates:
+            state = candidate.state
+            if state == RESPONDED:
+                responded += 1
+                if responded >= self.k:
+                    return True
+            elif state != FAILED:
+                return False
+        return True
+
+    def closest_responded(self, count: int) -> list[Candidate]:
+        out = [c for c in self.candidates if c.state == RESPONDED]
+        return out[:count]

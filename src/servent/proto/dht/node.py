@@ -1,0 +1,764 @@
+"""``DhtNode``: one Mainline DHT node as a sans-IO state machine.
+
+Feed it datagrams with :meth:`DhtNode.receive_datagram` and time with
+:meth:`DhtNode.handle_timer`; take what it wants to send from
+:meth:`DhtNode.datagrams_to_send` and what happened from
+:meth:`DhtNode.next_event`. The same object runs behind the asyncio UDP
+driver and inside the simulator, which is why it never reads a clock, never
+touches a socket and keeps per-node memory small.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+from collections import deque
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from servent.codec.bencode import BValue
+from servent.codec.compact import Address, decode_nodes, decode_peer
+from servent.errors import CompactEncodingError, DhtItemError, KrpcDecodeError
+from servent.proto.dht import items as bep44
+from servent.proto.dht import lookup as lk
+from servent.proto.dht.config import DhtConfig
+from servent.proto.dht.events import (
+    AnnounceDone,
+    DhtEvent,
+    ExternalAddressChanged,
+    ItemFound,
+    NodesFound,
+    PeersFound,
+    PingDone,
+    PutDone,
+    SamplesFound,
+)
+from servent.proto.dht.krpc import (
+    ERROR,
+    QUERY,
+    Message,
+    encode_error,
+    encode_query,
+    encode_value,
+    parse_message,
+)
+from servent.proto.dht.node_id import is_secure_id
+from servent.proto.dht.ratelimit import QueryRateLimiter
+from servent.proto.dht.routing import NodeEntry, RoutingTable
+from servent.proto.dht.server import QueryServer
+from servent.proto.dht.storage import ItemStore, PeerStore
+from servent.proto.dht.tokens import TokenIssuer
+
+log = logging.getLogger(__name__)
+
+_PING = 0  # a ping the application asked for
+_TABLE = 1  # a ping to keep the routing table fresh
+_LOOKUP = 2  # a query of an iterative lookup
+_STORE = 3  # announce_peer / put at the end of a lookup
+
+_MAX_NODES_PER_REPLY = 16
+_MAX_PEERS_PER_LOOKUP = 2000
+_MAX_SAMPLES_PER_LOOKUP = 5000
+_MAX_TABLE_PINGS = 16
+_EXTERNAL_IP_VOTES = 3
+
+_QUERY_OF = {
+    lk.FIND_NODE: (b"find_node", b"target"),
+    lk.REFRESH: (b"find_node", b"target"),
+    lk.GET_PEERS: (b"get_peers", b"info_hash"),
+    lk.ANNOUNCE: (b"get_peers", b"info_hash"),
+    lk.GET_ITEM: (b"get", b"target"),
+    lk.PUT_IMMUTABLE: (b"get", b"target"),
+    lk.PUT_MUTABLE: (b"get", b"target"),
+    lk.SAMPLE: (b"sample_infohashes", b"target"),
+}
+
+
+class _Transaction:
+    __slots__ = ("addr", "candidate", "lookup", "node_id", "purpose", "tag", "tid")
+
+    def __init__(  # noqa: PLR0917
+        self,
+        tid: bytes,
+        addr: Address,
+        purpose: int,
+        node_id: bytes | None,
+        lookup: lk.Lookup | None,
+        candidate: lk.Candidate | None,
+        tag: int,
+    ) -> None:
+        self.tid = tid
+        self.addr = addr
+        self.purpose = purpose
+        self.node_id = node_id
+        self.lookup = lookup
+        self.candidate = candidate
+        self.tag = tag
+
+
+class DhtNode:
+    """A Mainline DHT node (BEP 5, 32, 42, 43, 44, 51), fed datagrams and time."""
+
+    __slots__ = (
+        "_events",
+        "_ip_votes",
+        "_limiter",
+        "_lookups",
+        "_next_id",
+        "_next_maintenance",
+        "_out",
+        "_refresh",
+        "_rng",
+        "_server",
+        "_stats",
+        "_table_pings",
+        "_tid",
+        "_timer_seq",
+        "_timers",
+        "_tx",
+        "config",
+        "external_ip",
+        "items",
+        "node_id",
+        "peers",
+        "routing_table",
+        "tokens",
+    )
+
+    def __init__(
+        self,
+        node_id: bytes,
+        *,
+        config: DhtConfig = DhtConfig(),  # noqa: B008 - frozen, shared safely
+        rng: random.Random,
+        now: float,
+    ) -> None:
+        if len(node_id) != 20:
+            raise ValueError("a node ID has 20 bytes")
+        self.node_id = node_id
+        self.config = config
+        self._rng = rng
+        self.routing_table = RoutingTable(node_id, config, now)
+        self.tokens = TokenIssuer(rng, now, config.token_rotation)
+        self.peers = PeerStore(
+            config.max_infohashes, config.max_peers_per_infohash, config.peer_ttl
+        )
+        self.items = ItemStore(config.max_items, config.item_ttl)
+        self._limiter = (
+            QueryRateLimiter(
+                config.rate_limit_per_ip,
+                config.rate_burst,
+                config.block_duration,
+                config.max_tracked_ips,
+            )
+            if config.rate_limit_per_ip > 0
+            else None
+        )
+        self._events: deque[DhtEvent] = deque()
+        self._server = QueryServer(
+            node_id,
+            config,
+            self.routing_table,
+            self.tokens,
+            self.peers,
+            self.items,
+            rng,
+            self._events.append,
+        )
+        self._out: list[tuple[bytes, Address]] = []
+        self._tx: dict[bytes, _Transaction] = {}
+        self._timers: list[tuple[float, int, _Transaction, bool]] = []
+        self._timer_seq = 0
+        self._tid = rng.getrandbits(16)
+        self._lookups: dict[int, lk.Lookup] = {}
+        self._next_id = 1
+        self._next_maintenance = now + config.maintenance_interval
+        self._refresh: lk.Lookup | None = None
+        self._table_pings = 0
+        self._stats: dict[str, int] = {}
+        self._ip_votes: dict[str, int] | None = None
+        self.external_ip: str | None = None
+
+    # -- the driver's interface -----------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """Handle one datagram from ``addr``; never raises for hostile input."""
+        limiter = self._limiter
+        if limiter is not None and limiter.is_blocked(addr[0], now):
+            self._count("dropped_blocked")
+            return
+        try:
+            msg = parse_message(data)
+        except KrpcDecodeError as exc:
+            self._count("dropped_malformed")
+            if (
+                exc.tid is not None
+                and not self.config.read_only
+                and (limiter is None or limiter.allow(addr[0], now))
+            ):
+                self._out.append((encode_error(exc.tid, exc.code, str(exc)), addr))
+            return
+        if msg.sender_id == self.node_id:
+            self._count("dropped_reflected")  # our own ID coming back: a reflection or a spoof
+            return
+        if msg.kind is QUERY:
+            if self.config.read_only:
+                return
+            if limiter is not None and not limiter.allow(addr[0], now):
+                self._count("dropped_rate_limited")
+                return
+            self._count("queries_received")
+            self._out.append((self._server.answer(msg, addr, len(data), now), addr))
+            if not msg.read_only:
+                self._consider_querier(msg.sender_id, addr, now)
+        else:
+            self._on_reply(msg, addr, now)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out = self._out
+        self._out = []
+        return out
+
+    def next_timer(self) -> float | None:
+        timers = self._timers
+        if timers and timers[0][0] < self._next_maintenance:
+            return timers[0][0]
+        return self._next_maintenance
+
+    def handle_timer(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, tx, slow = heapq.heappop(timers)
+            if self._tx.get(tx.tid) is not tx:
+                continue
+            if slow:
+                if tx.lookup is not None and tx.candidate is not None:
+                    tx.lookup.mark_slow(tx.candidate)
+                    self._drive(tx.lookup, now)
+            else:
+                del self._tx[tx.tid]
+                self._count("timeouts")
+                self._on_timeout(tx, now)
+        if now >= self._next_maintenance:
+            self._maintain(now)
+
+    def next_event(self) -> DhtEvent | None:
+        return self._events.popleft() if self._events else None
+
+    # -- the application's interface ------------------------------------
+
+    def add_contact(self, addr: Address, now: float) -> None:
+        """Ping ``addr``; if it answers it joins the routing table."""
+        self._query(addr, b"ping", {}, now, _TABLE, None)
+
+    def bootstrap(self, addrs: Iterable[Address], now: float) -> int:
+        """Look up our own ID starting from ``addrs`` (and what the table knows)."""
+        return self._start(lk.FIND_NODE, self.node_id, now, seeds=addrs)
+
+    def find_node(self, target: bytes, now: float) -> int:
+        return self._start(lk.FIND_NODE, _check_id(target), now)
+
+    def get_peers(self, info_hash: bytes, now: float) -> int:
+        return self._start(lk.GET_PEERS, _check_id(info_hash), now)
+
+    def announce(self, info_hash: bytes, port: int, now: float, implied_port: bool = False) -> int:
+        if not 0 < port < 65536:
+            raise ValueError(f"port {port} out of range")
+        lookup_id = self._start(
+            lk.ANNOUNCE, _check_id(info_hash), now, extra={"port": port, "implied": implied_port}
+        )
+        return lookup_id
+
+    def get_item(self, target: bytes, now: float, salt: bytes = b"") -> int:
+        return self._start(lk.GET_ITEM, _check_id(target), now, extra={"salt": salt})
+
+    def put_immutable(self, value: BValue, now: float) -> int:
+        encoded = encode_value(value)
+        if len(encoded) > bep44.MAX_VALUE_SIZE:
+            raise DhtItemError("value too big", 205)
+        target = bep44.immutable_target(encoded)
+        return self._start(
+            lk.PUT_IMMUTABLE, target, now, extra={"encoded": encoded, "value": value}
+        )
+
+    def put_mutable(  # noqa: PLR0917 - the agreed API
+        self,
+        private_key: bytes | Ed25519PrivateKey,
+        value: BValue,
+        now: float,
+        salt: bytes = b"",
+        seq: int | None = None,
+        cas: int | None = None,
+    ) -> int:
+        """Store a signed item under sha1(public key + salt); ``seq`` defaults to newest + 1."""
+        encoded = encode_value(value)
+        if len(encoded) > bep44.MAX_VALUE_SIZE:
+            raise DhtItemError("value too big", 205)
+        if len(salt) > bep44.MAX_SALT_SIZE:
+            raise DhtItemError("salt too big", 207)
+        key = bep44.private_key_from(private_key)
+        public = bep44.public_key_bytes(key)
+        target = bep44.mutable_target(public, salt)
+        extra: dict[str, object] = {
+            "encoded": encoded, "value": value, "key": key, "public": public,
+            "salt": salt, "seq": seq, "cas": cas,
+        }  # fmt: skip
+        return self._start(lk.PUT_MUTABLE, target, now, extra=extra)
+
+    def sample_infohashes(self, target: bytes, now: float) -> int:
+        return self._start(lk.SAMPLE, _check_id(target), now)
+
+    def ping(self, addr: Address, now: float) -> int:
+        ping_id = self._new_id()
+        if not self._query(addr, b"ping", {}, now, _PING, None, tag=ping_id):
+            self._events.append(PingDone(ping_id, addr, None))
+        return ping_id
+
+    def statistics(self) -> dict[str, int]:
+        stats = dict(self._stats)
+        stats.update(
+            routing_nodes=len(self.routing_table),
+            buckets=len(self.routing_table.buckets),
+            pending_transactions=len(self._tx),
+            active_lookups=len(self._lookups),
+            stored_infohashes=len(self.peers),
+            stored_items=len(self.items),
+            blocked_ips=self._limiter.blocked_count() if self._limiter else 0,
+        )
+        return stats
+
+    # -- transactions ----------------------------------------------------
+
+    def _count(self, name: str) -> None:
+        self._stats[name] = self._stats.get(name, 0) + 1
+
+    def _new_id(self) -> int:
+        value = self._next_id
+        self._next_id += 1
+        return value
+
+    def _query(  # noqa: PLR0917
+        self,
+        addr: Address,
+        method: bytes,
+        args: dict[bytes, BValue],
+        now: float,
+        purpose: int,
+        node_id: bytes | None,
+        lookup: lk.Lookup | None = None,
+        candidate: lk.Candidate | None = None,
+        tag: int = 0,
+    ) -> bool:
+        """Queue a query and its timeout; False when too many are pending."""
+        transactions = self._tx
+        if len(transactions) >= self.config.max_pending:
+            self._count("dropped_queries_pending_full")
+            return False
+        tid_int = self._tid
+        while True:
+            tid_int = (tid_int + 1) & 0xFFFF
+            tid = tid_int.to_bytes(2, "big")
+            if tid not in transactions:
+                break
+        self._tid = tid_int
+        args[b"id"] = self.node_id
+        data = encode_query(
+            tid, method, args, read_only=self.config.read_only, version=self.config.client_version
+        )
+        tx = _Transaction(tid, addr, purpose, node_id, lookup, candidate, tag)
+        transactions[tid] = tx
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (now + self.config.query_timeout, self._timer_seq, tx, False))
+        if (
+            purpose == _LOOKUP
+            and candidate is not None
+            and self.config.slow_after < self.config.query_timeout
+        ):
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (now + self.config.slow_after, self._timer_seq, tx, True))
+        if purpose == _TABLE:
+            self._table_pings += 1
+        self._out.append((data, addr))
+        return True
+
+    def _on_reply(self, msg: Message, addr: Address, now: float) -> None:
+        tx = self._tx.get(msg.tid)
+        if tx is None or tx.addr != addr:
+            self._count("dropped_unmatched")
+            return
+        del self._tx[msg.tid]
+        if msg.kind is ERROR:
+            self._count("errors_received")
+            self._on_error(tx, msg, now)
+            return
+        self._count("responses_received")
+        if tx.node_id is not None and tx.node_id != msg.sender_id:
+            self._count("dropped_wrong_id")  # the address now answers with another ID
+            self._on_timeout(tx, now)
+            return
+        if tx.purpose == _TABLE:
+            self._table_pings -= 1
+        sender = msg.sender_id
+        to_ping = self.routing_table.heard_from(
+            sender, addr, now, responded=True, verified=is_secure_id(sender, addr[0])
+        )
+        if to_ping is not None:
+            self._ping_entry(to_ping, now)
+        if msg.reflected_ip is not None:
+            self._vote_external_ip(msg.reflected_ip[0])
+        purpose = tx.purpose
+        if purpose == _LOOKUP and tx.lookup is not None:
+            self._on_lookup_reply(tx.lookup, tx.candidate, msg, addr, now)
+        elif purpose == _STORE and tx.lookup is not None:
+            self._store_finished(tx.lookup, True, now)
+        elif purpose == _PING:
+            self._events.append(PingDone(tx.tag, addr, sender))
+
+    def _on_error(self, tx: _Transaction, msg: Message, now: float) -> None:
+        if tx.purpose == _STORE and tx.lookup is not None:
+            text = msg.error_text.decode(errors="replace")
+            tx.lookup.extra["error"] = f"{msg.error_code} {text}"
+        self._on_error_or_timeout(tx, now)
+
+    def _on_timeout(self, tx: _Transaction, now: float) -> None:
+        if tx.node_id is not None:
+            self.routing_table.failed(tx.node_id, tx.addr)
+        self._on_error_or_timeout(tx, now)
+
+    def _on_error_or_timeout(self, tx: _Transaction, now: float) -> None:
+        lookup = tx.lookup
+        if tx.purpose == _TABLE:
+            self._table_pings -= 1
+        elif tx.purpose == _PING:
+            self._events.append(PingDone(tx.tag, tx.addr, None))
+        elif tx.purpose == _LOOKUP and lookup is not None:
+            if tx.candidate is None:
+                lookup.seeds_pending -= 1
+            else:
+                lookup.failed(tx.candidate)
+            self._drive(lookup, now)
+        elif tx.purpose == _STORE and lookup is not None:
+            self._store_finished(lookup, False, now)
+
+    # -- routing table upkeep --------------------------------------------
+
+    def _ping_entry(self, entry: NodeEntry, now: float) -> None:
+        if self._table_pings < _MAX_TABLE_PINGS:
+            self._query(entry.addr, b"ping", {}, now, _TABLE, entry.node_id)
+
+    def _consider_querier(self, node_id: bytes, addr: Address, now: float) -> None:
+        table = self.routing_table
+        if table.find(node_id) is not None:
+            table.heard_from(node_id, addr, now, responded=False, verified=False)
+        elif self._table_pings < _MAX_TABLE_PINGS and table.would_accept(node_id, addr[0]):
+            self._query(addr, b"ping", {}, now, _TABLE, node_id)
+
+    def _vote_external_ip(self, ip: str) -> None:
+        if ip == self.external_ip:
+            return
+        votes = self._ip_votes
+        if votes is None:
+            votes = self._ip_votes = {}
+        votes[ip] = votes.get(ip, 0) + 1
+        if votes[ip] >= _EXTERNAL_IP_VOTES:
+            self.external_ip = ip
+            self._ip_votes = None
+            self._events.append(ExternalAddressChanged(ip))
+        elif len(votes) > 8:
+            self._ip_votes = None
+
+    def _maintain(self, now: float) -> None:
+        self._next_maintenance = now + self.config.maintenance_interval
+        self.tokens.maybe_rotate(now)
+        if self._limiter is not None:
+            self._limiter.forget_idle(now)
+        self.peers.expire(now)
+        self.items.expire(now)
+        table = self.routing_table
+        if len(table) == 0:
+            return
+        if self._refresh is None or self._refresh.done:
+            index = table.stale_bucket(now)
+            if index is not None:
+                table.buckets[index].last_changed = now
+                target = table.random_id_in_bucket(index, self._rng)
+                lookup_id = self._start(lk.REFRESH, target, now)
+                self._refresh = self._lookups.get(lookup_id)
+        entry = table.questionable(now)
+        if entry is not None:
+            self._ping_entry(entry, now)
+
+    # -- lookups -----------------------------------------------------------
+
+    def _start(
+        self,
+        kind: int,
+        target: bytes,
+        now: float,
+        *,
+        seeds: Iterable[Address] = (),
+        extra: dict[str, object] | None = None,
+    ) -> int:
+        config = self.config
+        lookup_id = self._new_id()
+        lookup = lk.Lookup(
+            lookup_id, kind, target, self.node_id,
+            alpha=config.alpha, k=config.k, max_candidates=config.max_lookup_candidates,
+        )  # fmt: skip
+        if extra:
+            lookup.extra.update(extra)
+        self._lookups[lookup_id] = lookup
+        lookup.add(
+            (entry.node_id, entry.addr)
+            for entry in self.routing_table.closest(target, 2 * config.k)
+        )
+        method, key = _QUERY_OF[kind]
+        for addr in seeds:
+            if self._query(addr, method, {key: target}, now, _LOOKUP, None, lookup, None):
+                lookup.seeds_pending += 1
+        self._drive(lookup, now)
+        return lookup_id
+
+    def _drive(self, lookup: lk.Lookup, now: float) -> None:
+        """Top the lookup up to alpha requests in flight, or finish it."""
+        if lookup.done or lookup.pending_stores:
+            return
+        method, key = _QUERY_OF[lookup.kind]
+        while True:
+            if lookup.is_finished():
+                self._search_finished(lookup, now)
+                return
+            chosen = lookup.next_to_query()
+            if not chosen:
+                return
+            sent = False
+            for candidate in chosen:
+                args: dict[bytes, BValue] = {key: lookup.target}
+                if self._query(
+                    candidate.addr, method, args, now, _LOOKUP, candidate.node_id, lookup, candidate
+                ):
+                    sent = True
+                else:
+                    lookup.failed(candidate)
+            if sent:
+                return
+
+    def _on_lookup_reply(
+        self,
+        lookup: lk.Lookup,
+        candidate: lk.Candidate | None,
+        msg: Message,
+        addr: Address,
+        now: float,
+    ) -> None:
+        if candidate is None:
+            lookup.seeds_pending -= 1
+            candidate = lookup.add_responder(msg.sender_id, addr)
+        else:
+            lookup.answered(candidate)
+        if lookup.done:
+            return
+        args = msg.args
+        token = args.get(b"token")
+        if candidate is not None and type(token) is bytes and len(token) <= 64:
+            candidate.token = token
+        ipv6 = ":" in addr[0]
+        nodes = args.get(b"nodes6" if ipv6 else b"nodes")
+        if type(nodes) is bytes and nodes:
+            step = 38 if ipv6 else 26
+            nodes = nodes[: step * _MAX_NODES_PER_REPLY]
+            nodes = nodes[: len(nodes) - len(nodes) % step]
+            try:
+                lookup.add(decode_nodes(nodes, ipv6=ipv6))
+            except CompactEncodingError:
+                self._count("bad_nodes_field")
+        kind = lookup.kind
+        if kind in (lk.GET_PEERS, lk.ANNOUNCE):
+            self._collect_peers(lookup, args)
+        elif kind in (lk.GET_ITEM, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
+            self._collect_item(lookup, args)
+            if kind == lk.GET_ITEM and lookup.extra.get("immutable_found"):
+                self._search_finished(lookup, now)
+                return
+        elif kind == lk.SAMPLE:
+            self._collect_samples(lookup, args)
+        self._drive(lookup, now)
+
+    def _collect_peers(self, lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
+        values = args.get(b"values")
+        if type(values) is not list:
+            return
+        peers = lookup.extra.setdefault("peers", {})
+        assert isinstance(peers, dict)
+        for value in values[:200]:
+            if type(value) is bytes and len(peers) < _MAX_PEERS_PER_LOOKUP:
+                try:
+                    peer = decode_peer(value)
+                except CompactEncodingError:
+                    continue
+                if peer[1]:
+                    peers[peer] = None
+
+    def _collect_item(self, lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
+        if b"v" not in args:
+            return
+        encoded = encode_value(args[b"v"])
+        if len(encoded) > bep44.MAX_VALUE_SIZE:
+            return
+        key = args.get(b"k")
+        if key is None:
+            if bep44.immutable_target(encoded) == lookup.target:
+                lookup.extra["item"] = (args[b"v"], None, None, None)
+                lookup.extra["immutable_found"] = True
+            return
+        sig = args.get(b"sig")
+        seq = args.get(b"seq")
+        salt = lookup.extra.get("salt", b"")
+        assert isinstance(salt, bytes)
+        if type(key) is not bytes or type(sig) is not bytes or type(seq) is not int or seq < 0:
+            return
+        if bep44.mutable_target(key, salt) != lookup.target:
+            return
+        best = lookup.extra.get("item")
+        if isinstance(best, tuple) and best[1] is not None and best[1] >= seq:
+            return
+        if bep44.verify(key, sig, encoded, seq, salt):
+            lookup.extra["item"] = (args[b"v"], seq, key, sig)
+
+    def _collect_samples(self, lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
+        samples = args.get(b"samples")
+        found = lookup.extra.setdefault("samples", {})
+        assert isinstance(found, dict)
+        if type(samples) is bytes and len(samples) % 20 == 0:
+            for offset in range(0, min(len(samples), 20 * 200), 20):
+                if len(found) < _MAX_SAMPLES_PER_LOOKUP:
+                    found[samples[offset : offset + 20]] = None
+        num = args.get(b"num")
+        if type(num) is int and num >= 0:
+            lookup.extra["num"] = max(num, _int(lookup.extra.get("num")))
+        interval = args.get(b"interval")
+        if type(interval) is int and interval >= 0:
+            lookup.extra["interval"] = interval
+
+    def _search_finished(self, lookup: lk.Lookup, now: float) -> None:
+        kind = lookup.kind
+        if kind in (lk.ANNOUNCE, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE) and not lookup.extra.get(
+            "storing"
+        ):
+            lookup.extra["storing"] = True
+            self._store_phase(lookup, now)
+            return
+        lookup.done = True
+        self._lookups.pop(lookup.lookup_id, None)
+        closest = tuple((c.node_id, c.addr) for c in lookup.closest_responded(self.config.k))
+        extra = lookup.extra
+        event: DhtEvent | None
+        if kind == lk.FIND_NODE:
+            event = NodesFound(lookup.lookup_id, lookup.target, closest)
+        elif kind == lk.GET_PEERS:
+            event = PeersFound(lookup.lookup_id, lookup.target, _peers_of(lookup), closest)
+        elif kind == lk.GET_ITEM:
+            item = extra.get("item")
+            salt = extra.get("salt", b"")
+            assert isinstance(salt, bytes)
+            if isinstance(item, tuple):
+                event = ItemFound(
+                    lookup.lookup_id, lookup.target, item[0], item[1], item[2], item[3], salt
+                )
+            else:
+                event = ItemFound(lookup.lookup_id, lookup.target, None, salt=salt)
+        elif kind == lk.SAMPLE:
+            samples = extra.get("samples", {})
+            assert isinstance(samples, dict)
+            event = SamplesFound(
+                lookup.lookup_id, lookup.target, tuple(samples),
+                _int(extra.get("num")), _int(extra.get("interval")),
+            )  # fmt: skip
+        elif kind == lk.ANNOUNCE:
+            event = AnnounceDone(lookup.lookup_id, lookup.target, lookup.stored, _peers_of(lookup))
+        elif kind in (lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
+            seq = extra.get("seq")
+            error = extra.get("error")
+            event = PutDone(
+                lookup.lookup_id, lookup.target, lookup.stored,
+                seq if isinstance(seq, int) else None,
+                error if isinstance(error, str) and lookup.stored == 0 else None,
+            )  # fmt: skip
+        else:
+            event = None  # internal refresh
+        if event is not None:
+            self._events.append(event)
+
+    def _store_phase(self, lookup: lk.Lookup, now: float) -> None:
+        extra = lookup.extra
+        targets = [c for c in lookup.closest_responded(self.config.k) if c.token is not None]
+        targets = targets[: self.config.announce_to]
+        if lookup.kind == lk.ANNOUNCE:
+            method = b"announce_peer"
+            base: dict[bytes, BValue] = {
+                b"info_hash": lookup.target,
+                b"port": _int(extra.get("port")),
+            }
+            if extra.get("implied"):
+                base[b"implied_port"] = 1
+        else:
+            method = b"put"
+            base = {b"v": extra["value"]}  # type: ignore[dict-item]
+            if lookup.kind == lk.PUT_MUTABLE:
+                base.update(self._signed_fields(lookup))
+        for candidate in targets:
+            args = dict(base)
+            args[b"token"] = candidate.token  # type: ignore[assignment]
+            if self._query(candidate.addr, method, args, now, _STORE, candidate.node_id, lookup):
+                lookup.pending_stores += 1
+        if lookup.pending_stores == 0:
+            self._search_finished(lookup, now)
+
+    def _signed_fields(self, lookup: lk.Lookup) -> dict[bytes, BValue]:
+        extra = lookup.extra
+        seq = extra.get("seq")
+        if not isinstance(seq, int):
+            found = extra.get("item")
+            seq = found[1] + 1 if isinstance(found, tuple) and isinstance(found[1], int) else 1
+            extra["seq"] = seq
+        salt = extra.get("salt", b"")
+        encoded = extra["encoded"]
+        key = extra["key"]
+        public = extra["public"]
+        assert isinstance(salt, bytes) and isinstance(encoded, bytes) and isinstance(public, bytes)
+        assert isinstance(key, Ed25519PrivateKey)
+        fields: dict[bytes, BValue] = {
+            b"k": public, b"seq": seq, b"sig": bep44.sign(key, encoded, seq, salt),
+        }  # fmt: skip
+        if salt:
+            fields[b"salt"] = salt
+        cas = extra.get("cas")
+        if isinstance(cas, int):
+            fields[b"cas"] = cas
+        return fields
+
+    def _store_finished(self, lookup: lk.Lookup, ok: bool, now: float) -> None:
+        lookup.pending_stores -= 1
+        if ok:
+            lookup.stored += 1
+        if lookup.pending_stores <= 0 and not lookup.done:
+            lookup.pending_stores = 0
+            self._search_finished(lookup, now)
+
+
+def _check_id(value: bytes) -> bytes:
+    if len(value) != 20:
+        raise ValueError("an ID or info-hash has 20 bytes")
+    return value
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _peers_of(lookup: lk.Lookup) -> tuple[Address, ...]:
+    peers = lookup.extra.get("peers", {})
+    assert isinstance(peers, dict)
+    return tuple(peers)
