@@ -133,7 +133,8 @@ def _build(
     if has_v2:
         if piece_length < MIN_V2_PIECE_LENGTH or piece_length & (piece_length - 1):
             raise MetainfoError(f"v2 'piece length' {piece_length} is not a power of two >= 16 KiB")
-        v2_files = _v2_files(info, name, piece_length)
+        v1_single = None if not has_v1 else b"files" not in info
+        v2_files = _v2_files(info, name, piece_length, v1_single)
         layers = _piece_layers(layers_value, v2_files, piece_length, require=require_layers)
 
     if v1_files is not None and v2_files is not None:
@@ -229,13 +230,17 @@ def _v1_pieces(
 # -- v2 ------------------------------------------------------------------------
 
 
-def _v2_files(info: dict[bytes, BValue], name: str, piece_length: int) -> list[FileEntry]:
+def _v2_files(
+    info: dict[bytes, BValue], name: str, piece_length: int, v1_single: bool | None
+) -> list[FileEntry]:
+    """The v2 file tree in order; paths as in v1 (``v1_single``) or, for v2-only,
+    single-file when the tree holds one file at its top (as libtorrent reads it)."""
     tree = _dict(info.get(b"file tree"), "file tree")
     if not tree:
         raise MetainfoError("'file tree' is empty")
     leaves: list[tuple[tuple[str, ...], dict[bytes, BValue]]] = []
     _walk_tree(tree, (), leaves, 0)
-    single = len(leaves) == 1 and len(leaves[0][0]) == 1
+    single = len(leaves) == 1 and len(leaves[0][0]) == 1 if v1_single is None else v1_single
     files: list[FileEntry] = []
     offset = 0
     for rel_path, leaf in leaves:
