@@ -14,6 +14,13 @@ import pytest
 from servent.codec.compact import Address
 from servent.testing.clock import VirtualClock
 from servent.testing.datagram_network import FakeDatagramNetwork, LatencyModel
+from servent.testing.dht_network import (
+    ChurnModel,
+    build_dht_network,
+    closest_key,
+    measure_lookups,
+    percentile,
+)
 
 
 class Recorder:
@@ -115,3 +122,50 @@ def test_same_seed_same_run() -> None:
 
     assert run(7) == run(7)
     assert run(7) != run(8)
+
+
+# -- the production DhtNode on the simulated network -------------------------------
+
+
+def test_closest_key_matches_brute_force() -> None:
+    rng = random.Random(5)
+    for size in (1, 2, 3, 50, 500):
+        keys = sorted(rng.getrandbits(160) for _ in range(size))
+        for _ in range(50):
+            target = rng.getrandbits(160)
+            assert closest_key(keys, target) == min(keys, key=lambda k: k ^ target)
+
+
+def test_2000_nodes_without_churn_find_over_99_percent() -> None:
+    sim = build_dht_network(2000, seed=11, settle=5.0)
+    report = measure_lookups(sim, 200, concurrency=100)
+    assert report.attempted == 200
+    assert report.success_rate >= 0.99, report
+    assert percentile(report.rounds, 0.5) <= 4
+    peers = measure_lookups(sim, 100, kind="get_peers", concurrency=100)
+    assert peers.success_rate >= 0.99, peers
+
+
+def test_2000_nodes_right_after_30_percent_vanish_find_over_95_percent() -> None:
+    sim = build_dht_network(2000, seed=12, settle=5.0)
+    gone = sim.vanish(0.3)
+    assert len(gone) == 600 and len(sim.nodes) == 1400
+    report = measure_lookups(sim, 200, concurrency=100)
+    assert report.success_rate >= 0.95, report
+    peers = measure_lookups(sim, 100, kind="get_peers", concurrency=100)
+    assert peers.success_rate >= 0.95, peers
+
+
+def test_nodes_joining_through_bootstrap_find_each_other() -> None:
+    sim = build_dht_network(150, seed=13, join="bootstrap")
+    assert min(len(node.routing_table) for node in sim.nodes.values()) >= 8
+    report = measure_lookups(sim, 60, concurrency=30)
+    assert report.success_rate >= 0.95, report
+
+
+def test_continuous_heavy_tailed_churn_keeps_lookups_working() -> None:
+    sim = build_dht_network(300, seed=14, churn=ChurnModel(shape=1.1, scale=60.0), settle=2.0)
+    sim.run_with_churn(120.0)
+    assert sim.departed > 30 and len(sim.nodes) == 300  # every leaver was replaced
+    report = measure_lookups(sim, 60, concurrency=30)
+    assert report.success_rate >= 0.9, report

@@ -103,6 +103,9 @@ class FakeDatagramNetwork:
         self._used_ips: set[str] = set()
         #: Called as ``tap(now, data, src, dst)`` for every datagram delivered (observers only).
         self.tap: Callable[[float, bytes, Address, Address], None] | None = None
+        #: Called as ``on_activity(addr, endpoint)`` after the network drove an endpoint
+        #: (a delivery or a timer), e.g. to drain its events at the exact simulated time.
+        self.on_activity: Callable[[Address, DatagramEndpoint], None] | None = None
 
     # -- membership --------------------------------------------------------
 
@@ -112,7 +115,9 @@ class FakeDatagramNetwork:
         while True:
             if ipv6:
                 ip = "2001:db8:%x:%x::%x" % (  # noqa: UP031 - compact and fast
-                    rng.getrandbits(16), rng.getrandbits(16), rng.getrandbits(16) + 1
+                    rng.getrandbits(16),
+                    rng.getrandbits(16),
+                    rng.getrandbits(16) + 1,
                 )
             else:
                 first = rng.randrange(1, 224)
@@ -230,9 +235,7 @@ class FakeDatagramNetwork:
             if jitter:
                 delay += rng.random() * jitter
             self._seq += 1
-            heapq.heappush(
-                self._heap, (now + max(delay, floor), self._seq, -1, data, src, dst)
-            )
+            heapq.heappush(self._heap, (now + max(delay, floor), self._seq, -1, data, src, dst))
 
     # -- running -------------------------------------------------------------
 
@@ -253,7 +256,8 @@ class FakeDatagramNetwork:
     ) -> bool:
         clock = self.clock
         if data is None:
-            if self._timer_at[slot] is None or self._timer_at[slot] > when + 1e-12:
+            scheduled = self._timer_at[slot]
+            if scheduled is None or scheduled > when + 1e-12:
                 return False  # superseded by a later schedule, or the endpoint left
             endpoint = self._endpoints[slot]
             if endpoint is None:
@@ -263,6 +267,8 @@ class FakeDatagramNetwork:
             self.stats.timers_fired += 1
             endpoint.handle_timer(clock.now)
             self._after(slot, fired=True)
+            if self.on_activity is not None:
+                self.on_activity(self._addresses[slot], endpoint)
             return True
         assert src is not None and dst is not None
         target = self._slots.get(dst)
@@ -277,6 +283,8 @@ class FakeDatagramNetwork:
             self.tap(clock.now, data, src, dst)
         endpoint.receive_datagram(data, src, clock.now)
         self._after(target, fired=False)
+        if self.on_activity is not None:
+            self.on_activity(dst, endpoint)
         return True
 
     def run_until(self, deadline: float) -> None:

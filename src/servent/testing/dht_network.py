@@ -46,6 +46,8 @@ class SimulatedDhtNode(Protocol):
 
     def bootstrap(self, addrs: list[Address], now: float) -> Any: ...
 
+    def next_event(self) -> Any: ...
+
     @property
     def routing_table(self) -> Any: ...
 
@@ -93,6 +95,37 @@ class SimulatedDht:
     departures: list[tuple[float, Address]] = field(default_factory=list)
     joined: int = 0
     departed: int = 0
+    _sorted_keys: list[int] | None = None
+    #: Callbacks for operations in flight: (origin, lookup_id) -> called with the final event.
+    waiters: dict[tuple[Address, int], Callable[[Any], None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.network.on_activity = self._drain_events
+
+    def _drain_events(self, addr: Address, endpoint: object) -> None:
+        node = self.nodes.get(addr)
+        if node is None:
+            return
+        waiters = self.waiters
+        while (event := node.next_event()) is not None:
+            lookup_id = getattr(event, "lookup_id", None)
+            if lookup_id is not None:
+                callback = waiters.pop((addr, lookup_id), None)
+                if callback is not None:
+                    callback(event)
+
+    def start(
+        self,
+        addr: Address,
+        operation: Callable[[Any, float], int],
+        on_done: Callable[[Any], None],
+    ) -> None:
+        """Run ``operation(node, now) -> lookup_id`` on node ``addr``; ``on_done(event)`` later."""
+        node = self.nodes[addr]
+        lookup_id = operation(node, self.now)
+        self.waiters[(addr, lookup_id)] = on_done
+        self.network.flush(addr)
+        self._drain_events(addr, node)
 
     @property
     def now(self) -> float:
@@ -114,6 +147,7 @@ class SimulatedDht:
         addr = self.network.add(node)
         self.nodes[addr] = node
         self.ids[addr] = node_id
+        self._sorted_keys = None
         heapq.heappush(self.departures, (self.now + self.churn.draw(self.rng), addr))
         self.joined += 1
         return addr
@@ -122,11 +156,13 @@ class SimulatedDht:
         """Bootstrap node ``addr`` through ``via`` (its lookups then run with the network)."""
         self.nodes[addr].bootstrap(list(via), self.now)
         self.network.flush(addr)
+        self._drain_events(addr, self.nodes[addr])
 
     def remove_node(self, addr: Address) -> None:
         """The node vanishes without notice."""
         if self.nodes.pop(addr, None) is not None:
             self.ids.pop(addr, None)
+            self._sorted_keys = None
             self.network.remove(addr)
             self.departed += 1
 
@@ -157,17 +193,41 @@ class SimulatedDht:
                 self.join(self.add_node(), via)
         self.network.run_until(end)
 
-    def closest_live(self, target: bytes, count: int) -> list[Address]:
-        """The ``count`` live nodes closest to ``target`` (ground truth for lookups)."""
-        key = int.from_bytes(target, "big")
-        return sorted(
-            self.ids, key=lambda addr: int.from_bytes(self.ids[addr], "big") ^ key
-        )[:count]
+    def closest_live_id(self, target: bytes) -> bytes:
+        """The live node ID closest to ``target`` (ground truth for lookups).
+
+        Walks the implicit binary trie of the sorted live IDs: 160 bisections,
+        so checking a lookup costs microseconds even with 100,000 nodes.
+        """
+        if self._sorted_keys is None:
+            self._sorted_keys = sorted(int.from_bytes(i, "big") for i in self.ids.values())
+        if not self._sorted_keys:
+            raise ValueError("no live nodes")
+        return closest_key(self._sorted_keys, int.from_bytes(target, "big")).to_bytes(20, "big")
 
 
-def oracle_contacts(
-    ids_sorted: list[int], own: int, k: int, rng: random.Random
-) -> list[int]:
+def closest_key(keys: list[int], target: int) -> int:
+    """The XOR-closest of the sorted, non-empty ``keys`` to ``target``."""
+    lo, hi = 0, len(keys)
+    prefix = 0
+    for bit in range(ID_BITS - 1, -1, -1):
+        # keys[lo:hi] all share ``prefix`` above ``bit``; ``mid`` splits them on ``bit``.
+        mid = bisect.bisect_left(keys, prefix | (1 << bit), lo, hi)
+        if (target >> bit) & 1:
+            if hi > mid:
+                lo, prefix = mid, prefix | (1 << bit)
+            else:
+                hi = mid
+        elif mid > lo:
+            hi = mid
+        else:
+            prefix |= 1 << bit
+        if hi - lo == 1:
+            return keys[lo]
+    return keys[lo]
+
+
+def oracle_contacts(ids_sorted: list[int], own: int, k: int, rng: random.Random) -> list[int]:
     """Up to k random IDs per bucket depth around ``own``, from the sorted list of all IDs."""
     chosen: list[int] = []
     for depth in range(ID_BITS):
@@ -219,14 +279,17 @@ def build_dht_network(
     )
     if join == "oracle":
         addrs = [sim.add_node() for _ in range(count)]
-        by_key = {int.from_bytes(sim.ids[addr], "big"): addr for addr in addrs}
-        ids_sorted = sorted(by_key)
+        # One shared (id, addr) tuple per node: 100,000 tables then hold references only.
+        contact_of = {
+            int.from_bytes(sim.ids[addr], "big"): (sim.ids[addr], addr) for addr in addrs
+        }
+        ids_sorted = sorted(contact_of)
         now = network.clock.now
         for addr in addrs:
             own = int.from_bytes(sim.ids[addr], "big")
             contacts = oracle_contacts(ids_sorted, own, k, rng)
             sim.nodes[addr].routing_table.import_nodes(
-                [(key.to_bytes(20, "big"), by_key[key]) for key in contacts], now
+                [contact_of[key] for key in contacts], now
             )
             network.flush(addr)
     elif join == "bootstrap":
@@ -242,3 +305,190 @@ def build_dht_network(
     if settle:
         network.run_for(settle)
     return sim
+
+
+@dataclass
+class LookupReport:
+    """Figures of a batch of lookups; lists hold one value per finished lookup."""
+
+    kind: str
+    attempted: int = 0
+    succeeded: int = 0
+    unfinished: int = 0
+    rounds: list[int] = field(default_factory=list)
+    messages: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def success_rate(self) -> float:
+        return self.succeeded / self.attempted if self.attempted else 0.0
+
+
+def percentile(values: list[float] | list[int], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` in [0, 1]); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return float(ordered[index])
+
+
+class _Probe:
+    """One measured lookup: where it started and how deep its chain of answers went."""
+
+    __slots__ = ("depth", "expected", "max_depth", "origin", "sent_before", "started")
+
+    def __init__(self, origin: Address, started: float, sent_before: int, expected: Any) -> None:
+        self.origin = origin
+        self.started = started
+        self.sent_before = sent_before
+        self.expected = expected
+        self.depth: dict[Address, int] = {}
+        self.max_depth = 0
+
+
+def _response_nodes(data: bytes) -> list[Address] | None:
+    """Addresses in the ``nodes`` of a KRPC response, or None when ``data`` is no response."""
+    from servent.codec.bencode import DATAGRAM_LIMITS, decode
+    from servent.codec.compact import decode_nodes
+
+    try:
+        message = decode(data, DATAGRAM_LIMITS)
+    except Exception:
+        return None
+    if not isinstance(message, dict) or message.get(b"y") != b"r":
+        return None
+    reply = message.get(b"r")
+    if not isinstance(reply, dict):
+        return []
+    nodes = reply.get(b"nodes")
+    if not isinstance(nodes, bytes):
+        return []
+    try:
+        return [addr for _, addr in decode_nodes(nodes)]
+    except Exception:
+        return []
+
+
+def _announce_operation(info_hash: bytes, port: int) -> Callable[[Any, float], int]:
+    def operation(node: Any, now: float) -> int:
+        lookup_id: int = node.announce(info_hash, port, now)
+        return lookup_id
+
+    return operation
+
+
+def _discarder(pending: set[Address], addr: Address) -> Callable[[Any], None]:
+    def discard(event: Any) -> None:
+        pending.discard(addr)
+
+    return discard
+
+
+def measure_lookups(
+    sim: SimulatedDht,
+    count: int,
+    *,
+    kind: str = "find_node",
+    concurrency: int = 64,
+    timeout: float = 300.0,
+) -> LookupReport:
+    """Run ``count`` lookups from random live nodes, ``concurrency`` at a time.
+
+    ``find_node`` succeeds when the live node closest to a random target is
+    among the results. ``get_peers`` first has a random node announce a random
+    info-hash, then succeeds when another node's ``get_peers`` returns that
+    peer. Rounds are the longest chain of answers the lookup followed (a node
+    learnt from an answer of depth d has depth d + 1; routing-table contacts
+    have depth 1); messages are the datagrams the origin sent meanwhile.
+    """
+    if kind not in ("find_node", "get_peers"):
+        raise ValueError(f"unknown lookup kind {kind!r}")
+    report = LookupReport(kind=kind)
+    network = sim.network
+    rng = sim.rng
+    probes: dict[Address, _Probe] = {}
+
+    def tap(now: float, data: bytes, src: Address, dst: Address) -> None:
+        probe = probes.get(dst)
+        if probe is None:
+            return
+        learnt = _response_nodes(data)
+        if learnt is None:
+            return
+        depth = probe.depth.get(src, 1)
+        probe.max_depth = max(probe.max_depth, depth)
+        for addr in learnt:
+            if addr not in probe.depth:
+                probe.depth[addr] = depth + 1
+
+    def finish(probe: _Probe, event: Any, success: bool) -> None:
+        probes.pop(probe.origin, None)
+        report.succeeded += success
+        report.rounds.append(max(probe.max_depth, 1))
+        report.messages.append(network.sent_by(probe.origin) - probe.sent_before)
+        report.latencies.append(sim.now - probe.started)
+
+    def start_find_node(origin: Address) -> None:
+        own = sim.ids[origin]
+        while True:
+            target = rng.getrandbits(ID_BITS).to_bytes(20, "big")
+            expected = sim.closest_live_id(target)
+            if expected != own:
+                break
+        probe = _Probe(origin, sim.now, network.sent_by(origin), expected)
+        probes[origin] = probe
+
+        def done(event: Any) -> None:
+            found = {node_id for node_id, _ in getattr(event, "nodes", ())}
+            finish(probe, event, probe.expected in found)
+
+        sim.start(origin, lambda node, now: node.find_node(target, now), done)
+
+    def start_get_peers(origin: Address, info_hash: bytes, peer: Address) -> None:
+        probe = _Probe(origin, sim.now, network.sent_by(origin), peer)
+        probes[origin] = probe
+
+        def done(event: Any) -> None:
+            finish(probe, event, peer in getattr(event, "peers", ()))
+
+        sim.start(origin, lambda node, now: node.get_peers(info_hash, now), done)
+
+    previous_tap = network.tap
+    network.tap = tap
+    try:
+        remaining = count
+        while remaining > 0 and len(sim.nodes) >= 2:
+            batch = min(concurrency, remaining, len(sim.nodes) // 2)
+            origins = rng.sample(list(sim.nodes), 2 * batch)
+            askers, announcers = origins[:batch], origins[batch:]
+            if kind == "get_peers":
+                announced: list[tuple[Address, bytes, Address]] = []
+                pending: set[Address] = set()
+                for asker, announcer in zip(askers, announcers, strict=True):
+                    info_hash = rng.getrandbits(ID_BITS).to_bytes(20, "big")
+                    port = rng.randrange(1024, 65536)
+                    announced.append((asker, info_hash, (announcer[0], port)))
+                    pending.add(announcer)
+                    sim.start(
+                        announcer,
+                        _announce_operation(info_hash, port),
+                        _discarder(pending, announcer),
+                    )
+                network.run_until_true(lambda: not pending, timeout)  # noqa: B023
+                for asker, info_hash, peer in announced:
+                    if asker in sim.nodes:
+                        start_get_peers(asker, info_hash, peer)
+            else:
+                for origin in askers:
+                    start_find_node(origin)
+            report.attempted += batch
+            remaining -= batch
+            network.run_until_true(lambda: not probes, timeout)
+            report.unfinished += len(probes)
+            for origin in list(probes):
+                sim.waiters = {key: cb for key, cb in sim.waiters.items() if key[0] != origin}
+            probes.clear()
+    finally:
+        network.tap = previous_tap
+    return report
