@@ -39,92 +39,27 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar, TypeVarTuple
+from typing import TypeVar, TypeVarTuple
 
 from servent.codec.bitfield import Bitfield
 from servent.codec.piece_layout import PieceLayout
 from servent.errors import ResumeDataError, StorageError
 from servent.storage.file_pool import FilePool, storage_error
-from servent.storage.paths import ensure_inside, part_path, relative_paths, safe_path
+from servent.storage.model import FileState, StorageMetainfo
+from servent.storage.paths import ensure_inside, relative_paths, safe_path
 from servent.storage.resume import MISSING, FileResumeStore, ResumeRecord, ResumeStore
 from servent.storage.verify import PieceVerifier
 
 log = logging.getLogger(__name__)
 
 RESUME_FOLDER = ".servent"
-DEFAULT_PRIORITY = 1
 _R = TypeVar("_R")
 _Ts = TypeVarTuple("_Ts")
 Progress = Callable[[int, int], None]
 """``progress(checked, total)`` during a recheck."""
-
-
-class StorageFile(Protocol):
-    @property
-    def path(self) -> tuple[str, ...]: ...
-
-    @property
-    def length(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
-
-    @property
-    def pad(self) -> bool: ...
-
-    @property
-    def pieces_root(self) -> bytes | None: ...
-
-
-class StorageMetainfo(Protocol):
-    """What storage needs from ``servent.codec.metainfo.Metainfo``."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def piece_length(self) -> int: ...
-
-    @property
-    def files(self) -> Sequence[StorageFile]: ...
-
-    @property
-    def num_pieces(self) -> int: ...
-
-    @property
-    def piece_hashes(self) -> Sequence[bytes]: ...
-
-    @property
-    def piece_layers(self) -> Mapping[bytes, bytes]: ...
-
-    @property
-    def info_hash_v1(self) -> bytes | None: ...
-
-    @property
-    def info_hash_v2(self) -> bytes | None: ...
-
-
-@dataclass(slots=True)
-class _File:
-    final: Path
-    length: int
-    pad: bool
-    pieces: range
-    missing: int = 0
-    """Pieces overlapping this file that are not verified yet."""
-    priority: int = DEFAULT_PRIORITY
-
-    @property
-    def part(self) -> Path:
-        return part_path(self.final)
-
-    @property
-    def real(self) -> bool:
-        return not self.pad and self.length > 0
 
 
 class TorrentStorage:
@@ -171,7 +106,7 @@ class TorrentStorage:
         )
         self._pool = FilePool(max_open_files)
         self._have = Bitfield(self.layout.num_pieces)
-        self._files: list[_File] = []
+        self._files: list[FileState] = []
         self._wanted: Bitfield | None = None
         self._inflight: dict[int, asyncio.Future[bool]] = {}
         self._dirty_files: set[int] = set()
@@ -302,7 +237,7 @@ class TorrentStorage:
         names = relative_paths(self.metainfo.files)
         for index, (entry, rel) in enumerate(zip(self.metainfo.files, names, strict=True)):
             final = safe_path(root, rel)
-            f = _File(final, entry.length, entry.pad, self.layout.file_pieces(index))
+            f = FileState(final, entry.length, entry.pad, self.layout.file_pieces(index))
             self._files.append(f)
             if f.real:
                 ensure_inside(root, f.part)
@@ -342,7 +277,7 @@ class TorrentStorage:
             states.append(state)
         return states
 
-    def _existing_path(self, f: _File) -> Path | None:
+    def _existing_path(self, f: FileState) -> Path | None:
         for candidate in (f.part, f.final):
             if candidate.exists():
                 return candidate

@@ -1,0 +1,86 @@
+"""Hypothesis: the piece layout and the Bitfield agree with simple models."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from servent.codec.bitfield import Bitfield
+from servent.codec.piece_layout import GAP, PieceLayout
+
+
+class F(NamedTuple):
+    length: int
+    offset: int
+    pad: bool
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[list[F], int, bool]:
+    piece_length = draw(st.sampled_from([1, 3, 16, 64]))
+    lengths = draw(st.lists(st.integers(0, 300), min_size=1, max_size=8))
+    aligned = draw(st.booleans())  # v2-style: each file starts on a piece boundary
+    files, offset = [], 0
+    for length in lengths:
+        pad = not aligned and draw(st.booleans()) and length > 0
+        files.append(F(length, offset, pad))
+        offset += length
+        if aligned:
+            offset += -offset % piece_length
+    if all(f.length == 0 for f in files):
+        files.append(F(1, offset, False))
+    return files, piece_length, aligned
+
+
+@given(layouts())
+def test_spans_of_every_piece_tile_piece_space_in_order(case: tuple[list[F], int, bool]) -> None:
+    files, piece_length, aligned = case
+    layout = PieceLayout(files, piece_length)
+    covered = 0
+    for piece in range(layout.num_pieces):
+        size = layout.piece_size(piece)
+        assert 0 < size <= piece_length
+        spans = layout.spans(piece)
+        assert sum(s.length for s in spans) == size
+        position = piece * piece_length
+        for span in spans:
+            if span.file_index != GAP:
+                f = files[span.file_index]
+                assert f.offset + span.file_offset == position
+                assert span.file_offset + span.length <= f.length
+                assert span.pad == f.pad
+            position += span.length
+        covered += sum(s.length for s in spans if s.file_index != GAP)
+    assert covered == sum(f.length for f in files)
+    if not aligned:
+        assert all(s.file_index != GAP for p in range(layout.num_pieces) for s in layout.spans(p))
+
+
+@given(layouts())
+def test_file_pieces_are_exactly_the_pieces_whose_spans_name_the_file(
+    case: tuple[list[F], int, bool],
+) -> None:
+    files, piece_length, _ = case
+    layout = PieceLayout(files, piece_length)
+    for index in range(len(files)):
+        named = {
+            p for p in range(layout.num_pieces) for s in layout.spans(p) if s.file_index == index
+        }
+        assert named == set(layout.file_pieces(index))
+
+
+@given(st.integers(0, 200), st.sets(st.integers(0, 199)), st.sets(st.integers(0, 199)))
+def test_bitfield_behaves_like_a_set(size: int, a: set[int], b: set[int]) -> None:
+    a = {i for i in a if i < size}
+    b = {i for i in b if i < size}
+    fa, fb = Bitfield.from_indices(size, a), Bitfield.from_indices(size, b)
+    assert list(fa) == sorted(a)
+    assert fa.count() == len(a)
+    assert set(fa.missing()) == set(range(size)) - a
+    assert set(fa & fb) == a & b
+    assert set(fa | fb) == a | b
+    assert set(fa - fb) == a - b
+    assert fa.issubset(fb) == (a <= b)
+    assert Bitfield.from_bytes(fa.to_bytes(), size) == fa
