@@ -1,0 +1,379 @@
+"""asyncio UDP driver for the sans-IO :class:`~servent.proto.dht.DhtNode`.
+
+The driver owns the sockets (one IPv4, optionally one IPv6), one timer handle
+and the state file; the node owns every decision. After each datagram, timer
+or API call the driver *pumps*: it sends what the node queued, resolves the
+futures of finished operations from the node's events, and re-arms the single
+timer at ``next_timer()``. The loop's monotonic clock is the node's ``now``.
+
+The routing table is saved crash-safely (temporary file, fsync, rename) every
+``save_interval`` seconds and on close, and reloaded on start: the node keeps
+its ID across restarts and bootstraps from both the given addresses and the
+saved contacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from servent.codec.bencode import BValue
+from servent.codec.compact import Address
+from servent.errors import DhtStateError
+from servent.proto.dht import DhtNode
+from servent.proto.dht.config import DhtConfig
+from servent.proto.dht.events import DhtEvent
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+#: Contacts kept in the state file (a full table rarely holds more).
+MAX_SAVED_NODES = 2000
+#: Unsolicited events (announces received ...) kept for ``next_event``; the oldest drop first.
+MAX_QUEUED_EVENTS = 1000
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """Feeds one socket's datagrams to the driver."""
+
+    def __init__(self, driver: DhtDriver) -> None:
+        self._driver = driver
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._driver._datagram_received(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("UDP error: %s", exc)
+
+
+def load_state(path: Path) -> tuple[bytes | None, list[tuple[bytes, Address]]]:
+    """Node ID and contacts from a state file; (None, []) when there is none."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, []
+    try:
+        state = json.loads(raw)
+        node_id = bytes.fromhex(state["node_id"])
+        if len(node_id) != 20:
+            raise ValueError("node ID must be 20 bytes")
+        nodes: list[tuple[bytes, Address]] = []
+        for entry in state["nodes"][:MAX_SAVED_NODES]:
+            contact_id = bytes.fromhex(entry[0])
+            ip, port = str(entry[1]), int(entry[2])
+            if len(contact_id) == 20 and 0 < port < 65536:
+                nodes.append((contact_id, (ip, port)))
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise DhtStateError(f"unreadable DHT state file {path}: {exc}") from exc
+    return node_id, nodes
+
+
+def save_state(path: Path, node_id: bytes, nodes: Iterable[tuple[bytes, Address]]) -> None:
+    """Write the state file so a crash leaves either the old or the new version."""
+    entries = [[nid.hex(), addr[0], addr[1]] for nid, addr in nodes][:MAX_SAVED_NODES]
+    data = json.dumps({"version": STATE_VERSION, "node_id": node_id.hex(), "nodes": entries})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class DhtDriver:
+    """A DHT node on real UDP sockets. Use ``async with DhtDriver(...) as dht:``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 0,
+        host6: str | None = None,
+        port6: int | None = None,
+        node_id: bytes | None = None,
+        config: DhtConfig | None = None,
+        state_path: Path | None = None,
+        save_interval: float = 300.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._host6 = host6
+        self._port6 = port6
+        self._config = config if config is not None else DhtConfig()
+        self._state_path = state_path
+        self._save_interval = save_interval
+        self._rng = rng if rng is not None else random.Random(int.from_bytes(os.urandom(8), "big"))
+        self._node_id = node_id
+        self._saved_nodes: list[tuple[bytes, Address]] = []
+        self._node: DhtNode | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport4: asyncio.DatagramTransport | None = None
+        self._transport6: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._waiters: dict[int, asyncio.Future[DhtEvent]] = {}
+        self._events: deque[DhtEvent] = deque(maxlen=MAX_QUEUED_EVENTS)
+        self._event_ready = asyncio.Event()
+        self._closed = False
+        self.datagrams_received = 0
+        self.datagrams_sent = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        if self._state_path is not None:
+            try:
+                saved_id, self._saved_nodes = load_state(self._state_path)
+            except DhtStateError as exc:
+                logger.warning("%s", exc)
+                saved_id, self._saved_nodes = None, []
+            if self._node_id is None:
+                self._node_id = saved_id
+        if self._node_id is None:
+            self._node_id = self._rng.getrandbits(160).to_bytes(20, "big")
+        self._node = DhtNode(self._node_id, config=self._config, rng=self._rng, now=loop.time())
+        try:
+            if self._host is not None:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Endpoint(self),
+                    local_addr=(self._host, self._port),
+                    family=socket.AF_INET,
+                )
+                self._transport4 = transport
+            if self._host6 is not None:
+                transport6, _ = await loop.create_datagram_endpoint(
+                    lambda: _Endpoint(self),
+                    local_addr=(self._host6, self._port6 if self._port6 is not None else 0),
+                    family=socket.AF_INET6,
+                )
+                self._transport6 = transport6
+        except BaseException:
+            await self.close()
+            raise
+        if self._saved_nodes:
+            imported = self._node.routing_table.import_nodes(self._saved_nodes, loop.time())
+            logger.info("reloaded %d of %d saved DHT contacts", imported, len(self._saved_nodes))
+        if self._state_path is not None:
+            self._save_handle = loop.call_later(self._save_interval, self._periodic_save)
+        self._pump()
+
+    async def __aenter__(self) -> DhtDriver:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Save the table, close the sockets, fail pending operations. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+        if self._node is not None and self._state_path is not None:
+            try:
+                self.save()
+            except OSError as exc:
+                logger.warning("could not save DHT state: %s", exc)
+        for transport in (self._transport4, self._transport6):
+            if transport is not None:
+                transport.close()
+        for future in self._waiters.values():
+            if not future.done():
+                future.cancel()
+        self._waiters.clear()
+        self._event_ready.set()
+
+    # -- properties ----------------------------------------------------------------
+
+    @property
+    def node(self) -> DhtNode:
+        if self._node is None:
+            raise RuntimeError("DhtDriver not started")
+        return self._node
+
+    @property
+    def node_id(self) -> bytes:
+        return self.node.node_id
+
+    @property
+    def address(self) -> Address:
+        """The bound IPv4 address (or IPv6 when there is no IPv4 socket)."""
+        transport = self._transport4 or self._transport6
+        if transport is None:
+            raise RuntimeError("DhtDriver not started")
+        name = transport.get_extra_info("sockname")
+        return (name[0], name[1])
+
+    @property
+    def address6(self) -> Address | None:
+        if self._transport6 is None:
+            return None
+        name = self._transport6.get_extra_info("sockname")
+        return (name[0], name[1])
+
+    @property
+    def saved_contacts(self) -> list[tuple[bytes, Address]]:
+        """Contacts read from the state file at start (for bootstrapping)."""
+        return list(self._saved_nodes)
+
+    def save(self) -> None:
+        """Write the routing table to the state file now."""
+        if self._state_path is None or self._node is None:
+            return
+        save_state(self._state_path, self.node_id, self._node.routing_table.export_nodes())
+
+    def _periodic_save(self) -> None:
+        if self._closed or self._loop is None:
+            return
+        try:
+            self.save()
+        except OSError as exc:
+            logger.warning("could not save DHT state: %s", exc)
+        self._save_handle = self._loop.call_later(self._save_interval, self._periodic_save)
+
+    # -- the pump ----------------------------------------------------------------
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _datagram_received(self, data: bytes, addr: Address) -> None:
+        if self._closed or self._node is None:
+            return
+        self.datagrams_received += 1
+        self._node.receive_datagram(data, addr, self._now())
+        self._pump()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._closed or self._node is None:
+            return
+        self._node.handle_timer(self._now())
+        self._pump()
+
+    def _pump(self) -> None:
+        node = self._node
+        if node is None or self._closed:
+            return
+        for data, addr in node.datagrams_to_send():
+            transport = self._transport6 if ":" in addr[0] else self._transport4
+            if transport is None:
+                continue
+            try:
+                transport.sendto(data, addr)
+                self.datagrams_sent += 1
+            except (OSError, ValueError) as exc:
+                logger.debug("cannot send to %s: %s", addr, exc)
+        while True:
+            event = node.next_event()
+            if event is None:
+                break
+            lookup_id = getattr(event, "lookup_id", None)
+            future = self._waiters.pop(lookup_id, None) if lookup_id is not None else None
+            if future is not None:
+                if not future.done():
+                    future.set_result(event)
+            else:
+                self._events.append(event)
+                self._event_ready.set()
+        when = node.next_timer()
+        if when != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._timer_at = when
+            if when is not None and self._loop is not None:
+                self._timer = self._loop.call_at(when, self._on_timer)
+
+    async def _wait(self, lookup_id: int) -> DhtEvent:
+        assert self._loop is not None
+        future: asyncio.Future[DhtEvent] = self._loop.create_future()
+        self._waiters[lookup_id] = future
+        self._pump()
+        try:
+            return await future
+        finally:
+            self._waiters.pop(lookup_id, None)
+
+    # -- operations (each returns the node's final event) ---------------------------
+
+    async def next_event(self) -> DhtEvent:
+        """The next unsolicited event (e.g. ``PeerAnnounced``); bound it with asyncio.timeout."""
+        while not self._events:
+            if self._closed:
+                raise RuntimeError("DhtDriver closed")
+            self._event_ready.clear()
+            await self._event_ready.wait()
+        return self._events.popleft()
+
+    async def bootstrap(self, addrs: Iterable[Address] = ()) -> DhtEvent:
+        """Join through ``addrs`` and the saved contacts; returns the bootstrap lookup's event."""
+        node = self.node
+        targets = list(addrs) + [addr for _, addr in self._saved_nodes[: self._config.k * 2]]
+        lookup_id = node.bootstrap(targets, self._now())
+        return await self._wait(lookup_id)
+
+    async def ping(self, addr: Address) -> DhtEvent:
+        return await self._wait(self.node.ping(addr, self._now()))
+
+    async def find_node(self, target: bytes) -> DhtEvent:
+        return await self._wait(self.node.find_node(target, self._now()))
+
+    async def get_peers(self, info_hash: bytes) -> DhtEvent:
+        return await self._wait(self.node.get_peers(info_hash, self._now()))
+
+    async def announce(
+        self, info_hash: bytes, port: int, *, implied_port: bool = False
+    ) -> DhtEvent:
+        lookup_id = self.node.announce(info_hash, port, self._now(), implied_port=implied_port)
+        return await self._wait(lookup_id)
+
+    async def get_item(self, target: bytes, *, salt: bytes = b"") -> DhtEvent:
+        return await self._wait(self.node.get_item(target, self._now(), salt=salt))
+
+    async def put_immutable(self, value: BValue) -> DhtEvent:
+        return await self._wait(self.node.put_immutable(value, self._now()))
+
+    async def put_mutable(
+        self,
+        private_key: bytes | Ed25519PrivateKey,
+        value: BValue,
+        *,
+        salt: bytes = b"",
+        seq: int | None = None,
+        cas: int | None = None,
+    ) -> DhtEvent:
+        lookup_id = self.node.put_mutable(
+            private_key, value, self._now(), salt=salt, seq=seq, cas=cas
+        )
+        return await self._wait(lookup_id)
+
+    async def sample_infohashes(self, target: bytes) -> DhtEvent:
+        return await self._wait(self.node.sample_infohashes(target, self._now()))

@@ -1,0 +1,141 @@
+"""The asyncio UDP driver on real loopback sockets: lookups, persistence, IPv6, close."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+from pathlib import Path
+
+from servent.codec.compact import Address
+from servent.net.dht_driver import DhtDriver, load_state
+from servent.proto.dht import DhtConfig, ItemFound, NodesFound, PeersFound, PingDone, PutDone
+
+#: Loopback puts every node on one IP: turn off the per-IP defences.
+LOOPBACK = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0)
+
+
+async def _network(count: int, seed: int) -> list[DhtDriver]:
+    drivers = [
+        DhtDriver(host="127.0.0.1", config=LOOPBACK, rng=random.Random(seed + i))
+        for i in range(count)
+    ]
+    for driver in drivers:
+        await driver.start()
+    first = drivers[0].address
+    async with asyncio.timeout(20):
+        for driver in drivers[1:]:
+            await driver.bootstrap([first])
+        for driver in drivers:
+            await driver.bootstrap([])
+    return drivers
+
+
+async def test_drivers_on_loopback_announce_and_find_peers() -> None:
+    drivers = await _network(6, seed=100)
+    try:
+        info_hash = bytes(range(20))
+        async with asyncio.timeout(20):
+            done = await drivers[1].announce(info_hash, 7777)
+            found = await drivers[4].get_peers(info_hash)
+            pinged = await drivers[5].ping(drivers[0].address)
+        assert isinstance(found, PeersFound)
+        assert ("127.0.0.1", 7777) in found.peers, (done, found)
+        assert isinstance(pinged, PingDone) and pinged.node_id == drivers[0].node_id
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_immutable_item_put_by_one_driver_is_read_by_another() -> None:
+    drivers = await _network(5, seed=200)
+    try:
+        async with asyncio.timeout(20):
+            put = await drivers[0].put_immutable(b"hello dht")
+            assert isinstance(put, PutDone) and put.stored > 0
+            got = await drivers[3].get_item(put.target)
+        assert isinstance(got, ItemFound) and got.value == b"hello dht"
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_routing_table_survives_restart_with_same_id(tmp_path: Path) -> None:
+    drivers = await _network(5, seed=300)
+    state = tmp_path / "dht" / "state.json"
+    try:
+        node = DhtDriver(host="127.0.0.1", config=LOOPBACK, state_path=state)
+        await node.start()
+        async with asyncio.timeout(20):
+            await node.bootstrap([drivers[0].address])
+        assert len(node.node.routing_table) >= 3
+        node_id = node.node_id
+        await node.close()
+        saved_id, saved = load_state(state)
+        assert saved_id == node_id and len(saved) >= 3
+        assert not (tmp_path / "dht" / "state.json.tmp").exists()
+
+        restarted = DhtDriver(host="127.0.0.1", config=LOOPBACK, state_path=state)
+        await restarted.start()
+        try:
+            assert restarted.node_id == node_id
+            assert len(restarted.node.routing_table) >= 3  # before any traffic
+            async with asyncio.timeout(20):
+                event = await restarted.bootstrap()  # only from the saved table
+            assert isinstance(event, NodesFound) and len(event.nodes) >= 3
+        finally:
+            await restarted.close()
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_corrupt_state_file_starts_afresh(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{not json")
+    driver = DhtDriver(host="127.0.0.1", config=LOOPBACK, state_path=state)
+    await driver.start()
+    await driver.close()
+    assert json.loads(state.read_text())["node_id"] == driver.node_id.hex()
+
+
+async def test_ipv6_socket_answers_on_loopback() -> None:
+    server = DhtDriver(host="127.0.0.1", host6="::1", config=LOOPBACK)
+    client = DhtDriver(host="127.0.0.1", host6="::1", config=LOOPBACK)
+    await server.start()
+    await client.start()
+    try:
+        addr6 = server.address6
+        assert addr6 is not None and addr6[0] == "::1"
+        async with asyncio.timeout(10):
+            pinged = await client.ping(addr6)
+        assert isinstance(pinged, PingDone) and pinged.node_id == server.node_id
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_close_releases_the_port_and_cancels_pending_operations() -> None:
+    driver = DhtDriver(host="127.0.0.1", config=LOOPBACK)
+    await driver.start()
+    port = driver.address[1]
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.setblocking(False)
+    silent.bind(("127.0.0.1", 0))
+    loop = asyncio.get_running_loop()
+    try:
+        target: Address = silent.getsockname()
+        async with asyncio.timeout(5), asyncio.TaskGroup() as group:
+            pending = group.create_task(driver.ping(target))
+            query = await loop.sock_recv(silent, 2048)  # the ping is on the wire
+            assert b"ping" in query
+            await driver.close()
+        assert pending.cancelled()
+    finally:
+        silent.close()
+    reuse = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        reuse.bind(("127.0.0.1", port))  # the port is free again
+    finally:
+        reuse.close()
