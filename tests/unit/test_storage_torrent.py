@@ -209,3 +209,79 @@ async def test_v2_single_piece_files_verify_against_pieces_root(tmp_path: Path) 
         assert not await storage.write_piece(0, bytes(100))
         await write_all(storage, meta, files)
         assert storage.is_seed()
+
+
+async def test_concurrent_and_duplicate_writes_hash_in_parallel_and_write_once(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    files = random_files(random.Random(12), [10 * PIECE + 5, 7 * PIECE])
+    meta = make_metainfo(files, PIECE)
+    async with TorrentStorage(meta, tmp_path) as storage:
+        jobs = [
+            storage.write_piece(i, piece_bytes(meta, files, i))
+            for i in list(range(meta.num_pieces)) * 2
+        ]
+        assert all(await asyncio.gather(*jobs))
+        assert storage.statistics()["pieces_written"] == meta.num_pieces
+        assert storage.is_seed()
+    assert_payload_identical(tmp_path, meta, files)
+
+
+async def test_symlink_planted_at_a_part_file_is_refused(tmp_path: Path) -> None:
+    files = random_files(random.Random(13), [100])
+    meta = make_metainfo(files, PIECE)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"precious")
+    part = tmp_path.joinpath("root", *meta.files[0].path)
+    part = part.with_name(part.name + ".part")
+    part.parent.mkdir(parents=True)
+    part.symlink_to(outside)
+    storage = TorrentStorage(meta, tmp_path / "root")
+    with pytest.raises(UnsafeStoragePathError):
+        await storage.open()
+    await storage.close()
+    assert outside.read_bytes() == b"precious"
+
+
+CHILD_FILE_SIZE_LIMIT = r"""
+import asyncio, resource, signal, sys
+from pathlib import Path
+from servent.codec.metainfo import parse_torrent
+from servent.errors import DiskFullError
+from servent.storage import TorrentStorage
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+async def main() -> None:
+    storage = TorrentStorage(parse_torrent(Path(sys.argv[1]).read_bytes()), sys.argv[2])
+    try:
+        await storage.open()
+    except DiskFullError as exc:
+        print("DiskFullError:", exc)
+    finally:
+        await storage.close()
+
+asyncio.run(main())
+"""
+
+
+def test_file_too_large_for_the_disk_is_a_disk_full_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from storage_torrents import make_torrent
+
+    torrent = tmp_path / "t.torrent"
+    torrent.write_bytes(make_torrent(random_files(random.Random(14), [10000]), PIECE))
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD_FILE_SIZE_LIMIT, str(torrent), str(tmp_path / "dl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
+    assert "DiskFullError: disk full while allocating" in result.stdout, result.stderr
+    assert "file0.bin.part" in result.stdout
