@@ -1,0 +1,702 @@
+"""``Node``: the library's face.  Front ends (daemon, CLI, web UI) use only this API.
+
+A node composes the persistent state (:mod:`servent.node.state`), a torrent
+engine behind the small :class:`~servent.node.engine.TorrentEngine` seam, and
+the DHT driver.  Every change a caller makes is written to the state database
+before the call returns, so a node killed at any moment restarts with every
+torrent, setting and shared folder, and resumes each torrent by itself.
+
+Usage::
+
+    async with Node(load_config()) as node:
+        torrent_id = await node.add("magnet:?xt=urn:btih:...")
+        async for event in node.events():
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NewType
+
+from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.node.config import RUNTIME_KEYS, Config
+from servent.node.engine import (
+    ERROR,
+    PAUSED,
+    SEEDING,
+    EngineLimits,
+    LocalEngine,
+    PeerStatus,
+    TorrentEngine,
+    TorrentSpec,
+)
+from servent.node.state import StateStore, TorrentRecord
+
+if TYPE_CHECKING:
+    from servent.codec.magnet import Magnet
+    from servent.codec.metainfo import Metainfo
+    from servent.net.dht_driver import DhtDriver
+
+log = logging.getLogger(__name__)
+
+TorrentId = NewType("TorrentId", str)
+"""Hex of the torrent's wire info-hash (40 characters)."""
+
+MAX_TORRENT_FILE = 64 * 1024 * 1024
+MAX_PRIORITY = 7
+STATUS_INTERVAL = 1.0
+EVENT_QUEUE_SIZE = 1000
+DNS_TIMEOUT = 10.0
+BOOTSTRAP_TIMEOUT = 60.0
+
+__all__ = [
+    "FileStatus",
+    "Node",
+    "NodeEvent",
+    "NodeStatus",
+    "PeerStatus",
+    "ShareResult",
+    "TorrentId",
+    "TorrentStatus",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentStatus:
+    """A snapshot of one torrent, as lists and UIs show it."""
+
+    id: TorrentId
+    name: str
+    info_hash_v1: str | None
+    info_hash_v2: str | None
+    state: str
+    progress: float
+    """0.0 .. 1.0 of the wanted bytes."""
+    size: int
+    """Payload bytes (0 while a magnet's metadata is unknown)."""
+    have_bytes: int
+    download_rate: float
+    upload_rate: float
+    peers: int
+    eta: float | None
+    """Seconds until complete at the current rate; None when unknown or done."""
+    paused: bool
+    save_path: str
+    added_at: float
+    magnet: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    index: int
+    path: str
+    size: int
+    priority: int
+    progress: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    listen_address: tuple[str, int] | None
+    dht_enabled: bool
+    dht_nodes: int
+    dht_address: tuple[str, int] | None
+    torrents: int
+    download_rate: float
+    upload_rate: float
+    downloaded: int
+    uploaded: int
+    shared_folders: tuple[str, ...]
+    data_dir: str
+    download_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    id: TorrentId
+    path: str
+    magnet: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvent:
+    """Something happened: ``kind`` is added, removed, paused, resumed, state, metadata,
+    shared, priorities, settings; ``data`` is JSON-ready."""
+
+    kind: str
+    torrent_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+
+def _hex(value: bytes | None) -> str | None:
+    return value.hex() if value is not None else None
+
+
+class Node:
+    """One running servent node.  See the module docstring; use as an async context manager."""
+
+    def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
+        self._base_config = config
+        self.config = config
+        self._engine: TorrentEngine = engine if engine is not None else LocalEngine()
+        self._engine.on_metadata = self._metadata_received
+        self._store: StateStore | None = None
+        self._records: dict[str, TorrentRecord] = {}
+        self._metainfo: dict[str, Metainfo] = {}
+        self._subscribers: set[asyncio.Queue[NodeEvent | None]] = set()
+        self._last_states: dict[str, str] = {}
+        self._monitor: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dht: DhtDriver | None = None
+        self._lock = asyncio.Lock()
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def store(self) -> StateStore:
+        if self._store is None:
+            raise NodeError("the node is not started")
+        return self._store
+
+    async def start(self) -> None:
+        """Open the state, start the engine and DHT, resume every stored torrent."""
+        if self._started:
+            return
+        self._store = StateStore(self.config.data_dir)
+        stored = {
+            k: v
+            for k, v in self._store.settings().items()
+            if k in RUNTIME_KEYS and k not in self.config.flag_keys
+        }
+        with contextlib.suppress(ServentError):
+            self.config = self.config.with_values(stored)
+        self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
+        self._engine.set_limits(self._limits())
+        await self._engine.start()
+        self._started = True
+        if self.config.dht_enabled:
+            await self._start_dht()
+        for record in self._store.torrents():
+            await self._start_torrent(record)
+        for folder in self.config.shared_folders:
+            try:
+                await self.share(folder)
+            except ServentError as exc:
+                log.warning("cannot share %s: %s", folder, exc)
+        self._monitor = asyncio.get_running_loop().create_task(
+            self._watch_states(), name="node-state-monitor"
+        )
+
+    async def close(self) -> None:
+        """Stop torrents (engine announces 'stopped'), save the DHT table, close the state."""
+        if not self._started:
+            return
+        self._started = False
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self._engine.close()
+        await self._stop_dht()
+        for queue in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    async def _start_dht(self) -> None:
+        try:
+            from servent.net.dht_driver import DhtDriver
+        except ImportError as exc:  # pragma: no cover - the driver ships with servent
+            log.warning("DHT unavailable: %s", exc)
+            return
+        settings = self.store.settings()
+        saved_id = settings.get("dht_node_id")
+        node_id = bytes.fromhex(saved_id) if isinstance(saved_id, str) else None
+        driver = DhtDriver(
+            host=self.config.listen_host, port=self.config.listen_port, node_id=node_id
+        )
+        try:
+            await driver.start()
+        except OSError as exc:
+            log.warning(
+                "DHT could not bind %s:%s: %s",
+                self.config.listen_host,
+                self.config.listen_port,
+                exc,
+            )
+            return
+        self._dht = driver
+        self.store.set_settings({"dht_node_id": driver.node_id.hex()})
+        loop = asyncio.get_running_loop()
+        driver.node.routing_table.import_nodes(self.store.dht_nodes(), loop.time())
+        self._tasks.add(loop.create_task(self._bootstrap_dht(driver), name="node-dht-bootstrap"))
+
+    async def _bootstrap_dht(self, driver: DhtDriver) -> None:
+        """Resolve the bootstrap list and join the DHT; failures only cost a warning."""
+        loop = asyncio.get_running_loop()
+        addrs: list[tuple[str, int]] = []
+        for entry in self.config.dht_bootstrap:
+            host, port = _split_host_port(entry)
+            try:
+                infos = await asyncio.wait_for(
+                    loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM), DNS_TIMEOUT
+                )
+            except (OSError, TimeoutError) as exc:
+                log.info("DHT bootstrap %s unresolvable: %s", entry, exc)
+                continue
+            addrs.extend((str(info[4][0]), int(info[4][1])) for info in infos[:1])
+        if not addrs:
+            return
+        try:
+            await asyncio.wait_for(driver.bootstrap(addrs), BOOTSTRAP_TIMEOUT)
+        except (TimeoutError, ServentError, OSError) as exc:
+            log.info("DHT bootstrap did not finish: %s", exc)
+
+    async def _stop_dht(self) -> None:
+        if self._dht is None:
+            return
+        try:
+            if self._store is not None:
+                self._store.save_dht_nodes(self._dht.node.routing_table.export_nodes())
+        finally:
+            await self._dht.close()
+            self._dht = None
+
+    def _limits(self) -> EngineLimits:
+        return EngineLimits(
+            download_rate_limit=self.config.download_rate_limit,
+            upload_rate_limit=self.config.upload_rate_limit,
+            max_connections=self.config.max_connections,
+            max_peers_per_torrent=self.config.max_peers_per_torrent,
+        )
+
+    # -- adding -----------------------------------------------------------------
+
+    async def add(
+        self, source: bytes | str | Path, save_path: str | Path | None = None
+    ) -> TorrentId:
+        """Add a torrent from .torrent bytes, a magnet link or a .torrent file path.
+
+        Adding a torrent the node already has returns its id (and fills in the
+        metadata if only its magnet was known).
+        """
+        metainfo, magnet, raw = _parse_source(source)
+        target = Path(save_path) if save_path is not None else self.config.effective_download_dir
+        if metainfo is not None:
+            torrent_id = TorrentId(metainfo.wire_info_hash.hex())
+            name = metainfo.name
+        else:
+            assert magnet is not None
+            torrent_id = TorrentId(magnet.wire_info_hash.hex())
+            name = magnet.display_name or torrent_id
+        async with self._lock:
+            existing = self._records.get(torrent_id)
+            if existing is not None:
+                if existing.metainfo is None and metainfo is not None:
+                    self._metadata_received(torrent_id, metainfo)
+                return torrent_id
+            record = TorrentRecord(
+                id=torrent_id,
+                name=name,
+                save_path=str(target.expanduser().resolve()),
+                info_hash_v1=(metainfo or magnet).info_hash_v1,  # type: ignore[union-attr]
+                info_hash_v2=(metainfo or magnet).info_hash_v2,  # type: ignore[union-attr]
+                metainfo=raw,
+                magnet=magnet.to_uri() if magnet is not None else None,
+                added_at=time.time(),
+            )
+            self.store.add_torrent(record)
+            await self._start_torrent(record)
+        self._emit("added", torrent_id, {"name": name})
+        return torrent_id
+
+    async def _start_torrent(self, record: TorrentRecord) -> None:
+        from servent.codec.magnet import parse_magnet
+        from servent.codec.metainfo import parse_torrent
+
+        metainfo = parse_torrent(record.metainfo) if record.metainfo is not None else None
+        magnet = parse_magnet(record.magnet) if record.magnet else None
+        self._records[record.id] = record
+        if metainfo is not None:
+            self._metainfo[record.id] = metainfo
+        spec = TorrentSpec(
+            id=record.id,
+            save_path=Path(record.save_path),
+            resume_store=self.store,
+            metainfo=metainfo,
+            magnet=magnet,
+            paused=record.paused,
+            file_priorities=record.file_priorities,
+            download_limit=record.download_limit,
+            upload_limit=record.upload_limit,
+        )
+        await self._engine.add(spec)
+
+    def _metadata_received(self, torrent_id: str, metainfo: Metainfo) -> None:
+        """An engine (or a later ``add``) learned a magnet's metadata: remember it for good."""
+        record = self._records.get(torrent_id)
+        if record is None or self._store is None:
+            return
+        self._store.set_metainfo(torrent_id, metainfo.to_bytes(), metainfo.name)
+        self._records[torrent_id] = dataclasses.replace(
+            record, metainfo=metainfo.to_bytes(), name=metainfo.name
+        )
+        self._metainfo[torrent_id] = metainfo
+        self._emit("metadata", torrent_id, {"name": metainfo.name})
+
+    # -- controlling ------------------------------------------------------------
+
+    def _record(self, torrent_id: str) -> TorrentRecord:
+        try:
+            return self._records[torrent_id]
+        except KeyError:
+            raise TorrentNotFoundError(f"no torrent {torrent_id}") from None
+
+    async def pause(self, torrent_id: str) -> None:
+        record = self._record(torrent_id)
+        self.store.set_paused(torrent_id, True)
+        self._records[torrent_id] = dataclasses.replace(record, paused=True)
+        await self._engine.pause(torrent_id)
+        self._emit("paused", torrent_id)
+
+    async def resume(self, torrent_id: str) -> None:
+        record = self._record(torrent_id)
+        self.store.set_paused(torrent_id, False)
+        self._records[torrent_id] = dataclasses.replace(record, paused=False)
+        await self._engine.resume(torrent_id)
+        self._emit("resumed", torrent_id)
+
+    async def remove(self, torrent_id: str, delete_data: bool = False) -> None:
+        """Forget a torrent; with ``delete_data`` also delete its files."""
+        self._record(torrent_id)
+        await self._engine.remove(torrent_id, delete_data)
+        metainfo = self._metainfo.pop(torrent_id, None)
+        with self.store.transaction():
+            self.store.remove_torrent(torrent_id)
+            if metainfo is not None:
+                # Storage keys resume data by the full info-hash (v2-only: 32 bytes).
+                full = metainfo.info_hash_v1 or metainfo.info_hash_v2
+                if full is not None:
+                    self.store.delete(full.hex())
+        del self._records[torrent_id]
+        self._last_states.pop(torrent_id, None)
+        self._emit("removed", torrent_id, {"deleted_data": delete_data})
+
+    async def set_file_priorities(
+        self, torrent_id: str, priorities: Sequence[int] | dict[int, int]
+    ) -> None:
+        """Set per-file priorities: a full list (one per file, pad files included) or
+        ``{file_index: priority}``.  0 = skip, 1 = normal, up to 7 = highest."""
+        record = self._record(torrent_id)
+        metainfo = self._metainfo.get(torrent_id)
+        if metainfo is None:
+            raise NodeError("file priorities need the torrent's metadata, which is not known yet")
+        count = len(metainfo.files)
+        current = (
+            list(record.file_priorities) if len(record.file_priorities) == count else [1] * count
+        )
+        if isinstance(priorities, dict):
+            updates = priorities
+        else:
+            if len(priorities) != count:
+                raise NodeError(f"expected {count} priorities, got {len(priorities)}")
+            updates = dict(enumerate(priorities))
+        for index, priority in updates.items():
+            if not isinstance(index, int) or not 0 <= index < count:
+                raise NodeError(f"file index {index!r} outside 0..{count - 1}")
+            if isinstance(priority, bool) or not isinstance(priority, int):
+                raise NodeError(f"priority {priority!r} is not an integer")
+            if not 0 <= priority <= MAX_PRIORITY:
+                raise NodeError(f"priority {priority} outside 0..{MAX_PRIORITY}")
+            current[index] = priority
+        final = tuple(current)
+        self.store.set_file_priorities(torrent_id, final)
+        self._records[torrent_id] = dataclasses.replace(record, file_priorities=final)
+        await self._engine.set_file_priorities(torrent_id, final)
+        self._emit("priorities", torrent_id, {"priorities": list(final)})
+
+    async def set_limits(
+        self,
+        torrent_id: str | None = None,
+        *,
+        download_rate_limit: int | None = None,
+        upload_rate_limit: int | None = None,
+        max_connections: int | None = None,
+        max_peers_per_torrent: int | None = None,
+    ) -> None:
+        """Change rate and connection limits, node-wide or (rates only) for one torrent.
+
+        Node-wide values are validated like the config file and stored, so they
+        survive restarts (flags given at start still win at the next start)."""
+        if torrent_id is not None:
+            record = self._record(torrent_id)
+            if max_connections is not None or max_peers_per_torrent is not None:
+                raise NodeError("connection limits are node-wide")
+            down = record.download_limit if download_rate_limit is None else download_rate_limit
+            up = record.upload_limit if upload_rate_limit is None else upload_rate_limit
+            for key, value in (("download_rate_limit", down), ("upload_rate_limit", up)):
+                self.config.with_values({key: value})  # validates
+            self.store.set_torrent_limits(torrent_id, down, up)
+            self._records[torrent_id] = dataclasses.replace(
+                record, download_limit=down, upload_limit=up
+            )
+            self._engine.set_torrent_limits(torrent_id, down, up)
+            self._emit("limits", torrent_id, {"download": down, "upload": up})
+            return
+        values = {
+            k: v
+            for k, v in (
+                ("download_rate_limit", download_rate_limit),
+                ("upload_rate_limit", upload_rate_limit),
+                ("max_connections", max_connections),
+                ("max_peers_per_torrent", max_peers_per_torrent),
+            )
+            if v is not None
+        }
+        self.config = self.config.with_values(values)
+        self.store.set_settings(dict(values))
+        self._engine.set_limits(self._limits())
+        self._emit("settings", None, dict(values))
+
+    # -- sharing ----------------------------------------------------------------
+
+    async def share(self, folder: str | Path) -> ShareResult:
+        """Seed ``folder`` as a hybrid (v1+v2) torrent and remember it across restarts."""
+        path = await asyncio.to_thread(_existing_folder, folder)
+        for shared in self.store.shared_folders():
+            if shared.path == str(path) and shared.torrent_id in self._records:
+                magnet = self._magnet_of(shared.torrent_id)
+                return ShareResult(TorrentId(shared.torrent_id), str(path), magnet)
+        from servent.storage.torrent_creator import create_torrent
+
+        metainfo = await asyncio.to_thread(create_torrent, path)
+        torrent_id = await self.add(metainfo.to_bytes(), save_path=path.parent)
+        self.store.add_shared_folder(str(path), torrent_id)
+        magnet = metainfo.magnet()
+        self._emit("shared", torrent_id, {"path": str(path), "magnet": magnet})
+        return ShareResult(torrent_id, str(path), magnet)
+
+    def _magnet_of(self, torrent_id: str) -> str:
+        metainfo = self._metainfo.get(torrent_id)
+        if metainfo is not None:
+            return metainfo.magnet()
+        return self._records[torrent_id].magnet or ""
+
+    # -- observing --------------------------------------------------------------
+
+    def torrents(self) -> list[TorrentStatus]:
+        return [self.torrent(tid) for tid in list(self._records)]
+
+    def torrent(self, torrent_id: str) -> TorrentStatus:
+        record = self._record(torrent_id)
+        status = self._engine.status(torrent_id)
+        metainfo = self._metainfo.get(torrent_id)
+        size = metainfo.total_length if metainfo is not None else 0
+        wanted = status.wanted_bytes or size
+        progress = min(status.have_bytes / wanted, 1.0) if wanted else 0.0
+        remaining = max(wanted - status.have_bytes, 0)
+        eta: float | None = None
+        if remaining and status.download_rate > 0:
+            eta = remaining / status.download_rate
+        elif metainfo is not None and not remaining:
+            eta = 0.0
+        state = PAUSED if record.paused and status.state != ERROR else status.state
+        return TorrentStatus(
+            id=TorrentId(torrent_id),
+            name=record.name,
+            info_hash_v1=_hex(record.info_hash_v1),
+            info_hash_v2=_hex(record.info_hash_v2),
+            state=state,
+            progress=progress,
+            size=size,
+            have_bytes=status.have_bytes,
+            download_rate=status.download_rate,
+            upload_rate=status.upload_rate,
+            peers=status.peers,
+            eta=eta,
+            paused=record.paused,
+            save_path=record.save_path,
+            added_at=record.added_at,
+            magnet=self._magnet_of(torrent_id) or None,
+            error=status.error,
+        )
+
+    def files(self, torrent_id: str) -> list[FileStatus]:
+        """The torrent's files (pad files left out) with priorities and progress."""
+        record = self._record(torrent_id)
+        metainfo = self._metainfo.get(torrent_id)
+        if metainfo is None:
+            return []
+        status = self._engine.status(torrent_id)
+        priorities = status.file_priorities or record.file_priorities
+        out = []
+        for index, entry in enumerate(metainfo.files):
+            if entry.pad:
+                continue
+            out.append(
+                FileStatus(
+                    index=index,
+                    path="/".join(entry.path),
+                    size=entry.length,
+                    priority=priorities[index] if index < len(priorities) else 1,
+                    progress=status.file_progress[index]
+                    if index < len(status.file_progress)
+                    else 0.0,
+                )
+            )
+        return out
+
+    def peers(self, torrent_id: str) -> list[PeerStatus]:
+        self._record(torrent_id)
+        return self._engine.peers(torrent_id)
+
+    def status(self) -> NodeStatus:
+        torrents = self.torrents()
+        dht_nodes = 0
+        dht_address = None
+        if self._dht is not None:
+            dht_nodes = len(self._dht.node.routing_table)
+            dht_address = self._dht.address
+        return NodeStatus(
+            listen_address=self._engine.listen_address,
+            dht_enabled=self.config.dht_enabled,
+            dht_nodes=dht_nodes,
+            dht_address=dht_address,
+            torrents=len(torrents),
+            download_rate=sum(t.download_rate for t in torrents),
+            upload_rate=sum(t.upload_rate for t in torrents),
+            downloaded=sum(self._engine.status(t.id).downloaded for t in torrents),
+            uploaded=sum(self._engine.status(t.id).uploaded for t in torrents),
+            shared_folders=tuple(f.path for f in self.store.shared_folders()),
+            data_dir=str(self.config.data_dir),
+            download_dir=str(self.config.effective_download_dir),
+        )
+
+    def settings(self) -> dict[str, object]:
+        return self.config.public_dict()
+
+    def events(self) -> EventStream:
+        """Every event from this call on, until the node closes (slow readers lose the oldest).
+
+        Subscribed at the call, so nothing emitted after it is missed; close the
+        stream (``aclose()``) or stop iterating to unsubscribe."""
+        queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        self._subscribers.add(queue)
+        if not self._started:
+            queue.put_nowait(None)
+        return EventStream(queue, self._subscribers)
+
+    def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
+        event = NodeEvent(kind, torrent_id, data or {})
+        for queue in self._subscribers:
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
+
+    async def _watch_states(self) -> None:
+        """Turn engine state changes into events (finished downloads, errors ...)."""
+        while True:
+            for torrent_id in list(self._records):
+                try:
+                    state = self._engine.status(torrent_id).state
+                except TorrentNotFoundError:
+                    continue
+                previous = self._last_states.get(torrent_id)
+                if state != previous:
+                    self._last_states[torrent_id] = state
+                    self._emit("state", torrent_id, {"state": state, "previous": previous})
+                    if state == SEEDING and previous is not None:
+                        self._emit("finished", torrent_id)
+            await asyncio.sleep(STATUS_INTERVAL)
+
+
+class EventStream:
+    """An async iterator over one subscriber's events (see :meth:`Node.events`)."""
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[NodeEvent | None],
+        subscribers: set[asyncio.Queue[NodeEvent | None]],
+    ) -> None:
+        self._queue = queue
+        self._subscribers = subscribers
+        self._done = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> NodeEvent:
+        if self._done:
+            raise StopAsyncIteration
+        event = await self._queue.get()
+        if event is None:
+            await self.aclose()
+            raise StopAsyncIteration
+        return event
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._subscribers.discard(self._queue)
+
+
+def _existing_folder(folder: str | Path) -> Path:
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise NodeError(f"{path} is not a folder")
+    return path
+
+
+def _split_host_port(entry: str) -> tuple[str, int]:
+    host, _, port = entry.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _parse_source(
+    source: bytes | str | Path,
+) -> tuple[Metainfo | None, Magnet | None, bytes | None]:
+    """Metainfo (with its bytes) or magnet from what a user handed to ``add``."""
+    from servent.codec.magnet import parse_magnet
+    from servent.codec.metainfo import parse_torrent
+
+    if isinstance(source, str) and source.strip().lower().startswith("magnet:"):
+        return None, parse_magnet(source.strip()), None
+    if isinstance(source, str | Path):
+        path = Path(source).expanduser()
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_TORRENT_FILE + 1)
+        except OSError as exc:
+            raise NodeError(f"cannot read torrent file {path}: {exc.strerror or exc}") from exc
+    else:
+        data = bytes(source)
+    if len(data) > MAX_TORRENT_FILE:
+        raise NodeError(f"torrent file larger than {MAX_TORRENT_FILE} bytes")
+    return parse_torrent(data), None, data

@@ -1,0 +1,95 @@
+"""The Node API over real files and a real state database (no network: DHT off)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from servent.errors import MagnetError, NodeError, TorrentNotFoundError
+from servent.node.config import load_config
+from servent.node.node import Node
+
+MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=hello"
+
+
+def _node(tmp_path: Path) -> Node:
+    config = load_config(
+        None, {"data_dir": str(tmp_path / "data"), "dht_enabled": False, "listen_port": 0}
+    )
+    return Node(config)
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "share"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.bin").write_bytes(bytes(range(256)) * 1200)
+    (folder / "sub" / "b.txt").write_bytes(b"hello" * 1000)
+    return folder
+
+
+async def test_share_seeds_the_folder_and_is_remembered(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    async with _node(tmp_path) as node:
+        shared = await node.share(folder)
+        assert shared.magnet.startswith("magnet:?xt=urn:btih:")
+        assert "btmh" in shared.magnet  # hybrid
+        (status,) = node.torrents()
+        assert (status.state, status.progress, status.size) == ("seeding", 1.0, 307_200 + 5000)
+        assert [f.path for f in node.files(shared.id)] == ["share/a.bin", "share/sub/b.txt"]
+        assert await node.share(folder) == shared
+    async with _node(tmp_path) as node:
+        assert node.status().shared_folders == (str(folder),)
+        assert node.torrent(shared.id).progress == 1.0
+
+
+async def test_magnet_pause_resume_remove_survive_restart(tmp_path: Path) -> None:
+    async with _node(tmp_path) as node:
+        events = node.events()
+        torrent_id = await node.add(MAGNET)
+        assert (await asyncio.wait_for(anext(events), 5)).kind == "added"
+        await events.aclose()
+        assert await node.add(MAGNET) == torrent_id
+        assert node.torrent(torrent_id).state == "metadata"
+        await node.pause(torrent_id)
+    async with _node(tmp_path) as node:
+        status = node.torrent(torrent_id)
+        assert (status.name, status.paused, status.state) == ("hello", True, "paused")
+        await node.resume(torrent_id)
+        assert node.torrent(torrent_id).paused is False
+        await node.remove(torrent_id)
+        assert node.torrents() == []
+        with pytest.raises(TorrentNotFoundError):
+            await node.pause(torrent_id)
+
+
+async def test_priorities_limits_and_delete_data(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    async with _node(tmp_path) as node:
+        shared = await node.share(folder)
+        await node.set_file_priorities(shared.id, {2: 0})
+        assert [f.priority for f in node.files(shared.id)] == [1, 0]
+        with pytest.raises(NodeError):
+            await node.set_file_priorities(shared.id, {9: 1})
+        with pytest.raises(NodeError):
+            await node.set_file_priorities(shared.id, {0: 8})
+        await node.set_limits(upload_rate_limit=1000, max_connections=10)
+        await node.set_limits(shared.id, download_rate_limit=500)
+        assert node.settings()["upload_rate_limit"] == 1000
+    async with _node(tmp_path) as node:
+        assert node.config.max_connections == 10
+        assert [f.priority for f in node.files(shared.id)] == [1, 0]
+        await node.remove(shared.id, delete_data=True)
+        assert not (folder / "a.bin").exists()
+        assert node.status().shared_folders == ()
+
+
+async def test_bad_sources_raise_servent_errors(tmp_path: Path) -> None:
+    async with _node(tmp_path) as node:
+        with pytest.raises(MagnetError):
+            await node.add("magnet:?xt=urn:btih:zz")
+        with pytest.raises(NodeError):
+            await node.add(tmp_path / "missing.torrent")
+        with pytest.raises(NodeError):
+            await node.share(tmp_path / "nope")
