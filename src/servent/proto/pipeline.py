@@ -1,0 +1,99 @@
+"""How many block requests to keep outstanding with one peer.
+
+A fixed queue depth either starves fast peers (the pipe empties between a
+block and the next request) or hoards blocks at slow ones (endgame waits on
+them).  The depth that keeps a peer busy is its bandwidth-delay product:
+``rate x latency / block_size``.  :class:`RequestPipeline` measures both per
+peer — the rate as an exponentially weighted average over short windows, the
+latency as the smallest request-to-block delay seen recently (queueing at the
+peer inflates the others) — and adds headroom so the rate can grow:
+
+    depth = clamp(ceil(rate x max(2 x latency, min_queue_time) / block_size) + 2,
+                  min_depth, max_depth)
+
+Pure: the caller passes ``now``.  The session asks :meth:`RequestPipeline.depth`
+and tops the peer up to it with ``PiecePicker.pick(peer, depth - outstanding)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    block_size: int = 16384
+    min_depth: int = 2
+    max_depth: int = 512
+    #: Depth before any measurement.
+    initial_depth: int = 16
+    #: Floor for the time covered by the queue, against timer and scheduling jitter.
+    min_queue_time: float = 0.25
+    #: Length of one rate sample window.
+    rate_window: float = 0.5
+    #: Weight of a new rate sample in the average.
+    rate_gain: float = 0.5
+    #: The latency minimum is forgotten after this long (routes and load change).
+    latency_memory: float = 10.0
+
+
+class RequestPipeline:
+    """Per-peer rate and latency estimate that yields a request queue depth."""
+
+    def __init__(self, now: float, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        self.rate = 0.0  # bytes per second, smoothed
+        self.latency: float | None = None
+        self._window_start = now
+        self._window_bytes = 0
+        self._min_latency: float | None = None
+        self._previous_min: float | None = None
+        self._latency_epoch = now
+        self.total_bytes = 0
+
+    def on_block(self, size: int, now: float, requested_at: float | None = None) -> None:
+        """A block of ``size`` bytes arrived; ``requested_at`` is when we asked for it."""
+        self.total_bytes += size
+        self._window_bytes += size
+        self._roll_rate(now)
+        if requested_at is not None and now >= requested_at:
+            self._observe_latency(now - requested_at, now)
+
+    def _roll_rate(self, now: float) -> None:
+        elapsed = now - self._window_start
+        if elapsed < self.config.rate_window:
+            return
+        sample = self._window_bytes / elapsed
+        gain = self.config.rate_gain
+        self.rate = sample if self.rate == 0.0 else gain * sample + (1 - gain) * self.rate
+        self._window_start = now
+        self._window_bytes = 0
+
+    def _observe_latency(self, delay: float, now: float) -> None:
+        if now - self._latency_epoch >= self.config.latency_memory:
+            self._previous_min = self._min_latency
+            self._min_latency = None
+            self._latency_epoch = now
+        if self._min_latency is None or delay < self._min_latency:
+            self._min_latency = delay
+        candidates = [v for v in (self._min_latency, self._previous_min) if v is not None]
+        self.latency = min(candidates)
+
+    def current_rate(self, now: float) -> float:
+        """The smoothed rate, decayed when the peer has gone quiet."""
+        self._roll_rate(now)
+        elapsed = now - self._window_start
+        if elapsed > 2 * self.config.rate_window:
+            return min(self.rate, self._window_bytes / elapsed)
+        return self.rate
+
+    def depth(self, now: float) -> int:
+        """Requests to keep outstanding with this peer now."""
+        config = self.config
+        rate = self.current_rate(now)
+        if rate <= 0.0 or self.latency is None:
+            return config.initial_depth
+        horizon = max(2 * self.latency, config.min_queue_time)
+        wanted = math.ceil(rate * horizon / config.block_size) + 2
+        return max(config.min_depth, min(config.max_depth, wanted))

@@ -1,0 +1,50 @@
+"""RequestPipeline: queue depth follows the peer's rate x latency."""
+
+from __future__ import annotations
+
+from servent.proto.pipeline import PipelineConfig, RequestPipeline
+
+BLOCK = 16384
+
+
+def feed(pipeline: RequestPipeline, rate: float, latency: float, seconds: float) -> float:
+    """Deliver blocks at ``rate`` bytes/s, each requested ``latency`` seconds before."""
+    interval = BLOCK / rate
+    now = 0.0
+    while now < seconds:
+        now += interval
+        pipeline.on_block(BLOCK, now, requested_at=now - latency)
+    return now
+
+
+def test_depth_before_measurement_is_the_initial_depth() -> None:
+    assert RequestPipeline(0.0).depth(0.0) == PipelineConfig().initial_depth
+
+
+def test_fast_far_peer_gets_a_deep_queue_and_slow_near_peer_a_short_one() -> None:
+    fast = RequestPipeline(0.0)
+    end = feed(fast, rate=50e6, latency=0.1, seconds=3.0)
+    slow = RequestPipeline(0.0)
+    end_slow = feed(slow, rate=50e3, latency=0.01, seconds=3.0)
+    assert fast.depth(end) > 500 // 2
+    assert slow.depth(end_slow) == 2 + 1  # one block covers 0.25 s at 50 kB/s
+
+
+def test_depth_is_bounded() -> None:
+    pipeline = RequestPipeline(0.0, PipelineConfig(max_depth=64))
+    end = feed(pipeline, rate=1e9, latency=1.0, seconds=1.0)
+    assert pipeline.depth(end) == 64
+
+
+def test_queueing_delay_does_not_inflate_latency() -> None:
+    pipeline = RequestPipeline(0.0)
+    pipeline.on_block(BLOCK, 1.0, requested_at=0.98)
+    pipeline.on_block(BLOCK, 2.0, requested_at=0.0)  # sat in the peer's queue
+    assert pipeline.latency is not None and abs(pipeline.latency - 0.02) < 1e-9
+
+
+def test_quiet_peer_rate_decays() -> None:
+    pipeline = RequestPipeline(0.0)
+    end = feed(pipeline, rate=10e6, latency=0.05, seconds=2.0)
+    busy = pipeline.depth(end)
+    assert pipeline.depth(end + 30.0) < busy
