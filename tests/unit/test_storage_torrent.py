@@ -285,3 +285,37 @@ def test_file_too_large_for_the_disk_is_a_disk_full_error(tmp_path: Path) -> Non
     )
     assert "DiskFullError: disk full while allocating" in result.stdout, result.stderr
     assert "file0.bin.part" in result.stdout
+
+
+async def test_v2_piece_layers_received_later_are_checked_then_used(tmp_path: Path) -> None:
+    from servent.codec.metainfo import parse_info
+
+    files = [("big", os.urandom(3 * PIECE + 9))]
+    full = make_metainfo(files, PIECE, "v2")
+    bare = parse_info(full.info_bytes)  # as fetched from peers: no piece layers yet
+    root = full.files[0].pieces_root
+    assert root is not None
+    async with TorrentStorage(bare, tmp_path) as storage:
+        with pytest.raises(StorageError, match="piece layer"):
+            await storage.write_piece(0, piece_bytes(full, files, 0))
+        layer = full.piece_layers[root]
+        assert not storage.add_piece_layer(root, layer[:-1] + bytes([layer[-1] ^ 1]))
+        assert not storage.add_piece_layer(b"\x00" * 32, layer)
+        assert storage.add_piece_layer(root, layer)
+        await write_all(storage, full, files)
+        assert storage.is_seed()
+
+
+async def test_recheck_updates_the_have_object_callers_hold(tmp_path: Path) -> None:
+    files = random_files(random.Random(15), [2 * PIECE])
+    meta = make_metainfo(files, PIECE)
+    async with TorrentStorage(meta, tmp_path) as storage:
+        held = storage.have
+        await write_all(storage, meta, files)
+        path = storage.file_path(0)
+        with path.open("r+b") as handle:
+            handle.write(b"corrupt")
+        await storage.recheck()
+        assert held is storage.have
+        assert list(held) == [1]
+        assert storage.file_path(0).name.endswith(".part")

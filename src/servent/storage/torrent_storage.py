@@ -179,6 +179,14 @@ class TorrentStorage:
     def is_seed(self) -> bool:
         return self._have.all()
 
+    def add_piece_layer(self, pieces_root: bytes, layer: bytes) -> bool:
+        """Accept a v2 piece layer received from a peer (magnet downloads).
+
+        Returns False (and keeps nothing) unless ``layer`` hashes up to
+        ``pieces_root`` of one of the torrent's files.
+        """
+        return self.verifier.add_piece_layer(pieces_root, layer)
+
     def statistics(self) -> dict[str, int]:
         """Counters since construction: pieces written, hash failures, pieces re-hashed."""
         return dict(self._stats, open_files=self._pool.open_count())
@@ -192,7 +200,8 @@ class TorrentStorage:
         await self._run(self._prepare_files)
         record = await self._run(self._load_record)
         if record is not None:
-            self._have = Bitfield.from_bytes(record.have, self.layout.num_pieces)
+            for piece in Bitfield.from_bytes(record.have, self.layout.num_pieces):
+                self._have.set(piece)
             for f, prio in zip(self._files, record.priorities, strict=True):
                 f.priority = prio
         if self._initial_priorities is not None:
@@ -308,6 +317,7 @@ class TorrentStorage:
                 self._pool.allocate(index, f.length)
 
     def _make_parent(self, path: Path) -> None:
+        ensure_inside(self._root, path)  # before mkdir: never create folders outside
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -419,7 +429,8 @@ class TorrentStorage:
     async def recheck(self, progress: Progress | None = None) -> Bitfield:
         """Verify every piece whose files exist on disk; returns the new ``have``."""
         self._require_open()
-        self._have = Bitfield(self.layout.num_pieces)
+        for piece in list(self._have):  # in place: callers may hold ``have``
+            self._have.clear(piece)
         self._cache.clear()
         self._cache_bytes = 0
         await self._verify_pieces(range(self.layout.num_pieces), progress)

@@ -57,7 +57,7 @@ class PieceVerifier:
         self.layout = layout
         self._files = files
         self._sha1 = piece_hashes
-        self._layers = piece_layers
+        self._layers = dict(piece_layers)
         has_v1 = len(piece_hashes) > 0
         has_v2 = any(f.pieces_root is not None for f in files if not f.pad and f.length)
         if has_v1 and len(piece_hashes) != layout.num_pieces:
@@ -66,6 +66,22 @@ class PieceVerifier:
             raise StorageError("the torrent has neither v1 nor v2 hashes")
         self.use_v1 = has_v1
         self.use_v2 = has_v2 and (verify_both or not has_v1)
+
+    def add_piece_layer(self, pieces_root: bytes, layer: bytes) -> bool:
+        """Keep ``layer`` if it is the piece layer of a file whose root is ``pieces_root``."""
+        piece_length = self.layout.piece_length
+        for f in self._files:
+            if f.pad or f.pieces_root != pieces_root or f.length <= piece_length:
+                continue
+            pieces = -(-f.length // piece_length)
+            if len(layer) != pieces * V2_HASH_SIZE:
+                return False
+            hashes = [layer[i : i + V2_HASH_SIZE] for i in range(0, len(layer), V2_HASH_SIZE)]
+            if merkle.root_from_piece_layer(hashes, piece_length) != pieces_root:
+                return False
+            self._layers[pieces_root] = bytes(layer)
+            return True
+        return False
 
     def verify(self, index: int, data: bytes | bytearray | memoryview) -> bool:
         """True if ``data`` is exactly piece ``index``."""
