@@ -39,11 +39,10 @@ class QueryRateLimiter:
             return True
         state = self._buckets.get(ip)
         if state is None:
-            if len(self._buckets) >= self._max_tracked:
-                self.forget_idle(now)
-                if len(self._buckets) >= self._max_tracked:
-                    return False  # under a spoofed-address flood, new IPs wait
-            self._buckets[ip] = [self._burst - 1.0, now]
+            buckets = self._buckets
+            if len(buckets) >= self._max_tracked:
+                del buckets[next(iter(buckets))]  # forget the longest-known IP: O(1)
+            buckets[ip] = [self._burst - 1.0, now]
             return True
         tokens = min(self._burst, state[0] + (now - state[1]) * self._rate)
         state[1] = now

@@ -10,6 +10,8 @@ and samples first, so the node cannot be used to amplify traffic.
 from __future__ import annotations
 
 import random
+import socket
+import struct
 from collections.abc import Callable
 
 from servent.codec.bencode import DATAGRAM_LIMITS, BValue, decode
@@ -30,12 +32,29 @@ from servent.proto.dht.krpc import (
     encode_response,
     encode_value,
 )
-from servent.proto.dht.routing import RoutingTable
+from servent.proto.dht.routing import NodeEntry, RoutingTable
 from servent.proto.dht.storage import ItemStore, PeerStore, StoredItem
 from servent.proto.dht.tokens import TokenIssuer
 
 Values = dict[bytes, BValue]
 ITEM_REPLY_CEILING = 1500  # a BEP 44 value (<= 1000 bytes) plus key, signature and nodes
+
+
+def _compact_nodes(entries: list[NodeEntry]) -> bytes:
+    """Compact node info of routing entries (their addresses came from sockets)."""
+    try:
+        return b"".join(
+            entry.node_id + _pack_ip(entry.addr[0]) + _PORT.pack(entry.addr[1]) for entry in entries
+        )
+    except (OSError, ValueError, struct.error):
+        return encode_nodes((entry.node_id, entry.addr) for entry in entries)
+
+
+def _pack_ip(ip: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6, ip) if ":" in ip else socket.inet_aton(ip)
+
+
+_PORT = struct.Struct(">H")
 
 
 def _require_id(args: Values, key: bytes) -> bytes:
@@ -148,13 +167,9 @@ class QueryServer:
             wants4 = not wants6
         k = self._config.k
         if wants4:
-            out[b"nodes"] = encode_nodes(
-                (entry.node_id, entry.addr) for entry in self._table.closest(target, k, ipv6=False)
-            )
+            out[b"nodes"] = _compact_nodes(self._table.closest(target, k, ipv6=False))
         if wants6:
-            out[b"nodes6"] = encode_nodes(
-                (entry.node_id, entry.addr) for entry in self._table.closest(target, k, ipv6=True)
-            )
+            out[b"nodes6"] = _compact_nodes(self._table.closest(target, k, ipv6=True))
         return out
 
     # -- BEP 5 -----------------------------------------------------------
