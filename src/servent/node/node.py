@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NewType
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
-from servent.node.config import RUNTIME_KEYS, Config
+from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
 from servent.node.engine import (
     ERROR,
     PAUSED,
@@ -39,7 +39,7 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
-from servent.node.state import StateStore, TorrentRecord
+from servent.node.state import SharedFolder, StateStore, TorrentRecord
 
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
@@ -185,7 +185,7 @@ class Node:
         stored = {
             k: v
             for k, v in self._store.settings().items()
-            if k in RUNTIME_KEYS and k not in self.config.flag_keys
+            if k in STORED_KEYS and k not in self.config.flag_keys
         }
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
@@ -485,6 +485,24 @@ class Node:
         self._engine.set_limits(self._limits())
         self._emit("settings", None, dict(values))
 
+    async def update_settings(self, values: dict[str, object]) -> bool:
+        """Change settings from a front end; returns True when a restart is needed.
+
+        Limits apply at once; the listening port is stored for the next start.
+        Other settings belong in the config file and are refused."""
+        for key in values:
+            if key not in STORED_KEYS:
+                raise NodeError(f"{key}: cannot be changed while running (edit the config file)")
+        checked = self.config.with_values(values)  # validates every value
+        runtime = {k: getattr(checked, k) for k in values if k in RUNTIME_KEYS}
+        if runtime:
+            await self.set_limits(**runtime)
+        later = {k: getattr(checked, k) for k in values if k not in RUNTIME_KEYS}
+        if later:
+            self.store.set_settings(later)
+            self._emit("settings", None, dict(later))
+        return any(getattr(checked, k) != getattr(self.config, k) for k in later)
+
     # -- sharing ----------------------------------------------------------------
 
     async def share(self, folder: str | Path) -> ShareResult:
@@ -502,6 +520,10 @@ class Node:
         magnet = metainfo.magnet()
         self._emit("shared", torrent_id, {"path": str(path), "magnet": magnet})
         return ShareResult(torrent_id, str(path), magnet)
+
+    def shared_folders(self) -> list[SharedFolder]:
+        """The folders this node shares (remembered across restarts)."""
+        return self.store.shared_folders()
 
     def _magnet_of(self, torrent_id: str) -> str:
         metainfo = self._metainfo.get(torrent_id)
