@@ -38,7 +38,8 @@ For an incoming connection on a multi-torrent listener create
 
 from __future__ import annotations
 
-from servent.proto.peerwire.connection import ConnectionConfig, ConnectionState, PeerConnection
+from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
+from servent.proto.peerwire.connection import PeerConnection
 from servent.proto.peerwire.events import (
     ConnectionTimedOut,
     Event,

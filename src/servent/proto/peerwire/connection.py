@@ -34,8 +34,6 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from dataclasses import dataclass
-from enum import Enum
 from typing import NoReturn
 
 from servent.errors import (
@@ -47,6 +45,7 @@ from servent.errors import (
     RequestFloodError,
     UnexpectedMessageError,
 )
+from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
 from servent.proto.peerwire.events import (
     ConnectionTimedOut,
     Event,
@@ -100,49 +99,14 @@ from servent.proto.peerwire.messages import (
     encode_message,
     encode_piece_header,
 )
+from servent.proto.peerwire.requests import RequestLedger
+
+__all__ = ["ConnectionConfig", "ConnectionState", "PeerConnection"]
 
 logger = logging.getLogger(__name__)
 
 _U32 = struct.Struct(">I")
 _TWO_U32 = struct.Struct(">II")
-_MAX_REMEMBERED_CANCELS = 4096
-
-
-class ConnectionState(Enum):
-    """Where the connection is in its life."""
-
-    HANDSHAKE = "handshake"  # waiting for the peer's handshake
-    AWAIT_ACCEPT = "await_accept"  # incoming, peer's handshake seen, torrent not chosen yet
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionConfig:
-    """Bounds and timers of one connection; the defaults suit the public swarm."""
-
-    #: Largest frame accepted (id + payload).  A bitfield of a known torrent may exceed it.
-    max_message_length: int = 256 * 1024
-    #: Largest unparsed input held; a driver should feed at most this much between drains.
-    max_receive_buffer: int = 4 * 1024 * 1024
-    #: Largest block a peer may request from us (BEP 52: clients close above 16 KiB).
-    max_request_length: int = 16 * 1024
-    #: Requests from the peer we hold at once before calling it a flood.
-    max_peer_requests: int = 2048
-    #: Requests the peer may send while choked (auto-rejected) before it is a flood.
-    max_requests_while_choked: int = 4096
-    #: Send a keep-alive when nothing was sent for this long (BEP 3: about two minutes).
-    keepalive_interval: float = 90.0
-    #: Nothing received for this long: time out.
-    idle_timeout: float = 180.0
-    handshake_timeout: float = 20.0
-    #: Outstanding requests and no block for this long: :class:`Snubbed`.
-    request_timeout: float = 30.0
-    enable_fast: bool = True
-    enable_extensions: bool = True
-    enable_dht: bool = False
-    #: Answer a hybrid peer that offers the v2 upgrade with the v2 info-hash.
-    upgrade_to_v2: bool = True
 
 
 def _truncate(info_hash_v2: bytes | None) -> bytes | None:
@@ -210,9 +174,7 @@ class PeerConnection:
         self._pos = 0
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
-        self._outstanding: dict[Request, float] = {}
-        self._cancelled: dict[Request, None] = {}
-        self._peer_requests: dict[Request, None] = {}
+        self._ledger = RequestLedger()
         self._rejected_while_choked = 0
         self._seen_have_set = False
         self._handshake_sent = False
@@ -444,10 +406,8 @@ class PeerConnection:
     def _on_piece(self, piece: Piece) -> Event | None:
         self._check_index(piece.index)
         key = Request(piece.index, piece.begin, len(piece.block))
-        if self._outstanding.pop(key, None) is None:
-            if key not in self._cancelled:
-                self._fail(UnexpectedMessageError(f"unsolicited piece {key}"))
-            del self._cancelled[key]
+        if not self._ledger.piece_arrived(key):
+            self._fail(UnexpectedMessageError(f"unsolicited piece {key}"))
         self.payload_received += len(piece.block)
         self._last_progress = self._now
         self._snub_reported = False
@@ -462,12 +422,8 @@ class PeerConnection:
             return self._on_request(message)
         if isinstance(message, Choke):
             self.peer_choking = True
-            if not self.fast and self._outstanding:
-                dropped = tuple(self._outstanding)
-                for request in dropped:
-                    self._remember_cancel(request)
-                self._outstanding.clear()
-                self._events.append(RequestsDropped(dropped))
+            if not self.fast and self._ledger.outstanding:
+                self._events.append(RequestsDropped(self._ledger.drop_outstanding()))
             return message
         if isinstance(message, Unchoke):
             self.peer_choking = False
@@ -488,10 +444,7 @@ class PeerConnection:
             return self._on_piece_set(message)
         if isinstance(message, RejectRequest):
             key = Request(message.index, message.begin, message.length)
-            if self._outstanding.pop(key, None) is not None:
-                return message
-            self._cancelled.pop(key, None)
-            return None
+            return message if self._ledger.reject_arrived(key) else None
         if isinstance(message, SuggestPiece | AllowedFast):
             self._check_index(message.index)
             if isinstance(message, AllowedFast):
@@ -512,9 +465,8 @@ class PeerConnection:
 
     def _on_cancel(self, message: Cancel) -> Event | None:
         key = Request(message.index, message.begin, message.length)
-        if key not in self._peer_requests:
+        if not self._ledger.settle_owed(key):
             return None
-        del self._peer_requests[key]
         if self.fast:
             self._queue(RejectRequest(key.index, key.begin, key.length))
         return message
@@ -530,12 +482,11 @@ class PeerConnection:
             if self.fast:
                 self._queue(RejectRequest(request.index, request.begin, request.length))
             return None
-        if request in self._peer_requests:
-            return None
-        if len(self._peer_requests) >= self.config.max_peer_requests:
+        if request not in self._ledger.owed and (
+            len(self._ledger.owed) >= self.config.max_peer_requests
+        ):
             self._fail(RequestFloodError(f"more than {self.config.max_peer_requests} requests"))
-        self._peer_requests[request] = None
-        return request
+        return request if self._ledger.peer_requested(request) else None
 
     def _on_extended(self, message: Extended) -> Event | None:
         if not self.extension_protocol:
@@ -552,11 +503,6 @@ class PeerConnection:
             logger.debug("ignoring message for unregistered extension id %d", message.ext_id)
             return None
         return ExtensionMessage(name, message.payload)
-
-    def _remember_cancel(self, request: Request) -> None:
-        self._cancelled[request] = None
-        if len(self._cancelled) > _MAX_REMEMBERED_CANCELS:
-            del self._cancelled[next(iter(self._cancelled))]
 
     # ---------------------------------------------------------------- sending
 
@@ -576,10 +522,9 @@ class PeerConnection:
         if kind is Piece:
             assert isinstance(message, Piece)
             key = Request(message.index, message.begin, len(message.block))
-            if key not in self._peer_requests:
+            if not self._ledger.settle_owed(key):
                 logger.debug("dropping piece for a request no longer pending: %s", key)
                 return
-            del self._peer_requests[key]
             self.payload_sent += len(message.block)
             self._out.append(encode_piece_header(message.index, message.begin, len(message.block)))
             self._out.append(message.block)
@@ -587,19 +532,18 @@ class PeerConnection:
             return
         if kind is Request:
             assert isinstance(message, Request)
-            if not self._outstanding:
+            if not self._ledger.outstanding:
                 self._last_progress = self._now
-            self._outstanding[message] = self._now
+            self._ledger.sent(message, self._now)
         elif kind is Cancel:
             assert isinstance(message, Cancel)
             key = Request(message.index, message.begin, message.length)
-            if not self.fast and self._outstanding.pop(key, None) is not None:
-                self._remember_cancel(key)
+            self._ledger.cancel_sent(key, self.fast)
         elif kind is RejectRequest:
             assert isinstance(message, RejectRequest)
             if not self.fast:
                 raise ValueError("reject needs the fast extension")
-            self._peer_requests.pop(Request(message.index, message.begin, message.length), None)
+            self._ledger.settle_owed(Request(message.index, message.begin, message.length))
         elif kind is Choke:
             self.am_choking = True
             self._rejected_while_choked = 0
@@ -628,16 +572,11 @@ class PeerConnection:
         self._last_sent = self._now
 
     def _reject_pending_on_choke(self) -> None:
-        pending = self._peer_requests
-        if not pending:
-            return
         if not self.fast:
-            pending.clear()
+            self._ledger.void_owed_on_choke(set())
             return
-        for request in list(pending):
-            if request.index not in self.allowed_fast_sent:
-                del pending[request]
-                self._queue(RejectRequest(request.index, request.begin, request.length))
+        for request in self._ledger.void_owed_on_choke(self.allowed_fast_sent):
+            self._queue(RejectRequest(request.index, request.begin, request.length))
 
     def send_extension_handshake(self, extra: dict[str, object] | None = None) -> None:
         """Send our BEP 10 handshake (``m`` from the registry plus ``extra`` keys)."""
@@ -679,20 +618,20 @@ class PeerConnection:
     @property
     def outstanding_requests(self) -> tuple[Request, ...]:
         """Requests we sent that have not been answered, oldest first."""
-        return tuple(self._outstanding)
+        return tuple(self._ledger.outstanding)
 
     def request_sent_at(self, request: Request) -> float | None:
         """When we sent ``request``, if it is still outstanding."""
-        return self._outstanding.get(request)
+        return self._ledger.outstanding.get(request)
 
     @property
     def peer_requests(self) -> tuple[Request, ...]:
         """Requests from the peer that we still owe a piece (or reject), oldest first."""
-        return tuple(self._peer_requests)
+        return tuple(self._ledger.owed)
 
     def is_request_pending(self, request: Request) -> bool:
         """Whether the peer still wants ``request`` (not cancelled, not choked away)."""
-        return request in self._peer_requests
+        return request in self._ledger.owed
 
     def can_request(self, index: int) -> bool:
         """Whether requesting a block of piece ``index`` is allowed right now."""
@@ -711,7 +650,7 @@ class PeerConnection:
             self._last_received + config.idle_timeout,
             self._last_sent + config.keepalive_interval,
         )
-        if self._outstanding and not self._snub_reported:
+        if self._ledger.outstanding and not self._snub_reported:
             deadline = min(deadline, self._last_progress + config.request_timeout)
         return deadline
 
@@ -733,12 +672,12 @@ class PeerConnection:
         if now >= self._last_sent + config.keepalive_interval:
             self._queue(KeepAlive())
         if (
-            self._outstanding
+            self._ledger.outstanding
             and not self._snub_reported
             and now >= self._last_progress + config.request_timeout
         ):
             self._snub_reported = True
-            self._events.append(Snubbed(tuple(self._outstanding)))
+            self._events.append(Snubbed(tuple(self._ledger.outstanding)))
 
     def close(self) -> None:
         """Mark the connection closed (the driver closes the socket)."""
