@@ -19,10 +19,11 @@ from servent.codec.compact import Address
 from servent.proto.dht.config import DhtConfig
 
 ID_BITS = 160
+NEVER = float("-inf")
 
 
 class NodeEntry:
-    """One contact. ``last_seen`` is 0.0 until the node has answered us."""
+    """One contact. ``last_seen`` is ``NEVER`` until the node has answered us."""
 
     __slots__ = ("addr", "failures", "last_seen", "node_id", "verified")
 
@@ -102,7 +103,7 @@ class RoutingTable:
     def is_good(self, entry: NodeEntry, now: float) -> bool:
         return (
             entry.failures == 0
-            and entry.last_seen > 0.0
+            and entry.last_seen != NEVER
             and now - entry.last_seen < self._config.node_good_for
         )
 
@@ -149,7 +150,7 @@ class RoutingTable:
                 continue
             if (
                 self.find(node_id) is None
-                and self._insert(NodeEntry(node_id, addr, 0.0, True), now)[0]
+                and self._insert(NodeEntry(node_id, addr, NEVER, True), now)[0]
             ):
                 added += 1
         return added
@@ -205,7 +206,7 @@ class RoutingTable:
                     entry.last_seen = now
                     entry.failures = 0
                     bucket.last_changed = now
-                elif entry.last_seen > 0.0:
+                elif entry.last_seen != NEVER:
                     entry.last_seen = now
                     bucket.last_changed = now
                 return None
