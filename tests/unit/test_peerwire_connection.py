@@ -26,6 +26,9 @@ from servent.proto.peerwire import (
     ExtensionMessage,
     ExtensionRegistry,
     HandshakeReceived,
+    Hashes,
+    HashReject,
+    HashRequest,
     Have,
     HaveAll,
     HaveBitfield,
@@ -37,6 +40,7 @@ from servent.proto.peerwire import (
     RequestsDropped,
     Snubbed,
     Unchoke,
+    allowed_fast_set,
     encode_message,
 )
 from servent.proto.peerwire.handshake import RESERVED_V2, Handshake, make_reserved
@@ -466,3 +470,55 @@ def test_malformed_frame_raises_protocol_error_not_buffer_error() -> None:
     with pytest.raises(MalformedMessageError):
         client.next_event()
     assert client.state is ConnectionState.CLOSED
+
+
+ROOT = b"\x33" * 32
+
+
+def test_hash_request_is_answered_by_hashes_or_reject() -> None:
+    client, server = make_pair()
+    request = HashRequest(ROOT, 0, 0, 2, 1)
+    client.send(request)
+    _, server_events = pump(client, server)
+    assert server_events == [request]
+    server.send(Hashes(ROOT, 0, 0, 2, 1, bytes(96)))
+    client_events, _ = pump(client, server)
+    assert client_events == [Hashes(ROOT, 0, 0, 2, 1, bytes(96))]
+    client.send(request)
+    pump(client, server)
+    server.send(HashReject(ROOT, 0, 0, 2, 1))
+    client_events, _ = pump(client, server)
+    assert client_events == [HashReject(ROOT, 0, 0, 2, 1)]
+
+
+def test_unrequested_hashes_disconnect() -> None:
+    client, _ = make_pair()
+    client.receive_data(encode_message(Hashes(ROOT, 0, 0, 2, 0, bytes(64))), 0.0)
+    with pytest.raises(UnexpectedMessageError):
+        client.next_event()
+
+
+def test_more_hashes_than_requested_disconnect() -> None:
+    client, _ = make_pair()
+    client.send(HashRequest(ROOT, 0, 0, 2, 0))
+    client.receive_data(encode_message(Hashes(ROOT, 0, 0, 2, 0, bytes(32 * 40))), 0.0)
+    with pytest.raises(MalformedMessageError):
+        client.next_event()
+
+
+def test_oversized_hash_request_disconnects() -> None:
+    _, server = make_pair()
+    server.receive_data(encode_message(HashRequest(ROOT, 0, 0, 100_000, 0)), 0.0)
+    with pytest.raises(MalformedMessageError):
+        server.next_event()
+
+
+def test_offer_allowed_fast_sends_the_bep6_set_and_serves_it_while_choked() -> None:
+    client, server = make_pair(num_pieces=1313)
+    offered = server.offer_allowed_fast("127.0.0.1", 4)
+    assert offered == allowed_fast_set("127.0.0.1", INFO_HASH, 1313, 4)
+    client_events, _ = pump(client, server)
+    assert client_events == [AllowedFast(i) for i in offered]
+    client.send(Request(offered[0], 0, BLOCK))
+    _, server_events = pump(client, server)
+    assert server_events == [Request(offered[0], 0, BLOCK)]

@@ -60,6 +60,7 @@ from servent.proto.peerwire.extensions import (
     ExtensionRegistry,
     parse_extension_handshake,
 )
+from servent.proto.peerwire.fast import DEFAULT_ALLOWED_FAST_COUNT, allowed_fast_set
 from servent.proto.peerwire.handshake import (
     HANDSHAKE_LENGTH,
     HEADER_LENGTH,
@@ -79,6 +80,9 @@ from servent.proto.peerwire.messages import (
     Cancel,
     Choke,
     Extended,
+    Hashes,
+    HashReject,
+    HashRequest,
     Have,
     HaveAll,
     HaveBitfield,
@@ -104,6 +108,11 @@ from servent.proto.peerwire.requests import RequestLedger
 __all__ = ["ConnectionConfig", "ConnectionState", "PeerConnection"]
 
 logger = logging.getLogger(__name__)
+
+#: BEP 52: a hash request SHOULD NOT ask for more than 512 hashes.
+MAX_HASH_REQUEST_LENGTH = 512
+#: Hash requests we keep outstanding with one peer.
+MAX_HASH_REQUESTS = 64
 
 _U32 = struct.Struct(">I")
 _TWO_U32 = struct.Struct(">II")
@@ -175,6 +184,7 @@ class PeerConnection:
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
         self._ledger = RequestLedger()
+        self._hash_requests: dict[HashRequest, None] = {}
         self._rejected_while_choked = 0
         self._seen_have_set = False
         self._handshake_sent = False
@@ -450,7 +460,31 @@ class PeerConnection:
             if isinstance(message, AllowedFast):
                 self.allowed_fast_received.add(message.index)
             return message
-        return message  # Port, HashRequest, Hashes, HashReject
+        if isinstance(message, Hashes | HashReject):
+            return self._on_hash_answer(message)
+        if isinstance(message, HashRequest):
+            if not 1 <= message.length <= MAX_HASH_REQUEST_LENGTH:
+                self._fail(MalformedMessageError(f"hash request for {message.length} hashes"))
+            return message
+        return message  # Port
+
+    def _on_hash_answer(self, message: Hashes | HashReject) -> Event:
+        """BEP 52: hashes and hash rejects must answer a hash request we sent."""
+        key = HashRequest(
+            message.pieces_root,
+            message.base_layer,
+            message.index,
+            message.length,
+            message.proof_layers,
+        )
+        if key not in self._hash_requests:
+            self._fail(UnexpectedMessageError("hashes that were not requested"))
+        del self._hash_requests[key]
+        if isinstance(message, Hashes) and len(message.hashes) > 32 * (
+            message.length + message.proof_layers
+        ):
+            self._fail(MalformedMessageError("more hashes than requested"))
+        return message
 
     def _on_piece_set(self, message: HaveBitfield | HaveAll | HaveNone) -> Event:
         if self._seen_have_set:
@@ -563,6 +597,11 @@ class PeerConnection:
             self.allowed_fast_sent.add(message.index)
         elif kind in _FAST_TYPES and not self.fast:
             raise ValueError(f"{kind.__name__} needs the fast extension")
+        elif kind is HashRequest:
+            assert isinstance(message, HashRequest)
+            if len(self._hash_requests) >= MAX_HASH_REQUESTS:
+                raise ValueError("too many hash requests outstanding")
+            self._hash_requests[message] = None
         elif kind is Extended and not self.extension_protocol:
             raise ExtensionNotSupportedError("peer does not speak BEP 10")
         self._queue(message)
@@ -577,6 +616,18 @@ class PeerConnection:
             return
         for request in self._ledger.void_owed_on_choke(self.allowed_fast_sent):
             self._queue(RejectRequest(request.index, request.begin, request.length))
+
+    def offer_allowed_fast(self, ip: str, count: int = DEFAULT_ALLOWED_FAST_COUNT) -> list[int]:
+        """Send the peer its BEP 6 allowed-fast set (computed from its IP); returns the pieces.
+
+        Does nothing without the fast extension or before the torrent size is known.
+        """
+        if not self.fast or self.num_pieces is None or self.info_hash is None:
+            return []
+        pieces = allowed_fast_set(ip, self.info_hash, self.num_pieces, count)
+        for index in pieces:
+            self.send(AllowedFast(index))
+        return pieces
 
     def send_extension_handshake(self, extra: dict[str, object] | None = None) -> None:
         """Send our BEP 10 handshake (``m`` from the registry plus ``extra`` keys)."""
