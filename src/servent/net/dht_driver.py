@@ -24,7 +24,7 @@ import socket
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -33,9 +33,20 @@ from servent.codec.compact import Address
 from servent.errors import DhtStateError
 from servent.proto.dht import DhtNode
 from servent.proto.dht.config import DhtConfig
-from servent.proto.dht.events import DhtEvent
+from servent.proto.dht.events import (
+    AnnounceDone,
+    DhtEvent,
+    ItemFound,
+    NodesFound,
+    PeersFound,
+    PingDone,
+    PutDone,
+    SamplesFound,
+)
 
 logger = logging.getLogger(__name__)
+
+_E = TypeVar("_E", bound=DhtEvent)
 
 STATE_VERSION = 1
 #: Contacts kept in the state file (a full table rarely holds more).
@@ -312,15 +323,18 @@ class DhtDriver:
             if when is not None and self._loop is not None:
                 self._timer = self._loop.call_at(when, self._on_timer)
 
-    async def _wait(self, lookup_id: int) -> DhtEvent:
+    async def _wait(self, lookup_id: int, kind: type[_E]) -> _E:
         assert self._loop is not None
         future: asyncio.Future[DhtEvent] = self._loop.create_future()
         self._waiters[lookup_id] = future
         self._pump()
         try:
-            return await future
+            event = await future
         finally:
             self._waiters.pop(lookup_id, None)
+        if not isinstance(event, kind):
+            raise TypeError(f"expected {kind.__name__}, the node reported {event!r}")
+        return event
 
     # -- operations (each returns the node's final event) ---------------------------
 
@@ -333,33 +347,33 @@ class DhtDriver:
             await self._event_ready.wait()
         return self._events.popleft()
 
-    async def bootstrap(self, addrs: Iterable[Address] = ()) -> DhtEvent:
+    async def bootstrap(self, addrs: Iterable[Address] = ()) -> NodesFound:
         """Join through ``addrs`` and the saved contacts; returns the bootstrap lookup's event."""
         node = self.node
         targets = list(addrs) + [addr for _, addr in self._saved_nodes[: self._config.k * 2]]
         lookup_id = node.bootstrap(targets, self._now())
-        return await self._wait(lookup_id)
+        return await self._wait(lookup_id, NodesFound)
 
-    async def ping(self, addr: Address) -> DhtEvent:
-        return await self._wait(self.node.ping(addr, self._now()))
+    async def ping(self, addr: Address) -> PingDone:
+        return await self._wait(self.node.ping(addr, self._now()), PingDone)
 
-    async def find_node(self, target: bytes) -> DhtEvent:
-        return await self._wait(self.node.find_node(target, self._now()))
+    async def find_node(self, target: bytes) -> NodesFound:
+        return await self._wait(self.node.find_node(target, self._now()), NodesFound)
 
-    async def get_peers(self, info_hash: bytes) -> DhtEvent:
-        return await self._wait(self.node.get_peers(info_hash, self._now()))
+    async def get_peers(self, info_hash: bytes) -> PeersFound:
+        return await self._wait(self.node.get_peers(info_hash, self._now()), PeersFound)
 
     async def announce(
         self, info_hash: bytes, port: int, *, implied_port: bool = False
-    ) -> DhtEvent:
+    ) -> AnnounceDone:
         lookup_id = self.node.announce(info_hash, port, self._now(), implied_port=implied_port)
-        return await self._wait(lookup_id)
+        return await self._wait(lookup_id, AnnounceDone)
 
-    async def get_item(self, target: bytes, *, salt: bytes = b"") -> DhtEvent:
-        return await self._wait(self.node.get_item(target, self._now(), salt=salt))
+    async def get_item(self, target: bytes, *, salt: bytes = b"") -> ItemFound:
+        return await self._wait(self.node.get_item(target, self._now(), salt=salt), ItemFound)
 
-    async def put_immutable(self, value: BValue) -> DhtEvent:
-        return await self._wait(self.node.put_immutable(value, self._now()))
+    async def put_immutable(self, value: BValue) -> PutDone:
+        return await self._wait(self.node.put_immutable(value, self._now()), PutDone)
 
     async def put_mutable(
         self,
@@ -369,11 +383,11 @@ class DhtDriver:
         salt: bytes = b"",
         seq: int | None = None,
         cas: int | None = None,
-    ) -> DhtEvent:
+    ) -> PutDone:
         lookup_id = self.node.put_mutable(
             private_key, value, self._now(), salt=salt, seq=seq, cas=cas
         )
-        return await self._wait(lookup_id)
+        return await self._wait(lookup_id, PutDone)
 
-    async def sample_infohashes(self, target: bytes) -> DhtEvent:
-        return await self._wait(self.node.sample_infohashes(target, self._now()))
+    async def sample_infohashes(self, target: bytes) -> SamplesFound:
+        return await self._wait(self.node.sample_infohashes(target, self._now()), SamplesFound)
