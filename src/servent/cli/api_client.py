@@ -1,0 +1,122 @@
+"""A small synchronous client for the daemon's HTTP API, shared by the CLI commands.
+
+It finds the daemon of a data directory through ``daemon.json`` and reads the
+token from the same directory, so ``servent list`` just works on the machine
+where the daemon runs.  Standard library only: CLI start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from servent.daemon.files import read_daemon_file, read_token
+from servent.errors import DaemonError
+
+TIMEOUT = 120.0
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str, *, timeout: float = TIMEOUT) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> ApiClient:
+        info = read_daemon_file(data_dir)
+        return cls(info["url"], read_token(data_dir))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """Call the API; returns the decoded JSON or raises :class:`DaemonError`."""
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", exc.reason)
+            except (ValueError, AttributeError):
+                message = exc.reason
+            raise DaemonError(f"{message} (HTTP {exc.code})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DaemonError(
+                f"cannot reach the daemon at {self.url}: {reason} (is 'servent daemon' running?)"
+            ) from None
+        try:
+            return json.loads(payload)
+        except ValueError:
+            raise DaemonError("the daemon answered with something that is not JSON") from None
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--json``, common to every command that talks to the daemon."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the daemon's data directory (default: $XDG_DATA_HOME/servent)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
+
+
+def client_from_args(args: argparse.Namespace) -> ApiClient:
+    from servent.node.config import default_data_dir
+
+    data_dir: Path = args.data_dir.expanduser() if args.data_dir else default_data_dir()
+    return ApiClient.for_data_dir(data_dir)
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def human_bytes(count: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    value = float(count)
+    index = 0
+    while value >= 1024 and index < len(units) - 1:
+        value /= 1024
+        index += 1
+    return f"{value:.0f} {units[index]}" if index == 0 else f"{value:.1f} {units[index]}"
+
+
+def torrent_line(t: dict[str, Any]) -> str:
+    """One readable line per torrent: id, state, progress, rates, peers, ETA, name."""
+    eta = t.get("eta")
+    eta_text = "-" if eta is None else f"{eta:.0f}s"
+    return (
+        f"{t['id'][:12]}  {t['state']:<11} {t['progress'] * 100:5.1f}%  "
+        f"{human_bytes(t['size']):>10}  ↓{human_bytes(t['download_rate'])}/s "
+        f"↑{human_bytes(t['upload_rate'])}/s  {t['peers']} peers  eta {eta_text}  {t['name']}"
+    )
+
+
+def resolve_id(client: ApiClient, given: str) -> str:
+    """Accept a full id or a unique prefix (as ``servent list`` prints 12 characters)."""
+    given = given.lower()
+    if len(given) == 40:
+        return given
+    matches = [t["id"] for t in client.request("GET", "/api/torrents") if t["id"].startswith(given)]
+    if len(matches) != 1:
+        raise DaemonError(
+            f"no torrent id starts with {given!r}" if not matches else f"{given!r} is ambiguous"
+        )
+    return str(matches[0])

@@ -1,0 +1,41 @@
+"""``servent status``: the running daemon's node status."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from servent.cli.api_client import add_client_arguments
+
+    parser = subparsers.add_parser("status", help="show the running daemon's status")
+    add_client_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from servent.cli.api_client import client_from_args, human_bytes, print_json
+
+    client = client_from_args(args)
+    status = client.request("GET", "/api/status")
+    if args.json:
+        print_json(status)
+        return 0
+    listen = status["listen_address"]
+    print(f"API and web UI  {client.url}")
+    print(f"peers on        {':'.join(map(str, listen)) if listen else 'not listening'}")
+    dht = f"{status['dht_nodes']} nodes" if status["dht_enabled"] else "off"
+    print(f"DHT             {dht}")
+    print(f"torrents        {status['torrents']}")
+    print(
+        f"rates           ↓{human_bytes(status['download_rate'])}/s "
+        f"↑{human_bytes(status['upload_rate'])}/s"
+    )
+    print(
+        f"totals          ↓{human_bytes(status['downloaded'])} ↑{human_bytes(status['uploaded'])}"
+    )
+    print(f"data dir        {status['data_dir']}")
+    print(f"downloads       {status['download_dir']}")
+    for folder in status["shared_folders"]:
+        print(f"shared          {folder}")
+    return 0
