@@ -63,7 +63,7 @@ class Magnet:
 
 
 def _quote(value: str) -> str:
-    return quote(value, safe="/:@[]!$'()*+,;")
+    return quote(value, safe="/:@[]!$'()*,;")
 
 
 def _format_peer(host: str, port: int) -> str:
