@@ -136,15 +136,19 @@ class QueryServer:
         """Trim peer lists and samples, then node lists, until the reply fits ``budget``."""
         version = self._config.client_version
         data = encode_response(tid, values, reflected_ip=reflected, version=version)
-        excess = len(data) - budget
-        field = values.get(b"values")
-        if excess > 0 and type(field) is list and field:
-            size = len(field[0]) + 3 if type(field[0]) is bytes else 8
-            values[b"values"] = field[: max(0, len(field) - -(-excess // size))]
-        samples = values.get(b"samples")
-        if excess > 0 and type(samples) is bytes and samples:
-            values[b"samples"] = samples[: max(0, len(samples) - -(-excess // 20) * 20)]
-        data = encode_response(tid, values, reflected_ip=reflected, version=version)
+        for key, size in ((b"values", 0), (b"samples", 20)):
+            for _ in range(8):  # converges in one or two passes; bounded anyway
+                excess = len(data) - budget
+                field = values.get(key)
+                if excess <= 0 or not field or type(field) not in (list, bytes):
+                    break
+                if type(field) is list:
+                    first = field[0]
+                    step = len(first) + len(b"%d" % len(first)) + 1 if type(first) is bytes else 8
+                    values[key] = field[: max(0, len(field) - -(-excess // step))]
+                elif type(field) is bytes:
+                    values[key] = field[: max(0, len(field) - -(-excess // size) * size)]
+                data = encode_response(tid, values, reflected_ip=reflected, version=version)
         for key in (b"nodes6", b"nodes"):
             if len(data) <= budget:
                 break
