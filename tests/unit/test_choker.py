@@ -109,3 +109,17 @@ def test_same_seed_same_decisions() -> None:
         return [choker.run(peers, t * 10.0, seeding=False).unchoke for t in range(20)]
 
     assert decisions(7) == decisions(7)
+
+
+def test_unlimited_slots_unchoke_every_interested_peer() -> None:
+    choker = Choker(rng=random.Random(1), config=ChokerConfig(upload_slots=None))
+    peers = [*leecher_peers(6), PeerStats("bored", interested=False)]
+    for seeding in (False, True):
+        decision = choker.run(peers, 0.0, seeding=seeding)
+        assert decision.unchoke == {f"p{i}" for i in range(6)}
+
+
+def test_zero_slots_unchoke_nobody() -> None:
+    choker = Choker(rng=random.Random(1), config=ChokerConfig(upload_slots=0))
+    assert choker.run(leecher_peers(3), 0.0, seeding=False).unchoke == frozenset()
+    assert choker.run(leecher_peers(3), 10.0, seeding=True).unchoke == frozenset()

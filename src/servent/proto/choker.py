@@ -53,7 +53,8 @@ class ChokeDecision:
 
 @dataclass(frozen=True, slots=True)
 class ChokerConfig:
-    upload_slots: int = 4
+    #: Peers served at once; ``None`` = unlimited (every interested peer is unchoked).
+    upload_slots: int | None = 4
     optimistic_slots: int = 1
     interval: float = 10.0
     optimistic_interval: float = 30.0
@@ -68,7 +69,8 @@ class Choker:
 
     def __init__(self, *, rng: random.Random, config: ChokerConfig | None = None) -> None:
         self.config = config or ChokerConfig()
-        if self.config.upload_slots < 0 or self.config.optimistic_slots < 0:
+        slots = self.config.upload_slots
+        if (slots is not None and slots < 0) or self.config.optimistic_slots < 0:
             raise ValueError("slot counts must be >= 0")
         self._rng = rng
         self._last_run: float | None = None
@@ -89,6 +91,10 @@ class Choker:
     def run(self, peers: Sequence[PeerStats], now: float, *, seeding: bool) -> ChokeDecision:
         """Choose the peers to unchoke now."""
         self._last_run = now
+        if self.config.upload_slots is None:
+            everyone = frozenset(stats.peer for stats in peers if stats.interested)
+            self._unchoked = everyone
+            return ChokeDecision(everyone, frozenset())
         present = {stats.peer for stats in peers}
         for table in (self._optimistic, self._slot_start, self._last_unchoked):
             for gone in [peer for peer in table if peer not in present]:
@@ -103,11 +109,13 @@ class Choker:
 
     def _run_leeching(self, peers: Sequence[PeerStats], now: float) -> ChokeDecision:
         config = self.config
+        slots = config.upload_slots
+        assert slots is not None
         self._slot_start.clear()
         interested = [stats for stats in peers if stats.interested]
         tiebreak = {stats.peer: self._rng.random() for stats in interested}
-        optimistic_slots = min(config.optimistic_slots, config.upload_slots)
-        regular_slots = config.upload_slots - optimistic_slots
+        optimistic_slots = min(config.optimistic_slots, slots)
+        regular_slots = slots - optimistic_slots
         ranked = sorted(
             interested,
             key=lambda s: (s.snubbed, -s.download_rate, -s.upload_rate, tiebreak[s.peer]),
@@ -141,13 +149,15 @@ class Choker:
 
     def _run_seeding(self, peers: Sequence[PeerStats], now: float) -> ChokeDecision:
         config = self.config
+        slots = config.upload_slots
+        assert slots is not None
         self._optimistic.clear()
         interested = [stats for stats in peers if stats.interested]
         waiting = [s for s in interested if s.peer not in self._slot_start]
         holders = [s for s in interested if s.peer in self._slot_start]
         # Fastest holders first if the slot count shrank.
         holders.sort(key=lambda s: -s.upload_rate)
-        holders = holders[: config.upload_slots]
+        holders = holders[:slots]
 
         def used_up(stats: PeerStats) -> bool:
             started_at, uploaded_then = self._slot_start[stats.peer]
@@ -160,14 +170,14 @@ class Choker:
         finished = sorted(
             (s for s in holders if used_up(s)), key=lambda s: self._slot_start[s.peer]
         )
-        free = config.upload_slots - len(holders)
+        free = slots - len(holders)
         rotate = {s.peer for s in finished[: max(0, len(waiting) - free)]}
         keep = [s for s in holders if s.peer not in rotate]
         for peer in rotate:
             del self._slot_start[peer]
         tiebreak = {stats.peer: self._rng.random() for stats in waiting}
         waiting.sort(key=lambda s: (self._last_unchoked.get(s.peer, -1.0), tiebreak[s.peer]))
-        chosen = keep + waiting[: max(0, config.upload_slots - len(keep))]
+        chosen = keep + waiting[: max(0, slots - len(keep))]
         chosen_peers = {stats.peer for stats in chosen}
         for stats in chosen:
             self._slot_start.setdefault(stats.peer, (now, stats.uploaded))
