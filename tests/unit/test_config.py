@@ -34,7 +34,7 @@ def test_xdg_data_home_is_the_default_data_dir(tmp_path: Path) -> None:
 def test_toml_file_then_flags_override(tmp_path: Path) -> None:
     file = tmp_path / "c.toml"
     file.write_text(
-        'listen_port = 7000\napi_port = 0\ndht_enabled = false\n'
+        "listen_port = 7000\napi_port = 0\ndht_enabled = false\n"
         'dht_bootstrap = ["127.0.0.1:9000"]\nshared_folders = ["/srv/a"]\n'
         f'data_dir = "{tmp_path}"\n'
     )
@@ -87,9 +87,20 @@ def test_every_setting_has_a_flag(tmp_path: Path) -> None:
     add_config_arguments(parser)
     args = parser.parse_args(
         [
-            "--data-dir", str(tmp_path), "--listen-port", "0", "--dht-enabled", "no",
-            "--dht-bootstrap", "127.0.0.1:1", "--dht-bootstrap", "127.0.0.1:2",
-            "--api-port", "0", "--download-rate-limit", "1000",
+            "--data-dir",
+            str(tmp_path),
+            "--listen-port",
+            "0",
+            "--dht-enabled",
+            "no",
+            "--dht-bootstrap",
+            "127.0.0.1:1",
+            "--dht-bootstrap",
+            "127.0.0.1:2",
+            "--api-port",
+            "0",
+            "--download-rate-limit",
+            "1000",
         ]
     )
     overrides = overrides_from_args(args)

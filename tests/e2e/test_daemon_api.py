@@ -1,0 +1,222 @@
+"""The daemon's HTTP API as a real subprocess: every endpoint, errors, and the token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon_process import Daemon, start_daemon
+from servent.storage.torrent_creator import create_torrent
+
+MAGNET = "magnet:?xt=urn:btih:" + "cd" * 20 + "&dn=from-magnet"
+CALLED: set[tuple[str, str]] = set()
+
+
+def _folder(root: Path, name: str) -> Path:
+    folder = root / name
+    (folder / "docs").mkdir(parents=True)
+    (folder / "big.bin").write_bytes(os.urandom(200_000))
+    (folder / "docs" / "note.txt").write_bytes(b"servent " * 500)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    running = start_daemon(tmp_path_factory.mktemp("daemon-data"))
+    yield running
+    assert running.stop() == 0
+
+
+def call(daemon: Daemon, method: str, path: str, template: str, **kw: object) -> object:
+    CALLED.add((method.lower(), template))
+    return daemon.ok(method, path, **kw)  # type: ignore[arg-type]
+
+
+def test_files_in_the_data_dir(daemon: Daemon) -> None:
+    token_mode = stat.S_IMODE((daemon.data_dir / "api-token").stat().st_mode)
+    assert token_mode == 0o600
+    info = json.loads((daemon.data_dir / "daemon.json").read_text())
+    assert info["url"] == daemon.url
+    assert (daemon.data_dir / "state.sqlite3").exists()
+
+
+def test_requests_without_or_with_a_wrong_token_are_refused(daemon: Daemon) -> None:
+    for token in (None, "wrong", ""):
+        status, body = daemon.call("GET", "/api/torrents", token=token)
+        assert status == 401
+        assert "token" in body["error"]
+    status, body = daemon.call("POST", "/api/torrents", {"magnet": MAGNET}, token=None)
+    assert status == 401
+    assert daemon.ok("GET", "/api/torrents") == []  # nothing was added
+
+
+def test_status_openapi_and_settings(daemon: Daemon) -> None:
+    status = call(daemon, "GET", "/api/status", "/api/status")
+    assert isinstance(status, dict)
+    assert status["dht_enabled"] is False
+    assert status["data_dir"] == str(daemon.data_dir)
+    document = call(daemon, "GET", "/api/openapi.json", "/api/openapi.json")
+    assert isinstance(document, dict)
+    assert document["openapi"].startswith("3.")
+    settings = call(daemon, "GET", "/api/settings", "/api/settings")
+    assert isinstance(settings, dict) and settings["api_host"] == "127.0.0.1"
+    changed = call(
+        daemon,
+        "PATCH",
+        "/api/settings",
+        "/api/settings",
+        body={"upload_rate_limit": 4096, "max_connections": 40},
+    )
+    assert isinstance(changed, dict)
+    assert (changed["upload_rate_limit"], changed["max_connections"]) == (4096, 40)
+    assert changed["restart_required"] is False
+    later = daemon.ok("PATCH", "/api/settings", {"listen_port": 6999})
+    assert later["restart_required"] is True
+
+
+def test_magnet_lifecycle(daemon: Daemon) -> None:
+    added = call(daemon, "POST", "/api/torrents", "/api/torrents", body={"magnet": MAGNET})
+    assert isinstance(added, dict)
+    torrent_id = added["id"]
+    assert (added["name"], added["state"]) == ("from-magnet", "metadata")
+    listed = call(daemon, "GET", "/api/torrents", "/api/torrents")
+    assert [t["id"] for t in listed] == [torrent_id]  # type: ignore[union-attr]
+    one = call(daemon, "GET", f"/api/torrents/{torrent_id}", "/api/torrents/{id}")
+    assert one["magnet"].startswith("magnet:?xt=urn:btih:" + "cd" * 20)  # type: ignore[index]
+    paused = call(daemon, "POST", f"/api/torrents/{torrent_id}/pause", "/api/torrents/{id}/pause")
+    assert paused["paused"] is True and paused["state"] == "paused"  # type: ignore[index]
+    resumed = call(
+        daemon, "POST", f"/api/torrents/{torrent_id}/resume", "/api/torrents/{id}/resume"
+    )
+    assert resumed["paused"] is False  # type: ignore[index]
+    assert (
+        call(daemon, "GET", f"/api/torrents/{torrent_id}/peers", "/api/torrents/{id}/peers") == []
+    )
+    assert (
+        call(daemon, "GET", f"/api/torrents/{torrent_id}/files", "/api/torrents/{id}/files") == []
+    )
+    limited = call(
+        daemon,
+        "PUT",
+        f"/api/torrents/{torrent_id}/limits",
+        "/api/torrents/{id}/limits",
+        body={"download_rate_limit": 1000},
+    )
+    assert limited["id"] == torrent_id  # type: ignore[index]
+    removed = call(daemon, "DELETE", f"/api/torrents/{torrent_id}", "/api/torrents/{id}")
+    assert removed == {"removed": torrent_id, "deleted_data": False}
+    assert daemon.ok("GET", "/api/torrents") == []
+
+
+def test_share_add_torrent_and_priorities(daemon: Daemon, tmp_path: Path) -> None:
+    shared_folder = _folder(tmp_path, "shared")
+    shared = call(daemon, "POST", "/api/shares", "/api/shares", body={"path": str(shared_folder)})
+    assert shared["magnet"].startswith("magnet:?xt=urn:btih:")  # type: ignore[index]
+    shares = call(daemon, "GET", "/api/shares", "/api/shares")
+    assert [s["path"] for s in shares] == [str(shared_folder)]  # type: ignore[union-attr]
+    seeding = daemon.ok("GET", f"/api/torrents/{shared['id']}")  # type: ignore[index]
+    assert (seeding["state"], seeding["progress"]) == ("seeding", 1.0)
+
+    # A second torrent, uploaded as a file (base64 in JSON) into its own download folder.
+    other = create_torrent(_folder(tmp_path, "other"))
+    target = tmp_path / "downloads"
+    added = daemon.ok(
+        "POST",
+        "/api/torrents",
+        {"torrent": base64.b64encode(other.to_bytes()).decode(), "save_path": str(target)},
+    )
+    assert added["name"] == "other" and added["save_path"] == str(target)
+    assert added["size"] == other.total_length
+    files = daemon.ok("GET", f"/api/torrents/{added['id']}/files")
+    assert [f["path"] for f in files] == ["other/big.bin", "other/docs/note.txt"]
+    note = files[1]["index"]
+    after = call(
+        daemon,
+        "PUT",
+        f"/api/torrents/{added['id']}/priorities",
+        "/api/torrents/{id}/priorities",
+        body={"priorities": {str(note): 0}},
+    )
+    assert [f["priority"] for f in after] == [1, 0]  # type: ignore[index]
+    # The same torrent as a raw application/x-bittorrent body is the same torrent.
+    again = daemon.ok(
+        "POST", "/api/torrents", raw=other.to_bytes(), content_type="application/x-bittorrent"
+    )
+    assert again["id"] == added["id"]
+    daemon.ok("DELETE", f"/api/torrents/{added['id']}?delete_data=true")
+
+
+def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
+    CALLED.add(("get", "/api/events"))
+    request = urllib.request.Request(daemon.url + "/api/events")
+    request.add_header("Authorization", f"Bearer {daemon.token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        first = response.readline().decode()
+        data = response.readline().decode()
+    assert first == "event: torrents\n"
+    assert isinstance(json.loads(data.removeprefix("data: ")), list)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "needle"),
+    [
+        ("POST", "/api/torrents", {"magnet": "magnet:?xt=urn:btih:zz"}, 400, "hash"),
+        ("POST", "/api/torrents", {"magnet": "http://x"}, 400, "magnet"),
+        ("POST", "/api/torrents", {}, 400, "exactly one"),
+        ("POST", "/api/torrents", {"torrent": "!!notbase64"}, 400, "base64"),
+        ("POST", "/api/torrents", {"torrent": base64.b64encode(b"d3:fooe").decode()}, 400, ""),
+        ("POST", "/api/torrents", {"path": "/nonexistent/x.torrent"}, 400, "cannot read"),
+        ("POST", "/api/torrents", [1, 2], 400, "object"),
+        ("GET", "/api/torrents/nothex", None, 400, "40 lowercase hex"),
+        ("GET", "/api/torrents/" + "0" * 40, None, 404, "no torrent"),
+        ("POST", "/api/torrents/" + "0" * 40 + "/pause", None, 404, "no torrent"),
+        ("DELETE", "/api/torrents/" + "0" * 40 + "?delete_data=maybe", None, 400, "delete_data"),
+        ("PUT", "/api/torrents/" + "0" * 40 + "/priorities", {"priorities": 3}, 400, "list"),
+        ("PATCH", "/api/settings", {"listen_port": 70000}, 400, "listen_port"),
+        ("PATCH", "/api/settings", {"api_host": "0.0.0.0"}, 400, "api_host"),
+        ("PATCH", "/api/settings", {}, 400, "no setting"),
+        ("POST", "/api/shares", {"path": "/nonexistent/folder"}, 400, "not a folder"),
+        ("POST", "/api/shares", {"path": 3}, 400, "path"),
+        ("GET", "/api/nothing-here", None, 404, ""),
+        ("DELETE", "/api/status", None, 405, ""),
+    ],
+)
+def test_bad_requests_get_clear_json_errors(
+    daemon: Daemon, method: str, path: str, body: object, status: int, needle: str
+) -> None:
+    got, answer = daemon.call(method, path, body)
+    assert got == status
+    assert isinstance(answer["error"], str) and answer["error"]
+    assert needle in answer["error"]
+
+
+def test_invalid_json_body_is_a_400(daemon: Daemon) -> None:
+    status, answer = daemon.call("POST", "/api/torrents", raw=b"{not json")
+    assert status == 400 and "JSON" in answer["error"]
+
+
+def test_web_ui_is_served_without_token(daemon: Daemon) -> None:
+    for path, kind in (
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/style.css", "text/css"),
+    ):
+        with urllib.request.urlopen(daemon.url + path, timeout=10) as response:
+            assert response.headers["Content-Type"].startswith(kind)
+            assert len(response.read()) > 100
+    status, _ = daemon.call("GET", "/ui/../api-token", token=None)
+    assert status == 404
+
+
+def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:
+    document = daemon.ok("GET", "/api/openapi.json")
+    operations = {(method, path) for path, item in document["paths"].items() for method in item}
+    assert operations - CALLED == set()
