@@ -403,6 +403,8 @@ def test_extension_handshake_and_messages_use_each_sides_ids() -> None:
     assert dict(received.handshake.extensions) == {"ut_metadata": 3}
     assert received.handshake.client == "servent test"
     assert received.handshake.request_queue == 250
+    assert server.max_outstanding_requests == 250
+    assert client.max_outstanding_requests == ConnectionConfig().max_peer_requests  # our default
     assert isinstance(client_events[0], ExtensionHandshakeReceived)
     assert client_events[0].handshake.metadata_size == 1234
     assert server.remote_supports("ut_metadata") and not server.remote_supports("ut_pex")

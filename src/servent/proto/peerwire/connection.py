@@ -111,6 +111,8 @@ logger = logging.getLogger(__name__)
 
 #: BEP 52: a hash request SHOULD NOT ask for more than 512 hashes.
 MAX_HASH_REQUEST_LENGTH = 512
+#: Outstanding requests assumed acceptable to a peer that did not send ``reqq``.
+DEFAULT_REMOTE_REQUEST_QUEUE = 250
 #: Hash requests we keep outstanding with one peer.
 MAX_HASH_REQUESTS = 64
 
@@ -630,10 +632,15 @@ class PeerConnection:
         return pieces
 
     def send_extension_handshake(self, extra: dict[str, object] | None = None) -> None:
-        """Send our BEP 10 handshake (``m`` from the registry plus ``extra`` keys)."""
+        """Send our BEP 10 handshake (``m`` from the registry plus ``extra`` keys).
+
+        ``reqq`` defaults to ``config.max_peer_requests`` so the peer never
+        queues more requests than we accept.
+        """
         if not self.extension_protocol:
             raise ExtensionNotSupportedError("peer does not speak BEP 10")
-        payload = self.extensions.handshake_payload(extra)  # type: ignore[arg-type]
+        fields = {"reqq": self.config.max_peer_requests, **(extra or {})}
+        payload = self.extensions.handshake_payload(fields)  # type: ignore[arg-type]
         self.send(Extended(0, payload))
 
     def remote_supports(self, name: str) -> bool:
@@ -683,6 +690,16 @@ class PeerConnection:
     def is_request_pending(self, request: Request) -> bool:
         """Whether the peer still wants ``request`` (not cancelled, not choked away)."""
         return request in self._ledger.owed
+
+    @property
+    def max_outstanding_requests(self) -> int:
+        """Requests the peer accepts at once: its ``reqq``, else a conservative default.
+
+        Cap the pipeline depth with it (``min(pipeline.depth(now), this)``).
+        """
+        remote = self.remote_extensions
+        reqq = None if remote is None else remote.request_queue
+        return min(reqq, 100_000) if reqq is not None else DEFAULT_REMOTE_REQUEST_QUEUE
 
     def can_request(self, index: int) -> bool:
         """Whether requesting a block of piece ``index`` is allowed right now."""
