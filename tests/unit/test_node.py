@@ -74,6 +74,8 @@ async def test_priorities_limits_and_delete_data(tmp_path: Path) -> None:
             await node.set_file_priorities(shared.id, {9: 1})
         with pytest.raises(NodeError):
             await node.set_file_priorities(shared.id, {0: 8})
+        with pytest.raises(NodeError, match="pad file"):
+            await node.set_file_priorities(shared.id, {1: 4})
         await node.set_limits(upload_rate_limit=1000, max_connections=10)
         await node.set_limits(shared.id, download_rate_limit=500)
         assert node.settings()["upload_rate_limit"] == 1000

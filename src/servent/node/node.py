@@ -431,6 +431,8 @@ class Node:
         for index, priority in updates.items():
             if not isinstance(index, int) or not 0 <= index < count:
                 raise NodeError(f"file index {index!r} outside 0..{count - 1}")
+            if metainfo.files[index].pad and isinstance(priorities, dict):
+                raise NodeError(f"file {index} is a pad file (BEP 47); it has no priority")
             if isinstance(priority, bool) or not isinstance(priority, int):
                 raise NodeError(f"priority {priority!r} is not an integer")
             if not 0 <= priority <= MAX_PRIORITY:

@@ -1,0 +1,92 @@
+"""kill -9 a daemon and start it again on the same data directory: nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+from daemon_process import start_daemon
+
+MAGNET = "magnet:?xt=urn:btih:" + "ef" * 20 + "&dn=waiting"
+
+
+def test_kill_9_then_restart_keeps_torrents_settings_and_shares(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    folder = tmp_path / "share"
+    folder.mkdir()
+    (folder / "payload.bin").write_bytes(os.urandom(300_000))
+    (folder / "small.txt").write_bytes(b"x" * 1000)
+
+    first = start_daemon(data_dir)
+    try:
+        magnet_id = first.ok("POST", "/api/torrents", {"magnet": MAGNET})["id"]
+        shared = first.ok("POST", "/api/shares", {"path": str(folder)})
+        first.ok("POST", f"/api/torrents/{magnet_id}/pause")
+        small = first.ok("GET", f"/api/torrents/{shared['id']}/files")[1]["index"]
+        first.ok("PUT", f"/api/torrents/{shared['id']}/priorities", {"priorities": {small: 4}})
+        first.ok("PATCH", "/api/settings", {"download_rate_limit": 123_000})
+        before = {t["id"]: t for t in first.ok("GET", "/api/torrents")}
+        token = first.token
+    finally:
+        first.stop(signal.SIGKILL)
+    assert first.process.returncode == -signal.SIGKILL
+    # The stale daemon.json of the killed daemon stays; the new daemon replaces it.
+    assert json.loads((data_dir / "daemon.json").read_text())["pid"] == first.process.pid
+
+    second = start_daemon(data_dir)
+    try:
+        assert second.token == token  # the token is kept, clients keep working
+        after = {t["id"]: t for t in second.ok("GET", "/api/torrents")}
+        assert after.keys() == before.keys()
+        assert after[magnet_id]["paused"] is True
+        assert after[magnet_id]["state"] == "paused"
+        assert after[magnet_id]["name"] == "waiting"
+        assert after[shared["id"]]["progress"] == 1.0
+        assert after[shared["id"]]["state"] == "seeding"
+        files = second.ok("GET", f"/api/torrents/{shared['id']}/files")
+        assert [f["priority"] for f in files] == [1, 4]
+        assert second.ok("GET", "/api/settings")["download_rate_limit"] == 123_000
+        assert [s["path"] for s in second.ok("GET", "/api/shares")] == [str(folder)]
+        assert second.ok("GET", "/api/status")["shared_folders"] == [str(folder)]
+    finally:
+        assert second.stop() == 0
+    # A clean stop removes daemon.json; the database is intact.
+    assert not (data_dir / "daemon.json").exists()
+    db = sqlite3.connect(data_dir / "state.sqlite3")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
+def test_second_daemon_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    first = start_daemon(tmp_path)
+    try:
+        import subprocess
+        import sys
+
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "servent",
+                "daemon",
+                "--data-dir",
+                str(tmp_path),
+                "--api-port",
+                "0",
+                "--listen-port",
+                "0",
+                "--dht-enabled",
+                "false",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 1
+        assert "another daemon already runs" in result.stderr
+        assert first.ok("GET", "/api/status")["torrents"] == 0
+    finally:
+        assert first.stop() == 0
