@@ -32,6 +32,7 @@ from servent.proto.peerwire import (
     Have,
     HaveAll,
     HaveBitfield,
+    HaveNone,
     Interested,
     PeerConnection,
     Piece,
@@ -310,12 +311,21 @@ def test_fast_messages_without_fast_extension_disconnect() -> None:
         client.next_event()
 
 
-def test_second_bitfield_disconnects() -> None:
-    client, _server = make_pair(num_pieces=8)
-    client.receive_data(encode_message(HaveBitfield(b"\xff")) * 2, 0.0)
-    assert client.next_event() == HaveBitfield(b"\xff")
-    with pytest.raises(UnexpectedMessageError):
-        client.next_event()
+def test_aria2_have_none_then_bitfield_replaces_the_piece_set() -> None:
+    # Regression: aria2 1.36 sends HaveNone and later a bitfield; refusing the
+    # second piece-set message disconnected aria2 leechers.
+    client, _ = make_pair(num_pieces=8)
+    client.receive_data(encode_message(HaveNone()) + encode_message(HaveBitfield(b"\x81")), 0.0)
+    assert drain(client) == [HaveNone(), HaveBitfield(b"\x81")]
+
+
+def test_aria2_progress_bitfields_and_final_have_all_are_accepted() -> None:
+    # Regression: aria2 1.36 as leecher reports progress with repeated
+    # bitfields and finally have-all; a cap on them disconnected it.
+    client, _ = make_pair(num_pieces=8)
+    sets = [HaveNone(), HaveBitfield(b"\x10"), HaveBitfield(b"\x12"), HaveBitfield(b"\xbe")]
+    client.receive_data(b"".join(encode_message(m) for m in [*sets, HaveAll()]), 0.0)
+    assert drain(client) == [*sets, HaveAll()]
 
 
 def test_bitfield_of_wrong_length_disconnects() -> None:

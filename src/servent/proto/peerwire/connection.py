@@ -188,7 +188,7 @@ class PeerConnection:
         self._ledger = RequestLedger()
         self._hash_requests: dict[HashRequest, None] = {}
         self._rejected_while_choked = 0
-        self._seen_have_set = False
+        self._piece_sets_received = 0
         self._handshake_sent = False
         self._now = now
         self._created = now
@@ -428,7 +428,6 @@ class PeerConnection:
     def _on_message(self, message: Message) -> Event | None:
         if isinstance(message, Have):
             self._check_index(message.index)
-            self._seen_have_set = True
             return message
         if isinstance(message, Request):
             return self._on_request(message)
@@ -489,9 +488,14 @@ class PeerConnection:
         return message
 
     def _on_piece_set(self, message: HaveBitfield | HaveAll | HaveNone) -> Event:
-        if self._seen_have_set:
-            self._fail(UnexpectedMessageError(f"{type(message).__name__} after the piece set"))
-        self._seen_have_set = True
+        """A bitfield, have-all or have-none: the peer's whole piece set.
+
+        BEP 6 wants exactly one, first; but aria2 sends have-none, then fresh
+        bitfields as it progresses and have-all when done, so a later one
+        *replaces* the set (the session re-adds the peer to its picker).  The
+        work per message is proportional to its size, so no cap is needed.
+        """
+        self._piece_sets_received += 1
         if isinstance(message, HaveBitfield) and self.num_pieces is not None:
             try:
                 check_bitfield(message.bits, self.num_pieces)
