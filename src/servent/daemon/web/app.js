@@ -157,10 +157,10 @@ async function act(fn) {
 
 async function refreshStatus() {
   const s = await api("GET", "/api/status");
-  const listen = s.listen_address ? s.listen_address.join(":") : "not listening";
+  const listen = s.listen_address ? `peers on ${s.listen_address.join(":")}` : "no peer listener";
   $("#node-status").textContent =
     `${s.torrents} transfers · ↓ ${bytes(s.download_rate)}/s ↑ ${bytes(s.upload_rate)}/s · ` +
-    `peers on ${listen} · DHT ${s.dht_enabled ? s.dht_nodes + " nodes" : "off"} · ` +
+    `${listen} · DHT ${s.dht_enabled ? s.dht_nodes + " nodes" : "off"} · ` +
     `total ↓ ${bytes(s.downloaded)} ↑ ${bytes(s.uploaded)}`;
   const shares = $("#shares");
   shares.innerHTML = "";

@@ -1,0 +1,142 @@
+"""The web UI in a real headless Chromium (Debian package) driven by Playwright.
+
+Opens the UI of a daemon subprocess on a phone-sized screen, adds a magnet
+link, a .torrent file (whose data is already in the download folder, so it
+verifies to 100%) and a shared folder, pauses and resumes, changes a file
+priority, and removes a transfer.  Screenshots go to ``test-artifacts/web-ui/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from daemon_process import Daemon, start_daemon
+from servent.storage.torrent_creator import create_torrent
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-ui"
+MAGNET = "magnet:?xt=urn:btih:" + "be" * 20 + "&dn=from-the-browser"
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    running = start_daemon(tmp_path / "data")
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("dialog", lambda dialog: dialog.accept())
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _card(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator(f'[data-testid="torrent"][data-name="{name}"]')
+
+
+def test_web_ui_add_pause_resume_priority_share_remove(
+    daemon: Daemon, page: Page, tmp_path: Path
+) -> None:
+    # A payload already sitting in the download folder: adding its torrent verifies it.
+    payload = daemon.data_dir / "downloads" / "album"
+    payload.mkdir(parents=True)
+    (payload / "track1.bin").write_bytes(os.urandom(150_000))
+    (payload / "track2.bin").write_bytes(os.urandom(90_000))
+    torrent_file = tmp_path / "album.torrent"
+    torrent_file.write_bytes(create_torrent(payload).to_bytes())
+    shared_folder = tmp_path / "photos"
+    shared_folder.mkdir()
+    (shared_folder / "a.jpg").write_bytes(os.urandom(50_000))
+
+    page.goto(f"{daemon.url}/#token={daemon.token}")
+    expect(page.get_by_test_id("node-status")).to_contain_text("transfers")
+    _shot(page, "01-empty")
+
+    # Add a magnet link.
+    page.get_by_test_id("magnet-input").fill(MAGNET)
+    page.get_by_test_id("add-button").click()
+    magnet_card = _card(page, "from-the-browser")
+    expect(magnet_card).to_be_visible()
+    expect(magnet_card.get_by_test_id("torrent-state")).to_have_text("metadata")
+
+    # Add a .torrent file; its data verifies to 100 %.
+    page.get_by_test_id("torrent-file").set_input_files(str(torrent_file))
+    page.get_by_test_id("add-button").click()
+    album = _card(page, "album")
+    expect(album).to_be_visible()
+    expect(album.get_by_test_id("torrent-state")).to_have_text("seeding")
+    expect(album).to_contain_text("100.0%")
+    _shot(page, "02-added")
+
+    # Pause and resume.
+    album.get_by_test_id("pause").click()
+    expect(album.get_by_test_id("torrent-state")).to_have_text("paused")
+    _shot(page, "03-paused")
+    album.get_by_test_id("resume").click()
+    expect(album.get_by_test_id("torrent-state")).to_have_text("seeding")
+
+    # Change a file priority in the details panel.
+    album.get_by_test_id("details").click()
+    priorities = album.get_by_test_id("priority")
+    expect(priorities).to_have_count(2)
+    priorities.nth(1).select_option("0")
+    expect(page.get_by_test_id("message")).to_contain_text("set to skip")
+    _shot(page, "04-priority")
+    album_id = album.get_attribute("data-id")
+    files = daemon.ok("GET", f"/api/torrents/{album_id}/files")
+    assert [f["priority"] for f in files] == [1, 0]
+
+    # Share a folder: it is seeded at 100 % and its magnet link is shown.
+    page.get_by_test_id("share-input").fill(str(shared_folder))
+    page.get_by_test_id("share-button").click()
+    expect(page.get_by_test_id("share-result")).to_contain_text("magnet:?xt=urn:btih:")
+    photos = _card(page, "photos")
+    expect(photos.get_by_test_id("torrent-state")).to_have_text("seeding")
+    expect(page.get_by_test_id("shares")).to_contain_text(str(shared_folder))
+    _shot(page, "05-shared")
+
+    # Remove the magnet transfer (dialogs accepted: remove, and delete data).
+    magnet_card.get_by_test_id("remove").click()
+    expect(magnet_card).to_have_count(0)
+    assert {t["name"] for t in daemon.ok("GET", "/api/torrents")} == {"album", "photos"}
+    _shot(page, "06-removed")
+
+
+def test_web_ui_without_token_asks_for_it(daemon: Daemon, page: Page) -> None:
+    page.goto(daemon.url + "/")
+    expect(page.locator("#login")).to_be_visible()
+    page.locator("#token-input").fill(daemon.token)
+    page.locator("#token-form button").click()
+    expect(page.get_by_test_id("node-status")).to_contain_text("transfers")
+    _shot(page, "07-login")
