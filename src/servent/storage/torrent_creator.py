@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import os
 import stat
 import threading
@@ -232,31 +233,41 @@ class _PayloadHasher:
         return buffer
 
     def hash_chunk(self, chunk: _Chunk) -> _ChunkHashes:
-        buffer = self._buffer()
-        view = memoryview(buffer)
+        segments = chunk.segments
+        if len(segments) == 1 and segments[0].path is not None:
+            # One file region: hash straight from the page cache, no copy.
+            with _MappedRegion(segments[0].path, segments[0].offset, segments[0].length) as data:
+                return self._hash_data(chunk, data)
+        view = memoryview(self._buffer())
         position = 0
-        for segment in chunk.segments:
+        for segment in segments:
             target = view[position : position + segment.length]
             if segment.path is None:
                 target[:] = bytes(segment.length)
             else:
                 _read_exactly(segment.path, segment.offset, target)
             position += segment.length
-        if chunk.v1_length > position:
-            view[position : chunk.v1_length] = bytes(chunk.v1_length - position)
+        return self._hash_data(chunk, view[:position])
+
+    def _hash_data(self, chunk: _Chunk, data: memoryview) -> _ChunkHashes:
+        """Hashes of a chunk's bytes; v1 pieces past the data are zero-padded (BEP 47)."""
         sha1 = hashlib.sha1
         sha256 = hashlib.sha256
         pl = self.piece_length
-        v1_view = view[: chunk.v1_length]
-        v1 = [sha1(v1_view[i : i + pl]).digest() for i in range(0, chunk.v1_length, pl)]
+        size = len(data)
+        v1: list[bytes] = []
+        for i in range(0, chunk.v1_length, pl):
+            end = min(i + pl, chunk.v1_length)
+            if end <= size:
+                v1.append(sha1(data[i:end]).digest())
+            else:
+                piece = sha1(data[i:size])
+                piece.update(bytes(end - max(i, size)))
+                v1.append(piece.digest())
         v2_pieces: list[bytes] = []
         blocks: list[bytes] = []
         if self.version.has_v2:
-            data = view[: chunk.data_length]
-            blocks = [
-                sha256(data[i : i + BLOCK_SIZE]).digest()
-                for i in range(0, chunk.data_length, BLOCK_SIZE)
-            ]
+            blocks = [sha256(data[i : i + BLOCK_SIZE]).digest() for i in range(0, size, BLOCK_SIZE)]
             per_piece = pl // BLOCK_SIZE
             if per_piece == 1:
                 v2_pieces = blocks
@@ -302,6 +313,40 @@ class _PayloadHasher:
                 root = root_from_piece_layer(layer, self.piece_length)
                 self.layers[root] = b"".join(layer)
             self.roots[index] = root
+
+
+class _MappedRegion:
+    """``length`` bytes of ``path`` at ``offset`` (page aligned), mapped read-only.
+
+    Mapping avoids copying every byte out of the page cache, a fifth of the
+    CPU time of hashing.  The size is checked first so a file that shrank
+    since the scan is an error rather than a fault on access.
+    """
+
+    def __init__(self, path: str, offset: int, length: int) -> None:
+        self.path, self.offset, self.length = path, offset, length
+        self._map: mmap.mmap | None = None
+        self._view: memoryview | None = None
+
+    def __enter__(self) -> memoryview:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            if os.fstat(fd).st_size < self.offset + self.length:
+                raise MetainfoError(f"{self.path!r} became shorter while it was being hashed")
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            self._map = mmap.mmap(
+                fd, self.length, flags=flags, prot=mmap.PROT_READ, offset=self.offset
+            )
+        finally:
+            os.close(fd)
+        self._view = memoryview(self._map)
+        return self._view
+
+    def __exit__(self, *exc: object) -> None:
+        if self._view is not None:
+            self._view.release()
+        if self._map is not None:
+            self._map.close()
 
 
 def _read_exactly(path: str, offset: int, target: memoryview) -> None:
