@@ -95,3 +95,36 @@ async def test_bad_sources_raise_servent_errors(tmp_path: Path) -> None:
             await node.add(tmp_path / "missing.torrent")
         with pytest.raises(NodeError):
             await node.share(tmp_path / "nope")
+
+
+async def test_dht_joins_a_local_node_and_its_table_is_saved(tmp_path: Path) -> None:
+    from servent.net.dht_driver import DhtDriver
+    from servent.proto.dht import DhtConfig
+
+    loopback = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0)
+    async with DhtDriver(host="127.0.0.1", port=0, config=loopback) as bootstrap:
+        host, port = bootstrap.address
+        config = load_config(
+            None,
+            {
+                "data_dir": str(tmp_path / "data"),
+                "listen_host": "127.0.0.1",
+                "listen_port": 0,
+                "dht_bootstrap": [f"{host}:{port}"],
+                "dht_restrict_ips": False,
+            },
+        )
+        node = Node(config)
+        events = node.events()  # subscribed before start: sees the bootstrap finish
+        async with node:
+            async with asyncio.timeout(10):
+                async for event in events:
+                    if event.kind == "dht_ready":
+                        break
+            assert node.status().dht_nodes >= 1
+            status = node.status()
+            assert status.dht_enabled and status.dht_address is not None
+            node_id = node.store.settings()["dht_node_id"]
+        async with Node(config) as node:
+            assert node.store.settings()["dht_node_id"] == node_id  # same identity
+            assert (bootstrap.node_id, (host, port)) in node.store.dht_nodes()

@@ -54,6 +54,9 @@ class Config:
     upload_rate_limit: int = 0
     dht_enabled: bool = True
     dht_bootstrap: tuple[str, ...] = DEFAULT_BOOTSTRAP
+    dht_restrict_ips: bool = True
+    """DHT defences keyed by IP (one routing entry and a rate limit per IP); turn off
+    only for networks where many nodes share one address (loopback tests)."""
     lsd_enabled: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 8765
@@ -101,7 +104,7 @@ STORED_KEYS = RUNTIME_KEYS | {"listen_port"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
 _COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
-_BOOL_KEYS = frozenset({"dht_enabled", "lsd_enabled"})
+_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled"})
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
 _PATH_KEYS = frozenset({"data_dir", "download_dir"})
 

@@ -57,6 +57,7 @@ STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
 DNS_TIMEOUT = 10.0
 BOOTSTRAP_TIMEOUT = 60.0
+DHT_SAVE_INTERVAL = 300.0
 
 __all__ = [
     "FileStatus",
@@ -130,8 +131,8 @@ class ShareResult:
 
 @dataclass(frozen=True, slots=True)
 class NodeEvent:
-    """Something happened: ``kind`` is added, removed, paused, resumed, state, metadata,
-    shared, priorities, settings; ``data`` is JSON-ready."""
+    """Something happened: ``kind`` is added, removed, paused, resumed, state, finished,
+    metadata, shared, priorities, limits, settings, dht_ready; ``data`` is JSON-ready."""
 
     kind: str
     torrent_id: str | None = None
@@ -161,6 +162,7 @@ class Node:
         self._dht: DhtDriver | None = None
         self._lock = asyncio.Lock()
         self._started = False
+        self._closed = False
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -211,6 +213,7 @@ class Node:
         if not self._started:
             return
         self._started = False
+        self._closed = True
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -239,8 +242,16 @@ class Node:
         settings = self.store.settings()
         saved_id = settings.get("dht_node_id")
         node_id = bytes.fromhex(saved_id) if isinstance(saved_id, str) else None
+        from servent.proto.dht.config import DhtConfig
+
+        dht_config = DhtConfig()
+        if not self.config.dht_restrict_ips:
+            dht_config = dataclasses.replace(dht_config, restrict_ips=False, rate_limit_per_ip=0.0)
         driver = DhtDriver(
-            host=self.config.listen_host, port=self.config.listen_port, node_id=node_id
+            host=self.config.listen_host,
+            port=self.config.listen_port,
+            node_id=node_id,
+            config=dht_config,
         )
         try:
             await driver.start()
@@ -278,6 +289,8 @@ class Node:
             await asyncio.wait_for(driver.bootstrap(addrs), BOOTSTRAP_TIMEOUT)
         except (TimeoutError, ServentError, OSError) as exc:
             log.info("DHT bootstrap did not finish: %s", exc)
+            return
+        self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
 
     async def _stop_dht(self) -> None:
         if self._dht is None:
@@ -633,7 +646,7 @@ class Node:
         stream (``aclose()``) or stop iterating to unsubscribe."""
         queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self._subscribers.add(queue)
-        if not self._started:
+        if self._closed:
             queue.put_nowait(None)
         return EventStream(queue, self._subscribers)
 
@@ -646,8 +659,14 @@ class Node:
             queue.put_nowait(event)
 
     async def _watch_states(self) -> None:
-        """Turn engine state changes into events (finished downloads, errors ...)."""
+        """Turn engine state changes into events (finished downloads, errors ...);
+        save the DHT routing table now and then so a kill -9 keeps most of it."""
+        loop = asyncio.get_running_loop()
+        next_dht_save = loop.time() + DHT_SAVE_INTERVAL
         while True:
+            if self._dht is not None and loop.time() >= next_dht_save:
+                next_dht_save = loop.time() + DHT_SAVE_INTERVAL
+                self.store.save_dht_nodes(self._dht.node.routing_table.export_nodes())
             for torrent_id in list(self._records):
                 try:
                     state = self._engine.status(torrent_id).state
