@@ -20,15 +20,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NewType
+from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
+from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
     ERROR,
     PAUSED,
@@ -40,6 +39,15 @@ from servent.node.engine import (
     TorrentSpec,
 )
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
+from servent.node.status import (
+    EventStream,
+    FileStatus,
+    NodeEvent,
+    NodeStatus,
+    ShareResult,
+    TorrentId,
+    TorrentStatus,
+)
 
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
@@ -48,8 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TorrentId = NewType("TorrentId", str)
-"""Hex of the torrent's wire info-hash (40 characters)."""
 
 MAX_TORRENT_FILE = 64 * 1024 * 1024
 MAX_PRIORITY = 7
@@ -69,75 +75,6 @@ __all__ = [
     "TorrentId",
     "TorrentStatus",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class TorrentStatus:
-    """A snapshot of one torrent, as lists and UIs show it."""
-
-    id: TorrentId
-    name: str
-    info_hash_v1: str | None
-    info_hash_v2: str | None
-    state: str
-    progress: float
-    """0.0 .. 1.0 of the wanted bytes."""
-    size: int
-    """Payload bytes (0 while a magnet's metadata is unknown)."""
-    have_bytes: int
-    download_rate: float
-    upload_rate: float
-    peers: int
-    eta: float | None
-    """Seconds until complete at the current rate; None when unknown or done."""
-    paused: bool
-    save_path: str
-    added_at: float
-    magnet: str | None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileStatus:
-    index: int
-    path: str
-    size: int
-    priority: int
-    progress: float
-
-
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    listen_address: tuple[str, int] | None
-    dht_enabled: bool
-    dht_nodes: int
-    dht_address: tuple[str, int] | None
-    torrents: int
-    download_rate: float
-    upload_rate: float
-    downloaded: int
-    uploaded: int
-    shared_folders: tuple[str, ...]
-    data_dir: str
-    download_dir: str
-
-
-@dataclass(frozen=True, slots=True)
-class ShareResult:
-    id: TorrentId
-    path: str
-    magnet: str
-
-
-@dataclass(frozen=True, slots=True)
-class NodeEvent:
-    """Something happened: ``kind`` is added, removed, paused, resumed, state, finished,
-    metadata, shared, priorities, limits, settings, dht_ready; ``data`` is JSON-ready."""
-
-    kind: str
-    torrent_id: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    time: float = field(default_factory=time.time)
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -234,73 +171,21 @@ class Node:
             self._store = None
 
     async def _start_dht(self) -> None:
-        try:
-            from servent.net.dht_driver import DhtDriver
-        except ImportError as exc:  # pragma: no cover - the driver ships with servent
-            log.warning("DHT unavailable: %s", exc)
-            return
-        settings = self.store.settings()
-        saved_id = settings.get("dht_node_id")
-        node_id = bytes.fromhex(saved_id) if isinstance(saved_id, str) else None
-        from servent.proto.dht.config import DhtConfig
-
-        dht_config = DhtConfig()
-        if not self.config.dht_restrict_ips:
-            dht_config = dataclasses.replace(dht_config, restrict_ips=False, rate_limit_per_ip=0.0)
-        driver = DhtDriver(
-            host=self.config.listen_host,
-            port=self.config.listen_port,
-            node_id=node_id,
-            config=dht_config,
-        )
-        try:
-            await driver.start()
-        except OSError as exc:
-            log.warning(
-                "DHT could not bind %s:%s: %s",
-                self.config.listen_host,
-                self.config.listen_port,
-                exc,
-            )
+        driver = await start_dht(self.config, self.store)
+        if driver is None:
             return
         self._dht = driver
-        self.store.set_settings({"dht_node_id": driver.node_id.hex()})
         loop = asyncio.get_running_loop()
-        driver.node.routing_table.import_nodes(self.store.dht_nodes(), loop.time())
         self._tasks.add(loop.create_task(self._bootstrap_dht(driver), name="node-dht-bootstrap"))
 
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
-        """Resolve the bootstrap list and join the DHT; failures only cost a warning."""
-        loop = asyncio.get_running_loop()
-        addrs: list[tuple[str, int]] = []
-        for entry in self.config.dht_bootstrap:
-            host, port = _split_host_port(entry)
-            try:
-                infos = await asyncio.wait_for(
-                    loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM), DNS_TIMEOUT
-                )
-            except (OSError, TimeoutError) as exc:
-                log.info("DHT bootstrap %s unresolvable: %s", entry, exc)
-                continue
-            addrs.extend((str(info[4][0]), int(info[4][1])) for info in infos[:1])
-        if not addrs:
-            return
-        try:
-            await asyncio.wait_for(driver.bootstrap(addrs), BOOTSTRAP_TIMEOUT)
-        except (TimeoutError, ServentError, OSError) as exc:
-            log.info("DHT bootstrap did not finish: %s", exc)
-            return
-        self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
+        if await bootstrap_dht(driver, self.config.dht_bootstrap):
+            self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
 
     async def _stop_dht(self) -> None:
-        if self._dht is None:
-            return
-        try:
-            if self._store is not None:
-                self._store.save_dht_nodes(self._dht.node.routing_table.export_nodes())
-        finally:
-            await self._dht.close()
-            self._dht = None
+        if self._dht is not None:
+            driver, self._dht = self._dht, None
+            await stop_dht(driver, self._store)
 
     def _limits(self) -> EngineLimits:
         return EngineLimits(
@@ -666,7 +551,7 @@ class Node:
         while True:
             if self._dht is not None and loop.time() >= next_dht_save:
                 next_dht_save = loop.time() + DHT_SAVE_INTERVAL
-                self.store.save_dht_nodes(self._dht.node.routing_table.export_nodes())
+                save_dht(self._dht, self.store)
             for torrent_id in list(self._records):
                 try:
                     state = self._engine.status(torrent_id).state
@@ -681,45 +566,11 @@ class Node:
             await asyncio.sleep(STATUS_INTERVAL)
 
 
-class EventStream:
-    """An async iterator over one subscriber's events (see :meth:`Node.events`)."""
-
-    def __init__(
-        self,
-        queue: asyncio.Queue[NodeEvent | None],
-        subscribers: set[asyncio.Queue[NodeEvent | None]],
-    ) -> None:
-        self._queue = queue
-        self._subscribers = subscribers
-        self._done = False
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> NodeEvent:
-        if self._done:
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            await self.aclose()
-            raise StopAsyncIteration
-        return event
-
-    async def aclose(self) -> None:
-        self._done = True
-        self._subscribers.discard(self._queue)
-
-
 def _existing_folder(folder: str | Path) -> Path:
     path = Path(folder).expanduser().resolve()
     if not path.is_dir():
         raise NodeError(f"{path} is not a folder")
     return path
-
-
-def _split_host_port(entry: str) -> tuple[str, int]:
-    host, _, port = entry.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 def _parse_source(

@@ -1,0 +1,113 @@
+"""What the Node API returns: frozen snapshots and the event stream.
+
+Plain frozen dataclasses so front ends can turn them into JSON with
+``dataclasses.asdict`` and tests can compare them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, NewType
+
+TorrentId = NewType("TorrentId", str)
+"""Hex of the torrent's wire info-hash (40 characters)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentStatus:
+    """A snapshot of one torrent, as lists and UIs show it."""
+
+    id: TorrentId
+    name: str
+    info_hash_v1: str | None
+    info_hash_v2: str | None
+    state: str
+    progress: float
+    """0.0 .. 1.0 of the wanted bytes."""
+    size: int
+    """Payload bytes (0 while a magnet's metadata is unknown)."""
+    have_bytes: int
+    download_rate: float
+    upload_rate: float
+    peers: int
+    eta: float | None
+    """Seconds until complete at the current rate; None when unknown or done."""
+    paused: bool
+    save_path: str
+    added_at: float
+    magnet: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    index: int
+    path: str
+    size: int
+    priority: int
+    progress: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    listen_address: tuple[str, int] | None
+    dht_enabled: bool
+    dht_nodes: int
+    dht_address: tuple[str, int] | None
+    torrents: int
+    download_rate: float
+    upload_rate: float
+    downloaded: int
+    uploaded: int
+    shared_folders: tuple[str, ...]
+    data_dir: str
+    download_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    id: TorrentId
+    path: str
+    magnet: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvent:
+    """Something happened: ``kind`` is added, removed, paused, resumed, state, finished,
+    metadata, shared, priorities, limits, settings, dht_ready; ``data`` is JSON-ready."""
+
+    kind: str
+    torrent_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+
+class EventStream:
+    """An async iterator over one subscriber's events (see :meth:`Node.events`)."""
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[NodeEvent | None],
+        subscribers: set[asyncio.Queue[NodeEvent | None]],
+    ) -> None:
+        self._queue = queue
+        self._subscribers = subscribers
+        self._done = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> NodeEvent:
+        if self._done:
+            raise StopAsyncIteration
+        event = await self._queue.get()
+        if event is None:
+            await self.aclose()
+            raise StopAsyncIteration
+        return event
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._subscribers.discard(self._queue)
