@@ -131,3 +131,26 @@ def test_handshake_round_trip_with_reserved_bits() -> None:
     assert parsed == handshake
     assert parsed.supports_fast and parsed.supports_extensions and parsed.supports_v2
     assert not parsed.supports_dht
+
+
+def test_aria2_hybrid_info_hash_alias_drops_empty_keys() -> None:
+    # aria2 1.36 announced an unknown info-hash for libtorrent hybrid torrents:
+    # it hashes the info dictionary without the "" keys of the v2 file tree.
+    import hashlib
+
+    from servent.codec.bencode import encode
+    from servent.proto.peerwire.handshake import aria2_info_hash
+
+    hybrid = {
+        b"file tree": {b"f.bin": {b"": {b"length": 5, b"pieces root": bytes(32)}}},
+        b"length": 5,
+        b"meta version": 2,
+        b"name": b"f.bin",
+        b"piece length": 16384,
+        b"pieces": bytes(20),
+    }
+    stripped = dict(hybrid)
+    stripped[b"file tree"] = {b"f.bin": {}}
+    assert aria2_info_hash(encode(hybrid)) == hashlib.sha1(encode(stripped)).digest()
+    v1_only = {b"length": 5, b"name": b"f", b"piece length": 16384, b"pieces": bytes(20)}
+    assert aria2_info_hash(encode(v1_only)) is None

@@ -55,7 +55,7 @@ from servent.proto.peerwire.extensions import (
     parse_extension_handshake,
 )
 from servent.proto.peerwire.fast import allowed_fast_set
-from servent.proto.peerwire.handshake import Handshake, parse_handshake
+from servent.proto.peerwire.handshake import Handshake, aria2_info_hash, parse_handshake
 from servent.proto.peerwire.messages import (
     AllowedFast,
     Cancel,
@@ -123,6 +123,7 @@ __all__ = [
     "Unchoke",
     "UnknownMessage",
     "allowed_fast_set",
+    "aria2_info_hash",
     "bitfield_from_indices",
     "bitfield_indices",
     "check_bitfield",
