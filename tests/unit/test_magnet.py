@@ -85,3 +85,9 @@ def test_malformed_magnet_names_the_problem(uri: str, message: str) -> None:
 def test_a_magnet_without_a_hash_cannot_be_formatted() -> None:
     with pytest.raises(MagnetError):
         Magnet().to_uri()
+
+
+def test_plus_sign_in_a_value_survives_a_round_trip() -> None:
+    # Regression: '+' was left unescaped when formatting and read back as a space.
+    magnet = Magnet(info_hash_v1=V1, display_name="a+b c", trackers=("http://t/x+y",))
+    assert parse_magnet(magnet.to_uri()) == magnet

@@ -138,3 +138,12 @@ def test_file_name_unusable_on_windows_is_refused_at_creation(tmp_path: Path) ->
     (root / "what?").write_bytes(b"data")
     with pytest.raises(UnsafePathError, match="what"):
         create_torrent(root)
+
+
+def test_single_file_hybrid_hashes_only_the_short_last_piece(tmp_path: Path) -> None:
+    # Regression: the last v1 piece was hashed over stale bytes of the read buffer.
+    data = os.urandom(2 * PL + 10)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    meta = create_torrent(path, piece_length=PL, chunk_bytes=4 * PL)
+    assert meta.piece_hashes[-1] == hashlib.sha1(data[2 * PL:]).digest()

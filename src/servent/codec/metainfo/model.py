@@ -62,8 +62,11 @@ class Metainfo:
     creation_date: int | None = None
     _piece_starts: tuple[int, ...] = field(default=(), repr=False, compare=False)
     _piece_file_ends: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    _space_end: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        space_end = max((f.offset + f.length for f in self.files), default=0)
+        object.__setattr__(self, "_space_end", space_end)
         if self.info_hash_v2 is not None and self.info_hash_v1 is None:
             # v2-only: pieces never span files; remember where each file's pieces start.
             starts: list[int] = []
@@ -114,8 +117,7 @@ class Metainfo:
         if self._piece_starts:
             k = bisect_right(self._piece_starts, index) - 1
             return min(self.piece_length, self._piece_file_ends[k] - start)
-        space_end = max((f.offset + f.length for f in self.files), default=0)
-        return min(self.piece_length, space_end - start)
+        return min(self.piece_length, self._space_end - start)
 
     # -- output -------------------------------------------------------------
 
