@@ -6,6 +6,8 @@ import base64
 import json
 import os
 import stat
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,3 +222,49 @@ def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:
     document = daemon.ok("GET", "/api/openapi.json")
     operations = {(method, path) for path, item in document["paths"].items() for method in item}
     assert operations - CALLED == set()
+
+
+def _cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servent", *args, "--data-dir", str(daemon.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_commands_talk_to_the_daemon(daemon: Daemon, tmp_path: Path) -> None:
+    magnet = "magnet:?xt=urn:btih:" + "a1" * 20 + "&dn=cli-magnet"
+    added = _cli(daemon, "add", magnet, "--json")
+    assert added.returncode == 0, added.stderr
+    torrent_id = json.loads(added.stdout)["id"]
+    listed = _cli(daemon, "list")
+    assert "cli-magnet" in listed.stdout and torrent_id[:12] in listed.stdout
+    assert "paused" in _cli(daemon, "pause", torrent_id[:10]).stdout
+    assert json.loads(_cli(daemon, "resume", torrent_id, "--json").stdout)["paused"] is False
+    status = _cli(daemon, "status")
+    assert status.returncode == 0 and daemon.url in status.stdout
+    assert json.loads(_cli(daemon, "status", "--json").stdout)["dht_enabled"] is False
+    folder = _folder(tmp_path, "cli-share")
+    shared = _cli(daemon, "share", str(folder))
+    assert shared.returncode == 0 and "magnet:?xt=urn:btih:" in shared.stdout
+    torrent_file = tmp_path / "x.torrent"
+    torrent_file.write_bytes(create_torrent(_folder(tmp_path, "cli-file")).to_bytes())
+    from_file = _cli(daemon, "add", str(torrent_file), "--save-path", str(tmp_path / "dl"))
+    assert from_file.returncode == 0 and "cli-file" in from_file.stdout
+    assert _cli(daemon, "remove", torrent_id).returncode == 0
+    assert torrent_id not in _cli(daemon, "list", "--json").stdout
+    missing = _cli(daemon, "pause", "f" * 40)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("servent: error:") and "Traceback" not in missing.stderr
+
+
+def test_cli_without_a_daemon_says_so(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "servent", "list", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "no daemon runs for" in result.stderr
