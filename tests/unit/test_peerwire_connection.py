@@ -534,3 +534,19 @@ def test_offer_allowed_fast_sends_the_bep6_set_and_serves_it_while_choked() -> N
     client.send(Request(offered[0], 0, BLOCK))
     _, server_events = pump(client, server)
     assert server_events == [Request(offered[0], 0, BLOCK)]
+
+
+def test_messages_buffered_before_the_peer_closes_are_still_delivered() -> None:
+    client, _ = make_pair()
+    client.receive_data(encode_message(HaveAll()) + encode_message(Unchoke()), 1.0)
+    client.receive_data(b"", 1.0)
+    assert client.state is ConnectionState.CLOSED
+    assert drain(client) == [HaveAll(), Unchoke()]
+    client.send(Interested())  # the peer is gone: ignored, not an error
+    assert client.data_to_send() == b""
+
+
+def test_send_before_handshake_is_a_programming_error() -> None:
+    server = PeerConnection(peer_id=SERVER_ID, info_hash=INFO_HASH, initiator=False, now=0)
+    with pytest.raises(RuntimeError):
+        server.send(Interested())

@@ -189,6 +189,7 @@ class PeerConnection:
         self._hash_requests: dict[HashRequest, None] = {}
         self._rejected_while_choked = 0
         self._piece_sets_received = 0
+        self._drain_after_close = False
         self._handshake_sent = False
         self._now = now
         self._created = now
@@ -259,13 +260,15 @@ class PeerConnection:
     def receive_data(self, data: bytes | bytearray | memoryview, now: float | None = None) -> None:
         """Append bytes read from the socket; parse them with :meth:`next_event`.
 
-        An empty ``data`` means the peer closed; the connection becomes CLOSED.
+        An empty ``data`` means the peer closed: the connection becomes CLOSED,
+        but frames already buffered are still returned by :meth:`next_event`.
         """
         if now is not None:
             self._now = now
         if self.state is ConnectionState.CLOSED:
             return
         if not data:
+            self._drain_after_close = self.state is ConnectionState.OPEN
             self.state = ConnectionState.CLOSED
             return
         self._last_received = self._now
@@ -282,7 +285,7 @@ class PeerConnection:
         if events:
             return events.popleft()
         state = self.state
-        if state is not ConnectionState.OPEN:
+        if state is not ConnectionState.OPEN and not self._drain_after_close:
             if state is ConnectionState.HANDSHAKE:
                 self._parse_handshake()
                 if events:
@@ -338,6 +341,7 @@ class PeerConnection:
 
     def _fail(self, error: PeerWireError) -> NoReturn:
         self.state = ConnectionState.CLOSED
+        self._drain_after_close = False
         self._buf.clear()
         self._pos = 0
         self._events.clear()
@@ -550,12 +554,16 @@ class PeerConnection:
         """Queue ``message``; its bytes come out of :meth:`data_to_send`.
 
         Keeps the connection's bookkeeping: choke state, our outstanding
-        requests, the peer's pending requests.  A :class:`Piece` answering a
+        requests, the peer's pending requests.  Sending on a CLOSED connection
+        does nothing (the peer left); before the handshake it is an error.
+        A :class:`Piece` answering a
         request that is no longer pending (cancelled, or rejected by a choke)
         is dropped silently, as the protocol requires.
         """
         if now is not None:
             self._now = now
+        if self.state is ConnectionState.CLOSED:
+            return  # the peer is gone; nothing to send to
         if self.state is not ConnectionState.OPEN:
             raise RuntimeError(f"cannot send in state {self.state.value}")
         kind = type(message)
@@ -752,8 +760,9 @@ class PeerConnection:
             self._events.append(Snubbed(tuple(self._ledger.outstanding)))
 
     def close(self) -> None:
-        """Mark the connection closed (the driver closes the socket)."""
+        """Mark the connection closed (the driver closes the socket); buffered input is dropped."""
         self.state = ConnectionState.CLOSED
+        self._drain_after_close = False
 
 
 _FAST_TYPES: dict[type, int] = {
