@@ -61,10 +61,18 @@ def _value(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[BValue
         result: dict[bytes, BValue] = {}
         pos += 1
         previous: bytes | None = None
+        find = data.find
+        size = len(data)
         while data[pos] != 101:
-            if not 48 <= data[pos] <= 57:
-                raise _Bad("dictionary key is not a string")
-            key, pos = _string(data, pos)
+            # key: a string, parsed inline (the hot path)
+            colon = find(b":", pos, pos + 8)
+            digits = data[pos:colon]
+            if colon < 0 or not digits.isdigit() or (digits[0] == 48 and len(digits) > 1):
+                raise _Bad("dictionary key is not a canonical string")
+            pos = colon + 1 + int(digits)
+            if pos > size:
+                raise _Bad("truncated key")
+            key = data[colon + 1 : pos]
             if previous is not None and key <= previous:
                 raise _Bad("dictionary keys not strictly sorted")
             previous = key
@@ -74,7 +82,14 @@ def _value(data: bytes, pos: int, depth: int, budget: list[int]) -> tuple[BValue
             lead = data[pos]
             if 48 <= lead <= 57:
                 budget[0] -= 1
-                result[key], pos = _string(data, pos)
+                colon = find(b":", pos, pos + 8)
+                digits = data[pos:colon]
+                if colon < 0 or not digits.isdigit() or (digits[0] == 48 and len(digits) > 1):
+                    raise _Bad("bad string length")
+                pos = colon + 1 + int(digits)
+                if pos > size:
+                    raise _Bad("truncated string")
+                result[key] = data[colon + 1 : pos]
             else:
                 result[key], pos = _value(data, pos, depth + 1, budget)
         return result, pos + 1

@@ -88,6 +88,9 @@ def _encode_fast(value: BValue, out: list[bytes], depth: int) -> None:
             _encode_fast(value[key], out, depth + 1)
         out.append(b"e")
     elif type(value) is list and depth < 32:
+        if all(type(item) is bytes for item in value):
+            out.append(b"l%se" % b"".join([b"%d:%s" % (len(item), item) for item in value]))  # type: ignore[arg-type]
+            return
         out.append(b"l")
         for item in value:
             _encode_fast(item, out, depth + 1)
@@ -177,13 +180,30 @@ def encode_response(
     reflected_ip: bytes | None = None,
     version: bytes | None = None,
 ) -> bytes:
-    """A response datagram; ``reflected_ip`` is the requester's compact address (BEP 42)."""
-    top: dict[bytes, BValue] = {b"t": tid, b"y": RESPONSE, b"r": values}
+    """A response datagram; ``reflected_ip`` is the requester's compact address (BEP 42).
+
+    Written out by hand (keys in sorted order: ip, r, t, v, y) because every
+    answered query passes through here.
+    """
+    parts = [b"d"]
     if reflected_ip is not None:
-        top[b"ip"] = reflected_ip
+        parts.append(b"2:ip%d:%s" % (len(reflected_ip), reflected_ip))
+    parts.append(b"1:rd")
+    append = parts.append
+    for key in sorted(values):
+        value = values[key]
+        append(b"%d:%s" % (len(key), key))
+        if type(value) is bytes:
+            append(b"%d:%s" % (len(value), value))
+        elif type(value) is int:
+            append(b"i%de" % value)
+        else:
+            append(encode_value(value))
+    append(b"e1:t%d:%s" % (len(tid), tid))
     if version:
-        top[b"v"] = version
-    return encode_value(top)
+        append(b"1:v%d:%s" % (len(version), version))
+    append(b"1:y1:re")
+    return b"".join(parts)
 
 
 def encode_error(tid: bytes, code: int, text: str, *, version: bytes | None = None) -> bytes:
