@@ -41,8 +41,10 @@ class HandshakeReceived:
 
     ``is_v2`` is true when the connection runs on the truncated v2 info-hash
     (a v2-only torrent or an upgraded hybrid connection).  For a connection
-    created without a torrent (``PeerConnection(info_hash=None, ...)``) the
-    driver must now call ``accept(...)`` or close the socket.
+    created without a torrent (``PeerConnection(info_hash=None, ...)``) this
+    event comes twice: first with ``conn.state`` AWAIT_ACCEPT, when the driver
+    looks up ``handshake.info_hash`` and calls ``accept(...)`` (or closes the
+    socket), then again once the connection is OPEN (with the final ``is_v2``).
     """
 
     handshake: Handshake
