@@ -90,3 +90,29 @@ def test_second_daemon_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
         assert first.ok("GET", "/api/status")["torrents"] == 0
     finally:
         assert first.stop() == 0
+
+
+def test_config_file_and_sigint_with_an_open_event_stream(tmp_path: Path) -> None:
+    import urllib.request
+
+    config = tmp_path / "servent.toml"
+    config.write_text(
+        'api_host = "127.0.0.1"\nupload_rate_limit = 2048\nmax_peers_per_torrent = 7\n'
+        f'download_dir = "{tmp_path / "incoming"}"\n'
+    )
+    daemon = start_daemon(tmp_path / "data", "--config", str(config))
+    try:
+        settings = daemon.ok("GET", "/api/settings")
+        assert (settings["upload_rate_limit"], settings["max_peers_per_torrent"]) == (2048, 7)
+        assert settings["download_dir"] == str(tmp_path / "incoming")
+        request = urllib.request.Request(daemon.url + "/api/events")
+        request.add_header("Authorization", f"Bearer {daemon.token}")
+        with urllib.request.urlopen(request, timeout=15) as stream:
+            assert stream.readline() == b"event: torrents\n"
+            daemon.process.send_signal(signal.SIGINT)
+            rest = stream.read()  # the daemon ends the stream when it stops
+        assert isinstance(rest, bytes)
+    finally:
+        code = daemon.stop()
+    assert code == 0
+    assert not (tmp_path / "data" / "daemon.json").exists()

@@ -24,7 +24,7 @@ LOCK_FILE = "daemon.lock"
 
 def load_or_create_token(data_dir: Path) -> str:
     """The API token, created (0600, never overwritten) on first start."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = data_dir / TOKEN_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

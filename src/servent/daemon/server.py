@@ -14,7 +14,9 @@ import fcntl
 import logging
 import os
 import signal
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -38,7 +40,7 @@ SHUTDOWN_TIMEOUT = 10.0
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle = (data_dir / LOCK_FILE).open("a+")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -53,12 +55,36 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-async def run_daemon(config: Config, *, ready: asyncio.Event | None = None) -> None:
-    """Serve until SIGTERM/SIGINT (or until ``stop`` is set by the caller's task)."""
+def ui_address(url: str, token: str) -> str:
+    """The web UI's address with the token in the fragment (never sent over the network;
+    the page keeps it in the browser's local storage)."""
+    return f"{url}/#token={token}"
+
+
+def announce_address(url: str, token: str) -> None:
+    """Default ``on_ready``: tell the user where the UI is.  The token-bearing link is
+    printed only to a terminal, never into a log file or pipe."""
+    print(f"servent daemon: web UI and API at {url}", flush=True)
+    if sys.stdout.isatty():
+        print(f"open the web UI: {ui_address(url, token)}", flush=True)
+    else:
+        print("the API token is in the file 'api-token' of the data directory", flush=True)
+
+
+async def run_daemon(
+    config: Config,
+    *,
+    on_ready: Callable[[str, str], None] = announce_address,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT or until ``stop`` is set.
+
+    ``on_ready(url, token)`` is called once the API answers and ``daemon.json``
+    is written (the ``start`` command uses it to print or open the UI)."""
     lock = _lock_data_dir(config.data_dir)
     try:
         token = load_or_create_token(config.data_dir)
-        stop = asyncio.Event()
+        stop = stop if stop is not None else asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -88,9 +114,7 @@ async def run_daemon(config: Config, *, ready: asyncio.Event | None = None) -> N
                         },
                     )
                     log.info("web UI and API at %s", url)
-                    print(f"servent daemon: web UI and API at {url}", flush=True)
-                    if ready is not None:
-                        ready.set()
+                    on_ready(url, token)
                     await stop.wait()
                     log.warning("servent daemon: shutting down")
                     app[STOPPING_KEY].set()

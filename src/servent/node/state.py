@@ -89,7 +89,7 @@ class StateStore:
     """Typed access to the state database; every mutating call is one transaction."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private when we create it
         self.path = data_dir / DATABASE_NAME
         self._lock = threading.RLock()
         self._depth = 0
