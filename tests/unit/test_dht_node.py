@@ -5,6 +5,8 @@ from __future__ import annotations
 import heapq
 import random
 
+from servent.codec.bencode import decode, encode
+from servent.codec.compact import encode_nodes
 from servent.proto.dht import (
     AnnounceDone,
     DhtConfig,
@@ -286,3 +288,65 @@ def test_routing_table_survives_export_and_import() -> None:
     )
     assert fresh.routing_table.import_nodes(saved, loop.now) == len(saved)
     assert len(fresh.routing_table) == len(saved)
+
+
+class LyingNode(DhtNode):
+    """Answers honestly, except that every node list names made-up nodes right next to the
+    target, at addresses where nobody listens (a classic routing attack)."""
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        super().receive_datagram(data, addr, now)
+        if self._out:
+            reply = decode(self._out[-1][0])
+            values = reply.get(b"r") if isinstance(reply, dict) else None
+            query = decode(data)
+            args = query.get(b"a") if isinstance(query, dict) else None
+            if isinstance(values, dict) and isinstance(args, dict) and b"nodes" in values:
+                target = args.get(b"target") or args.get(b"info_hash")
+                assert isinstance(target, bytes) and isinstance(reply, dict)
+                fakes = [
+                    (target[:19] + bytes([target[19] ^ (i + 1)]), ("127.0.0.2", 40000 + i))
+                    for i in range(8)
+                ]
+                values[b"nodes"] = encode_nodes(fakes)
+                self._out[-1] = (encode(reply), self._out[-1][1])
+
+
+def test_lookups_survive_nodes_that_lie_about_closer_nodes() -> None:
+    loop = DatagramLoop(seed=13)
+    honest = loop.build(40)
+    liars = []
+    for _ in range(10):
+        addr = ("127.0.0.1", 10000 + len(loop.nodes))
+        liar = LyingNode(
+            random_id(loop.rng), config=LOOPBACK_CONFIG, rng=random.Random(5), now=loop.now
+        )
+        loop.nodes[addr] = liar
+        liar.bootstrap([honest[0]], loop.now)
+        liars.append(addr)
+    loop.run(loop.now + 10)
+    for addr in honest:
+        loop.nodes[addr].find_node(random_id(loop.rng), loop.now)
+    loop.run(loop.now + 20)
+    for addr in loop.nodes:
+        loop.events(addr)
+    assert any(
+        loop.nodes[addr].routing_table.find(loop.nodes[liar].node_id)
+        for addr in honest
+        for liar in liars
+    )
+    info_hash = random_id(loop.rng)
+    loop.nodes[honest[2]].announce(info_hash, 4242, loop.now)
+    loop.run(loop.now + 30)
+    done = _one(loop, honest[2], AnnounceDone)
+    assert isinstance(done, AnnounceDone) and done.stored >= 6
+    loop.nodes[honest[30]].get_peers(info_hash, loop.now)
+    loop.run(loop.now + 30)
+    found = _one(loop, honest[30], PeersFound)
+    assert isinstance(found, PeersFound) and ("127.0.0.1", 4242) in found.peers
+    # made-up nodes never answered, so none of them is reported or entered a table
+    assert all(addr[0] != "127.0.0.2" for _, addr in found.nodes)
+    for addr in honest:
+        assert all(
+            entry.addr[0] != "127.0.0.2" for entry in loop.nodes[addr].routing_table.all_nodes()
+        )
