@@ -180,3 +180,12 @@ def test_priorities_from_files_covers_shared_boundary_pieces() -> None:
     # files: [0, 100) skipped, [100, 250) wanted, [250, 400) skipped; piece length 100
     result = priorities_from_files([(0, 100, 0), (100, 150, 4), (250, 150, 0)], 4, 100)
     assert result == [0, 4, 4, 0]
+
+
+def test_endgame_starts_even_if_some_piece_is_missing_from_the_swarm() -> None:
+    picker = make_picker(num_pieces=2, blocks_per_piece=1)
+    picker.add_peer("slow", field(2, 0))
+    picker.add_peer("fast", field(2, 0))
+    assert picker.pick("slow", 5) == [Request(0, 0, BLOCK)]
+    assert picker.in_endgame  # piece 1 is nowhere; piece 0 is all requested
+    assert picker.pick("fast", 5) == [Request(0, 0, BLOCK)]

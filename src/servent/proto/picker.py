@@ -258,8 +258,17 @@ class PiecePicker:
 
     @property
     def in_endgame(self) -> bool:
-        """No wanted block is left unrequested."""
-        return not self._key and all(p.free == 0 for p in self._partial.values())
+        """Every wanted block that some connected peer could send is requested.
+
+        Pieces nobody has do not hold endgame back (else a missing piece would
+        leave the last blocks waiting on the slowest peer forever).
+        """
+        priority = self._priority
+        if any(p.free and priority[i] > 0 for i, p in self._partial.items()):
+            return False
+        if self._seeds:
+            return not self._key
+        return all(availability == 0 for _, availability in self._buckets)
 
     def pick(
         self, peer: Hashable, count: int, *, allowed: Collection[int] | None = None
