@@ -319,3 +319,14 @@ async def test_recheck_updates_the_have_object_callers_hold(tmp_path: Path) -> N
         assert held is storage.have
         assert list(held) == [1]
         assert storage.file_path(0).name.endswith(".part")
+
+
+async def test_file_wanted_after_open_is_created_in_its_missing_folder(tmp_path: Path) -> None:
+    files = random_files(random.Random(16), [PIECE, 2 * PIECE])
+    meta = make_metainfo(files, PIECE)
+    async with TorrentStorage(meta, tmp_path, file_priorities=[1, 0]) as storage:
+        assert not payload(tmp_path, meta, 1).parent.exists()
+        storage.set_file_priority(1, 1)
+        assert list(storage.wanted_pieces()) == [0, 1, 2]
+        await write_all(storage, meta, files)
+    assert_payload_identical(tmp_path, meta, files)

@@ -72,6 +72,8 @@ class FileState:
     missing: int = 0
     """Pieces overlapping this file that are not verified yet."""
     priority: int = DEFAULT_PRIORITY
+    created: bool = False
+    """The file (or its folder) exists on disk, so a write may open it directly."""
 
     @property
     def part(self) -> Path:

@@ -308,6 +308,7 @@ class TorrentStorage:
             existing = self._existing_path(f)
             target = f.final if f.missing == 0 else f.part
             self._pool.set_path(index, existing or target)
+            f.created = existing is not None or f.priority > 0
             if existing is not None and existing != target:
                 self._pool.rename(index, target)
                 if target == f.part:
@@ -366,9 +367,9 @@ class TorrentStorage:
         for span in self.layout.spans(index):
             if not span.pad:
                 f = self._files[span.file_index]
-                if f.priority == 0 and self._existing_path(f) is None:
-                    self._make_parent(f.part)
-                    self._pool.set_path(span.file_index, f.part)
+                if not f.created:  # unwanted at open, or deleted: make its folder first
+                    self._make_parent(self._pool.path_of(span.file_index))
+                    f.created = True
                 self._pool.pwrite(
                     span.file_index, span.file_offset, view[position : position + span.length]
                 )
