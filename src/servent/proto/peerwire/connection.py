@@ -421,7 +421,7 @@ class PeerConnection:
 
     def _on_piece(self, piece: Piece) -> Event | None:
         self._check_index(piece.index)
-        key = Request(piece.index, piece.begin, len(piece.block))
+        key = (piece.index, piece.begin, len(piece.block))
         if not self._ledger.piece_arrived(key):
             self._fail(UnexpectedMessageError(f"unsolicited piece {key}"))
         self.payload_received += len(piece.block)
@@ -438,7 +438,8 @@ class PeerConnection:
         if isinstance(message, Choke):
             self.peer_choking = True
             if not self.fast and self._ledger.outstanding:
-                self._events.append(RequestsDropped(self._ledger.drop_outstanding()))
+                dropped = self._ledger.drop_outstanding()
+                self._events.append(RequestsDropped(tuple(Request(*key) for key in dropped)))
             return message
         if isinstance(message, Unchoke):
             self.peer_choking = False
@@ -458,7 +459,7 @@ class PeerConnection:
         if isinstance(message, HaveBitfield | HaveAll | HaveNone):
             return self._on_piece_set(message)
         if isinstance(message, RejectRequest):
-            key = Request(message.index, message.begin, message.length)
+            key = (message.index, message.begin, message.length)
             return message if self._ledger.reject_arrived(key) else None
         if isinstance(message, SuggestPiece | AllowedFast):
             self._check_index(message.index)
@@ -508,11 +509,10 @@ class PeerConnection:
         return message
 
     def _on_cancel(self, message: Cancel) -> Event | None:
-        key = Request(message.index, message.begin, message.length)
-        if not self._ledger.settle_owed(key):
+        if not self._ledger.settle_owed((message.index, message.begin, message.length)):
             return None
         if self.fast:
-            self._queue(RejectRequest(key.index, key.begin, key.length))
+            self._queue(RejectRequest(message.index, message.begin, message.length))
         return message
 
     def _on_request(self, request: Request) -> Event | None:
@@ -526,11 +526,12 @@ class PeerConnection:
             if self.fast:
                 self._queue(RejectRequest(request.index, request.begin, request.length))
             return None
-        if request not in self._ledger.owed and (
+        key = (request.index, request.begin, request.length)
+        if key not in self._ledger.owed and (
             len(self._ledger.owed) >= self.config.max_peer_requests
         ):
             self._fail(RequestFloodError(f"more than {self.config.max_peer_requests} requests"))
-        return request if self._ledger.peer_requested(request) else None
+        return request if self._ledger.peer_requested(key) else None
 
     def _on_extended(self, message: Extended) -> Event | None:
         if not self.extension_protocol:
@@ -569,7 +570,7 @@ class PeerConnection:
         kind = type(message)
         if kind is Piece:
             assert isinstance(message, Piece)
-            key = Request(message.index, message.begin, len(message.block))
+            key = (message.index, message.begin, len(message.block))
             if not self._ledger.settle_owed(key):
                 logger.debug("dropping piece for a request no longer pending: %s", key)
                 return
@@ -582,16 +583,15 @@ class PeerConnection:
             assert isinstance(message, Request)
             if not self._ledger.outstanding:
                 self._last_progress = self._now
-            self._ledger.sent(message, self._now)
+            self._ledger.sent((message.index, message.begin, message.length), self._now)
         elif kind is Cancel:
             assert isinstance(message, Cancel)
-            key = Request(message.index, message.begin, message.length)
-            self._ledger.cancel_sent(key, self.fast)
+            self._ledger.cancel_sent((message.index, message.begin, message.length), self.fast)
         elif kind is RejectRequest:
             assert isinstance(message, RejectRequest)
             if not self.fast:
                 raise ValueError("reject needs the fast extension")
-            self._ledger.settle_owed(Request(message.index, message.begin, message.length))
+            self._ledger.settle_owed((message.index, message.begin, message.length))
         elif kind is Choke:
             self.am_choking = True
             self._rejected_while_choked = 0
@@ -628,8 +628,8 @@ class PeerConnection:
         if not self.fast:
             self._ledger.void_owed_on_choke(set())
             return
-        for request in self._ledger.void_owed_on_choke(self.allowed_fast_sent):
-            self._queue(RejectRequest(request.index, request.begin, request.length))
+        for index, begin, length in self._ledger.void_owed_on_choke(self.allowed_fast_sent):
+            self._queue(RejectRequest(index, begin, length))
 
     def offer_allowed_fast(self, ip: str, count: int = DEFAULT_ALLOWED_FAST_COUNT) -> list[int]:
         """Send the peer its BEP 6 allowed-fast set (computed from its IP); returns the pieces.
@@ -688,20 +688,25 @@ class PeerConnection:
     @property
     def outstanding_requests(self) -> tuple[Request, ...]:
         """Requests we sent that have not been answered, oldest first."""
-        return tuple(self._ledger.outstanding)
+        return tuple(Request(*key) for key in self._ledger.outstanding)
+
+    @property
+    def outstanding_count(self) -> int:
+        """How many of our requests are unanswered (cheap; for pipeline top-ups)."""
+        return len(self._ledger.outstanding)
 
     def request_sent_at(self, request: Request) -> float | None:
         """When we sent ``request``, if it is still outstanding."""
-        return self._ledger.outstanding.get(request)
+        return self._ledger.outstanding.get((request.index, request.begin, request.length))
 
     @property
     def peer_requests(self) -> tuple[Request, ...]:
         """Requests from the peer that we still owe a piece (or reject), oldest first."""
-        return tuple(self._ledger.owed)
+        return tuple(Request(*key) for key in self._ledger.owed)
 
     def is_request_pending(self, request: Request) -> bool:
         """Whether the peer still wants ``request`` (not cancelled, not choked away)."""
-        return request in self._ledger.owed
+        return (request.index, request.begin, request.length) in self._ledger.owed
 
     @property
     def max_outstanding_requests(self) -> int:
@@ -757,7 +762,7 @@ class PeerConnection:
             and now >= self._last_progress + config.request_timeout
         ):
             self._snub_reported = True
-            self._events.append(Snubbed(tuple(self._ledger.outstanding)))
+            self._events.append(Snubbed(self.outstanding_requests))
 
     def close(self) -> None:
         """Mark the connection closed (the driver closes the socket); buffered input is dropped."""
