@@ -85,7 +85,8 @@ def test_leecher_downloads_everything_from_two_rate_limited_seeders() -> None:
         conn = conns[name]
         if conn.peer_choking:
             return
-        room = pipelines[name].depth(now) - len(conn.outstanding_requests)
+        depth = min(pipelines[name].depth(now), conn.max_outstanding_requests)
+        room = depth - conn.outstanding_count
         for request in picker.pick(name, max(0, room)):
             conn.send(request, now)
 

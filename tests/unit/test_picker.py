@@ -189,3 +189,18 @@ def test_endgame_starts_even_if_some_piece_is_missing_from_the_swarm() -> None:
     assert picker.pick("slow", 5) == [Request(0, 0, BLOCK)]
     assert picker.in_endgame  # piece 1 is nowhere; piece 0 is all requested
     assert picker.pick("fast", 5) == [Request(0, 0, BLOCK)]
+
+
+def test_v2_layout_with_short_last_piece_of_each_file() -> None:
+    # Two files aligned to pieces (BEP 52): 1.5 pieces and 1 piece of 32 KiB.
+    sizes = [2 * BLOCK, BLOCK, 2 * BLOCK]
+    picker = PiecePicker(3, 2 * BLOCK, rng=random.Random(1), piece_size=sizes.__getitem__)
+    picker.add_peer("a", None)
+    requests = picker.pick("a", 10)
+    assert sorted(requests, key=lambda r: (r.index, r.begin)) == [
+        Request(0, 0, BLOCK),
+        Request(0, BLOCK, BLOCK),
+        Request(1, 0, BLOCK),
+        Request(2, 0, BLOCK),
+        Request(2, BLOCK, BLOCK),
+    ]

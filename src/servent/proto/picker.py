@@ -87,18 +87,21 @@ class BlockOutcome:
 class PiecePicker:
     """Block-level piece picker for one torrent.
 
-    ``piece_length``/``total_length`` define block counts (the last piece may
-    be short).  ``have`` marks pieces already verified.  ``rng`` decides tie
-    breaks, so equal seeds give equal picks.
+    Piece sizes come from ``piece_size`` (pass ``metainfo.piece_size``: in v2
+    torrents the last piece of *every file* is short, and pad files count in
+    v1 piece space) or, for a plain layout, from ``total_length`` (only the
+    last piece short).  ``have`` marks pieces already verified.  ``rng``
+    decides tie breaks, so equal seeds give equal picks.
     """
 
     def __init__(
         self,
         num_pieces: int,
         piece_length: int,
-        total_length: int,
+        total_length: int | None = None,
         *,
         rng: random.Random,
+        piece_size: Callable[[int], int] | None = None,
         have: Bitfield | None = None,
         priorities: Sequence[int] | None = None,
         block_size: int = BLOCK_SIZE,
@@ -107,11 +110,18 @@ class PiecePicker:
     ) -> None:
         if num_pieces <= 0 or piece_length <= 0 or block_size <= 0:
             raise ValueError("num_pieces, piece_length and block_size must be positive")
-        if not (num_pieces - 1) * piece_length < total_length <= num_pieces * piece_length:
-            raise ValueError("total_length does not match num_pieces * piece_length")
+        if piece_size is not None:
+            sizes = [piece_size(index) for index in range(num_pieces)]
+        elif total_length is not None:
+            last = total_length - (num_pieces - 1) * piece_length
+            sizes = [piece_length] * (num_pieces - 1) + [last]
+        else:
+            raise ValueError("give piece_size or total_length")
+        if any(not 0 < size <= piece_length for size in sizes):
+            raise ValueError("piece sizes must be within 1..piece_length")
+        self._sizes = sizes
         self.num_pieces = num_pieces
         self.piece_length = piece_length
-        self.total_length = total_length
         self.block_size = block_size
         self.sequential = sequential
         self.endgame_max_requesters = endgame_max_requesters
@@ -138,9 +148,7 @@ class PiecePicker:
     # ------------------------------------------------------------- geometry
 
     def piece_size(self, index: int) -> int:
-        if index == self.num_pieces - 1:
-            return self.total_length - index * self.piece_length
-        return self.piece_length
+        return self._sizes[index]
 
     def blocks_in_piece(self, index: int) -> int:
         return -(-self.piece_size(index) // self.block_size)
