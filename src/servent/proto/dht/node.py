@@ -13,7 +13,6 @@ from __future__ import annotations
 import heapq
 import logging
 import random
-from collections import deque
 from collections.abc import Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -156,7 +155,8 @@ class DhtNode:
             if config.rate_limit_per_ip > 0
             else None
         )
-        self._events: deque[DhtEvent] = deque()
+        # A list, not a deque: an empty deque costs ~600 bytes per node in the simulator.
+        self._events: list[DhtEvent] = []
         self._server = QueryServer(
             node_id,
             config,
@@ -245,7 +245,7 @@ class DhtNode:
             self._maintain(now)
 
     def next_event(self) -> DhtEvent | None:
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
     # -- the application's interface ------------------------------------
 

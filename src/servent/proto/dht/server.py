@@ -98,24 +98,15 @@ class QueryServer:
         self._items = items
         self._rng = rng
         self._events = events
-        self._handlers: dict[bytes, Callable[[Values, Address, float], Values]] = {
-            b"ping": self._ping,
-            b"find_node": self._find_node,
-            b"get_peers": self._get_peers,
-            b"announce_peer": self._announce_peer,
-            b"get": self._get,
-            b"put": self._put,
-            b"sample_infohashes": self._sample_infohashes,
-        }
 
     def answer(self, msg: Message, addr: Address, query_length: int, now: float) -> bytes:
         """The encoded response (or KRPC error) to one query."""
         config = self._config
-        handler = self._handlers.get(msg.method)
+        handler = _HANDLERS.get(msg.method)
         try:
             if handler is None:
                 raise DhtError(f"method {msg.method!r} unknown", METHOD_UNKNOWN)
-            values = handler(msg.args, addr, now)
+            values = handler(self, msg.args, addr, now)
             reflected = encode_peer(addr)
         except DhtError as exc:
             return encode_error(msg.tid, exc.code, str(exc), version=config.client_version)
@@ -278,3 +269,15 @@ class QueryServer:
                 raise DhtItemError("sequence number less than current", SEQ_TOO_LOW)
         self._items.put(target, StoredItem(value, now, key, sig, seq, salt))
         return {b"id": self._own_id}
+
+
+# One table for all nodes (a bound-method dict per node costs memory at simulator scale).
+_HANDLERS: dict[bytes, Callable[[QueryServer, Values, Address, float], Values]] = {
+    b"ping": QueryServer._ping,
+    b"find_node": QueryServer._find_node,
+    b"get_peers": QueryServer._get_peers,
+    b"announce_peer": QueryServer._announce_peer,
+    b"get": QueryServer._get,
+    b"put": QueryServer._put,
+    b"sample_infohashes": QueryServer._sample_infohashes,
+}
