@@ -140,6 +140,7 @@ class PiecePicker:
         if len(self._priority) != num_pieces:
             raise ValueError("one priority per piece")
         self._partial: dict[int, _Partial] = {}
+        self._cursor = 0  # sequential mode: no candidate below this index
         self._buckets: dict[tuple[int, int], _IndexedSet] = {}
         self._key: dict[int, tuple[int, int]] = {}
         for index in range(num_pieces):
@@ -171,6 +172,7 @@ class PiecePicker:
             bucket = self._buckets[key] = _IndexedSet()
         bucket.add(index)
         self._key[index] = key
+        self._cursor = min(self._cursor, index)
 
     def _remove_candidate(self, index: int) -> None:
         key = self._key.pop(index, None)
@@ -372,14 +374,7 @@ class PiecePicker:
                 return None
             return min(options, key=self._order_key)
         if self.sequential:
-            best: int | None = None
-            for key in sorted(self._buckets, key=lambda k: -k[0]):
-                if best is not None and key[0] < self._priority[best]:
-                    break
-                for index in self._buckets[key].items:
-                    if usable(index) and (best is None or index < best):
-                        best = index
-            return best
+            return self._next_in_sequence(usable)
         for key in sorted(self._buckets, key=lambda k: (-k[0], k[1])):
             items = self._buckets[key].items
             size = len(items)
@@ -387,6 +382,22 @@ class PiecePicker:
             for step in range(size):
                 index = items[(start + step) % size]
                 if usable(index):
+                    return index
+        return None
+
+    def _next_in_sequence(self, usable: Callable[[int], bool]) -> int | None:
+        """Lowest-index usable candidate of the highest priority present.
+
+        Scans from a cursor below which no candidate exists, so streaming
+        from peers that have the pieces costs O(1) per piece, not O(pieces).
+        """
+        key_of = self._key
+        while self._cursor < self.num_pieces and self._cursor not in key_of:
+            self._cursor += 1
+        priority = self._priority
+        for level in sorted({key[0] for key in self._buckets}, reverse=True):
+            for index in range(self._cursor, self.num_pieces):
+                if index in key_of and priority[index] == level and usable(index):
                     return index
         return None
 
