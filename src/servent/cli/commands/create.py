@@ -80,7 +80,7 @@ def run_create(args: argparse.Namespace) -> int:
             progress=progress,
         )
     write_atomically(output, meta.to_bytes())
-    print(f"created {output} ({meta.total_length} bytes in {len(meta.payload_files)} files, "
+    print(f"created {output} ({meta.total_length} bytes in {len(meta.payload_files)} file(s), "
           f"{meta.num_pieces} pieces of {meta.piece_length})", file=sys.stderr)
     print(meta.magnet())
     return 0
