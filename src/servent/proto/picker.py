@@ -184,10 +184,40 @@ class PiecePicker:
             del self._buckets[key]
 
     def _availability_changed(self, index: int, delta: int) -> None:
-        self._availability[index] += delta
-        if index in self._key:
-            self._remove_candidate(index)
-            self._add_candidate(index)
+        self._shift_availability((index,), delta)
+
+    def _shift_availability(self, indices: Iterable[int], delta: int) -> None:
+        """Add ``delta`` to the availability of ``indices``, moving candidates between buckets.
+
+        Inlined bucket moves: a peer joining or leaving touches every piece it has.
+        """
+        availability = self._availability
+        key_of = self._key
+        buckets = self._buckets
+        for index in indices:
+            count = availability[index] + delta
+            availability[index] = count
+            old = key_of.get(index)
+            if old is None:
+                continue
+            bucket = buckets[old]
+            # _IndexedSet.remove, inlined
+            items, positions = bucket.items, bucket.positions
+            position = positions.pop(index)
+            last = items.pop()
+            if position < len(items):
+                items[position] = last
+                positions[last] = position
+            elif not items:
+                del buckets[old]
+            new = (old[0], count)
+            target = buckets.get(new)
+            if target is None:
+                target = buckets[new] = _IndexedSet()
+            # _IndexedSet.add, inlined (index is not in the target bucket)
+            target.positions[index] = len(target.items)
+            target.items.append(index)
+            key_of[index] = new
 
     # ---------------------------------------------------------------- peers
 
@@ -203,8 +233,7 @@ class PiecePicker:
         else:
             copy = pieces.copy()
             self._peers[peer] = copy
-            for index in copy:
-                self._availability_changed(index, 1)
+            self._shift_availability(copy, 1)
         self._peer_blocks[peer] = set()
 
     def peer_has(self, peer: Hashable, index: int) -> None:
@@ -215,8 +244,7 @@ class PiecePicker:
         self._availability_changed(index, 1)
         if pieces.all():
             # Now a seed: count it once for every piece instead of per piece.
-            for other in range(self.num_pieces):
-                self._availability_changed(other, -1)
+            self._shift_availability(range(self.num_pieces), -1)
             self._peers[peer] = None
             self._seeds += 1
 
@@ -228,8 +256,7 @@ class PiecePicker:
         if pieces is None:
             self._seeds -= 1
         else:
-            for index in pieces:
-                self._availability_changed(index, -1)
+            self._shift_availability(pieces, -1)
         for index, block in list(self._peer_blocks.pop(peer)):
             self._release(peer, index, block)
 
