@@ -175,7 +175,7 @@ class DhtNode:
         self._lookups: dict[int, lk.Lookup] = {}
         self._next_id = 1
         self._next_maintenance = now + config.maintenance_interval
-        self._refresh: lk.Lookup | None = None
+        self._refresh = 0  # id of the running bucket refresh (an id, so a finished lookup is freed)
         self._table_pings = 0
         self._stats: dict[str, int] = {}
         self._ip_votes: dict[str, int] | None = None
@@ -479,13 +479,13 @@ class DhtNode:
         table = self.routing_table
         if len(table) == 0:
             return
-        if self._refresh is None or self._refresh.done:
+        if self._refresh not in self._lookups:
             index = table.stale_bucket(now)
             if index is not None:
                 table.buckets[index].last_changed = now
                 target = table.random_id_in_bucket(index, self._rng)
                 lookup_id = self._start(lk.REFRESH, target, now)
-                self._refresh = self._lookups.get(lookup_id)
+                self._refresh = lookup_id
         entry = table.questionable(now)
         if entry is not None:
             self._ping_entry(entry, now)
