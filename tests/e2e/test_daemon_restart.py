@@ -112,7 +112,9 @@ def test_config_file_and_sigint_with_an_open_event_stream(tmp_path: Path) -> Non
             daemon.process.send_signal(signal.SIGINT)
             rest = stream.read()  # the daemon ends the stream when it stops
         assert isinstance(rest, bytes)
+        code = daemon.process.wait(timeout=20)  # SIGINT alone stops it
     finally:
-        code = daemon.stop()
+        if daemon.process.poll() is None:
+            daemon.stop()
     assert code == 0
     assert not (tmp_path / "data" / "daemon.json").exists()
