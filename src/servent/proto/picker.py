@@ -444,7 +444,8 @@ class PiecePicker:
         if block >= len(partial.state) or partial.state[block] == _RECEIVED:
             self._peer_blocks.get(peer, set()).discard((request.index, block))
             return BlockOutcome(False, False)
-        if self._request(request.index, block) != request:
+        expected = min(self.block_size, self._sizes[request.index] - request.begin)
+        if request.length != expected:
             return BlockOutcome(False, False)
         if partial.state[block] == _FREE:
             partial.free -= 1  # an unrequested block is still data we need
