@@ -128,3 +128,18 @@ async def test_dht_joins_a_local_node_and_its_table_is_saved(tmp_path: Path) -> 
         async with Node(config) as node:
             assert node.store.settings()["dht_node_id"] == node_id  # same identity
             assert (bootstrap.node_id, (host, port)) in node.store.dht_nodes()
+
+
+async def test_torrent_file_for_a_waiting_magnet_fills_in_its_metadata(tmp_path: Path) -> None:
+    from servent.storage.torrent_creator import create_torrent
+
+    metainfo = create_torrent(_folder(tmp_path))
+    async with _node(tmp_path) as node:
+        torrent_id = await node.add(metainfo.magnet())
+        assert node.torrent(torrent_id).state == "metadata"
+        assert await node.add(metainfo.to_bytes(), save_path=tmp_path) == torrent_id
+        status = node.torrent(torrent_id)
+        assert (status.size, status.name) == (metainfo.total_length, "share")
+        assert len(node.files(torrent_id)) == 2
+    async with _node(tmp_path) as node:
+        assert node.torrent(torrent_id).size == metainfo.total_length

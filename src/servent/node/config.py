@@ -205,6 +205,25 @@ def load_config(
 # -- command-line flags ------------------------------------------------------
 
 
+HELP = {
+    "data_dir": "state, token and daemon.json (default: $XDG_DATA_HOME/servent)",
+    "download_dir": "where downloads go (default: DATA_DIR/downloads)",
+    "listen_host": "address for peer connections and the DHT (default 0.0.0.0)",
+    "listen_port": "TCP/UDP port for peers and the DHT (0 = any free port)",
+    "max_connections": "peer connections in total",
+    "max_peers_per_torrent": "peer connections per torrent",
+    "download_rate_limit": "bytes/s for all torrents (0 = unlimited)",
+    "upload_rate_limit": "bytes/s for all torrents (0 = unlimited)",
+    "dht_enabled": "join the Mainline DHT (true/false)",
+    "dht_bootstrap": "DHT entry node; repeat the flag for more",
+    "dht_restrict_ips": "per-IP DHT defences; false only for loopback test networks",
+    "lsd_enabled": "local service discovery on the LAN (true/false)",
+    "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
+    "api_port": "port of the HTTP API and web UI (0 = any free port)",
+    "shared_folders": "folder to share and seed; repeat the flag for more",
+}
+
+
 def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
@@ -233,7 +252,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str]
             kwargs.update(action="append", metavar="HOST:PORT" if key == "dht_bootstrap" else "DIR")
         else:
             kwargs.update(metavar="PATH" if key in _PATH_KEYS else "HOST")
-        parser.add_argument(flag, help=f"setting {key}", **kwargs)
+        parser.add_argument(flag, help=f"{HELP.get(key, key)} [{key}]", **kwargs)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:

@@ -216,7 +216,11 @@ class Node:
             existing = self._records.get(torrent_id)
             if existing is not None:
                 if existing.metainfo is None and metainfo is not None:
+                    # The .torrent for a magnet we wait on: keep it and restart the
+                    # torrent with its metadata (its resume data stays valid).
                     self._metadata_received(torrent_id, metainfo)
+                    await self._engine.remove(torrent_id, delete_data=False)
+                    await self._start_torrent(self._records[torrent_id])
                 return torrent_id
             record = TorrentRecord(
                 id=torrent_id,
