@@ -1,4 +1,4 @@
-"""Torrents made by servent load in libtorrent, and libtorrent's parse in servent.
+"""Torrents made by ``servent create`` load in libtorrent, and libtorrent's parse in servent.
 
 For each payload the issue names (one byte; an empty file in a folder; a file
 whose size is not a multiple of the piece length; a nested folder; unicode
@@ -20,6 +20,7 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
+from servent.cli.main import main
 from servent.codec.bencode import decode
 from servent.codec.magnet import parse_magnet
 from servent.codec.metainfo import Metainfo, parse_torrent
@@ -159,11 +160,18 @@ def test_servent_torrent_loads_and_verifies_in_libtorrent(
     tmp_path: Path, session: Any, payload: str, version: TorrentVersion
 ) -> None:
     path, piece_length = make_payload(tmp_path, payload)
-    meta = create_torrent(path, version=version, piece_length=piece_length)
-    info = lt.torrent_info(meta.to_bytes())
+    out = tmp_path / "made-by-servent.torrent"
+    argv = ["create", str(path), "-o", str(out), f"--{version.value}",
+            "--piece-length", str(piece_length), "--tracker", "http://127.0.0.1:6969/announce"]
+    assert main(argv) == 0
+    meta = parse_torrent(out.read_bytes())
+    info = lt.torrent_info(str(out))
     assert lt_hashes(info) == (meta.info_hash_v1, meta.info_hash_v2)
     assert lt_files(info) == servent_files(meta)
     assert info.num_pieces() == meta.num_pieces
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert [t.url for t in info.trackers()] == ["http://127.0.0.1:6969/announce"]
     if meta.is_v1:
         assert [bytes(info.hash_for_piece(i)) for i in range(info.num_pieces())] == list(
             meta.piece_hashes
