@@ -140,6 +140,17 @@ async function loadDetails(id) {
     });
     row.insertCell().appendChild(select);
   }
+  renderPeers(el, peers);
+}
+
+async function refreshOpenPeers() {
+  // Peers change all the time: refresh them for every open details panel.
+  for (const [id, el] of cards) {
+    if (!$(".details", el).hidden) renderPeers(el, await api("GET", `/api/torrents/${id}/peers`));
+  }
+}
+
+function renderPeers(el, peers) {
   const peerList = $(".peer-list", el);
   peerList.innerHTML = "";
   if (!peers.length) peerList.innerHTML = "<li class='small'>No peers connected.</li>";
@@ -207,7 +218,11 @@ async function followEvents() {
           const data = (chunk.match(/^data: (.*)$/m) || [])[1];
           if (!kind || !data) continue;
           const parsed = JSON.parse(data);
-          if (kind === "torrents") { renderTorrents(parsed); refreshStatus().catch(() => {}); }
+          if (kind === "torrents") {
+            renderTorrents(parsed);
+            refreshStatus().catch(() => {});
+            refreshOpenPeers().catch(() => {});
+          }
           else if (kind === "priorities" && cards.has(parsed.torrent_id)) {
             const details = $(".details", cards.get(parsed.torrent_id));
             if (!details.hidden) loadDetails(parsed.torrent_id).catch(() => {});
