@@ -6,6 +6,7 @@ import os
 import posixpath
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -165,6 +166,23 @@ def test_structurally_mutated_torrents_raise_only_metainfo_errors(
         return
     for entry in meta.payload_files:
         check_path(entry.path)
+
+
+@given(st.sampled_from(SEEDS), st.data())
+@settings(max_examples=60)
+def test_parsing_hostile_torrents_stays_within_memory_bounds(
+    seed: bytes, data: st.DataObject
+) -> None:
+    mutated = encode(replace_somewhere(decode(seed), data))
+    tracemalloc.start()
+    try:
+        parse_torrent(mutated)
+    except MetainfoError:
+        pass
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < 64 * len(mutated) + (1 << 20)
 
 
 @given(st.binary(max_size=300))

@@ -203,3 +203,11 @@ def test_pad_files_are_flagged_and_excluded_from_the_total() -> None:
     assert meta.total_length == 2
     assert [f.path for f in meta.payload_files] == [("root", "a"), ("root", "b")]
 
+
+
+def test_v2_info_claiming_petabytes_in_tiny_pieces_is_refused() -> None:
+    tree = {"f": {"": {"length": 1 << 49, "pieces root": b"r" * 32}}}
+    info = {"name": "f", "piece length": PL, "meta version": 2, "file tree": tree}
+    meta_bytes = encode(info)
+    with pytest.raises(MetainfoError, match="pieces, more than"):
+        parse_info(meta_bytes)

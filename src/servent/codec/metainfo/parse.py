@@ -21,6 +21,8 @@ from servent.errors import BencodeError, MetainfoError
 MAX_PIECE_LENGTH = 1 << 28
 MAX_FILES = 1_000_000
 MAX_FILE_LENGTH = 1 << 50
+#: Bounds the bitfields and piece tables a hostile info dict can make us allocate.
+MAX_PIECES = 1 << 22
 MAX_TRACKERS = 1000
 MAX_TREE_DEPTH = 64
 MIN_V2_PIECE_LENGTH = 16384
@@ -149,6 +151,8 @@ def _build(
     num_pieces = (
         len(piece_hashes) if has_v1 else sum(-(-f.length // piece_length) for f in files)
     )
+    if num_pieces > MAX_PIECES:
+        raise MetainfoError(f"torrent has {num_pieces} pieces, more than {MAX_PIECES}")
 
     return Metainfo(
         name=name,
