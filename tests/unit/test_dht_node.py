@@ -350,3 +350,21 @@ def test_lookups_survive_nodes_that_lie_about_closer_nodes() -> None:
         assert all(
             entry.addr[0] != "127.0.0.2" for entry in loop.nodes[addr].routing_table.all_nodes()
         )
+
+
+def test_ipv6_network_uses_nodes6() -> None:
+    loop = DatagramLoop(seed=14)
+    addrs = [loop.add_node(ip="::1")[1] for _ in range(25)]
+    for addr in addrs[1:]:
+        loop.nodes[addr].bootstrap([addrs[0]], loop.now)
+    loop.run(loop.now + 10)
+    info_hash = random_id(loop.rng)
+    loop.nodes[addrs[4]].announce(info_hash, 6000, loop.now)
+    loop.run(loop.now + 10)
+    done = _one(loop, addrs[4], AnnounceDone)
+    assert isinstance(done, AnnounceDone) and done.stored >= 6
+    loop.nodes[addrs[20]].get_peers(info_hash, loop.now)
+    loop.run(loop.now + 10)
+    found = _one(loop, addrs[20], PeersFound)
+    assert isinstance(found, PeersFound) and found.peers == (("::1", 6000),)
+    assert min(len(loop.nodes[addr].routing_table) for addr in addrs) >= 8

@@ -223,6 +223,9 @@ class DhtNode:
 
     def next_timer(self) -> float | None:
         timers = self._timers
+        transactions = self._tx
+        while timers and transactions.get(timers[0][2].tid) is not timers[0][2]:
+            heapq.heappop(timers)  # answered already: no need to wake up for it
         if timers and timers[0][0] < self._next_maintenance:
             return timers[0][0]
         return self._next_maintenance
@@ -481,7 +484,11 @@ class DhtNode:
             return
         if self._refresh not in self._lookups:
             index = table.stale_bucket(now)
-            if index is not None:
+            if len(table) < self.config.k:
+                # Too few contacts (e.g. everyone joined through one node at once):
+                # look ourselves up again rather than wait 15 minutes for a refresh.
+                self._refresh = self._start(lk.REFRESH, self.node_id, now)
+            elif index is not None:
                 table.buckets[index].last_changed = now
                 target = table.random_id_in_bucket(index, self._rng)
                 lookup_id = self._start(lk.REFRESH, target, now)
