@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,37 @@ def test_cli_without_a_daemon_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "no daemon runs for" in result.stderr
+
+
+def _wait_for_dht_nodes(daemon: Daemon, minimum: int, timeout: float = 30.0) -> int:
+    """Read the daemon's event stream (a snapshot a second) until its DHT knows enough nodes."""
+    request = urllib.request.Request(daemon.url + "/api/events")
+    request.add_header("Authorization", f"Bearer {daemon.token}")
+    deadline = time.monotonic() + timeout
+    with urllib.request.urlopen(request, timeout=timeout) as stream:
+        while time.monotonic() < deadline:
+            count = int(daemon.ok("GET", "/api/status")["dht_nodes"])
+            if count >= minimum:
+                return count
+            stream.readline()  # next event line: wakes us at least once a second
+    raise AssertionError(f"DHT of {daemon.url} stayed below {minimum} nodes")
+
+
+def test_five_daemons_join_one_dht_bootstrapped_from_the_first(tmp_path: Path) -> None:
+    config = tmp_path / "loopback.toml"
+    config.write_text("dht_bootstrap = []\ndht_restrict_ips = false\n")
+    common = ("--config", str(config), "--dht-enabled", "true")
+    daemons = [start_daemon(tmp_path / "d0", *common)]
+    try:
+        host, port = daemons[0].ok("GET", "/api/status")["dht_address"]
+        assert host == "127.0.0.1"
+        for index in range(1, 5):
+            daemons.append(
+                start_daemon(tmp_path / f"d{index}", *common, "--dht-bootstrap", f"{host}:{port}")
+            )
+        for daemon in daemons[1:]:
+            assert _wait_for_dht_nodes(daemon, 1) >= 1
+        assert _wait_for_dht_nodes(daemons[0], 4) >= 4
+    finally:
+        for daemon in daemons:
+            assert daemon.stop() == 0
