@@ -147,3 +147,16 @@ def test_single_file_hybrid_hashes_only_the_short_last_piece(tmp_path: Path) -> 
     path.write_bytes(data)
     meta = create_torrent(path, piece_length=PL, chunk_bytes=4 * PL)
     assert meta.piece_hashes[-1] == hashlib.sha1(data[2 * PL:]).digest()
+
+
+def test_v1_chunk_inside_a_file_that_starts_off_page_is_hashed(tmp_path: Path) -> None:
+    # A v1 chunk can lie wholly inside a file at an offset that is not page aligned.
+    root = tmp_path / "payload"
+    root.mkdir()
+    (root / "a").write_bytes(b"a" * 100)
+    big = os.urandom(4 * PL)
+    (root / "b").write_bytes(big)
+    meta = create_torrent(root, version=TorrentVersion.V1, piece_length=PL, chunk_bytes=PL)
+    space = b"a" * 100 + big
+    expected = [hashlib.sha1(space[i:i + PL]).digest() for i in range(0, len(space), PL)]
+    assert list(meta.piece_hashes) == expected

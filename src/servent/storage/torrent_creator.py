@@ -236,8 +236,16 @@ class _PayloadHasher:
         segments = chunk.segments
         if len(segments) == 1 and segments[0].path is not None:
             # One file region: hash straight from the page cache, no copy.
-            with _MappedRegion(segments[0].path, segments[0].offset, segments[0].length) as data:
-                return self._hash_data(chunk, data)
+            region = _MappedRegion(segments[0].path, segments[0].offset, segments[0].length)
+            try:
+                mapped = region.__enter__()
+            except (OSError, ValueError):  # a file system without mmap: copy instead
+                logger.debug("cannot map %s; reading it instead", segments[0].path)
+            else:
+                try:
+                    return self._hash_data(chunk, mapped)
+                finally:
+                    region.__exit__()
         view = memoryview(self._buffer())
         position = 0
         for segment in segments:
@@ -318,35 +326,40 @@ class _PayloadHasher:
 
 
 class _MappedRegion:
-    """``length`` bytes of ``path`` at ``offset`` (page aligned), mapped read-only.
+    """``length`` bytes of ``path`` at ``offset``, mapped read-only.
 
     Mapping avoids copying every byte out of the page cache, a fifth of the
-    CPU time of hashing.  The size is checked first so a file that shrank
-    since the scan is an error rather than a fault on access.
+    CPU time of hashing.  The mapping starts at the page boundary below
+    ``offset`` (v1 chunks may begin anywhere in a file).  The size is checked
+    first so a file that shrank since the scan is an error rather than a
+    fault on access.
     """
 
     def __init__(self, path: str, offset: int, length: int) -> None:
         self.path, self.offset, self.length = path, offset, length
         self._map: mmap.mmap | None = None
-        self._view: memoryview | None = None
+        self._views: list[memoryview] = []
 
     def __enter__(self) -> memoryview:
         fd = os.open(self.path, os.O_RDONLY)
         try:
             if os.fstat(fd).st_size < self.offset + self.length:
                 raise MetainfoError(f"{self.path!r} became shorter while it was being hashed")
+            skip = self.offset % mmap.ALLOCATIONGRANULARITY
             flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
             self._map = mmap.mmap(
-                fd, self.length, flags=flags, prot=mmap.PROT_READ, offset=self.offset
+                fd, skip + self.length, flags=flags, prot=mmap.PROT_READ,
+                offset=self.offset - skip,
             )
         finally:
             os.close(fd)
-        self._view = memoryview(self._map)
-        return self._view
+        whole = memoryview(self._map)
+        self._views = [whole, whole[skip:]]
+        return self._views[1]
 
     def __exit__(self, *exc: object) -> None:
-        if self._view is not None:
-            self._view.release()
+        for view in reversed(self._views):
+            view.release()
         if self._map is not None:
             self._map.close()
 
