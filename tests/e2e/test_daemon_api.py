@@ -303,3 +303,11 @@ def test_five_daemons_join_one_dht_bootstrapped_from_the_first(tmp_path: Path) -
     finally:
         for daemon in daemons:
             assert daemon.stop() == 0
+
+
+def test_sharing_an_empty_folder_is_a_400(daemon: Daemon, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "zero.txt").write_bytes(b"")
+    status, answer = daemon.call("POST", "/api/shares", {"path": str(empty)})
+    assert status == 400 and "no data" in answer["error"]

@@ -72,6 +72,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(exc.status, exc.reason)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
+    except OSError as exc:  # a path the caller named cannot be read or written
+        where = f": {exc.filename}" if exc.filename else ""
+        return error_response(400, f"{exc.strerror or exc}{where}")
     except Exception:
         log.exception("API handler failed: %s %s", request.method, request.path)
         return error_response(500, "internal error (see the daemon log)")
