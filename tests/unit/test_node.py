@@ -143,3 +143,14 @@ async def test_torrent_file_for_a_waiting_magnet_fills_in_its_metadata(tmp_path:
         assert len(node.files(torrent_id)) == 2
     async with _node(tmp_path) as node:
         assert node.torrent(torrent_id).size == metainfo.total_length
+
+
+async def test_a_corrupt_torrent_record_does_not_stop_the_node(tmp_path: Path) -> None:
+    from servent.node.state import StateStore, TorrentRecord
+
+    store = StateStore(tmp_path / "data")
+    store.add_torrent(TorrentRecord(id="11" * 20, name="bad", save_path="/x", metainfo=b"junk"))
+    store.close()
+    async with _node(tmp_path) as node:
+        assert node.torrents() == []
+        assert await node.add(MAGNET)

@@ -83,7 +83,6 @@ class Node:
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
-        self._base_config = config
         self.config = config
         self._engine: TorrentEngine = engine if engine is not None else LocalEngine()
         self._engine.on_metadata = self._metadata_received
@@ -126,22 +125,31 @@ class Node:
         }
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
-        self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
-        self._engine.set_limits(self._limits())
-        await self._engine.start()
         self._started = True
-        if self.config.dht_enabled:
-            await self._start_dht()
-        for record in self._store.torrents():
-            await self._start_torrent(record)
-        for folder in self.config.shared_folders:
-            try:
-                await self.share(folder)
-            except ServentError as exc:
-                log.warning("cannot share %s: %s", folder, exc)
-        self._monitor = asyncio.get_running_loop().create_task(
-            self._watch_states(), name="node-state-monitor"
-        )
+        try:
+            self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
+            self._engine.set_limits(self._limits())
+            await self._engine.start()
+            if self.config.dht_enabled:
+                await self._start_dht()
+            for record in self._store.torrents():
+                try:
+                    await self._start_torrent(record)
+                except ServentError as exc:  # one bad record must not stop the node
+                    self._records.pop(record.id, None)
+                    self._metainfo.pop(record.id, None)
+                    log.error("cannot resume torrent %s (%s): %s", record.id, record.name, exc)
+            for folder in self.config.shared_folders:
+                try:
+                    await self.share(folder)
+                except ServentError as exc:
+                    log.warning("cannot share %s: %s", folder, exc)
+            self._monitor = asyncio.get_running_loop().create_task(
+                self._watch_states(), name="node-state-monitor"
+            )
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Stop torrents (engine announces 'stopped'), save the DHT table, close the state."""
@@ -153,9 +161,10 @@ class Node:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
@@ -174,7 +183,9 @@ class Node:
             return
         self._dht = driver
         loop = asyncio.get_running_loop()
-        self._tasks.add(loop.create_task(self._bootstrap_dht(driver), name="node-dht-bootstrap"))
+        task = loop.create_task(self._bootstrap_dht(driver), name="node-dht-bootstrap")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
