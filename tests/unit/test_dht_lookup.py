@@ -1,0 +1,133 @@
+"""The iterative lookup state machine: alpha in flight, no rounds, convergence, slow nodes."""
+
+from __future__ import annotations
+
+import random
+
+from servent.codec.bencode import decode, encode
+from servent.codec.compact import encode_nodes
+from servent.proto.dht import DhtConfig, DhtNode, NodesFound
+from servent.proto.dht.lookup import FAILED, FIND_NODE, IN_FLIGHT, RESPONDED, Lookup
+from servent.proto.dht.node_id import random_id
+
+TARGET = bytes(20)
+OPEN = DhtConfig(restrict_ips=False)
+
+
+def _lookup(alpha: int = 3, k: int = 8) -> Lookup:
+    return Lookup(1, FIND_NODE, TARGET, b"\xff" * 20, alpha=alpha, k=k, max_candidates=16)
+
+
+def _node(distance: int) -> tuple[bytes, tuple[str, int]]:
+    return distance.to_bytes(20, "big"), ("10.0.0.1", 1000 + distance)
+
+
+def test_keeps_alpha_in_flight_without_rounds() -> None:
+    lookup = _lookup(alpha=3)
+    lookup.add(_node(d) for d in range(10, 30))
+    first = lookup.next_to_query()
+    assert [c.key for c in first] == [10, 11, 12]
+    assert lookup.next_to_query() == []  # alpha reached
+    lookup.answered(first[1])  # one answer frees exactly one slot
+    again = lookup.next_to_query()
+    assert [c.key for c in again] == [13]
+
+
+def test_slow_request_stops_counting_against_alpha() -> None:
+    lookup = _lookup(alpha=2)
+    lookup.add(_node(d) for d in range(10, 20))
+    first = lookup.next_to_query()
+    lookup.mark_slow(first[0])
+    assert [c.key for c in lookup.next_to_query()] == [12]
+    lookup.answered(first[0])  # a late answer still counts
+    assert first[0].state == RESPONDED and lookup.in_flight == 2
+
+
+def test_closer_nodes_from_answers_are_asked_first() -> None:
+    lookup = _lookup(alpha=1)
+    lookup.add([_node(100)])
+    (far,) = lookup.next_to_query()
+    lookup.answered(far)
+    lookup.add([_node(5), _node(50)])
+    assert [c.key for c in lookup.next_to_query()] == [5]
+
+
+def test_finishes_when_the_k_closest_answered_or_failed() -> None:
+    lookup = _lookup(alpha=8, k=3)
+    lookup.add(_node(d) for d in range(1, 7))
+    asked = lookup.next_to_query()
+    assert not lookup.is_finished()
+    lookup.failed(asked[0])
+    for candidate in asked[1:4]:
+        lookup.answered(candidate)
+    assert lookup.is_finished()  # 2, 3, 4 answered; 1 failed; farther ones do not matter
+    assert [c.key for c in lookup.closest_responded(3)] == [2, 3, 4]
+    assert asked[0].state == FAILED and asked[4].state == IN_FLIGHT
+
+
+def test_candidates_are_bounded_and_unique() -> None:
+    lookup = _lookup()
+    lookup.add(_node(d) for d in range(100))
+    lookup.add(_node(d) for d in range(100))
+    lookup.add([(b"\x01" * 20, ("10.0.0.1", 1005))])  # same address as a known candidate
+    assert len(lookup.candidates) == 16
+    assert [c.key for c in lookup.candidates] == list(range(16))
+    lookup.add([(b"\xff" * 20, ("9.9.9.9", 1))])  # our own ID is never a candidate
+    assert all(c.node_id != b"\xff" * 20 for c in lookup.candidates)
+
+
+def test_unanswered_lookup_times_out_and_still_reports() -> None:
+    node = DhtNode(random_id(random.Random(1)), config=OPEN, rng=random.Random(2), now=0.0)
+    node.routing_table.import_nodes([_node(d) for d in (1, 2)], 0.0)
+    lookup_id = node.find_node(TARGET, 0.0)
+    assert len(node.datagrams_to_send()) == 2
+    deadline = 0.0
+    for _ in range(10):
+        at = node.next_timer()
+        assert at is not None
+        deadline = at
+        node.handle_timer(at)
+        if (event := node.next_event()) is not None:
+            break
+    assert isinstance(event, NodesFound) and event.lookup_id == lookup_id and event.nodes == ()
+    assert deadline <= 2.0 + 1e-9
+
+
+def test_slow_node_lets_the_lookup_ask_another_before_the_timeout() -> None:
+    node = DhtNode(
+        b"\xff" * 20, config=DhtConfig(alpha=1, restrict_ips=False), rng=random.Random(2), now=0.0
+    )
+    node.routing_table.import_nodes([_node(d) for d in (1, 2, 3)], 0.0)
+    node.find_node(TARGET, 0.0)
+    assert len(node.datagrams_to_send()) == 1
+    node.handle_timer(1.0)  # slow_after: the first node is slow, the next one is asked
+    sent = node.datagrams_to_send()
+    assert len(sent) == 1 and sent[0][1] == ("10.0.0.1", 1002)
+
+
+def test_bucket_refresh_runs_after_fifteen_minutes() -> None:
+    rng = random.Random(3)
+    node = DhtNode(random_id(rng), config=DhtConfig(restrict_ips=False), rng=rng, now=0.0)
+    contacts = [(random_id(rng), ("10.0.0.1", 2000 + i)) for i in range(20)]
+    node.routing_table.import_nodes(contacts, 0.0)
+    node.handle_timer(10.0)
+    before = [decode(d)[b"q"] for d, _ in node.datagrams_to_send()]  # type: ignore[index, call-overload]
+    assert b"find_node" not in before
+    node.handle_timer(15 * 60.0 + 11.0)
+    after = [decode(d)[b"q"] for d, _ in node.datagrams_to_send()]  # type: ignore[index, call-overload]
+    assert b"find_node" in after
+
+
+def test_answer_with_nodes_extends_the_lookup() -> None:
+    node = DhtNode(
+        b"\xff" * 20, config=DhtConfig(alpha=1, restrict_ips=False), rng=random.Random(2), now=0.0
+    )
+    node.routing_table.import_nodes([_node(1000)], 0.0)
+    node.find_node(TARGET, 0.0)
+    ((query, addr),) = node.datagrams_to_send()
+    tid = decode(query)[b"t"]  # type: ignore[index, call-overload]
+    closer = encode_nodes([_node(7)])
+    reply = encode({b"t": tid, b"y": b"r", b"r": {b"id": _node(1000)[0], b"nodes": closer}})
+    node.receive_datagram(reply, addr, 0.1)
+    ((_, next_addr),) = node.datagrams_to_send()
+    assert next_addr == ("10.0.0.1", 1007)
