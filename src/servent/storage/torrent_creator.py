@@ -10,6 +10,7 @@ live in :mod:`servent.codec.metainfo.build`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import mmap
@@ -135,14 +136,7 @@ def create_torrent(
     if options is None:
         options = TorrentOptions()
     if options.creation_date is None:
-        options = TorrentOptions(
-            trackers=options.trackers,
-            web_seeds=options.web_seeds,
-            private=options.private,
-            comment=options.comment,
-            created_by=options.created_by,
-            creation_date=int(time.time()),
-        )
+        options = dataclasses.replace(options, creation_date=int(time.time()))
     return build_torrent(
         name,
         entries,
