@@ -92,6 +92,7 @@ class SimulatedDht:
     k: int = 8
     nodes: dict[Address, SimulatedDhtNode] = field(default_factory=dict)
     ids: dict[Address, bytes] = field(default_factory=dict)
+    by_id: dict[bytes, Address] = field(default_factory=dict)
     departures: list[tuple[float, Address]] = field(default_factory=list)
     joined: int = 0
     departed: int = 0
@@ -147,6 +148,7 @@ class SimulatedDht:
         addr = self.network.add(node)
         self.nodes[addr] = node
         self.ids[addr] = node_id
+        self.by_id[node_id] = addr
         self._sorted_keys = None
         heapq.heappush(self.departures, (self.now + self.churn.draw(self.rng), addr))
         self.joined += 1
@@ -161,7 +163,9 @@ class SimulatedDht:
     def remove_node(self, addr: Address) -> None:
         """The node vanishes without notice."""
         if self.nodes.pop(addr, None) is not None:
-            self.ids.pop(addr, None)
+            node_id = self.ids.pop(addr, None)
+            if node_id is not None:
+                self.by_id.pop(node_id, None)
             self._sorted_keys = None
             self.network.remove(addr)
             self.departed += 1
@@ -316,6 +320,9 @@ class LookupReport:
     succeeded: int = 0
     unfinished: int = 0
     rounds: list[int] = field(default_factory=list)
+    #: Round in which the goal was reached: the closest live node answered (find_node), or
+    #: the first answer carrying peers arrived (get_peers). Only for successful lookups.
+    rounds_to_goal: list[int] = field(default_factory=list)
     messages: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
 
@@ -336,7 +343,10 @@ def percentile(values: list[float] | list[int], fraction: float) -> float:
 class _Probe:
     """One measured lookup: where it started and how deep its chain of answers went."""
 
-    __slots__ = ("depth", "expected", "max_depth", "origin", "sent_before", "started")
+    __slots__ = (
+        "depth", "expected", "goal_addr", "max_depth", "origin", "reached", "sent_before",
+        "started",
+    )
 
     def __init__(self, origin: Address, started: float, sent_before: int, expected: Any) -> None:
         self.origin = origin
@@ -345,10 +355,12 @@ class _Probe:
         self.expected = expected
         self.depth: dict[Address, int] = {}
         self.max_depth = 0
+        self.goal_addr: Address | None = None
+        self.reached = 0
 
 
-def _response_nodes(data: bytes) -> list[Address] | None:
-    """Addresses in the ``nodes`` of a KRPC response, or None when ``data`` is no response."""
+def _response_nodes(data: bytes) -> tuple[list[Address], bool] | None:
+    """(addresses in ``nodes``, whether it carries ``values``) of a KRPC response, or None."""
     from servent.codec.bencode import DATAGRAM_LIMITS, decode
     from servent.codec.compact import decode_nodes
 
@@ -360,14 +372,15 @@ def _response_nodes(data: bytes) -> list[Address] | None:
         return None
     reply = message.get(b"r")
     if not isinstance(reply, dict):
-        return []
+        return [], False
+    has_values = bool(reply.get(b"values"))
     nodes = reply.get(b"nodes")
     if not isinstance(nodes, bytes):
-        return []
+        return [], has_values
     try:
-        return [addr for _, addr in decode_nodes(nodes)]
+        return [addr for _, addr in decode_nodes(nodes)], has_values
     except Exception:
-        return []
+        return [], has_values
 
 
 def _announce_operation(info_hash: bytes, port: int) -> Callable[[Any, float], int]:
@@ -413,11 +426,14 @@ def measure_lookups(
         probe = probes.get(dst)
         if probe is None:
             return
-        learnt = _response_nodes(data)
-        if learnt is None:
+        answer = _response_nodes(data)
+        if answer is None:
             return
+        learnt, has_values = answer
         depth = probe.depth.get(src, 1)
         probe.max_depth = max(probe.max_depth, depth)
+        if not probe.reached and (has_values or src == probe.goal_addr):
+            probe.reached = depth
         for addr in learnt:
             if addr not in probe.depth:
                 probe.depth[addr] = depth + 1
@@ -426,6 +442,8 @@ def measure_lookups(
         probes.pop(probe.origin, None)
         report.succeeded += success
         report.rounds.append(max(probe.max_depth, 1))
+        if success and probe.reached:
+            report.rounds_to_goal.append(probe.reached)
         report.messages.append(network.sent_by(probe.origin) - probe.sent_before)
         report.latencies.append(sim.now - probe.started)
 
@@ -437,6 +455,7 @@ def measure_lookups(
             if expected != own:
                 break
         probe = _Probe(origin, sim.now, network.sent_by(origin), expected)
+        probe.goal_addr = sim.by_id.get(expected)
         probes[origin] = probe
 
         def done(event: Any) -> None:
