@@ -50,8 +50,13 @@ def run(
     target: Callable[[bytes], object],
     corpus: Sequence[bytes],
     argv: Sequence[str] | None = None,
+    structural: Callable[[bytes, random.Random], bytes] | None = None,
 ) -> int:
-    """Command-line driver shared by the harnesses."""
+    """Command-line driver shared by the harnesses.
+
+    ``structural`` optionally mutates a seed at the level of its meaning (for
+    example replacing one value of a decoded torrent); it gets half the runs.
+    """
     parser = argparse.ArgumentParser(prog=f"python -m fuzz.{name}")
     parser.add_argument("--runs", type=int, default=100_000, help="inputs to try")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
@@ -64,6 +69,8 @@ def run(
     for run_index in range(args.runs):
         if rng.random() < 0.1:
             data = bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
+        elif structural is not None and rng.random() < 0.5:
+            data = structural(rng.choice(pool), rng)
         else:
             data = mutate(rng.choice(pool), rng)
         try:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import sys
+from typing import Any
 
 from fuzz import run
-from servent.codec.bencode import encode
+from servent.codec.bencode import decode, encode
 from servent.codec.merkle import root_from_piece_layer
 from servent.codec.metainfo import parse_torrent
+from servent.errors import ServentError
 
 PL = 16384
 
@@ -37,6 +40,35 @@ def _corpus() -> list[bytes]:
 CORPUS = _corpus()
 
 
+ODD_VALUES: list[Any] = [
+    0, -1, 1 << 60, b"", b"..", b"/", b"CON", b"\xff", b"p", [], {}, [b".."], {b"": {}},
+    {b"": {b"length": 1 << 40}}, {b"length": 5, b"path": [b"a"]}, b"x" * 20, b"y" * 32,
+]
+
+
+def _replace(value: Any, rng: random.Random, depth: int = 0) -> Any:
+    if depth > 8 or rng.random() < 0.25:
+        return rng.choice(ODD_VALUES)
+    if isinstance(value, dict) and value:
+        key = rng.choice(sorted(value))
+        if rng.random() < 0.1:
+            return {k: v for k, v in value.items() if k != key}
+        return {**value, key: _replace(value[key], rng, depth + 1)}
+    if isinstance(value, list) and value:
+        index = rng.randrange(len(value))
+        return [*value[:index], _replace(value[index], rng, depth + 1), *value[index + 1 :]]
+    return rng.choice(ODD_VALUES)
+
+
+def structural(seed: bytes, rng: random.Random) -> bytes:
+    """Replace or drop one nested value of a decodable torrent."""
+    try:
+        value = decode(seed)
+    except ServentError:
+        return seed
+    return encode(_replace(value, rng))
+
+
 def target(data: bytes) -> None:
     meta = parse_torrent(data)
     again = parse_torrent(meta.to_bytes())
@@ -45,4 +77,4 @@ def target(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run("metainfo", target, CORPUS))
+    sys.exit(run("metainfo", target, CORPUS, structural=structural))
