@@ -63,6 +63,15 @@ def ip_prefix(ip: str) -> str:
     return ip.rpartition(".")[0]
 
 
+def _same_network(nodes: list[NodeEntry], ip: str) -> bool:
+    """Whether a node in ``nodes`` shares the /24 (IPv6: /64) of ``ip``."""
+    if ":" not in ip:
+        head = ip[: ip.rfind(".") + 1]  # "1.2.3." — cheap, no parsing in the hot loop
+        return any(entry.addr[0].startswith(head) for entry in nodes)
+    prefix = ip_prefix(ip)
+    return any(":" in entry.addr[0] and ip_prefix(entry.addr[0]) == prefix for entry in nodes)
+
+
 class RoutingTable:
     """Buckets of contacts around ``own_id``; passive (the node decides whom to ping)."""
 
@@ -153,7 +162,7 @@ class RoutingTable:
                 continue
             if (
                 self.find(node_id) is None
-                and self._insert(NodeEntry(node_id, addr, NEVER, True), now)[0]
+                and self._insert(NodeEntry(node_id, addr, NEVER, True), now, want_ping=False)[0]
             ):
                 added += 1
         return added
@@ -220,7 +229,9 @@ class RoutingTable:
         _, to_ping = self._insert(NodeEntry(node_id, addr, now, verified), now)
         return to_ping
 
-    def _insert(self, new: NodeEntry, now: float) -> tuple[bool, NodeEntry | None]:
+    def _insert(
+        self, new: NodeEntry, now: float, want_ping: bool = True
+    ) -> tuple[bool, NodeEntry | None]:
         """Add ``new``; returns (added, a stale node to ping when it was parked instead)."""
         config = self._config
         ip = new.addr[0]
@@ -229,20 +240,18 @@ class RoutingTable:
         while True:
             index = self.bucket_index(int.from_bytes(new.node_id, "big"))
             bucket = self.buckets[index]
-            if config.restrict_ips:
-                prefix = ip_prefix(ip)
-                if any(ip_prefix(entry.addr[0]) == prefix for entry in bucket.nodes):
-                    return False, None
+            if config.restrict_ips and _same_network(bucket.nodes, ip):
+                return False, None
             if len(bucket.nodes) < config.k:
                 self._add(bucket, new, now)
                 return True, None
             if index == len(self.buckets) - 1 and len(self.buckets) < ID_BITS:
                 self._split(now)
                 continue
-            return self._full_bucket(bucket, new, now)
+            return self._full_bucket(bucket, new, now, want_ping)
 
     def _full_bucket(
-        self, bucket: Bucket, new: NodeEntry, now: float
+        self, bucket: Bucket, new: NodeEntry, now: float, want_ping: bool
     ) -> tuple[bool, NodeEntry | None]:
         config = self._config
         victim: NodeEntry | None = None
@@ -267,6 +276,8 @@ class RoutingTable:
         replacements.append(new)
         if len(replacements) > config.replacement_cache:
             del replacements[0]
+        if not want_ping:
+            return False, None
         stalest: NodeEntry | None = None
         for entry in bucket.nodes:
             if not self.is_good(entry, now) and (
@@ -333,12 +344,10 @@ class RoutingTable:
         restrict = self._config.restrict_ips
         while bucket.replacements:
             candidate = bucket.replacements.pop()
-            if restrict:
-                prefix = ip_prefix(candidate.addr[0])
-                if self._has_ip(candidate.addr[0]) or any(
-                    ip_prefix(entry.addr[0]) == prefix for entry in bucket.nodes
-                ):
-                    continue
+            if restrict and (
+                self._has_ip(candidate.addr[0]) or _same_network(bucket.nodes, candidate.addr[0])
+            ):
+                continue
             bucket.nodes.append(candidate)
             if restrict:
                 insort(self._ips, candidate.addr[0])
