@@ -137,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="HOST:PORT",
         action="append",
         default=[],
-        help="a DHT node to join through (repeatable)",
+        help="a DHT node to join through (repeatable), e.g. router.bittorrent.com:6881",
     )
     node.add_argument(
         "--state",
