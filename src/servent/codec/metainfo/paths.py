@@ -17,6 +17,7 @@ same file on macOS and Windows; :func:`check_unique_paths` refuses them too.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 
@@ -39,23 +40,31 @@ def display_path(path: Iterable[str]) -> str:
     return repr("/".join(path))
 
 
-def check_component(component: str, path: tuple[str, ...]) -> None:
-    """Raise :class:`UnsafePathError` if ``component`` is unsafe on any system."""
-    shown = display_path(path)
+@functools.lru_cache(maxsize=65536)
+def component_problem(component: str) -> str | None:
+    """Why ``component`` is unsafe on some system, or None (cached: names repeat)."""
     if not component:
-        raise UnsafePathError(f"unsafe path {shown}: empty component")
+        return "empty component"
     if component in (".", ".."):
-        raise UnsafePathError(f"unsafe path {shown}: component {component!r}")
+        return f"component {component!r}"
     bad = sorted(set(component) & _FORBIDDEN_CHARS)
     if bad:
-        raise UnsafePathError(f"unsafe path {shown}: forbidden character {bad[0]!r}")
+        return f"forbidden character {bad[0]!r}"
     if component[-1] in ". ":
-        raise UnsafePathError(f"unsafe path {shown}: component ends with a dot or space")
+        return "component ends with a dot or space"
     stem = component.split(".", 1)[0].rstrip(" ").upper()
     if stem in _RESERVED_WINDOWS:
-        raise UnsafePathError(f"unsafe path {shown}: reserved device name {component!r}")
+        return f"reserved device name {component!r}"
     if len(component.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
-        raise UnsafePathError(f"unsafe path {shown}: component longer than 255 bytes")
+        return "component longer than 255 bytes"
+    return None
+
+
+def check_component(component: str, path: tuple[str, ...]) -> None:
+    """Raise :class:`UnsafePathError` if ``component`` is unsafe on any system."""
+    problem = component_problem(component)
+    if problem is not None:
+        raise UnsafePathError(f"unsafe path {display_path(path)}: {problem}")
 
 
 def check_path(path: tuple[str, ...]) -> None:
@@ -70,8 +79,13 @@ def check_path(path: tuple[str, ...]) -> None:
         check_component(component, path)
 
 
+@functools.lru_cache(maxsize=65536)
+def _fold_component(component: str) -> str:
+    return unicodedata.normalize("NFC", component).casefold()
+
+
 def _fold(path: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(unicodedata.normalize("NFC", c).casefold() for c in path)
+    return tuple(map(_fold_component, path))
 
 
 def check_unique_paths(paths: Iterable[tuple[str, ...]]) -> None:
