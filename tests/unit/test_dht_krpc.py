@@ -100,3 +100,14 @@ def test_datagram_decoder_agrees_with_the_codec(data: bytes) -> None:
             decode_datagram(data)
     else:
         assert decode_datagram(data) == expected
+
+
+def test_hand_written_encoders_match_the_codec() -> None:
+    args = {b"id": ID, b"target": b"y" * 20, b"want": [b"n4", b"n6"], b"port": 5}
+    assert encode_query(b"aa", b"find_node", args, read_only=True, version=b"SV01") == encode(
+        {b"t": b"aa", b"y": b"q", b"q": b"find_node", b"a": args, b"ro": 1, b"v": b"SV01"}
+    )
+    values = {b"id": ID, b"nodes": b"n" * 26, b"values": [b"p" * 6], b"interval": 60}
+    assert encode_response(b"bb", values, reflected_ip=b"i" * 6, version=b"SV01") == encode(
+        {b"t": b"bb", b"y": b"r", b"r": values, b"ip": b"i" * 6, b"v": b"SV01"}
+    )

@@ -164,13 +164,30 @@ def encode_query(
     read_only: bool = False,
     version: bytes | None = None,
 ) -> bytes:
-    """A query datagram; ``args`` must already contain our ``id``."""
-    top: dict[bytes, BValue] = {b"t": tid, b"y": QUERY, b"q": method, b"a": args}
+    """A query datagram; ``args`` must already contain our ``id``.
+
+    Written out by hand (keys in sorted order: a, q, ro, t, v, y): every
+    lookup step passes through here.
+    """
+    parts = [b"d1:ad"]
+    append = parts.append
+    for key in sorted(args):
+        value = args[key]
+        append(b"%d:%s" % (len(key), key))
+        if type(value) is bytes:
+            append(b"%d:%s" % (len(value), value))
+        elif type(value) is int:
+            append(b"i%de" % value)
+        else:
+            append(encode_value(value))
+    append(b"e1:q%d:%s" % (len(method), method))
     if read_only:
-        top[b"ro"] = 1
+        append(b"2:roi1e")
+    append(b"1:t%d:%s" % (len(tid), tid))
     if version:
-        top[b"v"] = version
-    return encode_value(top)
+        append(b"1:v%d:%s" % (len(version), version))
+    append(b"1:y1:qe")
+    return b"".join(parts)
 
 
 def encode_response(

@@ -67,7 +67,10 @@ def _same_network(nodes: list[NodeEntry], ip: str) -> bool:
     """Whether a node in ``nodes`` shares the /24 (IPv6: /64) of ``ip``."""
     if ":" not in ip:
         head = ip[: ip.rfind(".") + 1]  # "1.2.3." — cheap, no parsing in the hot loop
-        return any(entry.addr[0].startswith(head) for entry in nodes)
+        for entry in nodes:  # noqa: SIM110 - a plain loop is faster than any() here
+            if entry.addr[0].startswith(head):
+                return True
+        return False
     prefix = ip_prefix(ip)
     return any(":" in entry.addr[0] and ip_prefix(entry.addr[0]) == prefix for entry in nodes)
 
@@ -189,11 +192,14 @@ class RoutingTable:
     def questionable(self, now: float) -> NodeEntry | None:
         """The least recently seen non-good node, to be pinged during maintenance."""
         oldest: NodeEntry | None = None
-        for entry in self.all_nodes():
-            if not self.is_good(entry, now) and (
-                oldest is None or entry.last_seen < oldest.last_seen
-            ):
-                oldest = entry
+        good_since = now - self._config.node_good_for
+        for bucket in self.buckets:
+            for entry in bucket.nodes:
+                seen = entry.last_seen
+                if (entry.failures or seen == NEVER or seen <= good_since) and (
+                    oldest is None or seen < oldest.last_seen
+                ):
+                    oldest = entry
         return oldest
 
     # -- updates ---------------------------------------------------------
