@@ -160,3 +160,27 @@ def test_v1_chunk_inside_a_file_that_starts_off_page_is_hashed(tmp_path: Path) -
     space = b"a" * 100 + big
     expected = [hashlib.sha1(space[i:i + PL]).digest() for i in range(0, len(space), PL)]
     assert list(meta.piece_hashes) == expected
+
+
+@pytest.mark.parametrize("version", list(TorrentVersion))
+def test_chunks_across_mapping_windows_hash_like_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: TorrentVersion
+) -> None:
+    # Small windows force chunks at window edges and v1 chunks that straddle two windows.
+    from servent.storage import torrent_creator
+
+    monkeypatch.setattr(torrent_creator, "WINDOW_BYTES", 4 * BLOCK_SIZE)
+    root = tmp_path / "payload"
+    root.mkdir()
+    (root / "a").write_bytes(os.urandom(100))
+    (root / "b").write_bytes(os.urandom(19 * BLOCK_SIZE + 5))
+    small = create_torrent(root, version=version, piece_length=BLOCK_SIZE, chunk_bytes=BLOCK_SIZE)
+    monkeypatch.setattr(torrent_creator, "WINDOW_BYTES", 1 << 30)
+    large = create_torrent(root, version=version, piece_length=BLOCK_SIZE, chunk_bytes=1 << 20)
+    assert small.info_bytes == large.info_bytes
+    if version is TorrentVersion.V1:
+        space = (root / "a").read_bytes() + (root / "b").read_bytes()
+        assert list(small.piece_hashes) == [
+            hashlib.sha1(space[i:i + BLOCK_SIZE]).digest()
+            for i in range(0, len(space), BLOCK_SIZE)
+        ]

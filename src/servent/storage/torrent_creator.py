@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]
 
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
+#: Files are mapped in windows of this size, shared by the chunks inside them.
+WINDOW_BYTES = 64 * 1024 * 1024
 MAX_SOURCE_FILES = 1_000_000
 
 
@@ -66,6 +68,7 @@ class _Chunk:
     v1_length: int  # bytes covered by v1 pieces (data plus zero padding)
     file_index: int  # the file whose bytes this is (v2); -1 for v1-only chunks
     data_length: int  # real payload bytes in the chunk
+    window: _Window | None = None  # the mapping holding the (single) segment, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,8 @@ class _PayloadHasher:
         self.roots: dict[int, bytes] = {}
         self.layers: dict[bytes, bytes] = {}
         self._local = threading.local()
+        self._windows: list[_Window] = []
+        self._window_key: tuple[str, int] | None = None
 
     # -- planning -------------------------------------------------------------
 
@@ -194,6 +199,7 @@ class _PayloadHasher:
                     v1_length=v1_length if self.version.has_v1 else 0,
                     file_index=index,
                     data_length=length,
+                    window=self._window_for(disk, entry.length, start, length),
                 )
 
     def _v1_chunks(self) -> Iterator[_Chunk]:
@@ -214,8 +220,57 @@ class _PayloadHasher:
                 segments.append(_Segment(self.disk_paths[k], cursor - entry.offset, step))
                 cursor += step
             length = end - position
-            yield _Chunk(position // self.piece_length, tuple(segments), length, -1, length)
+            window = None
+            only = segments[0]
+            if len(segments) == 1 and only.path is not None:
+                window = self._window_for(only.path, self.entries[k].length, only.offset,
+                                          only.length)
+            yield _Chunk(position // self.piece_length, tuple(segments), length, -1, length,
+                         window)
             position = end
+
+    def _window_for(self, path: str, file_length: int, offset: int, length: int) -> _Window | None:
+        """The shared mapping covering ``offset``+``length`` of ``path`` (None: read instead).
+
+        Chunks come in file order, so a new window seals the previous one,
+        which is unmapped as soon as its last chunk is hashed.
+        """
+        start = offset - offset % WINDOW_BYTES
+        if offset + length > start + WINDOW_BYTES:
+            return None  # straddles two windows (v1 chunks only): copy it
+        key = (path, start)
+        if key == self._window_key and self._windows:
+            window = self._windows[-1]
+            window.pending += 1
+            return window
+        self.seal_windows()
+        self._window_key = key
+        try:
+            window = _Window(path, start, min(WINDOW_BYTES, file_length - start))
+        except (OSError, ValueError):  # a file system without mmap: read instead
+            logger.debug("cannot map %s; reading it instead", path)
+            self._window_key = None
+            return None
+        window.pending = 1
+        self._windows.append(window)
+        return window
+
+    def seal_windows(self) -> None:
+        """No more chunks will use the open windows: unmap those already done."""
+        for window in self._windows:
+            window.sealed = True
+        self._windows = [w for w in self._windows if not w.close_if_done()]
+
+    def chunk_done(self, chunk: _Chunk) -> None:
+        if chunk.window is not None:
+            chunk.window.pending -= 1
+            if chunk.window.close_if_done():
+                self._windows.remove(chunk.window)
+
+    def close_windows(self) -> None:
+        for window in self._windows:
+            window.close()
+        self._windows = []
 
     # -- hashing ----------------------------------------------------------------
 
@@ -228,18 +283,13 @@ class _PayloadHasher:
 
     def hash_chunk(self, chunk: _Chunk) -> _ChunkHashes:
         segments = chunk.segments
-        if len(segments) == 1 and segments[0].path is not None:
-            # One file region: hash straight from the page cache, no copy.
-            region = _MappedRegion(segments[0].path, segments[0].offset, segments[0].length)
+        if chunk.window is not None:
+            # Hash straight from the page cache through the shared mapping: no copy.
+            data = chunk.window.slice(segments[0].offset, segments[0].length)
             try:
-                mapped = region.__enter__()
-            except (OSError, ValueError):  # a file system without mmap: copy instead
-                logger.debug("cannot map %s; reading it instead", segments[0].path)
-            else:
-                try:
-                    return self._hash_data(chunk, mapped)
-                finally:
-                    region.__exit__()
+                return self._hash_data(chunk, data)
+            finally:
+                data.release()
         view = memoryview(self._buffer())
         position = 0
         for segment in segments:
@@ -298,17 +348,22 @@ class _PayloadHasher:
                 layers.setdefault(chunk.file_index, []).extend(result.v2_pieces)
                 small_blocks.setdefault(chunk.file_index, []).extend(result.v2_blocks)
             done += chunk.data_length
+            self.chunk_done(chunk)
             if progress is not None:
                 progress(done, total)
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
-            for chunk in self.chunks():
-                pending.append((chunk, pool.submit(self.hash_chunk, chunk)))
-                if len(pending) >= in_flight:
-                    first, future = pending.pop(0)
-                    collect(first, future.result())
-            for chunk, future in pending:
-                collect(chunk, future.result())
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
+                for chunk in self.chunks():
+                    pending.append((chunk, pool.submit(self.hash_chunk, chunk)))
+                    if len(pending) >= in_flight:
+                        first, future = pending.pop(0)
+                        collect(first, future.result())
+                self.seal_windows()
+                for chunk, future in pending:
+                    collect(chunk, future.result())
+        finally:
+            self.close_windows()
         for index, layer in layers.items():
             length = self.entries[index].length
             if length <= self.piece_length:
@@ -319,43 +374,48 @@ class _PayloadHasher:
             self.roots[index] = root
 
 
-class _MappedRegion:
-    """``length`` bytes of ``path`` at ``offset``, mapped read-only.
+class _Window:
+    """A read-only mapping of ``length`` bytes of ``path`` from ``offset`` (page aligned).
 
-    Mapping avoids copying every byte out of the page cache, a fifth of the
-    CPU time of hashing.  The mapping starts at the page boundary below
-    ``offset`` (v1 chunks may begin anywhere in a file).  The size is checked
-    first so a file that shrank since the scan is an error rather than a
-    fault on access.
+    Mapping avoids copying every byte out of the page cache (a tenth of the
+    CPU time of hashing), and one mapping shared by the chunks inside it
+    avoids a map/unmap per chunk.  The size is checked first so a file that
+    shrank since the scan is an error rather than a fault on access.
     """
 
     def __init__(self, path: str, offset: int, length: int) -> None:
-        self.path, self.offset, self.length = path, offset, length
-        self._map: mmap.mmap | None = None
-        self._views: list[memoryview] = []
-
-    def __enter__(self) -> memoryview:
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
-            if os.fstat(fd).st_size < self.offset + self.length:
-                raise MetainfoError(f"{self.path!r} became shorter while it was being hashed")
-            skip = self.offset % mmap.ALLOCATIONGRANULARITY
-            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-            self._map = mmap.mmap(
-                fd, skip + self.length, flags=flags, prot=mmap.PROT_READ,
-                offset=self.offset - skip,
-            )
+            if os.fstat(fd).st_size < offset + length:
+                raise MetainfoError(f"{path!r} became shorter while it was being hashed")
+            self._map = mmap.mmap(fd, length, prot=mmap.PROT_READ, offset=offset)
         finally:
             os.close(fd)
-        whole = memoryview(self._map)
-        self._views = [whole, whole[skip:]]
-        return self._views[1]
+        self.offset = offset
+        self._view = memoryview(self._map)
+        self.pending = 0
+        self.sealed = False
+        self.closed = False
 
-    def __exit__(self, *exc: object) -> None:
-        for view in reversed(self._views):
-            view.release()
-        if self._map is not None:
+    def slice(self, offset: int, length: int) -> memoryview:
+        start = offset - self.offset
+        return self._view[start : start + length]
+
+    def close_if_done(self) -> bool:
+        if self.sealed and self.pending <= 0:
+            self.close()
+            return True
+        return False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._view.release()
+        try:
             self._map.close()
+        except BufferError:  # a slice still alive (in a traceback); the GC unmaps it
+            logger.debug("mapping still referenced at close")
 
 
 def _read_exactly(path: str, offset: int, target: memoryview) -> None:
