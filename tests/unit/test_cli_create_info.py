@@ -137,3 +137,47 @@ def test_servent_with_no_arguments_shares_a_sample_and_prints_its_magnet(tmp_pat
     assert magnet.info_hash_v1 == meta.info_hash_v1
     assert magnet.info_hash_v2 == meta.info_hash_v2
     assert (tmp_path / "servent" / "sample" / "README.txt").is_file()
+
+
+def run_create_with_stderr(tmp_path: Path, stderr: int) -> subprocess.CompletedProcess[bytes]:
+    root = payload(tmp_path)
+    (root / "big.bin").write_bytes(bytes(4 * 1024 * 1024))
+    return subprocess.run(
+        [sys.executable, "-m", "servent", "create", str(root), "-o", str(tmp_path / "t.torrent")],
+        stdout=subprocess.PIPE, stderr=stderr, timeout=120,
+    )
+
+
+def test_create_is_quiet_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    result = run_create_with_stderr(tmp_path, subprocess.PIPE)
+    assert result.returncode == 0
+    assert result.stderr.decode().splitlines() == [
+        line for line in result.stderr.decode().splitlines() if line.startswith("created ")
+    ]
+    assert b"hashing" not in result.stderr
+
+
+def test_create_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        result = run_create_with_stderr(tmp_path, terminal)
+        os.close(terminal)
+        terminal = -1
+        output = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal side is closed and drained
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        if terminal >= 0:
+            os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"hashing" in output
+    assert result.stdout.decode().startswith("magnet:?")

@@ -109,6 +109,7 @@ class _ProgressBar:
     def __enter__(self) -> Callable[[int, int], None] | None:
         if not sys.stderr.isatty():
             return None
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -119,7 +120,7 @@ class _ProgressBar:
 
         progress = Progress(
             "hashing", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), transient=True,
+            TimeRemainingColumn(), transient=True, console=Console(stderr=True),
         )
         progress.start()
         task = progress.add_task("hashing", total=None)
