@@ -244,3 +244,45 @@ def test_querier_with_ro_flag_is_not_pinged_for_the_table() -> None:
     query = encode({b"t": b"tx", b"y": b"q", b"q": b"ping", b"ro": 1, b"a": {b"id": OTHER}})
     node.receive_datagram(query, ALICE, 1.0)
     assert len(node.datagrams_to_send()) == 1  # only the answer, no ping back
+
+
+def _answer_ping(
+    node: DhtNode, addr: tuple[str, int], sender: bytes, reflected: bytes | None = None
+) -> None:
+    node.ping(addr, 1.0)
+    ((query, _),) = [item for item in node.datagrams_to_send() if item[1] == addr]
+    tid = decode(query)[b"t"]  # type: ignore[index, call-overload]
+    reply: dict[bytes, BValue] = {b"t": tid, b"y": b"r", b"r": {b"id": sender}}
+    if reflected is not None:
+        reply[b"ip"] = reflected
+    node.receive_datagram(encode(reply), addr, 1.1)
+
+
+def test_enforced_bep42_keeps_insecure_ids_out_of_the_table() -> None:
+    from servent.proto.dht.node_id import generate_secure_id
+
+    # Public-looking addresses (no traffic leaves the test: the node is sans-IO);
+    # documentation ranges like 203.0.113.0/24 count as private, hence exempt.
+    insecure_addr, secure_addr = ("8.8.8.8", 6881), ("9.9.9.9", 6881)
+    node = make_node(DhtConfig(enforce_node_id=True))
+    _answer_ping(node, insecure_addr, b"\x12" * 20)
+    assert len(node.routing_table) == 0
+    secure = generate_secure_id(secure_addr[0], random.Random(1))
+    _answer_ping(node, secure_addr, secure)
+    assert node.routing_table.find(secure) is not None
+
+
+def test_external_ip_is_learnt_from_several_answers() -> None:
+    from servent.proto.dht import ExternalAddressChanged
+
+    node = make_node()
+    peers = [(f"198.51.{i}.1", 6881) for i in range(1, 4)]
+    for i, addr in enumerate(peers):
+        _answer_ping(
+            node, addr, bytes([0x20 + i]) * 20, reflected=bytes([192, 0, 2, 44, 0x1A, 0xE1])
+        )
+    events = []
+    while (event := node.next_event()) is not None:
+        events.append(event)
+    assert ExternalAddressChanged("192.0.2.44") in events
+    assert node.external_ip == "192.0.2.44"
