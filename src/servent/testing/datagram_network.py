@@ -99,6 +99,9 @@ class FakeDatagramNetwork:
         self._addresses: list[Address] = []
         self._access: list[float] = []
         self._timer_at: list[float | None] = []
+        #: Time of the one timer entry each endpoint has in the heap (None: none). A later
+        #: wish reuses it (re-armed when it pops), so the heap holds <= 1 timer per endpoint.
+        self._queued_at: list[float | None] = []
         self._sent_by: list[int] = []
         self._used_ips: set[str] = set()
         #: Called as ``tap(now, data, src, dst)`` for every datagram delivered (observers only).
@@ -141,6 +144,7 @@ class FakeDatagramNetwork:
         self._addresses.append(addr)
         self._access.append(self.latency.draw_access(self._rng))
         self._timer_at.append(None)
+        self._queued_at.append(None)
         self._sent_by.append(0)
         self.flush(addr)
         return addr
@@ -206,9 +210,12 @@ class FakeDatagramNetwork:
             return
         if fired and when <= now:
             when = now + _TIMER_EPSILON
-        if when != self._timer_at[slot]:
-            self._timer_at[slot] = when
-            self._push(when if when > now else now, slot, None, None, None)
+        self._timer_at[slot] = when
+        queued = self._queued_at[slot]
+        if queued is None or queued > when:
+            due = when if when > now else now
+            self._queued_at[slot] = due
+            self._push(due, slot, None, None, None)
 
     def _send_all(self, slot: int, outgoing: list[tuple[bytes, Address]], now: float) -> None:
         stats = self.stats
@@ -256,11 +263,16 @@ class FakeDatagramNetwork:
     ) -> bool:
         clock = self.clock
         if data is None:
+            if self._queued_at[slot] != when:
+                return False  # an earlier entry replaced this one
+            self._queued_at[slot] = None
             scheduled = self._timer_at[slot]
-            if scheduled is None or scheduled > when + 1e-12:
-                return False  # superseded by a later schedule, or the endpoint left
             endpoint = self._endpoints[slot]
-            if endpoint is None:
+            if scheduled is None or endpoint is None:
+                return False  # no timer wanted any more, or the endpoint left
+            if scheduled > when:
+                self._queued_at[slot] = scheduled  # the wish moved later: re-arm
+                self._push(scheduled, slot, None, None, None)
                 return False
             clock.advance_to(when)
             self._timer_at[slot] = None
