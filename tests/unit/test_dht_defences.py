@@ -286,3 +286,12 @@ def test_external_ip_is_learnt_from_several_answers() -> None:
         events.append(event)
     assert ExternalAddressChanged("192.0.2.44") in events
     assert node.external_ip == "192.0.2.44"
+
+
+def test_a_flood_of_unsolicited_replies_gets_the_sender_blocked() -> None:
+    node = make_node(DhtConfig(rate_limit_per_ip=10.0, rate_burst=20.0))
+    for i in range(100):
+        reply = encode({b"t": i.to_bytes(2, "big"), b"y": b"r", b"r": {b"id": OTHER}})
+        node.receive_datagram(reply, ALICE, 1.0 + i * 0.001)
+    stats = node.statistics()
+    assert stats["blocked_ips"] == 1 and stats["dropped_blocked"] > 50

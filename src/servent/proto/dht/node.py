@@ -390,6 +390,8 @@ class DhtNode:
         tx = self._tx.get(msg.tid)
         if tx is None or tx.addr != addr:
             self._count("dropped_unmatched")
+            if self._limiter is not None:
+                self._limiter.allow(addr[0], now)  # unsolicited replies count as a flood too
             return
         del self._tx[msg.tid]
         if msg.kind is ERROR:
