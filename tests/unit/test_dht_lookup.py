@@ -131,3 +131,12 @@ def test_answer_with_nodes_extends_the_lookup() -> None:
     node.receive_datagram(reply, addr, 0.1)
     ((_, next_addr),) = node.datagrams_to_send()
     assert next_addr == ("10.0.0.1", 1007)
+
+
+def test_one_candidate_per_ip_when_restricted() -> None:
+    lookup = Lookup(
+        1, FIND_NODE, TARGET, b"\xff" * 20, alpha=3, k=8, max_candidates=16, one_per_ip=True
+    )
+    lookup.add([(d.to_bytes(20, "big"), ("10.6.6.6", 1000 + d)) for d in range(1, 10)])
+    lookup.add([_node(50)])
+    assert [c.addr[0] for c in lookup.candidates] == ["10.6.6.6", "10.0.0.1"]

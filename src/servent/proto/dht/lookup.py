@@ -61,6 +61,7 @@ class Lookup:
         "kind",
         "lookup_id",
         "max_candidates",
+        "one_per_ip",
         "own_id",
         "pending_stores",
         "queried",
@@ -82,6 +83,7 @@ class Lookup:
         alpha: int,
         k: int,
         max_candidates: int,
+        one_per_ip: bool = False,
     ) -> None:
         self.lookup_id = lookup_id
         self.kind = kind
@@ -93,7 +95,10 @@ class Lookup:
         self.max_candidates = max_candidates
         self.candidates: list[Candidate] = []
         self.seen_ids: set[bytes] = {own_id}
-        self.seen_addrs: set[Address] = set()
+        #: Addresses already offered; only the IP when ``one_per_ip`` (so one host
+        #: cannot fill the candidate list with Sybils on many ports).
+        self.seen_addrs: set[Address | str] = set()
+        self.one_per_ip = one_per_ip
         self.in_flight = 0
         self.queried = 0
         self.done = False
@@ -109,13 +114,14 @@ class Lookup:
         cap = self.max_candidates
         target_key = self.target_key
         for node_id, addr in nodes:
-            if node_id in self.seen_ids or addr in self.seen_addrs or addr[1] == 0:
+            where: Address | str = addr[0] if self.one_per_ip else addr
+            if node_id in self.seen_ids or where in self.seen_addrs or addr[1] == 0:
                 continue
             key = int.from_bytes(node_id, "big") ^ target_key
             if len(candidates) >= cap and key >= candidates[-1].key:
                 continue
             self.seen_ids.add(node_id)
-            self.seen_addrs.add(addr)
+            self.seen_addrs.add(where)
             insort(candidates, Candidate(node_id, addr, key))
             if len(candidates) > cap:
                 self._drop_farthest()
@@ -132,7 +138,7 @@ class Lookup:
         if node_id in self.seen_ids:
             return None
         self.seen_ids.add(node_id)
-        self.seen_addrs.add(addr)
+        self.seen_addrs.add(addr[0] if self.one_per_ip else addr)
         candidate = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ self.target_key)
         candidate.state = RESPONDED
         insort(self.candidates, candidate)

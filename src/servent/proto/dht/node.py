@@ -515,6 +515,7 @@ class DhtNode:
         lookup = lk.Lookup(
             lookup_id, kind, target, self.node_id,
             alpha=config.alpha, k=config.k, max_candidates=config.max_lookup_candidates,
+            one_per_ip=config.restrict_ips,
         )  # fmt: skip
         if extra:
             lookup.extra.update(extra)
