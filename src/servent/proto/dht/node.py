@@ -18,21 +18,15 @@ from collections.abc import Iterable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servent.codec.bencode import BValue
-from servent.codec.compact import Address, decode_nodes, decode_peer
+from servent.codec.compact import Address, decode_nodes
 from servent.errors import CompactEncodingError, DhtItemError, KrpcDecodeError
 from servent.proto.dht import items as bep44
 from servent.proto.dht import lookup as lk
 from servent.proto.dht.config import DhtConfig
 from servent.proto.dht.events import (
-    AnnounceDone,
     DhtEvent,
     ExternalAddressChanged,
-    ItemFound,
-    NodesFound,
-    PeersFound,
     PingDone,
-    PutDone,
-    SamplesFound,
 )
 from servent.proto.dht.krpc import (
     ERROR,
@@ -45,6 +39,14 @@ from servent.proto.dht.krpc import (
 )
 from servent.proto.dht.node_id import is_secure_id
 from servent.proto.dht.ratelimit import QueryRateLimiter
+from servent.proto.dht.results import (
+    as_int,
+    collect_item,
+    collect_peers,
+    collect_samples,
+    finished_event,
+    signed_fields,
+)
 from servent.proto.dht.routing import NodeEntry, RoutingTable
 from servent.proto.dht.server import QueryServer
 from servent.proto.dht.storage import ItemStore, PeerStore
@@ -586,71 +588,15 @@ class DhtNode:
                 self._count("bad_nodes_field")
         kind = lookup.kind
         if kind in (lk.GET_PEERS, lk.ANNOUNCE):
-            self._collect_peers(lookup, args)
+            collect_peers(lookup, args)
         elif kind in (lk.GET_ITEM, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
-            self._collect_item(lookup, args)
+            collect_item(lookup, args)
             if kind == lk.GET_ITEM and lookup.extra.get("immutable_found"):
                 self._search_finished(lookup, now)
                 return
         elif kind == lk.SAMPLE:
-            self._collect_samples(lookup, args)
+            collect_samples(lookup, args)
         self._drive(lookup, now)
-
-    def _collect_peers(self, lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
-        values = args.get(b"values")
-        if type(values) is not list:
-            return
-        peers = lookup.extra.setdefault("peers", {})
-        assert isinstance(peers, dict)
-        for value in values[:200]:
-            if type(value) is bytes and len(peers) < _MAX_PEERS_PER_LOOKUP:
-                try:
-                    peer = decode_peer(value)
-                except CompactEncodingError:
-                    continue
-                if peer[1]:
-                    peers[peer] = None
-
-    def _collect_item(self, lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
-        if b"v" not in args:
-            return
-        encoded = encode_value(args[b"v"])
-        if len(encoded) > bep44.MAX_VALUE_SIZE:
-            return
-        key = args.get(b"k")
-        if key is None:
-            if bep44.immutable_target(encoded) == lookup.target:
-                lookup.extra["item"] = (args[b"v"], None, None, None)
-                lookup.extra["immutable_found"] = True
-            return
-        sig = args.get(b"sig")
-        seq = args.get(b"seq")
-        salt = lookup.extra.get("salt", b"")
-        assert isinstance(salt, bytes)
-        if type(key) is not bytes or type(sig) is not bytes or type(seq) is not int or seq < 0:
-            return
-        if bep44.mutable_target(key, salt) != lookup.target:
-            return
-        best = lookup.extra.get("item")
-        if isinstance(best, tuple) and best[1] is not None and best[1] >= seq:
-            return
-        if bep44.verify(key, sig, encoded, seq, salt):
-            lookup.extra["item"] = (args[b"v"], seq, key, sig)
-
-    def _collect_samples(self, lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
-        samples = args.get(b"samples")
-        found = lookup.extra.setdefault("samples", {})
-        assert isinstance(found, dict)
-        if type(samples) is bytes and len(samples) % 20 == 0:
-            for offset in range(0, min(len(samples), 20 * 200), 20):
-                if len(found) < _MAX_SAMPLES_PER_LOOKUP:
-                    found[samples[offset : offset + 20]] = None
-        num = args.get(b"num")
-        if type(num) is int and num >= 0:
-            lookup.extra["num"] = max(num, _int(lookup.extra.get("num")))
-        interval = args.get(b"interval")
-        if type(interval) is int and interval >= 0:
-            lookup.extra["interval"] = interval
 
     def _search_finished(self, lookup: lk.Lookup, now: float) -> None:
         kind = lookup.kind
@@ -662,42 +608,7 @@ class DhtNode:
             return
         lookup.done = True
         self._lookups.pop(lookup.lookup_id, None)
-        closest = tuple((c.node_id, c.addr) for c in lookup.closest_responded(self.config.k))
-        extra = lookup.extra
-        event: DhtEvent | None
-        if kind == lk.FIND_NODE:
-            event = NodesFound(lookup.lookup_id, lookup.target, closest)
-        elif kind == lk.GET_PEERS:
-            event = PeersFound(lookup.lookup_id, lookup.target, _peers_of(lookup), closest)
-        elif kind == lk.GET_ITEM:
-            item = extra.get("item")
-            salt = extra.get("salt", b"")
-            assert isinstance(salt, bytes)
-            if isinstance(item, tuple):
-                event = ItemFound(
-                    lookup.lookup_id, lookup.target, item[0], item[1], item[2], item[3], salt
-                )
-            else:
-                event = ItemFound(lookup.lookup_id, lookup.target, None, salt=salt)
-        elif kind == lk.SAMPLE:
-            samples = extra.get("samples", {})
-            assert isinstance(samples, dict)
-            event = SamplesFound(
-                lookup.lookup_id, lookup.target, tuple(samples),
-                _int(extra.get("num")), _int(extra.get("interval")),
-            )  # fmt: skip
-        elif kind == lk.ANNOUNCE:
-            event = AnnounceDone(lookup.lookup_id, lookup.target, lookup.stored, _peers_of(lookup))
-        elif kind in (lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
-            seq = extra.get("seq")
-            error = extra.get("error")
-            event = PutDone(
-                lookup.lookup_id, lookup.target, lookup.stored,
-                seq if isinstance(seq, int) else None,
-                error if isinstance(error, str) and lookup.stored == 0 else None,
-            )  # fmt: skip
-        else:
-            event = None  # internal refresh
+        event = finished_event(lookup, self.config.k)
         if event is not None:
             self._events.append(event)
 
@@ -709,7 +620,7 @@ class DhtNode:
             method = b"announce_peer"
             base: dict[bytes, BValue] = {
                 b"info_hash": lookup.target,
-                b"port": _int(extra.get("port")),
+                b"port": as_int(extra.get("port")),
             }
             if extra.get("implied"):
                 base[b"implied_port"] = 1
@@ -717,7 +628,7 @@ class DhtNode:
             method = b"put"
             base = {b"v": extra["value"]}  # type: ignore[dict-item]
             if lookup.kind == lk.PUT_MUTABLE:
-                base.update(self._signed_fields(lookup))
+                base.update(signed_fields(lookup))
         for candidate in targets:
             args = dict(base)
             args[b"token"] = candidate.token  # type: ignore[assignment]
@@ -725,29 +636,6 @@ class DhtNode:
                 lookup.pending_stores += 1
         if lookup.pending_stores == 0:
             self._search_finished(lookup, now)
-
-    def _signed_fields(self, lookup: lk.Lookup) -> dict[bytes, BValue]:
-        extra = lookup.extra
-        seq = extra.get("seq")
-        if not isinstance(seq, int):
-            found = extra.get("item")
-            seq = found[1] + 1 if isinstance(found, tuple) and isinstance(found[1], int) else 1
-            extra["seq"] = seq
-        salt = extra.get("salt", b"")
-        encoded = extra["encoded"]
-        key = extra["key"]
-        public = extra["public"]
-        assert isinstance(salt, bytes) and isinstance(encoded, bytes) and isinstance(public, bytes)
-        assert isinstance(key, Ed25519PrivateKey)
-        fields: dict[bytes, BValue] = {
-            b"k": public, b"seq": seq, b"sig": bep44.sign(key, encoded, seq, salt),
-        }  # fmt: skip
-        if salt:
-            fields[b"salt"] = salt
-        cas = extra.get("cas")
-        if isinstance(cas, int):
-            fields[b"cas"] = cas
-        return fields
 
     def _store_finished(self, lookup: lk.Lookup, ok: bool, now: float) -> None:
         lookup.pending_stores -= 1
@@ -762,13 +650,3 @@ def _check_id(value: bytes) -> bytes:
     if len(value) != 20:
         raise ValueError("an ID or info-hash has 20 bytes")
     return value
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
-
-
-def _peers_of(lookup: lk.Lookup) -> tuple[Address, ...]:
-    peers = lookup.extra.get("peers", {})
-    assert isinstance(peers, dict)
-    return tuple(peers)
