@@ -24,7 +24,7 @@ import socket
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -55,17 +55,27 @@ MAX_SAVED_NODES = 2000
 MAX_QUEUED_EVENTS = 1000
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    """Feeds one socket's datagrams to the driver."""
+#: Datagrams read per wake-up of a socket before the node's output is sent (batching:
+#: one selector round and one pump per batch instead of per datagram).
+READ_BATCH = 64
+#: Kernel receive buffer asked for (bursts of queries wait there, not in Python).
+RECEIVE_BUFFER = 1 << 20
 
-    def __init__(self, driver: DhtDriver) -> None:
-        self._driver = driver
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._driver._datagram_received(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("UDP error: %s", exc)
+def _open_socket(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+    """A bound non-blocking UDP socket; IPv6 sockets are v6-only so v4 can share the port."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def load_state(path: Path) -> tuple[bytes | None, list[tuple[bytes, Address]]]:
@@ -137,8 +147,8 @@ class DhtDriver:
         self._saved_nodes: list[tuple[bytes, Address]] = []
         self._node: DhtNode | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._transport4: asyncio.DatagramTransport | None = None
-        self._transport6: asyncio.DatagramTransport | None = None
+        self._sock4: socket.socket | None = None
+        self._sock6: socket.socket | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._save_handle: asyncio.TimerHandle | None = None
@@ -148,6 +158,7 @@ class DhtDriver:
         self._closed = False
         self.datagrams_received = 0
         self.datagrams_sent = 0
+        self.datagrams_dropped = 0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -167,19 +178,12 @@ class DhtDriver:
         self._node = DhtNode(self._node_id, config=self._config, rng=self._rng, now=loop.time())
         try:
             if self._host is not None:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _Endpoint(self),
-                    local_addr=(self._host, self._port),
-                    family=socket.AF_INET,
-                )
-                self._transport4 = transport
+                self._sock4 = _open_socket(socket.AF_INET, self._host, self._port)
+                loop.add_reader(self._sock4.fileno(), self._read_ready, self._sock4)
             if self._host6 is not None:
-                transport6, _ = await loop.create_datagram_endpoint(
-                    lambda: _Endpoint(self),
-                    local_addr=(self._host6, self._port6 if self._port6 is not None else 0),
-                    family=socket.AF_INET6,
-                )
-                self._transport6 = transport6
+                port6 = self._port6 if self._port6 is not None else 0
+                self._sock6 = _open_socket(socket.AF_INET6, self._host6, port6)
+                loop.add_reader(self._sock6.fileno(), self._read_ready, self._sock6)
         except BaseException:
             await self.close()
             raise
@@ -211,9 +215,11 @@ class DhtDriver:
                 self.save()
             except OSError as exc:
                 logger.warning("could not save DHT state: %s", exc)
-        for transport in (self._transport4, self._transport6):
-            if transport is not None:
-                transport.close()
+        for sock in (self._sock4, self._sock6):
+            if sock is not None:
+                if self._loop is not None:
+                    self._loop.remove_reader(sock.fileno())
+                sock.close()
         for future in self._waiters.values():
             if not future.done():
                 future.cancel()
@@ -235,17 +241,17 @@ class DhtDriver:
     @property
     def address(self) -> Address:
         """The bound IPv4 address (or IPv6 when there is no IPv4 socket)."""
-        transport = self._transport4 or self._transport6
-        if transport is None:
+        sock = self._sock4 or self._sock6
+        if sock is None:
             raise RuntimeError("DhtDriver not started")
-        name = transport.get_extra_info("sockname")
+        name = sock.getsockname()
         return (name[0], name[1])
 
     @property
     def address6(self) -> Address | None:
-        if self._transport6 is None:
+        if self._sock6 is None:
             return None
-        name = self._transport6.get_extra_info("sockname")
+        name = self._sock6.getsockname()
         return (name[0], name[1])
 
     @property
@@ -274,11 +280,25 @@ class DhtDriver:
         assert self._loop is not None
         return self._loop.time()
 
-    def _datagram_received(self, data: bytes, addr: Address) -> None:
-        if self._closed or self._node is None:
+    def _read_ready(self, sock: socket.socket) -> None:
+        """Feed up to READ_BATCH waiting datagrams to the node, then pump once."""
+        node = self._node
+        if self._closed or node is None:
             return
-        self.datagrams_received += 1
-        self._node.receive_datagram(data, addr, self._now())
+        now = self._now()
+        received = 0
+        receive = node.receive_datagram
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. an ICMP error reported on the socket
+                logger.debug("UDP receive error: %s", exc)
+                continue
+            received += 1
+            receive(data, (addr[0], addr[1]), now)
+        self.datagrams_received += received
         self._pump()
 
     def _on_timer(self) -> None:
@@ -293,15 +313,22 @@ class DhtDriver:
         node = self._node
         if node is None or self._closed:
             return
-        for data, addr in node.datagrams_to_send():
-            transport = self._transport6 if ":" in addr[0] else self._transport4
-            if transport is None:
-                continue
-            try:
-                transport.sendto(data, addr)
-                self.datagrams_sent += 1
-            except (OSError, ValueError) as exc:
-                logger.debug("cannot send to %s: %s", addr, exc)
+        outgoing = node.datagrams_to_send()
+        if outgoing:
+            sock4, sock6 = self._sock4, self._sock6
+            sent = 0
+            for data, addr in outgoing:
+                sock = sock6 if ":" in addr[0] else sock4
+                if sock is None:
+                    continue
+                try:
+                    sock.sendto(data, addr)
+                    sent += 1
+                except BlockingIOError:
+                    self.datagrams_dropped += 1  # send buffer full: UDP may lose it anyway
+                except (OSError, ValueError) as exc:
+                    logger.debug("cannot send to %s: %s", addr, exc)
+            self.datagrams_sent += sent
         while True:
             event = node.next_event()
             if event is None:
