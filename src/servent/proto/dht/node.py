@@ -10,7 +10,6 @@ touches a socket and keeps per-node memory small.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import random
 from collections.abc import Iterable
@@ -51,6 +50,7 @@ from servent.proto.dht.routing import NodeEntry, RoutingTable
 from servent.proto.dht.server import QueryServer
 from servent.proto.dht.storage import ItemStore, PeerStore
 from servent.proto.dht.tokens import TokenIssuer
+from servent.proto.dht.transactions import Transaction, TransactionTable
 
 log = logging.getLogger(__name__)
 
@@ -77,28 +77,6 @@ _QUERY_OF = {
 }
 
 
-class _Transaction:
-    __slots__ = ("addr", "candidate", "lookup", "node_id", "purpose", "tag", "tid")
-
-    def __init__(  # noqa: PLR0917
-        self,
-        tid: bytes,
-        addr: Address,
-        purpose: int,
-        node_id: bytes | None,
-        lookup: lk.Lookup | None,
-        candidate: lk.Candidate | None,
-        tag: int,
-    ) -> None:
-        self.tid = tid
-        self.addr = addr
-        self.purpose = purpose
-        self.node_id = node_id
-        self.lookup = lookup
-        self.candidate = candidate
-        self.tag = tag
-
-
 class DhtNode:
     """A Mainline DHT node (BEP 5, 32, 42, 43, 44, 51), fed datagrams and time."""
 
@@ -115,9 +93,6 @@ class DhtNode:
         "_server",
         "_stats",
         "_table_pings",
-        "_tid",
-        "_timer_seq",
-        "_timers",
         "_tx",
         "config",
         "external_ip",
@@ -170,10 +145,7 @@ class DhtNode:
             self._events.append,
         )
         self._out: list[tuple[bytes, Address]] = []
-        self._tx: dict[bytes, _Transaction] = {}
-        self._timers: list[tuple[float, int, _Transaction, bool]] = []
-        self._timer_seq = 0
-        self._tid = rng.getrandbits(16)
+        self._tx = TransactionTable(rng.getrandbits(16), config.max_pending)
         self._lookups: dict[int, lk.Lookup] = {}
         self._next_id = 1
         self._next_maintenance = now + config.maintenance_interval
@@ -224,26 +196,20 @@ class DhtNode:
         return out
 
     def next_timer(self) -> float | None:
-        timers = self._timers
-        transactions = self._tx
-        while timers and transactions.get(timers[0][2].tid) is not timers[0][2]:
-            heapq.heappop(timers)  # answered already: no need to wake up for it
-        if timers and timers[0][0] < self._next_maintenance:
-            return timers[0][0]
+        deadline = self._tx.next_deadline()
+        if deadline is not None and deadline < self._next_maintenance:
+            return deadline
         return self._next_maintenance
 
     def handle_timer(self, now: float) -> None:
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            _, _, tx, slow = heapq.heappop(timers)
-            if self._tx.get(tx.tid) is not tx:
-                continue
+        transactions = self._tx
+        while (due := transactions.pop_due(now)) is not None:
+            tx, slow = due
             if slow:
                 if tx.lookup is not None and tx.candidate is not None:
                     tx.lookup.mark_slow(tx.candidate)
                     self._drive(tx.lookup, now)
             else:
-                del self._tx[tx.tid]
                 self._count("timeouts")
                 self._on_timeout(tx, now)
         if now >= self._next_maintenance:
@@ -358,44 +324,33 @@ class DhtNode:
     ) -> bool:
         """Queue a query and its timeout; False when too many are pending."""
         transactions = self._tx
-        if len(transactions) >= self.config.max_pending:
+        if transactions.is_full():
             self._count("dropped_queries_pending_full")
             return False
-        tid_int = self._tid
-        while True:
-            tid_int = (tid_int + 1) & 0xFFFF
-            tid = tid_int.to_bytes(2, "big")
-            if tid not in transactions:
-                break
-        self._tid = tid_int
+        config = self.config
+        tid = transactions.new_tid()
         args[b"id"] = self.node_id
         data = encode_query(
-            tid, method, args, read_only=self.config.read_only, version=self.config.client_version
+            tid, method, args, read_only=config.read_only, version=config.client_version
         )
-        tx = _Transaction(tid, addr, purpose, node_id, lookup, candidate, tag)
-        transactions[tid] = tx
-        self._timer_seq += 1
-        heapq.heappush(self._timers, (now + self.config.query_timeout, self._timer_seq, tx, False))
-        if (
-            purpose == _LOOKUP
-            and candidate is not None
-            and self.config.slow_after < self.config.query_timeout
-        ):
-            self._timer_seq += 1
-            heapq.heappush(self._timers, (now + self.config.slow_after, self._timer_seq, tx, True))
+        slow_at = now + config.slow_after if purpose == _LOOKUP and candidate is not None else None
+        transactions.open(
+            Transaction(tid, addr, purpose, node_id, lookup, candidate, tag),
+            now + config.query_timeout,
+            slow_at,
+        )
         if purpose == _TABLE:
             self._table_pings += 1
         self._out.append((data, addr))
         return True
 
     def _on_reply(self, msg: Message, addr: Address, now: float) -> None:
-        tx = self._tx.get(msg.tid)
-        if tx is None or tx.addr != addr:
+        tx = self._tx.match(msg.tid, addr)
+        if tx is None:
             self._count("dropped_unmatched")
             if self._limiter is not None:
                 self._limiter.allow(addr[0], now)  # unsolicited replies count as a flood too
             return
-        del self._tx[msg.tid]
         if msg.kind is ERROR:
             self._count("errors_received")
             self._on_error(tx, msg, now)
@@ -423,18 +378,18 @@ class DhtNode:
         elif purpose == _PING:
             self._events.append(PingDone(tx.tag, addr, sender))
 
-    def _on_error(self, tx: _Transaction, msg: Message, now: float) -> None:
+    def _on_error(self, tx: Transaction, msg: Message, now: float) -> None:
         if tx.purpose == _STORE and tx.lookup is not None:
             text = msg.error_text.decode(errors="replace")
             tx.lookup.extra["error"] = f"{msg.error_code} {text}"
         self._on_error_or_timeout(tx, now)
 
-    def _on_timeout(self, tx: _Transaction, now: float) -> None:
+    def _on_timeout(self, tx: Transaction, now: float) -> None:
         if tx.node_id is not None:
             self.routing_table.failed(tx.node_id, tx.addr)
         self._on_error_or_timeout(tx, now)
 
-    def _on_error_or_timeout(self, tx: _Transaction, now: float) -> None:
+    def _on_error_or_timeout(self, tx: Transaction, now: float) -> None:
         lookup = tx.lookup
         if tx.purpose == _TABLE:
             self._table_pings -= 1
