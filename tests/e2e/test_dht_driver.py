@@ -139,3 +139,36 @@ async def test_close_releases_the_port_and_cancels_pending_operations() -> None:
         reuse.bind(("127.0.0.1", port))  # the port is free again
     finally:
         reuse.close()
+
+
+async def test_burst_of_queries_from_one_socket_is_answered() -> None:
+    """Batched reads: a burst larger than one read batch is answered in full."""
+    from servent.codec.bencode import decode, encode
+
+    driver = DhtDriver(host="127.0.0.1", config=LOOPBACK)
+    await driver.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setblocking(False)
+    client.bind(("127.0.0.1", 0))
+    loop = asyncio.get_running_loop()
+    try:
+        burst = 500
+        for index in range(burst):
+            query = {b"t": index.to_bytes(2, "big"), b"y": b"q", b"q": b"ping",
+                     b"a": {b"id": bytes(20)}}
+            client.sendto(encode(query), driver.address)
+        answered: set[bytes] = set()
+        async with asyncio.timeout(10):
+            while len(answered) < burst:
+                reply = decode(await loop.sock_recv(client, 2048))
+                assert isinstance(reply, dict)
+                if reply[b"y"] == b"q":
+                    continue  # the node pings a new querier back to learn about it
+                assert reply[b"y"] == b"r"
+                tid = reply[b"t"]
+                assert isinstance(tid, bytes)
+                answered.add(tid)
+        assert driver.datagrams_received >= burst
+    finally:
+        client.close()
+        await driver.close()
