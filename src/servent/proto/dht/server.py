@@ -68,9 +68,9 @@ class QueryServer:
     """Answers queries; owns no transport (the node sends what it returns)."""
 
     __slots__ = (
+        "_budget",
         "_config",
         "_events",
-        "_handlers",
         "_items",
         "_own_id",
         "_peers",
@@ -98,10 +98,14 @@ class QueryServer:
         self._items = items
         self._rng = rng
         self._events = events
+        self._budget = config.reply_size_floor
 
     def answer(self, msg: Message, addr: Address, query_length: int, now: float) -> bytes:
         """The encoded response (or KRPC error) to one query."""
         config = self._config
+        ceiling = config.reply_size_ceiling
+        budget = min(ceiling, max(config.reply_size_floor, config.reply_size_factor * query_length))
+        self._budget = budget  # lets handlers size peer lists before encoding
         handler = _HANDLERS.get(msg.method)
         try:
             if handler is None:
@@ -117,8 +121,8 @@ class QueryServer:
         data = encode_response(
             msg.tid, values, reflected_ip=reflected, version=config.client_version
         )
-        ceiling = ITEM_REPLY_CEILING if b"v" in values else config.reply_size_ceiling
-        budget = min(ceiling, max(config.reply_size_floor, config.reply_size_factor * query_length))
+        if b"v" in values:
+            budget = min(ITEM_REPLY_CEILING, max(budget, config.reply_size_floor * 2))
         if len(data) > budget:
             data = self._shrink(msg.tid, values, reflected, budget)
         return data
@@ -179,9 +183,14 @@ class QueryServer:
     def _get_peers(self, args: Values, addr: Address, now: float) -> Values:
         info_hash = _require_id(args, b"info_hash")
         out: Values = {b"id": self._own_id, b"token": self._tokens.token_for(addr[0])}
-        peers = self._peers.peers(info_hash, 100, self._rng)
+        family6 = ":" in addr[0]
+        # room for the peers once id, token, 8 nodes and the envelope (~320 bytes) are in,
+        # so the reply rarely needs trimming (re-encoding) afterwards
+        limit = min(
+            100, max(8, (self._budget - (430 if family6 else 330)) // (21 if family6 else 8))
+        )
+        peers = self._peers.peers(info_hash, limit, self._rng)
         if peers:
-            family6 = ":" in addr[0]
             same = [peer for peer in peers if (len(peer) == 18) == family6]
             if same:
                 out[b"values"] = list[BValue](same)

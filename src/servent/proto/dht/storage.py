@@ -9,6 +9,7 @@ dictionaries are created lazily because most simulated nodes store nothing.
 from __future__ import annotations
 
 import random
+from itertools import islice
 
 
 class PeerStore:
@@ -41,7 +42,10 @@ class PeerStore:
             del peers[next(iter(peers))]
 
     def peers(self, info_hash: bytes, limit: int, rng: random.Random) -> list[bytes]:
-        """Up to ``limit`` compact peers, a random sample when there are more."""
+        """Up to ``limit`` compact peers, the most recently announced first (likeliest alive).
+
+        O(limit), not O(stored): this runs for every ``get_peers`` we answer.
+        """
         if not self._torrents:
             return []
         peers = self._torrents.get(info_hash)
@@ -49,7 +53,7 @@ class PeerStore:
             return []
         if len(peers) <= limit:
             return list(peers)
-        return rng.sample(list(peers), limit)
+        return list(islice(reversed(peers), limit))
 
     def sample_hashes(self, limit: int, rng: random.Random) -> list[bytes]:
         if not self._torrents:
