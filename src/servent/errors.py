@@ -150,3 +150,11 @@ class TorrentNotFoundError(NodeError):
 
 class DaemonError(ServentError):
     """The daemon cannot be reached, or its API answered with an error."""
+
+
+class TrackerError(ProtocolError):
+    """A tracker answered with garbage, a failure reason, or too much data, or cannot be reached."""
+
+
+class TrackerFailureError(TrackerError):
+    """The tracker answered with a ``failure reason`` (HTTP) or an error action (UDP)."""
