@@ -114,7 +114,7 @@ def scrape_url(announce: str) -> str | None:
     head, _, last = split.path.rpartition("/")
     if not last.startswith("announce"):
         return None
-    path = f"{head}/scrape{last[len('announce'):]}"
+    path = f"{head}/scrape{last[len('announce') :]}"
     return urllib.parse.urlunsplit(split._replace(path=path))
 
 
