@@ -2,7 +2,7 @@
 
 All swarm logic lives in :class:`~servent.proto.tracker_state.TrackerState`;
 this module only moves requests in and answers out.  UDP connection IDs are
-keyed hashes of the client's address and the current minute, so the server
+keyed hashes of the client's IP and the current minute, so the server
 keeps no per-client state for them (a spoofed source cannot get one back).
 """
 
@@ -102,7 +102,8 @@ class TrackerServer:
 
     # ----------------------------------------------------------------- UDP
     def _connection_id(self, source: Address, bucket: int) -> int:
-        material = f"{source[0]}|{source[1]}|{bucket}".encode()
+        # Bound to the IP only: clients may send each request from a new port.
+        material = f"{source[0]}|{bucket}".encode()
         digest = hashlib.blake2b(material, key=self._secret, digest_size=8).digest()
         return int.from_bytes(digest, "big")
 
