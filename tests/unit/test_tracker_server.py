@@ -139,3 +139,11 @@ def test_cli_tracker_rejects_a_bad_port_in_one_line() -> None:
 def test_announce_url_quotes_binary_fields() -> None:
     url = announce_url("http://x/announce", req(255, 1))
     assert "peer_id=%FF%FF" in url and urllib.parse.urlsplit(url).path == "/announce"
+
+
+async def test_binary_info_hash_with_high_bytes_survives_http() -> None:
+    binary = AnnounceRequest(info_hash=bytes(range(236, 256)), peer_id=bytes([200]) * 20, port=1)
+    async with TrackerServer("127.0.0.1", 0) as server, aiohttp.ClientSession() as http:
+        async with http.get(announce_url(f"http://127.0.0.1:{server.port}/announce", binary)) as r:
+            parse_announce_response(await r.read())
+        assert server.state.peer_count(bytes(range(236, 256))) == 1

@@ -45,6 +45,12 @@ log = logging.getLogger(__name__)
 _CONNECTION_ID_LIFETIME = 60.0
 
 
+def _raw_query(request: web.Request) -> str:
+    """The query string still percent-encoded (aiohttp's own is decoded as UTF-8,
+    which mangles binary info-hashes)."""
+    return request.raw_path.partition("?")[2]
+
+
 class _UdpTrackerProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: TrackerServer) -> None:
         self._server = server
@@ -84,7 +90,7 @@ class TrackerServer:
         peer = request.transport.get_extra_info("peername") if request.transport else None
         source: Address = (peer[0], peer[1]) if peer else ("0.0.0.0", 0)
         try:
-            req = parse_announce_query(request.query_string)
+            req = parse_announce_query(_raw_query(request))
             resp = self.state.announce(req, source, time.monotonic())
             body = encode_announce_response(resp, compact=req.compact)
         except TrackerError as exc:
@@ -94,7 +100,7 @@ class TrackerServer:
 
     async def _scrape(self, request: web.Request) -> web.Response:
         try:
-            hashes = parse_scrape_query(request.query_string)
+            hashes = parse_scrape_query(_raw_query(request))
             body = encode_scrape_response({h: self.state.scrape(h) for h in hashes})
         except TrackerError as exc:
             body = encode_failure(str(exc))
