@@ -172,3 +172,8 @@ def test_udp_responses_round_trip(ipv6: bool) -> None:
 def test_malformed_udp_requests_raise_tracker_error(data: bytes) -> None:
     with pytest.raises(TrackerError):
         decode_udp_request(data)
+
+
+def test_query_with_a_raw_non_latin1_character_raises_tracker_error() -> None:
+    with pytest.raises(TrackerError, match="percent-encoded"):
+        parse_announce_query("=\u0100")

@@ -134,8 +134,11 @@ def _query_params(query: str) -> dict[str, list[bytes]]:
         )
     except ValueError as exc:
         raise TrackerError(f"bad query string: {exc}") from exc
-    for key, value in pairs:
-        out.setdefault(key, []).append(value.encode("latin-1"))
+    try:
+        for key, value in pairs:
+            out.setdefault(key, []).append(value.encode("latin-1"))
+    except UnicodeEncodeError as exc:
+        raise TrackerError("query string has characters that are not percent-encoded") from exc
     return out
 
 
