@@ -158,3 +158,11 @@ class TrackerError(ProtocolError):
 
 class TrackerFailureError(TrackerError):
     """The tracker answered with a ``failure reason`` (HTTP) or an error action (UDP)."""
+
+
+class PexError(ProtocolError):
+    """A ``ut_pex`` message is malformed or arrives too often (BEP 11)."""
+
+
+class MetadataExchangeError(ProtocolError):
+    """A ``ut_metadata`` message is malformed, or metadata fails its info-hash (BEP 9)."""
