@@ -166,3 +166,7 @@ class PexError(ProtocolError):
 
 class MetadataExchangeError(ProtocolError):
     """A ``ut_metadata`` message is malformed, or metadata fails its info-hash (BEP 9)."""
+
+
+class MseError(ProtocolError):
+    """The message stream encryption handshake failed (bad sync, policy mismatch, unknown torrent)."""
