@@ -170,3 +170,7 @@ class MetadataExchangeError(ProtocolError):
 
 class MseError(ProtocolError):
     """The message stream encryption handshake failed (bad sync, policy mismatch, unknown torrent)."""
+
+
+class LsdError(DecodeError):
+    """A local service discovery (BEP 14) announce is malformed."""
