@@ -147,3 +147,19 @@ async def test_binary_info_hash_with_high_bytes_survives_http() -> None:
         async with http.get(announce_url(f"http://127.0.0.1:{server.port}/announce", binary)) as r:
             parse_announce_response(await r.read())
         assert server.state.peer_count(bytes(range(236, 256))) == 1
+
+
+def test_cli_tracker_starts_and_prints_its_port() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "servent", "tracker", "--port", "0", "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the process prints once it listens
+        assert line.startswith("tracker on http://127.0.0.1:") and "/announce" in line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
