@@ -47,24 +47,22 @@ VERSION_FLAGS = {"v1": lt.create_torrent.v1_only, "v2": lt.create_torrent.v2_onl
 # --------------------------------------------------------------------- waiting
 
 
-async def wait_until(
-    condition: Callable[[], object], what: str, timeout: float = DEADLINE
-) -> None:
-    """Poll ``condition`` until it is true; fail with ``what`` after ``timeout`` seconds.
+async def wait_until(condition: Callable[[], object], what: str, within: float = DEADLINE) -> None:
+    """Poll ``condition`` until it is true; fail with ``what`` after ``within`` seconds.
 
     Only for third-party clients (libtorrent status, a process's files), which
     offer nothing to await; servent's own code is awaited directly.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise TimeoutError(f"timed out after {within:.0f} s waiting for {what}")
         await asyncio.sleep(POLL_INTERVAL)  # polling a real condition, bounded by the deadline
 
 
-async def wait_listening(host: str, port: int, timeout: float = DEADLINE) -> None:
+async def wait_listening(host: str, port: int, within: float = DEADLINE) -> None:
     """Wait until something accepts TCP connections on ``host:port`` (e.g. aria2 started)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
@@ -162,7 +160,9 @@ def libtorrent_settings(
                 "dht_upload_rate_limit": 100_000_000,
                 "dht_enforce_node_id": False,
                 "dht_prefer_verified_node_ids": False,
-                "alert_mask": mask | categories.dht_notification | categories.dht_operation_notification,
+                "alert_mask": mask
+                | categories.dht_notification
+                | categories.dht_operation_notification,
             }
         )
     settings.update(overrides)
@@ -224,7 +224,7 @@ class LibtorrentPeer:
         return new
 
     async def wait_for(
-        self, condition: Callable[[], object], what: str, timeout: float = DEADLINE
+        self, condition: Callable[[], object], what: str, within: float = DEADLINE
     ) -> None:
         """Poll ``condition`` (draining alerts meanwhile) with a deadline."""
 
@@ -233,24 +233,24 @@ class LibtorrentPeer:
             return condition()
 
         try:
-            await wait_until(check, what, timeout)
+            await wait_until(check, what, within)
         except TimeoutError as exc:
             messages = [a.message() for a in self.alerts[-15:]]
             raise TimeoutError(f"{exc}; last libtorrent alerts: {messages}") from None
 
-    async def wait_seeding(self, handle: lt.torrent_handle, timeout: float = DEADLINE) -> None:
+    async def wait_seeding(self, handle: lt.torrent_handle, within: float = DEADLINE) -> None:
         """Until the torrent runs as a seed (libtorrent refuses peers of inactive torrents)."""
 
         def seeding() -> bool:
             status = handle.status()
             return bool(status.state == lt.torrent_status.seeding and not status.paused)
 
-        await self.wait_for(seeding, "libtorrent to start seeding", timeout)
+        await self.wait_for(seeding, "libtorrent to start seeding", within)
 
-    async def wait_complete(self, handle: lt.torrent_handle, timeout: float = DEADLINE) -> None:
+    async def wait_complete(self, handle: lt.torrent_handle, within: float = DEADLINE) -> None:
         """Until libtorrent has downloaded and verified every piece."""
         await self.wait_for(
-            lambda: handle.status().is_seeding, "libtorrent to finish downloading", timeout
+            lambda: handle.status().is_seeding, "libtorrent to finish downloading", within
         )
 
     def info_hash(self, handle: lt.torrent_handle) -> bytes:
@@ -328,16 +328,16 @@ class Aria2Process:
     def address(self) -> tuple[str, int]:
         return (LOOPBACK, self.listen_port)
 
-    async def wait_listening(self, timeout: float = DEADLINE) -> None:
-        await wait_listening(LOOPBACK, self.listen_port, timeout)
+    async def wait_listening(self, within: float = DEADLINE) -> None:
+        await wait_listening(LOOPBACK, self.listen_port, within)
 
-    async def wait(self, timeout: float = DEADLINE) -> int:
+    async def wait(self, within: float = DEADLINE) -> int:
         """Wait for aria2 to exit (a leecher with ``--seed-time=0`` exits when verified)."""
         assert self.process is not None
         try:
-            out, _ = await asyncio.wait_for(self.process.communicate(), timeout)
+            out, _ = await asyncio.wait_for(self.process.communicate(), within)
         except TimeoutError:
-            raise TimeoutError(f"aria2c still running after {timeout:.0f} s") from None
+            raise TimeoutError(f"aria2c still running after {within:.0f} s") from None
         self.output += out
         assert self.process.returncode is not None
         return self.process.returncode
