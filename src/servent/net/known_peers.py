@@ -1,0 +1,139 @@
+"""The addresses a torrent may dial, with back-off for the ones that fail.
+
+Peers come from the user (``--peer``), and later from trackers, the DHT and
+PEX.  A dropped connection is replaced by dialling the next due address; an
+address that keeps failing is retried with exponential back-off and given up
+after ``max_failures`` consecutive failures, so a dead peer costs little.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Address = tuple[str, int]
+
+
+@dataclass(slots=True)
+class KnownPeer:
+    address: Address
+    source: str = "manual"
+    failures: int = 0
+    next_attempt: float = 0.0
+    #: A connection (or a dial) to this address exists now.
+    busy: bool = False
+    #: A connection to it once completed the handshake.
+    ever_connected: bool = False
+    last_error: str | None = None
+
+
+class KnownPeers:
+    """Addresses to dial, bounded in number, with per-address back-off."""
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        base_backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        reconnect_delay: float = 2.0,
+        limit: int = 2000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.reconnect_delay = reconnect_delay
+        self.limit = limit
+        self._peers: dict[Address, KnownPeer] = {}
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def __contains__(self, address: object) -> bool:
+        return address in self._peers
+
+    def get(self, address: Address) -> KnownPeer | None:
+        return self._peers.get(address)
+
+    def add(self, address: Address, *, source: str = "manual") -> bool:
+        """Remember ``address``; a known one that was given up on gets a fresh start."""
+        peer = self._peers.get(address)
+        if peer is not None:
+            if peer.failures >= self.max_failures:
+                peer.failures = 0
+                peer.next_attempt = 0.0
+            return False
+        if len(self._peers) >= self.limit:
+            return False
+        self._peers[address] = KnownPeer(address, source)
+        return True
+
+    def remove(self, address: Address) -> None:
+        self._peers.pop(address, None)
+
+    def due(self, now: float, count: int) -> list[KnownPeer]:
+        """Up to ``count`` addresses to dial now (not busy, back-off over, not given up)."""
+        out: list[KnownPeer] = []
+        if count <= 0:
+            return out
+        for peer in self._peers.values():
+            if (
+                not peer.busy
+                and peer.failures < self.max_failures
+                and peer.next_attempt <= now
+            ):
+                out.append(peer)
+                if len(out) >= count:
+                    break
+        return out
+
+    def dialling(self, address: Address) -> None:
+        peer = self._peers.get(address)
+        if peer is not None:
+            peer.busy = True
+
+    def connected(self, address: Address) -> None:
+        """The handshake completed: the address works, forget its failures."""
+        peer = self._peers.get(address)
+        if peer is not None:
+            peer.busy = True
+            peer.failures = 0
+            peer.ever_connected = True
+            peer.last_error = None
+
+    def failed(self, address: Address, now: float, error: str) -> None:
+        """A dial or handshake failed: back off exponentially."""
+        peer = self._peers.get(address)
+        if peer is None:
+            return
+        peer.busy = False
+        peer.failures += 1
+        peer.last_error = error
+        backoff = min(self.max_backoff, self.base_backoff * 2 ** (peer.failures - 1))
+        peer.next_attempt = now + backoff
+
+    def disconnected(self, address: Address, now: float) -> None:
+        """A working connection ended: dial again after a short pause."""
+        peer = self._peers.get(address)
+        if peer is None:
+            return
+        peer.busy = False
+        peer.next_attempt = now + self.reconnect_delay
+
+    def exhausted(self) -> bool:
+        """Every address was given up on (and nothing is being dialled)."""
+        return all(
+            not peer.busy and peer.failures >= self.max_failures for peer in self._peers.values()
+        )
+
+    def errors(self) -> list[str]:
+        """``host:port: error`` for addresses whose last attempt failed."""
+        return [
+            f"{_format(peer.address)}: {peer.last_error}"
+            for peer in self._peers.values()
+            if peer.last_error is not None
+        ]
+
+
+def _format(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

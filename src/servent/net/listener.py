@@ -1,0 +1,149 @@
+"""One listening socket (per address family) shared by every torrent of an engine.
+
+An incoming connection starts with a :class:`PeerConnection` that serves no
+torrent yet; the peer's handshake names the info-hash (v1, or the truncated
+v2 hash), the listener looks the torrent up and hands the connection over,
+or closes it (unknown torrent, connection limit, banned peer).  Connections
+that never complete a handshake are closed by the connection's own
+handshake timer; at most ``max_pending`` may wait at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from servent.net.limits import GlobalLimits
+from servent.net.peer_session import PeerSession
+from servent.proto.peerwire import (
+    ConnectionConfig,
+    ConnectionState,
+    Event,
+    HandshakeReceived,
+    PeerConnection,
+)
+
+if TYPE_CHECKING:
+    from servent.net.torrent_session import TorrentSession
+
+__all__ = ["PeerListener"]
+
+log = logging.getLogger(__name__)
+
+
+class _Refuse(asyncio.Protocol):
+    """Closes a connection at once (too many handshakes pending)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class PeerListener:
+    """Accepts peers on ``host:port`` and dispatches them by info-hash.
+
+    ``host`` ``None`` listens on every IPv4 and IPv6 address, on one port
+    number for both families (port 0 picks it).
+    """
+
+    def __init__(
+        self,
+        *,
+        peer_id: bytes,
+        lookup: Callable[[bytes], TorrentSession | None],
+        limits: GlobalLimits,
+        host: str | None = None,
+        port: int = 0,
+        config: ConnectionConfig | None = None,
+        max_pending: int = 64,
+    ) -> None:
+        self.peer_id = peer_id
+        self.lookup = lookup
+        self.limits = limits
+        self.host = host
+        self.requested_port = port
+        self.config = config or ConnectionConfig()
+        self.max_pending = max_pending
+        self.port = 0
+        self.addresses: list[tuple[str, int]] = []
+        self._servers: list[asyncio.Server] = []
+        self._pending: set[PeerSession] = set()
+        self.refused = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        hosts = ["0.0.0.0", "::"] if self.host is None else [self.host]
+        port = self.requested_port
+        for number, host in enumerate(hosts):
+            try:
+                server = await loop.create_server(
+                    self._protocol, host, port, reuse_address=True, backlog=256
+                )
+            except OSError:
+                if number == 0:
+                    raise
+                log.info("not listening on %s (IPv6 unavailable?)", host)
+                continue
+            self._servers.append(server)
+            for sock in server.sockets:
+                address = sock.getsockname()
+                self.addresses.append((str(address[0]), int(address[1])))
+                port = int(address[1])
+        self.port = port
+        log.info("listening for peers on %s", self.addresses)
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for session in list(self._pending):
+            session.close("shutting down")
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._servers.clear()
+
+    def _protocol(self) -> asyncio.BaseProtocol:
+        if len(self._pending) >= self.max_pending:
+            self.refused += 1
+            return _Refuse()
+        conn = PeerConnection(
+            peer_id=self.peer_id,
+            info_hash=None,
+            initiator=False,
+            config=self.config,
+            now=asyncio.get_running_loop().time(),
+        )
+        session = PeerSession(conn, self)
+        self._pending.add(session)
+        return session
+
+    # PeerHandler ---------------------------------------------------------
+
+    def peer_events(self, session: PeerSession, events: list[Event]) -> None:
+        for event in events:
+            if (
+                isinstance(event, HandshakeReceived)
+                and session.conn.state is ConnectionState.AWAIT_ACCEPT
+            ):
+                self._dispatch(session, event)
+                return
+
+    def _dispatch(self, session: PeerSession, event: HandshakeReceived) -> None:
+        torrent = self.lookup(event.handshake.info_hash)
+        if torrent is None:
+            session.close("handshake for an unknown torrent")
+            return
+        if not self.limits.try_reserve():
+            session.close("connection limit reached")
+            return
+        now = asyncio.get_running_loop().time()
+        self._pending.discard(session)
+        if not torrent.accept_incoming(session, now):
+            self.limits.release()
+            self._pending.add(session)  # so peer_closed finds it
+            session.close("torrent refused the peer")
+
+    def peer_closed(self, session: PeerSession) -> None:
+        self._pending.discard(session)

@@ -1,0 +1,761 @@
+"""The owner of one torrent while it runs: peers, requests, pieces, uploads.
+
+One :class:`TorrentSession` per torrent.  :meth:`TorrentSession.run` is its
+owner task: it holds a ``TaskGroup`` with every task of the torrent (dials,
+per-peer uploaders, piece verifications) and a periodic tick (choker,
+replacing dropped peers, rates).  Peer connections hand their events to
+:meth:`peer_events` synchronously, on the same event loop, so the torrent's
+state is only ever changed by one thread between two awaits: no locks.
+
+The download path per received block is: picker bookkeeping, one copy into
+the piece's buffer; a complete piece goes to ``TorrentStorage.write_piece``
+(hashed in a worker thread, written only if valid).  A piece that fails names
+its senders through :mod:`~servent.net.provenance` (ban or parole) and is
+fetched again.  Requests are topped up once per socket read per peer, to a
+depth from the peer's measured rate and latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from servent.codec.bitfield import Bitfield
+from servent.codec.metainfo import Metainfo
+from servent.errors import ServentError, StorageError
+from servent.net.known_peers import Address, KnownPeers
+from servent.net.limits import GlobalLimits
+from servent.net.peer_session import PeerSession
+from servent.net.provenance import BanList, PeerIdentity, Provenance
+from servent.net.swarm_peer import SwarmPeer
+from servent.proto.choker import Choker, ChokerConfig, PeerStats
+from servent.proto.peerwire import (
+    AllowedFast,
+    Cancel,
+    Choke,
+    ConnectionConfig,
+    ConnectionState,
+    Event,
+    HandshakeReceived,
+    HashReject,
+    HashRequest,
+    Have,
+    HaveAll,
+    HaveBitfield,
+    HaveNone,
+    Interested,
+    NotInterested,
+    PeerConnection,
+    Piece,
+    RejectRequest,
+    Request,
+    RequestsDropped,
+    Snubbed,
+    Unchoke,
+)
+from servent.proto.picker import PiecePicker
+from servent.proto.pipeline import PipelineConfig
+from servent.proto.ratelimit import TokenBucket, delay_for
+from servent.storage import TorrentStorage
+
+__all__ = ["TorrentConfig", "TorrentSession", "TorrentStatistics"]
+
+log = logging.getLogger(__name__)
+
+WANTED_PRIORITY = 4
+#: Blocks an uploader sends before it yields to the loop.
+UPLOAD_BATCH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentConfig:
+    """Per-torrent limits and timings chosen by the user (defaults suit the public swarm)."""
+
+    max_connections: int = 50
+    #: Peers we upload to at once; ``None`` = every interested peer.
+    upload_slots: int | None = 4
+    download_rate: float | None = None
+    upload_rate: float | None = None
+    sequential: bool = False
+    connect_timeout: float = 10.0
+    max_dial_failures: int = 5
+    reconnect_delay: float = 2.0
+    tick_interval: float = 0.5
+    #: Received bytes waiting for verification before reading from peers pauses.
+    max_unverified_bytes: int = 64 * 1024 * 1024
+    connection: ConnectionConfig = field(default_factory=ConnectionConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    client_name: str = "servent"
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentStatistics:
+    wanted_bytes: int
+    have_bytes: int
+    downloaded: int
+    uploaded: int
+    download_rate: float
+    upload_rate: float
+    peers: int
+    complete: bool
+    hash_failures: int
+    banned: int
+    #: Payload bytes received per peer address (``host:port``), for tests and UIs.
+    downloaded_from: dict[str, int]
+
+
+class TorrentSession:
+    """Runs one torrent; see the module docstring."""
+
+    def __init__(
+        self,
+        metainfo: Metainfo,
+        storage: TorrentStorage,
+        *,
+        peer_id: bytes,
+        config: TorrentConfig | None = None,
+        limits: GlobalLimits | None = None,
+        rng: random.Random | None = None,
+        listen_port: int | None = None,
+    ) -> None:
+        self.metainfo = metainfo
+        self.storage = storage
+        self.peer_id = peer_id
+        self.config = config or TorrentConfig()
+        self.listen_port = listen_port
+        self.loop = asyncio.get_running_loop()
+        now = self.loop.time()
+        self.limits = limits or GlobalLimits(
+            max_connections=None, download_rate=None, upload_rate=None, now=now
+        )
+        self.info_hash = metainfo.wire_info_hash
+        self.num_pieces = metainfo.num_pieces
+        self._rng = rng or random.Random()
+        wanted = storage.wanted_pieces()
+        priorities = [WANTED_PRIORITY if i in wanted else 0 for i in range(self.num_pieces)]
+        self.picker = PiecePicker(
+            self.num_pieces,
+            metainfo.piece_length,
+            rng=self._rng,
+            piece_size=metainfo.piece_size,
+            have=storage.have,
+            priorities=priorities,
+            sequential=self.config.sequential,
+        )
+        self.choker = Choker(
+            rng=self._rng, config=ChokerConfig(upload_slots=self.config.upload_slots)
+        )
+        self.known = KnownPeers(
+            max_failures=self.config.max_dial_failures,
+            reconnect_delay=self.config.reconnect_delay,
+        )
+        self.bans = BanList()
+        self.provenance = Provenance()
+        self.download_bucket = TokenBucket(self.config.download_rate, now)
+        self.upload_bucket = TokenBucket(self.config.upload_rate, now)
+        self.peers: dict[PeerSession, SwarmPeer] = {}
+        self.wanted_bytes = sum(metainfo.piece_size(i) for i in wanted)
+        self.have_bytes = sum(metainfo.piece_size(i) for i in storage.have if i in wanted)
+        self.downloaded = 0
+        self.uploaded = 0
+        self.hash_failures = 0
+        self.downloaded_from: dict[str, int] = {}
+        self.error: BaseException | None = None
+        self._buffers: dict[int, bytearray] = {}
+        self._unverified = 0
+        self._held_off = False
+        self._complete = asyncio.Event()
+        self._done = asyncio.Event()
+        self._settled = asyncio.Event()  # complete, or stopped
+        self._stop = asyncio.Event()
+        self._tasks: asyncio.TaskGroup | None = None
+        self._last_tick = now
+        self._down_rate = 0.0
+        self._up_rate = 0.0
+        self._rate_marks = (0, 0)
+        if storage.is_complete():
+            self._complete.set()
+            self._settled.set()
+
+    # ------------------------------------------------------------------ API
+
+    @property
+    def complete(self) -> bool:
+        return self._complete.is_set()
+
+    def add_peers(self, addresses: Iterable[Address], *, source: str = "manual") -> None:
+        """Addresses to dial (given by the user, a tracker, the DHT ...)."""
+        for host, port in addresses:
+            if not self.bans.is_banned(host, port):
+                self.known.add((host, port), source=source)
+
+    async def wait_complete(self) -> None:
+        """Until every wanted piece is verified; raises the error that stopped the torrent."""
+        await self._settled.wait()
+        if not self._complete.is_set():
+            raise self.error if self.error is not None else ServentError("torrent stopped")
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to close every connection and return."""
+        self._stop.set()
+
+    @property
+    def open_peers(self) -> list[SwarmPeer]:
+        return [peer for peer in self.peers.values() if peer.open]
+
+    def all_peers_failed(self) -> bool:
+        """Nobody connected, nobody being dialled, every known address given up on."""
+        return not self.peers and self.known.exhausted()
+
+    def statistics(self) -> TorrentStatistics:
+        return TorrentStatistics(
+            wanted_bytes=self.wanted_bytes,
+            have_bytes=self.have_bytes,
+            downloaded=self.downloaded,
+            uploaded=self.uploaded,
+            download_rate=self._down_rate,
+            upload_rate=self._up_rate,
+            peers=len(self.open_peers),
+            complete=self.complete,
+            hash_failures=self.hash_failures,
+            banned=len(self.bans),
+            downloaded_from=dict(self.downloaded_from),
+        )
+
+    # ------------------------------------------------------------------ owner task
+
+    async def run(self) -> None:
+        """The torrent's owner task: returns after :meth:`stop` or a fatal error."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                self._tick()
+                while not self._stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.config.tick_interval)
+                    self._tick()
+                self._close_all("torrent stopped")
+        except* StorageError as group:
+            self.error = group.exceptions[0]
+            log.error("torrent %s stopped: %s", self.metainfo.name, self.error)
+        finally:
+            self._tasks = None
+            self._close_all("torrent stopped")
+            self._done.set()
+            self._settled.set()
+
+    def _spawn(self, coro: object, name: str) -> None:
+        tasks = self._tasks
+        if tasks is None:
+            coro.close()  # type: ignore[attr-defined]
+            return
+        tasks.create_task(coro, name=name)  # type: ignore[arg-type]
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+            log.error("torrent %s failed: %s", self.metainfo.name, exc)
+        self._stop.set()
+
+    def _close_all(self, reason: str) -> None:
+        for session, peer in list(self.peers.items()):
+            if peer.uploader is not None:
+                peer.uploader.cancel()
+            session.close(reason)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        elapsed = now - self._last_tick
+        self._last_tick = now
+        if elapsed > 0:
+            down, up = self._rate_marks
+            self._down_rate = 0.5 * (self.downloaded - down) / elapsed + 0.5 * self._down_rate
+            self._up_rate = 0.5 * (self.uploaded - up) / elapsed + 0.5 * self._up_rate
+            self._rate_marks = (self.downloaded, self.uploaded)
+        for peer in self.open_peers:
+            peer.update_rates(elapsed)
+        due = self.choker.next_timer()
+        if due is None or now >= due:
+            self._run_choker(now)
+        self._dial_due(now)
+        if not self.complete:
+            for peer in self.open_peers:
+                self._update_interest(peer)
+                self._fill(peer, now)
+
+    # ------------------------------------------------------------------ connections
+
+    def _room(self) -> int:
+        mine = self.config.max_connections - len(self.peers)
+        return min(mine, self.limits.room)
+
+    def _dial_due(self, now: float) -> None:
+        if self._stop.is_set() or self._tasks is None:
+            return
+        if self.complete:
+            return  # a seed waits for leechers to dial it; dialling seeds is pointless
+        for known in self.known.due(now, self._room()):
+            if not self.limits.try_reserve():
+                break
+            self.known.dialling(known.address)
+            session = PeerSession(self._new_connection(initiator=True), self)
+            # Registered before connecting: events may arrive before the dial task resumes.
+            self._register(session, dialled=known.address)
+            host, port = known.address
+            self._spawn(self._dial(session, known.address), f"dial {host}:{port}")
+
+    async def _dial(self, session: PeerSession, address: Address) -> None:
+        host, port = address
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: session, host, port),
+                self.config.connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.debug("dial %s:%d failed: %s", host, port, reason)
+            if self.peers.pop(session, None) is not None:
+                self.limits.release()
+            self.known.failed(address, self.loop.time(), reason or type(exc).__name__)
+            return
+        if self._stop.is_set():
+            session.close("torrent stopped")
+
+    def _new_connection(self, *, initiator: bool) -> PeerConnection:
+        meta = self.metainfo
+        return PeerConnection(
+            peer_id=self.peer_id,
+            info_hash=self.info_hash,
+            info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
+            num_pieces=self.num_pieces,
+            initiator=initiator,
+            config=self.config.connection,
+            now=self.loop.time(),
+        )
+
+    def accept_incoming(self, session: PeerSession, now: float) -> bool:
+        """Take over an incoming connection whose handshake named this torrent.
+
+        The caller (the listener) already reserved a global connection slot;
+        on False it closes the session and releases the slot.
+        """
+        host, port = session.address
+        if (
+            self._tasks is None
+            or self._stop.is_set()
+            or len(self.peers) >= self.config.max_connections
+        ):
+            return False
+        handshake = session.conn.remote_handshake
+        if self.bans.is_banned(host, port, handshake.peer_id if handshake else None):
+            return False
+        meta = self.metainfo
+        session.conn.accept(
+            self.info_hash,
+            now=now,
+            info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
+            num_pieces=self.num_pieces,
+        )
+        self._register(session, dialled=None)
+        session.handler = self
+        return True
+
+    def _register(self, session: PeerSession, *, dialled: Address | None) -> None:
+        peer = SwarmPeer(
+            session, self.num_pieces, self.loop.time(), dialled=dialled,
+            pipeline=self.config.pipeline,
+        )  # fmt: skip
+        self.peers[session] = peer
+        session.download_buckets = tuple(
+            b for b in (self.download_bucket, self.limits.download) if not b.unlimited
+        )
+        if self._held_off:
+            session.hold_off(True)
+
+    def peer_closed(self, session: PeerSession) -> None:
+        peer = self.peers.pop(session, None)
+        if peer is None:
+            return
+        self.limits.release()
+        now = self.loop.time()
+        if peer.open:
+            self.picker.remove_peer(peer)  # received blocks stay; requested ones are freed
+        if peer.uploader is not None:
+            peer.uploader.cancel()
+        if peer.dialled is not None:
+            if peer.open:
+                self.known.disconnected(peer.dialled, now)
+            else:
+                self.known.failed(peer.dialled, now, session.close_reason or "closed")
+        log.debug("peer %s closed: %s", peer, session.close_reason)
+        if self._tasks is not None and not self._stop.is_set():
+            self._dial_due(now)
+
+    def _ban(self, identity: PeerIdentity, reason: str) -> None:
+        log.warning("banning peer %s:%d: %s", identity[0], identity[1], reason)
+        self.bans.ban(identity)
+        for session, peer in list(self.peers.items()):
+            host, port, peer_id = peer.identity
+            if self.bans.is_banned(host, port, peer_id or None):
+                session.abort(f"banned: {reason}")
+        for known in [k for k in (identity[:2],) if k in self.known]:
+            self.known.remove(known)
+
+    # ------------------------------------------------------------------ events
+
+    def peer_events(self, session: PeerSession, events: list[Event]) -> None:
+        peer = self.peers.get(session)
+        if peer is None:
+            return
+        now = self.loop.time()
+        got_blocks = False
+        for event in events:
+            kind = type(event)
+            if kind is Piece:
+                self._on_block(peer, event, now)  # type: ignore[arg-type]
+                got_blocks = True
+            elif kind is Request:
+                self._on_request(peer, event)  # type: ignore[arg-type]
+            elif kind is Have:
+                self._on_have(peer, event.index)  # type: ignore[union-attr]
+            elif kind is HandshakeReceived:
+                self._on_open(peer, event, now)  # type: ignore[arg-type]
+            else:
+                self._on_other(peer, event, now)
+            if session.is_closed or session.close_reason is not None:
+                return
+        if got_blocks or not peer.session.conn.outstanding_count:
+            self._fill(peer, now)
+
+    def _on_open(self, peer: SwarmPeer, event: HandshakeReceived, now: float) -> None:
+        session = peer.session
+        host, port = session.address
+        peer_id = event.handshake.peer_id
+        if self.bans.is_banned(host, port, peer_id):
+            session.abort("banned")
+            return
+        if any(p.identity[2] == peer_id for p in self.open_peers):
+            session.close("duplicate connection")
+            return
+        peer.identity = (host, port, peer_id)
+        peer.open = True
+        peer.connected_at = now
+        if peer.dialled is not None:
+            self.known.connected(peer.dialled)
+        self.picker.add_peer(peer, Bitfield(self.num_pieces))
+        conn = session.conn
+        have = self.storage.have
+        if conn.fast and have.all():
+            conn.send(HaveAll())
+        elif have.any():
+            conn.send(HaveBitfield(have.to_bytes()))
+        elif conn.fast:
+            conn.send(HaveNone())
+        if conn.extension_protocol:
+            extra: dict[str, object] = {"v": self.config.client_name}
+            if self.listen_port:
+                extra["p"] = self.listen_port
+            conn.send_extension_handshake(extra)
+        session.schedule_flush()
+        if self._tasks is not None:
+            # A child of the torrent's task group; cancelled when the peer closes.
+            host, port = session.address
+            peer.uploader = self._tasks.create_task(
+                self._serve_uploads(peer), name=f"upload {host}:{port}"
+            )
+
+    def _on_other(self, peer: SwarmPeer, event: Event, now: float) -> None:
+        conn = peer.session.conn
+        if isinstance(event, HaveBitfield | HaveAll | HaveNone):
+            if isinstance(event, HaveAll):
+                peer.has_all = True
+                peer.pieces = Bitfield(self.num_pieces, all_set=True)
+            elif isinstance(event, HaveNone):
+                peer.pieces = Bitfield(self.num_pieces)
+            else:
+                peer.pieces = Bitfield.from_bytes(event.bits, self.num_pieces)
+                peer.has_all = peer.pieces.all()
+            peer.sent_at.clear()
+            self.picker.add_peer(peer, None if peer.has_all else peer.pieces)
+            if self.complete and peer.has_all:
+                peer.session.close("both are seeds")
+                return
+            self._update_interest(peer)
+        elif isinstance(event, Unchoke):
+            peer.snubbed = False
+        elif isinstance(event, RejectRequest):
+            request = Request(event.index, event.begin, event.length)
+            peer.sent_at.pop((event.index, event.begin), None)
+            self.picker.on_request_failed(peer, request)
+        elif isinstance(event, RequestsDropped):
+            for request in event.requests:
+                peer.sent_at.pop((request.index, request.begin), None)
+                self.picker.on_request_failed(peer, request)
+        elif isinstance(event, Snubbed):
+            peer.snubbed = True
+            for request in event.outstanding:
+                peer.sent_at.pop((request.index, request.begin), None)
+                conn.send(Cancel(request.index, request.begin, request.length))
+                self.picker.on_request_failed(peer, request)
+            peer.session.schedule_flush()
+        elif isinstance(event, Interested):
+            if self.choker.config.upload_slots is None or len(self.choker.unchoked) < (
+                self.choker.config.upload_slots
+            ):
+                self._run_choker(now)
+        elif isinstance(event, NotInterested | Choke | AllowedFast):
+            pass
+        elif isinstance(event, HashRequest):
+            # Piece layers are only needed by magnet downloads; not served yet.
+            conn.send(
+                HashReject(
+                    event.pieces_root, event.base_layer, event.index, event.length,
+                    event.proof_layers,
+                )
+            )  # fmt: skip
+            peer.session.schedule_flush()
+
+    def _on_have(self, peer: SwarmPeer, index: int) -> None:
+        if not peer.pieces.set(index):
+            return
+        self.picker.peer_has(peer, index)
+        if peer.pieces.all():
+            peer.has_all = True
+            if self.complete:
+                peer.session.close("both are seeds")
+                return
+        conn = peer.session.conn
+        if (
+            not conn.am_interested
+            and not self.complete
+            and index not in self.storage.have
+            and self.picker.priority(index) > 0
+        ):
+            conn.send(Interested())
+            peer.session.schedule_flush()
+
+    def _update_interest(self, peer: SwarmPeer) -> None:
+        conn = peer.session.conn
+        interesting = not self.complete and self.picker.peer_is_interesting(peer)
+        if interesting and not conn.am_interested:
+            conn.send(Interested())
+            peer.session.schedule_flush()
+        elif not interesting and conn.am_interested:
+            conn.send(NotInterested())
+            peer.session.schedule_flush()
+
+    # ------------------------------------------------------------------ downloading
+
+    def _on_block(self, peer: SwarmPeer, piece: Piece, now: float) -> None:
+        index = piece.index
+        begin = piece.begin
+        block = piece.block
+        length = len(block)
+        peer.pipeline.on_block(length, now, peer.sent_at.pop((index, begin), None))
+        peer.downloaded += length
+        self.downloaded += length
+        outcome = self.picker.on_block_received(peer, Request(index, begin, length))
+        if not outcome.accepted:
+            return
+        buffer = self._buffers.get(index)
+        if buffer is None:
+            buffer = self._buffers[index] = bytearray(self.picker.piece_size(index))
+        buffer[begin : begin + length] = block
+        for other, request in outcome.cancels:
+            other_peer: SwarmPeer = other  # type: ignore[assignment]
+            other_peer.sent_at.pop((request.index, request.begin), None)
+            other_peer.session.send(Cancel(request.index, request.begin, request.length))
+        if outcome.piece_complete:
+            del self._buffers[index]
+            sources = {
+                start: source.identity  # type: ignore[attr-defined]
+                for start, source in self.picker.block_sources(index).items()
+            }
+            self._unverified += len(buffer)
+            if self._unverified > self.config.max_unverified_bytes and not self._held_off:
+                self._hold_off(True)
+            self._spawn(self._verify(index, buffer, sources), f"verify {index}")
+
+    def _hold_off(self, paused: bool) -> None:
+        self._held_off = paused
+        for session in self.peers:
+            session.hold_off(paused)
+
+    def _fill(self, peer: SwarmPeer, now: float) -> None:
+        """Top the peer's request pipeline up to the depth its rate and latency call for."""
+        session = peer.session
+        conn = session.conn
+        if not peer.open or not conn.am_interested or conn.state is not ConnectionState.OPEN:
+            return
+        allowed: set[int] | None = None
+        if conn.peer_choking:
+            if not (conn.fast and conn.allowed_fast_received):
+                return
+            allowed = conn.allowed_fast_received
+        depth = 1 if peer.snubbed else peer.pipeline.depth(now)
+        depth = min(depth, conn.max_outstanding_requests)
+        want = depth - conn.outstanding_count
+        if want <= 0:
+            return
+        if self.provenance.parole and self.provenance.on_parole(peer.identity):
+            requests = self._pick_on_parole(peer, want)
+        else:
+            requests = self.picker.pick(peer, want, allowed=allowed)
+        if not requests:
+            return
+        sent_at = peer.sent_at
+        send = conn.send
+        for request in requests:
+            send(request)
+            sent_at[(request.index, request.begin)] = now
+        session.schedule_flush()
+
+    def _pick_on_parole(self, peer: SwarmPeer, want: int) -> list[Request]:
+        """A suspect peer fetches one whole piece alone, so a bad piece names it."""
+        current = peer.parole_piece
+        if current is not None and current in self.picker.partial_pieces():
+            return []  # still busy with its piece
+        partial = set(self.picker.partial_pieces())
+        have = self.storage.have
+        candidates = range(self.num_pieces) if peer.has_all else peer.pieces
+        for index in candidates:
+            if index in have or index in partial or self.picker.priority(index) <= 0:
+                continue
+            blocks = self.picker.blocks_in_piece(index)
+            requests = self.picker.pick(peer, max(blocks, want), allowed=[index])
+            if requests:
+                peer.parole_piece = index
+                return requests
+        return []
+
+    async def _verify(
+        self, index: int, data: bytearray, sources: dict[int, PeerIdentity]
+    ) -> None:
+        try:
+            ok = await self.storage.write_piece(index, data)
+        except StorageError as exc:
+            self._fail(exc)
+            raise
+        finally:
+            self._unverified -= len(data)
+            if self._held_off and self._unverified <= self.config.max_unverified_bytes // 2:
+                self._hold_off(False)
+        if ok:
+            self.picker.on_piece_verified(index)
+            if self.picker.priority(index) > 0:
+                self.have_bytes += len(data)
+            guilty = self.provenance.piece_verified(index, data, sources)
+            for peer in self.open_peers:
+                if index not in peer.pieces:
+                    peer.session.send(Have(index))
+            for identity in guilty:
+                self._ban(identity, f"sent a corrupt block of piece {index}")
+            if not self.complete and self.storage.is_complete():
+                self._on_complete()
+        else:
+            self.hash_failures += 1
+            self.picker.on_piece_failed(index)
+            for identity in self.provenance.piece_failed(index, data, sources):
+                self._ban(identity, f"sent piece {index}, which failed its hash")
+        now = self.loop.time()
+        if not self.complete:
+            for peer in self.open_peers:
+                self._fill(peer, now)
+
+    def _on_complete(self) -> None:
+        log.info("torrent %s complete", self.metainfo.name)
+        self._complete.set()
+        self._settled.set()
+        for peer in self.open_peers:
+            if peer.has_all:
+                peer.session.close("both are seeds")
+            elif peer.session.conn.am_interested:
+                peer.session.send(NotInterested())
+        self._spawn(self.storage.flush(), "flush resume data")
+
+    # ------------------------------------------------------------------ uploading
+
+    def _on_request(self, peer: SwarmPeer, request: Request) -> None:
+        index = request.index
+        if request.begin + request.length > self.metainfo.piece_size(index):
+            peer.session.close("request beyond the end of the piece")
+            return
+        if index not in self.storage.have:
+            if peer.session.conn.fast:
+                peer.session.send(RejectRequest(index, request.begin, request.length))
+            else:
+                peer.session.close("request for a piece we do not have")
+            return
+        peer.uploads.append(request)
+        peer.upload_wakeup.set()
+
+    async def _serve_uploads(self, peer: SwarmPeer) -> None:
+        """Per-peer uploader: reads requested blocks and sends them, paced and back-pressured."""
+        session = peer.session
+        conn = session.conn
+        buckets = tuple(b for b in (self.upload_bucket, self.limits.upload) if not b.unlimited)
+        sent = 0
+        while not session.is_closed:
+            if not peer.uploads:
+                peer.upload_wakeup.clear()
+                await peer.upload_wakeup.wait()
+                continue
+            request = peer.uploads.popleft()
+            if not conn.is_request_pending(request):
+                continue
+            if not session.writable:
+                await session.wait_writable()
+            if buckets:
+                delay = delay_for(request.length, self.loop.time(), *buckets)
+                if delay > 0:
+                    await asyncio.sleep(delay)  # pacing, not synchronisation
+                now = self.loop.time()
+                for bucket in buckets:
+                    bucket.consume(request.length, now)
+            try:
+                block = await self.storage.read_block(request.index, request.begin, request.length)
+            except StorageError as exc:
+                log.warning("cannot read piece %d for upload: %s", request.index, exc)
+                session.close("storage error")
+                return
+            if session.close_reason is not None:
+                return
+            conn.send(Piece(request.index, request.begin, block))
+            peer.uploaded += request.length
+            self.uploaded += request.length
+            sent += 1
+            if sent % UPLOAD_BATCH == 0:
+                session.flush()
+                await asyncio.sleep(0)  # let reads and other peers run
+            else:
+                session.schedule_flush()
+
+    # ------------------------------------------------------------------ choking
+
+    def _run_choker(self, now: float) -> None:
+        peers = self.open_peers
+        stats = [
+            PeerStats(
+                peer,
+                peer.session.conn.peer_interested,
+                download_rate=peer.down_rate,
+                upload_rate=peer.up_rate,
+                uploaded=peer.uploaded,
+                connected_at=peer.connected_at,
+                snubbed=peer.snubbed,
+            )
+            for peer in peers
+        ]
+        decision = self.choker.run(stats, now, seeding=self.complete)
+        for peer in peers:
+            conn = peer.session.conn
+            unchoke = peer in decision.unchoke
+            if unchoke and conn.am_choking:
+                peer.session.send(Unchoke())
+            elif not unchoke and not conn.am_choking:
+                peer.uploads.clear()
+                peer.session.send(Choke())
