@@ -90,7 +90,9 @@ def free_port(host: str = LOOPBACK) -> int:
 
 def write_payload(path: Path, size: int, seed: int = 1) -> bytes:
     """Write ``size`` reproducible pseudo-random bytes to ``path``; return them."""
-    data = random.Random(seed).randbytes(size)
+    rng = random.Random(seed)
+    chunk = 16 * 1024 * 1024  # randbytes cannot make more than 256 MiB at once
+    data = b"".join(rng.randbytes(min(chunk, size - at)) for at in range(0, size, chunk))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return data
@@ -177,6 +179,7 @@ class LibtorrentPeer:
         self.session = lt.session(libtorrent_settings(host=host, dht=dht, **settings))
         self.alerts: list[Any] = []
         self._handles: list[lt.torrent_handle] = []
+        self._flushed: list[lt.torrent_handle] = []
 
     @property
     def port(self) -> int:
@@ -220,7 +223,9 @@ class LibtorrentPeer:
         """Collect pending alerts (kept in :attr:`alerts` for diagnostics)."""
         new = list(self.session.pop_alerts())
         self.alerts.extend(new)
-        del self.alerts[:-500]
+        self._flushed.extend(a.handle for a in new if isinstance(a, lt.cache_flushed_alert))
+        if len(self.alerts) > 2000:
+            del self.alerts[:-1000]
         return new
 
     async def wait_for(
@@ -248,10 +253,27 @@ class LibtorrentPeer:
         await self.wait_for(seeding, "libtorrent to start seeding", within)
 
     async def wait_complete(self, handle: lt.torrent_handle, within: float = DEADLINE) -> None:
-        """Until libtorrent has downloaded and verified every piece."""
+        """Until libtorrent has downloaded and verified every piece, and written it to disk.
+
+        libtorrent hashes blocks from its write queue, so a torrent can be
+        "seeding" before the last blocks reach the file: flush and wait for
+        the ``cache_flushed_alert`` before anyone reads the file.
+        """
         await self.wait_for(
             lambda: handle.status().is_seeding, "libtorrent to finish downloading", within
         )
+        await self.flush(handle, within)
+
+    async def flush(self, handle: lt.torrent_handle, within: float = DEADLINE) -> None:
+        """Write libtorrent's queued blocks of ``handle`` to its files."""
+        self.drain_alerts()
+        self._flushed = [h for h in self._flushed if h != handle]
+        handle.flush_cache()
+
+        def flushed() -> bool:
+            return handle in self._flushed
+
+        await self.wait_for(flushed, "libtorrent to flush its disk cache", within)
 
     def info_hash(self, handle: lt.torrent_handle) -> bytes:
         hashes = handle.info_hashes()

@@ -76,11 +76,7 @@ class KnownPeers:
         if count <= 0:
             return out
         for peer in self._peers.values():
-            if (
-                not peer.busy
-                and peer.failures < self.max_failures
-                and peer.next_attempt <= now
-            ):
+            if not peer.busy and peer.failures < self.max_failures and peer.next_attempt <= now:
                 out.append(peer)
                 if len(out) >= count:
                     break

@@ -92,6 +92,12 @@ class SwarmPeer:
         self.down_rate = RATE_GAIN * down + (1 - RATE_GAIN) * self.down_rate
         self.up_rate = RATE_GAIN * up + (1 - RATE_GAIN) * self.up_rate
 
+    @property
+    def label(self) -> str:
+        """``host:port`` as users know the peer (the dialled address if we dialled it)."""
+        host, port = self.dialled or self.session.address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     def __repr__(self) -> str:
         host, port, _ = self.identity
         return f"<SwarmPeer {host}:{port}>"

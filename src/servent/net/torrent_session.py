@@ -223,8 +223,15 @@ class TorrentSession:
             complete=self.complete,
             hash_failures=self.hash_failures,
             banned=len(self.bans),
-            downloaded_from=dict(self.downloaded_from),
+            downloaded_from=self._downloaded_from(),
         )
+
+    def _downloaded_from(self) -> dict[str, int]:
+        totals = dict(self.downloaded_from)
+        for peer in self.peers.values():
+            key = peer.label
+            totals[key] = totals.get(key, 0) + peer.downloaded
+        return totals
 
     # ------------------------------------------------------------------ owner task
 
@@ -382,6 +389,9 @@ class TorrentSession:
             return
         self.limits.release()
         now = self.loop.time()
+        if peer.downloaded:
+            key = peer.label
+            self.downloaded_from[key] = self.downloaded_from.get(key, 0) + peer.downloaded
         if peer.open:
             self.picker.remove_peer(peer)  # received blocks stay; requested ones are freed
         if peer.uploader is not None:
@@ -632,9 +642,7 @@ class TorrentSession:
                 return requests
         return []
 
-    async def _verify(
-        self, index: int, data: bytearray, sources: dict[int, PeerIdentity]
-    ) -> None:
+    async def _verify(self, index: int, data: bytearray, sources: dict[int, PeerIdentity]) -> None:
         try:
             ok = await self.storage.write_piece(index, data)
         except StorageError as exc:
@@ -654,7 +662,7 @@ class TorrentSession:
                     peer.session.send(Have(index))
             for identity in guilty:
                 self._ban(identity, f"sent a corrupt block of piece {index}")
-            if not self.complete and self.storage.is_complete():
+            if not self.complete and self.picker.is_complete():
                 self._on_complete()
         else:
             self.hash_failures += 1
