@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -199,6 +200,10 @@ class TorrentSession:
         if not self._complete.is_set():
             raise self.error if self.error is not None else ServentError("torrent stopped")
 
+    async def wait_settled(self) -> None:
+        """Until the torrent is complete or stopped (no error raised; see :attr:`error`)."""
+        await self._settled.wait()
+
     def stop(self) -> None:
         """Ask :meth:`run` to close every connection and return."""
         self._stop.set()
@@ -323,7 +328,7 @@ class TorrentSession:
                 self.config.connect_timeout,
             )
         except (OSError, TimeoutError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reason = _describe(exc)
             log.debug("dial %s:%d failed: %s", host, port, reason)
             if self.peers.pop(session, None) is not None:
                 self.limits.release()
@@ -767,3 +772,12 @@ class TorrentSession:
             elif not unchoke and not conn.am_choking:
                 peer.uploads.clear()
                 peer.session.send(Choke())
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for a failed dial ("Connection refused", "timed out")."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,114 @@
+"""``servent seed``: share a file or folder (or the payload of a torrent) until interrupted.
+
+Given a file or folder without a torrent, one is created first (hybrid v1+v2)
+and written to ``--torrent FILE`` if that is given.  Given a ``.torrent``,
+its payload is looked for next to it.  The data is verified before seeding;
+data that does not match the torrent is an error, not a partial seed.  The
+listening addresses and the magnet link (with those addresses as ``x.pe``
+peers) are printed on stdout, one per line, as soon as seeding starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from servent.cli.commands.get import load_torrent, stop_on_signals
+from servent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from servent.codec.metainfo import Metainfo
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "seed",
+        help="share a file, folder or torrent with peers until interrupted",
+        description="Seed a file or folder (a torrent is created for it) or the payload "
+        "of a .torrent (looked for next to it). Prints the listening address and the "
+        "magnet link.",
+    )
+    parser.add_argument("path", metavar="PATH_OR_TORRENT",
+                        help="file or folder to share, or a .torrent whose data is beside it")
+    parser.add_argument("--torrent", metavar="FILE",
+                        help="the torrent of PATH: used if it exists, else created and "
+                        "written there")
+    parser.add_argument("--port", metavar="N", type=int, default=0,
+                        help="TCP port to listen on (default 0: any free port)")
+    parser.add_argument("--host", metavar="ADDR", default=None,
+                        help="address to listen on (default: every IPv4 and IPv6 address)")
+    parser.set_defaults(func=run_seed)
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    if not 0 <= args.port < 65536:
+        raise ConfigError(f"--port: {args.port} is not a port number (0 = any)")
+    meta, data_dir = _torrent_and_folder(Path(args.path), args.torrent)
+    return asyncio.run(_seed(meta, data_dir, args.host, args.port))
+
+
+def _torrent_and_folder(path: Path, torrent_file: str | None) -> tuple[Metainfo, Path]:
+    """The torrent to seed and the folder that holds its payload (``folder/NAME``)."""
+    if not path.exists():
+        raise ConfigError(f"no such file or folder: {path}")
+    if torrent_file is None and path.is_file() and path.suffix == ".torrent":
+        meta = load_torrent(str(path))
+        return meta, path.resolve().parent
+    folder = path.resolve().parent
+    if torrent_file is not None and Path(torrent_file).exists():
+        meta = load_torrent(torrent_file)
+        if meta.name != path.resolve().name:
+            raise ConfigError(
+                f"{torrent_file} is the torrent of {meta.name!r}, not of {path.resolve().name!r}"
+            )
+        return meta, folder
+    meta = _create(path)
+    if torrent_file is not None:
+        from servent.cli.commands.create import write_atomically
+
+        write_atomically(Path(torrent_file), meta.to_bytes())
+        print(f"created {torrent_file}", file=sys.stderr)
+    return meta, folder
+
+
+def _create(path: Path) -> Metainfo:
+    from servent import __version__
+    from servent.codec.metainfo.build import TorrentOptions
+    from servent.storage.torrent_creator import create_torrent
+
+    print(f"hashing {path} ...", file=sys.stderr, flush=True)
+    return create_torrent(path, options=TorrentOptions(created_by=f"servent {__version__}"))
+
+
+async def _seed(meta: Metainfo, data_dir: Path, host: str | None, port: int) -> int:
+    from servent.net.engine import EngineConfig, SwarmEngine
+
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        async with SwarmEngine(EngineConfig(listen_host=host, listen_port=port)) as engine:
+            torrent = await engine.add_torrent(meta, data_dir)
+            if not torrent.complete:
+                stats = torrent.statistics()
+                raise ConfigError(
+                    f"the data in {data_dir / meta.name} does not match the torrent "
+                    f"({stats.have_bytes} of {stats.wanted_bytes} bytes verify)"
+                )
+            addresses = engine.listen_addresses
+            for address_host, address_port in addresses:
+                print(f"listening on {_format(address_host, address_port)}")
+            reachable = [
+                (h, p) for h, p in addresses if h not in ("0.0.0.0", "::")
+            ] or [("127.0.0.1", engine.port)]
+            magnet = dataclasses.replace(meta.to_magnet(), peers=tuple(reachable))
+            print(magnet.to_uri(), flush=True)
+            print(f"seeding {meta.name}; Ctrl-C to stop", file=sys.stderr, flush=True)
+            await stop.wait()
+    return 0
+
+
+def _format(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
