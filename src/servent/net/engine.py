@@ -162,6 +162,8 @@ class SwarmEngine:
         self.torrents[metainfo.wire_info_hash] = torrent
         if metainfo.is_hybrid and metainfo.info_hash_v2 is not None:
             self.torrents[metainfo.info_hash_v2[:20]] = torrent
+        if torrent.aria2_alias is not None:
+            self.torrents[torrent.aria2_alias] = torrent
         self._storages[torrent] = storage
         self._runs[torrent] = asyncio.get_running_loop().create_task(
             torrent.run(), name=f"torrent {metainfo.name}"

@@ -24,6 +24,8 @@ class KnownPeer:
     #: A connection to it once completed the handshake.
     ever_connected: bool = False
     last_error: str | None = None
+    #: Dial with the torrent's aria2 info-hash alias (see ``aria2_info_hash``).
+    alias: bool = False
 
 
 class KnownPeers:

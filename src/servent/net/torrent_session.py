@@ -57,6 +57,7 @@ from servent.proto.peerwire import (
     RequestsDropped,
     Snubbed,
     Unchoke,
+    aria2_info_hash,
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import PipelineConfig
@@ -134,6 +135,8 @@ class TorrentSession:
             max_connections=None, download_rate=None, upload_rate=None, now=now
         )
         self.info_hash = metainfo.wire_info_hash
+        #: aria2 1.36 names hybrid torrents by another hash; accepted as an alias.
+        self.aria2_alias = aria2_info_hash(metainfo.info_bytes) if metainfo.is_hybrid else None
         self.num_pieces = metainfo.num_pieces
         self._rng = rng or random.Random()
         wanted = storage.wanted_pieces()
@@ -314,7 +317,8 @@ class TorrentSession:
             if not self.limits.try_reserve():
                 break
             self.known.dialling(known.address)
-            session = PeerSession(self._new_connection(initiator=True), self)
+            conn = self._new_connection(initiator=True, alias=known.alias)
+            session = PeerSession(conn, self)
             # Registered before connecting: events may arrive before the dial task resumes.
             self._register(session, dialled=known.address)
             host, port = known.address
@@ -337,12 +341,13 @@ class TorrentSession:
         if self._stop.is_set():
             session.close("torrent stopped")
 
-    def _new_connection(self, *, initiator: bool) -> PeerConnection:
+    def _new_connection(self, *, initiator: bool, alias: bool = False) -> PeerConnection:
         meta = self.metainfo
+        use_alias = alias and self.aria2_alias is not None
         return PeerConnection(
             peer_id=self.peer_id,
-            info_hash=self.info_hash,
-            info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
+            info_hash=self.aria2_alias if use_alias else self.info_hash,
+            info_hash_v2=meta.info_hash_v2 if meta.is_hybrid and not use_alias else None,
             num_pieces=self.num_pieces,
             initiator=initiator,
             config=self.config.connection,
@@ -366,12 +371,15 @@ class TorrentSession:
         if self.bans.is_banned(host, port, handshake.peer_id if handshake else None):
             return False
         meta = self.metainfo
-        session.conn.accept(
-            self.info_hash,
-            now=now,
-            info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
-            num_pieces=self.num_pieces,
-        )
+        if handshake is not None and handshake.info_hash == self.aria2_alias:
+            session.conn.accept(self.aria2_alias, now=now, num_pieces=self.num_pieces)
+        else:
+            session.conn.accept(
+                self.info_hash,
+                now=now,
+                info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
+                num_pieces=self.num_pieces,
+            )
         self._register(session, dialled=None)
         session.handler = self
         return True
@@ -406,6 +414,9 @@ class TorrentSession:
                 self.known.disconnected(peer.dialled, now)
             else:
                 self.known.failed(peer.dialled, now, session.close_reason or "closed")
+                known = self.known.get(peer.dialled)
+                if known is not None and self.aria2_alias is not None:
+                    known.alias = not known.alias  # perhaps aria2: try its hash next
         log.debug("peer %s closed: %s", peer, session.close_reason)
         if self._tasks is not None and not self._stop.is_set():
             self._dial_due(now)
