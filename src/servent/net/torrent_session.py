@@ -175,6 +175,7 @@ class TorrentSession:
         self._complete = asyncio.Event()
         self._done = asyncio.Event()
         self._settled = asyncio.Event()  # complete, or stopped
+        self._progressed = asyncio.Event()  # replaced after each verified piece
         self._stop = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
         self._last_tick = now
@@ -206,6 +207,11 @@ class TorrentSession:
     async def wait_settled(self) -> None:
         """Until the torrent is complete or stopped (no error raised; see :attr:`error`)."""
         await self._settled.wait()
+
+    async def wait_have(self, have_bytes: int) -> None:
+        """Until at least ``have_bytes`` of wanted data are verified (or the torrent stopped)."""
+        while self.have_bytes < have_bytes and not self._settled.is_set():
+            await self._progressed.wait()
 
     def stop(self) -> None:
         """Ask :meth:`run` to close every connection and return."""
@@ -262,6 +268,7 @@ class TorrentSession:
             self._close_all("torrent stopped")
             self._done.set()
             self._settled.set()
+            self._progressed.set()
 
     def _spawn(self, coro: object, name: str) -> None:
         tasks = self._tasks
@@ -672,6 +679,8 @@ class TorrentSession:
             self.picker.on_piece_verified(index)
             if self.picker.priority(index) > 0:
                 self.have_bytes += len(data)
+            self._progressed.set()
+            self._progressed = asyncio.Event()
             guilty = self.provenance.piece_verified(index, data, sources)
             for peer in self.open_peers:
                 if index not in peer.pieces:

@@ -97,6 +97,10 @@ def load_torrent(path: str) -> Metainfo:
         raise ConfigError(f"{path} is not a valid torrent: {exc}") from None
 
 
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def format_bytes(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(count) < 1024 or unit == "GiB":
@@ -242,7 +246,7 @@ async def _get(
                         raise ServentError(f"no peer could be reached ({errors})")
             _print_summary(meta, torrent, output, time.monotonic() - started, resumed)
             if args.seed:
-                addresses = ", ".join(f"{h}:{p}" for h, p in engine.listen_addresses)
+                addresses = ", ".join(format_address(*a) for a in engine.listen_addresses)
                 print(f"seeding on {addresses}; Ctrl-C to stop", file=sys.stderr, flush=True)
                 await stop.wait()
     return 0

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from servent.cli.commands.get import load_torrent, stop_on_signals
+from servent.cli.commands.get import format_address, load_torrent, stop_on_signals
 from servent.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ async def _seed(meta: Metainfo, data_dir: Path, host: str | None, port: int) -> 
                 )
             addresses = engine.listen_addresses
             for address_host, address_port in addresses:
-                print(f"listening on {_format(address_host, address_port)}")
+                print(f"listening on {format_address(address_host, address_port)}")
             reachable = [
                 (h, p) for h, p in addresses if h not in ("0.0.0.0", "::")
             ] or [("127.0.0.1", engine.port)]
@@ -109,6 +109,3 @@ async def _seed(meta: Metainfo, data_dir: Path, host: str | None, port: int) -> 
             await stop.wait()
     return 0
 
-
-def _format(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

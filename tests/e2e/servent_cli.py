@@ -1,0 +1,113 @@
+"""Run ``servent`` CLI commands as real child processes, torn down on exit.
+
+Waits read the child's output line by line with a deadline (no sleeps); the
+process is killed when the ``async with`` block ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+LINE_DEADLINE = 60.0
+
+
+class ServentProcess:
+    """A ``python -m servent ...`` child with its stdout and stderr kept."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait_line(
+        self, pattern: str, *, stream: str = "stdout", within: float = LINE_DEADLINE
+    ) -> re.Match[str]:
+        """Read ``stream`` until a line matches ``pattern``; fail after ``within`` seconds."""
+        reader = self.process.stdout if stream == "stdout" else self.process.stderr
+        lines = self.stdout if stream == "stdout" else self.stderr
+        assert reader is not None
+        for line in lines:
+            if match := re.search(pattern, line):
+                return match
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no line matching {pattern!r}; {stream}: {lines[-10:]}")
+            try:
+                raw = await asyncio.wait_for(reader.readline(), remaining)
+            except TimeoutError:
+                continue
+            if not raw:
+                raise AssertionError(
+                    f"servent exited before printing {pattern!r}; {stream}: {lines[-10:]}"
+                )
+            line = raw.decode(errors="replace").rstrip("\n")
+            lines.append(line)
+            if match := re.search(pattern, line):
+                return match
+
+    async def wait(self, within: float = LINE_DEADLINE) -> int:
+        """Wait for the exit code, collecting the rest of the output."""
+        out, err = await asyncio.wait_for(self.process.communicate(), within)
+        self.stdout.extend(out.decode(errors="replace").splitlines())
+        self.stderr.extend(err.decode(errors="replace").splitlines())
+        assert self.process.returncode is not None
+        return self.process.returncode
+
+    def kill(self, signum: int = signal.SIGKILL) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signum)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.process.wait(), 10.0)
+
+
+async def start_servent(*args: str | Path, cwd: Path | None = None) -> ServentProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "servent",
+        *map(str, args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+    )
+    return ServentProcess(process)
+
+
+@contextlib.asynccontextmanager
+async def servent(*args: str | Path, cwd: Path | None = None) -> AsyncIterator[ServentProcess]:
+    """``servent ARGS`` as a child process, killed on exit."""
+    child = await start_servent(*args, cwd=cwd)
+    try:
+        yield child
+    finally:
+        await child.stop()
+
+
+async def run_servent(
+    *args: str | Path, cwd: Path | None = None, within: float = LINE_DEADLINE
+) -> tuple[int, list[str], list[str]]:
+    """Run ``servent ARGS`` to completion: ``(exit code, stdout lines, stderr lines)``."""
+    async with servent(*args, cwd=cwd) as child:
+        code = await child.wait(within)
+        return code, child.stdout, child.stderr
