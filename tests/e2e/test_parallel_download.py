@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from servent_cli import servent
+
 from interop.reference_clients import (
     LOOPBACK,
     create_torrent_with_libtorrent,
@@ -22,8 +24,6 @@ from interop.reference_clients import (
     libtorrent_seeder,
     write_payload,
 )
-from servent_cli import servent
-
 from servent.codec.metainfo import parse_torrent
 from servent.net.engine import EngineConfig, SwarmEngine
 
