@@ -108,6 +108,8 @@ class TorrentStatistics:
     banned: int
     #: Payload bytes received per peer address (``host:port``), for tests and UIs.
     downloaded_from: dict[str, int]
+    #: Payload bytes sent per peer address (incoming peers by their source port).
+    uploaded_to: dict[str, int]
 
 
 class TorrentSession:
@@ -168,6 +170,7 @@ class TorrentSession:
         self.uploaded = 0
         self.hash_failures = 0
         self.downloaded_from: dict[str, int] = {}
+        self.uploaded_to: dict[str, int] = {}
         self.error: BaseException | None = None
         self._buffers: dict[int, bytearray] = {}
         self._unverified = 0
@@ -237,14 +240,16 @@ class TorrentSession:
             complete=self.complete,
             hash_failures=self.hash_failures,
             banned=len(self.bans),
-            downloaded_from=self._downloaded_from(),
+            downloaded_from=self._per_peer(self.downloaded_from, "downloaded"),
+            uploaded_to=self._per_peer(self.uploaded_to, "uploaded"),
         )
 
-    def _downloaded_from(self) -> dict[str, int]:
-        totals = dict(self.downloaded_from)
+    def _per_peer(self, closed: dict[str, int], counter: str) -> dict[str, int]:
+        totals = dict(closed)
         for peer in self.peers.values():
-            key = peer.label
-            totals[key] = totals.get(key, 0) + peer.downloaded
+            count: int = getattr(peer, counter)
+            if count:
+                totals[peer.label] = totals.get(peer.label, 0) + count
         return totals
 
     # ------------------------------------------------------------------ owner task
@@ -409,9 +414,11 @@ class TorrentSession:
             return
         self.limits.release()
         now = self.loop.time()
+        key = peer.label
         if peer.downloaded:
-            key = peer.label
             self.downloaded_from[key] = self.downloaded_from.get(key, 0) + peer.downloaded
+        if peer.uploaded:
+            self.uploaded_to[key] = self.uploaded_to.get(key, 0) + peer.uploaded
         if peer.open:
             self.picker.remove_peer(peer)  # received blocks stay; requested ones are freed
         if peer.uploader is not None:
