@@ -169,7 +169,7 @@ class MetadataExchangeError(ProtocolError):
 
 
 class MseError(ProtocolError):
-    """The message stream encryption handshake failed (bad sync, policy mismatch, unknown torrent)."""
+    """The encryption handshake (MSE/PE) failed: bad sync, policy mismatch, unknown torrent."""
 
 
 class LsdError(DecodeError):
