@@ -174,3 +174,7 @@ class MseError(ProtocolError):
 
 class LsdError(DecodeError):
     """A local service discovery (BEP 14) announce is malformed."""
+
+
+class MetadataFetchError(ServentError):
+    """A magnet's info dictionary could not be obtained (no peer had it in time)."""
