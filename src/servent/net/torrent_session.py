@@ -30,6 +30,7 @@ from servent.codec.metainfo import Metainfo
 from servent.errors import ServentError, StorageError
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
+from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
 from servent.net.provenance import BanList, PeerIdentity, Provenance
 from servent.net.swarm_peer import SwarmPeer
@@ -41,6 +42,8 @@ from servent.proto.peerwire import (
     ConnectionConfig,
     ConnectionState,
     Event,
+    ExtensionHandshakeReceived,
+    ExtensionMessage,
     HandshakeReceived,
     HashReject,
     HashRequest,
@@ -62,6 +65,7 @@ from servent.proto.peerwire import (
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import PipelineConfig
 from servent.proto.ratelimit import TokenBucket, delay_for
+from servent.proto.session_extensions import session_registry
 from servent.storage import TorrentStorage
 
 __all__ = ["TorrentConfig", "TorrentSession", "TorrentStatistics"]
@@ -160,6 +164,14 @@ class TorrentSession:
             reconnect_delay=self.config.reconnect_delay,
         )
         self.bans = BanList()
+        #: Addresses that turned out to be this node (never dialled again).
+        self.own_addresses: set[Address] = set()
+        self.extension_registry = session_registry()
+        self.extensions = TorrentExtensions(
+            metainfo.info_bytes,
+            add_peers=lambda found: self.add_peers(found, source="pex"),
+            is_own_address=self.is_own_address,
+        )
         self.provenance = Provenance()
         self.download_bucket = TokenBucket(self.config.download_rate, now)
         self.upload_bucket = TokenBucket(self.config.upload_rate, now)
@@ -198,8 +210,15 @@ class TorrentSession:
     def add_peers(self, addresses: Iterable[Address], *, source: str = "manual") -> None:
         """Addresses to dial (given by the user, a tracker, the DHT ...)."""
         for host, port in addresses:
-            if not self.bans.is_banned(host, port):
+            if not self.bans.is_banned(host, port) and not self.is_own_address((host, port)):
                 self.known.add((host, port), source=source)
+
+    def is_own_address(self, address: Address) -> bool:
+        """Whether dialling ``address`` would reach this node (seen before, or our port here)."""
+        if address in self.own_addresses:
+            return True
+        host, port = address
+        return port == self.listen_port and host in _LOCAL_HOSTS
 
     async def wait_complete(self) -> None:
         """Until every wanted piece is verified; raises the error that stopped the torrent."""
@@ -309,6 +328,7 @@ class TorrentSession:
         if due is None or now >= due:
             self._run_choker(now)
         self._dial_due(now)
+        self.extensions.tick(self.open_peers, now)
         if not self.complete:
             for peer in self.open_peers:
                 self._update_interest(peer)
@@ -364,6 +384,7 @@ class TorrentSession:
             initiator=initiator,
             config=self.config.connection,
             now=self.loop.time(),
+            extensions=self.extension_registry,
         )
 
     def accept_incoming(self, session: PeerSession, now: float) -> bool:
@@ -392,6 +413,7 @@ class TorrentSession:
                 info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
                 num_pieces=self.num_pieces,
             )
+        session.conn.extensions = self.extension_registry
         self._register(session, dialled=None)
         session.handler = self
         return True
@@ -423,7 +445,12 @@ class TorrentSession:
             self.picker.remove_peer(peer)  # received blocks stay; requested ones are freed
         if peer.uploader is not None:
             peer.uploader.cancel()
-        if peer.dialled is not None:
+        self.extensions.peer_closed(peer)
+        if peer.dialled is not None and _is_self_connection(session):
+            log.info("%s is this node itself; not dialling it again", peer.label)
+            self.own_addresses.add(peer.dialled)
+            self.known.remove(peer.dialled)
+        elif peer.dialled is not None:
             if peer.open:
                 self.known.disconnected(peer.dialled, now)
             else:
@@ -499,6 +526,7 @@ class TorrentSession:
             extra: dict[str, object] = {"v": self.config.client_name}
             if self.listen_port:
                 extra["p"] = self.listen_port
+            extra.update(self.extensions.handshake_fields())
             conn.send_extension_handshake(extra)
         session.schedule_flush()
         if self._tasks is not None:
@@ -547,6 +575,8 @@ class TorrentSession:
                 self.choker.config.upload_slots
             ):
                 self._run_choker(now)
+        elif isinstance(event, ExtensionHandshakeReceived | ExtensionMessage):
+            self.extensions.on_event(peer, event, now)
         elif isinstance(event, NotInterested | Choke | AllowedFast):
             pass
         elif isinstance(event, HashRequest):
@@ -799,6 +829,15 @@ class TorrentSession:
             elif not unchoke and not conn.am_choking:
                 peer.uploads.clear()
                 peer.session.send(Choke())
+
+
+#: Host names that reach this machine when paired with our listening port.
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
+
+
+def _is_self_connection(session: PeerSession) -> bool:
+    """The peer answered with our own peer id: we dialled ourselves."""
+    return session.error is not None and "connected to ourselves" in str(session.error)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,189 @@
+"""BEP 10 extensions inside a running torrent: ``ut_metadata`` serving and ``ut_pex``.
+
+Kept out of :mod:`servent.net.torrent_session` (which owns pieces and peers)
+so the extension traffic of a torrent lives in one place: the torrent session
+hands over extension events and calls :meth:`TorrentExtensions.tick`; this
+module answers metadata requests from the sans-IO
+:class:`~servent.proto.metadata_exchange.MetadataServer`, tells peers who we
+are connected to and feeds the peers they tell us about into the torrent's
+known-peer list with source ``"pex"``.  Hostile input (a PEX flood, garbage,
+an endless stream of metadata requests) costs the peer its connection, with
+one warning in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from servent.errors import ExtensionNotSupportedError, MetadataExchangeError, PexError
+from servent.net.known_peers import Address
+from servent.proto.metadata_exchange import (
+    MSG_REQUEST,
+    MetadataServer,
+    decode_message,
+    encode_reject,
+)
+from servent.proto.peerwire import ExtensionHandshakeReceived, ExtensionMessage
+from servent.proto.pex import (
+    FLAG_ENCRYPTION,
+    FLAG_REACHABLE,
+    FLAG_SEED,
+    PexState,
+)
+from servent.proto.session_extensions import UT_METADATA, UT_PEX
+
+if TYPE_CHECKING:
+    from servent.net.swarm_peer import SwarmPeer
+
+__all__ = ["TorrentExtensions"]
+
+log = logging.getLogger(__name__)
+
+#: Metadata pieces served per connection before further requests are refused:
+#: a peer needs each piece once; a few retries are fair, an endless loop is not.
+METADATA_REQUEST_ALLOWANCE = 4
+#: Refused metadata requests tolerated before the peer is dropped.
+METADATA_REJECT_ALLOWANCE = 64
+
+
+class TorrentExtensions:
+    """The extension side of one torrent session (see the module docstring)."""
+
+    def __init__(
+        self,
+        info_bytes: bytes,
+        *,
+        add_peers: Callable[[Iterable[Address]], None],
+        is_own_address: Callable[[Address], bool] = lambda _address: False,
+        pex: bool = True,
+    ) -> None:
+        self.metadata = MetadataServer(info_bytes)
+        self._pieces = max(1, -(-len(info_bytes) // (16 * 1024)))
+        self._add_peers = add_peers
+        self._is_own_address = is_own_address
+        self.pex_enabled = pex
+        self._pex: dict[SwarmPeer, PexState] = {}
+        self._metadata_served: dict[SwarmPeer, int] = {}
+        self._metadata_refused: dict[SwarmPeer, int] = {}
+        #: Metadata pieces sent to peers, in total (for statistics and tests).
+        self.metadata_pieces_served = 0
+        #: Addresses learnt through PEX (for statistics and tests).
+        self.pex_learnt: set[Address] = set()
+
+    # ------------------------------------------------------------------ handshake
+
+    def handshake_fields(self) -> dict[str, object]:
+        """Keys for our BEP 10 handshake besides ``m`` (which comes from the registry)."""
+        return {"metadata_size": self.metadata.metadata_size}
+
+    # ------------------------------------------------------------------ events
+
+    def on_event(
+        self, peer: SwarmPeer, event: ExtensionHandshakeReceived | ExtensionMessage, now: float
+    ) -> None:
+        if isinstance(event, ExtensionHandshakeReceived):
+            if self.pex_enabled and UT_PEX in event.handshake.extensions:
+                self._pex.setdefault(peer, PexState(now))
+            return
+        if event.name == UT_METADATA:
+            self._on_metadata(peer, event.payload)
+        elif event.name == UT_PEX:
+            self._on_pex(peer, event.payload, now)
+
+    def _on_metadata(self, peer: SwarmPeer, payload: bytes) -> None:
+        session = peer.session
+        try:
+            message = decode_message(payload)
+            if message.msg_type != MSG_REQUEST:
+                return  # data/reject for a fetch we never started: ignore
+            served = self._metadata_served.get(peer, 0)
+            if served >= METADATA_REQUEST_ALLOWANCE * self._pieces:
+                refused = self._metadata_refused.get(peer, 0) + 1
+                self._metadata_refused[peer] = refused
+                if refused > METADATA_REJECT_ALLOWANCE:
+                    raise MetadataExchangeError(f"ut_metadata request flood ({served} served)")
+                reply: bytes | None = encode_reject(message.piece)
+            else:
+                reply = self.metadata.handle(payload)
+                self._metadata_served[peer] = served + 1
+                self.metadata_pieces_served += 1
+        except MetadataExchangeError as exc:
+            log.warning("peer %s: bad ut_metadata message (%s); dropping it", peer.label, exc)
+            session.close(f"bad ut_metadata message: {exc}")
+            return
+        if reply is None:
+            return
+        try:
+            session.conn.send_extension(UT_METADATA, reply)
+        except ExtensionNotSupportedError:
+            log.info("peer %s asks for metadata but announced no ut_metadata id", peer.label)
+            session.close("ut_metadata request without ut_metadata in its handshake")
+            return
+        session.schedule_flush()
+
+    def _on_pex(self, peer: SwarmPeer, payload: bytes, now: float) -> None:
+        if not self.pex_enabled:
+            return
+        state = self._pex.get(peer)
+        if state is None:
+            state = self._pex[peer] = PexState(now)
+        try:
+            message = state.receive(payload, now)
+        except PexError as exc:
+            log.warning("peer %s: refused ut_pex message (%s); dropping it", peer.label, exc)
+            peer.session.close(f"bad ut_pex message: {exc}")
+            return
+        fresh = [
+            address
+            for address, _flags in message.added
+            if address[1] != 0 and not self._is_own_address(address)
+        ]
+        if fresh:
+            log.debug("peer %s told us of %d peers by PEX", peer.label, len(fresh))
+            self.pex_learnt.update(fresh)
+            self._add_peers(fresh)
+
+    def peer_closed(self, peer: SwarmPeer) -> None:
+        self._pex.pop(peer, None)
+        self._metadata_served.pop(peer, None)
+        self._metadata_refused.pop(peer, None)
+
+    # ------------------------------------------------------------------ PEX sending
+
+    def tick(self, peers: Iterable[SwarmPeer], now: float) -> None:
+        """Send due PEX messages (each peer at most once a minute, per :class:`PexState`)."""
+        if not self._pex:
+            return
+        due = [(p, s) for p, s in self._pex.items() if s.next_timer() <= now and p.open]
+        if not due:
+            return
+        connected = {
+            peer: entry for peer in peers if peer.open and (entry := pex_entry(peer)) is not None
+        }
+        for peer, state in due:
+            state.set_connected(entry for other, entry in connected.items() if other is not peer)
+            payload = state.build_message(now)
+            if payload is None:
+                continue
+            try:
+                peer.session.conn.send_extension(UT_PEX, payload)
+            except ExtensionNotSupportedError:
+                self._pex.pop(peer, None)
+                continue
+            peer.session.schedule_flush()
+
+
+def pex_entry(peer: SwarmPeer) -> tuple[Address, int] | None:
+    """The address other peers could dial this peer on, with its BEP 11 flags."""
+    flags = FLAG_SEED if peer.has_all else 0
+    if getattr(peer.session, "encrypted", False):
+        flags |= FLAG_ENCRYPTION
+    if peer.dialled is not None:
+        return peer.dialled, flags | FLAG_REACHABLE
+    remote = peer.session.conn.remote_extensions
+    port = None if remote is None else remote.listen_port
+    if port is None:
+        return None  # an incoming peer that did not say where it listens
+    return (peer.session.address[0], port), flags
