@@ -16,7 +16,14 @@ MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=hello"
 
 def _node(tmp_path: Path) -> Node:
     config = load_config(
-        None, {"data_dir": str(tmp_path / "data"), "dht_enabled": False, "listen_port": 0}
+        None,
+        {
+            "data_dir": str(tmp_path / "data"),
+            "dht_enabled": False,
+            "lsd_enabled": False,
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+        },
     )
     return Node(config)
 
@@ -112,6 +119,7 @@ async def test_dht_joins_a_local_node_and_its_table_is_saved(tmp_path: Path) -> 
                 "listen_port": 0,
                 "dht_bootstrap": [f"{host}:{port}"],
                 "dht_restrict_ips": False,
+                "lsd_enabled": False,
             },
         )
         node = Node(config)

@@ -26,6 +26,7 @@ from servent.errors import ServentError, TorrentNotFoundError
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
+    from servent.net.dht_driver import DhtDriver
     from servent.storage.resume import ResumeStore
     from servent.storage.torrent_storage import TorrentStorage
 
@@ -99,7 +100,10 @@ class TorrentEngine(Protocol):
 
     on_metadata: MetadataCallback | None
 
-    async def start(self) -> None: ...
+    async def start(self, dht: DhtDriver | None = None) -> None:
+        """Begin serving peers; with ``dht`` the engine finds peers through it."""
+        ...
+
     async def close(self) -> None:
         """Stop every torrent (announcing 'stopped'), flush resume data."""
         ...
@@ -157,7 +161,7 @@ class LocalEngine:
         self.on_metadata: MetadataCallback | None = None
         self.limits = EngineLimits()
 
-    async def start(self) -> None:
+    async def start(self, dht: DhtDriver | None = None) -> None:
         return None
 
     async def close(self) -> None:

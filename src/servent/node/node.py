@@ -33,7 +33,6 @@ from servent.node.engine import (
     PAUSED,
     SEEDING,
     EngineLimits,
-    LocalEngine,
     PeerStatus,
     TorrentEngine,
     TorrentSpec,
@@ -84,7 +83,8 @@ class Node:
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
         self.config = config
-        self._engine: TorrentEngine = engine if engine is not None else LocalEngine()
+        self._own_engine = engine is None
+        self._engine: TorrentEngine = engine if engine is not None else _swarm_engine(config)
         self._engine.on_metadata = self._metadata_received
         self._store: StateStore | None = None
         self._records: dict[str, TorrentRecord] = {}
@@ -125,13 +125,17 @@ class Node:
         }
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
+        if self._own_engine:  # built again: stored settings (listen_port) may have changed
+            self._engine = _swarm_engine(self.config)
+            self._engine.on_metadata = self._metadata_received
         self._started = True
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
             self._engine.set_limits(self._limits())
-            await self._engine.start()
             if self.config.dht_enabled:
                 await self._start_dht()
+            await self._engine.start(self._dht)
+            self._start_dht_bootstrap()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -182,6 +186,11 @@ class Node:
         if driver is None:
             return
         self._dht = driver
+
+    def _start_dht_bootstrap(self) -> None:
+        driver = self._dht
+        if driver is None:
+            return
         loop = asyncio.get_running_loop()
         task = loop.create_task(self._bootstrap_dht(driver), name="node-dht-bootstrap")
         self._tasks.add(task)
@@ -577,6 +586,16 @@ class Node:
                     if state == SEEDING and previous is not None:
                         self._emit("finished", torrent_id)
             await asyncio.sleep(STATUS_INTERVAL)
+
+
+def _swarm_engine(config: Config) -> TorrentEngine:
+    from servent.node.swarm_engine import SwarmTorrentEngine
+
+    return SwarmTorrentEngine(
+        listen_host=config.listen_host,
+        listen_port=config.listen_port,
+        lsd=config.lsd_enabled,
+    )
 
 
 def _existing_folder(folder: str | Path) -> Path:

@@ -1,0 +1,528 @@
+"""The node's real torrent engine: a :class:`TorrentEngine` over the swarm engine.
+
+:class:`SwarmTorrentEngine` adapts :class:`~servent.net.engine.SwarmEngine`
+(which runs torrents as sessions) to the node's seam (which speaks in torrent
+ids and specs).  What the swarm engine does not keep across a stop, the
+adapter does: a paused torrent has no session, so its progress is the last
+snapshot; a torrent restarted for new file priorities keeps its byte
+counters and the addresses it knew.
+
+A magnet torrent first runs a metadata task owned by the adapter (state
+``metadata``); when the info dictionary arrives the node is told through
+``on_metadata`` and the torrent starts like one added from a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from servent.errors import ServentError, TorrentNotFoundError
+from servent.node.engine import (
+    CHECKING,
+    DOWNLOADING,
+    ERROR,
+    METADATA,
+    PAUSED,
+    SEEDING,
+    STALLED,
+    EngineLimits,
+    EngineTorrentStatus,
+    MetadataCallback,
+    PeerStatus,
+    TorrentSpec,
+    delete_payload,
+)
+from servent.node.peer_names import client_name
+
+if TYPE_CHECKING:
+    from servent.codec.metainfo import Metainfo
+    from servent.net.dht_driver import DhtDriver
+    from servent.net.engine import SwarmEngine
+    from servent.net.swarm_peer import SwarmPeer
+    from servent.net.torrent_session import TorrentSession
+    from servent.storage.torrent_storage import TorrentStorage
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+#: How long one metadata attempt may take before it is retried.
+METADATA_ATTEMPT_TIMEOUT = 60.0
+METADATA_RETRY_DELAY = 5.0
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    """What a torrent showed last while it ran (kept while it is paused or restarting)."""
+
+    have_bytes: int = 0
+    wanted_bytes: int = 0
+    downloaded: int = 0
+    uploaded: int = 0
+    file_progress: tuple[float, ...] = ()
+
+
+@dataclass(slots=True)
+class _Torrent:
+    spec: TorrentSpec
+    metainfo: Metainfo | None
+    priorities: tuple[int, ...]
+    paused: bool
+    download_limit: int
+    upload_limit: int
+    session: TorrentSession | None = None
+    storage: TorrentStorage | None = None
+    metadata_task: asyncio.Task[None] | None = None
+    error: str | None = None
+    snapshot: _Snapshot = field(default_factory=_Snapshot)
+    #: Byte counters of earlier sessions of this torrent (since the node started).
+    carried_down: int = 0
+    carried_up: int = 0
+    #: Peer addresses known to earlier sessions, handed to the next one.
+    known: set[Address] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _rate(limit: int) -> float | None:
+    return float(limit) if limit > 0 else None
+
+
+def file_progress(storage: TorrentStorage, metainfo: Metainfo) -> tuple[float, ...]:
+    """Per file, the share of its pieces that are verified (1.0 for complete and pad files)."""
+    have = storage.have
+    piece_length = metainfo.piece_length
+    out: list[float] = []
+    for index, entry in enumerate(metainfo.files):
+        if entry.pad or entry.length == 0 or storage.file_complete(index):
+            out.append(1.0)
+            continue
+        first = entry.offset // piece_length
+        last = (entry.offset + entry.length - 1) // piece_length
+        count = sum(1 for piece in range(first, last + 1) if piece in have)
+        out.append(count / (last - first + 1))
+    return tuple(out)
+
+
+class SwarmTorrentEngine:
+    """The default engine of :class:`~servent.node.node.Node` (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        listen_host: str | None = "0.0.0.0",
+        listen_port: int = 0,
+        lsd: bool = True,
+        trackers: bool = True,
+    ) -> None:
+        self.on_metadata: MetadataCallback | None = None
+        self.limits = EngineLimits()
+        self._listen_host = listen_host
+        self._listen_port = listen_port
+        self._lsd = lsd
+        self._trackers = trackers
+        self._engine: SwarmEngine | None = None
+        self._torrents: dict[str, _Torrent] = {}
+        self._closing = False
+
+    # -- life -------------------------------------------------------------------
+
+    async def start(self, dht: DhtDriver | None = None) -> None:
+        """Listen for peers (on the DHT's port number when the config leaves it free)."""
+        from servent.net.engine import EngineConfig, SwarmEngine
+
+        port = self._listen_port
+        if port == 0 and dht is not None:
+            port = dht.address[1]
+        options: dict[str, Any] = {
+            "listen_host": self._listen_host,
+            "listen_port": port,
+            "max_connections": self.limits.max_connections,
+            "download_rate": _rate(self.limits.download_rate_limit),
+            "upload_rate": _rate(self.limits.upload_rate_limit),
+            "lsd": self._lsd,
+            "trackers": self._trackers,
+        }
+        known = {f.name for f in dataclasses.fields(EngineConfig)}
+        config = EngineConfig(**{k: v for k, v in options.items() if k in known})
+        engine = _make_swarm_engine(SwarmEngine, config, dht)
+        try:
+            await engine.start()
+        except OSError as exc:
+            if port == self._listen_port:
+                raise ServentError(f"cannot listen for peers on port {port}: {exc}") from exc
+            log.info("peer port %d (the DHT's) is taken, using any free port", port)
+            config = dataclasses.replace(config, listen_port=0)
+            engine = _make_swarm_engine(SwarmEngine, config, dht)
+            await engine.start()
+        self._engine = engine
+
+    async def close(self) -> None:
+        """Stop every torrent (the swarm engine announces 'stopped'), flush resume data."""
+        self._closing = True
+        for torrent in list(self._torrents.values()):
+            await self._cancel_metadata(torrent)
+            await self._stop_session(torrent)
+        self._torrents.clear()
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.close()
+
+    @property
+    def swarm(self) -> SwarmEngine:
+        if self._engine is None:
+            raise ServentError("the engine is not started")
+        return self._engine
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        if self._engine is None or not self._engine.port:
+            return None
+        addresses = self._engine.listen_addresses
+        if addresses:
+            host, port = addresses[0][:2]
+            return str(host), int(port)
+        return (self._listen_host or "0.0.0.0", self._engine.port)
+
+    def _get(self, torrent_id: str) -> _Torrent:
+        try:
+            return self._torrents[torrent_id]
+        except KeyError:
+            raise TorrentNotFoundError(f"no torrent {torrent_id}") from None
+
+    # -- adding and running -------------------------------------------------------
+
+    async def add(self, spec: TorrentSpec) -> None:
+        """Start the torrent now (a file) or its metadata task (a magnet)."""
+        torrent = _Torrent(
+            spec=spec,
+            metainfo=spec.metainfo,
+            priorities=spec.file_priorities,
+            paused=spec.paused,
+            download_limit=spec.download_limit,
+            upload_limit=spec.upload_limit,
+        )
+        if spec.magnet is not None:
+            torrent.known.update(spec.magnet.peers)
+        self._torrents[spec.id] = torrent
+        if torrent.paused:
+            if torrent.metainfo is not None:
+                await self._probe(torrent)
+            return
+        if torrent.metainfo is None:
+            self._start_metadata(torrent)
+        else:
+            await self._start_session(torrent)
+
+    def _start_metadata(self, torrent: _Torrent) -> None:
+        torrent.metadata_task = asyncio.get_running_loop().create_task(
+            self._fetch_metadata(torrent), name=f"metadata {torrent.spec.id}"
+        )
+
+    async def _fetch_metadata(self, torrent: _Torrent) -> None:
+        """Ask peers (x.pe, trackers, DHT) for the info dictionary until it comes."""
+        magnet = torrent.spec.magnet
+        assert magnet is not None
+        engine: Any = self.swarm
+        fetch = getattr(engine, "fetch_metadata", None)
+        if fetch is None:
+            log.warning("this swarm engine cannot fetch metadata; %s waits", torrent.spec.id)
+            return
+        while True:
+            try:
+                metainfo: Metainfo = await fetch(
+                    magnet, peers=tuple(torrent.known), timeout=METADATA_ATTEMPT_TIMEOUT
+                )
+                break
+            except ServentError as exc:
+                log.info("metadata for %s not found yet: %s", torrent.spec.id, exc)
+            await asyncio.sleep(METADATA_RETRY_DELAY)
+        torrent.metainfo = metainfo
+        torrent.metadata_task = None
+        if self.on_metadata is not None:
+            self.on_metadata(torrent.spec.id, metainfo)
+        if not torrent.paused and not self._closing:
+            await self._start_session(torrent)
+
+    async def _cancel_metadata(self, torrent: _Torrent) -> None:
+        task, torrent.metadata_task = torrent.metadata_task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    def _storage(self, torrent: _Torrent, metainfo: Metainfo) -> TorrentStorage:
+        from servent.storage.torrent_storage import TorrentStorage
+
+        priorities: tuple[int, ...] | None = torrent.priorities or None
+        if priorities is not None and len(priorities) != len(metainfo.files):
+            priorities = None
+        return TorrentStorage(
+            metainfo,
+            torrent.spec.save_path,
+            resume_store=torrent.spec.resume_store,
+            file_priorities=priorities,
+        )
+
+    async def _start_session(self, torrent: _Torrent) -> None:
+        """Open storage (resuming what was verified) and run the torrent in the swarm."""
+        from servent.net.torrent_session import TorrentConfig
+
+        metainfo = torrent.metainfo
+        assert metainfo is not None
+        async with torrent.lock:
+            if torrent.session is not None or self._closing:
+                return
+            storage = self._storage(torrent, metainfo)
+            config = TorrentConfig(
+                max_connections=self.limits.max_peers_per_torrent,
+                download_rate=_rate(torrent.download_limit),
+                upload_rate=_rate(torrent.upload_limit),
+            )
+            extra: dict[str, Any] = {}
+            magnet = torrent.spec.magnet
+            if magnet is not None and magnet.trackers and _accepts(self.swarm, "trackers"):
+                extra["trackers"] = magnet.trackers
+            try:
+                session = await self.swarm.add_torrent(
+                    metainfo,
+                    storage=storage,
+                    config=config,
+                    peers=tuple(torrent.known),
+                    **extra,
+                )
+            except ServentError as exc:
+                torrent.error = str(exc)
+                log.error("torrent %s cannot start: %s", metainfo.name, exc)
+                with contextlib.suppress(ServentError, OSError):
+                    await storage.close()
+                return
+            torrent.error = None
+            torrent.session, torrent.storage = session, storage
+
+    async def _stop_session(self, torrent: _Torrent) -> None:
+        """Stop the torrent's session (storage flushed and closed), keeping its figures."""
+        async with torrent.lock:
+            session, torrent.session = torrent.session, None
+            storage, torrent.storage = torrent.storage, None
+            if session is None:
+                return
+            torrent.snapshot = self._snapshot(torrent, session, storage)
+            torrent.carried_down = torrent.snapshot.downloaded
+            torrent.carried_up = torrent.snapshot.uploaded
+            torrent.known.update(_known_addresses(session))
+            await self.swarm.remove_torrent(session)
+
+    async def _probe(self, torrent: _Torrent) -> None:
+        """Progress of a torrent that does not run: open its storage once, read, close."""
+        metainfo = torrent.metainfo
+        assert metainfo is not None
+        storage = self._storage(torrent, metainfo)
+        try:
+            await storage.open()
+            torrent.snapshot = _Snapshot(
+                have_bytes=_bytes_of(storage, storage.have, storage.wanted_pieces()),
+                wanted_bytes=_bytes_of(storage, storage.wanted_pieces(), None),
+                downloaded=torrent.carried_down,
+                uploaded=torrent.carried_up,
+                file_progress=file_progress(storage, metainfo),
+            )
+        except ServentError as exc:
+            torrent.error = str(exc)
+        finally:
+            with contextlib.suppress(ServentError, OSError):
+                await storage.close()
+
+    def _snapshot(
+        self, torrent: _Torrent, session: TorrentSession, storage: TorrentStorage | None
+    ) -> _Snapshot:
+        stats = session.statistics()
+        progress = torrent.snapshot.file_progress
+        if storage is not None and torrent.metainfo is not None:
+            progress = file_progress(storage, torrent.metainfo)
+        return _Snapshot(
+            have_bytes=stats.have_bytes,
+            wanted_bytes=stats.wanted_bytes,
+            downloaded=torrent.carried_down + stats.downloaded,
+            uploaded=torrent.carried_up + stats.uploaded,
+            file_progress=progress,
+        )
+
+    # -- controlling --------------------------------------------------------------
+
+    async def remove(self, torrent_id: str, delete_data: bool) -> None:
+        torrent = self._torrents.pop(torrent_id, None)
+        if torrent is None:
+            return
+        await self._cancel_metadata(torrent)
+        await self._stop_session(torrent)
+        if delete_data and torrent.metainfo is not None:
+            await asyncio.to_thread(delete_payload, torrent.spec.save_path, torrent.metainfo)
+
+    async def pause(self, torrent_id: str) -> None:
+        torrent = self._get(torrent_id)
+        torrent.paused = True
+        await self._cancel_metadata(torrent)
+        await self._stop_session(torrent)
+
+    async def resume(self, torrent_id: str) -> None:
+        torrent = self._get(torrent_id)
+        torrent.paused = False
+        torrent.error = None
+        if torrent.metainfo is None:
+            if torrent.metadata_task is None:
+                self._start_metadata(torrent)
+            return
+        await self._start_session(torrent)
+
+    async def set_file_priorities(self, torrent_id: str, priorities: tuple[int, ...]) -> None:
+        """New priorities take effect by restarting the torrent's session with them:
+        verified pieces stay, connections are re-made to the addresses it knew."""
+        torrent = self._get(torrent_id)
+        torrent.priorities = priorities
+        if torrent.session is None:
+            if torrent.metainfo is not None and torrent.paused:
+                await self._probe(torrent)
+            return
+        await self._stop_session(torrent)
+        await self._start_session(torrent)
+
+    def set_limits(self, limits: EngineLimits) -> None:
+        self.limits = limits
+        engine = self._engine
+        if engine is None or engine.limits is None:
+            return
+        now = asyncio.get_running_loop().time()
+        engine.limits.download.set_rate(_rate(limits.download_rate_limit), now)
+        engine.limits.upload.set_rate(_rate(limits.upload_rate_limit), now)
+        engine.limits.max_connections = limits.max_connections
+
+    def set_torrent_limits(self, torrent_id: str, download: int, upload: int) -> None:
+        torrent = self._get(torrent_id)
+        torrent.download_limit, torrent.upload_limit = download, upload
+        session = torrent.session
+        if session is not None:
+            now = asyncio.get_running_loop().time()
+            session.download_bucket.set_rate(_rate(download), now)
+            session.upload_bucket.set_rate(_rate(upload), now)
+
+    # -- observing ------------------------------------------------------------------
+
+    def status(self, torrent_id: str) -> EngineTorrentStatus:
+        torrent = self._get(torrent_id)
+        session = torrent.session
+        if session is None:
+            snap = torrent.snapshot
+            if torrent.error is not None:
+                state = ERROR
+            elif torrent.metainfo is None:
+                state = METADATA
+            elif torrent.paused:
+                state = PAUSED
+            else:
+                state = CHECKING
+            return EngineTorrentStatus(
+                state=state,
+                have_bytes=snap.have_bytes,
+                wanted_bytes=snap.wanted_bytes,
+                downloaded=snap.downloaded,
+                uploaded=snap.uploaded,
+                error=torrent.error,
+                file_progress=snap.file_progress,
+                file_priorities=torrent.priorities,
+            )
+        stats = session.statistics()
+        storage = torrent.storage
+        priorities = storage.file_priorities if storage is not None else torrent.priorities
+        progress = torrent.snapshot.file_progress
+        if storage is not None and torrent.metainfo is not None:
+            progress = file_progress(storage, torrent.metainfo)
+        error = str(session.error) if session.error is not None else None
+        if error is not None:
+            state = ERROR
+        elif stats.complete:
+            state = SEEDING
+        elif stats.peers or stats.download_rate > 0:
+            state = DOWNLOADING
+        else:
+            state = STALLED
+        return EngineTorrentStatus(
+            state=state,
+            have_bytes=stats.have_bytes,
+            wanted_bytes=stats.wanted_bytes,
+            download_rate=stats.download_rate,
+            upload_rate=stats.upload_rate,
+            peers=stats.peers,
+            downloaded=torrent.carried_down + stats.downloaded,
+            uploaded=torrent.carried_up + stats.uploaded,
+            error=error,
+            file_progress=progress,
+            file_priorities=priorities,
+        )
+
+    def peers(self, torrent_id: str) -> list[PeerStatus]:
+        torrent = self._get(torrent_id)
+        session = torrent.session
+        if session is None:
+            return []
+        return [_peer_status(peer, session.num_pieces) for peer in session.open_peers]
+
+
+def _peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
+    """One row of the peers table: address, client, progress, rates and uTorrent-style flags."""
+    host, port = peer.dialled or peer.session.address
+    conn = peer.session.conn
+    flags = ""
+    if conn.am_interested:
+        flags += "D" if not conn.peer_choking else "d"
+    if conn.peer_interested:
+        flags += "U" if not conn.am_choking else "u"
+    if peer.dialled is None:
+        flags += "I"  # incoming
+    if peer.snubbed:
+        flags += "S"
+    have = num_pieces if peer.has_all else peer.pieces.count()
+    return PeerStatus(
+        host=host,
+        port=port,
+        client=client_name(peer.identity[2]),
+        progress=have / num_pieces if num_pieces else 0.0,
+        download_rate=peer.down_rate,
+        upload_rate=peer.up_rate,
+        flags=flags,
+    )
+
+
+def _known_addresses(session: TorrentSession) -> set[Address]:
+    return {peer.dialled for peer in session.peers.values() if peer.dialled is not None}
+
+
+def _bytes_of(storage: TorrentStorage, pieces: Any, within: Any) -> int:
+    total = 0
+    for index in range(storage.num_pieces):
+        if index in pieces and (within is None or index in within):
+            total += storage.piece_size(index)
+    return total
+
+
+def _accepts(engine: object, parameter: str) -> bool:
+    """Whether ``engine.add_torrent`` takes ``parameter`` (trackers arrive with H3's engine)."""
+    import inspect
+
+    try:
+        return parameter in inspect.signature(engine.add_torrent).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
+def _make_swarm_engine(cls: type[SwarmEngine], config: Any, dht: DhtDriver | None) -> SwarmEngine:
+    """A swarm engine that runs DHT lookups itself when it can take the node's driver."""
+    import inspect
+
+    if dht is not None and "dht" in inspect.signature(cls).parameters:
+        return cls(config, dht=dht)  # type: ignore[call-arg,unused-ignore]
+    return cls(config)
