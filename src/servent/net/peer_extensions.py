@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from servent.errors import ExtensionNotSupportedError, MetadataExchangeError, PexError
-from servent.net.known_peers import Address
+from servent.net.known_peers import Address, KnownPeers
 from servent.proto.metadata_exchange import (
     MSG_REQUEST,
     MetadataServer,
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 METADATA_REQUEST_ALLOWANCE = 4
 #: Refused metadata requests tolerated before the peer is dropped.
 METADATA_REJECT_ALLOWANCE = 64
+#: Addresses remembered per peer, to forget them again if the peer turns out hostile.
+MAX_REMEMBERED_PER_PEER = 500
 
 
 class TorrentExtensions:
@@ -56,12 +58,15 @@ class TorrentExtensions:
         info_bytes: bytes,
         *,
         add_peers: Callable[[Iterable[Address]], None],
+        known: KnownPeers | None = None,
         is_own_address: Callable[[Address], bool] = lambda _address: False,
         pex: bool = True,
     ) -> None:
         self.metadata = MetadataServer(info_bytes)
         self._pieces = max(1, -(-len(info_bytes) // (16 * 1024)))
         self._add_peers = add_peers
+        self._known = known
+        self._learnt_from: dict[SwarmPeer, set[Address]] = {}
         self._is_own_address = is_own_address
         self.pex_enabled = pex
         self._pex: dict[SwarmPeer, PexState] = {}
@@ -133,6 +138,7 @@ class TorrentExtensions:
             message = state.receive(payload, now)
         except PexError as exc:
             log.warning("peer %s: refused ut_pex message (%s); dropping it", peer.label, exc)
+            self._forget_learnt(peer)
             peer.session.close(f"bad ut_pex message: {exc}")
             return
         fresh = [
@@ -143,10 +149,24 @@ class TorrentExtensions:
         if fresh:
             log.debug("peer %s told us of %d peers by PEX", peer.label, len(fresh))
             self.pex_learnt.update(fresh)
+            mine = self._learnt_from.setdefault(peer, set())
+            if len(mine) < MAX_REMEMBERED_PER_PEER:
+                mine.update(fresh[: MAX_REMEMBERED_PER_PEER - len(mine)])
             self._add_peers(fresh)
+
+    def _forget_learnt(self, peer: SwarmPeer) -> None:
+        """Drop the addresses a hostile peer told us of that never proved themselves."""
+        known = self._known
+        for address in self._learnt_from.pop(peer, ()):
+            entry = None if known is None else known.get(address)
+            if entry is not None and not entry.busy and not entry.ever_connected:
+                assert known is not None
+                known.remove(address)
+                self.pex_learnt.discard(address)
 
     def peer_closed(self, peer: SwarmPeer) -> None:
         self._pex.pop(peer, None)
+        self._learnt_from.pop(peer, None)
         self._metadata_served.pop(peer, None)
         self._metadata_refused.pop(peer, None)
 

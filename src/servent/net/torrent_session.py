@@ -170,6 +170,7 @@ class TorrentSession:
         self.extensions = TorrentExtensions(
             metainfo.info_bytes,
             add_peers=lambda found: self.add_peers(found, source="pex"),
+            known=self.known,
             is_own_address=self.is_own_address,
         )
         self.provenance = Provenance()
