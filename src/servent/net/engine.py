@@ -11,6 +11,12 @@ Usage::
     async with SwarmEngine(EngineConfig(listen_host="127.0.0.1")) as engine:
         torrent = await engine.add_torrent(metainfo, "downloads", peers=[("::1", 6881)])
         await torrent.wait_complete()
+
+Peer discovery: every torrent gets a
+:class:`~servent.net.torrent_discovery.TorrentDiscovery` owner task (its
+trackers, the shared DHT given to the engine, LSD when enabled), and
+:meth:`SwarmEngine.fetch_metadata` turns a magnet link into a
+:class:`~servent.codec.metainfo.Metainfo` using the same sources.
 """
 
 from __future__ import annotations
@@ -20,17 +26,25 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from servent import __version__
+from servent.codec.magnet import Magnet
 from servent.codec.metainfo import Metainfo
-from servent.errors import ServentError
+from servent.codec.metainfo.parse import parse_info
+from servent.codec.tracker import ScrapeEntry
+from servent.errors import MetadataFetchError, MetainfoError, ServentError
+from servent.net.dht_driver import DhtDriver
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
 from servent.net.listener import PeerListener
+from servent.net.lsd import LSD_GROUP4, LSD_PORT, LsdDriver, LsdRateLimit
+from servent.net.metadata_fetch import MetadataFetch
+from servent.net.torrent_discovery import DiscoveryConfig, Progress, TorrentDiscovery
 from servent.net.torrent_session import TorrentConfig, TorrentSession
+from servent.net.tracker_client import TrackerClient, UdpRetryPolicy
 from servent.proto.peerwire import ConnectionConfig
 from servent.storage import TorrentStorage
 
@@ -61,6 +75,33 @@ class EngineConfig:
     #: Upload slots shared by all torrents (each also has its own ``upload_slots``).
     upload_slots: int | None = 16
     connection: ConnectionConfig = field(default_factory=ConnectionConfig)
+    #: Local service discovery (BEP 14) by multicast on the LAN.
+    lsd: bool = False
+    #: IPv4 address of the interface LSD joins the group on (None: the default one).
+    lsd_interface: str | None = None
+    lsd_group: str = LSD_GROUP4
+    lsd_port: int = LSD_PORT
+    #: Announce to the torrents' trackers (and scrape them).
+    trackers: bool = True
+    #: Trackers used for every torrent, after the torrent's own.
+    extra_trackers: tuple[str, ...] = ()
+    #: Schedules of trackers, DHT and LSD per torrent.
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    #: Peers dialled at once while fetching a magnet's metadata.
+    metadata_parallel: int = 8
+
+
+def _tiers(*groups: Iterable[Iterable[str]]) -> list[list[str]]:
+    """Tracker tiers in order, each URL once (the first tier it appears in wins)."""
+    seen: set[str] = set()
+    tiers: list[list[str]] = []
+    for group in groups:
+        for tier in group:
+            urls = [u for u in tier if u and u not in seen]
+            seen.update(urls)
+            if urls:
+                tiers.append(urls)
+    return tiers
 
 
 class SwarmEngine:
@@ -72,8 +113,11 @@ class SwarmEngine:
         *,
         peer_id: bytes | None = None,
         rng: random.Random | None = None,
+        dht: DhtDriver | None = None,
     ) -> None:
         self.config = config or EngineConfig()
+        #: The node's DHT, shared by every torrent; used, never closed, by the engine.
+        self.dht = dht
         self.rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
         self.peer_id = peer_id or make_peer_id(self.rng)
         self.torrents: dict[bytes, TorrentSession] = {}
@@ -81,6 +125,14 @@ class SwarmEngine:
         self._storages: dict[TorrentSession, TorrentStorage] = {}
         self.limits: GlobalLimits | None = None
         self.listener: PeerListener | None = None
+        self.tracker_client: TrackerClient | None = None
+        self.lsd: LsdDriver | None = None
+        self.discoveries: dict[TorrentSession, TorrentDiscovery] = {}
+        self._discovery_runs: dict[TorrentDiscovery, asyncio.Task[None]] = {}
+        #: Discoveries by every 20-byte hash they cover (LSD answers are routed here).
+        self._discovery_by_hash: dict[bytes, TorrentDiscovery] = {}
+        #: Peers that answered a metadata fetch, handed to the torrent added next.
+        self._fetched_peers: dict[bytes, list[Address]] = {}
 
     # ------------------------------------------------------------------ life
 
@@ -103,13 +155,33 @@ class SwarmEngine:
                 config=config.connection,
             )
             await self.listener.start()
+        if config.trackers:
+            self.tracker_client = TrackerClient(
+                http_timeout=config.discovery.tracker_timeout,
+                udp_retry=UdpRetryPolicy(base_timeout=5.0, max_retries=2),
+            )
+        if config.lsd:
+            self.lsd = LsdDriver(
+                config.lsd_interface or "0.0.0.0",
+                self._on_lsd_peer,
+                group=config.lsd_group,
+                port=config.lsd_port,
+                rate_limit=LsdRateLimit(min_interval=min(config.discovery.lsd_interval, 300.0)),
+            )
+            await self.lsd.start()
 
     async def close(self) -> None:
-        """Stop every torrent, close storage and the listener."""
+        """Stop every torrent (``stopped`` to trackers), close storage, listener, LSD."""
         for torrent in list(self._runs):
             await self.remove_torrent(torrent)
+        for discovery in list(self._discovery_runs):
+            await self._stop_discovery(discovery)
         if self.listener is not None:
             await self.listener.close()
+        if self.lsd is not None:
+            self.lsd.close()
+        if self.tracker_client is not None:
+            await self.tracker_client.close()
 
     async def __aenter__(self) -> SwarmEngine:
         await self.start()
@@ -137,8 +209,14 @@ class SwarmEngine:
         storage: TorrentStorage | None = None,
         config: TorrentConfig | None = None,
         peers: Iterable[Address] = (),
+        trackers: Iterable[str] = (),
     ) -> TorrentSession:
-        """Open the torrent's storage (resuming what was verified) and start its owner task."""
+        """Open the torrent's storage (resuming what was verified) and start its owner task.
+
+        Discovery starts with it: the metainfo's trackers, then ``trackers``
+        (e.g. a magnet's ``tr``), then the engine's ``extra_trackers``; the
+        DHT and LSD unless the torrent is private.
+        """
         if self.limits is None:
             raise RuntimeError("start the engine first")
         if metainfo.wire_info_hash in self.torrents:
@@ -159,6 +237,8 @@ class SwarmEngine:
             listen_port=self.port or None,
         )
         torrent.add_peers(peers)
+        fetched = self._fetched_peers.pop(metainfo.wire_info_hash, [])
+        torrent.add_peers(fetched, source="magnet")
         self.torrents[metainfo.wire_info_hash] = torrent
         if metainfo.is_hybrid and metainfo.info_hash_v2 is not None:
             self.torrents[metainfo.info_hash_v2[:20]] = torrent
@@ -168,7 +248,174 @@ class SwarmEngine:
         self._runs[torrent] = asyncio.get_running_loop().create_task(
             torrent.run(), name=f"torrent {metainfo.name}"
         )
+        self._start_discovery(torrent, list(trackers))
         return torrent
+
+    # ------------------------------------------------------------------ discovery
+
+    def _own_addresses(self) -> set[Address]:
+        port = self.port
+        own = {("127.0.0.1", port), ("::1", port), *self.listen_addresses}
+        return {a for a in own if a[1]}
+
+    def _info_hashes(self, v1: bytes | None, v2: bytes | None) -> list[bytes]:
+        return [h[:20] for h in (v1, v2) if h is not None]
+
+    def _new_discovery(
+        self,
+        hashes: list[bytes],
+        *,
+        sink: Callable[..., None],
+        trackers: list[list[str]],
+        private: bool,
+        dht_announce: bool,
+        progress: Callable[[], Progress] = Progress,
+        wants_peers: Callable[[], bool] = lambda: True,
+        name: str,
+    ) -> TorrentDiscovery:
+        own = self._own_addresses()
+
+        def deliver(addresses: Sequence[Address], source: str) -> None:
+            mine = [a for a in addresses if a not in own]
+            if mine:
+                sink(mine, source=source)
+
+        discovery = TorrentDiscovery(
+            info_hashes=hashes,
+            peer_id=self.peer_id,
+            port=self.port,
+            sink=deliver,
+            trackers=trackers,
+            tracker_client=self.tracker_client,
+            dht=None if private else self.dht,
+            dht_announce=dht_announce,
+            lsd=None if private else self.lsd,
+            progress=progress,
+            wants_peers=wants_peers,
+            config=self.config.discovery,
+            rng=random.Random(self.rng.getrandbits(64)),
+            name=name,
+        )
+        for info_hash in discovery.info_hashes:
+            self._discovery_by_hash[info_hash] = discovery
+        return discovery
+
+    def _start_discovery(self, torrent: TorrentSession, trackers: list[str]) -> None:
+        meta = torrent.metainfo
+        extra = self.config.extra_trackers
+        tiers = _tiers(meta.trackers, ([t] for t in trackers), ([t] for t in extra))
+        started_complete = torrent.complete
+
+        def progress() -> Progress:
+            stats = torrent.statistics()
+            return Progress(
+                uploaded=stats.uploaded,
+                downloaded=stats.downloaded,
+                left=max(0, stats.wanted_bytes - stats.have_bytes),
+            )
+
+        def wants_peers() -> bool:
+            target = max(1, torrent.config.max_connections // 2)
+            return not torrent.complete and len(torrent.open_peers) < target
+
+        discovery = self._new_discovery(
+            self._info_hashes(meta.info_hash_v1, meta.info_hash_v2),
+            sink=torrent.add_peers,
+            trackers=tiers,
+            private=meta.private,
+            dht_announce=True,
+            progress=progress,
+            wants_peers=wants_peers,
+            name=meta.name,
+        )
+        self.discoveries[torrent] = discovery
+
+        async def run() -> None:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(discovery.run(), name=f"discovery {meta.name}")
+                if not started_complete:
+                    await torrent.wait_complete()
+                    discovery.completed()
+
+        self._discovery_runs[discovery] = asyncio.get_running_loop().create_task(
+            run(), name=f"discovery {meta.name}"
+        )
+
+    async def _stop_discovery(self, discovery: TorrentDiscovery) -> None:
+        task = self._discovery_runs.pop(discovery, None)
+        for key in [k for k, v in self._discovery_by_hash.items() if v is discovery]:
+            del self._discovery_by_hash[key]
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("discovery of %s ended: %s", discovery.name, task.exception())
+
+    def _on_lsd_peer(self, info_hash: bytes, address: tuple[str, int]) -> None:
+        discovery = self._discovery_by_hash.get(info_hash)
+        if discovery is not None:
+            discovery.deliver([address], "lsd")
+
+    async def scrape(self, torrent: TorrentSession) -> dict[str, ScrapeEntry]:
+        """Swarm counts for ``torrent`` from each of its trackers that answers."""
+        discovery = self.discoveries.get(torrent)
+        return {} if discovery is None else await discovery.scrape()
+
+    # ------------------------------------------------------------------ magnets
+
+    async def fetch_metadata(
+        self,
+        magnet: Magnet,
+        *,
+        peers: Iterable[Address] = (),
+        timeout: float | None = None,  # noqa: ASYNC109 (the engine's published contract)
+    ) -> Metainfo:
+        """The torrent of ``magnet``, its info dictionary fetched from peers and verified.
+
+        Peers come from the magnet's ``x.pe``, ``peers``, the DHT, the magnet's
+        ``tr`` trackers (and ``extra_trackers``) and LSD.  Peers that send
+        metadata failing the info-hash are dropped.  Raises
+        :class:`~servent.errors.MetadataFetchError` on timeout.  The peers that
+        answered are remembered for the next :meth:`add_torrent` of it.
+        """
+        if self.limits is None:
+            raise RuntimeError("start the engine first")
+        fetch = MetadataFetch(
+            magnet,
+            peer_id=self.peer_id,
+            config=self.config.connection,
+            max_parallel=self.config.metadata_parallel,
+            own_addresses=self._own_addresses(),
+        )
+        fetch.add_peers(magnet.peers, source="magnet")
+        fetch.add_peers(peers, source="manual")
+        tiers = _tiers(([t] for t in magnet.trackers), ([t] for t in self.config.extra_trackers))
+        name = magnet.display_name or magnet.wire_info_hash.hex()
+        discovery = self._new_discovery(
+            self._info_hashes(magnet.info_hash_v1, magnet.info_hash_v2),
+            sink=fetch.add_peers,
+            trackers=tiers,
+            private=False,
+            dht_announce=False,
+            progress=lambda: Progress(left=1),  # the size is not known yet
+            name=f"metadata of {name}",
+        )
+        self._discovery_runs[discovery] = asyncio.get_running_loop().create_task(
+            discovery.run(), name=f"discovery (metadata) {name}"
+        )
+        try:
+            info_bytes = await fetch.run(within=timeout)
+        finally:
+            await self._stop_discovery(discovery)
+        try:
+            meta = parse_info(info_bytes)
+        except MetainfoError as exc:
+            raise MetadataFetchError(f"metadata of {name} is not a valid torrent: {exc}") from exc
+        meta = replace(meta, trackers=tuple((t,) for t in magnet.trackers))
+        found = [*fetch.responsive, *magnet.peers]
+        self._fetched_peers[meta.wire_info_hash] = list(dict.fromkeys(found))[:200]
+        return meta
 
     def _with_slot_share(self, config: TorrentConfig) -> TorrentConfig:
         """Cap the torrent's upload slots by its share of the global slots."""
@@ -182,7 +429,11 @@ class SwarmEngine:
         return replace(config, upload_slots=slots)
 
     async def remove_torrent(self, torrent: TorrentSession) -> None:
-        """Stop the torrent's task, close its connections and its storage."""
+        """Stop discovery (``stopped`` to the tracker), the torrent's task, its storage."""
+        discovery = self.discoveries.pop(torrent, None)
+        if discovery is not None:
+            await self._stop_discovery(discovery)
+            await discovery.announce_stopped()
         task = self._runs.pop(torrent, None)
         for key in [k for k, v in self.torrents.items() if v is torrent]:
             del self.torrents[key]

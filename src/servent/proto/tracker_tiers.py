@@ -16,7 +16,15 @@ MAX_BACKOFF = 3600.0
 
 
 class TrackerTiers:
-    def __init__(self, tiers: Sequence[Sequence[str]], *, rng: random.Random) -> None:
+    def __init__(
+        self,
+        tiers: Sequence[Sequence[str]],
+        *,
+        rng: random.Random,
+        min_interval: float = MIN_INTERVAL,
+    ) -> None:
+        #: No tracker is asked again sooner than this (tests on loopback lower it).
+        self.min_interval = min_interval
         self._tiers: list[list[str]] = []
         for tier in tiers:
             urls = list(dict.fromkeys(u for u in tier if u))
@@ -55,7 +63,7 @@ class TrackerTiers:
                 break
         self._tier = self._index = 0
         self._failures = 0
-        wait = max(interval, min_interval or 0.0, MIN_INTERVAL)
+        wait = max(interval, min_interval or 0.0, self.min_interval)
         self._next_at = now + wait
 
     def failed(self, url: str, now: float, *, base_backoff: float = 15.0) -> None:

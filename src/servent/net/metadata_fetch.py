@@ -1,0 +1,302 @@
+"""Fetch a magnet's info dictionary from peers (BEP 9) over bare peer connections.
+
+Why not inside :class:`~servent.net.torrent_session.TorrentSession`: before
+the metadata arrives there is no piece count, no storage and no picker, so a
+torrent session has nothing to run.  :class:`MetadataFetch` dials candidate
+peers (several at once), speaks just enough of the wire protocol for the
+BEP 10 handshake and ``ut_metadata``, and feeds the sans-IO
+:class:`~servent.proto.metadata_exchange.MetadataFetcher`, which verifies the
+result against the v1 or v2 info-hash.  Peers whose pieces fail the hash, or
+that send malformed messages, are dropped and never dialled again.
+
+Candidates arrive through :meth:`MetadataFetch.add_peers` from any source
+(the magnet's ``x.pe``, the user, trackers, the DHT, LSD) while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable
+
+from servent.codec.magnet import Magnet
+from servent.errors import MetadataExchangeError, MetadataFetchError
+from servent.net.known_peers import Address
+from servent.net.peer_session import PeerSession
+from servent.proto.metadata_exchange import MSG_REQUEST, MetadataFetcher, decode_message
+from servent.proto.metadata_exchange import encode_reject as encode_metadata_reject
+from servent.proto.peerwire import (
+    ConnectionConfig,
+    Event,
+    ExtensionHandshakeReceived,
+    ExtensionMessage,
+    ExtensionRegistry,
+    HandshakeReceived,
+    HaveNone,
+    PeerConnection,
+)
+
+__all__ = ["MetadataFetch"]
+
+log = logging.getLogger(__name__)
+
+#: Candidate addresses remembered at most (a hostile tracker cannot grow this).
+MAX_CANDIDATES = 2000
+#: Requests outstanding per peer.
+REQUESTS_PER_PEER = 4
+#: A peer that has not sent its BEP 10 handshake, or a piece, for this long is dropped.
+PEER_IDLE_TIMEOUT = 15.0
+TICK = 0.5
+
+
+class MetadataFetch:
+    """Dial peers for one magnet until its info dictionary arrives and verifies.
+
+    Use :meth:`add_peers` for candidates and ``await run(timeout)``; it returns
+    the verified info dictionary bytes or raises
+    :class:`~servent.errors.MetadataFetchError`.
+    """
+
+    def __init__(
+        self,
+        magnet: Magnet,
+        *,
+        peer_id: bytes,
+        config: ConnectionConfig | None = None,
+        max_parallel: int = 8,
+        connect_timeout: float = 10.0,
+        client_name: str = "servent",
+        own_addresses: Iterable[Address] = (),
+    ) -> None:
+        self.magnet = magnet
+        self.peer_id = peer_id
+        self.config = config or ConnectionConfig()
+        self.max_parallel = max_parallel
+        self.connect_timeout = connect_timeout
+        self.client_name = client_name
+        self.loop = asyncio.get_running_loop()
+        self.fetcher = MetadataFetcher(
+            info_hash_v1=magnet.info_hash_v1, info_hash_v2=magnet.info_hash_v2
+        )
+        self.registry = ExtensionRegistry()
+        self.registry.register("ut_metadata")
+        self._candidates: deque[Address] = deque()
+        self._seen: set[Address] = set(own_addresses)
+        #: Addresses that answered the wire handshake (worth dialling for the payload).
+        self.responsive: list[Address] = []
+        #: Addresses dropped for bad metadata or malformed ut_metadata messages.
+        self.bad: set[Address] = set()
+        self._sessions: dict[PeerSession, Address] = {}
+        #: Honest peers refused because a liar announced another size first: retried later.
+        self._size_conflicts: list[Address] = []
+        self._last_progress: dict[PeerSession, float] = {}
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done: asyncio.Future[bytes] = self.loop.create_future()
+        self.errors: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ API
+
+    def add_peers(self, addresses: Iterable[Address], *, source: str = "manual") -> None:
+        """Candidates to dial (deduplicated, bounded)."""
+        added = 0
+        for address in addresses:
+            if address in self._seen or len(self._seen) >= MAX_CANDIDATES:
+                continue
+            self._seen.add(address)
+            self._candidates.append(address)
+            added += 1
+        if added:
+            log.debug("metadata fetch: %d candidate(s) from %s", added, source)
+            self._wake.set()
+
+    async def run(self, within: float | None = None) -> bytes:
+        """Dial and fetch until the verified info dictionary is here (or ``within`` s pass)."""
+        try:
+            async with asyncio.timeout(within), asyncio.TaskGroup() as tasks:
+                self._tasks.add(tasks.create_task(self._pump(tasks), name="metadata fetch pump"))
+                try:
+                    return await asyncio.shield(self._done)
+                finally:
+                    for task in self._tasks:
+                        task.cancel()
+        except TimeoutError:
+            summary = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
+            raise MetadataFetchError(
+                f"no metadata for {self.magnet.wire_info_hash.hex()} within {within:g} s "
+                f"({len(self._seen)} peer(s) tried{'; ' + summary if summary else ''})"
+            ) from None
+        finally:
+            for session in list(self._sessions):
+                session.close("metadata fetch finished")
+
+    # ------------------------------------------------------------------ dialling
+
+    async def _pump(self, tasks: asyncio.TaskGroup) -> None:
+        while not self._done.done():
+            now = self.loop.time()
+            while self._candidates and len(self._sessions) < self.max_parallel:
+                address = self._candidates.popleft()
+                session = PeerSession(self._new_connection(now), self)
+                self._sessions[session] = address
+                self._last_progress[session] = now
+                dial = tasks.create_task(self._dial(session, address), name=f"dial {address}")
+                self._tasks.add(dial)
+                dial.add_done_callback(self._tasks.discard)
+            self._tick(now)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK)
+
+    def _new_connection(self, now: float) -> PeerConnection:
+        magnet = self.magnet
+        hybrid = magnet.info_hash_v1 is not None and magnet.info_hash_v2 is not None
+        return PeerConnection(
+            peer_id=self.peer_id,
+            info_hash=magnet.wire_info_hash,
+            info_hash_v2=magnet.info_hash_v2 if hybrid else None,
+            initiator=True,
+            extensions=self.registry,
+            config=self.config,
+            now=now,
+        )
+
+    async def _dial(self, session: PeerSession, address: Address) -> None:
+        host, port = address
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: session, host, port), self.connect_timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            log.debug("metadata fetch: dial %s:%d failed: %r", host, port, exc)
+            self._count("unreachable")
+            self._forget(session)
+
+    def _tick(self, now: float) -> None:
+        for session in list(self._sessions):
+            if session.transport is None:
+                continue  # still dialling (bounded by connect_timeout)
+            if now - self._last_progress.get(session, now) > PEER_IDLE_TIMEOUT:
+                self._count("idle")
+                session.close("no metadata progress")
+                continue
+            self._request(session, now)
+
+    def _forget(self, session: PeerSession) -> None:
+        self._sessions.pop(session, None)
+        self._last_progress.pop(session, None)
+        self.fetcher.remove_peer(session)
+        self._wake.set()
+
+    def _count(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+    # ------------------------------------------------------------------ PeerHandler
+
+    def peer_events(self, session: PeerSession, events: list[Event]) -> None:
+        now = self.loop.time()
+        for event in events:
+            if session.close_reason is not None or self._done.done():
+                return
+            if isinstance(event, HandshakeReceived):
+                self._on_handshake(session)
+            elif isinstance(event, ExtensionHandshakeReceived):
+                self._on_extension_handshake(session, event, now)
+            elif isinstance(event, ExtensionMessage) and event.name == "ut_metadata":
+                self._on_metadata(session, event.payload, now)
+
+    def peer_closed(self, session: PeerSession) -> None:
+        self._forget(session)
+
+    def _on_handshake(self, session: PeerSession) -> None:
+        conn = session.conn
+        address = self._sessions.get(session)
+        if address is not None and address not in self.responsive:
+            self.responsive.append(address)
+        if not conn.extension_protocol:
+            self._count("no extension protocol")
+            session.close("peer does not speak BEP 10 (no ut_metadata)")
+            return
+        if conn.fast:
+            conn.send(HaveNone())
+        conn.send_extension_handshake({"v": self.client_name})
+        session.schedule_flush()
+
+    def _on_extension_handshake(
+        self, session: PeerSession, event: ExtensionHandshakeReceived, now: float
+    ) -> None:
+        if not session.conn.remote_supports("ut_metadata"):
+            self._count("no ut_metadata")
+            session.close("peer does not offer ut_metadata")
+            return
+        if not self.fetcher.add_peer(session, event.handshake.metadata_size):
+            self._count("unusable metadata_size")
+            address = self._sessions.get(session)
+            if address is not None and event.handshake.metadata_size is not None:
+                self._size_conflicts.append(address)
+            session.close(f"unusable metadata_size {event.handshake.metadata_size!r}")
+            return
+        self._last_progress[session] = now
+        self._request(session, now)
+
+    def _request(self, session: PeerSession, now: float) -> None:
+        sent = False
+        for _ in range(REQUESTS_PER_PEER):
+            payload = self.fetcher.next_request(session, now)
+            if payload is None:
+                break
+            session.conn.send_extension("ut_metadata", payload)
+            sent = True
+        if sent:
+            session.schedule_flush()
+
+    def _on_metadata(self, session: PeerSession, payload: bytes, now: float) -> None:
+        address = self._sessions.get(session, session.address)
+        try:
+            message = decode_message(payload)
+            if message.msg_type == MSG_REQUEST:
+                # We have nothing to serve yet: say so (BEP 9 reject).
+                session.conn.send_extension("ut_metadata", encode_metadata_reject(message.piece))
+                session.schedule_flush()
+                return
+            metadata = self.fetcher.receive(session, payload, now)
+        except MetadataExchangeError as exc:
+            log.warning("metadata fetch: dropping %s:%d: %s", *address, exc)
+            self.bad.add(address)
+            self._count("malformed ut_metadata")
+            session.abort(f"malformed ut_metadata: {exc}")
+            return
+        self._last_progress[session] = now
+        if metadata is not None:
+            log.info(
+                "metadata of %s (%d bytes) verified", self.magnet.wire_info_hash.hex(),
+                len(metadata),
+            )  # fmt: skip
+            self._done.set_result(metadata)
+            return
+        self._drop_liars()
+        if session.close_reason is None:
+            self._request(session, now)
+
+    def _drop_liars(self) -> None:
+        if not self.fetcher.bad_peers:
+            return
+        for session, address in list(self._sessions.items()):
+            if session in self.fetcher.bad_peers and session.close_reason is None:
+                log.warning(
+                    "metadata fetch: %s:%d sent metadata that fails the info-hash; dropped",
+                    *address,
+                )
+                self.bad.add(address)
+                self._count("bad metadata")
+                session.abort("sent metadata that fails the info-hash")
+        # Peers refused for another size may have been right after all: dial them again.
+        self._candidates.extend(a for a in self._size_conflicts if a not in self.bad)
+        self._size_conflicts.clear()
+        # Peers still connected may serve the pieces again: ask them now.
+        now = self.loop.time()
+        for session in list(self._sessions):
+            if session.close_reason is None and session.transport is not None:
+                self._request(session, now)

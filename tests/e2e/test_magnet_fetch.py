@@ -1,0 +1,151 @@
+"""Magnet links to files between servent engines on loopback (BEP 9).
+
+A seeding engine serves its info dictionary; another engine, given only the
+magnet link (with ``x.pe``), fetches it, verifies it against the info-hash
+and downloads the payload.  A liar that sends metadata failing the hash is
+dropped and the fetch completes from the honest seeder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+
+import pytest
+
+from interop.reference_clients import write_payload
+from servent.codec.magnet import parse_magnet
+from servent.codec.metainfo.build import TorrentVersion
+from servent.errors import MetadataFetchError
+from servent.net.engine import EngineConfig, SwarmEngine
+from servent.proto.metadata_exchange import MetadataServer
+from servent.proto.peerwire import (
+    ExtensionHandshakeReceived,
+    ExtensionMessage,
+    ExtensionRegistry,
+    HandshakeReceived,
+    PeerConnection,
+)
+from servent.storage.torrent_creator import create_torrent
+
+pytestmark = pytest.mark.e2e
+
+LOOPBACK = "127.0.0.1"
+DEADLINE = 30.0
+
+
+def make_share(root: Path, version: str = "hybrid") -> tuple[Path, dict[str, bytes]]:
+    folder = root / "album"
+    files = {"a.bin": 300_001, "sub/b.bin": 70_000}
+    expected = {n: write_payload(folder / n, s, seed=i) for i, (n, s) in enumerate(files.items())}
+    return folder, expected
+
+
+@pytest.mark.parametrize("version", ["v1", "hybrid"])
+async def test_engine_fetches_metadata_by_magnet_and_downloads(
+    tmp_path: Path, version: str
+) -> None:
+    folder, expected = make_share(tmp_path / "seed")
+    meta = create_torrent(folder, version=TorrentVersion(version), piece_length=32 * 1024)
+    async with (
+        SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as seeder,
+        SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as leecher,
+    ):
+        await seeder.add_torrent(meta, tmp_path / "seed")
+        magnet = dataclasses.replace(meta.to_magnet(), peers=((LOOPBACK, seeder.port),))
+        fetched = await leecher.fetch_metadata(parse_magnet(magnet.to_uri()), timeout=DEADLINE)
+        assert fetched.info_bytes == meta.info_bytes
+        assert fetched.wire_info_hash == meta.wire_info_hash
+        torrent = await leecher.add_torrent(fetched, tmp_path / "down")  # peers remembered
+        async with asyncio.timeout(DEADLINE):
+            await torrent.wait_complete()
+    for name, data in expected.items():
+        assert (tmp_path / "down" / "album" / name).read_bytes() == data
+
+
+async def test_fetch_metadata_times_out_with_a_clear_error(tmp_path: Path) -> None:
+    folder, _ = make_share(tmp_path / "seed")
+    meta = create_torrent(folder)
+    async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as leecher:
+        with pytest.raises(MetadataFetchError, match="no metadata"):
+            await leecher.fetch_metadata(
+                dataclasses.replace(meta.to_magnet(), peers=((LOOPBACK, 1),)), timeout=1.0
+            )
+
+
+class LyingMetadataPeer:
+    """A listener that completes the handshake and serves wrong metadata of the right size."""
+
+    def __init__(self, info_hash: bytes, size: int) -> None:
+        self.info_hash = info_hash
+        self.server = MetadataServer(bytes(size))  # zeros: fails the hash
+        self.port = 0
+        self.served = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, LOOPBACK, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        registry = ExtensionRegistry()
+        registry.register("ut_metadata")
+        conn = PeerConnection(
+            peer_id=b"-XX0000-liarliarliar", info_hash=self.info_hash, initiator=False,
+            extensions=registry, now=loop.time(),
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(DEADLINE):
+                while data := await reader.read(65536):
+                    conn.receive_data(data, loop.time())
+                    while (event := conn.next_event()) is not None:
+                        if isinstance(event, HandshakeReceived):
+                            conn.send_extension_handshake(
+                                {"metadata_size": self.server.metadata_size}
+                            )
+                        elif isinstance(event, ExtensionMessage) and event.name == "ut_metadata":
+                            reply = self.server.handle(event.payload)
+                            if reply is not None:
+                                self.served += 1
+                                conn.send_extension("ut_metadata", reply)
+                        elif isinstance(event, ExtensionHandshakeReceived):
+                            pass
+                    writer.write(conn.data_to_send())
+                    await writer.drain()
+        except (OSError, TimeoutError, Exception):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_liar_sending_bad_metadata_is_dropped_and_fetch_completes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, _ = make_share(tmp_path / "seed")
+    meta = create_torrent(folder, version=TorrentVersion("v1"), piece_length=32 * 1024)
+    liar = LyingMetadataPeer(meta.wire_info_hash, len(meta.info_bytes))
+    await liar.start()
+    caplog.set_level(logging.WARNING, logger="servent.net.metadata_fetch")
+    try:
+        async with (
+            SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as seeder,
+            SwarmEngine(EngineConfig(listen_host=LOOPBACK, metadata_parallel=1)) as leecher,
+        ):
+            await seeder.add_torrent(meta, tmp_path / "seed")
+            # The liar first (one dial at a time), then the honest seeder.
+            magnet = dataclasses.replace(
+                meta.to_magnet(), peers=((LOOPBACK, liar.port), (LOOPBACK, seeder.port))
+            )
+            fetched = await leecher.fetch_metadata(magnet, timeout=DEADLINE)
+    finally:
+        await liar.close()
+    assert fetched.info_bytes == meta.info_bytes
+    assert liar.served >= 1, "the liar was never asked"
+    assert any("fails the info-hash" in r.getMessage() for r in caplog.records)
