@@ -324,9 +324,11 @@ class SwarmTorrentEngine:
         storage = self._storage(torrent, metainfo)
         try:
             await storage.open()
+            size = metainfo.total_length
+            wanted = storage.wanted_pieces()
             torrent.snapshot = _Snapshot(
-                have_bytes=_bytes_of(storage, storage.have, storage.wanted_pieces()),
-                wanted_bytes=_bytes_of(storage, storage.wanted_pieces(), None),
+                have_bytes=min(_bytes_of(storage, storage.have, wanted), size),
+                wanted_bytes=min(_bytes_of(storage, wanted, None), size),
                 downloaded=torrent.carried_down,
                 uploaded=torrent.carried_up,
                 file_progress=file_progress(storage, metainfo),
@@ -344,9 +346,10 @@ class SwarmTorrentEngine:
         progress = torrent.snapshot.file_progress
         if storage is not None and torrent.metainfo is not None:
             progress = file_progress(storage, torrent.metainfo)
+        size = torrent.metainfo.total_length if torrent.metainfo is not None else 0
         return _Snapshot(
-            have_bytes=stats.have_bytes,
-            wanted_bytes=stats.wanted_bytes,
+            have_bytes=min(stats.have_bytes, size),
+            wanted_bytes=min(stats.wanted_bytes, size),
             downloaded=torrent.carried_down + stats.downloaded,
             uploaded=torrent.carried_up + stats.uploaded,
             file_progress=progress,
@@ -450,10 +453,11 @@ class SwarmTorrentEngine:
             state = DOWNLOADING
         else:
             state = STALLED
+        size = torrent.metainfo.total_length if torrent.metainfo is not None else 0
         return EngineTorrentStatus(
             state=state,
-            have_bytes=stats.have_bytes,
-            wanted_bytes=stats.wanted_bytes,
+            have_bytes=min(stats.have_bytes, size),  # pieces count BEP 47 pad bytes too
+            wanted_bytes=min(stats.wanted_bytes, size),
             download_rate=stats.download_rate,
             upload_rate=stats.upload_rate,
             peers=stats.peers,
