@@ -66,6 +66,20 @@ class ApiClient:
             raise DaemonError("the daemon answered with something that is not JSON") from None
 
 
+def find_daemon(data_dir: Path, *, timeout: float = 3.0) -> ApiClient | None:
+    """A client for the daemon of ``data_dir`` if one runs and answers, else None."""
+    try:
+        client = ApiClient.for_data_dir(data_dir)
+    except (DaemonError, OSError, KeyError, ValueError):
+        return None
+    client.timeout = timeout
+    try:
+        client.request("GET", "/api/status")
+    except DaemonError:
+        return None
+    return client
+
+
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data-dir`` and ``--json``, common to every command that talks to the daemon."""
     parser.add_argument(

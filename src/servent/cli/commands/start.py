@@ -1,69 +1,71 @@
-"""``servent start`` (what plain ``servent`` runs): for now, a demonstration.
+"""``servent start`` (what plain ``servent`` runs): the README's first command.
 
-It writes a small sample folder into the data directory, makes a hybrid
-torrent of it and prints its magnet link.  A later issue turns this command
-into starting the node daemon.
+It runs the node daemon with its web UI on the default data directory and
+prints the UI's address, with the API token in the URL fragment (the
+fragment never leaves the browser; the page keeps the token in local
+storage).  When a daemon already runs for the data directory, it prints that
+daemon's address instead of failing.  Ctrl-C or SIGTERM stops the node
+cleanly (torrents announce 'stopped', state is flushed).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
-
-SAMPLE_FILES = {
-    "README.txt": "This folder was shared by servent, a peer-to-peer node.\n",
-    "notes/hello.txt": "Hello from servent!\n" * 64,
-    "notes/ünïcødé.txt": "Names in any script work: 日本語, Ελληνικά, русский.\n",
-    "data/numbers.bin": None,  # generated: 100 KiB, not a multiple of the piece length
-}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from servent.node.config import add_config_arguments
+
     parser = subparsers.add_parser(
         "start",
-        help="run servent's main job (default; for now a demo: share a sample folder)",
-        description="Create a sample folder, make a hybrid torrent of it, print its magnet link.",
+        help="run the node with its web UI and print the UI's address (default command)",
+        description="Start the servent node (torrents, DHT, shared folders) with its HTTP "
+        "API and web UI on 127.0.0.1, and print the address to open in a browser. "
+        "Runs in the foreground; Ctrl-C stops it. Takes every flag of 'servent daemon'.",
     )
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="where to put the sample (default: $XDG_DATA_HOME/servent)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file")
+    add_config_arguments(parser)
     parser.set_defaults(func=run_start)
 
 
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(base) / "servent"
+def print_ui_address(url: str, token: str) -> None:
+    """Tell the user where to go; the link carries the token so opening it logs in."""
+    from servent.daemon.server import ui_address
+
+    print(f"servent is running. Open the web UI: {ui_address(url, token)}", flush=True)
+    print(f"(API at {url}/api; stop with Ctrl-C)", file=sys.stderr, flush=True)
 
 
-def write_sample(folder: Path) -> None:
-    for rel, text in SAMPLE_FILES.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if text is None:
-            path.write_bytes(bytes(i * 7 % 251 for i in range(100 * 1024)))
-        else:
-            path.write_text(text, encoding="utf-8")
+def _running_daemon(data_dir: Path) -> tuple[str, str] | None:
+    """The URL and token of a daemon that already serves ``data_dir``, if one answers."""
+    from servent.cli.api_client import find_daemon
+
+    daemon = find_daemon(data_dir)
+    if daemon is None:
+        return None
+    return daemon.url, daemon.token
 
 
 def run_start(args: argparse.Namespace) -> int:
-    from servent import __version__
-    from servent.cli.commands.create import write_atomically
-    from servent.codec.metainfo.build import TorrentOptions
-    from servent.storage.torrent_creator import create_torrent
+    import asyncio
 
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    from servent.daemon.server import run_daemon
+    from servent.errors import DaemonError
+    from servent.node.config import load_config, overrides_from_args
+
+    config = load_config(args.config, overrides_from_args(args))
+    running = _running_daemon(config.data_dir)
+    if running is not None:
+        print("servent: a node already runs for this data directory.", file=sys.stderr)
+        print_ui_address(*running)
+        return 0
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        data_dir = Path(tempfile.mkdtemp(prefix="servent-"))
-    sample = data_dir / "sample"
-    write_sample(sample)
-    meta = create_torrent(sample, options=TorrentOptions(created_by=f"servent {__version__}"))
-    torrent_path = data_dir / "sample.torrent"
-    write_atomically(torrent_path, meta.to_bytes())
-    print(f"servent {__version__}: shared the sample folder {sample}", file=sys.stderr)
-    print(f"torrent: {torrent_path} ({meta.total_length} bytes, hybrid v1+v2)", file=sys.stderr)
-    print(meta.magnet())
+        asyncio.run(run_daemon(config, on_ready=print_ui_address))
+    except DaemonError:
+        running = _running_daemon(config.data_dir)
+        if running is None:
+            raise
+        print_ui_address(*running)
     return 0
