@@ -60,6 +60,8 @@ class DiscoveryConfig:
     dht_interval: float = 600.0
     #: ... and at most this often when peers run short.
     dht_retry: float = 60.0
+    #: After a lookup found nobody, the next comes this soon (then doubling up to dht_retry).
+    dht_first_retry: float = 5.0
     #: LSD announces this often (BEP 14 asks for no more than once a minute).
     lsd_interval: float = 300.0
     #: Trackers are never asked more often than this, whatever they say.
@@ -257,17 +259,25 @@ class TorrentDiscovery:
         dht = self.dht
         assert dht is not None
         last = float("-inf")
+        empty_rounds = 0
         while True:
             now = self.loop.time()
+            # No peers yet: look again soon (5, 10, 20 ... s), up to dht_retry.
+            retry = self.config.dht_retry
+            if empty_rounds:
+                retry = min(retry, self.config.dht_first_retry * 2 ** (empty_rounds - 1))
             if now - last >= self.config.dht_interval or (
-                now - last >= self.config.dht_retry and self.wants_peers()
+                now - last >= retry and self.wants_peers()
             ):
                 last = now
-                await self._dht_round(dht)
+                found = await self._dht_round(dht)
+                empty_rounds = 0 if found else min(empty_rounds + 1, 16)
             await asyncio.sleep(self.config.poll_interval)  # a schedule, not synchronisation
 
-    async def _dht_round(self, dht: DhtDriver) -> None:
+    async def _dht_round(self, dht: DhtDriver) -> int:
+        """One lookup (and announce) per info-hash; the number of peers found."""
         self.dht_rounds += 1
+        found = 0
         for info_hash in self.info_hashes:
             try:
                 if self.dht_announce and self.port:
@@ -278,7 +288,9 @@ class TorrentDiscovery:
             except (ServentError, RuntimeError, OSError) as exc:
                 log.info("DHT lookup of %s failed: %s", info_hash.hex(), _short(exc))
                 continue
+            found += len(peers)
             self.deliver(peers, "dht")
+        return found
 
     # ------------------------------------------------------------------ LSD
 

@@ -15,14 +15,17 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from servent.errors import ConfigError, ServentError
 
 if TYPE_CHECKING:
+    from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
+    from servent.net.dht_driver import DhtDriver
+    from servent.net.engine import SwarmEngine
     from servent.net.torrent_session import TorrentSession
 
 EXIT_INTERRUPTED = 130
@@ -35,28 +38,115 @@ DIAL_ATTEMPTS = 3
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "get",
-        help="download a torrent from the given peers",
-        description="Download and verify a torrent from the peers given with --peer. "
+        help="download a torrent or magnet link",
+        description="Download and verify a torrent (or a magnet link: its metadata is "
+        "fetched from peers first) from the peers given with --peer, the torrent's "
+        "trackers, the DHT (--bootstrap) and local discovery (--lsd). "
         "Run it again on the same folder to resume.",
     )
-    parser.add_argument("torrent", metavar="TORRENT", help="the .torrent file")
-    parser.add_argument("-o", "--output", metavar="DIR", default=".",
-                        help="folder to download into (default: current folder)")
-    parser.add_argument("--peer", metavar="HOST:PORT", action="append", default=[],
-                        help="a peer to download from (repeatable; [IPv6]:PORT for IPv6)")
-    parser.add_argument("--port", metavar="N", type=int, default=0,
-                        help="TCP port to accept peers on (default 0: any free port)")
-    parser.add_argument("--sequential", action="store_true",
-                        help="fetch pieces in order (for playing while downloading)")
-    parser.add_argument("--seed", action="store_true",
-                        help="keep uploading to others after the download, until interrupted")
-    parser.add_argument("--max-connections", metavar="N", type=int, default=50,
-                        help="peer connections at most (default 50)")
-    parser.add_argument("--download-rate", metavar="BYTES/S", default=None,
-                        help="download limit, e.g. 500K or 2MiB (default: unlimited)")
-    parser.add_argument("--upload-rate", metavar="BYTES/S", default=None,
-                        help="upload limit, e.g. 500K or 2MiB (default: unlimited)")
+    parser.add_argument("torrent", metavar="TORRENT", help="the .torrent file or a magnet link")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        default=".",
+        help="folder to download into (default: current folder)",
+    )
+    parser.add_argument(
+        "--peer",
+        metavar="HOST:PORT",
+        action="append",
+        default=[],
+        help="a peer to download from (repeatable; [IPv6]:PORT for IPv6)",
+    )
+    parser.add_argument(
+        "--port",
+        metavar="N",
+        type=int,
+        default=0,
+        help="TCP port to accept peers on (default 0: any free port)",
+    )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="fetch pieces in order (for playing while downloading)",
+    )
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="keep uploading to others after the download, until interrupted",
+    )
+    parser.add_argument(
+        "--max-connections",
+        metavar="N",
+        type=int,
+        default=50,
+        help="peer connections at most (default 50)",
+    )
+    parser.add_argument(
+        "--download-rate",
+        metavar="BYTES/S",
+        default=None,
+        help="download limit, e.g. 500K or 2MiB (default: unlimited)",
+    )
+    parser.add_argument(
+        "--upload-rate",
+        metavar="BYTES/S",
+        default=None,
+        help="upload limit, e.g. 500K or 2MiB (default: unlimited)",
+    )
+    parser.add_argument(
+        "--metadata-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=300.0,
+        help="give up on a magnet link's metadata after this long (default 300)",
+    )
+    add_discovery_arguments(parser)
     parser.set_defaults(func=run_get)
+
+
+def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
+    """Peer-source flags shared by ``get`` and ``seed``."""
+    parser.add_argument(
+        "--tracker",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="announce to this tracker too (repeatable; http://, udp://)",
+    )
+    parser.add_argument(
+        "--no-trackers", action="store_true", help="do not announce to the torrent's trackers"
+    )
+    parser.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT",
+        action="append",
+        default=[],
+        help="join the DHT through this node (repeatable; enables the DHT)",
+    )
+    parser.add_argument(
+        "--dht-port",
+        metavar="N",
+        type=int,
+        default=None,
+        help="UDP port of the DHT node (default: the TCP port's number; enables the DHT)",
+    )
+    parser.add_argument("--no-dht", action="store_true", help="never use the DHT")
+    parser.add_argument(
+        "--no-ip-restrictions",
+        action="store_true",
+        help="DHT: accept many nodes per IP address (test networks on one host)",
+    )
+    parser.add_argument(
+        "--lsd", action="store_true", help="find peers on the local network by multicast (BEP 14)"
+    )
+    parser.add_argument(
+        "--lsd-interface",
+        metavar="IPV4",
+        default=None,
+        help="IPv4 address of the interface used for --lsd (default: any)",
+    )
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -82,6 +172,56 @@ def parse_rate(text: str | None, flag: str) -> float | None:
     except ConfigError:
         raise ConfigError(f"{flag}: not a rate: {text!r} (examples: 500K, 2MiB)") from None
     return float(value) if value > 0 else None
+
+
+def discovery_config(args: argparse.Namespace) -> dict[str, object]:
+    """EngineConfig keyword arguments from the discovery flags."""
+    return {
+        "trackers": not args.no_trackers or bool(args.tracker),
+        "extra_trackers": tuple(args.tracker),
+        "lsd": args.lsd,
+        "lsd_interface": args.lsd_interface,
+    }
+
+
+def wants_dht(args: argparse.Namespace) -> bool:
+    return not args.no_dht and (bool(args.bootstrap) or args.dht_port is not None)
+
+
+@contextlib.asynccontextmanager
+async def dht_for(
+    args: argparse.Namespace, host: str | None, tcp_port: int
+) -> AsyncIterator[DhtDriver | None]:
+    """A DHT node for the engine when the flags ask for one, bootstrapped; closed on exit."""
+    if not wants_dht(args):
+        yield None
+        return
+    from servent.net.dht_driver import DhtDriver
+    from servent.proto.dht import DhtConfig
+
+    bootstrap = [parse_peer(text) for text in args.bootstrap]
+    port = tcp_port if args.dht_port is None else args.dht_port
+    config = (
+        DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0)
+        if args.no_ip_restrictions
+        else DhtConfig()
+    )
+    if host is not None and ":" in host:
+        driver = DhtDriver(host=None, host6=host, port6=port, config=config)  # type: ignore[arg-type]
+    else:
+        driver = DhtDriver(host=host or "0.0.0.0", port=port, config=config)
+    try:
+        await driver.start()
+    except OSError as exc:
+        raise ConfigError(f"cannot open the DHT's UDP port {port}: {exc.strerror or exc}") from None
+    try:
+        if bootstrap:
+            found = await driver.bootstrap(bootstrap)
+            print(f"DHT: joined through {len(bootstrap)} node(s), {len(found.nodes)} found",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        yield driver
+    finally:
+        await driver.close()
 
 
 def load_torrent(path: str) -> Metainfo:
@@ -191,19 +331,47 @@ class ProgressDisplay:
 
 def run_get(args: argparse.Namespace) -> int:
     peers = [parse_peer(text) for text in args.peer]
-    meta = load_torrent(args.torrent)
+    magnet: Magnet | None = None
+    meta: Metainfo | None = None
+    if args.torrent.lower().startswith("magnet:"):
+        from servent.codec.magnet import parse_magnet
+
+        try:
+            magnet = parse_magnet(args.torrent)
+        except ServentError as exc:
+            raise ConfigError(f"not a valid magnet link: {exc}") from None
+    else:
+        meta = load_torrent(args.torrent)
     if not 0 <= args.port < 65536:
         raise ConfigError(f"--port: {args.port} is not a port number (0 = any)")
+    if args.dht_port is not None and not 0 <= args.dht_port < 65536:
+        raise ConfigError(f"--dht-port: {args.dht_port} is not a port number")
     if args.max_connections < 1:
         raise ConfigError("--max-connections must be at least 1")
+    if args.metadata_timeout <= 0:
+        raise ConfigError("--metadata-timeout must be positive")
+    for text in args.bootstrap:
+        parse_peer(text)
     download_rate = parse_rate(args.download_rate, "--download-rate")
     upload_rate = parse_rate(args.upload_rate, "--upload-rate")
-    return asyncio.run(_get(args, meta, peers, download_rate, upload_rate))
+    rates = {"download_rate": download_rate, "upload_rate": upload_rate}
+    return asyncio.run(_get(args, meta=meta, magnet=magnet, peers=peers, **rates))
+
+
+def _has_sources(args: argparse.Namespace, engine: SwarmEngine, meta: Metainfo) -> bool:
+    """Whether peers may still turn up from somewhere other than --peer."""
+    trackers = engine.config.trackers and (
+        bool(meta.trackers) or bool(engine.config.extra_trackers)
+    )
+    dht = engine.dht is not None and not meta.private
+    return trackers or dht or args.lsd
 
 
 async def _get(
     args: argparse.Namespace,
-    meta: Metainfo,
+    *,
+    meta: Metainfo | None,
+    magnet: Magnet | None,
     peers: list[tuple[str, int]],
     download_rate: float | None,
     upload_rate: float | None,
@@ -217,6 +385,7 @@ async def _get(
         max_connections=args.max_connections,
         download_rate=download_rate,
         upload_rate=upload_rate,
+        **discovery_config(args),  # type: ignore[arg-type]
     )
     torrent_config = TorrentConfig(
         max_connections=args.max_connections,
@@ -226,11 +395,26 @@ async def _get(
     stop = asyncio.Event()
     started = time.monotonic()
     with stop_on_signals(stop):
-        async with SwarmEngine(config) as engine:
-            torrent = await engine.add_torrent(meta, output, config=torrent_config, peers=peers)
+        async with SwarmEngine(config) as engine, dht_for(args, None, engine.port) as dht:
+            engine.dht = dht
+            trackers: tuple[str, ...] = ()
+            if magnet is not None:
+                meta = await _fetch_metadata(engine, magnet, peers, args.metadata_timeout, stop)
+                if meta is None:
+                    print("servent: interrupted", file=sys.stderr)
+                    return EXIT_INTERRUPTED
+                trackers = magnet.trackers
+            assert meta is not None
+            torrent = await engine.add_torrent(
+                meta, output, config=torrent_config, peers=peers, trackers=trackers
+            )
             resumed = torrent.statistics().have_bytes
-            if not torrent.complete and not peers:
-                raise ConfigError("no peers to download from: give --peer HOST:PORT")
+            sources = _has_sources(args, engine, meta)
+            if not torrent.complete and not peers and magnet is None and not sources:
+                raise ConfigError(
+                    "no peers to download from: give --peer HOST:PORT (or --bootstrap, "
+                    "--tracker, --lsd)"
+                )
             with ProgressDisplay(meta.name, torrent) as display:
                 while not torrent.complete:
                     with contextlib.suppress(TimeoutError):  # a display refresh period
@@ -241,7 +425,7 @@ async def _get(
                     if stop.is_set():
                         print("servent: interrupted; run again to resume", file=sys.stderr)
                         return EXIT_INTERRUPTED
-                    if not torrent.complete and torrent.all_peers_failed():
+                    if not torrent.complete and not sources and torrent.all_peers_failed():
                         errors = "; ".join(torrent.known.errors()) or "no answer"
                         raise ServentError(f"no peer could be reached ({errors})")
             _print_summary(meta, torrent, output, time.monotonic() - started, resumed)
@@ -250,6 +434,38 @@ async def _get(
                 print(f"seeding on {addresses}; Ctrl-C to stop", file=sys.stderr, flush=True)
                 await stop.wait()
     return 0
+
+
+async def _fetch_metadata(
+    engine: SwarmEngine,
+    magnet: Magnet,
+    peers: list[tuple[str, int]],
+    within: float,
+    stop: asyncio.Event,
+) -> Metainfo | None:
+    """The magnet's torrent, or None when interrupted."""
+    name = magnet.display_name or magnet.wire_info_hash.hex()
+    print(f"fetching the metadata of {name} ...", file=sys.stderr, flush=True)
+    loop = asyncio.get_running_loop()
+    # Both tasks are owned here: whichever is left is cancelled and awaited below.
+    fetch = loop.create_task(engine.fetch_metadata(magnet, peers=peers, timeout=within))
+    interrupted = loop.create_task(stop.wait())
+    try:
+        await asyncio.wait([fetch, interrupted], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        interrupted.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await interrupted
+        if not fetch.done():
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetch
+    if stop.is_set() and not fetch.done():
+        return None
+    meta = fetch.result()
+    print(f"metadata of {meta.name} verified ({len(meta.info_bytes)} bytes)",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return meta
 
 
 def _print_summary(

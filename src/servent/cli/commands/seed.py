@@ -17,7 +17,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from servent.cli.commands.get import format_address, load_torrent, stop_on_signals
+from servent.cli.commands.get import (
+    add_discovery_arguments,
+    dht_for,
+    discovery_config,
+    format_address,
+    load_torrent,
+    parse_peer,
+    stop_on_signals,
+)
 from servent.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,23 +40,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "of a .torrent (looked for next to it). Prints the listening address and the "
         "magnet link.",
     )
-    parser.add_argument("path", metavar="PATH_OR_TORRENT",
-                        help="file or folder to share, or a .torrent whose data is beside it")
-    parser.add_argument("--torrent", metavar="FILE",
-                        help="the torrent of PATH: used if it exists, else created and "
-                        "written there")
-    parser.add_argument("--port", metavar="N", type=int, default=0,
-                        help="TCP port to listen on (default 0: any free port)")
-    parser.add_argument("--host", metavar="ADDR", default=None,
-                        help="address to listen on (default: every IPv4 and IPv6 address)")
+    parser.add_argument(
+        "path",
+        metavar="PATH_OR_TORRENT",
+        help="file or folder to share, or a .torrent whose data is beside it",
+    )
+    parser.add_argument(
+        "--torrent",
+        metavar="FILE",
+        help="the torrent of PATH: used if it exists, else created and written there",
+    )
+    parser.add_argument(
+        "--port",
+        metavar="N",
+        type=int,
+        default=0,
+        help="TCP port to listen on (default 0: any free port)",
+    )
+    parser.add_argument(
+        "--host",
+        metavar="ADDR",
+        default=None,
+        help="address to listen on (default: every IPv4 and IPv6 address)",
+    )
+    add_discovery_arguments(parser)
     parser.set_defaults(func=run_seed)
 
 
 def run_seed(args: argparse.Namespace) -> int:
     if not 0 <= args.port < 65536:
         raise ConfigError(f"--port: {args.port} is not a port number (0 = any)")
+    if args.dht_port is not None and not 0 <= args.dht_port < 65536:
+        raise ConfigError(f"--dht-port: {args.dht_port} is not a port number")
+    for text in args.bootstrap:
+        parse_peer(text)
     meta, data_dir = _torrent_and_folder(Path(args.path), args.torrent)
-    return asyncio.run(_seed(meta, data_dir, args.host, args.port))
+    return asyncio.run(_seed(args, meta, data_dir))
 
 
 def _torrent_and_folder(path: Path, torrent_file: str | None) -> tuple[Metainfo, Path]:
@@ -84,12 +111,19 @@ def _create(path: Path) -> Metainfo:
     return create_torrent(path, options=TorrentOptions(created_by=f"servent {__version__}"))
 
 
-async def _seed(meta: Metainfo, data_dir: Path, host: str | None, port: int) -> int:
+async def _seed(args: argparse.Namespace, meta: Metainfo, data_dir: Path) -> int:
     from servent.net.engine import EngineConfig, SwarmEngine
 
+    host: str | None = args.host
+    config = EngineConfig(
+        listen_host=host,
+        listen_port=args.port,
+        **discovery_config(args),  # type: ignore[arg-type]
+    )
     stop = asyncio.Event()
     with stop_on_signals(stop):
-        async with SwarmEngine(EngineConfig(listen_host=host, listen_port=port)) as engine:
+        async with SwarmEngine(config) as engine, dht_for(args, host, engine.port) as dht:
+            engine.dht = dht  # announced in the DHT (and looked up) by the torrent's discovery
             torrent = await engine.add_torrent(meta, data_dir)
             if not torrent.complete:
                 stats = torrent.statistics()
@@ -100,12 +134,13 @@ async def _seed(meta: Metainfo, data_dir: Path, host: str | None, port: int) -> 
             addresses = engine.listen_addresses
             for address_host, address_port in addresses:
                 print(f"listening on {format_address(address_host, address_port)}")
-            reachable = [
-                (h, p) for h, p in addresses if h not in ("0.0.0.0", "::")
-            ] or [("127.0.0.1", engine.port)]
-            magnet = dataclasses.replace(meta.to_magnet(), peers=tuple(reachable))
+            reachable = [(h, p) for h, p in addresses if h not in ("0.0.0.0", "::")] or [
+                ("127.0.0.1", engine.port)
+            ]
+            magnet = meta.to_magnet()
+            trackers = tuple(dict.fromkeys((*magnet.trackers, *args.tracker)))
+            magnet = dataclasses.replace(magnet, peers=tuple(reachable), trackers=trackers)
             print(magnet.to_uri(), flush=True)
             print(f"seeding {meta.name}; Ctrl-C to stop", file=sys.stderr, flush=True)
             await stop.wait()
     return 0
-
