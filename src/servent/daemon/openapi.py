@@ -69,6 +69,8 @@ _TORRENT = {
         "added_at": {"type": "number"},
         "magnet": {"type": "string", "nullable": True},
         "error": {"type": "string", "nullable": True},
+        "downloaded": {"type": "integer", "description": "payload bytes received this run"},
+        "uploaded": {"type": "integer", "description": "payload bytes sent this run"},
     },
 }
 _FILE = {

@@ -490,6 +490,8 @@ class Node:
             added_at=record.added_at,
             magnet=self._magnet_of(torrent_id) or None,
             error=status.error,
+            downloaded=status.downloaded,
+            uploaded=status.uploaded,
         )
 
     def files(self, torrent_id: str) -> list[FileStatus]:

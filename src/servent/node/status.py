@@ -39,6 +39,9 @@ class TorrentStatus:
     added_at: float
     magnet: str | None
     error: str | None = None
+    downloaded: int = 0
+    """Payload bytes received since the node started (what a restart must not repeat)."""
+    uploaded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
