@@ -111,3 +111,21 @@ def test_off_policy_cannot_start_an_encrypted_handshake() -> None:
 def test_plain_handshake_detection() -> None:
     assert is_plain_handshake(BT[:5]) and is_plain_handshake(BT)
     assert not is_plain_handshake(b"\x13BitTorrenX") and not is_plain_handshake(b"")
+
+
+def test_responder_preferring_plaintext_picks_it_when_both_are_offered() -> None:
+    # libtorrent's default (prefer_rc4 off): obfuscated handshake, no cipher on the payload
+    a = MseInitiator(IH, rng=random.Random(7), initial_payload=BT)
+    b = MseResponder([IH], rng=random.Random(8), prefer_plaintext=True)
+    pump(a, b)
+    assert a.result and b.result and a.result.crypto == b.result.crypto == CRYPTO_PLAINTEXT
+    assert b.result.received == BT
+
+
+def test_required_responder_ignores_a_plaintext_preference() -> None:
+    a = MseInitiator(IH, rng=random.Random(9))
+    b = MseResponder(
+        [IH], rng=random.Random(10), policy=EncryptionPolicy.REQUIRED, prefer_plaintext=True
+    )
+    pump(a, b)
+    assert a.result and a.result.crypto == CRYPTO_RC4

@@ -75,6 +75,8 @@ class EngineConfig:
     #: Upload slots shared by all torrents (each also has its own ``upload_slots``).
     upload_slots: int | None = 16
     connection: ConnectionConfig = field(default_factory=ConnectionConfig)
+    #: Message stream encryption (MSE/PE): "off", "enabled" or "required".
+    encryption: str = "enabled"
     #: Local service discovery (BEP 14) by multicast on the LAN.
     lsd: bool = False
     #: IPv4 address of the interface LSD joins the group on (None: the default one).
@@ -153,6 +155,8 @@ class SwarmEngine:
                 host=config.listen_host,
                 port=config.listen_port,
                 config=config.connection,
+                encryption=config.encryption,
+                info_hashes=self.torrents.keys,
             )
             await self.listener.start()
         if config.trackers:
@@ -227,6 +231,8 @@ class SwarmEngine:
             storage = TorrentStorage(metainfo, download_dir)
         await storage.open()
         config = self._with_slot_share(config or TorrentConfig())
+        if config.encryption is None:
+            config = replace(config, encryption=self.config.encryption)
         torrent = TorrentSession(
             metainfo,
             storage,

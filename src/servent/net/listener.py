@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
+from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, MseStream, parse_policy
 from servent.net.limits import GlobalLimits
 from servent.net.peer_session import PeerSession
+from servent.proto.mse import EncryptionPolicy
 from servent.proto.peerwire import (
     ConnectionConfig,
     ConnectionState,
@@ -58,7 +60,12 @@ class PeerListener:
         port: int = 0,
         config: ConnectionConfig | None = None,
         max_pending: int = 64,
+        encryption: str = DEFAULT_ENCRYPTION,
+        info_hashes: Callable[[], Iterable[bytes]] | None = None,
     ) -> None:
+        """``encryption``: "off" (plain only), "enabled" (plain and MSE on the one
+        port) or "required" (MSE only); ``info_hashes`` lists the hashes an MSE
+        initiator may ask for (its SKEY)."""
         self.peer_id = peer_id
         self.lookup = lookup
         self.limits = limits
@@ -66,6 +73,8 @@ class PeerListener:
         self.requested_port = port
         self.config = config or ConnectionConfig()
         self.max_pending = max_pending
+        self.encryption = parse_policy(encryption)
+        self.info_hashes = info_hashes or (lambda: ())
         self.port = 0
         self.addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
@@ -117,7 +126,16 @@ class PeerListener:
         )
         session = PeerSession(conn, self)
         self._pending.add(session)
-        return session
+        if self.encryption is EncryptionPolicy.OFF:
+            return session
+        stream = MseStream.accepting(session, self.info_hashes, self.encryption)
+        stream.handshake_done.add_done_callback(lambda done: self._handshake_over(session, done))
+        return stream
+
+    def _handshake_over(self, session: PeerSession, done: asyncio.Future[Any]) -> None:
+        """An incoming peer that failed MSE never reaches the session: forget it."""
+        if done.cancelled() or done.exception() is not None:
+            self._pending.discard(session)
 
     # PeerHandler ---------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from servent.errors import ExtensionNotSupportedError, MetadataExchangeError, PexError
+from servent.net.encrypted_transport import used_mse
 from servent.net.known_peers import Address, KnownPeers
 from servent.proto.metadata_exchange import (
     MSG_REQUEST,
@@ -198,7 +199,7 @@ class TorrentExtensions:
 def pex_entry(peer: SwarmPeer) -> tuple[Address, int] | None:
     """The address other peers could dial this peer on, with its BEP 11 flags."""
     flags = FLAG_SEED if peer.has_all else 0
-    if getattr(peer.session, "encrypted", False):
+    if used_mse(peer.session):
         flags |= FLAG_ENCRYPTION
     if peer.dialled is not None:
         return peer.dialled, flags | FLAG_REACHABLE

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 from servent.codec.bitfield import Bitfield
 from servent.codec.metainfo import Metainfo
-from servent.errors import ServentError, StorageError
+from servent.errors import MseError, ServentError, StorageError
+from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, dial_peer, parse_policy
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_extensions import TorrentExtensions
@@ -96,6 +97,9 @@ class TorrentConfig:
     connection: ConnectionConfig = field(default_factory=ConnectionConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     client_name: str = "servent"
+    #: Message stream encryption: "off", "enabled" (accept both, try MSE first when
+    #: dialling) or "required"; ``None`` = the engine's setting.
+    encryption: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,7 @@ class TorrentSession:
             reconnect_delay=self.config.reconnect_delay,
         )
         self.bans = BanList()
+        self.encryption = parse_policy(self.config.encryption or DEFAULT_ENCRYPTION)
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
         self.extension_registry = session_registry()
@@ -360,11 +365,13 @@ class TorrentSession:
     async def _dial(self, session: PeerSession, address: Address) -> None:
         host, port = address
         try:
-            await asyncio.wait_for(
-                self.loop.create_connection(lambda: session, host, port),
-                self.config.connect_timeout,
-            )
-        except (OSError, TimeoutError) as exc:
+            await dial_peer(
+                session, host, port,
+                info_hash=session.conn.info_hash or self.info_hash,
+                policy=self.encryption,
+                connect_timeout=self.config.connect_timeout,
+            )  # fmt: skip
+        except (OSError, TimeoutError, MseError) as exc:
             reason = _describe(exc)
             log.debug("dial %s:%d failed: %s", host, port, reason)
             if self.peers.pop(session, None) is not None:

@@ -108,7 +108,9 @@ class _Side:
         return out
 
 
-def _select(provided: int, policy: EncryptionPolicy) -> int:
+def _select(provided: int, policy: EncryptionPolicy, prefer_plaintext: bool = False) -> int:
+    if prefer_plaintext and provided & CRYPTO_PLAINTEXT and policy is not EncryptionPolicy.REQUIRED:
+        return CRYPTO_PLAINTEXT
     if provided & CRYPTO_RC4:
         return CRYPTO_RC4
     if provided & CRYPTO_PLAINTEXT and policy is not EncryptionPolicy.REQUIRED:
@@ -232,8 +234,12 @@ class MseResponder(_Side):
         *,
         policy: EncryptionPolicy = EncryptionPolicy.ENABLED,
         rng: random.Random,
+        prefer_plaintext: bool = False,
     ) -> None:
+        """``prefer_plaintext``: when the initiator offers both, pick plaintext after the
+        obfuscated handshake (libtorrent's default, ``prefer_rc4`` off): no cipher cost."""
         super().__init__(rng)
+        self._prefer_plaintext = prefer_plaintext
         self._by_req2 = {_h(b"req2", ih): ih for ih in info_hashes}
         self._policy = policy
         self._state = "key"
@@ -283,7 +289,9 @@ class MseResponder(_Side):
             del self._in[:34]
             if head[:8] != VC:
                 raise MseError("bad verification constant")
-            self._crypto = _select(int.from_bytes(head[8:12], "big"), self._policy)
+            self._crypto = _select(
+                int.from_bytes(head[8:12], "big"), self._policy, self._prefer_plaintext
+            )
             self._pad_c = int.from_bytes(head[12:14], "big")
             if self._pad_c > MAX_PAD:
                 raise MseError("initiator padding longer than 512 bytes")
