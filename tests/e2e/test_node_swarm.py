@@ -142,3 +142,31 @@ async def test_runtime_limits_reach_the_running_torrent(tmp_path: Path) -> None:
         limits = engine.swarm.limits
         assert limits is not None
         assert (limits.download.rate, limits.max_connections) == (70_000, 9)
+
+
+async def test_magnet_alone_fetches_metadata_then_downloads(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "leecher") as leecher:
+        shared = await seeder.share(folder)
+        address = seeder.status().listen_address
+        assert address is not None
+        events = leecher.events()
+        torrent_id = await leecher.add(f"{shared.magnet}&x.pe=127.0.0.1:{address[1]}")
+        kinds: list[str] = []
+        async with asyncio.timeout(WAIT):
+            async for event in events:
+                kinds.append(event.kind)
+                if event.kind == "finished":
+                    break
+        await events.aclose()
+        assert kinds.index("metadata") < kinds.index("finished")
+        status = leecher.torrent(torrent_id)
+        assert (status.name, status.progress, status.state) == ("album", 1.0, "seeding")
+        save = Path(status.save_path) / "album"
+        assert (save / "big.bin").read_bytes() == (folder / "big.bin").read_bytes()
+    async with _node(tmp_path, "leecher") as again:  # the metadata was stored
+        assert again.torrent(torrent_id).size == shared_size(folder)
+
+
+def shared_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -254,14 +254,17 @@ class Node:
             )
             self.store.add_torrent(record)
             await self._start_torrent(record)
+            # The state it starts in, so a download that ends before the next
+            # check of the monitor still reports 'finished'.
+            with contextlib.suppress(TorrentNotFoundError):
+                self._last_states[torrent_id] = self._engine.status(torrent_id).state
         self._emit("added", torrent_id, {"name": name})
         return torrent_id
 
     async def _start_torrent(self, record: TorrentRecord) -> None:
         from servent.codec.magnet import parse_magnet
-        from servent.codec.metainfo import parse_torrent
 
-        metainfo = parse_torrent(record.metainfo) if record.metainfo is not None else None
+        metainfo = _stored_metainfo(record.metainfo) if record.metainfo is not None else None
         magnet = parse_magnet(record.magnet) if record.magnet else None
         self._records[record.id] = record
         if metainfo is not None:
@@ -588,6 +591,34 @@ class Node:
                     if state == SEEDING and previous is not None:
                         self._emit("finished", torrent_id)
             await asyncio.sleep(STATUS_INTERVAL)
+
+
+def _stored_metainfo(raw: bytes) -> Metainfo:
+    """A stored torrent; one whose metadata came from peers may lack v2 piece layers
+    (peers send those while downloading), which a .torrent file must have."""
+    from servent.codec.bencode import decode_with_raw
+    from servent.codec.metainfo import parse_torrent
+    from servent.codec.metainfo.parse import parse_info
+    from servent.errors import BencodeError, MetainfoError
+
+    try:
+        return parse_torrent(raw)
+    except MetainfoError as exc:
+        if "piece layers" not in str(exc):
+            raise
+    try:
+        top, info_bytes = decode_with_raw(raw, (b"info",))
+    except BencodeError as exc:
+        raise MetainfoError(f"stored torrent unreadable: {exc}") from exc
+    if not isinstance(top, dict) or info_bytes is None:
+        raise MetainfoError("stored torrent has no 'info' dictionary")
+    found = top.get(b"piece layers")
+    layers = (
+        {k: v for k, v in found.items() if isinstance(v, bytes)}
+        if isinstance(found, dict)
+        else None
+    )
+    return parse_info(info_bytes, layers)
 
 
 def _swarm_engine(config: Config) -> TorrentEngine:

@@ -137,26 +137,26 @@ class SwarmTorrentEngine:
         port = self._listen_port
         if port == 0 and dht is not None:
             port = dht.address[1]
-        options: dict[str, Any] = {
-            "listen_host": self._listen_host,
-            "listen_port": port,
-            "max_connections": self.limits.max_connections,
-            "download_rate": _rate(self.limits.download_rate_limit),
-            "upload_rate": _rate(self.limits.upload_rate_limit),
-            "lsd": self._lsd,
-            "trackers": self._trackers,
-        }
-        known = {f.name for f in dataclasses.fields(EngineConfig)}
-        config = EngineConfig(**{k: v for k, v in options.items() if k in known})
-        engine = _make_swarm_engine(SwarmEngine, config, dht)
+        config = EngineConfig(
+            listen_host=self._listen_host,
+            listen_port=port,
+            max_connections=self.limits.max_connections,
+            download_rate=_rate(self.limits.download_rate_limit),
+            upload_rate=_rate(self.limits.upload_rate_limit),
+            lsd=self._lsd,
+            trackers=self._trackers,
+        )
+        engine = SwarmEngine(config, dht=dht)
         try:
             await engine.start()
         except OSError as exc:
+            with contextlib.suppress(Exception):
+                await engine.close()
             if port == self._listen_port:
                 raise ServentError(f"cannot listen for peers on port {port}: {exc}") from exc
             log.info("peer port %d (the DHT's) is taken, using any free port", port)
             config = dataclasses.replace(config, listen_port=0)
-            engine = _make_swarm_engine(SwarmEngine, config, dht)
+            engine = SwarmEngine(config, dht=dht)
             await engine.start()
         self._engine = engine
 
@@ -226,14 +226,9 @@ class SwarmTorrentEngine:
         """Ask peers (x.pe, trackers, DHT) for the info dictionary until it comes."""
         magnet = torrent.spec.magnet
         assert magnet is not None
-        engine: Any = self.swarm
-        fetch = getattr(engine, "fetch_metadata", None)
-        if fetch is None:
-            log.warning("this swarm engine cannot fetch metadata; %s waits", torrent.spec.id)
-            return
         while True:
             try:
-                metainfo: Metainfo = await fetch(
+                metainfo = await self.swarm.fetch_metadata(
                     magnet, peers=tuple(torrent.known), timeout=METADATA_ATTEMPT_TIMEOUT
                 )
                 break
@@ -283,17 +278,14 @@ class SwarmTorrentEngine:
                 download_rate=_rate(torrent.download_limit),
                 upload_rate=_rate(torrent.upload_limit),
             )
-            extra: dict[str, Any] = {}
             magnet = torrent.spec.magnet
-            if magnet is not None and magnet.trackers and _accepts(self.swarm, "trackers"):
-                extra["trackers"] = magnet.trackers
             try:
                 session = await self.swarm.add_torrent(
                     metainfo,
                     storage=storage,
                     config=config,
                     peers=tuple(torrent.known),
-                    **extra,
+                    trackers=magnet.trackers if magnet is not None else (),
                 )
             except ServentError as exc:
                 torrent.error = str(exc)
@@ -511,22 +503,3 @@ def _bytes_of(storage: TorrentStorage, pieces: Any, within: Any) -> int:
         if index in pieces and (within is None or index in within):
             total += storage.piece_size(index)
     return total
-
-
-def _accepts(engine: object, parameter: str) -> bool:
-    """Whether ``engine.add_torrent`` takes ``parameter`` (trackers arrive with H3's engine)."""
-    import inspect
-
-    try:
-        return parameter in inspect.signature(engine.add_torrent).parameters  # type: ignore[attr-defined]
-    except (TypeError, ValueError, AttributeError):
-        return False
-
-
-def _make_swarm_engine(cls: type[SwarmEngine], config: Any, dht: DhtDriver | None) -> SwarmEngine:
-    """A swarm engine that runs DHT lookups itself when it can take the node's driver."""
-    import inspect
-
-    if dht is not None and "dht" in inspect.signature(cls).parameters:
-        return cls(config, dht=dht)  # type: ignore[call-arg,unused-ignore]
-    return cls(config)
