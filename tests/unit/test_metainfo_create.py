@@ -47,8 +47,14 @@ def test_created_hashes_match_the_payload(tmp_path: Path, version: TorrentVersio
     root = tmp_path / "payload"
     contents = make_payload(root)
     seen: list[tuple[int, int]] = []
-    meta = create_torrent(root, version=version, piece_length=PL, chunk_bytes=PL, workers=2,
-                          progress=lambda done, total: seen.append((done, total)))
+    meta = create_torrent(
+        root,
+        version=version,
+        piece_length=PL,
+        chunk_bytes=PL,
+        workers=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert sorted("/".join(f.path[1:]) for f in meta.payload_files) == sorted(contents)
     assert meta.total_length == sum(map(len, contents.values()))
     assert seen[-1] == (meta.total_length, meta.total_length)
@@ -56,7 +62,7 @@ def test_created_hashes_match_the_payload(tmp_path: Path, version: TorrentVersio
     space = piece_space(meta, root)
     if version.has_v1:
         for index, digest in enumerate(meta.piece_hashes):
-            piece = space[index * PL:index * PL + meta.piece_size(index)]
+            piece = space[index * PL : index * PL + meta.piece_size(index)]
             assert hashlib.sha1(piece).digest() == digest
     if version.has_v2:
         for entry in meta.payload_files:
@@ -68,7 +74,7 @@ def test_created_hashes_match_the_payload(tmp_path: Path, version: TorrentVersio
             assert entry.offset % PL == 0
             if len(data) > PL:
                 layer = meta.piece_layers[entry.pieces_root]
-                hashes = [piece_hash_v2(data[i:i + PL], PL) for i in range(0, len(data), PL)]
+                hashes = [piece_hash_v2(data[i : i + PL], PL) for i in range(0, len(data), PL)]
                 assert layer == b"".join(hashes)
     assert version.has_v1 == meta.is_v1 and version.has_v2 == meta.is_v2
     assert parse_torrent(meta.to_bytes()) == meta
@@ -88,10 +94,17 @@ def test_hybrid_is_default_and_pads_every_unaligned_file(tmp_path: Path) -> None
 def test_single_file_torrent_uses_the_file_name(tmp_path: Path) -> None:
     path = tmp_path / "one.bin"
     path.write_bytes(b"q" * (PL + 1))
-    meta = create_torrent(path, piece_length=PL,
-                          options=TorrentOptions(trackers=(("http://t/announce",),),
-                                                 web_seeds=("http://w/",), private=True,
-                                                 comment="c", created_by="me"))
+    meta = create_torrent(
+        path,
+        piece_length=PL,
+        options=TorrentOptions(
+            trackers=(("http://t/announce",),),
+            web_seeds=("http://w/",),
+            private=True,
+            comment="c",
+            created_by="me",
+        ),
+    )
     assert meta.name == "one.bin"
     assert [f.path for f in meta.files] == [("one.bin",)]
     assert meta.num_pieces == 2 and meta.piece_size(1) == 1
@@ -146,7 +159,7 @@ def test_single_file_hybrid_hashes_only_the_short_last_piece(tmp_path: Path) -> 
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     meta = create_torrent(path, piece_length=PL, chunk_bytes=4 * PL)
-    assert meta.piece_hashes[-1] == hashlib.sha1(data[2 * PL:]).digest()
+    assert meta.piece_hashes[-1] == hashlib.sha1(data[2 * PL :]).digest()
 
 
 def test_v1_chunk_inside_a_file_that_starts_off_page_is_hashed(tmp_path: Path) -> None:
@@ -158,29 +171,55 @@ def test_v1_chunk_inside_a_file_that_starts_off_page_is_hashed(tmp_path: Path) -
     (root / "b").write_bytes(big)
     meta = create_torrent(root, version=TorrentVersion.V1, piece_length=PL, chunk_bytes=PL)
     space = b"a" * 100 + big
-    expected = [hashlib.sha1(space[i:i + PL]).digest() for i in range(0, len(space), PL)]
+    expected = [hashlib.sha1(space[i : i + PL]).digest() for i in range(0, len(space), PL)]
     assert list(meta.piece_hashes) == expected
 
 
 @pytest.mark.parametrize("version", list(TorrentVersion))
-def test_chunks_across_mapping_windows_hash_like_one_pass(
+def test_pieces_read_in_several_parts_hash_like_one_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: TorrentVersion
 ) -> None:
-    # Small windows force chunks at window edges and v1 chunks that straddle two windows.
+    # Small reads split every piece into parts and v1 parts across two files.
     from servent.storage import torrent_creator
 
-    monkeypatch.setattr(torrent_creator, "WINDOW_BYTES", 4 * BLOCK_SIZE)
+    monkeypatch.setattr(torrent_creator, "READ_BYTES", BLOCK_SIZE)
     root = tmp_path / "payload"
     root.mkdir()
     (root / "a").write_bytes(os.urandom(100))
     (root / "b").write_bytes(os.urandom(19 * BLOCK_SIZE + 5))
-    small = create_torrent(root, version=version, piece_length=BLOCK_SIZE, chunk_bytes=BLOCK_SIZE)
-    monkeypatch.setattr(torrent_creator, "WINDOW_BYTES", 1 << 30)
-    large = create_torrent(root, version=version, piece_length=BLOCK_SIZE, chunk_bytes=1 << 20)
+    small = create_torrent(
+        root, version=version, piece_length=4 * BLOCK_SIZE, chunk_bytes=4 * BLOCK_SIZE
+    )
+    monkeypatch.setattr(torrent_creator, "READ_BYTES", 1 << 20)
+    large = create_torrent(root, version=version, piece_length=4 * BLOCK_SIZE, chunk_bytes=1 << 20)
     assert small.info_bytes == large.info_bytes
     if version is TorrentVersion.V1:
         space = (root / "a").read_bytes() + (root / "b").read_bytes()
         assert list(small.piece_hashes) == [
-            hashlib.sha1(space[i:i + BLOCK_SIZE]).digest()
-            for i in range(0, len(space), BLOCK_SIZE)
+            hashlib.sha1(space[i : i + 4 * BLOCK_SIZE]).digest()
+            for i in range(0, len(space), 4 * BLOCK_SIZE)
         ]
+
+
+@pytest.mark.parametrize("version", list(TorrentVersion))
+def test_file_truncated_while_hashing_is_a_metainfo_error_not_sigbus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: TorrentVersion
+) -> None:
+    # Regression: hashing through mmap died of SIGBUS when the file shrank meanwhile.
+    from servent.storage import torrent_creator
+
+    path = tmp_path / "shrinking.bin"
+    path.write_bytes(os.urandom(64 * PL))
+    real_read = torrent_creator._read_exactly
+    reads: list[int] = []
+
+    def read_then_shrink(fd: int, name: str, offset: int, target: memoryview) -> None:
+        real_read(fd, name, offset, target)
+        reads.append(offset)
+        if len(reads) == 3:  # some pieces are hashed already: now the file shrinks
+            os.truncate(path, PL)
+
+    monkeypatch.setattr(torrent_creator, "_read_exactly", read_then_shrink)
+    with pytest.raises(MetainfoError, match="became shorter"):
+        create_torrent(path, version=version, piece_length=PL, chunk_bytes=4 * PL, workers=2)
+    assert len(reads) >= 3

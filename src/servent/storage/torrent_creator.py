@@ -1,25 +1,29 @@
 """Creating a torrent from files on disk: read, hash on every core, build.
 
 Hashing is split into chunks of whole pieces (a few MiB) that worker threads
-read with ``os.preadv`` into preallocated per-thread buffers and hash with
-``hashlib``; both release the GIL on large buffers, so two cores hash in
-parallel.  At most ``2 * workers`` chunks are in flight, which bounds memory
-to a few tens of MiB whatever the payload size.  The layout and encoding
-live in :mod:`servent.codec.metainfo.build`.
+hash in parallel (``hashlib`` and ``os.preadv`` release the GIL on large
+buffers).  A worker reads its chunk a part (<= 1 MiB) at a time into a
+per-thread buffer that stays in the core's L2 cache, and computes the SHA-1
+(v1) and the 16 KiB SHA-256 leaves (v2) of that part from the cache: every
+byte is read from memory once.  Files are read, not mapped: a file that
+shrinks while it is hashed is a ``MetainfoError``, where a mapping would die
+of SIGBUS.  Workers take chunks from the plan themselves and keep only
+hashes, so memory holds one part per worker whatever the payload size.  The
+layout and encoding live in :mod:`servent.codec.metainfo.build`.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import logging
-import mmap
 import os
+import queue
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +50,10 @@ logger = logging.getLogger(__name__)
 #: ``progress(bytes_hashed, total_bytes)``, called from the creating thread.
 ProgressCallback = Callable[[int, int], None]
 
-DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
-#: Files are mapped in windows of this size, shared by the chunks inside them.
-WINDOW_BYTES = 64 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024
+#: Bytes read and hashed at a time: small enough to stay in a core's L2 cache
+#: between the read and the two hashes, large enough to make syscalls rare.
+READ_BYTES = 1024 * 1024
 MAX_SOURCE_FILES = 1_000_000
 
 
@@ -68,7 +73,6 @@ class _Chunk:
     v1_length: int  # bytes covered by v1 pieces (data plus zero padding)
     file_index: int  # the file whose bytes this is (v2); -1 for v1-only chunks
     data_length: int  # real payload bytes in the chunk
-    window: _Window | None = None  # the mapping holding the (single) segment, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +173,12 @@ class _PayloadHasher:
         self.piece_length = piece_length
         self.version = version
         self.chunk_bytes = max(piece_length, chunk_bytes // piece_length * piece_length)
+        # Parts divide a piece (powers of two) so no 16 KiB leaf spans two reads.
+        self.part_bytes = min(piece_length, max(BLOCK_SIZE, READ_BYTES))
         self.v1_hashes: list[bytes] = []
         self.roots: dict[int, bytes] = {}
         self.layers: dict[bytes, bytes] = {}
         self._local = threading.local()
-        self._windows: list[_Window] = []
-        self._window_key: tuple[str, int] | None = None
 
     # -- planning -------------------------------------------------------------
 
@@ -199,7 +203,6 @@ class _PayloadHasher:
                     v1_length=v1_length if self.version.has_v1 else 0,
                     file_index=index,
                     data_length=length,
-                    window=self._window_for(disk, entry.length, start, length),
                 )
 
     def _v1_chunks(self) -> Iterator[_Chunk]:
@@ -220,114 +223,59 @@ class _PayloadHasher:
                 segments.append(_Segment(self.disk_paths[k], cursor - entry.offset, step))
                 cursor += step
             length = end - position
-            window = None
-            only = segments[0]
-            if len(segments) == 1 and only.path is not None:
-                window = self._window_for(only.path, self.entries[k].length, only.offset,
-                                          only.length)
-            yield _Chunk(position // self.piece_length, tuple(segments), length, -1, length,
-                         window)
+            yield _Chunk(position // self.piece_length, tuple(segments), length, -1, length)
             position = end
-
-    def _window_for(self, path: str, file_length: int, offset: int, length: int) -> _Window | None:
-        """The shared mapping covering ``offset``+``length`` of ``path`` (None: read instead).
-
-        Chunks come in file order, so a new window seals the previous one,
-        which is unmapped as soon as its last chunk is hashed.
-        """
-        start = offset - offset % WINDOW_BYTES
-        if offset + length > start + WINDOW_BYTES:
-            return None  # straddles two windows (v1 chunks only): copy it
-        key = (path, start)
-        if key == self._window_key and self._windows:
-            window = self._windows[-1]
-            window.pending += 1
-            return window
-        self.seal_windows()
-        self._window_key = key
-        try:
-            window = _Window(path, start, min(WINDOW_BYTES, file_length - start))
-        except (OSError, ValueError):  # a file system without mmap: read instead
-            logger.debug("cannot map %s; reading it instead", path)
-            self._window_key = None
-            return None
-        window.pending = 1
-        self._windows.append(window)
-        return window
-
-    def seal_windows(self) -> None:
-        """No more chunks will use the open windows: unmap those already done."""
-        for window in self._windows:
-            window.sealed = True
-        self._windows = [w for w in self._windows if not w.close_if_done()]
-
-    def chunk_done(self, chunk: _Chunk) -> None:
-        if chunk.window is not None:
-            chunk.window.pending -= 1
-            if chunk.window.close_if_done():
-                self._windows.remove(chunk.window)
-
-    def close_windows(self) -> None:
-        for window in self._windows:
-            window.close()
-        self._windows = []
 
     # -- hashing ----------------------------------------------------------------
 
-    def _buffer(self) -> bytearray:
+    def _buffer(self) -> memoryview:
         buffer: bytearray | None = getattr(self._local, "buffer", None)
-        if buffer is None or len(buffer) < self.chunk_bytes:
-            buffer = bytearray(self.chunk_bytes)
+        if buffer is None or len(buffer) < self.part_bytes:
+            buffer = bytearray(self.part_bytes)
             self._local.buffer = buffer
-        return buffer
+        return memoryview(buffer)
 
     def hash_chunk(self, chunk: _Chunk) -> _ChunkHashes:
-        segments = chunk.segments
-        if chunk.window is not None:
-            # Hash straight from the page cache through the shared mapping: no copy.
-            data = chunk.window.slice(segments[0].offset, segments[0].length)
-            try:
-                return self._hash_data(chunk, data)
-            finally:
-                data.release()
-        view = memoryview(self._buffer())
-        position = 0
-        for segment in segments:
-            target = view[position : position + segment.length]
-            if segment.path is None:
-                target[:] = bytes(segment.length)
-            else:
-                _read_exactly(segment.path, segment.offset, target)
-            position += segment.length
-        return self._hash_data(chunk, view[:position])
-
-    def _hash_data(self, chunk: _Chunk, data: memoryview) -> _ChunkHashes:
         """Hashes of a chunk's bytes; v1 pieces past the data are zero-padded (BEP 47).
 
-        Piece by piece, so the SHA-256 pass reads what the SHA-1 pass just
-        brought into the CPU cache instead of fetching it from memory again.
+        Each part is read into the per-thread buffer and hashed by SHA-1 and
+        SHA-256 while it is still in the CPU cache.
         """
+        with _ChunkReader(chunk.segments) as reader:
+            return self._hash_parts(chunk, reader)
+
+    def _hash_parts(self, chunk: _Chunk, reader: _ChunkReader) -> _ChunkHashes:
         sha1 = hashlib.sha1
         sha256 = hashlib.sha256
         pl = self.piece_length
-        size = len(data)
+        part = self.part_bytes
+        size = chunk.data_length
         want_v2 = self.version.has_v2
         per_piece = pl // BLOCK_SIZE
+        buffer = self._buffer()
         v1: list[bytes] = []
         v2_pieces: list[bytes] = []
         blocks: list[bytes] = []
         for i in range(0, max(chunk.v1_length, size), pl):
-            piece = data[i : i + pl]
+            data_end = min(i + pl, size)
             v1_end = min(i + pl, chunk.v1_length)
-            if i + len(piece) >= v1_end > i:
-                v1.append(sha1(piece[: v1_end - i]).digest())
-            elif v1_end > i:
-                padded = sha1(piece)
-                padded.update(bytes(v1_end - i - len(piece)))
-                v1.append(padded.digest())
-            if want_v2 and len(piece):
-                leaves = [sha256(piece[j : j + BLOCK_SIZE]).digest()
-                          for j in range(0, len(piece), BLOCK_SIZE)]
+            v1_hash = sha1() if v1_end > i else None
+            leaves: list[bytes] = []
+            for p in range(i, data_end, part):
+                view = buffer[: min(part, data_end - p)]
+                reader.read_into(p, view)
+                if v1_hash is not None:
+                    v1_hash.update(view)
+                if want_v2:
+                    leaves += [
+                        sha256(view[j : j + BLOCK_SIZE]).digest()
+                        for j in range(0, len(view), BLOCK_SIZE)
+                    ]
+            if v1_hash is not None:
+                if v1_end > data_end:
+                    v1_hash.update(bytes(v1_end - max(data_end, i)))
+                v1.append(v1_hash.digest())
+            if leaves:
                 v2_pieces.append(leaves[0] if per_piece == 1 else merkle_root(leaves, per_piece))
                 blocks.extend(leaves)
         if not want_v2 or self.entries[chunk.file_index].length > pl:
@@ -335,35 +283,75 @@ class _PayloadHasher:
         return _ChunkHashes(v1, v2_pieces, blocks)
 
     def run(self, workers: int, progress: ProgressCallback | None, total: int) -> None:
+        """Hash every chunk on ``workers`` threads that feed themselves.
+
+        Each worker takes the next chunk from the shared plan itself, so a
+        busy calling thread (or a scheduler slow to wake it) never starves
+        the workers; the calling thread only reorders results and reports
+        progress.  Only hashes are kept, so memory does not grow with the
+        payload's bytes.
+        """
+        plan = enumerate(self.chunks())
+        plan_lock = threading.Lock()
+        stop = threading.Event()
+        finished: queue.SimpleQueue[tuple[int, _Chunk, _ChunkHashes] | BaseException | None]
+        finished = queue.SimpleQueue()
+
+        def work() -> None:
+            try:
+                while not stop.is_set():
+                    with plan_lock:
+                        taken = next(plan, None)
+                    if taken is None:
+                        break
+                    finished.put((taken[0], taken[1], self.hash_chunk(taken[1])))
+            except BaseException as error:  # handed to the calling thread
+                stop.set()
+                finished.put(error)
+            finally:
+                finished.put(None)
+
+        threads = [
+            threading.Thread(target=work, name=f"hash-{i}", daemon=True)
+            for i in range(max(workers, 1))
+        ]
         done = 0
         layers: dict[int, list[bytes]] = {}
         small_blocks: dict[int, list[bytes]] = {}
-        pending: list[tuple[_Chunk, Future[_ChunkHashes]]] = []
-        in_flight = max(2 * workers, 2)
-
-        def collect(chunk: _Chunk, result: _ChunkHashes) -> None:
-            nonlocal done
-            self.v1_hashes.extend(result.v1)
-            if chunk.file_index >= 0:
-                layers.setdefault(chunk.file_index, []).extend(result.v2_pieces)
-                small_blocks.setdefault(chunk.file_index, []).extend(result.v2_blocks)
-            done += chunk.data_length
-            self.chunk_done(chunk)
-            if progress is not None:
-                progress(done, total)
-
+        waiting: dict[int, tuple[_Chunk, _ChunkHashes]] = {}
+        next_index = 0
+        first_error: BaseException | None = None
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
-                for chunk in self.chunks():
-                    pending.append((chunk, pool.submit(self.hash_chunk, chunk)))
-                    if len(pending) >= in_flight:
-                        first, future = pending.pop(0)
-                        collect(first, future.result())
-                self.seal_windows()
-                for chunk, future in pending:
-                    collect(chunk, future.result())
+            for thread in threads:
+                thread.start()
+            running = len(threads)
+            while running:
+                item = finished.get()
+                if item is None:
+                    running -= 1
+                    continue
+                if isinstance(item, BaseException):
+                    first_error = first_error or item
+                    continue
+                index, chunk, result = item
+                waiting[index] = (chunk, result)
+                done += chunk.data_length
+                if progress is not None and first_error is None:
+                    progress(done, total)
+                while next_index in waiting:  # v1 hashes in piece order
+                    chunk, result = waiting.pop(next_index)
+                    next_index += 1
+                    self.v1_hashes.extend(result.v1)
+                    if chunk.file_index >= 0:
+                        layers.setdefault(chunk.file_index, []).extend(result.v2_pieces)
+                        small_blocks.setdefault(chunk.file_index, []).extend(result.v2_blocks)
         finally:
-            self.close_windows()
+            stop.set()
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join()
+        if first_error is not None:
+            raise first_error
         for index, layer in layers.items():
             length = self.entries[index].length
             if length <= self.piece_length:
@@ -374,59 +362,67 @@ class _PayloadHasher:
             self.roots[index] = root
 
 
-class _Window:
-    """A read-only mapping of ``length`` bytes of ``path`` from ``offset`` (page aligned).
+class _ChunkReader:
+    """Reads byte ranges of a chunk (its segments laid end to end) from disk.
 
-    Mapping avoids copying every byte out of the page cache (a tenth of the
-    CPU time of hashing), and one mapping shared by the chunks inside it
-    avoids a map/unmap per chunk.  The size is checked first so a file that
-    shrank since the scan is an error rather than a fault on access.
+    Opens each file once per chunk and asks the kernel to read the chunk's
+    range ahead (``POSIX_FADV_WILLNEED``), which matters on a cold cache.
+    A file shorter than planned raises ``MetainfoError``.
     """
 
-    def __init__(self, path: str, offset: int, length: int) -> None:
-        fd = os.open(path, os.O_RDONLY)
+    def __init__(self, segments: Sequence[_Segment]) -> None:
+        self._segments = segments
+        self._starts: list[int] = []
+        self._fds: dict[str, int] = {}
+        position = 0
+        for segment in segments:
+            self._starts.append(position)
+            position += segment.length
+
+    def __enter__(self) -> _ChunkReader:
         try:
-            if os.fstat(fd).st_size < offset + length:
-                raise MetainfoError(f"{path!r} became shorter while it was being hashed")
-            self._map = mmap.mmap(fd, length, prot=mmap.PROT_READ, offset=offset)
-        finally:
-            os.close(fd)
-        self.offset = offset
-        self._view = memoryview(self._map)
-        self.pending = 0
-        self.sealed = False
-        self.closed = False
-
-    def slice(self, offset: int, length: int) -> memoryview:
-        start = offset - self.offset
-        return self._view[start : start + length]
-
-    def close_if_done(self) -> bool:
-        if self.sealed and self.pending <= 0:
+            for segment in self._segments:
+                if segment.path is None or segment.path in self._fds:
+                    continue
+                fd = os.open(segment.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                self._fds[segment.path] = fd
+                if hasattr(os, "posix_fadvise"):
+                    os.posix_fadvise(fd, segment.offset, segment.length, os.POSIX_FADV_WILLNEED)
+        except BaseException:
             self.close()
-            return True
-        return False
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._view.release()
-        try:
-            self._map.close()
-        except BufferError:  # a slice still alive (in a traceback); the GC unmaps it
-            logger.debug("mapping still referenced at close")
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
-
-def _read_exactly(path: str, offset: int, target: memoryview) -> None:
-    """Fill ``target`` from ``path`` at ``offset``; the file must not shrink meanwhile."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
+    def read_into(self, position: int, target: memoryview) -> None:
+        """Fill ``target`` with the chunk's bytes from ``position``."""
+        index = bisect.bisect_right(self._starts, position) - 1
         filled = 0
         while filled < len(target):
-            count = os.preadv(fd, [target[filled:]], offset + filled)
-            if count == 0:
-                raise MetainfoError(f"{path!r} became shorter while it was being hashed")
-            filled += count
-    finally:
-        os.close(fd)
+            segment = self._segments[index]
+            inside = position + filled - self._starts[index]
+            step = min(segment.length - inside, len(target) - filled)
+            piece = target[filled : filled + step]
+            if segment.path is None:
+                piece[:] = bytes(step)
+            else:
+                _read_exactly(self._fds[segment.path], segment.path, segment.offset + inside, piece)
+            filled += step
+            index += 1
+
+
+def _read_exactly(fd: int, path: str, offset: int, target: memoryview) -> None:
+    """Fill ``target`` from ``fd`` at ``offset``; the file must not shrink meanwhile."""
+    filled = 0
+    while filled < len(target):
+        count = os.preadv(fd, [target[filled:]], offset + filled)
+        if count == 0:
+            raise MetainfoError(f"{path!r} became shorter while it was being hashed")
+        filled += count
