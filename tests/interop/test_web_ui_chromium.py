@@ -9,6 +9,7 @@ priority, and removes a transfer.  Screenshots go to ``test-artifacts/web-ui/``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,54 @@ def test_web_ui_without_token_asks_for_it(daemon: Daemon, page: Page) -> None:
     page.locator("#token-form button").click()
     expect(page.get_by_test_id("node-status")).to_contain_text("transfers")
     _shot(page, "07-login")
+
+
+def test_web_ui_downloads_a_magnet_from_another_daemon(page: Page, tmp_path: Path) -> None:
+    """The UI of one daemon fetches a folder another daemon shares (magnet with x.pe):
+    progress to 100 %, peers shown, pause and resume mid-way, a file priority changed."""
+    folder = tmp_path / "movie"
+    folder.mkdir()
+    (folder / "film.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    (folder / "subtitles.txt").write_bytes(b"line of text\n" * 2000)
+    seeder = start_daemon(tmp_path / "seeder")
+    leecher = start_daemon(tmp_path / "leecher")
+    try:
+        shared = seeder.ok("POST", "/api/shares", {"path": str(folder)})
+        seeder.ok("PUT", f"/api/torrents/{shared['id']}/limits", {"upload_rate_limit": 600_000})
+        port = seeder.ok("GET", "/api/status")["listen_address"][1]
+        magnet = f"{shared['magnet']}&x.pe=127.0.0.1:{port}"
+
+        page.goto(f"{leecher.url}/#token={leecher.token}")
+        page.get_by_test_id("magnet-input").fill(magnet)
+        page.get_by_test_id("add-button").click()
+        movie = _card(page, "movie")
+        state = movie.get_by_test_id("torrent-state")
+        expect(state).to_have_text("downloading")
+        movie.get_by_test_id("details").click()
+        expect(movie.get_by_test_id("peers")).to_contain_text(f"127.0.0.1:{port} servent")
+        _shot(page, "11-downloading")
+
+        movie.get_by_test_id("pause").click()
+        expect(state).to_have_text("paused")
+        paused = leecher.ok("GET", f"/api/torrents/{shared['id']}")
+        assert paused["paused"] is True and 0.0 < paused["progress"] < 1.0
+        assert leecher.ok("GET", f"/api/torrents/{shared['id']}/peers") == []
+        _shot(page, "12-paused")
+        movie.get_by_test_id("resume").click()
+        expect(state).to_have_text(re.compile("downloading|seeding"))
+
+        priorities = movie.get_by_test_id("priority")
+        expect(priorities).to_have_count(2)
+        priorities.nth(1).select_option("7")
+        expect(page.get_by_test_id("message")).to_contain_text("set to highest")
+        files = leecher.ok("GET", f"/api/torrents/{shared['id']}/files")
+        assert [f["priority"] for f in files] == [1, 7]
+
+        expect(movie).to_contain_text("100.0%", timeout=60_000)
+        expect(state).to_have_text("seeding")
+        _shot(page, "13-complete")
+        save = leecher.data_dir / "downloads" / "movie"
+        assert (save / "film.bin").read_bytes() == (folder / "film.bin").read_bytes()
+    finally:
+        assert leecher.stop() == 0
+        assert seeder.stop() == 0

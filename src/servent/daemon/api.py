@@ -294,19 +294,24 @@ async def events(request: web.Request) -> web.StreamResponse:
         payload = json.dumps(_jsonable(data))
         await response.write(f"event: {kind}\ndata: {payload}\n\n".encode())
 
+    loop = asyncio.get_running_loop()
     try:
         await send("torrents", node.torrents())
+        next_snapshot = loop.time() + SSE_SNAPSHOT_INTERVAL
         while not stopping.is_set():
             try:
-                event = await asyncio.wait_for(anext(stream), SSE_SNAPSHOT_INTERVAL)
+                wait = max(next_snapshot - loop.time(), 0.0)
+                event = await asyncio.wait_for(anext(stream), wait)
             except TimeoutError:
-                await send("torrents", node.torrents())
-                continue
+                event = None
             except StopAsyncIteration:
                 break
-            await send(
-                event.kind, {"torrent_id": event.torrent_id, "time": event.time, **event.data}
-            )
+            if event is not None:
+                data = {"torrent_id": event.torrent_id, "time": event.time, **event.data}
+                await send(event.kind, data)
+            if loop.time() >= next_snapshot:  # busy event streams still get snapshots
+                await send("torrents", node.torrents())
+                next_snapshot = loop.time() + SSE_SNAPSHOT_INTERVAL
     except (ConnectionResetError, NodeError):
         pass
     finally:
