@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from servent.proto.connection_scoring import CandidateHistory, rank_candidates
+
 Address = tuple[str, int]
 
 
@@ -26,6 +28,11 @@ class KnownPeer:
     last_error: str | None = None
     #: Dial with the torrent's aria2 info-hash alias (see ``aria2_info_hash``).
     alias: bool = False
+    #: Payload bytes this address delivered over all past connections.
+    delivered: int = 0
+
+    def history(self) -> CandidateHistory:
+        return CandidateHistory(self.source, self.failures, self.ever_connected, self.delivered)
 
 
 class KnownPeers:
@@ -73,16 +80,23 @@ class KnownPeers:
         self._peers.pop(address, None)
 
     def due(self, now: float, count: int) -> list[KnownPeer]:
-        """Up to ``count`` addresses to dial now (not busy, back-off over, not given up)."""
-        out: list[KnownPeer] = []
+        """Up to ``count`` addresses to dial now (not busy, back-off over, not given up),
+        best scored first (:mod:`servent.proto.connection_scoring`)."""
         if count <= 0:
-            return out
-        for peer in self._peers.values():
-            if not peer.busy and peer.failures < self.max_failures and peer.next_attempt <= now:
-                out.append(peer)
-                if len(out) >= count:
-                    break
-        return out
+            return []
+        eligible = [
+            peer
+            for peer in self._peers.values()
+            if not peer.busy and peer.failures < self.max_failures and peer.next_attempt <= now
+        ]
+        return rank_candidates(eligible, KnownPeer.history, count)
+
+    def has_due(self, now: float) -> bool:
+        """Whether some address could be dialled now."""
+        return any(
+            not peer.busy and peer.failures < self.max_failures and peer.next_attempt <= now
+            for peer in self._peers.values()
+        )
 
     def dialling(self, address: Address) -> None:
         peer = self._peers.get(address)
@@ -109,12 +123,22 @@ class KnownPeers:
         backoff = min(self.max_backoff, self.base_backoff * 2 ** (peer.failures - 1))
         peer.next_attempt = now + backoff
 
-    def disconnected(self, address: Address, now: float) -> None:
-        """A working connection ended: dial again after a short pause."""
+    def penalise(self, address: Address, reason: str) -> None:
+        """Count a strike against an address that connected but was useless (it sinks
+        in the dial order without being given up on at once)."""
+        peer = self._peers.get(address)
+        if peer is not None:
+            peer.failures += 1
+            peer.last_error = reason
+
+    def disconnected(self, address: Address, now: float, delivered: int = 0) -> None:
+        """A working connection ended (having delivered ``delivered`` payload bytes):
+        dial again after a short pause."""
         peer = self._peers.get(address)
         if peer is None:
             return
         peer.busy = False
+        peer.delivered += delivered
         peer.next_attempt = now + self.reconnect_delay
 
     def exhausted(self) -> bool:

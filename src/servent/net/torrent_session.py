@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from servent.codec.bitfield import Bitfield
 from servent.codec.metainfo import Metainfo
 from servent.errors import MseError, ServentError, StorageError
+from servent.net.connection_manager import IdlePeerReplacer
 from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, dial_peer, parse_policy
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
@@ -169,6 +170,7 @@ class TorrentSession:
         )
         self.bans = BanList()
         self.encryption = parse_policy(self.config.encryption or DEFAULT_ENCRYPTION)
+        self.replacer = IdlePeerReplacer()
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
         self.extension_registry = session_registry()
@@ -334,6 +336,7 @@ class TorrentSession:
         if due is None or now >= due:
             self._run_choker(now)
         self._dial_due(now)
+        self.replacer.tick(self, now, self._room())
         self.extensions.tick(self.open_peers, now)
         if not self.complete:
             for peer in self.open_peers:
@@ -377,6 +380,12 @@ class TorrentSession:
             if self.peers.pop(session, None) is not None:
                 self.limits.release()
             self.known.failed(address, self.loop.time(), reason or type(exc).__name__)
+            return
+        if _dialled_ourselves(session, self.listen_port):
+            log.info("%s:%d is this node itself; not dialling it again", host, port)
+            self.own_addresses.add(address)
+            self.known.remove(address)
+            session.close("connected to ourselves")
             return
         if self._stop.is_set():
             session.close("torrent stopped")
@@ -460,7 +469,7 @@ class TorrentSession:
             self.known.remove(peer.dialled)
         elif peer.dialled is not None:
             if peer.open:
-                self.known.disconnected(peer.dialled, now)
+                self.known.disconnected(peer.dialled, now, peer.downloaded)
             else:
                 self.known.failed(peer.dialled, now, session.close_reason or "closed")
                 known = self.known.get(peer.dialled)
@@ -846,6 +855,16 @@ _LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
 def _is_self_connection(session: PeerSession) -> bool:
     """The peer answered with our own peer id: we dialled ourselves."""
     return session.error is not None and "connected to ourselves" in str(session.error)
+
+
+def _dialled_ourselves(session: PeerSession, listen_port: int | None) -> bool:
+    """The dialled socket ends where it starts: same host, and our listening port."""
+    transport = session.transport
+    if transport is None or not listen_port:
+        return False
+    local = transport.get_extra_info("sockname")
+    remote = transport.get_extra_info("peername")
+    return bool(local and remote and remote[1] == listen_port and remote[0] == local[0])
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,74 @@
+"""The connection manager on loopback: an idle connection is given up for a
+waiting candidate when the torrent is at its connection target, and a node
+never keeps dialling itself."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from interop.reference_clients import (
+    LOOPBACK,
+    create_torrent_with_libtorrent,
+    wait_until,
+    write_payload,
+)
+from servent.codec.metainfo import parse_torrent
+from servent.net.connection_manager import IdlePeerReplacer
+from servent.net.engine import EngineConfig, SwarmEngine
+from servent.net.torrent_session import TorrentConfig
+
+pytestmark = pytest.mark.e2e
+
+SIZE = 1024 * 1024 + 99
+DEADLINE = 20.0
+
+
+async def test_idle_peer_is_replaced_by_a_waiting_seeder(tmp_path: Path) -> None:
+    data = write_payload(tmp_path / "seed" / "payload.bin", SIZE, seed=21)
+    meta = parse_torrent(
+        create_torrent_with_libtorrent(tmp_path / "seed" / "payload.bin", version="v1")
+    )
+    config = EngineConfig(listen_host=LOOPBACK)
+    async with (
+        SwarmEngine(config) as seeder,
+        SwarmEngine(config) as empty,
+        SwarmEngine(config) as engine,
+    ):
+        await seeder.add_torrent(meta, tmp_path / "seed")
+        await empty.add_torrent(meta, tmp_path / "empty")  # a peer with nothing to give
+        session = await engine.add_torrent(
+            meta,
+            tmp_path / "out",
+            peers=[(LOOPBACK, empty.port)],
+            config=TorrentConfig(max_connections=1),
+        )
+        session.replacer = IdlePeerReplacer(interval=0.2, min_age=0.5)
+        await wait_until(lambda: len(session.open_peers) == 1, "the idle peer to connect")
+        session.add_peers([(LOOPBACK, seeder.port)], source="tracker")
+        await asyncio.wait_for(session.wait_complete(), DEADLINE)
+        stats = session.statistics()
+        assert session.replacer.replaced >= 1
+        assert len(session.peers) <= 1, "the connection target was exceeded"
+    assert stats.downloaded_from.get(f"{LOOPBACK}:{seeder.port}", 0) >= SIZE
+    assert (tmp_path / "out" / "payload.bin").read_bytes() == data
+
+
+async def test_node_never_dials_itself(tmp_path: Path) -> None:
+    write_payload(tmp_path / "seed" / "payload.bin", SIZE, seed=22)
+    meta = parse_torrent(
+        create_torrent_with_libtorrent(tmp_path / "seed" / "payload.bin", version="v1")
+    )
+    async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as engine:
+        session = await engine.add_torrent(meta, tmp_path / "out")
+        own = (LOOPBACK, engine.port)
+        session.add_peers([own, ("localhost", engine.port)], source="pex")
+        assert own not in session.known, "our own listening address was accepted"
+        # Reached by a route the address check cannot know: the peer id gives us away.
+        session.known.add(own, source="dht")
+        await wait_until(lambda: own in session.own_addresses, "the self-connection to be seen")
+        assert own not in session.known
+        session.add_peers([own], source="tracker")
+        assert own not in session.known
