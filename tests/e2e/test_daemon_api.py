@@ -65,6 +65,8 @@ def test_status_openapi_and_settings(daemon: Daemon) -> None:
     assert isinstance(status, dict)
     assert status["dht_enabled"] is False
     assert status["data_dir"] == str(daemon.data_dir)
+    host, port = status["listen_address"]  # the swarm engine listens for peers
+    assert host == "127.0.0.1" and port > 0
     document = call(daemon, "GET", "/api/openapi.json", "/api/openapi.json")
     assert isinstance(document, dict)
     assert document["openapi"].startswith("3.")
