@@ -3,12 +3,9 @@
 ``Node`` owns persistence, ids, events and the public API; a
 :class:`TorrentEngine` owns the torrents while they run (storage, peers,
 trackers, DHT announces).  Keeping the seam this small lets the node work
-before the swarm engine is finished and lets the swarm engine be connected
-by writing one adapter class.
-
-:class:`LocalEngine` is the engine used until then: it opens each torrent's
-storage (so progress, file priorities, resume data and "delete data" are
-real) but talks to no peer.
+without sockets in principle and connects the swarm engine through one
+adapter class (:class:`~servent.node.swarm_engine.SwarmTorrentEngine`, the
+default).
 """
 
 from __future__ import annotations
@@ -17,18 +14,15 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-
-from servent.errors import ServentError, TorrentNotFoundError
 
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
     from servent.storage.resume import ResumeStore
-    from servent.storage.torrent_storage import TorrentStorage
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +115,6 @@ class TorrentEngine(Protocol):
     def peers(self, torrent_id: str) -> list[PeerStatus]: ...
 
 
-@dataclass(slots=True)
-class _LocalTorrent:
-    spec: TorrentSpec
-    storage: TorrentStorage | None = None
-    paused: bool = False
-    state: str = CHECKING
-    error: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
-
-
 def delete_payload(save_path: Path, metainfo: Metainfo) -> None:
     """Remove a torrent's files (final and ``.part``) and then-empty folders, inside save_path."""
     root = save_path.resolve()
@@ -151,116 +135,3 @@ def delete_payload(save_path: Path, metainfo: Metainfo) -> None:
     resume_folder = root / ".servent"
     if resume_folder.is_dir() and not any(resume_folder.iterdir()):
         shutil.rmtree(resume_folder, ignore_errors=True)
-
-
-class LocalEngine:
-    """Storage without network: real progress and files, no peers (see module doc)."""
-
-    def __init__(self) -> None:
-        self._torrents: dict[str, _LocalTorrent] = {}
-        self.on_metadata: MetadataCallback | None = None
-        self.limits = EngineLimits()
-
-    async def start(self, dht: DhtDriver | None = None) -> None:
-        return None
-
-    async def close(self) -> None:
-        for torrent in list(self._torrents.values()):
-            await self._close_storage(torrent)
-        self._torrents.clear()
-
-    @property
-    def listen_address(self) -> tuple[str, int] | None:
-        return None
-
-    def _get(self, torrent_id: str) -> _LocalTorrent:
-        try:
-            return self._torrents[torrent_id]
-        except KeyError:
-            raise TorrentNotFoundError(f"no torrent {torrent_id}") from None
-
-    async def add(self, spec: TorrentSpec) -> None:
-        torrent = _LocalTorrent(spec, paused=spec.paused)
-        self._torrents[spec.id] = torrent
-        if spec.metainfo is None:
-            torrent.state = METADATA
-            return
-        from servent.storage.torrent_storage import TorrentStorage
-
-        priorities = spec.file_priorities or None
-        if priorities is not None and len(priorities) != len(spec.metainfo.files):
-            priorities = None
-        storage = TorrentStorage(
-            spec.metainfo,
-            spec.save_path,
-            resume_store=spec.resume_store,
-            file_priorities=priorities,
-        )
-        try:
-            await storage.open()
-        except ServentError as exc:
-            torrent.state, torrent.error = ERROR, str(exc)
-            await storage.close()
-            return
-        torrent.storage = storage
-        torrent.state = SEEDING if storage.is_complete() else STALLED
-
-    async def _close_storage(self, torrent: _LocalTorrent) -> None:
-        if torrent.storage is not None:
-            storage, torrent.storage = torrent.storage, None
-            await storage.close()
-
-    async def remove(self, torrent_id: str, delete_data: bool) -> None:
-        torrent = self._torrents.pop(torrent_id, None)
-        if torrent is None:
-            return
-        await self._close_storage(torrent)
-        if delete_data and torrent.spec.metainfo is not None:
-            delete_payload(torrent.spec.save_path, torrent.spec.metainfo)
-
-    async def pause(self, torrent_id: str) -> None:
-        self._get(torrent_id).paused = True
-
-    async def resume(self, torrent_id: str) -> None:
-        self._get(torrent_id).paused = False
-
-    async def set_file_priorities(self, torrent_id: str, priorities: tuple[int, ...]) -> None:
-        torrent = self._get(torrent_id)
-        if torrent.storage is None:
-            return
-        for index, priority in enumerate(priorities):
-            torrent.storage.set_file_priority(index, priority)
-        await torrent.storage.flush()
-        torrent.state = SEEDING if torrent.storage.is_complete() else STALLED
-
-    def set_limits(self, limits: EngineLimits) -> None:
-        self.limits = limits
-
-    def set_torrent_limits(self, torrent_id: str, download: int, upload: int) -> None:
-        self._get(torrent_id).extra["limits"] = (download, upload)
-
-    def status(self, torrent_id: str) -> EngineTorrentStatus:
-        torrent = self._get(torrent_id)
-        state = PAUSED if torrent.paused and torrent.state != ERROR else torrent.state
-        storage, metainfo = torrent.storage, torrent.spec.metainfo
-        if storage is None or metainfo is None:
-            return EngineTorrentStatus(state=state, error=torrent.error)
-        have = storage.have
-        have_bytes = sum(storage.piece_size(i) for i in range(storage.num_pieces) if i in have)
-        wanted = storage.wanted_pieces()
-        wanted_bytes = sum(storage.piece_size(i) for i in range(storage.num_pieces) if i in wanted)
-        file_progress = tuple(
-            1.0 if entry.pad or storage.file_complete(i) else 0.0
-            for i, entry in enumerate(metainfo.files)
-        )
-        return EngineTorrentStatus(
-            state=state,
-            have_bytes=min(have_bytes, metainfo.total_length),
-            wanted_bytes=min(wanted_bytes, metainfo.total_length),
-            file_progress=file_progress,
-            file_priorities=storage.file_priorities,
-        )
-
-    def peers(self, torrent_id: str) -> list[PeerStatus]:
-        self._get(torrent_id)
-        return []
