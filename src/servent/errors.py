@@ -178,3 +178,7 @@ class LsdError(DecodeError):
 
 class MetadataFetchError(ServentError):
     """A magnet's info dictionary could not be obtained (no peer had it in time)."""
+
+
+class WebSeedError(ProtocolError):
+    """A web seed (BEP 19) answered wrongly: bad status, wrong length, timeout."""
