@@ -126,6 +126,8 @@ class SwarmTorrentEngine:
         self._trackers = trackers
         self._engine: SwarmEngine | None = None
         self._torrents: dict[str, _Torrent] = {}
+        #: Metadata tasks (each also linked from its torrent while cancellable).
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # -- life -------------------------------------------------------------------
@@ -167,6 +169,10 @@ class SwarmTorrentEngine:
             await self._cancel_metadata(torrent)
             await self._stop_session(torrent)
         self._torrents.clear()
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await engine.close()
@@ -218,9 +224,17 @@ class SwarmTorrentEngine:
             await self._start_session(torrent)
 
     def _start_metadata(self, torrent: _Torrent) -> None:
-        torrent.metadata_task = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._fetch_metadata(torrent), name=f"metadata {torrent.spec.id}"
         )
+        torrent.metadata_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
 
     async def _fetch_metadata(self, torrent: _Torrent) -> None:
         """Ask peers (x.pe, trackers, DHT) for the info dictionary until it comes."""
@@ -232,10 +246,12 @@ class SwarmTorrentEngine:
                     magnet, peers=tuple(torrent.known), timeout=METADATA_ATTEMPT_TIMEOUT
                 )
                 break
-            except ServentError as exc:
+            except (ServentError, OSError) as exc:
                 log.info("metadata for %s not found yet: %s", torrent.spec.id, exc)
             await asyncio.sleep(METADATA_RETRY_DELAY)
         torrent.metainfo = metainfo
+        # From here on a pause or removal must not cancel this task half-way through
+        # opening storage: it waits for the torrent's lock instead (see _stop_session).
         torrent.metadata_task = None
         if self.on_metadata is not None:
             self.on_metadata(torrent.spec.id, metainfo)
@@ -372,6 +388,9 @@ class SwarmTorrentEngine:
             if torrent.metadata_task is None:
                 self._start_metadata(torrent)
             return
+        session = torrent.session
+        if session is not None and session.error is not None:
+            await self._stop_session(torrent)  # stopped by a disk error: try again
         await self._start_session(torrent)
 
     async def set_file_priorities(self, torrent_id: str, priorities: tuple[int, ...]) -> None:
