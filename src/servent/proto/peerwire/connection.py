@@ -24,9 +24,14 @@ Protocol violations raise a :class:`~servent.errors.PeerWireError` subclass
 from :meth:`receive_data` or :meth:`next_event`; the connection is then
 closed and the driver should drop the socket (and perhaps ban the peer).
 
-Receive path cost: bytes are appended once to a ``bytearray``; frames are
-parsed in place with ``struct.unpack_from``; a piece's block is copied out
-once, as ``bytes``.
+Receive path cost: framing is done by
+:class:`~servent.proto.peerwire.framing.FrameReader`, which with
+:attr:`PeerConnection.borrow_input` parses straight from the driver's read
+buffer (a piece's block is then a view into it, copied once by the session
+into its piece buffer); otherwise bytes are appended once to a ``bytearray``
+and a block is copied out once, as ``bytes``.  The rules applied to received
+messages live in :mod:`~servent.proto.peerwire.inbound`, the bookkeeping of
+sent ones in :mod:`~servent.proto.peerwire.outbound`.
 """
 
 from __future__ import annotations
@@ -37,30 +42,21 @@ from collections import deque
 from typing import NoReturn
 
 from servent.errors import (
-    ExtensionNotSupportedError,
     HandshakeError,
-    MalformedMessageError,
-    MessageTooLargeError,
     PeerWireError,
-    RequestFloodError,
-    UnexpectedMessageError,
 )
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
 from servent.proto.peerwire.events import (
     ConnectionTimedOut,
     Event,
-    ExtensionHandshakeReceived,
-    ExtensionMessage,
     HandshakeReceived,
-    RequestsDropped,
     Snubbed,
 )
 from servent.proto.peerwire.extensions import (
     ExtensionHandshake,
     ExtensionRegistry,
-    parse_extension_handshake,
 )
-from servent.proto.peerwire.fast import DEFAULT_ALLOWED_FAST_COUNT, allowed_fast_set
+from servent.proto.peerwire.framing import FrameReader
 from servent.proto.peerwire.handshake import (
     HANDSHAKE_LENGTH,
     HEADER_LENGTH,
@@ -73,48 +69,25 @@ from servent.proto.peerwire.handshake import (
     make_reserved,
     parse_handshake,
 )
+from servent.proto.peerwire.inbound import InboundRules
 from servent.proto.peerwire.messages import (
-    FAST_IDS,
     PIECE,
-    AllowedFast,
-    Cancel,
-    Choke,
-    Extended,
-    Hashes,
-    HashReject,
     HashRequest,
-    Have,
-    HaveAll,
-    HaveBitfield,
-    HaveNone,
-    Interested,
     KeepAlive,
-    Message,
-    NotInterested,
     Piece,
-    RejectRequest,
     Request,
-    SuggestPiece,
-    Unchoke,
-    UnknownMessage,
     bitfield_length,
-    check_bitfield,
     decode_message,
-    encode_message,
-    encode_piece_header,
 )
+from servent.proto.peerwire.outbound import OutboundQueue
 from servent.proto.peerwire.requests import RequestLedger
 
 __all__ = ["ConnectionConfig", "ConnectionState", "PeerConnection"]
 
 logger = logging.getLogger(__name__)
 
-#: BEP 52: a hash request SHOULD NOT ask for more than 512 hashes.
-MAX_HASH_REQUEST_LENGTH = 512
 #: Outstanding requests assumed acceptable to a peer that did not send ``reqq``.
 DEFAULT_REMOTE_REQUEST_QUEUE = 250
-#: Hash requests we keep outstanding with one peer.
-MAX_HASH_REQUESTS = 64
 
 _U32 = struct.Struct(">I")
 _TWO_U32 = struct.Struct(">II")
@@ -128,7 +101,7 @@ def _truncate(info_hash_v2: bytes | None) -> bytes | None:
     return info_hash_v2[:20]
 
 
-class PeerConnection:
+class PeerConnection(InboundRules, OutboundQueue):
     """Sans-IO peer wire connection (BEP 3, 6, 10, 52 messages).
 
     ``info_hash`` is the 20-byte hash to announce (``Metainfo.wire_info_hash``);
@@ -181,9 +154,8 @@ class PeerConnection:
         # Counters for rate measurement by the session.
         self.payload_received = 0
         self.payload_sent = 0
-        self._buf = bytearray()
-        self._pos = 0
-        self._out: list[bytes] = []
+        self._reader = FrameReader(self.config.max_receive_buffer)
+        self._out: list[bytes | memoryview] = []
         self._events: deque[Event] = deque()
         self._ledger = RequestLedger()
         self._hash_requests: dict[HashRequest, None] = {}
@@ -262,6 +234,8 @@ class PeerConnection:
 
         An empty ``data`` means the peer closed: the connection becomes CLOSED,
         but frames already buffered are still returned by :meth:`next_event`.
+        With :attr:`borrow_input` set, ``data`` must stay unchanged until
+        :meth:`next_event` returns ``None``.
         """
         if now is not None:
             self._now = now
@@ -272,12 +246,25 @@ class PeerConnection:
             self.state = ConnectionState.CLOSED
             return
         self._last_received = self._now
-        if self._pos and self._pos == len(self._buf):
-            self._buf.clear()
-            self._pos = 0
-        if len(self._buf) - self._pos + len(data) > self.config.max_receive_buffer:
-            self._fail(MessageTooLargeError("receive buffer overflow"))
-        self._buf += data
+        try:
+            self._reader.feed(data)
+        except PeerWireError as exc:
+            self._fail(exc)
+
+    @property
+    def borrow_input(self) -> bool:
+        """Zero-copy receive, for a driver that owns its read buffer.
+
+        When True, :meth:`receive_data` keeps a view of the bytes it is given
+        instead of copying them, and a :class:`Piece` event's ``block`` is a
+        ``memoryview`` into them, valid only until the driver reuses its
+        buffer: consume (copy) it before returning from the event handler.
+        """
+        return self._reader.borrow
+
+    @borrow_input.setter
+    def borrow_input(self, value: bool) -> None:
+        self._reader.borrow = value
 
     def next_event(self) -> Event | None:
         """The next event, or ``None`` when more data is needed (or the connection is closed)."""
@@ -291,29 +278,25 @@ class PeerConnection:
                 if events:
                     return events.popleft()
             return None
-        buf = self._buf
+        reader = self._reader
         max_length = self._max_frame()
         while True:
-            pos = self._pos
-            available = len(buf) - pos
-            if available < 4:
-                self._compact()
+            try:
+                frame = reader.next_frame(max_length)
+            except PeerWireError as exc:
+                self._fail(exc)
+            if frame is None:
                 return None
-            (length,) = _U32.unpack_from(buf, pos)
-            if length > max_length:
-                self._fail(MessageTooLargeError(f"message of {length} bytes"))
-            end = pos + 4 + length
-            if end > len(buf):
-                self._compact()
-                return None
-            self._pos = end
-            if length == 0:
+            buf, start, end = frame
+            if start == end:
                 continue  # keep-alive
-            start = pos + 4
-            if buf[start] == PIECE and length >= 9:
+            if buf[start] == PIECE and end - start >= 9:
                 index, begin = _TWO_U32.unpack_from(buf, start + 1)
-                with memoryview(buf) as view:
-                    block = bytes(view[start + 9 : end])
+                if isinstance(buf, memoryview) and reader.borrow:
+                    block: bytes | memoryview = buf[start + 9 : end]
+                else:
+                    with memoryview(buf) as view:
+                        block = bytes(view[start + 9 : end])
                 event: Event | None = self._on_piece(Piece(index, begin, block))
             else:
                 # Other messages are small: decode from a copy, so no view of the
@@ -334,21 +317,15 @@ class PeerConnection:
             limit = max(limit, bitfield_length(self.num_pieces) + 1)
         return limit
 
-    def _compact(self) -> None:
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
-
     def _fail(self, error: PeerWireError) -> NoReturn:
         self.state = ConnectionState.CLOSED
         self._drain_after_close = False
-        self._buf.clear()
-        self._pos = 0
+        self._reader.clear()
         self._events.clear()
         raise error
 
     def _parse_handshake(self) -> None:
-        available = bytes(self._buf[self._pos : self._pos + HANDSHAKE_LENGTH])
+        available = self._reader.peek(HANDSHAKE_LENGTH)
         try:
             check_protocol_header(available[:20])
         except HandshakeError as exc:
@@ -362,7 +339,7 @@ class PeerConnection:
         if len(available) < HANDSHAKE_LENGTH:
             return
         handshake = parse_handshake(available)
-        self._pos += HANDSHAKE_LENGTH
+        self._reader.skip(HANDSHAKE_LENGTH)
         if handshake.peer_id == self.peer_id:
             self._fail(HandshakeError("connected to ourselves"))
         self.remote_handshake = handshake
@@ -412,276 +389,6 @@ class PeerConnection:
         self._out.append(Handshake(self._our_reserved, info_hash, self.peer_id).encode())
         self._handshake_sent = True
         self._last_sent = self._now
-
-    # ------------------------------------------------------ incoming messages
-
-    def _check_index(self, index: int) -> None:
-        if self.num_pieces is not None and index >= self.num_pieces:
-            self._fail(MalformedMessageError(f"piece index {index} out of range"))
-
-    def _on_piece(self, piece: Piece) -> Event | None:
-        self._check_index(piece.index)
-        key = (piece.index, piece.begin, len(piece.block))
-        if not self._ledger.piece_arrived(key):
-            self._fail(UnexpectedMessageError(f"unsolicited piece {key}"))
-        self.payload_received += len(piece.block)
-        self._last_progress = self._now
-        self._snub_reported = False
-        return piece
-
-    def _on_message(self, message: Message) -> Event | None:
-        if isinstance(message, Have):
-            self._check_index(message.index)
-            return message
-        if isinstance(message, Request):
-            return self._on_request(message)
-        if isinstance(message, Choke):
-            self.peer_choking = True
-            if not self.fast and self._ledger.outstanding:
-                dropped = self._ledger.drop_outstanding()
-                self._events.append(RequestsDropped(tuple(Request(*key) for key in dropped)))
-            return message
-        if isinstance(message, Unchoke):
-            self.peer_choking = False
-            return message
-        if isinstance(message, Interested | NotInterested):
-            self.peer_interested = isinstance(message, Interested)
-            return message
-        if isinstance(message, Cancel):
-            return self._on_cancel(message)
-        if isinstance(message, Extended):
-            return self._on_extended(message)
-        if isinstance(message, UnknownMessage | KeepAlive | Piece):
-            logger.debug("ignoring message %r", type(message).__name__)
-            return None
-        if type(message) in _FAST_TYPES and not self.fast:
-            self._fail(UnexpectedMessageError(f"{type(message).__name__} without BEP 6"))
-        if isinstance(message, HaveBitfield | HaveAll | HaveNone):
-            return self._on_piece_set(message)
-        if isinstance(message, RejectRequest):
-            key = (message.index, message.begin, message.length)
-            return message if self._ledger.reject_arrived(key) else None
-        if isinstance(message, SuggestPiece | AllowedFast):
-            self._check_index(message.index)
-            if isinstance(message, AllowedFast):
-                self.allowed_fast_received.add(message.index)
-            return message
-        if isinstance(message, Hashes | HashReject):
-            return self._on_hash_answer(message)
-        if isinstance(message, HashRequest):
-            if not 1 <= message.length <= MAX_HASH_REQUEST_LENGTH:
-                self._fail(MalformedMessageError(f"hash request for {message.length} hashes"))
-            return message
-        return message  # Port
-
-    def _on_hash_answer(self, message: Hashes | HashReject) -> Event:
-        """BEP 52: hashes and hash rejects must answer a hash request we sent."""
-        key = HashRequest(
-            message.pieces_root,
-            message.base_layer,
-            message.index,
-            message.length,
-            message.proof_layers,
-        )
-        if key not in self._hash_requests:
-            self._fail(UnexpectedMessageError("hashes that were not requested"))
-        del self._hash_requests[key]
-        if isinstance(message, Hashes) and len(message.hashes) > 32 * (
-            message.length + message.proof_layers
-        ):
-            self._fail(MalformedMessageError("more hashes than requested"))
-        return message
-
-    def _on_piece_set(self, message: HaveBitfield | HaveAll | HaveNone) -> Event:
-        """A bitfield, have-all or have-none: the peer's whole piece set.
-
-        BEP 6 wants exactly one, first; but aria2 sends have-none, then fresh
-        bitfields as it progresses and have-all when done, so a later one
-        *replaces* the set (the session re-adds the peer to its picker).  The
-        work per message is proportional to its size, so no cap is needed.
-        """
-        self._piece_sets_received += 1
-        if isinstance(message, HaveBitfield) and self.num_pieces is not None:
-            try:
-                check_bitfield(message.bits, self.num_pieces)
-            except MalformedMessageError as exc:
-                self._fail(exc)
-        return message
-
-    def _on_cancel(self, message: Cancel) -> Event | None:
-        if not self._ledger.settle_owed((message.index, message.begin, message.length)):
-            return None
-        if self.fast:
-            self._queue(RejectRequest(message.index, message.begin, message.length))
-        return message
-
-    def _on_request(self, request: Request) -> Event | None:
-        self._check_index(request.index)
-        if not 0 < request.length <= self.config.max_request_length:
-            self._fail(MalformedMessageError(f"request of {request.length} bytes"))
-        if self.am_choking and request.index not in self.allowed_fast_sent:
-            self._rejected_while_choked += 1
-            if self._rejected_while_choked > self.config.max_requests_while_choked:
-                self._fail(RequestFloodError("too many requests while choked"))
-            if self.fast:
-                self._queue(RejectRequest(request.index, request.begin, request.length))
-            return None
-        key = (request.index, request.begin, request.length)
-        if key not in self._ledger.owed and (
-            len(self._ledger.owed) >= self.config.max_peer_requests
-        ):
-            self._fail(RequestFloodError(f"more than {self.config.max_peer_requests} requests"))
-        return request if self._ledger.peer_requested(key) else None
-
-    def _on_extended(self, message: Extended) -> Event | None:
-        if not self.extension_protocol:
-            self._fail(UnexpectedMessageError("extended message without BEP 10"))
-        if message.ext_id == 0:
-            try:
-                handshake = parse_extension_handshake(message.payload)
-            except MalformedMessageError as exc:
-                self._fail(exc)
-            self.remote_extensions = handshake
-            return ExtensionHandshakeReceived(handshake)
-        name = self.extensions.name_of(message.ext_id)
-        if name is None:
-            logger.debug("ignoring message for unregistered extension id %d", message.ext_id)
-            return None
-        return ExtensionMessage(name, message.payload)
-
-    # ---------------------------------------------------------------- sending
-
-    def send(self, message: Message, now: float | None = None) -> None:
-        """Queue ``message``; its bytes come out of :meth:`data_to_send`.
-
-        Keeps the connection's bookkeeping: choke state, our outstanding
-        requests, the peer's pending requests.  Sending on a CLOSED connection
-        does nothing (the peer left); before the handshake it is an error.
-        A :class:`Piece` answering a
-        request that is no longer pending (cancelled, or rejected by a choke)
-        is dropped silently, as the protocol requires.
-        """
-        if now is not None:
-            self._now = now
-        if self.state is ConnectionState.CLOSED:
-            return  # the peer is gone; nothing to send to
-        if self.state is not ConnectionState.OPEN:
-            raise RuntimeError(f"cannot send in state {self.state.value}")
-        kind = type(message)
-        if kind is Piece:
-            assert isinstance(message, Piece)
-            key = (message.index, message.begin, len(message.block))
-            if not self._ledger.settle_owed(key):
-                logger.debug("dropping piece for a request no longer pending: %s", key)
-                return
-            self.payload_sent += len(message.block)
-            self._out.append(encode_piece_header(message.index, message.begin, len(message.block)))
-            self._out.append(message.block)
-            self._last_sent = self._now
-            return
-        if kind is Request:
-            assert isinstance(message, Request)
-            if not self._ledger.outstanding:
-                self._last_progress = self._now
-            self._ledger.sent((message.index, message.begin, message.length), self._now)
-        elif kind is Cancel:
-            assert isinstance(message, Cancel)
-            self._ledger.cancel_sent((message.index, message.begin, message.length), self.fast)
-        elif kind is RejectRequest:
-            assert isinstance(message, RejectRequest)
-            if not self.fast:
-                raise ValueError("reject needs the fast extension")
-            self._ledger.settle_owed((message.index, message.begin, message.length))
-        elif kind is Choke:
-            self.am_choking = True
-            self._rejected_while_choked = 0
-            self._queue(message)
-            self._reject_pending_on_choke()
-            return
-        elif kind is Unchoke:
-            self.am_choking = False
-        elif kind is Interested:
-            self.am_interested = True
-        elif kind is NotInterested:
-            self.am_interested = False
-        elif kind is AllowedFast:
-            assert isinstance(message, AllowedFast)
-            if not self.fast:
-                raise ValueError("allowed-fast needs the fast extension")
-            self.allowed_fast_sent.add(message.index)
-        elif kind in _FAST_TYPES and not self.fast:
-            raise ValueError(f"{kind.__name__} needs the fast extension")
-        elif kind is HashRequest:
-            assert isinstance(message, HashRequest)
-            if len(self._hash_requests) >= MAX_HASH_REQUESTS:
-                raise ValueError("too many hash requests outstanding")
-            self._hash_requests[message] = None
-        elif kind is Extended and not self.extension_protocol:
-            raise ExtensionNotSupportedError("peer does not speak BEP 10")
-        self._queue(message)
-
-    def _queue(self, message: Message) -> None:
-        self._out.append(encode_message(message))
-        self._last_sent = self._now
-
-    def _reject_pending_on_choke(self) -> None:
-        if not self.fast:
-            self._ledger.void_owed_on_choke(set())
-            return
-        for index, begin, length in self._ledger.void_owed_on_choke(self.allowed_fast_sent):
-            self._queue(RejectRequest(index, begin, length))
-
-    def offer_allowed_fast(self, ip: str, count: int = DEFAULT_ALLOWED_FAST_COUNT) -> list[int]:
-        """Send the peer its BEP 6 allowed-fast set (computed from its IP); returns the pieces.
-
-        Does nothing without the fast extension or before the torrent size is known.
-        """
-        if not self.fast or self.num_pieces is None or self.info_hash is None:
-            return []
-        pieces = allowed_fast_set(ip, self.info_hash, self.num_pieces, count)
-        for index in pieces:
-            self.send(AllowedFast(index))
-        return pieces
-
-    def send_extension_handshake(self, extra: dict[str, object] | None = None) -> None:
-        """Send our BEP 10 handshake (``m`` from the registry plus ``extra`` keys).
-
-        ``reqq`` defaults to ``config.max_peer_requests`` so the peer never
-        queues more requests than we accept.
-        """
-        if not self.extension_protocol:
-            raise ExtensionNotSupportedError("peer does not speak BEP 10")
-        fields = {"reqq": self.config.max_peer_requests, **(extra or {})}
-        payload = self.extensions.handshake_payload(fields)  # type: ignore[arg-type]
-        self.send(Extended(0, payload))
-
-    def remote_supports(self, name: str) -> bool:
-        """Whether the peer announced extension ``name`` in its BEP 10 handshake."""
-        remote = self.remote_extensions
-        return remote is not None and name in remote.extensions
-
-    def send_extension(self, name: str, payload: bytes) -> None:
-        """Send ``payload`` to the peer's extension ``name``, on the id the peer chose."""
-        remote = self.remote_extensions
-        ext_id = None if remote is None else remote.extensions.get(name)
-        if ext_id is None:
-            raise ExtensionNotSupportedError(f"peer does not support {name}")
-        self.send(Extended(ext_id, payload))
-
-    def data_to_send(self) -> bytes:
-        """All queued bytes (handshake, messages), joined; empties the queue."""
-        out = self._out
-        if not out:
-            return b""
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        return data
-
-    def chunks_to_send(self) -> list[bytes]:
-        """Queued bytes as a list of chunks for ``transport.writelines`` (no join copy)."""
-        out = self._out
-        self._out = []
-        return out
 
     # ---------------------------------------------------------------- queries
 
@@ -768,13 +475,3 @@ class PeerConnection:
         """Mark the connection closed (the driver closes the socket); buffered input is dropped."""
         self.state = ConnectionState.CLOSED
         self._drain_after_close = False
-
-
-_FAST_TYPES: dict[type, int] = {
-    SuggestPiece: 13,
-    HaveAll: 14,
-    HaveNone: 15,
-    RejectRequest: 16,
-    AllowedFast: 17,
-}
-assert set(_FAST_TYPES.values()) == FAST_IDS

@@ -106,11 +106,16 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """A block of data answering a :class:`Request`."""
+    """A block of data answering a :class:`Request`.
+
+    ``block`` is ``bytes``, except in a received event of a connection with
+    ``borrow_input`` set: then it is a ``memoryview`` into the driver's read
+    buffer, valid only while the event is being handled.
+    """
 
     index: int
     begin: int
-    block: bytes
+    block: bytes | memoryview
 
     def request(self) -> Request:
         """The request this block answers."""
