@@ -170,3 +170,18 @@ async def test_magnet_alone_fetches_metadata_then_downloads(tmp_path: Path) -> N
 
 def shared_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+async def test_node_requiring_encryption_downloads_from_a_default_node(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    async with (
+        _node(tmp_path, "seeder") as seeder,
+        _node(tmp_path, "leecher", encryption="required") as leecher,
+    ):
+        shared = await seeder.share(folder)
+        address = seeder.status().listen_address
+        assert address is not None
+        torrent_id = await leecher.add(f"{shared.magnet}&x.pe=127.0.0.1:{address[1]}")
+        await _until(lambda: leecher.torrent(torrent_id).progress == 1.0, "encrypted download")
+        save = Path(leecher.torrent(torrent_id).save_path) / "album"
+        assert (save / "big.bin").read_bytes() == (folder / "big.bin").read_bytes()

@@ -64,6 +64,7 @@ def test_config_toml_in_data_dir_is_read_when_no_file_named(tmp_path: Path) -> N
         ("colour = 3", "colour"),
         ('api_host = ""', "api_host"),
         ("shared_folders = 3", "shared_folders"),
+        ('encryption = "maybe"', "encryption"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -101,6 +102,8 @@ def test_every_setting_has_a_flag(tmp_path: Path) -> None:
             "0",
             "--download-rate-limit",
             "1000",
+            "--encryption",
+            "required",
         ]
     )
     overrides = overrides_from_args(args)
@@ -109,6 +112,7 @@ def test_every_setting_has_a_flag(tmp_path: Path) -> None:
     assert config.dht_enabled is False
     assert config.dht_bootstrap == ("127.0.0.1:1", "127.0.0.1:2")
     assert config.download_rate_limit == 1000
+    assert config.encryption == "required"
     assert overrides_from_args(parser.parse_args([])) == {}
 
 

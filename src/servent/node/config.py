@@ -27,6 +27,7 @@ DEFAULT_BOOTSTRAP = (
     "router.utorrent.com:6881",
 )
 CONFIG_FILE_NAME = "config.toml"
+ENCRYPTION_MODES = ("off", "enabled", "required")
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -58,6 +59,9 @@ class Config:
     """DHT defences keyed by IP (one routing entry and a rate limit per IP); turn off
     only for networks where many nodes share one address (loopback tests)."""
     lsd_enabled: bool = True
+    encryption: str = "enabled"
+    """Peer connection encryption (MSE/PE): "off", "enabled" (accept and offer both) or
+    "required" (plaintext peers refused)."""
     api_host: str = "127.0.0.1"
     api_port: int = 8765
     """0 lets the system pick a free port (clients read it from ``daemon.json``)."""
@@ -154,6 +158,11 @@ def _validate(key: str, value: object) -> Any:
         if key == "download_dir" and value is None:
             return None
         return _path(key, value)
+    if key == "encryption":
+        if value not in ENCRYPTION_MODES:
+            modes = ", ".join(ENCRYPTION_MODES)
+            raise ConfigError(f"{key}: expected one of {modes}, got {value!r}")
+        return value
     if key == "dht_bootstrap":
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list of 'host:port'")
@@ -218,6 +227,7 @@ HELP = {
     "dht_bootstrap": "DHT entry node; repeat the flag for more",
     "dht_restrict_ips": "per-IP DHT defences; false only for loopback test networks",
     "lsd_enabled": "local service discovery on the LAN (true/false)",
+    "encryption": "peer connection encryption: off, enabled or required",
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
     "api_port": "port of the HTTP API and web UI (0 = any free port)",
     "shared_folders": "folder to share and seed; repeat the flag for more",
@@ -250,6 +260,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str]
             kwargs.update(type=int, metavar="N")
         elif key in ("dht_bootstrap", "shared_folders"):
             kwargs.update(action="append", metavar="HOST:PORT" if key == "dht_bootstrap" else "DIR")
+        elif key == "encryption":
+            kwargs.update(choices=ENCRYPTION_MODES, metavar="MODE")
         else:
             kwargs.update(metavar="PATH" if key in _PATH_KEYS else "HOST")
         parser.add_argument(flag, help=f"{HELP.get(key, key)} [{key}]", **kwargs)

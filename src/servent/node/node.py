@@ -628,6 +628,7 @@ def _swarm_engine(config: Config) -> TorrentEngine:
         listen_host=config.listen_host,
         listen_port=config.listen_port,
         lsd=config.lsd_enabled,
+        encryption=config.encryption,
     )
 
 

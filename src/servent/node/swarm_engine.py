@@ -117,6 +117,7 @@ class SwarmTorrentEngine:
         listen_port: int = 0,
         lsd: bool = True,
         trackers: bool = True,
+        encryption: str = "enabled",
     ) -> None:
         self.on_metadata: MetadataCallback | None = None
         self.limits = EngineLimits()
@@ -124,6 +125,7 @@ class SwarmTorrentEngine:
         self._listen_port = listen_port
         self._lsd = lsd
         self._trackers = trackers
+        self._encryption = encryption
         self._engine: SwarmEngine | None = None
         self._torrents: dict[str, _Torrent] = {}
         #: Metadata tasks (each also linked from its torrent while cancellable).
@@ -147,6 +149,7 @@ class SwarmTorrentEngine:
             upload_rate=_rate(self.limits.upload_rate_limit),
             lsd=self._lsd,
             trackers=self._trackers,
+            encryption=self._encryption,
         )
         engine = SwarmEngine(config, dht=dht)
         try:
