@@ -36,6 +36,7 @@ from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
 from servent.net.provenance import BanList, PeerIdentity, Provenance
 from servent.net.swarm_peer import SwarmPeer
+from servent.net.web_seed import WebSeed, run_web_seeds
 from servent.proto.choker import Choker, ChokerConfig, PeerStats
 from servent.proto.peerwire import (
     AllowedFast,
@@ -101,6 +102,8 @@ class TorrentConfig:
     #: Message stream encryption: "off", "enabled" (accept both, try MSE first when
     #: dialling) or "required"; ``None`` = the engine's setting.
     encryption: str | None = None
+    #: Use the torrent's ``url-list`` HTTP servers (BEP 19) as extra sources.
+    web_seeds: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +174,10 @@ class TorrentSession:
         self.bans = BanList()
         self.encryption = parse_policy(self.config.encryption or DEFAULT_ENCRYPTION)
         self.replacer = IdlePeerReplacer()
+        #: Running web seeds (BEP 19), set by :func:`~servent.net.web_seed.run_web_seeds`.
+        self.web_seeds: list[WebSeed] = []
+        self._web_seed_task: asyncio.Task[None] | None = None
+        self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
         self.extension_registry = session_registry()
@@ -238,6 +245,20 @@ class TorrentSession:
         """Until the torrent is complete or stopped (no error raised; see :attr:`error`)."""
         await self._settled.wait()
 
+    async def wait_progress(self) -> None:
+        """Until the next piece is verified (or the torrent stops)."""
+        await self._progressed.wait()
+
+    def piece_outcome(self, index: int) -> asyncio.Future[bool]:
+        """Resolves with whether piece ``index`` passed its hash, the next time it is checked."""
+        future: asyncio.Future[bool] = self.loop.create_future()
+        self._piece_waiters.setdefault(index, []).append(future)
+        return future
+
+    def deliver_block(self, source: object, piece: Piece, now: float) -> None:
+        """A block from a source other than a peer connection (a web seed)."""
+        self._on_block(source, piece, now)  # type: ignore[arg-type]
+
     async def wait_have(self, have_bytes: int) -> None:
         """Until at least ``have_bytes`` of wanted data are verified (or the torrent stopped)."""
         while self.have_bytes < have_bytes and not self._settled.is_set():
@@ -273,6 +294,10 @@ class TorrentSession:
 
     def _per_peer(self, closed: dict[str, int], counter: str) -> dict[str, int]:
         totals = dict(closed)
+        if counter == "downloaded":
+            for seed in self.web_seeds:
+                if seed.downloaded:
+                    totals[seed.url] = seed.downloaded
         for peer in self.peers.values():
             count: int = getattr(peer, counter)
             if count:
@@ -286,6 +311,8 @@ class TorrentSession:
         try:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
+                if self.config.web_seeds and self.metainfo.web_seeds and not self.complete:
+                    self._web_seed_task = tasks.create_task(run_web_seeds(self), name="web seeds")
                 self._tick()
                 while not self._stop.is_set():
                     with contextlib.suppress(TimeoutError):
@@ -316,6 +343,8 @@ class TorrentSession:
         self._stop.set()
 
     def _close_all(self, reason: str) -> None:
+        if self._web_seed_task is not None:
+            self._web_seed_task.cancel()
         for session, peer in list(self.peers.items()):
             if peer.uploader is not None:
                 peer.uploader.cancel()
@@ -729,6 +758,9 @@ class TorrentSession:
             self._unverified -= len(data)
             if self._held_off and self._unverified <= self.config.max_unverified_bytes // 2:
                 self._hold_off(False)
+        for waiter in self._piece_waiters.pop(index, ()):
+            if not waiter.done():
+                waiter.set_result(ok)
         if ok:
             self.picker.on_piece_verified(index)
             if self.picker.priority(index) > 0:
