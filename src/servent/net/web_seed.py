@@ -89,6 +89,7 @@ class WebSeed:
         self.failures = 0
         self.dropped: str | None = None
         self.pieces_fetched = 0
+        self._cursor = 0  # where the next piece search starts (keeps it linear overall)
         #: Set when this web seed stops (torrent complete, or the seed dropped).
         self.finished = asyncio.Event()
 
@@ -118,8 +119,11 @@ class WebSeed:
         picker = torrent.picker
         have = torrent.storage.have
         partial = set(picker.partial_pieces())
-        for index in range(torrent.num_pieces):
+        count = torrent.num_pieces
+        for step in range(count):
+            index = (self._cursor + step) % count
             if index not in have and index not in partial and picker.priority(index) > 0:
+                self._cursor = index + 1
                 return index
         return None
 
