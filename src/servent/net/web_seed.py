@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from servent.codec.metainfo import FileEntry, Metainfo
+from servent.codec.metainfo import FileEntry
 from servent.errors import WebSeedError
 from servent.proto.peerwire import Message, Piece
 from servent.proto.pipeline import RequestPipeline
@@ -53,13 +53,21 @@ IDLE_WAIT = 1.0
 READ_CHUNK = 64 * 1024
 
 
-def file_url(base: str, metainfo: Metainfo, entry: FileEntry) -> str:
+def file_url(base: str, entry: FileEntry) -> str:
     """The URL of ``entry`` on the web seed ``base`` (see the module docstring)."""
     multi_file = len(entry.path) > 1
-    quoted = "/".join(urllib.parse.quote(part, safe="") for part in entry.path)
+    quoted = "/".join(_quote_component(part) for part in entry.path)
     if not multi_file:
         return base + quoted if base.endswith("/") else base
     return (base if base.endswith("/") else base + "/") + quoted
+
+
+def _quote_component(part: str) -> str:
+    """Percent-encode one path component; dot segments too, so no URL normaliser
+    can turn them into a step up."""
+    if part in (".", ".."):
+        return part.replace(".", "%2E")
+    return urllib.parse.quote(part, safe="")
 
 
 class _NoWire:
@@ -180,7 +188,7 @@ class WebSeed:
             if not span.pad:
                 entry = files[span.file_index]
                 chunk = await self._fetch_range(
-                    file_url(self.url, torrent.metainfo, entry), span.file_offset, span.length
+                    file_url(self.url, entry), span.file_offset, span.length
                 )
                 data[position : position + span.length] = chunk
             position += span.length
