@@ -126,19 +126,6 @@ def test_create_does_not_overwrite_the_default_output(
     assert "exists" in capsys.readouterr().err
 
 
-def test_servent_with_no_arguments_shares_a_sample_and_prints_its_magnet(tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "servent"], capture_output=True, text=True,
-                            timeout=120, env=env)
-    assert result.returncode == 0, result.stderr
-    magnet = parse_magnet(result.stdout.strip().splitlines()[-1])
-    meta = parse_torrent((tmp_path / "servent" / "sample.torrent").read_bytes())
-    assert meta.is_hybrid
-    assert magnet.info_hash_v1 == meta.info_hash_v1
-    assert magnet.info_hash_v2 == meta.info_hash_v2
-    assert (tmp_path / "servent" / "sample" / "README.txt").is_file()
-
-
 def run_create_with_stderr(tmp_path: Path, stderr: int) -> subprocess.CompletedProcess[bytes]:
     root = payload(tmp_path)
     (root / "big.bin").write_bytes(bytes(4 * 1024 * 1024))
