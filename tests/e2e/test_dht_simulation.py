@@ -146,6 +146,18 @@ def test_2000_nodes_without_churn_find_over_99_percent() -> None:
     assert peers.success_rate >= 0.99, peers
 
 
+def test_2000_nodes_with_5_percent_packet_loss_find_over_99_percent() -> None:
+    # Regression: a lost query or answer cost a lookup its closest node (~90% success).
+    sim = build_dht_network(2000, seed=15, settle=5.0, loss=0.05)
+    report = measure_lookups(sim, 300, concurrency=100)
+    assert report.attempted == 300
+    assert report.success_rate >= 0.99, report
+    peers = measure_lookups(sim, 100, kind="get_peers", concurrency=100)
+    assert peers.success_rate >= 0.99, peers
+    retries = sum(node.statistics().get("lookup_retries", 0) for node in sim.nodes.values())
+    assert retries > 0
+
+
 def test_2000_nodes_right_after_30_percent_vanish_find_over_95_percent() -> None:
     sim = build_dht_network(2000, seed=12, settle=5.0)
     gone = sim.vanish(0.3)

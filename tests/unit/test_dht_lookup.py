@@ -102,7 +102,78 @@ def test_slow_node_lets_the_lookup_ask_another_before_the_timeout() -> None:
     assert len(node.datagrams_to_send()) == 1
     node.handle_timer(1.0)  # slow_after: the first node is slow, the next one is asked
     sent = node.datagrams_to_send()
-    assert len(sent) == 1 and sent[0][1] == ("10.0.0.1", 1002)
+    # ... and the slow one, among the k closest, is asked again at once.
+    assert sorted(addr for _, addr in sent) == [("10.0.0.1", 1001), ("10.0.0.1", 1002)]
+
+
+def _reply(query: bytes, node_id: bytes) -> bytes:
+    tid = decode(query)[b"t"]  # type: ignore[index, call-overload]
+    return encode({b"t": tid, b"y": b"r", b"r": {b"id": node_id, b"nodes": b""}})
+
+
+def test_slow_close_node_is_asked_again_and_its_late_first_answer_is_ignored() -> None:
+    node = DhtNode(b"\xff" * 20, config=DhtConfig(alpha=1, k=2, restrict_ips=False),
+                   rng=random.Random(2), now=0.0)  # fmt: skip
+    node.routing_table.import_nodes([_node(1)], 0.0)
+    lookup_id = node.find_node(TARGET, 0.0)
+    ((first, addr),) = node.datagrams_to_send()
+    node.handle_timer(1.0)
+    ((retry, retry_addr),) = node.datagrams_to_send()
+    assert retry_addr == addr and retry != first  # a new transaction to the same node
+    node.receive_datagram(_reply(retry, _node(1)[0]), addr, 1.1)
+    event = node.next_event()
+    assert isinstance(event, NodesFound) and event.lookup_id == lookup_id
+    assert [node_id for node_id, _ in event.nodes] == [_node(1)[0]]
+    node.receive_datagram(_reply(first, _node(1)[0]), addr, 1.2)  # the lost-looking answer
+    assert node.next_event() is None and node.datagrams_to_send() == []
+    assert node.statistics()["lookup_retries"] == 1
+
+
+def test_close_node_fails_only_after_every_attempt_and_by_the_first_deadline() -> None:
+    node = DhtNode(b"\xff" * 20, config=DhtConfig(alpha=1, k=2, restrict_ips=False),
+                   rng=random.Random(2), now=0.0)  # fmt: skip
+    node.routing_table.import_nodes([_node(1)], 0.0)
+    lookup_id = node.find_node(TARGET, 0.0)
+    sent_to = [addr for _, addr in node.datagrams_to_send()]
+    event = None
+    while event is None:
+        at = node.next_timer()
+        assert at is not None and at <= 2.0 + 1e-9  # retries never push the deadline out
+        node.handle_timer(at)
+        sent_to += [addr for _, addr in node.datagrams_to_send()]
+        event = node.next_event()
+    assert isinstance(event, NodesFound) and event.lookup_id == lookup_id and event.nodes == ()
+    assert sent_to == [_node(1)[1]] * 3  # the first query and two retries
+    entry = node.routing_table.find(_node(1)[0])
+    assert entry is None or entry.failures >= 1
+
+
+def test_only_candidates_among_the_k_closest_are_retried() -> None:
+    lookup = _lookup(alpha=4, k=2)
+    lookup.add(_node(d) for d in range(1, 5))
+    asked = lookup.next_to_query()
+    for candidate in asked:
+        lookup.mark_slow(candidate)
+    assert [lookup.wants_retry(c) for c in asked] == [True, True, False, False]
+    lookup.answered(asked[1])
+    assert not lookup.wants_retry(asked[1])  # answered: nothing to retry
+    lookup.failed(asked[0])  # the closest failed: the third moves into the k closest
+    assert lookup.wants_retry(asked[2]) and not lookup.wants_retry(asked[3])
+    lookup.retrying(asked[2])
+    lookup.failed(asked[2])  # one of two queries timed out: not failed yet
+    assert asked[2].state == IN_FLIGHT
+    lookup.failed(asked[2])
+    assert asked[2].state == FAILED
+
+
+def test_loss_tolerance_can_be_turned_off() -> None:
+    node = DhtNode(b"\xff" * 20, config=DhtConfig(alpha=1, restrict_ips=False, lookup_attempts=1),
+                   rng=random.Random(2), now=0.0)  # fmt: skip
+    node.routing_table.import_nodes([_node(1)], 0.0)
+    node.find_node(TARGET, 0.0)
+    node.datagrams_to_send()
+    node.handle_timer(1.0)
+    assert node.datagrams_to_send() == []
 
 
 def test_bucket_refresh_runs_after_fifteen_minutes() -> None:

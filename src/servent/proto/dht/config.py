@@ -30,6 +30,10 @@ class DhtConfig:
     alpha: int = 3
     query_timeout: float = 2.0
     slow_after: float = 1.0
+    #: Queries to one close candidate before it counts as failed (retries go out
+    #: when a query is slow, all within ``query_timeout``): at 5% packet loss
+    #: find_node success rises from ~90% (1) to ~99.9% (3).
+    lookup_attempts: int = 3
     max_lookup_candidates: int = 64
     announce_to: int = 8
     # transactions

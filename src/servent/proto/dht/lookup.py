@@ -4,8 +4,12 @@ Candidates are kept sorted by XOR distance to the target. Whenever an answer
 or a timeout arrives, the lookup tops up to ``alpha`` requests in flight with
 the closest candidates not yet asked, so a slow node never stalls a round
 (there are no rounds). Requests past ``slow_after`` stop counting against
-``alpha`` but may still answer. The lookup ends when the ``k`` closest
-candidates that have not failed have all answered. Nodes named by liars
+``alpha`` but may still answer; a slow one among the ``k`` closest is asked
+again right away, up to ``max_attempts`` times within the first query's
+timeout (one lost datagram must not cost the lookup its best node), and it
+fails only when every query to it has timed out. The lookup
+ends when the ``k`` closest candidates that have not failed have all
+answered. Nodes named by liars
 simply time out and drop out of the closest set; the candidate list is
 bounded and holds each node ID and each address once.
 """
@@ -22,6 +26,9 @@ IN_FLIGHT = 1
 RESPONDED = 2
 FAILED = 3
 
+#: Queries sent to one candidate at most by default (the first and two retries).
+MAX_ATTEMPTS = 3
+
 # What the lookup is for; the node picks the query and the final step from it.
 FIND_NODE = 0
 GET_PEERS = 1
@@ -34,7 +41,10 @@ REFRESH = 7  # internal find_node, no event
 
 
 class Candidate:
-    __slots__ = ("addr", "key", "node_id", "slow", "state", "token")
+    __slots__ = (
+        "addr", "attempts", "give_up_at", "key", "node_id", "outstanding", "slow", "state",
+        "token",
+    )  # fmt: skip
 
     def __init__(self, node_id: bytes, addr: Address, key: int) -> None:
         self.node_id = node_id
@@ -42,6 +52,9 @@ class Candidate:
         self.key = key
         self.state = FRESH
         self.slow = False
+        self.attempts = 0  # queries sent to this node
+        self.outstanding = 0  # of which still open
+        self.give_up_at = 0.0  # when the first query (and so every retry) times out
         self.token: bytes | None = None
 
     def __lt__(self, other: Candidate) -> bool:
@@ -60,6 +73,7 @@ class Lookup:
         "k",
         "kind",
         "lookup_id",
+        "max_attempts",
         "max_candidates",
         "one_per_ip",
         "own_id",
@@ -84,6 +98,7 @@ class Lookup:
         k: int,
         max_candidates: int,
         one_per_ip: bool = False,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.lookup_id = lookup_id
         self.kind = kind
@@ -93,6 +108,7 @@ class Lookup:
         self.alpha = alpha
         self.k = k
         self.max_candidates = max_candidates
+        self.max_attempts = max(max_attempts, 1)
         self.candidates: list[Candidate] = []
         self.seen_ids: set[bytes] = {own_id}
         #: Addresses already offered; only the IP when ``one_per_ip`` (so one host
@@ -157,6 +173,8 @@ class Lookup:
             state = candidate.state
             if state == FRESH:
                 candidate.state = IN_FLIGHT
+                candidate.outstanding = 1
+                candidate.attempts = 1
                 chosen.append(candidate)
                 room -= 1
                 if room == 0:
@@ -174,14 +192,36 @@ class Lookup:
             candidate.slow = True
             self.in_flight -= 1
 
+    def wants_retry(self, candidate: Candidate) -> bool:
+        """True for a slow query to one of the ``k`` closest live candidates."""
+        if candidate.state != IN_FLIGHT or candidate.attempts >= self.max_attempts:
+            return False
+        ahead = 0
+        for other in self.candidates:
+            if other is candidate:
+                return True
+            if other.state != FAILED:
+                ahead += 1
+                if ahead >= self.k:
+                    return False
+        return False
+
+    def retrying(self, candidate: Candidate) -> None:
+        """Another query to ``candidate`` is about to go out."""
+        candidate.attempts += 1
+        candidate.outstanding += 1
+
     def answered(self, candidate: Candidate) -> None:
+        candidate.outstanding = max(candidate.outstanding - 1, 0)
         if candidate.state == IN_FLIGHT:
             if not candidate.slow:
                 self.in_flight -= 1
             candidate.state = RESPONDED
 
     def failed(self, candidate: Candidate) -> None:
-        if candidate.state == IN_FLIGHT:
+        """One query to ``candidate`` timed out; it fails when none is left open."""
+        candidate.outstanding = max(candidate.outstanding - 1, 0)
+        if candidate.state == IN_FLIGHT and candidate.outstanding == 0:
             if not candidate.slow:
                 self.in_flight -= 1
             candidate.state = FAILED

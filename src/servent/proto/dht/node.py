@@ -206,9 +206,12 @@ class DhtNode:
         while (due := transactions.pop_due(now)) is not None:
             tx, slow = due
             if slow:
-                if tx.lookup is not None and tx.candidate is not None:
-                    tx.lookup.mark_slow(tx.candidate)
-                    self._drive(tx.lookup, now)
+                lookup, candidate = tx.lookup, tx.candidate
+                if lookup is not None and candidate is not None:
+                    lookup.mark_slow(candidate)
+                    if lookup.wants_retry(candidate):
+                        self._retry(lookup, candidate, tx, now)
+                    self._drive(lookup, now)
             else:
                 self._count("timeouts")
                 self._on_timeout(tx, now)
@@ -322,7 +325,12 @@ class DhtNode:
         candidate: lk.Candidate | None = None,
         tag: int = 0,
     ) -> bool:
-        """Queue a query and its timeout; False when too many are pending."""
+        """Queue a query and its timeout; False when too many are pending.
+
+        A lookup's first query to a candidate reports itself slow after
+        ``slow_after``; a retry shares the first one's deadline and reports
+        itself slow halfway there, unless it is the last attempt.
+        """
         transactions = self._tx
         if transactions.is_full():
             self._count("dropped_queries_pending_full")
@@ -333,16 +341,38 @@ class DhtNode:
         data = encode_query(
             tid, method, args, read_only=config.read_only, version=config.client_version
         )
-        slow_at = now + config.slow_after if purpose == _LOOKUP and candidate is not None else None
+        deadline = now + config.query_timeout
+        slow_at = None
+        if purpose == _LOOKUP and candidate is not None:
+            if candidate.attempts <= 1:
+                slow_at = now + config.slow_after
+                candidate.give_up_at = deadline
+            else:
+                deadline = candidate.give_up_at
+                if lookup is not None and candidate.attempts < lookup.max_attempts:
+                    slow_at = (now + deadline) / 2
         transactions.open(
-            Transaction(tid, addr, purpose, node_id, lookup, candidate, tag),
-            now + config.query_timeout,
-            slow_at,
+            Transaction(tid, addr, purpose, node_id, lookup, candidate, tag), deadline, slow_at
         )
         if purpose == _TABLE:
             self._table_pings += 1
         self._out.append((data, addr))
         return True
+
+    def _retry(
+        self, lookup: lk.Lookup, candidate: lk.Candidate, tx: Transaction, now: float
+    ) -> None:
+        """Ask a slow close candidate again; every retry ends when the first query does."""
+        if candidate.give_up_at - now <= 0.0:
+            return
+        method, key = _QUERY_OF[lookup.kind]
+        lookup.retrying(candidate)
+        self._count("lookup_retries")
+        if not self._query(
+            candidate.addr, method, {key: lookup.target}, now, _LOOKUP, tx.node_id,
+            lookup, candidate,
+        ):  # fmt: skip
+            lookup.failed(candidate)
 
     def _on_reply(self, msg: Message, addr: Address, now: float) -> None:
         tx = self._tx.match(msg.tid, addr)
@@ -385,7 +415,8 @@ class DhtNode:
         self._on_error_or_timeout(tx, now)
 
     def _on_timeout(self, tx: Transaction, now: float) -> None:
-        if tx.node_id is not None:
+        answered_meanwhile = tx.candidate is not None and tx.candidate.state == lk.RESPONDED
+        if tx.node_id is not None and not answered_meanwhile:
             self.routing_table.failed(tx.node_id, tx.addr)
         self._on_error_or_timeout(tx, now)
 
@@ -472,7 +503,7 @@ class DhtNode:
         lookup = lk.Lookup(
             lookup_id, kind, target, self.node_id,
             alpha=config.alpha, k=config.k, max_candidates=config.max_lookup_candidates,
-            one_per_ip=config.restrict_ips,
+            one_per_ip=config.restrict_ips, max_attempts=config.lookup_attempts,
         )  # fmt: skip
         if extra:
             lookup.extra.update(extra)
@@ -523,6 +554,9 @@ class DhtNode:
         if candidate is None:
             lookup.seeds_pending -= 1
             candidate = lookup.add_responder(msg.sender_id, addr)
+        elif candidate.state != lk.IN_FLIGHT:
+            lookup.answered(candidate)  # the other of two queries answered first
+            return
         else:
             lookup.answered(candidate)
         if lookup.done:
