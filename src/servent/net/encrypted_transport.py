@@ -100,7 +100,8 @@ class EncryptedTransport(asyncio.Transport):
         self._inner.write(self._encrypt(bytes(data)))
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        self._inner.write(self._encrypt(b"".join(list_of_data)))
+        encrypt = self._encrypt
+        self._inner.writelines([encrypt(chunk) for chunk in list_of_data])  # type: ignore[arg-type]
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._inner.get_extra_info(name, default)
@@ -164,6 +165,7 @@ class MseStream(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._sniffed = bytearray()
         self._decrypt: Callable[[bytes], bytes] | None = None
+        self._decrypt_into: Callable[[memoryview, memoryview], int] | None = None
         self._attached = False  # the session had connection_made
         self.handshake_done: asyncio.Future[MseResult | None] = (
             asyncio.get_running_loop().create_future()
@@ -204,8 +206,12 @@ class MseStream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._attached:
-            decrypt = self._decrypt
-            feed_buffered(self.session, decrypt(data) if decrypt is not None else data)
+            if self._decrypt_into is not None:
+                self._feed_decrypted(data)
+            elif self._decrypt is not None:
+                feed_buffered(self.session, self._decrypt(data))
+            else:
+                feed_buffered(self.session, data)
             return
         try:
             if self._initiator is None and self._responder is None:
@@ -222,6 +228,23 @@ class MseStream(asyncio.Protocol):
                 self._attach(handshake.result)
         except MseError as exc:
             self._give_up(exc)
+
+    def _feed_decrypted(self, data: bytes) -> None:
+        """Decrypt straight into the session's read buffer (one copy, as for plain reads)."""
+        session = self.session
+        decrypt_into = self._decrypt_into
+        assert decrypt_into is not None
+        view = memoryview(data)
+        while view:
+            buffer = memoryview(session.get_buffer(len(view)))
+            count = min(len(buffer), len(view))
+            if count <= 0:
+                raise MseError("peer session offered no read buffer")
+            decrypt_into(view[:count], buffer[:count])
+            view = view[count:]
+            session.buffer_updated(count)
+            if getattr(session, "close_reason", None) is not None:
+                return
 
     def _sniff(self, data: bytes) -> bytes:
         """Decide plain or MSE from the first bytes; returns bytes for the responder."""
@@ -269,6 +292,7 @@ class MseStream(asyncio.Protocol):
             assert result.encrypt is not None and result.decrypt is not None
             _mse_sessions.add(session)
             self._decrypt = result.decrypt
+            self._decrypt_into = getattr(result.decrypt, "update_into", None)
             pending = result.received
             session.connection_made(EncryptedTransport(transport, result.encrypt))
         else:  # obfuscated handshake, plaintext payload

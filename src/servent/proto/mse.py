@@ -57,6 +57,10 @@ class Rc4:
     def __call__(self, data: bytes) -> bytes:
         return self._ctx.update(data)
 
+    def update_into(self, data: bytes | memoryview, out: bytearray | memoryview) -> int:
+        """Transform ``data`` straight into ``out`` (no intermediate bytes); returns the count."""
+        return self._ctx.update_into(data, out)
+
 
 @dataclass(slots=True)
 class MseResult:
