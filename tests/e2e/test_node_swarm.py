@@ -132,7 +132,9 @@ async def test_runtime_limits_reach_the_running_torrent(tmp_path: Path) -> None:
     async with _node(tmp_path, "seeder") as seeder:
         shared = await seeder.share(folder)
         await seeder.set_limits(shared.id, upload_rate_limit=50_000)
-        await seeder.set_limits(download_rate_limit=70_000, max_connections=9)
+        await seeder.set_limits(
+            download_rate_limit=70_000, max_connections=9, max_peers_per_torrent=3
+        )
         engine = seeder._engine
         from servent.node.swarm_engine import SwarmTorrentEngine
 
@@ -142,6 +144,7 @@ async def test_runtime_limits_reach_the_running_torrent(tmp_path: Path) -> None:
         limits = engine.swarm.limits
         assert limits is not None
         assert (limits.download.rate, limits.max_connections) == (70_000, 9)
+        assert session.config.max_connections == 3
 
 
 async def test_magnet_alone_fetches_metadata_then_downloads(tmp_path: Path) -> None:

@@ -417,6 +417,11 @@ class SwarmTorrentEngine:
         engine.limits.download.set_rate(_rate(limits.download_rate_limit), now)
         engine.limits.upload.set_rate(_rate(limits.upload_rate_limit), now)
         engine.limits.max_connections = limits.max_connections
+        for torrent in self._torrents.values():
+            if torrent.session is not None:  # read by the session at each dial round
+                torrent.session.config = dataclasses.replace(
+                    torrent.session.config, max_connections=limits.max_peers_per_torrent
+                )
 
     def set_torrent_limits(self, torrent_id: str, download: int, upload: int) -> None:
         torrent = self._get(torrent_id)
