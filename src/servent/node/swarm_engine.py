@@ -85,6 +85,8 @@ class _Torrent:
     #: Peer addresses known to earlier sessions, handed to the next one.
     known: set[Address] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Verified bytes of the running session the cached per-file progress is for.
+    progress_key: int = -1
 
 
 def _rate(limit: int) -> float | None:
@@ -314,6 +316,7 @@ class SwarmTorrentEngine:
                 return
             torrent.error = None
             torrent.session, torrent.storage = session, storage
+            torrent.progress_key = -1
 
     async def _stop_session(self, torrent: _Torrent) -> None:
         """Stop the torrent's session (storage flushed and closed), keeping its figures."""
@@ -462,7 +465,11 @@ class SwarmTorrentEngine:
         priorities = storage.file_priorities if storage is not None else torrent.priorities
         progress = torrent.snapshot.file_progress
         if storage is not None and torrent.metainfo is not None:
-            progress = file_progress(storage, torrent.metainfo)
+            key = stats.have_bytes
+            if torrent.progress_key != key:  # recomputed only when a piece was verified
+                torrent.progress_key = key
+                torrent.snapshot.file_progress = file_progress(storage, torrent.metainfo)
+            progress = torrent.snapshot.file_progress
         error = str(session.error) if session.error is not None else None
         if error is not None:
             state = ERROR
