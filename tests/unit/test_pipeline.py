@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from servent.proto.pipeline import PipelineConfig, RequestPipeline
+from servent.proto.pipeline import PipelineConfig, RequestPipeline, top_up
 
 BLOCK = 16384
 
@@ -48,3 +48,11 @@ def test_quiet_peer_rate_decays() -> None:
     end = feed(pipeline, rate=10e6, latency=0.05, seconds=2.0)
     busy = pipeline.depth(end)
     assert pipeline.depth(end + 30.0) < busy
+
+
+def test_top_up_waits_for_a_quarter_of_the_depth_to_be_missing() -> None:
+    assert top_up(100, 0) == 100  # an empty queue is always refilled
+    assert top_up(100, 80) == 0  # 20 missing: wait, one write for many requests later
+    assert top_up(100, 75) == 25
+    assert top_up(100, 120) == 0  # depth shrank below what is outstanding
+    assert top_up(3, 2) == 1  # shallow queues are topped up block by block

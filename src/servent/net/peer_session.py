@@ -3,9 +3,11 @@
 Why an :class:`asyncio.BufferedProtocol` and not streams: the event loop reads
 straight into a buffer we hand it (one large ``recv_into`` per wake-up, up to
 ``READ_SIZE`` bytes), and the :class:`~servent.proto.peerwire.PeerConnection`
-copies those bytes into its own frame buffer at once, so the read buffer can
-be one per process, shared by every connection (``buffer_updated`` runs
-synchronously after the read; nothing else touches the buffer in between).
+parses them in place (``borrow_input``: only a frame cut by the end of a read
+is copied), so the read buffer can be one per process, shared by every
+connection: ``buffer_updated`` runs synchronously after the read, pulls every
+event and hands them to the handler before anything touches the buffer again.
+A received block is therefore a view valid only inside the handler call.
 Events are handed to the session's *handler* (the torrent session, or the
 listener until the torrent is known) as a list per read, which lets the
 handler batch its replies: queued messages are written with one
@@ -65,6 +67,10 @@ class PeerSession(asyncio.BufferedProtocol):
 
     def __init__(self, conn: PeerConnection, handler: PeerHandler) -> None:
         self.conn = conn
+        # The shared read buffer is not touched again before drain_events has
+        # pulled every event and the handler has run: the connection may parse
+        # it in place and hand blocks out as views (one copy fewer per byte).
+        conn.borrow_input = True
         self.handler = handler
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None

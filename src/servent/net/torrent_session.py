@@ -66,7 +66,7 @@ from servent.proto.peerwire import (
     aria2_info_hash,
 )
 from servent.proto.picker import PiecePicker
-from servent.proto.pipeline import PipelineConfig
+from servent.proto.pipeline import PipelineConfig, top_up
 from servent.proto.ratelimit import TokenBucket, delay_for
 from servent.proto.session_extensions import session_registry
 from servent.storage import TorrentStorage
@@ -78,6 +78,8 @@ log = logging.getLogger(__name__)
 WANTED_PRIORITY = 4
 #: Blocks an uploader sends before it yields to the loop.
 UPLOAD_BATCH = 16
+#: Verified piece buffers kept for reuse by the next pieces.
+SPARE_PIECE_BUFFERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +202,7 @@ class TorrentSession:
         self.uploaded_to: dict[str, int] = {}
         self.error: BaseException | None = None
         self._buffers: dict[int, bytearray] = {}
+        self._spare_buffers: list[bytearray] = []
         self._unverified = 0
         self._held_off = False
         self._complete = asyncio.Event()
@@ -679,7 +682,11 @@ class TorrentSession:
             return
         buffer = self._buffers.get(index)
         if buffer is None:
-            buffer = self._buffers[index] = bytearray(self.picker.piece_size(index))
+            size = self.picker.piece_size(index)
+            spare = self._spare_buffers
+            # Reused piece buffers: a fresh one costs page faults and zeroing per piece.
+            buffer = spare.pop() if spare and len(spare[-1]) == size else bytearray(size)
+            self._buffers[index] = buffer
         buffer[begin : begin + length] = block
         for other, request in outcome.cancels:
             other_peer: SwarmPeer = other  # type: ignore[assignment]
@@ -714,7 +721,7 @@ class TorrentSession:
             allowed = conn.allowed_fast_received
         depth = 1 if peer.snubbed else peer.pipeline.depth(now)
         depth = min(depth, conn.max_outstanding_requests)
-        want = depth - conn.outstanding_count
+        want = top_up(depth, conn.outstanding_count)
         if want <= 0:
             return
         if self.provenance.parole and self.provenance.on_parole(peer.identity):
@@ -780,6 +787,8 @@ class TorrentSession:
             self.picker.on_piece_failed(index)
             for identity in self.provenance.piece_failed(index, data, sources):
                 self._ban(identity, f"sent piece {index}, which failed its hash")
+        if len(self._spare_buffers) < SPARE_PIECE_BUFFERS:
+            self._spare_buffers.append(data)  # nothing holds it any more
         now = self.loop.time()
         if not self.complete:
             for peer in self.open_peers:
@@ -836,7 +845,10 @@ class TorrentSession:
                 for bucket in buckets:
                     bucket.consume(request.length, now)
             try:
-                block = await self.storage.read_block(request.index, request.begin, request.length)
+                # A cached piece is served as a view, without a copy or an await.
+                block = self.storage.cached_block(
+                    request.index, request.begin, request.length
+                ) or await self.storage.read_block(request.index, request.begin, request.length)
             except StorageError as exc:
                 log.warning("cannot read piece %d for upload: %s", request.index, exc)
                 session.close("storage error")

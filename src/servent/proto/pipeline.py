@@ -12,13 +12,19 @@ peer inflates the others) — and adds headroom so the rate can grow:
                   min_depth, max_depth)
 
 Pure: the caller passes ``now``.  The session asks :meth:`RequestPipeline.depth`
-and tops the peer up to it with ``PiecePicker.pick(peer, depth - outstanding)``.
+and tops the peer up with ``PiecePicker.pick(peer, top_up(depth, outstanding))``:
+requests go out in batches of at least a quarter of the depth, because every
+top-up is one write on our side and one wake-up on the peer's, which at
+hundreds of MiB/s cost more CPU than the requests themselves.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+#: A top-up waits until this fraction of the queue depth is missing.
+TOP_UP_FRACTION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +103,18 @@ class RequestPipeline:
         horizon = max(2 * self.latency, config.min_queue_time)
         wanted = math.ceil(rate * horizon / config.block_size) + 2
         return max(config.min_depth, min(config.max_depth, wanted))
+
+
+def top_up(depth: int, outstanding: int) -> int:
+    """How many requests to send now to keep ``depth`` outstanding; 0 to wait.
+
+    An empty queue is always refilled; otherwise only once at least
+    ``depth // TOP_UP_FRACTION`` requests are missing, so the queue stays
+    above three quarters of its depth (the depth formula's headroom covers it).
+    """
+    want = depth - outstanding
+    if want <= 0:
+        return 0
+    if outstanding and want < depth // TOP_UP_FRACTION:
+        return 0
+    return want

@@ -413,6 +413,24 @@ class TorrentStorage:
             self._cache_bytes -= len(dropped)
         return piece[offset : offset + length]
 
+    def cached_block(self, index: int, offset: int, length: int) -> memoryview | None:
+        """A block of a cached verified piece without a copy or an await; ``None`` if not cached.
+
+        Why: an uploader serving 16 KiB blocks at hundreds of MiB/s spends more
+        time copying and awaiting than sending; a view of the cached (immutable)
+        piece can go straight to the socket.  On ``None``, :meth:`read_block`
+        reads the piece (and caches it if it is small enough).
+        """
+        cached = self._cache.get(index)
+        if cached is None or index not in self._have:
+            return None
+        if offset < 0 or length <= 0 or offset + length > len(cached):
+            raise StorageError(
+                f"block {offset}+{length} outside piece {index} of {len(cached)} bytes"
+            )
+        self._cache.move_to_end(index)
+        return memoryview(cached)[offset : offset + length]
+
     async def read_piece(self, index: int) -> bytes:
         return await self.read_block(index, 0, self.layout.piece_size(index))
 

@@ -72,6 +72,7 @@ from servent.proto.peerwire.handshake import (
 from servent.proto.peerwire.inbound import InboundRules
 from servent.proto.peerwire.messages import (
     PIECE,
+    REQUEST,
     HashRequest,
     KeepAlive,
     Piece,
@@ -91,6 +92,7 @@ DEFAULT_REMOTE_REQUEST_QUEUE = 250
 
 _U32 = struct.Struct(">I")
 _TWO_U32 = struct.Struct(">II")
+_THREE_U32 = struct.Struct(">III")
 
 
 def _truncate(info_hash_v2: bytes | None) -> bytes | None:
@@ -290,14 +292,19 @@ class PeerConnection(InboundRules, OutboundQueue):
             buf, start, end = frame
             if start == end:
                 continue  # keep-alive
-            if buf[start] == PIECE and end - start >= 9:
+            kind = buf[start]
+            if kind == REQUEST and end - start == 13:
+                # The seeder's per-block message: parsed in place, no copy.
+                request = Request(*_THREE_U32.unpack_from(buf, start + 1))
+                event: Event | None = self._on_request(request)
+            elif kind == PIECE and end - start >= 9:
                 index, begin = _TWO_U32.unpack_from(buf, start + 1)
                 if isinstance(buf, memoryview) and reader.borrow:
                     block: bytes | memoryview = buf[start + 9 : end]
                 else:
                     with memoryview(buf) as view:
                         block = bytes(view[start + 9 : end])
-                event: Event | None = self._on_piece(Piece(index, begin, block))
+                event = self._on_piece(Piece(index, begin, block))
             else:
                 # Other messages are small: decode from a copy, so no view of the
                 # buffer outlives this call (a live export would block resizing).
