@@ -37,6 +37,7 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
+from servent.node.sources import existing_folder, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
     EventStream,
@@ -49,14 +50,12 @@ from servent.node.status import (
 )
 
 if TYPE_CHECKING:
-    from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
 
 log = logging.getLogger(__name__)
 
 
-MAX_TORRENT_FILE = 64 * 1024 * 1024
 MAX_PRIORITY = 7
 STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
@@ -223,7 +222,7 @@ class Node:
         Adding a torrent the node already has returns its id (and fills in the
         metadata if only its magnet was known).
         """
-        metainfo, magnet, raw = _parse_source(source)
+        metainfo, magnet, raw = parse_source(source)
         target = Path(save_path) if save_path is not None else self.config.effective_download_dir
         if metainfo is not None:
             torrent_id = TorrentId(metainfo.wire_info_hash.hex())
@@ -264,7 +263,7 @@ class Node:
     async def _start_torrent(self, record: TorrentRecord) -> None:
         from servent.codec.magnet import parse_magnet
 
-        metainfo = _stored_metainfo(record.metainfo) if record.metainfo is not None else None
+        metainfo = stored_metainfo(record.metainfo) if record.metainfo is not None else None
         magnet = parse_magnet(record.magnet) if record.magnet else None
         self._records[record.id] = record
         if metainfo is not None:
@@ -432,7 +431,7 @@ class Node:
 
     async def share(self, folder: str | Path) -> ShareResult:
         """Seed ``folder`` as a hybrid (v1+v2) torrent and remember it across restarts."""
-        path = await asyncio.to_thread(_existing_folder, folder)
+        path = await asyncio.to_thread(existing_folder, folder)
         for shared in self.store.shared_folders():
             if shared.path == str(path) and shared.torrent_id in self._records:
                 magnet = self._magnet_of(shared.torrent_id)
@@ -593,34 +592,6 @@ class Node:
             await asyncio.sleep(STATUS_INTERVAL)
 
 
-def _stored_metainfo(raw: bytes) -> Metainfo:
-    """A stored torrent; one whose metadata came from peers may lack v2 piece layers
-    (peers send those while downloading), which a .torrent file must have."""
-    from servent.codec.bencode import decode_with_raw
-    from servent.codec.metainfo import parse_torrent
-    from servent.codec.metainfo.parse import parse_info
-    from servent.errors import BencodeError, MetainfoError
-
-    try:
-        return parse_torrent(raw)
-    except MetainfoError as exc:
-        if "piece layers" not in str(exc):
-            raise
-    try:
-        top, info_bytes = decode_with_raw(raw, (b"info",))
-    except BencodeError as exc:
-        raise MetainfoError(f"stored torrent unreadable: {exc}") from exc
-    if not isinstance(top, dict) or info_bytes is None:
-        raise MetainfoError("stored torrent has no 'info' dictionary")
-    found = top.get(b"piece layers")
-    layers = (
-        {k: v for k, v in found.items() if isinstance(v, bytes)}
-        if isinstance(found, dict)
-        else None
-    )
-    return parse_info(info_bytes, layers)
-
-
 def _swarm_engine(config: Config) -> TorrentEngine:
     from servent.node.swarm_engine import SwarmTorrentEngine
 
@@ -630,33 +601,3 @@ def _swarm_engine(config: Config) -> TorrentEngine:
         lsd=config.lsd_enabled,
         encryption=config.encryption,
     )
-
-
-def _existing_folder(folder: str | Path) -> Path:
-    path = Path(folder).expanduser().resolve()
-    if not path.is_dir():
-        raise NodeError(f"{path} is not a folder")
-    return path
-
-
-def _parse_source(
-    source: bytes | str | Path,
-) -> tuple[Metainfo | None, Magnet | None, bytes | None]:
-    """Metainfo (with its bytes) or magnet from what a user handed to ``add``."""
-    from servent.codec.magnet import parse_magnet
-    from servent.codec.metainfo import parse_torrent
-
-    if isinstance(source, str) and source.strip().lower().startswith("magnet:"):
-        return None, parse_magnet(source.strip()), None
-    if isinstance(source, str | Path):
-        path = Path(source).expanduser()
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_TORRENT_FILE + 1)
-        except OSError as exc:
-            raise NodeError(f"cannot read torrent file {path}: {exc.strerror or exc}") from exc
-    else:
-        data = bytes(source)
-    if len(data) > MAX_TORRENT_FILE:
-        raise NodeError(f"torrent file larger than {MAX_TORRENT_FILE} bytes")
-    return parse_torrent(data), None, data

@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from servent.errors import ServentError, TorrentNotFoundError
 from servent.node.engine import (
@@ -37,13 +37,12 @@ from servent.node.engine import (
     TorrentSpec,
     delete_payload,
 )
-from servent.node.peer_names import client_name
+from servent.node.torrent_figures import bytes_of, file_progress, peer_status
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
     from servent.net.engine import SwarmEngine
-    from servent.net.swarm_peer import SwarmPeer
     from servent.net.torrent_session import TorrentSession
     from servent.storage.torrent_storage import TorrentStorage
 
@@ -91,22 +90,6 @@ class _Torrent:
 
 def _rate(limit: int) -> float | None:
     return float(limit) if limit > 0 else None
-
-
-def file_progress(storage: TorrentStorage, metainfo: Metainfo) -> tuple[float, ...]:
-    """Per file, the share of its pieces that are verified (1.0 for complete and pad files)."""
-    have = storage.have
-    piece_length = metainfo.piece_length
-    out: list[float] = []
-    for index, entry in enumerate(metainfo.files):
-        if entry.pad or entry.length == 0 or storage.file_complete(index):
-            out.append(1.0)
-            continue
-        first = entry.offset // piece_length
-        last = (entry.offset + entry.length - 1) // piece_length
-        count = sum(1 for piece in range(first, last + 1) if piece in have)
-        out.append(count / (last - first + 1))
-    return tuple(out)
 
 
 class SwarmTorrentEngine:
@@ -341,8 +324,8 @@ class SwarmTorrentEngine:
             size = metainfo.total_length
             wanted = storage.wanted_pieces()
             torrent.snapshot = _Snapshot(
-                have_bytes=min(_bytes_of(storage, storage.have, wanted), size),
-                wanted_bytes=min(_bytes_of(storage, wanted, None), size),
+                have_bytes=min(bytes_of(storage, storage.have, wanted), size),
+                wanted_bytes=min(bytes_of(storage, wanted, None), size),
                 downloaded=torrent.carried_down,
                 uploaded=torrent.carried_up,
                 file_progress=file_progress(storage, metainfo),
@@ -499,41 +482,8 @@ class SwarmTorrentEngine:
         session = torrent.session
         if session is None:
             return []
-        return [_peer_status(peer, session.num_pieces) for peer in session.open_peers]
-
-
-def _peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
-    """One row of the peers table: address, client, progress, rates and uTorrent-style flags."""
-    host, port = peer.dialled or peer.session.address
-    conn = peer.session.conn
-    flags = ""
-    if conn.am_interested:
-        flags += "D" if not conn.peer_choking else "d"
-    if conn.peer_interested:
-        flags += "U" if not conn.am_choking else "u"
-    if peer.dialled is None:
-        flags += "I"  # incoming
-    if peer.snubbed:
-        flags += "S"
-    have = num_pieces if peer.has_all else peer.pieces.count()
-    return PeerStatus(
-        host=host,
-        port=port,
-        client=client_name(peer.identity[2]),
-        progress=have / num_pieces if num_pieces else 0.0,
-        download_rate=peer.down_rate,
-        upload_rate=peer.up_rate,
-        flags=flags,
-    )
+        return [peer_status(peer, session.num_pieces) for peer in session.open_peers]
 
 
 def _known_addresses(session: TorrentSession) -> set[Address]:
     return {peer.dialled for peer in session.peers.values() if peer.dialled is not None}
-
-
-def _bytes_of(storage: TorrentStorage, pieces: Any, within: Any) -> int:
-    total = 0
-    for index in range(storage.num_pieces):
-        if index in pieces and (within is None or index in within):
-            total += storage.piece_size(index)
-    return total

@@ -1,0 +1,68 @@
+"""Figures users see for a running torrent: per-file progress, bytes, the peers table.
+
+Pure functions over a torrent's storage and its peers, kept out of the engine
+adapter so it only decides *when* to compute them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from servent.node.engine import PeerStatus
+from servent.node.peer_names import client_name
+
+if TYPE_CHECKING:
+    from servent.codec.bitfield import Bitfield
+    from servent.codec.metainfo import Metainfo
+    from servent.net.swarm_peer import SwarmPeer
+    from servent.storage.torrent_storage import TorrentStorage
+
+
+def file_progress(storage: TorrentStorage, metainfo: Metainfo) -> tuple[float, ...]:
+    """Per file, the share of its pieces that are verified (1.0 for complete and pad files)."""
+    have = storage.have
+    piece_length = metainfo.piece_length
+    out: list[float] = []
+    for index, entry in enumerate(metainfo.files):
+        if entry.pad or entry.length == 0 or storage.file_complete(index):
+            out.append(1.0)
+            continue
+        first = entry.offset // piece_length
+        last = (entry.offset + entry.length - 1) // piece_length
+        count = sum(1 for piece in range(first, last + 1) if piece in have)
+        out.append(count / (last - first + 1))
+    return tuple(out)
+
+
+def peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
+    """One row of the peers table: address, client, progress, rates and uTorrent-style flags."""
+    host, port = peer.dialled or peer.session.address
+    conn = peer.session.conn
+    flags = ""
+    if conn.am_interested:
+        flags += "D" if not conn.peer_choking else "d"
+    if conn.peer_interested:
+        flags += "U" if not conn.am_choking else "u"
+    if peer.dialled is None:
+        flags += "I"  # incoming
+    if peer.snubbed:
+        flags += "S"
+    have = num_pieces if peer.has_all else peer.pieces.count()
+    return PeerStatus(
+        host=host,
+        port=port,
+        client=client_name(peer.identity[2]),
+        progress=have / num_pieces if num_pieces else 0.0,
+        download_rate=peer.down_rate,
+        upload_rate=peer.up_rate,
+        flags=flags,
+    )
+
+
+def bytes_of(storage: TorrentStorage, pieces: Bitfield, within: Bitfield | None) -> int:
+    """Bytes of the pieces in ``pieces`` (and in ``within`` when given)."""
+    total = 0
+    for index in range(storage.num_pieces):
+        if index in pieces and (within is None or index in within):
+            total += storage.piece_size(index)
+    return total
