@@ -6,6 +6,10 @@ or API call the driver *pumps*: it sends what the node queued, resolves the
 futures of finished operations from the node's events, and re-arms the single
 timer at ``next_timer()``. The loop's monotonic clock is the node's ``now``.
 
+Answers carry the address responders see us at (BEP 42 ``ip``); the node
+votes on them and, when they agree on a new external IP its ID does not fit,
+takes a BEP 42 ID, which the driver saves at once.
+
 The routing table is saved crash-safely (temporary file, fsync, rename) every
 ``save_interval`` seconds and on close, and reloaded on start: the node keeps
 its ID across restarts and bootstraps from both the given addresses and the
@@ -37,6 +41,7 @@ from servent.proto.dht.events import (
     AnnounceDone,
     DhtEvent,
     ItemFound,
+    NodeIdChanged,
     NodesFound,
     PeersFound,
     PingDone,
@@ -239,6 +244,11 @@ class DhtDriver:
         return self.node.node_id
 
     @property
+    def external_ip(self) -> str | None:
+        """Our IP as most responders report it (BEP 42 ``ip``), once they agree."""
+        return self.node.external_ip
+
+    @property
     def address(self) -> Address:
         """The bound IPv4 address (or IPv6 when there is no IPv4 socket)."""
         sock = self._sock4 or self._sock6
@@ -339,6 +349,8 @@ class DhtDriver:
                 if not future.done():
                     future.set_result(event)
             else:
+                if isinstance(event, NodeIdChanged):
+                    self._on_id_changed(event)
                 self._events.append(event)
                 self._event_ready.set()
         when = node.next_timer()
@@ -349,6 +361,17 @@ class DhtDriver:
             self._timer_at = when
             if when is not None and self._loop is not None:
                 self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_id_changed(self, event: NodeIdChanged) -> None:
+        """Keep the new (BEP 42) ID across restarts: save it at once."""
+        logger.info(
+            "DHT node ID %s -> %s for external IP %s",
+            event.old_id.hex(), event.new_id.hex(), event.ip,
+        )  # fmt: skip
+        try:
+            self.save()
+        except OSError as exc:
+            logger.warning("could not save DHT state: %s", exc)
 
     async def _wait(self, lookup_id: int, kind: type[_E]) -> _E:
         assert self._loop is not None

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from servent.codec.compact import Address
+from servent.proto.dht.node_id import generate_secure_id
 from servent.testing.datagram_network import FakeDatagramNetwork, LatencyModel
 
 ID_BITS = 160
@@ -140,12 +141,18 @@ class SimulatedDht:
         return addr, self.nodes[addr]
 
     def add_node(self, node_id: bytes | None = None) -> Address:
-        """Create a node with a fresh address (not yet connected to anyone)."""
+        """Create a node with a fresh address (not yet connected to anyone).
+
+        Without ``node_id`` the node gets a BEP 42 ID for its address, as a
+        real node would after learning its external IP (a random one would
+        be replaced by the node itself, behind the simulation's back).
+        """
+        addr = self.network.allocate_address()
         if node_id is None:
-            node_id = self.rng.getrandbits(ID_BITS).to_bytes(20, "big")
+            node_id = generate_secure_id(addr[0], self.rng)
         node_rng = random.Random(self.rng.getrandbits(64))
         node = self.factory(node_id, node_rng, self.now)
-        addr = self.network.add(node)
+        self.network.add(node, addr)
         self.nodes[addr] = node
         self.ids[addr] = node_id
         self.by_id[node_id] = addr
@@ -284,17 +291,13 @@ def build_dht_network(
     if join == "oracle":
         addrs = [sim.add_node() for _ in range(count)]
         # One shared (id, addr) tuple per node: 100,000 tables then hold references only.
-        contact_of = {
-            int.from_bytes(sim.ids[addr], "big"): (sim.ids[addr], addr) for addr in addrs
-        }
+        contact_of = {int.from_bytes(sim.ids[addr], "big"): (sim.ids[addr], addr) for addr in addrs}
         ids_sorted = sorted(contact_of)
         now = network.clock.now
         for addr in addrs:
             own = int.from_bytes(sim.ids[addr], "big")
             contacts = oracle_contacts(ids_sorted, own, k, rng)
-            sim.nodes[addr].routing_table.import_nodes(
-                [contact_of[key] for key in contacts], now
-            )
+            sim.nodes[addr].routing_table.import_nodes([contact_of[key] for key in contacts], now)
             network.flush(addr)
     elif join == "bootstrap":
         sim.add_node()
@@ -344,7 +347,13 @@ class _Probe:
     """One measured lookup: where it started and how deep its chain of answers went."""
 
     __slots__ = (
-        "depth", "expected", "goal_addr", "max_depth", "origin", "reached", "sent_before",
+        "depth",
+        "expected",
+        "goal_addr",
+        "max_depth",
+        "origin",
+        "reached",
+        "sent_before",
         "started",
     )
 

@@ -24,6 +24,8 @@ class DhtConfig:
     # BEP 42
     enforce_node_id: bool = False
     prefer_verified_ids: bool = True
+    #: Take a BEP 42 ID when answers agree on a new external IP our ID does not fit.
+    regenerate_id: bool = True
     # BEP 43
     read_only: bool = False
     # lookups

@@ -103,3 +103,12 @@ class ExternalAddressChanged(DhtEvent):
     """Nodes report a new external IP for us (BEP 42 ``ip``); a node may regenerate its ID."""
 
     ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdChanged(DhtEvent):
+    """The node took a new ID (BEP 42: derived from the external IP ``ip``)."""
+
+    old_id: bytes
+    new_id: bytes
+    ip: str | None

@@ -25,8 +25,10 @@ from servent.proto.dht.config import DhtConfig
 from servent.proto.dht.events import (
     DhtEvent,
     ExternalAddressChanged,
+    NodeIdChanged,
     PingDone,
 )
+from servent.proto.dht.external_ip import ExternalIpVoter
 from servent.proto.dht.krpc import (
     ERROR,
     QUERY,
@@ -36,7 +38,7 @@ from servent.proto.dht.krpc import (
     encode_value,
     parse_message,
 )
-from servent.proto.dht.node_id import is_secure_id
+from servent.proto.dht.node_id import generate_secure_id, is_secure_id
 from servent.proto.dht.ratelimit import QueryRateLimiter
 from servent.proto.dht.results import (
     as_int,
@@ -63,7 +65,6 @@ _MAX_NODES_PER_REPLY = 16
 _MAX_PEERS_PER_LOOKUP = 2000
 _MAX_SAMPLES_PER_LOOKUP = 5000
 _MAX_TABLE_PINGS = 16
-_EXTERNAL_IP_VOTES = 3
 
 _QUERY_OF = {
     lk.FIND_NODE: (b"find_node", b"target"),
@@ -82,7 +83,7 @@ class DhtNode:
 
     __slots__ = (
         "_events",
-        "_ip_votes",
+        "_ip_voter",
         "_limiter",
         "_lookups",
         "_next_id",
@@ -152,7 +153,9 @@ class DhtNode:
         self._refresh = 0  # id of the running bucket refresh (an id, so a finished lookup is freed)
         self._table_pings = 0
         self._stats: dict[str, int] = {}
-        self._ip_votes: dict[str, int] | None = None
+        #: Created on the first report that disagrees with ``external_ip`` and dropped
+        #: once all recent reports agree: most nodes of a simulation never keep one.
+        self._ip_voter: ExternalIpVoter | None = None
         self.external_ip: str | None = None
 
     # -- the driver's interface -----------------------------------------
@@ -290,6 +293,24 @@ class DhtNode:
             self._events.append(PingDone(ping_id, addr, None))
         return ping_id
 
+    def change_id(self, new_id: bytes, now: float) -> None:
+        """Take ``new_id`` (e.g. BEP 42 for a new external IP), keeping the contacts.
+
+        The routing table is rebuilt around the new ID from the old one's
+        contacts, and a lookup of the new ID fills the new neighbourhood.
+        """
+        old_id = self.node_id
+        if _check_id(new_id) == old_id:
+            return
+        contacts = self.routing_table.export_nodes()
+        self.node_id = new_id
+        self.routing_table = RoutingTable(new_id, self.config, now)
+        self.routing_table.import_nodes(contacts, now)
+        self._server.rebind(new_id, self.routing_table)
+        self._count("id_changes")
+        self._events.append(NodeIdChanged(old_id, new_id, self.external_ip))
+        self._refresh = self._start(lk.REFRESH, new_id, now)
+
     def statistics(self) -> dict[str, int]:
         stats = dict(self._stats)
         stats.update(
@@ -399,7 +420,7 @@ class DhtNode:
         if to_ping is not None:
             self._ping_entry(to_ping, now)
         if msg.reflected_ip is not None:
-            self._vote_external_ip(msg.reflected_ip[0])
+            self._vote_external_ip(addr, msg.reflected_ip[0], now)
         purpose = tx.purpose
         if purpose == _LOOKUP and tx.lookup is not None:
             self._on_lookup_reply(tx.lookup, tx.candidate, msg, addr, now)
@@ -448,19 +469,23 @@ class DhtNode:
         elif self._table_pings < _MAX_TABLE_PINGS and table.would_accept(node_id, addr[0]):
             self._query(addr, b"ping", {}, now, _TABLE, node_id)
 
-    def _vote_external_ip(self, ip: str) -> None:
-        if ip == self.external_ip:
+    def _vote_external_ip(self, voter: Address, ip: str, now: float) -> None:
+        """Count a responder's view of our IP; on a change, maybe take a BEP 42 ID."""
+        voter_table = self._ip_voter
+        if voter_table is None:
+            if ip == self.external_ip:
+                return
+            voter_table = self._ip_voter = ExternalIpVoter(per_port=not self.config.restrict_ips)
+            voter_table.current = self.external_ip
+        changed = voter_table.vote(voter, ip)
+        if voter_table.votes_for(voter_table.current or "") == len(voter_table):
+            self._ip_voter = None  # everyone agrees again: keep no memory
+        if changed is None:
             return
-        votes = self._ip_votes
-        if votes is None:
-            votes = self._ip_votes = {}
-        votes[ip] = votes.get(ip, 0) + 1
-        if votes[ip] >= _EXTERNAL_IP_VOTES:
-            self.external_ip = ip
-            self._ip_votes = None
-            self._events.append(ExternalAddressChanged(ip))
-        elif len(votes) > 8:
-            self._ip_votes = None
+        self.external_ip = changed
+        self._events.append(ExternalAddressChanged(changed))
+        if self.config.regenerate_id and not is_secure_id(self.node_id, changed):
+            self.change_id(generate_secure_id(changed, self._rng), now)
 
     def _maintain(self, now: float) -> None:
         self._next_maintenance = now + self.config.maintenance_interval

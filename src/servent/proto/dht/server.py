@@ -100,6 +100,11 @@ class QueryServer:
         self._events = events
         self._budget = config.reply_size_floor
 
+    def rebind(self, own_id: bytes, table: RoutingTable) -> None:
+        """Answer as ``own_id`` from ``table`` from now on (the node changed its ID)."""
+        self._own_id = own_id
+        self._table = table
+
     def answer(self, msg: Message, addr: Address, query_length: int, now: float) -> bytes:
         """The encoded response (or KRPC error) to one query."""
         config = self._config
