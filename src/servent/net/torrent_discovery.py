@@ -118,6 +118,7 @@ class TorrentDiscovery:
         self.loop = asyncio.get_running_loop()
         self._completed = asyncio.Event()
         self._completed_sent = False
+        self._last_ok = False  # the last announce got an answer
         self._last_good: str | None = None
         self._tracker_min_interval = self.config.tracker_min_interval
         self._last_announce = float("-inf")
@@ -212,9 +213,11 @@ class TorrentDiscovery:
                     response = await self.tracker_client.announce(url, self._request(event))
             except (ServentError, TimeoutError, OSError) as exc:
                 self.tracker_errors += 1
+                self._last_ok = False
                 log.warning("tracker %s: announce failed: %s", url, _short(exc))
                 self.tiers.failed(url, self.loop.time())
                 continue
+            self._last_ok = True
             self._accept(url, response, event)
             if event == "completed":
                 self._completed_sent = True
@@ -241,12 +244,15 @@ class TorrentDiscovery:
             now = self.loop.time()
             if self.tiers.due(now):
                 return
+            if self._completed.is_set() and not self._completed_sent and self._last_ok:
+                return  # ``completed`` goes out at once, as every client does (not on failure)
             since = now - self._last_announce
-            if since >= self._tracker_min_interval:
-                if self._completed.is_set() and not self._completed_sent:
-                    return
-                if since >= self.config.tracker_retry and self.wants_peers():
-                    return
+            if (
+                since >= self._tracker_min_interval
+                and since >= self.config.tracker_retry
+                and self.wants_peers()
+            ):
+                return
             wake = self.tiers.next_timer()
             wait = self.config.poll_interval
             if wake is not None:
