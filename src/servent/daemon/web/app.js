@@ -85,7 +85,7 @@ function card(t) {
   $(".progress-text", el).textContent =
     `${(t.progress * 100).toFixed(1)}% of ${t.size ? bytes(t.size) : "?"}`;
   $(".rates", el).textContent = `↓ ${bytes(t.download_rate)}/s ↑ ${bytes(t.upload_rate)}/s`;
-  $(".peers", el).textContent = `${t.peers} peers`;
+  $(".peers", el).textContent = `${t.peers} peer${t.peers === 1 ? "" : "s"}`;
   $(".eta", el).textContent = t.progress >= 1 ? "done" : `ETA ${duration(t.eta)}`;
   $(".pause", el).disabled = t.paused;
   $(".resume", el).disabled = !t.paused;
