@@ -147,6 +147,13 @@ def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="IPv4 address of the interface used for --lsd (default: any)",
     )
+    parser.add_argument(
+        "--lsd-interval",
+        metavar="SECONDS",
+        type=float,
+        default=300.0,
+        help="seconds between LSD announces of a torrent (default 300)",
+    )
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -176,7 +183,12 @@ def parse_rate(text: str | None, flag: str) -> float | None:
 
 def discovery_config(args: argparse.Namespace) -> dict[str, object]:
     """EngineConfig keyword arguments from the discovery flags."""
+    from servent.net.torrent_discovery import DiscoveryConfig
+
+    if not 0 < args.lsd_interval <= 86_400:
+        raise ConfigError("--lsd-interval must be between 0 and 86400 seconds")
     return {
+        "discovery": DiscoveryConfig(lsd_interval=args.lsd_interval),
         "trackers": not args.no_trackers or bool(args.tracker),
         "extra_trackers": tuple(args.tracker),
         "lsd": args.lsd,

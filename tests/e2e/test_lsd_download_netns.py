@@ -1,0 +1,98 @@
+"""A download whose only peer source is local service discovery (BEP 14).
+
+Two ``servent`` processes in two network namespaces made by the test, joined
+by a bridge in a third: one seeds, the other downloads the same torrent with
+``--lsd`` and no peer, tracker or DHT; it can only learn the seeder's
+address from the seeder's multicast announces.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_lsd_netns import ip
+
+from interop.reference_clients import write_payload
+from servent.storage.torrent_creator import create_torrent
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDER_IP, LEECHER_IP = "10.213.9.1", "10.213.9.2"
+DEADLINE = 60
+
+
+@pytest.fixture
+def lan() -> Iterator[tuple[str, str]]:
+    """Two namespaces on one bridge (multicast routed to their eth0)."""
+    tag = uuid.uuid4().hex[:6]
+    br, a, b = f"slbr{tag}", f"sla{tag}", f"slb{tag}"
+    made: list[str] = []
+    try:
+        for ns in (br, a, b):
+            ip("netns", "add", ns)
+            made.append(ns)
+        ip("-n", br, "link", "add", "br0", "type", "bridge")
+        ip("-n", br, "link", "set", "br0", "up")
+        for ns, addr in ((a, SEEDER_IP), (b, LEECHER_IP)):
+            veth = "v" + ns[2:]
+            ip("-n", br, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            ip("-n", br, "link", "set", veth, "master", "br0", "up")
+            ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            ip("-n", ns, "link", "set", "eth0", "up", "multicast", "on")
+            ip("-n", ns, "link", "set", "lo", "up")
+            ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
+        yield a, b
+    finally:
+        for ns in reversed(made):
+            subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+
+
+def servent_in(ns: str, *args: str | Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "servent", *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def test_download_finds_its_seeder_by_lsd_only(lan: tuple[str, str], tmp_path: Path) -> None:
+    seeder_ns, leecher_ns = lan
+    data = write_payload(tmp_path / "share" / "movie.bin", 700_000, seed=5)
+    meta = create_torrent(tmp_path / "share" / "movie.bin")
+    torrent = tmp_path / "movie.torrent"
+    torrent.write_bytes(meta.to_bytes())
+    lsd = ("--lsd", "--lsd-interval", "1", "--no-trackers")
+    seeder = servent_in(
+        seeder_ns, "seed", tmp_path / "share" / "movie.bin", "--torrent", torrent,
+        "--host", SEEDER_IP,
+        *lsd, "--lsd-interface", SEEDER_IP,
+    )  # fmt: skip
+    try:
+        assert seeder.stdout is not None
+        first = seeder.stdout.readline()  # "listening on 10.213.9.1:PORT"
+        if not first.startswith(f"listening on {SEEDER_IP}:"):
+            seeder.kill()
+            raise AssertionError(f"seeder did not start: {first!r} {seeder.communicate()[1]}")
+        leecher = servent_in(
+            leecher_ns, "get", torrent, "-o", tmp_path / "down",
+            *lsd, "--lsd-interface", LEECHER_IP,
+        )  # fmt: skip
+        try:
+            out, err = leecher.communicate(timeout=DEADLINE)
+        finally:
+            if leecher.poll() is None:
+                leecher.kill()
+                leecher.wait(timeout=10)
+    finally:
+        seeder.kill()
+        seeder.wait(timeout=10)
+    assert leecher.returncode == 0, err
+    assert "verified" in out and "from 1 peer(s)" in out, out
+    assert (tmp_path / "down" / "movie.bin").read_bytes() == data
