@@ -13,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -72,6 +73,13 @@ class Daemon:
             raise
 
 
+def _drain(stream: Any, output: list[str], keep: int = 2000) -> None:
+    for line in stream:
+        output.append(line)
+        if len(output) > keep:
+            del output[: len(output) - keep]
+
+
 def start_daemon(data_dir: Path, *extra: str) -> Daemon:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
@@ -115,6 +123,8 @@ def start_daemon(data_dir: Path, *extra: str) -> Daemon:
         output.append(line)
         if "web UI and API at" in line:
             break
+    # Keep reading its output so a chatty daemon never blocks on a full pipe.
+    threading.Thread(target=_drain, args=(process.stdout, output), daemon=True).start()
     info = json.loads((data_dir / "daemon.json").read_text())
     assert info["pid"] == process.pid
     token = (data_dir / "api-token").read_text().strip()
