@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servent.codec.bencode import BValue
-from servent.codec.compact import Address, decode_nodes
-from servent.errors import CompactEncodingError, DhtItemError, KrpcDecodeError
+from servent.codec.compact import Address
+from servent.errors import DhtItemError, KrpcDecodeError
 from servent.proto.dht import items as bep44
 from servent.proto.dht import lookup as lk
 from servent.proto.dht.config import DhtConfig
@@ -34,67 +34,40 @@ from servent.proto.dht.krpc import (
     QUERY,
     Message,
     encode_error,
-    encode_query,
     encode_value,
     parse_message,
 )
 from servent.proto.dht.node_id import generate_secure_id, is_secure_id
 from servent.proto.dht.ratelimit import QueryRateLimiter
-from servent.proto.dht.results import (
-    as_int,
-    collect_item,
-    collect_peers,
-    collect_samples,
-    finished_event,
-    signed_fields,
-)
 from servent.proto.dht.routing import NodeEntry, RoutingTable
+from servent.proto.dht.searches import SearchRunner
 from servent.proto.dht.server import QueryServer
 from servent.proto.dht.storage import ItemStore, PeerStore
 from servent.proto.dht.tokens import TokenIssuer
-from servent.proto.dht.transactions import Transaction, TransactionTable
+from servent.proto.dht.transactions import (
+    PURPOSE_LOOKUP,
+    PURPOSE_PING,
+    PURPOSE_STORE,
+    PURPOSE_TABLE,
+    Transaction,
+    TransactionTable,
+)
 
 log = logging.getLogger(__name__)
 
-_PING = 0  # a ping the application asked for
-_TABLE = 1  # a ping to keep the routing table fresh
-_LOOKUP = 2  # a query of an iterative lookup
-_STORE = 3  # announce_peer / put at the end of a lookup
-
-_MAX_NODES_PER_REPLY = 16
-_MAX_PEERS_PER_LOOKUP = 2000
-_MAX_SAMPLES_PER_LOOKUP = 5000
 _MAX_TABLE_PINGS = 16
 
-_QUERY_OF = {
-    lk.FIND_NODE: (b"find_node", b"target"),
-    lk.REFRESH: (b"find_node", b"target"),
-    lk.GET_PEERS: (b"get_peers", b"info_hash"),
-    lk.ANNOUNCE: (b"get_peers", b"info_hash"),
-    lk.GET_ITEM: (b"get", b"target"),
-    lk.PUT_IMMUTABLE: (b"get", b"target"),
-    lk.PUT_MUTABLE: (b"get", b"target"),
-    lk.SAMPLE: (b"sample_infohashes", b"target"),
-}
 
-
-class DhtNode:
+class DhtNode(SearchRunner):
     """A Mainline DHT node (BEP 5, 32, 42, 43, 44, 51), fed datagrams and time."""
 
     __slots__ = (
-        "_events",
         "_ip_voter",
         "_limiter",
-        "_lookups",
-        "_next_id",
         "_next_maintenance",
-        "_out",
         "_refresh",
         "_rng",
         "_server",
-        "_stats",
-        "_table_pings",
-        "_tx",
         "config",
         "external_ip",
         "items",
@@ -228,7 +201,7 @@ class DhtNode:
 
     def add_contact(self, addr: Address, now: float) -> None:
         """Ping ``addr``; if it answers it joins the routing table."""
-        self._query(addr, b"ping", {}, now, _TABLE, None)
+        self._query(addr, b"ping", {}, now, PURPOSE_TABLE, None)
 
     def bootstrap(self, addrs: Iterable[Address], now: float) -> int:
         """Look up our own ID starting from ``addrs`` (and what the table knows)."""
@@ -289,7 +262,7 @@ class DhtNode:
 
     def ping(self, addr: Address, now: float) -> int:
         ping_id = self._new_id()
-        if not self._query(addr, b"ping", {}, now, _PING, None, tag=ping_id):
+        if not self._query(addr, b"ping", {}, now, PURPOSE_PING, None, tag=ping_id):
             self._events.append(PingDone(ping_id, addr, None))
         return ping_id
 
@@ -326,75 +299,6 @@ class DhtNode:
 
     # -- transactions ----------------------------------------------------
 
-    def _count(self, name: str) -> None:
-        self._stats[name] = self._stats.get(name, 0) + 1
-
-    def _new_id(self) -> int:
-        value = self._next_id
-        self._next_id += 1
-        return value
-
-    def _query(  # noqa: PLR0917
-        self,
-        addr: Address,
-        method: bytes,
-        args: dict[bytes, BValue],
-        now: float,
-        purpose: int,
-        node_id: bytes | None,
-        lookup: lk.Lookup | None = None,
-        candidate: lk.Candidate | None = None,
-        tag: int = 0,
-    ) -> bool:
-        """Queue a query and its timeout; False when too many are pending.
-
-        A lookup's first query to a candidate reports itself slow after
-        ``slow_after``; a retry shares the first one's deadline and reports
-        itself slow halfway there, unless it is the last attempt.
-        """
-        transactions = self._tx
-        if transactions.is_full():
-            self._count("dropped_queries_pending_full")
-            return False
-        config = self.config
-        tid = transactions.new_tid()
-        args[b"id"] = self.node_id
-        data = encode_query(
-            tid, method, args, read_only=config.read_only, version=config.client_version
-        )
-        deadline = now + config.query_timeout
-        slow_at = None
-        if purpose == _LOOKUP and candidate is not None:
-            if candidate.attempts <= 1:
-                slow_at = now + config.slow_after
-                candidate.give_up_at = deadline
-            else:
-                deadline = candidate.give_up_at
-                if lookup is not None and candidate.attempts < lookup.max_attempts:
-                    slow_at = (now + deadline) / 2
-        transactions.open(
-            Transaction(tid, addr, purpose, node_id, lookup, candidate, tag), deadline, slow_at
-        )
-        if purpose == _TABLE:
-            self._table_pings += 1
-        self._out.append((data, addr))
-        return True
-
-    def _retry(
-        self, lookup: lk.Lookup, candidate: lk.Candidate, tx: Transaction, now: float
-    ) -> None:
-        """Ask a slow close candidate again; every retry ends when the first query does."""
-        if candidate.give_up_at - now <= 0.0:
-            return
-        method, key = _QUERY_OF[lookup.kind]
-        lookup.retrying(candidate)
-        self._count("lookup_retries")
-        if not self._query(
-            candidate.addr, method, {key: lookup.target}, now, _LOOKUP, tx.node_id,
-            lookup, candidate,
-        ):  # fmt: skip
-            lookup.failed(candidate)
-
     def _on_reply(self, msg: Message, addr: Address, now: float) -> None:
         tx = self._tx.match(msg.tid, addr)
         if tx is None:
@@ -411,7 +315,7 @@ class DhtNode:
             self._count("dropped_wrong_id")  # the address now answers with another ID
             self._on_timeout(tx, now)
             return
-        if tx.purpose == _TABLE:
+        if tx.purpose == PURPOSE_TABLE:
             self._table_pings -= 1
         sender = msg.sender_id
         to_ping = self.routing_table.heard_from(
@@ -422,15 +326,15 @@ class DhtNode:
         if msg.reflected_ip is not None:
             self._vote_external_ip(addr, msg.reflected_ip[0], now)
         purpose = tx.purpose
-        if purpose == _LOOKUP and tx.lookup is not None:
+        if purpose == PURPOSE_LOOKUP and tx.lookup is not None:
             self._on_lookup_reply(tx.lookup, tx.candidate, msg, addr, now)
-        elif purpose == _STORE and tx.lookup is not None:
+        elif purpose == PURPOSE_STORE and tx.lookup is not None:
             self._store_finished(tx.lookup, True, now)
-        elif purpose == _PING:
+        elif purpose == PURPOSE_PING:
             self._events.append(PingDone(tx.tag, addr, sender))
 
     def _on_error(self, tx: Transaction, msg: Message, now: float) -> None:
-        if tx.purpose == _STORE and tx.lookup is not None:
+        if tx.purpose == PURPOSE_STORE and tx.lookup is not None:
             text = msg.error_text.decode(errors="replace")
             tx.lookup.extra["error"] = f"{msg.error_code} {text}"
         self._on_error_or_timeout(tx, now)
@@ -443,31 +347,31 @@ class DhtNode:
 
     def _on_error_or_timeout(self, tx: Transaction, now: float) -> None:
         lookup = tx.lookup
-        if tx.purpose == _TABLE:
+        if tx.purpose == PURPOSE_TABLE:
             self._table_pings -= 1
-        elif tx.purpose == _PING:
+        elif tx.purpose == PURPOSE_PING:
             self._events.append(PingDone(tx.tag, tx.addr, None))
-        elif tx.purpose == _LOOKUP and lookup is not None:
+        elif tx.purpose == PURPOSE_LOOKUP and lookup is not None:
             if tx.candidate is None:
                 lookup.seeds_pending -= 1
             else:
                 lookup.failed(tx.candidate)
             self._drive(lookup, now)
-        elif tx.purpose == _STORE and lookup is not None:
+        elif tx.purpose == PURPOSE_STORE and lookup is not None:
             self._store_finished(lookup, False, now)
 
     # -- routing table upkeep --------------------------------------------
 
     def _ping_entry(self, entry: NodeEntry, now: float) -> None:
         if self._table_pings < _MAX_TABLE_PINGS:
-            self._query(entry.addr, b"ping", {}, now, _TABLE, entry.node_id)
+            self._query(entry.addr, b"ping", {}, now, PURPOSE_TABLE, entry.node_id)
 
     def _consider_querier(self, node_id: bytes, addr: Address, now: float) -> None:
         table = self.routing_table
         if table.find(node_id) is not None:
             table.heard_from(node_id, addr, now, responded=False, verified=False)
         elif self._table_pings < _MAX_TABLE_PINGS and table.would_accept(node_id, addr[0]):
-            self._query(addr, b"ping", {}, now, _TABLE, node_id)
+            self._query(addr, b"ping", {}, now, PURPOSE_TABLE, node_id)
 
     def _vote_external_ip(self, voter: Address, ip: str, now: float) -> None:
         """Count a responder's view of our IP; on a change, maybe take a BEP 42 ID."""
@@ -511,153 +415,6 @@ class DhtNode:
         entry = table.questionable(now)
         if entry is not None:
             self._ping_entry(entry, now)
-
-    # -- lookups -----------------------------------------------------------
-
-    def _start(
-        self,
-        kind: int,
-        target: bytes,
-        now: float,
-        *,
-        seeds: Iterable[Address] = (),
-        extra: dict[str, object] | None = None,
-    ) -> int:
-        config = self.config
-        lookup_id = self._new_id()
-        lookup = lk.Lookup(
-            lookup_id, kind, target, self.node_id,
-            alpha=config.alpha, k=config.k, max_candidates=config.max_lookup_candidates,
-            one_per_ip=config.restrict_ips, max_attempts=config.lookup_attempts,
-        )  # fmt: skip
-        if extra:
-            lookup.extra.update(extra)
-        self._lookups[lookup_id] = lookup
-        lookup.add(
-            (entry.node_id, entry.addr)
-            for entry in self.routing_table.closest(target, 2 * config.k)
-        )
-        method, key = _QUERY_OF[kind]
-        for addr in seeds:
-            if self._query(addr, method, {key: target}, now, _LOOKUP, None, lookup, None):
-                lookup.seeds_pending += 1
-        self._drive(lookup, now)
-        return lookup_id
-
-    def _drive(self, lookup: lk.Lookup, now: float) -> None:
-        """Top the lookup up to alpha requests in flight, or finish it."""
-        if lookup.done or lookup.pending_stores:
-            return
-        method, key = _QUERY_OF[lookup.kind]
-        while True:
-            if lookup.is_finished():
-                self._search_finished(lookup, now)
-                return
-            chosen = lookup.next_to_query()
-            if not chosen:
-                return
-            sent = False
-            for candidate in chosen:
-                args: dict[bytes, BValue] = {key: lookup.target}
-                if self._query(
-                    candidate.addr, method, args, now, _LOOKUP, candidate.node_id, lookup, candidate
-                ):
-                    sent = True
-                else:
-                    lookup.failed(candidate)
-            if sent:
-                return
-
-    def _on_lookup_reply(
-        self,
-        lookup: lk.Lookup,
-        candidate: lk.Candidate | None,
-        msg: Message,
-        addr: Address,
-        now: float,
-    ) -> None:
-        if candidate is None:
-            lookup.seeds_pending -= 1
-            candidate = lookup.add_responder(msg.sender_id, addr)
-        elif candidate.state != lk.IN_FLIGHT:
-            lookup.answered(candidate)  # the other of two queries answered first
-            return
-        else:
-            lookup.answered(candidate)
-        if lookup.done:
-            return
-        args = msg.args
-        token = args.get(b"token")
-        if candidate is not None and type(token) is bytes and len(token) <= 64:
-            candidate.token = token
-        ipv6 = ":" in addr[0]
-        nodes = args.get(b"nodes6" if ipv6 else b"nodes")
-        if type(nodes) is bytes and nodes:
-            step = 38 if ipv6 else 26
-            nodes = nodes[: step * _MAX_NODES_PER_REPLY]
-            nodes = nodes[: len(nodes) - len(nodes) % step]
-            try:
-                lookup.add(decode_nodes(nodes, ipv6=ipv6))
-            except CompactEncodingError:
-                self._count("bad_nodes_field")
-        kind = lookup.kind
-        if kind in (lk.GET_PEERS, lk.ANNOUNCE):
-            collect_peers(lookup, args)
-        elif kind in (lk.GET_ITEM, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
-            collect_item(lookup, args)
-            if kind == lk.GET_ITEM and lookup.extra.get("immutable_found"):
-                self._search_finished(lookup, now)
-                return
-        elif kind == lk.SAMPLE:
-            collect_samples(lookup, args)
-        self._drive(lookup, now)
-
-    def _search_finished(self, lookup: lk.Lookup, now: float) -> None:
-        kind = lookup.kind
-        if kind in (lk.ANNOUNCE, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE) and not lookup.extra.get(
-            "storing"
-        ):
-            lookup.extra["storing"] = True
-            self._store_phase(lookup, now)
-            return
-        lookup.done = True
-        self._lookups.pop(lookup.lookup_id, None)
-        event = finished_event(lookup, self.config.k)
-        if event is not None:
-            self._events.append(event)
-
-    def _store_phase(self, lookup: lk.Lookup, now: float) -> None:
-        extra = lookup.extra
-        targets = [c for c in lookup.closest_responded(self.config.k) if c.token is not None]
-        targets = targets[: self.config.announce_to]
-        if lookup.kind == lk.ANNOUNCE:
-            method = b"announce_peer"
-            base: dict[bytes, BValue] = {
-                b"info_hash": lookup.target,
-                b"port": as_int(extra.get("port")),
-            }
-            if extra.get("implied"):
-                base[b"implied_port"] = 1
-        else:
-            method = b"put"
-            base = {b"v": extra["value"]}  # type: ignore[dict-item]
-            if lookup.kind == lk.PUT_MUTABLE:
-                base.update(signed_fields(lookup))
-        for candidate in targets:
-            args = dict(base)
-            args[b"token"] = candidate.token  # type: ignore[assignment]
-            if self._query(candidate.addr, method, args, now, _STORE, candidate.node_id, lookup):
-                lookup.pending_stores += 1
-        if lookup.pending_stores == 0:
-            self._search_finished(lookup, now)
-
-    def _store_finished(self, lookup: lk.Lookup, ok: bool, now: float) -> None:
-        lookup.pending_stores -= 1
-        if ok:
-            lookup.stored += 1
-        if lookup.pending_stores <= 0 and not lookup.done:
-            lookup.pending_stores = 0
-            self._search_finished(lookup, now)
 
 
 def _check_id(value: bytes) -> bytes:

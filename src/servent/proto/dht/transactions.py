@@ -14,6 +14,12 @@ import heapq
 from servent.codec.compact import Address
 from servent.proto.dht import lookup as lk
 
+#: What a transaction is for (``Transaction.purpose``).
+PURPOSE_PING = 0  # a ping the application asked for
+PURPOSE_TABLE = 1  # a ping to keep the routing table fresh
+PURPOSE_LOOKUP = 2  # a query of an iterative lookup
+PURPOSE_STORE = 3  # announce_peer / put at the end of a lookup
+
 
 class Transaction:
     """One query awaiting its reply; ``tag`` is the id reported to the application."""

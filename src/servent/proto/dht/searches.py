@@ -1,0 +1,288 @@
+"""Iterative searches of a :class:`~servent.proto.dht.node.DhtNode`, and its queries.
+
+The part of the node that sends queries (with their transactions and
+timeouts) and runs lookups to the end: topping up to ``alpha`` in flight,
+retrying slow close candidates, collecting what answers carry, and the
+store step (``announce_peer`` / ``put``) after ``get_peers`` / ``get``. A
+base class rather than a collaborator, so these hot paths cost no extra
+indirection; ``DhtNode.__init__`` sets the state declared here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+from servent.codec.bencode import BValue
+from servent.codec.compact import Address, decode_nodes
+from servent.errors import CompactEncodingError
+from servent.proto.dht import lookup as lk
+from servent.proto.dht.config import DhtConfig
+from servent.proto.dht.events import DhtEvent
+from servent.proto.dht.krpc import Message, encode_query
+from servent.proto.dht.results import (
+    as_int,
+    collect_item,
+    collect_peers,
+    collect_samples,
+    finished_event,
+    signed_fields,
+)
+from servent.proto.dht.routing import RoutingTable
+from servent.proto.dht.transactions import (
+    PURPOSE_LOOKUP,
+    PURPOSE_STORE,
+    PURPOSE_TABLE,
+    Transaction,
+    TransactionTable,
+)
+
+_MAX_NODES_PER_REPLY = 16
+
+#: The query a lookup of each kind sends, and the argument naming its target.
+QUERY_OF = {
+    lk.FIND_NODE: (b"find_node", b"target"),
+    lk.REFRESH: (b"find_node", b"target"),
+    lk.GET_PEERS: (b"get_peers", b"info_hash"),
+    lk.ANNOUNCE: (b"get_peers", b"info_hash"),
+    lk.GET_ITEM: (b"get", b"target"),
+    lk.PUT_IMMUTABLE: (b"get", b"target"),
+    lk.PUT_MUTABLE: (b"get", b"target"),
+    lk.SAMPLE: (b"sample_infohashes", b"target"),
+}
+
+
+class SearchRunner:
+    """Queries and lookups; the base of ``DhtNode``, which sets the attributes below."""
+
+    __slots__ = ("_events", "_lookups", "_next_id", "_out", "_stats", "_table_pings", "_tx")
+
+    config: DhtConfig
+    node_id: bytes
+    routing_table: RoutingTable
+    _events: list[DhtEvent]
+    _lookups: dict[int, lk.Lookup]
+    _next_id: int
+    _out: list[tuple[bytes, Address]]
+    _rng: random.Random
+    _stats: dict[str, int]
+    _table_pings: int
+    _tx: TransactionTable
+
+    def _count(self, name: str) -> None:
+        self._stats[name] = self._stats.get(name, 0) + 1
+
+    def _new_id(self) -> int:
+        value = self._next_id
+        self._next_id += 1
+        return value
+
+    def _query(  # noqa: PLR0917
+        self,
+        addr: Address,
+        method: bytes,
+        args: dict[bytes, BValue],
+        now: float,
+        purpose: int,
+        node_id: bytes | None,
+        lookup: lk.Lookup | None = None,
+        candidate: lk.Candidate | None = None,
+        tag: int = 0,
+    ) -> bool:
+        """Queue a query and its timeout; False when too many are pending.
+
+        A lookup's first query to a candidate reports itself slow after
+        ``slow_after``; a retry shares the first one's deadline and reports
+        itself slow halfway there, unless it is the last attempt.
+        """
+        transactions = self._tx
+        if transactions.is_full():
+            self._count("dropped_queries_pending_full")
+            return False
+        config = self.config
+        tid = transactions.new_tid()
+        args[b"id"] = self.node_id
+        data = encode_query(
+            tid, method, args, read_only=config.read_only, version=config.client_version
+        )
+        deadline = now + config.query_timeout
+        slow_at = None
+        if purpose == PURPOSE_LOOKUP and candidate is not None:
+            if candidate.attempts <= 1:
+                slow_at = now + config.slow_after
+                candidate.give_up_at = deadline
+            else:
+                deadline = candidate.give_up_at
+                if lookup is not None and candidate.attempts < lookup.max_attempts:
+                    slow_at = (now + deadline) / 2
+        transactions.open(
+            Transaction(tid, addr, purpose, node_id, lookup, candidate, tag), deadline, slow_at
+        )
+        if purpose == PURPOSE_TABLE:
+            self._table_pings += 1
+        self._out.append((data, addr))
+        return True
+
+    def _retry(
+        self, lookup: lk.Lookup, candidate: lk.Candidate, tx: Transaction, now: float
+    ) -> None:
+        """Ask a slow close candidate again; every retry ends when the first query does."""
+        if candidate.give_up_at - now <= 0.0:
+            return
+        method, key = QUERY_OF[lookup.kind]
+        lookup.retrying(candidate)
+        self._count("lookup_retries")
+        if not self._query(
+            candidate.addr, method, {key: lookup.target}, now, PURPOSE_LOOKUP, tx.node_id,
+            lookup, candidate,
+        ):  # fmt: skip
+            lookup.failed(candidate)
+
+    # -- lookups -----------------------------------------------------------
+
+    def _start(
+        self,
+        kind: int,
+        target: bytes,
+        now: float,
+        *,
+        seeds: Iterable[Address] = (),
+        extra: dict[str, object] | None = None,
+    ) -> int:
+        config = self.config
+        lookup_id = self._new_id()
+        lookup = lk.Lookup(
+            lookup_id, kind, target, self.node_id,
+            alpha=config.alpha, k=config.k, max_candidates=config.max_lookup_candidates,
+            one_per_ip=config.restrict_ips, max_attempts=config.lookup_attempts,
+        )  # fmt: skip
+        if extra:
+            lookup.extra.update(extra)
+        self._lookups[lookup_id] = lookup
+        lookup.add(
+            (entry.node_id, entry.addr)
+            for entry in self.routing_table.closest(target, 2 * config.k)
+        )
+        method, key = QUERY_OF[kind]
+        for addr in seeds:
+            if self._query(addr, method, {key: target}, now, PURPOSE_LOOKUP, None, lookup, None):
+                lookup.seeds_pending += 1
+        self._drive(lookup, now)
+        return lookup_id
+
+    def _drive(self, lookup: lk.Lookup, now: float) -> None:
+        """Top the lookup up to alpha requests in flight, or finish it."""
+        if lookup.done or lookup.pending_stores:
+            return
+        method, key = QUERY_OF[lookup.kind]
+        while True:
+            if lookup.is_finished():
+                self._search_finished(lookup, now)
+                return
+            chosen = lookup.next_to_query()
+            if not chosen:
+                return
+            sent = False
+            for candidate in chosen:
+                args: dict[bytes, BValue] = {key: lookup.target}
+                if self._query(
+                    candidate.addr, method, args, now, PURPOSE_LOOKUP, candidate.node_id,
+                    lookup, candidate,
+                ):  # fmt: skip
+                    sent = True
+                else:
+                    lookup.failed(candidate)
+            if sent:
+                return
+
+    def _on_lookup_reply(
+        self,
+        lookup: lk.Lookup,
+        candidate: lk.Candidate | None,
+        msg: Message,
+        addr: Address,
+        now: float,
+    ) -> None:
+        if candidate is None:
+            lookup.seeds_pending -= 1
+            candidate = lookup.add_responder(msg.sender_id, addr)
+        elif candidate.state != lk.IN_FLIGHT:
+            lookup.answered(candidate)  # the other of two queries answered first
+            return
+        else:
+            lookup.answered(candidate)
+        if lookup.done:
+            return
+        args = msg.args
+        token = args.get(b"token")
+        if candidate is not None and type(token) is bytes and len(token) <= 64:
+            candidate.token = token
+        ipv6 = ":" in addr[0]
+        nodes = args.get(b"nodes6" if ipv6 else b"nodes")
+        if type(nodes) is bytes and nodes:
+            step = 38 if ipv6 else 26
+            nodes = nodes[: step * _MAX_NODES_PER_REPLY]
+            nodes = nodes[: len(nodes) - len(nodes) % step]
+            try:
+                lookup.add(decode_nodes(nodes, ipv6=ipv6))
+            except CompactEncodingError:
+                self._count("bad_nodes_field")
+        kind = lookup.kind
+        if kind in (lk.GET_PEERS, lk.ANNOUNCE):
+            collect_peers(lookup, args)
+        elif kind in (lk.GET_ITEM, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
+            collect_item(lookup, args)
+            if kind == lk.GET_ITEM and lookup.extra.get("immutable_found"):
+                self._search_finished(lookup, now)
+                return
+        elif kind == lk.SAMPLE:
+            collect_samples(lookup, args)
+        self._drive(lookup, now)
+
+    def _search_finished(self, lookup: lk.Lookup, now: float) -> None:
+        kind = lookup.kind
+        if kind in (lk.ANNOUNCE, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE) and not lookup.extra.get(
+            "storing"
+        ):
+            lookup.extra["storing"] = True
+            self._store_phase(lookup, now)
+            return
+        lookup.done = True
+        self._lookups.pop(lookup.lookup_id, None)
+        event = finished_event(lookup, self.config.k)
+        if event is not None:
+            self._events.append(event)
+
+    def _store_phase(self, lookup: lk.Lookup, now: float) -> None:
+        extra = lookup.extra
+        targets = [c for c in lookup.closest_responded(self.config.k) if c.token is not None]
+        targets = targets[: self.config.announce_to]
+        if lookup.kind == lk.ANNOUNCE:
+            method = b"announce_peer"
+            base: dict[bytes, BValue] = {
+                b"info_hash": lookup.target,
+                b"port": as_int(extra.get("port")),
+            }
+            if extra.get("implied"):
+                base[b"implied_port"] = 1
+        else:
+            method = b"put"
+            base = {b"v": extra["value"]}  # type: ignore[dict-item]
+            if lookup.kind == lk.PUT_MUTABLE:
+                base.update(signed_fields(lookup))
+        for candidate in targets:
+            args = dict(base)
+            args[b"token"] = candidate.token  # type: ignore[assignment]
+            node_id = candidate.node_id
+            if self._query(candidate.addr, method, args, now, PURPOSE_STORE, node_id, lookup):
+                lookup.pending_stores += 1
+        if lookup.pending_stores == 0:
+            self._search_finished(lookup, now)
+
+    def _store_finished(self, lookup: lk.Lookup, ok: bool, now: float) -> None:
+        lookup.pending_stores -= 1
+        if ok:
+            lookup.stored += 1
+        if lookup.pending_stores <= 0 and not lookup.done:
+            lookup.pending_stores = 0
+            self._search_finished(lookup, now)
