@@ -20,29 +20,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from servent.codec.bitfield import Bitfield
 from servent.codec.metainfo import Metainfo
-from servent.errors import MseError, ServentError, StorageError
+from servent.errors import ServentError, StorageError
 from servent.net.connection_manager import IdlePeerReplacer
-from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, dial_peer, parse_policy
+from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, parse_policy
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
 from servent.net.provenance import BanList, PeerIdentity, Provenance
 from servent.net.swarm_peer import SwarmPeer
+from servent.net.torrent_config import TorrentConfig, TorrentStatistics
+from servent.net.torrent_connections import TorrentConnections
 from servent.net.web_seed import WebSeed, run_web_seeds
 from servent.proto.choker import Choker, ChokerConfig, PeerStats
 from servent.proto.peerwire import (
     AllowedFast,
     Cancel,
     Choke,
-    ConnectionConfig,
     ConnectionState,
     Event,
     ExtensionHandshakeReceived,
@@ -56,7 +54,6 @@ from servent.proto.peerwire import (
     HaveNone,
     Interested,
     NotInterested,
-    PeerConnection,
     Piece,
     RejectRequest,
     Request,
@@ -66,7 +63,7 @@ from servent.proto.peerwire import (
     aria2_info_hash,
 )
 from servent.proto.picker import PiecePicker
-from servent.proto.pipeline import PipelineConfig, top_up
+from servent.proto.pipeline import top_up
 from servent.proto.ratelimit import TokenBucket, delay_for
 from servent.proto.session_extensions import session_registry
 from servent.storage import TorrentStorage
@@ -82,52 +79,8 @@ UPLOAD_BATCH = 16
 SPARE_PIECE_BUFFERS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class TorrentConfig:
-    """Per-torrent limits and timings chosen by the user (defaults suit the public swarm)."""
-
-    max_connections: int = 50
-    #: Peers we upload to at once; ``None`` = every interested peer.
-    upload_slots: int | None = 4
-    download_rate: float | None = None
-    upload_rate: float | None = None
-    sequential: bool = False
-    connect_timeout: float = 10.0
-    max_dial_failures: int = 5
-    reconnect_delay: float = 2.0
-    tick_interval: float = 0.5
-    #: Received bytes waiting for verification before reading from peers pauses.
-    max_unverified_bytes: int = 64 * 1024 * 1024
-    connection: ConnectionConfig = field(default_factory=ConnectionConfig)
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    client_name: str = "servent"
-    #: Message stream encryption: "off", "enabled" (accept both, try MSE first when
-    #: dialling) or "required"; ``None`` = the engine's setting.
-    encryption: str | None = None
-    #: Use the torrent's ``url-list`` HTTP servers (BEP 19) as extra sources.
-    web_seeds: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class TorrentStatistics:
-    wanted_bytes: int
-    have_bytes: int
-    downloaded: int
-    uploaded: int
-    download_rate: float
-    upload_rate: float
-    peers: int
-    complete: bool
-    hash_failures: int
-    banned: int
-    #: Payload bytes received per peer address (``host:port``), for tests and UIs.
-    downloaded_from: dict[str, int]
-    #: Payload bytes sent per peer address (incoming peers by their source port).
-    uploaded_to: dict[str, int]
-
-
-class TorrentSession:
-    """Runs one torrent; see the module docstring."""
+class TorrentSession(TorrentConnections):
+    """Runs one torrent; see the module docstring (connections: :class:`TorrentConnections`)."""
 
     def __init__(
         self,
@@ -224,19 +177,6 @@ class TorrentSession:
     @property
     def complete(self) -> bool:
         return self._complete.is_set()
-
-    def add_peers(self, addresses: Iterable[Address], *, source: str = "manual") -> None:
-        """Addresses to dial (given by the user, a tracker, the DHT ...)."""
-        for host, port in addresses:
-            if not self.bans.is_banned(host, port) and not self.is_own_address((host, port)):
-                self.known.add((host, port), source=source)
-
-    def is_own_address(self, address: Address) -> bool:
-        """Whether dialling ``address`` would reach this node (seen before, or our port here)."""
-        if address in self.own_addresses:
-            return True
-        host, port = address
-        return port == self.listen_port and host in _LOCAL_HOSTS
 
     async def wait_complete(self) -> None:
         """Until every wanted piece is verified; raises the error that stopped the torrent."""
@@ -374,152 +314,6 @@ class TorrentSession:
             for peer in self.open_peers:
                 self._update_interest(peer)
                 self._fill(peer, now)
-
-    # ------------------------------------------------------------------ connections
-
-    def _room(self) -> int:
-        mine = self.config.max_connections - len(self.peers)
-        return min(mine, self.limits.room)
-
-    def _dial_due(self, now: float) -> None:
-        if self._stop.is_set() or self._tasks is None:
-            return
-        if self.complete:
-            return  # a seed waits for leechers to dial it; dialling seeds is pointless
-        for known in self.known.due(now, self._room()):
-            if not self.limits.try_reserve():
-                break
-            self.known.dialling(known.address)
-            conn = self._new_connection(initiator=True, alias=known.alias)
-            session = PeerSession(conn, self)
-            # Registered before connecting: events may arrive before the dial task resumes.
-            self._register(session, dialled=known.address)
-            host, port = known.address
-            self._spawn(self._dial(session, known.address), f"dial {host}:{port}")
-
-    async def _dial(self, session: PeerSession, address: Address) -> None:
-        host, port = address
-        try:
-            await dial_peer(
-                session, host, port,
-                info_hash=session.conn.info_hash or self.info_hash,
-                policy=self.encryption,
-                connect_timeout=self.config.connect_timeout,
-            )  # fmt: skip
-        except (OSError, TimeoutError, MseError) as exc:
-            reason = _describe(exc)
-            log.debug("dial %s:%d failed: %s", host, port, reason)
-            if self.peers.pop(session, None) is not None:
-                self.limits.release()
-            self.known.failed(address, self.loop.time(), reason or type(exc).__name__)
-            return
-        if _dialled_ourselves(session, self.listen_port):
-            log.info("%s:%d is this node itself; not dialling it again", host, port)
-            self.own_addresses.add(address)
-            self.known.remove(address)
-            session.close("connected to ourselves")
-            return
-        if self._stop.is_set():
-            session.close("torrent stopped")
-
-    def _new_connection(self, *, initiator: bool, alias: bool = False) -> PeerConnection:
-        meta = self.metainfo
-        use_alias = alias and self.aria2_alias is not None
-        return PeerConnection(
-            peer_id=self.peer_id,
-            info_hash=self.aria2_alias if use_alias else self.info_hash,
-            info_hash_v2=meta.info_hash_v2 if meta.is_hybrid and not use_alias else None,
-            num_pieces=self.num_pieces,
-            initiator=initiator,
-            config=self.config.connection,
-            now=self.loop.time(),
-            extensions=self.extension_registry,
-        )
-
-    def accept_incoming(self, session: PeerSession, now: float) -> bool:
-        """Take over an incoming connection whose handshake named this torrent.
-
-        The caller (the listener) already reserved a global connection slot;
-        on False it closes the session and releases the slot.
-        """
-        host, port = session.address
-        if (
-            self._tasks is None
-            or self._stop.is_set()
-            or len(self.peers) >= self.config.max_connections
-        ):
-            return False
-        handshake = session.conn.remote_handshake
-        if self.bans.is_banned(host, port, handshake.peer_id if handshake else None):
-            return False
-        meta = self.metainfo
-        if handshake is not None and handshake.info_hash == self.aria2_alias:
-            session.conn.accept(self.aria2_alias, now=now, num_pieces=self.num_pieces)
-        else:
-            session.conn.accept(
-                self.info_hash,
-                now=now,
-                info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
-                num_pieces=self.num_pieces,
-            )
-        session.conn.extensions = self.extension_registry
-        self._register(session, dialled=None)
-        session.handler = self
-        return True
-
-    def _register(self, session: PeerSession, *, dialled: Address | None) -> None:
-        peer = SwarmPeer(
-            session, self.num_pieces, self.loop.time(), dialled=dialled,
-            pipeline=self.config.pipeline,
-        )  # fmt: skip
-        self.peers[session] = peer
-        session.download_buckets = tuple(
-            b for b in (self.download_bucket, self.limits.download) if not b.unlimited
-        )
-        if self._held_off:
-            session.hold_off(True)
-
-    def peer_closed(self, session: PeerSession) -> None:
-        peer = self.peers.pop(session, None)
-        if peer is None:
-            return
-        self.limits.release()
-        now = self.loop.time()
-        key = peer.label
-        if peer.downloaded:
-            self.downloaded_from[key] = self.downloaded_from.get(key, 0) + peer.downloaded
-        if peer.uploaded:
-            self.uploaded_to[key] = self.uploaded_to.get(key, 0) + peer.uploaded
-        if peer.open:
-            self.picker.remove_peer(peer)  # received blocks stay; requested ones are freed
-        if peer.uploader is not None:
-            peer.uploader.cancel()
-        self.extensions.peer_closed(peer)
-        if peer.dialled is not None and _is_self_connection(session):
-            log.info("%s is this node itself; not dialling it again", peer.label)
-            self.own_addresses.add(peer.dialled)
-            self.known.remove(peer.dialled)
-        elif peer.dialled is not None:
-            if peer.open:
-                self.known.disconnected(peer.dialled, now, peer.downloaded)
-            else:
-                self.known.failed(peer.dialled, now, session.close_reason or "closed")
-                known = self.known.get(peer.dialled)
-                if known is not None and self.aria2_alias is not None:
-                    known.alias = not known.alias  # perhaps aria2: try its hash next
-        log.debug("peer %s closed: %s", peer, session.close_reason)
-        if self._tasks is not None and not self._stop.is_set():
-            self._dial_due(now)
-
-    def _ban(self, identity: PeerIdentity, reason: str) -> None:
-        log.warning("banning peer %s:%d: %s", identity[0], identity[1], reason)
-        self.bans.ban(identity)
-        for session, peer in list(self.peers.items()):
-            host, port, peer_id = peer.identity
-            if self.bans.is_banned(host, port, peer_id or None):
-                session.abort(f"banned: {reason}")
-        for known in [k for k in (identity[:2],) if k in self.known]:
-            self.known.remove(known)
 
     # ------------------------------------------------------------------ events
 
@@ -890,31 +684,3 @@ class TorrentSession:
             elif not unchoke and not conn.am_choking:
                 peer.uploads.clear()
                 peer.session.send(Choke())
-
-
-#: Host names that reach this machine when paired with our listening port.
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
-
-
-def _is_self_connection(session: PeerSession) -> bool:
-    """The peer answered with our own peer id: we dialled ourselves."""
-    return session.error is not None and "connected to ourselves" in str(session.error)
-
-
-def _dialled_ourselves(session: PeerSession, listen_port: int | None) -> bool:
-    """The dialled socket ends where it starts: same host, and our listening port."""
-    transport = session.transport
-    if transport is None or not listen_port:
-        return False
-    local = transport.get_extra_info("sockname")
-    remote = transport.get_extra_info("peername")
-    return bool(local and remote and remote[1] == listen_port and remote[0] == local[0])
-
-
-def _describe(exc: BaseException) -> str:
-    """A short reason for a failed dial ("Connection refused", "timed out")."""
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.errno:
-        return os.strerror(exc.errno)
-    return str(exc) or type(exc).__name__

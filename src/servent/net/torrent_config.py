@@ -1,0 +1,59 @@
+"""What a user chooses for one torrent, and what a running torrent reports.
+
+Kept apart from :mod:`servent.net.torrent_session` so front ends and the
+engine can build and read these without the session's machinery; both are
+re-exported from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from servent.proto.peerwire import ConnectionConfig
+from servent.proto.pipeline import PipelineConfig
+
+__all__ = ["TorrentConfig", "TorrentStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentConfig:
+    """Per-torrent limits and timings chosen by the user (defaults suit the public swarm)."""
+
+    max_connections: int = 50
+    #: Peers we upload to at once; ``None`` = every interested peer.
+    upload_slots: int | None = 4
+    download_rate: float | None = None
+    upload_rate: float | None = None
+    sequential: bool = False
+    connect_timeout: float = 10.0
+    max_dial_failures: int = 5
+    reconnect_delay: float = 2.0
+    tick_interval: float = 0.5
+    #: Received bytes waiting for verification before reading from peers pauses.
+    max_unverified_bytes: int = 64 * 1024 * 1024
+    connection: ConnectionConfig = field(default_factory=ConnectionConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    client_name: str = "servent"
+    #: Message stream encryption: "off", "enabled" (accept both, try MSE first when
+    #: dialling) or "required"; ``None`` = the engine's setting.
+    encryption: str | None = None
+    #: Use the torrent's ``url-list`` HTTP servers (BEP 19) as extra sources.
+    web_seeds: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TorrentStatistics:
+    wanted_bytes: int
+    have_bytes: int
+    downloaded: int
+    uploaded: int
+    download_rate: float
+    upload_rate: float
+    peers: int
+    complete: bool
+    hash_failures: int
+    banned: int
+    #: Payload bytes received per peer address (``host:port``), for tests and UIs.
+    downloaded_from: dict[str, int]
+    #: Payload bytes sent per peer address (incoming peers by their source port).
+    uploaded_to: dict[str, int]

@@ -1,0 +1,264 @@
+"""A torrent's connections: who to dial, who to accept, what to remember when one ends.
+
+:class:`TorrentConnections` is the connection half of
+:class:`~servent.net.torrent_session.TorrentSession` (a mixin: the session
+class is the only user, and the methods run on its single owner task).  The
+dial order comes from :class:`~servent.net.known_peers.KnownPeers` (scored by
+:mod:`servent.proto.connection_scoring`); a dropped connection is replaced at
+once; our own address is never dialled (the listening port on a local host,
+a socket that ends where it starts, or a peer that answers with our peer id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from servent.errors import MseError
+from servent.net.encrypted_transport import dial_peer
+from servent.net.known_peers import Address, KnownPeers
+from servent.net.limits import GlobalLimits
+from servent.net.peer_extensions import TorrentExtensions
+from servent.net.peer_session import PeerSession
+from servent.net.provenance import BanList, PeerIdentity
+from servent.net.swarm_peer import SwarmPeer
+from servent.proto.mse import EncryptionPolicy
+from servent.proto.peerwire import Event, PeerConnection
+from servent.proto.peerwire.extensions import ExtensionRegistry
+from servent.proto.picker import PiecePicker
+from servent.proto.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from servent.codec.metainfo import Metainfo
+    from servent.net.torrent_config import TorrentConfig
+
+__all__ = ["TorrentConnections"]
+
+log = logging.getLogger("servent.net.torrent_session")
+
+
+class TorrentConnections:
+    """Dialling, accepting and closing peers of one torrent (mixed into TorrentSession)."""
+
+    # State owned by TorrentSession.__init__ (declared for the type checker).
+    metainfo: Metainfo
+    config: TorrentConfig
+    loop: asyncio.AbstractEventLoop
+    limits: GlobalLimits
+    known: KnownPeers
+    bans: BanList
+    picker: PiecePicker
+    peers: dict[PeerSession, SwarmPeer]
+    extensions: TorrentExtensions
+    extension_registry: ExtensionRegistry
+    encryption: EncryptionPolicy
+    own_addresses: set[Address]
+    listen_port: int | None
+    peer_id: bytes
+    info_hash: bytes
+    aria2_alias: bytes | None
+    num_pieces: int
+    downloaded_from: dict[str, int]
+    uploaded_to: dict[str, int]
+    download_bucket: TokenBucket
+    _stop: asyncio.Event
+    _tasks: asyncio.TaskGroup | None
+    _held_off: bool
+
+    @property
+    def complete(self) -> bool:
+        raise NotImplementedError
+
+    def _spawn(self, coro: object, name: str) -> None:
+        raise NotImplementedError
+
+    def peer_events(self, session: PeerSession, events: list[Event]) -> None:
+        raise NotImplementedError
+
+    def add_peers(self, addresses: Iterable[Address], *, source: str = "manual") -> None:
+        """Addresses to dial (given by the user, a tracker, the DHT ...)."""
+        for host, port in addresses:
+            if not self.bans.is_banned(host, port) and not self.is_own_address((host, port)):
+                self.known.add((host, port), source=source)
+
+    def is_own_address(self, address: Address) -> bool:
+        """Whether dialling ``address`` would reach this node (seen before, or our port here)."""
+        if address in self.own_addresses:
+            return True
+        host, port = address
+        return port == self.listen_port and host in _LOCAL_HOSTS
+
+    def _room(self) -> int:
+        mine = self.config.max_connections - len(self.peers)
+        return min(mine, self.limits.room)
+
+    def _dial_due(self, now: float) -> None:
+        if self._stop.is_set() or self._tasks is None:
+            return
+        if self.complete:
+            return  # a seed waits for leechers to dial it; dialling seeds is pointless
+        for known in self.known.due(now, self._room()):
+            if not self.limits.try_reserve():
+                break
+            self.known.dialling(known.address)
+            conn = self._new_connection(initiator=True, alias=known.alias)
+            session = PeerSession(conn, self)
+            # Registered before connecting: events may arrive before the dial task resumes.
+            self._register(session, dialled=known.address)
+            host, port = known.address
+            self._spawn(self._dial(session, known.address), f"dial {host}:{port}")
+
+    async def _dial(self, session: PeerSession, address: Address) -> None:
+        host, port = address
+        try:
+            await dial_peer(
+                session, host, port,
+                info_hash=session.conn.info_hash or self.info_hash,
+                policy=self.encryption,
+                connect_timeout=self.config.connect_timeout,
+            )  # fmt: skip
+        except (OSError, TimeoutError, MseError) as exc:
+            reason = _describe(exc)
+            log.debug("dial %s:%d failed: %s", host, port, reason)
+            if self.peers.pop(session, None) is not None:
+                self.limits.release()
+            self.known.failed(address, self.loop.time(), reason or type(exc).__name__)
+            return
+        if _dialled_ourselves(session, self.listen_port):
+            log.info("%s:%d is this node itself; not dialling it again", host, port)
+            self.own_addresses.add(address)
+            self.known.remove(address)
+            session.close("connected to ourselves")
+            return
+        if self._stop.is_set():
+            session.close("torrent stopped")
+
+    def _new_connection(self, *, initiator: bool, alias: bool = False) -> PeerConnection:
+        meta = self.metainfo
+        use_alias = alias and self.aria2_alias is not None
+        return PeerConnection(
+            peer_id=self.peer_id,
+            info_hash=self.aria2_alias if use_alias else self.info_hash,
+            info_hash_v2=meta.info_hash_v2 if meta.is_hybrid and not use_alias else None,
+            num_pieces=self.num_pieces,
+            initiator=initiator,
+            config=self.config.connection,
+            now=self.loop.time(),
+            extensions=self.extension_registry,
+        )
+
+    def accept_incoming(self, session: PeerSession, now: float) -> bool:
+        """Take over an incoming connection whose handshake named this torrent.
+
+        The caller (the listener) already reserved a global connection slot;
+        on False it closes the session and releases the slot.
+        """
+        host, port = session.address
+        if (
+            self._tasks is None
+            or self._stop.is_set()
+            or len(self.peers) >= self.config.max_connections
+        ):
+            return False
+        handshake = session.conn.remote_handshake
+        if self.bans.is_banned(host, port, handshake.peer_id if handshake else None):
+            return False
+        meta = self.metainfo
+        if handshake is not None and handshake.info_hash == self.aria2_alias:
+            session.conn.accept(self.aria2_alias, now=now, num_pieces=self.num_pieces)
+        else:
+            session.conn.accept(
+                self.info_hash,
+                now=now,
+                info_hash_v2=meta.info_hash_v2 if meta.is_hybrid else None,
+                num_pieces=self.num_pieces,
+            )
+        session.conn.extensions = self.extension_registry
+        self._register(session, dialled=None)
+        session.handler = self
+        return True
+
+    def _register(self, session: PeerSession, *, dialled: Address | None) -> None:
+        peer = SwarmPeer(
+            session, self.num_pieces, self.loop.time(), dialled=dialled,
+            pipeline=self.config.pipeline,
+        )  # fmt: skip
+        self.peers[session] = peer
+        session.download_buckets = tuple(
+            b for b in (self.download_bucket, self.limits.download) if not b.unlimited
+        )
+        if self._held_off:
+            session.hold_off(True)
+
+    def peer_closed(self, session: PeerSession) -> None:
+        peer = self.peers.pop(session, None)
+        if peer is None:
+            return
+        self.limits.release()
+        now = self.loop.time()
+        key = peer.label
+        if peer.downloaded:
+            self.downloaded_from[key] = self.downloaded_from.get(key, 0) + peer.downloaded
+        if peer.uploaded:
+            self.uploaded_to[key] = self.uploaded_to.get(key, 0) + peer.uploaded
+        if peer.open:
+            self.picker.remove_peer(peer)  # received blocks stay; requested ones are freed
+        if peer.uploader is not None:
+            peer.uploader.cancel()
+        self.extensions.peer_closed(peer)
+        if peer.dialled is not None and _is_self_connection(session):
+            log.info("%s is this node itself; not dialling it again", peer.label)
+            self.own_addresses.add(peer.dialled)
+            self.known.remove(peer.dialled)
+        elif peer.dialled is not None:
+            if peer.open:
+                self.known.disconnected(peer.dialled, now, peer.downloaded)
+            else:
+                self.known.failed(peer.dialled, now, session.close_reason or "closed")
+                known = self.known.get(peer.dialled)
+                if known is not None and self.aria2_alias is not None:
+                    known.alias = not known.alias  # perhaps aria2: try its hash next
+        log.debug("peer %s closed: %s", peer, session.close_reason)
+        if self._tasks is not None and not self._stop.is_set():
+            self._dial_due(now)
+
+    def _ban(self, identity: PeerIdentity, reason: str) -> None:
+        log.warning("banning peer %s:%d: %s", identity[0], identity[1], reason)
+        self.bans.ban(identity)
+        for session, peer in list(self.peers.items()):
+            host, port, peer_id = peer.identity
+            if self.bans.is_banned(host, port, peer_id or None):
+                session.abort(f"banned: {reason}")
+        for known in [k for k in (identity[:2],) if k in self.known]:
+            self.known.remove(known)
+
+
+#: Host names that reach this machine when paired with our listening port.
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
+
+
+def _is_self_connection(session: PeerSession) -> bool:
+    """The peer answered with our own peer id: we dialled ourselves."""
+    return session.error is not None and "connected to ourselves" in str(session.error)
+
+
+def _dialled_ourselves(session: PeerSession, listen_port: int | None) -> bool:
+    """The dialled socket ends where it starts: same host, and our listening port."""
+    transport = session.transport
+    if transport is None or not listen_port:
+        return False
+    local = transport.get_extra_info("sockname")
+    remote = transport.get_extra_info("peername")
+    return bool(local and remote and remote[1] == listen_port and remote[0] == local[0])
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for a failed dial ("Connection refused", "timed out")."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
