@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TorrentConnections"]
 
+#: The torrent session's logger: these lines belong to it (and keep their old name).
 log = logging.getLogger("servent.net.torrent_session")
 
 
