@@ -1,0 +1,113 @@
+"""A download that survives churn: seeders die and come back on new ports.
+
+Six ``servent seed`` processes announce to servent's built-in tracker.  A
+rate-limited download runs in this process with a target of four
+connections; meanwhile, every second, one seeder is killed (SIGKILL, no
+``stopped``) and replaced by a new process on a new port, which the
+download can only learn about through the tracker's re-announces.  It must
+complete, byte-identical, and keep close to its connection target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+from pathlib import Path
+
+import pytest
+from servent_cli import ServentProcess, start_servent
+
+from interop.reference_clients import write_payload
+from servent.net.engine import EngineConfig, SwarmEngine
+from servent.net.torrent_discovery import DiscoveryConfig
+from servent.net.torrent_session import TorrentConfig
+from servent.net.tracker_server import TrackerServer
+from servent.proto.tracker_state import TrackerConfig
+from servent.storage.torrent_creator import create_torrent
+
+pytestmark = pytest.mark.e2e
+
+LOOPBACK = "127.0.0.1"
+SEEDERS = 6
+TARGET = 4
+SIZE = 12 * 1024 * 1024
+RATE = 1024 * 1024  # bytes/s: about twelve seconds of download, long enough for churn
+DEADLINE = 60.0
+QUICK = DiscoveryConfig(tracker_min_interval=1.0, tracker_retry=1.0, poll_interval=0.2)
+
+
+async def start_seeder(share: Path, number: int, torrent: Path, url: str) -> ServentProcess:
+    folder = share / f"seed{number}"
+    folder.mkdir(exist_ok=True)
+    if not (folder / "movie.bin").exists():
+        os.link(share / "movie.bin", folder / "movie.bin")  # one copy on disk, own resume data
+    seeder = await start_servent(
+        "seed", folder / "movie.bin", "--torrent", torrent, "--host", LOOPBACK,
+        "--tracker", url, "--no-dht",
+    )  # fmt: skip
+    try:
+        await seeder.wait_line(r"^listening on 127\.0\.0\.1:\d+$")
+    except AssertionError:
+        await seeder.wait()
+        raise AssertionError(f"seeder {number} did not start: {seeder.stderr[-5:]}") from None
+    return seeder
+
+
+async def test_download_completes_while_seeders_move_to_new_ports(tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    data = write_payload(share / "movie.bin", SIZE, seed=9)
+    meta = create_torrent(share / "movie.bin", piece_length=64 * 1024)
+    torrent = tmp_path / "movie.torrent"
+    torrent.write_bytes(meta.to_bytes())
+    tracker_config = TrackerConfig(interval=2, min_interval=1)
+    seeders: list[ServentProcess] = []
+    async with TrackerServer(LOOPBACK, 0, config=tracker_config) as tracker:
+        url = f"http://{LOOPBACK}:{tracker.port}/announce"
+        try:
+            seeders = list(
+                await asyncio.gather(
+                    *(start_seeder(share, n, torrent, url) for n in range(SEEDERS))
+                )
+            )
+            config = EngineConfig(listen_host=LOOPBACK, download_rate=RATE, discovery=QUICK)
+            async with SwarmEngine(config) as engine:
+                session = await engine.add_torrent(
+                    meta, tmp_path / "down", trackers=[url],
+                    config=TorrentConfig(max_connections=TARGET, reconnect_delay=0.5),
+                )  # fmt: skip
+                samples: list[int] = []
+                restarts = 0
+
+                async def churn() -> None:
+                    nonlocal restarts
+                    while True:
+                        await asyncio.sleep(1.0)  # the churn schedule
+                        victim = restarts % SEEDERS
+                        seeders[victim].kill()  # SIGKILL: no 'stopped' announce
+                        await seeders[victim].stop()
+                        seeders[victim] = await start_seeder(share, victim, torrent, url)
+                        restarts += 1
+
+                async with asyncio.timeout(DEADLINE), asyncio.TaskGroup() as tasks:
+                    churner = tasks.create_task(churn(), name="churn")
+                    while not session.complete:
+                        samples.append(len(session.open_peers))
+                        # A sampling period while the download runs (not synchronisation).
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(session.wait_complete(), 0.1)
+                    churner.cancel()
+                stats = session.statistics()
+                found = engine.discoveries[session].found.get("tracker", 0)
+        finally:
+            for seeder in seeders:
+                await seeder.stop()
+    assert (tmp_path / "down" / "movie.bin").read_bytes() == data
+    assert restarts >= 3, f"only {restarts} seeders restarted before the end"
+    sources = [peer for peer, count in stats.downloaded_from.items() if count]
+    assert len(sources) > TARGET, f"bytes came from {sources} only: no new seeder was used"
+    assert found > SEEDERS, "the tracker never told us about the restarted seeders"
+    connected = samples[next(i for i, n in enumerate(samples) if n) :]
+    assert max(connected) <= TARGET
+    assert statistics.mean(connected) >= TARGET - 1.5, connected
