@@ -214,7 +214,10 @@ class TorrentDiscovery:
             except (ServentError, TimeoutError, OSError) as exc:
                 self.tracker_errors += 1
                 self._last_ok = False
-                log.warning("tracker %s: announce failed: %s", url, _short(exc))
+                reason = _short(exc)
+                if isinstance(exc, TimeoutError) and not str(exc):
+                    reason = f"no valid answer within {self.config.tracker_timeout:g} s"
+                log.warning("tracker %s: announce failed: %s", url, reason)
                 self.tiers.failed(url, self.loop.time())
                 continue
             self._last_ok = True
@@ -236,7 +239,15 @@ class TorrentDiscovery:
             "tracker %s (%s): %d peer(s), next in %d s", url, event or "regular",
             len(response.peers), response.interval,
         )  # fmt: skip
-        self.deliver(response.peers, "tracker")
+        peers = response.peers
+        cap = self.config.numwant * 4
+        if len(peers) > cap:
+            log.warning(
+                "tracker %s sent %d peers for %d asked; keeping the first %d",
+                url, len(peers), self.config.numwant, cap,
+            )  # fmt: skip
+            peers = peers[:cap]
+        self.deliver(peers, "tracker")
 
     async def _wait_tracker_due(self) -> None:
         """Until the tiers say so, or ``completed`` is pending, or peers run short."""
