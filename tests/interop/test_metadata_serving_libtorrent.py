@@ -2,7 +2,8 @@
 
 libtorrent is given nothing but a magnet link whose ``x.pe`` names servent's
 listening address: the metadata must come from servent's ``ut_metadata``
-answers (v1, v2 and hybrid torrents), and then the payload, byte-identical.
+answers (v1, v2 and hybrid torrents), the v2 piece layers from its answers
+to BEP 52 hash requests, and then the payload, byte-identical.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ async def test_libtorrent_fetches_metadata_from_servent_by_magnet(
             assert bytes(info.info_section()) == meta.info_bytes
             await leecher.wait_complete(handle, DEADLINE)
             served = session.extensions.metadata_pieces_served
+            answered, rejected = session.hash_server.answered, session.hash_server.rejected
         assert served >= 1, "the metadata did not come from servent"
+        if version != "v1":
+            # the piece layers are not in the info dictionary: BEP 52 hash requests fetch them
+            assert answered >= 1 and rejected == 0, (answered, rejected)
     for name, data in expected.items():
         assert (tmp_path / "out" / "content" / name).read_bytes() == data

@@ -37,6 +37,7 @@ from servent.net.torrent_config import TorrentConfig, TorrentStatistics
 from servent.net.torrent_connections import TorrentConnections
 from servent.net.web_seed import WebSeed, run_web_seeds
 from servent.proto.choker import Choker, ChokerConfig, PeerStats
+from servent.proto.hash_serving import HashServer
 from servent.proto.peerwire import (
     AllowedFast,
     Cancel,
@@ -46,6 +47,7 @@ from servent.proto.peerwire import (
     ExtensionHandshakeReceived,
     ExtensionMessage,
     HandshakeReceived,
+    Hashes,
     HashReject,
     HashRequest,
     Have,
@@ -129,6 +131,7 @@ class TorrentSession(TorrentConnections):
         self.bans = BanList()
         self.encryption = parse_policy(self.config.encryption or DEFAULT_ENCRYPTION)
         self.replacer = IdlePeerReplacer()
+        self.hash_server = HashServer(metainfo.piece_layers, metainfo.piece_length)
         #: Running web seeds (BEP 19), set by :func:`~servent.net.web_seed.run_web_seeds`.
         self.web_seeds: list[WebSeed] = []
         self._web_seed_task: asyncio.Task[None] | None = None
@@ -423,13 +426,13 @@ class TorrentSession(TorrentConnections):
         elif isinstance(event, NotInterested | Choke | AllowedFast):
             pass
         elif isinstance(event, HashRequest):
-            # Piece layers are only needed by magnet downloads; not served yet.
-            conn.send(
-                HashReject(
-                    event.pieces_root, event.base_layer, event.index, event.length,
-                    event.proof_layers,
-                )
+            # Piece layers for peers that joined a v2 torrent by magnet (BEP 52).
+            hashes = self.hash_server.answer(event)
+            fields = (
+                event.pieces_root, event.base_layer, event.index, event.length,
+                event.proof_layers,
             )  # fmt: skip
+            conn.send(HashReject(*fields) if hashes is None else Hashes(*fields, hashes))
             peer.session.schedule_flush()
 
     def _on_have(self, peer: SwarmPeer, index: int) -> None:
