@@ -81,6 +81,7 @@ async def test_libtorrent_downloads_from_servent_with_encryption_required(
         ("enabled", "required", "rc4"),
         ("enabled", "enabled", "obfuscated"),
         ("enabled", "off", "plain"),
+        ("off", "enabled", "plain fallback"),
     ],
 )
 async def test_servent_to_servent_encryption_settings(

@@ -53,7 +53,8 @@ HANDSHAKE_TIMEOUT = 10.0
 #: Sessions whose connection went through an MSE handshake (for PEX's encryption flag).
 _mse_sessions: weakref.WeakSet[asyncio.BaseProtocol] = weakref.WeakSet()
 _secure_rng = random.SystemRandom()
-#: Completed handshakes in this process by outcome ("rc4", "obfuscated", "plain"):
+#: Handshakes in this process by outcome ("rc4", "obfuscated", "plain" when sniffed,
+#: "plain fallback" when a dialled peer did not speak MSE):
 #: how tests and diagnostics see what the streams actually negotiated.
 handshake_outcomes: Counter[str] = Counter()
 
@@ -380,4 +381,5 @@ async def dial_peer(
             if policy is EncryptionPolicy.REQUIRED:
                 raise
             log.debug("%s:%d: no MSE (%s); dialling again in plaintext", host, port, exc)
+            handshake_outcomes["plain fallback"] += 1
     await asyncio.wait_for(loop.create_connection(lambda: session, host, port), connect_timeout)
