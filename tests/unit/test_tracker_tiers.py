@@ -46,3 +46,11 @@ def test_interval_and_min_interval_are_honoured_with_a_floor() -> None:
 def test_no_trackers_means_nothing_to_do() -> None:
     tiers = TrackerTiers([[], [""]], rng=random.Random(0))
     assert tiers.current() is None and tiers.next_timer() is None and not tiers.due(1e9)
+
+
+def test_the_floor_is_configurable_for_tests_on_loopback() -> None:
+    tiers = TrackerTiers([["a"]], rng=random.Random(0), min_interval=1.0)
+    tiers.succeeded("a", 10, interval=0)
+    assert tiers.next_timer() == 11
+    tiers.succeeded("a", 10, interval=5, min_interval=8)
+    assert tiers.next_timer() == 18
