@@ -30,6 +30,7 @@ from interop.reference_clients import (
 )
 from servent.codec.metainfo import Metainfo, parse_torrent
 from servent.net.engine import EngineConfig, SwarmEngine
+from servent.net.torrent_session import TorrentConfig
 
 pytestmark = pytest.mark.e2e
 
@@ -143,3 +144,25 @@ async def test_unreachable_web_seed_is_dropped_after_retries(tmp_path: Path) -> 
             await asyncio.wait_for(session.web_seeds[0].finished.wait(), DEADLINE)
             assert "HTTP 404" in (session.web_seeds[0].dropped or "")
             assert session.have_bytes == 0
+
+
+async def test_web_seed_and_a_peer_both_contribute(tmp_path: Path) -> None:
+    meta, expected = folder_torrent(tmp_path / "www")
+    async with web_server(tmp_path / "www") as base:
+        url = f"{base}/good/"
+        meta = dataclasses.replace(meta, web_seeds=(url,))
+        config = EngineConfig(listen_host=LOOPBACK)
+        async with SwarmEngine(config) as seeder, SwarmEngine(config) as engine:
+            seeding = await seeder.add_torrent(
+                meta, tmp_path / "www", config=TorrentConfig(upload_rate=128 * 1024)
+            )
+            assert seeding.complete
+            session = await engine.add_torrent(
+                meta, tmp_path / "out", peers=[(LOOPBACK, seeder.port)]
+            )
+            await asyncio.wait_for(session.wait_complete(), DEADLINE)
+            stats = session.statistics()
+    assert stats.downloaded_from.get(url, 0) > 0
+    assert stats.downloaded_from.get(f"{LOOPBACK}:{seeder.port}", 0) > 0
+    for name, data in expected.items():
+        assert (tmp_path / "out" / "content" / name).read_bytes() == data
