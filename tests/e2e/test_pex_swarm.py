@@ -18,6 +18,7 @@ from interop.reference_clients import LOOPBACK, create_torrent_with_libtorrent, 
 from servent.codec.metainfo import parse_torrent
 from servent.net.engine import EngineConfig, SwarmEngine
 from servent.net.torrent_session import TorrentConfig
+from servent.storage.torrent_creator import TorrentOptions, create_torrent
 
 pytestmark = pytest.mark.e2e
 
@@ -69,3 +70,18 @@ async def test_newcomer_learns_seeders_through_pex_and_downloads_from_them(
     assert from_seeders > SIZE // 2, f"{from_seeders} bytes from PEX-learnt seeders"
     assert sum(1 for label in seeder_labels if stats.downloaded_from.get(label, 0)) >= 2
     assert from_hub < from_seeders
+
+
+async def test_private_torrent_announces_no_pex(tmp_path: Path) -> None:
+    write_payload(tmp_path / "seed" / "payload.bin", 256 * 1024, seed=8)
+    meta = create_torrent(tmp_path / "seed" / "payload.bin", options=TorrentOptions(private=True))
+    assert meta.private
+    config = EngineConfig(listen_host=LOOPBACK)
+    async with SwarmEngine(config) as seeder, SwarmEngine(config) as leecher:
+        seeding = await seeder.add_torrent(meta, tmp_path / "seed")
+        session = await leecher.add_torrent(meta, tmp_path / "out", peers=[(LOOPBACK, seeder.port)])
+        await asyncio.wait_for(session.wait_complete(), DEADLINE)
+        for torrent in (seeding, session):
+            assert torrent.extension_registry.local_id("ut_pex") is None
+            assert torrent.extension_registry.local_id("ut_metadata") is not None
+        assert not session.extensions.pex_learnt

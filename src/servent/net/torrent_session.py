@@ -138,9 +138,11 @@ class TorrentSession(TorrentConnections):
         self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
-        self.extension_registry = session_registry()
+        # BEP 27: a private torrent's peers come from its tracker only (no PEX).
+        self.extension_registry = session_registry(pex=not metainfo.private)
         self.extensions = TorrentExtensions(
             metainfo.info_bytes,
+            pex=not metainfo.private,
             add_peers=lambda found: self.add_peers(found, source="pex"),
             known=self.known,
             is_own_address=self.is_own_address,

@@ -19,11 +19,16 @@ UT_METADATA = "ut_metadata"
 _LOCAL_IDS = {UT_PEX: 1, UT_METADATA: 2}
 
 
-def session_registry() -> ExtensionRegistry:
-    """A registry with every extension a torrent session serves (a new one per call)."""
+def session_registry(*, pex: bool = True) -> ExtensionRegistry:
+    """A registry with every extension a torrent session serves (a new one per call).
+
+    ``pex=False`` for private torrents (BEP 27): their peers come from the
+    tracker only, so ``ut_pex`` is not even announced.
+    """
     registry = ExtensionRegistry()
     for name, local_id in _LOCAL_IDS.items():
-        registry.register(name, local_id)
+        if pex or name != UT_PEX:
+            registry.register(name, local_id)
     return registry
 
 
