@@ -159,3 +159,21 @@ async def test_servent_fetches_a_libtorrent_seeded_magnet_through_the_dht(
     finally:
         await dht.close()
     assert_content(tmp_path / "down", expected)
+
+
+async def test_servent_fetches_v2_only_metadata_from_libtorrent_verified_by_the_v2_hash(
+    tmp_path: Path,
+) -> None:
+    make_content(tmp_path / "seed")
+    torrent = create_torrent_with_libtorrent(
+        tmp_path / "seed" / "content", version="v2", piece_length=32 * 1024
+    )
+    meta = parse_torrent(torrent)
+    assert meta.info_hash_v1 is None and meta.info_hash_v2 is not None
+    with libtorrent_peer() as seeder:
+        await libtorrent_seeder(seeder, torrent, tmp_path / "seed")
+        magnet = Magnet(info_hash_v2=meta.info_hash_v2, peers=(seeder.address,))
+        async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as engine:
+            fetched = await engine.fetch_metadata(magnet, timeout=DEADLINE)
+    assert fetched.info_bytes == meta.info_bytes
+    assert fetched.info_hash_v2 == meta.info_hash_v2
