@@ -24,6 +24,7 @@ from servent.net.engine import EngineConfig, SwarmEngine
 from servent.proto.metadata_exchange import encode_request
 from servent.proto.peerwire import (
     Event,
+    ExtensionHandshake,
     ExtensionHandshakeReceived,
     HandshakeReceived,
     PeerConnection,
@@ -44,6 +45,7 @@ class RawExtensionPeer:
         self.reader = reader
         self.writer = writer
         self.conn: PeerConnection | None = None
+        self.remote: ExtensionHandshake | None = None
 
     @classmethod
     async def open(cls, port: int, meta: Metainfo) -> RawExtensionPeer:
@@ -61,7 +63,9 @@ class RawExtensionPeer:
         await peer.wait_event(HandshakeReceived)
         peer.conn.send_extension_handshake({"v": "hostile"})
         peer.flush()
-        await peer.wait_event(ExtensionHandshakeReceived)
+        event = await peer.wait_event(ExtensionHandshakeReceived)
+        assert isinstance(event, ExtensionHandshakeReceived)
+        peer.remote = event.handshake
         return peer
 
     def flush(self) -> None:
@@ -157,3 +161,22 @@ async def test_hostile_extension_traffic_is_contained(
         await asyncio.wait_for(session.wait_complete(), DEADLINE)
         assert seeding.error is None
     assert (tmp_path / "out" / "payload.bin").read_bytes() == data
+
+
+async def test_extension_handshake_offers_metadata_pex_and_yourip(tmp_path: Path) -> None:
+    write_payload(tmp_path / "seed" / "payload.bin", SIZE, seed=12)
+    meta = parse_torrent(
+        create_torrent_with_libtorrent(tmp_path / "seed" / "payload.bin", version="v2")
+    )
+    async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as seeder:
+        await seeder.add_torrent(meta, tmp_path / "seed")
+        peer = await RawExtensionPeer.open(seeder.port, meta)
+        try:
+            remote = peer.remote
+            assert remote is not None
+            assert {UT_METADATA, UT_PEX} <= set(remote.extensions)
+            assert remote.metadata_size == len(meta.info_bytes)
+            assert remote.fields[b"yourip"] == bytes([127, 0, 0, 1])
+            assert remote.listen_port == seeder.port
+        finally:
+            await peer.close()

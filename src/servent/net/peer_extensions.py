@@ -13,6 +13,8 @@ one warning in the log.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -80,9 +82,15 @@ class TorrentExtensions:
 
     # ------------------------------------------------------------------ handshake
 
-    def handshake_fields(self) -> dict[str, object]:
-        """Keys for our BEP 10 handshake besides ``m`` (which comes from the registry)."""
-        return {"metadata_size": self.metadata.metadata_size}
+    def handshake_fields(self, peer_host: str | None = None) -> dict[str, object]:
+        """Keys for our BEP 10 handshake besides ``m`` (which comes from the registry):
+        ``metadata_size``, and ``yourip`` (the peer's address as we see it, which
+        helps a peer behind NAT learn its external address)."""
+        fields: dict[str, object] = {"metadata_size": self.metadata.metadata_size}
+        if peer_host:
+            with contextlib.suppress(ValueError):
+                fields["yourip"] = ipaddress.ip_address(peer_host).packed
+        return fields
 
     # ------------------------------------------------------------------ events
 

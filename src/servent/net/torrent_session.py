@@ -374,7 +374,7 @@ class TorrentSession(TorrentConnections):
             extra: dict[str, object] = {"v": self.config.client_name}
             if self.listen_port:
                 extra["p"] = self.listen_port
-            extra.update(self.extensions.handshake_fields())
+            extra.update(self.extensions.handshake_fields(session.address[0]))
             conn.send_extension_handshake(extra)
         session.schedule_flush()
         if self._tasks is not None:
