@@ -72,3 +72,30 @@ async def test_node_never_dials_itself(tmp_path: Path) -> None:
         assert own not in session.known
         session.add_peers([own], source="tracker")
         assert own not in session.known
+
+
+async def test_stopping_cancels_dials_stuck_in_their_handshake(tmp_path: Path) -> None:
+    write_payload(tmp_path / "seed" / "payload.bin", SIZE, seed=23)
+    meta = parse_torrent(
+        create_torrent_with_libtorrent(tmp_path / "seed" / "payload.bin", version="v1")
+    )
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accepts, never answers the MSE handshake
+
+    server = await asyncio.start_server(silent, LOOPBACK, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as engine:
+            session = await engine.add_torrent(meta, tmp_path / "out", peers=[(LOOPBACK, port)])
+            await wait_until(lambda: accepted, "the dial to reach the silent peer")
+            started = asyncio.get_running_loop().time()
+            await engine.remove_torrent(session)
+            took = asyncio.get_running_loop().time() - started
+        assert took < 2.0, f"stopping waited {took:.1f} s for a stuck handshake"
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -314,6 +314,11 @@ class MseStream(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+    def abort(self) -> None:
+        """Drop the connection now (before the handshake finished: the session never sees it)."""
+        if self._transport is not None and not self._attached:
+            self._transport.abort()
+
     def _on_timeout(self) -> None:
         self._timer = None
         if not self._attached:
@@ -377,6 +382,9 @@ async def dial_peer(
         try:
             await stream.handshake_done
             return
+        except asyncio.CancelledError:
+            stream.abort()  # the torrent stopped while the handshake ran
+            raise
         except MseError as exc:
             if policy is EncryptionPolicy.REQUIRED:
                 raise

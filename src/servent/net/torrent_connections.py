@@ -66,6 +66,7 @@ class TorrentConnections:
     uploaded_to: dict[str, int]
     download_bucket: TokenBucket
     _stop: asyncio.Event
+    _dials: set[asyncio.Task[None]]
     _tasks: asyncio.TaskGroup | None
     _held_off: bool
 
@@ -110,7 +111,12 @@ class TorrentConnections:
             # Registered before connecting: events may arrive before the dial task resumes.
             self._register(session, dialled=known.address)
             host, port = known.address
-            self._spawn(self._dial(session, known.address), f"dial {host}:{port}")
+            tasks = self._tasks
+            assert tasks is not None
+            dial = tasks.create_task(self._dial(session, known.address), name=f"dial {host}:{port}")
+            # Tracked so a stopping torrent cancels dials still in their handshake.
+            self._dials.add(dial)
+            dial.add_done_callback(self._dials.discard)
 
     async def _dial(self, session: PeerSession, address: Address) -> None:
         host, port = address

@@ -136,6 +136,7 @@ class TorrentSession(TorrentConnections):
         self.web_seeds: list[WebSeed] = []
         self._web_seed_task: asyncio.Task[None] | None = None
         self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
+        self._dials: set[asyncio.Task[None]] = set()
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
         # BEP 27: a private torrent's peers come from its tracker only (no PEX).
@@ -293,6 +294,8 @@ class TorrentSession(TorrentConnections):
     def _close_all(self, reason: str) -> None:
         if self._web_seed_task is not None:
             self._web_seed_task.cancel()
+        for dial in list(self._dials):
+            dial.cancel()
         for session, peer in list(self.peers.items()):
             if peer.uploader is not None:
                 peer.uploader.cancel()
