@@ -53,10 +53,38 @@ def _configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+_GLOBAL_FLAGS = frozenset({"-h", "--help", "--version"})
+
+
+def _is_verbosity(arg: str) -> bool:
+    return arg == "--verbose" or (len(arg) > 1 and arg[0] == "-" and set(arg[1:]) == {"v"})
+
+
+def _with_default_command(args_list: list[str], known: frozenset[str]) -> list[str]:
+    """Insert the default command before options that belong to it.
+
+    ``servent --data-dir X`` means ``servent start --data-dir X``: the first
+    argument that is neither a global flag nor ``-v`` decides.
+    """
+    for position, arg in enumerate(args_list):
+        if arg in known:
+            return args_list
+        if arg in _GLOBAL_FLAGS:
+            return args_list
+        if _is_verbosity(arg):
+            continue
+        if arg.startswith("-"):
+            if DEFAULT_COMMAND not in known:
+                return args_list
+            return [*args_list[:position], DEFAULT_COMMAND, *args_list[position:]]
+    return args_list
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(args_list)
+    known = parser.get_default("known_commands")
+    args = parser.parse_args(_with_default_command(args_list, known))
     if args.command is None:
         if DEFAULT_COMMAND in args.known_commands:
             args = parser.parse_args([*args_list, DEFAULT_COMMAND])
@@ -71,8 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"servent: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
-        print(f"servent: error: {exc.strerror or exc}"
-              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        print(
+            f"servent: error: {exc.strerror or exc}"
+            + (f": {exc.filename}" if exc.filename else ""),
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("servent: interrupted", file=sys.stderr)
