@@ -105,13 +105,13 @@ def busy_node_and_queries(
 
 
 def check_table(node: DhtNode, allowed: set[bytes]) -> None:
-    table = node.routing_table
-    for index, bucket in enumerate(table.buckets):
-        assert len(bucket.nodes) <= node.config.k
-        for entry in bucket.nodes:
-            assert entry.node_id != OWN
-            assert table.bucket_index(int.from_bytes(entry.node_id, "big")) == index
-            assert entry.node_id in allowed, entry
+    for table in node.routing_table.tables():  # one per address family (BEP 32)
+        for index, bucket in enumerate(table.buckets):
+            assert len(bucket.nodes) <= node.config.k
+            for entry in bucket.nodes:
+                assert entry.node_id != OWN
+                assert table.bucket_index(int.from_bytes(entry.node_id, "big")) == index
+                assert entry.node_id in allowed, entry
 
 
 @settings(max_examples=150)

@@ -39,7 +39,8 @@ from servent.proto.dht.krpc import (
 )
 from servent.proto.dht.node_id import generate_secure_id, is_secure_id
 from servent.proto.dht.ratelimit import QueryRateLimiter
-from servent.proto.dht.routing import NodeEntry, RoutingTable
+from servent.proto.dht.routing import NodeEntry
+from servent.proto.dht.routing_families import FamilyRoutingTables
 from servent.proto.dht.searches import SearchRunner
 from servent.proto.dht.server import QueryServer
 from servent.proto.dht.storage import ItemStore, PeerStore
@@ -90,7 +91,7 @@ class DhtNode(SearchRunner):
         self.node_id = node_id
         self.config = config
         self._rng = rng
-        self.routing_table = RoutingTable(node_id, config, now)
+        self.routing_table = FamilyRoutingTables(node_id, config, now)
         self.tokens = TokenIssuer(rng, now, config.token_rotation)
         self.peers = PeerStore(
             config.max_infohashes, config.max_peers_per_infohash, config.peer_ttl
@@ -277,7 +278,7 @@ class DhtNode(SearchRunner):
             return
         contacts = self.routing_table.export_nodes()
         self.node_id = new_id
-        self.routing_table = RoutingTable(new_id, self.config, now)
+        self.routing_table = FamilyRoutingTables(new_id, self.config, now)
         self.routing_table.import_nodes(contacts, now)
         self._server.rebind(new_id, self.routing_table)
         self._count("id_changes")
@@ -368,7 +369,7 @@ class DhtNode(SearchRunner):
 
     def _consider_querier(self, node_id: bytes, addr: Address, now: float) -> None:
         table = self.routing_table
-        if table.find(node_id) is not None:
+        if table.find(node_id, addr[0]) is not None:
             table.heard_from(node_id, addr, now, responded=False, verified=False)
         elif self._table_pings < _MAX_TABLE_PINGS and table.would_accept(node_id, addr[0]):
             self._query(addr, b"ping", {}, now, PURPOSE_TABLE, node_id)
@@ -402,16 +403,12 @@ class DhtNode(SearchRunner):
         if len(table) == 0:
             return
         if self._refresh not in self._lookups:
-            index = table.stale_bucket(now)
             if len(table) < self.config.k:
                 # Too few contacts (e.g. everyone joined through one node at once):
                 # look ourselves up again rather than wait 15 minutes for a refresh.
                 self._refresh = self._start(lk.REFRESH, self.node_id, now)
-            elif index is not None:
-                table.buckets[index].last_changed = now
-                target = table.random_id_in_bucket(index, self._rng)
-                lookup_id = self._start(lk.REFRESH, target, now)
-                self._refresh = lookup_id
+            elif (target := table.refresh_target(now, self._rng)) is not None:
+                self._refresh = self._start(lk.REFRESH, target, now)
         entry = table.questionable(now)
         if entry is not None:
             self._ping_entry(entry, now)

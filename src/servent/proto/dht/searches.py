@@ -28,7 +28,7 @@ from servent.proto.dht.results import (
     finished_event,
     signed_fields,
 )
-from servent.proto.dht.routing import RoutingTable
+from servent.proto.dht.routing_families import FamilyRoutingTables
 from servent.proto.dht.transactions import (
     PURPOSE_LOOKUP,
     PURPOSE_STORE,
@@ -59,7 +59,7 @@ class SearchRunner:
 
     config: DhtConfig
     node_id: bytes
-    routing_table: RoutingTable
+    routing_table: FamilyRoutingTables
     _events: list[DhtEvent]
     _lookups: dict[int, lk.Lookup]
     _next_id: int

@@ -32,7 +32,8 @@ from servent.proto.dht.krpc import (
     encode_response,
     encode_value,
 )
-from servent.proto.dht.routing import NodeEntry, RoutingTable
+from servent.proto.dht.routing import NodeEntry
+from servent.proto.dht.routing_families import FamilyRoutingTables
 from servent.proto.dht.storage import ItemStore, PeerStore, StoredItem
 from servent.proto.dht.tokens import TokenIssuer
 
@@ -83,7 +84,7 @@ class QueryServer:
         self,
         own_id: bytes,
         config: DhtConfig,
-        table: RoutingTable,
+        table: FamilyRoutingTables,
         tokens: TokenIssuer,
         peers: PeerStore,
         items: ItemStore,
@@ -100,7 +101,7 @@ class QueryServer:
         self._events = events
         self._budget = config.reply_size_floor
 
-    def rebind(self, own_id: bytes, table: RoutingTable) -> None:
+    def rebind(self, own_id: bytes, table: FamilyRoutingTables) -> None:
         """Answer as ``own_id`` from ``table`` from now on (the node changed its ID)."""
         self._own_id = own_id
         self._table = table
