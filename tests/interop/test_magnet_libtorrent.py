@@ -161,10 +161,10 @@ async def test_servent_fetches_a_libtorrent_seeded_magnet_through_the_dht(
     assert_content(tmp_path / "down", expected)
 
 
-async def test_servent_fetches_v2_only_metadata_from_libtorrent_verified_by_the_v2_hash(
+async def test_servent_gets_a_v2_only_magnet_from_libtorrent_piece_layers_included(
     tmp_path: Path,
 ) -> None:
-    make_content(tmp_path / "seed")
+    expected = make_content(tmp_path / "seed")
     torrent = create_torrent_with_libtorrent(
         tmp_path / "seed" / "content", version="v2", piece_length=32 * 1024
     )
@@ -175,5 +175,11 @@ async def test_servent_fetches_v2_only_metadata_from_libtorrent_verified_by_the_
         magnet = Magnet(info_hash_v2=meta.info_hash_v2, peers=(seeder.address,))
         async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as engine:
             fetched = await engine.fetch_metadata(magnet, timeout=DEADLINE)
-    assert fetched.info_bytes == meta.info_bytes
-    assert fetched.info_hash_v2 == meta.info_hash_v2
+            # Verified by the v2 hash; the piece layers came by BEP 52 hash requests.
+            assert fetched.info_bytes == meta.info_bytes
+            assert fetched.info_hash_v2 == meta.info_hash_v2
+            assert dict(fetched.piece_layers) == dict(meta.piece_layers) != {}
+            session = await engine.add_torrent(fetched, tmp_path / "down")
+            async with asyncio.timeout(DEADLINE):
+                await session.wait_complete()
+    assert_content(tmp_path / "down", expected)

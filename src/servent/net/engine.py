@@ -415,7 +415,7 @@ class SwarmEngine:
         finally:
             await self._stop_discovery(discovery)
         try:
-            meta = parse_info(info_bytes)
+            meta = parse_info(info_bytes, fetch.piece_layers or None)
         except MetainfoError as exc:
             raise MetadataFetchError(f"metadata of {name} is not a valid torrent: {exc}") from exc
         meta = replace(meta, trackers=tuple((t,) for t in magnet.trackers))

@@ -11,6 +11,12 @@ that send malformed messages, are dropped and never dialled again.
 
 Candidates arrive through :meth:`MetadataFetch.add_peers` from any source
 (the magnet's ``x.pe``, the user, trackers, the DHT, LSD) while it runs.
+
+For a v2-only magnet the info dictionary is not enough to verify pieces of
+files longer than one piece: the fetch then also collects those files'
+piece layers with BEP 52 hash requests (checked against each file's pieces
+root by :class:`~servent.proto.piece_layer_fetch.PieceLayerCollector`) and
+keeps them in :attr:`MetadataFetch.piece_layers`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from collections import deque
 from collections.abc import Iterable
 
 from servent.codec.magnet import Magnet
-from servent.errors import MetadataExchangeError, MetadataFetchError
+from servent.codec.metainfo.parse import parse_info
+from servent.errors import MetadataExchangeError, MetadataFetchError, MetainfoError
 from servent.net.known_peers import Address
 from servent.net.peer_session import PeerSession
 from servent.proto.metadata_exchange import MSG_REQUEST, MetadataFetcher, decode_message
@@ -34,9 +41,12 @@ from servent.proto.peerwire import (
     ExtensionMessage,
     ExtensionRegistry,
     HandshakeReceived,
+    Hashes,
+    HashReject,
     HaveNone,
     PeerConnection,
 )
+from servent.proto.piece_layer_fetch import PieceLayerCollector
 
 __all__ = ["MetadataFetch"]
 
@@ -96,6 +106,11 @@ class MetadataFetch:
         self._tasks: set[asyncio.Task[None]] = set()
         self._done: asyncio.Future[bytes] = self.loop.create_future()
         self.errors: dict[str, int] = {}
+        #: The verified info dictionary (before the piece layers, for v2-only magnets).
+        self.metadata: bytes | None = None
+        #: v2 piece layers (pieces root -> hashes) gathered for a v2-only magnet.
+        self.piece_layers: dict[bytes, bytes] = {}
+        self._layers: PieceLayerCollector | None = None
 
     # ------------------------------------------------------------------ API
 
@@ -188,6 +203,8 @@ class MetadataFetch:
         self._sessions.pop(session, None)
         self._last_progress.pop(session, None)
         self.fetcher.remove_peer(session)
+        if self._layers is not None:
+            self._layers.remove_peer(session)
         self._wake.set()
 
     def _count(self, what: str) -> None:
@@ -206,6 +223,8 @@ class MetadataFetch:
                 self._on_extension_handshake(session, event, now)
             elif isinstance(event, ExtensionMessage) and event.name == "ut_metadata":
                 self._on_metadata(session, event.payload, now)
+            elif isinstance(event, Hashes | HashReject):
+                self._on_hashes(session, event, now)
 
     def peer_closed(self, session: PeerSession) -> None:
         self._forget(session)
@@ -227,6 +246,10 @@ class MetadataFetch:
     def _on_extension_handshake(
         self, session: PeerSession, event: ExtensionHandshakeReceived, now: float
     ) -> None:
+        if self._layers is not None:
+            self._last_progress[session] = now
+            self._request(session, now)  # metadata known: only the piece layers are wanted
+            return
         if not session.conn.remote_supports("ut_metadata"):
             self._count("no ut_metadata")
             session.close("peer does not offer ut_metadata")
@@ -242,6 +265,9 @@ class MetadataFetch:
         self._request(session, now)
 
     def _request(self, session: PeerSession, now: float) -> None:
+        if self._layers is not None:
+            self._request_hashes(session, now)
+            return
         sent = False
         for _ in range(REQUESTS_PER_PEER):
             payload = self.fetcher.next_request(session, now)
@@ -274,7 +300,7 @@ class MetadataFetch:
                 "metadata of %s (%d bytes) verified", self.magnet.wire_info_hash.hex(),
                 len(metadata),
             )  # fmt: skip
-            self._done.set_result(metadata)
+            self._metadata_verified(metadata, now)
             return
         self._drop_liars()
         if session.close_reason is None:
@@ -300,3 +326,66 @@ class MetadataFetch:
         for session in list(self._sessions):
             if session.close_reason is None and session.transport is not None:
                 self._request(session, now)
+
+    # ------------------------------------------------------------------ v2 piece layers
+
+    def _metadata_verified(self, metadata: bytes, now: float) -> None:
+        self.metadata = metadata
+        if self.magnet.info_hash_v1 is not None:
+            self._done.set_result(metadata)  # v1 piece hashes are in the info dictionary
+            return
+        try:
+            collector = PieceLayerCollector(parse_info(metadata))
+        except MetainfoError:
+            self._done.set_result(metadata)  # the engine reports the invalid torrent
+            return
+        if collector.done:
+            self._done.set_result(metadata)
+            return
+        self._layers = collector
+        for session in list(self._sessions):
+            if session.close_reason is None and session.transport is not None:
+                self._last_progress[session] = now
+                self._request_hashes(session, now)
+
+    def _request_hashes(self, session: PeerSession, now: float) -> None:
+        collector = self._layers
+        assert collector is not None
+        conn = session.conn
+        if conn.remote_handshake is None:
+            return
+        sent = False
+        for request in collector.next_requests(session, now):
+            try:
+                conn.send(request)
+            except ValueError:  # too many hash requests outstanding on this connection
+                collector.remove_peer(session)
+                break
+            sent = True
+        if sent:
+            session.schedule_flush()
+
+    def _on_hashes(self, session: PeerSession, event: Hashes | HashReject, now: float) -> None:
+        collector = self._layers
+        if collector is None:
+            return
+        collector.receive(session, event)
+        self._last_progress[session] = now
+        for liar in [s for s in self._sessions if s in collector.bad_peers]:
+            if liar.close_reason is None:
+                address = self._sessions[liar]
+                log.warning(
+                    "metadata fetch: %s:%d sent a piece layer that fails its root; dropped",
+                    *address,
+                )
+                self.bad.add(address)
+                self._count("bad piece layer")
+                liar.abort("sent a piece layer that fails its pieces root")
+        if collector.done:
+            self.piece_layers = dict(collector.layers)
+            assert self.metadata is not None
+            log.info("piece layers of %d file(s) verified", len(self.piece_layers))
+            self._done.set_result(self.metadata)
+            return
+        if session.close_reason is None:
+            self._request_hashes(session, now)
