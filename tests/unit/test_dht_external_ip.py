@@ -67,8 +67,12 @@ def test_loopback_networks_count_each_port_as_a_voter() -> None:
 
 def _answer_ping(node: DhtNode, addr: tuple[str, int], sender: bytes, seen_as: str) -> None:
     node.ping(addr, 1.0)
-    ((query, _),) = [item for item in node.datagrams_to_send() if item[1] == addr]
-    tid = decode(query)[b"t"]  # type: ignore[index, call-overload]
+    pings = [
+        decode(data)
+        for data, dest in node.datagrams_to_send()
+        if dest == addr and decode(data)[b"q"] == b"ping"  # type: ignore[index, call-overload]
+    ]
+    tid = pings[-1][b"t"]  # type: ignore[index, call-overload]
     reply: dict[bytes, BValue] = {
         b"t": tid,
         b"y": b"r",
@@ -150,3 +154,25 @@ def test_one_responder_repeating_a_lie_changes_nothing() -> None:
     for _ in range(10):
         _answer_ping(node, liar, b"\x66" * 20, NEW_IP)
     assert node.external_ip is None and node.node_id == OWN
+
+
+def test_a_dual_stack_node_keeps_one_id_for_its_ipv4_address() -> None:
+    # Regression: IPv4 and IPv6 reports voted against each other, so a dual-stack
+    # node's ID would have been regenerated back and forth.
+    node = _node()
+    v6_voters = [(f"2001:db8:{i}::1", 6881) for i in range(1, 6)]
+    for i, addr in enumerate(v6_voters[:3]):
+        _answer_ping(node, addr, bytes([0x50 + i]) * 20, "2600::5")
+    assert node.external_ip6 == "2600::5" and node.external_ip is None
+    assert is_secure_id(node.node_id, "2600::5")  # the only address known: it decides
+    for i, addr in enumerate(_voters(3)):
+        _answer_ping(node, addr, bytes([0x40 + i]) * 20, NEW_IP)
+    assert node.external_ip == NEW_IP and is_secure_id(node.node_id, NEW_IP)
+    v4_id = node.node_id
+    for i, addr in enumerate(v6_voters):
+        _answer_ping(node, addr, bytes([0x60 + i]) * 20, "2600::5")
+    for i, addr in enumerate(_voters(3, first=50)):
+        _answer_ping(node, addr, bytes([0x70 + i]) * 20, NEW_IP)
+    assert node.node_id == v4_id
+    assert node.statistics()["id_changes"] == 2  # once for IPv6, once for IPv4, no more
+    assert node.external_ip6 == "2600::5"

@@ -245,8 +245,13 @@ class DhtDriver:
 
     @property
     def external_ip(self) -> str | None:
-        """Our IP as most responders report it (BEP 42 ``ip``), once they agree."""
+        """Our IPv4 address as responders report it (BEP 42 ``ip``), once they agree."""
         return self.node.external_ip
+
+    @property
+    def external_ip6(self) -> str | None:
+        """Our IPv6 address as IPv6 responders report it, once they agree."""
+        return self.node.external_ip6
 
     @property
     def address(self) -> Address:

@@ -63,7 +63,7 @@ class DhtNode(SearchRunner):
     """A Mainline DHT node (BEP 5, 32, 42, 43, 44, 51), fed datagrams and time."""
 
     __slots__ = (
-        "_ip_voter",
+        "_ip_voters",
         "_limiter",
         "_next_maintenance",
         "_refresh",
@@ -71,6 +71,7 @@ class DhtNode(SearchRunner):
         "_server",
         "config",
         "external_ip",
+        "external_ip6",
         "items",
         "node_id",
         "peers",
@@ -127,10 +128,12 @@ class DhtNode(SearchRunner):
         self._refresh = 0  # id of the running bucket refresh (an id, so a finished lookup is freed)
         self._table_pings = 0
         self._stats: dict[str, int] = {}
-        #: Created on the first report that disagrees with ``external_ip`` and dropped
-        #: once all recent reports agree: most nodes of a simulation never keep one.
-        self._ip_voter: ExternalIpVoter | None = None
+        #: One voter per family (True: IPv6), created on the first report that disagrees
+        #: and dropped once recent reports agree: most simulated nodes never keep one.
+        self._ip_voters: dict[bool, ExternalIpVoter] | None = None
+        #: Our IPv4 and IPv6 addresses as responders of each family agree on them.
         self.external_ip: str | None = None
+        self.external_ip6: str | None = None
 
     # -- the driver's interface -----------------------------------------
 
@@ -282,7 +285,7 @@ class DhtNode(SearchRunner):
         self.routing_table.import_nodes(contacts, now)
         self._server.rebind(new_id, self.routing_table)
         self._count("id_changes")
-        self._events.append(NodeIdChanged(old_id, new_id, self.external_ip))
+        self._events.append(NodeIdChanged(old_id, new_id, self.external_ip or self.external_ip6))
         self._refresh = self._start(lk.REFRESH, new_id, now)
 
     def statistics(self) -> dict[str, int]:
@@ -375,21 +378,42 @@ class DhtNode(SearchRunner):
             self._query(addr, b"ping", {}, now, PURPOSE_TABLE, node_id)
 
     def _vote_external_ip(self, voter: Address, ip: str, now: float) -> None:
-        """Count a responder's view of our IP; on a change, maybe take a BEP 42 ID."""
-        voter_table = self._ip_voter
-        if voter_table is None:
-            if ip == self.external_ip:
+        """Count a responder's view of our IP; on a change, maybe take a BEP 42 ID.
+
+        Each family votes apart (a dual-stack node has two external IPs); the
+        ID follows the IPv4 address once it is known, so the two never take
+        turns at regenerating it.
+        """
+        ipv6 = ":" in ip
+        current = self.external_ip6 if ipv6 else self.external_ip
+        voters = self._ip_voters
+        tally = voters.get(ipv6) if voters is not None else None
+        if tally is None:
+            if ip == current:
                 return
-            voter_table = self._ip_voter = ExternalIpVoter(per_port=not self.config.restrict_ips)
-            voter_table.current = self.external_ip
-        changed = voter_table.vote(voter, ip)
-        if voter_table.votes_for(voter_table.current or "") == len(voter_table):
-            self._ip_voter = None  # everyone agrees again: keep no memory
+            tally = ExternalIpVoter(per_port=not self.config.restrict_ips)
+            tally.current = current
+            if voters is None:
+                voters = self._ip_voters = {}
+            voters[ipv6] = tally
+        changed = tally.vote(voter, ip)
+        if voters is not None and tally.votes_for(tally.current or "") == len(tally):
+            del voters[ipv6]  # everyone agrees again: keep no memory
+            if not voters:
+                self._ip_voters = None
         if changed is None:
             return
-        self.external_ip = changed
+        if ipv6:
+            self.external_ip6 = changed
+        else:
+            self.external_ip = changed
         self._events.append(ExternalAddressChanged(changed))
-        if self.config.regenerate_id and not is_secure_id(self.node_id, changed):
+        decides_id = self.external_ip or self.external_ip6
+        if (
+            self.config.regenerate_id
+            and decides_id == changed
+            and not is_secure_id(self.node_id, changed)
+        ):
             self.change_id(generate_secure_id(changed, self._rng), now)
 
     def _maintain(self, now: float) -> None:
