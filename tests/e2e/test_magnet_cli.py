@@ -79,3 +79,13 @@ async def test_get_rejects_a_malformed_magnet_link(tmp_path: Path) -> None:
     code, _, err = await run_servent("get", "magnet:?xt=urn:btih:nothex", "-o", tmp_path)
     assert code != 0
     assert any("not a valid magnet link" in line for line in err), err
+
+
+async def test_get_a_magnet_whose_only_peer_is_unreachable_fails_with_one_line(
+    tmp_path: Path,
+) -> None:
+    magnet = "magnet:?xt=urn:btih:" + "ab" * 20 + "&x.pe=127.0.0.1:1"
+    code, _, err = await run_servent("get", magnet, "-o", tmp_path, within=DEADLINE)
+    assert code == 1
+    errors = [line for line in err if line.startswith("servent: error:")]
+    assert len(errors) == 1 and "no peer gave the metadata" in errors[0], err

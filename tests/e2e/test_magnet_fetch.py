@@ -68,11 +68,26 @@ async def test_engine_fetches_metadata_by_magnet_and_downloads(
 async def test_fetch_metadata_times_out_with_a_clear_error(tmp_path: Path) -> None:
     folder, _ = make_share(tmp_path / "seed")
     meta = create_torrent(folder)
+    dead_tracker = "http://127.0.0.1:1/announce"  # a source that never answers
     async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as leecher:
-        with pytest.raises(MetadataFetchError, match="no metadata"):
+        with pytest.raises(MetadataFetchError, match=r"no metadata .* within 1 s"):
             await leecher.fetch_metadata(
-                dataclasses.replace(meta.to_magnet(), peers=((LOOPBACK, 1),)), timeout=1.0
+                dataclasses.replace(meta.to_magnet(), trackers=(dead_tracker,)), timeout=1.0
             )
+
+
+async def test_fetch_metadata_gives_up_at_once_when_its_only_peers_are_unreachable(
+    tmp_path: Path,
+) -> None:
+    folder, _ = make_share(tmp_path / "seed")
+    meta = create_torrent(folder)
+    magnet = dataclasses.replace(meta.to_magnet(), peers=((LOOPBACK, 1),))
+    async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as leecher:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(MetadataFetchError, match=r"no source is left.*unreachable: 1"):
+            await leecher.fetch_metadata(magnet, timeout=DEADLINE)
+        assert loop.time() - started < DEADLINE / 2
 
 
 class LyingMetadataPeer:

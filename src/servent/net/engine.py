@@ -407,6 +407,8 @@ class SwarmEngine:
             progress=lambda: Progress(left=1),  # the size is not known yet
             name=f"metadata of {name}",
         )
+        if not discovery.has_sources:
+            fetch.no_more_sources()  # only x.pe and the given peers: fail fast, not on timeout
         self._discovery_runs[discovery] = asyncio.get_running_loop().create_task(
             discovery.run(), name=f"discovery (metadata) {name}"
         )

@@ -111,6 +111,8 @@ class MetadataFetch:
         #: v2 piece layers (pieces root -> hashes) gathered for a v2-only magnet.
         self.piece_layers: dict[bytes, bytes] = {}
         self._layers: PieceLayerCollector | None = None
+        self._finite = False
+        self._gave_up = False
 
     # ------------------------------------------------------------------ API
 
@@ -133,19 +135,33 @@ class MetadataFetch:
             async with asyncio.timeout(within), asyncio.TaskGroup() as tasks:
                 self._tasks.add(tasks.create_task(self._pump(tasks), name="metadata fetch pump"))
                 try:
-                    return await asyncio.shield(self._done)
+                    metadata = await asyncio.shield(self._done)
                 finally:
                     for task in self._tasks:
                         task.cancel()
         except TimeoutError:
-            summary = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
             raise MetadataFetchError(
                 f"no metadata for {self.magnet.wire_info_hash.hex()} within {within:g} s "
-                f"({len(self._seen)} peer(s) tried{'; ' + summary if summary else ''})"
+                f"({self._summary()})"
             ) from None
         finally:
             for session in list(self._sessions):
                 session.close("metadata fetch finished")
+        if self._gave_up:
+            raise MetadataFetchError(
+                f"no peer gave the metadata of {self.magnet.wire_info_hash.hex()} "
+                f"and no source is left to ask ({self._summary()})"
+            )
+        return metadata
+
+    def _summary(self) -> str:
+        summary = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items()))
+        return f"{len(self._seen)} peer(s) tried{'; ' + summary if summary else ''}"
+
+    def no_more_sources(self) -> None:
+        """Only the candidates already given will ever come: give up once they are tried."""
+        self._finite = True
+        self._wake.set()
 
     # ------------------------------------------------------------------ dialling
 
@@ -161,6 +177,10 @@ class MetadataFetch:
                 self._tasks.add(dial)
                 dial.add_done_callback(self._tasks.discard)
             self._tick(now)
+            if self._finite and not self._candidates and not self._sessions:
+                self._gave_up = True
+                self._done.set_result(b"")
+                return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK)

@@ -141,6 +141,11 @@ class TorrentDiscovery:
             if self.lsd is not None:
                 tasks.create_task(self._lsd_loop(), name=f"lsd {self.name}")
 
+    @property
+    def has_sources(self) -> bool:
+        """Whether any tracker, the DHT or LSD may still bring peers."""
+        return self.tiers.current() is not None or self.dht is not None or self.lsd is not None
+
     def completed(self) -> None:
         """The download finished: tell the trackers (``completed``) at once."""
         self._completed.set()
