@@ -7,13 +7,15 @@ Writes one file of pseudo-random bytes, then times libtorrent's
 with the same piece length and kind, in rounds that alternate who goes first,
 and prints MiB/s of each and the median, lowest and highest ratio (servent
 speed / libtorrent speed; >= 1.0 means servent is at least as fast).  The
-file is read once beforehand so both start from a warm page cache.  For v2
-and hybrid it also checks both produced the same info-hash.
+file is read once beforehand so both start from a warm page cache
+(``--cold`` evicts it before every run instead).  For v2 and hybrid it also
+checks both produced the same info-hash.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import statistics
@@ -63,6 +65,21 @@ def warm(path: Path) -> None:
             pass
 
 
+def evict(path: Path) -> None:
+    """Drop this file's pages from the page cache (only this file: others keep theirs).
+
+    Pages still mapped (libtorrent maps files) cannot be dropped: collect its
+    objects first.
+    """
+    gc.collect()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def time_libtorrent(path: Path, piece_length: int, version: str) -> tuple[float, float, bytes]:
     cpu = time.process_time()
     started = time.perf_counter()
@@ -98,6 +115,9 @@ def main() -> None:
     parser.add_argument("--piece-length", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--dir", default=None, help="where to write the payload (default: tmp)")
+    parser.add_argument(
+        "--cold", action="store_true", help="evict the payload from the page cache before each run"
+    )
     args = parser.parse_args()
     size = parse_size(args.size)
     piece_length = args.piece_length or choose_piece_length(size)
@@ -107,18 +127,30 @@ def main() -> None:
         warm(path)
         print(
             f"payload {size / MIB:.0f} MiB, {args.version}, piece length "
-            f"{piece_length // 1024} KiB, {os.cpu_count()} cores"
+            f"{piece_length // 1024} KiB, {os.cpu_count()} cores, "
+            f"{'cold' if args.cold else 'warm'} page cache"
         )
+
+        def servent_run() -> tuple[float, float, bytes]:
+            if args.cold:
+                evict(path)
+            return time_servent(path, piece_length, args.version)
+
+        def libtorrent_run() -> tuple[float, float, bytes]:
+            if args.cold:
+                evict(path)
+            return time_libtorrent(path, piece_length, args.version)
+
         ratios: list[float] = []
         cpu_ratios: list[float] = []
         for round_index in range(args.rounds):
             # Alternate who goes first so a burst of load elsewhere hits both alike.
             if round_index % 2:
-                sv_time, sv_cpu, sv_key = time_servent(path, piece_length, args.version)
-                lt_time, lt_cpu, lt_key = time_libtorrent(path, piece_length, args.version)
+                sv_time, sv_cpu, sv_key = servent_run()
+                lt_time, lt_cpu, lt_key = libtorrent_run()
             else:
-                lt_time, lt_cpu, lt_key = time_libtorrent(path, piece_length, args.version)
-                sv_time, sv_cpu, sv_key = time_servent(path, piece_length, args.version)
+                lt_time, lt_cpu, lt_key = libtorrent_run()
+                sv_time, sv_cpu, sv_key = servent_run()
             ratios.append(lt_time / sv_time)
             cpu_ratios.append(lt_cpu / sv_cpu)
             same = "same info-hash" if lt_key == sv_key else "DIFFERENT info-hash"
