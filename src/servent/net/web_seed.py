@@ -44,8 +44,11 @@ MAX_FAILURES = 4
 #: Back-off after a failed fetch: BASE * 2**(failures-1), capped.
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 30.0
-#: Time allowed for one range request (connect + whole body).
-REQUEST_TIMEOUT = 30.0
+#: Connecting, and then silence between two reads, after which a request fails.
+#: (No limit on the whole body: a slow server that keeps sending is still useful.)
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
 #: How long to wait for others to complete a piece this seed fed partly.
 OUTCOME_TIMEOUT = 60.0
 #: Idle wait when no piece is free for the web seed (re-checked on every verified piece).
@@ -199,8 +202,7 @@ class WebSeed:
     async def _fetch_range(self, url: str, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset`` of ``url``; never reads more."""
         headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-        async with self.http.get(url, headers=headers, timeout=timeout) as response:
+        async with self.http.get(url, headers=headers, timeout=_TIMEOUT) as response:
             if response.status == 200 and offset == 0:
                 pass  # server ignored the range: the first ``length`` bytes are still right
             elif response.status != 206:
@@ -222,9 +224,8 @@ async def run_web_seeds(torrent: TorrentSession) -> None:
     urls = [url for url in torrent.metainfo.web_seeds if url.startswith(("http://", "https://"))]
     if not urls or torrent.complete:
         return
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
     connector = aiohttp.TCPConnector(limit_per_host=2)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+    async with aiohttp.ClientSession(timeout=_TIMEOUT, connector=connector) as http:
         seeds = [WebSeed(torrent, url, http) for url in urls[:MAX_WEB_SEEDS]]
         torrent.web_seeds = seeds
         async with asyncio.TaskGroup() as tasks:
