@@ -33,18 +33,19 @@ FORCED_RC4 = {"in_enc_policy": 0, "out_enc_policy": 0, "allowed_enc_level": 2}
 REQUIRED = EngineConfig(listen_host=LOOPBACK, encryption="required")
 
 
-def make_torrent(tmp_path: Path) -> tuple[bytes, bytes]:
+def make_torrent(tmp_path: Path, version: str = "hybrid") -> tuple[bytes, bytes]:
     data = write_payload(tmp_path / "seed" / "payload.bin", SIZE, seed=3)
     torrent = create_torrent_with_libtorrent(
-        tmp_path / "seed" / "payload.bin", version="hybrid", piece_length=64 * 1024
+        tmp_path / "seed" / "payload.bin", version=version, piece_length=64 * 1024
     )
     return torrent, data
 
 
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
 async def test_servent_downloads_from_libtorrent_with_encryption_required(
-    tmp_path: Path,
+    tmp_path: Path, version: str
 ) -> None:
-    torrent, data = make_torrent(tmp_path)
+    torrent, data = make_torrent(tmp_path, version)
     before = encrypted_transport.handshake_outcomes["rc4"]
     with libtorrent_peer(**FORCED_RC4) as seeder:
         await libtorrent_seeder(seeder, torrent, tmp_path / "seed")
@@ -57,10 +58,11 @@ async def test_servent_downloads_from_libtorrent_with_encryption_required(
     assert encrypted_transport.handshake_outcomes["rc4"] > before
 
 
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
 async def test_libtorrent_downloads_from_servent_with_encryption_required(
-    tmp_path: Path,
+    tmp_path: Path, version: str
 ) -> None:
-    torrent, data = make_torrent(tmp_path)
+    torrent, data = make_torrent(tmp_path, version)
     before = encrypted_transport.handshake_outcomes["rc4"]
     async with SwarmEngine(REQUIRED) as engine:
         session = await engine.add_torrent(parse_torrent(torrent), tmp_path / "seed")
