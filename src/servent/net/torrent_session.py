@@ -13,6 +13,13 @@ the piece's buffer; a complete piece goes to ``TorrentStorage.write_piece``
 its senders through :mod:`~servent.net.provenance` (ban or parole) and is
 fetched again.  Requests are topped up once per socket read per peer, to a
 depth from the peer's measured rate and latency.
+
+Around that core, each in its own module: dialling, accepting and closing
+peers (:mod:`~servent.net.torrent_connections`, scored candidates and
+message stream encryption), BEP 10 extensions (:mod:`~servent.net.peer_extensions`:
+``ut_metadata`` serving and PEX), BEP 52 hash requests
+(:mod:`~servent.proto.hash_serving`), idle-peer replacement
+(:mod:`~servent.net.connection_manager`) and web seeds (:mod:`~servent.net.web_seed`).
 """
 
 from __future__ import annotations
