@@ -212,7 +212,12 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args(argv)
+    if args.loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     if args.role == "lt-seed":
         child_lt_seed(args.torrent, args.folder, args.timeout)
     elif args.role == "lt-leech":
@@ -236,10 +241,12 @@ def child_command(role: str, torrent: Path, folder: Path, *extra: str) -> list[s
 class Seeder:
     """A long-lived seeder child; asked for its CPU seconds around each transfer."""
 
-    def __init__(self, role: str, torrent: Path, data: Path, timeout: float) -> None:
+    def __init__(
+        self, role: str, torrent: Path, data: Path, timeout: float, loop: str = "asyncio"
+    ) -> None:
         self.role = role
         self.proc = subprocess.Popen(
-            child_command(role, torrent, data, "--timeout", str(timeout)),
+            child_command(role, torrent, data, "--timeout", str(timeout), "--loop", loop),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -318,7 +325,7 @@ def transfer(
     out.mkdir()
     command = child_command(
         f"{leech_side}-leech", torrent, out, "--port", str(seeder.port), "--timeout",
-        str(args.timeout),
+        str(args.timeout), "--loop", args.loop,
     )  # fmt: skip
     spy: subprocess.Popen[bytes] | None = None
     if profile_to is not None and leech_side == "sv":
@@ -394,11 +401,12 @@ def parent_main(args: argparse.Namespace) -> None:
         print(
             f"payload {args.size_mib} MiB, pieces of {args.piece_kib} KiB, {args.version}, "
             f"in {work} ({'tmpfs' if str(root).startswith('/dev/shm') else 'disk'}), "
-            f"{os.cpu_count()} cores; made in {time.perf_counter() - t0:.1f} s",
+            f"{os.cpu_count()} cores, servent on {args.loop}; "
+            f"made in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
         seeders["lt"] = Seeder("lt-seed", torrent, work / "seed", args.timeout)
-        seeders["sv"] = Seeder("sv-seed", torrent, work / "seed", args.timeout)
+        seeders["sv"] = Seeder("sv-seed", torrent, work / "seed", args.timeout, args.loop)
         results: dict[str, list[dict[str, Any]]] = {s: [] for s in SCENARIOS if s in args.scenarios}
         for run in range(args.runs):
             chosen = tuple(s for s in SCENARIOS if s in args.scenarios)
@@ -487,6 +495,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     parser.add_argument("--profile", choices=["pyinstrument", "py-spy"])
+    parser.add_argument(
+        "--loop", choices=["asyncio", "uvloop"], default="asyncio",
+        help="event loop of the servent processes (uvloop: the 'fast' extra)",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="per transfer, seconds")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and profiles")
