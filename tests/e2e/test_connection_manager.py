@@ -99,3 +99,31 @@ async def test_stopping_cancels_dials_stuck_in_their_handshake(tmp_path: Path) -
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_incoming_peer_is_remembered_and_dialled_back_after_a_drop(tmp_path: Path) -> None:
+    write_payload(tmp_path / "seed" / "payload.bin", SIZE, seed=24)
+    meta = parse_torrent(
+        create_torrent_with_libtorrent(tmp_path / "seed" / "payload.bin", version="v1")
+    )
+    config = EngineConfig(listen_host=LOOPBACK)
+    async with SwarmEngine(config) as node_a, SwarmEngine(config) as node_b:
+        a = await node_a.add_torrent(
+            meta, tmp_path / "a", config=TorrentConfig(reconnect_delay=0.2)
+        )
+        await node_b.add_torrent(
+            meta,
+            tmp_path / "b",
+            peers=[(LOOPBACK, node_a.port)],
+            config=TorrentConfig(reconnect_delay=60.0),  # only A may dial back
+        )
+        b_address = (LOOPBACK, node_b.port)
+        await wait_until(lambda: b_address in a.known, "A to learn where B listens")
+        entry = a.known.get(b_address)
+        assert entry is not None and entry.source == "incoming" and entry.busy
+        (incoming,) = a.open_peers
+        assert incoming.dialled is None
+        incoming.session.close("dropped by the test")
+        await wait_until(
+            lambda: any(p.dialled == b_address for p in a.open_peers), "A to dial B back"
+        )

@@ -66,6 +66,8 @@ class TorrentConnections:
     uploaded_to: dict[str, int]
     download_bucket: TokenBucket
     _stop: asyncio.Event
+    #: Incoming peers that told us where they listen (BEP 10 ``p``) -> that address.
+    _incoming_listen: dict[SwarmPeer, Address]
     _dials: set[asyncio.Task[None]]
     _tasks: asyncio.TaskGroup | None
     _held_off: bool
@@ -200,6 +202,23 @@ class TorrentConnections:
         if self._held_off:
             session.hold_off(True)
 
+    def remember_incoming(self, peer: SwarmPeer, listen_port: int | None) -> None:
+        """An incoming peer said where it listens: keep that address as a candidate
+        (source ``incoming``), busy while this connection lasts, so it can be dialled
+        again after a drop and its delivered bytes count in its score."""
+        if peer.dialled is not None or listen_port is None or peer in self._incoming_listen:
+            return
+        address = (peer.session.address[0], listen_port)
+        if self.is_own_address(address) or self.bans.is_banned(*address):
+            return
+        entry = self.known.get(address)
+        if entry is not None and entry.busy:
+            return  # we are dialling it, or another connection holds it
+        if entry is None and not self.known.add(address, source="incoming"):
+            return  # the list is full
+        self.known.connected(address)
+        self._incoming_listen[peer] = address
+
     def peer_closed(self, session: PeerSession) -> None:
         peer = self.peers.pop(session, None)
         if peer is None:
@@ -220,6 +239,8 @@ class TorrentConnections:
             log.info("%s is this node itself; not dialling it again", peer.label)
             self.own_addresses.add(peer.dialled)
             self.known.remove(peer.dialled)
+        elif (listening := self._incoming_listen.pop(peer, None)) is not None:
+            self.known.disconnected(listening, now, peer.downloaded)
         elif peer.dialled is not None:
             if peer.open:
                 self.known.disconnected(peer.dialled, now, peer.downloaded)

@@ -144,6 +144,7 @@ class TorrentSession(TorrentConnections):
         self._web_seed_task: asyncio.Task[None] | None = None
         self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._dials: set[asyncio.Task[None]] = set()
+        self._incoming_listen: dict[SwarmPeer, Address] = {}
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
         # BEP 27: a private torrent's peers come from its tracker only (no PEX).
@@ -433,7 +434,10 @@ class TorrentSession(TorrentConnections):
                 self.choker.config.upload_slots
             ):
                 self._run_choker(now)
-        elif isinstance(event, ExtensionHandshakeReceived | ExtensionMessage):
+        elif isinstance(event, ExtensionHandshakeReceived):
+            self.remember_incoming(peer, event.handshake.listen_port)
+            self.extensions.on_event(peer, event, now)
+        elif isinstance(event, ExtensionMessage):
             self.extensions.on_event(peer, event, now)
         elif isinstance(event, NotInterested | Choke | AllowedFast):
             pass
