@@ -106,6 +106,12 @@ def _tiers(*groups: Iterable[Iterable[str]]) -> list[list[str]]:
     return tiers
 
 
+def _report_discovery_end(task: asyncio.Task[None]) -> None:
+    """Discovery only ends by cancellation; anything else is a bug worth a log line."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s ended: %r", task.get_name(), task.exception())
+
+
 class SwarmEngine:
     """Runs torrents; see the module docstring."""
 
@@ -343,9 +349,9 @@ class SwarmEngine:
                     await torrent.wait_complete()
                     discovery.completed()
 
-        self._discovery_runs[discovery] = asyncio.get_running_loop().create_task(
-            run(), name=f"discovery {meta.name}"
-        )
+        task = asyncio.get_running_loop().create_task(run(), name=f"discovery {meta.name}")
+        task.add_done_callback(_report_discovery_end)
+        self._discovery_runs[discovery] = task
 
     async def _stop_discovery(self, discovery: TorrentDiscovery) -> None:
         task = self._discovery_runs.pop(discovery, None)
@@ -353,10 +359,9 @@ class SwarmEngine:
             del self._discovery_by_hash[key]
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # An exception was already logged by _report_discovery_end.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.warning("discovery of %s ended: %s", discovery.name, task.exception())
 
     def _on_lsd_peer(self, info_hash: bytes, address: tuple[str, int]) -> None:
         discovery = self._discovery_by_hash.get(info_hash)
@@ -409,9 +414,11 @@ class SwarmEngine:
         )
         if not discovery.has_sources:
             fetch.no_more_sources()  # only x.pe and the given peers: fail fast, not on timeout
-        self._discovery_runs[discovery] = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             discovery.run(), name=f"discovery (metadata) {name}"
         )
+        task.add_done_callback(_report_discovery_end)
+        self._discovery_runs[discovery] = task
         try:
             info_bytes = await fetch.run(within=timeout)
         finally:
@@ -423,6 +430,8 @@ class SwarmEngine:
         meta = replace(meta, trackers=tuple((t,) for t in magnet.trackers))
         found = [*fetch.responsive, *magnet.peers]
         self._fetched_peers[meta.wire_info_hash] = list(dict.fromkeys(found))[:200]
+        while len(self._fetched_peers) > 64:  # fetched but never added: forget the oldest
+            self._fetched_peers.pop(next(iter(self._fetched_peers)))
         return meta
 
     def _with_slot_share(self, config: TorrentConfig) -> TorrentConfig:
