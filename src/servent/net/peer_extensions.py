@@ -24,6 +24,7 @@ from servent.net.encrypted_transport import used_mse
 from servent.net.known_peers import Address, KnownPeers
 from servent.proto.metadata_exchange import (
     MSG_REQUEST,
+    PIECE_SIZE,
     MetadataServer,
     decode_message,
     encode_reject,
@@ -66,7 +67,7 @@ class TorrentExtensions:
         pex: bool = True,
     ) -> None:
         self.metadata = MetadataServer(info_bytes)
-        self._pieces = max(1, -(-len(info_bytes) // (16 * 1024)))
+        self._pieces = max(1, -(-len(info_bytes) // PIECE_SIZE))
         self._add_peers = add_peers
         self._known = known
         self._learnt_from: dict[SwarmPeer, set[Address]] = {}
