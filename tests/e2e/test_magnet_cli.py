@@ -89,3 +89,22 @@ async def test_get_a_magnet_whose_only_peer_is_unreachable_fails_with_one_line(
     assert code == 1
     errors = [line for line in err if line.startswith("servent: error:")]
     assert len(errors) == 1 and "no peer gave the metadata" in errors[0], err
+
+
+async def test_get_finds_the_seeder_through_a_servent_tracker_process(tmp_path: Path) -> None:
+    expected = make_folder(tmp_path / "share" / "album")
+    async with servent("tracker", "--port", "0", "--host", "127.0.0.1") as tracker:
+        port = (await tracker.wait_line(r"udp port (\d+)")).group(1)
+        async with servent(
+            "seed", tmp_path / "share" / "album", "--host", "127.0.0.1",
+            "--tracker", f"http://127.0.0.1:{port}/announce",
+        ) as seeder:  # fmt: skip
+            magnet = without_peers((await seeder.wait_line(r"^magnet:\?.*$")).group(0))
+            assert f"tr=http://127.0.0.1:{port}/announce" in magnet
+            code, out, err = await run_servent(
+                "get", magnet, "-o", tmp_path / "down",
+                "--tracker", f"udp://127.0.0.1:{port}/announce", within=DEADLINE,
+            )  # fmt: skip
+    assert code == 0, err
+    assert len(out) == 1 and "verified" in out[0], out
+    assert_same(tmp_path / "down" / "album", expected)
