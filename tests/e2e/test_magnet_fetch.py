@@ -164,3 +164,34 @@ async def test_liar_sending_bad_metadata_is_dropped_and_fetch_completes(
     assert fetched.info_bytes == meta.info_bytes
     assert liar.served >= 1, "the liar was never asked"
     assert any("fails the info-hash" in r.getMessage() for r in caplog.records)
+
+
+async def test_multi_piece_metadata_from_a_liar_and_an_honest_peer_blames_only_the_liar(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "seed" / "many"
+    for number in range(500):  # a long file list: metadata of several 16 KiB pieces
+        write_payload(folder / f"track-{number:03d}-with-a-rather-long-descriptive-name.bin", 10)
+    meta = create_torrent(folder, version=TorrentVersion("v1"), piece_length=16 * 1024)
+    assert len(meta.info_bytes) > 2 * 16 * 1024
+    caplog.set_level(logging.WARNING, logger="servent.net.metadata_fetch")
+    for attempt in range(3):  # who answers first varies; each run must blame only the liar
+        liar = LyingMetadataPeer(meta.wire_info_hash, len(meta.info_bytes))
+        await liar.start()
+        try:
+            async with (
+                SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as seeder,
+                SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as leecher,
+            ):
+                await seeder.add_torrent(meta, tmp_path / "seed")
+                peers = [(LOOPBACK, liar.port), (LOOPBACK, seeder.port)]
+                magnet = dataclasses.replace(
+                    meta.to_magnet(), peers=tuple(peers[::-1] if attempt % 2 else peers)
+                )
+                fetched = await leecher.fetch_metadata(magnet, timeout=DEADLINE)
+                honest = f"{LOOPBACK}:{seeder.port}"
+        finally:
+            await liar.close()
+        assert fetched.info_bytes == meta.info_bytes
+        blamed = [r.getMessage() for r in caplog.records if "fails the info-hash" in r.getMessage()]
+        assert not any(honest in message for message in blamed), blamed

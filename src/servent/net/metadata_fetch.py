@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 #: Candidate addresses remembered at most (a hostile tracker cannot grow this).
 MAX_CANDIDATES = 2000
 #: Requests outstanding per peer.
-REQUESTS_PER_PEER = 4
+REQUESTS_PER_PEER = 16
 #: A peer that has not sent its BEP 10 handshake, or a piece, for this long is dropped.
 PEER_IDLE_TIMEOUT = 15.0
 TICK = 0.5
@@ -112,6 +112,10 @@ class MetadataFetch:
         self.piece_layers: dict[bytes, bytes] = {}
         self._layers: PieceLayerCollector | None = None
         self._finite = False
+        #: Peers that offer ut_metadata with a usable size; the one being asked first.
+        self._offering: set[PeerSession] = set()
+        self._owner: PeerSession | None = None
+        self._outstanding: dict[PeerSession, int] = {}
         self._gave_up = False
 
     # ------------------------------------------------------------------ API
@@ -222,6 +226,10 @@ class MetadataFetch:
     def _forget(self, session: PeerSession) -> None:
         self._sessions.pop(session, None)
         self._last_progress.pop(session, None)
+        self._offering.discard(session)
+        self._outstanding.pop(session, None)
+        if self._owner is session:
+            self._owner = None
         self.fetcher.remove_peer(session)
         if self._layers is not None:
             self._layers.remove_peer(session)
@@ -281,6 +289,7 @@ class MetadataFetch:
                 self._size_conflicts.append(address)
             session.close(f"unusable metadata_size {event.handshake.metadata_size!r}")
             return
+        self._offering.add(session)
         self._last_progress[session] = now
         self._request(session, now)
 
@@ -288,14 +297,24 @@ class MetadataFetch:
         if self._layers is not None:
             self._request_hashes(session, now)
             return
-        sent = False
-        for _ in range(REQUESTS_PER_PEER):
+        if session not in self._offering:
+            return
+        # One source at a time while it has requests out: a piece that fails the
+        # hash then blames exactly the peer that sent it, never an honest bystander.
+        owner = self._owner
+        if owner is None or owner not in self._offering:
+            owner = self._owner = session
+        if session is not owner and self._outstanding.get(owner, 0) > 0:
+            return
+        sent = 0
+        while self._outstanding.get(session, 0) + sent < REQUESTS_PER_PEER:
             payload = self.fetcher.next_request(session, now)
             if payload is None:
                 break
             session.conn.send_extension("ut_metadata", payload)
-            sent = True
+            sent += 1
         if sent:
+            self._outstanding[session] = self._outstanding.get(session, 0) + sent
             session.schedule_flush()
 
     def _on_metadata(self, session: PeerSession, payload: bytes, now: float) -> None:
@@ -307,6 +326,8 @@ class MetadataFetch:
                 session.conn.send_extension("ut_metadata", encode_metadata_reject(message.piece))
                 session.schedule_flush()
                 return
+            if session in self._outstanding:
+                self._outstanding[session] = max(0, self._outstanding[session] - 1)
             metadata = self.fetcher.receive(session, payload, now)
         except MetadataExchangeError as exc:
             log.warning("metadata fetch: dropping %s:%d: %s", *address, exc)
