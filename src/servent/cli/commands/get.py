@@ -15,16 +15,21 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from servent.cli.peer_sources import (
+    add_discovery_arguments,
+    dht_for,
+    discovery_config,
+    parse_peer,
+)
 from servent.errors import ConfigError, ServentError
 
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
-    from servent.net.dht_driver import DhtDriver
     from servent.net.engine import SwarmEngine
     from servent.net.torrent_session import TorrentSession
 
@@ -106,67 +111,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run_get)
 
 
-def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
-    """Peer-source flags shared by ``get`` and ``seed``."""
-    parser.add_argument(
-        "--tracker",
-        metavar="URL",
-        action="append",
-        default=[],
-        help="announce to this tracker too (repeatable; http://, udp://)",
-    )
-    parser.add_argument(
-        "--no-trackers", action="store_true", help="do not announce to the torrent's trackers"
-    )
-    parser.add_argument(
-        "--bootstrap",
-        metavar="HOST:PORT",
-        action="append",
-        default=[],
-        help="join the DHT through this node (repeatable; enables the DHT)",
-    )
-    parser.add_argument(
-        "--dht-port",
-        metavar="N",
-        type=int,
-        default=None,
-        help="UDP port of the DHT node (default: the TCP port's number; enables the DHT)",
-    )
-    parser.add_argument("--no-dht", action="store_true", help="never use the DHT")
-    parser.add_argument(
-        "--no-ip-restrictions",
-        action="store_true",
-        help="DHT: accept many nodes per IP address (test networks on one host)",
-    )
-    parser.add_argument(
-        "--lsd", action="store_true", help="find peers on the local network by multicast (BEP 14)"
-    )
-    parser.add_argument(
-        "--lsd-interface",
-        metavar="IPV4",
-        default=None,
-        help="IPv4 address of the interface used for --lsd (default: any)",
-    )
-    parser.add_argument(
-        "--lsd-interval",
-        metavar="SECONDS",
-        type=float,
-        default=300.0,
-        help="seconds between LSD announces of a torrent (default 300)",
-    )
-
-
 # ---------------------------------------------------------------- shared helpers
-
-
-def parse_peer(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[IPv6]:PORT`` -> ``(host, port)``."""
-    host, sep, port_text = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"not a peer address: {text!r} (expected HOST:PORT or [IPv6]:PORT)")
-    return host, int(port_text)
 
 
 def parse_rate(text: str | None, flag: str) -> float | None:
@@ -179,61 +124,6 @@ def parse_rate(text: str | None, flag: str) -> float | None:
     except ConfigError:
         raise ConfigError(f"{flag}: not a rate: {text!r} (examples: 500K, 2MiB)") from None
     return float(value) if value > 0 else None
-
-
-def discovery_config(args: argparse.Namespace) -> dict[str, object]:
-    """EngineConfig keyword arguments from the discovery flags."""
-    from servent.net.torrent_discovery import DiscoveryConfig
-
-    if not 0 < args.lsd_interval <= 86_400:
-        raise ConfigError("--lsd-interval must be between 0 and 86400 seconds")
-    return {
-        "discovery": DiscoveryConfig(lsd_interval=args.lsd_interval),
-        "trackers": not args.no_trackers or bool(args.tracker),
-        "extra_trackers": tuple(args.tracker),
-        "lsd": args.lsd,
-        "lsd_interface": args.lsd_interface,
-    }
-
-
-def wants_dht(args: argparse.Namespace) -> bool:
-    return not args.no_dht and (bool(args.bootstrap) or args.dht_port is not None)
-
-
-@contextlib.asynccontextmanager
-async def dht_for(
-    args: argparse.Namespace, host: str | None, tcp_port: int
-) -> AsyncIterator[DhtDriver | None]:
-    """A DHT node for the engine when the flags ask for one, bootstrapped; closed on exit."""
-    if not wants_dht(args):
-        yield None
-        return
-    from servent.net.dht_driver import DhtDriver
-    from servent.proto.dht import DhtConfig
-
-    bootstrap = [parse_peer(text) for text in args.bootstrap]
-    port = tcp_port if args.dht_port is None else args.dht_port
-    config = (
-        DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0)
-        if args.no_ip_restrictions
-        else DhtConfig()
-    )
-    if host is not None and ":" in host:
-        driver = DhtDriver(host=None, host6=host, port6=port, config=config)  # type: ignore[arg-type]
-    else:
-        driver = DhtDriver(host=host or "0.0.0.0", port=port, config=config)
-    try:
-        await driver.start()
-    except OSError as exc:
-        raise ConfigError(f"cannot open the DHT's UDP port {port}: {exc.strerror or exc}") from None
-    try:
-        if bootstrap:
-            found = await driver.bootstrap(bootstrap)
-            print(f"DHT: joined through {len(bootstrap)} node(s), {len(found.nodes)} found",
-                  file=sys.stderr, flush=True)  # fmt: skip
-        yield driver
-    finally:
-        await driver.close()
 
 
 def load_torrent(path: str) -> Metainfo:

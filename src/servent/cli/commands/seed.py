@@ -17,15 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from servent.cli.commands.get import (
-    add_discovery_arguments,
-    dht_for,
-    discovery_config,
-    format_address,
-    load_torrent,
-    parse_peer,
-    stop_on_signals,
-)
+from servent.cli.commands.get import format_address, load_torrent, stop_on_signals
+from servent.cli.peer_sources import add_discovery_arguments, dht_for, discovery_config, parse_peer
 from servent.errors import ConfigError
 
 if TYPE_CHECKING:
