@@ -26,7 +26,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from servent.errors import PeerWireError
 from servent.proto.peerwire import (
@@ -96,8 +96,8 @@ class PeerSession(asyncio.BufferedProtocol):
     # ---------------------------------------------------------------- protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's transports are not subclasses.
+        self.transport = transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if peer:
             self.address = (str(peer[0]), int(peer[1]))
