@@ -13,6 +13,7 @@ every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -180,6 +181,32 @@ async def test_servent_gets_a_v2_only_magnet_from_libtorrent_piece_layers_includ
             assert fetched.info_hash_v2 == meta.info_hash_v2
             assert dict(fetched.piece_layers) == dict(meta.piece_layers) != {}
             session = await engine.add_torrent(fetched, tmp_path / "down")
+            async with asyncio.timeout(DEADLINE):
+                await session.wait_complete()
+    assert_content(tmp_path / "down", expected)
+
+
+async def test_servent_gets_metadata_from_a_libtorrent_seeder_that_dials_it(
+    tmp_path: Path,
+) -> None:
+    """The fetch accepts incoming peers: libtorrent dials servent, which knows no peer."""
+    expected = make_content(tmp_path / "seed")
+    torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="hybrid")
+    meta = parse_torrent(torrent)
+    # A tracker that never answers keeps the fetch waiting instead of giving up.
+    magnet = dataclasses.replace(bare_magnet(meta), trackers=("http://127.0.0.1:1/announce",))
+    with libtorrent_peer() as seeder:
+        handle = await libtorrent_seeder(seeder, torrent, tmp_path / "seed")
+        async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as engine:
+            async with asyncio.TaskGroup() as tasks:
+                fetch = tasks.create_task(engine.fetch_metadata(magnet, timeout=DEADLINE))
+                while not fetch.done():  # libtorrent dials until the fetch takes it
+                    seeder.connect(handle, LOOPBACK, engine.port)
+                    await asyncio.wait([fetch], timeout=1.0)
+            fetched = fetch.result()
+            assert fetched.info_bytes == meta.info_bytes
+            session = await engine.add_torrent(fetched, tmp_path / "down")
+            seeder.connect(handle, LOOPBACK, engine.port)
             async with asyncio.timeout(DEADLINE):
                 await session.wait_complete()
     assert_content(tmp_path / "down", expected)

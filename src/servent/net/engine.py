@@ -39,7 +39,7 @@ from servent.errors import MetadataFetchError, MetainfoError, ServentError
 from servent.net.dht_driver import DhtDriver
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
-from servent.net.listener import PeerListener
+from servent.net.listener import IncomingTarget, PeerListener
 from servent.net.lsd import LSD_GROUP4, LSD_PORT, LsdDriver, LsdRateLimit
 from servent.net.metadata_fetch import MetadataFetch
 from servent.net.torrent_discovery import DiscoveryConfig, Progress, TorrentDiscovery
@@ -139,6 +139,8 @@ class SwarmEngine:
         self._discovery_runs: dict[TorrentDiscovery, asyncio.Task[None]] = {}
         #: Discoveries by every 20-byte hash they cover (LSD answers are routed here).
         self._discovery_by_hash: dict[bytes, TorrentDiscovery] = {}
+        #: Metadata fetches running, by 20-byte hash (incoming peers are handed to them).
+        self._fetching: dict[bytes, MetadataFetch] = {}
         #: Peers that answered a metadata fetch, handed to the torrent added next.
         self._fetched_peers: dict[bytes, list[Address]] = {}
 
@@ -156,13 +158,13 @@ class SwarmEngine:
         if config.listen:
             self.listener = PeerListener(
                 peer_id=self.peer_id,
-                lookup=self.torrents.get,
+                lookup=self._incoming_target,
                 limits=self.limits,
                 host=config.listen_host,
                 port=config.listen_port,
                 config=config.connection,
                 encryption=config.encryption,
-                info_hashes=self.torrents.keys,
+                info_hashes=lambda: [*self.torrents, *self._fetching],
             )
             await self.listener.start()
         if config.trackers:
@@ -363,6 +365,11 @@ class SwarmEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    def _incoming_target(self, info_hash: bytes) -> IncomingTarget | None:
+        """Who takes a peer that dialled us for ``info_hash``: its torrent or its fetch."""
+        torrent = self.torrents.get(info_hash)
+        return torrent if torrent is not None else self._fetching.get(info_hash)
+
     def _on_lsd_peer(self, info_hash: bytes, address: tuple[str, int]) -> None:
         discovery = self._discovery_by_hash.get(info_hash)
         if discovery is not None:
@@ -398,13 +405,17 @@ class SwarmEngine:
             config=self.config.connection,
             max_parallel=self.config.metadata_parallel,
             own_addresses=self._own_addresses(),
+            release_slot=self.limits.release,
         )
+        hashes = self._info_hashes(magnet.info_hash_v1, magnet.info_hash_v2)
+        for info_hash in hashes:
+            self._fetching.setdefault(info_hash, fetch)
         fetch.add_peers(magnet.peers, source="magnet")
         fetch.add_peers(peers, source="manual")
         tiers = _tiers(([t] for t in magnet.trackers), ([t] for t in self.config.extra_trackers))
         name = magnet.display_name or magnet.wire_info_hash.hex()
         discovery = self._new_discovery(
-            self._info_hashes(magnet.info_hash_v1, magnet.info_hash_v2),
+            hashes,
             sink=fetch.add_peers,
             trackers=tiers,
             private=False,
@@ -422,6 +433,9 @@ class SwarmEngine:
         try:
             info_bytes = await fetch.run(within=timeout)
         finally:
+            for info_hash in hashes:
+                if self._fetching.get(info_hash) is fetch:
+                    del self._fetching[info_hash]
             await self._stop_discovery(discovery)
         try:
             meta = parse_info(info_bytes, fetch.piece_layers or None)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, MseStream, parse_policy
 from servent.net.limits import GlobalLimits
@@ -28,10 +28,14 @@ from servent.proto.peerwire import (
     PeerConnection,
 )
 
-if TYPE_CHECKING:
-    from servent.net.torrent_session import TorrentSession
 
-__all__ = ["PeerListener"]
+class IncomingTarget(Protocol):
+    """What an incoming peer is handed to: a torrent session, or a magnet's metadata fetch."""
+
+    def accept_incoming(self, session: PeerSession, now: float) -> bool: ...
+
+
+__all__ = ["IncomingTarget", "PeerListener"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class PeerListener:
         self,
         *,
         peer_id: bytes,
-        lookup: Callable[[bytes], TorrentSession | None],
+        lookup: Callable[[bytes], IncomingTarget | None],
         limits: GlobalLimits,
         host: str | None = None,
         port: int = 0,

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from servent.codec.magnet import Magnet
 from servent.codec.metainfo.parse import parse_info
@@ -79,6 +79,7 @@ class MetadataFetch:
         connect_timeout: float = 10.0,
         client_name: str = "servent",
         own_addresses: Iterable[Address] = (),
+        release_slot: Callable[[], None] | None = None,
     ) -> None:
         self.magnet = magnet
         self.peer_id = peer_id
@@ -112,6 +113,9 @@ class MetadataFetch:
         self.piece_layers: dict[bytes, bytes] = {}
         self._layers: PieceLayerCollector | None = None
         self._finite = False
+        #: Incoming peers (their connection slot is the engine's: released on close).
+        self._incoming: set[PeerSession] = set()
+        self._release_slot = release_slot
         #: Peers that offer ut_metadata with a usable size; the one being asked first.
         self._offering: set[PeerSession] = set()
         self._owner: PeerSession | None = None
@@ -223,7 +227,35 @@ class MetadataFetch:
                 continue
             self._request(session, now)
 
+    def accept_incoming(self, session: PeerSession, now: float) -> bool:
+        """Take a peer that dialled us for this magnet (it found us through a tracker).
+
+        The listener reserved a connection slot; on False it closes the
+        session and releases the slot, otherwise the slot is released when
+        the session closes.
+        """
+        if self._done.done() or len(self._sessions) >= 2 * self.max_parallel:
+            return False
+        magnet = self.magnet
+        hybrid = magnet.info_hash_v1 is not None and magnet.info_hash_v2 is not None
+        conn = session.conn
+        conn.extensions = self.registry
+        conn.accept(
+            magnet.wire_info_hash,
+            now=now,
+            info_hash_v2=magnet.info_hash_v2 if hybrid else None,
+        )
+        self._sessions[session] = session.address
+        self._incoming.add(session)
+        self._last_progress[session] = now
+        session.handler = self
+        return True
+
     def _forget(self, session: PeerSession) -> None:
+        if session in self._incoming:
+            self._incoming.discard(session)
+            if self._release_slot is not None:
+                self._release_slot()
         self._sessions.pop(session, None)
         self._last_progress.pop(session, None)
         self._offering.discard(session)
@@ -260,7 +292,7 @@ class MetadataFetch:
     def _on_handshake(self, session: PeerSession) -> None:
         conn = session.conn
         address = self._sessions.get(session)
-        if address is not None and address not in self.responsive:
+        if address is not None and address not in self.responsive and session not in self._incoming:
             self.responsive.append(address)
         if not conn.extension_protocol:
             self._count("no extension protocol")
