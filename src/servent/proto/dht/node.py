@@ -6,6 +6,10 @@ Feed it datagrams with :meth:`DhtNode.receive_datagram` and time with
 :meth:`DhtNode.next_event`. The same object runs behind the asyncio UDP
 driver and inside the simulator, which is why it never reads a clock, never
 touches a socket and keeps per-node memory small.
+
+This module holds the node's faces (driver and application), answers to our
+queries, routing-table upkeep and the BEP 42 external address; sending
+queries and running lookups live in :mod:`servent.proto.dht.searches`.
 """
 
 from __future__ import annotations
