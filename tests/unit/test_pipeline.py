@@ -56,3 +56,22 @@ def test_top_up_waits_for_a_quarter_of_the_depth_to_be_missing() -> None:
     assert top_up(100, 75) == 25
     assert top_up(100, 120) == 0  # depth shrank below what is outstanding
     assert top_up(3, 2) == 1  # shallow queues are topped up block by block
+
+
+def test_latency_is_the_smallest_delay_of_this_and_the_previous_memory_window() -> None:
+    import random
+
+    rng = random.Random(7)
+    config = PipelineConfig(latency_memory=1.0)
+    pipeline = RequestPipeline(0.0, config)
+    now, epoch = 0.0, 0.0
+    window: list[float] = []
+    previous: list[float] = []
+    for _ in range(2000):
+        now += rng.random() * 0.01
+        requested_at = now - rng.random() * 0.2
+        if now - epoch >= config.latency_memory:
+            previous, window, epoch = window, [], now
+        window.append(now - requested_at)
+        pipeline.on_block(16384, now, requested_at)
+        assert pipeline.latency == min(window + previous)

@@ -77,14 +77,17 @@ class RequestPipeline:
         self._window_bytes = 0
 
     def _observe_latency(self, delay: float, now: float) -> None:
+        # Runs once per received block: recompute only when a minimum changes.
         if now - self._latency_epoch >= self.config.latency_memory:
             self._previous_min = self._min_latency
             self._min_latency = None
             self._latency_epoch = now
+        elif self._min_latency is not None and delay >= self._min_latency:
+            return
         if self._min_latency is None or delay < self._min_latency:
             self._min_latency = delay
-        candidates = [v for v in (self._min_latency, self._previous_min) if v is not None]
-        self.latency = min(candidates)
+        previous = self._previous_min
+        self.latency = delay if previous is None else min(self._min_latency, previous)
 
     def current_rate(self, now: float) -> float:
         """The smoothed rate, decayed when the peer has gone quiet."""
