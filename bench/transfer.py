@@ -374,13 +374,13 @@ def top_functions(raw: Path, limit: int = 15) -> list[tuple[str, float, float]]:
             for name, n in own.most_common(limit)]  # fmt: skip
 
 
-def report_profile(path: Path) -> None:
+def report_profile(path: Path, profiler: str) -> None:
     if not path.exists():
         print(f"  (no profile written to {path})")
         return
     print(f"\n--- profile {path.name}")
-    if path.name.endswith(".txt") and "pyinstrument" in path.read_text()[:2000].lower():
-        print(path.read_text()[:6000])
+    if profiler == "pyinstrument":
+        print(path.read_text()[:8000])
         return
     for name, self_pct, total_pct in top_functions(path):
         print(f"  self {self_pct:5.1f}%  total {total_pct:5.1f}%  {name}")
@@ -441,7 +441,7 @@ def parent_main(args: argparse.Namespace) -> None:
                 for side in ("leecher", "seeder"):
                     path = stem.with_suffix(f".{side}.txt")
                     if path.exists():
-                        report_profile(path)
+                        report_profile(path, args.profile)
                         if not args.keep:
                             path.unlink()
     finally:
