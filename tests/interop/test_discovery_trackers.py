@@ -104,7 +104,7 @@ async def test_libtorrent_finds_servent_through_servents_tracker(
                 lambda: tracker.state.peer_count(meta.wire_info_hash) == 1,
                 "servent to announce itself",
             )
-            with libtorrent_peer() as leecher:
+            with libtorrent_peer(stop_tracker_timeout=1) as leecher:
                 params = lt.add_torrent_params()
                 params.ti = lt.torrent_info(lt.bdecode(torrent))
                 params.save_path = str(tmp_path / "down")
@@ -124,7 +124,7 @@ async def test_servent_finds_libtorrent_through_servents_tracker_and_says_comple
     meta = parse_torrent(torrent)
     async with TrackerServer(tracker_host(), 0) as tracker:
         url = tracker_url(tracker, scheme)
-        with libtorrent_peer() as seeder:
+        with libtorrent_peer(stop_tracker_timeout=1) as seeder:
             params = lt.add_torrent_params()
             params.ti = lt.torrent_info(lt.bdecode(torrent))
             params.save_path = str(tmp_path / "seed")
