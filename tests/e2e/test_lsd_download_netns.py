@@ -54,6 +54,30 @@ def lan() -> Iterator[tuple[str, str]]:
             subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
 
 
+NODE = r"""
+import asyncio, sys
+from servent.codec.metainfo import parse_torrent
+from servent.net.engine import EngineConfig, SwarmEngine
+from servent.net.torrent_discovery import DiscoveryConfig
+role, ip, torrent, folder = sys.argv[1:5]
+# Periodic announces every 5 minutes: only an answer to a newcomer can help within the test.
+config = EngineConfig(
+    listen_host=ip, lsd=True, lsd_interface=ip, trackers=False,
+    discovery=DiscoveryConfig(lsd_interval=300.0, lsd_reply_interval=0.5),
+)
+async def main():
+    async with SwarmEngine(config) as engine:
+        session = await engine.add_torrent(parse_torrent(open(torrent, "rb").read()), folder)
+        if role == "seed":
+            print("SEEDING", flush=True)
+            await asyncio.Event().wait()
+        async with asyncio.timeout(30):
+            await session.wait_complete()
+        print("DONE", sorted(session.statistics().downloaded_from), flush=True)
+asyncio.run(main())
+"""
+
+
 def servent_in(ns: str, *args: str | Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
@@ -95,4 +119,42 @@ def test_download_finds_its_seeder_by_lsd_only(lan: tuple[str, str], tmp_path: P
         seeder.wait(timeout=10)
     assert leecher.returncode == 0, err
     assert "verified" in out and "from 1 peer(s)" in out, out
+    assert (tmp_path / "down" / "movie.bin").read_bytes() == data
+
+
+def python_in(ns: str, script: str, *args: str | Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", script, *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def test_a_seeder_answers_a_newcomers_lsd_announce(lan: tuple[str, str], tmp_path: Path) -> None:
+    """The seeder's own announce went out before the leecher listened; its answer to the
+    leecher's announce (not its 5-minute schedule) is what the leecher finds it by."""
+    seeder_ns, leecher_ns = lan
+    data = write_payload(tmp_path / "share" / "movie.bin", 300_000, seed=6)
+    meta = create_torrent(tmp_path / "share" / "movie.bin")
+    torrent = tmp_path / "movie.torrent"
+    torrent.write_bytes(meta.to_bytes())
+    seeder = python_in(seeder_ns, NODE, "seed", SEEDER_IP, torrent, tmp_path / "share")
+    try:
+        assert seeder.stdout is not None
+        line = seeder.stdout.readline()
+        if line.strip() != "SEEDING":
+            seeder.kill()
+            raise AssertionError(f"seeder did not start: {line!r} {seeder.communicate()[1]}")
+        leecher = python_in(leecher_ns, NODE, "get", LEECHER_IP, torrent, tmp_path / "down")
+        try:
+            out, err = leecher.communicate(timeout=DEADLINE)
+        finally:
+            if leecher.poll() is None:
+                leecher.kill()
+                leecher.wait(timeout=10)
+    finally:
+        seeder.kill()
+        seeder.wait(timeout=10)
+    assert leecher.returncode == 0, err
+    assert out.startswith("DONE") and SEEDER_IP in out, out
     assert (tmp_path / "down" / "movie.bin").read_bytes() == data

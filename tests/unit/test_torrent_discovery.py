@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import random
 from collections.abc import AsyncIterator, Callable
@@ -204,3 +205,21 @@ async def test_no_sources_at_all() -> None:
         trackers=[["http://t/announce"]], tracker_client=None,
     )  # fmt: skip
     assert not discovery.has_sources
+
+
+async def test_a_newcomer_heard_on_lsd_gets_an_answer_once_and_not_below_the_floor() -> None:
+    lsd = FakeLsd()
+    found: list[tuple[list[tuple[str, int]], str]] = []
+    config = dataclasses.replace(FAST, lsd_interval=3600.0, lsd_reply_interval=0.05)
+    discovery = TorrentDiscovery(
+        info_hashes=[HASH], peer_id=PEER_ID, port=6881, sink=lambda p, s: found.append((p, s)),
+        lsd=lsd, config=config,  # type: ignore[arg-type]
+    )  # fmt: skip
+    async with running(discovery):
+        await until(lambda: len(lsd.sent) == 1)  # the announce on start
+        discovery.heard_on_lsd(("10.0.0.7", 7000))
+        await until(lambda: len(lsd.sent) == 2)  # answered after the floor
+        discovery.heard_on_lsd(("10.0.0.7", 7000))  # the same neighbour again: no answer
+        await asyncio.sleep(0.2)  # a window in which no announce may go out
+        assert len(lsd.sent) == 2
+    assert [(list(p), s) for p, s in found] == [([("10.0.0.7", 7000)], "lsd")] * 2

@@ -87,7 +87,9 @@ def discovery_config(args: argparse.Namespace) -> dict[str, object]:
     if not 0 < args.lsd_interval <= 86_400:
         raise ConfigError("--lsd-interval must be between 0 and 86400 seconds")
     return {
-        "discovery": DiscoveryConfig(lsd_interval=args.lsd_interval),
+        "discovery": DiscoveryConfig(
+            lsd_interval=args.lsd_interval, lsd_reply_interval=min(60.0, args.lsd_interval)
+        ),
         "trackers": not args.no_trackers or bool(args.tracker),
         "extra_trackers": tuple(args.tracker),
         "lsd": args.lsd,

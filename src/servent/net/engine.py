@@ -178,7 +178,11 @@ class SwarmEngine:
                 self._on_lsd_peer,
                 group=config.lsd_group,
                 port=config.lsd_port,
-                rate_limit=LsdRateLimit(min_interval=min(config.discovery.lsd_interval, 300.0)),
+                rate_limit=LsdRateLimit(
+                    min_interval=min(
+                        config.discovery.lsd_interval, config.discovery.lsd_reply_interval
+                    )
+                ),
             )
             await self.lsd.start()
 
@@ -373,7 +377,7 @@ class SwarmEngine:
     def _on_lsd_peer(self, info_hash: bytes, address: tuple[str, int]) -> None:
         discovery = self._discovery_by_hash.get(info_hash)
         if discovery is not None:
-            discovery.deliver([address], "lsd")
+            discovery.heard_on_lsd(address)
 
     async def scrape(self, torrent: TorrentSession) -> dict[str, ScrapeEntry]:
         """Swarm counts for ``torrent`` from each of its trackers that answers."""

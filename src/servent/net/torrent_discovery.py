@@ -64,6 +64,8 @@ class DiscoveryConfig:
     dht_first_retry: float = 5.0
     #: LSD announces this often (BEP 14 asks for no more than once a minute).
     lsd_interval: float = 300.0
+    #: An announce answering a neighbour heard for the first time, at most this often.
+    lsd_reply_interval: float = 60.0
     #: Trackers are never asked more often than this, whatever they say.
     tracker_min_interval: float = 30.0
     #: An early re-announce to a tracker when peers run short (after its min interval).
@@ -122,6 +124,8 @@ class TorrentDiscovery:
         self._last_good: str | None = None
         self._tracker_min_interval = self.config.tracker_min_interval
         self._last_announce = float("-inf")
+        self._lsd_heard: set[Address] = set()
+        self._lsd_newcomer = asyncio.Event()
         self._key = (rng or random.Random()).getrandbits(31)
         #: Counters for tests and status pages.
         self.found: dict[str, int] = {}
@@ -316,15 +320,38 @@ class TorrentDiscovery:
 
     # ------------------------------------------------------------------ LSD
 
+    def heard_on_lsd(self, address: Address) -> None:
+        """A neighbour announced this torrent: take it as a peer, and answer a newcomer.
+
+        Our own periodic announce may be minutes away and a complete torrent
+        never dials, so a neighbour we have not heard before gets an announce
+        back (never more often than ``lsd_reply_interval``).
+        """
+        self.deliver([address], "lsd")
+        if address not in self._lsd_heard:
+            if len(self._lsd_heard) >= 1000:
+                self._lsd_heard.clear()
+            self._lsd_heard.add(address)
+            self._lsd_newcomer.set()
+
     async def _lsd_loop(self) -> None:
         lsd = self.lsd
         assert lsd is not None
+        config = self.config
         while True:
+            sent_at = self.loop.time()
             if self.port:
                 for info_hash in self.info_hashes:
-                    if lsd.announce(info_hash, self.port, self.loop.time()):
+                    if lsd.announce(info_hash, self.port, sent_at):
                         self.lsd_announces += 1
-            await asyncio.sleep(self.config.lsd_interval)  # the announce schedule
+            self._lsd_newcomer.clear()
+            with contextlib.suppress(TimeoutError):  # the periodic schedule
+                await asyncio.wait_for(self._lsd_newcomer.wait(), config.lsd_interval)
+                # A newcomer: answer, but not sooner than the reply floor after our last.
+                floor = min(config.lsd_reply_interval, config.lsd_interval)
+                pause = sent_at + floor - self.loop.time()
+                if pause > 0:
+                    await asyncio.sleep(pause)  # BEP 14's rate limit, not synchronisation
 
 
 def _short(exc: BaseException) -> str:
