@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from servent_cli import run_servent, servent
@@ -41,16 +42,24 @@ def without_peers(magnet: str) -> str:
     return head + "?" + "&".join(kept)
 
 
-async def test_get_a_magnet_link_from_its_x_pe_peer(tmp_path: Path) -> None:
+async def test_get_a_magnet_link_from_its_x_pe_peer_or_a_given_peer(tmp_path: Path) -> None:
     expected = make_folder(tmp_path / "share" / "album")
     async with servent("seed", tmp_path / "share" / "album", "--host", "127.0.0.1") as seeder:
         magnet = (await seeder.wait_line(r"^magnet:\?.*$")).group(0)
         assert "x.pe=" in magnet
         code, out, err = await run_servent("get", magnet, "-o", tmp_path / "down")
+        peer = re.search(r"x\.pe=([^&]+)", magnet)
+        assert peer is not None
+        bare = without_peers(magnet)  # the same magnet, its peer given with --peer instead
+        code2, _, err2 = await run_servent(
+            "get", bare, "-o", tmp_path / "down2", "--peer", unquote(peer.group(1))
+        )
     assert code == 0, err
     assert any("metadata of album verified" in line for line in err), err
     assert len(out) == 1 and "verified" in out[0], out
     assert_same(tmp_path / "down" / "album", expected)
+    assert code2 == 0, err2
+    assert_same(tmp_path / "down2" / "album", expected)
 
 
 async def test_get_a_magnet_link_through_the_dht_only(tmp_path: Path) -> None:
