@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from interop.reference_clients import write_payload
+from interop.reference_clients import wait_until, write_payload
 from servent.codec.magnet import parse_magnet
 from servent.codec.metainfo.build import TorrentVersion
 from servent.errors import MetadataFetchError
@@ -159,6 +159,10 @@ async def test_liar_sending_bad_metadata_is_dropped_and_fetch_completes(
                 meta.to_magnet(), peers=((LOOPBACK, liar.port), (LOOPBACK, seeder.port))
             )
             fetched = await leecher.fetch_metadata(magnet, timeout=DEADLINE)
+            limits = leecher.limits
+            assert limits is not None
+            # Every dial took a slot of the node's connection budget and gave it back.
+            await wait_until(lambda: limits.connections == 0, "slots to be released", 5.0)
     finally:
         await liar.close()
     assert fetched.info_bytes == meta.info_bytes

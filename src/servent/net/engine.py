@@ -409,7 +409,7 @@ class SwarmEngine:
             config=self.config.connection,
             max_parallel=self.config.metadata_parallel,
             own_addresses=self._own_addresses(),
-            release_slot=self.limits.release,
+            limits=self.limits,
         )
         hashes = self._info_hashes(magnet.info_hash_v1, magnet.info_hash_v2)
         for info_hash in hashes:

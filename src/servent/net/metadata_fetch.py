@@ -25,12 +25,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from servent.codec.magnet import Magnet
 from servent.codec.metainfo.parse import parse_info
 from servent.errors import MetadataExchangeError, MetadataFetchError, MetainfoError
 from servent.net.known_peers import Address
+from servent.net.limits import GlobalLimits
 from servent.net.peer_session import PeerSession
 from servent.proto.metadata_exchange import MSG_REQUEST, MetadataFetcher, decode_message
 from servent.proto.metadata_exchange import encode_reject as encode_metadata_reject
@@ -79,7 +80,7 @@ class MetadataFetch:
         connect_timeout: float = 10.0,
         client_name: str = "servent",
         own_addresses: Iterable[Address] = (),
-        release_slot: Callable[[], None] | None = None,
+        limits: GlobalLimits | None = None,
     ) -> None:
         self.magnet = magnet
         self.peer_id = peer_id
@@ -113,9 +114,11 @@ class MetadataFetch:
         self.piece_layers: dict[bytes, bytes] = {}
         self._layers: PieceLayerCollector | None = None
         self._finite = False
-        #: Incoming peers (their connection slot is the engine's: released on close).
+        #: Peers that dialled us (their address is no dialling target).
         self._incoming: set[PeerSession] = set()
-        self._release_slot = release_slot
+        #: The node-wide connection budget; sessions in _holding have a slot of it.
+        self._limits = limits
+        self._holding: set[PeerSession] = set()
         #: Peers that offer ut_metadata with a usable size; the one being asked first.
         self._offering: set[PeerSession] = set()
         self._owner: PeerSession | None = None
@@ -177,8 +180,11 @@ class MetadataFetch:
         while not self._done.done():
             now = self.loop.time()
             while self._candidates and len(self._sessions) < self.max_parallel:
+                if self._limits is not None and not self._limits.try_reserve():
+                    break  # the node is at its connection limit: try again next tick
                 address = self._candidates.popleft()
                 session = PeerSession(self._new_connection(now), self)
+                self._holding.add(session)
                 self._sessions[session] = address
                 self._last_progress[session] = now
                 dial = tasks.create_task(self._dial(session, address), name=f"dial {address}")
@@ -247,15 +253,17 @@ class MetadataFetch:
         )
         self._sessions[session] = session.address
         self._incoming.add(session)
+        self._holding.add(session)  # the listener reserved its slot
         self._last_progress[session] = now
         session.handler = self
         return True
 
     def _forget(self, session: PeerSession) -> None:
-        if session in self._incoming:
-            self._incoming.discard(session)
-            if self._release_slot is not None:
-                self._release_slot()
+        self._incoming.discard(session)
+        if session in self._holding:
+            self._holding.discard(session)
+            if self._limits is not None:
+                self._limits.release()
         self._sessions.pop(session, None)
         self._last_progress.pop(session, None)
         self._offering.discard(session)
