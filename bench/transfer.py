@@ -41,9 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from bench.profiling import profiled, py_spy_attach, report_profile
 
 PAYLOAD = "payload.bin"
 LOOPBACK = "127.0.0.1"
@@ -281,27 +282,6 @@ class Seeder:
                 self.proc.wait()
 
 
-def py_spy_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
-    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    return subprocess.Popen(
-        [py_spy, "record", "--format", "raw", "--rate", "200", "--nonblocking",
-         "-o", str(output), "--pid", str(pid)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def profiled(command: list[str], profiler: str | None, output: Path) -> list[str]:
-    if profiler == "py-spy":
-        py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-        return [py_spy, "record", "--format", "raw", "--rate", "200", "--nonblocking",
-                "-o", str(output), "--", *command]  # fmt: skip
-    if profiler == "pyinstrument":
-        return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(output),
-                *command[1:]]  # fmt: skip
-    return command
-
-
 def run_leecher(command: list[str], timeout: float) -> dict[str, Any]:
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -350,40 +330,6 @@ def transfer(
         "leecher_cpu_per_gib": result["cpu"] / (result["bytes"] / GIB),
         "seeder_cpu_per_gib": seed_cpu / (result["bytes"] / GIB),
     }
-
-
-def top_functions(raw: Path, limit: int = 15) -> list[tuple[str, float, float]]:
-    """(function, self %, total %) from py-spy's raw (collapsed) stacks."""
-    own: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    samples = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        samples += count
-        frames = [frame.rsplit(":", 1)[0] + ")" if ":" in frame else frame
-                  for frame in stack.split(";")]  # fmt: skip
-        own[frames[-1]] += count
-        for frame in set(frames):
-            total[frame] += count
-    if not samples:
-        return []
-    return [(name, 100 * n / samples, 100 * total[name] / samples)
-            for name, n in own.most_common(limit)]  # fmt: skip
-
-
-def report_profile(path: Path, profiler: str) -> None:
-    if not path.exists():
-        print(f"  (no profile written to {path})")
-        return
-    print(f"\n--- profile {path.name}")
-    if profiler == "pyinstrument":
-        print(path.read_text()[:8000])
-        return
-    for name, self_pct, total_pct in top_functions(path):
-        print(f"  self {self_pct:5.1f}%  total {total_pct:5.1f}%  {name}")
 
 
 def median(values: list[float]) -> float:

@@ -1,0 +1,70 @@
+"""Profilers for bench.transfer: py-spy (attached or wrapping) and pyinstrument.
+
+Kept apart so the benchmark module stays about the transfers.  py-spy writes
+raw (collapsed) stacks, summarised here as the top self-time functions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def _py_spy() -> str:
+    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+
+
+def py_spy_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [_py_spy(), "record", "--format", "raw", "--rate", "200", "--nonblocking",
+         "-o", str(output), "--pid", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def profiled(command: list[str], profiler: str | None, output: Path) -> list[str]:
+    if profiler == "py-spy":
+        return [_py_spy(), "record", "--format", "raw", "--rate", "200", "--nonblocking",
+                "-o", str(output), "--", *command]  # fmt: skip
+    if profiler == "pyinstrument":
+        return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(output),
+                *command[1:]]  # fmt: skip
+    return command
+
+
+def top_functions(raw: Path, limit: int = 15) -> list[tuple[str, float, float]]:
+    """(function, self %, total %) from py-spy's raw (collapsed) stacks."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        samples += count
+        frames = [frame.rsplit(":", 1)[0] + ")" if ":" in frame else frame
+                  for frame in stack.split(";")]  # fmt: skip
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+    if not samples:
+        return []
+    return [(name, 100 * n / samples, 100 * total[name] / samples)
+            for name, n in own.most_common(limit)]  # fmt: skip
+
+
+def report_profile(path: Path, profiler: str) -> None:
+    if not path.exists():
+        print(f"  (no profile written to {path})")
+        return
+    print(f"\n--- profile {path.name}")
+    if profiler == "pyinstrument":
+        print(path.read_text()[:8000])
+        return
+    for name, self_pct, total_pct in top_functions(path):
+        print(f"  self {self_pct:5.1f}%  total {total_pct:5.1f}%  {name}")
