@@ -75,3 +75,13 @@ def test_latency_is_the_smallest_delay_of_this_and_the_previous_memory_window() 
         window.append(now - requested_at)
         pipeline.on_block(16384, now, requested_at)
         assert pipeline.latency == min(window + previous)
+
+
+def test_fast_peer_gets_a_deep_queue_before_the_first_rate_window_closes() -> None:
+    pipeline = RequestPipeline(0.0)
+    end = feed(pipeline, rate=200e6, latency=0.001, seconds=0.06)
+    assert pipeline.rate == 0.0  # no whole window yet
+    assert pipeline.depth(end) > 1000 // 2
+    early = RequestPipeline(0.0)
+    early.on_block(BLOCK, 0.01, requested_at=0.009)
+    assert early.depth(0.01) == PipelineConfig().initial_depth  # too little to judge

@@ -38,6 +38,8 @@ class PipelineConfig:
     min_queue_time: float = 0.25
     #: Length of one rate sample window.
     rate_window: float = 0.5
+    #: Before the first window closes, estimate the rate from this much traffic time.
+    first_sample: float = 0.05
     #: Weight of a new rate sample in the average.
     rate_gain: float = 0.5
     #: The latency minimum is forgotten after this long (routes and load change).
@@ -93,6 +95,14 @@ class RequestPipeline:
         """The smoothed rate, decayed when the peer has gone quiet."""
         self._roll_rate(now)
         elapsed = now - self._window_start
+        if self.rate == 0.0:
+            # No whole window yet: a first estimate, so a fast peer does not sit
+            # at the initial depth (and top up a few requests at a time) for
+            # half a second.  It undercounts (the window began before the first
+            # request), which only makes the queue shallower.
+            if elapsed >= self.config.first_sample and self._window_bytes:
+                return self._window_bytes / elapsed
+            return 0.0
         if elapsed > 2 * self.config.rate_window:
             return min(self.rate, self._window_bytes / elapsed)
         return self.rate
