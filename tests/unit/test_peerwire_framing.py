@@ -163,3 +163,25 @@ def test_connection_config_default_does_not_borrow() -> None:
         peer_id=CLIENT_ID, info_hash=INFO_HASH, initiator=True, now=0.0, config=ConnectionConfig()
     )
     assert conn.borrow_input is False
+
+
+def test_bytes_arriving_before_accept_survive_the_drivers_next_read() -> None:
+    """An incoming connection waits for accept(); what came meanwhile must be kept."""
+    client = PeerConnection(
+        peer_id=CLIENT_ID, info_hash=INFO_HASH, initiator=True, num_pieces=64, now=0.0
+    )
+    server = PeerConnection(peer_id=SERVER_ID, info_hash=None, initiator=False, now=0.0)
+    server.borrow_input = True
+    shared = bytearray(1024)
+
+    def read(data: bytes) -> list[Event]:
+        shared[: len(data)] = data
+        server.receive_data(memoryview(shared)[: len(data)], 1.0)
+        events = list(iter(server.next_event, None))
+        shared[:] = b"\xee" * len(shared)  # the buffer is reused for the next read
+        return events
+
+    assert len(read(client.data_to_send())) == 1  # HandshakeReceived; awaiting accept
+    assert read(encode_message(Have(5)) + encode_message(Have(6))) == []
+    server.accept(INFO_HASH, now=1.0, num_pieces=64)
+    assert list(iter(server.next_event, None))[-2:] == [Have(5), Have(6)]

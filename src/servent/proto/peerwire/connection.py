@@ -279,6 +279,7 @@ class PeerConnection(InboundRules, OutboundQueue):
                 self._parse_handshake()
                 if events:
                     return events.popleft()
+            self._reader.release()  # e.g. awaiting accept(): keep nothing borrowed
             return None
         reader = self._reader
         max_length = self._max_frame()

@@ -66,6 +66,10 @@ class FrameReader:
             self._drop_consumed()
             self._buf += data
 
+    def release(self) -> None:
+        """Copy what is still borrowed, so the driver may reuse its buffer now."""
+        self._stash()
+
     def clear(self) -> None:
         self._buf.clear()
         self._pos = 0
