@@ -88,3 +88,30 @@ async def test_driver_takes_a_bep42_id_for_the_ip_its_peers_report(tmp_path: Pat
         await driver.close()
         for transport in transports:
             transport.close()
+
+
+async def test_dual_stack_driver_finds_an_ipv6_only_node_through_an_ipv4_contact() -> None:
+    # BEP 32: a dual-stack node asks for both families and follows nodes6 answers.
+    bridge = DhtDriver(host="127.0.0.1", host6="::1", config=LOOPBACK)
+    v6_only = DhtDriver(host=None, host6="::1", config=LOOPBACK)  # type: ignore[arg-type]
+    seeker = DhtDriver(host="127.0.0.1", host6="::1", config=LOOPBACK)
+    drivers = [bridge, v6_only, seeker]
+    try:
+        for driver in drivers:
+            await driver.start()
+        assert bridge.node.dual_stack and seeker.node.dual_stack and not v6_only.node.dual_stack
+        bridge6 = bridge.address6
+        assert bridge6 is not None
+        async with asyncio.timeout(20):
+            await v6_only.bootstrap([bridge6])
+            v6_address = v6_only.address6
+            assert v6_address is not None
+            await bridge.ping(v6_address)  # an answer puts it in the bridge's IPv6 table
+            assert bridge.node.routing_table.find(v6_only.node_id, "::1") is not None
+            await seeker.bootstrap([bridge.address])  # IPv4 only
+            found = await seeker.find_node(v6_only.node_id)
+        assert v6_address in {addr for _, addr in found.nodes}
+        assert seeker.node.routing_table.find(v6_only.node_id, "::1") is not None
+    finally:
+        for driver in drivers:
+            await driver.close()

@@ -77,3 +77,50 @@ def test_node_answers_each_family_from_its_own_table() -> None:
     (answer,) = [r for r in replies if r[b"y"] == b"r"]  # type: ignore[index, call-overload]
     assert len(answer[b"r"][b"nodes"]) == 2 * 26  # type: ignore[index, call-overload]
     assert len(answer[b"r"][b"nodes6"]) == 2 * 38  # type: ignore[index, call-overload]
+
+
+def _query_of(data: bytes) -> dict[bytes, object]:
+    message = decode(data)
+    assert isinstance(message, dict)
+    return message  # type: ignore[return-value]
+
+
+def _lookup_with_one_contact(dual_stack: bool) -> tuple[DhtNode, bytes, tuple[str, int]]:
+    node = DhtNode(OWN, config=DhtConfig(restrict_ips=False), rng=random.Random(3), now=0.0)
+    node.dual_stack = dual_stack
+    node.routing_table.import_nodes([V4[0]], 0.0)
+    node.find_node(_far(9), 0.0)
+    ((query, addr),) = node.datagrams_to_send()
+    return node, query, addr
+
+
+def test_a_dual_stack_node_asks_for_and_follows_both_families() -> None:
+    from servent.codec.compact import encode_nodes
+
+    node, query, addr = _lookup_with_one_contact(dual_stack=True)
+    args = _query_of(query)[b"a"]
+    assert isinstance(args, dict) and args[b"want"] == [b"n4", b"n6"]
+    reply = {
+        b"t": _query_of(query)[b"t"],
+        b"y": b"r",
+        b"r": {b"id": V4[0][0], b"nodes": encode_nodes(V4[1:2]), b"nodes6": encode_nodes(V6[:2])},
+    }
+    node.receive_datagram(encode(reply), addr, 0.1)
+    asked = {dest for _, dest in node.datagrams_to_send()}
+    assert V6[0][1] in asked and V6[1][1] in asked and V4[1][1] in asked
+
+
+def test_a_single_stack_node_ignores_the_other_family() -> None:
+    from servent.codec.compact import encode_nodes
+
+    node, query, addr = _lookup_with_one_contact(dual_stack=False)
+    args = _query_of(query)[b"a"]
+    assert isinstance(args, dict) and b"want" not in args
+    reply = {
+        b"t": _query_of(query)[b"t"],
+        b"y": b"r",
+        b"r": {b"id": V4[0][0], b"nodes": encode_nodes(V4[1:2]), b"nodes6": encode_nodes(V6[:2])},
+    }
+    node.receive_datagram(encode(reply), addr, 0.1)
+    asked = {dest for _, dest in node.datagrams_to_send()}
+    assert asked == {V4[1][1]}

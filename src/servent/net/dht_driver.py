@@ -192,6 +192,7 @@ class DhtDriver:
         except BaseException:
             await self.close()
             raise
+        self._node.dual_stack = self._sock4 is not None and self._sock6 is not None
         if self._saved_nodes:
             imported = self._node.routing_table.import_nodes(self._saved_nodes, loop.time())
             logger.info("reloaded %d of %d saved DHT contacts", imported, len(self._saved_nodes))

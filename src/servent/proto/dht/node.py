@@ -74,6 +74,7 @@ class DhtNode(SearchRunner):
         "_rng",
         "_server",
         "config",
+        "dual_stack",
         "external_ip",
         "external_ip6",
         "items",
@@ -138,6 +139,9 @@ class DhtNode(SearchRunner):
         #: Our IPv4 and IPv6 addresses as responders of each family agree on them.
         self.external_ip: str | None = None
         self.external_ip6: str | None = None
+        #: Set by a driver with both an IPv4 and an IPv6 socket: lookups then ask
+        #: for both families (``want``) and follow nodes of both (BEP 32).
+        self.dual_stack = False
 
     # -- the driver's interface -----------------------------------------
 

@@ -68,6 +68,7 @@ class SearchRunner:
     _stats: dict[str, int]
     _table_pings: int
     _tx: TransactionTable
+    dual_stack: bool
 
     def _count(self, name: str) -> None:
         self._stats[name] = self._stats.get(name, 0) + 1
@@ -133,7 +134,8 @@ class SearchRunner:
         lookup.retrying(candidate)
         self._count("lookup_retries")
         if not self._query(
-            candidate.addr, method, {key: lookup.target}, now, PURPOSE_LOOKUP, tx.node_id,
+            candidate.addr, method, self._lookup_args(key, lookup.target), now, PURPOSE_LOOKUP,
+            tx.node_id,
             lookup, candidate,
         ):  # fmt: skip
             lookup.failed(candidate)
@@ -165,7 +167,8 @@ class SearchRunner:
         )
         method, key = QUERY_OF[kind]
         for addr in seeds:
-            if self._query(addr, method, {key: target}, now, PURPOSE_LOOKUP, None, lookup, None):
+            args = self._lookup_args(key, target)
+            if self._query(addr, method, args, now, PURPOSE_LOOKUP, None, lookup, None):
                 lookup.seeds_pending += 1
         self._drive(lookup, now)
         return lookup_id
@@ -184,7 +187,7 @@ class SearchRunner:
                 return
             sent = False
             for candidate in chosen:
-                args: dict[bytes, BValue] = {key: lookup.target}
+                args = self._lookup_args(key, lookup.target)
                 if self._query(
                     candidate.addr, method, args, now, PURPOSE_LOOKUP, candidate.node_id,
                     lookup, candidate,
@@ -194,6 +197,24 @@ class SearchRunner:
                     lookup.failed(candidate)
             if sent:
                 return
+
+    def _lookup_args(self, key: bytes, target: bytes) -> dict[bytes, BValue]:
+        """A lookup query's arguments; a dual-stack node asks for both families (BEP 32)."""
+        if self.dual_stack:
+            return {key: target, b"want": [b"n4", b"n6"]}
+        return {key: target}
+
+    def _add_nodes(self, lookup: lk.Lookup, nodes: object, ipv6: bool) -> None:
+        """Offer the lookup the (bounded) compact node list of one family."""
+        if type(nodes) is not bytes or not nodes:
+            return
+        step = 38 if ipv6 else 26
+        nodes = nodes[: step * _MAX_NODES_PER_REPLY]
+        nodes = nodes[: len(nodes) - len(nodes) % step]
+        try:
+            lookup.add(decode_nodes(nodes, ipv6=ipv6))
+        except CompactEncodingError:
+            self._count("bad_nodes_field")
 
     def _on_lookup_reply(
         self,
@@ -217,16 +238,12 @@ class SearchRunner:
         token = args.get(b"token")
         if candidate is not None and type(token) is bytes and len(token) <= 64:
             candidate.token = token
-        ipv6 = ":" in addr[0]
-        nodes = args.get(b"nodes6" if ipv6 else b"nodes")
-        if type(nodes) is bytes and nodes:
-            step = 38 if ipv6 else 26
-            nodes = nodes[: step * _MAX_NODES_PER_REPLY]
-            nodes = nodes[: len(nodes) - len(nodes) % step]
-            try:
-                lookup.add(decode_nodes(nodes, ipv6=ipv6))
-            except CompactEncodingError:
-                self._count("bad_nodes_field")
+        if self.dual_stack:
+            self._add_nodes(lookup, args.get(b"nodes"), False)
+            self._add_nodes(lookup, args.get(b"nodes6"), True)
+        else:
+            ipv6 = ":" in addr[0]
+            self._add_nodes(lookup, args.get(b"nodes6" if ipv6 else b"nodes"), ipv6)
         kind = lookup.kind
         if kind in (lk.GET_PEERS, lk.ANNOUNCE):
             collect_peers(lookup, args)
