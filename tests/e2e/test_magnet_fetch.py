@@ -2,7 +2,8 @@
 
 A seeding engine serves its info dictionary; another engine, given only the
 magnet link (with ``x.pe``), fetches it, verifies it against the info-hash
-and downloads the payload.  A liar that sends metadata failing the hash is
+(and, for v2-only, fetches the piece layers with hash requests) and
+downloads the payload.  A liar that sends metadata failing the hash is
 dropped and the fetch completes from the honest seeder.
 """
 
@@ -43,7 +44,7 @@ def make_share(root: Path, version: str = "hybrid") -> tuple[Path, dict[str, byt
     return folder, expected
 
 
-@pytest.mark.parametrize("version", ["v1", "hybrid"])
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
 async def test_engine_fetches_metadata_by_magnet_and_downloads(
     tmp_path: Path, version: str
 ) -> None:
