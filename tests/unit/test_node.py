@@ -136,6 +136,13 @@ async def test_dht_joins_a_local_node_and_its_table_is_saved(tmp_path: Path) -> 
         async with Node(config) as node:
             assert node.store.settings()["dht_node_id"] == node_id  # same identity
             assert (bootstrap.node_id, (host, port)) in node.store.dht_nodes()
+            # A BEP 42 change of ID while running is what the next start uses.
+            new_id = bytes(range(20))
+            dht = node._dht
+            assert dht is not None
+            dht.node.change_id(new_id, asyncio.get_running_loop().time())
+        async with Node(config) as node:
+            assert node.store.settings()["dht_node_id"] == new_id.hex()
 
 
 async def test_torrent_file_for_a_waiting_magnet_fills_in_its_metadata(tmp_path: Path) -> None:

@@ -80,7 +80,10 @@ async def bootstrap_dht(driver: DhtDriver, entries: tuple[str, ...]) -> bool:
 
 
 def save_dht(driver: DhtDriver, store: StateStore) -> None:
+    """Save the contacts and the node ID (BEP 42 may have changed it since start)."""
     store.save_dht_nodes(driver.node.routing_table.export_nodes())
+    if store.settings().get(NODE_ID_SETTING) != driver.node_id.hex():
+        store.set_settings({NODE_ID_SETTING: driver.node_id.hex()})
 
 
 async def stop_dht(driver: DhtDriver, store: StateStore | None) -> None:
