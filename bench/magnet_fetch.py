@@ -108,11 +108,14 @@ async def main(files: int, runs: int) -> None:
             results: dict[tuple[str, str], list[float]] = {}
             for seeder_name, address in seeders.items():
                 magnet = Magnet(meta.info_hash_v1, meta.info_hash_v2, peers=(address,))
+                # One fetcher's runs, then the other's: interleaved, a libtorrent fetch
+                # going on in the background skews the next fetch from the same seeder.
+                ours = results.setdefault(("servent", seeder_name), [])
                 for _ in range(runs):
-                    times = results.setdefault(("servent", seeder_name), [])
-                    times.append(await servent_fetch(fetcher, magnet))
-                    times = results.setdefault(("libtorrent", seeder_name), [])
-                    times.append(await libtorrent_fetch(fetcher_lt, magnet, root / "lt-out"))
+                    ours.append(await servent_fetch(fetcher, magnet))
+                theirs = results.setdefault(("libtorrent", seeder_name), [])
+                for _ in range(runs):
+                    theirs.append(await libtorrent_fetch(fetcher_lt, magnet, root / "lt-out"))
         del seeder_lt, fetcher_lt
         for seeder_name in seeders:
             ours = statistics.median(results[("servent", seeder_name)])
