@@ -94,11 +94,14 @@ async def test_fetch_metadata_gives_up_at_once_when_its_only_peers_are_unreachab
 class LyingMetadataPeer:
     """A listener that completes the handshake and serves wrong metadata of the right size."""
 
-    def __init__(self, info_hash: bytes, size: int) -> None:
+    def __init__(self, info_hash: bytes, size: int, *, hang_up: bool = False) -> None:
         self.info_hash = info_hash
         self.server = MetadataServer(bytes(size))  # zeros: fails the hash
+        #: Announce the size, then close at the first request (a false size, no data).
+        self.hang_up = hang_up
         self.port = 0
         self.served = 0
+        self.hung_up = 0
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -127,6 +130,9 @@ class LyingMetadataPeer:
                                 {"metadata_size": self.server.metadata_size}
                             )
                         elif isinstance(event, ExtensionMessage) and event.name == "ut_metadata":
+                            if self.hang_up:
+                                self.hung_up += 1
+                                return
                             reply = self.server.handle(event.payload)
                             if reply is not None:
                                 self.served += 1
@@ -200,3 +206,30 @@ async def test_multi_piece_metadata_from_a_liar_and_an_honest_peer_blames_only_t
         assert fetched.info_bytes == meta.info_bytes
         blamed = [r.getMessage() for r in caplog.records if "fails the info-hash" in r.getMessage()]
         assert not any(honest in message for message in blamed), blamed
+
+
+async def test_a_false_metadata_size_then_silence_does_not_lock_honest_peers_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, _ = make_share(tmp_path / "seed")
+    meta = create_torrent(folder, version=TorrentVersion("v1"), piece_length=32 * 1024)
+    liar = LyingMetadataPeer(meta.wire_info_hash, len(meta.info_bytes) + 7, hang_up=True)
+    await liar.start()
+    caplog.set_level(logging.INFO, logger="servent.net.metadata_fetch")
+    try:
+        async with (
+            SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as seeder,
+            SwarmEngine(EngineConfig(listen_host=LOOPBACK, metadata_parallel=1)) as leecher,
+        ):
+            await seeder.add_torrent(meta, tmp_path / "seed")
+            # The liar first: its size is the one the fetch starts with.
+            magnet = dataclasses.replace(
+                meta.to_magnet(), peers=((LOOPBACK, liar.port), (LOOPBACK, seeder.port))
+            )
+            fetched = await leecher.fetch_metadata(magnet, timeout=DEADLINE)
+    finally:
+        await liar.close()
+    assert fetched.info_bytes == meta.info_bytes
+    assert liar.hung_up == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("no peer left with the first metadata_size" in m for m in messages), messages

@@ -60,6 +60,8 @@ REQUESTS_PER_PEER = 16
 #: A peer that has not sent its BEP 10 handshake, or a piece, for this long is dropped.
 PEER_IDLE_TIMEOUT = 15.0
 TICK = 0.5
+#: Fresh starts after a false metadata_size locked honest peers out (bounded).
+MAX_SIZE_RESETS = 8
 
 
 class MetadataFetch:
@@ -124,6 +126,7 @@ class MetadataFetch:
         self._owner: PeerSession | None = None
         self._outstanding: dict[PeerSession, int] = {}
         self._gave_up = False
+        self._size_resets = 0
 
     # ------------------------------------------------------------------ API
 
@@ -191,6 +194,7 @@ class MetadataFetch:
                 self._tasks.add(dial)
                 dial.add_done_callback(self._tasks.discard)
             self._tick(now)
+            self._retry_size_conflicts()
             if self._finite and not self._candidates and not self._sessions:
                 self._gave_up = True
                 self._done.set_result(b"")
@@ -198,6 +202,28 @@ class MetadataFetch:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK)
+
+    def _retry_size_conflicts(self) -> None:
+        """Peers were refused for a size another peer announced, and no peer offering
+        that size is left: start over with a fresh fetcher, so the size is taken anew.
+
+        Without this, a peer that announces a false ``metadata_size`` and then goes
+        quiet would lock every honest peer out of the fetch.
+        """
+        if not self._size_conflicts or self._offering or self._layers is not None:
+            return
+        if self._size_resets >= MAX_SIZE_RESETS:
+            return
+        self._size_resets += 1
+        log.info(
+            "metadata fetch: no peer left with the first metadata_size; asking %d other(s)",
+            len(self._size_conflicts),
+        )
+        self.fetcher = MetadataFetcher(
+            info_hash_v1=self.magnet.info_hash_v1, info_hash_v2=self.magnet.info_hash_v2
+        )
+        self._candidates.extend(a for a in self._size_conflicts if a not in self.bad)
+        self._size_conflicts.clear()
 
     def _new_connection(self, now: float) -> PeerConnection:
         magnet = self.magnet
