@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -50,6 +49,7 @@ from servent.errors import ResumeDataError, StorageError
 from servent.storage.file_pool import FilePool, storage_error
 from servent.storage.model import FileState, StorageMetainfo
 from servent.storage.paths import ensure_inside, relative_paths, safe_path
+from servent.storage.read_cache import ReadCache
 from servent.storage.resume import MISSING, FileResumeStore, ResumeRecord, ResumeStore
 from servent.storage.verify import PieceVerifier
 
@@ -110,9 +110,7 @@ class TorrentStorage:
         self._wanted: Bitfield | None = None
         self._inflight: dict[int, asyncio.Future[bool]] = {}
         self._dirty_files: set[int] = set()
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
-        self._cache_bytes = 0
-        self._cache_limit = read_cache_bytes
+        self._cache = ReadCache(read_cache_bytes)
         self._resume_interval = resume_interval
         self._resume_dirty = asyncio.Event()
         self._save_lock = asyncio.Lock()
@@ -392,44 +390,40 @@ class TorrentStorage:
     # ------------------------------------------------------------------ read
 
     async def read_block(self, index: int, offset: int, length: int) -> bytes:
-        """Bytes of a verified piece for an upload; whole small pieces are cached."""
+        """Bytes of a verified piece for an upload, read (and cached) by chunks of 1 MiB."""
         self._require_open()
         if index not in self._have:
             raise StorageError(f"piece {index} is not verified; cannot read it")
         size = self.layout.piece_size(index)
         if offset < 0 or length <= 0 or offset + length > size:
             raise StorageError(f"block {offset}+{length} outside piece {index} of {size} bytes")
-        cached = self._cache.get(index)
-        if cached is not None:
-            self._cache.move_to_end(index)
-            return cached[offset : offset + length]
-        if size * 4 > self._cache_limit:
+        cache = self._cache
+        view = cache.view(index, offset, length)
+        if view is not None:
+            return bytes(view)
+        start, span = cache.chunk_span(size, offset)
+        if offset + length > start + span or not cache.cacheable(span):
             return await self._run(self._read_range, index, offset, length)
-        piece = await self._run(self._read_range, index, 0, size)
-        self._cache[index] = piece
-        self._cache_bytes += len(piece)
-        while self._cache_bytes > self._cache_limit:
-            _, dropped = self._cache.popitem(last=False)
-            self._cache_bytes -= len(dropped)
-        return piece[offset : offset + length]
+        chunk = await self._run(self._read_range, index, start, span)
+        cache.put(index, start, chunk)
+        return chunk[offset - start : offset - start + length]
 
     def cached_block(self, index: int, offset: int, length: int) -> memoryview | None:
-        """A block of a cached verified piece without a copy or an await; ``None`` if not cached.
+        """A block of verified, cached payload without a copy or an await; ``None`` if not cached.
 
         Why: an uploader serving 16 KiB blocks at hundreds of MiB/s spends more
         time copying and awaiting than sending; a view of the cached (immutable)
-        piece can go straight to the socket.  On ``None``, :meth:`read_block`
-        reads the piece (and caches it if it is small enough).
+        chunk can go straight to the socket.  On ``None``, :meth:`read_block`
+        reads the block's chunk (and caches it).
         """
-        cached = self._cache.get(index)
-        if cached is None or index not in self._have:
+        if index not in self._have:
             return None
-        if offset < 0 or length <= 0 or offset + length > len(cached):
-            raise StorageError(
-                f"block {offset}+{length} outside piece {index} of {len(cached)} bytes"
-            )
-        self._cache.move_to_end(index)
-        return memoryview(cached)[offset : offset + length]
+        view = self._cache.view(index, offset, length)
+        if view is None:
+            size = self.layout.piece_size(index)
+            if offset < 0 or length <= 0 or offset + length > size:
+                raise StorageError(f"block {offset}+{length} outside piece {index} of {size} bytes")
+        return view
 
     async def read_piece(self, index: int) -> bytes:
         return await self.read_block(index, 0, self.layout.piece_size(index))
@@ -451,7 +445,6 @@ class TorrentStorage:
         for piece in list(self._have):  # in place: callers may hold ``have``
             self._have.clear(piece)
         self._cache.clear()
-        self._cache_bytes = 0
         await self._verify_pieces(range(self.layout.num_pieces), progress)
         self._count_missing()
         await self._run(self._reconcile_names_and_allocate)
