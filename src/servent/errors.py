@@ -182,3 +182,7 @@ class MetadataFetchError(ServentError):
 
 class WebSeedError(ProtocolError):
     """A web seed (BEP 19) answered wrongly: bad status, wrong length, timeout."""
+
+
+class MetadataSourcesExhaustedError(MetadataFetchError):
+    """Every peer a magnet fetch knew was tried and no tracker, DHT or LSD can find more."""
