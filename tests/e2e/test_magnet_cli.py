@@ -98,6 +98,7 @@ async def test_get_a_magnet_whose_only_peer_is_unreachable_fails_with_one_line(
     assert code == 1
     errors = [line for line in err if line.startswith("servent: error:")]
     assert len(errors) == 1 and "no peer gave the metadata" in errors[0], err
+    assert "--bootstrap" in errors[0], errors
 
 
 async def test_get_finds_the_seeder_through_a_servent_tracker_process(tmp_path: Path) -> None:

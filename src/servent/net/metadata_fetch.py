@@ -29,7 +29,12 @@ from collections.abc import Iterable
 
 from servent.codec.magnet import Magnet
 from servent.codec.metainfo.parse import parse_info
-from servent.errors import MetadataExchangeError, MetadataFetchError, MetainfoError
+from servent.errors import (
+    MetadataExchangeError,
+    MetadataFetchError,
+    MetadataSourcesExhaustedError,
+    MetainfoError,
+)
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
 from servent.net.peer_session import PeerSession
@@ -162,7 +167,7 @@ class MetadataFetch:
             for session in list(self._sessions):
                 session.close("metadata fetch finished")
         if self._gave_up:
-            raise MetadataFetchError(
+            raise MetadataSourcesExhaustedError(
                 f"no peer gave the metadata of {self.magnet.wire_info_hash.hex()} "
                 f"and no source is left to ask ({self._summary()})"
             )

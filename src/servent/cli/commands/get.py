@@ -25,7 +25,7 @@ from servent.cli.peer_sources import (
     discovery_config,
     parse_peer,
 )
-from servent.errors import ConfigError, ServentError
+from servent.errors import ConfigError, MetadataSourcesExhaustedError, ServentError
 
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
@@ -364,7 +364,12 @@ async def _fetch_metadata(
                 await fetch
     if stop.is_set() and not fetch.done():
         return None
-    meta = fetch.result()
+    try:
+        meta = fetch.result()
+    except MetadataSourcesExhaustedError as exc:
+        raise MetadataSourcesExhaustedError(
+            f"{exc}; to find more peers give --bootstrap HOST:PORT (DHT), --tracker URL or --lsd"
+        ) from None
     print(f"metadata of {meta.name} verified ({len(meta.info_bytes)} bytes)",
           file=sys.stderr, flush=True)  # fmt: skip
     return meta
