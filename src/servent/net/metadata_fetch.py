@@ -15,8 +15,9 @@ Candidates arrive through :meth:`MetadataFetch.add_peers` from any source
 For a v2-only magnet the info dictionary is not enough to verify pieces of
 files longer than one piece: the fetch then also collects those files'
 piece layers with BEP 52 hash requests (checked against each file's pieces
-root by :class:`~servent.proto.piece_layer_fetch.PieceLayerCollector`) and
-keeps them in :attr:`MetadataFetch.piece_layers`.
+root by :class:`~servent.proto.piece_layer_fetch.PieceLayerCollector`, driven
+by the mixin in :mod:`servent.net.metadata_layers`) and keeps them in
+:attr:`MetadataFetch.piece_layers`.
 """
 
 from __future__ import annotations
@@ -28,15 +29,14 @@ from collections import deque
 from collections.abc import Iterable
 
 from servent.codec.magnet import Magnet
-from servent.codec.metainfo.parse import parse_info
 from servent.errors import (
     MetadataExchangeError,
     MetadataFetchError,
     MetadataSourcesExhaustedError,
-    MetainfoError,
 )
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
+from servent.net.metadata_layers import PieceLayerPhase
 from servent.net.peer_session import PeerSession
 from servent.proto.metadata_exchange import MSG_REQUEST, MetadataFetcher, decode_message
 from servent.proto.metadata_exchange import encode_reject as encode_metadata_reject
@@ -69,7 +69,7 @@ TICK = 0.5
 MAX_SIZE_RESETS = 8
 
 
-class MetadataFetch:
+class MetadataFetch(PieceLayerPhase):
     """Dial peers for one magnet until its info dictionary arrives and verifies.
 
     Use :meth:`add_peers` for candidates and ``await run(timeout)``; it returns
@@ -438,66 +438,3 @@ class MetadataFetch:
         for session in list(self._sessions):
             if session.close_reason is None and session.transport is not None:
                 self._request(session, now)
-
-    # ------------------------------------------------------------------ v2 piece layers
-
-    def _metadata_verified(self, metadata: bytes, now: float) -> None:
-        self.metadata = metadata
-        if self.magnet.info_hash_v1 is not None:
-            self._done.set_result(metadata)  # v1 piece hashes are in the info dictionary
-            return
-        try:
-            collector = PieceLayerCollector(parse_info(metadata))
-        except MetainfoError:
-            self._done.set_result(metadata)  # the engine reports the invalid torrent
-            return
-        if collector.done:
-            self._done.set_result(metadata)
-            return
-        self._layers = collector
-        for session in list(self._sessions):
-            if session.close_reason is None and session.transport is not None:
-                self._last_progress[session] = now
-                self._request_hashes(session, now)
-
-    def _request_hashes(self, session: PeerSession, now: float) -> None:
-        collector = self._layers
-        assert collector is not None
-        conn = session.conn
-        if conn.remote_handshake is None:
-            return
-        sent = False
-        for request in collector.next_requests(session, now):
-            try:
-                conn.send(request)
-            except ValueError:  # too many hash requests outstanding on this connection
-                collector.remove_peer(session)
-                break
-            sent = True
-        if sent:
-            session.schedule_flush()
-
-    def _on_hashes(self, session: PeerSession, event: Hashes | HashReject, now: float) -> None:
-        collector = self._layers
-        if collector is None:
-            return
-        collector.receive(session, event)
-        self._last_progress[session] = now
-        for liar in [s for s in self._sessions if s in collector.bad_peers]:
-            if liar.close_reason is None:
-                address = self._sessions[liar]
-                log.warning(
-                    "metadata fetch: %s:%d sent a piece layer that fails its root; dropped",
-                    *address,
-                )
-                self.bad.add(address)
-                self._count("bad piece layer")
-                liar.abort("sent a piece layer that fails its pieces root")
-        if collector.done:
-            self.piece_layers = dict(collector.layers)
-            assert self.metadata is not None
-            log.info("piece layers of %d file(s) verified", len(self.piece_layers))
-            self._done.set_result(self.metadata)
-            return
-        if session.close_reason is None:
-            self._request_hashes(session, now)
