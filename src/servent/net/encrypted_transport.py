@@ -22,7 +22,7 @@ import random
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from servent.errors import MseError
 from servent.proto.mse import (
@@ -198,8 +198,8 @@ class MseStream(asyncio.Protocol):
     # ---------------------------------------------------------------- protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A cast, not an isinstance check: uvloop's transports are not subclasses.
+        self._transport = transport = cast(asyncio.Transport, transport)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._timeout, self._on_timeout)
         if self._initiator is not None:
