@@ -225,6 +225,44 @@ class TorrentSession(TorrentConnections):
         """Ask :meth:`run` to close every connection and return."""
         self._stop.set()
 
+    def set_file_priorities(self, priorities: tuple[int, ...] | list[int]) -> None:
+        """Change what is downloaded while the torrent runs (0 = do not download).
+
+        Why here and not by a restart: peers stay connected.  Storage records the
+        new priorities; the picker, the interest sent to each peer and the
+        wanted/have figures follow; requests for pieces no longer wanted are
+        cancelled; a torrent that becomes complete (or incomplete) says so.
+        """
+        if len(priorities) != len(self.metainfo.files):
+            raise ValueError("one priority per file (pad files included) is required")
+        for index, priority in enumerate(priorities):
+            self.storage.set_file_priority(index, max(priority, 0))
+        wanted = self.storage.wanted_pieces()
+        self.picker.set_priorities(
+            [WANTED_PRIORITY if i in wanted else 0 for i in range(self.num_pieces)]
+        )
+        size = self.metainfo.piece_size
+        have = self.storage.have
+        self.wanted_bytes = sum(size(i) for i in wanted)
+        self.have_bytes = sum(size(i) for i in have if i in wanted)
+        for peer in self.open_peers:
+            for request in self.picker.requests_of(peer):
+                if request.index not in wanted:
+                    peer.sent_at.pop((request.index, request.begin), None)
+                    peer.session.send(Cancel(request.index, request.begin, request.length))
+                    self.picker.on_request_failed(peer, request)
+        if self.picker.is_complete():
+            if not self.complete:
+                self._on_complete()
+        elif self.complete and not self._done.is_set():
+            self._complete.clear()
+            self._settled.clear()
+        now = self.loop.time()
+        for peer in self.open_peers:
+            self._update_interest(peer)
+            self._fill(peer, now)
+            peer.session.schedule_flush()
+
     @property
     def open_peers(self) -> list[SwarmPeer]:
         return [peer for peer in self.peers.values() if peer.open]

@@ -4,8 +4,9 @@
 (which runs torrents as sessions) to the node's seam (which speaks in torrent
 ids and specs).  What the swarm engine does not keep across a stop, the
 adapter does: a paused torrent has no session, so its progress is the last
-snapshot; a torrent restarted for new file priorities keeps its byte
-counters and the addresses it knew.
+snapshot; a torrent resumed after a pause keeps its byte counters and the
+addresses it knew.  File priorities reach a running session in place
+(:meth:`TorrentSession.set_file_priorities`), so its peers stay connected.
 
 A magnet torrent first runs a metadata task owned by the adapter (state
 ``metadata``); when the info dictionary arrives the node is told through
@@ -383,15 +384,22 @@ class SwarmTorrentEngine:
         await self._start_session(torrent)
 
     async def set_file_priorities(self, torrent_id: str, priorities: tuple[int, ...]) -> None:
-        """New priorities take effect by restarting the torrent's session with them:
-        verified pieces stay, connections are re-made to the addresses it knew."""
+        """New priorities reach the running session in place: peers stay connected,
+        requests for pieces no longer wanted are cancelled (see decision 0011)."""
         torrent = self._get(torrent_id)
         torrent.priorities = priorities
-        if torrent.session is None:
+        async with torrent.lock:
+            session = torrent.session
+            if session is not None and session.error is None:
+                if len(priorities) == len(session.metainfo.files):
+                    session.set_file_priorities(priorities)
+                    torrent.progress_key = -1
+                return
+        if session is None:
             if torrent.metainfo is not None and torrent.paused:
                 await self._probe(torrent)
             return
-        await self._stop_session(torrent)
+        await self._stop_session(torrent)  # stopped by a disk error: start it again
         await self._start_session(torrent)
 
     def set_limits(self, limits: EngineLimits) -> None:

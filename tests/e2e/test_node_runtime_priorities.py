@@ -1,0 +1,118 @@
+"""File priorities changed while a torrent downloads reach the running session.
+
+Regression: a priority change used to restart the torrent's session, so every
+connection dropped and incoming peers had to dial again.  Two in-process
+nodes on loopback (no DHT, no LSD); the seeder's upload is rate-limited so the
+changes land mid-download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from servent.net.torrent_session import TorrentSession
+from servent.node.config import load_config
+from servent.node.node import Node
+from servent.node.swarm_engine import SwarmTorrentEngine
+from servent.storage.torrent_creator import create_torrent
+
+WAIT = 30.0
+
+
+def _node(root: Path, name: str) -> Node:
+    values: dict[str, object] = {
+        "data_dir": str(root / name),
+        "dht_enabled": False,
+        "lsd_enabled": False,
+        "listen_host": "127.0.0.1",
+        "listen_port": 0,
+    }
+    return Node(load_config(None, values))
+
+
+def _session(node: Node, torrent_id: str) -> TorrentSession:
+    engine = node._engine
+    assert isinstance(engine, SwarmTorrentEngine)
+    session = engine._get(torrent_id).session
+    assert session is not None
+    return session
+
+
+async def _until(check: Callable[[], bool], what: str, within: float = WAIT) -> None:
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if check():
+                    return
+                await asyncio.sleep(0.02)  # polling the API: there is no event for each block
+    except TimeoutError:
+        raise AssertionError(f"not within {within} s: {what}") from None
+
+
+def _file_pieces(session: TorrentSession, name: str) -> range:
+    metainfo = session.metainfo
+    for entry in metainfo.files:
+        if entry.path[-1] == name:
+            first = entry.offset // metainfo.piece_length
+            last = (entry.offset + entry.length - 1) // metainfo.piece_length
+            return range(first, last + 1)
+    raise AssertionError(f"no file {name}")
+
+
+async def test_priorities_change_mid_download_without_dropping_the_connection(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "album"
+    folder.mkdir()
+    (folder / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    (folder / "small.bin").write_bytes(os.urandom(1024 * 1024))
+    metainfo = create_torrent(folder)
+    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "leecher") as leecher:
+        shared = await seeder.share(folder)
+        await seeder.set_limits(shared.id, upload_rate_limit=600_000)  # about 5 s in all
+        address = seeder.status().listen_address
+        assert address is not None
+        torrent_id = await leecher.add(f"{shared.magnet}&x.pe=127.0.0.1:{address[1]}")
+        await leecher.add(metainfo.to_bytes())
+        session = _session(leecher, torrent_id)
+        seeder_session = _session(seeder, shared.id)
+        big = _file_pieces(session, "big.bin")
+        small = _file_pieces(session, "small.bin")
+        files = {f.path: f.index for f in leecher.files(torrent_id)}
+
+        await _until(lambda: session.have_bytes > 0 and bool(session.open_peers), "progress")
+        (peer,) = session.open_peers
+        (seeder_peer,) = seeder_session.open_peers
+        await leecher.set_file_priorities(torrent_id, {files["album/big.bin"]: 0})
+        assert _session(leecher, torrent_id) is session  # not restarted
+        # Nothing of big.bin is asked for any more; what was already in flight may land.
+        assert all(r.index not in big for r in session.picker.requests_of(peer))
+        bound = sum(1 for i in big if i in session.storage.have) + sum(
+            1 for i in session.picker.partial_pieces() if i in big
+        )
+        assert session.wanted_bytes < metainfo.total_length
+
+        small_now = sum(1 for i in small if i in session.storage.have)
+        await _until(
+            lambda: sum(1 for i in small if i in session.storage.have) >= small_now + 4,
+            "small.bin progresses while big.bin is skipped",
+        )
+        assert sum(1 for i in big if i in session.storage.have) <= bound
+        assert peer in session.open_peers and seeder_peer in seeder_session.open_peers
+
+        await leecher.set_file_priorities(torrent_id, {files["album/big.bin"]: 1})
+        assert session.wanted_bytes == sum(map(metainfo.piece_size, range(metainfo.num_pieces)))
+        have_now = session.have_bytes
+        await _until(lambda: session.have_bytes > have_now, "big.bin fetched again")
+        assert peer in session.open_peers and seeder_peer in seeder_session.open_peers
+        await _until(lambda: session.complete, "every file downloaded")
+        assert _session(leecher, torrent_id) is session
+        # One connection carried the whole download: the seeder saw one source port.
+        assert list(seeder_session.statistics().uploaded_to) == [seeder_peer.label]
+        save = Path(leecher.torrent(torrent_id).save_path) / "album"
+        await _until((save / "big.bin").exists, "big.bin renamed from .part")
+        for name in ("big.bin", "small.bin"):
+            assert (save / name).read_bytes() == (folder / name).read_bytes()
