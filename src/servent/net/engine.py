@@ -256,7 +256,8 @@ class SwarmEngine:
         )
         torrent.add_peers(peers)
         fetched = self._fetched_peers.pop(metainfo.wire_info_hash, [])
-        torrent.add_peers(fetched, source="magnet")
+        # They answered the metadata fetch moments ago: rank them like given peers.
+        torrent.add_peers(fetched, source="manual")
         self.torrents[metainfo.wire_info_hash] = torrent
         if metainfo.is_hybrid and metainfo.info_hash_v2 is not None:
             self.torrents[metainfo.info_hash_v2[:20]] = torrent
