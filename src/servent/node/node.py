@@ -436,9 +436,12 @@ class Node:
             if shared.path == str(path) and shared.torrent_id in self._records:
                 magnet = self._magnet_of(shared.torrent_id)
                 return ShareResult(TorrentId(shared.torrent_id), str(path), magnet)
-        from servent.storage.torrent_creator import create_torrent
+        from servent.storage.seed_resume import create_seeding_torrent, resume_key
 
-        metainfo = await asyncio.to_thread(create_torrent, path)
+        metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
+        if metainfo.wire_info_hash.hex() not in self._records:
+            # Creating the torrent verified every piece: storage opens without a recheck.
+            self.store.save(resume_key(metainfo), record.encode())
         torrent_id = await self.add(metainfo.to_bytes(), save_path=path.parent)
         self.store.add_shared_folder(str(path), torrent_id)
         magnet = metainfo.magnet()
