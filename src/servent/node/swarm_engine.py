@@ -38,7 +38,8 @@ from servent.node.engine import (
     TorrentSpec,
     delete_payload,
 )
-from servent.node.torrent_figures import bytes_of, file_progress, peer_status
+from servent.node.resume_progress import stored_progress
+from servent.node.torrent_figures import file_progress, peer_status
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -316,26 +317,22 @@ class SwarmTorrentEngine:
             await self.swarm.remove_torrent(session)
 
     async def _probe(self, torrent: _Torrent) -> None:
-        """Progress of a torrent that does not run: open its storage once, read, close."""
+        """Progress of a torrent that does not run, from its resume data: no file is
+        opened or created (see :mod:`servent.node.resume_progress`)."""
         metainfo = torrent.metainfo
         assert metainfo is not None
-        storage = self._storage(torrent, metainfo)
         try:
-            await storage.open()
-            size = metainfo.total_length
-            wanted = storage.wanted_pieces()
-            torrent.snapshot = _Snapshot(
-                have_bytes=min(bytes_of(storage, storage.have, wanted), size),
-                wanted_bytes=min(bytes_of(storage, wanted, None), size),
-                downloaded=torrent.carried_down,
-                uploaded=torrent.carried_up,
-                file_progress=file_progress(storage, metainfo),
-            )
+            stored = stored_progress(torrent.spec.resume_store, metainfo, torrent.priorities)
         except ServentError as exc:
             torrent.error = str(exc)
-        finally:
-            with contextlib.suppress(ServentError, OSError):
-                await storage.close()
+            return
+        torrent.snapshot = _Snapshot(
+            have_bytes=stored.have_bytes,
+            wanted_bytes=stored.wanted_bytes,
+            downloaded=torrent.carried_down,
+            uploaded=torrent.carried_up,
+            file_progress=stored.file_progress,
+        )
 
     def _snapshot(
         self, torrent: _Torrent, session: TorrentSession, storage: TorrentStorage | None

@@ -12,7 +12,6 @@ from servent.node.engine import PeerStatus
 from servent.node.peer_names import client_name
 
 if TYPE_CHECKING:
-    from servent.codec.bitfield import Bitfield
     from servent.codec.metainfo import Metainfo
     from servent.net.swarm_peer import SwarmPeer
     from servent.storage.torrent_storage import TorrentStorage
@@ -57,12 +56,3 @@ def peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
         upload_rate=peer.up_rate,
         flags=flags,
     )
-
-
-def bytes_of(storage: TorrentStorage, pieces: Bitfield, within: Bitfield | None) -> int:
-    """Bytes of the pieces in ``pieces`` (and in ``within`` when given)."""
-    total = 0
-    for index in range(storage.num_pieces):
-        if index in pieces and (within is None or index in within):
-            total += storage.piece_size(index)
-    return total
