@@ -118,3 +118,25 @@ async def test_get_finds_the_seeder_through_a_servent_tracker_process(tmp_path: 
     assert code == 0, err
     assert len(out) == 1 and "verified" in out[0], out
     assert_same(tmp_path / "down" / "album", expected)
+
+
+async def test_magnet_from_a_seeder_that_requires_encryption(tmp_path: Path) -> None:
+    """Metadata and payload both come over MSE/RC4; a plaintext-only getter is refused."""
+    expected = make_folder(tmp_path / "share" / "album")
+    async with servent(
+        "seed", tmp_path / "share" / "album", "--host", "127.0.0.1", "--encryption", "required"
+    ) as seeder:
+        magnet = (await seeder.wait_line(r"^magnet:\?.*$")).group(0)
+        code, out, err = await run_servent(
+            "get", magnet, "-o", tmp_path / "down", "--encryption", "required"
+        )
+        refused, _, refused_err = await run_servent(
+            "get", magnet, "-o", tmp_path / "plain", "--encryption", "off",
+            "--metadata-timeout", "5",
+        )  # fmt: skip
+    assert code == 0, err
+    assert len(out) == 1 and "verified" in out[0], out
+    assert_same(tmp_path / "down" / "album", expected)
+    assert refused != 0
+    assert len(refused_err) >= 1 and refused_err[-1].startswith("servent: error:"), refused_err
+    assert not (tmp_path / "plain" / "album" / "track.ogg").exists()

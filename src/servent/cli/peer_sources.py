@@ -78,6 +78,13 @@ def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
         default=300.0,
         help="seconds between LSD announces of a torrent (default 300)",
     )
+    parser.add_argument(
+        "--encryption",
+        choices=("off", "enabled", "required"),
+        default="enabled",
+        help="message stream encryption (MSE/PE) of peer connections: off, enabled "
+        "(encrypted when the peer agrees, plaintext otherwise; default) or required",
+    )
 
 
 def discovery_config(args: argparse.Namespace) -> dict[str, object]:
@@ -94,6 +101,7 @@ def discovery_config(args: argparse.Namespace) -> dict[str, object]:
         "extra_trackers": tuple(args.tracker),
         "lsd": args.lsd,
         "lsd_interface": args.lsd_interface,
+        "encryption": args.encryption,
     }
 
 

@@ -37,6 +37,7 @@ from servent.codec.metainfo.parse import parse_info
 from servent.codec.tracker import ScrapeEntry
 from servent.errors import MetadataFetchError, MetainfoError, ServentError
 from servent.net.dht_driver import DhtDriver
+from servent.net.encrypted_transport import parse_policy
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
 from servent.net.listener import IncomingTarget, PeerListener
@@ -411,6 +412,7 @@ class SwarmEngine:
             max_parallel=self.config.metadata_parallel,
             own_addresses=self._own_addresses(),
             limits=self.limits,
+            encryption=parse_policy(self.config.encryption),
         )
         hashes = self._info_hashes(magnet.info_hash_v1, magnet.info_hash_v2)
         for info_hash in hashes:

@@ -33,13 +33,16 @@ from servent.errors import (
     MetadataExchangeError,
     MetadataFetchError,
     MetadataSourcesExhaustedError,
+    MseError,
 )
+from servent.net.encrypted_transport import dial_peer
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
 from servent.net.metadata_layers import PieceLayerPhase
 from servent.net.peer_session import PeerSession
 from servent.proto.metadata_exchange import MSG_REQUEST, MetadataFetcher, decode_message
 from servent.proto.metadata_exchange import encode_reject as encode_metadata_reject
+from servent.proto.mse import EncryptionPolicy
 from servent.proto.peerwire import (
     ConnectionConfig,
     Event,
@@ -88,8 +91,11 @@ class MetadataFetch(PieceLayerPhase):
         client_name: str = "servent",
         own_addresses: Iterable[Address] = (),
         limits: GlobalLimits | None = None,
+        encryption: EncryptionPolicy = EncryptionPolicy.ENABLED,
     ) -> None:
         self.magnet = magnet
+        #: Dial policy, as for torrents: peers that require encryption are reachable.
+        self.encryption = encryption
         self.peer_id = peer_id
         self.config = config or ConnectionConfig()
         self.max_parallel = max_parallel
@@ -246,10 +252,13 @@ class MetadataFetch(PieceLayerPhase):
     async def _dial(self, session: PeerSession, address: Address) -> None:
         host, port = address
         try:
-            await asyncio.wait_for(
-                self.loop.create_connection(lambda: session, host, port), self.connect_timeout
-            )
-        except (OSError, TimeoutError) as exc:
+            await dial_peer(
+                session, host, port,
+                info_hash=self.magnet.wire_info_hash,
+                policy=self.encryption,
+                connect_timeout=self.connect_timeout,
+            )  # fmt: skip
+        except (OSError, TimeoutError, MseError) as exc:
             log.debug("metadata fetch: dial %s:%d failed: %r", host, port, exc)
             self._count("unreachable")
             self._forget(session)
