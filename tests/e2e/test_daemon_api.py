@@ -84,6 +84,10 @@ def test_status_openapi_and_settings(daemon: Daemon) -> None:
     assert changed["restart_required"] is False
     later = daemon.ok("PATCH", "/api/settings", {"listen_port": 6999})
     assert later["restart_required"] is True
+    same = daemon.ok("PATCH", "/api/settings", {"encryption": settings["encryption"]})
+    assert same["restart_required"] is False
+    encrypted = daemon.ok("PATCH", "/api/settings", {"encryption": "required"})
+    assert encrypted["restart_required"] is True
 
 
 def test_magnet_lifecycle(daemon: Daemon) -> None:
@@ -187,6 +191,7 @@ def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
         ("PUT", "/api/torrents/" + "0" * 40 + "/priorities", {"priorities": 3}, 400, "list"),
         ("PATCH", "/api/settings", {"listen_port": 70000}, 400, "listen_port"),
         ("PATCH", "/api/settings", {"api_host": "0.0.0.0"}, 400, "api_host"),
+        ("PATCH", "/api/settings", {"encryption": "always"}, 400, "encryption"),
         ("PATCH", "/api/settings", {}, 400, "no setting"),
         ("POST", "/api/shares", {"path": "/nonexistent/folder"}, 400, "not a folder"),
         ("POST", "/api/shares", {"path": 3}, 400, "path"),

@@ -3,7 +3,7 @@
 Opens the UI of a daemon subprocess on a phone-sized screen, adds a magnet
 link, a .torrent file (whose data is already in the download folder, so it
 verifies to 100%) and a shared folder, pauses and resumes, changes a file
-priority, and removes a transfer.  Screenshots go to ``test-artifacts/web-ui/``.
+priority, sets encryption, and removes a transfer.  Screenshots go to ``test-artifacts/web-ui/``.
 """
 
 from __future__ import annotations
@@ -126,6 +126,13 @@ def test_web_ui_add_pause_resume_priority_share_remove(
     expect(photos.get_by_test_id("torrent-state")).to_have_text("seeding")
     expect(page.get_by_test_id("shares")).to_contain_text(str(shared_folder))
     _shot(page, "05-shared")
+
+    # Settings: encryption is shown as the node runs it and stored for the next start.
+    encryption = page.get_by_test_id("settings-encryption")
+    expect(encryption).to_have_value("enabled")
+    encryption.select_option("required")
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("message")).to_contain_text("after a restart")
 
     # Remove the magnet transfer (dialogs accepted: remove, and delete data).
     magnet_card.get_by_test_id("remove").click()

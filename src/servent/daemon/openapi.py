@@ -241,7 +241,7 @@ def openapi_document(version: str) -> dict[str, Any]:
         "/api/settings": {
             "get": {"summary": "Node settings", "responses": _ok("settings", _SETTINGS)},
             "patch": {
-                "summary": "Change limits (at once) or listen_port (next start)",
+                "summary": "Change limits (at once) or listen_port and encryption (next start)",
                 "requestBody": _json_body(
                     {
                         "type": "object",
@@ -250,6 +250,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "max_connections": {"type": "integer", "minimum": 1},
                             "max_peers_per_torrent": {"type": "integer", "minimum": 1},
                             "listen_port": {"type": "integer", "minimum": 0, "maximum": 65535},
+                            "encryption": {
+                                "type": "string",
+                                "enum": ["off", "enabled", "required"],
+                            },
                         },
                     }
                 ),

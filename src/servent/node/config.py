@@ -104,7 +104,7 @@ RUNTIME_KEYS = frozenset(
     }
 )
 #: Settings the API may store for the next start (applied by ``Node.start``).
-STORED_KEYS = RUNTIME_KEYS | {"listen_port"}
+STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
 _COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})

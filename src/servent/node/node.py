@@ -412,7 +412,8 @@ class Node:
     async def update_settings(self, values: dict[str, object]) -> bool:
         """Change settings from a front end; returns True when a restart is needed.
 
-        Limits apply at once; the listening port is stored for the next start.
+        Limits apply at once; the listening port and encryption are stored for the
+        next start (the peer listener and every torrent were set up with them).
         Other settings belong in the config file and are refused."""
         for key in values:
             if key not in STORED_KEYS:

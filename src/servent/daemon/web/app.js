@@ -190,6 +190,7 @@ async function refreshSettings() {
   form.max_connections.value = s.max_connections;
   form.max_peers_per_torrent.value = s.max_peers_per_torrent;
   form.listen_port.value = s.listen_port;
+  form.encryption.value = s.encryption;
 }
 
 async function refresh() {
@@ -285,8 +286,11 @@ function wire() {
         max_connections: Number(form.max_connections.value),
         max_peers_per_torrent: Number(form.max_peers_per_torrent.value),
         listen_port: Number(form.listen_port.value),
+        encryption: form.encryption.value,
       });
-      say(result.restart_required ? "Saved; the new port applies after a restart." : "Settings saved.");
+      say(result.restart_required
+        ? "Saved; the new port or encryption applies after a restart."
+        : "Settings saved.");
     });
   };
 }
