@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from servent.errors import MagnetError, NodeError, TorrentNotFoundError
+from servent.errors import MagnetError, NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import load_config
 from servent.node.node import Node
+from servent.node.swarm_engine import SwarmTorrentEngine
 
 MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=hello"
 
@@ -169,3 +170,17 @@ async def test_a_corrupt_torrent_record_does_not_stop_the_node(tmp_path: Path) -
     async with _node(tmp_path) as node:
         assert node.torrents() == []
         assert await node.add(MAGNET)
+
+
+async def test_encryption_set_from_a_front_end_applies_at_the_next_start(tmp_path: Path) -> None:
+    async with _node(tmp_path) as node:
+        assert await node.update_settings({"encryption": "enabled"}) is False  # unchanged
+        assert await node.update_settings({"encryption": "required"}) is True
+        with pytest.raises(ServentError):
+            await node.update_settings({"encryption": "sometimes"})
+        assert node.config.encryption == "enabled"  # the running engine keeps its policy
+    async with _node(tmp_path) as node:
+        assert node.config.encryption == "required"
+        engine = node._engine
+        assert isinstance(engine, SwarmTorrentEngine)
+        assert engine.swarm.config.encryption == "required"
