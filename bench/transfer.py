@@ -310,7 +310,7 @@ def transfer(
     spy: subprocess.Popen[bytes] | None = None
     if profile_to is not None and leech_side == "sv":
         command = profiled(command, args.profile, profile_to.with_suffix(".leecher.txt"))
-    if profile_to is not None and seed_side == "sv" and args.profile == "py-spy":
+    if profile_to is not None and seed_side == "sv" and args.profile.startswith("py-spy"):
         spy = py_spy_attach(seeder.pid, profile_to.with_suffix(".seeder.txt"))
     seed_cpu0 = seeder.cpu()
     try:
@@ -440,7 +440,7 @@ def main() -> None:
         help="comma-separated subset of " + ", ".join(SCENARIOS) + " (ratios need lt->lt)",
     )  # fmt: skip
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    parser.add_argument("--profile", choices=["pyinstrument", "py-spy"])
+    parser.add_argument("--profile", choices=["pyinstrument", "py-spy", "py-spy-gil"])
     parser.add_argument(
         "--loop", choices=["asyncio", "uvloop"], default="asyncio",
         help="event loop of the servent processes (uvloop: the 'fast' extra)",

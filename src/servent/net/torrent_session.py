@@ -520,15 +520,46 @@ class TorrentSession(TorrentConnections):
 
     # ------------------------------------------------------------------ downloading
 
+    def peer_block(
+        self,
+        session: PeerSession,
+        index: int,
+        begin: int,
+        block: bytes | memoryview,
+        requested_at: float | None,
+        *,
+        now: float,
+    ) -> None:
+        """A block straight from the connection (the fast path; see ``BlockHandler``)."""
+        peer = self.peers.get(session)
+        if peer is not None:
+            self._take_block(peer, index, begin, block, requested_at, now=now)
+
+    def peer_blocks_done(self, session: PeerSession, now: float) -> None:
+        """One read's blocks are in: send the peer more requests."""
+        peer = self.peers.get(session)
+        if peer is not None and not session.is_closed and session.close_reason is None:
+            self._fill(peer, now)
+
     def _on_block(self, peer: SwarmPeer, piece: Piece, now: float) -> None:
-        index = piece.index
-        begin = piece.begin
-        block = piece.block
+        requested_at = peer.sent_at.pop((piece.index, piece.begin), None)
+        self._take_block(peer, piece.index, piece.begin, piece.block, requested_at, now=now)
+
+    def _take_block(
+        self,
+        peer: SwarmPeer,
+        index: int,
+        begin: int,
+        block: bytes | memoryview,
+        requested_at: float | None,
+        *,
+        now: float,
+    ) -> None:
         length = len(block)
-        peer.pipeline.on_block(length, now, peer.sent_at.pop((index, begin), None))
+        peer.pipeline.on_block(length, now, requested_at)
         peer.downloaded += length
         self.downloaded += length
-        outcome = self.picker.on_block_received(peer, Request(index, begin, length))
+        outcome = self.picker.block_received(peer, index, begin, length)
         if not outcome.accepted:
             return
         buffer = self._buffers.get(index)
@@ -581,11 +612,8 @@ class TorrentSession(TorrentConnections):
             requests = self.picker.pick(peer, want, allowed=allowed)
         if not requests:
             return
-        sent_at = peer.sent_at
-        send = conn.send
-        for request in requests:
-            send(request)
-            sent_at[(request.index, request.begin)] = now
+        # When each was sent is kept by the connection, which hands it back with the block.
+        conn.send_requests(requests)
         session.schedule_flush()
 
     def _pick_on_parole(self, peer: SwarmPeer, want: int) -> list[Request]:

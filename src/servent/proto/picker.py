@@ -84,6 +84,11 @@ class BlockOutcome:
     cancels: tuple[tuple[Hashable, Request], ...] = ()
 
 
+_REJECTED = BlockOutcome(False, False)
+_ACCEPTED = BlockOutcome(True, False)
+_COMPLETED = BlockOutcome(True, True)
+
+
 class PiecePicker:
     """Block-level piece picker for one torrent.
 
@@ -437,28 +442,50 @@ class PiecePicker:
 
     def on_block_received(self, peer: Hashable, request: Request) -> BlockOutcome:
         """A block arrived from ``peer``; returns whether to keep it and what to cancel."""
-        partial = self._partial.get(request.index)
-        if partial is None or request.begin % self.block_size:
-            return BlockOutcome(False, False)
-        block = request.begin // self.block_size
-        if block >= len(partial.state) or partial.state[block] == _RECEIVED:
-            self._peer_blocks.get(peer, set()).discard((request.index, block))
-            return BlockOutcome(False, False)
-        expected = min(self.block_size, self._sizes[request.index] - request.begin)
-        if request.length != expected:
-            return BlockOutcome(False, False)
-        if partial.state[block] == _FREE:
+        return self.block_received(peer, request.index, request.begin, request.length)
+
+    def block_received(self, peer: Hashable, index: int, begin: int, length: int) -> BlockOutcome:
+        """:meth:`on_block_received` without a :class:`Request`: the per-block hot path.
+
+        Allocates nothing unless there are cancels to send (endgame).
+        """
+        partial = self._partial.get(index)
+        if partial is None:
+            return _REJECTED
+        block, misaligned = divmod(begin, self.block_size)
+        state = partial.state
+        if misaligned or block >= len(state):
+            return _REJECTED
+        current = state[block]
+        if current == _RECEIVED:
+            mine = self._peer_blocks.get(peer)
+            if mine is not None:
+                mine.discard((index, block))
+            return _REJECTED
+        if length != min(self.block_size, self._sizes[index] - begin):
+            return _REJECTED
+        if current == _FREE:
             partial.free -= 1  # an unrequested block is still data we need
-        partial.state[block] = _RECEIVED
+        state[block] = _RECEIVED
         partial.received += 1
         partial.sources[block] = peer
-        cancels: list[tuple[Hashable, Request]] = []
-        for requester in partial.requesters.pop(block, []):
-            self._peer_blocks.get(requester, set()).discard((request.index, block))
-            if requester != peer:
-                cancels.append((requester, request))
-        complete = partial.received == len(partial.state)
-        return BlockOutcome(True, complete, tuple(cancels))
+        requesters = partial.requesters.pop(block, None)
+        cancels: list[tuple[Hashable, Request]] | None = None
+        if requesters is not None:
+            key = (index, block)
+            peer_blocks = self._peer_blocks
+            for requester in requesters:
+                mine = peer_blocks.get(requester)
+                if mine is not None:
+                    mine.discard(key)
+                if requester != peer:
+                    if cancels is None:
+                        cancels = []
+                    cancels.append((requester, Request(index, begin, length)))
+        complete = partial.received == len(state)
+        if cancels:
+            return BlockOutcome(True, complete, tuple(cancels))
+        return _COMPLETED if complete else _ACCEPTED
 
     def on_request_failed(self, peer: Hashable, request: Request) -> None:
         """The request will not be answered (reject, choke, timeout, cancel): free the block."""

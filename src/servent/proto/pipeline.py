@@ -62,11 +62,20 @@ class RequestPipeline:
 
     def on_block(self, size: int, now: float, requested_at: float | None = None) -> None:
         """A block of ``size`` bytes arrived; ``requested_at`` is when we asked for it."""
+        # Runs once per received block: the common case is two additions and two tests.
         self.total_bytes += size
         self._window_bytes += size
-        self._roll_rate(now)
+        if now - self._window_start >= self.config.rate_window:
+            self._roll_rate(now)
         if requested_at is not None and now >= requested_at:
-            self._observe_latency(now - requested_at, now)
+            delay = now - requested_at
+            minimum = self._min_latency
+            if (
+                minimum is None
+                or delay < minimum
+                or now - self._latency_epoch >= self.config.latency_memory
+            ):
+                self._observe_latency(delay, now)
 
     def _roll_rate(self, now: float) -> None:
         elapsed = now - self._window_start

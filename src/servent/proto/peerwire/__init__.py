@@ -39,7 +39,7 @@ For an incoming connection on a multi-torrent listener create
 from __future__ import annotations
 
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
-from servent.proto.peerwire.connection import PeerConnection
+from servent.proto.peerwire.connection import BlockSink, PeerConnection
 from servent.proto.peerwire.events import (
     ConnectionTimedOut,
     Event,
@@ -88,6 +88,7 @@ from servent.proto.peerwire.messages import (
 
 __all__ = [
     "AllowedFast",
+    "BlockSink",
     "Cancel",
     "Choke",
     "ConnectionConfig",

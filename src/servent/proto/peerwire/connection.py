@@ -39,7 +39,8 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeAlias
 
 from servent.errors import (
     HandshakeError,
@@ -83,7 +84,13 @@ from servent.proto.peerwire.messages import (
 from servent.proto.peerwire.outbound import OutboundQueue
 from servent.proto.peerwire.requests import RequestLedger
 
-__all__ = ["ConnectionConfig", "ConnectionState", "PeerConnection"]
+__all__ = ["BlockSink", "ConnectionConfig", "ConnectionState", "PeerConnection"]
+
+#: ``sink(index, begin, block, requested_at)``: a received block that answers one of
+#: our requests (``requested_at`` is when we sent it; ``None`` for a block we had
+#: cancelled).  ``block`` is valid only during the call, like a borrowed
+#: :class:`Piece` event's.
+BlockSink: TypeAlias = Callable[[int, int, "bytes | memoryview", "float | None"], None]
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +163,9 @@ class PeerConnection(InboundRules, OutboundQueue):
         # Counters for rate measurement by the session.
         self.payload_received = 0
         self.payload_sent = 0
+        #: Called as ``sink(index, begin, block, requested_at)`` for each received
+        #: block instead of queueing a :class:`Piece` event (see :class:`BlockSink`).
+        self.block_sink: BlockSink | None = None
         self._reader = FrameReader(self.config.max_receive_buffer)
         self._out: list[bytes | memoryview] = []
         self._events: deque[Event] = deque()
@@ -305,6 +315,14 @@ class PeerConnection(InboundRules, OutboundQueue):
                 else:
                     with memoryview(buf) as view:
                         block = bytes(view[start + 9 : end])
+                sink = self.block_sink
+                if sink is not None:
+                    # The per-block fast path: checked here, handed over without an event.
+                    sink(index, begin, block, self._settle_piece(index, begin, end - start - 9))
+                    if self.state is not ConnectionState.OPEN and not self._drain_after_close:
+                        reader.release()  # the sink closed us: parse no further
+                        return None
+                    continue
                 event = self._on_piece(Piece(index, begin, block))
             else:
                 # Other messages are small: decode from a copy, so no view of the

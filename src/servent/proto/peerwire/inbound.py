@@ -111,6 +111,22 @@ class InboundRules:
         self._snub_reported = False
         return piece
 
+    def _settle_piece(self, index: int, begin: int, length: int) -> float | None:
+        """The checks of :meth:`_on_piece` for the block fast path; returns when we asked.
+
+        ``None`` for a block of a request we had cancelled (legal, late).
+        """
+        if self.num_pieces is not None and index >= self.num_pieces:
+            self._fail(MalformedMessageError(f"piece index {index} out of range"))
+        key = (index, begin, length)
+        requested_at = self._ledger.outstanding.pop(key, None)
+        if requested_at is None and not self._ledger.piece_arrived(key):
+            self._fail(UnexpectedMessageError(f"unsolicited piece {key}"))
+        self.payload_received += length
+        self._last_progress = self._now
+        self._snub_reported = False
+        return requested_at
+
     def _on_message(self, message: Message) -> Event | None:
         if isinstance(message, Have):
             self._check_index(message.index)

@@ -10,6 +10,8 @@ of encoded chunks handed to the driver without joining them.
 from __future__ import annotations
 
 import logging
+import struct
+from collections.abc import Sequence
 
 from servent.errors import ExtensionNotSupportedError
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
@@ -17,6 +19,7 @@ from servent.proto.peerwire.extensions import ExtensionHandshake, ExtensionRegis
 from servent.proto.peerwire.fast import DEFAULT_ALLOWED_FAST_COUNT, allowed_fast_set
 from servent.proto.peerwire.inbound import FAST_TYPES
 from servent.proto.peerwire.messages import (
+    REQUEST,
     AllowedFast,
     Cancel,
     Choke,
@@ -37,6 +40,9 @@ from servent.proto.peerwire.requests import RequestLedger
 __all__ = ["MAX_HASH_REQUESTS", "OutboundQueue"]
 
 logger = logging.getLogger("servent.proto.peerwire.connection")
+
+#: A request frame: length prefix 13, id, index, begin, length.
+_REQUEST_FRAME = struct.Struct(">IBIII")
 
 #: Hash requests we keep outstanding with one peer.
 MAX_HASH_REQUESTS = 64
@@ -133,6 +139,32 @@ class OutboundQueue:
         elif kind is Extended and not self.extension_protocol:
             raise ExtensionNotSupportedError("peer does not speak BEP 10")
         self._queue(message)
+
+    def send_requests(self, requests: Sequence[Request]) -> None:
+        """Queue block requests: the same as :meth:`send` for each, encoded in one chunk.
+
+        Why: a leecher sends tens of thousands of requests per GiB; building each
+        frame through the generic encoder and bookkeeping was a visible share of
+        its CPU.
+        """
+        if self.state is ConnectionState.CLOSED or not requests:
+            return
+        if self.state is not ConnectionState.OPEN:
+            raise RuntimeError(f"cannot send in state {self.state.value}")
+        now = self._now
+        outstanding = self._ledger.outstanding
+        if not outstanding:
+            self._last_progress = now
+        frames = bytearray(_REQUEST_FRAME.size * len(requests))
+        pack_into = _REQUEST_FRAME.pack_into
+        offset = 0
+        for request in requests:
+            key = (request.index, request.begin, request.length)
+            pack_into(frames, offset, 13, REQUEST, *key)  # raises on values out of range
+            outstanding[key] = now
+            offset += 17
+        self._out.append(bytes(frames))
+        self._last_sent = now
 
     def _queue(self, message: Message) -> None:
         self._out.append(encode_message(message))
