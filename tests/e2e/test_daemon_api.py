@@ -88,6 +88,9 @@ def test_status_openapi_and_settings(daemon: Daemon) -> None:
     assert same["restart_required"] is False
     encrypted = daemon.ok("PATCH", "/api/settings", {"encryption": "required"})
     assert encrypted["restart_required"] is True
+    assert encrypted["encryption"] == settings["encryption"]  # runs with the old one until then
+    # The daemon was started with --listen-port, and a flag wins over a saved value.
+    assert encrypted["pending_restart"] == {"encryption": "required"}
 
 
 def test_magnet_lifecycle(daemon: Daemon) -> None:

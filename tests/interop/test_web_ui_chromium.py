@@ -133,6 +133,8 @@ def test_web_ui_add_pause_resume_priority_share_remove(
     encryption.select_option("required")
     page.get_by_test_id("settings-save").click()
     expect(page.get_by_test_id("message")).to_contain_text("after a restart")
+    page.reload()  # the form shows the saved value, not the one still running
+    expect(page.get_by_test_id("settings-encryption")).to_have_value("required")
 
     # Remove the magnet transfer (dialogs accepted: remove, and delete data).
     magnet_card.get_by_test_id("remove").click()

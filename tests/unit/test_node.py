@@ -179,8 +179,10 @@ async def test_encryption_set_from_a_front_end_applies_at_the_next_start(tmp_pat
         with pytest.raises(ServentError):
             await node.update_settings({"encryption": "sometimes"})
         assert node.config.encryption == "enabled"  # the running engine keeps its policy
+        assert node.settings()["pending_restart"] == {"encryption": "required"}
     async with _node(tmp_path) as node:
         assert node.config.encryption == "required"
+        assert node.settings()["pending_restart"] == {}
         engine = node._engine
         assert isinstance(engine, SwarmTorrentEngine)
         assert engine.swarm.config.encryption == "required"

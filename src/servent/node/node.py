@@ -552,7 +552,17 @@ class Node:
         )
 
     def settings(self) -> dict[str, object]:
-        return self.config.public_dict()
+        """Every setting as the node runs it, plus ``pending_restart``: values saved
+        through :meth:`update_settings` that the next start applies."""
+        values = self.config.public_dict()
+        pending: dict[str, object] = {}
+        if self._store is not None:
+            for key, value in self._store.settings().items():
+                later = key in STORED_KEYS and key not in RUNTIME_KEYS
+                if later and key not in self.config.flag_keys and value != values.get(key):
+                    pending[key] = value
+        values["pending_restart"] = pending
+        return values
 
     def events(self) -> EventStream:
         """Every event from this call on, until the node closes (slow readers lose the oldest).

@@ -189,8 +189,9 @@ async function refreshSettings() {
   form.upload_rate_limit.value = Math.round(s.upload_rate_limit / 1024);
   form.max_connections.value = s.max_connections;
   form.max_peers_per_torrent.value = s.max_peers_per_torrent;
-  form.listen_port.value = s.listen_port;
-  form.encryption.value = s.encryption;
+  const pending = s.pending_restart || {};  // saved, applied at the next start
+  form.listen_port.value = pending.listen_port ?? s.listen_port;
+  form.encryption.value = pending.encryption ?? s.encryption;
 }
 
 async function refresh() {
