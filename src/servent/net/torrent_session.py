@@ -84,8 +84,9 @@ log = logging.getLogger(__name__)
 WANTED_PRIORITY = 4
 #: Blocks an uploader sends before it yields to the loop.
 UPLOAD_BATCH = 16
-#: Verified piece buffers kept for reuse by the next pieces.
-SPARE_PIECE_BUFFERS = 8
+#: Verified piece buffers kept for reuse by the next pieces (at most this many bytes):
+#: verifications finish in bursts, and a fresh buffer costs page faults and zeroing.
+SPARE_PIECE_BYTES = 16 * 1024 * 1024
 
 
 class TorrentSession(TorrentConnections):
@@ -666,7 +667,7 @@ class TorrentSession(TorrentConnections):
             self.picker.on_piece_failed(index)
             for identity in self.provenance.piece_failed(index, data, sources):
                 self._ban(identity, f"sent piece {index}, which failed its hash")
-        if len(self._spare_buffers) < SPARE_PIECE_BUFFERS:
+        if (len(self._spare_buffers) + 1) * len(data) <= max(SPARE_PIECE_BYTES, len(data)):
             self._spare_buffers.append(data)  # nothing holds it any more
         now = self.loop.time()
         if not self.complete:

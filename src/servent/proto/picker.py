@@ -356,13 +356,17 @@ class PiecePicker:
     ) -> None:
         mine = self._peer_blocks[peer]
         state = partial.state
+        requesters = partial.requesters
+        block_size = self.block_size
+        size = self._sizes[index]
         block = state.find(_FREE)
         while wanted > 0 and block >= 0:
             state[block] = _REQUESTED
             partial.free -= 1
-            partial.requesters[block] = [peer]
+            requesters[block] = [peer]
             mine.add((index, block))
-            out.append(self._request(index, block))
+            begin = block * block_size
+            out.append(Request(index, begin, min(block_size, size - begin)))
             wanted -= 1
             block = state.find(_FREE, block + 1)
 
