@@ -32,7 +32,8 @@ def py_spy_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
 def profiled(command: list[str], profiler: str | None, output: Path) -> list[str]:
     if profiler in {"py-spy", "py-spy-gil"}:
         gil = ["--gil"] if profiler == "py-spy-gil" else []
-        return [_py_spy(), "record", "--format", "raw", "--rate", "200", "--nonblocking",
+        rate = "1000" if gil else "200"  # GIL samples are fewer: sample faster
+        return [_py_spy(), "record", "--format", "raw", "--rate", rate, "--nonblocking",
                 *gil, "-o", str(output), "--", *command]  # fmt: skip
     if profiler == "pyinstrument":
         return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(output),

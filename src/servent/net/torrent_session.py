@@ -84,9 +84,6 @@ log = logging.getLogger(__name__)
 WANTED_PRIORITY = 4
 #: Blocks an uploader sends before it yields to the loop.
 UPLOAD_BATCH = 16
-#: Verified piece buffers kept for reuse by the next pieces (at most this many bytes):
-#: verifications finish in bursts, and a fresh buffer costs page faults and zeroing.
-SPARE_PIECE_BYTES = 16 * 1024 * 1024
 
 
 class TorrentSession(TorrentConnections):
@@ -667,7 +664,12 @@ class TorrentSession(TorrentConnections):
             self.picker.on_piece_failed(index)
             for identity in self.provenance.piece_failed(index, data, sources):
                 self._ban(identity, f"sent piece {index}, which failed its hash")
-        if (len(self._spare_buffers) + 1) * len(data) <= max(SPARE_PIECE_BYTES, len(data)):
+        # Verified buffers are kept for the next pieces: the unverified bytes swing
+        # between hold-off and nearly none as the pool catches up, and a fresh
+        # buffer costs zeroing and page faults.  Spares only replace buffers that
+        # were in flight, so memory stays near max_unverified_bytes; freed at the end.
+        spare_room = self.config.max_unverified_bytes
+        if not self.complete and (len(self._spare_buffers) + 1) * len(data) <= spare_room:
             self._spare_buffers.append(data)  # nothing holds it any more
         now = self.loop.time()
         if not self.complete:
@@ -676,6 +678,7 @@ class TorrentSession(TorrentConnections):
 
     def _on_complete(self) -> None:
         log.info("torrent %s complete", self.metainfo.name)
+        self._spare_buffers.clear()
         self._complete.set()
         self._settled.set()
         for peer in self.open_peers:
