@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from servent.codec.bitfield import Bitfield
+from servent.codec.metainfo.build import TorrentOptions
 from servent.codec.metainfo.model import Metainfo
 from servent.storage.model import DEFAULT_PRIORITY, StorageMetainfo
 from servent.storage.resume import MISSING, ResumeRecord
@@ -62,7 +63,9 @@ def seeding_record(metainfo: StorageMetainfo, states: FileStates) -> ResumeRecor
     )
 
 
-def create_seeding_torrent(path: str | os.PathLike[str]) -> tuple[Metainfo, ResumeRecord]:
+def create_seeding_torrent(
+    path: str | os.PathLike[str], *, options: TorrentOptions | None = None
+) -> tuple[Metainfo, ResumeRecord]:
     """A hybrid torrent of ``path`` and the resume record to seed it from ``path``'s parent.
 
     Save the record (``store.save(resume_key(metainfo), record.encode())``) in
@@ -70,5 +73,5 @@ def create_seeding_torrent(path: str | os.PathLike[str]) -> tuple[Metainfo, Resu
     """
     root = Path(path)
     states = payload_states(root)
-    metainfo = create_torrent(root)
+    metainfo = create_torrent(root, options=options)
     return metainfo, seeding_record(metainfo, states)

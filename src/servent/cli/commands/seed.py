@@ -96,12 +96,23 @@ def _torrent_and_folder(path: Path, torrent_file: str | None) -> tuple[Metainfo,
 
 
 def _create(path: Path) -> Metainfo:
+    """Hash ``path`` into a torrent and record every piece as verified.
+
+    The resume record goes where storage looks (``PARENT/.servent``), so the
+    seeder starts at once instead of hashing the files a second time.
+    """
     from servent import __version__
     from servent.codec.metainfo.build import TorrentOptions
-    from servent.storage.torrent_creator import create_torrent
+    from servent.storage.resume import FileResumeStore
+    from servent.storage.seed_resume import create_seeding_torrent, resume_key
+    from servent.storage.torrent_storage import RESUME_FOLDER
 
     print(f"hashing {path} ...", file=sys.stderr, flush=True)
-    return create_torrent(path, options=TorrentOptions(created_by=f"servent {__version__}"))
+    options = TorrentOptions(created_by=f"servent {__version__}")
+    meta, record = create_seeding_torrent(path, options=options)
+    store = FileResumeStore(path.resolve().parent / RESUME_FOLDER)
+    store.save(resume_key(meta), record.encode())
+    return meta
 
 
 async def _seed(args: argparse.Namespace, meta: Metainfo, data_dir: Path) -> int:

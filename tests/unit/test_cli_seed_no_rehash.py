@@ -1,0 +1,31 @@
+"""``servent seed FOLDER`` hashes the folder once: storage opens from the creation's record."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from servent.cli.commands.seed import _torrent_and_folder
+from servent.storage import TorrentStorage
+
+
+@pytest.mark.parametrize("single_file", [False, True])
+async def test_seeding_a_new_torrent_checks_no_piece_from_disk(
+    tmp_path: Path, single_file: bool
+) -> None:
+    if single_file:
+        target = tmp_path / "share" / "movie.bin"
+        target.parent.mkdir()
+        target.write_bytes(os.urandom(2 * 1024 * 1024 + 3))
+    else:
+        target = tmp_path / "share" / "album"
+        (target / "cd1").mkdir(parents=True)
+        (target / "cd1" / "a.bin").write_bytes(os.urandom(1024 * 1024 + 7))
+        (target / "b.bin").write_bytes(os.urandom(300_000))
+    meta, data_dir = _torrent_and_folder(target, None)
+    assert data_dir == target.resolve().parent
+    async with TorrentStorage(meta, data_dir) as storage:
+        assert storage.is_seed()
+        assert storage.statistics()["pieces_checked_from_disk"] == 0
