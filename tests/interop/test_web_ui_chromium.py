@@ -195,6 +195,9 @@ def test_web_ui_downloads_a_magnet_from_another_daemon(page: Page, tmp_path: Pat
 
         expect(movie).to_contain_text("100.0%", timeout=60_000)
         expect(state).to_have_text("seeding")
+        # The open details panel follows too: every file at 100 %, not the figure
+        # from when the panel was opened.
+        expect(movie.get_by_test_id("file-progress")).to_have_text(["100%", "100%"])
         _shot(page, "13-complete")
         save = leecher.data_dir / "downloads" / "movie"
         assert (save / "film.bin").read_bytes() == (folder / "film.bin").read_bytes()

@@ -115,6 +115,11 @@ async function loadDetails(id) {
     api("GET", `/api/torrents/${id}/files`),
     api("GET", `/api/torrents/${id}/peers`),
   ]);
+  renderFiles(el, id, files);
+  renderPeers(el, peers);
+}
+
+function renderFiles(el, id, files) {
   const table = $(".files", el);
   table.innerHTML = "";
   if (!files.length) table.innerHTML = "<tr><td>File list not known yet (waiting for metadata).</td></tr>";
@@ -122,9 +127,11 @@ async function loadDetails(id) {
     const row = table.insertRow();
     row.insertCell().textContent = f.path;
     row.insertCell().textContent = bytes(f.size);
-    row.insertCell().textContent = `${Math.round(f.progress * 100)}%`;
+    const progress = row.insertCell();
+    progress.className = "file-progress";
+    progress.setAttribute("data-testid", "file-progress");
+    progress.textContent = `${Math.round(f.progress * 100)}%`;
     const select = document.createElement("select");
-    select.dataset.testid = "priority";
     select.setAttribute("data-testid", "priority");
     select.setAttribute("aria-label", `priority of ${f.path}`);
     for (const [value, label] of [[0, "skip"], [1, "normal"], [4, "high"], [7, "highest"]]) {
@@ -140,13 +147,25 @@ async function loadDetails(id) {
     });
     row.insertCell().appendChild(select);
   }
-  renderPeers(el, peers);
 }
 
-async function refreshOpenPeers() {
-  // Peers change all the time: refresh them for every open details panel.
+function updateFileProgress(el, id, files) {
+  // In place, so a priority menu the user has open is not rebuilt under them.
+  const cells = el.querySelectorAll(".files .file-progress");
+  if (cells.length !== files.length) { renderFiles(el, id, files); return; }
+  files.forEach((f, i) => { cells[i].textContent = `${Math.round(f.progress * 100)}%`; });
+}
+
+async function refreshOpenDetails() {
+  // Peers and file progress change all the time: refresh every open details panel.
   for (const [id, el] of cards) {
-    if (!$(".details", el).hidden) renderPeers(el, await api("GET", `/api/torrents/${id}/peers`));
+    if ($(".details", el).hidden) continue;
+    const [files, peers] = await Promise.all([
+      api("GET", `/api/torrents/${id}/files`),
+      api("GET", `/api/torrents/${id}/peers`),
+    ]);
+    updateFileProgress(el, id, files);
+    renderPeers(el, peers);
   }
 }
 
@@ -170,7 +189,7 @@ async function refreshStatus() {
   const s = await api("GET", "/api/status");
   const listen = s.listen_address ? `peers on ${s.listen_address.join(":")}` : "no peer listener";
   $("#node-status").textContent =
-    `${s.torrents} transfers · ↓ ${bytes(s.download_rate)}/s ↑ ${bytes(s.upload_rate)}/s · ` +
+    `${s.torrents} ${s.torrents === 1 ? "transfer" : "transfers"} · ↓ ${bytes(s.download_rate)}/s ↑ ${bytes(s.upload_rate)}/s · ` +
     `${listen} · DHT ${s.dht_enabled ? s.dht_nodes + " nodes" : "off"} · ` +
     `total ↓ ${bytes(s.downloaded)} ↑ ${bytes(s.uploaded)}`;
   const shares = $("#shares");
@@ -223,7 +242,7 @@ async function followEvents() {
           if (kind === "torrents") {
             renderTorrents(parsed);
             refreshStatus().catch(() => {});
-            refreshOpenPeers().catch(() => {});
+            refreshOpenDetails().catch(() => {});
           }
           else if (kind === "priorities" && cards.has(parsed.torrent_id)) {
             const details = $(".details", cards.get(parsed.torrent_id));
