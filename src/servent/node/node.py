@@ -29,8 +29,6 @@ from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
-    ERROR,
-    PAUSED,
     SEEDING,
     EngineLimits,
     PeerStatus,
@@ -40,6 +38,7 @@ from servent.node.engine import (
 from servent.node.sources import existing_folder, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
+    EventHub,
     EventStream,
     FileStatus,
     NodeEvent,
@@ -48,6 +47,7 @@ from servent.node.status import (
     TorrentId,
     TorrentStatus,
 )
+from servent.node.views import file_statuses, torrent_status
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -73,10 +73,6 @@ __all__ = [
 ]
 
 
-def _hex(value: bytes | None) -> str | None:
-    return value.hex() if value is not None else None
-
-
 class Node:
     """One running servent node.  See the module docstring; use as an async context manager."""
 
@@ -88,14 +84,13 @@ class Node:
         self._store: StateStore | None = None
         self._records: dict[str, TorrentRecord] = {}
         self._metainfo: dict[str, Metainfo] = {}
-        self._subscribers: set[asyncio.Queue[NodeEvent | None]] = set()
+        self._events = EventHub(EVENT_QUEUE_SIZE)
         self._last_states: dict[str, str] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._dht: DhtDriver | None = None
         self._lock = asyncio.Lock()
         self._started = False
-        self._closed = False
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -159,7 +154,6 @@ class Node:
         if not self._started:
             return
         self._started = False
-        self._closed = True
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -173,9 +167,7 @@ class Node:
         self._tasks.clear()
         await self._engine.close()
         await self._stop_dht()
-        for queue in self._subscribers:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+        self._events.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -468,37 +460,7 @@ class Node:
         record = self._record(torrent_id)
         status = self._engine.status(torrent_id)
         metainfo = self._metainfo.get(torrent_id)
-        size = metainfo.total_length if metainfo is not None else 0
-        wanted = status.wanted_bytes or size
-        progress = min(status.have_bytes / wanted, 1.0) if wanted else 0.0
-        remaining = max(wanted - status.have_bytes, 0)
-        eta: float | None = None
-        if remaining and status.download_rate > 0:
-            eta = remaining / status.download_rate
-        elif metainfo is not None and not remaining:
-            eta = 0.0
-        state = PAUSED if record.paused and status.state != ERROR else status.state
-        return TorrentStatus(
-            id=TorrentId(torrent_id),
-            name=record.name,
-            info_hash_v1=_hex(record.info_hash_v1),
-            info_hash_v2=_hex(record.info_hash_v2),
-            state=state,
-            progress=progress,
-            size=size,
-            have_bytes=status.have_bytes,
-            download_rate=status.download_rate,
-            upload_rate=status.upload_rate,
-            peers=status.peers,
-            eta=eta,
-            paused=record.paused,
-            save_path=record.save_path,
-            added_at=record.added_at,
-            magnet=self._magnet_of(torrent_id) or None,
-            error=status.error,
-            downloaded=status.downloaded,
-            uploaded=status.uploaded,
-        )
+        return torrent_status(torrent_id, record, status, metainfo, self._magnet_of(torrent_id))
 
     def files(self, torrent_id: str) -> list[FileStatus]:
         """The torrent's files (pad files left out) with priorities and progress."""
@@ -506,24 +468,7 @@ class Node:
         metainfo = self._metainfo.get(torrent_id)
         if metainfo is None:
             return []
-        status = self._engine.status(torrent_id)
-        priorities = status.file_priorities or record.file_priorities
-        out = []
-        for index, entry in enumerate(metainfo.files):
-            if entry.pad:
-                continue
-            out.append(
-                FileStatus(
-                    index=index,
-                    path="/".join(entry.path),
-                    size=entry.length,
-                    priority=priorities[index] if index < len(priorities) else 1,
-                    progress=status.file_progress[index]
-                    if index < len(status.file_progress)
-                    else 0.0,
-                )
-            )
-        return out
+        return file_statuses(record, self._engine.status(torrent_id), metainfo)
 
     def peers(self, torrent_id: str) -> list[PeerStatus]:
         self._record(torrent_id)
@@ -569,19 +514,10 @@ class Node:
 
         Subscribed at the call, so nothing emitted after it is missed; close the
         stream (``aclose()``) or stop iterating to unsubscribe."""
-        queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(EVENT_QUEUE_SIZE)
-        self._subscribers.add(queue)
-        if self._closed:
-            queue.put_nowait(None)
-        return EventStream(queue, self._subscribers)
+        return self._events.subscribe()
 
     def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
-        event = NodeEvent(kind, torrent_id, data or {})
-        for queue in self._subscribers:
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(event)
+        self._events.emit(NodeEvent(kind, torrent_id, data or {}))
 
     async def _watch_states(self) -> None:
         """Turn engine state changes into events (finished downloads, errors ...);

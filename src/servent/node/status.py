@@ -7,6 +7,7 @@ Plain frozen dataclasses so front ends can turn them into JSON with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, NewType
@@ -114,3 +115,36 @@ class EventStream:
     async def aclose(self) -> None:
         self._done = True
         self._subscribers.discard(self._queue)
+
+
+class EventHub:
+    """Fans node events out to subscribers' bounded queues.
+
+    A slow reader loses its oldest events rather than holding the node back;
+    :meth:`close` ends every stream, and a stream opened after that ends at once.
+    """
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self._queue_size = queue_size
+        self._subscribers: set[asyncio.Queue[NodeEvent | None]] = set()
+        self._closed = False
+
+    def subscribe(self) -> EventStream:
+        queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        if self._closed:
+            queue.put_nowait(None)
+        return EventStream(queue, self._subscribers)
+
+    def emit(self, event: NodeEvent) -> None:
+        for queue in self._subscribers:
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
+
+    def close(self) -> None:
+        self._closed = True
+        for queue in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)

@@ -1,0 +1,85 @@
+"""How the node's records and the engine's figures become API snapshots.
+
+Pure functions, so the arithmetic (progress, ETA, pad files left out) is
+tested without a running node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from servent.node.engine import ERROR, PAUSED, EngineTorrentStatus
+from servent.node.state import TorrentRecord
+from servent.node.status import FileStatus, TorrentId, TorrentStatus
+
+if TYPE_CHECKING:
+    from servent.codec.metainfo import Metainfo
+
+DEFAULT_FILE_PRIORITY = 1
+
+
+def _hex(value: bytes | None) -> str | None:
+    return value.hex() if value is not None else None
+
+
+def torrent_status(
+    torrent_id: str,
+    record: TorrentRecord,
+    status: EngineTorrentStatus,
+    metainfo: Metainfo | None,
+    magnet: str,
+) -> TorrentStatus:
+    """One torrent as lists show it: progress of what is wanted, ETA at the current rate."""
+    size = metainfo.total_length if metainfo is not None else 0
+    wanted = status.wanted_bytes or size
+    progress = min(status.have_bytes / wanted, 1.0) if wanted else 0.0
+    remaining = max(wanted - status.have_bytes, 0)
+    eta: float | None = None
+    if remaining and status.download_rate > 0:
+        eta = remaining / status.download_rate
+    elif metainfo is not None and not remaining:
+        eta = 0.0
+    state = PAUSED if record.paused and status.state != ERROR else status.state
+    return TorrentStatus(
+        id=TorrentId(torrent_id),
+        name=record.name,
+        info_hash_v1=_hex(record.info_hash_v1),
+        info_hash_v2=_hex(record.info_hash_v2),
+        state=state,
+        progress=progress,
+        size=size,
+        have_bytes=status.have_bytes,
+        download_rate=status.download_rate,
+        upload_rate=status.upload_rate,
+        peers=status.peers,
+        eta=eta,
+        paused=record.paused,
+        save_path=record.save_path,
+        added_at=record.added_at,
+        magnet=magnet or None,
+        error=status.error,
+        downloaded=status.downloaded,
+        uploaded=status.uploaded,
+    )
+
+
+def file_statuses(
+    record: TorrentRecord, status: EngineTorrentStatus, metainfo: Metainfo
+) -> list[FileStatus]:
+    """The torrent's files with priorities and progress; pad files are left out."""
+    priorities = status.file_priorities or record.file_priorities
+    progress = status.file_progress
+    out = []
+    for index, entry in enumerate(metainfo.files):
+        if entry.pad:
+            continue
+        out.append(
+            FileStatus(
+                index=index,
+                path="/".join(entry.path),
+                size=entry.length,
+                priority=priorities[index] if index < len(priorities) else DEFAULT_FILE_PRIORITY,
+                progress=progress[index] if index < len(progress) else 0.0,
+            )
+        )
+    return out
