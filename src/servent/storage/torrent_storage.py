@@ -45,25 +45,32 @@ from typing import TypeVar, TypeVarTuple
 
 from servent.codec.bitfield import Bitfield
 from servent.codec.piece_layout import PieceLayout
-from servent.errors import ResumeDataError, StorageError
-from servent.storage.file_pool import FilePool, storage_error
+from servent.errors import StorageError
+from servent.storage.file_pool import FilePool
 from servent.storage.model import FileState, StorageMetainfo
-from servent.storage.paths import ensure_inside, relative_paths, safe_path
+from servent.storage.payload_files import PayloadFiles
 from servent.storage.read_cache import ReadCache
-from servent.storage.resume import MISSING, FileResumeStore, ResumeRecord, ResumeStore
+from servent.storage.recheck import DiskRecheck, Progress
+from servent.storage.resume import MISSING, FileResumeStore, ResumeStore
+from servent.storage.resume_keeping import ResumeKeeping
 from servent.storage.verify import PieceVerifier
+
+__all__ = ["RESUME_FOLDER", "Progress", "TorrentStorage"]
 
 log = logging.getLogger(__name__)
 
 RESUME_FOLDER = ".servent"
 _R = TypeVar("_R")
 _Ts = TypeVarTuple("_Ts")
-Progress = Callable[[int, int], None]
-"""``progress(checked, total)`` during a recheck."""
 
 
-class TorrentStorage:
-    """The only owner of one torrent's payload files.  See the module docstring."""
+class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
+    """The only owner of one torrent's payload files.  See the module docstring.
+
+    Its jobs around piece I/O live in mixins: :class:`PayloadFiles` (names,
+    folders, allocation), :class:`ResumeKeeping` (the resume record),
+    :class:`DiskRecheck` (hashing what is on disk).
+    """
 
     def __init__(
         self,
@@ -230,99 +237,6 @@ class TorrentStorage:
             self._resume_saver(), name=f"resume-saver-{self.resume_key[:8]}"
         )
 
-    def _prepare_files(self) -> None:
-        try:
-            self.download_dir.mkdir(parents=True, exist_ok=True)
-            root = self.download_dir.resolve(strict=True)
-        except OSError as exc:
-            raise storage_error(exc, "creating the download folder", self.download_dir) from exc
-        if not os.access(root, os.W_OK):
-            raise storage_error(
-                PermissionError(13, "permission denied"), "opening the folder", root
-            )
-        self._root = root
-        names = relative_paths(self.metainfo.files)
-        for index, (entry, rel) in enumerate(zip(self.metainfo.files, names, strict=True)):
-            final = safe_path(root, rel)
-            f = FileState(final, entry.length, entry.pad, self.layout.file_pieces(index))
-            self._files.append(f)
-            if f.real:
-                ensure_inside(root, f.part)
-
-    def _load_record(self) -> ResumeRecord | None:
-        data = self._resume_store.load(self.resume_key)
-        if data is None:
-            return None
-        try:
-            record = ResumeRecord.decode(data)
-            if (
-                record.info_hash != self.info_hash
-                or record.num_pieces != self.layout.num_pieces
-                or record.piece_length != self.layout.piece_length
-                or len(record.file_states) != len(self._files)
-                or len(record.priorities) != len(self._files)
-            ):
-                raise ResumeDataError("resume data is for another torrent")
-            Bitfield.from_bytes(record.have, self.layout.num_pieces)
-        except StorageError as exc:
-            log.warning("ignoring resume data of %s: %s", self.resume_key, exc)
-            return None
-        return record
-
-    def _disk_states(self) -> list[tuple[int, int]]:
-        states: list[tuple[int, int]] = []
-        for f in self._files:
-            state = MISSING
-            if f.real:
-                for candidate in (f.part, f.final):
-                    try:
-                        st = candidate.lstat()
-                    except FileNotFoundError:
-                        continue
-                    state = (st.st_size, st.st_mtime_ns)
-                    break
-            states.append(state)
-        return states
-
-    def _existing_path(self, f: FileState) -> Path | None:
-        for candidate in (f.part, f.final):
-            if candidate.exists():
-                return candidate
-        return None
-
-    def _count_missing(self) -> None:
-        have = self._have
-        for f in self._files:
-            f.missing = sum(1 for p in f.pieces if p not in have) if f.real else 0
-
-    def _reconcile_names_and_allocate(self) -> None:
-        """Give every file the name its state deserves; create wanted files sparse."""
-        for index, f in enumerate(self._files):
-            if not f.real:
-                if f.length == 0 and not f.pad and f.priority > 0 and not f.final.exists():
-                    self._make_parent(f.final)
-                    f.final.touch()
-                continue
-            existing = self._existing_path(f)
-            target = f.final if f.missing == 0 else f.part
-            self._pool.set_path(index, existing or target)
-            f.created = existing is not None or f.priority > 0
-            if existing is not None and existing != target:
-                self._pool.rename(index, target)
-                if target == f.part:
-                    log.warning("%s did not verify completely; renamed to .part", f.final)
-            if existing is None and f.priority > 0:
-                self._make_parent(target)
-                self._pool.allocate(index, f.length)
-
-    def _make_parent(self, path: Path) -> None:
-        ensure_inside(self._root, path)  # before mkdir: never create folders outside
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise storage_error(exc, "creating the folder", path.parent) from exc
-        ensure_inside(self._root, path)
-
     # ------------------------------------------------------------------ write
 
     async def write_piece(self, index: int, data: bytes | bytearray | memoryview) -> bool:
@@ -436,104 +350,6 @@ class TorrentStorage:
             else:
                 parts.append(self._pool.pread(span.file_index, span.file_offset, span.length))
         return b"".join(parts)
-
-    # ------------------------------------------------------------------ recheck
-
-    async def recheck(self, progress: Progress | None = None) -> Bitfield:
-        """Verify every piece whose files exist on disk; returns the new ``have``."""
-        self._require_open()
-        for piece in list(self._have):  # in place: callers may hold ``have``
-            self._have.clear(piece)
-        self._cache.clear()
-        await self._verify_pieces(range(self.layout.num_pieces), progress)
-        self._count_missing()
-        await self._run(self._reconcile_names_and_allocate)
-        await self.flush()
-        return self._have
-
-    async def _verify_pieces(self, pieces: Sequence[int], progress: Progress | None) -> None:
-        """Hash ``pieces`` from disk in parallel, setting the ones that verify."""
-        self._refresh_paths()
-        total = len(pieces)
-        done = 0
-        width = 8
-        queue = iter(pieces)
-        running: set[asyncio.Future[tuple[int, bool]]] = set()
-        loop = asyncio.get_running_loop()
-        while True:
-            for piece in queue:
-                running.add(loop.run_in_executor(self._executor, self._check_on_disk, piece))
-                if len(running) >= width:
-                    break
-            if not running:
-                break
-            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for fut in finished:
-                piece, ok = fut.result()
-                self._stats["pieces_checked_from_disk"] += 1
-                if ok:
-                    self._have.set(piece)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-
-    def _refresh_paths(self) -> None:
-        for index, f in enumerate(self._files):
-            if f.real:
-                existing = self._existing_path(f)
-                self._pool.set_path(index, existing or f.part)
-
-    def _check_on_disk(self, piece: int) -> tuple[int, bool]:
-        for span in self.layout.spans(piece):
-            if not span.pad and self._existing_path(self._files[span.file_index]) is None:
-                return piece, False
-        try:
-            data = self._read_range(piece, 0, self.layout.piece_size(piece))
-        except StorageError as exc:
-            log.warning("piece %d unreadable: %s", piece, exc)
-            return piece, False
-        return piece, self.verifier.verify(piece, data)
-
-    # ------------------------------------------------------------------ resume
-
-    async def flush(self) -> None:
-        """Record the verified pieces now (payload synced first); crash-safe."""
-        async with self._save_lock:
-            self._resume_dirty.clear()
-            have = self._have.to_bytes()
-            priorities = tuple(f.priority for f in self._files)
-            dirty, self._dirty_files = self._dirty_files, set()
-            try:
-                await self._run(self._save_record, have, priorities, dirty)
-            except BaseException:
-                self._dirty_files |= dirty
-                raise
-
-    def _save_record(self, have: bytes, priorities: tuple[int, ...], dirty: set[int]) -> None:
-        for file_index in sorted(dirty):
-            self._pool.sync(file_index)
-        record = ResumeRecord(
-            info_hash=self.info_hash,
-            piece_length=self.layout.piece_length,
-            num_pieces=self.layout.num_pieces,
-            have=have,
-            file_states=tuple(self._disk_states()),
-            priorities=priorities,
-        )
-        try:
-            self._resume_store.save(self.resume_key, record.encode())
-        except OSError as exc:
-            raise storage_error(exc, "saving resume data for", self.resume_key) from exc
-
-    async def _resume_saver(self) -> None:
-        """Owned by this storage: coalesces resume writes to one per interval."""
-        while True:
-            await self._resume_dirty.wait()
-            await asyncio.sleep(self._resume_interval)  # rate limit, not synchronisation
-            try:
-                await self.flush()
-            except StorageError as exc:
-                log.error("cannot save resume data: %s", exc)
 
     # ------------------------------------------------------------------ close
 
