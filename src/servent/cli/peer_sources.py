@@ -72,6 +72,18 @@ def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
         help="IPv4 address of the interface used for --lsd (default: any)",
     )
     parser.add_argument(
+        "--lsd-interface6",
+        metavar="NAME|INDEX",
+        default=None,
+        help="IPv6 interface (name or index) used for --lsd (default: the default one)",
+    )
+    parser.add_argument(
+        "--lsd-family",
+        choices=("both", "ipv4", "ipv6"),
+        default="both",
+        help="multicast families --lsd uses (default both, each when the host has it)",
+    )
+    parser.add_argument(
         "--lsd-interval",
         metavar="SECONDS",
         type=float,
@@ -101,6 +113,9 @@ def discovery_config(args: argparse.Namespace) -> dict[str, object]:
         "extra_trackers": tuple(args.tracker),
         "lsd": args.lsd,
         "lsd_interface": args.lsd_interface,
+        "lsd_interface6": args.lsd_interface6,
+        "lsd_ipv4": args.lsd_family != "ipv6",
+        "lsd_ipv6": args.lsd_family != "ipv4",
         "encryption": args.encryption,
     }
 

@@ -41,7 +41,7 @@ from servent.net.encrypted_transport import parse_policy
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
 from servent.net.listener import IncomingTarget, PeerListener
-from servent.net.lsd import LSD_GROUP4, LSD_PORT, LsdDriver, LsdRateLimit
+from servent.net.lsd import LSD_GROUP4, LSD_GROUP6, LSD_PORT, LsdDriver, LsdRateLimit
 from servent.net.metadata_fetch import MetadataFetch
 from servent.net.torrent_discovery import DiscoveryConfig, Progress, TorrentDiscovery
 from servent.net.torrent_session import TorrentConfig, TorrentSession
@@ -84,6 +84,12 @@ class EngineConfig:
     lsd_interface: str | None = None
     lsd_group: str = LSD_GROUP4
     lsd_port: int = LSD_PORT
+    #: LSD over IPv4 and over IPv6 ([ff15::efc0:988f]): each joined when the host has it.
+    lsd_ipv4: bool = True
+    lsd_ipv6: bool = True
+    #: IPv6 interface (name or index) LSD joins its group on (None: the default one).
+    lsd_interface6: str | int | None = None
+    lsd_group6: str = LSD_GROUP6
     #: Announce to the torrents' trackers (and scrape them).
     trackers: bool = True
     #: Trackers used for every torrent, after the torrent's own.
@@ -184,6 +190,10 @@ class SwarmEngine:
                         config.discovery.lsd_interval, config.discovery.lsd_reply_interval
                     )
                 ),
+                ipv4=config.lsd_ipv4,
+                ipv6=config.lsd_ipv6,
+                interface6=config.lsd_interface6,
+                group6=config.lsd_group6,
             )
             await self.lsd.start()
 

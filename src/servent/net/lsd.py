@@ -1,8 +1,9 @@
 """Local service discovery (BEP 14): codec, rate limit, and an asyncio driver.
 
 Announces are small HTTP-like datagrams multicast to 239.192.152.143:6771
-(IPv4) or [ff15::efc0:988f]:6771 (IPv6).  A random cookie lets us ignore our
-own announces echoed back by multicast loopback.  Parsing is strict and
+(IPv4) and [ff15::efc0:988f]:6771 (IPv6); the driver joins both when it can.
+A random cookie lets us ignore our own announces echoed back by multicast
+loopback.  Parsing is strict and
 bounded; sending is limited to one announce per torrent per ``min_interval``.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from servent.errors import LsdError
+from servent.errors import ConfigError, LsdError
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,26 @@ class LsdRateLimit:
 
 
 PeerFound = Callable[[bytes, tuple[str, int]], None]
+#: An IPv6 interface: its name ("eth0"), its index, or None for the default one.
+Interface6 = str | int | None
+
+
+def interface_index(interface: Interface6) -> int:
+    """The kernel index of an IPv6 interface given by name or index (0: the default)."""
+    if interface is None:
+        return 0
+    if isinstance(interface, int):
+        index = interface
+    elif interface.isdigit():
+        index = int(interface)
+    else:
+        try:
+            return socket.if_nametoindex(interface)
+        except OSError as exc:
+            raise ConfigError(f"LSD: no network interface named {interface!r}") from exc
+    if index < 0:
+        raise ConfigError(f"LSD: bad interface index {index}")
+    return index
 
 
 class _LsdProtocol(asyncio.DatagramProtocol):
@@ -115,13 +136,53 @@ class _LsdProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self._owner.datagram_received(data, (addr[0], addr[1]))
 
+    def error_received(self, exc: Exception) -> None:
+        log.debug("LSD socket error: %s", exc)
+
+
+def _ipv4_socket(group: str, port: int, interface_ip: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("", port))
+        mreq = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(interface_ip))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface_ip))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _ipv6_socket(group: str, port: int, index: int) -> socket.socket:
+    """A socket in the IPv6 group on interface ``index`` (IPv6 only: the IPv4 socket
+    holds the same port number)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(("::", port))
+        mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", index)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        if index:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 class LsdDriver:
-    """Joins the IPv4 LSD group on ``interface`` and reports peers it hears.
+    """Joins the LSD groups (IPv4 on ``interface_ip``, IPv6 on ``interface6``) and
+    reports peers it hears.
 
-    ``on_peer(info_hash, (ip, port))`` is called for every announce that is
-    not ours.  ``group``/``port`` are overridable so tests stay in their own
-    network namespaces.
+    Each family is joined when the host has it: a machine without IPv6 (or
+    without an IPv4 route for multicast) still does LSD on the other one, and
+    announces go out on every family joined.  ``on_peer(info_hash, (ip, port))``
+    is called for every announce that is not ours.  Groups and port are
+    overridable so tests stay in their own network namespaces.
     """
 
     def __init__(
@@ -132,37 +193,70 @@ class LsdDriver:
         group: str = LSD_GROUP4,
         port: int = LSD_PORT,
         rate_limit: LsdRateLimit | None = None,
+        ipv4: bool = True,
+        ipv6: bool = False,
+        interface6: Interface6 = None,
+        group6: str = LSD_GROUP6,
     ) -> None:
         self.interface_ip = interface_ip
         self.group = group
+        self.group6 = group6
         self.port = port
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.interface6 = interface6
         self.cookie = secrets.token_hex(8)
         self._on_peer = on_peer
         self._limit = rate_limit or LsdRateLimit()
         self._transport: asyncio.DatagramTransport | None = None
+        self._transport6: asyncio.DatagramTransport | None = None
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The families joined: ``("ipv4", "ipv6")``, one of them, or none before start."""
+        joined = (("ipv4", self._transport), ("ipv6", self._transport6))
+        return tuple(name for name, transport in joined if transport is not None)
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("", self.port))
-        mreq = struct.pack(
-            "4s4s", socket.inet_aton(self.group), socket.inet_aton(self.interface_ip)
-        )
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-        sock.setsockopt(
-            socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.interface_ip)
-        )
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        """Join every family asked for that works; OSError only when none does."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _LsdProtocol(self), sock=sock)
-        self._transport = transport
+        errors: list[str] = []
+        index = interface_index(self.interface6) if self.ipv6 else 0
+        if self.ipv4:
+            try:
+                sock = _ipv4_socket(self.group, self.port, self.interface_ip)
+            except OSError as exc:
+                errors.append(f"IPv4 group {self.group} on {self.interface_ip}: {exc}")
+            else:
+                self.port = sock.getsockname()[1]  # port 0 (tests): the IPv6 socket shares it
+                self._transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _LsdProtocol(self), sock=sock
+                )
+        if self.ipv6:
+            try:
+                sock = _ipv6_socket(self.group6, self.port, index)
+            except OSError as exc:
+                errors.append(f"IPv6 group {self.group6} on interface {index}: {exc}")
+            else:
+                self.port = sock.getsockname()[1]
+                self._transport6, _ = await loop.create_datagram_endpoint(
+                    lambda: _LsdProtocol(self), sock=sock
+                )
+        if not self.families:
+            raise OSError("LSD joined no multicast group: " + "; ".join(errors))
+        for error in errors:
+            log.info("LSD without %s", error)
 
     def announce(self, info_hash: bytes, listen_port: int, now: float) -> bool:
-        """Multicast an announce unless rate-limited; True if sent."""
-        if self._transport is None or not self._limit.allow(info_hash, now):
+        """Multicast an announce on every family joined, unless rate-limited; True if sent."""
+        if not self.families or not self._limit.allow(info_hash, now):
             return False
-        payload = encode_announce(LsdAnnounce(listen_port, (info_hash,), self.cookie))
-        self._transport.sendto(payload, (self.group, self.port))
+        message = LsdAnnounce(listen_port, (info_hash,), self.cookie)
+        if self._transport is not None:
+            self._transport.sendto(encode_announce(message), (self.group, self.port))
+        if self._transport6 is not None:
+            payload = encode_announce(message, ipv6=True)
+            self._transport6.sendto(payload, (self.group6, self.port))
         return True
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -177,6 +271,7 @@ class LsdDriver:
             self._on_peer(info_hash, (addr[0], msg.port))
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        for transport in (self._transport, self._transport6):
+            if transport is not None:
+                transport.close()
+        self._transport = self._transport6 = None
