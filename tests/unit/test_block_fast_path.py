@@ -273,3 +273,25 @@ async def test_peer_session_hands_blocks_and_events_over_in_stream_order() -> No
         assert transport.is_closing()
     finally:
         theirs.close()
+
+
+def test_pick_blocks_gives_the_same_blocks_as_pick() -> None:
+    as_requests = PiecePicker(3, 4 * BLOCK, 10 * BLOCK + 5, rng=random.Random(3))
+    as_keys = PiecePicker(3, 4 * BLOCK, 10 * BLOCK + 5, rng=random.Random(3))
+    for picker in (as_requests, as_keys):
+        picker.add_peer("a", None)
+    requests = as_requests.pick("a", 20)
+    keys = as_keys.pick_blocks("a", 20)
+    assert [(r.index, r.begin, r.length) for r in requests] == keys
+    assert len(keys) == 11  # every block once, the last one short
+    assert as_keys.requests_of("a") == as_requests.requests_of("a")
+
+
+def test_send_request_keys_is_send_requests_for_triples() -> None:
+    by_keys, _ = open_pair()
+    by_requests, _ = open_pair()
+    keys = [(0, 0, BLOCK), (0, BLOCK, 77)]
+    by_keys.send_request_keys(keys)
+    by_requests.send_requests([Request(*key) for key in keys])
+    assert by_keys.data_to_send() == by_requests.data_to_send()
+    assert by_keys.outstanding_requests == by_requests.outstanding_requests

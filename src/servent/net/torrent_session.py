@@ -607,14 +607,14 @@ class TorrentSession(TorrentConnections):
         if self.provenance.parole and self.provenance.on_parole(peer.identity):
             requests = self._pick_on_parole(peer, want)
         else:
-            requests = self.picker.pick(peer, want, allowed=allowed)
+            requests = self.picker.pick_blocks(peer, want, allowed=allowed)
         if not requests:
             return
         # When each was sent is kept by the connection, which hands it back with the block.
-        conn.send_requests(requests)
+        conn.send_request_keys(requests)
         session.schedule_flush()
 
-    def _pick_on_parole(self, peer: SwarmPeer, want: int) -> list[Request]:
+    def _pick_on_parole(self, peer: SwarmPeer, want: int) -> list[tuple[int, int, int]]:
         """A suspect peer fetches one whole piece alone, so a bad piece names it."""
         current = peer.parole_piece
         if current is not None and current in self.picker.partial_pieces():
@@ -626,7 +626,7 @@ class TorrentSession(TorrentConnections):
             if index in have or index in partial or self.picker.priority(index) <= 0:
                 continue
             blocks = self.picker.blocks_in_piece(index)
-            requests = self.picker.pick(peer, max(blocks, want), allowed=[index])
+            requests = self.picker.pick_blocks(peer, max(blocks, want), allowed=[index])
             if requests:
                 peer.parole_piece = index
                 return requests

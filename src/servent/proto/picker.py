@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from servent.codec.bitfield import Bitfield
 from servent.proto.peerwire.messages import Request
+from servent.proto.peerwire.requests import BlockKey
 
 BLOCK_SIZE = 16384
 _FREE, _REQUESTED, _RECEIVED = 0, 1, 2
@@ -319,9 +320,15 @@ class PiecePicker:
 
         ``allowed`` restricts the pieces (the allowed-fast set while choked).
         """
+        return [Request(*key) for key in self.pick_blocks(peer, count, allowed=allowed)]
+
+    def pick_blocks(
+        self, peer: Hashable, count: int, *, allowed: Collection[int] | None = None
+    ) -> list[BlockKey]:
+        """:meth:`pick` as ``(index, begin, length)`` triples (the leecher's hot path)."""
         pieces = self._peers[peer]
         mine = self._peer_blocks[peer]
-        out: list[Request] = []
+        out: list[BlockKey] = []
 
         def usable(index: int) -> bool:
             return (pieces is None or index in pieces) and (allowed is None or index in allowed)
@@ -352,7 +359,7 @@ class PiecePicker:
         return out
 
     def _take_free(
-        self, peer: Hashable, index: int, partial: _Partial, wanted: int, out: list[Request]
+        self, peer: Hashable, index: int, partial: _Partial, wanted: int, out: list[BlockKey]
     ) -> None:
         mine = self._peer_blocks[peer]
         state = partial.state
@@ -366,7 +373,7 @@ class PiecePicker:
             requesters[block] = [peer]
             mine.add((index, block))
             begin = block * block_size
-            out.append(Request(index, begin, min(block_size, size - begin)))
+            out.append((index, begin, min(block_size, size - begin)))
             wanted -= 1
             block = state.find(_FREE, block + 1)
 
@@ -374,7 +381,7 @@ class PiecePicker:
         self,
         peer: Hashable,
         count: int,
-        out: list[Request],
+        out: list[BlockKey],
         mine: set[tuple[int, int]],
         usable: Callable[[int], bool],
     ) -> None:
@@ -393,7 +400,8 @@ class PiecePicker:
                 ):
                     requesters.append(peer)
                     mine.add((index, block))
-                    out.append(self._request(index, block))
+                    request = self._request(index, block)
+                    out.append((index, request.begin, request.length))
 
     def _next_new_piece(
         self,

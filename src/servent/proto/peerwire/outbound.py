@@ -35,7 +35,7 @@ from servent.proto.peerwire.messages import (
     encode_message,
     encode_piece_header,
 )
-from servent.proto.peerwire.requests import RequestLedger
+from servent.proto.peerwire.requests import BlockKey, RequestLedger
 
 __all__ = ["MAX_HASH_REQUESTS", "OutboundQueue"]
 
@@ -141,13 +141,17 @@ class OutboundQueue:
         self._queue(message)
 
     def send_requests(self, requests: Sequence[Request]) -> None:
-        """Queue block requests: the same as :meth:`send` for each, encoded in one chunk.
+        """Queue block requests: the same as :meth:`send` for each, encoded in one chunk."""
+        self.send_request_keys([(r.index, r.begin, r.length) for r in requests])
 
-        Why: a leecher sends tens of thousands of requests per GiB; building each
-        frame through the generic encoder and bookkeeping was a visible share of
-        its CPU.
+    def send_request_keys(self, keys: Sequence[BlockKey]) -> None:
+        """:meth:`send_requests` for ``(index, begin, length)`` triples.
+
+        Why: a leecher sends tens of thousands of requests per GiB; building a
+        message object and a frame per request through the generic encoder
+        was a visible share of its CPU.
         """
-        if self.state is ConnectionState.CLOSED or not requests:
+        if self.state is ConnectionState.CLOSED or not keys:
             return
         if self.state is not ConnectionState.OPEN:
             raise RuntimeError(f"cannot send in state {self.state.value}")
@@ -155,11 +159,10 @@ class OutboundQueue:
         outstanding = self._ledger.outstanding
         if not outstanding:
             self._last_progress = now
-        frames = bytearray(_REQUEST_FRAME.size * len(requests))
+        frames = bytearray(_REQUEST_FRAME.size * len(keys))
         pack_into = _REQUEST_FRAME.pack_into
         offset = 0
-        for request in requests:
-            key = (request.index, request.begin, request.length)
+        for key in keys:
             pack_into(frames, offset, 13, REQUEST, *key)  # raises on values out of range
             outstanding[key] = now
             offset += 17
