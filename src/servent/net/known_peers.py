@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from servent.proto.connection_scoring import CandidateHistory, rank_candidates
+from servent.proto.connection_scoring import (
+    CandidateHistory,
+    dialable_while_seeding,
+    rank_candidates,
+)
+from servent.proto.mse import EncryptionPolicy
 
 Address = tuple[str, int]
 
@@ -30,9 +35,22 @@ class KnownPeer:
     alias: bool = False
     #: Payload bytes this address delivered over all past connections.
     delivered: int = 0
+    #: A seed (True), a leecher (False) or unknown (None): PEX flags, or the last connection.
+    seed: bool | None = None
+    #: PEX said it prefers encryption: dial it with MSE only (once; see ``failed``).
+    prefers_encryption: bool = False
 
     def history(self) -> CandidateHistory:
-        return CandidateHistory(self.source, self.failures, self.ever_connected, self.delivered)
+        return CandidateHistory(
+            self.source, self.failures, self.ever_connected, self.delivered, self.seed
+        )
+
+    def dial_policy(self, policy: EncryptionPolicy) -> EncryptionPolicy:
+        """The encryption to dial it with: MSE only (no plaintext offered) when it
+        prefers encryption and ``policy`` allows encryption at all."""
+        if self.prefers_encryption and policy is EncryptionPolicy.ENABLED:
+            return EncryptionPolicy.REQUIRED
+        return policy
 
 
 class KnownPeers:
@@ -79,9 +97,17 @@ class KnownPeers:
     def remove(self, address: Address) -> None:
         self._peers.pop(address, None)
 
-    def due(self, now: float, count: int) -> list[KnownPeer]:
+    def note_flags(self, address: Address, *, seed: bool, prefers_encryption: bool) -> None:
+        """What a PEX message said of a known address (hearsay: only steers the order)."""
+        peer = self._peers.get(address)
+        if peer is not None and not peer.busy:
+            peer.seed = seed
+            peer.prefers_encryption = prefers_encryption
+
+    def due(self, now: float, count: int, *, seeding: bool = False) -> list[KnownPeer]:
         """Up to ``count`` addresses to dial now (not busy, back-off over, not given up),
-        best scored first (:mod:`servent.proto.connection_scoring`)."""
+        best scored first (:mod:`servent.proto.connection_scoring`); while ``seeding``
+        only known leechers."""
         if count <= 0:
             return []
         eligible = [
@@ -89,12 +115,15 @@ class KnownPeers:
             for peer in self._peers.values()
             if not peer.busy and peer.failures < self.max_failures and peer.next_attempt <= now
         ]
-        return rank_candidates(eligible, KnownPeer.history, count)
+        return rank_candidates(eligible, KnownPeer.history, count, seeding=seeding)
 
-    def has_due(self, now: float) -> bool:
+    def has_due(self, now: float, *, seeding: bool = False) -> bool:
         """Whether some address could be dialled now."""
         return any(
-            not peer.busy and peer.failures < self.max_failures and peer.next_attempt <= now
+            not peer.busy
+            and peer.failures < self.max_failures
+            and peer.next_attempt <= now
+            and (not seeding or dialable_while_seeding(peer.history()))
             for peer in self._peers.values()
         )
 
@@ -120,6 +149,8 @@ class KnownPeers:
         peer.busy = False
         peer.failures += 1
         peer.last_error = error
+        # The encryption hint was hearsay: the next attempt uses the torrent's policy.
+        peer.prefers_encryption = False
         backoff = min(self.max_backoff, self.base_backoff * 2 ** (peer.failures - 1))
         peer.next_attempt = now + backoff
 
@@ -131,14 +162,18 @@ class KnownPeers:
             peer.failures += 1
             peer.last_error = reason
 
-    def disconnected(self, address: Address, now: float, delivered: int = 0) -> None:
-        """A working connection ended (having delivered ``delivered`` payload bytes):
-        dial again after a short pause."""
+    def disconnected(
+        self, address: Address, now: float, delivered: int = 0, *, seed: bool | None = None
+    ) -> None:
+        """A working connection ended (having delivered ``delivered`` payload bytes, from
+        a peer that had every piece if ``seed``): dial again after a short pause."""
         peer = self._peers.get(address)
         if peer is None:
             return
         peer.busy = False
         peer.delivered += delivered
+        if seed is not None:
+            peer.seed = seed
         peer.next_attempt = now + self.reconnect_delay
 
     def exhausted(self) -> bool:

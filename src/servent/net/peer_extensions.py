@@ -151,11 +151,12 @@ class TorrentExtensions:
             self._forget_learnt(peer)
             peer.session.close(f"bad ut_pex message: {exc}")
             return
-        fresh = [
-            address
-            for address, _flags in message.added
+        added = {
+            address: flags
+            for address, flags in message.added
             if address[1] != 0 and not self._is_own_address(address)
-        ]
+        }
+        fresh = list(added)
         if fresh:
             log.debug("peer %s told us of %d peers by PEX", peer.label, len(fresh))
             self.pex_learnt.update(fresh)
@@ -163,6 +164,40 @@ class TorrentExtensions:
             if len(mine) < MAX_REMEMBERED_PER_PEER:
                 mine.update(fresh[: MAX_REMEMBERED_PER_PEER - len(mine)])
             self._add_peers(fresh)
+            if self._known is not None:
+                for address, flags in added.items():
+                    self._known.note_flags(
+                        address,
+                        seed=bool(flags & FLAG_SEED),
+                        prefers_encryption=bool(flags & FLAG_ENCRYPTION),
+                    )
+        if message.dropped:
+            self._on_pex_dropped(peer, message.dropped)
+
+    def _on_pex_dropped(self, peer: SwarmPeer, dropped: Iterable[Address]) -> None:
+        """Forget addresses ``peer`` now says are gone, if only ``peer`` told us of them
+        (by PEX), no connection to them exists and none ever worked: a peer may retract
+        its own hearsay, never what a tracker, the user or another peer told us."""
+        mine = self._learnt_from.get(peer)
+        if not mine:
+            return
+        forgotten = 0
+        for address in dropped:
+            if address not in mine:
+                continue
+            mine.discard(address)
+            if any(address in other for other in self._learnt_from.values()):
+                continue  # another peer vouches for it too
+            known = self._known
+            entry = None if known is None else known.get(address)
+            if entry is None or entry.source != "pex" or entry.busy or entry.ever_connected:
+                continue
+            assert known is not None
+            known.remove(address)
+            self.pex_learnt.discard(address)
+            forgotten += 1
+        if forgotten:
+            log.debug("peer %s dropped %d peers it told us of by PEX", peer.label, forgotten)
 
     def _forget_learnt(self, peer: SwarmPeer) -> None:
         """Drop the addresses a hostile peer told us of that never proved themselves."""

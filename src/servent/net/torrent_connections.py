@@ -102,9 +102,9 @@ class TorrentConnections:
     def _dial_due(self, now: float) -> None:
         if self._stop.is_set() or self._tasks is None:
             return
-        if self.complete:
-            return  # a seed waits for leechers to dial it; dialling seeds is pointless
-        for known in self.known.due(now, self._room()):
+        # A seed dials only addresses PEX reported as leechers (two seeds have nothing
+        # to trade); otherwise it waits for leechers to dial it.
+        for known in self.known.due(now, self._room(), seeding=self.complete):
             if not self.limits.try_reserve():
                 break
             self.known.dialling(known.address)
@@ -115,18 +115,21 @@ class TorrentConnections:
             host, port = known.address
             tasks = self._tasks
             assert tasks is not None
-            dial = tasks.create_task(self._dial(session, known.address), name=f"dial {host}:{port}")
+            dial = tasks.create_task(
+                self._dial(session, known.address, known.dial_policy(self.encryption)),
+                name=f"dial {host}:{port}",
+            )
             # Tracked so a stopping torrent cancels dials still in their handshake.
             self._dials.add(dial)
             dial.add_done_callback(self._dials.discard)
 
-    async def _dial(self, session: PeerSession, address: Address) -> None:
+    async def _dial(self, session: PeerSession, address: Address, policy: EncryptionPolicy) -> None:
         host, port = address
         try:
             await dial_peer(
                 session, host, port,
                 info_hash=session.conn.info_hash or self.info_hash,
-                policy=self.encryption,
+                policy=policy,
                 connect_timeout=self.config.connect_timeout,
             )  # fmt: skip
         except (OSError, TimeoutError, MseError) as exc:
@@ -240,10 +243,11 @@ class TorrentConnections:
             self.own_addresses.add(peer.dialled)
             self.known.remove(peer.dialled)
         elif (listening := self._incoming_listen.pop(peer, None)) is not None:
-            self.known.disconnected(listening, now, peer.downloaded)
+            self.known.disconnected(listening, now, peer.downloaded, seed=peer.has_all or None)
         elif peer.dialled is not None:
             if peer.open:
-                self.known.disconnected(peer.dialled, now, peer.downloaded)
+                seed = peer.has_all or None  # seen to be a seed: a seeding torrent skips it
+                self.known.disconnected(peer.dialled, now, peer.downloaded, seed=seed)
             else:
                 self.known.failed(peer.dialled, now, session.close_reason or "closed")
                 known = self.known.get(peer.dialled)

@@ -11,6 +11,11 @@ decides how fast a download starts and how well it survives churn.
   addresses are hearsay from any connected peer (and the cheapest to forge).
 * **History**: bytes an address delivered before count most (peers that
   deliver are preferred); every failed attempt in a row lowers the score.
+* **Seed or not** (BEP 11 PEX flags, or what an earlier connection showed): a
+  downloading torrent prefers seeds, they have every piece; a seeding torrent
+  dials only addresses known to be leechers (two seeds have nothing to trade,
+  and an address of unknown kind is most likely another seed of a tracker's
+  list).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ __all__ = [
     "CandidateHistory",
     "ConnectedPeerView",
     "candidate_score",
+    "dialable_while_seeding",
     "peer_to_replace",
     "rank_candidates",
 ]
@@ -45,6 +51,9 @@ UNKNOWN_SOURCE_WEIGHT = 1.0
 FAILURE_PENALTY = 2.5
 #: Bonus for an address that once completed a handshake.
 CONNECTED_BONUS = 1.0
+#: Bonus for an address reported to be a seed, while we download (a PEX seed
+#: then ranks with tracker and LSD answers).
+SEED_BONUS = 2.0
 #: Delivered bytes give log2(1 + bytes / unit) points, so 1 MiB ~ 6 points.
 DELIVERY_UNIT = 16 * 1024
 
@@ -56,11 +65,15 @@ class CandidateHistory:
     ever_connected: bool = False
     #: Payload bytes received from this address over all past connections.
     delivered: int = 0
+    #: Whether the address is a seed: True, False, or None (nobody said).
+    seed: bool | None = None
 
 
 def candidate_score(history: CandidateHistory) -> float:
     """Higher is dialled first (see the module docstring for the reasons)."""
     score = SOURCE_WEIGHTS.get(history.source, UNKNOWN_SOURCE_WEIGHT)
+    if history.seed:
+        score += SEED_BONUS
     score -= FAILURE_PENALTY * history.failures
     if history.ever_connected:
         score += CONNECTED_BONUS
@@ -69,13 +82,26 @@ def candidate_score(history: CandidateHistory) -> float:
     return score
 
 
+def dialable_while_seeding(history: CandidateHistory) -> bool:
+    """A seeding torrent dials an address only when it is known to be a leecher."""
+    return history.seed is False
+
+
 def rank_candidates(
-    candidates: Iterable[T], history: Callable[[T], CandidateHistory], count: int
+    candidates: Iterable[T],
+    history: Callable[[T], CandidateHistory],
+    count: int,
+    *,
+    seeding: bool = False,
 ) -> list[T]:
-    """The best ``count`` candidates, best first (ties keep the input order)."""
+    """The best ``count`` candidates, best first (ties keep the input order); while
+    ``seeding``, only those :func:`dialable_while_seeding`."""
     if count <= 0:
         return []
-    scored = [(candidate_score(history(c)), n, c) for n, c in enumerate(candidates)]
+    histories = ((c, history(c)) for c in candidates)
+    if seeding:
+        histories = ((c, h) for c, h in histories if dialable_while_seeding(h))
+    scored = [(candidate_score(h), n, c) for n, (c, h) in enumerate(histories)]
     scored.sort(key=lambda item: (-item[0], item[1]))
     return [candidate for _, _, candidate in scored[:count]]
 
