@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 
 import pytest
@@ -75,36 +74,6 @@ def test_ipv6_interface_given_by_name_or_index() -> None:
     assert interface_index(None) == 0
     with pytest.raises(ConfigError, match="no network interface"):
         interface_index("no-such-if0")
-
-
-async def test_driver_joins_the_ipv6_group_alone_when_asked() -> None:
-    driver = LsdDriver("127.0.0.1", lambda h, a: None, port=0, ipv4=False, ipv6=True,
-                       interface6="lo")  # fmt: skip
-    await driver.start()
-    try:
-        assert driver.families == ("ipv6",) and driver.port != 0
-        assert driver.announce(IH, 6881, 0.0) and not driver.announce(IH, 6881, 1.0)
-    finally:
-        driver.close()
-    assert driver.families == () and not driver.announce(b"y" * 20, 6881, 1000.0)
-
-
-async def test_driver_keeps_the_family_that_works_and_fails_when_none_does(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # 192.0.2.1 (TEST-NET-1) is no address of this host: the IPv4 join fails.
-    driver = LsdDriver("192.0.2.1", lambda h, a: None, port=0, ipv6=True, interface6="lo")
-    with caplog.at_level(logging.INFO, logger="servent.net.lsd"):
-        await driver.start()
-    try:
-        assert driver.families == ("ipv6",)
-        assert "LSD without IPv4 group 239.192.152.143 on 192.0.2.1" in caplog.text
-    finally:
-        driver.close()
-    alone = LsdDriver("192.0.2.1", lambda h, a: None, port=0)
-    with pytest.raises(OSError, match="LSD joined no multicast group"):
-        await alone.start()
-    assert alone.families == ()
 
 
 def test_an_ipv6_announce_reports_the_sender_address() -> None:

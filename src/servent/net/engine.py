@@ -195,7 +195,11 @@ class SwarmEngine:
                 interface6=config.lsd_interface6,
                 group6=config.lsd_group6,
             )
-            await self.lsd.start()
+            try:
+                await self.lsd.start()
+            except OSError as exc:  # no multicast route at all (offline): run without LSD
+                log.warning("local service discovery is off: %s", exc)
+                self.lsd = None
 
     async def close(self) -> None:
         """Stop every torrent (``stopped`` to trackers), close storage, listener, LSD."""
