@@ -6,7 +6,9 @@ hands over extension events and calls :meth:`TorrentExtensions.tick`; this
 module answers metadata requests from the sans-IO
 :class:`~servent.proto.metadata_exchange.MetadataServer`, tells peers who we
 are connected to and feeds the peers they tell us about into the torrent's
-known-peer list with source ``"pex"``.  Hostile input (a PEX flood, garbage,
+known-peer list with source ``"pex"``, with their flags (seed, prefers
+encryption) as hints, and forgets what a peer ``dropped`` when only that peer
+had told us of it (decision 0014).  Hostile input (a PEX flood, garbage,
 an endless stream of metadata requests) costs the peer its connection, with
 one warning in the log.
 """
