@@ -65,7 +65,9 @@ class SwarmPeer:
         self.pieces = Bitfield(num_pieces)
         self.has_all = False
         self.pipeline = RequestPipeline(now, pipeline)
-        #: ``(index, begin) -> when requested`` for our outstanding requests.
+        #: ``(index, begin) -> when requested``; no longer filled for peer connections
+        #: (the connection's request ledger keeps that time and hands it back with
+        #: each block); popping from it is harmless.
         self.sent_at: dict[tuple[int, int], float] = {}
         self.uploads: deque[Request] = deque()
         self.upload_wakeup = asyncio.Event()
