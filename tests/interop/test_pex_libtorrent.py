@@ -69,8 +69,10 @@ async def test_servent_learns_peers_from_libtorrent_pex(tmp_path: Path) -> None:
             )
             await asyncio.wait_for(session.wait_complete(), DEADLINE)
             learnt = {f"{host}:{port}" for host, port in session.extensions.pex_learnt}
+            seed_flags = session.extensions.pex_seed_flags
             stats = session.statistics()
     assert seeders <= learnt, f"learnt {learnt} from libtorrent's PEX"
+    assert seed_flags >= 2, "libtorrent's PEX flagged the seeders as seeds (0x02)"
     assert sum(stats.downloaded_from.get(label, 0) for label in seeders) > SIZE // 2
     assert (tmp_path / "out" / "payload.bin").read_bytes() == data
 

@@ -65,6 +65,7 @@ def test_pex_flags_mark_seeds_leechers_and_peers_preferring_encryption() -> None
     seed, leech, crypt = (known.get(a) for a in (SEED, LEECH, CRYPT))
     assert seed is not None and leech is not None and crypt is not None
     assert (seed.seed, leech.seed, crypt.seed) == (True, False, False)
+    assert extensions.pex_seed_flags == 1
     assert crypt.prefers_encryption and not seed.prefers_encryption
     # Downloading: the seed is dialled first; seeding: only the leechers, never the seed.
     assert [p.address for p in known.due(0.0, 3)] == [SEED, LEECH, CRYPT]

@@ -82,6 +82,8 @@ class TorrentExtensions:
         self.metadata_pieces_served = 0
         #: Addresses learnt through PEX (for statistics and tests).
         self.pex_learnt: set[Address] = set()
+        #: Addresses heard of by PEX with the seed flag, in total (statistics and tests).
+        self.pex_seed_flags = 0
 
     # ------------------------------------------------------------------ handshake
 
@@ -166,6 +168,7 @@ class TorrentExtensions:
             if len(mine) < MAX_REMEMBERED_PER_PEER:
                 mine.update(fresh[: MAX_REMEMBERED_PER_PEER - len(mine)])
             self._add_peers(fresh)
+            self.pex_seed_flags += sum(1 for flags in added.values() if flags & FLAG_SEED)
             if self._known is not None:
                 for address, flags in added.items():
                     self._known.note_flags(
