@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.peer_extensions import TorrentExtensions
 from servent.proto.connection_scoring import (
+    REACHABLE_BONUS,
     SEED_BONUS,
     CandidateHistory,
     candidate_score,
@@ -139,3 +140,12 @@ def test_dropped_retracts_only_the_same_peers_unproven_hearsay() -> None:
     _pex(extensions, bob, 60.0, dropped=(gone,))
     assert gone in known
     assert not alice.session.closed and not bob.session.closed
+
+
+def test_an_address_reported_reachable_is_dialled_before_one_seen_only_incoming() -> None:
+    extensions, known = _torrent()
+    # The hub dialled LEECH (reachable); CRYPT only dialled the hub (no 0x10 flag).
+    _pex(extensions, _Peer("hub"), 0.0, ((CRYPT, 0), (LEECH, FLAG_REACHABLE)))
+    assert [p.address for p in known.due(0.0, 2)] == [LEECH, CRYPT]
+    reachable = CandidateHistory("pex", reachable=True)
+    assert candidate_score(reachable) == candidate_score(CandidateHistory("pex")) + REACHABLE_BONUS

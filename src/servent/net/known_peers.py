@@ -39,10 +39,17 @@ class KnownPeer:
     seed: bool | None = None
     #: PEX said it prefers encryption: dial it with MSE only (once; see ``failed``).
     prefers_encryption: bool = False
+    #: PEX said its reporter dialled it (BEP 11 "reachable").
+    reachable: bool = False
 
     def history(self) -> CandidateHistory:
         return CandidateHistory(
-            self.source, self.failures, self.ever_connected, self.delivered, self.seed
+            self.source,
+            self.failures,
+            self.ever_connected,
+            self.delivered,
+            self.seed,
+            self.reachable,
         )
 
     def dial_policy(self, policy: EncryptionPolicy) -> EncryptionPolicy:
@@ -97,12 +104,15 @@ class KnownPeers:
     def remove(self, address: Address) -> None:
         self._peers.pop(address, None)
 
-    def note_flags(self, address: Address, *, seed: bool, prefers_encryption: bool) -> None:
+    def note_flags(
+        self, address: Address, *, seed: bool, prefers_encryption: bool, reachable: bool = False
+    ) -> None:
         """What a PEX message said of a known address (hearsay: only steers the order)."""
         peer = self._peers.get(address)
         if peer is not None and not peer.busy:
             peer.seed = seed
             peer.prefers_encryption = prefers_encryption
+            peer.reachable = reachable
 
     def due(self, now: float, count: int, *, seeding: bool = False) -> list[KnownPeer]:
         """Up to ``count`` addresses to dial now (not busy, back-off over, not given up),

@@ -175,6 +175,7 @@ class TorrentExtensions:
                         address,
                         seed=bool(flags & FLAG_SEED),
                         prefers_encryption=bool(flags & FLAG_ENCRYPTION),
+                        reachable=bool(flags & FLAG_REACHABLE),
                     )
         if message.dropped:
             self._on_pex_dropped(peer, message.dropped)

@@ -15,7 +15,8 @@ decides how fast a download starts and how well it survives churn.
   downloading torrent prefers seeds, they have every piece; a seeding torrent
   dials only addresses known to be leechers (two seeds have nothing to trade,
   and an address of unknown kind is most likely another seed of a tracker's
-  list).
+  list).  An address PEX flags as reachable (its reporter dialled it) gets a
+  small bonus over one only seen as an incoming connection.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ CONNECTED_BONUS = 1.0
 #: Bonus for an address reported to be a seed, while we download (a PEX seed
 #: then ranks with tracker and LSD answers).
 SEED_BONUS = 2.0
+#: Bonus for an address PEX reports as reachable (BEP 11 flag 0x10).
+REACHABLE_BONUS = 0.5
 #: Delivered bytes give log2(1 + bytes / unit) points, so 1 MiB ~ 6 points.
 DELIVERY_UNIT = 16 * 1024
 
@@ -67,6 +70,8 @@ class CandidateHistory:
     delivered: int = 0
     #: Whether the address is a seed: True, False, or None (nobody said).
     seed: bool | None = None
+    #: Whether a peer reported it reachable (it dialled it).
+    reachable: bool = False
 
 
 def candidate_score(history: CandidateHistory) -> float:
@@ -74,6 +79,8 @@ def candidate_score(history: CandidateHistory) -> float:
     score = SOURCE_WEIGHTS.get(history.source, UNKNOWN_SOURCE_WEIGHT)
     if history.seed:
         score += SEED_BONUS
+    if history.reachable:
+        score += REACHABLE_BONUS
     score -= FAILURE_PENALTY * history.failures
     if history.ever_connected:
         score += CONNECTED_BONUS
