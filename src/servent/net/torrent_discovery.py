@@ -12,7 +12,8 @@ holds one loop per source:
   ``announce_peer`` (which also returns peers) for the v1 and the truncated
   v2 info-hash on start, on a schedule and when peers run short;
 * LSD (shared :class:`~servent.net.lsd.LsdDriver`): a multicast announce on
-  start and on a schedule; answers arrive through the engine's dispatcher.
+  start and on a schedule, on IPv4 and IPv6 alike; answers arrive through the
+  engine's dispatcher.
 
 Every peer found is handed to ``sink(addresses, source)``.  Sources are
 hostile: tracker errors and garbage are logged on one line and retried later
