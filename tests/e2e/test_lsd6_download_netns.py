@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_lsd_download_netns import servent_in
+from test_lsd_download_netns import python_in, servent_in
 from test_lsd_netns import ip
 
 from interop.reference_clients import write_payload
@@ -84,3 +84,59 @@ def test_download_finds_its_seeder_by_ipv6_lsd_only(lan6: tuple[str, str], tmp_p
     assert (tmp_path / "down" / "movie.bin").read_bytes() == data
     # The IPv4 group could not even be joined: the namespaces have no IPv4 route.
     assert "LSD without IPv4 group" in err, err
+
+
+NODE6 = r"""
+import asyncio, sys
+from servent.codec.metainfo import parse_torrent
+from servent.net.engine import EngineConfig, SwarmEngine
+from servent.net.torrent_discovery import DiscoveryConfig
+role, ip, torrent, folder = sys.argv[1:5]
+config = EngineConfig(
+    listen_host=ip, lsd=True, lsd_ipv4=False, lsd_interface6="eth0", trackers=False,
+    discovery=DiscoveryConfig(lsd_interval=300.0, lsd_reply_interval=0.5),
+)
+async def main():
+    async with SwarmEngine(config) as engine:
+        assert engine.lsd is not None and engine.lsd.families == ("ipv6",)
+        session = await engine.add_torrent(parse_torrent(open(torrent, "rb").read()), folder)
+        if role == "seed":
+            print("SEEDING", flush=True)
+            await asyncio.Event().wait()
+        async with asyncio.timeout(30):
+            await session.wait_complete()
+        print("DONE", sorted((*k.address, k.source) for k in session.known.entries()), flush=True)
+asyncio.run(main())
+"""
+
+
+def test_seeder_heard_over_ipv6_lsd_joins_with_source_lsd(
+    lan6: tuple[str, str], tmp_path: Path
+) -> None:
+    """Engines joined to the IPv6 group only: the seeder answers the newcomer's
+    announce, and the address it is heard from is a candidate of source ``lsd``."""
+    seeder_ns, leecher_ns = lan6
+    data = write_payload(tmp_path / "share" / "movie.bin", 300_000, seed=8)
+    meta = create_torrent(tmp_path / "share" / "movie.bin")
+    torrent = tmp_path / "movie.torrent"
+    torrent.write_bytes(meta.to_bytes())
+    seeder = python_in(seeder_ns, NODE6, "seed", SEEDER_IP, torrent, tmp_path / "share")
+    try:
+        assert seeder.stdout is not None
+        line = seeder.stdout.readline()
+        if line.strip() != "SEEDING":
+            seeder.kill()
+            raise AssertionError(f"seeder did not start: {line!r} {seeder.communicate()[1]}")
+        leecher = python_in(leecher_ns, NODE6, "get", LEECHER_IP, torrent, tmp_path / "down")
+        try:
+            out, err = leecher.communicate(timeout=DEADLINE)
+        finally:
+            if leecher.poll() is None:
+                leecher.kill()
+                leecher.wait(timeout=10)
+    finally:
+        seeder.kill()
+        seeder.wait(timeout=10)
+    assert leecher.returncode == 0, err
+    assert out.startswith("DONE") and f"('{SEEDER_IP}', " in out and "'lsd')" in out, out
+    assert (tmp_path / "down" / "movie.bin").read_bytes() == data

@@ -88,6 +88,10 @@ class KnownPeers:
     def get(self, address: Address) -> KnownPeer | None:
         return self._peers.get(address)
 
+    def entries(self) -> list[KnownPeer]:
+        """Every known address (a copy of the list, for statistics and tests)."""
+        return list(self._peers.values())
+
     def add(self, address: Address, *, source: str = "manual") -> bool:
         """Remember ``address``; a known one that was given up on gets a fresh start."""
         peer = self._peers.get(address)
