@@ -68,9 +68,10 @@ def test_pex_flags_mark_seeds_leechers_and_peers_preferring_encryption() -> None
     assert (seed.seed, leech.seed, crypt.seed) == (True, False, False)
     assert extensions.pex_seed_flags == 1
     assert crypt.prefers_encryption and not seed.prefers_encryption
-    # Downloading: the seed is dialled first; seeding: only the leechers, never the seed.
+    # Downloading: the seed is dialled first.  Seeding: only the leecher its reporter
+    # dialled (reachable), never the seed, nor CRYPT (it only ever dialled out).
     assert [p.address for p in known.due(0.0, 3)] == [SEED, LEECH, CRYPT]
-    assert [p.address for p in known.due(0.0, 3, seeding=True)] == [LEECH, CRYPT]
+    assert [p.address for p in known.due(0.0, 3, seeding=True)] == [LEECH]
     # "Prefers encryption": MSE only (no plaintext offered) when the policy allows it.
     assert crypt.dial_policy(EncryptionPolicy.ENABLED) is EncryptionPolicy.REQUIRED
     assert crypt.dial_policy(EncryptionPolicy.OFF) is EncryptionPolicy.OFF
@@ -92,11 +93,11 @@ def test_an_encryption_hint_that_fails_is_forgotten_for_the_next_attempt() -> No
 def test_a_peer_seen_to_be_a_seed_is_not_dialled_while_seeding() -> None:
     known = KnownPeers(reconnect_delay=0.0)
     known.add(LEECH, source="pex")
-    known.note_flags(LEECH, seed=False, prefers_encryption=False)
+    known.note_flags(LEECH, seed=False, prefers_encryption=False, reachable=True)
     assert known.has_due(0.0, seeding=True)
     known.dialling(LEECH)
     known.connected(LEECH)
-    known.note_flags(LEECH, seed=False, prefers_encryption=False)  # busy: what we see wins
+    known.note_flags(LEECH, seed=False, prefers_encryption=False, reachable=True)  # busy
     known.disconnected(LEECH, 1.0, seed=True)  # it had every piece: "both are seeds"
     assert not known.has_due(1.0, seeding=True) and known.due(1.0, 5, seeding=True) == []
     assert [p.address for p in known.due(1.0, 5)] == [LEECH]
@@ -109,9 +110,10 @@ def test_seed_bonus_and_the_seeding_filter_in_the_scores() -> None:
     plain, seed = CandidateHistory("pex"), CandidateHistory("pex", seed=True)
     assert candidate_score(seed) == candidate_score(plain) + SEED_BONUS
     assert candidate_score(seed) == candidate_score(CandidateHistory("tracker"))
-    histories = [CandidateHistory("tracker"), seed, CandidateHistory("dht", seed=False)]
-    assert rank_candidates(histories, lambda h: h, 3) == histories
-    assert rank_candidates(histories, lambda h: h, 3, seeding=True) == [histories[2]]
+    leecher = CandidateHistory("dht", seed=False, reachable=True)
+    histories = [CandidateHistory("tracker"), seed, CandidateHistory("dht", seed=False), leecher]
+    assert rank_candidates(histories, lambda h: h, 4) == [histories[0], seed, leecher, histories[2]]
+    assert rank_candidates(histories, lambda h: h, 4, seeding=True) == [leecher]
 
 
 def test_dropped_retracts_only_the_same_peers_unproven_hearsay() -> None:

@@ -13,9 +13,9 @@ decides how fast a download starts and how well it survives churn.
   deliver are preferred); every failed attempt in a row lowers the score.
 * **Seed or not** (BEP 11 PEX flags, or what an earlier connection showed): a
   downloading torrent prefers seeds, they have every piece; a seeding torrent
-  dials only addresses known to be leechers (two seeds have nothing to trade,
-  and an address of unknown kind is most likely another seed of a tracker's
-  list).  An address PEX flags as reachable (its reporter dialled it) gets a
+  dials only addresses known to be reachable leechers (two seeds have nothing
+  to trade, and an address of unknown kind is most likely another seed of a
+  tracker's list).  An address PEX flags as reachable (its reporter dialled it) gets a
   small bonus over one only seen as an incoming connection.
 """
 
@@ -90,8 +90,10 @@ def candidate_score(history: CandidateHistory) -> float:
 
 
 def dialable_while_seeding(history: CandidateHistory) -> bool:
-    """A seeding torrent dials an address only when it is known to be a leecher."""
-    return history.seed is False
+    """A seeding torrent dials an address only when it is known to be a leecher that
+    accepts connections (its reporter dialled it): a peer only ever seen dialling
+    out will dial us too, and two dials at once end in a duplicate."""
+    return history.seed is False and history.reachable
 
 
 def rank_candidates(
