@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_lsd_download_netns import python_in, servent_in
+from test_lsd_download_netns import python_in, seed_then_get, servent_in
 from test_lsd_netns import ip
 
 from interop.reference_clients import write_payload
@@ -63,23 +63,12 @@ def test_download_finds_its_seeder_by_ipv6_lsd_only(lan6: tuple[str, str], tmp_p
         seeder_ns, "seed", tmp_path / "share" / "movie.bin", "--torrent", torrent,
         "--host", SEEDER_IP, *lsd,
     )  # fmt: skip
-    try:
-        assert seeder.stdout is not None
-        first = seeder.stdout.readline()  # "listening on [fd00:5e:7::1]:PORT"
-        if not first.startswith(f"listening on [{SEEDER_IP}]:"):
-            seeder.kill()
-            raise AssertionError(f"seeder did not start: {first!r} {seeder.communicate()[1]}")
-        leecher = servent_in(leecher_ns, "-v", "get", torrent, "-o", tmp_path / "down", *lsd)
-        try:
-            out, err = leecher.communicate(timeout=DEADLINE)
-        finally:
-            if leecher.poll() is None:
-                leecher.kill()
-                leecher.wait(timeout=10)
-    finally:
-        seeder.kill()
-        seeder.wait(timeout=10)
-    assert leecher.returncode == 0, err
+    code, out, err = seed_then_get(
+        seeder,
+        f"listening on [{SEEDER_IP}]:",
+        lambda: servent_in(leecher_ns, "-v", "get", torrent, "-o", tmp_path / "down", *lsd),
+    )
+    assert code == 0, err
     assert "verified" in out and "from 1 peer(s)" in out, out
     assert (tmp_path / "down" / "movie.bin").read_bytes() == data
     # The IPv4 group could not even be joined: the namespaces have no IPv4 route.
@@ -121,22 +110,11 @@ def test_seeder_heard_over_ipv6_lsd_joins_with_source_lsd(
     torrent = tmp_path / "movie.torrent"
     torrent.write_bytes(meta.to_bytes())
     seeder = python_in(seeder_ns, NODE6, "seed", SEEDER_IP, torrent, tmp_path / "share")
-    try:
-        assert seeder.stdout is not None
-        line = seeder.stdout.readline()
-        if line.strip() != "SEEDING":
-            seeder.kill()
-            raise AssertionError(f"seeder did not start: {line!r} {seeder.communicate()[1]}")
-        leecher = python_in(leecher_ns, NODE6, "get", LEECHER_IP, torrent, tmp_path / "down")
-        try:
-            out, err = leecher.communicate(timeout=DEADLINE)
-        finally:
-            if leecher.poll() is None:
-                leecher.kill()
-                leecher.wait(timeout=10)
-    finally:
-        seeder.kill()
-        seeder.wait(timeout=10)
-    assert leecher.returncode == 0, err
+    code, out, err = seed_then_get(
+        seeder,
+        "SEEDING",
+        lambda: python_in(leecher_ns, NODE6, "get", LEECHER_IP, torrent, tmp_path / "down"),
+    )
+    assert code == 0, err
     assert out.startswith("DONE") and f"('{SEEDER_IP}', " in out and "'lsd')" in out, out
     assert (tmp_path / "down" / "movie.bin").read_bytes() == data

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -86,6 +86,30 @@ def servent_in(ns: str, *args: str | Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def seed_then_get(
+    seeder: subprocess.Popen[str], ready: str, start_leecher: Callable[[], subprocess.Popen[str]]
+) -> tuple[int, str, str]:
+    """Wait for the seeder's first line to start with ``ready``, run the leecher to its
+    end (bounded), stop the seeder; the leecher's exit code, stdout and stderr."""
+    try:
+        assert seeder.stdout is not None
+        first = seeder.stdout.readline()
+        if not first.startswith(ready):
+            seeder.kill()
+            raise AssertionError(f"seeder did not start: {first!r} {seeder.communicate()[1]}")
+        leecher = start_leecher()
+        try:
+            out, err = leecher.communicate(timeout=DEADLINE)
+        finally:
+            if leecher.poll() is None:
+                leecher.kill()
+                leecher.wait(timeout=10)
+    finally:
+        seeder.kill()
+        seeder.wait(timeout=10)
+    return leecher.returncode, out, err
+
+
 def test_download_finds_its_seeder_by_lsd_only(lan: tuple[str, str], tmp_path: Path) -> None:
     seeder_ns, leecher_ns = lan
     data = write_payload(tmp_path / "share" / "movie.bin", 700_000, seed=5)
@@ -98,26 +122,15 @@ def test_download_finds_its_seeder_by_lsd_only(lan: tuple[str, str], tmp_path: P
         "--host", SEEDER_IP,
         *lsd, "--lsd-interface", SEEDER_IP,
     )  # fmt: skip
-    try:
-        assert seeder.stdout is not None
-        first = seeder.stdout.readline()  # "listening on 10.213.9.1:PORT"
-        if not first.startswith(f"listening on {SEEDER_IP}:"):
-            seeder.kill()
-            raise AssertionError(f"seeder did not start: {first!r} {seeder.communicate()[1]}")
-        leecher = servent_in(
+    code, out, err = seed_then_get(
+        seeder,
+        f"listening on {SEEDER_IP}:",
+        lambda: servent_in(
             leecher_ns, "get", torrent, "-o", tmp_path / "down",
             *lsd, "--lsd-interface", LEECHER_IP,
-        )  # fmt: skip
-        try:
-            out, err = leecher.communicate(timeout=DEADLINE)
-        finally:
-            if leecher.poll() is None:
-                leecher.kill()
-                leecher.wait(timeout=10)
-    finally:
-        seeder.kill()
-        seeder.wait(timeout=10)
-    assert leecher.returncode == 0, err
+        ),
+    )  # fmt: skip
+    assert code == 0, err
     assert "verified" in out and "from 1 peer(s)" in out, out
     assert (tmp_path / "down" / "movie.bin").read_bytes() == data
 
@@ -139,22 +152,11 @@ def test_a_seeder_answers_a_newcomers_lsd_announce(lan: tuple[str, str], tmp_pat
     torrent = tmp_path / "movie.torrent"
     torrent.write_bytes(meta.to_bytes())
     seeder = python_in(seeder_ns, NODE, "seed", SEEDER_IP, torrent, tmp_path / "share")
-    try:
-        assert seeder.stdout is not None
-        line = seeder.stdout.readline()
-        if line.strip() != "SEEDING":
-            seeder.kill()
-            raise AssertionError(f"seeder did not start: {line!r} {seeder.communicate()[1]}")
-        leecher = python_in(leecher_ns, NODE, "get", LEECHER_IP, torrent, tmp_path / "down")
-        try:
-            out, err = leecher.communicate(timeout=DEADLINE)
-        finally:
-            if leecher.poll() is None:
-                leecher.kill()
-                leecher.wait(timeout=10)
-    finally:
-        seeder.kill()
-        seeder.wait(timeout=10)
-    assert leecher.returncode == 0, err
+    code, out, err = seed_then_get(
+        seeder,
+        "SEEDING",
+        lambda: python_in(leecher_ns, NODE, "get", LEECHER_IP, torrent, tmp_path / "down"),
+    )
+    assert code == 0, err
     assert out.startswith("DONE") and SEEDER_IP in out, out
     assert (tmp_path / "down" / "movie.bin").read_bytes() == data
