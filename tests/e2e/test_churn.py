@@ -61,8 +61,11 @@ async def start_seeder(
     try:
         match = await seeder.wait_line(r"^listening on 127\.0\.0\.1:(\d+)$")
     except AssertionError:
-        await seeder.wait()
+        await seeder.stop()
         raise AssertionError(f"seeder {number} did not start: {seeder.stderr[-5:]}") from None
+    except BaseException:  # cancelled by the end of the download: no orphan process
+        await asyncio.shield(seeder.stop())
+        raise
     return seeder, int(match.group(1))
 
 
