@@ -46,3 +46,34 @@ async def test_skipping_the_missing_file_completes_and_raising_it_reopens(tmp_pa
         assert storage.file_priorities == everything
         assert not session.picker.is_complete()
         session.stop()
+
+
+async def test_file_priority_levels_order_the_pieces(tmp_path: Path) -> None:
+    """Levels, not just on/off: a piece takes the highest priority of its files."""
+    source = tmp_path / "source" / "trio"
+    source.mkdir(parents=True)
+    for name, size in (("a.bin", 100_000), ("b.bin", 100_000), ("c.bin", 100_000)):
+        (source / name).write_bytes(os.urandom(size))
+    metainfo = parse_torrent(create_torrent(source, piece_length=16_384).to_bytes())
+    index = {f.path[-1]: i for i, f in enumerate(metainfo.files) if not f.pad}
+    levels = {"a.bin": 1, "b.bin": 7, "c.bin": 0}
+    priorities = tuple(levels.get(f.path[-1], 0) for f in metainfo.files)
+
+    def pieces_of(name: str) -> range:
+        entry = metainfo.files[index[name]]
+        first = entry.offset // metainfo.piece_length
+        return range(first, (entry.offset + entry.length - 1) // metainfo.piece_length + 1)
+
+    async with TorrentStorage(
+        metainfo, tmp_path / "save", resume_store=MemoryResumeStore(), file_priorities=priorities
+    ) as storage:
+        by_piece = storage.piece_priorities()
+        assert {by_piece[i] for i in pieces_of("b.bin")} == {7}
+        assert {by_piece[i] for i in pieces_of("c.bin")} == {0}
+        assert {by_piece[i] for i in pieces_of("a.bin")} == {1}
+        session = TorrentSession(metainfo, storage, peer_id=b"-SV0000-" + b"0" * 12)
+        assert [session.picker.priority(i) for i in range(metainfo.num_pieces)] == by_piece
+        session.set_file_priorities(tuple(7 - p if p else 0 for p in priorities))  # swap a, b
+        assert {session.picker.priority(i) for i in pieces_of("a.bin")} == {6}
+        assert {session.picker.priority(i) for i in pieces_of("b.bin")} == {0}
+        session.stop()

@@ -81,7 +81,6 @@ __all__ = ["TorrentConfig", "TorrentSession", "TorrentStatistics"]
 
 log = logging.getLogger(__name__)
 
-WANTED_PRIORITY = 4
 #: Blocks an uploader sends before it yields to the loop.
 UPLOAD_BATCH = 16
 
@@ -116,7 +115,7 @@ class TorrentSession(TorrentConnections):
         self.num_pieces = metainfo.num_pieces
         self._rng = rng or random.Random()
         wanted = storage.wanted_pieces()
-        priorities = [WANTED_PRIORITY if i in wanted else 0 for i in range(self.num_pieces)]
+        priorities = storage.piece_priorities()
         self.picker = PiecePicker(
             self.num_pieces,
             metainfo.piece_length,
@@ -236,9 +235,7 @@ class TorrentSession(TorrentConnections):
         for index, priority in enumerate(priorities):
             self.storage.set_file_priority(index, max(priority, 0))
         wanted = self.storage.wanted_pieces()
-        self.picker.set_priorities(
-            [WANTED_PRIORITY if i in wanted else 0 for i in range(self.num_pieces)]
-        )
+        self.picker.set_priorities(self.storage.piece_priorities())
         size = self.metainfo.piece_size
         have = self.storage.have
         self.wanted_bytes = sum(size(i) for i in wanted)

@@ -177,6 +177,19 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
             self._wanted = wanted
         return self._wanted
 
+    def piece_priorities(self) -> list[int]:
+        """Per piece, the highest priority of the files it overlaps (0 = not wanted).
+
+        What the picker orders by: a piece shared by a skipped and a wanted file
+        is wanted; one shared by a normal and a high-priority file is high.
+        """
+        priorities = [0] * self.layout.num_pieces
+        for f in self._files:
+            if f.real and f.priority > 0:
+                for piece in f.pieces:
+                    priorities[piece] = max(priorities[piece], f.priority)
+        return priorities
+
     def is_complete(self) -> bool:
         """True when every wanted piece is verified."""
         return self.wanted_pieces().issubset(self._have)
