@@ -42,8 +42,9 @@ from servent.net.provenance import BanList, PeerIdentity, Provenance
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_config import TorrentConfig, TorrentStatistics
 from servent.net.torrent_connections import TorrentConnections
+from servent.net.torrent_uploads import TorrentUploads
 from servent.net.web_seed import WebSeed, run_web_seeds
-from servent.proto.choker import Choker, ChokerConfig, PeerStats
+from servent.proto.choker import Choker, ChokerConfig
 from servent.proto.hash_serving import HashServer
 from servent.proto.peerwire import (
     AllowedFast,
@@ -73,7 +74,7 @@ from servent.proto.peerwire import (
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import top_up
-from servent.proto.ratelimit import TokenBucket, delay_for
+from servent.proto.ratelimit import TokenBucket
 from servent.proto.session_extensions import session_registry
 from servent.storage import TorrentStorage
 
@@ -81,11 +82,8 @@ __all__ = ["TorrentConfig", "TorrentSession", "TorrentStatistics"]
 
 log = logging.getLogger(__name__)
 
-#: Blocks an uploader sends before it yields to the loop.
-UPLOAD_BATCH = 16
 
-
-class TorrentSession(TorrentConnections):
+class TorrentSession(TorrentUploads, TorrentConnections):
     """Runs one torrent; see the module docstring (connections: :class:`TorrentConnections`)."""
 
     def __init__(
@@ -684,89 +682,3 @@ class TorrentSession(TorrentConnections):
             elif peer.session.conn.am_interested:
                 peer.session.send(NotInterested())
         self._spawn(self.storage.flush(), "flush resume data")
-
-    # ------------------------------------------------------------------ uploading
-
-    def _on_request(self, peer: SwarmPeer, request: Request) -> None:
-        index = request.index
-        if request.begin + request.length > self.metainfo.piece_size(index):
-            peer.session.close("request beyond the end of the piece")
-            return
-        if index not in self.storage.have:
-            if peer.session.conn.fast:
-                peer.session.send(RejectRequest(index, request.begin, request.length))
-            else:
-                peer.session.close("request for a piece we do not have")
-            return
-        peer.uploads.append(request)
-        peer.upload_wakeup.set()
-
-    async def _serve_uploads(self, peer: SwarmPeer) -> None:
-        """Per-peer uploader: reads requested blocks and sends them, paced and back-pressured."""
-        session = peer.session
-        conn = session.conn
-        buckets = tuple(b for b in (self.upload_bucket, self.limits.upload) if not b.unlimited)
-        sent = 0
-        while not session.is_closed:
-            if not peer.uploads:
-                peer.upload_wakeup.clear()
-                await peer.upload_wakeup.wait()
-                continue
-            request = peer.uploads.popleft()
-            if not conn.is_request_pending(request):
-                continue
-            if not session.writable:
-                await session.wait_writable()
-            if buckets:
-                delay = delay_for(request.length, self.loop.time(), *buckets)
-                if delay > 0:
-                    await asyncio.sleep(delay)  # pacing, not synchronisation
-                now = self.loop.time()
-                for bucket in buckets:
-                    bucket.consume(request.length, now)
-            try:
-                # A cached piece is served as a view, without a copy or an await.
-                block = self.storage.cached_block(
-                    request.index, request.begin, request.length
-                ) or await self.storage.read_block(request.index, request.begin, request.length)
-            except StorageError as exc:
-                log.warning("cannot read piece %d for upload: %s", request.index, exc)
-                session.close("storage error")
-                return
-            if session.close_reason is not None:
-                return
-            conn.send(Piece(request.index, request.begin, block))
-            peer.uploaded += request.length
-            self.uploaded += request.length
-            sent += 1
-            if sent % UPLOAD_BATCH == 0:
-                session.flush()
-                await asyncio.sleep(0)  # let reads and other peers run
-            else:
-                session.schedule_flush()
-
-    # ------------------------------------------------------------------ choking
-
-    def _run_choker(self, now: float) -> None:
-        peers = self.open_peers
-        stats = [
-            PeerStats(
-                peer,
-                peer.session.conn.peer_interested,
-                download_rate=peer.down_rate,
-                upload_rate=peer.up_rate,
-                uploaded=peer.uploaded,
-                connected_at=peer.connected_at,
-                snubbed=peer.snubbed,
-            )
-            for peer in peers
-        ]
-        decision = self.choker.run(stats, now, seeding=self.complete)
-        for peer in peers:
-            conn = peer.session.conn
-            unchoke = peer in decision.unchoke
-            if unchoke and conn.am_choking:
-                peer.session.send(Unchoke())
-            elif not unchoke and not conn.am_choking:
-                peer.uploads.clear()
-                peer.session.send(Choke())
