@@ -9,14 +9,12 @@ group ``[ff15::efc0:988f]:6771``.
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from test_lsd_download_netns import python_in, seed_then_get, servent_in
-from test_lsd_netns import ip
+from test_lsd_netns import bridged_hosts
 
 from interop.reference_clients import write_payload
 from servent.storage.torrent_creator import create_torrent
@@ -30,26 +28,8 @@ DEADLINE = 60
 @pytest.fixture
 def lan6() -> Iterator[tuple[str, str]]:
     """Two IPv6-only namespaces on one bridge (addresses without duplicate detection)."""
-    tag = uuid.uuid4().hex[:6]
-    br, a, b = f"s6br{tag}", f"s6a{tag}", f"s6b{tag}"
-    made: list[str] = []
-    try:
-        for ns in (br, a, b):
-            ip("netns", "add", ns)
-            made.append(ns)
-        ip("-n", br, "link", "add", "br0", "type", "bridge")
-        ip("-n", br, "link", "set", "br0", "up")
-        for ns, addr in ((a, SEEDER_IP), (b, LEECHER_IP)):
-            veth = "v" + ns[2:]
-            ip("-n", br, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            ip("-n", br, "link", "set", veth, "master", "br0", "up")
-            ip("-n", ns, "addr", "add", f"{addr}/64", "dev", "eth0", "nodad")
-            ip("-n", ns, "link", "set", "eth0", "up", "multicast", "on")
-            ip("-n", ns, "link", "set", "lo", "up")
-        yield a, b
-    finally:
-        for ns in reversed(made):
-            subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+    with bridged_hosts("s6", (f"{SEEDER_IP}/64", f"{LEECHER_IP}/64")) as hosts:
+        yield hosts
 
 
 def test_download_finds_its_seeder_by_ipv6_lsd_only(lan6: tuple[str, str], tmp_path: Path) -> None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_lsd_netns import ip
+from test_lsd_netns import bridged_hosts
 
 from interop.reference_clients import write_payload
 from servent.storage.torrent_creator import create_torrent
@@ -31,27 +30,8 @@ DEADLINE = 60
 @pytest.fixture
 def lan() -> Iterator[tuple[str, str]]:
     """Two namespaces on one bridge (multicast routed to their eth0)."""
-    tag = uuid.uuid4().hex[:6]
-    br, a, b = f"slbr{tag}", f"sla{tag}", f"slb{tag}"
-    made: list[str] = []
-    try:
-        for ns in (br, a, b):
-            ip("netns", "add", ns)
-            made.append(ns)
-        ip("-n", br, "link", "add", "br0", "type", "bridge")
-        ip("-n", br, "link", "set", "br0", "up")
-        for ns, addr in ((a, SEEDER_IP), (b, LEECHER_IP)):
-            veth = "v" + ns[2:]
-            ip("-n", br, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            ip("-n", br, "link", "set", veth, "master", "br0", "up")
-            ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
-            ip("-n", ns, "link", "set", "eth0", "up", "multicast", "on")
-            ip("-n", ns, "link", "set", "lo", "up")
-            ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
-        yield a, b
-    finally:
-        for ns in reversed(made):
-            subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+    with bridged_hosts("sl", (f"{SEEDER_IP}/24", f"{LEECHER_IP}/24")) as hosts:
+        yield hosts
 
 
 NODE = r"""

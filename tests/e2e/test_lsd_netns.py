@@ -4,6 +4,7 @@ namespace and two hosts with private addresses that exist only inside them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -50,10 +51,16 @@ def ip(*args: str) -> None:
     assert proc.returncode == 0, f"ip {' '.join(args)}: {proc.stderr.strip()}"
 
 
-@pytest.fixture
-def namespaces() -> Iterator[tuple[str, str]]:
+@contextlib.contextmanager
+def bridged_hosts(prefix: str, addresses: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """Two host namespaces whose ``eth0`` hang on one bridge (in a third namespace).
+
+    ``addresses`` are CIDR addresses for the hosts' ``eth0``: IPv4 ones get a
+    multicast route, IPv6 ones are added without duplicate detection.  Every
+    namespace made is removed on exit.
+    """
     tag = uuid.uuid4().hex[:6]
-    br, a, b = f"svbr{tag}", f"sva{tag}", f"svb{tag}"
+    br, a, b = f"{prefix}br{tag}", f"{prefix}a{tag}", f"{prefix}b{tag}"
     made: list[str] = []
     try:
         for ns in (br, a, b):
@@ -61,30 +68,26 @@ def namespaces() -> Iterator[tuple[str, str]]:
             made.append(ns)
         ip("-n", br, "link", "add", "br0", "type", "bridge")
         ip("-n", br, "link", "set", "br0", "up")
-        for ns, addr in ((a, "10.213.7.1/24"), (b, "10.213.7.2/24")):
-            ip(
-                "-n",
-                br,
-                "link",
-                "add",
-                "v" + ns[2:],
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                ns,
-            )
-            ip("-n", br, "link", "set", "v" + ns[2:], "master", "br0", "up")
-            ip("-n", ns, "addr", "add", addr, "dev", "eth0")
+        for ns, addr in zip((a, b), addresses, strict=True):
+            veth = "v" + ns[len(prefix) :]
+            ip("-n", br, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            ip("-n", br, "link", "set", veth, "master", "br0", "up")
+            ipv6 = ":" in addr
+            ip("-n", ns, "addr", "add", addr, "dev", "eth0", *(["nodad"] if ipv6 else []))
             ip("-n", ns, "link", "set", "eth0", "up", "multicast", "on")
             ip("-n", ns, "link", "set", "lo", "up")
-            ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
+            if not ipv6:
+                ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
         yield a, b
     finally:
         for ns in reversed(made):
             subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+
+
+@pytest.fixture
+def namespaces() -> Iterator[tuple[str, str]]:
+    with bridged_hosts("sv", ("10.213.7.1/24", "10.213.7.2/24")) as hosts:
+        yield hosts
 
 
 def test_two_nodes_in_two_namespaces_find_each_other_by_lsd(namespaces: tuple[str, str]) -> None:
