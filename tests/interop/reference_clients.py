@@ -27,7 +27,7 @@ import socket
 import time
 import urllib.parse
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,20 @@ def write_payload(path: Path, size: int, seed: int = 1) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return data
+
+
+def write_content(root: Path, files: Mapping[str, int], first_seed: int = 1) -> dict[str, bytes]:
+    """The shared folder ``root/content`` (relative path -> size); path -> bytes written."""
+    return {
+        name: write_payload(root / "content" / name, size, seed=number)
+        for number, (name, size) in enumerate(files.items(), start=first_seed)
+    }
+
+
+def assert_content(root: Path, expected: Mapping[str, bytes]) -> None:
+    """``root/content`` holds exactly the bytes of ``expected`` (path -> bytes)."""
+    for name, data in expected.items():
+        assert (root / "content" / name).read_bytes() == data, name
 
 
 def create_torrent_with_libtorrent(

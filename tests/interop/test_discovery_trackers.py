@@ -24,11 +24,12 @@ from reference_clients import (
     LOOPBACK,
     aria2_leecher_args,
     aria2c,
+    assert_content,
     create_torrent_with_libtorrent,
     free_port,
     libtorrent_peer,
     wait_until,
-    write_payload,
+    write_content,
 )
 
 from servent.codec.metainfo import parse_torrent
@@ -41,18 +42,6 @@ pytestmark = pytest.mark.interop
 DEADLINE = 60.0
 FILES = {"a.bin": 500_003, "sub/b.bin": 33_000}
 QUICK = DiscoveryConfig(tracker_min_interval=1.0, tracker_retry=1.0, poll_interval=0.2)
-
-
-def make_content(root: Path) -> dict[str, bytes]:
-    return {
-        name: write_payload(root / "content" / name, size, seed=number)
-        for number, (name, size) in enumerate(FILES.items(), start=1)
-    }
-
-
-def assert_content(root: Path, expected: dict[str, bytes]) -> None:
-    for name, data in expected.items():
-        assert (root / "content" / name).read_bytes() == data, name
 
 
 _HOSTS = itertools.count(random.randrange(2, 200))
@@ -93,7 +82,7 @@ async def libtorrent_announced(
 async def test_libtorrent_finds_servent_through_servents_tracker(
     tmp_path: Path, scheme: str
 ) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="hybrid")
     meta = parse_torrent(torrent)
     async with TrackerServer(tracker_host(), 0) as tracker:
@@ -119,7 +108,7 @@ async def test_libtorrent_finds_servent_through_servents_tracker(
 async def test_servent_finds_libtorrent_through_servents_tracker_and_says_completed(
     tmp_path: Path, scheme: str
 ) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="v1")
     meta = parse_torrent(torrent)
     async with TrackerServer(tracker_host(), 0) as tracker:
@@ -156,7 +145,7 @@ async def test_servent_finds_libtorrent_through_servents_tracker_and_says_comple
 async def test_aria2_downloads_from_servent_found_through_servents_tracker(
     tmp_path: Path,
 ) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="v1")
     torrent_file = tmp_path / "content.torrent"
     torrent_file.write_bytes(torrent)
@@ -180,7 +169,7 @@ async def test_aria2_downloads_from_servent_found_through_servents_tracker(
 
 
 async def test_magnet_tr_tracker_used_for_metadata_and_payload(tmp_path: Path) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="hybrid")
     meta = parse_torrent(torrent)
     async with TrackerServer(tracker_host(), 0) as tracker:

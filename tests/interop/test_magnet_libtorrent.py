@@ -22,11 +22,12 @@ import libtorrent as lt
 import pytest
 from reference_clients import (
     LOOPBACK,
+    assert_content,
     create_torrent_with_libtorrent,
     libtorrent_peer,
     libtorrent_seeder,
     wait_until,
-    write_payload,
+    write_content,
 )
 
 from servent.codec.magnet import Magnet
@@ -46,18 +47,6 @@ RELAXED = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0
 FAST_DISCOVERY = DiscoveryConfig(dht_first_retry=1.0, dht_retry=3.0, poll_interval=0.5)
 
 
-def make_content(root: Path) -> dict[str, bytes]:
-    return {
-        name: write_payload(root / "content" / name, size, seed=number)
-        for number, (name, size) in enumerate(FILES.items(), start=1)
-    }
-
-
-def assert_content(root: Path, expected: dict[str, bytes]) -> None:
-    for name, data in expected.items():
-        assert (root / "content" / name).read_bytes() == data, name
-
-
 def bare_magnet(meta: Metainfo) -> Magnet:
     """Only the info-hashes and the name: no peers, no trackers."""
     return Magnet(meta.info_hash_v1, meta.info_hash_v2, display_name=meta.name)
@@ -67,7 +56,7 @@ def bare_magnet(meta: Metainfo) -> Magnet:
 async def test_servent_fetches_a_libtorrent_seeded_magnet_by_x_pe(
     tmp_path: Path, version: str
 ) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(
         tmp_path / "seed" / "content", version=version, piece_length=32 * 1024
     )
@@ -108,7 +97,7 @@ async def joined(router: DhtDriver, seed: int) -> DhtDriver:
 async def test_libtorrent_fetches_a_servent_seeded_magnet_through_the_dht(
     tmp_path: Path, dht_router: DhtDriver
 ) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="v1")
     meta = parse_torrent(torrent)
     dht = await joined(dht_router, 21)
@@ -138,7 +127,7 @@ async def test_libtorrent_fetches_a_servent_seeded_magnet_through_the_dht(
 async def test_servent_fetches_a_libtorrent_seeded_magnet_through_the_dht(
     tmp_path: Path, dht_router: DhtDriver
 ) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="hybrid")
     meta = parse_torrent(torrent)
     dht = await joined(dht_router, 31)
@@ -165,7 +154,7 @@ async def test_servent_fetches_a_libtorrent_seeded_magnet_through_the_dht(
 async def test_servent_gets_a_v2_only_magnet_from_libtorrent_piece_layers_included(
     tmp_path: Path,
 ) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(
         tmp_path / "seed" / "content", version="v2", piece_length=32 * 1024
     )
@@ -190,7 +179,7 @@ async def test_servent_gets_metadata_from_a_libtorrent_seeder_that_dials_it(
     tmp_path: Path,
 ) -> None:
     """The fetch accepts incoming peers: libtorrent dials servent, which knows no peer."""
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="hybrid")
     meta = parse_torrent(torrent)
     # A tracker that never answers keeps the fetch waiting instead of giving up.

@@ -21,7 +21,7 @@ from reference_clients import (
     create_torrent_with_libtorrent,
     free_port,
     loopback_tracker,
-    write_payload,
+    write_content,
 )
 
 from servent.codec.metainfo import parse_torrent
@@ -43,16 +43,9 @@ def write_pad_files(torrent: bytes, root: Path) -> None:
             path.write_bytes(bytes(entry.length))
 
 
-def make_content(root: Path) -> dict[str, bytes]:
-    return {
-        name: write_payload(root / "content" / name, size, seed=number)
-        for number, (name, size) in enumerate(FILES.items(), start=7)
-    }
-
-
 @pytest.mark.parametrize("version", ["v1", "hybrid"])
 async def test_servent_downloads_from_aria2_seeder(tmp_path: Path, version: str) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES, first_seed=7)
     torrent = create_torrent_with_libtorrent(
         tmp_path / "seed" / "content", version=version, piece_length=32 * 1024
     )
@@ -77,7 +70,7 @@ async def test_servent_downloads_from_aria2_seeder(tmp_path: Path, version: str)
 
 @pytest.mark.parametrize("version", ["v1", "hybrid"])
 async def test_aria2_downloads_from_servent_seeder(tmp_path: Path, version: str) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES, first_seed=7)
     torrent = create_torrent_with_libtorrent(
         tmp_path / "seed" / "content", version=version, piece_length=32 * 1024
     )

@@ -19,7 +19,7 @@ from reference_clients import (
     create_torrent_with_libtorrent,
     libtorrent_peer,
     libtorrent_seeder,
-    write_payload,
+    write_content,
 )
 
 from servent.codec.metainfo import parse_torrent
@@ -29,14 +29,6 @@ pytestmark = pytest.mark.interop
 
 DEADLINE = 60.0
 FILES = {"a.bin": 1_500_000, "sub/b.bin": 700_001, "sub/c.bin": 16_384 * 3 + 5}
-
-
-def make_content(root: Path) -> dict[str, bytes]:
-    """The shared folder ``root/content``; returns relative path -> bytes."""
-    return {
-        name: write_payload(root / "content" / name, size, seed=number)
-        for number, (name, size) in enumerate(FILES.items(), start=1)
-    }
 
 
 def assert_identical(folder: Path, expected: dict[str, bytes]) -> None:
@@ -49,7 +41,7 @@ def assert_identical(folder: Path, expected: dict[str, bytes]) -> None:
 
 @pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
 async def test_servent_downloads_from_libtorrent_seeder(tmp_path: Path, version: str) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(
         tmp_path / "seed" / "content", version=version, piece_length=32 * 1024
     )
@@ -67,7 +59,7 @@ async def test_servent_downloads_from_libtorrent_seeder(tmp_path: Path, version:
 
 @pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
 async def test_libtorrent_downloads_from_servent_seeder(tmp_path: Path, version: str) -> None:
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(
         tmp_path / "seed" / "content", version=version, piece_length=32 * 1024
     )
@@ -85,7 +77,7 @@ async def test_libtorrent_downloads_from_servent_seeder(tmp_path: Path, version:
 
 async def test_libtorrent_dialled_by_servent_over_ipv6(tmp_path: Path) -> None:
     """servent dials a libtorrent seeder on ::1 and serves a libtorrent leecher on ::1."""
-    expected = make_content(tmp_path / "seed")
+    expected = write_content(tmp_path / "seed", FILES)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="hybrid")
     meta = parse_torrent(torrent)
     with libtorrent_peer(host=LOOPBACK6) as seeder, libtorrent_peer(host=LOOPBACK6) as leecher:
