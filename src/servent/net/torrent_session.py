@@ -74,6 +74,7 @@ from servent.proto.peerwire import (
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import top_up
+from servent.proto.rate_meter import RateMeter
 from servent.proto.ratelimit import TokenBucket
 from servent.proto.session_extensions import session_registry
 from servent.storage import TorrentStorage
@@ -174,9 +175,9 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self._stop = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
         self._last_tick = now
-        self._down_rate = 0.0
-        self._up_rate = 0.0
-        self._rate_marks = (0, 0)
+        #: Payload rates as users see them, counted as bytes move (see proto.rate_meter).
+        self.down_meter = RateMeter()
+        self.up_meter = RateMeter()
         if storage.is_complete():
             self._complete.set()
             self._settled.set()
@@ -270,8 +271,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             have_bytes=self.have_bytes,
             downloaded=self.downloaded,
             uploaded=self.uploaded,
-            download_rate=self._down_rate,
-            upload_rate=self._up_rate,
+            download_rate=self.down_meter.rate(self.loop.time()),
+            upload_rate=self.up_meter.rate(self.loop.time()),
             peers=len(self.open_peers),
             complete=self.complete,
             hash_failures=self.hash_failures,
@@ -344,11 +345,6 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         now = self.loop.time()
         elapsed = now - self._last_tick
         self._last_tick = now
-        if elapsed > 0:
-            down, up = self._rate_marks
-            self._down_rate = 0.5 * (self.downloaded - down) / elapsed + 0.5 * self._down_rate
-            self._up_rate = 0.5 * (self.uploaded - up) / elapsed + 0.5 * self._up_rate
-            self._rate_marks = (self.downloaded, self.uploaded)
         for peer in self.open_peers:
             peer.update_rates(elapsed)
         due = self.choker.next_timer()
@@ -552,6 +548,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         peer.pipeline.on_block(length, now, requested_at)
         peer.downloaded += length
         self.downloaded += length
+        self.down_meter.add(length, now)
         outcome = self.picker.block_received(peer, index, begin, length)
         if not outcome.accepted:
             return

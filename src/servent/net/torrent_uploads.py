@@ -18,6 +18,7 @@ from servent.net.limits import GlobalLimits
 from servent.net.swarm_peer import SwarmPeer
 from servent.proto.choker import Choker, PeerStats
 from servent.proto.peerwire import Choke, Piece, RejectRequest, Request, Unchoke
+from servent.proto.rate_meter import RateMeter
 from servent.proto.ratelimit import TokenBucket, delay_for
 from servent.storage import TorrentStorage
 
@@ -44,6 +45,7 @@ class TorrentUploads:
     upload_bucket: TokenBucket
     choker: Choker
     uploaded: int
+    up_meter: RateMeter
 
     @property
     def complete(self) -> bool:
@@ -104,6 +106,7 @@ class TorrentUploads:
             conn.send(Piece(request.index, request.begin, block))
             peer.uploaded += request.length
             self.uploaded += request.length
+            self.up_meter.add(request.length, self.loop.time())
             sent += 1
             if sent % UPLOAD_BATCH == 0:
                 session.flush()
