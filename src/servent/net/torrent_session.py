@@ -156,8 +156,10 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self.download_bucket = TokenBucket(self.config.download_rate, now)
         self.upload_bucket = TokenBucket(self.config.upload_rate, now)
         self.peers: dict[PeerSession, SwarmPeer] = {}
-        self.wanted_bytes = sum(metainfo.piece_size(i) for i in wanted)
-        self.have_bytes = sum(metainfo.piece_size(i) for i in storage.have if i in wanted)
+        # Progress counts real file bytes (BEP 47 pad bytes left out), as users do.
+        size = metainfo.piece_payload_size
+        self.wanted_bytes = sum(size(i) for i in wanted)
+        self.have_bytes = sum(size(i) for i in storage.have if i in wanted)
         self.downloaded = 0
         self.uploaded = 0
         self.hash_failures = 0
@@ -235,7 +237,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             self.storage.set_file_priority(index, max(priority, 0))
         wanted = self.storage.wanted_pieces()
         self.picker.set_priorities(self.storage.piece_priorities())
-        size = self.metainfo.piece_size
+        size = self.metainfo.piece_payload_size
         have = self.storage.have
         self.wanted_bytes = sum(size(i) for i in wanted)
         self.have_bytes = sum(size(i) for i in have if i in wanted)
@@ -640,7 +642,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         if ok:
             self.picker.on_piece_verified(index)
             if self.picker.priority(index) > 0:
-                self.have_bytes += len(data)
+                self.have_bytes += self.metainfo.piece_payload_size(index)
             self._progressed.set()
             self._progressed = asyncio.Event()
             guilty = self.provenance.piece_verified(index, data, sources)

@@ -470,7 +470,7 @@ class SwarmTorrentEngine:
         size = torrent.metainfo.total_length if torrent.metainfo is not None else 0
         return EngineTorrentStatus(
             state=state,
-            have_bytes=min(stats.have_bytes, size),  # pieces count BEP 47 pad bytes too
+            have_bytes=min(stats.have_bytes, size),
             wanted_bytes=min(stats.wanted_bytes, size),
             download_rate=stats.download_rate,
             upload_rate=stats.upload_rate,
