@@ -35,9 +35,11 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
-from servent.node.sources import existing_folder, parse_source, stored_metainfo
+from servent.node.own_address import advertised_address
+from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
+    AddResult,
     EventHub,
     EventStream,
     FileStatus,
@@ -47,6 +49,7 @@ from servent.node.status import (
     TorrentId,
     TorrentStatus,
 )
+from servent.node.totals import TransferTotals
 from servent.node.views import file_statuses, torrent_status
 
 if TYPE_CHECKING:
@@ -60,8 +63,11 @@ MAX_PRIORITY = 7
 STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
 DHT_SAVE_INTERVAL = 300.0
+#: How often the all-time transfer totals are written (a kill -9 loses at most this much).
+TOTALS_SAVE_INTERVAL = 10.0
 
 __all__ = [
+    "AddResult",
     "FileStatus",
     "Node",
     "NodeEvent",
@@ -82,6 +88,7 @@ class Node:
         self._engine: TorrentEngine = engine if engine is not None else _swarm_engine(config)
         self._engine.on_metadata = self._metadata_received
         self._store: StateStore | None = None
+        self._totals: TransferTotals | None = None
         self._records: dict[str, TorrentRecord] = {}
         self._metainfo: dict[str, Metainfo] = {}
         self._events = EventHub(EVENT_QUEUE_SIZE)
@@ -112,6 +119,7 @@ class Node:
         if self._started:
             return
         self._store = StateStore(self.config.data_dir)
+        self._totals = TransferTotals(self._store)
         stored = {
             k: v
             for k, v in self._store.settings().items()
@@ -165,6 +173,10 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        for torrent_id in list(self._records):
+            self._count_transfers(torrent_id)
+        if self._totals is not None and self._store is not None:
+            self._totals.save(self._store)
         await self._engine.close()
         await self._stop_dht()
         self._events.close()
@@ -207,14 +219,29 @@ class Node:
     # -- adding -----------------------------------------------------------------
 
     async def add(
-        self, source: bytes | str | Path, save_path: str | Path | None = None
+        self,
+        source: bytes | str | Path,
+        save_path: str | Path | None = None,
+        *,
+        peers: Sequence[tuple[str, int]] = (),
     ) -> TorrentId:
         """Add a torrent from .torrent bytes, a magnet link or a .torrent file path.
 
         Adding a torrent the node already has returns its id (and fills in the
-        metadata if only its magnet was known).
+        metadata if only its magnet was known).  ``peers`` are dialled first.
         """
+        return (await self.add_torrent(source, save_path, peers=peers)).id
+
+    async def add_torrent(
+        self,
+        source: bytes | str | Path,
+        save_path: str | Path | None = None,
+        *,
+        peers: Sequence[tuple[str, int]] = (),
+    ) -> AddResult:
+        """Like :meth:`add`, and says whether the node had the torrent already."""
         metainfo, magnet, raw = parse_source(source)
+        given = tuple(dict.fromkeys(peers))
         target = Path(save_path) if save_path is not None else self.config.effective_download_dir
         if metainfo is not None:
             torrent_id = TorrentId(metainfo.wire_info_hash.hex())
@@ -230,9 +257,12 @@ class Node:
                     # The .torrent for a magnet we wait on: keep it and restart the
                     # torrent with its metadata (its resume data stays valid).
                     self._metadata_received(torrent_id, metainfo)
+                    self._count_transfers(torrent_id)  # the restart resets its counters
                     await self._engine.remove(torrent_id, delete_data=False)
-                    await self._start_torrent(self._records[torrent_id])
-                return torrent_id
+                    await self._start_torrent(self._records[torrent_id], given)
+                elif more := given + (magnet.peers if magnet is not None else ()):
+                    await self._engine.add_peers(torrent_id, more)
+                return AddResult(torrent_id, existing=True)
             record = TorrentRecord(
                 id=torrent_id,
                 name=name,
@@ -244,15 +274,17 @@ class Node:
                 added_at=time.time(),
             )
             self.store.add_torrent(record)
-            await self._start_torrent(record)
+            await self._start_torrent(record, given)
             # The state it starts in, so a download that ends before the next
             # check of the monitor still reports 'finished'.
             with contextlib.suppress(TorrentNotFoundError):
                 self._last_states[torrent_id] = self._engine.status(torrent_id).state
         self._emit("added", torrent_id, {"name": name})
-        return torrent_id
+        return AddResult(torrent_id, existing=False)
 
-    async def _start_torrent(self, record: TorrentRecord) -> None:
+    async def _start_torrent(
+        self, record: TorrentRecord, peers: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         from servent.codec.magnet import parse_magnet
 
         metainfo = stored_metainfo(record.metainfo) if record.metainfo is not None else None
@@ -270,6 +302,7 @@ class Node:
             file_priorities=record.file_priorities,
             download_limit=record.download_limit,
             upload_limit=record.upload_limit,
+            peers=peers,
         )
         await self._engine.add(spec)
 
@@ -310,6 +343,7 @@ class Node:
     async def remove(self, torrent_id: str, delete_data: bool = False) -> None:
         """Forget a torrent; with ``delete_data`` also delete its files."""
         self._record(torrent_id)
+        self._count_transfers(torrent_id)  # its bytes stay in the node's totals
         await self._engine.remove(torrent_id, delete_data)
         metainfo = self._metainfo.pop(torrent_id, None)
         with self.store.transaction():
@@ -321,6 +355,8 @@ class Node:
                     self.store.delete(full.hex())
         del self._records[torrent_id]
         self._last_states.pop(torrent_id, None)
+        if self._totals is not None:
+            self._totals.forget(torrent_id)
         self._emit("removed", torrent_id, {"deleted_data": delete_data})
 
     async def set_file_priorities(
@@ -423,23 +459,30 @@ class Node:
     # -- sharing ----------------------------------------------------------------
 
     async def share(self, folder: str | Path) -> ShareResult:
-        """Seed ``folder`` as a hybrid (v1+v2) torrent and remember it across restarts."""
-        path = await asyncio.to_thread(existing_folder, folder)
+        """Seed a folder (or a single file) as a hybrid (v1+v2) torrent and remember it
+        across restarts.  Sharing a path again returns its torrent (``existing``)."""
+        path = await asyncio.to_thread(existing_payload, folder)
         for shared in self.store.shared_folders():
             if shared.path == str(path) and shared.torrent_id in self._records:
                 magnet = self._magnet_of(shared.torrent_id)
-                return ShareResult(TorrentId(shared.torrent_id), str(path), magnet)
+                return ShareResult(TorrentId(shared.torrent_id), str(path), magnet, existing=True)
         from servent.storage.seed_resume import create_seeding_torrent, resume_key
 
         metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
         if metainfo.wire_info_hash.hex() not in self._records:
             # Creating the torrent verified every piece: storage opens without a recheck.
             self.store.save(resume_key(metainfo), record.encode())
-        torrent_id = await self.add(metainfo.to_bytes(), save_path=path.parent)
-        self.store.add_shared_folder(str(path), torrent_id)
+        added = await self.add_torrent(metainfo.to_bytes(), save_path=path.parent)
+        self.store.add_shared_folder(str(path), added.id)
         magnet = metainfo.magnet()
-        self._emit("shared", torrent_id, {"path": str(path), "magnet": magnet})
-        return ShareResult(torrent_id, str(path), magnet)
+        self._emit("shared", added.id, {"path": str(path), "magnet": magnet})
+        return ShareResult(added.id, str(path), magnet, existing=added.existing)
+
+    def peer_address(self) -> tuple[str, int] | None:
+        """Where other nodes reach this one for peer connections: the listening address,
+        with a wildcard (0.0.0.0, ::) replaced by this host's own address."""
+        listen = self._engine.listen_address
+        return advertised_address(listen) if listen is not None else None
 
     def shared_folders(self) -> list[SharedFolder]:
         """The folders this node shares (remembered across restarts)."""
@@ -474,8 +517,21 @@ class Node:
         self._record(torrent_id)
         return self._engine.peers(torrent_id)
 
+    def _count_transfers(self, torrent_id: str) -> None:
+        """Fold the torrent's byte counters into the node's totals (see :mod:`.totals`)."""
+        if self._totals is None:
+            return
+        with contextlib.suppress(TorrentNotFoundError):
+            status = self._engine.status(torrent_id)
+            self._totals.observe(torrent_id, status.downloaded, status.uploaded)
+
     def status(self) -> NodeStatus:
         torrents = self.torrents()
+        totals = self._totals
+        assert totals is not None
+        for torrent in torrents:
+            totals.observe(torrent.id, torrent.downloaded, torrent.uploaded)
+        counted = totals.snapshot()
         dht_nodes = 0
         dht_address = None
         if self._dht is not None:
@@ -489,8 +545,10 @@ class Node:
             torrents=len(torrents),
             download_rate=sum(t.download_rate for t in torrents),
             upload_rate=sum(t.upload_rate for t in torrents),
-            downloaded=sum(t.downloaded for t in torrents),
-            uploaded=sum(t.uploaded for t in torrents),
+            downloaded=counted.downloaded,
+            uploaded=counted.uploaded,
+            all_time_downloaded=counted.all_time_downloaded,
+            all_time_uploaded=counted.all_time_uploaded,
             shared_folders=tuple(f.path for f in self.store.shared_folders()),
             data_dir=str(self.config.data_dir),
             download_dir=str(self.config.effective_download_dir),
@@ -524,15 +582,23 @@ class Node:
         save the DHT routing table now and then so a kill -9 keeps most of it."""
         loop = asyncio.get_running_loop()
         next_dht_save = loop.time() + DHT_SAVE_INTERVAL
+        next_totals_save = loop.time() + TOTALS_SAVE_INTERVAL
+        totals = self._totals
+        assert totals is not None
         while True:
             if self._dht is not None and loop.time() >= next_dht_save:
                 next_dht_save = loop.time() + DHT_SAVE_INTERVAL
                 save_dht(self._dht, self.store)
+            if loop.time() >= next_totals_save:
+                next_totals_save = loop.time() + TOTALS_SAVE_INTERVAL
+                totals.save(self.store)
             for torrent_id in list(self._records):
                 try:
-                    state = self._engine.status(torrent_id).state
+                    engine_status = self._engine.status(torrent_id)
                 except TorrentNotFoundError:
                     continue
+                state = engine_status.state
+                totals.observe(torrent_id, engine_status.downloaded, engine_status.uploaded)
                 previous = self._last_states.get(torrent_id)
                 if state != previous:
                     self._last_states[torrent_id] = state

@@ -203,6 +203,7 @@ class SwarmTorrentEngine:
         )
         if spec.magnet is not None:
             torrent.known.update(spec.magnet.peers)
+        torrent.known.update(spec.peers)
         self._torrents[spec.id] = torrent
         if torrent.paused:
             if torrent.metainfo is not None:
@@ -398,6 +399,23 @@ class SwarmTorrentEngine:
             return
         await self._stop_session(torrent)  # stopped by a disk error: start it again
         await self._start_session(torrent)
+
+    async def add_peers(self, torrent_id: str, peers: tuple[Address, ...]) -> None:
+        """Addresses the user gave for a torrent that already runs (or waits for metadata)."""
+        torrent = self._get(torrent_id)
+        new = set(peers) - torrent.known
+        torrent.known.update(peers)
+        if torrent.session is not None:
+            torrent.session.add_peers(peers, source="manual")
+        elif new and torrent.metadata_task is not None:
+            # The running attempt dials only the addresses it started with: start again.
+            await self._cancel_metadata(torrent)
+            self._restart_metadata(torrent)
+
+    def _restart_metadata(self, torrent: _Torrent) -> None:
+        waiting = torrent.metainfo is None and torrent.metadata_task is None
+        if waiting and not torrent.paused and not self._closing:
+            self._start_metadata(torrent)
 
     def set_limits(self, limits: EngineLimits) -> None:
         self.limits = limits

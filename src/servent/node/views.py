@@ -68,7 +68,23 @@ def torrent_status(
         error=status.error,
         downloaded=status.downloaded,
         uploaded=status.uploaded,
+        trackers=tracker_count(metainfo, record.magnet),
     )
+
+
+def tracker_count(metainfo: Metainfo | None, magnet: str | None) -> int:
+    """Distinct tracker URLs of the torrent, or of its magnet while metadata is unknown."""
+    if metainfo is not None:
+        return len({url for tier in metainfo.trackers for url in tier})
+    if not magnet:
+        return 0
+    from servent.codec.magnet import parse_magnet
+    from servent.errors import ServentError
+
+    try:
+        return len(parse_magnet(magnet).trackers)
+    except ServentError:
+        return 0
 
 
 def file_statuses(
