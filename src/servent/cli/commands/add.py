@@ -124,8 +124,8 @@ def watch_search(
             )
             if in_place:
                 stream.write("\r\x1b[K" + line)
-            elif line.split(" (")[0] != shown.split(" (", maxsplit=1)[0]:  # a new line when a figure changed
-                stream.write(line + "\n")
+            elif line.partition(" (")[0] != shown.partition(" (")[0]:
+                stream.write(line + "\n")  # not a terminal: a new line when a figure changed
             shown = line
             stream.flush()
             time.sleep(WATCH_REFRESH)  # a display refresh, not synchronisation
