@@ -50,7 +50,7 @@ def existing_payload(given: str | Path) -> Path:
     """The absolute path of a file or folder to share, which must exist."""
     path = Path(given).expanduser().resolve()
     if not path.is_dir() and not path.is_file():
-        raise NodeError(f"{path} is neither a file nor a folder")
+        raise NodeError(f"{path}: no such file or folder")
     return path
 
 

@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
     if watch and not _settled(result):
         # With --json the search line goes to stderr: stdout holds only the JSON.
         stream = sys.stderr if args.json else sys.stdout
-        result = watch_search(client, result, stream) or result
+        watched = watch_search(client, result, stream)
+        if watched is not None:
+            result = {**watched, "existing": result.get("existing", False)}
     if args.json:
         print_json(result)
     else:
