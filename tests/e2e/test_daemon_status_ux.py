@@ -157,12 +157,14 @@ def test_add_peer_flag_and_adding_again_says_so(
     assert code == 0 and out.startswith("already shared")
     host, port = seeder.ok("GET", "/api/status")["listen_address"]
     save = tmp_path / "got"
-    # No tracker, no DHT, no x.pe: --peer is the only way to the seeder.
-    code, out, err = servent_cli(
-        leecher, "add", magnet, "--peer", f"{host}:{port}", "--save-path", save, "--watch"
-    )
+    # No tracker, no DHT, no x.pe: it waits for metadata that nobody can send ...
+    waiting = cli_json(leecher, "add", magnet, "--save-path", save)
+    assert (waiting["state"], waiting["existing"]) == ("metadata", False)
+    # ... until the same magnet is added again with --peer, the only way to the seeder.
+    code, out, err = servent_cli(leecher, "add", magnet, "--peer", f"{host}:{port}", "--watch")
     assert code == 0, err
-    assert "searching for metadata: DHT off, 0 trackers" in out
+    assert out.startswith("searching for metadata: DHT off, 0 trackers, 0 peers connected")
+    assert "already added:" in out
     torrent_id = out.splitlines()[-1].split()[0]
     (listed,) = leecher.ok("GET", "/api/torrents")
     assert listed["id"].startswith(torrent_id)
