@@ -26,16 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
-from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
+from servent.node.config import STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
     SEEDING,
-    EngineLimits,
     PeerStatus,
     TorrentEngine,
     TorrentSpec,
 )
+from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
+from servent.node.priorities import merged_priorities
+from servent.node.reporting import NodeReports
 from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
@@ -50,7 +52,6 @@ from servent.node.status import (
     TorrentStatus,
 )
 from servent.node.totals import TransferTotals
-from servent.node.views import file_statuses, torrent_status
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-MAX_PRIORITY = 7
 STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
 DHT_SAVE_INTERVAL = 300.0
@@ -79,7 +78,7 @@ __all__ = [
 ]
 
 
-class Node:
+class Node(NodeSettings, NodeReports):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
@@ -207,14 +206,6 @@ class Node:
         if self._dht is not None:
             driver, self._dht = self._dht, None
             await stop_dht(driver, self._store)
-
-    def _limits(self) -> EngineLimits:
-        return EngineLimits(
-            download_rate_limit=self.config.download_rate_limit,
-            upload_rate_limit=self.config.upload_rate_limit,
-            max_connections=self.config.max_connections,
-            max_peers_per_torrent=self.config.max_peers_per_torrent,
-        )
 
     # -- adding -----------------------------------------------------------------
 
@@ -368,93 +359,11 @@ class Node:
         metainfo = self._metainfo.get(torrent_id)
         if metainfo is None:
             raise NodeError("file priorities need the torrent's metadata, which is not known yet")
-        count = len(metainfo.files)
-        current = (
-            list(record.file_priorities) if len(record.file_priorities) == count else [1] * count
-        )
-        if isinstance(priorities, dict):
-            updates = priorities
-        else:
-            if len(priorities) != count:
-                raise NodeError(f"expected {count} priorities, got {len(priorities)}")
-            updates = dict(enumerate(priorities))
-        for index, priority in updates.items():
-            if not isinstance(index, int) or not 0 <= index < count:
-                raise NodeError(f"file index {index!r} outside 0..{count - 1}")
-            if metainfo.files[index].pad and isinstance(priorities, dict):
-                raise NodeError(f"file {index} is a pad file (BEP 47); it has no priority")
-            if isinstance(priority, bool) or not isinstance(priority, int):
-                raise NodeError(f"priority {priority!r} is not an integer")
-            if not 0 <= priority <= MAX_PRIORITY:
-                raise NodeError(f"priority {priority} outside 0..{MAX_PRIORITY}")
-            current[index] = priority
-        final = tuple(current)
+        final = merged_priorities(metainfo, record.file_priorities, priorities)
         self.store.set_file_priorities(torrent_id, final)
         self._records[torrent_id] = dataclasses.replace(record, file_priorities=final)
         await self._engine.set_file_priorities(torrent_id, final)
         self._emit("priorities", torrent_id, {"priorities": list(final)})
-
-    async def set_limits(
-        self,
-        torrent_id: str | None = None,
-        *,
-        download_rate_limit: int | None = None,
-        upload_rate_limit: int | None = None,
-        max_connections: int | None = None,
-        max_peers_per_torrent: int | None = None,
-    ) -> None:
-        """Change rate and connection limits, node-wide or (rates only) for one torrent.
-
-        Node-wide values are validated like the config file and stored, so they
-        survive restarts (flags given at start still win at the next start)."""
-        if torrent_id is not None:
-            record = self._record(torrent_id)
-            if max_connections is not None or max_peers_per_torrent is not None:
-                raise NodeError("connection limits are node-wide")
-            down = record.download_limit if download_rate_limit is None else download_rate_limit
-            up = record.upload_limit if upload_rate_limit is None else upload_rate_limit
-            for key, value in (("download_rate_limit", down), ("upload_rate_limit", up)):
-                self.config.with_values({key: value})  # validates
-            self.store.set_torrent_limits(torrent_id, down, up)
-            self._records[torrent_id] = dataclasses.replace(
-                record, download_limit=down, upload_limit=up
-            )
-            self._engine.set_torrent_limits(torrent_id, down, up)
-            self._emit("limits", torrent_id, {"download": down, "upload": up})
-            return
-        values = {
-            k: v
-            for k, v in (
-                ("download_rate_limit", download_rate_limit),
-                ("upload_rate_limit", upload_rate_limit),
-                ("max_connections", max_connections),
-                ("max_peers_per_torrent", max_peers_per_torrent),
-            )
-            if v is not None
-        }
-        self.config = self.config.with_values(values)
-        self.store.set_settings(dict(values))
-        self._engine.set_limits(self._limits())
-        self._emit("settings", None, dict(values))
-
-    async def update_settings(self, values: dict[str, object]) -> bool:
-        """Change settings from a front end; returns True when a restart is needed.
-
-        Limits apply at once; the listening port and encryption are stored for the
-        next start (the peer listener and every torrent were set up with them).
-        Other settings belong in the config file and are refused."""
-        for key in values:
-            if key not in STORED_KEYS:
-                raise NodeError(f"{key}: cannot be changed while running (edit the config file)")
-        checked = self.config.with_values(values)  # validates every value
-        runtime = {k: getattr(checked, k) for k in values if k in RUNTIME_KEYS}
-        if runtime:
-            await self.set_limits(**runtime)
-        later = {k: getattr(checked, k) for k in values if k not in RUNTIME_KEYS}
-        if later:
-            self.store.set_settings(later)
-            self._emit("settings", None, dict(later))
-        return any(getattr(checked, k) != getattr(self.config, k) for k in later)
 
     # -- sharing ----------------------------------------------------------------
 
@@ -487,85 +396,6 @@ class Node:
     def shared_folders(self) -> list[SharedFolder]:
         """The folders this node shares (remembered across restarts)."""
         return self.store.shared_folders()
-
-    def _magnet_of(self, torrent_id: str) -> str:
-        metainfo = self._metainfo.get(torrent_id)
-        if metainfo is not None:
-            return metainfo.magnet()
-        return self._records[torrent_id].magnet or ""
-
-    # -- observing --------------------------------------------------------------
-
-    def torrents(self) -> list[TorrentStatus]:
-        return [self.torrent(tid) for tid in list(self._records)]
-
-    def torrent(self, torrent_id: str) -> TorrentStatus:
-        record = self._record(torrent_id)
-        status = self._engine.status(torrent_id)
-        metainfo = self._metainfo.get(torrent_id)
-        return torrent_status(torrent_id, record, status, metainfo, self._magnet_of(torrent_id))
-
-    def files(self, torrent_id: str) -> list[FileStatus]:
-        """The torrent's files (pad files left out) with priorities and progress."""
-        record = self._record(torrent_id)
-        metainfo = self._metainfo.get(torrent_id)
-        if metainfo is None:
-            return []
-        return file_statuses(record, self._engine.status(torrent_id), metainfo)
-
-    def peers(self, torrent_id: str) -> list[PeerStatus]:
-        self._record(torrent_id)
-        return self._engine.peers(torrent_id)
-
-    def _count_transfers(self, torrent_id: str) -> None:
-        """Fold the torrent's byte counters into the node's totals (see :mod:`.totals`)."""
-        if self._totals is None:
-            return
-        with contextlib.suppress(TorrentNotFoundError):
-            status = self._engine.status(torrent_id)
-            self._totals.observe(torrent_id, status.downloaded, status.uploaded)
-
-    def status(self) -> NodeStatus:
-        torrents = self.torrents()
-        totals = self._totals
-        assert totals is not None
-        for torrent in torrents:
-            totals.observe(torrent.id, torrent.downloaded, torrent.uploaded)
-        counted = totals.snapshot()
-        dht_nodes = 0
-        dht_address = None
-        if self._dht is not None:
-            dht_nodes = len(self._dht.node.routing_table)
-            dht_address = self._dht.address
-        return NodeStatus(
-            listen_address=self._engine.listen_address,
-            dht_enabled=self.config.dht_enabled,
-            dht_nodes=dht_nodes,
-            dht_address=dht_address,
-            torrents=len(torrents),
-            download_rate=sum(t.download_rate for t in torrents),
-            upload_rate=sum(t.upload_rate for t in torrents),
-            downloaded=counted.downloaded,
-            uploaded=counted.uploaded,
-            all_time_downloaded=counted.all_time_downloaded,
-            all_time_uploaded=counted.all_time_uploaded,
-            shared_folders=tuple(f.path for f in self.store.shared_folders()),
-            data_dir=str(self.config.data_dir),
-            download_dir=str(self.config.effective_download_dir),
-        )
-
-    def settings(self) -> dict[str, object]:
-        """Every setting as the node runs it, plus ``pending_restart``: values saved
-        through :meth:`update_settings` that the next start applies."""
-        values = self.config.public_dict()
-        pending: dict[str, object] = {}
-        if self._store is not None:
-            for key, value in self._store.settings().items():
-                later = key in STORED_KEYS and key not in RUNTIME_KEYS
-                if later and key not in self.config.flag_keys and value != values.get(key):
-                    pending[key] = value
-        values["pending_restart"] = pending
-        return values
 
     def events(self) -> EventStream:
         """Every event from this call on, until the node closes (slow readers lose the oldest).
