@@ -24,13 +24,6 @@ from typing import TYPE_CHECKING
 
 from servent.errors import ServentError, TorrentNotFoundError
 from servent.node.engine import (
-    CHECKING,
-    DOWNLOADING,
-    ERROR,
-    METADATA,
-    PAUSED,
-    SEEDING,
-    STALLED,
     EngineLimits,
     EngineTorrentStatus,
     MetadataCallback,
@@ -39,7 +32,12 @@ from servent.node.engine import (
     delete_payload,
 )
 from servent.node.resume_progress import stored_progress
-from servent.node.torrent_figures import file_progress, peer_status
+from servent.node.torrent_figures import (
+    file_progress,
+    peer_status,
+    running_state,
+    stopped_state,
+)
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -448,16 +446,8 @@ class SwarmTorrentEngine:
         session = torrent.session
         if session is None:
             snap = torrent.snapshot
-            if torrent.error is not None:
-                state = ERROR
-            elif torrent.metainfo is None:
-                state = METADATA
-            elif torrent.paused:
-                state = PAUSED
-            else:
-                state = CHECKING
             return EngineTorrentStatus(
-                state=state,
+                state=stopped_state(torrent.error, torrent.metainfo is not None, torrent.paused),
                 have_bytes=snap.have_bytes,
                 wanted_bytes=snap.wanted_bytes,
                 downloaded=snap.downloaded,
@@ -477,17 +467,9 @@ class SwarmTorrentEngine:
                 torrent.snapshot.file_progress = file_progress(storage, torrent.metainfo)
             progress = torrent.snapshot.file_progress
         error = str(session.error) if session.error is not None else None
-        if error is not None:
-            state = ERROR
-        elif stats.complete:
-            state = SEEDING
-        elif stats.peers or stats.download_rate > 0:
-            state = DOWNLOADING
-        else:
-            state = STALLED
         size = torrent.metainfo.total_length if torrent.metainfo is not None else 0
         return EngineTorrentStatus(
-            state=state,
+            state=running_state(error, stats),
             have_bytes=min(stats.have_bytes, size),
             wanted_bytes=min(stats.wanted_bytes, size),
             download_rate=stats.download_rate,
