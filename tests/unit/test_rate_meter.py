@@ -24,6 +24,7 @@ def test_a_steady_transfer_reads_its_rate_at_any_moment() -> None:
 
 def test_the_first_burst_is_not_read_as_zero() -> None:
     meter = RateMeter()
+    assert meter.rate(0.0) == 0.0  # read before anything moved
     meter.add(10_000_000, 5.0)  # a fast loopback transfer, read before any timer ran
     assert meter.rate(5.2) == pytest.approx(10_000_000, rel=0.01)
 

@@ -23,7 +23,7 @@ DEFAULT_SLOT = 0.25
 class RateMeter:
     """Bytes per second over the last ``window`` seconds (a ring of ``slot``-wide counters)."""
 
-    __slots__ = ("_counts", "_first", "_last_slot", "_slot", "total")
+    __slots__ = ("_counts", "_first", "_index", "_slot", "_slot_end", "_slot_number", "total")
 
     def __init__(self, window: float = DEFAULT_WINDOW, slot: float = DEFAULT_SLOT) -> None:
         if slot <= 0 or window < slot:
@@ -31,24 +31,28 @@ class RateMeter:
         self._slot = slot
         # One slot more than the window holds: the newest slot is only partly elapsed.
         self._counts = [0] * (math.ceil(window / slot) + 1)
-        self._last_slot: int | None = None
+        self._slot_number: int | None = None
+        self._slot_end = -math.inf  # the first call moves to the slot of its time
+        self._index = 0
         self._first: float | None = None
         #: Every byte ever counted.
         self.total = 0
 
     def add(self, count: int, now: float) -> None:
-        """Count ``count`` bytes moved at ``now``."""
-        self._advance(now)
-        if self._first is None:
-            self._first = now
-        self._counts[int(now // self._slot) % len(self._counts)] += count
+        """Count ``count`` bytes moved at ``now`` (called per block: the common case is
+        one comparison and one addition)."""
+        if now >= self._slot_end:  # also the first call: the end starts at -inf
+            if self._first is None:
+                self._first = now
+            self._advance(now)
+        self._counts[self._index] += count
         self.total += count
 
     def rate(self, now: float) -> float:
         """Bytes per second over the window ending at ``now`` (0.0 once the window is quiet)."""
-        self._advance(now)
         if self._first is None:
             return 0.0
+        self._advance(now)
         # A transfer that began less than a window ago is averaged over its own age
         # (at least one second, so the first block does not read as a spike).
         covered = (len(self._counts) - 1) * self._slot + now % self._slot
@@ -56,15 +60,17 @@ class RateMeter:
         return sum(self._counts) / span
 
     def _advance(self, now: float) -> None:
-        """Empty the slots that time has moved past since the last call."""
+        """Move to the slot of ``now``, emptying the slots time has moved past."""
         current = int(now // self._slot)
-        last = self._last_slot
-        self._last_slot = current
-        if last is None or current <= last:
-            return
+        last = self._slot_number
+        if last is not None and current <= last:
+            return  # still the same slot (or a clock that stepped back: keep counting)
         size = len(self._counts)
-        if current - last >= size:
+        self._slot_number = current
+        self._slot_end = (current + 1) * self._slot
+        self._index = current % size
+        if last is None or current - last >= size:
             self._counts = [0] * size
             return
-        for index in range(last + 1, current + 1):
-            self._counts[index % size] = 0
+        for number in range(last + 1, current + 1):
+            self._counts[number % size] = 0
