@@ -175,7 +175,7 @@ def test_add_peer_flag_and_adding_again_says_so(
     assert code == 0 and out.startswith("already added")
     torrent_file = tmp_path / "report.torrent"
     torrent_file.write_bytes(create_torrent(single).to_bytes())
-    added = cli_json(leecher, "add", torrent_file)
+    added = cli_json(leecher, "add", torrent_file, "--peer", f"[{host}]:{port}")
     assert added["existing"] is True and added["id"] == listed["id"]
     assert len(leecher.ok("GET", "/api/torrents")) == 1
 

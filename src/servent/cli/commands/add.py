@@ -48,31 +48,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _request_body(args: argparse.Namespace) -> dict[str, Any]:
-    import base64
-    from pathlib import Path
-
+def _peer_texts(args: argparse.Namespace) -> list[str]:
     from servent.cli.peer_sources import parse_peer
 
-    body: dict[str, Any] = {}
+    peers = [parse_peer(text) for text in args.peer]
+    return [f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in peers]
+
+
+def _add(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    """POST the magnet as JSON, or the .torrent file as it is (no base64 growth)."""
+    from pathlib import Path
+    from urllib.parse import urlencode
+
+    save_path = str(Path(args.save_path).expanduser().resolve()) if args.save_path else None
+    peers = _peer_texts(args)
     if args.source.lower().startswith("magnet:"):
-        body["magnet"] = args.source
-    else:
-        data = Path(args.source).expanduser().read_bytes()
-        body["torrent"] = base64.b64encode(data).decode("ascii")
-    if args.save_path:
-        body["save_path"] = str(Path(args.save_path).expanduser().resolve())
-    if args.peer:
-        peers = [parse_peer(text) for text in args.peer]
-        body["peers"] = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in peers]
-    return body
+        body: dict[str, Any] = {"magnet": args.source, "peers": peers}
+        if save_path is not None:
+            body["save_path"] = save_path
+        result: dict[str, Any] = client.request("POST", "/api/torrents", body)
+        return result
+    data = Path(args.source).expanduser().read_bytes()
+    query = [("save_path", save_path)] if save_path is not None else []
+    query += [("peer", peer) for peer in peers]
+    path = "/api/torrents" + ("?" + urlencode(query) if query else "")
+    result = client.request("POST", path, raw=data, content_type="application/x-bittorrent")
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
     from servent.cli.api_client import client_from_args, print_json, torrent_line
 
     client = client_from_args(args)
-    result = client.request("POST", "/api/torrents", _request_body(args))
+    result = _add(client, args)
     watch = args.watch if args.watch is not None else sys.stdout.isatty() and not args.json
     if watch and not _settled(result):
         # With --json the search line goes to stderr: stdout holds only the JSON.
