@@ -201,6 +201,7 @@ def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
         ("POST", "/api/shares", {"path": "/no/such", "with_peer": 5}, 400, "with_peer"),
         ("POST", "/api/torrents", {"magnet": MAGNET, "peers": ["h:0"]}, 400, "HOST:PORT"),
         ("POST", "/api/torrents", {"magnet": MAGNET, "peers": "h:1"}, 400, "list"),
+        ("POST", "/api/torrents", {"magnet": MAGNET, "peers": ["h" * 300 + ":1"]}, 400, "HOST"),
         ("POST", "/api/torrents", {"magnet": MAGNET, "peers": ["h:1"] * 201}, 400, "at most"),
         ("POST", "/api/shares", {"path": 3}, 400, "path"),
         ("GET", "/api/nothing-here", None, 404, ""),

@@ -120,7 +120,7 @@ def _peer_address(text: object, key: str) -> tuple[str, int]:
         host, sep, port = text.rpartition(":")
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
-        if sep and host and port.isdigit() and 0 < int(port) < 65536:
+        if sep and 0 < len(host) <= 253 and port.isdigit() and 0 < int(port) < 65536:
             return host, int(port)
     raise web.HTTPBadRequest(reason=f"'{key}' needs HOST:PORT or [IPv6]:PORT, got {text!r}")
 
