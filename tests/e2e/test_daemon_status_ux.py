@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -202,6 +203,64 @@ def test_an_errored_torrent_says_why(pair: tuple[Daemon, Daemon], tmp_path: Path
     assert cli_json(leecher, "status")["torrents"] == 1
     healthy = leecher.ok("POST", "/api/torrents", {"magnet": "magnet:?xt=urn:btih:" + "ab" * 20})
     assert healthy["error"] is None
+
+
+def test_add_on_a_terminal_shows_the_search_until_ctrl_c(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path / "data")
+    try:
+        magnet = "magnet:?xt=urn:btih:" + "cd" * 20 + "&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce"
+        # Updated in place (carriage return, erase line), not one line per refresh.
+        line = r"\r\x1b\[Ksearching for metadata: DHT off, 1 tracker, 0 peers connected \((\d+) s\)"
+        screen = run_on_terminal(
+            daemon, ["add", magnet], until=lambda text: len(set(re.findall(line, text))) >= 2
+        )
+        assert "stopped watching; the daemon keeps searching" in screen
+        (torrent,) = daemon.ok("GET", "/api/torrents")  # Ctrl-C stopped the watching only
+        assert torrent["state"] == "metadata" and torrent["trackers"] == 1
+    finally:
+        assert daemon.stop() == 0
+
+
+def run_on_terminal(daemon: Daemon, args: list[str], until: Callable[[str], bool]) -> str:
+    """Run the CLI on a pseudo-terminal, Ctrl-C it once ``until(screen)``; all it wrote."""
+    import pty
+    import select
+    import signal
+
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "servent", *args, "--data-dir", str(daemon.data_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    screen = b""
+    interrupted = False
+    deadline = time.monotonic() + WAIT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+            if not interrupted and until(screen.decode(errors="replace")):
+                child.send_signal(signal.SIGINT)
+                interrupted = True
+        assert child.wait(timeout=CLI_TIMEOUT) == 0, screen
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+        os.close(leader)
+    assert interrupted, screen
+    return screen.decode(errors="replace").replace("\r\n", "\n")
 
 
 def test_totals_survive_removal_and_restart(tmp_path: Path) -> None:
