@@ -136,6 +136,11 @@ def test_share_with_peer_magnet_alone_reaches_the_other_node(
     assert files_of(save / "album") == files_of(folder)
     done = poll(leecher, path, lambda t: t["download_rate"] == 0.0, "rate back to 0")
     assert (done["size"], done["have_bytes"], done["state"]) == (payload, payload, "seeding")
+    # One seeder, nothing fetched twice: the bytes counted are the files' bytes, pad
+    # files left out (they were 200.5 MiB for a 200.0 MiB hybrid torrent).
+    assert done["downloaded"] == payload
+    assert leecher.ok("GET", "/api/status")["downloaded"] == payload
+    assert seeder.ok("GET", f"/api/torrents/{torrent_id}")["uploaded"] == payload
     code, out, _ = servent_cli(leecher, "list")
     assert code == 0 and f"{human_bytes(payload):>10}  ↓0 B/s" in out
 

@@ -68,3 +68,8 @@ def test_piece_progress_leaves_out_pad_bytes(tmp_path: Path) -> None:
     assert payload == metainfo.total_length == 50_000
     # a.bin (40,000 bytes) ends in piece 2, which its pad file fills up.
     assert metainfo.piece_payload_size(2) == 40_000 - 2 * 16_384
+    # Blocks count their file bytes only: piece 2 holds 7,232 bytes of a.bin, then pad.
+    assert metainfo.block_payload_size(2, 0, 16_384) == 40_000 - 2 * 16_384
+    assert metainfo.block_payload_size(2, 0, 4_000) == 4_000
+    assert metainfo.block_payload_size(2, 8_000, 8_384) == 0
+    assert metainfo.block_payload_size(0, 0, 16_384) == 16_384

@@ -549,8 +549,9 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         length = len(block)
         peer.pipeline.on_block(length, now, requested_at)
         peer.downloaded += length
-        self.downloaded += length
-        self.down_meter.add(length, now)
+        payload = self.metainfo.block_payload_size(index, begin, length)  # pad bytes left out
+        self.downloaded += payload
+        self.down_meter.add(payload, now)
         outcome = self.picker.block_received(peer, index, begin, length)
         if not outcome.accepted:
             return

@@ -105,8 +105,9 @@ class TorrentUploads:
                 return
             conn.send(Piece(request.index, request.begin, block))
             peer.uploaded += request.length
-            self.uploaded += request.length
-            self.up_meter.add(request.length, self.loop.time())
+            payload = self.metainfo.block_payload_size(request.index, request.begin, request.length)
+            self.uploaded += payload
+            self.up_meter.add(payload, self.loop.time())
             sent += 1
             if sent % UPLOAD_BATCH == 0:
                 session.flush()

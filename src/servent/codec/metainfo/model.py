@@ -127,6 +127,14 @@ class Metainfo:
         200 MiB, not 200 MiB plus the zeros that align each file to a piece)."""
         return max(self.piece_size(index) - self._pad_bytes_per_piece.get(index, 0), 0)
 
+    def block_payload_size(self, index: int, begin: int, length: int) -> int:
+        """Bytes of real files in a block of piece ``index`` (pad bytes end a piece)."""
+        pad = self._pad_bytes_per_piece.get(index)
+        if not pad:
+            return length
+        pad_start = self.piece_size(index) - pad
+        return length - max(0, begin + length - max(begin, pad_start))
+
     @cached_property
     def _pad_bytes_per_piece(self) -> dict[int, int]:
         pads: dict[int, int] = {}
