@@ -19,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "share",
         help="share a folder or a file (hybrid torrent, seeded, remembered); prints its magnet",
     )
-    parser.add_argument("path", metavar="PATH", help="the folder or file to share")
+    # Optional for argparse only: "--with-peer PATH" reads PATH as the flag's value
+    # (see path_and_peer).
+    parser.add_argument("path", metavar="PATH", nargs="?", help="the folder or file to share")
     parser.add_argument(
         "--with-peer",
         metavar="HOST:PORT",
@@ -33,20 +35,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def path_and_peer(path: str | None, with_peer: str | None) -> tuple[str, str | None]:
+    """The path to share and the ``--with-peer`` value, when ``servent share --with-peer
+    DIR`` gave the path as the flag's value; a bad HOST:PORT is a clear error."""
+    from servent.cli.peer_sources import parse_peer
+    from servent.errors import ConfigError
+
+    if path is None:
+        if with_peer is None or with_peer == OWN_ADDRESS:
+            raise ConfigError("give the folder or file to share: servent share PATH")
+        try:
+            parse_peer(with_peer)
+        except ConfigError:
+            return with_peer, OWN_ADDRESS  # "--with-peer DIR": the flag had no value
+        raise ConfigError(f"give the folder or file to share: servent share PATH "
+                          f"--with-peer {with_peer}")  # fmt: skip
+    if with_peer is not None and with_peer != OWN_ADDRESS:
+        host, port = parse_peer(with_peer)
+        with_peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return path, with_peer
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from servent.cli.api_client import client_from_args, print_json
-    from servent.cli.peer_sources import parse_peer
 
+    given, with_peer = path_and_peer(args.path, args.with_peer)
     client = client_from_args(args)
-    path = Path(args.path).expanduser().resolve()
+    path = Path(given).expanduser().resolve()
     body: dict[str, object] = {"path": str(path)}
-    if args.with_peer == OWN_ADDRESS:
+    if with_peer == OWN_ADDRESS:
         body["with_peer"] = True
-    elif args.with_peer is not None:
-        host, port = parse_peer(args.with_peer)
-        body["with_peer"] = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    elif with_peer is not None:
+        body["with_peer"] = with_peer
     result = client.request("POST", "/api/shares", body)
     if args.json:
         print_json(result)
