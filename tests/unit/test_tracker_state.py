@@ -166,3 +166,13 @@ def test_expiry_frees_the_creators_share_and_forgets_empty_swarms() -> None:
     assert len(state) == 1 and state.swarms_created_by("10.0.0.1") == 1
     state.announce(req(3, info_hash=hash_of(3)), ("10.0.0.1", 5), 21)
     assert state.swarms_created_by("10.0.0.1") == 2
+
+
+def test_a_full_swarm_takes_room_from_the_client_with_the_most_peers_in_it() -> None:
+    state = make(max_peers_per_torrent=10, request_rate_per_ip=0)
+    state.announce(req(1000), ("10.0.0.5", 5), 0)  # a real peer, announced first
+    for n in range(50):  # one address floods the swarm with fresh fake peers
+        state.announce(req(n), ("10.0.0.1", 5), float(n + 1))
+    assert state.peer_count(IH) == 10
+    peers = state.announce(req(2000, left=0), ("10.0.0.9", 5), 100).peers
+    assert ("10.0.0.5", 2000) in peers  # the real peer survived the flood

@@ -3,9 +3,9 @@
 Memory is bounded twice: at most ``max_torrents`` swarms and at most
 ``max_peers_per_torrent`` peers in each; a peer that has not announced for
 ``expiry_factor`` intervals is forgotten, and a swarm with no peers left goes
-with it.  When a swarm is full a new peer replaces the stalest one, so a flood
-of fake peers cannot lock real ones out for longer than they keep
-re-announcing.
+with it.  When a swarm is full a new peer replaces the stalest peer of the
+client with the most peers in it, so a flood of fake peers from one address
+displaces only its own.
 
 One client (an IPv4 address or an IPv6 /64) cannot take the table either: it
 may create at most ``max_swarms_per_ip`` swarms, its announces and scrapes are
@@ -68,6 +68,15 @@ class _Swarm:
         group = address_group(record.addr[0])
         self.groups[group] = self.groups.get(group, 0) + 1
 
+    def stalest_of_busiest_client(self) -> bytes:
+        """The peer to replace when full: the client with the most peers here
+        gives up its least recently announced one."""
+        busiest = max(self.groups, key=self.groups.__getitem__)
+        return min(
+            (k for k, p in self.peers.items() if address_group(p.addr[0]) == busiest),
+            key=lambda k: self.peers[k].last_seen,
+        )
+
     def pop(self, key: bytes) -> None:
         record = self.peers.pop(key, None)
         if record is None:
@@ -124,7 +133,7 @@ class TrackerState:
             swarm.pop(key)
         else:
             if key not in swarm.peers and len(swarm.peers) >= cfg.max_peers_per_torrent:
-                swarm.pop(min(swarm.peers, key=lambda k: swarm.peers[k].last_seen))
+                swarm.pop(swarm.stalest_of_busiest_client())
             if req.event == "completed":
                 swarm.downloaded += 1
             swarm.put(key, _PeerRecord((source[0], req.port), req.left == 0, now))
