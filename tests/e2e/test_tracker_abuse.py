@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -244,3 +246,60 @@ async def test_other_methods_and_paths_get_an_error_status(head: bytes) -> None:
         status = await asyncio.wait_for(reader.readline(), 10)
         assert status.split()[1] in (b"404", b"405")
         writer.close()
+
+
+async def test_a_malformed_head_gets_400_and_an_endless_one_is_cut_off() -> None:
+    async with TrackerServer("127.0.0.1", 0, http_limits=HttpLimits(read_timeout=30.0)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GARBAGE\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 400 ")
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /announce?" + b"a" * 64 * 1024)  # never ends, far past 8 KiB
+        await wait_closed_by_server(reader, 20.0)  # long before the 30 s read timeout
+        writer.close()
+
+
+def _run_tracker_cli(*flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "servent", "tracker", "--port", "0", "--host", "127.0.0.1", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def test_servent_tracker_flags_set_the_limits() -> None:
+    process = _run_tracker_cli(
+        "--read-timeout", "1", "--max-swarms-per-ip", "2", "--request-rate", "0"
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), DEADLINE)
+        port = int(line.split("udp port ")[1])
+        base = f"http://127.0.0.1:{port}/announce"
+        targets = [_path(announce_url(base, announce(bytes([n]) * 20, n))) for n in range(3)]
+        bodies = await http_get_many(port, FLOODER, targets)
+        assert [is_failure(b) for b in bodies] == [
+            None,
+            None,
+            "your address already has 2 torrents on this tracker (the limit)",
+        ]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(OTHER, 0))
+        writer.write(b"GET /announce?info_hash=")
+        assert await wait_closed_by_server(reader, 20.0) < 20.0
+        writer.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--read-timeout", "0"), ("--max-connections-per-ip", "0"), ("--request-rate", "-1")],
+)
+def test_servent_tracker_rejects_a_bad_limit_in_one_line(flag: str, value: str) -> None:
+    process = _run_tracker_cli(flag, value)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert flag in stderr and "Traceback" not in stderr
