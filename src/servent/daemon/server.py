@@ -31,6 +31,7 @@ from servent.daemon.api import STOPPING_KEY, build_app
 from servent.daemon.files import (
     LOCK_FILE,
     load_or_create_token,
+    read_daemon_file,
     remove_daemon_file,
     write_daemon_file,
 )
@@ -66,16 +67,21 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        record = _read_lock_record(handle)
+        refusal = _already_running(data_dir, _read_lock_record(handle))
         handle.close()
-        pid, url = record.get("pid"), record.get("url")
-        raise NodeAlreadyRunningError(
-            data_dir,
-            pid if isinstance(pid, int) else None,
-            url if isinstance(url, str) else None,
-        ) from None
+        raise refusal from None
     _write_lock_record(handle, {"pid": os.getpid()})
     return handle
+
+
+def _already_running(data_dir: Path, record: dict[str, Any]) -> NodeAlreadyRunningError:
+    pid, url = record.get("pid"), record.get("url")
+    if not isinstance(url, str):  # a node of an older version records no address
+        with contextlib.suppress(DaemonError):
+            url = read_daemon_file(data_dir).get("url")
+    return NodeAlreadyRunningError(
+        data_dir, pid if isinstance(pid, int) else None, url if isinstance(url, str) else None
+    )
 
 
 def _write_lock_record(handle: IO[str], record: dict[str, Any]) -> None:
