@@ -35,7 +35,7 @@ from servent.proto.tracker_state import TrackerConfig
 
 FLOODER, OTHER = "127.0.0.2", "127.0.0.3"
 FLOOD = 20_000
-DEADLINE = 60.0
+DEADLINE = 120.0
 
 
 def announce(info_hash: bytes, peer: int, port: int = 6881) -> AnnounceRequest:
