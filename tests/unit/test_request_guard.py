@@ -26,7 +26,9 @@ def test_host_name_strips_port_and_brackets(header: str, name: str | None) -> No
     assert host_name(header) == name
 
 
-@pytest.mark.parametrize("name", ["127.0.0.1", "127.9.9.9", "::1", "localhost", "ui.localhost"])
+@pytest.mark.parametrize(
+    "name", ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1", "localhost", "ui.localhost"]
+)
 def test_loopback_and_localhost_names_are_allowed(name: str) -> None:
     assert host_allowed(name, "127.0.0.1")
 
