@@ -303,3 +303,17 @@ def test_servent_tracker_rejects_a_bad_limit_in_one_line(flag: str, value: str) 
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
     assert flag in stderr and "Traceback" not in stderr
+
+
+async def test_silent_peers_and_their_empty_swarms_expire_on_a_running_tracker() -> None:
+    config = TrackerConfig(interval=1, min_interval=1, request_rate_per_ip=0)
+    async with TrackerServer("127.0.0.1", 0, config=config) as server:
+        base = f"http://127.0.0.1:{server.port}/announce"
+        targets = [_path(announce_url(base, announce(bytes([n]) * 20, n))) for n in range(5)]
+        await http_get_many(server.port, FLOODER, targets)
+        assert len(server.state) == 5 and server.state.swarms_created_by(FLOODER) == 5
+        deadline = time.monotonic() + DEADLINE
+        while len(server.state):  # two intervals of silence, then the expiry pass
+            assert time.monotonic() < deadline, "silent peers were never expired"
+            await asyncio.sleep(0.1)
+        assert server.state.swarms_created_by(FLOODER) == 0
