@@ -11,6 +11,7 @@ from servent.proto.search import (
     FILE,
     LEAF,
     PERSON,
+    ROUTE,
     SUPERNODE,
     AnswererScores,
     KeywordIndexStore,
@@ -92,10 +93,11 @@ def test_messages_round_trip() -> None:
     entry = file_entry(key, public, "Blue Danube", bytes(range(20)))
     person = SearchEntry(PERSON, "Alice", public, ADDRESS, int(NOW + 60)).signed(key.sign)
     for message in (
-        Query(b"12345678", "blue danube", people=False, limit=20, local_only=True),
+        Query(b"12345678", "blue danube", people=False, limit=20, scope=ROUTE),
         Query(b"12345678", "alice", people=True),
         ResultBatch(b"12345678", (entry, person), last=False),
         Store((entry,)),
+        Store((entry,), forward=True),
         StoreAnswer(3, 1),
         SupernodeAsk(True, 6881),
         SupernodeList(((public, ADDRESS),)),
@@ -112,6 +114,7 @@ def test_messages_round_trip() -> None:
         encode({b"y": b"q", b"id": b"short", b"q": b"x", b"k": b"f", b"n": 1, b"l": 0}),
         encode({b"y": b"q", b"id": bytes(8), b"q": b"x" * 201, b"k": b"f", b"n": 1, b"l": 0}),
         encode({b"y": b"q", b"id": bytes(8), b"q": b"x", b"k": b"f", b"n": 0, b"l": 0}),
+        encode({b"y": b"q", b"id": bytes(8), b"q": b"x", b"k": b"f", b"n": 1, b"l": 3}),
         encode({b"y": b"q", b"id": bytes(8), b"q": b"\xff", b"k": b"f", b"n": 1, b"l": 0}),
         encode({b"y": b"r", b"id": bytes(8), b"e": 1, b"r": [{b"k": b"f"}]}),
         encode({b"y": b"r", b"id": bytes(8), b"e": 1, b"r": [1] * 51}),

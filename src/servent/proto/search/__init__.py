@@ -11,6 +11,9 @@ from servent.proto.search.entry import (
     verify_entry,
 )
 from servent.proto.search.frames import (
+    INDEX,
+    LOCAL,
+    ROUTE,
     Query,
     ResultBatch,
     SearchMessage,
@@ -42,8 +45,11 @@ from servent.proto.search.words import (
 
 __all__ = [
     "FILE",
+    "INDEX",
     "LEAF",
+    "LOCAL",
     "PERSON",
+    "ROUTE",
     "SUPERNODE",
     "AnswererScores",
     "KeywordIndexStore",

@@ -9,7 +9,10 @@ from servent.errors import BencodeError
 from servent.proto.search.entry import SearchEntry, SearchProtocolError, entry_from_value
 
 __all__ = [
+    "INDEX",
+    "LOCAL",
     "MAX_MESSAGE",
+    "ROUTE",
     "Query",
     "ResultBatch",
     "SearchMessage",
@@ -28,6 +31,10 @@ MAX_BATCH = 50
 MAX_STORE = 100
 MAX_SUPERNODES = 200
 QUERY_ID_SIZE = 8
+#: Query scopes: answer from your local index; from your keyword index (you are one of
+#: the responsible supernodes); or route it (a leaf asks its supernode, which asks
+#: the responsible supernodes and relays their answers).
+LOCAL, INDEX, ROUTE = 0, 1, 2
 LIMITS = Limits(max_length=MAX_MESSAGE, max_depth=6, max_values=6000)
 
 
@@ -37,7 +44,7 @@ class Query:
     text: str
     people: bool = False
     limit: int = 50
-    local_only: bool = False
+    scope: int = 0  # LOCAL, INDEX or ROUTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,7 @@ class ResultBatch:
 @dataclass(frozen=True, slots=True)
 class Store:
     entries: tuple[SearchEntry, ...]
+    forward: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,7 @@ def _fields(message: SearchMessage) -> dict[bytes | str, Encodable]:
             return {
                 b"y": b"q", b"id": message.id, b"q": message.text,
                 b"k": b"p" if message.people else b"f", b"n": message.limit,
-                b"l": int(message.local_only),
+                b"l": message.scope,
             }  # fmt: skip
         case ResultBatch():
             return {
@@ -86,7 +94,8 @@ def _fields(message: SearchMessage) -> dict[bytes | str, Encodable]:
                 b"r": [entry.to_dict() for entry in message.entries],
             }  # fmt: skip
         case Store():
-            return {b"y": b"s", b"e": [entry.to_dict() for entry in message.entries]}
+            entries = [entry.to_dict() for entry in message.entries]
+            return {b"y": b"s", b"e": entries, b"fw": int(message.forward)}
         case StoreAnswer():
             return {b"y": b"a", b"ok": message.stored, b"no": message.refused}
         case SupernodeAsk():
@@ -141,7 +150,7 @@ def _decode_query(value: dict[bytes, BValue]) -> Query:
         raise SearchProtocolError("query kind must be f or p")
     return Query(
         _query_id(value), text, kind == b"p", _int(value, b"n", 1, MAX_LIMIT),
-        bool(_int(value, b"l", 0, 1)),
+        _int(value, b"l", LOCAL, ROUTE),
     )  # fmt: skip
 
 
@@ -172,7 +181,8 @@ def decode_message(data: bytes) -> SearchMessage:
         entries = tuple(entry_from_value(e) for e in _list(value, b"r", MAX_BATCH))
         return ResultBatch(_query_id(value), entries, bool(_int(value, b"e", 0, 1)))
     if kind == b"s":
-        return Store(tuple(entry_from_value(e) for e in _list(value, b"e", MAX_STORE)))
+        entries = tuple(entry_from_value(e) for e in _list(value, b"e", MAX_STORE))
+        return Store(entries, bool(_int(value, b"fw", 0, 1)))
     if kind == b"a":
         return StoreAnswer(_int(value, b"ok", 0, MAX_STORE), _int(value, b"no", 0, MAX_STORE))
     if kind == b"sn":

@@ -6,6 +6,7 @@ check of answers, so the three agree on what matches (``docs/search.md`` §1).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -58,13 +59,18 @@ def words(text: str, limit: int = MAX_WORDS) -> list[str]:
 
 def keywords(texts: Iterable[str]) -> list[str]:
     """The keywords an entry is published under: distinct, not stop words, the longest."""
+    return list(_keywords(tuple(texts)))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _keywords(texts: tuple[str, ...]) -> tuple[str, ...]:
     distinct: dict[str, None] = {}
     for text in texts:
         for word in words(text):
             if len(word) >= 2 and word not in STOP_WORDS:
                 distinct[word] = None
     ranked = sorted(distinct, key=lambda word: -len(word))
-    return ranked[:MAX_KEYWORDS]
+    return tuple(ranked[:MAX_KEYWORDS])
 
 
 def rarest_keyword(query: str) -> str | None:
