@@ -18,7 +18,13 @@ from servent.proto.search.entry import (
     SearchProtocolError,
     check_fresh,
 )
-from servent.proto.search.words import keywords, match_quality, rarest_keyword
+from servent.proto.search.words import (
+    MAX_QUERY_WORDS,
+    keywords,
+    match_quality,
+    rarest_keyword,
+    words,
+)
 
 __all__ = ["IndexStatistics", "KeywordIndexStore"]
 
@@ -64,8 +70,8 @@ class KeywordIndexStore:
             self.statistics.refused += 1
             return False
         if old is not None:
-            if old.expires > entry.expires:
-                return True  # what we hold is newer
+            if old.expires >= entry.expires:
+                return True  # what we hold is as new (a copy from another registrar)
             self._unlink(identity, old)
         elif len(self._entries) >= self.capacity:
             self.expire(now)
@@ -137,6 +143,10 @@ class KeywordIndexStore:
         if rarest is None:
             return []
         bucket = self._by_keyword.get(rarest, {})
+        for word in words(query, MAX_QUERY_WORDS):  # start from the smallest bucket
+            other = self._by_keyword.get(word)
+            if other is not None and len(other) < len(bucket):
+                bucket = other
         ranked: list[tuple[float, SearchEntry]] = []
         for entry in bucket.values():
             if entry.expires <= now or (entry.kind == PERSON) != people:

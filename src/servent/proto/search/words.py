@@ -46,6 +46,11 @@ def normalise(text: str) -> str:
 
 def words(text: str, limit: int = MAX_WORDS) -> list[str]:
     """The words of ``text`` in order: letters and digits, everything else separates."""
+    return list(_words(text, limit))
+
+
+@functools.lru_cache(maxsize=131_072)
+def _words(text: str, limit: int) -> tuple[str, ...]:
     found: list[str] = []
     for piece in _SEPARATORS.split(normalise(text)):
         if not piece:
@@ -54,7 +59,7 @@ def words(text: str, limit: int = MAX_WORDS) -> list[str]:
         found.append(encoded[:MAX_WORD_BYTES].decode("utf-8", "ignore"))
         if len(found) >= limit:
             break
-    return found
+    return tuple(found)
 
 
 def keywords(texts: Iterable[str]) -> list[str]:
@@ -92,11 +97,13 @@ def node_position(public_key: bytes) -> bytes:
     return hashlib.sha256(b"servent-search/1 node:" + public_key).digest()[:KEY_SIZE]
 
 
-def _word_set(texts: Sequence[str]) -> list[str]:
+def _word_set(texts: Sequence[str]) -> tuple[str, ...]:
+    if len(texts) == 1:
+        return _words(texts[0], MAX_WORDS)
     found: list[str] = []
     for text in texts:
-        found.extend(words(text))
-    return found
+        found.extend(_words(text, MAX_WORDS))
+    return tuple(found)
 
 
 def matches(query: str, texts: Sequence[str], *, whole: str | None = None) -> bool:
