@@ -28,6 +28,7 @@ DEFAULT_BOOTSTRAP = (
 )
 CONFIG_FILE_NAME = "config.toml"
 ENCRYPTION_MODES = ("off", "enabled", "required")
+SUPERNODE_MODES = ("auto", "on", "off")
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -66,6 +67,12 @@ class Config:
     api_port: int = 8765
     """0 lets the system pick a free port (clients read it from ``daemon.json``)."""
     shared_folders: tuple[Path, ...] = ()
+    supernode: str = "auto"
+    """Search role: ``auto`` (reachable and up 30 min), ``on`` or ``off`` (docs/search.md)."""
+    searchable: bool = True
+    """False keeps this node's shares out of every search answer and the keyword index."""
+    search_bootstrap: tuple[str, ...] = ()
+    """Nodes (``host:port``) asked first for the supernodes of the search network."""
     flag_keys: frozenset[str] = field(default=frozenset(), compare=False)
     """Keys given on the command line: run-time stored settings never override them."""
 
@@ -108,7 +115,8 @@ STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
 _COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
-_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled"})
+_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled", "searchable"})
+_ADDRESS_LIST_KEYS = frozenset({"dht_bootstrap", "search_bootstrap"})
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
 _PATH_KEYS = frozenset({"data_dir", "download_dir"})
 
@@ -163,7 +171,11 @@ def _validate(key: str, value: object) -> Any:
             modes = ", ".join(ENCRYPTION_MODES)
             raise ConfigError(f"{key}: expected one of {modes}, got {value!r}")
         return value
-    if key == "dht_bootstrap":
+    if key == "supernode":
+        if value not in SUPERNODE_MODES:
+            raise ConfigError(f"{key}: expected one of {', '.join(SUPERNODE_MODES)}, got {value!r}")
+        return value
+    if key in _ADDRESS_LIST_KEYS:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list of 'host:port'")
         return tuple(_bootstrap_entry(key, v) for v in value)
@@ -231,6 +243,9 @@ HELP = {
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
     "api_port": "port of the HTTP API and web UI (0 = any free port)",
     "shared_folders": "folder to share and seed; repeat the flag for more",
+    "supernode": "search role: auto, on or off",
+    "searchable": "answer searches and publish this node's shares (true/false)",
+    "search_bootstrap": "a node asked first for search supernodes; repeat the flag for more",
 }
 
 
@@ -258,8 +273,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str]
             kwargs.update(type=_bool_flag, metavar="BOOL")
         elif key in _PORT_KEYS | _COUNT_KEYS | _RATE_KEYS:
             kwargs.update(type=int, metavar="N")
-        elif key in ("dht_bootstrap", "shared_folders"):
-            kwargs.update(action="append", metavar="HOST:PORT" if key == "dht_bootstrap" else "DIR")
+        elif key in _ADDRESS_LIST_KEYS or key == "shared_folders":
+            metavar = "DIR" if key == "shared_folders" else "HOST:PORT"
+            kwargs.update(action="append", metavar=metavar)
+        elif key == "supernode":
+            kwargs.update(choices=SUPERNODE_MODES, metavar="MODE")
         elif key == "encryption":
             kwargs.update(choices=ENCRYPTION_MODES, metavar="MODE")
         else:
