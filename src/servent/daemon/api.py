@@ -25,6 +25,7 @@ from aiohttp import web
 
 from servent import __version__
 from servent.daemon.openapi import openapi_document
+from servent.daemon.search_api import add_search_routes
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.node import Node
 
@@ -146,8 +147,11 @@ def _id(request: web.Request) -> str:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    status = _jsonable(_node(request).status())
+    node = _node(request)
+    status = _jsonable(node.status())
     status["version"] = __version__
+    if node.search is not None:
+        status["search"] = node.search.status()
     return web.json_response(status)
 
 
@@ -412,6 +416,7 @@ def build_app(node: Node, token: str) -> web.Application:
     app.router.add_get("/api/shares", list_shares)
     app.router.add_post("/api/shares", add_share)
     app.router.add_get("/api/events", events)
+    add_search_routes(app)
     app.router.add_get("/", web_file)
     app.router.add_get("/ui/{name}", web_file)
     return app

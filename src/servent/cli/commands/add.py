@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     from servent.cli.api_client import add_client_arguments
 
     parser = subparsers.add_parser("add", help="add a magnet link or .torrent file to the daemon")
-    parser.add_argument("source", metavar="MAGNET_OR_TORRENT")
+    parser.add_argument(
+        "source", metavar="MAGNET_OR_TORRENT", help="also a short ID from 'servent search'"
+    )
     parser.add_argument("--save-path", metavar="DIR", help="download folder for this torrent")
     parser.add_argument(
         "--peer",
@@ -55,6 +57,11 @@ def _peer_texts(args: argparse.Namespace) -> list[str]:
     return [f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in peers]
 
 
+def _is_short_id(text: str) -> bool:
+    """A search result's short ID: 8 hex digits."""
+    return len(text) == 8 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 def _add(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     """POST the magnet as JSON, or the .torrent file as it is (no base64 growth)."""
     from pathlib import Path
@@ -62,13 +69,16 @@ def _add(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
 
     save_path = str(Path(args.save_path).expanduser().resolve()) if args.save_path else None
     peers = _peer_texts(args)
-    if args.source.lower().startswith("magnet:"):
-        body: dict[str, Any] = {"magnet": args.source, "peers": peers}
+    source = args.source
+    if _is_short_id(source) and not Path(source).exists():
+        source = client.request("GET", f"/api/search/results/{source.lower()}")["magnet"]
+    if source.lower().startswith("magnet:"):
+        body: dict[str, Any] = {"magnet": source, "peers": peers}
         if save_path is not None:
             body["save_path"] = save_path
         result: dict[str, Any] = client.request("POST", "/api/torrents", body)
         return result
-    data = Path(args.source).expanduser().read_bytes()
+    data = Path(source).expanduser().read_bytes()
     query = [("save_path", save_path)] if save_path is not None else []
     query += [("peer", peer) for peer in peers]
     path = "/api/torrents" + ("?" + urlencode(query) if query else "")

@@ -27,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     dht = f"{status['dht_nodes']} nodes" if status["dht_enabled"] else "off"
     print(f"DHT             {dht}")
     print(f"torrents        {status['torrents']}")
+    if "search" in status:
+        search = status["search"]
+        print(f"role            {search['role']} ({search['supernodes_known']} supernodes known)")
     print(
         f"rates           ↓{human_bytes(status['download_rate'])}/s "
         f"↑{human_bytes(status['upload_rate'])}/s"

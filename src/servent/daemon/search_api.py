@@ -1,0 +1,96 @@
+"""``GET /api/search``: search by name, as one JSON array or as server-sent events.
+
+``?q=WORDS&limit=N&timeout=S&people=1``; with ``Accept: text/event-stream``
+each result is an ``event: result`` as it arrives (again when it gains a
+source) and ``event: done`` ends the stream. ``GET /api/search/results/ID``
+gives the magnet of a recent result by its short ID (what ``servent add ID``
+uses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from servent.node.search_results import result_record
+
+if TYPE_CHECKING:
+    from servent.node.node import Node
+    from servent.node.search_service import SearchService
+
+__all__ = ["add_search_routes"]
+
+MAX_QUERY = 200
+MAX_LIMIT = 200
+MAX_TIMEOUT = 30.0
+_SHORT_ID = re.compile(r"^[0-9a-f]{8}$")
+
+
+def _service(request: web.Request) -> SearchService:
+    from servent.daemon.api import NODE_KEY
+
+    node: Node = request.app[NODE_KEY]
+    service = node.search
+    if service is None:
+        raise web.HTTPServiceUnavailable(reason="search is not running on this node")
+    return service
+
+
+def _parameters(request: web.Request) -> tuple[str, int, float, bool]:
+    text = request.query.get("q", "").strip()
+    if not text or len(text.encode("utf-8")) > MAX_QUERY:
+        raise web.HTTPBadRequest(reason=f"'q' must be 1..{MAX_QUERY} bytes of words")
+    try:
+        limit = int(request.query.get("limit", "50"))
+        timeout = float(request.query.get("timeout", "2"))
+    except ValueError:
+        raise web.HTTPBadRequest(reason="'limit' and 'timeout' must be numbers") from None
+    if not 1 <= limit <= MAX_LIMIT or not 0 < timeout <= MAX_TIMEOUT:
+        raise web.HTTPBadRequest(
+            reason=f"'limit' must be 1..{MAX_LIMIT} and 'timeout' 0..{MAX_TIMEOUT:.0f} s"
+        )
+    people = request.query.get("people", "0").lower() in ("1", "true", "yes")
+    return text, limit, timeout, people
+
+
+async def search(request: web.Request) -> web.StreamResponse:
+    service = _service(request)
+    text, limit, timeout, people = _parameters(request)
+    results = service.search(text, limit=limit, timeout=timeout, people=people)
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        merged: dict[str, dict[str, object]] = {}
+        async for result in results:
+            record = result_record(result)
+            merged[str(record["short_id"])] = record
+        ordered = sorted(merged.values(), key=lambda r: -int(str(r.get("sources", 0))))
+        return web.json_response(ordered)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionResetError):
+        async for result in results:
+            payload = json.dumps(result_record(result))
+            await response.write(f"event: result\ndata: {payload}\n\n".encode())
+        await response.write(b"event: done\ndata: {}\n\n")
+        await response.write_eof()
+    return response
+
+
+async def recent_result(request: web.Request) -> web.Response:
+    short = request.match_info["short"].lower()
+    if not _SHORT_ID.match(short):
+        raise web.HTTPBadRequest(reason="a result's short ID is 8 hex digits")
+    magnet = _service(request).magnet_for(short)
+    if magnet is None:
+        raise web.HTTPNotFound(reason=f"no recent search result {short}")
+    return web.json_response({"short_id": short, "magnet": magnet})
+
+
+def add_search_routes(app: web.Application) -> None:
+    app.router.add_get("/api/search", search)
+    app.router.add_get("/api/search/results/{short}", recent_result)

@@ -1,0 +1,467 @@
+"""Search by name on a running node: the local index, the keyword index, supernodes.
+
+:class:`SearchService` keeps the local index in step with the node's torrents,
+decides the node's role (``supernode`` setting), finds supernodes, publishes
+the node's signed entries (to its registrars as a leaf, to the responsible
+supernodes as a supernode) every 30 minutes and when its shares change,
+answers ``servent/search/1`` requests, and runs the user's searches: the
+local index, the neighbours and the keyword index at once, merged as answers
+arrive (``docs/search.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import random
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from servent.codec.compact import decode_peer, encode_peer
+from servent.errors import ServentError
+from servent.net.search_driver import SearchResponder, ask
+from servent.node.search_index import SearchIndex
+from servent.node.search_results import file_entry, magnet_of, person_entry, short_id
+from servent.node.search_sync import IndexSync
+from servent.proto.search import (
+    INDEX,
+    LOCAL,
+    ROUTE,
+    SUPERNODE,
+    AnswererScores,
+    KeywordIndexStore,
+    Query,
+    QueryResults,
+    ResultBatch,
+    SearchEntry,
+    SearchProtocolError,
+    SearchResult,
+    Store,
+    StoreAnswer,
+    SupernodeAsk,
+    SupernodeList,
+    SupernodeView,
+    decide_role,
+    keyword_key,
+    keywords,
+    matches,
+    node_position,
+    rarest_keyword,
+    verify_entry,
+)
+from servent.proto.search.supernodes import RESPONSIBLE
+
+if TYPE_CHECKING:
+    from servent.node.node import Node
+
+__all__ = ["SearchService"]
+
+log = logging.getLogger(__name__)
+
+REPUBLISH = 1800.0
+REFRESH = 300.0
+REGISTRARS = 2
+MAX_NEIGHBOURS = 32
+STORE_CHUNK = 100
+RECENT_RESULTS = 1000
+ROUTE_TIMEOUT = 1.5
+REQUEST_TIMEOUT = 10.0
+
+
+class SearchService:
+    """One node's part in search; see the module docstring."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.index = SearchIndex(node.config.data_dir)
+        self.sync = IndexSync(node, self.index, on_change=self._shares_changed)
+        self.store = KeywordIndexStore()
+        self.view: SupernodeView[bytes] = SupernodeView()
+        self.addresses: dict[bytes, tuple[str, int]] = {}
+        self.registrars: list[bytes] = []
+        self.scores = AnswererScores()
+        self.recent: OrderedDict[str, str] = OrderedDict()
+        self.reachable = False
+        self._started_at = time.monotonic()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._rng = random.Random(os.urandom(8))
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def key(self) -> bytes:
+        return self.node.identity.public_key
+
+    @property
+    def role(self) -> str:
+        uptime = time.monotonic() - self._started_at
+        return decide_role(self.node.config.supernode, reachable=self.reachable, uptime=uptime)
+
+    async def start(self) -> None:
+        responder = SearchResponder(self._answer, self._store, self._supernodes, self._bad_peer)
+        responder.register(self.node.channels)
+        await self.sync.full()
+        self._spawn(self.sync.follow())
+        self._spawn(self._maintain())
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.index.close()
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _shares_changed(self) -> None:
+        self._wake.set()
+
+    def status(self) -> dict[str, object]:
+        return {
+            "role": self.role,
+            "supernodes_known": len(self.view),
+            "registrars": len(self.registrars),
+            "index_entries": len(self.store),
+            "searchable": self.node.config.searchable,
+        }
+
+    # -- supernodes and publishing ----------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        """Find supernodes, publish, again every few minutes or when the shares change."""
+        next_publish = 0.0
+        while True:
+            if self.role == SUPERNODE:
+                self._know(self.key, self._own_address())
+            with contextlib.suppress(ServentError, OSError):
+                await self._refresh_supernodes()
+            if time.monotonic() >= next_publish or self._wake.is_set():
+                self._wake.clear()
+                await asyncio.sleep(0.2)  # changes come in bursts: take them together
+                with contextlib.suppress(ServentError, OSError):
+                    await self.publish()
+                next_publish = time.monotonic() + REPUBLISH * self._rng.uniform(0.9, 1.1)
+            self.store.expire(time.time())
+            waiting = min(REFRESH, max(1.0, next_publish - time.monotonic()))
+            if len(self.view) == 0 or not self.registrars and self.role != SUPERNODE:
+                waiting = min(waiting, 2.0)  # still looking for the network
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(waiting):
+                    await self._wake.wait()
+
+    def _own_address(self) -> tuple[str, int] | None:
+        return self.node.peer_address()
+
+    def _know(self, key: bytes, address: tuple[str, int] | None) -> None:
+        if address is None:
+            return
+        if self.view.add(key, node_position(key)):
+            self._wake.set()
+        self.addresses[key] = address
+
+    async def _refresh_supernodes(self) -> None:
+        address = self._own_address()
+        request = SupernodeAsk(self.role == SUPERNODE, address[1] if address else 0)
+        targets: list[tuple[tuple[str, int], bytes | None]] = [
+            (_split(text), None) for text in self.node.config.search_bootstrap
+        ]
+        known = [k for k in self.view if k != self.key]
+        for key in self._rng.sample(known, min(3, len(known))):
+            targets.append((self.addresses[key], key))
+        answers = await asyncio.gather(
+            *(self._collect(addr, key, request, 5.0) for addr, key in targets)
+        )
+        for (addr, key), messages in zip(targets, answers, strict=True):
+            if key is not None and not messages:
+                if self.view.failed(key):
+                    self.addresses.pop(key, None)
+            for _, message in messages:
+                if isinstance(message, SupernodeList):
+                    for node_key, compact in message.supernodes:
+                        if node_key != self.key:
+                            self._know(node_key, decode_peer(compact))
+
+    async def _collect(
+        self, address: tuple[str, int], key: bytes | None, request: Any, timeout: float
+    ) -> list[tuple[bytes, Any]]:
+        found: list[tuple[bytes, Any]] = []
+        try:
+            async for answer in ask(self.node.channels, address, key, request, timeout=timeout):
+                found.append(answer)
+        except SearchProtocolError:
+            if key is not None:
+                self._bad_peer(key)
+        return found
+
+    def own_entries(self, now: float) -> list[SearchEntry]:
+        """What this node publishes: its complete torrents (if searchable), its name."""
+        address = self._own_address()
+        if address is None:
+            return []
+        sign = self.node.identity.sign
+        entries: list[SearchEntry] = []
+        if self.node.config.searchable:
+            for torrent in self.index.answerable():
+                entries.append(file_entry(torrent, self.key, address, now, sign))
+        if self.node.config.name:
+            entries.append(person_entry(self.node.config.name, self.key, address, now, sign))
+        return entries
+
+    async def publish(self) -> None:
+        entries = self.own_entries(time.time())
+        if not entries:
+            return
+        if self.role == SUPERNODE:
+            self.store.store_many(entries, time.time())
+            await self._forward(entries, exclude=self.key)
+            return
+        self.registrars = [k for k in self.registrars if k in self.view]
+        candidates = [k for k in self.view if k not in self.registrars and k != self.key]
+        self._rng.shuffle(candidates)
+        self.registrars += candidates[: REGISTRARS - len(self.registrars)]
+        await asyncio.gather(*(self._send_store(k, entries, forward=True) for k in self.registrars))
+
+    async def _send_store(self, key: bytes, entries: Sequence[SearchEntry], *, forward: bool) -> None:
+        address = self.addresses.get(key)
+        if address is None:
+            return
+        for start in range(0, len(entries), STORE_CHUNK):
+            chunk = Store(tuple(entries[start : start + STORE_CHUNK]), forward=forward)
+            answers = await self._collect(address, key, chunk, REQUEST_TIMEOUT)
+            if not any(isinstance(m, StoreAnswer) for _, m in answers):
+                self.view.failed(key)
+                return
+        self.view.succeeded(key)
+
+    async def _forward(self, entries: Sequence[SearchEntry], *, exclude: bytes) -> None:
+        """Each entry to the supernodes responsible for its keywords (this one keeps its own)."""
+        targets: dict[bytes, list[SearchEntry]] = {}
+        for entry in entries:
+            for word in keywords(entry.texts):
+                for target in self.view.responsible(keyword_key(word), RESPONSIBLE):
+                    if target == self.key:
+                        self.store.store(entry, time.time())
+                    elif target != exclude:
+                        batch = targets.setdefault(target, [])
+                        if entry not in batch:
+                            batch.append(entry)
+        await asyncio.gather(*(self._send_store(k, b, forward=False) for k, b in targets.items()))
+
+    # -- answering ----------------------------------------------------------------------
+
+    def _bad_peer(self, peer: bytes) -> None:
+        self.scores.record(peer, 0, 1, time.time())
+
+    def _note_inbound(self, peer: bytes) -> None:
+        for channel in self.node.channels.channels.get(peer, []):
+            transport = channel.transport
+            name = transport.get_extra_info("peername") if transport is not None else None
+            if name and not channel.conn.initiator and ipaddress.ip_address(name[0]).is_global:
+                self.reachable = True
+
+    def local_answers(self, text: str, people: bool, limit: int) -> list[SearchEntry]:
+        """Entries from this node's own index (and its name) that match ``text``."""
+        now = time.time()
+        address = self._own_address()
+        if address is None or not self.node.config.searchable and not people:
+            return []
+        sign = self.node.identity.sign
+        if people:
+            name = self.node.config.name
+            if name and matches(text, [name]):
+                return [person_entry(name, self.key, address, now, sign)]
+            return []
+        found = self.index.search(text, limit=limit, answerable_only=True)
+        return [file_entry(torrent, self.key, address, now, sign) for torrent in found]
+
+    async def _answer(self, query: Query, peer: bytes) -> AsyncIterator[Sequence[SearchEntry]]:
+        self._note_inbound(peer)
+        if self.scores.blocked(peer, time.time()):
+            return
+        yield self.local_answers(query.text, query.people, query.limit)
+        if query.scope == LOCAL or self.role != SUPERNODE:
+            return
+        now = time.time()
+        yield self.store.lookup(query.text, now, people=query.people, limit=query.limit)
+        if query.scope != ROUTE:
+            return
+        relayed = Query(query.id, query.text, query.people, query.limit, INDEX)
+        async for _, entries in self._fan_out(self._responsible(query.text, peer), relayed):
+            yield entries
+
+    def _responsible(self, text: str, exclude: bytes) -> list[bytes]:
+        rarest = rarest_keyword(text)
+        if rarest is None:
+            return []
+        chosen = self.view.responsible(keyword_key(rarest), RESPONSIBLE)
+        return [k for k in chosen if k not in (self.key, exclude)]
+
+    async def _fan_out(
+        self, keys: Sequence[bytes], query: Query, timeout: float = ROUTE_TIMEOUT
+    ) -> AsyncIterator[tuple[bytes, Sequence[SearchEntry]]]:
+        """Ask ``keys`` at once; batches as they arrive, until all answered or the time is up."""
+        queue: asyncio.Queue[tuple[bytes, Sequence[SearchEntry]] | None] = asyncio.Queue()
+
+        async def one(key: bytes) -> None:
+            try:
+                address = self.addresses.get(key)
+                if address is not None:
+                    await self._relay_answers(address, key, query, timeout, queue)
+            finally:
+                queue.put_nowait(None)
+
+        tasks = [asyncio.get_running_loop().create_task(one(k)) for k in keys]
+        try:
+            for _ in range(len(tasks)):
+                while (item := await queue.get()) is not None:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _relay_answers(
+        self,
+        address: tuple[str, int],
+        key: bytes | None,
+        query: Query,
+        timeout: float,
+        queue: asyncio.Queue[tuple[bytes, Sequence[SearchEntry]] | None],
+    ) -> None:
+        try:
+            async for peer, message in ask(
+                self.node.channels, address, key, query, timeout=timeout
+            ):
+                if isinstance(message, ResultBatch) and message.id == query.id:
+                    queue.put_nowait((peer, message.entries))
+        except SearchProtocolError:
+            if key is not None:
+                self._bad_peer(key)
+
+    async def _store(self, store: Store, peer: bytes) -> StoreAnswer:
+        self._note_inbound(peer)
+        now = time.time()
+        if self.role != SUPERNODE or self.scores.blocked(peer, now):
+            return StoreAnswer(0, len(store.entries))
+        good = [e for e in store.entries if verify_entry(e)]
+        bad = len(store.entries) - len(good)
+        self.scores.record(peer, 0, bad, now)
+        stored, refused = self.store.store_many(good, now)
+        if store.forward and good:
+            self._spawn(self._forward(good, exclude=peer))
+        return StoreAnswer(stored, refused + bad)
+
+    def _supernodes(self, ask_: SupernodeAsk, peer: bytes, host: str) -> SupernodeList:
+        self._note_inbound(peer)
+        if ask_.is_supernode and ask_.port and host:
+            self._know(peer, (host, ask_.port))
+        listed: list[tuple[bytes, bytes]] = []
+        for key in self.view:
+            address = self.addresses.get(key)
+            if address is not None and key != peer:
+                with contextlib.suppress(ServentError, ValueError):
+                    listed.append((key, encode_peer(address)))
+            if len(listed) >= 200:
+                break
+        return SupernodeList(tuple(listed))
+
+    # -- searching ------------------------------------------------------------------------
+
+    async def search(
+        self, text: str, *, limit: int = 50, timeout: float = 2.0, people: bool = False
+    ) -> AsyncIterator[SearchResult]:
+        """Results (new, or with one more source) as they arrive, until done or timed out."""
+        results = QueryResults(text, people=people, limit=limit, verify=verify_entry)
+        query_id = os.urandom(8)
+        now = time.time()
+        own = self.local_answers(text, people, limit)
+        if self.role == SUPERNODE:
+            own += self.store.lookup(text, now, people=people, limit=limit)
+        for result in results.add(own, now)[0]:
+            yield self._remember(result)
+        asked: dict[bytes, int] = {}
+        for channel in list(self.node.channels.connected())[:MAX_NEIGHBOURS]:
+            if channel.peer_key is not None:
+                asked[channel.peer_key] = LOCAL
+        if self.role == SUPERNODE or not self.registrars:
+            for key in self._responsible(text, self.key):
+                asked[key] = INDEX
+        else:
+            for key in self.registrars:
+                asked[key] = ROUTE
+        asked.pop(self.key, None)
+        blocked = [k for k in asked if self.scores.blocked(k, now)]
+        for key in blocked:
+            del asked[key]
+        async for result in self._gather(results, asked, query_id, text, people, limit, timeout):
+            yield self._remember(result)
+
+    async def _gather(
+        self, results: QueryResults, asked: dict[bytes, int], query_id: bytes, text: str,
+        people: bool, limit: int, timeout: float,
+    ) -> AsyncIterator[SearchResult]:  # fmt: skip
+        queue: asyncio.Queue[tuple[bytes, Sequence[SearchEntry]] | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def one(key: bytes, scope: int) -> None:
+            try:
+                address = self.addresses.get(key) or self._channel_address(key)
+                query = Query(query_id, text, people, limit, scope)
+                if address is not None:
+                    await self._relay_answers(address, key, query, timeout, queue)
+            finally:
+                queue.put_nowait(None)
+
+        tasks = [loop.create_task(one(k, s)) for k, s in asked.items()]
+        running = len(tasks)
+        try:
+            async with asyncio.timeout(timeout):
+                while running and len(results) < limit:
+                    item = await queue.get()
+                    if item is None:
+                        running -= 1
+                        continue
+                    changed, bad = results.add(item[1], time.time())
+                    self.scores.record(item[0], len(changed), bad, time.time())
+                    for result in changed:
+                        yield result
+        except TimeoutError:
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    def _channel_address(self, key: bytes) -> tuple[str, int] | None:
+        for channel in self.node.channels.channels.get(key, []):
+            transport = channel.transport
+            name = transport.get_extra_info("peername") if transport is not None else None
+            if name:
+                return (str(name[0]), int(name[1]))
+        return None
+
+    def _remember(self, result: SearchResult) -> SearchResult:
+        if result.entry.info_hash:
+            self.recent[short_id(result)] = magnet_of(result)
+            self.recent.move_to_end(short_id(result))
+            while len(self.recent) > RECENT_RESULTS:
+                self.recent.popitem(last=False)
+        return result
+
+    def magnet_for(self, short: str) -> str | None:
+        """The magnet (with its sources) of a recent result, by its short ID."""
+        return self.recent.get(short.lower())
+
+
+def _split(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
