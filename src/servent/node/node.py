@@ -35,6 +35,7 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
+from servent.node.identity import NodeIdentity, identity_record, load_or_create_identity
 from servent.node.sources import existing_folder, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
@@ -91,6 +92,7 @@ class Node:
         self._dht: DhtDriver | None = None
         self._lock = asyncio.Lock()
         self._started = False
+        self._identity: NodeIdentity | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -107,10 +109,30 @@ class Node:
             raise NodeError("the node is not started")
         return self._store
 
+    @property
+    def identity(self) -> NodeIdentity:
+        """The node's Ed25519 key pair (made in the data directory on first start)."""
+        if self._identity is None:
+            raise NodeError("the node is not started")
+        return self._identity
+
+    def identity_info(self) -> dict[str, object]:
+        """``{"id", "name", "addresses"}``: what ``servent id`` prints."""
+        addresses: list[tuple[str, int]] = []
+        listen = self._engine.listen_address
+        if listen is not None:
+            external = self._dht.external_ip if self._dht is not None else None
+            if external is not None:
+                addresses.append((external, listen[1]))
+            if listen[0] not in ("0.0.0.0", "::"):
+                addresses.append(listen)
+        return identity_record(self.identity, self.config.name, addresses)
+
     async def start(self) -> None:
         """Open the state, start the engine and DHT, resume every stored torrent."""
         if self._started:
             return
+        self._identity = await asyncio.to_thread(load_or_create_identity, self.config.data_dir)
         self._store = StateStore(self.config.data_dir)
         stored = {
             k: v
