@@ -151,8 +151,11 @@ class LocalKeys:
     payload: bytes
 
     @classmethod
-    def create(cls, identity: Ed25519PrivateKey) -> LocalKeys:
-        static = X25519PrivateKey.generate()
+    def create(
+        cls, identity: Ed25519PrivateKey, static: X25519PrivateKey | None = None
+    ) -> LocalKeys:
+        """``static`` is for test vectors only; a fresh key is made otherwise."""
+        static = static or X25519PrivateKey.generate()
         public_key = _raw(identity.public_key())
         signature = identity.sign(STATIC_KEY_CONTEXT + _raw(static.public_key()))
         return cls(identity, static, public_key, public_key + signature)
@@ -185,11 +188,19 @@ class HandshakeXX:
     then :meth:`split` gives (send, receive) ciphers for this side.
     """
 
-    def __init__(self, keys: LocalKeys, *, initiator: bool, prologue: bytes) -> None:
+    def __init__(
+        self,
+        keys: LocalKeys,
+        *,
+        initiator: bool,
+        prologue: bytes,
+        ephemeral: X25519PrivateKey | None = None,
+    ) -> None:
+        """``ephemeral`` is for test vectors only; a fresh key is made otherwise."""
         self.keys = keys
         self.initiator = initiator
         self._state = _SymmetricState(prologue)
-        self._ephemeral = X25519PrivateKey.generate()
+        self._ephemeral = ephemeral or X25519PrivateKey.generate()
         self._remote_ephemeral = b""
         self._remote_static = b""
         #: The peer's Ed25519 key, once its payload was verified.
