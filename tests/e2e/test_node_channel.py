@@ -184,3 +184,38 @@ async def test_bittorrent_peers_still_download_from_the_shared_port(
         async with asyncio.timeout(DEADLINE):
             assert await stream.receive() == b"alongside"
     assert (tmp_path / "out" / "payload.bin").read_bytes() == data
+
+
+async def test_two_nodes_talk_over_the_channel_of_their_peer_port(tmp_path: Path) -> None:
+    """The Node attaches its channel host to its peer listener, with its stored identity."""
+    from servent.node.config import load_config
+    from servent.node.node import Node
+
+    def config(name: str) -> dict[str, object]:
+        return {
+            "data_dir": str(tmp_path / name),
+            "dht_enabled": False,
+            "lsd_enabled": False,
+            "listen_host": LOOPBACK,
+            "listen_port": 0,
+        }
+
+    async with (
+        Node(load_config(None, config("a"))) as node_a,
+        Node(load_config(None, config("b"))) as node_b,
+    ):
+        node_b.channels.protocols.register(ECHO, echo)
+        address = node_b.status().listen_address
+        assert address is not None
+        channel = await node_a.channels.dial(
+            LOOPBACK, address[1], expected=node_b.identity.public_key
+        )
+        assert channel.peer_id == node_b.identity_info()["id"]
+        stream = channel.open_stream(ECHO)
+        stream.send(b"node to node")
+        async with asyncio.timeout(DEADLINE):
+            assert await stream.receive() == b"node to node"
+        limits = node_b._engine.swarm.limits  # type: ignore[attr-defined]
+        assert limits is not None and limits.connections == 1  # counted like a peer
+    async with Node(load_config(None, config("b"))) as again:
+        assert again.identity.public_key == node_b.identity.public_key  # kept on disk

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.node.channels import start_channel_host
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
@@ -53,6 +54,7 @@ from servent.node.views import file_statuses, torrent_status
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
+    from servent.net.node_channel import ChannelHost
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,7 @@ class Node:
         self._lock = asyncio.Lock()
         self._started = False
         self._identity: NodeIdentity | None = None
+        self._channels: ChannelHost | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -115,6 +118,13 @@ class Node:
         if self._identity is None:
             raise NodeError("the node is not started")
         return self._identity
+
+    @property
+    def channels(self) -> ChannelHost:
+        """Node channels: dial other nodes, register protocols (``docs/node-channel.md``)."""
+        if self._channels is None:
+            raise NodeError("node channels are not running (the node is not listening)")
+        return self._channels
 
     def identity_info(self) -> dict[str, object]:
         """``{"id", "name", "addresses"}``: what ``servent id`` prints."""
@@ -151,6 +161,7 @@ class Node:
             if self.config.dht_enabled:
                 await self._start_dht()
             await self._engine.start(self._dht)
+            self._channels = start_channel_host(self.identity, self._engine)
             self._start_dht_bootstrap()
             for record in self._store.torrents():
                 try:
@@ -187,6 +198,9 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._channels is not None:
+            channels, self._channels = self._channels, None
+            await channels.close()
         await self._engine.close()
         await self._stop_dht()
         self._events.close()
