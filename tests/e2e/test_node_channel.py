@@ -219,3 +219,31 @@ async def test_two_nodes_talk_over_the_channel_of_their_peer_port(tmp_path: Path
         assert limits is not None and limits.connections == 1  # counted like a peer
     async with Node(load_config(None, config("b"))) as again:
         assert again.identity.public_key == node_b.identity.public_key  # kept on disk
+
+
+async def test_unread_messages_pause_reading_until_the_handler_catches_up() -> None:
+    release = asyncio.Event()
+    received: list[bytes] = []
+
+    async def slow_sink(stream: NodeStream) -> None:
+        await release.wait()
+        while (message := await stream.receive()) is not None:
+            received.append(message)
+
+    async with node() as (_, host_a), node() as (engine_b, host_b):
+        host_b.protocols.register("servent/sink/1", slow_sink)
+        channel = await host_a.dial(LOOPBACK, engine_b.port)
+        stream = channel.open_stream("servent/sink/1")
+        sent = [i.to_bytes(4, "big") * 256 for i in range(2000)]  # 2000 messages of 1 KiB
+        for message in sent:
+            stream.send(message)
+        stream.close()
+        await wait_for(lambda: host_a.keys.public_key in host_b.channels, "B has the channel")
+        (accepted,) = host_b.channels[host_a.keys.public_key]
+        await wait_for(lambda: accepted._reading_paused, "B paused reading")
+        assert accepted._backlog <= 2 * 256  # bounded: reading stopped near the high mark
+        release.set()
+        await wait_for(lambda: len(received) == len(sent), "the sink read everything")
+        assert received == sent
+        await wait_for(lambda: not accepted.streams and not channel.streams, "streams forgotten")
+        assert accepted._backlog == 0 and not accepted._reading_paused

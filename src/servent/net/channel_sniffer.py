@@ -23,8 +23,9 @@ __all__ = ["ChannelAccept", "FirstBytesSniffer"]
 
 log = logging.getLogger(__name__)
 
-#: Hands a connection whose first bytes are the magic (given back as ``first``) to a channel.
-ChannelAccept = Callable[[asyncio.Transport, bytes], None]
+#: Hands a connection whose first bytes are the magic (given back as ``first``) to a
+#: channel, with the loop time it was accepted at (the handshake timeout counts from there).
+ChannelAccept = Callable[[asyncio.Transport, bytes, float], None]
 
 
 class FirstBytesSniffer(asyncio.Protocol):
@@ -46,10 +47,13 @@ class FirstBytesSniffer(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._seen = bytearray()
         self._decided = False
+        self._accepted_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self._timer = asyncio.get_running_loop().call_later(self._timeout, self._give_up)
+        loop = asyncio.get_running_loop()
+        self._accepted_at = loop.time()
+        self._timer = loop.call_at(self._accepted_at + self._timeout, self._give_up)
 
     def data_received(self, data: bytes) -> None:
         if self._decided:
@@ -61,7 +65,7 @@ class FirstBytesSniffer(asyncio.Protocol):
         elif len(prefix) == len(MAGIC):
             self._finish()
             assert self._transport is not None
-            self._accept_channel(self._transport, bytes(self._seen))
+            self._accept_channel(self._transport, bytes(self._seen), self._accepted_at)
 
     def _hand_to_peer_wire(self) -> None:
         self._finish()

@@ -77,6 +77,11 @@ class NodeStream:
         self.stream_id = stream_id
         self.protocol = protocol
         self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        #: Messages delivered and not yet read (they hold the channel's read back-pressure).
+        self.unread = 0
+        self._counted = True  # unread messages count in the channel's backlog
+        self.closed_for_sending = False
+        self.ended_by_peer = False
         #: ``(code, reason)`` when the peer reset the stream.
         self.reset_by_peer: tuple[int, str] | None = None
 
@@ -85,7 +90,9 @@ class NodeStream:
         if message is None:
             self._inbox.put_nowait(None)  # every later call sees the end too
         else:
-            self.channel._message_taken()
+            self.unread -= 1
+            if self._counted:
+                self.channel._messages_taken(1)
         return message
 
     def send(self, data: bytes) -> None:
@@ -94,19 +101,33 @@ class NodeStream:
 
     def close(self) -> None:
         """Send nothing more; the peer may still answer."""
-        with contextlib.suppress(ChannelStateError):
-            self.channel._call(lambda conn: conn.close_stream(self.stream_id))
+        if not self.closed_for_sending:
+            self.closed_for_sending = True
+            with contextlib.suppress(ChannelStateError):
+                self.channel._call(lambda conn: conn.close_stream(self.stream_id))
+            self.channel._forget_if_done(self)
 
     def reset(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Abort both directions; unread messages are dropped."""
         with contextlib.suppress(ChannelStateError):
             self.channel._call(lambda conn: conn.reset_stream(self.stream_id, code, reason))
+        self.closed_for_sending = self.ended_by_peer = True
+        self._drop_unread()
         self._end()
+        self.channel._forget_if_done(self)
 
     def _deliver(self, data: bytes) -> None:
+        self.unread += 1
         self._inbox.put_nowait(data)
 
     def _end(self) -> None:
         self._inbox.put_nowait(None)
+
+    def _drop_unread(self) -> None:
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+        self.channel._messages_taken(self.unread if self._counted else 0)
+        self.unread = 0
 
 
 class NodeChannel(asyncio.Protocol):
@@ -228,6 +249,7 @@ class NodeChannel(asyncio.Protocol):
         task.add_done_callback(self._tasks.discard)
 
     async def _run_handler(self, handler: StreamHandler, stream: NodeStream) -> None:
+        """Run a protocol handler; when it returns, the stream is over for it."""
         try:
             await handler(stream)
         except (ChannelError, ConnectionError) as exc:
@@ -236,16 +258,33 @@ class NodeChannel(asyncio.Protocol):
             log.exception("%s handler for %s failed", stream.protocol, self.peer_id)
             stream.reset(CloseCode.PROTOCOL_ERROR, "handler failed")
         finally:
-            stream.close()
+            if stream.ended_by_peer:
+                stream.close()
+            else:  # the peer may still be sending: nobody will read it
+                stream.reset(CloseCode.NORMAL, "handler finished")
 
     def _stream_over(self, event: StreamEnded | StreamReset) -> None:
         stream = self.streams.get(event.stream_id)
         if stream is None:
             return
+        stream.ended_by_peer = True
         if isinstance(event, StreamReset):
             stream.reset_by_peer = (event.code, event.reason)
-            del self.streams[event.stream_id]
+            stream.closed_for_sending = True
+            stream._drop_unread()
         stream._end()
+        self._forget_if_done(stream)
+
+    def _forget_if_done(self, stream: NodeStream) -> None:
+        """Stop tracking a stream that is over both ways (its owner may still read what
+        arrived: those messages are in memory already and no longer hold back reading)."""
+        if not (stream.closed_for_sending and stream.ended_by_peer):
+            return
+        if self.streams.get(stream.stream_id) is stream:
+            del self.streams[stream.stream_id]
+        if stream._counted:
+            stream._counted = False
+            self._messages_taken(stream.unread)
 
     def _closed(self, event: ConnectionClosed) -> None:
         self.close_event = event
@@ -281,8 +320,8 @@ class NodeChannel(asyncio.Protocol):
             self._reading_paused = True
             self.transport.pause_reading()
 
-    def _message_taken(self) -> None:
-        self._backlog -= 1
+    def _messages_taken(self, count: int) -> None:
+        self._backlog -= count
         if self._reading_paused and self._backlog < BACKLOG_LOW and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
@@ -341,17 +380,19 @@ class ChannelHost:
         self._pending.add(sniffer)
         return sniffer
 
-    def _accept(self, transport: asyncio.Transport, first: bytes) -> None:
-        channel = self._new_channel(initiator=False, expected=None)
+    def _accept(self, transport: asyncio.Transport, first: bytes, accepted_at: float) -> None:
+        channel = self._new_channel(initiator=False, expected=None, now=accepted_at)
         transport.set_protocol(channel)
         channel.connection_made(transport)
         channel.data_received(first)
 
-    def _new_channel(self, *, initiator: bool, expected: bytes | None) -> NodeChannel:
+    def _new_channel(
+        self, *, initiator: bool, expected: bytes | None, now: float | None = None
+    ) -> NodeChannel:
         conn = ChannelConnection(
             self.keys,
             initiator=initiator,
-            now=asyncio.get_running_loop().time(),
+            now=asyncio.get_running_loop().time() if now is None else now,
             expected_peer=expected,
             protocols=self.protocols,
             config=self.config,
