@@ -90,7 +90,15 @@ def test_a_dozen_daemons_find_and_download_by_name(tmp_path: Path) -> None:
         results = json.loads(listed.stdout)
         assert len(results) == 1
         result = results[0]
-        assert set(result) == {"name", "infohash", "magnet", "size", "files", "sources", "publisher"}
+        assert set(result) == {
+            "name",
+            "infohash",
+            "magnet",
+            "size",
+            "files",
+            "sources",
+            "publisher",
+        }
         assert result["infohash"] == infohash and result["name"] == "music"
         assert result["sources"] == 1 and result["files"] == 2
         assert result["publisher"] == sharer.ok("GET", "/api/identity")["id"]
@@ -104,8 +112,9 @@ def test_a_dozen_daemons_find_and_download_by_name(tmp_path: Path) -> None:
         assert added.returncode == 0, added.stderr
         assert json.loads(added.stdout)["id"] == infohash
         status = _until(
-            lambda: (s := searcher.ok("GET", f"/api/torrents/{infohash}"))["state"] == "seeding"
-            and s,
+            lambda: (
+                (s := searcher.ok("GET", f"/api/torrents/{infohash}"))["state"] == "seeding" and s
+            ),
             "the download completes",
         )
         downloaded = Path(status["save_path"]) / "music" / "Blue_Danube-Waltz.flac"

@@ -60,7 +60,7 @@ def _parameters(request: web.Request) -> tuple[str, int, float, bool]:
 async def search(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     text, limit, timeout, people = _parameters(request)
-    results = service.search(text, limit=limit, timeout=timeout, people=people)
+    results = service.search(text, limit=limit, within=timeout, people=people)
     if "text/event-stream" not in request.headers.get("Accept", ""):
         merged: dict[str, dict[str, object]] = {}
         async for result in results:

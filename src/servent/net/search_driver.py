@@ -118,9 +118,7 @@ def _peer_host(channel: NodeChannel) -> str:
     return str(peer[0]) if peer else ""
 
 
-async def channel_to(
-    host: ChannelHost, address: tuple[str, int], key: bytes | None
-) -> NodeChannel:
+async def channel_to(host: ChannelHost, address: tuple[str, int], key: bytes | None) -> NodeChannel:
     """An open channel to the node ``key`` (reused when one is up), else a new dial."""
     if key is not None:
         for channel in host.channels.get(key, []):
@@ -135,13 +133,13 @@ async def ask(
     key: bytes | None,
     request: SearchMessage,
     *,
-    timeout: float,
+    within: float,
 ) -> AsyncIterator[tuple[bytes, SearchMessage]]:
     """Send one request; yield ``(answering key, message)`` until the answer ends or the
     time is up. Errors end the iteration (the caller sees fewer answers, never a crash);
     a malformed answer raises :class:`SearchProtocolError` so the caller can score it."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     try:
         async with asyncio.timeout_at(deadline):
             channel = await channel_to(host, address, key)

@@ -73,6 +73,8 @@ class Config:
     """False keeps this node's shares out of every search answer and the keyword index."""
     search_bootstrap: tuple[str, ...] = ()
     """Nodes (``host:port``) asked first for the supernodes of the search network."""
+    name: str | None = None
+    """Display name other nodes see beside this node's ID (``servent id``); none by default."""
     flag_keys: frozenset[str] = field(default=frozenset(), compare=False)
     """Keys given on the command line: run-time stored settings never override them."""
 
@@ -144,6 +146,19 @@ def _bootstrap_entry(key: str, value: object) -> str:
     return value
 
 
+MAX_NAME_LENGTH = 64
+
+
+def _display_name(key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a non-empty text, got {value!r}")
+    if len(value) > MAX_NAME_LENGTH or not value.isprintable():
+        raise ConfigError(f"{key}: at most {MAX_NAME_LENGTH} printable characters, got {value!r}")
+    return value.strip()
+
+
 def _validate(key: str, value: object) -> Any:
     """Check one raw setting and return it in the field's type."""
     if key not in SETTING_KEYS:
@@ -171,6 +186,8 @@ def _validate(key: str, value: object) -> Any:
             modes = ", ".join(ENCRYPTION_MODES)
             raise ConfigError(f"{key}: expected one of {modes}, got {value!r}")
         return value
+    if key == "name":
+        return _display_name(key, value)
     if key == "supernode":
         if value not in SUPERNODE_MODES:
             raise ConfigError(f"{key}: expected one of {', '.join(SUPERNODE_MODES)}, got {value!r}")
@@ -246,6 +263,7 @@ HELP = {
     "supernode": "search role: auto, on or off",
     "searchable": "answer searches and publish this node's shares (true/false)",
     "search_bootstrap": "a node asked first for search supernodes; repeat the flag for more",
+    "name": "display name shown to other nodes beside this node's ID",
 }
 
 
@@ -280,6 +298,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str]
             kwargs.update(choices=SUPERNODE_MODES, metavar="MODE")
         elif key == "encryption":
             kwargs.update(choices=ENCRYPTION_MODES, metavar="MODE")
+        elif key == "name":
+            kwargs.update(metavar="NAME")
         else:
             kwargs.update(metavar="PATH" if key in _PATH_KEYS else "HOST")
         parser.add_argument(flag, help=f"{HELP.get(key, key)} [{key}]", **kwargs)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.node.channels import start_channel_host
 from servent.node.config import STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
@@ -34,10 +35,12 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
+from servent.node.identity import NodeIdentity, identity_record, load_or_create_identity
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
 from servent.node.priorities import merged_priorities
 from servent.node.reporting import NodeReports
+from servent.node.search_service import SearchService
 from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
@@ -56,6 +59,7 @@ from servent.node.totals import TransferTotals
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
+    from servent.net.node_channel import ChannelHost
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,9 @@ class Node(NodeSettings, NodeReports):
         self._dht: DhtDriver | None = None
         self._lock = asyncio.Lock()
         self._started = False
+        self._identity: NodeIdentity | None = None
+        self._channels: ChannelHost | None = None
+        self.search: SearchService | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -113,10 +120,37 @@ class Node(NodeSettings, NodeReports):
             raise NodeError("the node is not started")
         return self._store
 
+    @property
+    def identity(self) -> NodeIdentity:
+        """The node's Ed25519 key pair (made in the data directory on first start)."""
+        if self._identity is None:
+            raise NodeError("the node is not started")
+        return self._identity
+
+    @property
+    def channels(self) -> ChannelHost:
+        """Node channels: dial other nodes, register protocols (``docs/node-channel.md``)."""
+        if self._channels is None:
+            raise NodeError("node channels are not running (the node is not listening)")
+        return self._channels
+
+    def identity_info(self) -> dict[str, object]:
+        """``{"id", "name", "addresses"}``: what ``servent id`` prints."""
+        addresses: list[tuple[str, int]] = []
+        listen = self._engine.listen_address
+        if listen is not None:
+            external = self._dht.external_ip if self._dht is not None else None
+            if external is not None:
+                addresses.append((external, listen[1]))
+            if listen[0] not in ("0.0.0.0", "::"):
+                addresses.append(listen)
+        return identity_record(self.identity, self.config.name, addresses)
+
     async def start(self) -> None:
         """Open the state, start the engine and DHT, resume every stored torrent."""
         if self._started:
             return
+        self._identity = await asyncio.to_thread(load_or_create_identity, self.config.data_dir)
         self._store = StateStore(self.config.data_dir)
         self._totals = TransferTotals(self._store)
         stored = {
@@ -136,6 +170,7 @@ class Node(NodeSettings, NodeReports):
             if self.config.dht_enabled:
                 await self._start_dht()
             await self._engine.start(self._dht)
+            self._channels = start_channel_host(self.identity, self._engine)
             self._start_dht_bootstrap()
             for record in self._store.torrents():
                 try:
@@ -152,6 +187,9 @@ class Node(NodeSettings, NodeReports):
             self._monitor = asyncio.get_running_loop().create_task(
                 self._watch_states(), name="node-state-monitor"
             )
+            if self._channels is not None:
+                self.search = SearchService(self)
+                await self.search.start()
         except BaseException:
             await self.close()
             raise
@@ -172,6 +210,12 @@ class Node(NodeSettings, NodeReports):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.search is not None:
+            search, self.search = self.search, None
+            await search.close()
+        if self._channels is not None:
+            channels, self._channels = self._channels, None
+            await channels.close()
         for torrent_id in list(self._records):
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -139,26 +140,36 @@ class SearchService:
     # -- supernodes and publishing ----------------------------------------------------------
 
     async def _maintain(self) -> None:
-        """Find supernodes, publish, again every few minutes or when the shares change."""
+        """Find supernodes (often at first, then every 5 minutes) and publish (every 30
+        minutes, and soon after the shares or the supernodes changed)."""
         next_publish = 0.0
+        refresh_wait = 1.0
         while True:
             if self.role == SUPERNODE:
                 self._know(self.key, self._own_address())
             with contextlib.suppress(ServentError, OSError):
                 await self._refresh_supernodes()
+            if self.role != SUPERNODE and self._pick_registrars():
+                self._wake.set()
             if time.monotonic() >= next_publish or self._wake.is_set():
                 self._wake.clear()
-                await asyncio.sleep(0.2)  # changes come in bursts: take them together
                 with contextlib.suppress(ServentError, OSError):
                     await self.publish()
                 next_publish = time.monotonic() + REPUBLISH * self._rng.uniform(0.9, 1.1)
             self.store.expire(time.time())
-            waiting = min(REFRESH, max(1.0, next_publish - time.monotonic()))
-            if len(self.view) == 0 or not self.registrars and self.role != SUPERNODE:
-                waiting = min(waiting, 2.0)  # still looking for the network
+            refresh_wait = min(REFRESH, refresh_wait * 2)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(waiting):
+                async with asyncio.timeout(min(refresh_wait, next_publish - time.monotonic())):
                     await self._wake.wait()
+
+    def _pick_registrars(self) -> bool:
+        """Keep two registrars among the known supernodes; True when they changed."""
+        before = list(self.registrars)
+        self.registrars = [k for k in self.registrars if k in self.view]
+        candidates = [k for k in self.view if k not in self.registrars and k != self.key]
+        self._rng.shuffle(candidates)
+        self.registrars += candidates[: REGISTRARS - len(self.registrars)]
+        return self.registrars != before
 
     def _own_address(self) -> tuple[str, int] | None:
         return self.node.peer_address()
@@ -182,10 +193,9 @@ class SearchService:
         answers = await asyncio.gather(
             *(self._collect(addr, key, request, 5.0) for addr, key in targets)
         )
-        for (addr, key), messages in zip(targets, answers, strict=True):
-            if key is not None and not messages:
-                if self.view.failed(key):
-                    self.addresses.pop(key, None)
+        for (_, asked), messages in zip(targets, answers, strict=True):
+            if asked is not None and not messages and self.view.failed(asked):
+                self.addresses.pop(asked, None)
             for _, message in messages:
                 if isinstance(message, SupernodeList):
                     for node_key, compact in message.supernodes:
@@ -193,11 +203,11 @@ class SearchService:
                             self._know(node_key, decode_peer(compact))
 
     async def _collect(
-        self, address: tuple[str, int], key: bytes | None, request: Any, timeout: float
+        self, address: tuple[str, int], key: bytes | None, request: Any, within: float
     ) -> list[tuple[bytes, Any]]:
         found: list[tuple[bytes, Any]] = []
         try:
-            async for answer in ask(self.node.channels, address, key, request, timeout=timeout):
+            async for answer in ask(self.node.channels, address, key, request, within=within):
                 found.append(answer)
         except SearchProtocolError:
             if key is not None:
@@ -226,13 +236,12 @@ class SearchService:
             self.store.store_many(entries, time.time())
             await self._forward(entries, exclude=self.key)
             return
-        self.registrars = [k for k in self.registrars if k in self.view]
-        candidates = [k for k in self.view if k not in self.registrars and k != self.key]
-        self._rng.shuffle(candidates)
-        self.registrars += candidates[: REGISTRARS - len(self.registrars)]
+        self._pick_registrars()
         await asyncio.gather(*(self._send_store(k, entries, forward=True) for k in self.registrars))
 
-    async def _send_store(self, key: bytes, entries: Sequence[SearchEntry], *, forward: bool) -> None:
+    async def _send_store(
+        self, key: bytes, entries: Sequence[SearchEntry], *, forward: bool
+    ) -> None:
         address = self.addresses.get(key)
         if address is None:
             return
@@ -274,7 +283,7 @@ class SearchService:
         """Entries from this node's own index (and its name) that match ``text``."""
         now = time.time()
         address = self._own_address()
-        if address is None or not self.node.config.searchable and not people:
+        if address is None or (not self.node.config.searchable and not people):
             return []
         sign = self.node.identity.sign
         if people:
@@ -308,7 +317,7 @@ class SearchService:
         return [k for k in chosen if k not in (self.key, exclude)]
 
     async def _fan_out(
-        self, keys: Sequence[bytes], query: Query, timeout: float = ROUTE_TIMEOUT
+        self, keys: Sequence[bytes], query: Query, within: float = ROUTE_TIMEOUT
     ) -> AsyncIterator[tuple[bytes, Sequence[SearchEntry]]]:
         """Ask ``keys`` at once; batches as they arrive, until all answered or the time is up."""
         queue: asyncio.Queue[tuple[bytes, Sequence[SearchEntry]] | None] = asyncio.Queue()
@@ -317,7 +326,7 @@ class SearchService:
             try:
                 address = self.addresses.get(key)
                 if address is not None:
-                    await self._relay_answers(address, key, query, timeout, queue)
+                    await self._relay_answers(address, key, query, within, queue)
             finally:
                 queue.put_nowait(None)
 
@@ -335,13 +344,11 @@ class SearchService:
         address: tuple[str, int],
         key: bytes | None,
         query: Query,
-        timeout: float,
+        within: float,
         queue: asyncio.Queue[tuple[bytes, Sequence[SearchEntry]] | None],
     ) -> None:
         try:
-            async for peer, message in ask(
-                self.node.channels, address, key, query, timeout=timeout
-            ):
+            async for peer, message in ask(self.node.channels, address, key, query, within=within):
                 if isinstance(message, ResultBatch) and message.id == query.id:
                     queue.put_nowait((peer, message.entries))
         except SearchProtocolError:
@@ -366,9 +373,12 @@ class SearchService:
         if ask_.is_supernode and ask_.port and host:
             self._know(peer, (host, ask_.port))
         listed: list[tuple[bytes, bytes]] = []
+        own = self._own_address()
+        if self.role == SUPERNODE and own is not None:
+            listed.append((self.key, encode_peer(own)))
         for key in self.view:
             address = self.addresses.get(key)
-            if address is not None and key != peer:
+            if address is not None and key not in (peer, self.key):
                 with contextlib.suppress(ServentError, ValueError):
                     listed.append((key, encode_peer(address)))
             if len(listed) >= 200:
@@ -378,7 +388,7 @@ class SearchService:
     # -- searching ------------------------------------------------------------------------
 
     async def search(
-        self, text: str, *, limit: int = 50, timeout: float = 2.0, people: bool = False
+        self, text: str, *, limit: int = 50, within: float = 2.0, people: bool = False
     ) -> AsyncIterator[SearchResult]:
         """Results (new, or with one more source) as they arrive, until done or timed out."""
         results = QueryResults(text, people=people, limit=limit, verify=verify_entry)
@@ -403,30 +413,30 @@ class SearchService:
         blocked = [k for k in asked if self.scores.blocked(k, now)]
         for key in blocked:
             del asked[key]
-        async for result in self._gather(results, asked, query_id, text, people, limit, timeout):
+        query = Query(query_id, text, people, limit, LOCAL)
+        async for result in self._gather(results, asked, query, within=within):
             yield self._remember(result)
 
     async def _gather(
-        self, results: QueryResults, asked: dict[bytes, int], query_id: bytes, text: str,
-        people: bool, limit: int, timeout: float,
-    ) -> AsyncIterator[SearchResult]:  # fmt: skip
+        self, results: QueryResults, asked: dict[bytes, int], asking: Query, *, within: float
+    ) -> AsyncIterator[SearchResult]:
         queue: asyncio.Queue[tuple[bytes, Sequence[SearchEntry]] | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
         async def one(key: bytes, scope: int) -> None:
             try:
                 address = self.addresses.get(key) or self._channel_address(key)
-                query = Query(query_id, text, people, limit, scope)
+                query = dataclasses.replace(asking, scope=scope)
                 if address is not None:
-                    await self._relay_answers(address, key, query, timeout, queue)
+                    await self._relay_answers(address, key, query, within, queue)
             finally:
                 queue.put_nowait(None)
 
         tasks = [loop.create_task(one(k, s)) for k, s in asked.items()]
         running = len(tasks)
         try:
-            async with asyncio.timeout(timeout):
-                while running and len(results) < limit:
+            async with asyncio.timeout(within):
+                while running and len(results) < asking.limit:
                     item = await queue.get()
                     if item is None:
                         running -= 1
