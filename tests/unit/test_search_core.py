@@ -242,3 +242,28 @@ def test_view_orders_by_xor_distance_and_drops_after_two_failures() -> None:
     assert not view.failed("a")
     assert view.failed("a") and "a" not in view
     assert view.responsible(0b0000, 2) == ["b", "c"]
+
+
+def test_store_lookup_finds_prefixes_that_are_also_whole_words_of_other_names() -> None:
+    """Regression: a query word that is a prefix here but a whole word elsewhere
+    ("doba" of "dobaka") must not narrow the lookup to names with that whole word."""
+    key, public = publisher()
+    store = KeywordIndexStore()
+    store.store(file_entry(key, public, "maneek dobaka", bytes(20)), NOW)
+    for i in range(3):
+        store.store(file_entry(key, public, f"maneek doba {i}", bytes([i + 1]) * 20), NOW)
+    found = {e.name for e in store.lookup("maneek doba", NOW)}
+    assert "maneek dobaka" in found and len(found) == 4
+
+
+def test_store_lookup_answers_distinct_torrents_before_copies() -> None:
+    """Regression: fifty publishers of one popular torrent hid a rarer match."""
+    store = KeywordIndexStore()
+    for _ in range(60):
+        key, public = publisher()
+        store.store(file_entry(key, public, "maneek doba", bytes(20)), NOW)
+    key, public = publisher()
+    store.store(file_entry(key, public, "Doba Maneek Makamar", b"\x07" * 20), NOW)
+    found = store.lookup("maneek doba", NOW, limit=50)
+    assert {e.info_hash for e in found} == {bytes(20), b"\x07" * 20}
+    assert len(found) == 5  # four copies of the popular one, one of the rarer

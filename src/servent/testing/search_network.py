@@ -33,7 +33,7 @@ from servent.proto.search import (
     node_position,
     rarest_keyword,
 )
-from servent.proto.search.supernodes import RESPONSIBLE, UPTIME_THRESHOLD
+from servent.proto.search.supernodes import QUERY_FANOUT, RESPONSIBLE, UPTIME_THRESHOLD
 from servent.testing.name_catalogue import NameCatalogue
 from servent.testing.search_sim_model import (
     QueryRecord,
@@ -147,6 +147,25 @@ class SearchSimulation:
             view = self.nodes[other].view
             if view is not None and other != index:
                 view.add(index, self.nodes[index].position)
+        newcomer = self.nodes[index]
+        assert newcomer.view is not None
+        for neighbour in newcomer.view.responsible(newcomer.position, 2 * RESPONSIBLE):
+            if neighbour != index:
+                self._hand_over(neighbour, index)
+
+    def _hand_over(self, index: int, newcomer: int) -> None:
+        """A supernode sends a new one the entries it is now responsible for (Kad's handoff)."""
+        node = self.nodes[index]
+        if node.store is None or node.view is None:
+            return
+        handed = [
+            entry for entry in node.store.entries()
+            if any(newcomer in node.view.responsible(keyword_key(w), RESPONSIBLE)
+                   for w in keywords(entry.texts))
+        ]  # fmt: skip
+        if handed:
+            self._send(node, newcomer, self._store_at, newcomer,
+                       self.nodes[newcomer].incarnation, handed)  # fmt: skip
 
     # ------------------------------------------------------------------ joining, publishing
 
@@ -215,6 +234,28 @@ class SearchSimulation:
                     if target != index:
                         targets.setdefault(target, []).append(entry)
         for target, batch in targets.items():
+            arrive = self._send(node, target, self._store_at, target,
+                                self.nodes[target].incarnation, batch)  # fmt: skip
+            if not self.nodes[target].online:
+                self.schedule(arrive + self.config.connect_timeout, self._store_failed,
+                              index, incarnation, target, batch)  # fmt: skip
+
+    def _store_failed(
+        self, index: int, incarnation: int, failed: int, entries: list[SearchEntry]
+    ) -> None:
+        """No answer from a responsible supernode: the entries go to the next closest."""
+        node = self.nodes[index]
+        if not self._alive(index, incarnation) or node.view is None:
+            return
+        node.view.failed(failed)
+        retry: dict[int, list[SearchEntry]] = {}
+        for entry in entries:
+            for word in keywords(entry.texts):
+                closest = node.view.responsible(keyword_key(word), RESPONSIBLE + 1)
+                chosen = [t for t in closest if t != failed][:RESPONSIBLE]
+                if len(chosen) == RESPONSIBLE and chosen[-1] != index:
+                    retry.setdefault(chosen[-1], []).append(entry)
+        for target, batch in retry.items():
             self._send(node, target, self._store_at, target,
                        self.nodes[target].incarnation, batch)  # fmt: skip
 
@@ -298,7 +339,7 @@ class SearchSimulation:
         rarest = rarest_keyword(query.text)
         if rarest is None:
             return
-        for target in node.view.responsible(keyword_key(rarest), RESPONSIBLE):
+        for target in node.view.responsible(keyword_key(rarest), QUERY_FANOUT):
             if target == index:
                 continue
             target_node = self.nodes[target]

@@ -18,17 +18,13 @@ from servent.proto.search.entry import (
     SearchProtocolError,
     check_fresh,
 )
-from servent.proto.search.words import (
-    MAX_QUERY_WORDS,
-    keywords,
-    match_quality,
-    rarest_keyword,
-    words,
-)
+from servent.proto.search.words import keywords, match_quality, rarest_keyword
 
 __all__ = ["IndexStatistics", "KeywordIndexStore"]
 
 PER_PUBLISHER = 2_000
+#: Publishers of one torrent in one answer (the querier counts sources from them).
+PUBLISHERS_PER_ANSWER = 4
 CAPACITY = 200_000
 
 Identity = tuple[bytes, bytes, bytes]
@@ -143,10 +139,6 @@ class KeywordIndexStore:
         if rarest is None:
             return []
         bucket = self._by_keyword.get(rarest, {})
-        for word in words(query, MAX_QUERY_WORDS):  # start from the smallest bucket
-            other = self._by_keyword.get(word)
-            if other is not None and len(other) < len(bucket):
-                bucket = other
         ranked: list[tuple[float, SearchEntry]] = []
         for entry in bucket.values():
             if entry.expires <= now or (entry.kind == PERSON) != people:
@@ -155,4 +147,19 @@ class KeywordIndexStore:
             if quality > 0:
                 ranked.append((quality, entry))
         ranked.sort(key=lambda pair: -pair[0])
-        return [entry for _, entry in ranked[:limit]]
+        return _distinct(ranked, limit)
+
+
+def _distinct(ranked: list[tuple[float, SearchEntry]], limit: int) -> list[SearchEntry]:
+    """Up to ``limit`` distinct torrents (people), each with at most a few publishers:
+    a popular torrent's many copies must not crowd out rarer matches."""
+    answer: list[SearchEntry] = []
+    copies: dict[bytes, int] = {}
+    for _, entry in ranked:
+        thing = entry.info_hash or entry.publisher
+        seen = copies.get(thing, 0)
+        if seen >= PUBLISHERS_PER_ANSWER or (not seen and len(copies) >= limit):
+            continue
+        copies[thing] = seen + 1
+        answer.append(entry)
+    return answer

@@ -27,6 +27,9 @@ SUPERNODE_SETTINGS = ("auto", "on", "off")
 UPTIME_THRESHOLD = 1800.0
 #: Supernodes responsible for one keyword key.
 RESPONSIBLE = 4
+#: Supernodes asked for one query: the responsible ones and two more, so a query still
+#: reaches the holders while departed supernodes linger in views.
+QUERY_FANOUT = RESPONSIBLE + 2
 MAX_KNOWN = 1000
 MAX_FAILURES = 2
 
