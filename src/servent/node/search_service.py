@@ -27,6 +27,7 @@ from servent.codec.compact import decode_peer, encode_peer
 from servent.errors import ServentError
 from servent.net.search_driver import SearchResponder, ask
 from servent.node.search_index import SearchIndex
+from servent.node.search_publishing import SearchPublishing
 from servent.node.search_results import file_entry, magnet_of, person_entry, short_id
 from servent.node.search_sync import IndexSync
 from servent.proto.search import (
@@ -49,13 +50,12 @@ from servent.proto.search import (
     SupernodeView,
     decide_role,
     keyword_key,
-    keywords,
     matches,
     node_position,
     rarest_keyword,
     verify_entry,
 )
-from servent.proto.search.supernodes import RESPONSIBLE
+from servent.proto.search.supernodes import QUERY_FANOUT
 
 if TYPE_CHECKING:
     from servent.node.node import Node
@@ -66,15 +66,12 @@ log = logging.getLogger(__name__)
 
 REPUBLISH = 1800.0
 REFRESH = 300.0
-REGISTRARS = 2
 MAX_NEIGHBOURS = 32
-STORE_CHUNK = 100
 RECENT_RESULTS = 1000
 ROUTE_TIMEOUT = 1.5
-REQUEST_TIMEOUT = 10.0
 
 
-class SearchService:
+class SearchService(SearchPublishing):
     """One node's part in search; see the module docstring."""
 
     def __init__(self, node: Node) -> None:
@@ -162,24 +159,17 @@ class SearchService:
                 async with asyncio.timeout(min(refresh_wait, next_publish - time.monotonic())):
                     await self._wake.wait()
 
-    def _pick_registrars(self) -> bool:
-        """Keep two registrars among the known supernodes; True when they changed."""
-        before = list(self.registrars)
-        self.registrars = [k for k in self.registrars if k in self.view]
-        candidates = [k for k in self.view if k not in self.registrars and k != self.key]
-        self._rng.shuffle(candidates)
-        self.registrars += candidates[: REGISTRARS - len(self.registrars)]
-        return self.registrars != before
-
     def _own_address(self) -> tuple[str, int] | None:
         return self.node.peer_address()
 
     def _know(self, key: bytes, address: tuple[str, int] | None) -> None:
         if address is None:
             return
+        self.addresses[key] = address
         if self.view.add(key, node_position(key)):
             self._wake.set()
-        self.addresses[key] = address
+            if key != self.key and self.role == SUPERNODE and len(self.store):
+                self._spawn(self._hand_over(key))
 
     async def _refresh_supernodes(self) -> None:
         address = self._own_address()
@@ -213,59 +203,6 @@ class SearchService:
             if key is not None:
                 self._bad_peer(key)
         return found
-
-    def own_entries(self, now: float) -> list[SearchEntry]:
-        """What this node publishes: its complete torrents (if searchable), its name."""
-        address = self._own_address()
-        if address is None:
-            return []
-        sign = self.node.identity.sign
-        entries: list[SearchEntry] = []
-        if self.node.config.searchable:
-            for torrent in self.index.answerable():
-                entries.append(file_entry(torrent, self.key, address, now, sign))
-        if self.node.config.name:
-            entries.append(person_entry(self.node.config.name, self.key, address, now, sign))
-        return entries
-
-    async def publish(self) -> None:
-        entries = self.own_entries(time.time())
-        if not entries:
-            return
-        if self.role == SUPERNODE:
-            self.store.store_many(entries, time.time())
-            await self._forward(entries, exclude=self.key)
-            return
-        self._pick_registrars()
-        await asyncio.gather(*(self._send_store(k, entries, forward=True) for k in self.registrars))
-
-    async def _send_store(
-        self, key: bytes, entries: Sequence[SearchEntry], *, forward: bool
-    ) -> None:
-        address = self.addresses.get(key)
-        if address is None:
-            return
-        for start in range(0, len(entries), STORE_CHUNK):
-            chunk = Store(tuple(entries[start : start + STORE_CHUNK]), forward=forward)
-            answers = await self._collect(address, key, chunk, REQUEST_TIMEOUT)
-            if not any(isinstance(m, StoreAnswer) for _, m in answers):
-                self.view.failed(key)
-                return
-        self.view.succeeded(key)
-
-    async def _forward(self, entries: Sequence[SearchEntry], *, exclude: bytes) -> None:
-        """Each entry to the supernodes responsible for its keywords (this one keeps its own)."""
-        targets: dict[bytes, list[SearchEntry]] = {}
-        for entry in entries:
-            for word in keywords(entry.texts):
-                for target in self.view.responsible(keyword_key(word), RESPONSIBLE):
-                    if target == self.key:
-                        self.store.store(entry, time.time())
-                    elif target != exclude:
-                        batch = targets.setdefault(target, [])
-                        if entry not in batch:
-                            batch.append(entry)
-        await asyncio.gather(*(self._send_store(k, b, forward=False) for k, b in targets.items()))
 
     # -- answering ----------------------------------------------------------------------
 
@@ -313,7 +250,7 @@ class SearchService:
         rarest = rarest_keyword(text)
         if rarest is None:
             return []
-        chosen = self.view.responsible(keyword_key(rarest), RESPONSIBLE)
+        chosen = self.view.responsible(keyword_key(rarest), QUERY_FANOUT)
         return [k for k in chosen if k not in (self.key, exclude)]
 
     async def _fan_out(
