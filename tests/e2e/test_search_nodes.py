@@ -1,0 +1,199 @@
+"""Search between in-process nodes on loopback: trust, privacy and hostile input.
+
+Real nodes (swarm engine, node channels on 127.0.0.1, DHT and LSD off) talk
+``servent/search/1``; a hand-written peer sends what a hostile node would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from servent.codec.compact import encode_peer
+from servent.net.node_channel import NodeStream
+from servent.net.search_driver import PROTOCOL
+from servent.node.config import load_config
+from servent.node.node import Node
+from servent.node.search_service import SearchService
+from servent.proto.channel import CloseCode
+from servent.proto.search import (
+    FILE,
+    Query,
+    ResultBatch,
+    SearchEntry,
+    Store,
+    StoreAnswer,
+    decode_message,
+    encode_message,
+)
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE = 30.0
+
+
+@asynccontextmanager
+async def running_node(root: Path, name: str, **values: object) -> AsyncIterator[Node]:
+    settings: dict[str, object] = {
+        "data_dir": str(root / name), "dht_enabled": False, "lsd_enabled": False,
+        "listen_host": "127.0.0.1", "listen_port": 0, **values,
+    }  # fmt: skip
+    node = Node(load_config(None, settings))
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.close()
+
+
+def service(node: Node) -> SearchService:
+    assert node.search is not None
+    return node.search
+
+
+def bootstrap(node: Node) -> str:
+    address = node.peer_address()
+    assert address is not None
+    return f"{address[0]}:{address[1]}"
+
+
+async def wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)  # a bounded poll of in-process state
+
+
+async def request(node: Node, target: Node, message: bytes) -> tuple[list[bytes], NodeStream]:
+    """Open a search stream from ``node`` to ``target``, send raw bytes, read to the end."""
+    address = target.peer_address()
+    assert address is not None
+    channel = await node.channels.dial(*address, expected=target.identity.public_key)
+    stream = channel.open_stream(PROTOCOL)
+    stream.send(message)
+    stream.close()
+    answers: list[bytes] = []
+    async with asyncio.timeout(DEADLINE):
+        while (data := await stream.receive()) is not None:
+            answers.append(data)
+    return answers, stream
+
+
+def shared_folder(root: Path, name: str) -> Path:
+    folder = root / name
+    folder.mkdir()
+    (folder / f"{name}.flac").write_bytes(os.urandom(40_000))
+    return folder
+
+
+async def names_found(node: Node, text: str, people: bool = False) -> set[str]:
+    return {r.entry.name async for r in service(node).search(text, within=2.0, people=people)}
+
+
+async def test_hostile_requests_reset_the_stream_and_count_against_the_sender(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_node(tmp_path, "s", supernode="on") as supernode,
+        running_node(tmp_path, "h", supernode="off") as hostile,
+    ):
+        for garbage in (b"", b"not bencode", encode_message(StoreAnswer(1, 0)), b"d1:y1:qe"):
+            answers, stream = await request(hostile, supernode, garbage)
+            assert answers == []
+            assert stream.reset_by_peer is not None
+            assert stream.reset_by_peer[0] == CloseCode.PROTOCOL_ERROR
+        assert service(supernode).scores.score(hostile.identity.public_key) <= -4
+        # The node still answers well-formed requests from others afterwards.
+        async with running_node(tmp_path, "o", supernode="off") as other:
+            query = Query(b"12345678", "anything", scope=1)
+            answers, _ = await request(other, supernode, encode_message(query))
+            assert decode_message(answers[-1]) == ResultBatch(b"12345678", (), last=True)
+
+
+async def test_forged_entries_are_refused_and_leaves_store_nothing(tmp_path: Path) -> None:
+    async with (
+        running_node(tmp_path, "s", supernode="on") as supernode,
+        running_node(tmp_path, "l", supernode="off") as leaf,
+        running_node(tmp_path, "p", supernode="off") as publisher,
+    ):
+        address = publisher.peer_address()
+        assert address is not None
+        honest = SearchEntry(
+            FILE, "Blue Danube", publisher.identity.public_key, encode_peer(address),
+            int(time.time()) + 600, info_hash=os.urandom(20), size=10, files=1,
+        ).signed(publisher.identity.sign)  # fmt: skip
+        forged = SearchEntry(
+            FILE,
+            "Blue Danube forged",
+            supernode.identity.public_key,
+            encode_peer(address),
+            int(time.time()) + 600,
+            info_hash=os.urandom(20),
+            size=10,
+            files=1,
+        ).signed(publisher.identity.sign)  # signed by another key than it names
+        answers, _ = await request(publisher, supernode, encode_message(Store((honest, forged))))
+        assert decode_message(answers[0]) == StoreAnswer(1, 1)
+        assert [e.name for e in service(supernode).store.lookup("danube", time.time())] == [
+            "Blue Danube"
+        ]
+        answers, _ = await request(publisher, leaf, encode_message(Store((honest,))))
+        assert decode_message(answers[0]) == StoreAnswer(0, 1)
+        assert len(service(leaf).store) == 0
+
+
+async def test_searchable_false_keeps_shares_out_of_answers(tmp_path: Path) -> None:
+    async with running_node(tmp_path, "s", supernode="on") as supernode:
+        boot = bootstrap(supernode)
+        async with (
+            running_node(tmp_path, "p", supernode="off", searchable=False,
+                         search_bootstrap=[boot]) as private,
+            running_node(tmp_path, "q", supernode="off", search_bootstrap=[boot]) as searcher,
+        ):  # fmt: skip
+            await private.share(shared_folder(tmp_path, "secret_waltz"))
+            await searcher.share(shared_folder(tmp_path, "public_waltz"))
+            await wait_for(lambda: service(supernode).store.lookup("waltz", time.time()),
+                           "the public share reaches the supernode")  # fmt: skip
+            assert await names_found(searcher, "secret waltz") == set()
+            assert await names_found(private, "public waltz") == {"public_waltz"}
+            assert await names_found(private, "secret waltz") == set()  # not even to itself
+            stored = {e.name for e in service(supernode).store.entries()}
+            assert stored == {"public_waltz"}
+
+
+async def test_a_spamming_neighbour_is_scored_down_and_no_longer_asked(tmp_path: Path) -> None:
+    async with (
+        running_node(tmp_path, "q", supernode="off") as searcher,
+        running_node(tmp_path, "x", supernode="off") as spammer,
+    ):
+        address = spammer.peer_address()
+        assert address is not None
+        asked: list[str] = []
+
+        async def spam(stream: NodeStream) -> None:
+            message = await stream.receive()
+            assert message is not None
+            query = decode_message(message)
+            assert isinstance(query, Query)
+            asked.append(query.text)
+            junk = tuple(
+                SearchEntry(
+                    FILE, f"cheap pills {i}", spammer.identity.public_key, encode_peer(address),
+                    int(time.time()) + 600, info_hash=os.urandom(20),
+                ).signed(spammer.identity.sign)
+                for i in range(6)
+            )  # fmt: skip
+            stream.send(encode_message(ResultBatch(query.id, junk, last=True)))
+
+        spammer.channels.protocols._handlers[PROTOCOL] = spam  # the hostile node's own code
+        await searcher.channels.dial(*address, expected=spammer.identity.public_key)
+        assert await names_found(searcher, "danube") == set()
+        assert service(searcher).scores.blocked(spammer.identity.public_key, time.time())
+        assert await names_found(searcher, "danube") == set()
+        assert asked == ["danube"]  # the second search did not ask it again
