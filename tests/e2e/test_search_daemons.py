@@ -75,6 +75,12 @@ def test_a_dozen_daemons_find_and_download_by_name(tmp_path: Path) -> None:
             )
         assert first.ok("GET", "/api/status")["search"]["role"] == "supernode"
         assert searcher.ok("GET", "/api/status")["search"]["role"] == "leaf"
+        status = _cli(first, "status")
+        assert "role            supernode" in status.stdout, status.stdout
+        for bad in ("q=", "q=x&limit=0", "q=x&timeout=-1", "q=" + "x" * 201):
+            assert searcher.call("GET", f"/api/search?{bad}")[0] == 400
+        assert searcher.call("GET", "/api/search/results/zz")[0] == 400
+        assert searcher.call("GET", "/api/search/results/00000000")[0] == 404
 
         shared = sharer.ok("POST", "/api/shares", {"path": str(folder)})
         infohash = shared["id"]

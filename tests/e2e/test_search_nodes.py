@@ -197,3 +197,16 @@ async def test_a_spamming_neighbour_is_scored_down_and_no_longer_asked(tmp_path:
         assert service(searcher).scores.blocked(spammer.identity.public_key, time.time())
         assert await names_found(searcher, "danube") == set()
         assert asked == ["danube"]  # the second search did not ask it again
+
+
+async def test_the_local_index_follows_shares_and_removals(tmp_path: Path) -> None:
+    async with running_node(tmp_path, "a", supernode="off") as node:
+        shared = await node.share(shared_folder(tmp_path, "Blue_Danube-Waltz"))
+        await wait_for(
+            lambda: service(node).index.search("danube waltz", answerable_only=True),
+            "the share is indexed as complete",
+        )
+        assert await names_found(node, "danu walt") == {"Blue_Danube-Waltz"}
+        await node.remove(shared.id)
+        await wait_for(lambda: not service(node).index.search("danube"), "the index forgets it")
+        assert await names_found(node, "danube waltz") == set()
