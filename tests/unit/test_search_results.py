@@ -1,0 +1,70 @@
+"""How a node describes its torrents in search and shows results."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from servent.codec.magnet import parse_magnet
+from servent.codec.node_id import format_node_id
+from servent.node.search_index import IndexedTorrent
+from servent.node.search_results import (
+    file_entry,
+    indexed_torrent,
+    person_entry,
+    result_record,
+)
+from servent.node.status import FileStatus, TorrentStatus
+from servent.proto.search import QueryResults, verify_entry
+
+NOW = 1_000_000.0
+KEY = Ed25519PrivateKey.generate()
+PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def status(state: str, progress: float, size: int = 100) -> TorrentStatus:
+    return TorrentStatus(
+        id="ab" * 20, name="music", info_hash_v1="ab" * 20, info_hash_v2=None, state=state,
+        progress=progress, size=size, have_bytes=0, download_rate=0.0, upload_rate=0.0,
+        peers=0, eta=None, paused=False, save_path="/tmp", added_at=0.0, magnet=None,
+    )  # fmt: skip
+
+
+def test_indexed_torrent_is_complete_only_when_all_is_there() -> None:
+    files = [
+        FileStatus(0, "music/Blue_Danube-Waltz.flac", 60, 1, 1.0),
+        FileStatus(1, "music/a.txt", 40, 1, 1.0),
+    ]
+    done = indexed_torrent(status("seeding", 1.0), files, shared=True)
+    assert done.complete and done.shared and done.info_hash == bytes.fromhex("ab" * 20)
+    assert done.file_names == ("Blue_Danube-Waltz.flac", "a.txt")
+    assert not indexed_torrent(status("downloading", 0.5), files, shared=False).complete
+    assert not indexed_torrent(status("metadata", 0.0, size=0), [], shared=False).complete
+
+
+def test_file_entry_is_signed_and_carries_the_file_names_its_name_lacks() -> None:
+    torrent = IndexedTorrent(
+        "ab" * 20, bytes(20), "music", 100, ("Blue_Danube-Waltz.flac", "MUSIC"), True, True
+    )
+    entry = file_entry(torrent, PUBLIC, ("127.0.0.1", 6881), NOW, KEY.sign)
+    assert verify_entry(entry)
+    assert entry.file_names == ("Blue_Danube-Waltz.flac",)
+    assert entry.expires == int(NOW) + 7200 and entry.files == 2
+
+
+def test_records_for_files_and_people() -> None:
+    torrent = IndexedTorrent("ab" * 20, bytes(range(20)), "Blue Danube", 100, ("x",), True, True)
+    entry = file_entry(torrent, PUBLIC, ("127.0.0.1", 6881), NOW, KEY.sign)
+    results = QueryResults("danube", verify=verify_entry)
+    (result,), _ = results.add([entry], NOW)
+    record = result_record(result)
+    assert record["infohash"] == bytes(range(20)).hex() and record["sources"] == 1
+    assert record["publisher"] == format_node_id(PUBLIC)
+    assert record["short_id"] == bytes(range(20)).hex()[:8]
+    magnet = parse_magnet(str(record["magnet"]))
+    assert magnet.info_hash_v1 == bytes(range(20)) and magnet.peers == (("127.0.0.1", 6881),)
+    person = person_entry("Alice Liddell", PUBLIC, ("127.0.0.1", 6881), NOW, KEY.sign)
+    people = QueryResults("alice", people=True, verify=verify_entry)
+    (found,), _ = people.add([person], NOW)
+    shown = result_record(found)
+    assert shown["id"] == format_node_id(PUBLIC) and shown["addresses"] == ["127.0.0.1:6881"]
