@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
-from servent.node.channels import start_channel_host
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
@@ -36,7 +35,7 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
-from servent.node.identity import NodeIdentity, identity_record, load_or_create_identity
+from servent.node.presence import NodePresence
 from servent.node.sources import existing_folder, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
@@ -54,7 +53,6 @@ from servent.node.views import file_statuses, torrent_status
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
-    from servent.net.node_channel import ChannelHost
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ __all__ = [
 ]
 
 
-class Node:
+class Node(NodePresence):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
@@ -94,8 +92,7 @@ class Node:
         self._dht: DhtDriver | None = None
         self._lock = asyncio.Lock()
         self._started = False
-        self._identity: NodeIdentity | None = None
-        self._channels: ChannelHost | None = None
+        self._init_presence()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -112,37 +109,11 @@ class Node:
             raise NodeError("the node is not started")
         return self._store
 
-    @property
-    def identity(self) -> NodeIdentity:
-        """The node's Ed25519 key pair (made in the data directory on first start)."""
-        if self._identity is None:
-            raise NodeError("the node is not started")
-        return self._identity
-
-    @property
-    def channels(self) -> ChannelHost:
-        """Node channels: dial other nodes, register protocols (``docs/node-channel.md``)."""
-        if self._channels is None:
-            raise NodeError("node channels are not running (the node is not listening)")
-        return self._channels
-
-    def identity_info(self) -> dict[str, object]:
-        """``{"id", "name", "addresses"}``: what ``servent id`` prints."""
-        addresses: list[tuple[str, int]] = []
-        listen = self._engine.listen_address
-        if listen is not None:
-            external = self._dht.external_ip if self._dht is not None else None
-            if external is not None:
-                addresses.append((external, listen[1]))
-            if listen[0] not in ("0.0.0.0", "::"):
-                addresses.append(listen)
-        return identity_record(self.identity, self.config.name, addresses)
-
     async def start(self) -> None:
         """Open the state, start the engine and DHT, resume every stored torrent."""
         if self._started:
             return
-        self._identity = await asyncio.to_thread(load_or_create_identity, self.config.data_dir)
+        await self._load_identity()
         self._store = StateStore(self.config.data_dir)
         stored = {
             k: v
@@ -161,8 +132,8 @@ class Node:
             if self.config.dht_enabled:
                 await self._start_dht()
             await self._engine.start(self._dht)
-            self._channels = start_channel_host(self.identity, self._engine)
             self._start_dht_bootstrap()
+            self._start_presence()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -198,9 +169,7 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self._channels is not None:
-            channels, self._channels = self._channels, None
-            await channels.close()
+        await self._stop_presence()
         await self._engine.close()
         await self._stop_dht()
         self._events.close()
@@ -226,6 +195,7 @@ class Node:
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
             self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
+            self._presence_dht_ready()
 
     async def _stop_dht(self) -> None:
         if self._dht is not None:
