@@ -132,9 +132,8 @@ async def test_a_node_is_found_by_its_id_and_reached_over_a_channel(tmp_path: ob
             address = node_a.status().listen_address
             assert address is not None and address in record.addresses
             async with asyncio.timeout(DEADLINE):
-                channel = await node_b.channels.dial(
-                    *record.addresses[0], expected=node_a.identity.public_key
-                )
+                channel = await node_b.connect(node_a.identity.node_id)  # DHT lookup, dial
+                assert channel.peer_key == node_a.identity.public_key
                 stream = channel.open_stream("servent/echo/1")
                 stream.send(b"found you")
                 assert await stream.receive() == b"found you"

@@ -15,13 +15,14 @@ from servent.codec.compact import Address
 from servent.codec.node_id import parse_node_id
 from servent.codec.node_record import NodeRecord
 from servent.errors import NodeError
-from servent.net.node_channel import ChannelHost
+from servent.net.channel_host import ChannelHost
 from servent.net.node_record import AddressPublisher, find_node_record
 from servent.node.identity import NodeIdentity, identity_record, load_or_create_identity
 from servent.proto.channel import LocalKeys
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
+    from servent.net.node_channel import NodeChannel
     from servent.node.config import Config
     from servent.node.engine import TorrentEngine
 
@@ -105,6 +106,14 @@ class NodePresence:
         """Where the node ``node_id`` said it is (its signed DHT record), or None."""
         return await locate_node(self._dht, node_id)
 
+    async def connect(self, node_id: str) -> NodeChannel:
+        """A channel to ``node_id``: reused when open, else dialled where its record says."""
+        return await self.channels.connect(parse_node_id(node_id))
+
+    async def _resolve(self, public_key: bytes) -> tuple[Address, ...]:
+        record = None if self._dht is None else await find_node_record(self._dht, public_key)
+        return () if record is None else record.addresses
+
     async def _load_identity(self) -> None:
         self._identity = await asyncio.to_thread(load_or_create_identity, self.config.data_dir)
 
@@ -113,6 +122,7 @@ class NodePresence:
         self._channels = start_channel_host(self.identity, self._engine)
         if self._dht is None or self._channels is None:
             return
+        self._channels.resolver = self._resolve
         self._publisher = AddressPublisher(
             self._dht, self.identity.private_key, self._addresses, name=self.config.name
         )
