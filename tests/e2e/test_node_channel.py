@@ -27,6 +27,7 @@ from servent.net.engine import EngineConfig, SwarmEngine
 from servent.net.node_channel import NodeStream
 from servent.proto.channel import (
     MAGIC,
+    MAX_BODY,
     ChannelAuthError,
     ChannelConfig,
     ChannelError,
@@ -79,7 +80,7 @@ async def test_echo_over_a_channel_both_ways_with_ids_checked() -> None:
         (accepted,) = host_b.channels[host_a.keys.public_key]
         assert accepted.peer_key == host_a.keys.public_key
         stream = channel.open_stream(ECHO)
-        messages = [b"hello", b"", os.urandom(64 * 1024), b"last"]
+        messages = [b"hello", b"", os.urandom(MAX_BODY), b"last"]
         for message in messages:
             stream.send(message)
         async with asyncio.timeout(DEADLINE):
