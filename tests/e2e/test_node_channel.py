@@ -315,3 +315,16 @@ async def test_connect_errors_name_the_cause() -> None:
         with pytest.raises(ChannelError, match=f"cannot reach node .*{port}"):
             await host_a.connect(host_b.keys.public_key, [(LOOPBACK, port)])
         assert host_a.channels == {} and not host_a._connecting
+
+
+async def test_open_and_closed_channels_are_reported_to_observers() -> None:
+    async with node() as (_, host_a), node() as (engine_b, host_b):
+        seen: list[tuple[str, bytes | None]] = []
+        host_b.on_channel_open.append(lambda c: seen.append(("open", c.peer_key)))
+        host_b.on_channel_closed.append(lambda c: seen.append(("closed", c.peer_key)))
+        channel = await host_a.dial(LOOPBACK, engine_b.port)
+        key_a = host_a.keys.public_key
+        await wait_for(lambda: seen == [("open", key_a)], "B reported the new channel")
+        channel.close()
+        await wait_for(lambda: len(seen) == 2, "B reported the closed channel")
+        assert seen == [("open", key_a), ("closed", key_a)]

@@ -67,6 +67,10 @@ class ChannelHost:
         self._all: set[NodeChannel] = set()
         self._connecting: dict[bytes, asyncio.Future[NodeChannel]] = {}
         self.refused = 0
+        #: Called (soon after, not inside the channel's own event) with each channel
+        #: that completed its handshake, and with each such channel once it is over.
+        self.on_channel_open: list[Callable[[NodeChannel], None]] = []
+        self.on_channel_closed: list[Callable[[NodeChannel], None]] = []
 
     # -- accepting (called by the listener) --------------------------------------------
 
@@ -207,15 +211,23 @@ class ChannelHost:
         assert key is not None
         same = self.channels.setdefault(key, [])
         same.append(channel)
-        if len(same) > 1:  # not now: the channel is in the middle of its own event
-            asyncio.get_running_loop().call_soon(self._drop_duplicates, key)
+        loop = asyncio.get_running_loop()  # not now: the channel is inside its own event
+        if len(same) > 1:
+            loop.call_soon(self._drop_duplicates, key)
+        for callback in self.on_channel_open:
+            loop.call_soon(callback, channel)
         return True
 
     def _channel_over(self, channel: NodeChannel, *, held_slot: bool) -> None:
+        """``held_slot``: the channel had been admitted (it counted as open)."""
         if held_slot and self.limits is not None:
             self.limits.release()
         self._pending.discard(channel)
         self._forget(channel)
+        if held_slot:
+            loop = asyncio.get_running_loop()
+            for callback in self.on_channel_closed:
+                loop.call_soon(callback, channel)
 
     def _forget(self, channel: NodeChannel) -> None:
         self._all.discard(channel)
