@@ -328,3 +328,35 @@ async def test_open_and_closed_channels_are_reported_to_observers() -> None:
         channel.close()
         await wait_for(lambda: len(seen) == 2, "B reported the closed channel")
         assert seen == [("open", key_a), ("closed", key_a)]
+
+
+async def test_a_bulk_sender_waits_for_the_socket_and_everything_arrives_in_order() -> None:
+    """drain() holds the sender back while the receiver pauses reading (no buffer grows)."""
+    release = asyncio.Event()
+    received: list[bytes] = []
+
+    async def late_reader(stream: NodeStream) -> None:
+        await release.wait()
+        while (message := await stream.receive()) is not None:
+            received.append(message)
+
+    async with node() as (_, host_a), node() as (engine_b, host_b):
+        host_b.protocols.register("servent/late/1", late_reader)
+        channel = await host_a.dial(LOOPBACK, engine_b.port)
+        stream = channel.open_stream("servent/late/1")
+        sent = [i.to_bytes(4, "big") * (MAX_BODY // 4) for i in range(400)]  # 26 MB
+
+        async def send_all() -> None:
+            for message in sent:
+                stream.send(message)
+                await stream.drain()
+            stream.close()
+
+        sender = asyncio.get_running_loop().create_task(send_all())
+        await wait_for(lambda: not channel._writable.is_set(), "the sender was held back")
+        assert not sender.done()
+        release.set()
+        async with asyncio.timeout(DEADLINE):
+            await sender
+        await wait_for(lambda: len(received) == len(sent), "everything arrived")
+        assert received == sent

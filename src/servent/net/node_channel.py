@@ -91,6 +91,10 @@ class NodeStream:
         """Queue one message (at most 64 KiB) and write it out."""
         self.channel._call(lambda conn: conn.send_message(self.stream_id, data))
 
+    async def drain(self) -> None:
+        """Wait while the socket's write buffer is full (back-pressure for bulk senders)."""
+        await self.channel.wait_writable()
+
     def close(self) -> None:
         """Send nothing more; the peer may still answer."""
         if not self.closed_for_sending:
@@ -139,6 +143,8 @@ class NodeChannel(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._backlog = 0
         self._reading_paused = False
+        self._writable = asyncio.Event()
+        self._writable.set()
         self._holds_slot = False
 
     @property
@@ -171,6 +177,16 @@ class NodeChannel(asyncio.Protocol):
             self.conn.data_to_send()  # nowhere to write it
             self._handle_events()
         self._shut()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def wait_writable(self) -> None:
+        """Return once the transport takes more data (at once when the channel is over)."""
+        await self._writable.wait()
 
     # -- the sans-IO core ------------------------------------------------------------
 
@@ -296,6 +312,7 @@ class NodeChannel(asyncio.Protocol):
             self._timer = None
         for task in self._tasks:
             task.cancel()
+        self._writable.set()  # a writer waiting on a dead channel finds out by sending
         held, self._holds_slot = self._holds_slot, False
         self.host._channel_over(self, held_slot=held)
         self.closed.set()
