@@ -360,3 +360,24 @@ async def test_a_bulk_sender_waits_for_the_socket_and_everything_arrives_in_orde
             await sender
         await wait_for(lambda: len(received) == len(sent), "everything arrived")
         assert received == sent
+
+
+async def test_channels_count_against_the_connection_limit() -> None:
+    from servent.net.channel_host import ChannelHost
+    from servent.net.limits import GlobalLimits
+
+    limits = GlobalLimits(max_connections=1, download_rate=None, upload_rate=None, now=0.0)
+    async with node() as (engine_b, host_b), node() as (_, host_a), node() as (_, host_c):
+        host_b.limits = limits
+        first = await host_a.dial(LOOPBACK, engine_b.port)
+        await wait_for(lambda: limits.connections == 1, "the first channel took the slot")
+        refused = await host_c.dial(LOOPBACK, engine_b.port)  # C's side finishes first (XX)
+        async with asyncio.timeout(DEADLINE):
+            await refused.wait_closed()  # then B says GOODBYE: no slot for it
+        assert refused.close_event is not None and refused.close_event.by_peer
+        assert refused.close_event.code == CloseCode.REFUSED
+        assert "connection limit" in refused.close_event.reason
+        assert isinstance(host_b, ChannelHost) and host_b.refused == 1
+        first.close()
+        await wait_for(lambda: limits.connections == 0, "the slot was given back")
+        await host_c.dial(LOOPBACK, engine_b.port)
