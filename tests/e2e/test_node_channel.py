@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,13 +21,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from interop.reference_clients import LOOPBACK, create_torrent_with_libtorrent, write_payload
 from servent.codec.metainfo import parse_torrent
+from servent.net.channel_host import ChannelHost
 from servent.net.encrypted_transport import handshake_outcomes
 from servent.net.engine import EngineConfig, SwarmEngine
-from servent.net.node_channel import ChannelHost, NodeStream
+from servent.net.node_channel import NodeStream
 from servent.proto.channel import (
     MAGIC,
+    MAX_BODY,
     ChannelAuthError,
     ChannelConfig,
+    ChannelError,
     ChannelHandshakeError,
     CloseCode,
     LocalKeys,
@@ -69,14 +73,14 @@ async def wait_for(condition: object, what: str) -> None:
 
 
 async def test_echo_over_a_channel_both_ways_with_ids_checked() -> None:
-    async with node() as (engine_a, host_a), node() as (engine_b, host_b):
+    async with node() as (_, host_a), node() as (engine_b, host_b):
         channel = await host_a.dial(LOOPBACK, engine_b.port, expected=host_b.keys.public_key)
         assert channel.peer_key == host_b.keys.public_key
         await wait_for(lambda: host_a.keys.public_key in host_b.channels, "B knows A")
         (accepted,) = host_b.channels[host_a.keys.public_key]
         assert accepted.peer_key == host_a.keys.public_key
         stream = channel.open_stream(ECHO)
-        messages = [b"hello", b"", os.urandom(64 * 1024), b"last"]
+        messages = [b"hello", b"", os.urandom(MAX_BODY), b"last"]
         for message in messages:
             stream.send(message)
         async with asyncio.timeout(DEADLINE):
@@ -85,8 +89,7 @@ async def test_echo_over_a_channel_both_ways_with_ids_checked() -> None:
         stream.close()
         async with asyncio.timeout(DEADLINE):
             assert await stream.receive() is None  # the handler ended and closed its side
-        back = await host_b.dial(LOOPBACK, engine_a.port, expected=host_a.keys.public_key)
-        reverse = back.open_stream(ECHO)
+        reverse = accepted.open_stream(ECHO)  # streams both ways on the one channel
         reverse.send(b"from B")
         async with asyncio.timeout(DEADLINE):
             assert await reverse.receive() == b"from B"
@@ -247,3 +250,134 @@ async def test_unread_messages_pause_reading_until_the_handler_catches_up() -> N
         assert received == sent
         await wait_for(lambda: not accepted.streams and not channel.streams, "streams forgotten")
         assert accepted._backlog == 0 and not accepted._reading_paused
+
+
+async def test_connect_reuses_the_open_channel_and_joins_a_dial_under_way() -> None:
+    async with node() as (_, host_a), node() as (engine_b, host_b):
+        key_b, where = host_b.keys.public_key, [(LOOPBACK, engine_b.port)]
+        first, second = await asyncio.gather(
+            host_a.connect(key_b, where), host_a.connect(key_b, where)
+        )
+        assert first is second
+        assert await host_a.connect(key_b) is first  # no address needed: reused
+        assert len(host_a.channels[key_b]) == 1
+
+
+async def test_both_nodes_dialling_at_once_keep_the_same_single_channel() -> None:
+    async with node() as (engine_a, host_a), node() as (engine_b, host_b):
+        key_a, key_b = host_a.keys.public_key, host_b.keys.public_key
+        await asyncio.gather(
+            host_a.dial(LOOPBACK, engine_b.port, expected=key_b),
+            host_b.dial(LOOPBACK, engine_a.port, expected=key_a),
+        )
+
+        def settled() -> bool:
+            return len(host_a.channels.get(key_b, [])) == 1 == len(host_b.channels.get(key_a, []))
+
+        await wait_for(settled, "one channel left on each side")
+        (kept_a,), (kept_b,) = host_a.channels[key_b], host_b.channels[key_a]
+        assert kept_a.conn.initiator != kept_b.conn.initiator  # two ends of one connection
+        assert kept_a.conn._handshake.handshake_hash == kept_b.conn._handshake.handshake_hash
+        assert kept_a.conn.initiator == (key_a < key_b)  # the smaller key's dial won
+        stream = kept_b.open_stream(ECHO)
+        stream.send(b"one channel")
+        async with asyncio.timeout(DEADLINE):
+            assert await stream.receive() == b"one channel"
+
+
+async def test_a_dropped_channel_is_replaced_on_the_next_connect() -> None:
+    async with node() as (_, host_a), node() as (engine_b, host_b):
+        key_a, key_b = host_a.keys.public_key, host_b.keys.public_key
+        where = [(LOOPBACK, engine_b.port)]
+        first = await host_a.connect(key_b, where)
+        await wait_for(lambda: key_a in host_b.channels, "B has the channel")
+        host_b.channels[key_a][0].close(CloseCode.SHUTDOWN, "restarting")
+        async with asyncio.timeout(DEADLINE):
+            await first.wait_closed()
+        assert host_a.channel_to(key_b) is None
+        second = await host_a.connect(key_b, where)
+        assert second is not first
+        stream = second.open_stream(ECHO)
+        stream.send(b"again")
+        async with asyncio.timeout(DEADLINE):
+            assert await stream.receive() == b"again"
+
+
+async def test_connect_errors_name_the_cause() -> None:
+    async with node() as (_, host_a), node() as (_, host_b):
+        with pytest.raises(ChannelError, match="no address known"):
+            await host_a.connect(host_b.keys.public_key)
+        with pytest.raises(ChannelError, match="this node itself"):
+            await host_a.connect(host_a.keys.public_key)
+        with socket.socket() as unused:  # a port nobody listens on
+            unused.bind((LOOPBACK, 0))
+            port = unused.getsockname()[1]
+        with pytest.raises(ChannelError, match=f"cannot reach node .*{port}"):
+            await host_a.connect(host_b.keys.public_key, [(LOOPBACK, port)])
+        assert host_a.channels == {} and not host_a._connecting
+
+
+async def test_open_and_closed_channels_are_reported_to_observers() -> None:
+    async with node() as (_, host_a), node() as (engine_b, host_b):
+        seen: list[tuple[str, bytes | None]] = []
+        host_b.on_channel_open.append(lambda c: seen.append(("open", c.peer_key)))
+        host_b.on_channel_closed.append(lambda c: seen.append(("closed", c.peer_key)))
+        channel = await host_a.dial(LOOPBACK, engine_b.port)
+        key_a = host_a.keys.public_key
+        await wait_for(lambda: seen == [("open", key_a)], "B reported the new channel")
+        channel.close()
+        await wait_for(lambda: len(seen) == 2, "B reported the closed channel")
+        assert seen == [("open", key_a), ("closed", key_a)]
+
+
+async def test_a_bulk_sender_waits_for_the_socket_and_everything_arrives_in_order() -> None:
+    """drain() holds the sender back while the receiver pauses reading (no buffer grows)."""
+    release = asyncio.Event()
+    received: list[bytes] = []
+
+    async def late_reader(stream: NodeStream) -> None:
+        await release.wait()
+        while (message := await stream.receive()) is not None:
+            received.append(message)
+
+    async with node() as (_, host_a), node() as (engine_b, host_b):
+        host_b.protocols.register("servent/late/1", late_reader)
+        channel = await host_a.dial(LOOPBACK, engine_b.port)
+        stream = channel.open_stream("servent/late/1")
+        sent = [i.to_bytes(4, "big") * (MAX_BODY // 4) for i in range(400)]  # 26 MB
+
+        async def send_all() -> None:
+            for message in sent:
+                stream.send(message)
+                await stream.drain()
+            stream.close()
+
+        sender = asyncio.get_running_loop().create_task(send_all())
+        await wait_for(lambda: not channel._writable.is_set(), "the sender was held back")
+        assert not sender.done()
+        release.set()
+        async with asyncio.timeout(DEADLINE):
+            await sender
+        await wait_for(lambda: len(received) == len(sent), "everything arrived")
+        assert received == sent
+
+
+async def test_channels_count_against_the_connection_limit() -> None:
+    from servent.net.channel_host import ChannelHost
+    from servent.net.limits import GlobalLimits
+
+    limits = GlobalLimits(max_connections=1, download_rate=None, upload_rate=None, now=0.0)
+    async with node() as (engine_b, host_b), node() as (_, host_a), node() as (_, host_c):
+        host_b.limits = limits
+        first = await host_a.dial(LOOPBACK, engine_b.port)
+        await wait_for(lambda: limits.connections == 1, "the first channel took the slot")
+        refused = await host_c.dial(LOOPBACK, engine_b.port)  # C's side finishes first (XX)
+        async with asyncio.timeout(DEADLINE):
+            await refused.wait_closed()  # then B says GOODBYE: no slot for it
+        assert refused.close_event is not None and refused.close_event.by_peer
+        assert refused.close_event.code == CloseCode.REFUSED
+        assert "connection limit" in refused.close_event.reason
+        assert isinstance(host_b, ChannelHost) and host_b.refused == 1
+        first.close()
+        await wait_for(lambda: limits.connections == 0, "the slot was given back")
+        await host_c.dial(LOOPBACK, engine_b.port)

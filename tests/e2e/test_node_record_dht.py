@@ -87,3 +87,56 @@ async def test_unknown_ids_and_garbage_records_give_none() -> None:
     finally:
         for driver in drivers:
             await driver.close()
+
+
+async def test_a_node_is_found_by_its_id_and_reached_over_a_channel(tmp_path: object) -> None:
+    """Two Nodes on a loopback DHT: B looks A up by ID alone, then dials it."""
+    from pathlib import Path
+
+    from servent.net.node_channel import NodeStream
+    from servent.node.config import load_config
+    from servent.node.node import Node
+
+    assert isinstance(tmp_path, Path)
+    drivers = await _network(4, seed=1600)
+    bootstrap = [f"127.0.0.1:{drivers[0].address[1]}"]
+
+    def config(name: str) -> dict[str, object]:
+        return {
+            "data_dir": str(tmp_path / name),
+            "lsd_enabled": False,
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+            "dht_bootstrap": bootstrap,
+            "dht_restrict_ips": False,
+            "name": name.upper(),
+        }
+
+    async def echo(stream: NodeStream) -> None:
+        while (message := await stream.receive()) is not None:
+            stream.send(message)
+
+    try:
+        async with (
+            Node(load_config(None, config("a"))) as node_a,
+            Node(load_config(None, config("b"))) as node_b,
+        ):
+            node_a.channels.protocols.register("servent/echo/1", echo)
+            publisher = node_a._publisher
+            assert publisher is not None
+            await _until(lambda: publisher.publications >= 1, "A published its record")
+            await _until(lambda: node_b.status().dht_nodes >= 3, "B joined the DHT")
+            async with asyncio.timeout(DEADLINE):
+                record = await node_b.locate(node_a.identity.node_id)
+            assert record is not None and record.name == "A"
+            address = node_a.status().listen_address
+            assert address is not None and address in record.addresses
+            async with asyncio.timeout(DEADLINE):
+                channel = await node_b.connect(node_a.identity.node_id)  # DHT lookup, dial
+                assert channel.peer_key == node_a.identity.public_key
+                stream = channel.open_stream("servent/echo/1")
+                stream.send(b"found you")
+                assert await stream.receive() == b"found you"
+    finally:
+        for driver in drivers:
+            await driver.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servent.proto.channel import (
     MAGIC,
@@ -11,7 +10,6 @@ from servent.proto.channel import (
     ChannelAuthError,
     ChannelConfig,
     ChannelConnection,
-    ChannelEvent,
     ChannelHandshakeError,
     ChannelProtocolError,
     ChannelStateError,
@@ -28,47 +26,21 @@ from servent.proto.channel import (
     StreamReset,
 )
 from servent.proto.channel.frames import FrameType
+from servent.testing.channel_pair import client_and_server as channel_pair
+from servent.testing.channel_pair import drain_events, new_keys, pump
 
 ECHO = "servent/echo/1"
 
 
-def keys() -> LocalKeys:
-    return LocalKeys.create(Ed25519PrivateKey.generate())
-
-
-def events(conn: ChannelConnection) -> list[ChannelEvent]:
-    out = []
-    while (event := conn.next_event()) is not None:
-        out.append(event)
-    return out
-
-
-def pump(a: ChannelConnection, b: ChannelConnection, now: float = 0.0) -> None:
-    """Move bytes both ways until neither side has anything to send."""
-    for _ in range(20):
-        ab, ba = a.data_to_send(), b.data_to_send()
-        if not ab and not ba:
-            return
-        b.receive_data(ab, now)
-        a.receive_data(ba, now)
-    raise AssertionError("the two sides never went quiet")
+keys = new_keys
+events = drain_events
 
 
 def client_and_server(
-    *,
-    expected: bytes | None = None,
-    config: ChannelConfig | None = None,
-    server_keys: LocalKeys | None = None,
+    *, config: ChannelConfig | None = None, server_keys: LocalKeys | None = None
 ) -> tuple[ChannelConnection, ChannelConnection]:
-    """A connected pair with the handshake done and its events consumed."""
-    client = ChannelConnection(keys(), initiator=True, now=0.0, config=config)
-    server = ChannelConnection(
-        server_keys or keys(), initiator=False, now=0.0, protocols={ECHO}, config=config
-    )
-    pump(client, server)
-    assert isinstance(events(client)[0], HandshakeComplete)
-    assert isinstance(events(server)[0], HandshakeComplete)
-    return client, server
+    """A connected pair (``servent.testing``); the server serves the echo protocol."""
+    return channel_pair(protocols={ECHO}, config=config, server_keys=server_keys)
 
 
 def closed(conn: ChannelConnection) -> ConnectionClosed:

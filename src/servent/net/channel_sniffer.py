@@ -90,6 +90,13 @@ class FirstBytesSniffer(asyncio.Protocol):
             self._on_done(self)
             self._on_done = None
 
+    def abort(self) -> None:
+        """Drop the connection if it is still being told apart (the node shuts down)."""
+        if not self._decided:
+            self._finish()
+            if self._transport is not None:
+                self._transport.abort()
+
     def _give_up(self) -> None:
         self._timer = None
         if not self._decided:

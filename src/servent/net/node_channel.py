@@ -1,12 +1,10 @@
-"""The node channel over TCP: dial a node, accept on the peer port, run named protocols.
+"""One node channel over TCP, and its streams as async message queues.
 
-:class:`ChannelHost` is a node's end of every channel: its keys, the registry
-of protocols it serves (``name -> async handler(stream)``, like libp2p's
-stream handlers), the channels it dialled or accepted, and the accept hook
-the :class:`~servent.net.listener.PeerListener` calls for connections that
-start with the channel magic.  :class:`NodeChannel` drives one sans-IO
-:class:`~servent.proto.channel.ChannelConnection` over one socket;
-:class:`NodeStream` is one stream as an async message queue.
+:class:`NodeChannel` drives one sans-IO
+:class:`~servent.proto.channel.ChannelConnection` over one socket and runs
+the protocol handlers of the streams the peer opens; :class:`NodeStream` is
+one stream.  Dialling, accepting and the protocol registry belong to
+:class:`~servent.net.channel_host.ChannelHost`.
 """
 
 from __future__ import annotations
@@ -14,30 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from typing import cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, cast
 
 from servent.codec.node_id import format_node_id
-from servent.net.channel_sniffer import FirstBytesSniffer
-from servent.net.limits import GlobalLimits
 from servent.proto.channel import (
-    ChannelConfig,
     ChannelConnection,
     ChannelError,
     ChannelHandshakeError,
     ChannelStateError,
-    ChannelTimeoutError,
     CloseCode,
     ConnectionClosed,
     HandshakeComplete,
-    LocalKeys,
     MessageReceived,
     StreamEnded,
     StreamOpened,
     StreamReset,
 )
 
-__all__ = ["ChannelHost", "NodeChannel", "NodeStream", "ProtocolRegistry", "StreamHandler"]
+if TYPE_CHECKING:
+    from servent.net.channel_host import ChannelHost
+
+__all__ = ["NodeChannel", "NodeStream", "ProtocolRegistry", "StreamHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +41,6 @@ StreamHandler = Callable[["NodeStream"], Awaitable[None]]
 #: Unread messages over all streams of a channel above which reading pauses.
 BACKLOG_HIGH = 256
 BACKLOG_LOW = 64
-#: How long :meth:`ChannelHost.close` waits for channels to go.
-CLOSE_WAIT = 5.0
-#: Connections being told apart (first bytes) or in a handshake at once.
-MAX_PENDING = 64
 
 
 class ProtocolRegistry:
@@ -99,6 +91,10 @@ class NodeStream:
         """Queue one message (at most 64 KiB) and write it out."""
         self.channel._call(lambda conn: conn.send_message(self.stream_id, data))
 
+    async def drain(self) -> None:
+        """Wait while the socket's write buffer is full (back-pressure for bulk senders)."""
+        await self.channel.wait_writable()
+
     def close(self) -> None:
         """Send nothing more; the peer may still answer."""
         if not self.closed_for_sending:
@@ -147,6 +143,8 @@ class NodeChannel(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._backlog = 0
         self._reading_paused = False
+        self._writable = asyncio.Event()
+        self._writable.set()
         self._holds_slot = False
 
     @property
@@ -179,6 +177,16 @@ class NodeChannel(asyncio.Protocol):
             self.conn.data_to_send()  # nowhere to write it
             self._handle_events()
         self._shut()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def wait_writable(self) -> None:
+        """Return once the transport takes more data (at once when the channel is over)."""
+        await self._writable.wait()
 
     # -- the sans-IO core ------------------------------------------------------------
 
@@ -304,6 +312,7 @@ class NodeChannel(asyncio.Protocol):
             self._timer = None
         for task in self._tasks:
             task.cancel()
+        self._writable.set()  # a writer waiting on a dead channel finds out by sending
         held, self._holds_slot = self._holds_slot, False
         self.host._channel_over(self, held_slot=held)
         self.closed.set()
@@ -340,137 +349,3 @@ class NodeChannel(asyncio.Protocol):
 
     async def wait_closed(self) -> None:
         await self.closed.wait()
-
-
-class ChannelHost:
-    """A node's channels: keys, protocol registry, dialling, and accepting via the listener."""
-
-    def __init__(
-        self,
-        keys: LocalKeys,
-        *,
-        config: ChannelConfig | None = None,
-        limits: GlobalLimits | None = None,
-        max_pending: int = MAX_PENDING,
-    ) -> None:
-        self.keys = keys
-        self.config = config or ChannelConfig()
-        self.limits = limits
-        self.max_pending = max_pending
-        self.protocols = ProtocolRegistry()
-        #: Channels whose handshake completed, by the peer's key.
-        self.channels: dict[bytes, list[NodeChannel]] = {}
-        self._pending: set[object] = set()
-        self._all: set[NodeChannel] = set()
-        self.refused = 0
-
-    # -- accepting (called by the listener) --------------------------------------------
-
-    def sniffer(self, peer_protocol: Callable[[], asyncio.BaseProtocol]) -> asyncio.BaseProtocol:
-        """The protocol for a new incoming connection on the shared port."""
-        if len(self._pending) >= self.max_pending:
-            self.refused += 1
-            return _Refuse()
-        sniffer = FirstBytesSniffer(
-            self._accept,
-            peer_protocol,
-            timeout=self.config.handshake_timeout,
-            on_done=self._pending.discard,
-        )
-        self._pending.add(sniffer)
-        return sniffer
-
-    def _accept(self, transport: asyncio.Transport, first: bytes, accepted_at: float) -> None:
-        channel = self._new_channel(initiator=False, expected=None, now=accepted_at)
-        transport.set_protocol(channel)
-        channel.connection_made(transport)
-        channel.data_received(first)
-
-    def _new_channel(
-        self, *, initiator: bool, expected: bytes | None, now: float | None = None
-    ) -> NodeChannel:
-        conn = ChannelConnection(
-            self.keys,
-            initiator=initiator,
-            now=asyncio.get_running_loop().time() if now is None else now,
-            expected_peer=expected,
-            protocols=self.protocols,
-            config=self.config,
-        )
-        channel = NodeChannel(self, conn)
-        self._all.add(channel)
-        if not initiator:
-            self._pending.add(channel)
-            channel.handshake_done.add_done_callback(lambda _: self._pending.discard(channel))
-        return channel
-
-    # -- dialling ------------------------------------------------------------------
-
-    async def dial(self, host: str, port: int, *, expected: bytes | None = None) -> NodeChannel:
-        """A channel to ``host:port``, connected and authenticated within the handshake
-        timeout; raises :class:`ChannelError` (another node than ``expected``, a failed
-        handshake, the timeout) or :class:`OSError`."""
-        loop = asyncio.get_running_loop()
-        limit = self.config.handshake_timeout
-        channel = self._new_channel(initiator=True, expected=expected)
-        try:
-            async with asyncio.timeout(limit):
-                await loop.create_connection(lambda: channel, host, port)
-                await channel.handshake_done
-        except TimeoutError:
-            channel.close(CloseCode.TIMEOUT, "handshake timed out")
-            self._forget(channel)
-            raise ChannelTimeoutError(f"no channel to {host}:{port} within {limit:.0f} s") from None
-        except BaseException:
-            if channel.transport is not None:
-                channel.transport.abort()
-            self._forget(channel)
-            raise
-        return channel
-
-    # -- bookkeeping -----------------------------------------------------------------
-
-    def _admit(self, channel: NodeChannel) -> bool:
-        if self.limits is not None and not self.limits.try_reserve():
-            self.refused += 1
-            return False
-        assert channel.peer_key is not None
-        self.channels.setdefault(channel.peer_key, []).append(channel)
-        return True
-
-    def _channel_over(self, channel: NodeChannel, *, held_slot: bool) -> None:
-        if held_slot and self.limits is not None:
-            self.limits.release()
-        self._pending.discard(channel)
-        self._forget(channel)
-
-    def _forget(self, channel: NodeChannel) -> None:
-        self._all.discard(channel)
-        if channel.peer_key is not None:
-            same = self.channels.get(channel.peer_key, [])
-            if channel in same:
-                same.remove(channel)
-            if not same:
-                self.channels.pop(channel.peer_key, None)
-
-    def connected(self) -> Iterator[NodeChannel]:
-        for channels in list(self.channels.values()):
-            yield from channels
-
-    async def close(self) -> None:
-        """GOODBYE to every channel, then wait (bounded) for them to go."""
-        channels = list(self._all)
-        for channel in channels:
-            if channel.close_event is None and channel.transport is not None:
-                channel.close(CloseCode.SHUTDOWN, "shutting down")
-        if channels:
-            await asyncio.wait(
-                [asyncio.ensure_future(c.wait_closed()) for c in channels], timeout=5
-            )
-
-
-class _Refuse(asyncio.Protocol):
-    """Closes at once: too many connections are being told apart or shaking hands."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.close()

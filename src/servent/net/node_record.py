@@ -99,16 +99,21 @@ class AddressPublisher:
         next_publish = loop.time()
         while True:
             current = tuple(dict.fromkeys(self.addresses()))[:MAX_ADDRESSES]
-            due = loop.time() >= next_publish or current != self.published
-            if current and due:
-                if await self._publish(current):
-                    next_publish = loop.time() + self.republish_interval
-                else:
-                    next_publish = loop.time() + self.check_interval
-            wait = max(0.0, min(self.check_interval, next_publish - loop.time()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
-            self._changed.clear()
+            if current and (loop.time() >= next_publish or current != self.published):
+                published = await self._publish(current)
+                interval = self.republish_interval if published else self.check_interval
+                next_publish = loop.time() + interval
+            wait = self.check_interval
+            if current:
+                wait = max(0.0, min(wait, next_publish - loop.time()))
+            await self._wait_for_change(wait)
+
+    async def _wait_for_change(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, less when :meth:`addresses_changed` is called."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._changed.wait()
+        self._changed.clear()
 
     async def _publish(self, addresses: tuple[Address, ...]) -> bool:
         record = NodeRecord(addresses, int(time.time()), self.name)

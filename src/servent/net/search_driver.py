@@ -14,7 +14,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from servent.net.node_channel import ChannelHost, NodeChannel, NodeStream
+from servent.net.channel_host import ChannelHost
+from servent.net.node_channel import NodeChannel, NodeStream
 from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.search import (
     Query,

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
-from servent.node.channels import start_channel_host
 from servent.node.config import STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
@@ -35,9 +34,9 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
-from servent.node.identity import NodeIdentity, identity_record, load_or_create_identity
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
+from servent.node.presence import NodePresence
 from servent.node.priorities import merged_priorities
 from servent.node.reporting import NodeReports
 from servent.node.search_service import SearchService
@@ -59,7 +58,6 @@ from servent.node.totals import TransferTotals
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
-    from servent.net.node_channel import ChannelHost
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +80,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports):
+class Node(NodeSettings, NodeReports, NodePresence):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
@@ -101,8 +99,7 @@ class Node(NodeSettings, NodeReports):
         self._dht: DhtDriver | None = None
         self._lock = asyncio.Lock()
         self._started = False
-        self._identity: NodeIdentity | None = None
-        self._channels: ChannelHost | None = None
+        self._init_presence()
         self.search: SearchService | None = None
 
     # -- lifecycle ------------------------------------------------------------
@@ -120,37 +117,11 @@ class Node(NodeSettings, NodeReports):
             raise NodeError("the node is not started")
         return self._store
 
-    @property
-    def identity(self) -> NodeIdentity:
-        """The node's Ed25519 key pair (made in the data directory on first start)."""
-        if self._identity is None:
-            raise NodeError("the node is not started")
-        return self._identity
-
-    @property
-    def channels(self) -> ChannelHost:
-        """Node channels: dial other nodes, register protocols (``docs/node-channel.md``)."""
-        if self._channels is None:
-            raise NodeError("node channels are not running (the node is not listening)")
-        return self._channels
-
-    def identity_info(self) -> dict[str, object]:
-        """``{"id", "name", "addresses"}``: what ``servent id`` prints."""
-        addresses: list[tuple[str, int]] = []
-        listen = self._engine.listen_address
-        if listen is not None:
-            external = self._dht.external_ip if self._dht is not None else None
-            if external is not None:
-                addresses.append((external, listen[1]))
-            if listen[0] not in ("0.0.0.0", "::"):
-                addresses.append(listen)
-        return identity_record(self.identity, self.config.name, addresses)
-
     async def start(self) -> None:
         """Open the state, start the engine and DHT, resume every stored torrent."""
         if self._started:
             return
-        self._identity = await asyncio.to_thread(load_or_create_identity, self.config.data_dir)
+        await self._load_identity()
         self._store = StateStore(self.config.data_dir)
         self._totals = TransferTotals(self._store)
         stored = {
@@ -170,8 +141,8 @@ class Node(NodeSettings, NodeReports):
             if self.config.dht_enabled:
                 await self._start_dht()
             await self._engine.start(self._dht)
-            self._channels = start_channel_host(self.identity, self._engine)
             self._start_dht_bootstrap()
+            self._start_presence()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -213,13 +184,11 @@ class Node(NodeSettings, NodeReports):
         if self.search is not None:
             search, self.search = self.search, None
             await search.close()
-        if self._channels is not None:
-            channels, self._channels = self._channels, None
-            await channels.close()
         for torrent_id in list(self._records):
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:
             self._totals.save(self._store)
+        await self._stop_presence()
         await self._engine.close()
         await self._stop_dht()
         self._events.close()
@@ -245,6 +214,7 @@ class Node(NodeSettings, NodeReports):
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
             self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
+            self._presence_dht_ready()
 
     async def _stop_dht(self) -> None:
         if self._dht is not None:

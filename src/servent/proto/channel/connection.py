@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import ClassVar
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from servent.codec.node_id import format_node_id
 from servent.proto.channel.errors import (
     ChannelAuthError,
@@ -109,7 +111,10 @@ class ChannelConnection:
         expected_peer: bytes | None = None,
         protocols: Container[str] = frozenset(),
         config: ChannelConfig | None = None,
+        ephemeral: X25519PrivateKey | None = None,
     ) -> None:
+        """``ephemeral`` fixes the handshake's ephemeral key: for fuzzing and test
+        vectors only (a fresh one is made otherwise)."""
         self.keys = keys
         self.initiator = initiator
         self.expected_peer = expected_peer
@@ -120,7 +125,9 @@ class ChannelConnection:
         self.peer_key: bytes | None = None
         #: What ended the connection when the peer broke the rules.
         self.error: ChannelError | None = None
-        self._handshake = HandshakeXX(keys, initiator=initiator, prologue=MAGIC)
+        self._handshake = HandshakeXX(
+            keys, initiator=initiator, prologue=MAGIC, ephemeral=ephemeral
+        )
         self._send: CipherState | None = None
         self._receive: CipherState | None = None
         self._in = bytearray()

@@ -34,8 +34,9 @@ HANDSHAKE_LENGTH_SIZE = 2
 FRAME_LENGTH_SIZE = 4
 HEADER_SIZE = 5
 TAG_SIZE = 16
-#: Largest DATA body: one message of a stream protocol.
-MAX_BODY = 64 * 1024
+#: Largest DATA body: one message of a stream protocol; 64 KiB of user payload
+#: (the bound of a message or broadcast) plus 1 KiB for the protocol's envelope.
+MAX_BODY = 64 * 1024 + 1024
 MIN_CIPHERTEXT = TAG_SIZE + HEADER_SIZE
 MAX_CIPHERTEXT = TAG_SIZE + HEADER_SIZE + MAX_BODY
 MAX_REASON = 200
