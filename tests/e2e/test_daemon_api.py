@@ -248,6 +248,14 @@ def test_identity_of_the_running_node(daemon: Daemon) -> None:
     assert f"127.0.0.1:{port}" in identity["addresses"]
 
 
+def test_search_routes(daemon: Daemon) -> None:
+    found = call(daemon, "GET", "/api/search?q=nothing+here&timeout=0.5", "/api/search")
+    assert found == []
+    CALLED.add(("get", "/api/search/results/{short}"))
+    status, body = daemon.call("GET", "/api/search/results/0badc0de")
+    assert status == 404 and "0badc0de" in body["error"]
+
+
 def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:
     document = daemon.ok("GET", "/api/openapi.json")
     operations = {(method, path) for path, item in document["paths"].items() for method in item}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from servent.daemon.search_api import search_openapi_paths
+
 _ERROR = {"$ref": "#/components/responses/Error"}
 _ID = {
     "name": "id",
@@ -348,6 +350,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         },
     }
+    paths.update(search_openapi_paths())
     return {
         "openapi": "3.0.3",
         "info": {

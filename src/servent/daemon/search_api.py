@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -89,6 +89,63 @@ async def recent_result(request: web.Request) -> web.Response:
     if magnet is None:
         raise web.HTTPNotFound(reason=f"no recent search result {short}")
     return web.json_response({"short_id": short, "magnet": magnet})
+
+
+_ERROR = {"description": "error", "content": {"application/json": {"schema": {"type": "object"}}}}
+_RESULT = {
+    "type": "object",
+    "properties": {
+        key: {"type": kind}
+        for key, kind in (
+            ("name", "string"), ("infohash", "string"), ("magnet", "string"),
+            ("size", "integer"), ("files", "integer"), ("sources", "integer"),
+            ("publisher", "string"), ("short_id", "string"), ("id", "string"),
+        )
+    },
+}  # fmt: skip
+
+
+def search_openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of the routes below."""
+    query = [
+        {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"name": "timeout", "in": "query", "schema": {"type": "number"}},
+        {"name": "people", "in": "query", "schema": {"type": "boolean"}},
+    ]
+    short = {"name": "short", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/api/search": {
+            "get": {
+                "summary": "Search files (or people) by name: JSON, or SSE with "
+                "'Accept: text/event-stream' (events 'result', then 'done')",
+                "parameters": query,
+                "responses": {
+                    "200": {
+                        "description": "results",
+                        "content": {
+                            "application/json": {"schema": {"type": "array", "items": _RESULT}},
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _ERROR,
+                },
+            }
+        },
+        "/api/search/results/{short}": {
+            "get": {
+                "summary": "The magnet of a recent search result, by its short ID",
+                "parameters": [short],
+                "responses": {
+                    "200": {
+                        "description": "magnet",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "404": _ERROR,
+                },
+            }
+        },
+    }
 
 
 def add_search_routes(app: web.Application) -> None:
