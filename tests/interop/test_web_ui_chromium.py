@@ -204,3 +204,44 @@ def test_web_ui_downloads_a_magnet_from_another_daemon(page: Page, tmp_path: Pat
     finally:
         assert leecher.stop() == 0
         assert seeder.stop() == 0
+
+
+def test_web_ui_searches_by_name_and_downloads_with_one_click(page: Page, tmp_path: Path) -> None:
+    """A supernode daemon shares a folder; the UI of a leaf finds it by two words of a
+    file's name and downloads it with one click, byte for byte."""
+    folder = tmp_path / "waltzes"
+    folder.mkdir()
+    payload = os.urandom(400_000)
+    (folder / "Blue_Danube-Waltz.flac").write_bytes(payload)
+    sharer = start_daemon(tmp_path / "sharer", "--supernode", "on")
+    try:
+        host, port = sharer.ok("GET", "/api/status")["listen_address"]
+        leaf = start_daemon(
+            tmp_path / "leaf", "--supernode", "off", "--search-bootstrap", f"{host}:{port}"
+        )
+        try:
+            shared = sharer.ok("POST", "/api/shares", {"path": str(folder)})
+            page.goto(f"{leaf.url}/#token={leaf.token}")
+            expect(page.get_by_test_id("node-status")).to_contain_text("transfers")
+            result = page.get_by_test_id("search-result")
+            for _ in range(20):  # the share reaches the supernode within a few seconds
+                page.get_by_test_id("search-input").fill("danube waltz")
+                page.get_by_test_id("search-button").click()
+                expect(page.get_by_test_id("search-status")).to_contain_text("found")
+                if result.count() == 1:
+                    break
+            expect(result).to_have_count(1)
+            expect(result).to_contain_text("waltzes")
+            expect(result).to_contain_text("1 source")
+            _shot(page, "21-search")
+            result.get_by_test_id("search-download").click()
+            card = _card(page, "waltzes")
+            expect(card.get_by_test_id("torrent-state")).to_have_text("seeding", timeout=60_000)
+            _shot(page, "22-downloaded")
+            status = leaf.ok("GET", f"/api/torrents/{shared['id']}")
+            downloaded = Path(status["save_path"]) / "waltzes" / "Blue_Danube-Waltz.flac"
+            assert downloaded.read_bytes() == payload
+        finally:
+            leaf.stop()
+    finally:
+        sharer.stop()
