@@ -401,6 +401,11 @@ class Node(NodeSettings, NodeReports, NodePresence):
         self._emit("shared", added.id, {"path": str(path), "magnet": magnet})
         return ShareResult(added.id, str(path), magnet, existing=added.existing)
 
+    @property
+    def dht_driver(self) -> DhtDriver | None:
+        """The running DHT (None when it is off or not started)."""
+        return self._dht
+
     def peer_address(self) -> tuple[str, int] | None:
         """Where other nodes reach this one for peer connections: the listening address,
         with a wildcard (0.0.0.0, ::) replaced by this host's own address."""

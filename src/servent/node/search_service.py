@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import ipaddress
 import logging
 import os
@@ -67,6 +68,12 @@ log = logging.getLogger(__name__)
 REPUBLISH = 1800.0
 REFRESH = 300.0
 MAX_NEIGHBOURS = 32
+#: Supernodes announce under this info-hash in the DHT (docs/search.md §5).
+RENDEZVOUS = hashlib.sha1(b"servent-search/1 supernodes").digest()
+RENDEZVOUS_SEARCHING = 10.0
+RENDEZVOUS_EVERY = 900.0
+RENDEZVOUS_TIMEOUT = 20.0
+RENDEZVOUS_ASKED = 8
 RECENT_RESULTS = 1000
 ROUTE_TIMEOUT = 1.5
 
@@ -85,6 +92,8 @@ class SearchService(SearchPublishing):
         self.scores = AnswererScores()
         self.recent: OrderedDict[str, str] = OrderedDict()
         self.reachable = False
+        self._address_keys: dict[tuple[str, int], bytes] = {}
+        self._last_rendezvous = -RENDEZVOUS_EVERY
         self._started_at = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
@@ -172,25 +181,50 @@ class SearchService(SearchPublishing):
                 self._spawn(self._hand_over(key))
 
     async def _refresh_supernodes(self) -> None:
+        """Ask the bootstrap nodes, supernodes found in the DHT and three known supernodes
+        for the supernodes they know."""
         address = self._own_address()
         request = SupernodeAsk(self.role == SUPERNODE, address[1] if address else 0)
-        targets: list[tuple[tuple[str, int], bytes | None]] = [
-            (_split(text), None) for text in self.node.config.search_bootstrap
-        ]
+        entry_points = [_split(text) for text in self.node.config.search_bootstrap]
+        entry_points += await self._rendezvous(address)
+        targets = [(a, self._address_keys.get(a)) for a in dict.fromkeys(entry_points)]
         known = [k for k in self.view if k != self.key]
         for key in self._rng.sample(known, min(3, len(known))):
             targets.append((self.addresses[key], key))
         answers = await asyncio.gather(
             *(self._collect(addr, key, request, 5.0) for addr, key in targets)
         )
-        for (_, asked), messages in zip(targets, answers, strict=True):
+        for (target, asked), messages in zip(targets, answers, strict=True):
             if asked is not None and not messages and self.view.failed(asked):
                 self.addresses.pop(asked, None)
+            for peer, _ in messages[:1]:
+                self._address_keys[target] = peer
             for _, message in messages:
                 if isinstance(message, SupernodeList):
                     for node_key, compact in message.supernodes:
                         if node_key != self.key:
                             self._know(node_key, decode_peer(compact))
+
+    async def _rendezvous(self, own: tuple[str, int] | None) -> list[tuple[str, int]]:
+        """Supernodes announce themselves in the DHT under one info-hash; look there now and
+        then (often while few supernodes are known). Nothing when the DHT is off."""
+        dht = self.node.dht_driver
+        now = time.monotonic()
+        every = RENDEZVOUS_SEARCHING if len(self.view) < 4 else RENDEZVOUS_EVERY
+        if dht is None or now - self._last_rendezvous < every:
+            return []
+        self._last_rendezvous = now
+        try:
+            async with asyncio.timeout(RENDEZVOUS_TIMEOUT):
+                if self.role == SUPERNODE and own is not None:
+                    found = (await dht.announce(RENDEZVOUS, own[1])).peers
+                else:
+                    found = (await dht.get_peers(RENDEZVOUS)).peers
+        except (TimeoutError, ServentError, OSError):
+            return []
+        mine = {own} if own is None else {own, (dht.external_ip or "", own[1])}
+        others = [peer for peer in found if peer not in mine]
+        return self._rng.sample(others, min(RENDEZVOUS_ASKED, len(others)))
 
     async def _collect(
         self, address: tuple[str, int], key: bytes | None, request: Any, within: float
