@@ -1,8 +1,9 @@
 """Keeps the local search index in step with the node's torrents.
 
-The node says what happens through its events (added, metadata, state,
-finished, shared, removed); each event re-reads that one torrent through the
-node's public API, so the index never has to guess. A full pass at start
+The node says what happens through its events; every event about a torrent
+(added, metadata, state, finished, shared, removed ...) re-reads that one
+torrent through the node's public API (or removes it when the node no longer
+has it), so the index never has to guess and does not depend on event names. A full pass at start
 catches what changed while the node was down.
 """
 
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from servent.errors import ServentError
+from servent.errors import ServentError, TorrentNotFoundError
 from servent.node.search_index import SearchIndex
 from servent.node.search_results import indexed_torrent
 
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["IndexSync"]
 
 log = logging.getLogger(__name__)
-
-UPDATING_EVENTS = frozenset({"added", "metadata", "state", "finished", "shared"})
-
 
 class IndexSync:
     """Torrent events in, index rows out; ``on_change`` when what is answerable changed."""
@@ -47,12 +45,9 @@ class IndexSync:
         events = self.node.events()
         try:
             async for event in events:
-                if event.torrent_id is None:
-                    continue
-                if event.kind == "removed":
-                    self.remove(event.torrent_id)
-                elif event.kind in UPDATING_EVENTS:
-                    self.update(event.torrent_id)
+                torrent_id = getattr(event, "torrent_id", None)
+                if isinstance(torrent_id, str):
+                    self.update(torrent_id)
         finally:
             await events.aclose()
 
@@ -63,6 +58,9 @@ class IndexSync:
         try:
             status = self.node.torrent(torrent_id)
             files = self.node.files(torrent_id) if status.size > 0 else []
+        except TorrentNotFoundError:
+            self.remove(torrent_id)
+            return
         except ServentError:
             return
         torrent = indexed_torrent(status, files, torrent_id in self._shared_ids())
