@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from servent.proto.search import (
     FILE,
     KeywordIndexStore,
+    QueryResults,
     SearchEntry,
     SearchProtocolError,
     decode_message,
@@ -64,3 +67,40 @@ def test_store_bounds_hold_under_any_sequence(
     store.expire(now)
     assert len(store) == 0
     assert store.lookup("danube", now) == []
+
+
+def _result_view(results: QueryResults) -> dict[bytes, int]:
+    return {r.key: r.sources for r in results.ranked()}
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6)), max_size=40),
+    st.randoms(use_true_random=False),
+    st.integers(1, 5),
+)
+def test_merging_is_independent_of_order_and_batching(
+    found: list[tuple[int, int]], rng: random.Random, batch: int
+) -> None:
+    """Same answers in any order and any batches: same torrents, same source counts."""
+    entries = [
+        SearchEntry(
+            FILE,
+            f"danube waltz {thing}",
+            bytes([who]) * 32,
+            bytes(6),
+            NOW + 60,
+            info_hash=bytes([thing]) * 20,
+        )
+        for who, thing in found
+    ]
+    first = QueryResults("danube", limit=200, verify=lambda _: True)
+    first.add(entries, NOW)
+    shuffled = list(entries)
+    rng.shuffle(shuffled)
+    second = QueryResults("danube", limit=200, verify=lambda _: True)
+    for start in range(0, len(shuffled), batch):
+        second.add(shuffled[start : start + batch], NOW)
+    assert _result_view(first) == _result_view(second)
+    expected = {bytes([t]) * 20: len({w for w, t2 in found if t2 == t}) for _, t in found}
+    assert _result_view(first) == expected
