@@ -32,6 +32,7 @@ from servent.proto.search import (
     decode_message,
     encode_message,
 )
+from servent.proto.search.limits import RequestLimiter
 
 pytestmark = pytest.mark.e2e
 
@@ -210,3 +211,25 @@ async def test_the_local_index_follows_shares_and_removals(tmp_path: Path) -> No
         await node.remove(shared.id)
         await wait_for(lambda: not service(node).index.search("danube"), "the index forgets it")
         assert await names_found(node, "danube waltz") == set()
+
+
+async def test_a_node_flooding_requests_is_held_to_its_rate(tmp_path: Path) -> None:
+    async with (
+        running_node(tmp_path, "s", supernode="on") as supernode,
+        running_node(tmp_path, "f", supernode="off") as flooder,
+    ):
+        await supernode.share(shared_folder(tmp_path, "tango"))
+        await wait_for(lambda: service(supernode).index.search("tango", answerable_only=True),
+                       "the share is indexed")  # fmt: skip
+        service(supernode).limiter = RequestLimiter(rate=0.2, burst=20)
+        started = time.monotonic()
+        answered = 0
+        for number in range(40):
+            query = Query(number.to_bytes(8, "big"), "tango", scope=0)
+            answers, _ = await request(flooder, supernode, encode_message(query))
+            batches = [decode_message(a) for a in answers]
+            if any(isinstance(b, ResultBatch) and b.entries for b in batches):
+                answered += 1
+        refilled = (time.monotonic() - started) * 0.2
+        assert 20 <= answered <= 20 + refilled + 1  # the burst, and what the rate refilled
+        assert service(supernode).limiter.refused > 0

@@ -267,3 +267,17 @@ def test_store_lookup_answers_distinct_torrents_before_copies() -> None:
     found = store.lookup("maneek doba", NOW, limit=50)
     assert {e.info_hash for e in found} == {bytes(20), b"\x07" * 20}
     assert len(found) == 5  # four copies of the popular one, one of the rarer
+
+
+def test_request_limiter_holds_each_peer_to_its_rate() -> None:
+    from servent.proto.search.limits import RequestLimiter
+
+    limiter = RequestLimiter(rate=5.0, burst=20.0, tracked=2)
+    assert all(limiter.allow("flood", NOW) for _ in range(20))
+    assert not limiter.allow("flood", NOW)
+    assert limiter.allow("quiet", NOW)
+    assert limiter.allow("flood", NOW + 0.25)  # one more token after 1/5 s
+    assert not limiter.allow("flood", NOW + 0.25)
+    assert limiter.refused == 2
+    limiter.allow("third", NOW)  # beyond two tracked peers the oldest is forgotten
+    assert len(limiter._buckets) == 2

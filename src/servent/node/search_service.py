@@ -56,6 +56,7 @@ from servent.proto.search import (
     rarest_keyword,
     verify_entry,
 )
+from servent.proto.search.limits import RequestLimiter
 from servent.proto.search.supernodes import QUERY_FANOUT
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class SearchService(SearchPublishing):
         self.addresses: dict[bytes, tuple[str, int]] = {}
         self.registrars: list[bytes] = []
         self.scores = AnswererScores()
+        self.limiter = RequestLimiter()
         self.recent: OrderedDict[str, str] = OrderedDict()
         self.reachable = False
         self._address_keys: dict[tuple[str, int], bytes] = {}
@@ -265,9 +267,14 @@ class SearchService(SearchPublishing):
         found = self.index.search(text, limit=limit, answerable_only=True)
         return [file_entry(torrent, self.key, address, now, sign) for torrent in found]
 
-    async def _answer(self, query: Query, peer: bytes) -> AsyncIterator[Sequence[SearchEntry]]:
+    def _admit(self, peer: bytes) -> bool:
+        """A request from ``peer`` is served unless it is blocked or over its rate."""
         self._note_inbound(peer)
-        if self.scores.blocked(peer, time.time()):
+        now = time.time()
+        return not self.scores.blocked(peer, now) and self.limiter.allow(peer, now)
+
+    async def _answer(self, query: Query, peer: bytes) -> AsyncIterator[Sequence[SearchEntry]]:
+        if not self._admit(peer):
             return
         yield self.local_answers(query.text, query.people, query.limit)
         if query.scope == LOCAL or self.role != SUPERNODE:
@@ -327,9 +334,8 @@ class SearchService(SearchPublishing):
                 self._bad_peer(key)
 
     async def _store(self, store: Store, peer: bytes) -> StoreAnswer:
-        self._note_inbound(peer)
         now = time.time()
-        if self.role != SUPERNODE or self.scores.blocked(peer, now):
+        if self.role != SUPERNODE or not self._admit(peer):
             return StoreAnswer(0, len(store.entries))
         good = [e for e in store.entries if verify_entry(e)]
         bad = len(store.entries) - len(good)
@@ -340,7 +346,8 @@ class SearchService(SearchPublishing):
         return StoreAnswer(stored, refused + bad)
 
     def _supernodes(self, ask_: SupernodeAsk, peer: bytes, host: str) -> SupernodeList:
-        self._note_inbound(peer)
+        if not self._admit(peer):
+            return SupernodeList(())
         if ask_.is_supernode and ask_.port and host:
             self._know(peer, (host, ask_.port))
         listed: list[tuple[bytes, bytes]] = []

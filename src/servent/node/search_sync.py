@@ -24,6 +24,7 @@ __all__ = ["IndexSync"]
 
 log = logging.getLogger(__name__)
 
+
 class IndexSync:
     """Torrent events in, index rows out; ``on_change`` when what is answerable changed."""
 
