@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from servent.node.search_results import result_record
+from servent.proto.search import SearchResult
 
 if TYPE_CHECKING:
     from servent.node.node import Node
@@ -62,12 +63,11 @@ async def search(request: web.Request) -> web.StreamResponse:
     text, limit, timeout, people = _parameters(request)
     results = service.search(text, limit=limit, within=timeout, people=people)
     if "text/event-stream" not in request.headers.get("Accept", ""):
-        merged: dict[str, dict[str, object]] = {}
+        merged: dict[bytes, SearchResult] = {}
         async for result in results:
-            record = result_record(result)
-            merged[str(record["short_id"])] = record
-        ordered = sorted(merged.values(), key=lambda r: -int(str(r.get("sources", 0))))
-        return web.json_response(ordered)
+            merged[result.key] = result
+        ranked = sorted(merged.values(), key=lambda r: (-r.rank, r.entry.name))
+        return web.json_response([result_record(r) for r in ranked])
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )

@@ -316,6 +316,7 @@ class SearchService(SearchPublishing):
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _relay_answers(
         self,
@@ -428,6 +429,7 @@ class SearchService(SearchPublishing):
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _channel_address(self, key: bytes) -> tuple[str, int] | None:
         for channel in self.node.channels.channels.get(key, []):

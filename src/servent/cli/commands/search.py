@@ -89,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
             found = [{key: r[key] for key in JSON_KEYS} for r in found]
         print_json(found)
         return 0
-    seen = 0
+    seen: set[str] = set()
     for result in stream_results(client, _query(args), args.timeout):
-        seen += 1
-        print(_line(result), flush=True)
+        if result["short_id"] not in seen:  # later events of a result add sources only
+            seen.add(result["short_id"])
+            print(_line(result), flush=True)
     if not seen:
         print("nothing found")
     else:
