@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     minutes = report.virtual_seconds / 60.0
+    steady = report.steady_messages / report.nodes / (report.steady_seconds / 60.0)
     print(
         f"nodes {report.nodes}, supernodes {report.supernodes_start} at start, "
         f"{report.supernodes_end} at end, churned {report.churned} ({args.churn:.0%} asked), "
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     handled = report.supernode_messages or [0]
     print(
         f"queries per node per minute: {report.queries / report.nodes / minutes:.3f}; "
-        f"messages per node per minute: {report.messages / report.nodes / minutes:.2f}"
+        f"messages per node per minute: {report.messages / report.nodes / minutes:.2f} "
+        f"({steady:.2f} after the {config.warmup:.0f} s warm-up)"
     )
     print(
         f"supernode load (queries + stores handled per minute): median "

@@ -475,6 +475,9 @@ class SearchSimulation:
 
     # ------------------------------------------------------------------ run
 
+    def _mark_steady(self) -> None:
+        self.report.steady_messages = self.report.messages
+
     def run(self) -> SearchReport:
         config = self.config
         self._start()
@@ -484,6 +487,7 @@ class SearchSimulation:
         for number in range(config.queries):
             when = self.rng.uniform(config.warmup, config.duration)
             self.schedule(when, self._query, number)
+        self.schedule(config.warmup, self._mark_steady)
         end = config.duration + config.timeout + 1.0
         events = 0
         while self._queue and self._queue[0][0] <= end:
@@ -492,6 +496,8 @@ class SearchSimulation:
             action(*args)
             events += 1
         report = self.report
+        report.steady_messages = report.messages - report.steady_messages
+        report.steady_seconds = config.duration - config.warmup
         report.events = events
         report.virtual_seconds = config.duration
         supernodes = self._supernodes()

@@ -78,6 +78,9 @@ class SearchReport:
     virtual_seconds: float = 0.0
     events: int = 0
     supernode_messages: list[int] = field(default_factory=list)
+    #: Messages sent from the end of the warm-up on (the first publication is over).
+    steady_messages: int = 0
+    steady_seconds: float = 0.0
     store_sizes: list[int] = field(default_factory=list)
 
     @property
