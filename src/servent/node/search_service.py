@@ -177,10 +177,11 @@ class SearchService(SearchPublishing):
         if address is None:
             return
         self.addresses[key] = address
-        if self.view.add(key, node_position(key)):
-            self._wake.set()
-            if key != self.key and self.role == SUPERNODE and len(self.store):
-                self._spawn(self._hand_over(key))
+        # A new supernode changes no registrar (a leaf publishes again when its
+        # registrars change) and gets its share of this store by handoff.
+        added = self.view.add(key, node_position(key))
+        if added and key != self.key and self.role == SUPERNODE and len(self.store):
+            self._spawn(self._hand_over(key))
 
     async def _refresh_supernodes(self) -> None:
         """Ask the bootstrap nodes, supernodes found in the DHT and three known supernodes
