@@ -153,22 +153,32 @@ class SearchService(SearchPublishing):
         next_publish = 0.0
         refresh_wait = 1.0
         while True:
-            if self.role == SUPERNODE:
-                self._know(self.key, self._own_address())
-            with contextlib.suppress(ServentError, OSError):
-                await self._refresh_supernodes()
-            if self.role != SUPERNODE and self._pick_registrars():
-                self._wake.set()
-            if time.monotonic() >= next_publish or self._wake.is_set():
-                self._wake.clear()
-                with contextlib.suppress(ServentError, OSError):
-                    await self.publish()
-                next_publish = time.monotonic() + REPUBLISH * self._rng.uniform(0.9, 1.1)
-            self.store.expire(time.time())
+            try:
+                if await self._maintain_once(next_publish):
+                    next_publish = time.monotonic() + REPUBLISH * self._rng.uniform(0.9, 1.1)
+            except Exception:  # one bad round must not end search on this node
+                log.exception("search maintenance failed; trying again later")
             refresh_wait = min(REFRESH, refresh_wait * 2)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(refresh_wait, next_publish - time.monotonic())):
+                until_publish = next_publish - time.monotonic()
+                async with asyncio.timeout(max(1.0, min(refresh_wait, until_publish))):
                     await self._wake.wait()
+
+    async def _maintain_once(self, next_publish: float) -> bool:
+        """One round of :meth:`_maintain`; True when it published."""
+        if self.role == SUPERNODE:
+            self._know(self.key, self._own_address())
+        with contextlib.suppress(ServentError, OSError):
+            await self._refresh_supernodes()
+        if self.role != SUPERNODE and self._pick_registrars():
+            self._wake.set()
+        self.store.expire(time.time())
+        if time.monotonic() < next_publish and not self._wake.is_set():
+            return False
+        self._wake.clear()
+        with contextlib.suppress(ServentError, OSError):
+            await self.publish()
+        return True
 
     def _own_address(self) -> tuple[str, int] | None:
         return self.node.peer_address()
