@@ -139,6 +139,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self._web_seed_task: asyncio.Task[None] | None = None
         self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._dials: set[asyncio.Task[None]] = set()
+        self.refused_incoming = 0
+        self.evicted = 0
         self._incoming_listen: dict[SwarmPeer, Address] = {}
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
@@ -350,7 +352,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             self._up_rate = 0.5 * (self.uploaded - up) / elapsed + 0.5 * self._up_rate
             self._rate_marks = (self.downloaded, self.uploaded)
         for peer in self.open_peers:
-            peer.update_rates(elapsed)
+            peer.update_rates(elapsed, now)
         due = self.choker.next_timer()
         if due is None or now >= due:
             self._run_choker(now)

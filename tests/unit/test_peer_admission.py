@@ -1,0 +1,101 @@
+"""Admission of incoming peers: per-address cap, and replacing the least useful connection."""
+
+from __future__ import annotations
+
+from servent.proto.peer_admission import (
+    Admission,
+    AdmissionPolicy,
+    PeerActivity,
+    admit_peer,
+    host_key,
+    least_useful_peer,
+)
+
+POLICY = AdmissionPolicy(max_peers=4, max_per_ip=2, idle_grace=10.0, interested_grace=100.0)
+
+
+def peer(
+    key: str,
+    host: str = "10.0.0.1",
+    *,
+    connected_at: float = 0.0,
+    last_payload: float | None = None,
+    interested: bool = False,
+    open: bool = True,
+) -> PeerActivity:
+    return PeerActivity(key, host, open, connected_at, last_payload, interested)
+
+
+def test_room_and_address_below_its_cap_is_accepted_without_eviction() -> None:
+    peers = [peer("a", "10.0.0.1"), peer("b", "10.0.0.2")]
+    assert admit_peer(peers, "10.0.0.1", 50.0, POLICY) == Admission(True)
+
+
+def test_keepalive_only_flood_from_one_address_stops_at_the_cap() -> None:
+    """Regression: 50 idle connections from one host filled a seeder's slots."""
+    busy = [peer(f"x{n}", "10.9.9.9", connected_at=99.0) for n in range(2)]
+    decision = admit_peer(busy, "10.9.9.9", 100.0, POLICY)
+    assert not decision.accept
+    assert "10.9.9.9" in decision.reason
+
+
+def test_address_at_its_cap_may_only_replace_its_own_idle_connection() -> None:
+    peers = [
+        peer("other idle", "10.0.0.7", connected_at=0.0),
+        peer("same busy", "10.0.0.1", connected_at=0.0, last_payload=99.0),
+        peer("same idle", "10.0.0.1", connected_at=5.0),
+    ]
+    assert admit_peer(peers, "10.0.0.1", 100.0, POLICY) == Admission(True, evict="same idle")
+
+
+def test_full_torrent_replaces_the_uninterested_longest_idle_peer() -> None:
+    peers = [
+        peer("interested, idle long", "10.0.0.1", interested=True, connected_at=0.0),
+        peer("not interested, idle since 60", "10.0.0.2", last_payload=60.0),
+        peer("not interested, idle since 20", "10.0.0.3", last_payload=20.0),
+        peer("delivering", "10.0.0.4", last_payload=199.5, interested=True),
+    ]
+    decision = admit_peer(peers, "10.0.0.5", 200.0, POLICY)
+    assert decision == Admission(True, evict="not interested, idle since 20")
+
+
+def test_interested_idle_peer_is_replaced_only_after_the_longer_grace() -> None:
+    peers = [
+        peer(f"waiting {n}", f"10.0.0.{n}", interested=True, connected_at=float(n))
+        for n in range(4)
+    ]
+    assert not admit_peer(peers, "10.0.1.1", 50.0, POLICY).accept
+    assert admit_peer(peers, "10.0.1.1", 102.0, POLICY) == Admission(True, evict="waiting 0")
+
+
+def test_fresh_connections_get_their_grace_before_being_replaced() -> None:
+    peers = [peer(f"new {n}", f"10.0.0.{n}", connected_at=95.0) for n in range(4)]
+    decision = admit_peer(peers, "10.0.1.1", 100.0, POLICY)
+    assert not decision.accept
+    assert decision.reason
+
+
+def test_a_connection_still_dialling_is_never_evicted() -> None:
+    peers = [peer(f"dial {n}", f"10.0.0.{n}", open=False) for n in range(4)]
+    assert not admit_peer(peers, "10.0.1.1", 1000.0, POLICY).accept
+    assert least_useful_peer(peers, 1000.0, POLICY) is None
+
+
+def test_over_the_limit_after_it_was_lowered_refuses() -> None:
+    peers = [peer(f"idle {n}", f"10.0.0.{n}") for n in range(6)]
+    assert not admit_peer(peers, "10.0.1.1", 1000.0, POLICY).accept
+    assert not admit_peer([], "10.0.1.1", 0.0, AdmissionPolicy(max_peers=0)).accept
+
+
+def test_ties_fall_to_the_oldest_connection() -> None:
+    peers = [peer("young", "10.0.0.1", connected_at=5.0, last_payload=20.0)]
+    peers.append(peer("old", "10.0.0.2", connected_at=1.0, last_payload=20.0))
+    assert least_useful_peer(peers, 100.0, POLICY) == "old"
+
+
+def test_ipv4_mapped_ipv6_counts_as_the_ipv4_address() -> None:
+    assert host_key("::ffff:10.0.0.1") == "10.0.0.1"
+    assert host_key("2001:DB8::1") == "2001:db8::1"
+    assert host_key("not-an-ip") == "not-an-ip"
+    peers = [peer("v4a", "10.0.0.1", last_payload=99.0), peer("v4b", "10.0.0.1", last_payload=99.0)]
+    assert not admit_peer(peers, "::ffff:10.0.0.1", 100.0, POLICY).accept
