@@ -107,8 +107,7 @@ class TorrentConnections:
     def _dial_due(self, now: float) -> None:
         if self._stop.is_set() or self._tasks is None:
             return
-        # A seed dials only addresses PEX reported as leechers (two seeds have nothing
-        # to trade); otherwise it waits for leechers to dial it.
+        # A seed skips addresses known to be seeds (two seeds have nothing to trade).
         for known in self.known.due(now, self._room(), seeding=self.complete):
             if not self.limits.try_reserve():
                 break
