@@ -22,8 +22,9 @@ def peer(
     last_payload: float | None = None,
     interested: bool = False,
     open: bool = True,
+    incoming: bool = True,
 ) -> PeerActivity:
-    return PeerActivity(key, host, open, connected_at, last_payload, interested)
+    return PeerActivity(key, host, incoming, open, connected_at, last_payload, interested)
 
 
 def test_room_and_address_below_its_cap_is_accepted_without_eviction() -> None:
@@ -99,3 +100,16 @@ def test_ipv4_mapped_ipv6_counts_as_the_ipv4_address() -> None:
     assert host_key("not-an-ip") == "not-an-ip"
     peers = [peer("v4a", "10.0.0.1", last_payload=99.0), peer("v4b", "10.0.0.1", last_payload=99.0)]
     assert not admit_peer(peers, "::ffff:10.0.0.1", 100.0, POLICY).accept
+
+
+def test_connections_we_dialled_do_not_count_against_the_address_cap() -> None:
+    """Regression: a hub that dialled three seeders on 127.0.0.1 refused a newcomer there."""
+    dialled = [peer(f"seed {n}", "127.0.0.1", last_payload=99.0, incoming=False) for n in range(3)]
+    assert admit_peer(dialled, "127.0.0.1", 100.0, POLICY) == Admission(True)
+    idle_dialled = [peer(f"d{n}", "10.0.0.1", incoming=False) for n in range(2)]
+    incoming = [
+        peer("busy in", "10.0.0.1", last_payload=99.0),
+        peer("busy in 2", "10.0.0.1", last_payload=99.0),
+    ]
+    # at the cap, only an idle *incoming* connection of that address could make room
+    assert not admit_peer(idle_dialled + incoming, "10.0.0.1", 100.0, POLICY).accept

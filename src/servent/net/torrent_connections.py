@@ -212,6 +212,7 @@ class TorrentConnections:
             PeerActivity(
                 key=peer,
                 host=peer.session.address[0],
+                incoming=peer.dialled is None,
                 open=peer.open,
                 connected_at=peer.connected_at,
                 last_payload=peer.last_payload,

@@ -6,10 +6,12 @@ connections, so without one whoever connects first keeps the slots; one host
 that opens 50 connections and then sends only keep-alives locks every real
 peer out of a seeder.  Two rules, as libtorrent applies them:
 
-* **Per-address cap**: at most ``max_per_ip`` connections with one IP address.
-  A newcomer from an address at its cap may only take the slot of an idle
-  connection *of that same address* (a household behind one NAT still gets a
-  working peer in; a flooding host only churns its own slots).
+* **Per-address cap**: at most ``max_per_ip`` incoming connections from one IP
+  address.  A newcomer from an address at its cap may only take the slot of an
+  idle incoming connection *of that same address* (a household behind one NAT
+  still gets a working peer in; a flooding host only churns its own slots).
+  Connections we dialled do not count: they are our own choice, and a node
+  that dialled three peers on one host must still accept a fourth from it.
 * **Replacement**: a full torrent gives a newcomer the slot of its least useful
   connection.  Useful means payload moved: a connection is idle when no block
   went either way for ``idle_grace`` seconds (``interested_grace`` when either
@@ -57,6 +59,8 @@ class PeerActivity:
 
     key: object
     host: str
+    #: The peer dialled us (only those count against the per-address cap).
+    incoming: bool
     #: The handshake completed (a dial still connecting is never evicted).
     open: bool
     connected_at: float
@@ -112,11 +116,11 @@ def admit_peer(
 ) -> Admission:
     """Whether an incoming peer from ``host`` gets a slot, and whose slot it takes."""
     address = host_key(host)
-    same = [peer for peer in peers if host_key(peer.host) == address]
+    same = [peer for peer in peers if peer.incoming and host_key(peer.host) == address]
     if len(same) >= policy.max_per_ip:
         victim = least_useful_peer(same, now, policy)
         if victim is None:
-            return Admission(False, reason=f"{len(same)} connections with {address} already")
+            return Admission(False, reason=f"{len(same)} connections from {address} already")
         return Admission(True, evict=victim)
     if policy.max_peers < 1 or len(peers) > policy.max_peers:
         return Admission(False, reason="over the connection limit")
