@@ -8,6 +8,7 @@ from servent.proto.peer_admission import (
     PeerActivity,
     admit_peer,
     host_key,
+    keeps_new_duplicate,
     least_useful_peer,
 )
 
@@ -113,3 +114,31 @@ def test_connections_we_dialled_do_not_count_against_the_address_cap() -> None:
     ]
     # at the cap, only an idle *incoming* connection of that address could make room
     assert not admit_peer(idle_dialled + incoming, "10.0.0.1", 100.0, POLICY).accept
+
+
+def test_both_ends_keep_the_same_of_two_crossing_connections() -> None:
+    """Two peers dialled each other at once: each end closes one connection, and it must
+    be the same one (the one the greater peer id dialled), whichever handshake each end
+    saw complete first."""
+    low, high = b"-SV0000-" + b"a" * 12, b"-SV0000-" + b"z" * 12
+    for outgoing_first_at_low in (True, False):
+        for outgoing_first_at_high in (True, False):
+            at_low = _dialler_of_kept(outgoing_first_at_low, our_id=low, their_id=high)
+            at_high = _dialler_of_kept(outgoing_first_at_high, our_id=high, their_id=low)
+            assert at_low == at_high == high
+
+
+def _dialler_of_kept(outgoing_first: bool, *, our_id: bytes, their_id: bytes) -> bytes:
+    """The peer id of whoever dialled the connection this end keeps."""
+    new_outgoing = not outgoing_first
+    keep_new = keeps_new_duplicate(
+        new_outgoing=new_outgoing, old_outgoing=outgoing_first, our_id=our_id, their_id=their_id
+    )
+    outgoing_kept = new_outgoing if keep_new else outgoing_first
+    return our_id if outgoing_kept else their_id
+
+
+def test_two_connections_dialled_by_one_side_keep_the_older() -> None:
+    ids = {"our_id": b"b" * 20, "their_id": b"a" * 20}
+    assert not keeps_new_duplicate(new_outgoing=True, old_outgoing=True, **ids)
+    assert not keeps_new_duplicate(new_outgoing=False, old_outgoing=False, **ids)

@@ -200,6 +200,17 @@ class TorrentConnections:
             self._evict(admission.evict, host)  # type: ignore[arg-type]
         return True
 
+    def _close_twin(self, twin: SwarmPeer, kept: SwarmPeer) -> None:
+        """Close the older of two connections to one peer (both dialled each other); the
+        address it held passes to the kept one, so it is not dialled again meanwhile."""
+        held = twin.dialled if twin.dialled is not None else self._incoming_listen.pop(twin, None)
+        twin.dialled = None  # its end no longer speaks for the address
+        if held is not None and kept.dialled is None and kept not in self._incoming_listen:
+            self._incoming_listen[kept] = held
+        elif held is not None and held != kept.dialled:
+            self.known.disconnected(held, self.loop.time())
+        twin.session.close("duplicate connection (the newer one is kept)")
+
     def _admission_policy(self) -> AdmissionPolicy:
         return AdmissionPolicy(
             max_peers=self.config.max_connections, max_per_ip=self.config.max_peers_per_ip

@@ -20,6 +20,10 @@ peer out of a seeder.  Two rules, as libtorrent applies them:
   interested, then the longest idle, then the oldest connection.
 
 A connection still dialling (no handshake yet) is never evicted.
+
+Since seeds dial too, two peers may dial each other at once; both ends then
+must close the *same* one of the two connections, or both are lost
+(:func:`keeps_new_duplicate`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "PeerActivity",
     "admit_peer",
     "host_key",
+    "keeps_new_duplicate",
     "least_useful_peer",
 ]
 
@@ -130,3 +135,15 @@ def admit_peer(
             return Admission(False, reason="torrent full and every connection in use")
         return Admission(True, evict=victim)
     return Admission(True)
+
+
+def keeps_new_duplicate(
+    *, new_outgoing: bool, old_outgoing: bool, our_id: bytes, their_id: bytes
+) -> bool:
+    """A second connection to a peer (same peer id) completed its handshake: whether it
+    is kept and the older one closed.  Both ends must pick the same connection, so the
+    rule uses only what both know: the one dialled by the peer with the greater peer id
+    survives (as in libtorrent).  Two connections dialled by the same side: the older stays."""
+    if new_outgoing == old_outgoing:
+        return False
+    return new_outgoing == (our_id > their_id)
