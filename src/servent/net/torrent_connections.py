@@ -196,8 +196,8 @@ class TorrentConnections:
         session.conn.extensions = self.extension_registry
         self._register(session, dialled=None)
         session.handler = self
-        if admission.evict is not None:
-            self._evict(admission.evict, host)  # type: ignore[arg-type]
+        if isinstance(admission.evict, SwarmPeer):  # the keys _activity handed in
+            self._evict(admission.evict, host)
         return True
 
     def _close_twin(self, twin: SwarmPeer, kept: SwarmPeer) -> None:
