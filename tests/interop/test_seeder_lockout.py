@@ -9,7 +9,10 @@ loopback source addresses other than the leecher's 127.0.0.1:
   three out, so the torrent never fills;
 * one each from 50 addresses (127.0.1.1 .. 127.0.1.50): the torrent fills,
   and the leecher gets the slot of the least useful idle connection once
-  the idle ones have had their grace period.
+  the idle ones have had their grace period;
+* one each from 20 addresses (127.0.2.x) against a node whose node-wide limit
+  is 20 connections: the torrent has room but the node has none, and the
+  leecher again takes an idle connection's place.
 
 Either way the libtorrent leecher must download the whole payload.
 """
@@ -121,16 +124,22 @@ async def wait_open_peers(torrent: TorrentSession, count: int, within: float = 3
         await asyncio.sleep(0.05)  # polling the seeder's state with a deadline
 
 
-@pytest.mark.parametrize("spread", ["one address", "fifty addresses"])
+NODE_LIMIT = 20
+SPREADS = {
+    "one address": (["127.0.0.2"] * FLOOD, 200),
+    "fifty addresses": ([f"127.0.1.{n}" for n in range(1, FLOOD + 1)], 200),
+    "node-wide limit": ([f"127.0.2.{n}" for n in range(1, NODE_LIMIT + 1)], NODE_LIMIT),
+}
+
+
+@pytest.mark.parametrize("spread", list(SPREADS))
 async def test_libtorrent_leecher_completes_despite_idle_flood(tmp_path: Path, spread: str) -> None:
     data = write_payload(tmp_path / "seed" / "payload.bin", SIZE, seed=7)
     torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "payload.bin", version="v1")
     meta = parse_torrent(torrent)
-    if spread == "one address":
-        sources = ["127.0.0.2"] * FLOOD
-    else:
-        sources = [f"127.0.1.{n}" for n in range(1, FLOOD + 1)]
-    async with SwarmEngine(EngineConfig(listen_host=LOOPBACK, trackers=False)) as engine:
+    sources, node_limit = SPREADS[spread]
+    config = EngineConfig(listen_host=LOOPBACK, trackers=False, max_connections=node_limit)
+    async with SwarmEngine(config) as engine:
         seeder = await engine.add_torrent(meta, tmp_path / "seed")
         assert seeder.complete
         assert seeder.config.max_connections == FLOOD
@@ -141,8 +150,8 @@ async def test_libtorrent_leecher_completes_despite_idle_flood(tmp_path: Path, s
                 assert admitted == seeder.config.max_peers_per_ip == 3
                 assert seeder.refused_incoming >= FLOOD - 3
             else:
-                assert admitted == FLOOD
-                await wait_open_peers(seeder, FLOOD)
+                assert admitted == len(sources)
+                await wait_open_peers(seeder, len(sources))
             with libtorrent_peer() as leecher:
                 handle = leecher.add_torrent(torrent, tmp_path / "out", seed=False)
                 last_dial = 0.0
@@ -156,7 +165,7 @@ async def test_libtorrent_leecher_completes_despite_idle_flood(tmp_path: Path, s
 
                 await leecher.wait_for(downloaded, "the leecher to download", DEADLINE)
                 await leecher.flush(handle)
-            if spread == "fifty addresses":
+            if spread != "one address":
                 assert seeder.evicted >= 1
                 assert sum(c.closed.is_set() for c in clients) >= seeder.evicted
             assert len(seeder.open_peers) <= FLOOD

@@ -142,3 +142,14 @@ def test_two_connections_dialled_by_one_side_keep_the_older() -> None:
     ids = {"our_id": b"b" * 20, "their_id": b"a" * 20}
     assert not keeps_new_duplicate(new_outgoing=True, old_outgoing=True, **ids)
     assert not keeps_new_duplicate(new_outgoing=False, old_outgoing=False, **ids)
+
+
+def test_at_the_node_wide_limit_a_newcomer_only_replaces_an_idle_connection() -> None:
+    """The torrent has room, but the node's connections are all taken."""
+    peers = [peer("idle", "10.0.0.1"), peer("busy", "10.0.0.2", last_payload=99.0)]
+    assert admit_peer(peers, "10.0.1.1", 100.0, POLICY) == Admission(True)
+    decision = admit_peer(peers, "10.0.1.1", 100.0, POLICY, node_full=True)
+    assert decision == Admission(True, evict="idle")
+    refused = admit_peer(peers[1:], "10.0.1.1", 100.0, POLICY, node_full=True)
+    assert not refused.accept and "node" in refused.reason
+    assert not admit_peer([], "10.0.1.1", 100.0, POLICY, node_full=True).accept

@@ -166,11 +166,12 @@ class TorrentConnections:
             extensions=self.extension_registry,
         )
 
-    def accept_incoming(self, session: PeerSession, now: float) -> bool:
+    def accept_incoming(self, session: PeerSession, now: float, *, node_full: bool = False) -> bool:
         """Take over an incoming connection whose handshake named this torrent.
 
         The caller (the listener) already reserved a global connection slot;
-        on False it closes the session and releases the slot.
+        on False it closes the session and releases the slot.  ``node_full``: that
+        slot is over the node-wide limit, so an idle connection must make room.
         """
         host, port = session.address
         if self._tasks is None or self._stop.is_set():
@@ -178,7 +179,9 @@ class TorrentConnections:
         handshake = session.conn.remote_handshake
         if self.bans.is_banned(host, port, handshake.peer_id if handshake else None):
             return False
-        admission = admit_peer(self._activity(), host, now, self._admission_policy())
+        admission = admit_peer(
+            self._activity(), host, now, self._admission_policy(), node_full=node_full
+        )
         if not admission.accept:
             self.refused_incoming += 1
             log.debug("refusing %s:%d: %s", host, port, admission.reason)

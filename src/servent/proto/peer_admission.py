@@ -12,10 +12,11 @@ peer out of a seeder.  Two rules, as libtorrent applies them:
   still gets a working peer in; a flooding host only churns its own slots).
   Connections we dialled do not count: they are our own choice, and a node
   that dialled three peers on one host must still accept a fourth from it.
-* **Replacement**: a full torrent gives a newcomer the slot of its least useful
-  connection.  Useful means payload moved: a connection is idle when no block
-  went either way for ``idle_grace`` seconds (``interested_grace`` when either
-  side is interested: a choked leecher waits its turn a while).  Keep-alives,
+* **Replacement**: a full torrent (or a torrent of a node at its node-wide
+  limit) gives a newcomer the slot of its least useful connection.  Useful
+  means payload moved: a connection is idle when no block went either way for
+  ``idle_grace`` seconds (``interested_grace`` when either side is
+  interested: a choked leecher waits its turn a while).  Keep-alives,
   HAVEs and other chatter are not activity.  Least useful first: nobody
   interested, then the longest idle, then the oldest connection.
 
@@ -117,9 +118,17 @@ def least_useful_peer(
 
 
 def admit_peer(
-    peers: Sequence[PeerActivity], host: str, now: float, policy: AdmissionPolicy
+    peers: Sequence[PeerActivity],
+    host: str,
+    now: float,
+    policy: AdmissionPolicy,
+    *,
+    node_full: bool = False,
 ) -> Admission:
-    """Whether an incoming peer from ``host`` gets a slot, and whose slot it takes."""
+    """Whether an incoming peer from ``host`` gets a slot, and whose slot it takes.
+
+    ``node_full``: the node-wide connection limit is reached, so the newcomer
+    comes in only in place of one of this torrent's idle connections."""
     address = host_key(host)
     same = [peer for peer in peers if peer.incoming and host_key(peer.host) == address]
     if len(same) >= policy.max_per_ip:
@@ -129,10 +138,11 @@ def admit_peer(
         return Admission(True, evict=victim)
     if policy.max_peers < 1 or len(peers) > policy.max_peers:
         return Admission(False, reason="over the connection limit")
-    if len(peers) == policy.max_peers:
+    if node_full or len(peers) == policy.max_peers:
         victim = least_useful_peer(peers, now, policy)
         if victim is None:
-            return Admission(False, reason="torrent full and every connection in use")
+            full = "node" if node_full else "torrent"
+            return Admission(False, reason=f"{full} full and every connection in use")
         return Admission(True, evict=victim)
     return Admission(True)
 
