@@ -147,8 +147,9 @@ async def test_libtorrent_leecher_completes_despite_idle_flood(tmp_path: Path, s
             await settled(clients)
             admitted = sum(c.handshaken.is_set() for c in clients)
             if spread == "one address":
-                assert admitted == seeder.config.max_peers_per_ip == 3
-                assert seeder.refused_incoming >= FLOOD - 3
+                # (on a slow machine the last may arrive after the first ones' grace)
+                assert admitted - seeder.evicted == seeder.config.max_peers_per_ip == 3
+                assert seeder.refused_incoming == FLOOD - admitted
             else:
                 assert admitted == len(sources)
                 await wait_open_peers(seeder, len(sources))
