@@ -233,3 +233,29 @@ async def test_a_node_flooding_requests_is_held_to_its_rate(tmp_path: Path) -> N
         refilled = (time.monotonic() - started) * 0.2
         assert 20 <= answered <= 20 + refilled + 1  # the burst, and what the rate refilled
         assert service(supernode).limiter.refused > 0
+
+
+async def test_a_silent_neighbour_does_not_hold_a_search_past_its_timeout(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_node(tmp_path, "q", supernode="off") as searcher,
+        running_node(tmp_path, "z", supernode="off") as silent,
+    ):
+        address = silent.peer_address()
+        assert address is not None
+        release = asyncio.Event()
+
+        async def never_answer(stream: NodeStream) -> None:
+            await release.wait()  # reads nothing, answers nothing
+
+        silent.channels.protocols._handlers[PROTOCOL] = never_answer  # the silent node's code
+        await searcher.channels.dial(*address, expected=silent.identity.public_key)
+        await searcher.share(shared_folder(tmp_path, "bolero"))
+        await wait_for(lambda: service(searcher).index.search("bolero", answerable_only=True),
+                       "the share is indexed")  # fmt: skip
+        started = time.monotonic()
+        found = await names_found(searcher, "bolero")
+        assert time.monotonic() - started < 4.0  # the 2 s limit, with room for a loaded machine
+        assert found == {"bolero"}  # its own share still comes back at once
+        release.set()
