@@ -259,3 +259,26 @@ async def test_a_silent_neighbour_does_not_hold_a_search_past_its_timeout(
         assert time.monotonic() - started < 4.0  # the 2 s limit, with room for a loaded machine
         assert found == {"bolero"}  # its own share still comes back at once
         release.set()
+
+
+async def test_a_new_supernode_gets_its_entries_handed_over(tmp_path: Path) -> None:
+    async with (
+        running_node(tmp_path, "s1", supernode="on") as first,
+        running_node(tmp_path, "p", supernode="off") as publisher,
+    ):
+        address = publisher.peer_address()
+        assert address is not None
+        entry = SearchEntry(
+            FILE, "Bolero Live", publisher.identity.public_key, encode_peer(address),
+            int(time.time()) + 600, info_hash=os.urandom(20), size=10, files=1,
+        ).signed(publisher.identity.sign)  # fmt: skip
+        answers, _ = await request(publisher, first, encode_message(Store((entry,))))
+        assert decode_message(answers[0]) == StoreAnswer(1, 0)
+        async with running_node(
+            tmp_path, "s2", supernode="on", search_bootstrap=[bootstrap(first)]
+        ) as second:
+            # Nobody publishes again: the entry reaches the newcomer by handoff only (with
+            # two supernodes both are among the R = 4 responsible for every key).
+            await wait_for(lambda: service(second).store.lookup("bolero", time.time()),
+                           "the entry was handed over to the newcomer")  # fmt: skip
+            assert list(service(second).store.lookup("live bolero", time.time())) == [entry]

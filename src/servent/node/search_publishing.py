@@ -23,6 +23,7 @@ from servent.proto.search import (
     SupernodeView,
     keyword_key,
     keywords,
+    node_position,
 )
 from servent.proto.search.supernodes import RESPONSIBLE
 
@@ -34,6 +35,8 @@ __all__ = ["REGISTRARS", "SearchPublishing"]
 REGISTRARS = 2
 STORE_CHUNK = 100
 REQUEST_TIMEOUT = 10.0
+#: Keywords looked at between two yields to the event loop during a handoff.
+HANDOFF_SLICE = 200
 
 
 class SearchPublishing:
@@ -137,11 +140,18 @@ class SearchPublishing:
                     await self._forward(targets[key], exclude=exclude, failed=key)
 
     async def _hand_over(self, newcomer: bytes) -> None:
-        """Send a new supernode the entries it is now responsible for (Kad's handoff)."""
-        handed = [
-            entry for entry in self.store.entries()
-            if any(newcomer in self.view.responsible(keyword_key(w), RESPONSIBLE)
-                   for w in keywords(entry.texts))
-        ]  # fmt: skip
+        """Send a new supernode the entries it is now responsible for (Kad's handoff).
+
+        Only the supernodes next to the newcomer in key space hold such entries, so
+        the others do nothing; the scan yields to the event loop as it goes."""
+        near = self.view.responsible(node_position(newcomer), 2 * RESPONSIBLE)
+        if self.key not in near:
+            return
+        handed: dict[tuple[bytes, bytes, bytes], SearchEntry] = {}
+        for scanned, (word, bucket) in enumerate(self.store.buckets()):
+            if newcomer in self.view.responsible(keyword_key(word), RESPONSIBLE):
+                handed.update((entry.identity, entry) for entry in bucket)
+            if scanned % HANDOFF_SLICE == HANDOFF_SLICE - 1:
+                await asyncio.sleep(0)
         if handed:
-            await self._send_store(newcomer, handed, forward=False)
+            await self._send_store(newcomer, list(handed.values()), forward=False)

@@ -128,6 +128,10 @@ class KeywordIndexStore:
     def entries(self) -> Iterable[SearchEntry]:
         return self._entries.values()
 
+    def buckets(self) -> list[tuple[str, list[SearchEntry]]]:
+        """Every keyword with its entries (a copy: the store may change meanwhile)."""
+        return [(word, list(bucket.values())) for word, bucket in self._by_keyword.items()]
+
     def publisher_count(self, publisher: bytes) -> int:
         return self._per_publisher.get(publisher, 0)
 
