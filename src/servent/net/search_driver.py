@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeChannel, NodeStream
-from servent.proto.channel import ChannelError, CloseCode
+from servent.proto.channel import ChannelConnection, ChannelError, CloseCode, LocalKeys
 from servent.proto.search import (
     Query,
+    ReachCheck,
+    ReachResult,
     ResultBatch,
     SearchEntry,
     SearchMessage,
@@ -32,7 +34,14 @@ from servent.proto.search import (
 )
 from servent.proto.search.frames import MAX_BATCH
 
-__all__ = ["PROTOCOL", "SearchResponder", "ask", "channel_to", "result_batches"]
+__all__ = [
+    "PROTOCOL",
+    "SearchResponder",
+    "ask",
+    "channel_to",
+    "node_answers_at",
+    "result_batches",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,7 @@ BATCH_BYTES = 50_000
 QueryAnswer = Callable[[Query, bytes], AsyncIterator[Sequence[SearchEntry]]]
 StoreHandler = Callable[[Store, bytes], Awaitable[StoreAnswer]]
 SupernodeHandler = Callable[[SupernodeAsk, bytes, str], SupernodeList]
+ReachHandler = Callable[[ReachCheck, bytes, str], Awaitable[ReachResult]]
 BadPeer = Callable[[bytes], None]
 
 
@@ -75,6 +85,7 @@ class SearchResponder:
     store: StoreHandler
     supernodes: SupernodeHandler
     bad_peer: BadPeer
+    reach: ReachHandler
 
     def register(self, host: ChannelHost) -> None:
         host.protocols.register(PROTOCOL, self.handle)
@@ -106,6 +117,9 @@ class SearchResponder:
         elif isinstance(message, SupernodeAsk):
             host = _peer_host(stream.channel)
             stream.send(encode_message(self.supernodes(message, peer, host)))
+        elif isinstance(message, ReachCheck):
+            host = _peer_host(stream.channel)
+            stream.send(encode_message(await self.reach(message, peer, host)))
         else:
             self.bad_peer(peer)
             stream.reset(CloseCode.PROTOCOL_ERROR, "not a search request")
@@ -117,6 +131,34 @@ def _peer_host(channel: NodeChannel) -> str:
     transport = channel.transport
     peer = transport.get_extra_info("peername") if transport is not None else None
     return str(peer[0]) if peer else ""
+
+
+async def node_answers_at(
+    keys: LocalKeys, address: tuple[str, int], expected: bytes, *, within: float
+) -> bool:
+    """Whether the node ``expected`` answers a channel handshake at ``address``.
+
+    The handshake stops once the responder has proven its key (message 2): no
+    channel is opened on either side, so the check never replaces a channel the
+    two nodes already have."""
+    loop = asyncio.get_running_loop()
+    conn = ChannelConnection(keys, initiator=True, now=loop.time(), expected_peer=expected)
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(within):
+            reader, writer = await asyncio.open_connection(*address)
+            writer.write(conn.data_to_send())
+            while conn.peer_key is None and conn.error is None:
+                data = await reader.read(4096)
+                if not data:
+                    return False
+                conn.receive_data(data, loop.time())
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        if writer is not None:
+            writer.transport.abort()
+    return conn.peer_key == expected
 
 
 async def channel_to(host: ChannelHost, address: tuple[str, int], key: bytes | None) -> NodeChannel:

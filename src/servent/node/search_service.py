@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import ipaddress
 import logging
 import os
@@ -24,9 +23,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from servent.codec.compact import decode_peer, encode_peer
 from servent.errors import ServentError
 from servent.net.search_driver import SearchResponder, ask
+from servent.node.search_discovery import REACH_CHECK_EVERY, RENDEZVOUS_EVERY, SearchDiscovery
 from servent.node.search_index import SearchIndex
 from servent.node.search_publishing import SearchPublishing
 from servent.node.search_results import file_entry, magnet_of, person_entry, short_id
@@ -46,8 +45,6 @@ from servent.proto.search import (
     SearchResult,
     Store,
     StoreAnswer,
-    SupernodeAsk,
-    SupernodeList,
     SupernodeView,
     decide_role,
     keyword_key,
@@ -69,17 +66,11 @@ log = logging.getLogger(__name__)
 REPUBLISH = 1800.0
 REFRESH = 300.0
 MAX_NEIGHBOURS = 32
-#: Supernodes announce under this info-hash in the DHT (docs/search.md §5).
-RENDEZVOUS = hashlib.sha1(b"servent-search/1 supernodes").digest()
-RENDEZVOUS_SEARCHING = 10.0
-RENDEZVOUS_EVERY = 900.0
-RENDEZVOUS_TIMEOUT = 20.0
-RENDEZVOUS_ASKED = 8
 RECENT_RESULTS = 1000
 ROUTE_TIMEOUT = 1.5
 
 
-class SearchService(SearchPublishing):
+class SearchService(SearchDiscovery, SearchPublishing):
     """One node's part in search; see the module docstring."""
 
     def __init__(self, node: Node) -> None:
@@ -96,6 +87,7 @@ class SearchService(SearchPublishing):
         self.reachable = False
         self._address_keys: dict[tuple[str, int], bytes] = {}
         self._last_rendezvous = -RENDEZVOUS_EVERY
+        self._last_reach_check = -REACH_CHECK_EVERY
         self._started_at = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
@@ -113,7 +105,9 @@ class SearchService(SearchPublishing):
         return decide_role(self.node.config.supernode, reachable=self.reachable, uptime=uptime)
 
     async def start(self) -> None:
-        responder = SearchResponder(self._answer, self._store, self._supernodes, self._bad_peer)
+        responder = SearchResponder(
+            self._answer, self._store, self._supernodes, self._bad_peer, self._reach_back
+        )
         responder.register(self.node.channels)
         await self.sync.full()
         self._spawn(self.sync.follow())
@@ -172,6 +166,7 @@ class SearchService(SearchPublishing):
             await self._refresh_supernodes()
         if self.role != SUPERNODE and self._pick_registrars():
             self._wake.set()
+        await self._check_reachable()
         self.store.expire(time.time())
         if time.monotonic() < next_publish and not self._wake.is_set():
             return False
@@ -192,52 +187,6 @@ class SearchService(SearchPublishing):
         added = self.view.add(key, node_position(key))
         if added and key != self.key and self.role == SUPERNODE and len(self.store):
             self._spawn(self._hand_over(key))
-
-    async def _refresh_supernodes(self) -> None:
-        """Ask the bootstrap nodes, supernodes found in the DHT and three known supernodes
-        for the supernodes they know."""
-        address = self._own_address()
-        request = SupernodeAsk(self.role == SUPERNODE, address[1] if address else 0)
-        entry_points = [_split(text) for text in self.node.config.search_bootstrap]
-        entry_points += await self._rendezvous(address)
-        targets = [(a, self._address_keys.get(a)) for a in dict.fromkeys(entry_points)]
-        known = [k for k in self.view if k != self.key]
-        for key in self._rng.sample(known, min(3, len(known))):
-            targets.append((self.addresses[key], key))
-        answers = await asyncio.gather(
-            *(self._collect(addr, key, request, 5.0) for addr, key in targets)
-        )
-        for (target, asked), messages in zip(targets, answers, strict=True):
-            if asked is not None and not messages and self.view.failed(asked):
-                self.addresses.pop(asked, None)
-            for peer, _ in messages[:1]:
-                self._address_keys[target] = peer
-            for _, message in messages:
-                if isinstance(message, SupernodeList):
-                    for node_key, compact in message.supernodes:
-                        if node_key != self.key:
-                            self._know(node_key, decode_peer(compact))
-
-    async def _rendezvous(self, own: tuple[str, int] | None) -> list[tuple[str, int]]:
-        """Supernodes announce themselves in the DHT under one info-hash; look there now and
-        then (often while few supernodes are known). Nothing when the DHT is off."""
-        dht = self.node.dht_driver
-        now = time.monotonic()
-        every = RENDEZVOUS_SEARCHING if len(self.view) < 4 else RENDEZVOUS_EVERY
-        if dht is None or now - self._last_rendezvous < every:
-            return []
-        self._last_rendezvous = now
-        try:
-            async with asyncio.timeout(RENDEZVOUS_TIMEOUT):
-                if self.role == SUPERNODE and own is not None:
-                    found = (await dht.announce(RENDEZVOUS, own[1])).peers
-                else:
-                    found = (await dht.get_peers(RENDEZVOUS)).peers
-        except (TimeoutError, ServentError, OSError):
-            return []
-        mine = {own} if own is None else {own, (dht.external_ip or "", own[1])}
-        others = [peer for peer in found if peer not in mine]
-        return self._rng.sample(others, min(RENDEZVOUS_ASKED, len(others)))
 
     async def _collect(
         self, address: tuple[str, int], key: bytes | None, request: Any, within: float
@@ -357,24 +306,6 @@ class SearchService(SearchPublishing):
             self._spawn(self._forward(good, exclude=peer))
         return StoreAnswer(stored, refused + bad)
 
-    def _supernodes(self, ask_: SupernodeAsk, peer: bytes, host: str) -> SupernodeList:
-        if not self._admit(peer):
-            return SupernodeList(())
-        if ask_.is_supernode and ask_.port and host:
-            self._know(peer, (host, ask_.port))
-        listed: list[tuple[bytes, bytes]] = []
-        own = self._own_address()
-        if self.role == SUPERNODE and own is not None:
-            listed.append((self.key, encode_peer(own)))
-        for key in self.view:
-            address = self.addresses.get(key)
-            if address is not None and key not in (peer, self.key):
-                with contextlib.suppress(ServentError, ValueError):
-                    listed.append((key, encode_peer(address)))
-            if len(listed) >= 200:
-                break
-        return SupernodeList(tuple(listed))
-
     # -- searching ------------------------------------------------------------------------
 
     async def search(
@@ -461,8 +392,3 @@ class SearchService(SearchPublishing):
     def magnet_for(self, short: str) -> str | None:
         """The magnet (with its sources) of a recent result, by its short ID."""
         return self.recent.get(short.lower())
-
-
-def _split(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
