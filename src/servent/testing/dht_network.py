@@ -100,6 +100,10 @@ class SimulatedDht:
     _sorted_keys: list[int] | None = None
     #: Callbacks for operations in flight: (origin, lookup_id) -> called with the final event.
     waiters: dict[tuple[Address, int], Callable[[Any], None]] = field(default_factory=dict)
+    #: Callbacks for early results (``PeersArrived``) of operations still running.
+    partial_waiters: dict[tuple[Address, int], Callable[[Any], None]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.network.on_activity = self._drain_events
@@ -111,21 +115,32 @@ class SimulatedDht:
         waiters = self.waiters
         while (event := node.next_event()) is not None:
             lookup_id = getattr(event, "lookup_id", None)
-            if lookup_id is not None:
-                callback = waiters.pop((addr, lookup_id), None)
-                if callback is not None:
-                    callback(event)
+            if lookup_id is None:
+                continue
+            if getattr(event, "partial", False):
+                partial = self.partial_waiters.get((addr, lookup_id))
+                if partial is not None:
+                    partial(event)
+                continue
+            self.partial_waiters.pop((addr, lookup_id), None)
+            callback = waiters.pop((addr, lookup_id), None)
+            if callback is not None:
+                callback(event)
 
     def start(
         self,
         addr: Address,
         operation: Callable[[Any, float], int],
         on_done: Callable[[Any], None],
+        on_partial: Callable[[Any], None] | None = None,
     ) -> None:
-        """Run ``operation(node, now) -> lookup_id`` on node ``addr``; ``on_done(event)`` later."""
+        """Run ``operation(node, now) -> lookup_id`` on node ``addr``; ``on_done(event)`` later,
+        ``on_partial(event)`` for each early result before that."""
         node = self.nodes[addr]
         lookup_id = operation(node, self.now)
         self.waiters[(addr, lookup_id)] = on_done
+        if on_partial is not None:
+            self.partial_waiters[(addr, lookup_id)] = on_partial
         self.network.flush(addr)
         self._drain_events(addr, node)
 
@@ -328,6 +343,9 @@ class LookupReport:
     rounds_to_goal: list[int] = field(default_factory=list)
     messages: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    #: get_peers: when the caller first held the announced peer (an early ``PeersArrived``
+    #: or, failing that, the final event). Only for successful lookups.
+    first_peers: list[float] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float:
@@ -349,6 +367,7 @@ class _Probe:
     __slots__ = (
         "depth",
         "expected",
+        "first_peers",
         "goal_addr",
         "max_depth",
         "origin",
@@ -366,6 +385,7 @@ class _Probe:
         self.max_depth = 0
         self.goal_addr: Address | None = None
         self.reached = 0
+        self.first_peers: float | None = None
 
 
 def _response_nodes(data: bytes) -> tuple[list[Address], bool] | None:
@@ -455,6 +475,9 @@ def measure_lookups(
             report.rounds_to_goal.append(probe.reached)
         report.messages.append(network.sent_by(probe.origin) - probe.sent_before)
         report.latencies.append(sim.now - probe.started)
+        if success and report.kind == "get_peers":
+            first = probe.first_peers if probe.first_peers is not None else sim.now
+            report.first_peers.append(first - probe.started)
 
     def start_find_node(origin: Address) -> None:
         own = sim.ids[origin]
@@ -480,7 +503,11 @@ def measure_lookups(
         def done(event: Any) -> None:
             finish(probe, event, peer in getattr(event, "peers", ()))
 
-        sim.start(origin, lambda node, now: node.get_peers(info_hash, now), done)
+        def early(event: Any) -> None:
+            if probe.first_peers is None and peer in getattr(event, "peers", ()):
+                probe.first_peers = sim.now
+
+        sim.start(origin, lambda node, now: node.get_peers(info_hash, now), done, early)
 
     previous_tap = network.tap
     network.tap = tap
@@ -516,6 +543,9 @@ def measure_lookups(
             report.unfinished += len(probes)
             for origin in list(probes):
                 sim.waiters = {key: cb for key, cb in sim.waiters.items() if key[0] != origin}
+                sim.partial_waiters = {
+                    key: cb for key, cb in sim.partial_waiters.items() if key[0] != origin
+                }
             probes.clear()
     finally:
         network.tap = previous_tap
