@@ -127,19 +127,24 @@ class RoutingTable:
         )
 
     def closest(self, target: bytes, count: int, *, ipv6: bool | None = None) -> list[NodeEntry]:
-        """The ``count`` non-bad nodes closest to ``target`` (optionally of one family)."""
+        """The ``count`` non-bad nodes closest to ``target`` (optionally of one family).
+
+        A contact that just failed to answer is probably gone: it gives way to
+        farther ones that did not fail, as long as there are enough of them.
+        """
         key = int.from_bytes(target, "big")
         buckets = self.buckets
         start = self.bucket_index(key)
         max_failures = self._config.max_failures
         found: list[NodeEntry] = []
+        doubtful: list[NodeEntry] = []
 
         def take(bucket: Bucket) -> None:
             for entry in bucket.nodes:
                 if entry.failures < max_failures and (
                     ipv6 is None or (":" in entry.addr[0]) == ipv6
                 ):
-                    found.append(entry)
+                    (doubtful if entry.failures else found).append(entry)
 
         take(buckets[start])
         if len(found) < count:
@@ -149,14 +154,14 @@ class RoutingTable:
             while len(found) < count and index >= 0:
                 take(buckets[index])
                 index -= 1
-        found.sort(key=lambda entry: int.from_bytes(entry.node_id, "big") ^ key)
-        if len(found) > count and any(entry.failures for entry in found[:count]):
-            # A contact that just failed to answer is probably gone: it gives way to
-            # farther ones that did not fail, as long as there are enough of them.
-            live = [entry for entry in found if not entry.failures]
-            doubtful = [entry for entry in found if entry.failures]
-            found = (live + doubtful)[:count]
-            found.sort(key=lambda entry: int.from_bytes(entry.node_id, "big") ^ key)
+
+        def distance(entry: NodeEntry) -> int:
+            return int.from_bytes(entry.node_id, "big") ^ key
+
+        found.sort(key=distance)
+        if len(found) < count:
+            found += sorted(doubtful, key=distance)[: count - len(found)]
+            found.sort(key=distance)
         return found[:count]
 
     def all_nodes(self) -> Iterable[NodeEntry]:
