@@ -19,12 +19,8 @@ import sys
 import time
 
 from servent.testing.datagram_network import LatencyModel
-from servent.testing.dht_network import (
-    LookupReport,
-    build_dht_network,
-    measure_lookups,
-    percentile,
-)
+from servent.testing.dht_lookups import LookupReport, measure_lookups, percentile
+from servent.testing.dht_network import build_dht_network
 
 
 def _peak_memory_mib() -> float:

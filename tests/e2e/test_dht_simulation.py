@@ -14,13 +14,8 @@ import pytest
 from servent.codec.compact import Address
 from servent.testing.clock import VirtualClock
 from servent.testing.datagram_network import FakeDatagramNetwork, LatencyModel
-from servent.testing.dht_network import (
-    ChurnModel,
-    build_dht_network,
-    closest_key,
-    measure_lookups,
-    percentile,
-)
+from servent.testing.dht_lookups import measure_lookups, percentile
+from servent.testing.dht_network import ChurnModel, build_dht_network, closest_key
 
 
 class Recorder:
