@@ -3,17 +3,18 @@
 Candidates are kept sorted by XOR distance to the target. Whenever an answer
 or a timeout arrives, the lookup tops up to ``alpha`` requests in flight with
 the closest candidates not yet asked, so a slow node never stalls a round
-(there are no rounds). A query past its soft timeout (from measured round
-trips) is *slow*: it stops counting against ``alpha`` but may still answer.
-A slow candidate the result needs (fewer than ``wait_rank`` answered
+(there are no rounds). The node times each query from measured round trips:
+past the *late* mark a query stops counting against ``alpha`` (the next
+candidate is asked) but may still answer; past the *soft* timeout it is
+*slow*. A candidate the result needs (fewer than ``wait_rank`` answered
 candidates closer) is asked again, up to ``max_attempts`` times, and waited
 for until its last query is slow too (one lost datagram must not cost the
-lookup its best node); any other slow candidate is given up at once. A given
-up candidate that answers late, while the lookup runs, is taken back. The
-lookup ends when the ``k`` closest candidates that have not failed have all
-answered, slow ones it does not need aside. Nodes named by liars simply time
-out and drop out of the closest set; the candidate list is bounded and holds
-each node ID and each address once.
+lookup its best node); any other slow candidate is given up, and a late one
+no longer holds the end. A given-up candidate that answers while the lookup
+runs is taken back. The lookup ends when the ``k`` closest candidates that
+have not failed have all answered, late ones it does not need aside. Nodes
+named by liars simply time out and drop out of the closest set; the
+candidate list is bounded and holds each node ID and each address once.
 """
 
 from __future__ import annotations
@@ -287,7 +288,7 @@ class Lookup:
     def is_finished(self) -> bool:
         """True once the k closest non-failed candidates have all answered.
 
-        A slow candidate with ``wait_rank`` answered candidates closer does not hold
+        A late candidate with ``wait_rank`` answered candidates closer does not hold
         the lookup back.
         """
         if self.seeds_pending:
