@@ -29,13 +29,23 @@ from servent.proto.peerwire import (
 )
 
 
+class ChannelAcceptor(Protocol):
+    """Takes incoming connections first to tell node channels apart (``net/node_channel``)."""
+
+    def sniffer(
+        self, peer_protocol: Callable[[], asyncio.BaseProtocol]
+    ) -> asyncio.BaseProtocol: ...
+
+
 class IncomingTarget(Protocol):
     """What an incoming peer is handed to: a torrent session, or a magnet's metadata fetch."""
 
-    def accept_incoming(self, session: PeerSession, now: float) -> bool: ...
+    def accept_incoming(
+        self, session: PeerSession, now: float, *, node_full: bool = False
+    ) -> bool: ...
 
 
-__all__ = ["IncomingTarget", "PeerListener"]
+__all__ = ["ChannelAcceptor", "IncomingTarget", "PeerListener"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +94,8 @@ class PeerListener:
         self._servers: list[asyncio.Server] = []
         self._pending: set[PeerSession] = set()
         self.refused = 0
+        #: When set, node channels are accepted on this port too (told apart by first bytes).
+        self.channel_acceptor: ChannelAcceptor | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -118,6 +130,11 @@ class PeerListener:
         self._servers.clear()
 
     def _protocol(self) -> asyncio.BaseProtocol:
+        if self.channel_acceptor is not None:
+            return self.channel_acceptor.sniffer(self._peer_protocol)
+        return self._peer_protocol()
+
+    def _peer_protocol(self) -> asyncio.BaseProtocol:
         if len(self._pending) >= self.max_pending:
             self.refused += 1
             return _Refuse()
@@ -157,12 +174,14 @@ class PeerListener:
         if torrent is None:
             session.close("handshake for an unknown torrent")
             return
-        if not self.limits.try_reserve():
-            session.close("connection limit reached")
-            return
+        # At the node-wide limit a torrent may still take the peer in place of one of
+        # its idle connections (whose close gives the slot back).
+        node_full = not self.limits.try_reserve()
+        if node_full:
+            self.limits.connections += 1
         now = asyncio.get_running_loop().time()
         self._pending.discard(session)
-        if not torrent.accept_incoming(session, now):
+        if not torrent.accept_incoming(session, now, node_full=node_full):
             self.limits.release()
             self._pending.add(session)  # so peer_closed finds it
             session.close("torrent refused the peer")

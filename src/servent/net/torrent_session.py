@@ -46,6 +46,7 @@ from servent.net.torrent_uploads import TorrentUploads
 from servent.net.web_seed import WebSeed, run_web_seeds
 from servent.proto.choker import Choker, ChokerConfig
 from servent.proto.hash_serving import HashServer
+from servent.proto.peer_admission import keeps_new_duplicate
 from servent.proto.peerwire import (
     AllowedFast,
     Cancel,
@@ -74,6 +75,7 @@ from servent.proto.peerwire import (
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import top_up
+from servent.proto.rate_meter import RateMeter
 from servent.proto.ratelimit import TokenBucket
 from servent.proto.session_extensions import session_registry
 from servent.storage import TorrentStorage
@@ -139,6 +141,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self._web_seed_task: asyncio.Task[None] | None = None
         self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._dials: set[asyncio.Task[None]] = set()
+        self.refused_incoming = 0
+        self.evicted = 0
         self._incoming_listen: dict[SwarmPeer, Address] = {}
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
@@ -155,8 +159,10 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self.download_bucket = TokenBucket(self.config.download_rate, now)
         self.upload_bucket = TokenBucket(self.config.upload_rate, now)
         self.peers: dict[PeerSession, SwarmPeer] = {}
-        self.wanted_bytes = sum(metainfo.piece_size(i) for i in wanted)
-        self.have_bytes = sum(metainfo.piece_size(i) for i in storage.have if i in wanted)
+        # Progress counts real file bytes (BEP 47 pad bytes left out), as users do.
+        size = metainfo.piece_payload_size
+        self.wanted_bytes = sum(size(i) for i in wanted)
+        self.have_bytes = sum(size(i) for i in storage.have if i in wanted)
         self.downloaded = 0
         self.uploaded = 0
         self.hash_failures = 0
@@ -174,9 +180,9 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self._stop = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
         self._last_tick = now
-        self._down_rate = 0.0
-        self._up_rate = 0.0
-        self._rate_marks = (0, 0)
+        #: Payload rates as users see them, counted as bytes move (see proto.rate_meter).
+        self.down_meter = RateMeter()
+        self.up_meter = RateMeter()
         if storage.is_complete():
             self._complete.set()
             self._settled.set()
@@ -234,7 +240,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             self.storage.set_file_priority(index, max(priority, 0))
         wanted = self.storage.wanted_pieces()
         self.picker.set_priorities(self.storage.piece_priorities())
-        size = self.metainfo.piece_size
+        size = self.metainfo.piece_payload_size
         have = self.storage.have
         self.wanted_bytes = sum(size(i) for i in wanted)
         self.have_bytes = sum(size(i) for i in have if i in wanted)
@@ -270,8 +276,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             have_bytes=self.have_bytes,
             downloaded=self.downloaded,
             uploaded=self.uploaded,
-            download_rate=self._down_rate,
-            upload_rate=self._up_rate,
+            download_rate=self.down_meter.rate(self.loop.time()),
+            upload_rate=self.up_meter.rate(self.loop.time()),
             peers=len(self.open_peers),
             complete=self.complete,
             hash_failures=self.hash_failures,
@@ -344,13 +350,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         now = self.loop.time()
         elapsed = now - self._last_tick
         self._last_tick = now
-        if elapsed > 0:
-            down, up = self._rate_marks
-            self._down_rate = 0.5 * (self.downloaded - down) / elapsed + 0.5 * self._down_rate
-            self._up_rate = 0.5 * (self.uploaded - up) / elapsed + 0.5 * self._up_rate
-            self._rate_marks = (self.downloaded, self.uploaded)
         for peer in self.open_peers:
-            peer.update_rates(elapsed)
+            peer.update_rates(elapsed, now)
         due = self.choker.next_timer()
         if due is None or now >= due:
             self._run_choker(now)
@@ -395,9 +396,17 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         if self.bans.is_banned(host, port, peer_id):
             session.abort("banned")
             return
-        if any(p.identity[2] == peer_id for p in self.open_peers):
-            session.close("duplicate connection")
-            return
+        twin = next((p for p in self.open_peers if p.identity[2] == peer_id), None)
+        if twin is not None:
+            if not keeps_new_duplicate(
+                new_outgoing=peer.dialled is not None,
+                old_outgoing=twin.dialled is not None,
+                our_id=self.peer_id,
+                their_id=peer_id,
+            ):
+                session.close("duplicate connection")
+                return
+            self._close_twin(twin, peer)
         peer.identity = (host, port, peer_id)
         peer.open = True
         peer.connected_at = now
@@ -551,7 +560,9 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         length = len(block)
         peer.pipeline.on_block(length, now, requested_at)
         peer.downloaded += length
-        self.downloaded += length
+        payload = self.metainfo.block_payload_size(index, begin, length)  # pad bytes left out
+        self.downloaded += payload
+        self.down_meter.add(payload, now)
         outcome = self.picker.block_received(peer, index, begin, length)
         if not outcome.accepted:
             return
@@ -643,7 +654,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         if ok:
             self.picker.on_piece_verified(index)
             if self.picker.priority(index) > 0:
-                self.have_bytes += len(data)
+                self.have_bytes += self.metainfo.piece_payload_size(index)
             self._progressed.set()
             self._progressed = asyncio.Event()
             guilty = self.provenance.piece_verified(index, data, sources)

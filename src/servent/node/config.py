@@ -50,6 +50,9 @@ class Config:
     listen_port: int = 6881
     max_connections: int = 200
     max_peers_per_torrent: int = 50
+    max_peers_per_ip: int = 3
+    """Connections per torrent with one IP address (a flood from one host cannot fill
+    the torrent; a newcomer beyond it may only replace an idle one)."""
     download_rate_limit: int = 0
     """Bytes per second for all torrents together; 0 is unlimited."""
     upload_rate_limit: int = 0
@@ -66,6 +69,8 @@ class Config:
     api_port: int = 8765
     """0 lets the system pick a free port (clients read it from ``daemon.json``)."""
     shared_folders: tuple[Path, ...] = ()
+    name: str | None = None
+    """Display name other nodes see beside this node's ID (``servent id``); none by default."""
     flag_keys: frozenset[str] = field(default=frozenset(), compare=False)
     """Keys given on the command line: run-time stored settings never override them."""
 
@@ -106,7 +111,7 @@ RUNTIME_KEYS = frozenset(
 #: Settings the API may store for the next start (applied by ``Node.start``).
 STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
-_COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent"})
+_COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent", "max_peers_per_ip"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
 _BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled"})
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
@@ -136,6 +141,19 @@ def _bootstrap_entry(key: str, value: object) -> str:
     return value
 
 
+MAX_NAME_LENGTH = 64
+
+
+def _display_name(key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a non-empty text, got {value!r}")
+    if len(value) > MAX_NAME_LENGTH or not value.isprintable():
+        raise ConfigError(f"{key}: at most {MAX_NAME_LENGTH} printable characters, got {value!r}")
+    return value.strip()
+
+
 def _validate(key: str, value: object) -> Any:
     """Check one raw setting and return it in the field's type."""
     if key not in SETTING_KEYS:
@@ -163,6 +181,8 @@ def _validate(key: str, value: object) -> Any:
             modes = ", ".join(ENCRYPTION_MODES)
             raise ConfigError(f"{key}: expected one of {modes}, got {value!r}")
         return value
+    if key == "name":
+        return _display_name(key, value)
     if key == "dht_bootstrap":
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list of 'host:port'")
@@ -221,6 +241,7 @@ HELP = {
     "listen_port": "TCP/UDP port for peers and the DHT (0 = any free port)",
     "max_connections": "peer connections in total",
     "max_peers_per_torrent": "peer connections per torrent",
+    "max_peers_per_ip": "peer connections per torrent with one IP address",
     "download_rate_limit": "bytes/s for all torrents (0 = unlimited)",
     "upload_rate_limit": "bytes/s for all torrents (0 = unlimited)",
     "dht_enabled": "join the Mainline DHT (true/false)",
@@ -231,6 +252,7 @@ HELP = {
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
     "api_port": "port of the HTTP API and web UI (0 = any free port)",
     "shared_folders": "folder to share and seed; repeat the flag for more",
+    "name": "display name shown to other nodes beside this node's ID",
 }
 
 
@@ -262,6 +284,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str]
             kwargs.update(action="append", metavar="HOST:PORT" if key == "dht_bootstrap" else "DIR")
         elif key == "encryption":
             kwargs.update(choices=ENCRYPTION_MODES, metavar="MODE")
+        elif key == "name":
+            kwargs.update(metavar="NAME")
         else:
             kwargs.update(metavar="PATH" if key in _PATH_KEYS else "HOST")
         parser.add_argument(flag, help=f"{HELP.get(key, key)} [{key}]", **kwargs)

@@ -49,6 +49,8 @@ class TorrentSpec:
     file_priorities: tuple[int, ...] = ()
     download_limit: int = 0
     upload_limit: int = 0
+    #: Peer addresses the user gave (``servent add --peer``), dialled first.
+    peers: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class EngineLimits:
     upload_rate_limit: int = 0
     max_connections: int = 200
     max_peers_per_torrent: int = 50
+    max_peers_per_ip: int = 3
 
 
 MetadataCallback = Callable[[str, "Metainfo"], None]
@@ -109,6 +112,7 @@ class TorrentEngine(Protocol):
     async def pause(self, torrent_id: str) -> None: ...
     async def resume(self, torrent_id: str) -> None: ...
     async def set_file_priorities(self, torrent_id: str, priorities: tuple[int, ...]) -> None: ...
+    async def add_peers(self, torrent_id: str, peers: tuple[tuple[str, int], ...]) -> None: ...
     def set_limits(self, limits: EngineLimits) -> None: ...
     def set_torrent_limits(self, torrent_id: str, download: int, upload: int) -> None: ...
     def status(self, torrent_id: str) -> EngineTorrentStatus: ...
