@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import pytest
+
 from servent.codec.bencode import decode, encode
 from servent.codec.compact import encode_nodes
 from servent.proto.dht import DhtConfig, DhtNode, NodesFound
@@ -286,3 +288,16 @@ def test_one_candidate_per_ip_when_restricted() -> None:
     lookup.add([(d.to_bytes(20, "big"), ("10.6.6.6", 1000 + d)) for d in range(1, 10)])
     lookup.add([_node(50)])
     assert [c.addr[0] for c in lookup.candidates] == ["10.6.6.6", "10.0.0.1"]
+
+
+def test_contact_known_to_be_slow_gets_its_own_longer_timeout() -> None:
+    node = _warmed_up(replace(QUIET, alpha=1, k=1), 0.05)  # overall: soft timeout 0.2 s
+    slow_id, slow_addr = _node(1)
+    node.routing_table.heard_from(slow_id, slow_addr, 1.0, responded=True, verified=True, rtt=0.6)
+    node.find_node(TARGET, 1.0)
+    ((query, addr),) = _lookup_queries(node)
+    assert node.next_timer() == pytest.approx(1.0 + 1.25 * 0.6)  # late: 1.25 x its RTT
+    node.receive_datagram(_reply(query, slow_id), addr, 1.0 + 0.7)
+    event = node.next_event()
+    assert isinstance(event, NodesFound) and [n for n, _ in event.nodes] == [slow_id]
+    assert node.statistics().get("lookup_retries", 0) == 0

@@ -118,8 +118,9 @@ class SearchRunner:
             tag = candidate.attempts  # which attempt this is: only the newest one retries
             if tag <= 1:
                 candidate.give_up_at = now + config.query_timeout
-            slow_at = min(now + self.soft_timeout(), candidate.give_up_at)
-            late_at = now + self._rtt.late_after(config.slow_after / 2, config.min_late_after)
+            soft, late = self._timeouts_for(candidate)
+            slow_at = min(now + soft, candidate.give_up_at)
+            late_at = now + late
         transactions.open(
             Transaction(tid, addr, purpose, node_id, lookup, candidate, tag, now),
             now + config.query_timeout,
@@ -137,6 +138,20 @@ class SearchRunner:
         """How long a lookup waits for an answer before it calls the query slow."""
         config = self.config
         return self._rtt.timeout(config.slow_after, config.min_slow_after, config.max_slow_after)
+
+    def _timeouts_for(self, candidate: lk.Candidate) -> tuple[float, float]:
+        """(soft timeout, late mark) of a query to ``candidate``: from the node's overall
+        round trips, or from the contact's own (twice, and 1.25 times, its smoothed
+        RTT) when the routing table has measured it: a contact known to sit on a slow
+        link is not given up early, a fast one not waited for long."""
+        config = self.config
+        soft = self.soft_timeout()
+        late = self._rtt.late_after(config.slow_after / 2, config.min_late_after)
+        entry = self.routing_table.find(candidate.node_id, candidate.addr[0])
+        if entry is not None and entry.rtt > 0.0 and entry.addr == candidate.addr:
+            soft = min(max(2.0 * entry.rtt, config.min_slow_after), config.max_slow_after)
+            late = min(max(1.25 * entry.rtt, config.min_late_after), soft)
+        return soft, late
 
     def _on_late(self, tx: Transaction, now: float) -> None:
         """A lookup query is later than most answers: let the lookup ask another node
