@@ -5,6 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from servent.codec.bencode import decode, encode
 from servent.codec.magnet import parse_magnet
 from servent.codec.node_id import format_node_id
 from servent.node.search_index import IndexedTorrent
@@ -15,7 +16,7 @@ from servent.node.search_results import (
     result_record,
 )
 from servent.node.status import FileStatus, TorrentStatus
-from servent.proto.search import QueryResults, verify_entry
+from servent.proto.search import QueryResults, entry_from_value, verify_entry
 
 NOW = 1_000_000.0
 KEY = Ed25519PrivateKey.generate()
@@ -68,3 +69,12 @@ def test_records_for_files_and_people() -> None:
     (found,), _ = people.add([person], NOW)
     shown = result_record(found)
     assert shown["id"] == format_node_id(PUBLIC) and shown["addresses"] == ["127.0.0.1:6881"]
+
+
+def test_a_long_display_name_is_cut_to_the_wire_bound_on_a_character_boundary() -> None:
+    """Regression: the name setting allows 64 characters, the wire 64 bytes."""
+    name = "Zoë " * 16  # 64 characters, 80 bytes
+    entry = person_entry(name, PUBLIC, ("127.0.0.1", 6881), NOW, KEY.sign)
+    assert len(entry.name.encode()) <= 64 and name.startswith(entry.name)
+    assert entry_from_value(decode(encode(entry.to_dict()))) == entry
+    assert verify_entry(entry)

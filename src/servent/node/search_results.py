@@ -15,6 +15,7 @@ from servent.codec.node_id import format_node_id
 from servent.node.search_index import IndexedTorrent
 from servent.node.status import FileStatus, TorrentStatus
 from servent.proto.search import FILE, PERSON, SearchEntry, SearchResult, words
+from servent.proto.search.entry import MAX_PERSON_NAME
 
 __all__ = [
     "ENTRY_LIFE",
@@ -78,7 +79,8 @@ def person_entry(
     now: float,
     sign: Callable[[bytes], bytes],
 ) -> SearchEntry:
-    entry = SearchEntry(PERSON, name, publisher, encode_peer(address), int(now) + ENTRY_LIFE)
+    shown = name.encode("utf-8")[:MAX_PERSON_NAME].decode("utf-8", "ignore")  # 64 bytes
+    entry = SearchEntry(PERSON, shown, publisher, encode_peer(address), int(now) + ENTRY_LIFE)
     return entry.signed(sign)
 
 
