@@ -78,3 +78,31 @@ def test_a_long_display_name_is_cut_to_the_wire_bound_on_a_character_boundary() 
     assert len(entry.name.encode()) <= 64 and name.startswith(entry.name)
     assert entry_from_value(decode(encode(entry.to_dict()))) == entry
     assert verify_entry(entry)
+
+
+def test_big_entries_are_cut_into_messages_under_the_bound() -> None:
+    """Regression: 100 entries with long file names made a store over 60,000 bytes."""
+    from servent.net.search_driver import result_batches, store_messages
+    from servent.proto.search import decode_message, encode_message
+    from servent.proto.search.frames import MAX_MESSAGE
+
+    names = tuple(f"{i} " + "é" * 300 for i in range(20))  # 600 bytes each, cut to 255
+    entries = [
+        file_entry(
+            IndexedTorrent("ab" * 20, bytes([n]) * 20, "x" * 255, 1, names, True, True),
+            PUBLIC,
+            ("127.0.0.1", 6881),
+            NOW,
+            KEY.sign,
+        )
+        for n in range(150)
+    ]
+    assert all(len(e.file_names) == 8 for e in entries)
+    assert all(len(name.encode()) <= 255 for e in entries for name in e.file_names)
+    stores = store_messages(entries, forward=True)
+    batches = result_batches(b"12345678", entries)
+    for message in (*stores, *batches):
+        data = encode_message(message)
+        assert len(data) <= MAX_MESSAGE
+        assert decode_message(data) == message
+    assert sum(len(m.entries) for m in stores) == sum(len(b.entries) for b in batches) == 150

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from servent.codec.bencode import encode
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeChannel, NodeStream
 from servent.proto.channel import ChannelConnection, ChannelError, CloseCode, LocalKeys
@@ -32,7 +33,7 @@ from servent.proto.search import (
     decode_message,
     encode_message,
 )
-from servent.proto.search.frames import MAX_BATCH
+from servent.proto.search.frames import MAX_BATCH, MAX_STORE
 
 __all__ = [
     "PROTOCOL",
@@ -41,6 +42,7 @@ __all__ = [
     "channel_to",
     "node_answers_at",
     "result_batches",
+    "store_messages",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,21 +62,33 @@ ReachHandler = Callable[[ReachCheck, bytes, str], Awaitable[ReachResult]]
 BadPeer = Callable[[bytes], None]
 
 
-def result_batches(query_id: bytes, entries: Sequence[SearchEntry]) -> list[ResultBatch]:
-    """Entries cut into batches that respect the count and size bounds (not the last)."""
-    batches: list[ResultBatch] = []
+def _chunks(entries: Sequence[SearchEntry], count: int) -> list[list[SearchEntry]]:
+    """Entries in groups of at most ``count`` whose encoding stays under the size bound."""
+    groups: list[list[SearchEntry]] = []
     current: list[SearchEntry] = []
     size = 0
     for entry in entries:
-        length = len(encode_message(ResultBatch(query_id, (entry,))))
-        if current and (len(current) >= MAX_BATCH or size + length > BATCH_BYTES):
-            batches.append(ResultBatch(query_id, tuple(current), last=False))
+        length = len(encode(entry.to_dict()))
+        if current and (len(current) >= count or size + length > BATCH_BYTES):
+            groups.append(current)
             current, size = [], 0
         current.append(entry)
         size += length
     if current:
-        batches.append(ResultBatch(query_id, tuple(current), last=False))
-    return batches
+        groups.append(current)
+    return groups
+
+
+def result_batches(query_id: bytes, entries: Sequence[SearchEntry]) -> list[ResultBatch]:
+    """Entries cut into batches that respect the count and size bounds (not the last)."""
+    return [
+        ResultBatch(query_id, tuple(group), last=False) for group in _chunks(entries, MAX_BATCH)
+    ]
+
+
+def store_messages(entries: Sequence[SearchEntry], *, forward: bool) -> list[Store]:
+    """Entries cut into store messages that respect the count and size bounds."""
+    return [Store(tuple(group), forward=forward) for group in _chunks(entries, MAX_STORE)]
 
 
 @dataclass

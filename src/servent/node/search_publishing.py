@@ -12,13 +12,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from servent.net.search_driver import store_messages
 from servent.node.search_index import SearchIndex
 from servent.node.search_results import file_entry, person_entry
 from servent.proto.search import (
     SUPERNODE,
     KeywordIndexStore,
     SearchEntry,
-    Store,
     StoreAnswer,
     SupernodeView,
     keyword_key,
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["REGISTRARS", "SearchPublishing"]
 
 REGISTRARS = 2
-STORE_CHUNK = 100
 REQUEST_TIMEOUT = 10.0
 #: Keywords looked at between two yields to the event loop during a handoff.
 HANDOFF_SLICE = 200
@@ -105,8 +104,7 @@ class SearchPublishing:
         address = self.addresses.get(key)
         if address is None:
             return False
-        for start in range(0, len(entries), STORE_CHUNK):
-            chunk = Store(tuple(entries[start : start + STORE_CHUNK]), forward=forward)
+        for chunk in store_messages(entries, forward=forward):
             answers = await self._collect(address, key, chunk, REQUEST_TIMEOUT)
             if not any(isinstance(m, StoreAnswer) for _, m in answers):
                 self.view.failed(key)

@@ -49,7 +49,7 @@ def _uncovered_names(torrent: IndexedTorrent) -> tuple[str, ...]:
     extra: list[str] = []
     for name in torrent.file_names:
         if not set(words(name)) <= covered:
-            extra.append(name[:255])
+            extra.append(name.encode("utf-8")[:255].decode("utf-8", "ignore"))
             covered |= set(words(name))
             if len(extra) >= MAX_ENTRY_FILE_NAMES:
                 break
