@@ -24,16 +24,14 @@ from servent.proto.search import (
     FILE,
     SUPERNODE,
     KeywordIndexStore,
-    QueryResults,
     SearchEntry,
     SupernodeView,
     decide_role,
     keyword_key,
     keywords,
     node_position,
-    rarest_keyword,
 )
-from servent.proto.search.supernodes import QUERY_FANOUT, RESPONSIBLE, UPTIME_THRESHOLD
+from servent.proto.search.supernodes import RESPONSIBLE, UPTIME_THRESHOLD
 from servent.testing.name_catalogue import NameCatalogue
 from servent.testing.search_sim_model import (
     QueryRecord,
@@ -42,6 +40,7 @@ from servent.testing.search_sim_model import (
     SimNode,
     percentile,
 )
+from servent.testing.search_sim_queries import SimQueries
 
 __all__ = ["SearchReport", "SearchSimConfig", "SearchSimulation", "percentile"]
 
@@ -50,7 +49,7 @@ REPUBLISH = 1800.0
 FAKE_ADDRESS = bytes(6)
 
 
-class SearchSimulation:
+class SearchSimulation(SimQueries):
     """Builds the network, schedules churn and queries, and runs them to the end."""
 
     def __init__(self, config: SearchSimConfig) -> None:
@@ -111,7 +110,12 @@ class SearchSimulation:
             for other in supernodes:
                 view.add(other, self.nodes[other].position)
         for node in self.nodes:
+            node.neighbours = self._pick_neighbours(node.index)
             self.schedule(self.rng.uniform(0.0, 5.0), self._join, node.index, 0)
+
+    def _pick_neighbours(self, index: int) -> list[int]:
+        count = min(self.config.neighbours, len(self.nodes) - 1)
+        return [n for n in self.rng.sample(range(len(self.nodes)), count + 1) if n != index][:count]
 
     def _set_role(self, node: SimNode) -> None:
         uptime = self.now - node.online_since
@@ -285,135 +289,6 @@ class SearchSimulation:
         self.schedule(arrive, action, *args)
         return arrive
 
-    # ------------------------------------------------------------------ queries
-
-    def _query(self, number: int) -> None:
-        wanted, text = self._pick_query()
-        querier = self._pick_querier(wanted)
-        if querier is None:
-            return
-        node = self.nodes[querier]
-        results = QueryResults(text, limit=50, verify=_accept)
-        query = QueryRecord(querier, node.incarnation, text, wanted, self.now, results)
-        self._queries[number] = query
-        self.report.queries += 1
-        if node.role == SUPERNODE:
-            self._route(querier, node.incarnation, number, querier)
-        else:
-            for registrar in node.registrars:
-                self._send(node, registrar, self._route, registrar,
-                           self.nodes[registrar].incarnation, number, querier)  # fmt: skip
-        self.schedule(self.now + self.config.timeout, self._finish, number)
-
-    def _pick_query(self) -> tuple[bytes | None, str]:
-        if self.rng.random() < self.config.absent_share:
-            return None, " ".join(self.catalogue.absent_words())
-        while True:
-            holder = self.nodes[self.rng.randrange(len(self.nodes))]
-            if holder.online and holder.shares:
-                break
-        item = self.rng.choice(holder.shares)
-        chosen = self.rng.sample(item.words, min(2, len(item.words)))
-        longest = max(chosen, key=len)
-        if len(chosen) == 2 and self.rng.random() < 0.3:  # a prefix of the shorter word
-            shorter = next(w for w in chosen if w is not longest)
-            chosen[chosen.index(shorter)] = shorter[: max(3, len(shorter) - 2)]
-        return item.info_hash, " ".join(chosen)
-
-    def _pick_querier(self, wanted: bytes | None) -> int | None:
-        holders = self.holders.get(wanted, set()) if wanted else set()
-        for _ in range(100):
-            index = self.rng.randrange(len(self.nodes))
-            node = self.nodes[index]
-            if node.online and index not in holders and self.now - node.online_since > 10:
-                return index
-        return None
-
-    def _route(self, index: int, incarnation: int, number: int, querier: int) -> None:
-        """At a registrar (or a querying supernode): answer, and ask the responsible."""
-        node = self.nodes[index]
-        query = self._queries[number]
-        if not self._alive(index, incarnation) or node.store is None or node.view is None:
-            return
-        self._answer(node, number, querier)
-        rarest = rarest_keyword(query.text)
-        if rarest is None:
-            return
-        for target in node.view.responsible(keyword_key(rarest), QUERY_FANOUT):
-            if target == index:
-                continue
-            target_node = self.nodes[target]
-            arrive = self._send(node, target, self._index_lookup, target,
-                                target_node.incarnation, number, index, querier)  # fmt: skip
-            if not target_node.online:
-                self.schedule(arrive + self.config.connect_timeout, self._failed, index,
-                              incarnation, target)  # fmt: skip
-
-    def _failed(self, index: int, incarnation: int, target: int) -> None:
-        view = self.nodes[index].view
-        if self._alive(index, incarnation) and view is not None and not self.nodes[target].online:
-            view.failed(target)
-
-    def _answer(self, node: SimNode, number: int, querier: int) -> None:
-        """Answer from ``node``'s store; the batch goes straight back (or is the querier's)."""
-        query = self._queries[number]
-        assert node.store is not None
-        node.handled += 1
-        found = node.store.lookup(query.text, self.now, limit=50)
-        if node.index == querier:
-            self._receive(number, found)
-        else:
-            self._send(node, querier, self._receive, number, found)
-
-    def _index_lookup(
-        self, index: int, incarnation: int, number: int, relay: int, querier: int
-    ) -> None:
-        node = self.nodes[index]
-        if not self._alive(index, incarnation) or node.store is None:
-            return
-        query = self._queries[number]
-        node.handled += 1
-        found = node.store.lookup(query.text, self.now, limit=50)
-        if relay == querier:
-            self._send(node, querier, self._receive, number, found)
-        else:  # back to the registrar, which relays it to its leaf
-            relay_node = self.nodes[relay]
-            self._send(node, relay, self._relay, relay, relay_node.incarnation, number, found)
-
-    def _relay(self, index: int, incarnation: int, number: int, found: list[SearchEntry]) -> None:
-        if self._alive(index, incarnation):
-            query = self._queries[number]
-            self._send(self.nodes[index], query.querier, self._receive, number, found)
-
-    def _receive(self, number: int, found: list[SearchEntry]) -> None:
-        query = self._queries[number]
-        if not self._alive(query.querier, query.incarnation):
-            return
-        if self.now > query.started + self.config.timeout:
-            return
-        query.results.add(found, self.now)
-        query.last_answer = self.now
-        if query.found_at is None and query.wanted is not None and query.wanted in query.results:
-            query.found_at = self.now
-
-    def _finish(self, number: int) -> None:
-        query = self._queries.pop(number)
-        report = self.report
-        if query.wanted is None:
-            report.absent_queries += 1
-            report.absent_false_hits += len(query.results)
-            report.absent_completion.append(query.last_answer - query.started)
-            return
-        holders = self.holders.get(query.wanted, set())
-        if not any(self.nodes[h].online and h != query.querier for h in holders):
-            return  # nobody online holds it: not counted
-        if not self._alive(query.querier, query.incarnation):
-            return
-        report.eligible += 1
-        if query.found_at is not None:
-            report.found += 1
-            report.latencies.append(query.found_at - query.started)
-
     # ------------------------------------------------------------------ churn
 
     def _leave(self, index: int) -> None:
@@ -468,6 +343,7 @@ class SearchSimulation:
         old.online_since = self.now
         old.registrars = []
         old.channels = {}
+        old.neighbours = self._pick_neighbours(index)
         old.view = None
         old.store = None
         self._set_role(old)
@@ -505,7 +381,3 @@ class SearchSimulation:
         report.supernode_messages = [self.nodes[i].handled for i in supernodes]
         report.store_sizes = [len(self.nodes[i].store or ()) for i in supernodes]
         return report
-
-
-def _accept(_: SearchEntry) -> bool:
-    return True

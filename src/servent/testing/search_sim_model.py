@@ -30,6 +30,8 @@ class SearchSimConfig:
     hop_min: float = 0.05
     hop_max: float = 0.15
     registrars: int = 2
+    #: Node channels each node keeps open (its neighbours, as in the overlay simulator).
+    neighbours: int = 8
     timeout: float = 2.0
     connect_timeout: float = 3.0
     #: A node notices a vanished neighbour within this (channel idle detection).
@@ -56,6 +58,8 @@ class SimNode:
     view: SupernodeView[int] | None = None
     store: KeywordIndexStore | None = None
     registrars: list[int] = field(default_factory=list)
+    #: Nodes this one keeps a node channel with (asked too, as Tribler asks neighbours).
+    neighbours: list[int] = field(default_factory=list)
     channels: dict[int, float] = field(default_factory=dict)
     messages: int = 0
     handled: int = 0
