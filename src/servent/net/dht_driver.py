@@ -143,7 +143,7 @@ class DhtDriver:
         udp_port: UdpPort | None = None,
     ) -> None:
         """``udp_port``: an IPv4 socket shared with uTP (used instead of binding ``host:port``)."""
-        self._udp_port = udp_port
+        self.udp_port = udp_port
         self._host = host
         self._port = port
         self._host6 = host6
@@ -186,10 +186,10 @@ class DhtDriver:
             self._node_id = self._rng.getrandbits(160).to_bytes(20, "big")
         self._node = DhtNode(self._node_id, config=self._config, rng=self._rng, now=loop.time())
         try:
-            if self._udp_port is not None:
-                self._sock4 = self._udp_port.sock
-                self._udp_port.other_handler = self._receive_batch
-                self._udp_port.start()
+            if self.udp_port is not None:
+                self._sock4 = self.udp_port.sock
+                self.udp_port.other_handler = self._receive_batch
+                self.udp_port.start()
             elif self._host is not None:
                 self._sock4 = _open_socket(socket.AF_INET, self._host, self._port)
                 loop.add_reader(self._sock4.fileno(), self._read_ready, self._sock4)
@@ -229,8 +229,8 @@ class DhtDriver:
                 self.save()
             except OSError as exc:
                 logger.warning("could not save DHT state: %s", exc)
-        if self._udp_port is not None:
-            self._udp_port.other_handler = None
+        if self.udp_port is not None:
+            self.udp_port.other_handler = None
             self._sock4 = None  # the port's owner closes it
         for sock in (self._sock4, self._sock6):
             if sock is not None:

@@ -117,6 +117,10 @@ class PeerListener:
                 await server.wait_closed()
         self._servers.clear()
 
+    def incoming_protocol(self) -> asyncio.BaseProtocol:
+        """The protocol for a peer that connected over uTP (same path as a TCP peer)."""
+        return self._protocol()
+
     def _protocol(self) -> asyncio.BaseProtocol:
         if len(self._pending) >= self.max_pending:
             self.refused += 1

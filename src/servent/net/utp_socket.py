@@ -24,7 +24,7 @@ from servent.net.utp_transport import UtpTransport
 from servent.proto.utp import Packet, PacketType, UtpConnection, decode_packet, payload_size_for
 from servent.proto.utp.packet import encode_packet
 
-__all__ = ["UtpSocket"]
+__all__ = ["UtpSocket", "open_utp"]
 
 log = logging.getLogger(__name__)
 
@@ -213,3 +213,21 @@ class UtpSocket:
                 ),
                 address,
             )
+
+
+def open_utp(
+    accept: ProtocolFactory, host: str | None, port: int, shared: UdpPort | None = None
+) -> UtpSocket:
+    """uTP on ``port`` (the TCP listener's number): ``shared`` (the DHT's socket) if it is
+    that port, else sockets of our own; ``host`` ``None`` means IPv4 and IPv6."""
+    utp = UtpSocket(accept=accept)
+    if shared is not None and shared.address[1] == port:
+        utp.attach(shared)
+    for address in ["0.0.0.0", "::"] if host is None else [host]:
+        if any((":" in address) == (":" in udp.address[0]) for udp in utp.ports):
+            continue
+        try:
+            utp.bind(address, port)
+        except OSError as exc:
+            log.info("no uTP on %s:%d: %s", address, port, exc)
+    return utp

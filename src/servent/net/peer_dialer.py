@@ -1,0 +1,75 @@
+"""Dialling a peer over TCP or uTP, in the order the ``utp_preference`` setting gives.
+
+``prefer-tcp`` dials TCP and falls back to uTP when TCP fails (refused,
+unreachable, timed out); ``prefer-utp`` is the other way round (as libtorrent
+does by default); ``tcp-only`` never dials uTP. Encryption (MSE) runs on top
+of either, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from servent.errors import MseError
+from servent.net.encrypted_transport import dial_peer
+from servent.net.utp_socket import UtpSocket
+from servent.proto.mse import EncryptionPolicy
+
+__all__ = ["UTP_PREFERENCES", "PeerDialer"]
+
+log = logging.getLogger(__name__)
+
+UTP_PREFERENCES = ("prefer-tcp", "prefer-utp", "tcp-only")
+
+
+@dataclass
+class PeerDialer:
+    """Tries each transport in turn; ``outcomes`` counts which one connected."""
+
+    utp: UtpSocket | None = None
+    preference: str = "prefer-tcp"
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        if self.preference not in UTP_PREFERENCES:
+            raise ValueError(f"utp_preference: {self.preference!r} is not one of {UTP_PREFERENCES}")
+
+    def order(self) -> list[str]:
+        if self.utp is None or not self.utp.ports or self.preference == "tcp-only":
+            return ["tcp"]
+        return ["utp", "tcp"] if self.preference == "prefer-utp" else ["tcp", "utp"]
+
+    async def dial(
+        self,
+        session: asyncio.BufferedProtocol,
+        host: str,
+        port: int,
+        *,
+        info_hash: bytes,
+        policy: EncryptionPolicy,
+        connect_timeout: float,
+    ) -> str:
+        """Connect ``session`` like :func:`dial_peer`; return "tcp" or "utp"."""
+        kinds = self.order()
+        for number, kind in enumerate(kinds):
+            utp = self.utp
+            connect = utp.create_connection if kind == "utp" and utp is not None else None
+            try:
+                await dial_peer(
+                    session, host, port,
+                    info_hash=info_hash, policy=policy,
+                    connect_timeout=connect_timeout, connect=connect,
+                )  # fmt: skip
+            except (OSError, TimeoutError, MseError) as exc:
+                if number == len(kinds) - 1 or isinstance(exc, MseError):
+                    raise
+                log.debug("%s:%d over %s failed (%r); trying %s", host, port, kind, exc,
+                          kinds[number + 1])  # fmt: skip
+                self.outcomes[f"{kind} failed"] += 1
+                continue
+            self.outcomes[kind] += 1
+            return kind
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
