@@ -9,6 +9,7 @@ import random
 import pytest
 
 from servent.net.dht_driver import DhtDriver
+from servent.net.peer_dialer import PeerDialer
 from servent.net.udp_demux import UdpPort
 from servent.net.utp_socket import UtpSocket
 
@@ -191,3 +192,17 @@ async def test_utp_and_dht_share_one_port() -> None:
         await dht.close()
         utp.close()
         port.close()
+
+
+async def test_dial_order_follows_the_preference() -> None:
+    utp = UtpSocket()
+    utp.bind("127.0.0.1")
+    try:
+        assert PeerDialer(utp, "prefer-tcp").order() == ["tcp", "utp"]
+        assert PeerDialer(utp, "prefer-utp").order() == ["utp", "tcp"]
+        assert PeerDialer(utp, "tcp-only").order() == ["tcp"]
+        assert PeerDialer(None, "prefer-utp").order() == ["tcp"]
+        with pytest.raises(ValueError, match="utp_preference"):
+            PeerDialer(utp, "sometimes")
+    finally:
+        utp.close()
