@@ -31,7 +31,7 @@ DEADLINE = 90.0
 FILES = {"a.bin": 3_000_000, "sub/b.bin": 1_200_001, "sub/c.bin": 16_384 * 3 + 5}
 #: libtorrent's ``peer_info::utp_socket`` flag (bit 17; the bindings do not name it).
 LT_UTP_SOCKET = 1 << 17
-UTP_ONLY = {
+UTP_ONLY: dict[str, Any] = {
     "enable_outgoing_utp": True,
     "enable_incoming_utp": True,
     "enable_outgoing_tcp": False,
