@@ -166,16 +166,23 @@ class UtpTransport(asyncio.Transport):
         address = self.address
         for datagram in conn.datagrams_to_send(now):
             sendto(datagram, address)
+        received: list[bytes] = []
         while (event := conn.next_event()) is not None:
             if isinstance(event, DataReceived):
-                self._receive(event.data)
-            elif isinstance(event, Connected):
+                received.append(event.data)  # one hand-over per pump, not one per packet
+                continue
+            if received:
+                self._receive(b"".join(received))
+                received.clear()
+            if isinstance(event, Connected):
                 if not self.connected.done():
                     self.connected.set_result(None)
             elif isinstance(event, PeerFinished):
                 self._peer_finished()
             elif isinstance(event, ConnectionClosed):
                 self._closed(event)
+        if received:
+            self._receive(b"".join(received))
         if self._writing_paused and conn.queued_bytes <= self._low:
             self._writing_paused = False
             if self._protocol is not None:

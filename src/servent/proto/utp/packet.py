@@ -98,7 +98,8 @@ def decode_packet(data: bytes) -> Packet:
         if offset + length > size:
             raise UtpError("uTP extension runs past the packet")
         if extension == EXTENSION_SACK:
-            if length == 0 or length % 4 or length > MAX_SACK_BYTES:
+            # BEP 29 says a multiple of 4; libtorrent sends any length: accept 1..128.
+            if length == 0 or length > MAX_SACK_BYTES:
                 raise UtpError(f"uTP selective ACK of {length} bytes")
             sack = bytes(data[offset : offset + length])
         offset += length
