@@ -13,6 +13,8 @@ from collections import deque
 __all__ = ["DelayHistory", "Ledbat"]
 
 TARGET_US = 100_000
+#: Largest window change per RTT at full off-target (BEP 29's MAX_CWND_INCREASE_BYTES_PER_RTT).
+GAIN_BYTES_PER_RTT = 3000
 #: One-minute buckets of minimum delay; the base is the minimum of these and the current one.
 HISTORY_BUCKETS = 2
 BUCKET_SECONDS = 60.0
@@ -68,10 +70,12 @@ class DelayHistory:
 class Ledbat:
     """The congestion window in bytes, driven by queueing delay and loss."""
 
-    def __init__(self, mss: int, *, target_us: int = TARGET_US, gain: float = 1.0) -> None:
+    def __init__(
+        self, mss: int, *, target_us: int = TARGET_US, gain_bytes: int = GAIN_BYTES_PER_RTT
+    ) -> None:
         self.mss = mss
         self.target_us = target_us
-        self.gain = gain
+        self.gain_bytes = gain_bytes
         self.min_window = 2 * mss
         self.max_window = MAX_WINDOW
         self.window: float = 4 * mss
@@ -100,7 +104,7 @@ class Ledbat:
             else:
                 self.window = min(self.window + acked, self.max_window)
                 return
-        change = self.gain * off_target * acked * self.mss / self.window
+        change = self.gain_bytes * off_target * acked / self.window
         self.window = max(self.min_window, min(self.window + change, self.max_window))
 
     def on_loss(self) -> None:
