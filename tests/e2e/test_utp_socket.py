@@ -206,3 +206,29 @@ async def test_dial_order_follows_the_preference() -> None:
             PeerDialer(utp, "sometimes")
     finally:
         utp.close()
+
+
+async def test_stream_over_ipv6_loopback() -> None:
+    sinks: list[Sink] = []
+
+    def accept() -> Sink:
+        sinks.append(Sink())
+        return sinks[-1]
+
+    server = UtpSocket(accept=accept)
+    server.bind("::1")
+    client = UtpSocket()
+    client.bind("::1")
+    try:
+        data = random.Random(3).randbytes(300_000)
+        transport, source = await asyncio.wait_for(
+            client.create_connection(Source, "::1", server.port), 10
+        )
+        assert transport.conn.payload_size == 1232 - 20  # the IPv6 minimum MTU
+        assert isinstance(source, Source)
+        await _send_all(source, data)
+        await asyncio.wait_for(sinks[0].eof.wait(), DEADLINE)
+        assert sinks[0].digest.digest() == hashlib.sha256(data).digest()
+    finally:
+        client.close()
+        server.close()
