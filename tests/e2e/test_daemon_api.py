@@ -196,7 +196,13 @@ def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
         ("PATCH", "/api/settings", {"api_host": "0.0.0.0"}, 400, "api_host"),
         ("PATCH", "/api/settings", {"encryption": "always"}, 400, "encryption"),
         ("PATCH", "/api/settings", {}, 400, "no setting"),
-        ("POST", "/api/shares", {"path": "/nonexistent/folder"}, 400, "not a folder"),
+        ("POST", "/api/shares", {"path": "/nonexistent/folder"}, 400, "no such file or folder"),
+        ("POST", "/api/shares", {"path": "/no/such", "with_peer": "x"}, 400, "HOST:PORT"),
+        ("POST", "/api/shares", {"path": "/no/such", "with_peer": 5}, 400, "with_peer"),
+        ("POST", "/api/torrents", {"magnet": MAGNET, "peers": ["h:0"]}, 400, "HOST:PORT"),
+        ("POST", "/api/torrents", {"magnet": MAGNET, "peers": "h:1"}, 400, "list"),
+        ("POST", "/api/torrents", {"magnet": MAGNET, "peers": ["h" * 300 + ":1"]}, 400, "HOST"),
+        ("POST", "/api/torrents", {"magnet": MAGNET, "peers": ["h:1"] * 201}, 400, "at most"),
         ("POST", "/api/shares", {"path": 3}, 400, "path"),
         ("GET", "/api/nothing-here", None, 404, ""),
         ("DELETE", "/api/status", None, 405, ""),
@@ -227,6 +233,19 @@ def test_web_ui_is_served_without_token(daemon: Daemon) -> None:
             assert len(response.read()) > 100
     status, _ = daemon.call("GET", "/ui/../api-token", token=None)
     assert status == 404
+
+
+def test_identity_of_the_running_node(daemon: Daemon) -> None:
+    from servent.codec.node_id import parse_node_id
+    from servent.node.identity import load_or_create_identity
+
+    identity = call(daemon, "GET", "/api/identity", "/api/identity")
+    assert isinstance(identity, dict) and set(identity) == {"id", "name", "addresses"}
+    stored = load_or_create_identity(daemon.data_dir)  # the key the daemon made on start
+    assert parse_node_id(identity["id"]) == stored.public_key
+    assert stat.S_IMODE((daemon.data_dir / "identity.key").stat().st_mode) == 0o600
+    port = daemon.ok("GET", "/api/status")["listen_address"][1]  # type: ignore[index]
+    assert f"127.0.0.1:{port}" in identity["addresses"]
 
 
 def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:
