@@ -232,3 +232,42 @@ async def test_stream_over_ipv6_loopback() -> None:
     finally:
         client.close()
         server.close()
+
+
+async def test_syn_flood_from_one_address_is_capped_and_answered_with_reset() -> None:
+    from servent.proto.utp import PacketType, decode_packet, encode_packet
+
+    accepted: list[Sink] = []
+
+    def accept() -> Sink:
+        accepted.append(Sink())
+        return accepted[-1]
+
+    server = UtpSocket(accept=accept, max_per_ip=4)
+    server.bind("127.0.0.1")
+    flooder = UdpPort.bind("127.0.0.1", 0)
+    replies: list[bytes] = []
+    flooder.utp_handler = lambda batch, now: replies.extend(data for data, _ in batch)
+    flooder.start()
+    try:
+        for conn_id in range(0, 40, 2):
+            syn = encode_packet(
+                PacketType.SYN, conn_id, timestamp_us=1, timestamp_difference_us=0,
+                wnd_size=65536, seq_nr=1, ack_nr=0,
+            )  # fmt: skip
+            flooder.sendto(syn, ("127.0.0.1", server.port))
+        flooder.sendto(b"\x41" * 30, ("127.0.0.1", server.port))  # version 1, type 4, garbage
+        flooder.sendto(b"d1:q4:ping", ("127.0.0.1", server.port))  # not uTP: unclaimed
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while len(replies) < 20:
+            assert loop.time() < deadline, len(replies)
+            await asyncio.sleep(0.01)
+        kinds = [decode_packet(r).type for r in replies]
+        assert kinds.count(PacketType.STATE) == 4  # the four accepted SYNs
+        assert kinds.count(PacketType.RESET) == 16
+        assert len(server) == 4 and len(accepted) == 4
+        assert server.refused == 16
+    finally:
+        flooder.close()
+        server.close()
