@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from servent.net.utp_socket import UtpSocket
@@ -202,6 +204,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.ledbat", description=__doc__)
     parser.add_argument("--rate-mbit", type=float, default=16.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--head-start", type=float, default=3.0, help="uTP runs alone first")
     parser.add_argument("--tcp", default="cubic", help="TCP congestion control (cubic, reno, bbr)")
     args = parser.parse_args()
@@ -222,6 +225,10 @@ def main() -> None:
         print(f"uTP alone: {utp_alone:6.2f} Mbit/s", flush=True)
         both = _phase(a, b, ["utp", "tcp"], args.seconds, head_start=args.head_start)
         print(f"together: TCP {both['tcp']:6.2f} Mbit/s, uTP {both['utp']:6.2f} Mbit/s")
+        if args.json:
+            figures = {"tcp_alone": tcp_alone, "utp_alone": utp_alone,
+                       "tcp_together": both["tcp"], "utp_together": both["utp"]}  # fmt: skip
+            Path(args.json).write_text(json.dumps(figures))
         print(f"TCP keeps {both['tcp'] / tcp_alone:.0%} of its solo rate; "
               f"uTP keeps {both['utp'] / utp_alone:.0%} of its own")  # fmt: skip
     finally:
