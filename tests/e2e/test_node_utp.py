@@ -60,6 +60,13 @@ async def test_nodes_share_the_dht_port_with_utp_and_download_over_it(tmp_path: 
         assert address is not None
         torrent_id = await leecher.add(f"{shared.magnet}&x.pe=127.0.0.1:{address[1]}")
         await leecher.add(create_torrent(folder).to_bytes())
-        await _until(lambda: leecher.torrent(torrent_id).progress == 1.0)
+        seen_flags: list[str] = []
+
+        def done() -> bool:
+            seen_flags.extend(peer.flags for peer in leecher.peers(torrent_id))
+            return leecher.torrent(torrent_id).progress == 1.0
+
+        await _until(done)
+        assert any("P" in flags for flags in seen_flags), seen_flags  # shown as a uTP peer
         assert _swarm(leecher).dialer.outcomes["utp"] >= 1
         assert engine.utp.accepted >= 1
