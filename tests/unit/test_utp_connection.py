@@ -124,3 +124,19 @@ def test_held_bytes_close_the_window_and_release_reopens_it() -> None:
     assert len(link.received["server"]) < 30_000  # the first flight, then probes
     link.server.release(link.server.receive_buffer)
     assert link.run_until(lambda: len(link.received["server"]) == 200_000, 120)
+
+
+def test_regression_an_unconfirmed_responder_with_data_does_not_spin_its_timer() -> None:
+    """A responder holds DATA until the initiator speaks; its probe timer must not fire
+    again and again at the same instant (the link raises on such a spin)."""
+    link = client_and_server()
+    assert link.run_until(lambda: link.server is not None, 5)
+    assert link.server is not None
+    link.forward.loss = 1.0  # nothing more from the initiator (as libtorrent, silent)
+    link.server.send(b"greeting first")
+    link.run_until(lambda: False, 60)
+    assert link.received["client"] == b""
+    link.forward.loss = 0.0
+    assert link.server.state is ConnectionState.CONNECTED
+    link.client.send(b"hello")  # now the responder is confirmed and its data flows
+    assert link.run_until(lambda: bytes(link.received["client"]) == b"greeting first", 10)

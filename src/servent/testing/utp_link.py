@@ -72,6 +72,7 @@ class UtpLink:
         self._rng = random.Random(self.seed)
         self._heap: list[tuple[float, int, str, bytes]] = []
         self._order = 0
+        self._handled: dict[int, float] = {}  # id(conn) -> the time its timer last fired
 
     def _emit(self, side: str, conn: UtpConnection) -> None:
         direction = self.forward if side == "client" else self.backward
@@ -132,6 +133,11 @@ class UtpLink:
             self._deliver(target, data)
         for conn in (self.client, self.server):
             if conn is not None and (when := conn.next_timer()) is not None and when <= self.now:
+                if self._handled.get(id(conn)) == self.now:
+                    raise AssertionError(
+                        f"timer spin: due at {when} again after firing at {self.now}"
+                    )
+                self._handled[id(conn)] = self.now
                 conn.handle_timer(self.now)
         self._collect("client", self.client)
         if self.server is not None:

@@ -253,6 +253,7 @@ class UtpConnection:
 
     def _process_acks(self, packet: Packet, now: float) -> None:
         flight_before = self.bytes_in_flight
+        outstanding_before = len(self._outstanding)
         acked = 0
         min_rtt: float | None = None
         if seq_after(packet.ack_nr, self.acked_seq):
@@ -284,6 +285,7 @@ class UtpConnection:
         if acked:
             rtt_us = None if min_rtt is None else int(min_rtt * 1e6)
             self.ledbat.on_ack(acked, flight_before, rtt_us)
+        if len(self._outstanding) < outstanding_before:  # progress (a SYN or FIN counts too)
             self._timeouts = 0
             self._timeout_at = now + self.rtt.rto if self._outstanding else None
 
@@ -448,7 +450,7 @@ class UtpConnection:
             deadline = min(deadline, self._last_sent + KEEPALIVE_INTERVAL)
         if self._timeout_at is not None:
             deadline = min(deadline, self._timeout_at)
-        elif self._send_queue and self.bytes_in_flight == 0:
+        elif self._probing_possible():
             deadline = min(deadline, self._last_sent + self.rtt.rto)  # zero-window probe
         return deadline
 
@@ -460,10 +462,19 @@ class UtpConnection:
             return
         if self._timeout_at is not None and now >= self._timeout_at:
             self._expire(now)
-        elif self._send_queue and self.bytes_in_flight == 0:
+        if self._timeout_at is None and self._probing_possible():
             self._probe = now >= self._last_sent + self.rtt.rto
         if self.state is ConnectionState.CONNECTED and now >= self._last_sent + KEEPALIVE_INTERVAL:
             self._ack_needed = True
+
+    def _probing_possible(self) -> bool:
+        """Data waits, nothing is in flight, and we may send: only a closed window stops us."""
+        return (
+            bool(self._send_queue)
+            and self.bytes_in_flight == 0
+            and self._confirmed
+            and self.state is ConnectionState.CONNECTED
+        )
 
     def _expire(self, now: float) -> None:
         if not self._outstanding:
