@@ -11,7 +11,6 @@ low 32 bits of microseconds.
 from __future__ import annotations
 
 from collections import deque
-from enum import Enum
 
 from servent.errors import UtpError
 from servent.proto.utp.events import (
@@ -40,24 +39,19 @@ from servent.proto.utp.packet import (
 )
 from servent.proto.utp.reassembly import Reassembly
 from servent.proto.utp.rtt import RttEstimator
+from servent.proto.utp.tunables import (
+    DUPLICATE_ACK_LIMIT,
+    IDLE_TIMEOUT,
+    KEEPALIVE_INTERVAL,
+    MASK,
+    MAX_PACKETS_IN_FLIGHT,
+    MAX_SYN_TIMEOUTS,
+    MAX_TIMEOUTS,
+    RECEIVE_BUFFER,
+    ConnectionState,
+)
 
 __all__ = ["ConnectionState", "UtpConnection", "payload_size_for"]
-
-MASK = 0xFFFF
-#: Packets that may be unacknowledged at once, and held out of order (both sides).
-MAX_PACKETS_IN_FLIGHT = 1024
-RECEIVE_BUFFER = 1 << 20
-DUPLICATE_ACK_LIMIT = 3
-MAX_TIMEOUTS = 6
-MAX_SYN_TIMEOUTS = 3
-KEEPALIVE_INTERVAL = 29.0
-IDLE_TIMEOUT = 120.0
-
-
-class ConnectionState(Enum):
-    SYN_SENT = "syn-sent"
-    CONNECTED = "connected"
-    CLOSED = "closed"
 
 
 class UtpConnection:
