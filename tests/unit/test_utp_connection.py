@@ -140,3 +140,16 @@ def test_regression_an_unconfirmed_responder_with_data_does_not_spin_its_timer()
     assert link.server.state is ConnectionState.CONNECTED
     link.client.send(b"hello")  # now the responder is confirmed and its data flows
     assert link.run_until(lambda: bytes(link.received["client"]) == b"greeting first", 10)
+
+
+def test_a_lost_syn_ack_is_answered_again_when_the_syn_is_resent() -> None:
+    link = client_and_server()
+    link.backward.loss = 1.0  # the responder's STATE (SYN-ACK) is lost
+    assert link.run_until(lambda: link.server is not None, 5)
+    link.run_until(lambda: False, 0.5)
+    assert link.client.state is ConnectionState.SYN_SENT
+    link.backward.loss = 0.0
+    assert link.run_until(lambda: link.client.state is ConnectionState.CONNECTED, 5)
+    assert link.client.packets_resent >= 1  # the SYN went out again
+    link.client.send(b"after the second SYN")
+    assert link.run_until(lambda: bytes(link.received["server"]) == b"after the second SYN", 5)

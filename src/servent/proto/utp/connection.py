@@ -204,7 +204,7 @@ class UtpConnection:
             return
         kind = packet.type
         if kind is PacketType.SYN:
-            if packet.connection_id + 1 & MASK == self.recv_id and not self._initiator():
+            if packet.connection_id == self.send_id == (self.recv_id - 1) & MASK:  # responder
                 self._ack_needed = True  # our STATE was lost: acknowledge the SYN again
             else:
                 self.packets_dropped += 1
@@ -235,9 +235,6 @@ class UtpConnection:
             self._ack_needed = True
             self._incoming.receive_fin(packet.seq_nr)
         self._check_finished()
-
-    def _initiator(self) -> bool:
-        return self.send_id == (self.recv_id + 1) & MASK
 
     def _valid_ack(self, ack_nr: int) -> bool:
         """Not ahead of what we sent; not absurdly far behind what was acknowledged."""
