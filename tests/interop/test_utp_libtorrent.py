@@ -99,3 +99,46 @@ async def test_libtorrent_downloads_from_servent_over_utp(tmp_path: Path) -> Non
     assert all(flags & LT_UTP_SOCKET for flags in lt_flags)
     assert utp_peers >= 1
     _assert_identical(tmp_path / "out" / "content", expected)
+
+
+async def test_download_rate_limit_applies_over_utp(tmp_path: Path) -> None:
+    """The engine's global download limit holds on a uTP connection (reading pauses,
+    which closes the uTP receive window)."""
+    expected = write_content(tmp_path / "seed", {"a.bin": 2_000_000})
+    torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="v1")
+    meta = parse_torrent(torrent)
+    rate = 500_000
+    config = EngineConfig(
+        listen_host=LOOPBACK, utp=True, utp_preference="prefer-utp", download_rate=rate
+    )
+    with libtorrent_peer(**UTP_ONLY) as seeder:
+        await libtorrent_seeder(seeder, torrent, tmp_path / "seed")
+        async with SwarmEngine(config) as engine:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            session = await engine.add_torrent(meta, tmp_path / "out", peers=[seeder.address])
+            await asyncio.wait_for(session.wait_complete(), DEADLINE)
+            elapsed = loop.time() - started
+            assert engine.dialer.outcomes["utp"] >= 1 and not engine.dialer.outcomes["tcp"]
+    # 2 MB at 0.5 MB/s: about 4 s; the bucket's initial burst allows a little less.
+    assert elapsed >= 2.5, elapsed
+    _assert_identical(tmp_path / "out" / "content", expected)
+
+
+async def test_upload_rate_limit_applies_over_utp(tmp_path: Path) -> None:
+    expected = write_content(tmp_path / "seed", {"a.bin": 2_000_000})
+    torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="v1")
+    meta = parse_torrent(torrent)
+    config = EngineConfig(listen_host=LOOPBACK, utp=True, upload_rate=500_000)
+    async with SwarmEngine(config) as engine:
+        await engine.add_torrent(meta, tmp_path / "seed")
+        with libtorrent_peer(**UTP_ONLY) as leecher:
+            handle = leecher.add_torrent(torrent, tmp_path / "out", seed=False)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            handle.connect_peer((LOOPBACK, engine.port), 0, 0)
+            await leecher.wait_complete(handle, DEADLINE)
+            elapsed = loop.time() - started
+        assert engine.utp is not None and engine.utp.accepted >= 1
+    assert elapsed >= 2.5, elapsed  # 2 MB at 0.5 MB/s: about 4 s
+    _assert_identical(tmp_path / "out" / "content", expected)
