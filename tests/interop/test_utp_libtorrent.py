@@ -142,3 +142,18 @@ async def test_upload_rate_limit_applies_over_utp(tmp_path: Path) -> None:
         assert engine.utp is not None and engine.utp.accepted >= 1
     assert elapsed >= 2.5, elapsed  # 2 MB at 0.5 MB/s: about 4 s
     _assert_identical(tmp_path / "out" / "content", expected)
+
+
+async def test_prefer_utp_falls_back_to_tcp_for_a_peer_without_utp(tmp_path: Path) -> None:
+    expected = write_content(tmp_path / "seed", {"a.bin": 300_000})
+    torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="v1")
+    meta = parse_torrent(torrent)
+    config = EngineConfig(listen_host=LOOPBACK, utp=True, utp_preference="prefer-utp")
+    with libtorrent_peer() as seeder:  # the reference settings: TCP only
+        await libtorrent_seeder(seeder, torrent, tmp_path / "seed")
+        async with SwarmEngine(config) as engine:
+            session = await engine.add_torrent(meta, tmp_path / "out", peers=[seeder.address])
+            await asyncio.wait_for(session.wait_complete(), DEADLINE)
+            outcomes = dict(engine.dialer.outcomes)
+    assert outcomes.get("utp failed", 0) >= 1 and outcomes.get("tcp", 0) >= 1, outcomes
+    _assert_identical(tmp_path / "out" / "content", expected)

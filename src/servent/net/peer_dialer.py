@@ -23,6 +23,9 @@ __all__ = ["UTP_PREFERENCES", "PeerDialer"]
 log = logging.getLogger(__name__)
 
 UTP_PREFERENCES = ("prefer-tcp", "prefer-utp", "tcp-only")
+#: A uTP dial with TCP still to try gives up after this long (libtorrent waits about 3 s):
+#: a peer without uTP never answers a SYN, it does not refuse it.
+UTP_FALLBACK_AFTER = 3.0
 
 
 @dataclass
@@ -57,11 +60,14 @@ class PeerDialer:
         for number, kind in enumerate(kinds):
             utp = self.utp
             connect = utp.create_connection if kind == "utp" and utp is not None else None
+            timeout = connect_timeout
+            if connect is not None and number < len(kinds) - 1:
+                timeout = min(connect_timeout, UTP_FALLBACK_AFTER)
             try:
                 await dial_peer(
                     session, host, port,
                     info_hash=info_hash, policy=policy,
-                    connect_timeout=connect_timeout, connect=connect,
+                    connect_timeout=timeout, connect=connect,
                 )  # fmt: skip
             except (OSError, TimeoutError, MseError) as exc:
                 if number == len(kinds) - 1 or isinstance(exc, MseError):
