@@ -1,4 +1,4 @@
-"""Dialling a peer over TCP or uTP, in the order the ``utp_preference`` setting gives.
+"""Dialling a peer (or a node channel) over TCP or uTP, in the order ``utp_preference`` gives.
 
 ``prefer-tcp`` dials TCP and falls back to uTP when TCP fails (refused,
 unreachable, timed out); ``prefer-utp`` is the other way round (as libtorrent
@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from servent.errors import MseError
-from servent.net.encrypted_transport import dial_peer
+from servent.net.encrypted_transport import Connector, dial_peer
 from servent.net.utp_socket import UtpSocket
 from servent.proto.mse import EncryptionPolicy
 
 __all__ = ["UTP_PREFERENCES", "PeerDialer"]
+
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,33 @@ class PeerDialer:
         connect_timeout: float,
     ) -> str:
         """Connect ``session`` like :func:`dial_peer`; return "tcp" or "utp"."""
+
+        async def attempt(connect: Connector | None, limit: float) -> None:
+            await dial_peer(
+                session, host, port,
+                info_hash=info_hash, policy=policy, connect_timeout=limit, connect=connect,
+            )  # fmt: skip
+
+        return await self._in_order(host, port, attempt, connect_timeout)
+
+    async def open(
+        self, protocol_factory: ProtocolFactory, host: str, port: int, *, connect_timeout: float
+    ) -> str:
+        """Connect a protocol (a node channel) to ``host:port`` in the same order."""
+
+        async def attempt(connect: Connector | None, limit: float) -> None:
+            opener = connect or asyncio.get_running_loop().create_connection
+            await asyncio.wait_for(opener(protocol_factory, host, port), limit)
+
+        return await self._in_order(host, port, attempt, connect_timeout)
+
+    async def _in_order(
+        self,
+        host: str,
+        port: int,
+        attempt: Callable[[Connector | None, float], Awaitable[None]],
+        connect_timeout: float,
+    ) -> str:
         kinds = self.order()
         for number, kind in enumerate(kinds):
             utp = self.utp
@@ -64,11 +94,7 @@ class PeerDialer:
             if connect is not None and number < len(kinds) - 1:
                 timeout = min(connect_timeout, UTP_FALLBACK_AFTER)
             try:
-                await dial_peer(
-                    session, host, port,
-                    info_hash=info_hash, policy=policy,
-                    connect_timeout=timeout, connect=connect,
-                )  # fmt: skip
+                await attempt(connect, timeout)
             except (OSError, TimeoutError, MseError) as exc:
                 if number == len(kinds) - 1 or isinstance(exc, MseError):
                     raise
