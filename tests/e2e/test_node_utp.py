@@ -70,3 +70,11 @@ async def test_nodes_share_the_dht_port_with_utp_and_download_over_it(tmp_path: 
         assert any("P" in flags for flags in seen_flags), seen_flags  # shown as a uTP peer
         assert _swarm(leecher).dialer.outcomes["utp"] >= 1
         assert engine.utp.accepted >= 1
+
+
+async def test_utp_disabled_leaves_the_dht_its_own_socket(tmp_path: Path) -> None:
+    async with _node(tmp_path, "plain", utp_enabled=False) as node:
+        engine = _swarm(node)
+        assert engine.utp is None
+        assert engine.dialer.order() == ["tcp"]
+        assert engine.dht is not None and engine.dht.udp_port is None
