@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["UtpTransport"]
 
 WRITE_HIGH = 1 << 20
-#: After our FIN is acknowledged, how long to keep acknowledging the peer's FIN.
-LINGER = 10.0
+#: After close(), how long the connection may still deliver what is in flight and its FIN.
+LINGER = 60.0
 
 
 class UtpTransport(asyncio.Transport):
@@ -187,8 +187,10 @@ class UtpTransport(asyncio.Transport):
             self._writing_paused = False
             if self._protocol is not None:
                 self._protocol.resume_writing()
-        if self._closing and not self._lost_reported and conn.send_buffer_size == 0:
-            self._report_lost(None)  # everything we wrote, and our FIN, is acknowledged
+        if self._closing and not self._lost_reported and conn.queued_bytes == 0:
+            # As a TCP transport does once its buffer is in the kernel: the protocol is
+            # done; the connection lingers to deliver what is in flight and the FIN.
+            self._report_lost(None)
         self._arm_timer(conn.next_timer())
 
     def _arm_timer(self, when: float | None) -> None:
