@@ -17,7 +17,7 @@ from servent.proto.utp import (
     encode_packet,
     looks_like_utp,
 )
-from servent.testing.utp_link import UtpLink, client_and_server
+from servent.testing.utp_link import LinkDirection, UtpLink, client_and_server
 
 u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
@@ -164,3 +164,43 @@ def test_regression_libtorrent_sack_lengths_that_are_not_multiples_of_four_are_r
         mask = bytes([0b101]) + b"\0" * (length - 1)
         packet = decode_packet(_header(0x21, extension=1) + bytes((0, length)) + mask)
         assert packet.sack == mask
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 1 << 30),
+    loss=st.floats(0.0, 0.25),
+    jitter=st.floats(0.0, 0.05),
+    up=st.integers(0, 200_000),
+    down=st.integers(0, 200_000),
+    client_seq=u16,
+    server_seq=u16,
+)
+def test_any_path_delivers_both_streams_exactly_and_closes(
+    seed: int, loss: float, jitter: float, up: int, down: int, client_seq: int, server_seq: int
+) -> None:
+    """Random loss (up to 25 %), reordering, sizes and sequence numbers (wrapping
+    included): both byte streams arrive exactly, then both FINs close both ends."""
+    forward = LinkDirection(delay=0.01, jitter=jitter, loss=loss)
+    backward = LinkDirection(delay=0.01, jitter=jitter, loss=loss)
+    link = client_and_server(
+        forward=forward, backward=backward, seed=seed, client_seq=client_seq, server_seq=server_seq
+    )
+    assert link.run_until(lambda: link.server is not None, 120)
+    server = link.server
+    assert server is not None
+    rng = random.Random(seed)
+    sent_up, sent_down = rng.randbytes(up), rng.randbytes(down)
+    link.client.send(sent_up)
+    server.send(sent_down)
+    link.client.close()
+    server.close()
+    closed = link.run_until(
+        lambda: (
+            link.client.state is ConnectionState.CLOSED and server.state is ConnectionState.CLOSED
+        ),
+        3600,
+    )
+    assert bytes(link.received["server"]) == sent_up
+    assert bytes(link.received["client"]) == sent_down
+    assert closed, (link.client.state, server.state)

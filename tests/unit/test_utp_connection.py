@@ -153,3 +153,22 @@ def test_a_lost_syn_ack_is_answered_again_when_the_syn_is_resent() -> None:
     assert link.client.packets_resent >= 1  # the SYN went out again
     link.client.send(b"after the second SYN")
     assert link.run_until(lambda: bytes(link.received["server"]) == b"after the second SYN", 5)
+
+
+def test_a_lost_last_ack_is_sent_again_when_the_fin_repeats() -> None:
+    link = client_and_server()
+    assert link.run_until(lambda: link.server is not None, 5)
+    server = link.server
+    assert server is not None
+    link.client.send(b"bye")
+    link.client.close()
+    assert link.run_until(lambda: PeerFinished() in link.events["server"], 5)
+    server.close()
+    # The client closes when the server's FIN arrives; its ACK of that FIN is lost.
+    assert link.run_until(lambda: link.client.state is ConnectionState.CLOSED, 5)
+    link.forward.loss = 1.0
+    link.run_until(lambda: False, 0.05)
+    assert server.state is ConnectionState.CONNECTED
+    link.forward.loss = 0.0
+    assert link.run_until(lambda: server.state is ConnectionState.CLOSED, 10)
+    assert ConnectionClosed("closed", False) in link.events["server"]

@@ -31,6 +31,8 @@ __all__ = ["UtpTransport"]
 WRITE_HIGH = 1 << 20
 #: After close(), how long the connection may still deliver what is in flight and its FIN.
 LINGER = 60.0
+#: After a clean close, how long the peer's repeated FIN is still acknowledged.
+CLOSED_LINGER = 10.0
 
 
 class UtpTransport(asyncio.Transport):
@@ -268,7 +270,13 @@ class UtpTransport(asyncio.Transport):
         self._closing = True
         error = ConnectionResetError(f"uTP: {event.reason}") if event.error else None
         self._report_lost(error)
-        self._drop()
+        if event.error:
+            self._drop()
+        else:  # a while longer, to answer a repeated FIN if our last ACK was lost
+            self._arm_timer(None)
+            if self._linger is not None:
+                self._linger.cancel()
+            self._linger = self._loop.call_later(CLOSED_LINGER, self._drop)
 
     def _report_lost(self, error: Exception | None) -> None:
         if self._lost_reported:

@@ -201,6 +201,8 @@ class UtpConnection:
 
     def receive_packet(self, packet: Packet, now: float) -> None:
         if self.state is ConnectionState.CLOSED:
+            if packet.type is PacketType.FIN and self._incoming.finished:
+                self._ack_needed = True  # our last ACK was lost: the FIN is repeated
             return
         kind = packet.type
         if kind is PacketType.SYN:
@@ -490,8 +492,7 @@ class UtpConnection:
         self.state = ConnectionState.CLOSED
         self._timeout_at = None
         self._outstanding.clear()
-        self.unacked_bytes = 0
-        self.bytes_in_flight = 0
+        self.unacked_bytes = self.bytes_in_flight = 0
         if error:
             self._ack_needed = False
         self._send_queue.clear()
