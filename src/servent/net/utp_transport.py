@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from servent.proto.utp import (
     Connected,
@@ -43,7 +44,7 @@ class UtpTransport(asyncio.Transport):
         conn: UtpConnection,
         port: UdpPort,
         address: tuple[str, int],
-        forget: Any,
+        forget: Callable[[UtpTransport], None],
     ) -> None:
         super().__init__()
         self.conn = conn
@@ -232,13 +233,14 @@ class UtpTransport(asyncio.Transport):
                 self.conn.hold(len(rest))
                 return
             if self._buffered:
-                buffer = protocol.get_buffer(len(view))  # type: ignore[attr-defined]
+                buffered = cast(asyncio.BufferedProtocol, protocol)
+                buffer = memoryview(buffered.get_buffer(len(view)))
                 size = min(len(buffer), len(view))
                 buffer[:size] = view[:size]
                 view = view[size:]
-                protocol.buffer_updated(size)  # type: ignore[attr-defined]
+                buffered.buffer_updated(size)
             else:
-                protocol.data_received(bytes(view))  # type: ignore[attr-defined]
+                cast(asyncio.Protocol, protocol).data_received(bytes(view))
                 return
 
     def _deliver_held(self) -> None:
@@ -259,7 +261,7 @@ class UtpTransport(asyncio.Transport):
         protocol = self._protocol
         if protocol is None or self._lost_reported:
             return
-        keep_open = protocol.eof_received()  # type: ignore[attr-defined]
+        keep_open = cast(asyncio.Protocol, protocol).eof_received()
         if not keep_open:
             self.close()
 
