@@ -204,3 +204,21 @@ def test_any_path_delivers_both_streams_exactly_and_closes(
     assert bytes(link.received["server"]) == sent_up
     assert bytes(link.received["client"]) == sent_down
     assert closed, (link.client.state, server.state)
+
+
+def test_a_full_sack_mask_acknowledges_only_packets_that_were_sent() -> None:
+    """A 1,024-bit SACK on a connection with a few packets out: the packets after
+    ``ack_nr + 1`` count as received, bits past what was sent are ignored."""
+    link, _ = _started()
+    client = link.client
+    outstanding = (client.seq_nr - client.acked_seq - 1) & 0xFFFF
+    assert outstanding < 200
+    state = encode_packet(
+        PacketType.STATE, client.recv_id, timestamp_us=1, timestamp_difference_us=0,
+        wnd_size=1 << 20, seq_nr=link.server.seq_nr if link.server else 0,
+        ack_nr=client.acked_seq, sack=b"\xff" * 128,
+    )  # fmt: skip
+    client.receive_datagram(state, link.now)
+    assert 0 <= client.unacked_bytes <= client.payload_size  # only ack_nr + 1 is left
+    assert client.bytes_in_flight >= 0
+    assert client.state is ConnectionState.CONNECTED

@@ -291,10 +291,11 @@ class UtpConnection:
         return size
 
     def _process_sack(self, ack_nr: int, mask: bytes, now: float) -> int:
-        acked = 0
-        received_after = 0
+        acked = received_after = 0
         base = (ack_nr + 2) & MASK
-        for index in range(len(mask) * 8 - 1, -1, -1):
+        # Only bits for packets we sent count: a hostile 1,024-bit mask costs no more.
+        sent = (self.seq_nr - base) & MASK if seq_after(self.seq_nr, base) else 0
+        for index in range(min(len(mask) * 8, sent) - 1, -1, -1):
             seq = (base + index) & MASK
             if mask[index >> 3] & (1 << (index & 7)):
                 received_after += 1
@@ -493,8 +494,7 @@ class UtpConnection:
         self._timeout_at = None
         self._outstanding.clear()
         self.unacked_bytes = self.bytes_in_flight = 0
-        if error:
-            self._ack_needed = False
+        self._ack_needed = self._ack_needed and not error  # a clean close may still ACK a FIN
         self._send_queue.clear()
         self._incoming.clear()
         self._events.append(ConnectionClosed(reason, error))
