@@ -482,10 +482,22 @@ class DhtDriver:
             self._peer_listeners.pop(lookup_id, None)
 
     async def announce(
-        self, info_hash: bytes, port: int, *, implied_port: bool = False
+        self,
+        info_hash: bytes,
+        port: int,
+        *,
+        implied_port: bool = False,
+        on_peers: Callable[[tuple[Address, ...]], None] | None = None,
     ) -> AnnounceDone:
+        """Look the torrent up and announce ``port`` to the closest nodes; ``on_peers``
+        hears the peers found on the way as they arrive, as with :meth:`get_peers`."""
         lookup_id = self.node.announce(info_hash, port, self._now(), implied_port=implied_port)
-        return await self._wait(lookup_id, AnnounceDone)
+        if on_peers is not None:
+            self._peer_listeners[lookup_id] = on_peers
+        try:
+            return await self._wait(lookup_id, AnnounceDone)
+        finally:
+            self._peer_listeners.pop(lookup_id, None)
 
     async def get_item(self, target: bytes, *, salt: bytes = b"") -> ItemFound:
         return await self._wait(self.node.get_item(target, self._now(), salt=salt), ItemFound)
