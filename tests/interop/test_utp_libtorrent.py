@@ -31,6 +31,7 @@ DEADLINE = 90.0
 FILES = {"a.bin": 3_000_000, "sub/b.bin": 1_200_001, "sub/c.bin": 16_384 * 3 + 5}
 #: libtorrent's ``peer_info::utp_socket`` flag (bit 17; the bindings do not name it).
 LT_UTP_SOCKET = 1 << 17
+RC4_ENCRYPTED = 1 << 19  # peer_info::rc4_encrypted
 UTP_ONLY: dict[str, Any] = {
     "enable_outgoing_utp": True,
     "enable_incoming_utp": True,
@@ -156,4 +157,28 @@ async def test_prefer_utp_falls_back_to_tcp_for_a_peer_without_utp(tmp_path: Pat
             await asyncio.wait_for(session.wait_complete(), DEADLINE)
             outcomes = dict(engine.dialer.outcomes)
     assert outcomes.get("utp failed", 0) >= 1 and outcomes.get("tcp", 0) >= 1, outcomes
+    _assert_identical(tmp_path / "out" / "content", expected)
+
+
+async def test_libtorrent_with_forced_rc4_downloads_from_servent_over_utp(tmp_path: Path) -> None:
+    """libtorrent dials with MSE forced to RC4: the MSE layer runs on the uTP transport."""
+    expected = write_content(tmp_path / "seed", {"a.bin": 700_000})
+    torrent = create_torrent_with_libtorrent(tmp_path / "seed" / "content", version="v1")
+    config = EngineConfig(listen_host=LOOPBACK, utp=True, encryption="required")
+    forced_rc4 = {"in_enc_policy": 0, "out_enc_policy": 0, "allowed_enc_level": 2}
+    async with SwarmEngine(config) as engine:
+        session = await engine.add_torrent(parse_torrent(torrent), tmp_path / "seed")
+        with libtorrent_peer(**UTP_ONLY, **forced_rc4) as leecher:
+            handle = leecher.add_torrent(torrent, tmp_path / "out", seed=False)
+            handle.connect_peer((LOOPBACK, engine.port), 0, 0)
+            await leecher.wait_for(
+                lambda: any(f & RC4_ENCRYPTED for f in _lt_flags(handle)),
+                "libtorrent's RC4 connection",
+                DEADLINE,
+            )
+            lt_flags = _lt_flags(handle)
+            utp_peers = _utp_peers(session)
+            await leecher.wait_complete(handle, DEADLINE)
+    assert all(flags & LT_UTP_SOCKET and flags & RC4_ENCRYPTED for flags in lt_flags), lt_flags
+    assert utp_peers >= 1
     _assert_identical(tmp_path / "out" / "content", expected)
