@@ -62,6 +62,9 @@ class Config:
     """DHT defences keyed by IP (one routing entry and a rate limit per IP); turn off
     only for networks where many nodes share one address (loopback tests)."""
     lsd_enabled: bool = True
+    port_mapping: bool = False
+    """Ask the router (PCP, NAT-PMP) to forward the listening ports; ``servent start``
+    turns it on unless told otherwise, a node built in a program asks for it."""
     encryption: str = "enabled"
     """Peer connection encryption (MSE/PE): "off", "enabled" (accept and offer both) or
     "required" (plaintext peers refused)."""
@@ -113,7 +116,7 @@ STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
 _COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent", "max_peers_per_ip"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
-_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled"})
+_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled", "port_mapping"})
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
 _PATH_KEYS = frozenset({"data_dir", "download_dir"})
 
@@ -209,14 +212,16 @@ def load_config(
     overrides: Mapping[str, object] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    defaults: Mapping[str, object] | None = None,
 ) -> Config:
-    """Build the config: defaults, then the TOML file, then ``overrides`` (flags).
+    """Build the config: defaults (``defaults`` over the built-in ones), then the TOML
+    file, then ``overrides`` (flags).
 
     Without ``config_file`` the file ``<data_dir>/config.toml`` is read when it
     exists; an explicitly named file must exist.
     """
     flags = dict(overrides or {})
-    config = Config(data_dir=default_data_dir(environ))
+    config = Config(data_dir=default_data_dir(environ)).with_values(defaults or {})
     if "data_dir" in flags:
         config = config.with_values({"data_dir": flags["data_dir"]})
     if config_file is None:
@@ -248,6 +253,7 @@ HELP = {
     "dht_bootstrap": "DHT entry node; repeat the flag for more",
     "dht_restrict_ips": "per-IP DHT defences; false only for loopback test networks",
     "lsd_enabled": "local service discovery on the LAN (true/false)",
+    "port_mapping": "ask the router to forward the peer ports (PCP/NAT-PMP; true/false)",
     "encryption": "peer connection encryption: off, enabled or required",
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
     "api_port": "port of the HTTP API and web UI (0 = any free port)",
