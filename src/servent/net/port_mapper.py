@@ -107,6 +107,8 @@ class PortMapper:
         self._lifetime = lifetime
         self._waits = tuple(retry_waits)
         self._renewal: asyncio.Task[None] | None = None
+        self._nonces = {key: os.urandom(12) for key in self.ports}
+        """One PCP nonce per mapping: renewals and the deletion must repeat it (RFC 6887)."""
 
     async def start(self) -> MappingResult:
         """Map every port once (a few seconds at most without a router); renew them later."""
@@ -182,7 +184,7 @@ class PortMapper:
             for proto, port in self.ports:
                 previous = self._previous_port(proto, port)
                 if protocol == "pcp":
-                    nonce = os.urandom(12)
+                    nonce = self._nonces[(proto, port)]
                     request = pcp_map_request(
                         proto, port, previous, lifetime, client_ip=client_ip, nonce=nonce
                     )
