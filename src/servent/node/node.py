@@ -144,6 +144,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
             self._start_dht_bootstrap()
             self._start_presence()
             self._start_port_mapping()
+            self._serve_connect_back()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from servent.errors import NodeError, ServentError
 from servent.net.port_mapper import MappingResult, PortMapper
+from servent.net.reach import ConnectBackService, ask_connect_back
 from servent.node.own_address import route_source
 
 if TYPE_CHECKING:
     from servent.codec.compact import Address
+    from servent.net.channel_host import ChannelHost
     from servent.net.dht_driver import DhtDriver
+    from servent.net.node_channel import NodeChannel
     from servent.node.config import Config
     from servent.node.engine import TorrentEngine
 
@@ -58,10 +63,34 @@ def assess(
     local_ip: str | None,
     dht_ip: str | None,
     listen_port: int | None,
+    connect_back: ConnectBack | None = None,
 ) -> Reachability:
     """Combine what the node saw into one verdict (pure: unit-tested case by case)."""
+    verdict = _assess(mapping, local_ip=local_ip, dht_ip=dht_ip, listen_port=listen_port,
+                      seen_ip=None if connect_back is None else connect_back.seen_ip)  # fmt: skip
+    if connect_back is None:
+        return verdict
+    return dataclasses.replace(verdict, reachable=connect_back.accepted)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectBack:
+    """The last answer of a node that tried to dial us (``servent/reach/1``)."""
+
+    accepted: bool
+    seen_ip: str
+
+
+def _assess(
+    mapping: MappingResult | None,
+    *,
+    local_ip: str | None,
+    dht_ip: str | None,
+    listen_port: int | None,
+    seen_ip: str | None,
+) -> Reachability:
     tcp = next((m for m in mapping.mappings if m.protocol == "tcp"), None) if mapping else None
-    external_ip = (mapping.external_ip if mapping else None) or dht_ip
+    external_ip = (mapping.external_ip if mapping else None) or dht_ip or seen_ip
     if tcp is not None and external_ip is not None:
         return Reachability(True, (external_ip, tcp.external_port), "mapped")
     if _is_public(local_ip) and external_ip in (None, local_ip):
@@ -83,8 +112,12 @@ class NodeReachability:
     _dht: DhtDriver | None
     _tasks: set[asyncio.Task[None]]
 
+    _channels: ChannelHost | None
+
     def _init_reachability(self) -> None:
         self._mapper: PortMapper | None = None
+        self._connect_back: ConnectBack | None = None
+        self._checking = False
 
     def reachability(self) -> Reachability:
         listen = self._engine.listen_address
@@ -93,7 +126,47 @@ class NodeReachability:
             local_ip=route_source(socket.AF_INET),
             dht_ip=None if self._dht is None else self._dht.external_ip,
             listen_port=None if listen is None else listen[1],
+            connect_back=self._connect_back,
         )
+
+    async def check_reachable(self, channel: NodeChannel) -> Reachability:
+        """Ask the node at the end of ``channel`` to dial us back; the new verdict."""
+        listen = self._engine.listen_address
+        if listen is None:
+            raise NodeError("the node is not listening: nobody can dial it")
+        mapped = self._mapped_address()
+        answer = await ask_connect_back(channel, listen[1] if mapped is None else mapped[1])
+        self._connect_back = ConnectBack(answer.ok, answer.seen[0])
+        log.info("connect-back by %s: %s", channel.peer_id, "reachable" if answer.ok else "not")
+        return self.reachability()
+
+    def _serve_connect_back(self) -> None:
+        """Answer other nodes' checks; check ourselves on the first channel that opens."""
+        if self._channels is None:
+            return
+        ConnectBackService(self._channels)
+        self._channels.on_channel_open.append(self._maybe_check)
+
+    def _maybe_check(self, channel: NodeChannel) -> None:
+        if self._checking or self._connect_back is not None or not self._started_mapping():
+            return
+        self._checking = True
+        task = asyncio.get_running_loop().create_task(self._check_quietly(channel))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _started_mapping(self) -> bool:
+        """Checked only once the router had its say (the answer depends on the mapping)."""
+        mapper = self._mapper
+        return mapper is not None and (mapper.result.mapped or mapper.result.error is not None)
+
+    async def _check_quietly(self, channel: NodeChannel) -> None:
+        try:
+            await self.check_reachable(channel)
+        except (ServentError, OSError, TimeoutError) as exc:
+            log.info("connect-back check failed: %s", exc)
+        finally:
+            self._checking = False
 
     def _mapped_address(self) -> Address | None:
         """Our TCP port as the router forwards it, for the address record."""
