@@ -9,6 +9,7 @@ NAT-PMP) to check the forwarded ports appear and are removed at stop.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,10 +35,12 @@ def lab() -> Iterator[NatLab]:
         yield made
 
 
-def in_ns(ns: str, *args: str | Path, timeout: float = WAIT) -> subprocess.CompletedProcess[str]:
+def in_ns(ns: str, *args: str | Path, python: bool = False) -> subprocess.CompletedProcess[str]:
+    """``servent ARGS`` (or ``python ARGS``) in namespace ``ns``, bounded."""
+    program = [sys.executable] if python else [sys.executable, "-m", "servent"]
     return subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, "-m", "servent", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=ENV, check=False,
+        ["ip", "netns", "exec", ns, *program, *map(str, args)],
+        capture_output=True, text=True, timeout=WAIT + 30, env=ENV, check=False,
     )  # fmt: skip
 
 
@@ -187,3 +190,61 @@ def test_without_a_mapping_router_the_node_is_unreachable_but_works_outbound(
             assert node.stop() == 0, node.log.read_text()
         seeder.terminate()
         seeder.wait(30)
+
+
+WAN_NODE = r"""
+import asyncio, sys
+from pathlib import Path
+from servent.node.config import Config
+from servent.node.node import Node
+async def main():
+    config = Config(data_dir=Path(sys.argv[1]), listen_host=sys.argv[2], listen_port=0,
+                    dht_enabled=False, lsd_enabled=False)
+    async with Node(config) as node:
+        print(node.peer_address()[1], flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+asyncio.run(main())
+"""
+
+LAN_NODE = r"""
+import asyncio, dataclasses, json, sys
+from pathlib import Path
+from servent.node.config import Config
+from servent.node.node import Node
+async def main():
+    config = Config(data_dir=Path(sys.argv[1]), listen_host="0.0.0.0", listen_port=0,
+                    dht_enabled=False, lsd_enabled=False, port_mapping=True)
+    async with Node(config) as node, asyncio.timeout(60):
+        while node.reachability().reachable is None:  # the router's answer (or silence)
+            await asyncio.sleep(0.05)
+        channel = await node.channels.dial(sys.argv[2], int(sys.argv[3]))
+        verdict = await node.check_reachable(channel)
+        print(json.dumps(dataclasses.asdict(verdict)), flush=True)
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("router_maps", [True, False], ids=["miniupnpd", "no-mapping"])
+def test_a_wan_node_dials_back_through_the_nat(
+    lab: NatLab, tmp_path: Path, router_maps: bool
+) -> None:
+    wan = subprocess.Popen(
+        ["ip", "netns", "exec", lab.wan, sys.executable, "-c", WAN_NODE, str(tmp_path / "w"),
+         WAN_IP],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    try:
+        assert wan.stdout is not None
+        wan_port = wan.stdout.readline().strip()
+        assert wan_port.isdigit(), wan.stderr
+        with contextlib.ExitStack() as stack:
+            if router_maps:
+                stack.enter_context(lab.miniupnpd(tmp_path))
+            lan = in_ns(lab.lan, "-c", LAN_NODE, tmp_path / "l", WAN_IP, wan_port, python=True)
+        assert lan.returncode == 0, lan.stderr
+        verdict = json.loads(lan.stdout)
+        assert verdict["reachable"] is router_maps, verdict
+        assert verdict["nat"] == ("mapped" if router_maps else "unknown")
+        assert verdict["external_address"][0] == ROUTER_WAN_IP  # as the WAN node saw us
+    finally:
+        wan.communicate("\n", timeout=WAIT)
