@@ -56,13 +56,16 @@ class NatLab:
         return found
 
     @contextlib.contextmanager
-    def miniupnpd(self, folder: Path) -> Iterator[Path]:
-        """miniupnpd in the router (foreground, killed on exit); yields its log file."""
+    def miniupnpd(self, folder: Path, *, natpmp: bool = True) -> Iterator[Path]:
+        """miniupnpd in the router (foreground, killed on exit); yields its log file.
+
+        ``natpmp=False`` leaves only UPnP IGD on (NAT-PMP and PCP off)."""
         self._upnp_chains()
         config = folder / "miniupnpd.conf"
         config.write_text(
             f"ext_ifname={self.wan_if}\nlistening_ip={self.lan_if}\nhttp_port=0\n"
-            "enable_natpmp=yes\nenable_upnp=yes\nsecure_mode=yes\nsystem_uptime=no\n"
+            f"enable_natpmp={'yes' if natpmp else 'no'}\nenable_upnp=yes\n"
+            "secure_mode=yes\nsystem_uptime=no\n"
             f"uuid={uuid.uuid4()}\nlease_file={folder / 'upnp.leases'}\n"
             "allow 1024-65535 192.168.77.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n"
         )
@@ -75,7 +78,8 @@ class NatLab:
             )  # fmt: skip
         try:
             deadline = time.monotonic() + 20
-            while "Listening for NAT-PMP/PCP" not in log.read_text():
+            ready = "Listening for NAT-PMP/PCP" if natpmp else "HTTP listening on port"
+            while ready not in log.read_text():
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.05)  # polling another process's log, bounded

@@ -124,18 +124,20 @@ def test_driver_maps_tcp_and_udp_with_each_protocol_and_removes_them(
             assert lab.forwarded_ports() == []  # deleted at stop
 
 
+@pytest.mark.parametrize("natpmp", [True, False], ids=["pcp", "upnp-igd-only"])
 def test_a_node_behind_a_upnp_router_is_mapped_and_reachable_from_the_wan(
-    lab: NatLab, tmp_path: Path
+    lab: NatLab, tmp_path: Path, natpmp: bool
 ) -> None:
     shared = tmp_path / "shared"
     data = write_payload(shared)
-    with lab.miniupnpd(tmp_path):
+    with lab.miniupnpd(tmp_path, natpmp=natpmp) as upnp_log:
         flags = ["--dht-enabled", "true", "--dht-bootstrap", "127.0.0.1:9"]
         node = LanDaemon(lab.lan, tmp_path, "--port-mapping", "true", *flags,
                          "--shared-folders", str(shared))  # fmt: skip
         try:
             status = wait_for("a mapping", lambda: (s := node.status())["nat"] != "unknown" and s)
             assert status["nat"] == "mapped", status
+            assert ("AddPortMapping" in upnp_log.read_text()) is not natpmp  # UPnP: the fallback
             assert status["reachable"] is True and status["relay"] is None
             external_ip, external_port = status["external_address"]
             assert external_ip == ROUTER_WAN_IP

@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
+from async_upnp_client.exceptions import UpnpError
+
+from servent.net.upnp_igd import upnp_request_all
 from servent.proto.port_mapping import (
     MAX_ANSWER,
     SERVER_PORT,
@@ -43,7 +47,9 @@ RETRY_WAITS = (0.25, 0.5, 1.0, 2.0)
 LEASE = 7200
 MIN_RENEW = 60.0
 ROUTE_FILE = Path("/proc/net/route")
-PROTOCOLS = ("pcp", "natpmp")
+PROTOCOLS = ("pcp", "natpmp", "upnp")
+#: What a failed attempt may raise (anything else is a bug).
+FAILURES = (PortMappingError, OSError, TimeoutError, UpnpError, aiohttp.ClientError)
 
 
 def default_gateway(route_file: Path = ROUTE_FILE) -> str | None:
@@ -133,7 +139,7 @@ class PortMapper:
                 await self._renewal
             self._renewal = None
         if self.result.mapped:
-            with contextlib.suppress(PortMappingError, OSError, TimeoutError):
+            with contextlib.suppress(*FAILURES):
                 await self._request_all(self.result.protocol or "natpmp", 0)
             self.result.mappings = []
 
@@ -150,7 +156,7 @@ class PortMapper:
             assert protocol is not None
             try:
                 mappings, external = await self._request_all(protocol, lifetime)
-            except (PortMappingError, OSError, TimeoutError) as exc:
+            except FAILURES as exc:
                 errors.append(f"{protocol}: {exc or 'no answer'}")
                 continue
             self.result.protocol = protocol
@@ -172,6 +178,9 @@ class PortMapper:
     async def _request_all(self, protocol: str, lifetime: int) -> tuple[list[Mapping], str | None]:
         gateway = self.result.gateway
         assert gateway is not None
+        if protocol == "upnp":
+            had = {(m.protocol, m.internal_port): m.external_port for m in self.result.mappings}
+            return await upnp_request_all(gateway, self.ports, had, lifetime)
         loop = asyncio.get_running_loop()
         source = (gateway, SERVER_PORT)
         transport, answers = await loop.create_datagram_endpoint(

@@ -53,8 +53,11 @@ class ConnectBackService:
     async def handle(self, stream: NodeStream) -> None:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                data = await stream.receive()
-            port = decode_request(data or b"")
+                port = decode_request(await stream.receive() or b"")
+                # One message, then the asker's CLOSE: waiting for it here means the
+                # answer is never raced by a reset of a stream the asker still sends on.
+                if await stream.receive() is not None:
+                    raise ReachMessageError("more than one request on the stream")
         except (ReachMessageError, TimeoutError) as exc:
             stream.reset(CloseCode.PROTOCOL_ERROR, f"bad reach request: {exc}")
             return
