@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from servent.errors import ConfigError
+from servent.node.limits_schedule import LimitsWindow, parse_schedule
 
 DEFAULT_BOOTSTRAP = (
     "router.bittorrent.com:6881",
@@ -56,6 +57,8 @@ class Config:
     download_rate_limit: int = 0
     """Bytes per second for all torrents together; 0 is unlimited."""
     upload_rate_limit: int = 0
+    limits_schedule: tuple[LimitsWindow, ...] = ()
+    """Rate limits by time of day (config file only; see :mod:`.limits_schedule`)."""
     dht_enabled: bool = True
     dht_bootstrap: tuple[str, ...] = DEFAULT_BOOTSTRAP
     dht_restrict_ips: bool = True
@@ -92,6 +95,8 @@ class Config:
             value = getattr(self, key)
             if isinstance(value, Path):
                 value = str(value)
+            elif key == "limits_schedule":
+                value = [window.as_config() for window in self.limits_schedule]
             elif isinstance(value, tuple):
                 value = [str(v) for v in value]
             out[key] = value
@@ -119,6 +124,8 @@ _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
 _BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled", "port_mapping"})
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
 _PATH_KEYS = frozenset({"data_dir", "download_dir"})
+#: Settings too structured for a flag: the config file only.
+_FILE_ONLY_KEYS = frozenset({"limits_schedule"})
 
 
 def _int(key: str, value: object, low: int, high: int) -> int:
@@ -186,6 +193,8 @@ def _validate(key: str, value: object) -> Any:
         return value
     if key == "name":
         return _display_name(key, value)
+    if key == "limits_schedule":
+        return parse_schedule(value)
     if key == "dht_bootstrap":
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list of 'host:port'")
@@ -249,6 +258,7 @@ HELP = {
     "max_peers_per_ip": "peer connections per torrent with one IP address",
     "download_rate_limit": "bytes/s for all torrents (0 = unlimited)",
     "upload_rate_limit": "bytes/s for all torrents (0 = unlimited)",
+    "limits_schedule": "rate limits by time of day (config file only)",
     "dht_enabled": "join the Mainline DHT (true/false)",
     "dht_bootstrap": "DHT entry node; repeat the flag for more",
     "dht_restrict_ips": "per-IP DHT defences; false only for loopback test networks",
@@ -278,7 +288,7 @@ def _bool_flag(text: str) -> bool:
 def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str] = ()) -> None:
     """One flag per setting (``--listen-port``...); absent flags stay absent."""
     for key in SETTING_KEYS:
-        if key in skip:
+        if key in skip or key in _FILE_ONLY_KEYS:
             continue
         flag = _flag(key)
         kwargs: dict[str, Any] = {"dest": f"cfg_{key}", "default": argparse.SUPPRESS}

@@ -138,6 +138,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
             self._engine.set_limits(self._limits())
+            self._start_limits_schedule(self._tasks)
             if self.config.dht_enabled:
                 await self._start_dht()
             await self._engine.start(self._dht)
