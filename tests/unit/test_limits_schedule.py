@@ -128,9 +128,7 @@ async def test_a_node_changes_its_limits_when_a_window_opens(tmp_path: Path) -> 
         {"limits_schedule": schedule}
     )  # fmt: skip
     node = Node(config)
-    node._local_time = lambda: (
-        opens_in_half_a_second + timedelta(seconds=time.monotonic() - started)
-    )
+    node._local_time = lambda: opens_in_five_seconds + timedelta(seconds=time.monotonic() - started)
     async with node:
         engine = node._engine
         assert isinstance(engine, SwarmTorrentEngine)
