@@ -9,6 +9,7 @@ import pytest
 
 from servent.net.port_mapper import MappingResult, default_gateway
 from servent.node.reachability import assess
+from servent.proto.dht.external_ip import ReflectedPorts
 from servent.proto.port_mapping import (
     Mapping,
     MappingRefusedError,
@@ -147,3 +148,33 @@ def test_verdict_public_address_without_nat_and_nothing_known() -> None:
     )
     unknown = assess(None, local_ip=None, dht_ip=None, listen_port=None)
     assert (unknown.reachable, unknown.external_address, unknown.nat) == (None, None, "unknown")
+
+
+def test_verdict_names_the_nat_from_the_dht_ports_when_unmapped() -> None:
+    failed = MappingResult("192.168.77.1", error="no answer")
+    for behaviour in ("cone", "symmetric"):
+        verdict = assess(
+            failed,
+            local_ip="192.168.77.2",
+            dht_ip="11.77.0.1",
+            listen_port=1,
+            nat_behaviour=behaviour,
+        )
+        assert (verdict.reachable, verdict.nat) == (False, behaviour)
+    mapped = assess(
+        _mapped(), local_ip="192.168.77.2", dht_ip=None, listen_port=1, nat_behaviour="cone"
+    )
+    assert mapped.nat == "mapped"
+
+
+def test_reflected_ports_tell_cone_from_symmetric() -> None:
+    ports = ReflectedPorts(window=3)
+    ports.report("11.77.0.2", 6881)
+    assert ports.behaviour() is None  # one voter says nothing about other destinations
+    ports.report("11.77.0.3", 6881)
+    assert ports.behaviour() == "cone"
+    ports.report("11.77.0.4", 40001)
+    assert ports.behaviour() == "symmetric"
+    for voter in ("11.77.0.5", "11.77.0.6", "11.77.0.7"):
+        ports.report(voter, 6881)
+    assert ports.behaviour() == "cone"  # the old report fell out of the window

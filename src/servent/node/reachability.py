@@ -64,10 +64,16 @@ def assess(
     dht_ip: str | None,
     listen_port: int | None,
     connect_back: ConnectBack | None = None,
+    nat_behaviour: str | None = None,
 ) -> Reachability:
-    """Combine what the node saw into one verdict (pure: unit-tested case by case)."""
+    """Combine what the node saw into one verdict (pure: unit-tested case by case).
+
+    ``nat_behaviour`` is what the DHT's answers say of our UDP port ("cone" when
+    every node saw the same one, "symmetric" when not): the kind of an unmapped NAT."""
     verdict = _assess(mapping, local_ip=local_ip, dht_ip=dht_ip, listen_port=listen_port,
                       seen_ip=None if connect_back is None else connect_back.seen_ip)  # fmt: skip
+    if verdict.nat == "unknown" and nat_behaviour in ("cone", "symmetric"):
+        verdict = dataclasses.replace(verdict, nat=nat_behaviour)
     if connect_back is None:
         return verdict
     return dataclasses.replace(verdict, reachable=connect_back.accepted)
@@ -127,7 +133,12 @@ class NodeReachability:
             dht_ip=None if self._dht is None else self._dht.external_ip,
             listen_port=None if listen is None else listen[1],
             connect_back=self._connect_back,
+            nat_behaviour=self._nat_behaviour(),
         )
+
+    def _nat_behaviour(self) -> str | None:
+        ports = None if self._dht is None else self._dht.node.reflected_ports
+        return None if ports is None else ports.behaviour()
 
     async def check_reachable(self, channel: NodeChannel) -> Reachability:
         """Ask the node at the end of ``channel`` to dial us back; the new verdict."""
