@@ -22,6 +22,8 @@ from pathlib import Path
 
 LAN_IP, ROUTER_LAN_IP = "192.168.77.2", "192.168.77.1"
 ROUTER_WAN_IP, WAN_IP = "11.77.0.1", "11.77.0.2"
+WAN_OBSERVERS = (WAN_IP, "11.77.0.3", "11.77.0.4")
+"""Addresses of the WAN host: DHT nodes there are distinct observers of the LAN's NAT."""
 IPTABLES = "iptables-legacy"  # miniupnpd's Debian build edits the legacy tables (libiptc)
 
 
@@ -109,8 +111,11 @@ def tools_present() -> list[str]:
 
 
 @contextlib.contextmanager
-def nat_lab() -> Iterator[NatLab]:
-    """Three namespaces wired as above; removed (with their rules) on exit."""
+def nat_lab(*, symmetric: bool = False) -> Iterator[NatLab]:
+    """Three namespaces wired as above; removed (with their rules) on exit.
+
+    ``symmetric``: SNAT with ``--random-fully`` (a new random port for every
+    destination) instead of MASQUERADE (which keeps the source port)."""
     missing = tools_present()
     assert not missing, f"scripts/test installs these Debian packages: {missing}"
     tag = uuid.uuid4().hex[:6]
@@ -125,7 +130,14 @@ def nat_lab() -> Iterator[NatLab]:
         _wire(lab.router, lab.lan_if, f"{ROUTER_LAN_IP}/24", lab.lan, f"{LAN_IP}/24")
         run("ip", "-n", lab.lan, "route", "add", "default", "via", ROUTER_LAN_IP)
         run("ip", "netns", "exec", lab.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        lab.iptables("-t", "nat", "-A", "POSTROUTING", "-o", lab.wan_if, "-j", "MASQUERADE")
+        for extra in WAN_OBSERVERS[1:]:
+            run("ip", "-n", lab.wan, "addr", "add", f"{extra}/24", "dev", "eth0")
+        nat = (
+            ["SNAT", "--to-source", ROUTER_WAN_IP, "--random-fully"]
+            if symmetric
+            else ["MASQUERADE"]
+        )
+        lab.iptables("-t", "nat", "-A", "POSTROUTING", "-o", lab.wan_if, "-j", *nat)
         yield lab
     finally:
         for ns in reversed(made):

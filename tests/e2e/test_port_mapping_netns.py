@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nat_lab import ROUTER_WAN_IP, WAN_IP, NatLab, nat_lab
+from nat_lab import ROUTER_WAN_IP, WAN_IP, WAN_OBSERVERS, NatLab, nat_lab
 
 pytestmark = pytest.mark.e2e
 
@@ -250,3 +250,52 @@ def test_a_wan_node_dials_back_through_the_nat(
         assert verdict["external_address"][0] == ROUTER_WAN_IP  # as the WAN node saw us
     finally:
         wan.communicate("\n", timeout=WAIT)
+
+
+WAN_DHT = r"""
+import asyncio, contextlib, sys
+from servent.net.dht_driver import DhtDriver
+async def main():
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = [await stack.enter_async_context(DhtDriver(host=ip)) for ip in sys.argv[1:]]
+        print(*(f"{ip}:{node.address[1]}" for ip, node in zip(sys.argv[1:], nodes)), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+asyncio.run(main())
+"""
+
+LAN_DHT_NODE = r"""
+import asyncio, dataclasses, json, sys
+from pathlib import Path
+from servent.node.config import Config
+from servent.node.node import Node
+async def main():
+    config = Config(data_dir=Path(sys.argv[1]), listen_host="0.0.0.0", listen_port=0,
+                    dht_bootstrap=tuple(sys.argv[2:]), lsd_enabled=False, port_mapping=True)
+    async with Node(config) as node, asyncio.timeout(60):
+        while node.reachability().external_address is None:  # until 3 DHT nodes answered
+            await asyncio.sleep(0.05)
+        print(json.dumps(dataclasses.asdict(node.reachability())), flush=True)
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("symmetric", [False, True], ids=["masquerade", "snat-random-fully"])
+def test_status_tells_a_cone_nat_from_a_symmetric_one(tmp_path: Path, symmetric: bool) -> None:
+    with nat_lab(symmetric=symmetric) as lab:
+        wan = subprocess.Popen(
+            ["ip", "netns", "exec", lab.wan, sys.executable, "-c", WAN_DHT, *WAN_OBSERVERS],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=ENV,
+        )  # fmt: skip
+        try:
+            assert wan.stdout is not None
+            entries = wan.stdout.readline().split()
+            assert len(entries) == len(WAN_OBSERVERS), entries
+            lan = in_ns(lab.lan, "-c", LAN_DHT_NODE, tmp_path / "l", *entries, python=True)
+        finally:
+            wan.communicate("\n", timeout=WAIT)
+    assert lan.returncode == 0, lan.stderr
+    verdict = json.loads(lan.stdout)
+    assert verdict["nat"] == ("symmetric" if symmetric else "cone"), verdict
+    assert verdict["reachable"] is False  # no mapping, behind a NAT
+    assert verdict["external_address"][0] == ROUTER_WAN_IP  # the DHT's vote on our IP
