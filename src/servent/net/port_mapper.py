@@ -106,12 +106,16 @@ class PortMapper:
         protocols: Sequence[str] = PROTOCOLS,
         lifetime: int = LEASE,
         retry_waits: Sequence[float] = RETRY_WAITS,
+        server_port: int = SERVER_PORT,
+        min_renew: float = MIN_RENEW,
     ) -> None:
         self.ports = list(ports)
         self.result = MappingResult(gateway=gateway)
         self._protocols = list(protocols)
         self._lifetime = lifetime
         self._waits = tuple(retry_waits)
+        self._server_port = server_port
+        self._min_renew = min_renew
         self._renewal: asyncio.Task[None] | None = None
         self._nonces = {key: os.urandom(12) for key in self.ports}
         """One PCP nonce per mapping: renewals and the deletion must repeat it (RFC 6887)."""
@@ -146,7 +150,7 @@ class PortMapper:
     async def _renew_forever(self) -> None:
         while True:
             lifetimes = [m.lifetime for m in self.result.mappings] or [self._lifetime]
-            await asyncio.sleep(max(MIN_RENEW, min(lifetimes) / 2))
+            await asyncio.sleep(max(self._min_renew, min(lifetimes) / 2))
             await self._map_all(self._lifetime)
 
     async def _map_all(self, lifetime: int) -> None:
@@ -182,7 +186,7 @@ class PortMapper:
             had = {(m.protocol, m.internal_port): m.external_port for m in self.result.mappings}
             return await upnp_request_all(gateway, self.ports, had, lifetime)
         loop = asyncio.get_running_loop()
-        source = (gateway, SERVER_PORT)
+        source = (gateway, self._server_port)
         transport, answers = await loop.create_datagram_endpoint(
             lambda: _Answers(source), remote_addr=source, family=socket.AF_INET
         )
