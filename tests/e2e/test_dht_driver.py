@@ -195,6 +195,30 @@ async def test_get_peers_hands_out_peers_before_the_lookup_ends() -> None:
             await driver.close()
 
 
+async def test_announce_hands_out_the_peers_it_meets_before_it_ends() -> None:
+    """Torrent discovery announces rather than only looking up: its peers come early too."""
+    drivers = await _network(6, seed=301)
+    try:
+        info_hash = bytes(range(2, 22))
+        async with asyncio.timeout(20):
+            await drivers[1].announce(info_hash, 7001)
+            await drivers[2].announce(info_hash, 7002)
+            announcing = True
+            heard: list[tuple[Address, bool]] = []
+
+            def early(batch: tuple[Address, ...]) -> None:
+                heard.extend((peer, announcing) for peer in batch)
+
+            done = await drivers[4].announce(info_hash, 7004, on_peers=early)
+            announcing = False
+        expected = {("127.0.0.1", 7001), ("127.0.0.1", 7002)}
+        assert set(done.peers) == expected
+        assert sorted(heard) == sorted((peer, True) for peer in expected)  # each once, early
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
 async def test_iter_peers_stops_when_the_driver_closes() -> None:
     driver = DhtDriver(host="127.0.0.1", config=LOOPBACK)
     await driver.start()

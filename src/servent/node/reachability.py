@@ -189,9 +189,10 @@ class NodeReachability:
         listen = self._engine.listen_address
         if not self.config.port_mapping or listen is None or _is_loopback(listen[0]):
             return
-        ports = [("tcp", listen[1])]
-        if self._dht is not None:
-            ports.append(("udp", self._dht.address[1]))
+        udp = {self._dht.address[1]} if self._dht is not None else set()
+        if self.config.utp_enabled:
+            udp.add(listen[1])  # uTP: on the peer port's UDP side (shared with the DHT's)
+        ports = [("tcp", listen[1]), *(("udp", port) for port in sorted(udp))]
         self._mapper = PortMapper(ports)
         task = asyncio.get_running_loop().create_task(self._map_ports(self._mapper))
         self._tasks.add(task)

@@ -321,7 +321,7 @@ class SearchRunner:
         kind = lookup.kind
         if kind in (lk.GET_PEERS, lk.ANNOUNCE):
             fresh = collect_peers(lookup, args)
-            if fresh and kind == lk.GET_PEERS:
+            if fresh:  # an announce is a get_peers first: its peers are as early
                 self._events.append(PeersArrived(lookup.lookup_id, lookup.target, fresh))
         elif kind in (lk.GET_ITEM, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
             collect_item(lookup, args)
