@@ -180,6 +180,8 @@ def test_without_a_mapping_router_the_node_is_unreachable_but_works_outbound(
         status = wait_for("a verdict", lambda: (s := node.status())["reachable"] is not None and s)
         assert status["reachable"] is False and status["nat"] == "unknown", status
         assert status["relay"] is None
+        human = in_ns(lab.lan, "status", "--data-dir", str(node.data_dir))
+        assert "reachable       no" in human.stdout and "(nat: unknown)" in human.stdout
         added = in_ns(lab.lan, "add", magnet, "--peer", f"{WAN_IP}:{seed_port}", "--no-watch",
                       "--data-dir", str(node.data_dir))  # fmt: skip
         assert added.returncode == 0, added.stderr
