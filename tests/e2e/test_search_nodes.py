@@ -25,8 +25,6 @@ from servent.proto.channel import CloseCode
 from servent.proto.search import (
     FILE,
     Query,
-    ReachCheck,
-    ReachResult,
     ResultBatch,
     SearchEntry,
     Store,
@@ -286,19 +284,16 @@ async def test_a_new_supernode_gets_its_entries_handed_over(tmp_path: Path) -> N
             assert list(service(second).store.lookup("live bolero", time.time())) == [entry]
 
 
-async def test_a_supernode_dials_back_to_tell_an_auto_node_it_is_reachable(
-    tmp_path: Path,
-) -> None:
-    async with running_node(tmp_path, "s", supernode="on") as supernode:
-        async with running_node(
+async def test_an_auto_node_learns_it_is_reachable_by_a_connect_back(tmp_path: Path) -> None:
+    """The node's own connect-back check (servent/reach/1) to a known supernode."""
+    async with (
+        running_node(tmp_path, "s", supernode="on") as supernode,
+        running_node(
             tmp_path, "a", supernode="auto", search_bootstrap=[bootstrap(supernode)]
-        ) as auto:
-            await wait_for(lambda: len(service(auto).view) >= 1, "the supernode is known")
-            assert not service(auto).reachable
-            assert await service(auto).check_reachable()
-            assert service(auto).role == "leaf"  # reachable, not yet up for 30 minutes
-        # A port where nobody listens: the dial-back fails, and only the asker's own
-        # address is ever dialled (the check names a port, never a host).
-        async with running_node(tmp_path, "x", supernode="off") as asker:
-            answers, _ = await request(asker, supernode, encode_message(ReachCheck(9)))
-            assert decode_message(answers[0]) == ReachResult(False)
+        ) as auto,
+    ):
+        await wait_for(lambda: len(service(auto).view) >= 1, "the supernode is known")
+        assert not service(auto).reachable
+        assert await service(auto).check_reachable()
+        assert auto.reachability().reachable is True
+        assert service(auto).role == "leaf"  # reachable, not yet up for 30 minutes

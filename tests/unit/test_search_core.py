@@ -17,8 +17,6 @@ from servent.proto.search import (
     KeywordIndexStore,
     Query,
     QueryResults,
-    ReachCheck,
-    ReachResult,
     ResultBatch,
     SearchEntry,
     SearchProtocolError,
@@ -103,8 +101,6 @@ def test_messages_round_trip() -> None:
         StoreAnswer(3, 1),
         SupernodeAsk(True, 6881),
         SupernodeList(((public, ADDRESS),)),
-        ReachCheck(6881),
-        ReachResult(True),
     ):
         assert decode_message(encode_message(message)) == message
 

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from servent.codec.bencode import encode
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeChannel, NodeStream
-from servent.proto.channel import ChannelConnection, ChannelError, CloseCode, LocalKeys
+from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.search import (
     Query,
-    ReachCheck,
-    ReachResult,
     ResultBatch,
     SearchEntry,
     SearchMessage,
@@ -40,7 +38,6 @@ __all__ = [
     "SearchResponder",
     "ask",
     "channel_to",
-    "node_answers_at",
     "result_batches",
     "store_messages",
 ]
@@ -58,7 +55,6 @@ BATCH_BYTES = 50_000
 QueryAnswer = Callable[[Query, bytes], AsyncIterator[Sequence[SearchEntry]]]
 StoreHandler = Callable[[Store, bytes], Awaitable[StoreAnswer]]
 SupernodeHandler = Callable[[SupernodeAsk, bytes, str], SupernodeList]
-ReachHandler = Callable[[ReachCheck, bytes, str], Awaitable[ReachResult]]
 BadPeer = Callable[[bytes], None]
 
 
@@ -99,7 +95,6 @@ class SearchResponder:
     store: StoreHandler
     supernodes: SupernodeHandler
     bad_peer: BadPeer
-    reach: ReachHandler
 
     def register(self, host: ChannelHost) -> None:
         host.protocols.register(PROTOCOL, self.handle)
@@ -131,9 +126,6 @@ class SearchResponder:
         elif isinstance(message, SupernodeAsk):
             host = _peer_host(stream.channel)
             stream.send(encode_message(self.supernodes(message, peer, host)))
-        elif isinstance(message, ReachCheck):
-            host = _peer_host(stream.channel)
-            stream.send(encode_message(await self.reach(message, peer, host)))
         else:
             self.bad_peer(peer)
             stream.reset(CloseCode.PROTOCOL_ERROR, "not a search request")
@@ -145,34 +137,6 @@ def _peer_host(channel: NodeChannel) -> str:
     transport = channel.transport
     peer = transport.get_extra_info("peername") if transport is not None else None
     return str(peer[0]) if peer else ""
-
-
-async def node_answers_at(
-    keys: LocalKeys, address: tuple[str, int], expected: bytes, *, within: float
-) -> bool:
-    """Whether the node ``expected`` answers a channel handshake at ``address``.
-
-    The handshake stops once the responder has proven its key (message 2): no
-    channel is opened on either side, so the check never replaces a channel the
-    two nodes already have."""
-    loop = asyncio.get_running_loop()
-    conn = ChannelConnection(keys, initiator=True, now=loop.time(), expected_peer=expected)
-    writer: asyncio.StreamWriter | None = None
-    try:
-        async with asyncio.timeout(within):
-            reader, writer = await asyncio.open_connection(*address)
-            writer.write(conn.data_to_send())
-            while conn.peer_key is None and conn.error is None:
-                data = await reader.read(4096)
-                if not data:
-                    return False
-                conn.receive_data(data, loop.time())
-    except (OSError, TimeoutError):
-        return False
-    finally:
-        if writer is not None:
-            writer.transport.abort()
-    return conn.peer_key == expected
 
 
 async def channel_to(host: ChannelHost, address: tuple[str, int], key: bytes | None) -> NodeChannel:

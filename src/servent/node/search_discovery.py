@@ -1,5 +1,5 @@
 """Finding supernodes and being found: bootstrap nodes, the DHT rendezvous, ``sn``
-lists, and the dial-back check that tells ``supernode = auto`` this node is reachable.
+lists, and whether this node is reachable enough for ``supernode = auto``.
 
 A mixin of :class:`~servent.node.search_service.SearchService` (its state lives there).
 """
@@ -15,11 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from servent.codec.compact import decode_peer, encode_peer
 from servent.errors import ServentError
-from servent.net.search_driver import node_answers_at
 from servent.proto.search import (
     SUPERNODE,
-    ReachCheck,
-    ReachResult,
     SupernodeAsk,
     SupernodeList,
     SupernodeView,
@@ -37,7 +34,7 @@ RENDEZVOUS_SEARCHING = 10.0
 RENDEZVOUS_EVERY = 900.0
 RENDEZVOUS_TIMEOUT = 20.0
 RENDEZVOUS_ASKED = 8
-REACH_TIMEOUT = 10.0
+REACH_TIMEOUT = 20.0
 REACH_CHECK_EVERY = 1800.0
 
 
@@ -119,38 +116,34 @@ class SearchDiscovery:
         return self._rng.sample(others, min(RENDEZVOUS_ASKED, len(others)))
 
     async def _check_reachable(self) -> None:
-        """With ``supernode = auto``, once up long enough, ask two supernodes to dial this
-        node back (every 30 minutes while none could)."""
+        """With ``supernode = auto``, once up long enough: take the node's reachability
+        verdict, and when it is not known, ask a known supernode to connect back
+        (``servent/reach/1``, docs/reachability.md; every 30 minutes at most)."""
         uptime = time.monotonic() - self._started_at
         if self.node.config.supernode != "auto" or self.reachable or uptime < UPTIME_THRESHOLD:
             return
-        if time.monotonic() - self._last_reach_check < REACH_CHECK_EVERY:
+        verdict = self.node.reachability().reachable
+        if verdict is not None:
+            self.reachable = verdict
             return
-        self._last_reach_check = time.monotonic()
-        await self.check_reachable()
+        if time.monotonic() - self._last_reach_check >= REACH_CHECK_EVERY:
+            self._last_reach_check = time.monotonic()
+            await self.check_reachable()
 
     async def check_reachable(self) -> bool:
-        """Ask up to two known supernodes whether they can open a channel to this node."""
-        address = self._own_address()
+        """Ask a known supernode to connect back to this node; whether it could."""
         others = [k for k in self.view if k != self.key]
-        if address is None or not others:
+        if not others:
             return self.reachable
-        asked = self._rng.sample(others, min(2, len(others)))
-        answers = await asyncio.gather(
-            *(self._collect(self.addresses[k], k, ReachCheck(address[1]), 15.0) for k in asked)
-        )
-        for messages in answers:
-            if any(isinstance(m, ReachResult) and m.reachable for _, m in messages):
-                self.reachable = True
+        key = self._rng.choice(others)
+        try:
+            async with asyncio.timeout(REACH_TIMEOUT):
+                channel = await self.node.channels.connect(key, [self.addresses[key]])
+                verdict = await self.node.check_reachable(channel)
+        except (ServentError, OSError, TimeoutError):
+            return self.reachable
+        self.reachable = verdict.reachable is True
         return self.reachable
-
-    async def _reach_back(self, check: ReachCheck, peer: bytes, host: str) -> ReachResult:
-        """Dial the asker back at its own address (never elsewhere) and the port it gave."""
-        if not host or not self._admit(peer):
-            return ReachResult(False)
-        keys = self.node.channels.keys
-        reached = await node_answers_at(keys, (host, check.port), peer, within=REACH_TIMEOUT)
-        return ReachResult(reached)
 
     def _supernodes(self, ask_: SupernodeAsk, peer: bytes, host: str) -> SupernodeList:
         if not self._admit(peer):

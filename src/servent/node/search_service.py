@@ -105,9 +105,7 @@ class SearchService(SearchDiscovery, SearchPublishing):
         return decide_role(self.node.config.supernode, reachable=self.reachable, uptime=uptime)
 
     async def start(self) -> None:
-        responder = SearchResponder(
-            self._answer, self._store, self._supernodes, self._bad_peer, self._reach_back
-        )
+        responder = SearchResponder(self._answer, self._store, self._supernodes, self._bad_peer)
         responder.register(self.node.channels)
         await self.sync.full()
         self._spawn(self.sync.follow())

@@ -14,8 +14,6 @@ __all__ = [
     "MAX_MESSAGE",
     "ROUTE",
     "Query",
-    "ReachCheck",
-    "ReachResult",
     "ResultBatch",
     "SearchMessage",
     "Store",
@@ -79,22 +77,7 @@ class SupernodeList:
     supernodes: tuple[tuple[bytes, bytes], ...]  # (node key, compact address)
 
 
-@dataclass(frozen=True, slots=True)
-class ReachCheck:
-    """Dial me back on ``port`` (at the address this stream comes from)."""
-
-    port: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReachResult:
-    reachable: bool
-
-
-SearchMessage = (
-    Query | ResultBatch | Store | StoreAnswer | SupernodeAsk | SupernodeList | ReachCheck
-    | ReachResult
-)  # fmt: skip
+SearchMessage = Query | ResultBatch | Store | StoreAnswer | SupernodeAsk | SupernodeList
 
 
 def _fields(message: SearchMessage) -> dict[bytes | str, Encodable]:
@@ -119,10 +102,6 @@ def _fields(message: SearchMessage) -> dict[bytes | str, Encodable]:
             return {b"y": b"sn", b"me": int(message.is_supernode), b"p": message.port}
         case SupernodeList():
             return {b"y": b"sl", b"l": [{b"k": k, b"a": a} for k, a in message.supernodes]}
-        case ReachCheck():
-            return {b"y": b"rc", b"p": message.port}
-        case ReachResult():
-            return {b"y": b"rr", b"ok": int(message.reachable)}
     raise TypeError(f"not a search message: {message!r}")
 
 
@@ -210,8 +189,4 @@ def decode_message(data: bytes) -> SearchMessage:
         return SupernodeAsk(bool(_int(value, b"me", 0, 1)), _int(value, b"p", 0, 65535))
     if kind == b"sl":
         return _decode_supernodes(value)
-    if kind == b"rc":
-        return ReachCheck(_int(value, b"p", 1, 65535))
-    if kind == b"rr":
-        return ReachResult(bool(_int(value, b"ok", 0, 1)))
     raise SearchProtocolError("unknown search message type")
