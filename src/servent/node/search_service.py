@@ -207,7 +207,7 @@ class SearchService(SearchDiscovery, SearchPublishing):
         for channel in self.node.channels.channels.get(peer, []):
             transport = channel.transport
             name = transport.get_extra_info("peername") if transport is not None else None
-            if name and not channel.conn.initiator and ipaddress.ip_address(name[0]).is_global:
+            if name and not channel.conn.initiator and _is_global(str(name[0])):
                 self.reachable = True
 
     def local_answers(self, text: str, people: bool, limit: int) -> list[SearchEntry]:
@@ -390,3 +390,11 @@ class SearchService(SearchDiscovery, SearchPublishing):
     def magnet_for(self, short: str) -> str | None:
         """The magnet (with its sources) of a recent result, by its short ID."""
         return self.recent.get(short.lower())
+
+
+def _is_global(host: str) -> bool:
+    """A public address (a link-local one may carry a ``%scope``: not public)."""
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False
