@@ -133,7 +133,7 @@ class SwarmCore:
         self.assembly = PieceAssembly(config.max_unverified_bytes)
         self.filler = RequestFiller(self.picker, self.provenance, have)
         self.hash_server = hash_server
-        self._foreign = foreign or _ignore
+        self.foreign = foreign or _ignore
         #: Open peers, in the order they opened.
         self.peers: dict[PeerState, None] = {}
         #: Decisions for the shell, oldest first; the shell empties the list.
@@ -201,7 +201,7 @@ class SwarmCore:
     def peer_events(self, peer: PeerState, events: list[Event], now: float) -> None:
         """The events of one read from ``peer``, in order; then its requests are topped up."""
         handlers = self._handlers
-        foreign = self._foreign
+        foreign = self.foreign
         got_blocks = False
         for event in events:
             handler = handlers.get(type(event))
