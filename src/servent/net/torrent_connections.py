@@ -27,7 +27,12 @@ from servent.net.peer_session import BlockHandler, PeerSession
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_config import TorrentConfig
 from servent.proto.mse import EncryptionPolicy
-from servent.proto.peer_admission import AdmissionPolicy, PeerActivity, admit_peer
+from servent.proto.peer_admission import (
+    AdmissionPolicy,
+    PeerActivity,
+    admit_peer,
+    keeps_new_duplicate,
+)
 from servent.proto.peerwire import PeerConnection, aria2_info_hash
 from servent.proto.peerwire.extensions import ExtensionRegistry
 from servent.proto.swarm import BanList
@@ -222,6 +227,29 @@ class TorrentConnections:
             self._evict(admission.evict, host)
         return True
 
+    def handshake_done(self, peer: SwarmPeer, peer_id: bytes) -> str | None:
+        """A peer said who it is: why to close it (banned, a duplicate), or None to go on.
+
+        Of two connections to one peer (both dialled each other), the rule of
+        :func:`keeps_new_duplicate` keeps one; the other is closed here."""
+        host, port = peer.session.address
+        if self.bans.is_banned(host, port, peer_id):
+            return "banned"
+        twin = next((p for p in self.peers.values() if p.open and p.identity[2] == peer_id), None)
+        if twin is not None:
+            if not keeps_new_duplicate(
+                new_outgoing=peer.dialled is not None,
+                old_outgoing=twin.dialled is not None,
+                our_id=self.peer_id,
+                their_id=peer_id,
+            ):
+                return "duplicate connection"
+            self.close_twin(twin, peer)
+        peer.identity = (host, port, peer_id)
+        if peer.dialled is not None:
+            self.known.connected(peer.dialled)
+        return None
+
     def close_twin(self, twin: SwarmPeer, kept: SwarmPeer) -> None:
         """Close the older of two connections to one peer (both dialled each other); the
         address it held passes to the kept one, so it is not dialled again meanwhile."""
@@ -231,7 +259,8 @@ class TorrentConnections:
             self._incoming_listen[kept] = held
         elif held is not None and held != kept.dialled:
             self.known.disconnected(held, self.loop.time())
-        twin.session.close("duplicate connection (the newer one is kept)")
+        twin.closing = reason = "duplicate connection (the newer one is kept)"
+        twin.session.close(reason)
 
     def _admission_policy(self) -> AdmissionPolicy:
         return AdmissionPolicy(

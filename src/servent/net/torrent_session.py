@@ -11,13 +11,11 @@ connection cue the session to write by themselves (``PeerConnection.on_output``)
 nothing here flushes by hand.
 
 :meth:`TorrentSession.run` is the owner task: a ``TaskGroup`` with every task
-of the torrent (dials, per-peer uploaders, piece verifications) and a periodic
-tick.  Peer connections hand their events to :meth:`peer_events`
-synchronously, on the same event loop: no locks.  Around the core, each part
-with its own state: dialling and accepting (:mod:`~servent.net.torrent_connections`),
-uploader tasks (:mod:`~servent.net.torrent_uploads`), BEP 10 extensions
-(:mod:`~servent.net.peer_extensions`), idle-peer replacement
-(:mod:`~servent.net.connection_manager`) and web seeds (:mod:`~servent.net.web_seed`).
+(dials, uploaders, verifications) and a periodic tick; connections hand their
+events over synchronously, on the same loop: no locks.  Parts with their own
+state: :mod:`~servent.net.torrent_connections`, :mod:`~servent.net.torrent_uploads`,
+:mod:`~servent.net.piece_checks`, :mod:`~servent.net.peer_extensions`,
+:mod:`~servent.net.connection_manager` (idle peers), :mod:`~servent.net.web_seed`.
 """
 
 from __future__ import annotations
@@ -33,17 +31,17 @@ from servent.codec.metainfo import Metainfo
 from servent.errors import ServentError, StorageError
 from servent.net.connection_manager import IdlePeerReplacer
 from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, parse_policy
-from servent.net.known_peers import Address, KnownPeers
+from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
 from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
+from servent.net.piece_checks import PieceChecks
 from servent.net.swarm_peer import SwarmPeer
-from servent.net.torrent_config import TorrentConfig, TorrentStatistics
+from servent.net.torrent_config import TorrentConfig, TorrentStatistics, swarm_statistics
 from servent.net.torrent_connections import TorrentConnections
 from servent.net.torrent_uploads import TorrentUploads
 from servent.net.web_seed import WebSeed, run_web_seeds
 from servent.proto.hash_serving import HashServer
-from servent.proto.peer_admission import keeps_new_duplicate
 from servent.proto.peerwire import (
     Event,
     ExtensionHandshakeReceived,
@@ -55,12 +53,10 @@ from servent.proto.picker import PiecePicker
 from servent.proto.ratelimit import TokenBucket
 from servent.proto.session_extensions import session_registry
 from servent.proto.swarm import (
-    BanList,
     ClosePeer,
     Completed,
     HoldOff,
     PeerBanned,
-    PeerIdentity,
     PeerState,
     Reopened,
     SwarmConfig,
@@ -125,6 +121,11 @@ class TorrentSession:
             encryption=self.encryption, extension_registry=self.extension_registry,
             loop=self.loop,
         )  # fmt: skip
+        # The parts' long-lived objects, as the engine, web seeds and tests know them.
+        self.known, self.bans = self.connections.known, self.core.bans
+        self.own_addresses = self.connections.own_addresses
+        self.info_hash, self.aria2_alias = self.connections.info_hash, self.connections.aria2_alias
+        self.hash_server = self.core.hash_server
         self.extensions = TorrentExtensions(
             metainfo.info_bytes,
             pex=not metainfo.private,
@@ -133,6 +134,9 @@ class TorrentSession:
             is_own_address=self.is_own_address,
         )
         self.replacer = IdlePeerReplacer()
+        self.checks = PieceChecks(
+            self.core, storage, after=self._carry_out, failed=self._fail, loop=self.loop
+        )
         self.download_bucket = TokenBucket(config.download_rate, now)
         self.upload_bucket = TokenBucket(config.upload_rate, now)
         self.uploads = TorrentUploads(
@@ -141,14 +145,12 @@ class TorrentSession:
         #: Running web seeds (BEP 19), set by :func:`~servent.net.web_seed.run_web_seeds`.
         self.web_seeds: list[WebSeed] = []
         self._web_seed_task: asyncio.Task[None] | None = None
-        self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self.downloaded_from: dict[str, int] = {}
         self.uploaded_to: dict[str, int] = {}
         self.error: BaseException | None = None
         self._complete = asyncio.Event()
         self._done = asyncio.Event()
         self._settled = asyncio.Event()  # complete, or stopped
-        self._progressed = asyncio.Event()  # replaced after each verified piece
         self._stop = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
         self._last_tick = now
@@ -163,36 +165,12 @@ class TorrentSession:
         return self.core.picker
 
     @property
-    def known(self) -> KnownPeers:
-        return self.connections.known
-
-    @property
-    def bans(self) -> BanList:
-        return self.core.bans
-
-    @property
-    def own_addresses(self) -> set[Address]:
-        return self.connections.own_addresses
-
-    @property
     def refused_incoming(self) -> int:
         return self.connections.refused_incoming
 
     @property
     def evicted(self) -> int:
         return self.connections.evicted
-
-    @property
-    def hash_server(self) -> HashServer | None:
-        return self.core.hash_server
-
-    @property
-    def info_hash(self) -> bytes:
-        return self.connections.info_hash
-
-    @property
-    def aria2_alias(self) -> bytes | None:
-        return self.connections.aria2_alias
 
     @property
     def wanted_bytes(self) -> int:
@@ -237,13 +215,11 @@ class TorrentSession:
 
     async def wait_progress(self) -> None:
         """Until the next piece is verified (or the torrent stops)."""
-        await self._progressed.wait()
+        await self.checks.progressed.wait()
 
     def piece_outcome(self, index: int) -> asyncio.Future[bool]:
         """Resolves with whether piece ``index`` passed its hash, the next time it is checked."""
-        future: asyncio.Future[bool] = self.loop.create_future()
-        self._piece_waiters.setdefault(index, []).append(future)
-        return future
+        return self.checks.outcome(index)
 
     def deliver_block(self, source: object, piece: Piece, now: float) -> None:
         """A block from a source other than a peer connection (a web seed)."""
@@ -253,7 +229,7 @@ class TorrentSession:
     async def wait_have(self, have_bytes: int) -> None:
         """Until at least ``have_bytes`` of wanted data are verified (or the torrent stopped)."""
         while self.have_bytes < have_bytes and not self._settled.is_set():
-            await self._progressed.wait()
+            await self.checks.progressed.wait()
 
     def stop(self) -> None:
         """Ask :meth:`run` to close every connection and return."""
@@ -283,34 +259,15 @@ class TorrentSession:
         return not self.peers and self.known.exhausted()
 
     def statistics(self) -> TorrentStatistics:
-        core = self.core
-        now = self.loop.time()
-        return TorrentStatistics(
-            wanted_bytes=core.wanted_bytes,
-            have_bytes=core.have_bytes,
-            downloaded=core.downloaded,
-            uploaded=core.uploaded,
-            download_rate=core.down_meter.rate(now),
-            upload_rate=core.up_meter.rate(now),
-            peers=len(self.open_peers),
+        downloaded_from = dict(self.downloaded_from)
+        for seed in self.web_seeds:
+            if seed.downloaded:
+                downloaded_from[seed.url] = seed.downloaded
+        return swarm_statistics(
+            self.core, self.peers.values(), self.loop.time(),
+            downloaded_from=downloaded_from, uploaded_to=self.uploaded_to,
             complete=self.complete,
-            hash_failures=core.hash_failures,
-            banned=len(core.bans),
-            downloaded_from=self._per_peer(self.downloaded_from, "downloaded"),
-            uploaded_to=self._per_peer(self.uploaded_to, "uploaded"),
-        )
-
-    def _per_peer(self, closed: dict[str, int], counter: str) -> dict[str, int]:
-        totals = dict(closed)
-        if counter == "downloaded":
-            for seed in self.web_seeds:
-                if seed.downloaded:
-                    totals[seed.url] = seed.downloaded
-        for peer in self.peers.values():
-            count: int = getattr(peer, counter)
-            if count:
-                totals[peer.label] = totals.get(peer.label, 0) + count
-        return totals
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ connections
 
@@ -397,7 +354,7 @@ class TorrentSession:
             self._close_all("torrent stopped")
             self._done.set()
             self._settled.set()
-            self._progressed.set()
+            self.checks.progressed.set()
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -474,25 +431,10 @@ class TorrentSession:
     def _on_open(self, peer: SwarmPeer, event: HandshakeReceived, now: float) -> None:
         session = peer.session
         host, port = session.address
-        peer_id = event.handshake.peer_id
-        if self.core.bans.is_banned(host, port, peer_id):
-            self._close(peer, "banned", abort=True)
+        refusal = self.connections.handshake_done(peer, event.handshake.peer_id)
+        if refusal is not None:
+            self._close(peer, refusal, abort=refusal == "banned")
             return
-        twin = next((p for p in self.open_peers if p.identity[2] == peer_id), None)
-        if twin is not None:
-            if not keeps_new_duplicate(
-                new_outgoing=peer.dialled is not None,
-                old_outgoing=twin.dialled is not None,
-                our_id=self.peer_id,
-                their_id=peer_id,
-            ):
-                self._close(peer, "duplicate connection")
-                return
-            self.connections.close_twin(twin, peer)
-            twin.closing = "duplicate connection (the newer one is kept)"
-        peer.identity = (host, port, peer_id)
-        if peer.dialled is not None:
-            self.known.connected(peer.dialled)
         self.core.peer_opened(peer, now)
         conn = session.conn
         if conn.extension_protocol:
@@ -516,25 +458,23 @@ class TorrentSession:
             batch = actions[:]
             actions.clear()
             for action in batch:
-                kind = type(action)
-                if kind is VerifyPiece:
-                    assert isinstance(action, VerifyPiece)
-                    self._start_verify(action)
-                elif kind is ClosePeer:
-                    assert isinstance(action, ClosePeer)
-                    self._close(action.peer, action.reason, abort=action.abort)  # type: ignore[arg-type]
-                elif kind is HoldOff:
-                    assert isinstance(action, HoldOff)
-                    for session in self.peers:
-                        session.hold_off(action.paused)
-                elif kind is PeerBanned:
-                    assert isinstance(action, PeerBanned)
-                    self._banned(action.identity, action.reason)
-                elif kind is Completed:
-                    self._on_complete()
-                elif kind is Reopened and not self._done.is_set():
-                    self._complete.clear()
-                    self._settled.clear()
+                match action:
+                    case VerifyPiece():
+                        self.checks.start(action, self._tasks)
+                    case ClosePeer(peer=SwarmPeer() as peer):
+                        self._close(peer, action.reason, abort=action.abort)
+                    case HoldOff(paused=paused):
+                        for session in self.peers:
+                            session.hold_off(paused)
+                    case PeerBanned(identity=identity, reason=reason):
+                        log.warning("banning peer %s:%d: %s", *identity[:2], reason)
+                        if identity[:2] in self.known:
+                            self.known.remove(identity[:2])
+                    case Completed():
+                        self._on_complete()
+                    case Reopened() if not self._done.is_set():
+                        self._complete.clear()
+                        self._settled.clear()
 
     def _close(self, peer: SwarmPeer, reason: str, *, abort: bool = False) -> None:
         if peer.closing is None:
@@ -543,40 +483,6 @@ class TorrentSession:
             peer.session.abort(reason)
         else:
             peer.session.close(reason)
-
-    def _banned(self, identity: PeerIdentity, reason: str) -> None:
-        log.warning("banning peer %s:%d: %s", identity[0], identity[1], reason)
-        if identity[:2] in self.known:
-            self.known.remove(identity[:2])
-
-    def _start_verify(self, action: VerifyPiece) -> None:
-        coro = self._verify(action.index, action.data, action.sources)
-        if self._tasks is None:
-            coro.close()
-            self.core.piece_abandoned(action.data)
-            return
-        self._tasks.create_task(coro, name=f"verify {action.index}")
-
-    async def _verify(self, index: int, data: bytearray, sources: dict[int, PeerIdentity]) -> None:
-        try:
-            ok = await self.storage.write_piece(index, data)
-        except StorageError as exc:
-            self.core.piece_abandoned(data)
-            self._carry_out()
-            self._fail(exc)
-            raise
-        except BaseException:
-            self.core.piece_abandoned(data)
-            self._carry_out()
-            raise
-        for waiter in self._piece_waiters.pop(index, ()):
-            if not waiter.done():
-                waiter.set_result(ok)
-        if ok:
-            self._progressed.set()
-            self._progressed = asyncio.Event()
-        self.core.piece_checked(index, data, sources, ok, self.loop.time())
-        self._carry_out()
 
     def _on_complete(self) -> None:
         log.info("torrent %s complete", self.metainfo.name)

@@ -41,10 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import NoReturn, TypeAlias
 
-from servent.errors import (
-    HandshakeError,
-    PeerWireError,
-)
+from servent.errors import HandshakeError, PeerWireError
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
 from servent.proto.peerwire.events import (
     ConnectionTimedOut,
