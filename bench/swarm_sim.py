@@ -18,6 +18,7 @@ import argparse
 import resource
 import time
 
+from servent.proto.swarm import SwarmConfig
 from servent.testing.swarm_network import KIB, MIB, SwarmSimConfig, SwarmSimulation
 
 
@@ -30,13 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=float, default=4.0)
     parser.add_argument("--piece-kib", type=int, default=256)
     parser.add_argument("--upload-slots", type=int, default=4)
+    parser.add_argument("--optimistic-slots", type=int, default=1)
+    parser.add_argument("--choke-interval", type=float, default=10.0)
+    parser.add_argument("--endgame-requesters", type=int, default=3)
     parser.add_argument("--churn-until", type=float, default=300.0, help="virtual seconds")
     parser.add_argument("--duration", type=float, default=1800.0, help="virtual seconds")
     args = parser.parse_args(argv)
     config = SwarmSimConfig(
         peers=args.peers, churn=args.churn, seed=args.seed, seeders=args.seeders,
         size=int(args.size_mib * MIB), piece_length=args.piece_kib * KIB,
-        upload_slots=args.upload_slots, churn_until=args.churn_until, duration=args.duration,
+        churn_until=args.churn_until, duration=args.duration,
+        swarm=SwarmConfig(
+            upload_slots=args.upload_slots, optimistic_slots=args.optimistic_slots,
+            choke_interval=args.choke_interval, endgame_max_requesters=args.endgame_requesters,
+        ),
     )  # fmt: skip
     started = time.perf_counter()
     report = SwarmSimulation(config).run()

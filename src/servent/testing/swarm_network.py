@@ -68,7 +68,8 @@ class SwarmSimConfig:
     #: Connections a peer keeps (it dials random peers until it has ``dial_target``).
     max_connections: int = 40
     dial_target: int = 20
-    upload_slots: int | None = 4
+    #: The swarm core's knobs, the same for every peer (what the simulator tunes).
+    swarm: SwarmConfig = field(default_factory=SwarmConfig)
     tick: float = 1.0
     verify_delay: float = 0.005
     #: Newcomers join (to replace leavers) until this virtual time.
@@ -231,7 +232,7 @@ class SwarmSimulation:
                 have,
                 wanted=range(layout.num_pieces),
                 complete=seeder,
-                config=SwarmConfig(upload_slots=config.upload_slots),
+                config=config.swarm,
                 rng=random.Random(self.rng.random()),
             ),
             upload_rate=max(rates) if seeder else self.rng.choice(rates),

@@ -89,7 +89,14 @@ ForeignEventHandler = Callable[[PeerState, Event, float], None]
 
 @dataclass(frozen=True, slots=True)
 class SwarmConfig:
+    """The knobs of the core's parts (defaults: the picker's and the choker's own)."""
+
     upload_slots: int | None = 4
+    optimistic_slots: int = 1
+    #: Seconds between two regular choking rounds.
+    choke_interval: float = 10.0
+    #: Peers asked for one block at once in endgame.
+    endgame_max_requesters: int = 3
     sequential: bool = False
     #: Received bytes waiting for verification before reading from peers pauses.
     max_unverified_bytes: int = 64 * 1024 * 1024
@@ -126,11 +133,18 @@ class SwarmCore:
             have=have,
             priorities=priorities,
             sequential=config.sequential,
+            endgame_max_requesters=config.endgame_max_requesters,
         )
-        self.uploads = UploadSlots(rng=rng, config=ChokerConfig(upload_slots=config.upload_slots))
+        choker = ChokerConfig(
+            upload_slots=config.upload_slots,
+            optimistic_slots=config.optimistic_slots,
+            interval=config.choke_interval,
+        )
+        self.uploads = UploadSlots(rng=rng, config=choker)
         self.provenance = Provenance()
         self.bans = BanList()
         self.assembly = PieceAssembly(config.max_unverified_bytes)
+        self._buffers = self.assembly.buffers  # read per block: one lookup fewer
         self.filler = RequestFiller(self.picker, self.provenance, have)
         self.hash_server = hash_server
         self.foreign = foreign or _ignore
@@ -325,7 +339,9 @@ class SwarmCore:
         if not outcome.accepted:
             self.wasted += payload
             return
-        buffer = self.assembly.buffer(index, self.picker.piece_size(index))
+        buffer = self._buffers.get(index)
+        if buffer is None:
+            buffer = self.assembly.buffer(index, self.picker.piece_size(index))
         buffer[begin : begin + length] = block
         if outcome.cancels:
             self._cancel(outcome.cancels)
