@@ -76,6 +76,7 @@ class TorrentConnections:
         peer_id: bytes,
         listen_port: int | None,
         limits: GlobalLimits,
+        known: KnownPeers,
         bans: BanList,
         encryption: EncryptionPolicy,
         extension_registry: ExtensionRegistry,
@@ -95,9 +96,7 @@ class TorrentConnections:
         #: aria2 1.36 names hybrid torrents by another hash; accepted as an alias.
         self.aria2_alias = aria2_info_hash(metainfo.info_bytes) if metainfo.is_hybrid else None
         self.num_pieces = metainfo.num_pieces
-        self.known = KnownPeers(
-            max_failures=config.max_dial_failures, reconnect_delay=config.reconnect_delay
-        )
+        self.known = known
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
         #: Incoming peers that told us where they listen (BEP 10 ``p``) -> that address.

@@ -31,7 +31,7 @@ from servent.codec.metainfo import Metainfo
 from servent.errors import ServentError, StorageError
 from servent.net.connection_manager import IdlePeerReplacer
 from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, parse_policy
-from servent.net.known_peers import Address
+from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
@@ -115,17 +115,9 @@ class TorrentSession:
         # BEP 27: a private torrent's peers come from its tracker only (no PEX).
         self.extension_registry = session_registry(pex=not metainfo.private)
         self.peers: dict[PeerSession, SwarmPeer] = {}
-        self.connections = TorrentConnections(
-            self, metainfo, config,
-            peer_id=peer_id, listen_port=listen_port, limits=self.limits, bans=self.core.bans,
-            encryption=self.encryption, extension_registry=self.extension_registry,
-            loop=self.loop,
-        )  # fmt: skip
-        # The parts' long-lived objects, as the engine, web seeds and tests know them.
-        self.known, self.bans = self.connections.known, self.core.bans
-        self.own_addresses = self.connections.own_addresses
-        self.info_hash, self.aria2_alias = self.connections.info_hash, self.connections.aria2_alias
-        self.hash_server = self.core.hash_server
+        self.known = KnownPeers(
+            max_failures=config.max_dial_failures, reconnect_delay=config.reconnect_delay
+        )
         self.extensions = TorrentExtensions(
             metainfo.info_bytes,
             pex=not metainfo.private,
@@ -133,6 +125,14 @@ class TorrentSession:
             known=self.known,
             is_own_address=self.is_own_address,
         )
+        self.bans, self.hash_server = self.core.bans, self.core.hash_server
+        self.connections = TorrentConnections(
+            self, metainfo, config, peer_id=peer_id, listen_port=listen_port, limits=self.limits,
+            known=self.known, bans=self.bans, encryption=self.encryption,
+            extension_registry=self.extension_registry, loop=self.loop,
+        )  # fmt: skip
+        self.own_addresses = self.connections.own_addresses
+        self.info_hash, self.aria2_alias = self.connections.info_hash, self.connections.aria2_alias
         self.replacer = IdlePeerReplacer()
         self.checks = PieceChecks(
             self.core, storage, after=self._carry_out, failed=self._fail, loop=self.loop
