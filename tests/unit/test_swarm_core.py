@@ -22,6 +22,7 @@ from servent.proto.swarm import (
     SwarmCore,
     VerifyPiece,
 )
+from servent.proto.swarm.replacement import IdleReplacement
 from servent.testing.swarm_network import SimLayout
 
 LAYOUT = SimLayout(size=4 * 64 * 1024, piece_length=64 * 1024)  # 4 pieces of 4 blocks
@@ -155,3 +156,18 @@ def test_a_request_beyond_the_piece_closes_the_peer() -> None:
         "request beyond the end of the piece"
     ]
     assert seed.peer.closing is not None
+
+
+def test_an_idle_peer_is_replaced_at_most_once_per_interval() -> None:
+    busy, idle = Side(b"a", seed=False, initiator=True), Side(b"b", seed=False, initiator=True)
+    for side in (busy, idle):
+        side.peer.open = True
+    busy.peer.down_rate = 50_000.0  # it delivers: kept
+    policy = IdleReplacement(interval=10.0, min_age=30.0)
+    peers = [busy.peer, idle.peer]
+    assert policy.choose(peers, 20.0, room=0, candidates_waiting=True, complete=False) is None
+    assert policy.choose(peers, 40.0, room=1, candidates_waiting=True, complete=False) is None
+    assert policy.choose(peers, 40.0, room=0, candidates_waiting=False, complete=False) is None
+    chosen = policy.choose(peers, 40.0, room=0, candidates_waiting=True, complete=False)
+    assert chosen is idle.peer and policy.replaced == 1
+    assert policy.choose(peers, 45.0, room=0, candidates_waiting=True, complete=False) is None
