@@ -23,6 +23,7 @@ from servent.errors import MseError
 from servent.net.encrypted_transport import dial_peer
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
+from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_session import BlockHandler, PeerSession
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_config import TorrentConfig
@@ -102,6 +103,8 @@ class TorrentConnections:
         #: Incoming peers that told us where they listen (BEP 10 ``p``) -> that address.
         self._incoming_listen: dict[SwarmPeer, Address] = {}
         self.dials: set[asyncio.Task[None]] = set()
+        #: Set by the engine when uTP is on: dials TCP/uTP in the configured order.
+        self.dialer: PeerDialer | None = None
         #: Incoming peers refused (per-address cap, or full with nobody idle) and idle
         #: connections closed to make room for one (counters for tests and status).
         self.refused_incoming = 0
@@ -153,7 +156,7 @@ class TorrentConnections:
     async def _dial(self, session: PeerSession, address: Address, policy: EncryptionPolicy) -> None:
         host, port = address
         try:
-            await dial_peer(
+            await (self.dialer.dial if self.dialer is not None else dial_peer)(
                 session, host, port,
                 info_hash=session.conn.info_hash or self.info_hash,
                 policy=policy,

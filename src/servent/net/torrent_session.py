@@ -33,6 +33,7 @@ from servent.net.connection_manager import IdlePeerReplacer
 from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, parse_policy
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
+from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
 from servent.net.piece_checks import PieceChecks
@@ -118,18 +119,16 @@ class TorrentSession:
         self.known = KnownPeers(
             max_failures=config.max_dial_failures, reconnect_delay=config.reconnect_delay
         )
-        self.extensions = TorrentExtensions(
-            metainfo.info_bytes,
-            pex=not metainfo.private,
-            add_peers=lambda found: self.add_peers(found, source="pex"),
-            known=self.known,
-            is_own_address=self.is_own_address,
-        )
         self.bans, self.hash_server = self.core.bans, self.core.hash_server
         self.connections = TorrentConnections(
             self, metainfo, config, peer_id=peer_id, listen_port=listen_port, limits=self.limits,
             known=self.known, bans=self.bans, encryption=self.encryption,
             extension_registry=self.extension_registry, loop=self.loop,
+        )  # fmt: skip
+        self.extensions = TorrentExtensions(
+            metainfo.info_bytes, pex=not metainfo.private, known=self.known,
+            add_peers=lambda found: self.add_peers(found, source="pex"),
+            is_own_address=self.connections.is_own_address,
         )  # fmt: skip
         self.own_addresses = self.connections.own_addresses
         self.info_hash, self.aria2_alias = self.connections.info_hash, self.connections.aria2_alias
@@ -275,17 +274,19 @@ class TorrentSession:
         """Addresses to dial (given by the user, a tracker, the DHT ...)."""
         self.connections.add_peers(addresses, source=source)
 
-    def is_own_address(self, address: Address) -> bool:
-        """Whether dialling ``address`` would reach this node."""
-        return self.connections.is_own_address(address)
-
     def accept_incoming(self, session: PeerSession, now: float, *, node_full: bool = False) -> bool:
         """Take over an incoming connection whose handshake named this torrent (see
         :meth:`TorrentConnections.accept_incoming`)."""
         return self.connections.accept_incoming(session, now, node_full=node_full)
 
-    def remember_incoming(self, peer: SwarmPeer, listen_port: int | None) -> None:
-        self.connections.remember_incoming(peer, listen_port)
+    @property
+    def dialer(self) -> PeerDialer | None:
+        """How dials go out (TCP, uTP, in the engine's order); ``None``: TCP."""
+        return self.connections.dialer
+
+    @dialer.setter
+    def dialer(self, dialer: PeerDialer | None) -> None:
+        self.connections.dialer = dialer
 
     def _dial_due(self, now: float) -> None:
         self.connections.dial_due(now)
@@ -422,7 +423,7 @@ class TorrentSession:
             self._on_open(peer, event, now)
             return
         if isinstance(event, ExtensionHandshakeReceived):
-            self.remember_incoming(peer, event.handshake.listen_port)
+            self.connections.remember_incoming(peer, event.handshake.listen_port)
         elif not isinstance(event, ExtensionMessage):
             return  # nothing to do (keep-alive timeouts, DHT ports ...)
         self.extensions.on_event(peer, event, now)
