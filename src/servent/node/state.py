@@ -54,8 +54,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             path TEXT PRIMARY KEY, torrent_id TEXT, added_at REAL NOT NULL
         )""",
     ),
+    # Which files servent created (JSON list of file indexes); NULL = not known, so
+    # torrents from before this column never have their data deleted.
+    ("ALTER TABLE torrents ADD COLUMN created_files TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _json_or_null(indexes: tuple[int, ...] | None) -> str | None:
+    return None if indexes is None else json.dumps(sorted(indexes))
+
+
+def _indexes_or_none(text: str | None) -> tuple[int, ...] | None:
+    return None if text is None else tuple(int(i) for i in json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,9 @@ class TorrentRecord:
     download_limit: int = 0
     upload_limit: int = 0
     added_at: float = 0.0
+    created_files: tuple[int, ...] | None = None
+    """Indexes of the files servent itself created (downloaded); only these may ever be
+    deleted.  ``()`` for a share, ``None`` while unknown (a magnet without metadata)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +177,7 @@ class StateStore:
             db.execute(
                 "INSERT OR REPLACE INTO torrents (id, info_hash_v1, info_hash_v2, name, metainfo,"
                 " magnet, save_path, paused, file_priorities, download_limit, upload_limit,"
-                " added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " added_at, created_files) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.id,
                     record.info_hash_v1,
@@ -177,6 +191,7 @@ class StateStore:
                     record.download_limit,
                     record.upload_limit,
                     record.added_at or time.time(),
+                    _json_or_null(record.created_files),
                 ),
             )
 
@@ -195,6 +210,7 @@ class StateStore:
             download_limit=int(row["download_limit"]),
             upload_limit=int(row["upload_limit"]),
             added_at=float(row["added_at"]),
+            created_files=_indexes_or_none(row["created_files"]),
         )
 
     def torrents(self) -> list[TorrentRecord]:
@@ -222,6 +238,10 @@ class StateStore:
     def set_metainfo(self, torrent_id: str, metainfo: bytes, name: str) -> None:
         """Remember metadata fetched for a magnet, so a restart never fetches it again."""
         self._update(torrent_id, "metainfo = ?, name = ?", (metainfo, name))
+
+    def set_created_files(self, torrent_id: str, created_files: Iterable[int]) -> None:
+        """Which files servent creates for this torrent (the only ones it may delete)."""
+        self._update(torrent_id, "created_files = ?", (_json_or_null(tuple(created_files)),))
 
     def remove_torrent(self, torrent_id: str) -> None:
         """Forget a torrent, its resume record and any shared folder pointing at it."""
