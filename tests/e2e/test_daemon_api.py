@@ -123,7 +123,13 @@ def test_magnet_lifecycle(daemon: Daemon) -> None:
     )
     assert limited["id"] == torrent_id  # type: ignore[index]
     removed = call(daemon, "DELETE", f"/api/torrents/{torrent_id}", "/api/torrents/{id}")
-    assert removed == {"removed": torrent_id, "deleted_data": False}
+    assert removed == {
+        "removed": torrent_id,
+        "data_deleted": False,
+        "reason": None,
+        "deleted_files": 0,
+        "kept_files": 0,
+    }
     assert daemon.ok("GET", "/api/torrents") == []
 
 
