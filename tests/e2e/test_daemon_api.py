@@ -43,8 +43,9 @@ def call(daemon: Daemon, method: str, path: str, template: str, **kw: object) ->
 
 
 def test_files_in_the_data_dir(daemon: Daemon) -> None:
-    token_mode = stat.S_IMODE((daemon.data_dir / "api-token").stat().st_mode)
-    assert token_mode == 0o600
+    for name in ("api-token", "daemon.json", "daemon.lock", "state.sqlite3"):
+        assert stat.S_IMODE((daemon.data_dir / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE(daemon.data_dir.stat().st_mode) == 0o700
     info = json.loads((daemon.data_dir / "daemon.json").read_text())
     assert info["url"] == daemon.url
     assert (daemon.data_dir / "state.sqlite3").exists()

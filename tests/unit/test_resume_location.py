@@ -1,4 +1,4 @@
-"""Resume records of ``get``/``seed`` live in the data directory, private, one set per destination."""
+"""Resume records of ``get``/``seed``: in the data directory, private, one set per destination."""
 
 from __future__ import annotations
 

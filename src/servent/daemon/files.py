@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from servent.errors import DaemonError
+from servent.node.private_files import private_directory, private_file
 
 TOKEN_FILE = "api-token"
 DAEMON_FILE = "daemon.json"
@@ -24,11 +25,12 @@ LOCK_FILE = "daemon.lock"
 
 def load_or_create_token(data_dir: Path) -> str:
     """The API token, created (0600, never overwritten) on first start."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(data_dir)
     path = data_dir / TOKEN_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        private_file(path)
         return read_token(data_dir)
     token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w") as handle:

@@ -33,6 +33,7 @@ from servent.daemon.files import (
 from servent.errors import DaemonError
 from servent.node.config import Config
 from servent.node.node import Node
+from servent.node.private_files import private_directory, private_file
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ SHUTDOWN_TIMEOUT = 10.0
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(data_dir)
+    private_file(data_dir / LOCK_FILE)
     handle = (data_dir / LOCK_FILE).open("a+")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

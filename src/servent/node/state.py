@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from servent.errors import StateError
+from servent.node.private_files import private_directory, private_file
 
 DATABASE_NAME = "state.sqlite3"
+_JOURNALS = ("-wal", "-shm", "-journal")
 
 #: Ordered schema migrations; entry ``i`` brings version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -103,8 +105,13 @@ class StateStore:
     """Typed access to the state database; every mutating call is one transaction."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private when we create it
+        private_directory(data_dir)
         self.path = data_dir / DATABASE_NAME
+        private_file(self.path)  # sqlite gives new -wal/-shm files the database's mode
+        for suffix in _JOURNALS:
+            journal = self.path.with_name(self.path.name + suffix)
+            if journal.exists():
+                private_file(journal)
         self._lock = threading.RLock()
         self._depth = 0
         try:
