@@ -285,7 +285,8 @@ def test_cli_without_a_daemon_says_so(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1
-    assert "no daemon runs for" in result.stderr
+    assert "no node runs for" in result.stderr
+    assert f"servent start --data-dir {tmp_path}" in result.stderr  # the README's command
 
 
 def _wait_for_dht_nodes(daemon: Daemon, minimum: int, timeout: float = 30.0) -> int:

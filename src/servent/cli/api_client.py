@@ -58,7 +58,8 @@ class ApiClient:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DaemonError(
-                f"cannot reach the daemon at {self.url}: {reason} (is 'servent daemon' running?)"
+                f"cannot reach the node at {self.url}: {reason} "
+                "(is it running? 'servent start' starts it)"
             ) from None
         try:
             return json.loads(payload)

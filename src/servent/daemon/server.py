@@ -118,7 +118,7 @@ async def run_daemon(
                     log.info("web UI and API at %s", url)
                     on_ready(url, token)
                     await stop.wait()
-                    log.warning("servent daemon: shutting down")
+                    log.info("stopping: torrents announce their stop, state is saved")
                     app[STOPPING_KEY].set()
                 finally:
                     remove_daemon_file(config.data_dir)

@@ -388,7 +388,7 @@ async def _fetch_metadata(
             fetch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetch
-    if stop.is_set() and not fetch.done():
+    if fetch.cancelled():  # interrupted: cancelled above before it finished
         return None
     try:
         meta = fetch.result()
