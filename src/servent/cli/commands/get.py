@@ -130,10 +130,12 @@ def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
 def resume_store(args: argparse.Namespace, destination: Path, meta: Metainfo) -> FileResumeStore:
     """The torrent's resume records in the data directory (never in the user's folder)."""
     from servent.node.config import default_data_dir
+    from servent.node.private_files import private_directory
     from servent.storage.resume_location import resume_store_for
     from servent.storage.seed_resume import resume_key
 
     data_dir: Path = args.data_dir.expanduser() if args.data_dir else default_data_dir()
+    private_directory(data_dir)
     return resume_store_for(data_dir, destination, resume_key(meta))
 
 
