@@ -237,7 +237,9 @@ class Node:
                     await self._start_torrent(self._records[torrent_id])
                 return torrent_id
             save_path = target.expanduser().resolve()
-            created = None if metainfo is None else files_to_create(save_path, metainfo)
+            created = None
+            if metainfo is not None:  # before storage opens: what is there now is the user's
+                created = await asyncio.to_thread(files_to_create, save_path, metainfo)
             record = TorrentRecord(
                 id=torrent_id,
                 name=name,
