@@ -95,7 +95,7 @@ async def test_record_from_before_created_files_were_kept_deletes_nothing(tmp_pa
     async with _node(tmp_path) as node:
         torrent_id = await node.add(meta.to_bytes(), save_path=target)
     db = sqlite3.connect(tmp_path / "data" / "state.sqlite3")
-    db.execute("UPDATE torrents SET created_files = NULL")  # as schema 1 left it
+    db.execute("UPDATE torrents SET created_files = NULL")  # as schema 2 left it
     db.commit()
     db.close()
     (target / "album" / "one.ogg").parent.mkdir(parents=True, exist_ok=True)
