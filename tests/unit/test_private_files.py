@@ -67,3 +67,18 @@ def test_private_file_creates_empty_and_keeps_content(tmp_path: Path) -> None:
     (tmp_path / "d" / "lock").write_bytes(b"kept")
     private_file(tmp_path / "d" / "lock")
     assert (tmp_path / "d" / "lock").read_bytes() == b"kept"
+
+
+def test_identity_key_and_message_database_are_private(tmp_path: Path) -> None:
+    from servent.node.identity import IDENTITY_FILE, load_or_create_identity
+    from servent.node.message_store import DATABASE_NAME, MessageStore
+
+    data = tmp_path / "node"
+    identity = load_or_create_identity(data)
+    MessageStore(data).close()
+    assert _mode(data) == 0o700
+    assert _mode(data / IDENTITY_FILE) == 0o600
+    assert _mode(data / DATABASE_NAME) == 0o600
+    os.chmod(data / IDENTITY_FILE, 0o644)  # e.g. copied in from a backup
+    assert load_or_create_identity(data).node_id == identity.node_id
+    assert _mode(data / IDENTITY_FILE) == 0o600
