@@ -151,6 +151,8 @@ def test_web_ui_downloads_a_magnet_from_another_daemon(page: Page, tmp_path: Pat
         peer = movie.get_by_test_id("peer")
         expect(peer.locator("td").nth(0)).to_have_text(f"127.0.0.1:{port}")
         expect(peer.locator("td").nth(1)).to_contain_text("servent")
+        # The peer table fits a phone's width: the page never scrolls sideways.
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         shot(page, "11-downloading")
 
         movie.get_by_test_id("pause").click()

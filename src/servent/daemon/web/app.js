@@ -1,6 +1,7 @@
 // servent web UI: plain JavaScript, no build step. Talks to the daemon's JSON API
 // with the bearer token (kept in localStorage, taken from "#token=..." once).
-// Helpers without API knowledge (plural, bytes, copy buttons) are in format.js.
+// Helpers without API knowledge (plural, bytes, copy buttons) are in format.js,
+// the remove dialog in remove.js.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -265,53 +266,6 @@ async function refreshSettings() {
 async function refresh() {
   renderTorrents(await api("GET", "/api/torrents"));
   await refreshStatus();
-}
-
-function askRemove(id, name) {
-  const dialog = $("#remove-dialog");
-  const form = $("form", dialog);
-  dialog.dataset.id = id;
-  dialog.dataset.name = name;
-  $(".target", dialog).textContent = `"${name}"`;
-  form.delete_data.checked = false;
-  form.delete_data.disabled = false;
-  $(".answer", dialog).hidden = true;
-  $('[value="confirm"]', dialog).hidden = false;
-  $('[value="cancel"]', dialog).textContent = "Cancel";
-  dialog.showModal();
-}
-
-/** The node's answer to a removal.  When files were asked to go but stayed (a shared
- * folder is the user's own), the dialog stays open and says why. */
-async function confirmRemove(dialog) {
-  const { id, name } = dialog.dataset;
-  const form = $("form", dialog);
-  const withData = form.delete_data.checked;
-  const answerBox = $(".answer", dialog);
-  let answer;
-  try {
-    answer = await api("DELETE", `/api/torrents/${id}?delete_data=${withData}`);
-  } catch (e) {
-    answerBox.textContent = e.message;
-    answerBox.className = "answer message error";
-    answerBox.hidden = false;
-    return;
-  }
-  const deleted = answer.data_deleted ?? answer.deleted_data;
-  if (withData && deleted === false) {
-    answerBox.textContent = `Removed "${name}" from servent; its files were not deleted: ` +
-      (answer.reason || "the node kept them.");
-    answerBox.className = "answer message";
-    answerBox.hidden = false;
-    form.delete_data.disabled = true;
-    $('[value="confirm"]', dialog).hidden = true;
-    $('[value="cancel"]', dialog).textContent = "Close";
-  } else {
-    dialog.close();
-    say(withData ? `Removed "${name}" and deleted its downloaded files.`
-      : `Removed "${name}"; its files are kept.`);
-  }
-  await refresh();
 }
 
 async function followEvents() {
