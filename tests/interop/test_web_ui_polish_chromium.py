@@ -39,7 +39,10 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
 def context(daemon: Daemon) -> Iterator[BrowserContext]:
     with browser_context(WIDTH, HEIGHT) as browser:
         browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=daemon.url)
+        script_errors: list[str] = []
+        browser.on("weberror", lambda error: script_errors.append(str(error.error)))
         yield browser
+        assert script_errors == [], "the page's scripts failed"
 
 
 @pytest.fixture
