@@ -355,13 +355,30 @@ def test_errored_torrent_shows_its_reason(daemon: Daemon, page: Page, tmp_path: 
     )
 
 
+def _download_from_another_node(daemon: Daemon, tmp_path: Path, name: str) -> Path:
+    """A folder that ``daemon`` really downloads from a second daemon sharing it;
+    returns where ``daemon`` saved it."""
+    source = tmp_path / "elsewhere"
+    source.mkdir()
+    _folder(source, name)
+    seeder = start_daemon(tmp_path / "seeder")
+    try:
+        shared = seeder.ok("POST", "/api/shares", {"path": str(source / name)})
+        port = seeder.ok("GET", "/api/status")["listen_address"][1]
+        daemon.ok("POST", "/api/torrents", {"magnet": f"{shared['magnet']}&x.pe=127.0.0.1:{port}"})
+        _wait_for(lambda: daemon.ok("GET", f"/api/torrents/{shared['id']}")["progress"] == 1.0, 60)
+    finally:
+        assert seeder.stop() == 0
+    return daemon.data_dir / "downloads" / name
+
+
 def test_remove_dialog_says_when_files_were_kept(
     daemon: Daemon, page: Page, tmp_path: Path
 ) -> None:
     content = _folder(tmp_path, "photos")
     daemon.ok("POST", "/api/shares", {"path": str(tmp_path / "photos")})
-    downloaded = daemon.data_dir / "downloads" / "album"
-    _downloaded(daemon, tmp_path, "album", [20_000])
+    downloaded = _download_from_another_node(daemon, tmp_path, "album")
+    assert sorted(p.name for p in downloaded.iterdir()) == ["a.jpg", "notes.txt"]
     _open(page, daemon)
     dialog = page.get_by_test_id("remove-dialog")
 
@@ -370,7 +387,7 @@ def test_remove_dialog_says_when_files_were_kept(
     page.get_by_test_id("remove-delete-data").check()
     page.get_by_test_id("remove-confirm").click()
     answer = page.get_by_test_id("remove-answer")
-    expect(answer).to_contain_text('Removed "photos" from servent; its files were not deleted')
+    expect(answer).to_contain_text('Removed "photos" from servent but kept its files: ')
     expect(torrent_card(page, "photos")).to_have_count(0)
     expect(page.get_by_test_id("remove-confirm")).to_be_hidden()
     shot(page, "polish-09-files-kept", full_page=False)
@@ -384,8 +401,10 @@ def test_remove_dialog_says_when_files_were_kept(
     # What servent downloaded itself does go, and the dialog simply closes.
     torrent_card(page, "album").get_by_test_id("remove").click()
     expect(page.get_by_test_id("remove-delete-data")).not_to_be_checked()
+    expect(page.get_by_test_id("remove-answer")).to_be_hidden()
     page.get_by_test_id("remove-delete-data").check()
     page.get_by_test_id("remove-confirm").click()
     expect(dialog).to_be_hidden()
     expect(page.get_by_test_id("message")).to_contain_text('Removed "album" and deleted')
-    _wait_for(lambda: not downloaded.exists())
+    _wait_for(lambda: not (downloaded / "a.jpg").exists())
+    assert not (downloaded / "notes.txt").exists()

@@ -33,10 +33,9 @@ async function confirmRemove(dialog) {
     answerBox.hidden = false;
     return;
   }
-  const deleted = answer.data_deleted ?? answer.deleted_data;
-  if (withData && deleted === false) {
-    answerBox.textContent = `Removed "${name}" from servent; its files were not deleted: ` +
-      (answer.reason || "the node kept them.");
+  const deleted = answer.data_deleted ?? answer.deleted_data;  // older nodes: deleted_data
+  if (withData && (deleted === false || answer.reason)) {
+    answerBox.textContent = keptText(name, answer, deleted);
     answerBox.className = "answer message";
     answerBox.hidden = false;
     form.delete_data.disabled = true;
@@ -44,8 +43,17 @@ async function confirmRemove(dialog) {
     $('[value="cancel"]', dialog).textContent = "Close";
   } else {
     dialog.close();
-    say(withData ? `Removed "${name}" and deleted its downloaded files.`
-      : `Removed "${name}"; its files are kept.`);
+    const count = answer.deleted_files ? plural(answer.deleted_files, "downloaded file")
+      : "its downloaded files";
+    say(withData ? `Removed "${name}" and deleted ${count}.` : `Removed "${name}"; its files are kept.`);
   }
   await refresh();
+}
+
+/** What the node kept and why, in its own words (``reason``) when it gave them. */
+function keptText(name, answer, deleted) {
+  const reason = answer.reason || "the node kept them";
+  if (deleted === false) return `Removed "${name}" from servent but kept its files: ${reason}.`;
+  const gone = answer.deleted_files ? plural(answer.deleted_files, "file") : "some files";
+  return `Removed "${name}" and deleted ${gone}; not all: ${reason}.`;
 }
