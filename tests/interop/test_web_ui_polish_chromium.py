@@ -307,6 +307,7 @@ def test_no_control_is_cut_off_at_1280x800(daemon: Daemon, page: Page, tmp_path:
     torrent_card(page, "photos").get_by_test_id("remove").click()
     dialog = page.get_by_test_id("remove-dialog")
     expect(dialog).to_be_visible()
+    expect(page.get_by_test_id("remove-title")).to_have_text('Remove "photos"?')
     box = dialog.bounding_box()
     assert box is not None
     assert box["x"] >= 0 and box["x"] + box["width"] <= WIDTH
@@ -384,11 +385,13 @@ def test_remove_dialog_says_when_files_were_kept(
 
     # A shared folder is the user's own: asking to delete it removes servent's record only.
     torrent_card(page, "photos").get_by_test_id("remove").click()
+    expect(page.get_by_test_id("remove-title")).to_have_text('Remove "photos"?')
     page.get_by_test_id("remove-delete-data").check()
     page.get_by_test_id("remove-confirm").click()
     answer = page.get_by_test_id("remove-answer")
     expect(answer).to_contain_text('Removed "photos" from servent but kept its files: ')
     expect(torrent_card(page, "photos")).to_have_count(0)
+    expect(page.get_by_test_id("remove-title")).to_have_text('"photos" removed')
     expect(page.get_by_test_id("remove-confirm")).to_be_hidden()
     shot(page, "polish-09-files-kept", full_page=False)
     reason = answer.text_content()

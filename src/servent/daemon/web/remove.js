@@ -8,7 +8,7 @@ function askRemove(id, name) {
   const form = $("form", dialog);
   dialog.dataset.id = id;
   dialog.dataset.name = name;
-  $(".target", dialog).textContent = `"${name}"`;
+  $(".title", dialog).textContent = `Remove "${name}"?`;
   form.delete_data.checked = false;
   form.delete_data.disabled = false;
   $(".answer", dialog).hidden = true;
@@ -35,6 +35,7 @@ async function confirmRemove(dialog) {
   }
   const deleted = answer.data_deleted ?? answer.deleted_data;  // older nodes: deleted_data
   if (withData && (deleted === false || answer.reason)) {
+    $(".title", dialog).textContent = `"${name}" removed`;
     answerBox.textContent = keptText(name, answer, deleted);
     answerBox.className = "answer message";
     answerBox.hidden = false;
