@@ -9,6 +9,7 @@ const cards = new Map(); // torrent id -> card element
 const torrentsById = new Map(); // torrent id -> latest snapshot (shares show its magnet)
 const WRONG_TOKEN = "This node did not accept that token. Copy it again from the file " +
   "api-token in the node's data directory and paste it here.";
+const PRIORITY_EVENTS = new Set(["priorities", "file_priorities_changed"]); // old and new name
 let token = null;
 let sharesKey = null; // the shared folders last drawn, to fetch /api/shares only on change
 
@@ -301,7 +302,7 @@ function handleEvent(chunk) {
     renderTorrents(parsed);
     refreshStatus().catch(() => {});
     refreshOpenDetails().catch(() => {});
-  } else if (kind === "priorities" && cards.has(parsed.torrent_id)) {
+  } else if (PRIORITY_EVENTS.has(kind) && cards.has(parsed.torrent_id)) {
     const details = $(".details", cards.get(parsed.torrent_id));
     if (!details.hidden) loadDetails(parsed.torrent_id).catch(() => {});
   }
@@ -346,7 +347,7 @@ function wireAddForms() {
       const added = file
         ? await api("POST", "/api/torrents", await readFile(file))
         : await api("POST", "/api/torrents", { magnet });
-      say(`Added ${added.name}.`);
+      say(added.existing ? `${added.name} is already in the list; nothing added.` : `Added ${added.name}.`);
       $("#magnet-input").value = "";
       $("#torrent-file").value = "";
     });
@@ -358,7 +359,7 @@ function wireAddForms() {
       if (!path) throw new Error("Give the folder's path on the node's computer.");
       say("Hashing the folder…");
       const shared = await api("POST", "/api/shares", { path });
-      say(`Sharing ${shared.path}.`);
+      say(shared.existing ? `Already sharing ${shared.path}.` : `Sharing ${shared.path}.`);
       $("#share-result .magnet").textContent = shared.magnet;
       $("#share-result").hidden = false;
       $("#share-input").value = "";
