@@ -95,6 +95,7 @@ function card(t) {
   $(".eta", el).textContent = t.progress >= 1 ? "done" : `ETA ${duration(t.eta)}`;
   $(".pause", el).disabled = t.paused;
   $(".resume", el).disabled = !t.paused;
+  $(".copy", el).setAttribute("aria-label", `copy the magnet link of ${t.name}`);
   $(".magnet", el).textContent = t.magnet || "";
   $(".magnet-line", el).hidden = !t.magnet;
   return el;
