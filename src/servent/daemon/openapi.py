@@ -68,10 +68,29 @@ _TORRENT = {
         "save_path": {"type": "string"},
         "added_at": {"type": "number"},
         "magnet": {"type": "string", "nullable": True},
-        "error": {"type": "string", "nullable": True},
+        "error": {
+            "type": "string",
+            "nullable": True,
+            "description": "why the torrent stopped (state 'error'), else null",
+        },
         "downloaded": {"type": "integer", "description": "payload bytes received this run"},
         "uploaded": {"type": "integer", "description": "payload bytes sent this run"},
+        "trackers": {"type": "integer", "description": "tracker URLs the torrent names"},
     },
+}
+_ADDED = {
+    "allOf": [
+        _TORRENT,
+        {
+            "type": "object",
+            "properties": {
+                "existing": {
+                    "type": "boolean",
+                    "description": "the node had this torrent already (HTTP 200, not 201)",
+                }
+            },
+        },
+    ]
 }
 _FILE = {
     "type": "object",
@@ -105,8 +124,16 @@ _STATUS = {
         "torrents": {"type": "integer"},
         "download_rate": {"type": "number"},
         "upload_rate": {"type": "number"},
-        "downloaded": {"type": "integer"},
-        "uploaded": {"type": "integer"},
+        "downloaded": {
+            "type": "integer",
+            "description": "payload bytes received since the node started (removed torrents too)",
+        },
+        "uploaded": {"type": "integer", "description": "payload bytes sent since it started"},
+        "all_time_downloaded": {
+            "type": "integer",
+            "description": "payload bytes received since the data directory was first used",
+        },
+        "all_time_uploaded": {"type": "integer"},
         "shared_folders": {"type": "array", "items": {"type": "string"}},
         "data_dir": {"type": "string"},
         "download_dir": {"type": "string"},
@@ -118,7 +145,8 @@ _SHARE = {
     "properties": {
         "id": {"type": "string"},
         "path": {"type": "string"},
-        "magnet": {"type": "string"},
+        "magnet": {"type": "string", "description": "with x.pe when with_peer was asked"},
+        "existing": {"type": "boolean", "description": "the path was shared already"},
     },
 }
 _SETTINGS = {"type": "object", "additionalProperties": True}
@@ -170,6 +198,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                                     "torrent": {"type": "string", "format": "byte"},
                                     "path": {"type": "string"},
                                     "save_path": {"type": "string"},
+                                    "peers": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                        "maxItems": 200,
+                                        "description": "HOST:PORT or [IPv6]:PORT to dial "
+                                        "(raw .torrent bodies: repeat the 'peer' query)",
+                                    },
                                 },
                             }
                         },
@@ -178,7 +213,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                         },
                     },
                 },
-                "responses": _ok("added", _ref("Torrent"), "201"),
+                "responses": {
+                    **_ok("added", _ref("Added"), "201"),
+                    **_ok("already present", _ref("Added")),
+                },
             },
         },
         "/api/torrents/{id}": torrent_ops,
@@ -263,11 +301,24 @@ def openapi_document(version: str) -> dict[str, Any]:
         "/api/shares": {
             "get": {"summary": "Shared folders", "responses": _ok("list", {"type": "array"})},
             "post": {
-                "summary": "Share a folder (hybrid torrent, seeded, remembered)",
+                "summary": "Share a folder or a file (hybrid torrent, seeded, remembered)",
                 "requestBody": _json_body(
-                    {"type": "object", "properties": {"path": {"type": "string"}}}
+                    {
+                        "type": "object",
+                        "properties": {
+                            "path": {"type": "string"},
+                            "with_peer": {
+                                "oneOf": [{"type": "boolean"}, {"type": "string"}],
+                                "description": "true: put this node's address in the magnet "
+                                "as x.pe; or the HOST:PORT to put there",
+                            },
+                        },
+                    }
                 ),
-                "responses": _ok("shared", _ref("Share"), "201"),
+                "responses": {
+                    **_ok("shared", _ref("Share"), "201"),
+                    **_ok("already shared", _ref("Share")),
+                },
             },
         },
         "/api/events": {
@@ -299,6 +350,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Torrent": _TORRENT,
+                "Added": _ADDED,
                 "File": _FILE,
                 "Peer": _PEER,
                 "NodeStatus": _STATUS,
