@@ -4,7 +4,8 @@ One test per item of issue 12: a wrong token is reported and asked for again;
 every table has headers; magnet links have a working copy button (Clipboard API
 and its fallback); the empty shared-folders panel explains how to share; counts
 agree with their nouns; no control is cut off; an errored torrent says why; the
-remove dialog shows the node's answer when files were kept.  Screenshots go to
+remove dialog shows the node's answer when files were kept; adding a torrent
+twice says it is already there.  Screenshots go to
 ``test-artifacts/web-ui/``.
 """
 
@@ -411,3 +412,20 @@ def test_remove_dialog_says_when_files_were_kept(
     expect(page.get_by_test_id("message")).to_contain_text('Removed "album" and deleted')
     _wait_for(lambda: not (downloaded / "a.jpg").exists())
     assert not (downloaded / "notes.txt").exists()
+
+
+def test_adding_a_torrent_twice_says_it_is_already_there(
+    daemon: Daemon, page: Page, tmp_path: Path
+) -> None:
+    payload = daemon.data_dir / "downloads" / "album"
+    payload.mkdir(parents=True)
+    (payload / "song.bin").write_bytes(os.urandom(20_000))
+    torrent = tmp_path / "album.torrent"
+    torrent.write_bytes(create_torrent(payload).to_bytes())
+    _open(page, daemon)
+    message = page.get_by_test_id("message")
+    for expected in ("Added album.", "album is already in the list; nothing added."):
+        page.get_by_test_id("torrent-file").set_input_files(str(torrent))
+        page.get_by_test_id("add-button").click()
+        expect(message).to_have_text(expected)
+    expect(page.get_by_test_id("torrent")).to_have_count(1)
