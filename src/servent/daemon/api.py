@@ -151,6 +151,11 @@ async def get_status(request: web.Request) -> web.Response:
     return web.json_response(status)
 
 
+async def get_identity(request: web.Request) -> web.Response:
+    """``{"id", "name", "addresses"}`` of this node (``servent id``)."""
+    return web.json_response(_node(request).identity_info())
+
+
 async def list_torrents(request: web.Request) -> web.Response:
     return json_response(_node(request).torrents())
 
@@ -397,6 +402,7 @@ def build_app(node: Node, token: str) -> web.Application:
     app[STOPPING_KEY] = asyncio.Event()
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/status", get_status)
+    app.router.add_get("/api/identity", get_identity)
     app.router.add_get("/api/torrents", list_torrents)
     app.router.add_post("/api/torrents", add_torrent)
     app.router.add_get("/api/torrents/{id}", get_torrent)

@@ -38,6 +38,14 @@ def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
+_IDENTITY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[a-z2-7]{55}$"},
+        "name": {"type": "string", "nullable": True},
+        "addresses": {"type": "array", "items": {"type": "string"}},
+    },
+}
 _TORRENT = {
     "type": "object",
     "properties": {
@@ -182,6 +190,12 @@ def openapi_document(version: str) -> dict[str, Any]:
         },
         "/api/status": {
             "get": {"summary": "Node status", "responses": _ok("status", _ref("NodeStatus"))}
+        },
+        "/api/identity": {
+            "get": {
+                "summary": "This node's ID (base32 Ed25519 key), display name and addresses",
+                "responses": _ok("identity", _IDENTITY),
+            }
         },
         "/api/torrents": {
             "get": {"summary": "All torrents", "responses": _ok("list", _array("Torrent"))},
