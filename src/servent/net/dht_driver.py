@@ -26,7 +26,7 @@ import os
 import random
 import socket
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from servent.codec.bencode import BValue
 from servent.codec.compact import Address
 from servent.errors import DhtStateError
+from servent.net.udp_demux import UdpPort
 from servent.proto.dht import DhtNode
 from servent.proto.dht.config import DhtConfig
 from servent.proto.dht.events import (
@@ -43,6 +44,7 @@ from servent.proto.dht.events import (
     ItemFound,
     NodeIdChanged,
     NodesFound,
+    PeersArrived,
     PeersFound,
     PingDone,
     PutDone,
@@ -139,7 +141,10 @@ class DhtDriver:
         state_path: Path | None = None,
         save_interval: float = 300.0,
         rng: random.Random | None = None,
+        udp_port: UdpPort | None = None,
     ) -> None:
+        """``udp_port``: an IPv4 socket shared with uTP (used instead of binding ``host:port``)."""
+        self.udp_port = udp_port
         self._host = host
         self._port = port
         self._host6 = host6
@@ -158,6 +163,8 @@ class DhtDriver:
         self._timer_at: float | None = None
         self._save_handle: asyncio.TimerHandle | None = None
         self._waiters: dict[int, asyncio.Future[DhtEvent]] = {}
+        #: Who hears a running get_peers' early peers (``PeersArrived``), by lookup ID.
+        self._peer_listeners: dict[int, Callable[[tuple[Address, ...]], None]] = {}
         self._events: deque[DhtEvent] = deque(maxlen=MAX_QUEUED_EVENTS)
         self._event_ready = asyncio.Event()
         self._closed = False
@@ -182,7 +189,11 @@ class DhtDriver:
             self._node_id = self._rng.getrandbits(160).to_bytes(20, "big")
         self._node = DhtNode(self._node_id, config=self._config, rng=self._rng, now=loop.time())
         try:
-            if self._host is not None:
+            if self.udp_port is not None:
+                self._sock4 = self.udp_port.sock
+                self.udp_port.other_handler = self._receive_batch
+                self.udp_port.start()
+            elif self._host is not None:
                 self._sock4 = _open_socket(socket.AF_INET, self._host, self._port)
                 loop.add_reader(self._sock4.fileno(), self._read_ready, self._sock4)
             if self._host6 is not None:
@@ -221,6 +232,9 @@ class DhtDriver:
                 self.save()
             except OSError as exc:
                 logger.warning("could not save DHT state: %s", exc)
+        if self.udp_port is not None:
+            self.udp_port.other_handler = None
+            self._sock4 = None  # the port's owner closes it
         for sock in (self._sock4, self._sock6):
             if sock is not None:
                 if self._loop is not None:
@@ -317,6 +331,16 @@ class DhtDriver:
         self.datagrams_received += received
         self._pump()
 
+    def _receive_batch(self, datagrams: list[tuple[bytes, Address]], now: float) -> None:
+        """Datagrams a shared :class:`UdpPort` routed to the DHT."""
+        node = self._node
+        if self._closed or node is None:
+            return
+        for data, addr in datagrams:
+            node.receive_datagram(data, addr, now)
+        self.datagrams_received += len(datagrams)
+        self._pump()
+
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
@@ -349,7 +373,14 @@ class DhtDriver:
             event = node.next_event()
             if event is None:
                 break
+            if isinstance(event, PeersArrived):
+                listener = self._peer_listeners.get(event.lookup_id)
+                if listener is not None:
+                    listener(event.peers)
+                continue
             lookup_id = getattr(event, "lookup_id", None)
+            if lookup_id is not None:
+                self._peer_listeners.pop(lookup_id, None)
             future = self._waiters.pop(lookup_id, None) if lookup_id is not None else None
             if future is not None:
                 if not future.done():
@@ -416,14 +447,57 @@ class DhtDriver:
     async def find_node(self, target: bytes) -> NodesFound:
         return await self._wait(self.node.find_node(target, self._now()), NodesFound)
 
-    async def get_peers(self, info_hash: bytes) -> PeersFound:
-        return await self._wait(self.node.get_peers(info_hash, self._now()), PeersFound)
+    async def get_peers(
+        self,
+        info_hash: bytes,
+        *,
+        on_peers: Callable[[tuple[Address, ...]], None] | None = None,
+    ) -> PeersFound:
+        """Every peer the lookup finds; ``on_peers`` hears each batch as soon as it arrives
+        (a download can start long before the lookup ends)."""
+        lookup_id = self.node.get_peers(info_hash, self._now())
+        if on_peers is not None:
+            self._peer_listeners[lookup_id] = on_peers
+        try:
+            return await self._wait(lookup_id, PeersFound)
+        finally:
+            self._peer_listeners.pop(lookup_id, None)
+
+    async def iter_peers(self, info_hash: bytes) -> AsyncIterator[tuple[Address, ...]]:
+        """Batches of new peers of ``info_hash`` as they arrive; ends with the lookup."""
+        assert self._loop is not None
+        batches: asyncio.Queue[tuple[Address, ...] | None] = asyncio.Queue()
+        lookup_id = self.node.get_peers(info_hash, self._now())
+        finished: asyncio.Future[DhtEvent] = self._loop.create_future()
+        finished.add_done_callback(lambda _: batches.put_nowait(None))
+        self._waiters[lookup_id] = finished
+        self._peer_listeners[lookup_id] = batches.put_nowait
+        self._pump()
+        try:
+            while (batch := await batches.get()) is not None:
+                yield batch
+            finished.result()  # raises CancelledError when the driver closed meanwhile
+        finally:
+            self._waiters.pop(lookup_id, None)
+            self._peer_listeners.pop(lookup_id, None)
 
     async def announce(
-        self, info_hash: bytes, port: int, *, implied_port: bool = False
+        self,
+        info_hash: bytes,
+        port: int,
+        *,
+        implied_port: bool = False,
+        on_peers: Callable[[tuple[Address, ...]], None] | None = None,
     ) -> AnnounceDone:
+        """Look the torrent up and announce ``port`` to the closest nodes; ``on_peers``
+        hears the peers found on the way as they arrive, as with :meth:`get_peers`."""
         lookup_id = self.node.announce(info_hash, port, self._now(), implied_port=implied_port)
-        return await self._wait(lookup_id, AnnounceDone)
+        if on_peers is not None:
+            self._peer_listeners[lookup_id] = on_peers
+        try:
+            return await self._wait(lookup_id, AnnounceDone)
+        finally:
+            self._peer_listeners.pop(lookup_id, None)
 
     async def get_item(self, target: bytes, *, salt: bytes = b"") -> ItemFound:
         return await self._wait(self.node.get_item(target, self._now(), salt=salt), ItemFound)

@@ -216,13 +216,19 @@ async function act(fn) {
   try { await fn(); await refresh(); } catch (e) { if (!(e instanceof AuthError)) say(e.message, true); }
 }
 
+function reachability(s) {
+  const verdict = s.reachable === true ? "reachable" : s.reachable === false ? "not reachable" : "reachability unknown";
+  const where = s.external_address ? ` at ${s.external_address.join(":")}` : "";
+  return `${verdict}${where} (NAT: ${s.nat || "unknown"})`;
+}
+
 async function refreshStatus() {
   const s = await api("GET", "/api/status");
   const listen = s.listen_address ? `peers on ${s.listen_address.join(":")}` : "no peer listener";
   const dht = s.dht_enabled ? plural(s.dht_nodes, "node") : "off";
   $("#node-status").textContent =
     `${plural(s.torrents, "transfer")} · ↓ ${bytes(s.download_rate)}/s ↑ ${bytes(s.upload_rate)}/s · ` +
-    `${listen} · DHT ${dht} · total ↓ ${bytes(s.downloaded)} ↑ ${bytes(s.uploaded)}`;
+    `${listen} · DHT ${dht} · ${reachability(s)} · total ↓ ${bytes(s.downloaded)} ↑ ${bytes(s.uploaded)}`;
   const key = JSON.stringify(s.shared_folders);
   if (key !== sharesKey) {
     renderShares(await api("GET", "/api/shares"));
