@@ -262,6 +262,16 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             self._fill(peer, now)
             peer.session.schedule_flush()
 
+    def set_piece_deadlines(self, deadlines: dict[int, float]) -> None:
+        """Replace the picker's deadlines (loop clock) for a stream and request them now."""
+        self.picker.clear_deadlines()
+        for index, when in deadlines.items():
+            self.picker.set_deadline(index, when)
+        now = self.loop.time()
+        for peer in self.open_peers:
+            self._fill(peer, now)
+            peer.session.schedule_flush()
+
     @property
     def open_peers(self) -> list[SwarmPeer]:
         return [peer for peer in self.peers.values() if peer.open]
@@ -613,7 +623,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         if self.provenance.parole and self.provenance.on_parole(peer.identity):
             requests = self._pick_on_parole(peer, want)
         else:
-            requests = self.picker.pick_blocks(peer, want, allowed=allowed)
+            requests = self.picker.pick_blocks(peer, want, allowed=allowed, now=now)
         if not requests:
             return
         # When each was sent is kept by the connection, which hands it back with the block.
