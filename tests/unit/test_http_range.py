@@ -19,7 +19,17 @@ def test_open_ended_closed_and_suffix_ranges() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "items=0-1", "bytes=0-1,5-6", "bytes=a-", "bytes=5-2", "bytes=", "bytes=-", "x" * 300],
+    [
+        None,
+        "",
+        "items=0-1",
+        "bytes=0-1,5-6",
+        "bytes=a-",
+        "bytes=5-2",
+        "bytes=",
+        "bytes=-",
+        "x" * 300,
+    ],
 )
 def test_headers_not_understood_mean_the_whole_file(header: str | None) -> None:
     assert parse_range(header, 100) is None
