@@ -24,14 +24,19 @@ from daemon_process import Daemon, start_daemon
 
 RATE = 3 * 1024 * 1024  # the seeder's upload limit, bytes/s
 RUN = 120.0
+_ENTRIES = "format=duration:stream=codec_name"
 
 
 def make_video(path: Path, seconds: int = 6) -> None:
     """A real MPEG-4 video with the index (moov) at the end, as cameras write it."""
     source = f"testsrc=duration={seconds}:size=640x360:rate=25,noise=alls=30:allf=t"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-c:v", "mpeg4"]
-        + ["-q:v", "3", str(path)],  # about 1.4 MB/s: the seeder sends about 2x that
+        # about 1.4 MB/s: the seeder sends about twice that
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source),
+            *("-c:v", "mpeg4", "-q:v", "3"),
+            str(path),
+        ],
         check=True,
         timeout=RUN,
     )
@@ -86,8 +91,7 @@ def test_a_video_plays_through_the_stream_url_while_it_downloads(
 
     # A real demuxer reads the container (header first, index at the end) over ranges.
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name"]
-        + ["-of", "json", url],
+        [*("ffprobe", "-v", "error", "-of", "json"), "-show_entries", _ENTRIES, url],
         capture_output=True,
         text=True,
         timeout=RUN,
