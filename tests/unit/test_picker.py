@@ -276,3 +276,20 @@ def test_read_window_deadlines_follow_the_read_position() -> None:
     assert all(deadlines[i] > 50.0 for i in window)
     assert span.ends(BLOCK) == [0, 1, 9, 10]
     assert read_deadlines(span, start=10 * BLOCK, length=1, now=0.0) == {}
+
+
+def test_an_urgent_unstarted_deadline_displaces_background_requests() -> None:
+    picker = make_picker(num_pieces=8, blocks_per_piece=1)
+    picker.add_peer("a", None)
+    background = picker.pick("a", 3)
+    assert picker.displaced_requests("a", now=0.0) == []  # no deadline: nothing to cancel
+    picker.set_deadline(background[0].index, 0.0)  # already requested: no need
+    assert picker.displaced_requests("a", now=0.0) == []
+    seek = next(i for i in range(8) if i not in {r.index for r in background})
+    picker.set_deadline(seek, 50.0)  # far away: not urgent yet
+    assert picker.displaced_requests("a", now=0.0) == []
+    displaced = picker.displaced_requests("a", now=49.5)
+    assert set(displaced) == set(background[1:])
+    for request in displaced:
+        picker.on_request_failed("a", request)
+    assert picker.pick("a", 1)[0].index == seek

@@ -269,6 +269,10 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             self.picker.set_deadline(index, when)
         now = self.loop.time()
         for peer in self.open_peers:
+            for request in self.picker.displaced_requests(peer, now):
+                peer.sent_at.pop((request.index, request.begin), None)
+                peer.session.send(Cancel(request.index, request.begin, request.length))
+                self.picker.on_request_failed(peer, request)
             self._fill(peer, now)
             peer.session.schedule_flush()
 

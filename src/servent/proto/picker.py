@@ -316,6 +316,21 @@ class PiecePicker:
         """Back to plain rarest-first (or sequential) order."""
         self._deadlines.clear()
 
+    def displaced_requests(self, peer: Hashable, now: float) -> list[Request]:
+        """The peer's requests for pieces without a deadline, to cancel when a piece due
+        within ``deadline_urgency`` that the peer has is not started yet (a seek):
+        else the seek waits behind a full pipeline of background blocks."""
+        pieces = self._peers.get(peer, None)
+        urgent = self.deadline_urgency
+        if not any(
+            index in self._key and when - now <= urgent and (pieces is None or index in pieces)
+            for index, when in self._deadlines.items()
+        ):
+            return []
+        deadlines = self._deadlines
+        mine = self._peer_blocks.get(peer, ())
+        return [self._request(i, block) for i, block in mine if i not in deadlines]
+
     def deadlines(self) -> dict[int, float]:
         """Pending deadlines, ``index -> when``."""
         return dict(self._deadlines)
