@@ -14,7 +14,11 @@ fetch excluded), then, like a player:
 
 Printed: the median and worst of each, and how much of the torrent was
 verified when the seek was answered (far below 80 % shows the seek jumped the
-queue).  All traffic is on 127.0.0.1.
+queue).  Reference in the same run: libtorrent downloading from the same
+seeder with ``set_piece_deadline`` on the first piece, then on the piece at
+80 %, timed until each piece is verified (no HTTP: libtorrent has no server,
+so its figures leave out the read and the HTTP round trip that servent's
+include).  All traffic is on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ import asyncio
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import libtorrent as lt
 
 from servent.daemon.server import run_daemon
 from servent.node.config import load_config
@@ -108,6 +115,54 @@ async def one_run(
         await asyncio.wait_for(daemon, 60)
 
 
+def lt_session() -> Any:
+    return lt.session(
+        {
+            "listen_interfaces": "127.0.0.1:0",
+            "outgoing_interfaces": "127.0.0.1",
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "enable_outgoing_utp": False,
+            "enable_incoming_utp": False,
+            "alert_mask": 0,
+        }
+    )
+
+
+async def until_have(handle: Any, index: int, began: float) -> float:
+    """Seconds from ``began`` until libtorrent has piece ``index`` (polled every 2 ms)."""
+    async with asyncio.timeout(120):
+        while not handle.have_piece(index):  # noqa: ASYNC110 (libtorrent offers no awaitable)
+            await asyncio.sleep(0.002)
+    return time.perf_counter() - began
+
+
+async def libtorrent_run(root: Path, seeder: Node, torrent: bytes) -> tuple[float, float]:
+    """libtorrent's time to the first piece and to the piece at 80 %, each with a deadline."""
+    address = seeder.status().listen_address
+    assert address is not None
+    session = lt_session()
+    params = lt.add_torrent_params()
+    info = lt.torrent_info(torrent)
+    params.ti = info
+    params.save_path = str(root)
+    handle = session.add_torrent(params)
+    try:
+        began = time.perf_counter()
+        handle.set_piece_deadline(0, 0)
+        handle.connect_peer(("127.0.0.1", address[1]))
+        first = await until_have(handle, 0, began)
+        seek_piece = info.num_pieces() * 8 // 10
+        began = time.perf_counter()
+        handle.set_piece_deadline(seek_piece, 0)
+        seek = await until_have(handle, seek_piece, began)
+        return first, seek
+    finally:
+        session.remove_torrent(handle)
+
+
 async def main(runs: int, seconds: int, factor: float) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
         root = Path(tmp)
@@ -115,13 +170,15 @@ async def main(runs: int, seconds: int, factor: float) -> None:
         folder.mkdir()
         bitrate = make_video(folder / "movie.mp4", seconds)
         size = (folder / "movie.mp4").stat().st_size
-        torrent = create_torrent(folder).to_bytes()
+        metainfo = create_torrent(folder)
+        torrent = metainfo.to_bytes()
         async with Node(load_config(None, node_values(root, "seeder"))) as seeder:
             shared = await seeder.share(folder)
             await seeder.set_limits(shared.id, upload_rate_limit=int(bitrate * factor))
             print(
                 f"video: {size / 1e6:.1f} MB, {seconds} s, bitrate {bitrate * 8 / 1e6:.2f} Mbit/s;"
-                f" seeder limited to {factor:g}x = {bitrate * factor / 1e6:.2f} MB/s"
+                f" seeder limited to {factor:g}x = {bitrate * factor / 1e6:.2f} MB/s;"
+                f" {metainfo.num_pieces} pieces of {metainfo.piece_length // 1024} KiB"
             )
             results = []
             for run in range(runs):
@@ -130,6 +187,14 @@ async def main(runs: int, seconds: int, factor: float) -> None:
                 print(
                     f"run {run}: first byte {result[0] * 1000:.0f} ms, seek to 80 % "
                     f"{result[1] * 1000:.0f} ms (torrent {result[2] * 100:.0f} % verified)"
+                )
+            references = []
+            for run in range(runs):
+                reference = await libtorrent_run(root / f"lt{run}", seeder, torrent)
+                references.append(reference)
+                print(
+                    f"libtorrent run {run}: first piece {reference[0] * 1000:.0f} ms, "
+                    f"piece at 80 % {reference[1] * 1000:.0f} ms"
                 )
         ttfb = [r[0] for r in results]
         seek = [r[1] for r in results]
@@ -144,6 +209,7 @@ async def main(runs: int, seconds: int, factor: float) -> None:
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # libtorrent may crash at exit: print as we go
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=20, help="length of the video")
