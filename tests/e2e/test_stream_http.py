@@ -126,6 +126,10 @@ def test_a_video_plays_through_the_stream_url_while_it_downloads(
     assert status == 206 and body == original[-10:]
     status, headers, _ = get(url, {"Range": f"bytes={size}-"})
     assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
+    head = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(head, timeout=RUN) as response:
+        assert response.status == 200 and response.read() == b""
+        assert response.headers["Content-Length"] == str(size)
 
 
 def test_stream_urls_need_their_own_token_and_this_host(

@@ -25,8 +25,9 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 
 from servent.codec.http_range import ByteRange, UnsatisfiableRange, parse_range
 from servent.daemon.files import load_or_create_token
+from servent.errors import ServentError
 from servent.node.node import Node
-from servent.node.streaming import StreamError, StreamReader
+from servent.node.streaming import StreamReader
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ async def _respond(request: web.Request, reader: StreamReader) -> web.StreamResp
             data = await reader.read(position, count, still_wanted=connected)
             await response.write(data)
             position += len(data)
-    except (StreamError, ConnectionResetError) as exc:
+    except (ServentError, ConnectionResetError) as exc:  # headers are sent: just stop
         log.info("stream %s/%d ended early: %s", reader.torrent_id, reader.file_index, exc)
         return response
     await response.write_eof()
