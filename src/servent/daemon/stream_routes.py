@@ -131,7 +131,7 @@ async def _respond(request: web.Request, reader: StreamReader) -> web.StreamResp
     try:
         while position <= span.last:
             count = min(CHUNK, span.last + 1 - position)
-            data = await reader.read(position, count, still_wanted=connected)
+            data = await reader.read_some(position, count, still_wanted=connected)
             await response.write(data)
             position += len(data)
     except (ServentError, ConnectionResetError) as exc:  # headers are sent: just stop

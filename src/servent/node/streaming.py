@@ -134,19 +134,46 @@ class StreamReader:
         Waits while ``still_wanted()`` says the reader is there (an HTTP client
         still connected); raises :class:`StreamError` when it stops wanting.
         """
-        if offset < 0 or offset >= self.size or length <= 0:
-            raise StreamError(f"read {offset}+{length} outside a file of {self.size} bytes")
-        length = min(length, self.size - offset)
-        await self._wait_verified(offset, length, still_wanted)
+        length = self._clip(offset, length)
+        await self._wait_verified(offset, length, None, still_wanted)
         return await self._read_pieces(offset, length)
 
-    async def _wait_verified(
-        self, offset: int, length: int, still_wanted: Callable[[], bool] | None
-    ) -> None:
+    async def read_some(
+        self, offset: int, length: int, *, still_wanted: Callable[[], bool] | None = None
+    ) -> bytes:
+        """At least one byte from ``offset``, at most ``length``: as far as verified.
+
+        Why: a player after a seek wants its first bytes as soon as the first
+        piece is in, not once a whole read buffer of pieces is.
+        """
+        length = self._clip(offset, length)
         needed = self.span.pieces(offset, length)
+        await self._wait_verified(offset, length, needed[0], still_wanted)
+        last = needed[0]
+        while last + 1 in needed and self._have(last + 1):
+            last += 1
+        end = (last + 1) * self.span.piece_length - self.span.offset
+        return await self._read_pieces(offset, min(length, end - offset))
+
+    def _clip(self, offset: int, length: int) -> int:
+        if offset < 0 or offset >= self.size or length <= 0:
+            raise StreamError(f"read {offset}+{length} outside a file of {self.size} bytes")
+        return min(length, self.size - offset)
+
+    async def _wait_verified(
+        self,
+        offset: int,
+        length: int,
+        first_only: int | None,
+        still_wanted: Callable[[], bool] | None,
+    ) -> None:
+        """Give the read (and its window) deadlines; wait for its pieces, or only
+        for piece ``first_only``."""
+        needed = self.span.pieces(offset, length)
+        waited = needed if first_only is None else range(first_only, first_only + 1)
         plan = read_deadlines(self.span, offset, length, self._loop.time(), self.window)
         self._want({i: when for i, when in plan.items() if not self._have(i)})
-        while not all(self._have(index) for index in needed):
+        while not all(self._have(index) for index in waited):
             if still_wanted is not None and not still_wanted():
                 raise StreamError("the reader went away")
             with contextlib.suppress(TimeoutError):
