@@ -293,3 +293,10 @@ def test_an_urgent_unstarted_deadline_displaces_background_requests() -> None:
     for request in displaced:
         picker.on_request_failed("a", request)
     assert picker.pick("a", 1)[0].index == seek
+
+
+def test_readers_deadlines_merge_to_the_earliest_per_piece() -> None:
+    from servent.proto.stream_plan import merge_deadlines
+
+    assert merge_deadlines([{1: 5.0, 2: 1.0}, {1: 3.0, 7: 9.0}, {}]) == {1: 3.0, 2: 1.0, 7: 9.0}
+    assert merge_deadlines([]) == {}

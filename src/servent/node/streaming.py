@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from servent.errors import ServentError
-from servent.proto.stream_plan import DEFAULT_WINDOW, FileSpan, read_deadlines
+from servent.proto.stream_plan import DEFAULT_WINDOW, FileSpan, merge_deadlines, read_deadlines
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -67,11 +67,7 @@ class StreamDeadlines:
             readers[reader] = deadlines
         else:
             readers.pop(reader, None)
-        merged: dict[int, float] = {}
-        for wanted in readers.values():
-            for index, when in wanted.items():
-                if index not in merged or when < merged[index]:
-                    merged[index] = when
+        merged = merge_deadlines(readers.values())
         if not readers:
             del self._wanted[torrent_id]
         with contextlib.suppress(ServentError):

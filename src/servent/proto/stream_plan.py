@@ -9,6 +9,7 @@ the caller passes ``now``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 DEFAULT_WINDOW = 8 * 1024 * 1024
@@ -39,6 +40,16 @@ class FileSpan:
         head = list(self.pieces(0, length))
         tail = list(self.pieces(max(self.length - length, 0), length))
         return sorted(set(head + tail))
+
+
+def merge_deadlines(wanted: Iterable[dict[int, float]]) -> dict[int, float]:
+    """Several readers' deadlines as one: each piece by the earliest time any wants it."""
+    merged: dict[int, float] = {}
+    for deadlines in wanted:
+        for index, when in deadlines.items():
+            if index not in merged or when < merged[index]:
+                merged[index] = when
+    return merged
 
 
 def read_deadlines(
