@@ -152,6 +152,10 @@ def test_stream_urls_need_their_own_token_and_this_host(
     assert get(seeder.url + swapped)[0] == 403  # a's token does not open b
     assert get(seeder.url + first["path"].replace(token_a, "x" * 43))[0] == 403
     assert get(first["url"], {"Host": "evil.example"})[0] == 403  # DNS rebinding guard
+    _, tid, index, name = first["path"].split("/")[2:]
+    for bad in (f"{token_a}/{tid.upper()}/{index}/{name}", f"{token_a}/{tid}/x/{name}"):
+        assert get(f"{seeder.url}/stream/{bad}")[0] == 404
+    assert get(f"{seeder.url}/stream/{token_a}/{tid}/{'9' * 30}/{name}")[0] == 404
     # ``--player`` runs the player with the URL appended.
     player = f"{sys.executable} -c 'import sys; print(\"playing\", sys.argv[1])'"
     played = servent(
