@@ -249,11 +249,6 @@ class TorrentSession:
         self.core.set_priorities(self.storage.piece_priorities(), wanted, self.loop.time())
         self._carry_out()
 
-    def set_piece_deadlines(self, deadlines: dict[int, float]) -> None:
-        """Replace the picker's deadlines (loop clock) for a stream and request them now."""
-        self.core.set_deadlines(deadlines, self.loop.time())
-        self._carry_out()
-
     @property
     def open_peers(self) -> list[SwarmPeer]:
         return [peer for peer in self.peers.values() if peer.open]

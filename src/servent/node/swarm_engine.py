@@ -500,8 +500,8 @@ class SwarmTorrentEngine:
 
     def set_piece_deadlines(self, torrent_id: str, deadlines: dict[int, float]) -> None:
         session = self._get(torrent_id).session
-        if session is not None:
-            session.set_piece_deadlines(deadlines)
+        if session is not None:  # the core only queues requests and cancels: no actions
+            session.core.set_deadlines(deadlines, session.loop.time())
 
     def have_piece(self, torrent_id: str, index: int) -> bool:
         storage = self._get(torrent_id).storage

@@ -44,6 +44,10 @@ def _torrent_id(client: ApiClient, args: argparse.Namespace) -> str:
     from servent.cli.commands.add import _add
 
     source: str = args.source
+    if source.lower().startswith("live:"):
+        from servent.errors import ServentError
+
+        raise ServentError("live streams (servent live) are not supported yet")
     if source.lower().startswith("magnet:") or Path(source).expanduser().is_file():
         added = _add(client, argparse.Namespace(source=source, save_path=None, peer=args.peer))
         return str(added["id"])
