@@ -23,11 +23,12 @@ import pytest
 from daemon_process import Daemon, start_daemon
 
 RATE = 3 * 1024 * 1024  # the seeder's upload limit, bytes/s
+SECONDS = 12  # about 17 MB: the download takes 5-6 s, the probe needs two ends of it
 RUN = 120.0
 _ENTRIES = "format=duration:stream=codec_name"
 
 
-def make_video(path: Path, seconds: int = 6) -> None:
+def make_video(path: Path, seconds: int = SECONDS) -> None:
     """A real MPEG-4 video with the index (moov) at the end, as cameras write it."""
     source = f"testsrc=duration={seconds}:size=640x360:rate=25,noise=alls=30:allf=t"
     subprocess.run(
@@ -98,7 +99,7 @@ def test_a_video_plays_through_the_stream_url_while_it_downloads(
     )
     assert probe.returncode == 0, probe.stderr
     parsed = json.loads(probe.stdout)
-    assert abs(float(parsed["format"]["duration"]) - 6.0) < 0.5
+    assert abs(float(parsed["format"]["duration"]) - SECONDS) < 0.5
     assert parsed["streams"][0]["codec_name"] == "mpeg4"
     # The container's head and tail came first: the probe did not wait for the download.
     assert viewer.ok("GET", f"/api/torrents/{shared['id']}")["progress"] < 1.0

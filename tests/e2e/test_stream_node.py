@@ -20,8 +20,8 @@ from servent.node.node import Node
 from servent.node.streaming import StreamError
 from servent.storage.torrent_creator import create_torrent
 
-SIZE = 6 * 1024 * 1024
-RATE = 1_500_000  # bytes/s from the seeder: the whole file takes about 4 s
+SIZE = 8 * 1024 * 1024
+RATE = 1_500_000  # bytes/s from the seeder: the whole file takes about 5.6 s
 WAIT = 60.0
 
 
