@@ -188,6 +188,20 @@ _STREAM = {
 }
 
 
+_REMOVED = {
+    "type": "object",
+    "description": "data_deleted is false, with the reason, when nothing was deleted: "
+    "only files servent downloaded are ever deleted, never a share's or pre-existing files",
+    "properties": {
+        "removed": {"type": "string"},
+        "data_deleted": {"type": "boolean"},
+        "reason": {"type": "string", "nullable": True},
+        "deleted_files": {"type": "integer"},
+        "kept_files": {"type": "integer"},
+    },
+}
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     """The whole document (a fresh dict each call)."""
     torrent_ops = {
@@ -202,7 +216,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 _ID,
                 {"name": "delete_data", "in": "query", "schema": {"type": "boolean"}},
             ],
-            "responses": {**_ok("removed", {"type": "object"}), "404": _ERROR},
+            "responses": {**_ok("removed", _REMOVED), "404": _ERROR},
         },
     }
     paths: dict[str, Any] = {
