@@ -182,3 +182,50 @@ def test_web_ui_downloads_a_magnet_from_another_daemon(page: Page, tmp_path: Pat
     finally:
         assert leecher.stop() == 0
         assert seeder.stop() == 0
+
+
+def test_web_ui_plays_a_video_while_it_downloads(page: Page, tmp_path: Path) -> None:
+    """The Play button of a media file puts a stream URL (its own token, not the API
+    token) in the page's <video>; Chromium's range request is answered 206 and the
+    video's metadata loads from the pieces fetched first."""
+    import subprocess
+
+    folder = tmp_path / "trailer"
+    folder.mkdir()
+    source = "testsrc=duration=4:size=320x240:rate=25,noise=alls=30:allf=t"
+    encode = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-c:v", "libvpx"]
+    subprocess.run([*encode, "-b:v", "2M", str(folder / "clip.webm")], check=True, timeout=120)
+    (folder / "about.txt").write_bytes(b"a trailer\n" * 100)
+    seeder = start_daemon(tmp_path / "seeder")
+    viewer = start_daemon(tmp_path / "viewer")
+    try:
+        shared = seeder.ok("POST", "/api/shares", {"path": str(folder), "with_peer": True})
+        seeder.ok("PUT", f"/api/torrents/{shared['id']}/limits", {"upload_rate_limit": 500_000})
+        statuses: list[tuple[str, int, str | None]] = []
+        page.on(
+            "response",
+            lambda r: statuses.append((r.url, r.status, r.request.headers.get("range"))),
+        )
+        page.goto(f"{viewer.url}/#token={viewer.token}")
+        page.get_by_test_id("magnet-input").fill(shared["magnet"])
+        page.get_by_test_id("add-button").click()
+        trailer = _card(page, "trailer")
+        trailer.get_by_test_id("details").click()
+        play = trailer.get_by_test_id("play")
+        expect(play).to_have_count(1)  # the video, not the text file
+        play.click()
+        video = trailer.get_by_test_id("player")
+        expect(video).to_have_attribute("src", re.compile(r"/stream/[A-Za-z0-9_-]{43}/"))
+        src = video.get_attribute("src") or ""
+        assert viewer.token not in src
+        page.wait_for_function(
+            "document.querySelector('[data-testid=player]').readyState >= 1", timeout=60_000
+        )
+        duration = video.evaluate("v => v.duration")
+        assert abs(duration - 4.0) < 0.5
+        _shot(page, "14-playing")
+        ranged = [(status, rng) for url, status, rng in statuses if "/stream/" in url]
+        assert any(status == 206 and rng for status, rng in ranged), ranged
+    finally:
+        assert viewer.stop() == 0
+        assert seeder.stop() == 0

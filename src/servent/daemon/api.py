@@ -25,6 +25,7 @@ from aiohttp import web
 
 from servent import __version__
 from servent.daemon.openapi import openapi_document
+from servent.daemon.stream_routes import add_stream_routes
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.node import Node
 
@@ -419,4 +420,5 @@ def build_app(node: Node, token: str) -> web.Application:
     app.router.add_get("/api/events", events)
     app.router.add_get("/", web_file)
     app.router.add_get("/ui/{name}", web_file)
+    add_stream_routes(app, node, node.config.data_dir)
     return app

@@ -175,6 +175,19 @@ _LIMITS = {
 }
 
 
+_STREAM = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "description": "/stream/{token}/{id}/{file}/{name}"},
+        "path": {"type": "string"},
+        "file": {"type": "integer"},
+        "name": {"type": "string"},
+        "size": {"type": "integer"},
+        "content_type": {"type": "string"},
+    },
+}
+
+
 _REMOVED = {
     "type": "object",
     "description": "data_deleted is false, with the reason, when nothing was deleted: "
@@ -302,6 +315,17 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "summary": "Connected peers",
                 "parameters": [_ID],
                 "responses": {**_ok("peers", _array("Peer")), "404": _ERROR},
+            }
+        },
+        "/api/torrents/{id}/stream": {
+            "post": {
+                "summary": "A URL that streams one file (default: the largest media file) "
+                "while it downloads; GET it with Range, no API token (it carries its own)",
+                "parameters": [_ID],
+                "requestBody": _json_body(
+                    {"type": "object", "properties": {"file": {"type": "integer"}}}
+                ),
+                "responses": {**_ok("stream", _STREAM), "404": _ERROR},
             }
         },
         "/api/torrents/{id}/limits": {

@@ -55,6 +55,7 @@ from servent.node.status import (
     TorrentId,
     TorrentStatus,
 )
+from servent.node.streaming import NodeStreams
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
+class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:

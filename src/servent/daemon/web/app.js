@@ -172,7 +172,29 @@ function renderFiles(el, id, files) {
     progress.setAttribute("data-testid", "file-progress");
     progress.textContent = `${Math.round(f.progress * 100)}%`;
     row.insertCell().appendChild(prioritySelect(id, f));
+    const play = row.insertCell();
+    if (MEDIA.test(f.path)) {
+      const button = document.createElement("button");
+      button.textContent = "Play";
+      button.setAttribute("data-testid", "play");
+      button.setAttribute("aria-label", `play ${f.path}`);
+      button.onclick = () => act(() => playFile(el, id, f));
+      play.appendChild(button);
+    }
   }
+}
+
+// Audio and video a browser may play; the stream URL serves any file, the button only these.
+const MEDIA = /\.(mp4|m4v|webm|mkv|mov|ogv|ogg|mp3|m4a|aac|flac|wav|opus)$/i;
+
+async function playFile(el, id, f) {
+  // The URL carries a token for this one file (not the API token): a <video> can use it.
+  const stream = await api("POST", `/api/torrents/${id}/stream`, { file: f.index });
+  const video = $(".player", el);
+  video.hidden = false;
+  video.src = stream.path;
+  say(`Playing ${f.path} while it downloads.`);
+  video.play().catch(() => {});  // autoplay may be refused; the controls are there
 }
 
 function updateFileProgress(el, id, files) {
