@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from servent.codec.bencode import BValue
 from servent.proto.sync_plan import (
     Action,
     Change,
@@ -23,7 +24,8 @@ def test_version_value_round_trips_and_refuses_malformed() -> None:
     ih = bytes(range(20))
     assert decode_version_value(encode_version_value(ih)) == ih
     assert decode_version_value({b"ih": ih, b"x": 1}) == ih
-    for bad in (None, b"", [], {b"ih": b"short"}, {b"ih": 5}, {}):
+    malformed: list[BValue | None] = [None, b"", [], {b"ih": b"short"}, {b"ih": 5}, {}]
+    for bad in malformed:
         with pytest.raises(VersionError):
             decode_version_value(bad)
     with pytest.raises(VersionError):
