@@ -18,6 +18,8 @@ __all__ = [
     "INFO_HASH_SIZE",
     "Action",
     "Change",
+    "Listing",
+    "RelPath",
     "VersionError",
     "decode_version_value",
     "encode_version_value",

@@ -44,6 +44,7 @@ from servent.codec.metainfo.build import (
 )
 from servent.codec.metainfo.model import FileEntry, Metainfo
 from servent.errors import MetainfoError
+from servent.storage.sync_folder import VERSIONS_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def scan_payload(path: Path) -> tuple[str, list[tuple[SourceFile, Path]], bool]:
         raise MetainfoError(f"{str(path)!r} is neither a file nor a folder")
     found: list[tuple[SourceFile, Path]] = []
     for folder, dirs, names in os.walk(path, followlinks=False):
+        if folder == str(path):  # a synced folder's kept versions are never shared
+            dirs[:] = [d for d in dirs if d != VERSIONS_FOLDER]
         dirs.sort()
         base = Path(folder)
         for filename in sorted(names):
