@@ -25,6 +25,7 @@ from aiohttp import web
 
 from servent import __version__
 from servent.daemon.openapi import openapi_document
+from servent.daemon.sync_api import add_sync_routes
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.node import Node
 
@@ -417,6 +418,7 @@ def build_app(node: Node, token: str) -> web.Application:
     app.router.add_patch("/api/settings", update_settings)
     app.router.add_get("/api/shares", list_shares)
     app.router.add_post("/api/shares", add_share)
+    add_sync_routes(app, _node)
     app.router.add_get("/api/events", events)
     app.router.add_get("/", web_file)
     app.router.add_get("/ui/{name}", web_file)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from servent.daemon.sync_api import SYNC_PATHS
+
 _ERROR = {"$ref": "#/components/responses/Error"}
 _ID = {
     "name": "id",
@@ -367,7 +369,7 @@ def openapi_document(version: str) -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": paths,
+        "paths": {**paths, **SYNC_PATHS},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {

@@ -42,6 +42,7 @@ from servent.node.reachability import NodeReachability
 from servent.node.reporting import NodeReports
 from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
+from servent.node.sync_shares import SyncShares
 from servent.node.status import (
     AddResult,
     EventHub,
@@ -101,6 +102,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
         self._started = False
         self._init_presence()
         self._init_reachability()
+        self.sync = SyncShares(self, lambda: self._dht)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -161,6 +163,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
             self._monitor = asyncio.get_running_loop().create_task(
                 self._watch_states(), name="node-state-monitor"
             )
+            await self.sync.start()
         except BaseException:
             await self.close()
             raise
@@ -170,6 +173,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
         if not self._started:
             return
         self._started = False
+        await self.sync.close()
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
