@@ -183,6 +183,9 @@ class SyncShares:
         if driver is None or share.seed is None or share.info_hash is None:
             share.state = "not published (no DHT)"
             return
+        address = self._node.peer_address()
+        if address is not None:  # peers can be found before members learn of the version
+            await driver.announce(share.info_hash, address[1])
         value = encode_version_value(share.info_hash)
         cas = share.seq or None
         done = await driver.put_mutable(
@@ -225,7 +228,9 @@ class SyncShares:
             share.seq = found.seq  # a republish of the version we have
             return
         staging = self._staging(share) / info_hash.hex()
-        added = await self._node.add_torrent(f"magnet:?xt=urn:btih:{info_hash.hex()}", staging)
+        peers = (await driver.get_peers(info_hash)).peers
+        magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
+        added = await self._node.add_torrent(magnet, staging, peers=peers)
         share.pending_id, share.pending_seq, share.pending_hash = added.id, found.seq, info_hash
         share.state = f"downloading version {found.seq}"
 
