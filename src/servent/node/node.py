@@ -42,7 +42,6 @@ from servent.node.reachability import NodeReachability
 from servent.node.reporting import NodeReports
 from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
-from servent.node.sync_shares import SyncShares
 from servent.node.status import (
     AddResult,
     EventHub,
@@ -54,6 +53,7 @@ from servent.node.status import (
     TorrentId,
     TorrentStatus,
 )
+from servent.node.sync_shares import SyncShares
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
