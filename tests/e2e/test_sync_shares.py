@@ -22,6 +22,7 @@ from daemon_process import Daemon, start_daemon
 WAIT = 120.0
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
 VERSIONS = ".servent-versions"
+BIG = 4 * 1024 * 1024  # an unchanged file that later versions must not move again
 
 
 def _cli(daemon: Daemon, *args: str) -> Any:
@@ -63,13 +64,20 @@ def _kept(folder: Path) -> dict[str, bytes]:
     }
 
 
-def _follows(member: Path, expected: dict[str, bytes], owner: Daemon, share_id: str) -> None:
+def _follows(member: Path, expected: dict[str, bytes], daemon: Daemon) -> None:
     def same() -> bool:
         return {
             k: v for k, v in _contents(member).items() if ".sync-conflict-" not in k
         } == expected
 
-    _wait_for(same, "the member's folder shows the owner's", lambda: owner.ok("GET", "/api/sync"))
+    def seen() -> object:
+        return (
+            daemon.ok("GET", "/api/sync"),
+            daemon.ok("GET", "/api/torrents"),
+            _contents(member).keys(),
+        )
+
+    _wait_for(same, "the member's folder shows the owner's", seen)
 
 
 def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) -> None:
@@ -80,6 +88,7 @@ def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) 
         "change.bin": os.urandom(300_000),
         "delete.txt": b"to be deleted\n",
         "sub/other.txt": b"other\n" * 50,
+        "big.bin": os.urandom(BIG),
     }
     for name, data in originals.items():
         (owned / name).write_bytes(data)
@@ -108,7 +117,9 @@ def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) 
         assert joined == {"id": keys["id"], "role": "read_only", "path": str(followed)}
 
         # Joining into an empty folder brings every byte.
-        _follows(followed, originals, owner, keys["id"])
+        _follows(followed, originals, member)
+        first = sum(t["downloaded"] for t in member.ok("GET", "/api/torrents"))
+        assert first >= sum(len(data) for data in originals.values())
 
         # The owner changes one file, adds one and deletes one.
         changed = os.urandom(310_000)
@@ -117,7 +128,11 @@ def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) 
         (owned / "delete.txt").unlink()
         second = {**originals, "change.bin": changed, "added.txt": b"a new file\n"}
         del second["delete.txt"]
-        _follows(followed, second, owner, keys["id"])
+        _follows(followed, second, member)
+        # Only what changed crossed the network: not the unchanged 4 MiB file again.
+        # (the first version's torrent is gone: what is listed is the second's download)
+        moved = sum(t["downloaded"] for t in member.ok("GET", "/api/torrents"))
+        assert moved < BIG // 4, moved
         assert _kept(followed) == {
             "change.bin": originals["change.bin"],
             "delete.txt": originals["delete.txt"],
@@ -127,7 +142,7 @@ def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) 
         (followed / "keep.txt").write_bytes(b"my local edit\n")
         (owned / "sub" / "other.txt").write_bytes(b"other, second version\n")
         third = {**second, "sub/other.txt": b"other, second version\n"}
-        _follows(followed, third, owner, keys["id"])
+        _follows(followed, third, member)
         conflicts = [p for p in followed.iterdir() if ".sync-conflict-" in p.name]
         assert [p.read_bytes() for p in conflicts] == [b"my local edit\n"]
         assert conflicts[0].name.startswith("keep.sync-conflict-")

@@ -28,6 +28,7 @@ class SyncShare:
     seq: int = 0
     info_hash: bytes | None = None  # the torrent of version ``seq``
     torrent_id: str | None = None
+    staged_name: str | None = None  # member: the torrent's name (the owner's folder name)
     listing: dict[RelPath, bytes] = field(default_factory=dict)  # version applied (member)
     signature: str | None = None  # the folder when last published (owner)
     published: bool = False
@@ -63,6 +64,7 @@ def _from_json(data: dict[str, Any]) -> SyncShare:
     for name in ("seq", "pending_seq"):
         setattr(share, name, int(data.get(name) or 0))
     share.torrent_id = data.get("torrent_id")
+    share.staged_name = data.get("staged_name")
     share.pending_id = data.get("pending_id")
     share.signature = data.get("signature")
     share.published = bool(data.get("published"))

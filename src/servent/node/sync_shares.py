@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -34,12 +35,18 @@ from servent.errors import NodeError, ServentError
 from servent.node.sync_records import SyncShare, load_shares, save_shares
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
+    RelPath,
     VersionError,
     decode_version_value,
     encode_version_value,
     plan_changes,
 )
-from servent.storage.sync_folder import apply_changes, folder_listing, folder_signature
+from servent.storage.sync_folder import (
+    apply_changes,
+    folder_listing,
+    folder_signature,
+    prefill_staging,
+)
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
@@ -228,6 +235,10 @@ class SyncShares:
             share.seq = found.seq  # a republish of the version we have
             return
         staging = self._staging(share) / info_hash.hex()
+        if share.info_hash is not None and share.staged_name is not None:
+            # Files that did not change are verified in place, not downloaded again.
+            previous = self._staging(share) / share.info_hash.hex() / share.staged_name
+            await asyncio.to_thread(prefill_staging, previous, staging / share.staged_name)
         peers = (await driver.get_peers(info_hash)).peers
         magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
         added = await self._node.add_torrent(magnet, staging, peers=peers)
@@ -242,10 +253,13 @@ class SyncShares:
             return
         staged = Path(status.save_path) / status.name
         folder = Path(share.path)
-        listing = await asyncio.to_thread(_apply_version, folder, staged, share.listing)
+        # Only the torrent's files: staging may hold others, copied from the last version.
+        wanted = {tuple(f.path.split("/")[1:]): f.size for f in self._node.files(share.pending_id)}
+        listing = await asyncio.to_thread(_apply_version, folder, staged, wanted, share.listing)
         old = share.torrent_id
         share.listing, share.seq, share.info_hash = listing, share.pending_seq, share.pending_hash
         share.torrent_id, share.pending_id = share.pending_id, None
+        share.staged_name = status.name
         share.state = "synced"
         if old is not None and old != share.torrent_id:
             await self._forget_torrent(share, old)
@@ -305,9 +319,19 @@ def _signature_of(path: Path) -> str:
     return hashlib.sha256(repr(folder_signature(path)).encode()).hexdigest()
 
 
-def _apply_version(folder: Path, staged: Path, previous: dict[Any, bytes]) -> dict[Any, bytes]:
-    """Apply the version at ``staged`` to ``folder``; the new listing."""
-    new = folder_listing(staged)
+def _apply_version(
+    folder: Path, staged: Path, wanted: dict[RelPath, int], previous: dict[RelPath, bytes]
+) -> dict[RelPath, bytes]:
+    """Apply the version at ``staged`` (its files and sizes: ``wanted``) to ``folder``."""
+    for rel, size in wanted.items():
+        # A file copied from the last version may be longer than this version's:
+        # its first ``size`` bytes are verified, the rest is the old tail.
+        staged_file = staged.joinpath(*rel)
+        if staged_file.stat().st_size > size:
+            os.truncate(staged_file, size)
+    new = {rel: digest for rel, digest in folder_listing(staged).items() if rel in wanted}
+    if len(new) != len(wanted):
+        raise NodeError(f"staged version at {str(staged)!r} lacks files")
     changes = plan_changes(previous, folder_listing(folder), new)
     apply_changes(folder, staged, changes)
     return new

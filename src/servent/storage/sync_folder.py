@@ -22,6 +22,7 @@ __all__ = [
     "apply_changes",
     "folder_listing",
     "folder_signature",
+    "prefill_staging",
 ]
 
 #: Where replaced and deleted files are kept; never part of a version.
@@ -119,3 +120,19 @@ def _check_relative(rel: RelPath) -> None:
         raise ValueError(f"unsafe path in a version: {rel!r}")
     if rel[0] == VERSIONS_FOLDER:
         raise ValueError(f"a version may not write into {VERSIONS_FOLDER}: {rel!r}")
+
+
+def prefill_staging(previous: Path, staging: Path) -> None:
+    """Copy the previous version's files into a new version's staging folder.
+
+    Storage verifies files it finds when it opens a torrent without resume
+    data, so every piece of a file that did not change is there already:
+    only changed pieces cross the network.  Copies, not hard links, since
+    the download writes into them.
+    """
+    if staging.exists() or not previous.is_dir():
+        return
+    for rel, full, _ in _files(previous):
+        target = staging.joinpath(*rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(full, target)
