@@ -147,12 +147,12 @@ class SyncShares:
                         else:
                             await self._member_step(share)
                         self._save()
-                except ServentError as exc:
+                except (ServentError, OSError, ValueError) as exc:  # retried next round
                     share.state = f"error: {exc}"
                     log.warning("sync %s: %s", share.id, exc)
-                except OSError as exc:
-                    share.state = f"error: {exc}"
-                    log.warning("sync %s: %s", share.id, exc)
+                except Exception:  # a bug must not stop every other share
+                    share.state = "error: internal"
+                    log.exception("sync %s failed", share.id)
             await asyncio.sleep(SYNC_INTERVAL)
 
     async def _owner_step(self, share: SyncShare) -> None:
