@@ -31,7 +31,7 @@ from servent.codec.share_key import (
     public_key_of,
     share_id,
 )
-from servent.errors import NodeError, ServentError
+from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.sync_records import SyncShare, load_shares, save_shares
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
@@ -247,7 +247,11 @@ class SyncShares:
 
     async def _check_download(self, share: SyncShare) -> None:
         assert share.pending_id is not None
-        status = self._node.torrent(share.pending_id)
+        try:
+            status = self._node.torrent(share.pending_id)
+        except TorrentNotFoundError:  # removed by hand: fetch the version again
+            share.pending_id = None
+            return
         if status.progress < 1.0 or status.size == 0 or status.state not in ("seeding", "finished"):
             share.state = f"downloading version {share.pending_seq} ({status.progress:.0%})"
             return
