@@ -171,3 +171,45 @@ def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) 
     finally:
         for daemon in daemons:
             daemon.stop()
+
+
+def test_a_read_write_member_publishes_and_everyone_follows(tmp_path: Path) -> None:
+    owned, written, read = tmp_path / "owned", tmp_path / "written", tmp_path / "read"
+    owned.mkdir()
+    originals = {"a.txt": b"first words\n" * 40, "b.bin": os.urandom(100_000)}
+    for name, data in originals.items():
+        (owned / name).write_bytes(data)
+    daemons: list[Daemon] = []
+    try:
+        entry = start_daemon(tmp_path / "d0", *DHT_FLAGS, "--dht-bootstrap", "127.0.0.1:9")
+        daemons.append(entry)
+        host, port = entry.ok("GET", "/api/status")["dht_address"]
+        for name in ("owner", "writer", "reader"):
+            daemons.append(
+                start_daemon(tmp_path / name, *DHT_FLAGS, "--dht-bootstrap", f"{host}:{port}")
+            )
+        owner, writer, reader = daemons[1:]
+        for daemon in daemons:
+            _wait_for(
+                lambda d=daemon: d.ok("GET", "/api/status")["dht_nodes"] >= 2,  # type: ignore[misc]
+                "DHT joined",
+                lambda: None,
+            )
+        keys = _cli(owner, "share", str(owned), "--sync")
+        assert _cli(writer, "join", keys["read_write_key"], str(written))["role"] == "read_write"
+        assert _cli(reader, "join", keys["read_only_key"], str(read))["role"] == "read_only"
+        _follows(written, originals, writer)
+        _follows(read, originals, reader)
+
+        # The read-write member changes a file and adds one: the owner and the reader follow.
+        (written / "a.txt").write_bytes(b"the writer's words\n")
+        (written / "w.txt").write_bytes(b"from the writer\n")
+        second = {**originals, "a.txt": b"the writer's words\n", "w.txt": b"from the writer\n"}
+        _follows(owned, second, owner)
+        _follows(read, second, reader)
+        assert _kept(owned) == {"a.txt": originals["a.txt"]}  # the owner's original is kept
+        assert _kept(read) == {"a.txt": originals["a.txt"]}
+        assert _contents(written) == second  # nothing was made a conflict copy
+    finally:
+        for daemon in daemons:
+            daemon.stop()

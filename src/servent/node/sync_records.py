@@ -37,11 +37,14 @@ class SyncShare:
     pending_seq: int = 0
     pending_hash: bytes | None = None
     state: str = "starting"
+    unpublished: dict[RelPath, bytes] | None = None  # the listing of a version being published
 
 
 def _to_json(share: SyncShare) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in dataclasses.fields(share):
+        if item.name in ("unpublished", "state"):
+            continue  # made again after a restart
         value = getattr(share, item.name)
         if isinstance(value, bytes):
             value = value.hex()

@@ -35,6 +35,7 @@ from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.sync_records import SyncShare, load_shares, save_shares
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
+    Action,
     RelPath,
     VersionError,
     decode_version_value,
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two rescans of an owned folder / two polls of a share's item.
 SYNC_INTERVAL = 2.0
+#: Roles that hold the private key and publish their changes.
+WRITERS = ("owner", "read_write")
 #: Seconds after which an owner puts its item again (BEP 44 items expire after 2 h).
 REPUBLISH_INTERVAL = 600.0
 
@@ -142,8 +145,8 @@ class SyncShares:
                     async with self._lock:
                         if share.id not in self._shares:
                             continue
-                        if share.role == "owner":
-                            await self._owner_step(share)
+                        if share.role in WRITERS:
+                            await self._writer_step(share)
                         else:
                             await self._member_step(share)
                         self._save()
@@ -154,6 +157,13 @@ class SyncShares:
                     share.state = "error: internal"
                     log.exception("sync %s failed", share.id)
             await asyncio.sleep(SYNC_INTERVAL)
+
+    async def _writer_step(self, share: SyncShare) -> None:
+        """A key holder follows other writers' versions first, then publishes its own changes."""
+        if await self._fetch_newer(share):
+            await self._member_step(share)
+            return
+        await self._owner_step(share)
 
     async def _owner_step(self, share: SyncShare) -> None:
         path = Path(share.path)
@@ -175,6 +185,7 @@ class SyncShares:
 
         share.state = "hashing"
         metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
+        share.unpublished = await asyncio.to_thread(folder_listing, path)
         torrent_id = metainfo.wire_info_hash.hex()
         if torrent_id != share.torrent_id:
             self._node.store.save(resume_key(metainfo), record.encode())
@@ -200,14 +211,12 @@ class SyncShares:
         )
         if done.error is not None or done.stored == 0:
             share.state = f"not published ({done.error or 'no node stored it'})"
-            found = await driver.get_item(
-                mutable_target(share.public_key, SYNC_SALT), salt=SYNC_SALT
-            )
-            if found.seq is not None and found.seq > share.seq:
-                share.seq = found.seq  # someone published after us: go on from there
-            return
+            return  # a newer version by another writer is fetched and merged first
         share.seq += 1
         share.published = True
+        if share.unpublished is not None:
+            share.listing, share.unpublished = share.unpublished, None
+            share.staged_name = Path(share.path).name
         share.published_at = time.time()
         share.state = "synced"
 
@@ -215,6 +224,16 @@ class SyncShares:
         if share.pending_id is not None:
             await self._check_download(share)
             return
+        await self._fetch_newer(share)
+
+    async def _fetch_newer(self, share: SyncShare) -> bool:
+        """Poll the item; start downloading a newer version.  Whether one is downloading."""
+        if share.pending_id is not None:
+            return True
+        await self._poll(share)
+        return share.pending_id is not None
+
+    async def _poll(self, share: SyncShare) -> None:
         driver = self._dht()
         if driver is None:
             share.state = "waiting (no DHT)"
@@ -236,9 +255,11 @@ class SyncShares:
             return
         staging = self._staging(share) / info_hash.hex()
         if share.info_hash is not None and share.staged_name is not None:
-            # Files that did not change are verified in place, not downloaded again.
+            # Files that did not change are verified in place, not downloaded again
+            # (from the last staged version, or the folder when this node made it).
             previous = self._staging(share) / share.info_hash.hex() / share.staged_name
-            await asyncio.to_thread(prefill_staging, previous, staging / share.staged_name)
+            source = previous if previous.is_dir() else Path(share.path)
+            await asyncio.to_thread(prefill_staging, source, staging / share.staged_name)
         peers = (await driver.get_peers(info_hash)).peers
         magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
         added = await self._node.add_torrent(magnet, staging, peers=peers)
@@ -259,7 +280,11 @@ class SyncShares:
         folder = Path(share.path)
         # Only the torrent's files: staging may hold others, copied from the last version.
         wanted = {tuple(f.path.split("/")[1:]): f.size for f in self._node.files(share.pending_id)}
-        listing = await asyncio.to_thread(_apply_version, folder, staged, wanted, share.listing)
+        listing, conflicts = await asyncio.to_thread(
+            _apply_version, folder, staged, wanted, share.listing
+        )
+        if share.role in WRITERS:  # publish only what changed here since: conflict copies
+            share.signature = None if conflicts else await asyncio.to_thread(_signature_of, folder)
         old = share.torrent_id
         share.listing, share.seq, share.info_hash = listing, share.pending_seq, share.pending_hash
         share.torrent_id, share.pending_id = share.pending_id, None
@@ -325,7 +350,7 @@ def _signature_of(path: Path) -> str:
 
 def _apply_version(
     folder: Path, staged: Path, wanted: dict[RelPath, int], previous: dict[RelPath, bytes]
-) -> dict[RelPath, bytes]:
+) -> tuple[dict[RelPath, bytes], bool]:
     """Apply the version at ``staged`` (its files and sizes: ``wanted``) to ``folder``."""
     for rel, size in wanted.items():
         # A file copied from the last version may be longer than this version's:
@@ -338,4 +363,4 @@ def _apply_version(
         raise NodeError(f"staged version at {str(staged)!r} lacks files")
     changes = plan_changes(previous, folder_listing(folder), new)
     apply_changes(folder, staged, changes)
-    return new
+    return new, any(c.action is Action.CONFLICT for c in changes)
