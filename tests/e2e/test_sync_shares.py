@@ -54,6 +54,18 @@ def _contents(folder: Path) -> dict[str, bytes]:
     }
 
 
+def _downloaded(daemon: Daemon) -> int:
+    """Bytes the one current version's torrent downloaded (once the last one is gone)."""
+    answers: list[Any] = []
+
+    def one_torrent() -> bool:
+        answers.append(daemon.call("GET", "/api/torrents"))  # 404 while one is removed
+        return answers[-1][0] == 200 and len(answers[-1][1]) == 1
+
+    _wait_for(one_torrent, "one torrent listed", lambda: answers[-1])
+    return int(answers[-1][1][0]["downloaded"])
+
+
 def _kept(folder: Path) -> dict[str, bytes]:
     """The kept versions, by relative path without their timestamp."""
     versions = folder / VERSIONS
@@ -118,7 +130,7 @@ def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) 
 
         # Joining into an empty folder brings every byte.
         _follows(followed, originals, member)
-        first = sum(t["downloaded"] for t in member.ok("GET", "/api/torrents"))
+        first = _downloaded(member)
         assert first >= sum(len(data) for data in originals.values())
 
         # The owner changes one file, adds one and deletes one.
@@ -131,7 +143,7 @@ def test_a_read_only_member_follows_the_owner_and_loses_nothing(tmp_path: Path) 
         _follows(followed, second, member)
         # Only what changed crossed the network: not the unchanged 4 MiB file again.
         # (the first version's torrent is gone: what is listed is the second's download)
-        moved = sum(t["downloaded"] for t in member.ok("GET", "/api/torrents"))
+        moved = _downloaded(member)
         assert moved < BIG // 4, moved
         assert _kept(followed) == {
             "change.bin": originals["change.bin"],
@@ -210,6 +222,24 @@ def test_a_read_write_member_publishes_and_everyone_follows(tmp_path: Path) -> N
         assert _kept(owned) == {"a.txt": originals["a.txt"]}  # the owner's original is kept
         assert _kept(read) == {"a.txt": originals["a.txt"]}
         assert _contents(written) == second  # nothing was made a conflict copy
+
+        # Both writers edit the same file at once: one edit wins, the other is a
+        # conflict copy, and every folder ends up the same.
+        (owned / "a.txt").write_bytes(b"the owner's edit\n")
+        (written / "a.txt").write_bytes(b"the writer's edit\n")
+
+        def converged() -> bool:
+            folders = [_contents(f) for f in (owned, written, read)]
+            return folders[0] == folders[1] == folders[2] and len(folders[0]) == 4
+
+        _wait_for(
+            converged,
+            "three equal folders",
+            lambda: [_contents(f).keys() for f in (owned, written, read)],
+        )
+        final = _contents(read)
+        edits = {final["a.txt"]} | {v for k, v in final.items() if ".sync-conflict-" in k}
+        assert edits == {b"the owner's edit\n", b"the writer's edit\n"}
     finally:
         for daemon in daemons:
             daemon.stop()

@@ -14,6 +14,7 @@ from servent.proto.sync_plan import (
     decode_version_value,
     encode_version_value,
     plan_changes,
+    supersedes,
 )
 
 A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
@@ -96,3 +97,22 @@ def test_the_plan_never_loses_a_local_edit(
             assert digest == previous[path]  # only the share's own old version moves away
     for path in set(local) - set(new) - set(previous):
         assert path not in changes  # a local addition is left alone
+
+
+def test_which_version_wins() -> None:
+    low, high = b"\x01" * 20, b"\x02" * 20
+    assert supersedes(2, low, 1, high)
+    assert not supersedes(1, high, 2, low)  # stale or replayed
+    assert supersedes(2, high, 2, low) and not supersedes(2, low, 2, high)
+    assert not supersedes(2, low, 2, low)  # the version we have
+    assert not supersedes(0, low, 0, None)
+
+
+@given(
+    a=st.tuples(st.integers(0, 5), st.binary(min_size=20, max_size=20)),
+    b=st.tuples(st.integers(0, 5), st.binary(min_size=20, max_size=20)),
+)
+def test_two_versions_never_both_win(a: tuple[int, bytes], b: tuple[int, bytes]) -> None:
+    assert not (supersedes(*a, *b) and supersedes(*b, *a))
+    if a != b:
+        assert supersedes(*a, *b) or supersedes(*b, *a)

@@ -38,14 +38,18 @@ class SyncShare:
     pending_hash: bytes | None = None
     state: str = "starting"
     unpublished: dict[RelPath, bytes] | None = None  # the listing of a version being published
+    unpublished_hash: bytes | None = None  # its torrent (kept apart until the put succeeds)
+    merge_all: bool = False  # the pending version raced ours: every local difference conflicts
 
 
 def _to_json(share: SyncShare) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in dataclasses.fields(share):
-        if item.name in ("unpublished", "state"):
+        if item.name in ("unpublished", "unpublished_hash", "merge_all", "state"):
             continue  # made again after a restart
         value = getattr(share, item.name)
+        if item.name == "signature" and share.unpublished_hash is not None:
+            value = None  # not published yet: after a restart, hash and publish again
         if isinstance(value, bytes):
             value = value.hex()
         elif item.name == "listing":

@@ -35,12 +35,12 @@ from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.sync_records import SyncShare, load_shares, save_shares
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
-    Action,
     RelPath,
     VersionError,
     decode_version_value,
     encode_version_value,
     plan_changes,
+    supersedes,
 )
 from servent.storage.sync_folder import (
     apply_changes,
@@ -193,18 +193,19 @@ class SyncShares:
             old, share.torrent_id = share.torrent_id, added.id
             if old is not None:
                 await self._node.remove(old, delete_data=False)  # the folder is the user's
-        share.info_hash = metainfo.info_hash_v1 or metainfo.wire_info_hash
+        share.unpublished_hash = metainfo.info_hash_v1 or metainfo.wire_info_hash
         share.published = False
 
     async def _publish(self, share: SyncShare) -> None:
         driver = self._dht()
-        if driver is None or share.seed is None or share.info_hash is None:
+        info_hash = share.unpublished_hash or share.info_hash
+        if driver is None or share.seed is None or info_hash is None:
             share.state = "not published (no DHT)"
             return
         address = self._node.peer_address()
         if address is not None:  # peers can be found before members learn of the version
-            await driver.announce(share.info_hash, address[1])
-        value = encode_version_value(share.info_hash)
+            await driver.announce(info_hash, address[1])
+        value = encode_version_value(info_hash)
         cas = share.seq or None
         done = await driver.put_mutable(
             share.seed, value, salt=SYNC_SALT, seq=share.seq + 1, cas=cas
@@ -214,6 +215,7 @@ class SyncShares:
             return  # a newer version by another writer is fetched and merged first
         share.seq += 1
         share.published = True
+        share.info_hash, share.unpublished_hash = info_hash, None
         if share.unpublished is not None:
             share.listing, share.unpublished = share.unpublished, None
             share.staged_name = Path(share.path).name
@@ -242,17 +244,22 @@ class SyncShares:
         if found.value is None or found.seq is None:
             share.state = "waiting for the owner"
             return
-        if found.seq <= share.seq:
-            share.state = "synced" if share.seq else share.state
-            return  # nothing newer (an older item is a stale or replayed version)
+        if found.seq < share.seq:
+            return  # a stale or replayed version
         try:
             info_hash = decode_version_value(found.value)
         except VersionError as exc:
             share.state = f"refused version {found.seq}: {exc}"
             return
-        if info_hash == share.info_hash:
-            share.seq = found.seq  # a republish of the version we have
+        if info_hash in (share.info_hash, share.unpublished_hash):
+            share.seq = max(share.seq, found.seq)  # a republish of the version we have
+            share.state = "synced" if share.unpublished_hash is None else share.state
             return
+        if not supersedes(found.seq, info_hash, share.seq, share.info_hash):
+            return
+        # Published at the same number as ours (a CAS race): merge with no
+        # "previous" listing, so each of our edits becomes a conflict copy.
+        share.merge_all = found.seq == share.seq
         staging = self._staging(share) / info_hash.hex()
         if share.info_hash is not None and share.staged_name is not None:
             # Files that did not change are verified in place, not downloaded again
@@ -280,11 +287,18 @@ class SyncShares:
         folder = Path(share.path)
         # Only the torrent's files: staging may hold others, copied from the last version.
         wanted = {tuple(f.path.split("/")[1:]): f.size for f in self._node.files(share.pending_id)}
-        listing, conflicts = await asyncio.to_thread(
-            _apply_version, folder, staged, wanted, share.listing
+        listing, own_changes = await asyncio.to_thread(
+            _apply_version, folder, staged, wanted, {} if share.merge_all else share.listing
         )
-        if share.role in WRITERS:  # publish only what changed here since: conflict copies
-            share.signature = None if conflicts else await asyncio.to_thread(_signature_of, folder)
+        share.merge_all = False
+        if share.role in WRITERS:
+            # Publish again only if the folder holds more than the version: conflict
+            # copies or files added here.  Any unpublished version of ours is dropped:
+            # its edits are in the folder still, and go into the next one.
+            signature = await asyncio.to_thread(_signature_of, folder)
+            share.signature = None if own_changes else signature
+            share.unpublished = share.unpublished_hash = None
+            share.published, share.published_at = True, time.time()
         old = share.torrent_id
         share.listing, share.seq, share.info_hash = listing, share.pending_seq, share.pending_hash
         share.torrent_id, share.pending_id = share.pending_id, None
@@ -363,4 +377,4 @@ def _apply_version(
         raise NodeError(f"staged version at {str(staged)!r} lacks files")
     changes = plan_changes(previous, folder_listing(folder), new)
     apply_changes(folder, staged, changes)
-    return new, any(c.action is Action.CONFLICT for c in changes)
+    return new, folder_listing(folder) != new

@@ -24,6 +24,7 @@ __all__ = [
     "decode_version_value",
     "encode_version_value",
     "plan_changes",
+    "supersedes",
 ]
 
 INFO_HASH_SIZE = 20
@@ -94,3 +95,17 @@ def _change_for(
     if local is not None and local == previous:
         return Action.DELETE
     return None  # a local addition, or a local edit of a file the share deleted
+
+
+def supersedes(seq: int, info_hash: bytes, have_seq: int, have_hash: bytes | None) -> bool:
+    """Whether the version (``seq``, ``info_hash``) replaces the one a node has.
+
+    A higher sequence number wins.  Two writers that published the same
+    number at once (each compare-and-swap met a different DHT node) would
+    never hear of each other, so at equal numbers the greater info-hash
+    wins: every node picks the same one, and the loser merges into it.
+    A lower number is a stale or replayed version and is refused.
+    """
+    if seq != have_seq:
+        return seq > have_seq
+    return have_hash is not None and info_hash > have_hash
