@@ -50,8 +50,10 @@ def test_a_new_version_is_applied_and_every_original_is_kept(tmp_path: Path) -> 
     assert (versions / f"gone.txt~{STAMP}").read_bytes() == b"bye"
     conflict = folder / f"edited.sync-conflict-{STAMP}.txt"
     assert conflict.read_bytes() == b"my local edit"
-    # The kept versions are not part of the folder's listing, nor of a torrent of it.
+    # The kept versions (and a copy a crash cut short) are not part of the folder's listing.
+    (folder / ".x.servent-sync-tmp").write_bytes(b"half")
     assert all(rel[0] != VERSIONS_FOLDER for rel in folder_listing(folder))
+    assert (".x.servent-sync-tmp",) not in folder_listing(folder)
     assert all(rel[0] != VERSIONS_FOLDER for rel, _, _ in folder_signature(folder))
     _, found, _ = scan_payload(folder)
     assert all(source.path[0] != VERSIONS_FOLDER for source, _ in found)
