@@ -57,6 +57,7 @@ def test_a_new_version_is_applied_and_every_original_is_kept(tmp_path: Path) -> 
     assert all(rel[0] != VERSIONS_FOLDER for rel, _, _ in folder_signature(folder))
     _, found, _ = scan_payload(folder)
     assert all(source.path[0] != VERSIONS_FOLDER for source, _ in found)
+    assert (".x.servent-sync-tmp",) not in {source.path for source, _ in found}
 
 
 def test_a_second_replace_in_the_same_second_keeps_both(tmp_path: Path) -> None:

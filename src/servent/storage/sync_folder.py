@@ -18,6 +18,7 @@ from pathlib import Path
 from servent.proto.sync_plan import Action, Change, RelPath
 
 __all__ = [
+    "TEMPORARY_SUFFIX",
     "VERSIONS_FOLDER",
     "apply_changes",
     "folder_listing",
@@ -29,7 +30,7 @@ __all__ = [
 VERSIONS_FOLDER = ".servent-versions"
 _SKIPPED = frozenset({VERSIONS_FOLDER})
 _READ_SIZE = 1 << 20
-_TEMPORARY_SUFFIX = ".servent-sync-tmp"
+TEMPORARY_SUFFIX = ".servent-sync-tmp"
 
 
 def _files(folder: Path) -> Iterator[tuple[RelPath, Path, os.stat_result]]:
@@ -39,7 +40,7 @@ def _files(folder: Path) -> Iterator[tuple[RelPath, Path, os.stat_result]]:
             dirs[:] = [d for d in dirs if d not in _SKIPPED]
         dirs.sort()
         for name in sorted(names):
-            if name.endswith(_TEMPORARY_SUFFIX):  # a copy cut short by a crash
+            if name.endswith(TEMPORARY_SUFFIX):  # a copy cut short by a crash
                 continue
             full = Path(base) / name
             info = full.lstat()
@@ -96,7 +97,7 @@ def _keep_conflict(folder: Path, rel: RelPath, now: float) -> None:
 def _place(source: Path, target: Path) -> None:
     """Copy ``source`` to ``target`` through a temporary file, so a crash leaves no half file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}{_TEMPORARY_SUFFIX}")
+    temporary = target.with_name(f".{target.name}{TEMPORARY_SUFFIX}")
     shutil.copyfile(source, temporary)
     os.replace(temporary, target)
 

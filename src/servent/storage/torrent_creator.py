@@ -44,7 +44,7 @@ from servent.codec.metainfo.build import (
 )
 from servent.codec.metainfo.model import FileEntry, Metainfo
 from servent.errors import MetainfoError
-from servent.storage.sync_folder import VERSIONS_FOLDER
+from servent.storage.sync_folder import TEMPORARY_SUFFIX, VERSIONS_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ def scan_payload(path: Path) -> tuple[str, list[tuple[SourceFile, Path]], bool]:
         dirs.sort()
         base = Path(folder)
         for filename in sorted(names):
+            if filename.endswith(TEMPORARY_SUFFIX):  # a synced file being placed
+                continue
             full = base / filename
             file_info = full.lstat()
             if stat.S_ISLNK(file_info.st_mode) or not stat.S_ISREG(file_info.st_mode):
