@@ -277,7 +277,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: node events as they happen, a ``torrents`` snapshot every second."""
+    """Server-sent events: each node event as it happens, named after its ``type`` with its
+    JSON as data, and a ``torrents`` snapshot every second (the web UI's list)."""
     node = _node(request)
     stopping = request.app[STOPPING_KEY]
     response = web.StreamResponse(
@@ -287,8 +288,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
+    stream = node.events()  # before the headers: a client that has them misses nothing
     await response.prepare(request)
-    stream = node.events()
 
     async def send(kind: str, data: Any) -> None:
         payload = json.dumps(_jsonable(data))
@@ -307,8 +308,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             except StopAsyncIteration:
                 break
             if event is not None:
-                data = {"torrent_id": event.torrent_id, "time": event.time, **event.data}
-                await send(event.kind, data)
+                await send(event.type, event.to_json())
             if loop.time() >= next_snapshot:  # busy event streams still get snapshots
                 await send("torrents", node.torrents())
                 next_snapshot = loop.time() + SSE_SNAPSHOT_INTERVAL

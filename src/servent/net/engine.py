@@ -43,6 +43,7 @@ from servent.net.limits import GlobalLimits
 from servent.net.listener import IncomingTarget, PeerListener
 from servent.net.lsd import LSD_GROUP4, LSD_GROUP6, LSD_PORT, LsdDriver, LsdRateLimit
 from servent.net.metadata_fetch import MetadataFetch
+from servent.net.session_watcher import IGNORE_SESSION, SessionWatcher
 from servent.net.torrent_discovery import DiscoveryConfig, Progress, TorrentDiscovery
 from servent.net.torrent_session import TorrentConfig, TorrentSession
 from servent.net.tracker_client import TrackerClient, UdpRetryPolicy
@@ -241,8 +242,11 @@ class SwarmEngine:
         config: TorrentConfig | None = None,
         peers: Iterable[Address] = (),
         trackers: Iterable[str] = (),
+        watcher: SessionWatcher = IGNORE_SESSION,
     ) -> TorrentSession:
         """Open the torrent's storage (resuming what was verified) and start its owner task.
+
+        ``watcher`` hears of completion, a fatal error and bans as they happen.
 
         Discovery starts with it: the metainfo's trackers, then ``trackers``
         (e.g. a magnet's ``tr``), then the engine's ``extra_trackers``; the
@@ -268,6 +272,7 @@ class SwarmEngine:
             limits=self.limits,
             rng=random.Random(self.rng.getrandbits(64)),
             listen_port=self.port or None,
+            watcher=watcher,
         )
         torrent.add_peers(peers)
         fetched = self._fetched_peers.pop(metainfo.wire_info_hash, [])

@@ -24,6 +24,7 @@ from servent.net.limits import GlobalLimits
 from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
 from servent.net.provenance import BanList, PeerIdentity
+from servent.net.session_watcher import SessionWatcher
 from servent.net.swarm_peer import SwarmPeer
 from servent.proto.mse import EncryptionPolicy
 from servent.proto.peerwire import Event, PeerConnection
@@ -51,6 +52,7 @@ class TorrentConnections:
     limits: GlobalLimits
     known: KnownPeers
     bans: BanList
+    watcher: SessionWatcher
     picker: PiecePicker
     peers: dict[PeerSession, SwarmPeer]
     extensions: TorrentExtensions
@@ -260,6 +262,7 @@ class TorrentConnections:
     def _ban(self, identity: PeerIdentity, reason: str) -> None:
         log.warning("banning peer %s:%d: %s", identity[0], identity[1], reason)
         self.bans.ban(identity)
+        self.watcher.peer_banned(identity[0], identity[1], reason)
         for session, peer in list(self.peers.items()):
             host, port, peer_id = peer.identity
             if self.bans.is_banned(host, port, peer_id or None):

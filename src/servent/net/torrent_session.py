@@ -39,6 +39,7 @@ from servent.net.limits import GlobalLimits
 from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
 from servent.net.provenance import BanList, PeerIdentity, Provenance
+from servent.net.session_watcher import IGNORE_SESSION, SessionWatcher
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_config import TorrentConfig, TorrentStatistics
 from servent.net.torrent_connections import TorrentConnections
@@ -96,8 +97,10 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         limits: GlobalLimits | None = None,
         rng: random.Random | None = None,
         listen_port: int | None = None,
+        watcher: SessionWatcher = IGNORE_SESSION,
     ) -> None:
         self.metainfo = metainfo
+        self.watcher = watcher
         self.storage = storage
         self.peer_id = peer_id
         self.config = config or TorrentConfig()
@@ -316,6 +319,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             self._done.set()
             self._settled.set()
             self._progressed.set()
+            if self.error is not None:
+                self.watcher.torrent_failed(self.error)
 
     def _spawn(self, coro: object, name: str) -> None:
         tasks = self._tasks
@@ -682,3 +687,4 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             elif peer.session.conn.am_interested:
                 peer.session.send(NotInterested())
         self._spawn(self.storage.flush(), "flush resume data")
+        self.watcher.torrent_completed()

@@ -23,25 +23,36 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
-    SEEDING,
     EngineLimits,
     PeerStatus,
     TorrentEngine,
     TorrentSpec,
 )
+from servent.node.events import (
+    DhtReady,
+    EventHub,
+    EventSubscription,
+    FilePrioritiesChanged,
+    FolderShared,
+    MetadataReceived,
+    NodeEvent,
+    SettingsChanged,
+    TorrentAdded,
+    TorrentLimitsChanged,
+    TorrentPaused,
+    TorrentRemoved,
+    TorrentResumed,
+)
 from servent.node.sources import existing_folder, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
-    EventHub,
-    EventStream,
     FileStatus,
-    NodeEvent,
     NodeStatus,
     ShareResult,
     TorrentId,
@@ -57,7 +68,6 @@ log = logging.getLogger(__name__)
 
 
 MAX_PRIORITY = 7
-STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
 DHT_SAVE_INTERVAL = 300.0
 
@@ -78,14 +88,14 @@ class Node:
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
         self.config = config
+        self._events = EventHub(EVENT_QUEUE_SIZE)
         self._own_engine = engine is None
         self._engine: TorrentEngine = engine if engine is not None else _swarm_engine(config)
         self._engine.on_metadata = self._metadata_received
+        self._engine.on_event = self._events.emit
         self._store: StateStore | None = None
         self._records: dict[str, TorrentRecord] = {}
         self._metainfo: dict[str, Metainfo] = {}
-        self._events = EventHub(EVENT_QUEUE_SIZE)
-        self._last_states: dict[str, str] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._dht: DhtDriver | None = None
@@ -122,6 +132,7 @@ class Node:
         if self._own_engine:  # built again: stored settings (listen_port) may have changed
             self._engine = _swarm_engine(self.config)
             self._engine.on_metadata = self._metadata_received
+            self._engine.on_event = self._events.emit
         self._started = True
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
@@ -143,7 +154,7 @@ class Node:
                 except ServentError as exc:
                     log.warning("cannot share %s: %s", folder, exc)
             self._monitor = asyncio.get_running_loop().create_task(
-                self._watch_states(), name="node-state-monitor"
+                self._save_dht_now_and_then(), name="node-dht-saver"
             )
         except BaseException:
             await self.close()
@@ -189,7 +200,7 @@ class Node:
 
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
-            self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
+            self._events.emit(DhtReady(nodes=len(driver.node.routing_table)))
 
     async def _stop_dht(self) -> None:
         if self._dht is not None:
@@ -244,12 +255,9 @@ class Node:
                 added_at=time.time(),
             )
             self.store.add_torrent(record)
+            # Told before it starts: its completion (or error) comes after this.
+            self._events.emit(TorrentAdded(torrent_id, name))
             await self._start_torrent(record)
-            # The state it starts in, so a download that ends before the next
-            # check of the monitor still reports 'finished'.
-            with contextlib.suppress(TorrentNotFoundError):
-                self._last_states[torrent_id] = self._engine.status(torrent_id).state
-        self._emit("added", torrent_id, {"name": name})
         return torrent_id
 
     async def _start_torrent(self, record: TorrentRecord) -> None:
@@ -283,7 +291,7 @@ class Node:
             record, metainfo=metainfo.to_bytes(), name=metainfo.name
         )
         self._metainfo[torrent_id] = metainfo
-        self._emit("metadata", torrent_id, {"name": metainfo.name})
+        self._events.emit(MetadataReceived(torrent_id, metainfo.name))
 
     # -- controlling ------------------------------------------------------------
 
@@ -298,14 +306,14 @@ class Node:
         self.store.set_paused(torrent_id, True)
         self._records[torrent_id] = dataclasses.replace(record, paused=True)
         await self._engine.pause(torrent_id)
-        self._emit("paused", torrent_id)
+        self._events.emit(TorrentPaused(torrent_id))
 
     async def resume(self, torrent_id: str) -> None:
         record = self._record(torrent_id)
         self.store.set_paused(torrent_id, False)
         self._records[torrent_id] = dataclasses.replace(record, paused=False)
         await self._engine.resume(torrent_id)
-        self._emit("resumed", torrent_id)
+        self._events.emit(TorrentResumed(torrent_id))
 
     async def remove(self, torrent_id: str, delete_data: bool = False) -> None:
         """Forget a torrent; with ``delete_data`` also delete its files."""
@@ -320,8 +328,7 @@ class Node:
                 if full is not None:
                     self.store.delete(full.hex())
         del self._records[torrent_id]
-        self._last_states.pop(torrent_id, None)
-        self._emit("removed", torrent_id, {"deleted_data": delete_data})
+        self._events.emit(TorrentRemoved(torrent_id, delete_data))
 
     async def set_file_priorities(
         self, torrent_id: str, priorities: Sequence[int] | dict[int, int]
@@ -356,7 +363,7 @@ class Node:
         self.store.set_file_priorities(torrent_id, final)
         self._records[torrent_id] = dataclasses.replace(record, file_priorities=final)
         await self._engine.set_file_priorities(torrent_id, final)
-        self._emit("priorities", torrent_id, {"priorities": list(final)})
+        self._events.emit(FilePrioritiesChanged(torrent_id, final))
 
     async def set_limits(
         self,
@@ -384,7 +391,7 @@ class Node:
                 record, download_limit=down, upload_limit=up
             )
             self._engine.set_torrent_limits(torrent_id, down, up)
-            self._emit("limits", torrent_id, {"download": down, "upload": up})
+            self._events.emit(TorrentLimitsChanged(torrent_id, down, up))
             return
         values = {
             k: v
@@ -399,7 +406,7 @@ class Node:
         self.config = self.config.with_values(values)
         self.store.set_settings(dict(values))
         self._engine.set_limits(self._limits())
-        self._emit("settings", None, dict(values))
+        self._events.emit(SettingsChanged(dict(values)))
 
     async def update_settings(self, values: dict[str, object]) -> bool:
         """Change settings from a front end; returns True when a restart is needed.
@@ -417,7 +424,7 @@ class Node:
         later = {k: getattr(checked, k) for k in values if k not in RUNTIME_KEYS}
         if later:
             self.store.set_settings(later)
-            self._emit("settings", None, dict(later))
+            self._events.emit(SettingsChanged(dict(later)))
         return any(getattr(checked, k) != getattr(self.config, k) for k in later)
 
     # -- sharing ----------------------------------------------------------------
@@ -438,7 +445,7 @@ class Node:
         torrent_id = await self.add(metainfo.to_bytes(), save_path=path.parent)
         self.store.add_shared_folder(str(path), torrent_id)
         magnet = metainfo.magnet()
-        self._emit("shared", torrent_id, {"path": str(path), "magnet": magnet})
+        self._events.emit(FolderShared(torrent_id, str(path), magnet))
         return ShareResult(torrent_id, str(path), magnet)
 
     def shared_folders(self) -> list[SharedFolder]:
@@ -509,37 +516,20 @@ class Node:
         values["pending_restart"] = pending
         return values
 
-    def events(self) -> EventStream:
-        """Every event from this call on, until the node closes (slow readers lose the oldest).
+    def events(self) -> EventSubscription:
+        """Every event from this call on, pushed as it happens, until the node closes.
 
-        Subscribed at the call, so nothing emitted after it is missed; close the
-        stream (``aclose()``) or stop iterating to unsubscribe."""
+        Subscribed at the call, so nothing emitted after it is missed; a reader
+        too slow to keep up loses the oldest and reads an ``events_dropped``
+        marker.  Stop with ``aclose()`` (or ``async with``)."""
         return self._events.subscribe()
 
-    def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
-        self._events.emit(NodeEvent(kind, torrent_id, data or {}))
-
-    async def _watch_states(self) -> None:
-        """Turn engine state changes into events (finished downloads, errors ...);
-        save the DHT routing table now and then so a kill -9 keeps most of it."""
-        loop = asyncio.get_running_loop()
-        next_dht_save = loop.time() + DHT_SAVE_INTERVAL
+    async def _save_dht_now_and_then(self) -> None:
+        """Save the DHT routing table now and then, so a kill -9 keeps most of it."""
         while True:
-            if self._dht is not None and loop.time() >= next_dht_save:
-                next_dht_save = loop.time() + DHT_SAVE_INTERVAL
+            await asyncio.sleep(DHT_SAVE_INTERVAL)
+            if self._dht is not None:
                 save_dht(self._dht, self.store)
-            for torrent_id in list(self._records):
-                try:
-                    state = self._engine.status(torrent_id).state
-                except TorrentNotFoundError:
-                    continue
-                previous = self._last_states.get(torrent_id)
-                if state != previous:
-                    self._last_states[torrent_id] = state
-                    self._emit("state", torrent_id, {"state": state, "previous": previous})
-                    if state == SEEDING and previous is not None:
-                        self._emit("finished", torrent_id)
-            await asyncio.sleep(STATUS_INTERVAL)
 
 
 def _swarm_engine(config: Config) -> TorrentEngine:

@@ -33,13 +33,16 @@ from servent.node.engine import (
     STALLED,
     EngineLimits,
     EngineTorrentStatus,
+    EventCallback,
     MetadataCallback,
     PeerStatus,
     TorrentSpec,
+    TorrentWatcher,
     delete_payload,
 )
+from servent.node.events import NodeEvent, TorrentErrored
 from servent.node.resume_progress import stored_progress
-from servent.node.torrent_figures import file_progress, peer_status
+from servent.node.torrent_figures import file_progress, known_addresses, peer_status
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -107,6 +110,7 @@ class SwarmTorrentEngine:
         encryption: str = "enabled",
     ) -> None:
         self.on_metadata: MetadataCallback | None = None
+        self.on_event: EventCallback | None = None
         self.limits = EngineLimits()
         self._listen_host = listen_host
         self._listen_port = listen_port
@@ -182,6 +186,10 @@ class SwarmTorrentEngine:
             host, port = addresses[0][:2]
             return str(host), int(port)
         return (self._listen_host or "0.0.0.0", self._engine.port)
+
+    def _emit(self, event: NodeEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
 
     def _get(self, torrent_id: str) -> _Torrent:
         try:
@@ -292,10 +300,12 @@ class SwarmTorrentEngine:
                     config=config,
                     peers=tuple(torrent.known),
                     trackers=magnet.trackers if magnet is not None else (),
+                    watcher=TorrentWatcher(torrent.spec.id, metainfo.name, self._emit),
                 )
             except ServentError as exc:
                 torrent.error = str(exc)
                 log.error("torrent %s cannot start: %s", metainfo.name, exc)
+                self._emit(TorrentErrored(torrent.spec.id, torrent.error))
                 with contextlib.suppress(ServentError, OSError):
                     await storage.close()
                 return
@@ -313,7 +323,7 @@ class SwarmTorrentEngine:
             torrent.snapshot = self._snapshot(torrent, session, storage)
             torrent.carried_down = torrent.snapshot.downloaded
             torrent.carried_up = torrent.snapshot.uploaded
-            torrent.known.update(_known_addresses(session))
+            torrent.known.update(known_addresses(session))
             await self.swarm.remove_torrent(session)
 
     async def _probe(self, torrent: _Torrent) -> None:
@@ -488,7 +498,3 @@ class SwarmTorrentEngine:
         if session is None:
             return []
         return [peer_status(peer, session.num_pieces) for peer in session.open_peers]
-
-
-def _known_addresses(session: TorrentSession) -> set[Address]:
-    return {peer.dialled for peer in session.peers.values() if peer.dialled is not None}

@@ -14,6 +14,7 @@ from servent.node.peer_names import client_name
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.swarm_peer import SwarmPeer
+    from servent.net.torrent_session import TorrentSession
     from servent.storage.torrent_storage import TorrentStorage
 
 
@@ -56,3 +57,8 @@ def peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
         upload_rate=peer.up_rate,
         flags=flags,
     )
+
+
+def known_addresses(session: TorrentSession) -> set[tuple[str, int]]:
+    """The addresses a session dialled: handed to the torrent's next session."""
+    return {peer.dialled for peer in session.peers.values() if peer.dialled is not None}

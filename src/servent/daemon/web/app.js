@@ -244,7 +244,7 @@ async function followEvents() {
             refreshStatus().catch(() => {});
             refreshOpenDetails().catch(() => {});
           }
-          else if (kind === "priorities" && cards.has(parsed.torrent_id)) {
+          else if (kind === "file_priorities_changed" && cards.has(parsed.torrent_id)) {
             const details = $(".details", cards.get(parsed.torrent_id));
             if (!details.hidden) loadDetails(parsed.torrent_id).catch(() => {});
           }
