@@ -76,7 +76,6 @@ from servent.proto.peerwire import (
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import top_up
 from servent.proto.ratelimit import TokenBucket
-from servent.proto.session_extensions import session_registry
 from servent.storage import TorrentStorage
 
 __all__ = ["TorrentConfig", "TorrentSession", "TorrentStatistics"]
@@ -146,7 +145,6 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
         # BEP 27: a private torrent's peers come from its tracker only (no PEX).
-        self.extension_registry = session_registry(pex=not metainfo.private)
         self.extensions = TorrentExtensions(
             metainfo.info_bytes,
             pex=not metainfo.private,
@@ -154,6 +152,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             known=self.known,
             is_own_address=self.is_own_address,
         )
+        self.extension_registry = self.extensions.registry
         self.provenance = Provenance()
         self.download_bucket = TokenBucket(self.config.download_rate, now)
         self.upload_bucket = TokenBucket(self.config.upload_rate, now)
