@@ -217,6 +217,7 @@ def test_invalid_json_body_is_a_400(daemon: Daemon) -> None:
 
 
 def test_web_ui_is_served_without_token(daemon: Daemon) -> None:
+    CALLED.update({("get", "/"), ("get", "/ui/{name}")})
     for path, kind in (
         ("/", "text/html"),
         ("/ui/app.js", "text/javascript"),
