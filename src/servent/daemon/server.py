@@ -89,7 +89,7 @@ async def run_daemon(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            async with Node(config) as node:
+            async with Node(config, client_version=__version__) as node:
                 app = build_app(node, token)
                 runner = web.AppRunner(app, handle_signals=False, access_log=None)
                 await runner.setup()

@@ -11,12 +11,11 @@ idlest connection is closed so the next candidate gets its slot.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from servent.net.known_peers import KnownPeers
+from servent.net.swarm_peer import SwarmPeer
 from servent.proto.connection_scoring import ConnectedPeerView, peer_to_replace
-
-if TYPE_CHECKING:
-    from servent.net.torrent_session import TorrentSession
 
 __all__ = ["IdlePeerReplacer"]
 
@@ -28,6 +27,18 @@ REPLACE_INTERVAL = 10.0
 MIN_AGE = 30.0
 
 
+class PeerPool(Protocol):
+    """What the replacer reads of a torrent (a ``TorrentSession``)."""
+
+    known: KnownPeers
+
+    @property
+    def complete(self) -> bool: ...
+
+    @property
+    def open_peers(self) -> list[SwarmPeer]: ...
+
+
 class IdlePeerReplacer:
     """Per-torrent policy object, called from the torrent's periodic tick."""
 
@@ -37,7 +48,7 @@ class IdlePeerReplacer:
         self.replaced = 0
         self._last = float("-inf")
 
-    def tick(self, torrent: TorrentSession, now: float, room: int) -> None:
+    def tick(self, torrent: PeerPool, now: float, room: int) -> None:
         if room > 0 or torrent.complete or now - self._last < self.interval:
             return
         if not torrent.known.has_due(now):

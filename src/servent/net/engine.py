@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from servent import __version__
 from servent.codec.magnet import Magnet
 from servent.codec.metainfo import Metainfo
 from servent.codec.metainfo.parse import parse_info
@@ -55,9 +54,10 @@ __all__ = ["EngineConfig", "SwarmEngine", "make_peer_id"]
 log = logging.getLogger(__name__)
 
 
-def make_peer_id(rng: random.Random | None = None) -> bytes:
-    """An Azureus-style peer id: ``-SVxyzw-`` and 12 random printable bytes."""
-    digits = "".join(part.zfill(1)[:1] for part in __version__.split(".")[:3])
+def make_peer_id(version: str = "", rng: random.Random | None = None) -> bytes:
+    """An Azureus-style peer id: ``-SVxyzw-`` (from ``version``, e.g. "0.1.0") and 12
+    random printable bytes."""
+    digits = "".join(part.zfill(1)[:1] for part in version.split(".")[:3] if part)
     prefix = f"-SV{digits:0<4}-".encode()
     alphabet = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     source = rng or random.SystemRandom()
@@ -99,6 +99,8 @@ class EngineConfig:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     #: Peers dialled at once while fetching a magnet's metadata.
     metadata_parallel: int = 8
+    #: servent's version, shown to peers in the peer id (passed down by the front end).
+    client_version: str = ""
 
 
 def _tiers(*groups: Iterable[Iterable[str]]) -> list[list[str]]:
@@ -135,7 +137,7 @@ class SwarmEngine:
         #: The node's DHT, shared by every torrent; used, never closed, by the engine.
         self.dht = dht
         self.rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
-        self.peer_id = peer_id or make_peer_id(self.rng)
+        self.peer_id = peer_id or make_peer_id(self.config.client_version, self.rng)
         self.torrents: dict[bytes, TorrentSession] = {}
         self._runs: dict[TorrentSession, asyncio.Task[None]] = {}
         self._storages: dict[TorrentSession, TorrentStorage] = {}

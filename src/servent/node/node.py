@@ -86,11 +86,17 @@ __all__ = [
 class Node:
     """One running servent node.  See the module docstring; use as an async context manager."""
 
-    def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
+    def __init__(
+        self, config: Config, *, engine: TorrentEngine | None = None, client_version: str = ""
+    ) -> None:
+        """``client_version`` (servent's version, from the front end) is shown to peers."""
         self.config = config
+        self._client_version = client_version
         self._events = EventHub(EVENT_QUEUE_SIZE)
         self._own_engine = engine is None
-        self._engine: TorrentEngine = engine if engine is not None else _swarm_engine(config)
+        self._engine: TorrentEngine = (
+            engine if engine is not None else _swarm_engine(config, client_version)
+        )
         self._engine.on_metadata = self._metadata_received
         self._engine.on_event = self._events.emit
         self._store: StateStore | None = None
@@ -130,7 +136,7 @@ class Node:
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
         if self._own_engine:  # built again: stored settings (listen_port) may have changed
-            self._engine = _swarm_engine(self.config)
+            self._engine = _swarm_engine(self.config, self._client_version)
             self._engine.on_metadata = self._metadata_received
             self._engine.on_event = self._events.emit
         self._started = True
@@ -532,7 +538,7 @@ class Node:
                 save_dht(self._dht, self.store)
 
 
-def _swarm_engine(config: Config) -> TorrentEngine:
+def _swarm_engine(config: Config, client_version: str) -> TorrentEngine:
     from servent.node.swarm_engine import SwarmTorrentEngine
 
     return SwarmTorrentEngine(
@@ -540,4 +546,5 @@ def _swarm_engine(config: Config) -> TorrentEngine:
         listen_port=config.listen_port,
         lsd=config.lsd_enabled,
         encryption=config.encryption,
+        client_version=client_version,
     )

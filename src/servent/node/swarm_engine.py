@@ -42,7 +42,7 @@ from servent.node.engine import (
 )
 from servent.node.events import NodeEvent, TorrentErrored
 from servent.node.resume_progress import stored_progress
-from servent.node.torrent_figures import file_progress, known_addresses, peer_status
+from servent.node.torrent_figures import Snapshot, file_progress, known_addresses, peer_status
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -60,17 +60,6 @@ METADATA_RETRY_DELAY = 5.0
 
 
 @dataclass(slots=True)
-class _Snapshot:
-    """What a torrent showed last while it ran (kept while it is paused or restarting)."""
-
-    have_bytes: int = 0
-    wanted_bytes: int = 0
-    downloaded: int = 0
-    uploaded: int = 0
-    file_progress: tuple[float, ...] = ()
-
-
-@dataclass(slots=True)
 class _Torrent:
     spec: TorrentSpec
     metainfo: Metainfo | None
@@ -82,7 +71,7 @@ class _Torrent:
     storage: TorrentStorage | None = None
     metadata_task: asyncio.Task[None] | None = None
     error: str | None = None
-    snapshot: _Snapshot = field(default_factory=_Snapshot)
+    snapshot: Snapshot = field(default_factory=Snapshot)
     #: Byte counters of earlier sessions of this torrent (since the node started).
     carried_down: int = 0
     carried_up: int = 0
@@ -108,7 +97,9 @@ class SwarmTorrentEngine:
         lsd: bool = True,
         trackers: bool = True,
         encryption: str = "enabled",
+        client_version: str = "",
     ) -> None:
+        self._client_version = client_version
         self.on_metadata: MetadataCallback | None = None
         self.on_event: EventCallback | None = None
         self.limits = EngineLimits()
@@ -141,6 +132,7 @@ class SwarmTorrentEngine:
             lsd=self._lsd,
             trackers=self._trackers,
             encryption=self._encryption,
+            client_version=self._client_version,
         )
         engine = SwarmEngine(config, dht=dht)
         try:
@@ -336,7 +328,7 @@ class SwarmTorrentEngine:
         except ServentError as exc:
             torrent.error = str(exc)
             return
-        torrent.snapshot = _Snapshot(
+        torrent.snapshot = Snapshot(
             have_bytes=stored.have_bytes,
             wanted_bytes=stored.wanted_bytes,
             downloaded=torrent.carried_down,
@@ -346,13 +338,13 @@ class SwarmTorrentEngine:
 
     def _snapshot(
         self, torrent: _Torrent, session: TorrentSession, storage: TorrentStorage | None
-    ) -> _Snapshot:
+    ) -> Snapshot:
         stats = session.statistics()
         progress = torrent.snapshot.file_progress
         if storage is not None and torrent.metainfo is not None:
             progress = file_progress(storage, torrent.metainfo)
         size = torrent.metainfo.total_length if torrent.metainfo is not None else 0
-        return _Snapshot(
+        return Snapshot(
             have_bytes=min(stats.have_bytes, size),
             wanted_bytes=min(stats.wanted_bytes, size),
             downloaded=torrent.carried_down + stats.downloaded,

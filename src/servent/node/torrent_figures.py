@@ -6,6 +6,7 @@ adapter so it only decides *when* to compute them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from servent.node.engine import PeerStatus
@@ -16,6 +17,17 @@ if TYPE_CHECKING:
     from servent.net.swarm_peer import SwarmPeer
     from servent.net.torrent_session import TorrentSession
     from servent.storage.torrent_storage import TorrentStorage
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What a torrent showed last while it ran (kept while it is paused or restarting)."""
+
+    have_bytes: int = 0
+    wanted_bytes: int = 0
+    downloaded: int = 0
+    uploaded: int = 0
+    file_progress: tuple[float, ...] = ()
 
 
 def file_progress(storage: TorrentStorage, metainfo: Metainfo) -> tuple[float, ...]:
