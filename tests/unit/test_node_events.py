@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import FrozenInstanceError, dataclass
+from pathlib import Path
 
 import pytest
 
+from servent.node.config import load_config
 from servent.node.events import (
     EVENT_TYPES,
     EventHub,
@@ -17,8 +19,11 @@ from servent.node.events import (
     PeerBanned,
     TorrentAdded,
     TorrentCompleted,
+    TorrentErrored,
     event_type,
 )
+from servent.node.node import Node
+from servent.storage.torrent_creator import create_torrent
 
 TID = "ab" * 20
 
@@ -149,3 +154,35 @@ def test_a_new_event_type_is_one_decorated_class() -> None:
             event_type("test_only_ping")(Ping)
     finally:
         del EVENT_TYPES["test_only_ping"]
+
+
+async def test_a_torrent_that_cannot_start_is_pushed_as_errored(tmp_path: Path) -> None:
+    folder = tmp_path / "album"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"x" * 50_000)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the download folder should go")
+    config = load_config(
+        None,
+        {
+            "data_dir": str(tmp_path / "data"),
+            "dht_enabled": False,
+            "lsd_enabled": False,
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+        },
+    )
+    async with Node(config) as node, node.events() as events:
+        torrent_id = await node.add(create_torrent(folder).to_bytes(), blocker / "sub")
+        added, errored = [await asyncio.wait_for(anext(events), 5) for _ in range(2)]
+        await node.pause(torrent_id)
+        paused = await asyncio.wait_for(anext(events), 5)
+    assert isinstance(added, TorrentAdded) and added.torrent_id == torrent_id
+    assert isinstance(errored, TorrentErrored) and "Not a directory" in errored.error
+    assert errored.to_json()["type"] == "torrent_errored"
+    assert paused.to_json() == {
+        "type": "torrent_paused",
+        "time": paused.time,
+        "torrent_id": torrent_id,
+    }
+    assert blocker.read_text() == "a file where the download folder should go"
