@@ -2,7 +2,8 @@
 
 The first byte of an input picks the parser (HTTP announce/scrape responses,
 the built-in tracker's query parsers, UDP requests and responses over IPv4
-and IPv6); the rest is that parser's input. What a parser accepts must
+and IPv6, the built-in tracker's HTTP request heads); the rest is that
+parser's input. What a parser accepts must
 encode and parse back to the same value where the codec has an encoder.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from fuzz import run
+from servent.codec.http_request import parse_request_head
 from servent.codec.tracker import (
     AnnounceRequest,
     AnnounceResponse,
@@ -61,13 +63,14 @@ CORPUS = [
     _with(5, encode_udp_response(UdpErrorResponse(8, "go away"))),
     _with(6, encode_udp_response(UdpAnnounceResponse(6, AnnounceResponse(60, (("::2", 5),))),
                                  ipv6=True)),
+    _with(7, b"GET /announce?info_hash=%01 HTTP/1.1\r\nConnection: close\r\n\r\n"),
 ]  # fmt: skip
 
 
 def target(data: bytes) -> None:
     if not data:
         return
-    selector, body = data[0] % 7, data[1:]
+    selector, body = data[0] % 8, data[1:]
     if selector == 0:
         parse_announce_response(body)
     elif selector == 1:
@@ -82,6 +85,8 @@ def target(data: bytes) -> None:
         request = decode_udp_request(body)
         if decode_udp_request(encode_udp_request(request)) != request:
             raise AssertionError("UDP request does not survive a round trip")
+    elif selector == 7:
+        parse_request_head(body)
     else:
         ipv6 = selector == 6
         response = decode_udp_response(body, ipv6=ipv6)

@@ -86,7 +86,8 @@ def test_second_daemon_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
             timeout=30,
         )
         assert result.returncode == 1
-        assert "another daemon already runs" in result.stderr
+        assert f"already runs for the data directory {tmp_path}" in result.stderr
+        assert first.url in result.stderr
         assert first.ok("GET", "/api/status")["torrents"] == 0
     finally:
         assert first.stop() == 0

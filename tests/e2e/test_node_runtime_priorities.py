@@ -104,7 +104,7 @@ async def test_priorities_change_mid_download_without_dropping_the_connection(
         assert peer in session.open_peers and seeder_peer in seeder_session.open_peers
 
         await leecher.set_file_priorities(torrent_id, {files["album/big.bin"]: 1})
-        assert session.wanted_bytes == sum(map(metainfo.piece_size, range(metainfo.num_pieces)))
+        assert session.wanted_bytes == metainfo.total_length
         have_now = session.have_bytes
         await _until(lambda: session.have_bytes > have_now, "big.bin fetched again")
         assert peer in session.open_peers and seeder_peer in seeder_session.open_peers

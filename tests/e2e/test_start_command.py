@@ -12,11 +12,14 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from daemon_process import start_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 30.0
@@ -99,7 +102,7 @@ def test_servent_start_prints_a_ui_address_that_answers_and_stops_cleanly(
         assert status == 200 and node["data_dir"] == str(data_dir)
         assert node["listen_address"] is not None  # the swarm engine listens for peers
 
-        # A second start for the same data directory shows the running node instead.
+        # A second start for the same data directory fails and names the running node.
         again = subprocess.run(
             [sys.executable, "-m", "servent", "start", "--data-dir", str(data_dir)],
             capture_output=True,
@@ -107,8 +110,10 @@ def test_servent_start_prints_a_ui_address_that_answers_and_stops_cleanly(
             timeout=WAIT,
             check=False,
         )
-        assert again.returncode == 0, again.stderr
-        assert f"{url}/#token={token}" in again.stdout
+        assert again.returncode == 1, again.stderr
+        assert f"{url}/#token={token}" in again.stderr
+        assert f"pid {process.pid}" in again.stderr and "already runs" in again.stderr
+        assert "Ctrl-C" not in again.stdout + again.stderr
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
         assert process.wait(WAIT) == 0
@@ -136,3 +141,50 @@ def test_plain_servent_with_a_config_file_is_what_scripts_start_runs(tmp_path: P
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(WAIT) == 0
+
+
+def _second(command: str, data_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servent", command, "--data-dir", str(data_dir), *flags],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+
+def test_a_second_node_on_a_running_data_directory_fails_and_names_the_first(
+    tmp_path: Path,
+) -> None:
+    """Whatever started the first node, ``start`` and ``daemon`` both refuse to
+    run a second one on its data directory (lock held in ``daemon.lock``)."""
+    data_dir = tmp_path / "data"
+    first = start_daemon(data_dir)
+    url = first.url
+    try:
+        record = json.loads((data_dir / "daemon.lock").read_text())
+        assert record == {"pid": first.process.pid, "url": url}
+        for command in ("daemon", "start"):
+            again = _second(command, data_dir, *LOOPBACK_FLAGS)
+            assert again.returncode == 1, (command, again.stdout, again.stderr)
+            assert url in again.stderr and "already runs" in again.stderr
+            assert "Traceback" not in again.stderr
+        status, _ = _get(url + "/")  # the first node is untouched
+        assert status == 200
+    finally:
+        assert first.stop() == 0
+    assert json.loads((data_dir / "daemon.lock").read_text()) == {}  # no stale address
+
+
+def test_an_api_port_in_use_names_the_port_and_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        flags = [f if f != "0" or i != 1 else str(port) for i, f in enumerate(LOOPBACK_FLAGS)]
+        assert flags[:2] == ["--api-port", str(port)]
+        result = _second("start", tmp_path / "data", *flags)
+    assert result.returncode == 1, result.stdout
+    assert f"API port {port}" in result.stderr and "--api-port" in result.stderr
+    assert "Traceback" not in result.stderr and "Open the web UI" not in result.stdout
+    assert not (tmp_path / "data" / "daemon.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,8 @@ async def test_share_seeds_the_folder_and_is_remembered(tmp_path: Path) -> None:
         (status,) = node.torrents()
         assert (status.state, status.progress, status.size) == ("seeding", 1.0, 307_200 + 5000)
         assert [f.path for f in node.files(shared.id)] == ["share/a.bin", "share/sub/b.txt"]
-        assert await node.share(folder) == shared
+        assert not shared.existing
+        assert await node.share(folder) == dataclasses.replace(shared, existing=True)
     async with _node(tmp_path) as node:
         assert node.status().shared_folders == (str(folder),)
         assert node.torrent(shared.id).progress == 1.0

@@ -28,7 +28,7 @@ def test_progress_and_eta_count_only_what_is_wanted(tmp_path: Path) -> None:
     view = torrent_status("00" * 20, record, status, metainfo, magnet="")
     assert view.progress == 0.25
     assert view.eta == 6.0
-    assert view.size == metainfo.total_length
+    assert view.size == 50_000
     assert view.magnet is None
     paused = torrent_status(
         "00" * 20,
@@ -54,3 +54,22 @@ def test_file_list_leaves_out_pad_files(tmp_path: Path) -> None:
         ("album/a.bin", 1, 1.0),
         ("album/b.bin", 0, 0.0),
     ]
+
+
+def test_piece_progress_leaves_out_pad_bytes(tmp_path: Path) -> None:
+    """Regression: verified bytes counted the pad files of hybrid torrents (a 200.0 MiB
+    download read 200.5 MiB)."""
+    metainfo = _hybrid(tmp_path)
+    pads = sum(entry.length for entry in metainfo.files if entry.pad)
+    assert pads > 0
+    hashed = sum(metainfo.piece_size(i) for i in range(metainfo.num_pieces))
+    payload = sum(metainfo.piece_payload_size(i) for i in range(metainfo.num_pieces))
+    assert hashed == 50_000 + pads
+    assert payload == metainfo.total_length == 50_000
+    # a.bin (40,000 bytes) ends in piece 2, which its pad file fills up.
+    assert metainfo.piece_payload_size(2) == 40_000 - 2 * 16_384
+    # Blocks count their file bytes only: piece 2 holds 7,232 bytes of a.bin, then pad.
+    assert metainfo.block_payload_size(2, 0, 16_384) == 40_000 - 2 * 16_384
+    assert metainfo.block_payload_size(2, 0, 4_000) == 4_000
+    assert metainfo.block_payload_size(2, 8_000, 8_384) == 0
+    assert metainfo.block_payload_size(0, 0, 16_384) == 16_384

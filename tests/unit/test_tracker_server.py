@@ -29,6 +29,7 @@ from servent.codec.tracker import (
 )
 from servent.errors import TrackerFailureError
 from servent.net.tracker_server import TrackerServer
+from servent.proto.tracker_state import TrackerConfig
 
 IH = b"h" * 20
 
@@ -163,3 +164,28 @@ def test_cli_tracker_starts_and_prints_its_port() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_udp_announces_and_scrapes_share_the_per_address_rate_limit() -> None:
+    config = TrackerConfig(request_rate_per_ip=0.001, request_burst_per_ip=2)
+    server = TrackerServer("127.0.0.1", 0, config=config)
+    source = ("127.0.0.2", 4000)
+    connect = decode_udp_response(
+        server.handle_datagram(encode_udp_request(UdpConnectRequest(1)), source) or b""
+    )
+    assert isinstance(connect, UdpConnectResponse)
+    cid = connect.connection_id
+    requests = [
+        UdpAnnounceRequest(cid, 2, req(1, 7001)),
+        UdpScrapeRequest(cid, 3, (IH,)),
+        UdpAnnounceRequest(cid, 4, req(1, 7001)),
+        UdpScrapeRequest(cid, 5, (IH,)),
+    ]
+    replies = [
+        decode_udp_response(server.handle_datagram(encode_udp_request(r), source) or b"")
+        for r in requests
+    ]
+    assert isinstance(replies[0], UdpAnnounceResponse)
+    assert isinstance(replies[1], UdpScrapeResponse)
+    for refused in replies[2:]:
+        assert isinstance(refused, UdpErrorResponse) and "too many requests" in refused.message

@@ -152,14 +152,18 @@ def human_bytes(count: float) -> str:
 
 
 def torrent_line(t: dict[str, Any]) -> str:
-    """One readable line per torrent: id, state, progress, rates, peers, ETA, name."""
+    """One readable line per torrent: id, state, progress, rates, peers, ETA, name,
+    and for a torrent that stopped on an error, why."""
     eta = t.get("eta")
     eta_text = "-" if eta is None else f"{eta:.0f}s"
-    return (
+    line = (
         f"{t['id'][:12]}  {t['state']:<11} {t['progress'] * 100:5.1f}%  "
         f"{human_bytes(t['size']):>10}  ↓{human_bytes(t['download_rate'])}/s "
         f"↑{human_bytes(t['upload_rate'])}/s  {t['peers']} peers  eta {eta_text}  {t['name']}"
     )
+    if t.get("error"):
+        line += f"\n{'':14}error: {t['error']}"
+    return line
 
 
 def resolve_id(client: ApiClient, given: str) -> str:

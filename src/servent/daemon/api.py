@@ -34,6 +34,8 @@ from servent.node.node import Node
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024 * 1024 + 1024 * 1024
+#: Peer addresses one add request may name.
+MAX_GIVEN_PEERS = 200
 SSE_SNAPSHOT_INTERVAL = 1.0
 NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
@@ -115,6 +117,23 @@ def _string(body: dict[str, Any], key: str, *, required: bool = True) -> str | N
     return value
 
 
+def _peer_address(text: object, key: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[IPv6]:PORT`` from a request field."""
+    if isinstance(text, str):
+        host, sep, port = text.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if sep and 0 < len(host) <= 253 and port.isdigit() and 0 < int(port) < 65536:
+            return host, int(port)
+    raise web.HTTPBadRequest(reason=f"'{key}' needs HOST:PORT or [IPv6]:PORT, got {text!r}")
+
+
+def _peers(values: object) -> list[tuple[str, int]]:
+    if not isinstance(values, list) or len(values) > MAX_GIVEN_PEERS:
+        raise web.HTTPBadRequest(reason=f"'peers' must be a list of at most {MAX_GIVEN_PEERS}")
+    return [_peer_address(value, "peers") for value in values]
+
+
 def _node(request: web.Request) -> Node:
     return request.app[NODE_KEY]
 
@@ -140,14 +159,17 @@ async def list_torrents(request: web.Request) -> web.Response:
 
 
 async def add_torrent(request: web.Request) -> web.Response:
-    """JSON ``{"magnet"|"torrent" (base64)|"path", "save_path"?}`` or a raw .torrent body."""
+    """JSON ``{"magnet"|"torrent" (base64)|"path", "save_path"?, "peers"?}`` or a raw
+    .torrent body (``?save_path=&peer=HOST:PORT``); answers the torrent and ``existing``."""
     node = _node(request)
     if request.content_type == "application/x-bittorrent":
         source: bytes | str = await request.read()
         save_path = request.query.get("save_path")
+        peers = _peers(request.query.getall("peer", []))
     else:
         body = await _body(request)
         save_path = _string(body, "save_path", required=False)
+        peers = _peers(body.get("peers", []))
         given = [k for k in ("magnet", "torrent", "path") if k in body]
         if len(given) != 1:
             raise web.HTTPBadRequest(reason="give exactly one of 'magnet', 'torrent', 'path'")
@@ -166,8 +188,10 @@ async def add_torrent(request: web.Request) -> web.Response:
             source = text
             if text.lower().startswith("magnet:"):
                 raise web.HTTPBadRequest(reason="'path' must be a file path")
-    torrent_id = await node.add(source, save_path=save_path)
-    return json_response(node.torrent(torrent_id), status=201)
+    added = await node.add_torrent(source, save_path=save_path, peers=peers)
+    answer = _jsonable(node.torrent(added.id))
+    answer["existing"] = added.existing
+    return web.json_response(answer, status=200 if added.existing else 201)
 
 
 async def get_torrent(request: web.Request) -> web.Response:
@@ -268,11 +292,35 @@ async def list_shares(request: web.Request) -> web.Response:
     )
 
 
+def _magnet_with_peer(uri: str, address: tuple[str, int]) -> str:
+    from servent.codec.magnet import parse_magnet
+
+    magnet = parse_magnet(uri)
+    peers = tuple(dict.fromkeys((*magnet.peers, address)))
+    return dataclasses.replace(magnet, peers=peers).to_uri()
+
+
 async def add_share(request: web.Request) -> web.Response:
+    """``{"path", "with_peer"?: true | "HOST:PORT"}``: with_peer puts this node in the
+    magnet as ``x.pe``, so a peer without trackers or DHT finds it from the link alone."""
+    node = _node(request)
     body = await _body(request)
     path = _string(body, "path")
     assert path is not None
-    return json_response(await _node(request).share(path), status=201)
+    with_peer = body.get("with_peer", False)
+    address: tuple[str, int] | None = None
+    if isinstance(with_peer, str):
+        address = _peer_address(with_peer, "with_peer")
+    elif with_peer is True:
+        address = node.peer_address()
+        if address is None:
+            raise web.HTTPBadRequest(reason="this node does not listen for peers")
+    elif with_peer is not False:
+        raise web.HTTPBadRequest(reason="'with_peer' must be true, false or HOST:PORT")
+    shared = await node.share(path)
+    if address is not None:
+        shared = dataclasses.replace(shared, magnet=_magnet_with_peer(shared.magnet, address))
+    return json_response(shared, status=200 if shared.existing else 201)
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -378,8 +426,23 @@ _ADD = obj(
     torrent={"type": "string", "format": "byte"},
     path={"type": "string", "description": "a .torrent file on the daemon's host"},
     save_path={"type": "string"},
+    peers={
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": MAX_GIVEN_PEERS,
+        "description": "HOST:PORT or [IPv6]:PORT to dial (raw .torrent bodies: the 'peer' query)",
+    },
 )
 _SAVE_PATH = Param("save_path", {"type": "string"}, "with an application/x-bittorrent body")
+_PEER = Param("peer", {"type": "string"}, "HOST:PORT to dial, repeatable (raw .torrent body)")
+_SHARE = obj(
+    path={"type": "string"},
+    with_peer={
+        "oneOf": [{"type": "boolean"}, {"type": "string"}],
+        "description": "true: put this node's address in the magnet as x.pe; "
+        "or the HOST:PORT to put there",
+    },
+)
 _DELETE_DATA = Param("delete_data", {"type": "boolean"}, "also delete the downloaded files")
 _REMOVED = obj(removed={"type": "string"}, deleted_data={"type": "boolean"})
 _SHARES = array_of(obj(path={"type": "string"}, id={"type": "string"}, added_at={"type": "number"}))
@@ -397,8 +460,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST", "/api/torrents", add_torrent,
         "Add a torrent: magnet, base64 .torrent, or a path on the daemon host",
-        _TORRENT, status=201, body=_ADD, raw_bodies=("application/x-bittorrent",),
-        query=(_SAVE_PATH,),
+        ref("Added"), status=201, also=((200, "the node had it already"),), body=_ADD,
+        raw_bodies=("application/x-bittorrent",), query=(_SAVE_PATH, _PEER),
     ),
     Route("GET", "/api/torrents/{id}", get_torrent, "One torrent", _TORRENT),
     Route(
@@ -427,8 +490,10 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/shares", list_shares, "Shared folders", _SHARES),
     Route(
-        "POST", "/api/shares", add_share, "Share a folder (hybrid torrent, seeded, remembered)",
-        ref("Share"), status=201, body={**obj(path={"type": "string"}), "required": ["path"]},
+        "POST", "/api/shares", add_share,
+        "Share a folder or a file (hybrid torrent, seeded, remembered)",
+        ref("Share"), status=201, also=((200, "already shared"),),
+        body={**_SHARE, "required": ["path"]},
     ),
     Route(
         "GET", "/api/events", events, "Server-sent events as they happen", _EVENTS,

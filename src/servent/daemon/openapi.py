@@ -52,6 +52,8 @@ def _responses(route: Route) -> dict[str, Any]:
     content = {route.content_type: {"schema": route.response}}
     answer = {"description": route.summary, "content": content}
     responses: dict[str, Any] = {str(route.status): answer}
+    for status, meaning in route.also:
+        responses[str(status)] = {**answer, "description": meaning}
     if route.public:
         return responses
     if route.body is not None or route.query or path_params(route.path):

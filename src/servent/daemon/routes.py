@@ -57,6 +57,8 @@ class Route:
     response: Schema
     """The body of the success answer (JSON unless ``content_type`` says otherwise)."""
     status: int = 200
+    also: tuple[tuple[int, str], ...] = ()
+    """Other success statuses with the same body, and what each means."""
     body: Schema | None = None
     """The JSON request body, if the route takes one."""
     raw_bodies: tuple[str, ...] = ()

@@ -72,26 +72,53 @@ def dataclass_schema(
 
 
 _RATE = {"description": "bytes per second"}
+_TORRENT_NOTES: dict[str, Schema] = {
+    "id": {"pattern": "^[0-9a-f]{40}$"},
+    "state": {"enum": [CHECKING, METADATA, DOWNLOADING, SEEDING, PAUSED, ERROR, STALLED]},
+    "progress": {"minimum": 0, "maximum": 1},
+    "download_rate": _RATE,
+    "upload_rate": _RATE,
+    "eta": {"description": "seconds"},
+    "error": {"description": "why the torrent stopped (state 'error'), else null"},
+    "downloaded": {"description": "payload bytes received this run"},
+    "uploaded": {"description": "payload bytes sent this run"},
+    "trackers": {"description": "tracker URLs the torrent names"},
+}
+_EXISTING = {
+    "type": "boolean",
+    "description": "the node had this torrent already (HTTP 200, not 201)",
+}
 
 #: ``components/schemas`` of the document, by name.
 COMPONENTS: dict[str, Schema] = {
-    "Torrent": dataclass_schema(
-        TorrentStatus,
-        {
-            "id": {"pattern": "^[0-9a-f]{40}$"},
-            "state": {"enum": [CHECKING, METADATA, DOWNLOADING, SEEDING, PAUSED, ERROR, STALLED]},
-            "progress": {"minimum": 0, "maximum": 1},
-            "download_rate": _RATE,
-            "upload_rate": _RATE,
-            "eta": {"description": "seconds"},
-            "downloaded": {"description": "payload bytes received this run"},
-            "uploaded": {"description": "payload bytes sent this run"},
-        },
-    ),
+    "Torrent": dataclass_schema(TorrentStatus, _TORRENT_NOTES),
+    "Added": dataclass_schema(TorrentStatus, _TORRENT_NOTES, extra={"existing": _EXISTING}),
     "File": dataclass_schema(FileStatus, {"priority": {"minimum": 0, "maximum": 7}}),
     "Peer": dataclass_schema(PeerStatus, {"download_rate": _RATE, "upload_rate": _RATE}),
-    "NodeStatus": dataclass_schema(NodeStatus, extra={"version": {"type": "string"}}),
-    "Share": dataclass_schema(ShareResult),
+    "NodeStatus": dataclass_schema(
+        NodeStatus,
+        {
+            "download_rate": _RATE,
+            "upload_rate": _RATE,
+            "downloaded": {
+                "description": "payload bytes received since the node started (removed "
+                "torrents too)"
+            },
+            "uploaded": {"description": "payload bytes sent since it started"},
+            "all_time_downloaded": {
+                "description": "payload bytes received since the data directory was first used"
+            },
+            "all_time_uploaded": {"description": "payload bytes sent, likewise"},
+        },
+        extra={"version": {"type": "string"}},
+    ),
+    "Share": dataclass_schema(
+        ShareResult,
+        {
+            "magnet": {"description": "with x.pe when with_peer was asked"},
+            "existing": {"description": "the path was shared already"},
+        },
+    ),
     "Settings": {"type": "object", "additionalProperties": True},
     "Error": {
         "type": "object",

@@ -75,6 +75,7 @@ from servent.proto.peerwire import (
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import top_up
+from servent.proto.rate_meter import RateMeter
 from servent.proto.ratelimit import TokenBucket
 from servent.storage import TorrentStorage
 
@@ -157,8 +158,10 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self.download_bucket = TokenBucket(self.config.download_rate, now)
         self.upload_bucket = TokenBucket(self.config.upload_rate, now)
         self.peers: dict[PeerSession, SwarmPeer] = {}
-        self.wanted_bytes = sum(metainfo.piece_size(i) for i in wanted)
-        self.have_bytes = sum(metainfo.piece_size(i) for i in storage.have if i in wanted)
+        # Progress counts real file bytes (BEP 47 pad bytes left out), as users do.
+        size = metainfo.piece_payload_size
+        self.wanted_bytes = sum(size(i) for i in wanted)
+        self.have_bytes = sum(size(i) for i in storage.have if i in wanted)
         self.downloaded = 0
         self.uploaded = 0
         self.hash_failures = 0
@@ -176,9 +179,9 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self._stop = asyncio.Event()
         self._tasks: asyncio.TaskGroup | None = None
         self._last_tick = now
-        self._down_rate = 0.0
-        self._up_rate = 0.0
-        self._rate_marks = (0, 0)
+        #: Payload rates as users see them, counted as bytes move (see proto.rate_meter).
+        self.down_meter = RateMeter()
+        self.up_meter = RateMeter()
         if storage.is_complete():
             self._complete.set()
             self._settled.set()
@@ -236,7 +239,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             self.storage.set_file_priority(index, max(priority, 0))
         wanted = self.storage.wanted_pieces()
         self.picker.set_priorities(self.storage.piece_priorities())
-        size = self.metainfo.piece_size
+        size = self.metainfo.piece_payload_size
         have = self.storage.have
         self.wanted_bytes = sum(size(i) for i in wanted)
         self.have_bytes = sum(size(i) for i in have if i in wanted)
@@ -272,8 +275,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
             have_bytes=self.have_bytes,
             downloaded=self.downloaded,
             uploaded=self.uploaded,
-            download_rate=self._down_rate,
-            upload_rate=self._up_rate,
+            download_rate=self.down_meter.rate(self.loop.time()),
+            upload_rate=self.up_meter.rate(self.loop.time()),
             peers=len(self.open_peers),
             complete=self.complete,
             hash_failures=self.hash_failures,
@@ -348,11 +351,6 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         now = self.loop.time()
         elapsed = now - self._last_tick
         self._last_tick = now
-        if elapsed > 0:
-            down, up = self._rate_marks
-            self._down_rate = 0.5 * (self.downloaded - down) / elapsed + 0.5 * self._down_rate
-            self._up_rate = 0.5 * (self.uploaded - up) / elapsed + 0.5 * self._up_rate
-            self._rate_marks = (self.downloaded, self.uploaded)
         for peer in self.open_peers:
             peer.update_rates(elapsed)
         due = self.choker.next_timer()
@@ -555,7 +553,9 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         length = len(block)
         peer.pipeline.on_block(length, now, requested_at)
         peer.downloaded += length
-        self.downloaded += length
+        payload = self.metainfo.block_payload_size(index, begin, length)  # pad bytes left out
+        self.downloaded += payload
+        self.down_meter.add(payload, now)
         outcome = self.picker.block_received(peer, index, begin, length)
         if not outcome.accepted:
             return
@@ -647,7 +647,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         if ok:
             self.picker.on_piece_verified(index)
             if self.picker.priority(index) > 0:
-                self.have_bytes += len(data)
+                self.have_bytes += self.metainfo.piece_payload_size(index)
             self._progressed.set()
             self._progressed = asyncio.Event()
             guilty = self.provenance.piece_verified(index, data, sources)

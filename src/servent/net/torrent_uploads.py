@@ -18,6 +18,7 @@ from servent.net.limits import GlobalLimits
 from servent.net.swarm_peer import SwarmPeer
 from servent.proto.choker import Choker, PeerStats
 from servent.proto.peerwire import Choke, Piece, RejectRequest, Request, Unchoke
+from servent.proto.rate_meter import RateMeter
 from servent.proto.ratelimit import TokenBucket, delay_for
 from servent.storage import TorrentStorage
 
@@ -44,6 +45,7 @@ class TorrentUploads:
     upload_bucket: TokenBucket
     choker: Choker
     uploaded: int
+    up_meter: RateMeter
 
     @property
     def complete(self) -> bool:
@@ -103,7 +105,9 @@ class TorrentUploads:
                 return
             conn.send(Piece(request.index, request.begin, block))
             peer.uploaded += request.length
-            self.uploaded += request.length
+            payload = self.metainfo.block_payload_size(request.index, request.begin, request.length)
+            self.uploaded += payload
+            self.up_meter.add(payload, self.loop.time())
             sent += 1
             if sent % UPLOAD_BATCH == 0:
                 session.flush()

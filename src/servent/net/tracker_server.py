@@ -1,7 +1,8 @@
-"""The built-in tracker: HTTP (aiohttp) and UDP (BEP 15) on one port number.
+"""The built-in tracker: HTTP and UDP (BEP 15) on one port number.
 
-All swarm logic lives in :class:`~servent.proto.tracker_state.TrackerState`;
-this module only moves requests in and answers out.  UDP connection IDs are
+All swarm logic and its limits live in
+:class:`~servent.proto.tracker_state.TrackerState`; this module only moves
+requests in and answers out (HTTP through :mod:`.tracker_http`).  UDP connection IDs are
 keyed hashes of the client's IP and the current minute, so the server
 keeps no per-client state for them (a spoofed source cannot get one back).
 """
@@ -18,9 +19,8 @@ import socket
 import time
 from typing import Any, cast
 
-from aiohttp import web
-
 from servent.codec.compact import Address, is_ipv6
+from servent.codec.http_request import RequestHead
 from servent.codec.tracker import (
     UdpAnnounceRequest,
     UdpAnnounceResponse,
@@ -38,17 +38,12 @@ from servent.codec.tracker import (
     parse_scrape_query,
 )
 from servent.errors import TrackerError
+from servent.net.tracker_http import HttpLimits, TrackerHttpListener
 from servent.proto.tracker_state import TrackerConfig, TrackerState
 
 log = logging.getLogger(__name__)
 
 _CONNECTION_ID_LIFETIME = 60.0
-
-
-def _raw_query(request: web.Request) -> str:
-    """The query string still percent-encoded (aiohttp's own is decoded as UTF-8,
-    which mangles binary info-hashes)."""
-    return request.raw_path.partition("?")[2]
 
 
 class _UdpTrackerProtocol(asyncio.DatagramProtocol):
@@ -76,35 +71,43 @@ class TrackerServer:
         *,
         config: TrackerConfig | None = None,
         rng: random.Random | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.state = TrackerState(config, rng=rng or random.Random())
         self._secret = os.urandom(16)
-        self._runner: web.AppRunner | None = None
+        self.http = TrackerHttpListener(self._respond, http_limits)
         self._udp: asyncio.DatagramTransport | None = None
         self._expiry: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- HTTP
-    async def _announce(self, request: web.Request) -> web.Response:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        source: Address = (peer[0], peer[1]) if peer else ("0.0.0.0", 0)
-        try:
-            req = parse_announce_query(_raw_query(request))
-            resp = self.state.announce(req, source, time.monotonic())
-            body = encode_announce_response(resp, compact=req.compact)
-        except TrackerError as exc:
-            log.info("refused announce from %s: %s", source[0], exc)
-            body = encode_failure(str(exc))
-        return web.Response(body=body, content_type="text/plain")
+    def _respond(self, head: RequestHead, source: Address) -> tuple[int, bytes]:
+        """Answer one HTTP request: bencoded, with a failure reason when refused."""
+        if head.method != "GET":
+            return 405, encode_failure("only GET is supported")
+        if head.path == "/announce":
+            return 200, self._announce(head.query, source)
+        if head.path == "/scrape":
+            return 200, self._scrape(head.query, source)
+        return 404, encode_failure("not found: this tracker serves /announce and /scrape")
 
-    async def _scrape(self, request: web.Request) -> web.Response:
+    def _announce(self, query: str, source: Address) -> bytes:
         try:
-            hashes = parse_scrape_query(_raw_query(request))
-            body = encode_scrape_response({h: self.state.scrape(h) for h in hashes})
+            req = parse_announce_query(query)
+            resp = self.state.announce(req, source, time.monotonic())
+            return encode_announce_response(resp, compact=req.compact)
         except TrackerError as exc:
-            body = encode_failure(str(exc))
-        return web.Response(body=body, content_type="text/plain")
+            log.debug("refused announce from %s: %s", source[0], exc)
+            return encode_failure(str(exc))
+
+    def _scrape(self, query: str, source: Address) -> bytes:
+        try:
+            hashes = parse_scrape_query(query)
+            entries = self.state.scrape_from(hashes, source, time.monotonic())
+            return encode_scrape_response(dict(zip(hashes, entries, strict=True)))
+        except TrackerError as exc:
+            return encode_failure(str(exc))
 
     # ----------------------------------------------------------------- UDP
     def _connection_id(self, source: Address, bucket: int) -> int:
@@ -142,23 +145,22 @@ class TrackerServer:
             else:
                 reply = UdpAnnounceResponse(msg.transaction_id, resp)
         else:
-            entries = tuple(self.state.scrape(h) for h in msg.info_hashes)
-            reply = UdpScrapeResponse(msg.transaction_id, entries)
+            try:
+                entries = self.state.scrape_from(msg.info_hashes, source, now)
+            except TrackerError as exc:
+                reply = UdpErrorResponse(msg.transaction_id, str(exc))
+            else:
+                reply = UdpScrapeResponse(msg.transaction_id, tuple(entries))
         return encode_udp_response(reply, ipv6=is_ipv6(source[0]))
 
     # ----------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/announce", self._announce)
-        app.router.add_get("/scrape", self._scrape)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
         family = socket.AF_INET6 if is_ipv6(self.host) else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        await self.http.start(sock)
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _UdpTrackerProtocol(self), local_addr=(self.host, self.port)
@@ -180,8 +182,7 @@ class TrackerServer:
                 await self._expiry
         if self._udp is not None:
             self._udp.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.http.close()
 
     async def __aenter__(self) -> TrackerServer:
         await self.start()

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
-from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
+from servent.node.config import STORED_KEYS, Config
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
-    EngineLimits,
     PeerStatus,
     TorrentEngine,
     TorrentSpec,
@@ -42,23 +41,26 @@ from servent.node.events import (
     FolderShared,
     MetadataReceived,
     NodeEvent,
-    SettingsChanged,
     TorrentAdded,
-    TorrentLimitsChanged,
     TorrentPaused,
     TorrentRemoved,
     TorrentResumed,
 )
-from servent.node.sources import existing_folder, parse_source, stored_metainfo
+from servent.node.node_settings import NodeSettings
+from servent.node.own_address import advertised_address
+from servent.node.priorities import merged_priorities
+from servent.node.reporting import NodeReports
+from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
+    AddResult,
     FileStatus,
     NodeStatus,
     ShareResult,
     TorrentId,
     TorrentStatus,
 )
-from servent.node.views import file_statuses, torrent_status
+from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -66,12 +68,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-MAX_PRIORITY = 7
+#: How often transfer counters are sampled for the all-time totals.
+STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
 DHT_SAVE_INTERVAL = 300.0
+#: How often the all-time transfer totals are written (a kill -9 loses at most this much).
+TOTALS_SAVE_INTERVAL = 10.0
 
 __all__ = [
+    "AddResult",
     "FileStatus",
     "Node",
     "NodeEvent",
@@ -83,7 +88,7 @@ __all__ = [
 ]
 
 
-class Node:
+class Node(NodeSettings, NodeReports):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(
@@ -100,6 +105,7 @@ class Node:
         self._engine.on_metadata = self._metadata_received
         self._engine.on_event = self._events.emit
         self._store: StateStore | None = None
+        self._totals: TransferTotals | None = None
         self._records: dict[str, TorrentRecord] = {}
         self._metainfo: dict[str, Metainfo] = {}
         self._monitor: asyncio.Task[None] | None = None
@@ -128,6 +134,7 @@ class Node:
         if self._started:
             return
         self._store = StateStore(self.config.data_dir)
+        self._totals = TransferTotals(self._store)
         stored = {
             k: v
             for k, v in self._store.settings().items()
@@ -160,7 +167,7 @@ class Node:
                 except ServentError as exc:
                     log.warning("cannot share %s: %s", folder, exc)
             self._monitor = asyncio.get_running_loop().create_task(
-                self._save_dht_now_and_then(), name="node-dht-saver"
+                self._keep_figures(), name="node-figures"
             )
         except BaseException:
             await self.close()
@@ -182,6 +189,10 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        for torrent_id in list(self._records):
+            self._count_transfers(torrent_id)
+        if self._totals is not None and self._store is not None:
+            self._totals.save(self._store)
         await self._engine.close()
         await self._stop_dht()
         self._events.close()
@@ -213,25 +224,32 @@ class Node:
             driver, self._dht = self._dht, None
             await stop_dht(driver, self._store)
 
-    def _limits(self) -> EngineLimits:
-        return EngineLimits(
-            download_rate_limit=self.config.download_rate_limit,
-            upload_rate_limit=self.config.upload_rate_limit,
-            max_connections=self.config.max_connections,
-            max_peers_per_torrent=self.config.max_peers_per_torrent,
-        )
-
     # -- adding -----------------------------------------------------------------
 
     async def add(
-        self, source: bytes | str | Path, save_path: str | Path | None = None
+        self,
+        source: bytes | str | Path,
+        save_path: str | Path | None = None,
+        *,
+        peers: Sequence[tuple[str, int]] = (),
     ) -> TorrentId:
         """Add a torrent from .torrent bytes, a magnet link or a .torrent file path.
 
         Adding a torrent the node already has returns its id (and fills in the
-        metadata if only its magnet was known).
+        metadata if only its magnet was known).  ``peers`` are dialled first.
         """
+        return (await self.add_torrent(source, save_path, peers=peers)).id
+
+    async def add_torrent(
+        self,
+        source: bytes | str | Path,
+        save_path: str | Path | None = None,
+        *,
+        peers: Sequence[tuple[str, int]] = (),
+    ) -> AddResult:
+        """Like :meth:`add`, and says whether the node had the torrent already."""
         metainfo, magnet, raw = parse_source(source)
+        given = tuple(dict.fromkeys(peers))
         target = Path(save_path) if save_path is not None else self.config.effective_download_dir
         if metainfo is not None:
             torrent_id = TorrentId(metainfo.wire_info_hash.hex())
@@ -247,9 +265,12 @@ class Node:
                     # The .torrent for a magnet we wait on: keep it and restart the
                     # torrent with its metadata (its resume data stays valid).
                     self._metadata_received(torrent_id, metainfo)
+                    self._count_transfers(torrent_id)  # the restart resets its counters
                     await self._engine.remove(torrent_id, delete_data=False)
-                    await self._start_torrent(self._records[torrent_id])
-                return torrent_id
+                    await self._start_torrent(self._records[torrent_id], given)
+                elif more := given + (magnet.peers if magnet is not None else ()):
+                    await self._engine.add_peers(torrent_id, more)
+                return AddResult(torrent_id, existing=True)
             record = TorrentRecord(
                 id=torrent_id,
                 name=name,
@@ -263,10 +284,12 @@ class Node:
             self.store.add_torrent(record)
             # Told before it starts: its completion (or error) comes after this.
             self._events.emit(TorrentAdded(torrent_id, name))
-            await self._start_torrent(record)
-        return torrent_id
+            await self._start_torrent(record, given)
+        return AddResult(torrent_id, existing=False)
 
-    async def _start_torrent(self, record: TorrentRecord) -> None:
+    async def _start_torrent(
+        self, record: TorrentRecord, peers: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         from servent.codec.magnet import parse_magnet
 
         metainfo = stored_metainfo(record.metainfo) if record.metainfo is not None else None
@@ -284,6 +307,7 @@ class Node:
             file_priorities=record.file_priorities,
             download_limit=record.download_limit,
             upload_limit=record.upload_limit,
+            peers=peers,
         )
         await self._engine.add(spec)
 
@@ -324,6 +348,7 @@ class Node:
     async def remove(self, torrent_id: str, delete_data: bool = False) -> None:
         """Forget a torrent; with ``delete_data`` also delete its files."""
         self._record(torrent_id)
+        self._count_transfers(torrent_id)  # its bytes stay in the node's totals
         await self._engine.remove(torrent_id, delete_data)
         metainfo = self._metainfo.pop(torrent_id, None)
         with self.store.transaction():
@@ -334,6 +359,8 @@ class Node:
                 if full is not None:
                     self.store.delete(full.hex())
         del self._records[torrent_id]
+        if self._totals is not None:
+            self._totals.forget(torrent_id)
         self._events.emit(TorrentRemoved(torrent_id, delete_data))
 
     async def set_file_priorities(
@@ -345,182 +372,43 @@ class Node:
         metainfo = self._metainfo.get(torrent_id)
         if metainfo is None:
             raise NodeError("file priorities need the torrent's metadata, which is not known yet")
-        count = len(metainfo.files)
-        current = (
-            list(record.file_priorities) if len(record.file_priorities) == count else [1] * count
-        )
-        if isinstance(priorities, dict):
-            updates = priorities
-        else:
-            if len(priorities) != count:
-                raise NodeError(f"expected {count} priorities, got {len(priorities)}")
-            updates = dict(enumerate(priorities))
-        for index, priority in updates.items():
-            if not isinstance(index, int) or not 0 <= index < count:
-                raise NodeError(f"file index {index!r} outside 0..{count - 1}")
-            if metainfo.files[index].pad and isinstance(priorities, dict):
-                raise NodeError(f"file {index} is a pad file (BEP 47); it has no priority")
-            if isinstance(priority, bool) or not isinstance(priority, int):
-                raise NodeError(f"priority {priority!r} is not an integer")
-            if not 0 <= priority <= MAX_PRIORITY:
-                raise NodeError(f"priority {priority} outside 0..{MAX_PRIORITY}")
-            current[index] = priority
-        final = tuple(current)
+        final = merged_priorities(metainfo, record.file_priorities, priorities)
         self.store.set_file_priorities(torrent_id, final)
         self._records[torrent_id] = dataclasses.replace(record, file_priorities=final)
         await self._engine.set_file_priorities(torrent_id, final)
         self._events.emit(FilePrioritiesChanged(torrent_id, final))
 
-    async def set_limits(
-        self,
-        torrent_id: str | None = None,
-        *,
-        download_rate_limit: int | None = None,
-        upload_rate_limit: int | None = None,
-        max_connections: int | None = None,
-        max_peers_per_torrent: int | None = None,
-    ) -> None:
-        """Change rate and connection limits, node-wide or (rates only) for one torrent.
-
-        Node-wide values are validated like the config file and stored, so they
-        survive restarts (flags given at start still win at the next start)."""
-        if torrent_id is not None:
-            record = self._record(torrent_id)
-            if max_connections is not None or max_peers_per_torrent is not None:
-                raise NodeError("connection limits are node-wide")
-            down = record.download_limit if download_rate_limit is None else download_rate_limit
-            up = record.upload_limit if upload_rate_limit is None else upload_rate_limit
-            for key, value in (("download_rate_limit", down), ("upload_rate_limit", up)):
-                self.config.with_values({key: value})  # validates
-            self.store.set_torrent_limits(torrent_id, down, up)
-            self._records[torrent_id] = dataclasses.replace(
-                record, download_limit=down, upload_limit=up
-            )
-            self._engine.set_torrent_limits(torrent_id, down, up)
-            self._events.emit(TorrentLimitsChanged(torrent_id, down, up))
-            return
-        values = {
-            k: v
-            for k, v in (
-                ("download_rate_limit", download_rate_limit),
-                ("upload_rate_limit", upload_rate_limit),
-                ("max_connections", max_connections),
-                ("max_peers_per_torrent", max_peers_per_torrent),
-            )
-            if v is not None
-        }
-        self.config = self.config.with_values(values)
-        self.store.set_settings(dict(values))
-        self._engine.set_limits(self._limits())
-        self._events.emit(SettingsChanged(dict(values)))
-
-    async def update_settings(self, values: dict[str, object]) -> bool:
-        """Change settings from a front end; returns True when a restart is needed.
-
-        Limits apply at once; the listening port and encryption are stored for the
-        next start (the peer listener and every torrent were set up with them).
-        Other settings belong in the config file and are refused."""
-        for key in values:
-            if key not in STORED_KEYS:
-                raise NodeError(f"{key}: cannot be changed while running (edit the config file)")
-        checked = self.config.with_values(values)  # validates every value
-        runtime = {k: getattr(checked, k) for k in values if k in RUNTIME_KEYS}
-        if runtime:
-            await self.set_limits(**runtime)
-        later = {k: getattr(checked, k) for k in values if k not in RUNTIME_KEYS}
-        if later:
-            self.store.set_settings(later)
-            self._events.emit(SettingsChanged(dict(later)))
-        return any(getattr(checked, k) != getattr(self.config, k) for k in later)
-
     # -- sharing ----------------------------------------------------------------
 
     async def share(self, folder: str | Path) -> ShareResult:
-        """Seed ``folder`` as a hybrid (v1+v2) torrent and remember it across restarts."""
-        path = await asyncio.to_thread(existing_folder, folder)
+        """Seed a folder (or a single file) as a hybrid (v1+v2) torrent and remember it
+        across restarts.  Sharing a path again returns its torrent (``existing``)."""
+        path = await asyncio.to_thread(existing_payload, folder)
         for shared in self.store.shared_folders():
             if shared.path == str(path) and shared.torrent_id in self._records:
                 magnet = self._magnet_of(shared.torrent_id)
-                return ShareResult(TorrentId(shared.torrent_id), str(path), magnet)
+                return ShareResult(TorrentId(shared.torrent_id), str(path), magnet, existing=True)
         from servent.storage.seed_resume import create_seeding_torrent, resume_key
 
         metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
         if metainfo.wire_info_hash.hex() not in self._records:
             # Creating the torrent verified every piece: storage opens without a recheck.
             self.store.save(resume_key(metainfo), record.encode())
-        torrent_id = await self.add(metainfo.to_bytes(), save_path=path.parent)
-        self.store.add_shared_folder(str(path), torrent_id)
+        added = await self.add_torrent(metainfo.to_bytes(), save_path=path.parent)
+        self.store.add_shared_folder(str(path), added.id)
         magnet = metainfo.magnet()
-        self._events.emit(FolderShared(torrent_id, str(path), magnet))
-        return ShareResult(torrent_id, str(path), magnet)
+        self._events.emit(FolderShared(added.id, str(path), magnet))
+        return ShareResult(added.id, str(path), magnet, existing=added.existing)
+
+    def peer_address(self) -> tuple[str, int] | None:
+        """Where other nodes reach this one for peer connections: the listening address,
+        with a wildcard (0.0.0.0, ::) replaced by this host's own address."""
+        listen = self._engine.listen_address
+        return advertised_address(listen) if listen is not None else None
 
     def shared_folders(self) -> list[SharedFolder]:
         """The folders this node shares (remembered across restarts)."""
         return self.store.shared_folders()
-
-    def _magnet_of(self, torrent_id: str) -> str:
-        metainfo = self._metainfo.get(torrent_id)
-        if metainfo is not None:
-            return metainfo.magnet()
-        return self._records[torrent_id].magnet or ""
-
-    # -- observing --------------------------------------------------------------
-
-    def torrents(self) -> list[TorrentStatus]:
-        return [self.torrent(tid) for tid in list(self._records)]
-
-    def torrent(self, torrent_id: str) -> TorrentStatus:
-        record = self._record(torrent_id)
-        status = self._engine.status(torrent_id)
-        metainfo = self._metainfo.get(torrent_id)
-        return torrent_status(torrent_id, record, status, metainfo, self._magnet_of(torrent_id))
-
-    def files(self, torrent_id: str) -> list[FileStatus]:
-        """The torrent's files (pad files left out) with priorities and progress."""
-        record = self._record(torrent_id)
-        metainfo = self._metainfo.get(torrent_id)
-        if metainfo is None:
-            return []
-        return file_statuses(record, self._engine.status(torrent_id), metainfo)
-
-    def peers(self, torrent_id: str) -> list[PeerStatus]:
-        self._record(torrent_id)
-        return self._engine.peers(torrent_id)
-
-    def status(self) -> NodeStatus:
-        torrents = self.torrents()
-        dht_nodes = 0
-        dht_address = None
-        if self._dht is not None:
-            dht_nodes = len(self._dht.node.routing_table)
-            dht_address = self._dht.address
-        return NodeStatus(
-            listen_address=self._engine.listen_address,
-            dht_enabled=self.config.dht_enabled,
-            dht_nodes=dht_nodes,
-            dht_address=dht_address,
-            torrents=len(torrents),
-            download_rate=sum(t.download_rate for t in torrents),
-            upload_rate=sum(t.upload_rate for t in torrents),
-            downloaded=sum(t.downloaded for t in torrents),
-            uploaded=sum(t.uploaded for t in torrents),
-            shared_folders=tuple(f.path for f in self.store.shared_folders()),
-            data_dir=str(self.config.data_dir),
-            download_dir=str(self.config.effective_download_dir),
-        )
-
-    def settings(self) -> dict[str, object]:
-        """Every setting as the node runs it, plus ``pending_restart``: values saved
-        through :meth:`update_settings` that the next start applies."""
-        values = self.config.public_dict()
-        pending: dict[str, object] = {}
-        if self._store is not None:
-            for key, value in self._store.settings().items():
-                later = key in STORED_KEYS and key not in RUNTIME_KEYS
-                if later and key not in self.config.flag_keys and value != values.get(key):
-                    pending[key] = value
-        values["pending_restart"] = pending
-        return values
 
     def events(self) -> EventSubscription:
         """Every event from this call on, pushed as it happens, until the node closes.
@@ -530,13 +418,32 @@ class Node:
         marker.  Stop with ``aclose()`` (or ``async with``)."""
         return self._events.subscribe()
 
-    async def _save_dht_now_and_then(self) -> None:
-        """Save the DHT routing table now and then, so a kill -9 keeps most of it."""
-        while True:
-            await asyncio.sleep(DHT_SAVE_INTERVAL)
-            if self._dht is not None:
-                save_dht(self._dht, self.store)
+    def _emit_event(self, event: NodeEvent) -> None:
+        self._events.emit(event)
 
+    async def _keep_figures(self) -> None:
+        """Sample transfer counters for the all-time totals (and save them now and
+        then), and save the DHT routing table, so a kill -9 keeps most of both.
+        (Events are pushed where they happen; nothing here looks for them.)"""
+        loop = asyncio.get_running_loop()
+        next_dht_save = loop.time() + DHT_SAVE_INTERVAL
+        next_totals_save = loop.time() + TOTALS_SAVE_INTERVAL
+        totals = self._totals
+        assert totals is not None
+        while True:
+            if self._dht is not None and loop.time() >= next_dht_save:
+                next_dht_save = loop.time() + DHT_SAVE_INTERVAL
+                save_dht(self._dht, self.store)
+            if loop.time() >= next_totals_save:
+                next_totals_save = loop.time() + TOTALS_SAVE_INTERVAL
+                totals.save(self.store)
+            for torrent_id in list(self._records):
+                try:
+                    engine_status = self._engine.status(torrent_id)
+                except TorrentNotFoundError:
+                    continue
+                totals.observe(torrent_id, engine_status.downloaded, engine_status.uploaded)
+            await asyncio.sleep(STATUS_INTERVAL)
 
 def _swarm_engine(config: Config, client_version: str) -> TorrentEngine:
     from servent.node.swarm_engine import SwarmTorrentEngine

@@ -86,6 +86,6 @@ def stored_progress(
         done = sum(1 for piece in pieces if piece in have)
         progress.append(done / len(pieces) if pieces else 1.0)
     size = metainfo.total_length
-    wanted_bytes = sum(metainfo.piece_size(piece) for piece in wanted)
-    have_bytes = sum(metainfo.piece_size(piece) for piece in wanted if piece in have)
+    wanted_bytes = sum(metainfo.piece_payload_size(piece) for piece in wanted)
+    have_bytes = sum(metainfo.piece_payload_size(piece) for piece in wanted if piece in have)
     return StoredProgress(min(have_bytes, size), min(wanted_bytes, size), tuple(progress))

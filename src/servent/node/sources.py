@@ -46,10 +46,11 @@ def stored_metainfo(raw: bytes) -> Metainfo:
     return parse_info(info_bytes, layers)
 
 
-def existing_folder(folder: str | Path) -> Path:
-    path = Path(folder).expanduser().resolve()
-    if not path.is_dir():
-        raise NodeError(f"{path} is not a folder")
+def existing_payload(given: str | Path) -> Path:
+    """The absolute path of a file or folder to share, which must exist."""
+    path = Path(given).expanduser().resolve()
+    if not path.is_dir() and not path.is_file():
+        raise NodeError(f"{path}: no such file or folder")
     return path
 
 

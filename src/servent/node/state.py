@@ -54,6 +54,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             path TEXT PRIMARY KEY, torrent_id TEXT, added_at REAL NOT NULL
         )""",
     ),
+    # All-time transfer totals of the node (they outlive the torrents they came from).
+    ("CREATE TABLE totals (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -270,6 +272,22 @@ class StateStore:
             db.executemany(
                 "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                 [(k, json.dumps(v)) for k, v in values.items()],
+            )
+
+    # -- transfer totals ----------------------------------------------------
+
+    def totals(self) -> dict[str, int]:
+        """All-time counters (``downloaded``, ``uploaded``), 0 when never counted."""
+        rows = self._query("SELECT key, value FROM totals")
+        return {r["key"]: int(r["value"]) for r in rows}
+
+    def add_totals(self, increments: dict[str, int]) -> None:
+        """Add to the all-time counters, in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO totals (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+                [(k, v) for k, v in increments.items() if v],
             )
 
     # -- shared folders -----------------------------------------------------

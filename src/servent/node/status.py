@@ -40,6 +40,8 @@ class TorrentStatus:
     downloaded: int = 0
     """Payload bytes received since the node started (what a restart must not repeat)."""
     uploaded: int = 0
+    trackers: int = 0
+    """Tracker URLs the torrent (or its magnet) names: where peers may come from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +63,14 @@ class NodeStatus:
     download_rate: float
     upload_rate: float
     downloaded: int
+    """Payload bytes received since the node started (removed torrents included)."""
     uploaded: int
     shared_folders: tuple[str, ...]
     data_dir: str
     download_dir: str
+    all_time_downloaded: int = 0
+    """Payload bytes received since the data directory was first used (kept in its state)."""
+    all_time_uploaded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +78,12 @@ class ShareResult:
     id: TorrentId
     path: str
     magnet: str
+    existing: bool = False
+    """The path was shared already (nothing new was hashed or added)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    id: TorrentId
+    existing: bool
+    """The node had this torrent already (its id is returned, nothing else changes)."""

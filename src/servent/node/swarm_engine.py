@@ -24,13 +24,6 @@ from typing import TYPE_CHECKING
 
 from servent.errors import ServentError, TorrentNotFoundError
 from servent.node.engine import (
-    CHECKING,
-    DOWNLOADING,
-    ERROR,
-    METADATA,
-    PAUSED,
-    SEEDING,
-    STALLED,
     EngineLimits,
     EngineTorrentStatus,
     EventCallback,
@@ -42,7 +35,14 @@ from servent.node.engine import (
 )
 from servent.node.events import NodeEvent, TorrentErrored
 from servent.node.resume_progress import stored_progress
-from servent.node.torrent_figures import Snapshot, file_progress, known_addresses, peer_status
+from servent.node.torrent_figures import (
+    Snapshot,
+    file_progress,
+    known_addresses,
+    peer_status,
+    running_state,
+    stopped_state,
+)
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -203,6 +203,7 @@ class SwarmTorrentEngine:
         )
         if spec.magnet is not None:
             torrent.known.update(spec.magnet.peers)
+        torrent.known.update(spec.peers)
         self._torrents[spec.id] = torrent
         if torrent.paused:
             if torrent.metainfo is not None:
@@ -401,6 +402,23 @@ class SwarmTorrentEngine:
         await self._stop_session(torrent)  # stopped by a disk error: start it again
         await self._start_session(torrent)
 
+    async def add_peers(self, torrent_id: str, peers: tuple[Address, ...]) -> None:
+        """Addresses the user gave for a torrent that already runs (or waits for metadata)."""
+        torrent = self._get(torrent_id)
+        new = set(peers) - torrent.known
+        torrent.known.update(peers)
+        if torrent.session is not None:
+            torrent.session.add_peers(peers, source="manual")
+        elif new and torrent.metadata_task is not None:
+            # The running attempt dials only the addresses it started with: start again.
+            await self._cancel_metadata(torrent)
+            self._restart_metadata(torrent)
+
+    def _restart_metadata(self, torrent: _Torrent) -> None:
+        waiting = torrent.metainfo is None and torrent.metadata_task is None
+        if waiting and not torrent.paused and not self._closing:
+            self._start_metadata(torrent)
+
     def set_limits(self, limits: EngineLimits) -> None:
         self.limits = limits
         engine = self._engine
@@ -432,16 +450,8 @@ class SwarmTorrentEngine:
         session = torrent.session
         if session is None:
             snap = torrent.snapshot
-            if torrent.error is not None:
-                state = ERROR
-            elif torrent.metainfo is None:
-                state = METADATA
-            elif torrent.paused:
-                state = PAUSED
-            else:
-                state = CHECKING
             return EngineTorrentStatus(
-                state=state,
+                state=stopped_state(torrent.error, torrent.metainfo is not None, torrent.paused),
                 have_bytes=snap.have_bytes,
                 wanted_bytes=snap.wanted_bytes,
                 downloaded=snap.downloaded,
@@ -461,18 +471,10 @@ class SwarmTorrentEngine:
                 torrent.snapshot.file_progress = file_progress(storage, torrent.metainfo)
             progress = torrent.snapshot.file_progress
         error = str(session.error) if session.error is not None else None
-        if error is not None:
-            state = ERROR
-        elif stats.complete:
-            state = SEEDING
-        elif stats.peers or stats.download_rate > 0:
-            state = DOWNLOADING
-        else:
-            state = STALLED
         size = torrent.metainfo.total_length if torrent.metainfo is not None else 0
         return EngineTorrentStatus(
-            state=state,
-            have_bytes=min(stats.have_bytes, size),  # pieces count BEP 47 pad bytes too
+            state=running_state(error, stats),
+            have_bytes=min(stats.have_bytes, size),
             wanted_bytes=min(stats.wanted_bytes, size),
             download_rate=stats.download_rate,
             upload_rate=stats.upload_rate,

@@ -9,13 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from servent.node.engine import PeerStatus
+from servent.node.engine import (
+    CHECKING,
+    DOWNLOADING,
+    ERROR,
+    METADATA,
+    PAUSED,
+    SEEDING,
+    STALLED,
+    PeerStatus,
+)
 from servent.node.peer_names import client_name
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.swarm_peer import SwarmPeer
-    from servent.net.torrent_session import TorrentSession
+    from servent.net.torrent_session import TorrentSession, TorrentStatistics
     from servent.storage.torrent_storage import TorrentStorage
 
 
@@ -74,3 +83,21 @@ def peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
 def known_addresses(session: TorrentSession) -> set[tuple[str, int]]:
     """The addresses a session dialled: handed to the torrent's next session."""
     return {peer.dialled for peer in session.peers.values() if peer.dialled is not None}
+
+
+def stopped_state(error: str | None, has_metadata: bool, paused: bool) -> str:
+    """The state of a torrent without a running session: why it does not run."""
+    if error is not None:
+        return ERROR
+    if not has_metadata:
+        return METADATA
+    return PAUSED if paused else CHECKING
+
+
+def running_state(error: str | None, stats: TorrentStatistics) -> str:
+    """The state of a running torrent, from its session's figures."""
+    if error is not None:
+        return ERROR
+    if stats.complete:
+        return SEEDING
+    return DOWNLOADING if stats.peers or stats.download_rate > 0 else STALLED

@@ -22,6 +22,11 @@ def _hex(value: bytes | None) -> str | None:
     return value.hex() if value is not None else None
 
 
+def payload_size(metainfo: Metainfo) -> int:
+    """Bytes of the torrent's real files (BEP 47 pad files left out)."""
+    return sum(entry.length for entry in metainfo.files if not entry.pad)
+
+
 def torrent_status(
     torrent_id: str,
     record: TorrentRecord,
@@ -29,8 +34,11 @@ def torrent_status(
     metainfo: Metainfo | None,
     magnet: str,
 ) -> TorrentStatus:
-    """One torrent as lists show it: progress of what is wanted, ETA at the current rate."""
-    size = metainfo.total_length if metainfo is not None else 0
+    """One torrent as lists show it: progress of what is wanted, ETA at the current rate.
+
+    ``size`` is the payload a user gets: BEP 47 pad files (which hybrid torrents
+    put between files) are left out, as every client shows it."""
+    size = payload_size(metainfo) if metainfo is not None else 0
     wanted = status.wanted_bytes or size
     progress = min(status.have_bytes / wanted, 1.0) if wanted else 0.0
     remaining = max(wanted - status.have_bytes, 0)
@@ -48,7 +56,7 @@ def torrent_status(
         state=state,
         progress=progress,
         size=size,
-        have_bytes=status.have_bytes,
+        have_bytes=min(status.have_bytes, size),
         download_rate=status.download_rate,
         upload_rate=status.upload_rate,
         peers=status.peers,
@@ -60,7 +68,23 @@ def torrent_status(
         error=status.error,
         downloaded=status.downloaded,
         uploaded=status.uploaded,
+        trackers=tracker_count(metainfo, record.magnet),
     )
+
+
+def tracker_count(metainfo: Metainfo | None, magnet: str | None) -> int:
+    """Distinct tracker URLs of the torrent, or of its magnet while metadata is unknown."""
+    if metainfo is not None:
+        return len({url for tier in metainfo.trackers for url in tier})
+    if not magnet:
+        return 0
+    from servent.codec.magnet import parse_magnet
+    from servent.errors import ServentError
+
+    try:
+        return len(parse_magnet(magnet).trackers)
+    except ServentError:
+        return 0
 
 
 def file_statuses(

@@ -1,19 +1,59 @@
-"""``servent share DIR``: seed a folder from the running daemon and print its magnet link."""
+"""``servent share PATH``: seed a folder or a file from the running daemon; print its magnet.
+
+``--with-peer`` puts this node's address in the magnet (``x.pe``), so a node
+on the same network finds it from the link alone, with no tracker or DHT.
+"""
 
 from __future__ import annotations
 
 import argparse
+
+#: ``--with-peer`` without a value: the daemon fills in its own address.
+OWN_ADDRESS = "own"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from servent.cli.api_client import add_client_arguments
 
     parser = subparsers.add_parser(
-        "share", help="share a folder (hybrid torrent, seeded, remembered); prints its magnet"
+        "share",
+        help="share a folder or a file (hybrid torrent, seeded, remembered); prints its magnet",
     )
-    parser.add_argument("folder", metavar="DIR")
+    # Optional for argparse only: "--with-peer PATH" reads PATH as the flag's value
+    # (see path_and_peer).
+    parser.add_argument("path", metavar="PATH", nargs="?", help="the folder or file to share")
+    parser.add_argument(
+        "--with-peer",
+        metavar="HOST:PORT",
+        nargs="?",
+        const=OWN_ADDRESS,
+        default=None,
+        help="put this node in the magnet as a peer (x.pe) so others need no tracker or "
+        "DHT; the daemon's listening address unless HOST:PORT is given",
+    )
     add_client_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def path_and_peer(path: str | None, with_peer: str | None) -> tuple[str, str | None]:
+    """The path to share and the ``--with-peer`` value, when ``servent share --with-peer
+    DIR`` gave the path as the flag's value; a bad HOST:PORT is a clear error."""
+    from servent.cli.peer_sources import parse_peer
+    from servent.errors import ConfigError
+
+    if path is None:
+        if with_peer is None or with_peer == OWN_ADDRESS:
+            raise ConfigError("give the folder or file to share: servent share PATH")
+        try:
+            parse_peer(with_peer)
+        except ConfigError:
+            return with_peer, OWN_ADDRESS  # "--with-peer DIR": the flag had no value
+        raise ConfigError(f"give the folder or file to share: servent share PATH "
+                          f"--with-peer {with_peer}")  # fmt: skip
+    if with_peer is not None and with_peer != OWN_ADDRESS:
+        host, port = parse_peer(with_peer)
+        with_peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return path, with_peer
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,12 +61,19 @@ def run(args: argparse.Namespace) -> int:
 
     from servent.cli.api_client import client_from_args, print_json
 
+    given, with_peer = path_and_peer(args.path, args.with_peer)
     client = client_from_args(args)
-    folder = Path(args.folder).expanduser().resolve()
-    result = client.request("POST", "/api/shares", {"path": str(folder)})
+    path = Path(given).expanduser().resolve()
+    body: dict[str, object] = {"path": str(path)}
+    if with_peer == OWN_ADDRESS:
+        body["with_peer"] = True
+    elif with_peer is not None:
+        body["with_peer"] = with_peer
+    result = client.request("POST", "/api/shares", body)
     if args.json:
         print_json(result)
     else:
-        print(f"sharing {result['path']}")
+        verb = "already shared" if result.get("existing") else "sharing"
+        print(f"{verb} {result['path']} (id {result['id'][:12]})")
         print(result["magnet"])
     return 0

@@ -3,8 +3,8 @@
 It runs the node daemon with its web UI on the default data directory and
 prints the UI's address, with the API token in the URL fragment (the
 fragment never leaves the browser; the page keeps the token in local
-storage).  When a daemon already runs for the data directory, it prints that
-daemon's address instead of failing.  Ctrl-C or SIGTERM stops the node
+storage).  When a node already runs for the data directory, it fails (exit 1)
+and names that node's UI address.  Ctrl-C or SIGTERM stops the node
 cleanly (torrents announce 'stopped', state is flushed).
 """
 
@@ -38,34 +38,23 @@ def print_ui_address(url: str, token: str) -> None:
     print(f"(API at {url}/api; stop with Ctrl-C)", file=sys.stderr, flush=True)
 
 
-def _running_daemon(data_dir: Path) -> tuple[str, str] | None:
-    """The URL and token of a daemon that already serves ``data_dir``, if one answers."""
-    from servent.cli.api_client import find_daemon
-
-    daemon = find_daemon(data_dir)
-    if daemon is None:
-        return None
-    return daemon.url, daemon.token
-
-
 def run_start(args: argparse.Namespace) -> int:
     import asyncio
 
-    from servent.daemon.server import run_daemon
+    from servent.daemon.files import read_token
+    from servent.daemon.server import NodeAlreadyRunningError, run_daemon, ui_address
     from servent.errors import DaemonError
     from servent.node.config import load_config, overrides_from_args
 
     config = load_config(args.config, overrides_from_args(args))
-    running = _running_daemon(config.data_dir)
-    if running is not None:
-        print("servent: a node already runs for this data directory.", file=sys.stderr)
-        print_ui_address(*running)
-        return 0
     try:
         asyncio.run(run_daemon(config, on_ready=print_ui_address))
-    except DaemonError:
-        running = _running_daemon(config.data_dir)
-        if running is None:
+    except NodeAlreadyRunningError as exc:
+        if exc.url is None:
             raise
-        print_ui_address(*running)
+        try:  # the same link the running node printed: opening it logs in
+            link = ui_address(exc.url, read_token(config.data_dir))
+        except DaemonError:
+            link = exc.url
+        raise NodeAlreadyRunningError(exc.data_dir, exc.pid, link) from None
     return 0

@@ -32,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
         f"↑{human_bytes(status['upload_rate'])}/s"
     )
     print(
-        f"totals          ↓{human_bytes(status['downloaded'])} ↑{human_bytes(status['uploaded'])}"
+        f"this session    ↓{human_bytes(status['downloaded'])} ↑{human_bytes(status['uploaded'])}"
+    )
+    print(
+        f"all time        ↓{human_bytes(status.get('all_time_downloaded', 0))} "
+        f"↑{human_bytes(status.get('all_time_uploaded', 0))}"
     )
     print(f"data dir        {status['data_dir']}")
     print(f"downloads       {status['download_dir']}")

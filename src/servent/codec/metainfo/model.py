@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -118,6 +119,34 @@ class Metainfo:
             k = bisect_right(self._piece_starts, index) - 1
             return min(self.piece_length, self._piece_file_ends[k] - start)
         return min(self.piece_length, self._space_end - start)
+
+    def piece_payload_size(self, index: int) -> int:
+        """Bytes of real files in piece ``index``: its size less the BEP 47 pad bytes in it.
+
+        What users count as progress (a hybrid torrent's 200 MiB of files are
+        200 MiB, not 200 MiB plus the zeros that align each file to a piece)."""
+        return max(self.piece_size(index) - self._pad_bytes_per_piece.get(index, 0), 0)
+
+    def block_payload_size(self, index: int, begin: int, length: int) -> int:
+        """Bytes of real files in a block of piece ``index`` (pad bytes end a piece)."""
+        pad = self._pad_bytes_per_piece.get(index)
+        if not pad:
+            return length
+        pad_start = self.piece_size(index) - pad
+        return length - max(0, begin + length - max(begin, pad_start))
+
+    @cached_property
+    def _pad_bytes_per_piece(self) -> dict[int, int]:
+        pads: dict[int, int] = {}
+        length = self.piece_length
+        for entry in self.files:
+            if not entry.pad or not entry.length:
+                continue
+            start, end = entry.offset, entry.offset + entry.length
+            for piece in range(start // length, min((end - 1) // length + 1, self.num_pieces)):
+                overlap = min(end, (piece + 1) * length) - max(start, piece * length)
+                pads[piece] = pads.get(piece, 0) + overlap
+        return pads
 
     # -- output -------------------------------------------------------------
 
