@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from servent import __version__
-from servent.daemon.api import ROUTES, build_app
+from servent.daemon.app import ROUTES, build_app
 from servent.daemon.openapi import openapi_document
 from servent.daemon.schemas import COMPONENTS
 from servent.node.config import load_config
@@ -130,6 +130,9 @@ async def test_real_answers_have_the_declared_shapes(
         _check(value, route.response)
         return value
 
+    served = await call("GET", "/api/openapi.json", "/api/openapi.json")
+    documented = {(m, path) for path, item in served["paths"].items() for m in item}
+    assert documented == _router_operations(client.app)  # the served document
     added = await call("POST", "/api/torrents", "/api/torrents", {"torrent": torrent})
     one = f"/api/torrents/{added['id']}"
     await call("GET", "/api/status", "/api/status")

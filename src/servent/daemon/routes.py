@@ -1,8 +1,8 @@
 """How a route of the HTTP API is declared: once, for the router and the OpenAPI document.
 
 A :class:`Route` names the method, the path, the handler and the shapes of
-what goes in and out.  :func:`~servent.daemon.api.build_app` registers every
-route of the table :data:`~servent.daemon.api.ROUTES` with aiohttp and
+what goes in and out.  :func:`~servent.daemon.app.build_app` registers every
+route of the table :data:`~servent.daemon.app.ROUTES` with aiohttp and
 :func:`~servent.daemon.openapi.openapi_document` describes the same table,
 so the two cannot drift apart.  A new route, or a new field, is one edit.
 """

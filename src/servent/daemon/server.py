@@ -27,7 +27,8 @@ from typing import IO, Any
 from aiohttp import web
 
 from servent import __version__
-from servent.daemon.api import STOPPING_KEY, build_app
+from servent.daemon.api import STOPPING_KEY
+from servent.daemon.app import build_app
 from servent.daemon.files import (
     LOCK_FILE,
     load_or_create_token,
