@@ -236,6 +236,19 @@ def test_web_ui_is_served_without_token(daemon: Daemon) -> None:
     assert status == 404
 
 
+def test_identity_of_the_running_node(daemon: Daemon) -> None:
+    from servent.codec.node_id import parse_node_id
+    from servent.node.identity import load_or_create_identity
+
+    identity = call(daemon, "GET", "/api/identity", "/api/identity")
+    assert isinstance(identity, dict) and set(identity) == {"id", "name", "addresses"}
+    stored = load_or_create_identity(daemon.data_dir)  # the key the daemon made on start
+    assert parse_node_id(identity["id"]) == stored.public_key
+    assert stat.S_IMODE((daemon.data_dir / "identity.key").stat().st_mode) == 0o600
+    port = daemon.ok("GET", "/api/status")["listen_address"][1]  # type: ignore[index]
+    assert f"127.0.0.1:{port}" in identity["addresses"]
+
+
 def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:
     document = daemon.ok("GET", "/api/openapi.json")
     operations = {(method, path) for path, item in document["paths"].items() for method in item}

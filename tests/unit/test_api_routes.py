@@ -136,6 +136,7 @@ async def test_real_answers_have_the_declared_shapes(
     added = await call("POST", "/api/torrents", "/api/torrents", {"torrent": torrent})
     one = f"/api/torrents/{added['id']}"
     await call("GET", "/api/status", "/api/status")
+    await call("GET", "/api/identity", "/api/identity")
     await call("GET", "/api/torrents", "/api/torrents")
     await call("GET", "/api/torrents/{id}", one)
     await call("GET", "/api/torrents/{id}/files", one + "/files")

@@ -154,6 +154,11 @@ async def get_status(request: web.Request) -> web.Response:
     return web.json_response(status)
 
 
+async def get_identity(request: web.Request) -> web.Response:
+    """``{"id", "name", "addresses"}`` of this node (``servent id``)."""
+    return web.json_response(_node(request).identity_info())
+
+
 async def list_torrents(request: web.Request) -> web.Response:
     return json_response(_node(request).torrents())
 

@@ -24,6 +24,7 @@ from servent.daemon.api import (
     add_torrent,
     errors_as_json,
     events,
+    get_identity,
     get_settings,
     get_status,
     get_torrent,
@@ -112,6 +113,10 @@ _HTML = {"type": "string"}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/openapi.json", openapi, "This document", {"type": "object"}),
     Route("GET", "/api/status", get_status, "Node status", ref("NodeStatus")),
+    Route(
+        "GET", "/api/identity", get_identity,
+        "This node's ID (base32 Ed25519 key), display name and addresses", ref("Identity"),
+    ),
     Route("GET", "/api/torrents", list_torrents, "All torrents", array_of(_TORRENT)),
     Route(
         "POST", "/api/torrents", add_torrent,

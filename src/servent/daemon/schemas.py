@@ -119,6 +119,14 @@ COMPONENTS: dict[str, Schema] = {
             "existing": {"description": "the path was shared already"},
         },
     ),
+    "Identity": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z2-7]{55}$"},
+            "name": {"type": "string", "nullable": True},
+            "addresses": {"type": "array", "items": {"type": "string"}},
+        },
+    },
     "Settings": {"type": "object", "additionalProperties": True},
     "Error": {
         "type": "object",

@@ -29,13 +29,21 @@ from servent.proto.peerwire import (
 )
 
 
+class ChannelAcceptor(Protocol):
+    """Takes incoming connections first to tell node channels apart (``net/node_channel``)."""
+
+    def sniffer(
+        self, peer_protocol: Callable[[], asyncio.BaseProtocol]
+    ) -> asyncio.BaseProtocol: ...
+
+
 class IncomingTarget(Protocol):
     """What an incoming peer is handed to: a torrent session, or a magnet's metadata fetch."""
 
     def accept_incoming(self, session: PeerSession, now: float) -> bool: ...
 
 
-__all__ = ["IncomingTarget", "PeerListener"]
+__all__ = ["ChannelAcceptor", "IncomingTarget", "PeerListener"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +92,8 @@ class PeerListener:
         self._servers: list[asyncio.Server] = []
         self._pending: set[PeerSession] = set()
         self.refused = 0
+        #: When set, node channels are accepted on this port too (told apart by first bytes).
+        self.channel_acceptor: ChannelAcceptor | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -118,6 +128,11 @@ class PeerListener:
         self._servers.clear()
 
     def _protocol(self) -> asyncio.BaseProtocol:
+        if self.channel_acceptor is not None:
+            return self.channel_acceptor.sniffer(self._peer_protocol)
+        return self._peer_protocol()
+
+    def _peer_protocol(self) -> asyncio.BaseProtocol:
         if len(self._pending) >= self.max_pending:
             self.refused += 1
             return _Refuse()

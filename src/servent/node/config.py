@@ -66,6 +66,8 @@ class Config:
     api_port: int = 8765
     """0 lets the system pick a free port (clients read it from ``daemon.json``)."""
     shared_folders: tuple[Path, ...] = ()
+    name: str | None = None
+    """Display name other nodes see beside this node's ID (``servent id``); none by default."""
     flag_keys: frozenset[str] = field(default=frozenset(), compare=False)
     """Keys given on the command line: run-time stored settings never override them."""
 
@@ -136,6 +138,19 @@ def _bootstrap_entry(key: str, value: object) -> str:
     return value
 
 
+MAX_NAME_LENGTH = 64
+
+
+def _display_name(key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: expected a non-empty text, got {value!r}")
+    if len(value) > MAX_NAME_LENGTH or not value.isprintable():
+        raise ConfigError(f"{key}: at most {MAX_NAME_LENGTH} printable characters, got {value!r}")
+    return value.strip()
+
+
 def _validate(key: str, value: object) -> Any:
     """Check one raw setting and return it in the field's type."""
     if key not in SETTING_KEYS:
@@ -163,6 +178,8 @@ def _validate(key: str, value: object) -> Any:
             modes = ", ".join(ENCRYPTION_MODES)
             raise ConfigError(f"{key}: expected one of {modes}, got {value!r}")
         return value
+    if key == "name":
+        return _display_name(key, value)
     if key == "dht_bootstrap":
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list of 'host:port'")
@@ -231,6 +248,7 @@ HELP = {
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
     "api_port": "port of the HTTP API and web UI (0 = any free port)",
     "shared_folders": "folder to share and seed; repeat the flag for more",
+    "name": "display name shown to other nodes beside this node's ID",
 }
 
 
@@ -262,6 +280,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str]
             kwargs.update(action="append", metavar="HOST:PORT" if key == "dht_bootstrap" else "DIR")
         elif key == "encryption":
             kwargs.update(choices=ENCRYPTION_MODES, metavar="MODE")
+        elif key == "name":
+            kwargs.update(metavar="NAME")
         else:
             kwargs.update(metavar="PATH" if key in _PATH_KEYS else "HOST")
         parser.add_argument(flag, help=f"{HELP.get(key, key)} [{key}]", **kwargs)

@@ -48,6 +48,7 @@ from servent.node.events import (
 )
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
+from servent.node.presence import NodePresence
 from servent.node.priorities import merged_priorities
 from servent.node.reporting import NodeReports
 from servent.node.sources import existing_payload, parse_source, stored_metainfo
@@ -88,7 +89,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports):
+class Node(NodeSettings, NodeReports, NodePresence):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(
@@ -113,6 +114,7 @@ class Node(NodeSettings, NodeReports):
         self._dht: DhtDriver | None = None
         self._lock = asyncio.Lock()
         self._started = False
+        self._init_presence()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -133,6 +135,7 @@ class Node(NodeSettings, NodeReports):
         """Open the state, start the engine and DHT, resume every stored torrent."""
         if self._started:
             return
+        await self._load_identity()
         self._store = StateStore(self.config.data_dir)
         self._totals = TransferTotals(self._store)
         stored = {
@@ -154,6 +157,7 @@ class Node(NodeSettings, NodeReports):
                 await self._start_dht()
             await self._engine.start(self._dht)
             self._start_dht_bootstrap()
+            self._start_presence()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -193,6 +197,7 @@ class Node(NodeSettings, NodeReports):
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:
             self._totals.save(self._store)
+        await self._stop_presence()
         await self._engine.close()
         await self._stop_dht()
         self._events.close()
@@ -218,6 +223,7 @@ class Node(NodeSettings, NodeReports):
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
             self._events.emit(DhtReady(nodes=len(driver.node.routing_table)))
+            self._presence_dht_ready()
 
     async def _stop_dht(self) -> None:
         if self._dht is not None:

@@ -1,0 +1,142 @@
+"""Address records in a small DHT of real UDP drivers on loopback (BEP 44, salt servent-node)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from servent.codec.compact import Address
+from servent.codec.node_record import RECORD_SALT
+from servent.net.dht_driver import DhtDriver
+from servent.net.node_record import AddressPublisher, find_node_record
+from servent.proto.dht import DhtConfig
+
+LOOPBACK = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0)
+DEADLINE = 30.0
+
+
+async def _network(count: int, seed: int) -> list[DhtDriver]:
+    drivers = [
+        DhtDriver(host="127.0.0.1", config=LOOPBACK, rng=random.Random(seed + i))
+        for i in range(count)
+    ]
+    for driver in drivers:
+        await driver.start()
+    async with asyncio.timeout(DEADLINE):
+        for driver in drivers[1:]:
+            await driver.bootstrap([drivers[0].address])
+        for driver in drivers:
+            await driver.bootstrap([])
+    return drivers
+
+
+def _public(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+async def _until(condition: object, what: str) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)  # the publisher runs in its own task
+
+
+async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
+    drivers = await _network(6, seed=1400)
+    identity = Ed25519PrivateKey.generate()
+    addresses: list[Address] = [("127.0.0.1", 40001)]
+    publisher = AddressPublisher(
+        drivers[0], identity, lambda: addresses, name="Ann", check_interval=0.2
+    )
+    task = asyncio.get_running_loop().create_task(publisher.run())
+    try:
+        await _until(lambda: publisher.publications >= 1, "first publication")
+        async with asyncio.timeout(DEADLINE):
+            found = await find_node_record(drivers[4], _public(identity))
+        assert found is not None and found.addresses == (("127.0.0.1", 40001),)
+        assert found.name == "Ann" and abs(found.time - time.time()) < 60
+
+        addresses[:] = [("127.0.0.2", 40002), ("::1", 40002)]  # the node moved
+        publisher.addresses_changed()
+        await _until(lambda: publisher.publications >= 2, "publication after the move")
+        async with asyncio.timeout(DEADLINE):
+            moved = await find_node_record(drivers[5], _public(identity))
+        assert moved is not None and moved.addresses == (("127.0.0.2", 40002), ("::1", 40002))
+        assert publisher.publications == 2  # nothing changed since: no extra puts
+    finally:
+        task.cancel()
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_unknown_ids_and_garbage_records_give_none() -> None:
+    drivers = await _network(5, seed=1500)
+    try:
+        nobody = _public(Ed25519PrivateKey.generate())
+        vandal = Ed25519PrivateKey.generate()
+        async with asyncio.timeout(DEADLINE):
+            assert await find_node_record(drivers[2], nobody) is None
+            put = await drivers[1].put_mutable(vandal, b"not a record", salt=RECORD_SALT)
+            assert put.stored > 0
+            assert await find_node_record(drivers[3], _public(vandal)) is None
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_a_node_is_found_by_its_id_and_reached_over_a_channel(tmp_path: object) -> None:
+    """Two Nodes on a loopback DHT: B looks A up by ID alone, then dials it."""
+    from pathlib import Path
+
+    from servent.net.node_channel import NodeStream
+    from servent.node.config import load_config
+    from servent.node.node import Node
+
+    assert isinstance(tmp_path, Path)
+    drivers = await _network(4, seed=1600)
+    bootstrap = [f"127.0.0.1:{drivers[0].address[1]}"]
+
+    def config(name: str) -> dict[str, object]:
+        return {
+            "data_dir": str(tmp_path / name),
+            "lsd_enabled": False,
+            "listen_host": "127.0.0.1",
+            "listen_port": 0,
+            "dht_bootstrap": bootstrap,
+            "dht_restrict_ips": False,
+            "name": name.upper(),
+        }
+
+    async def echo(stream: NodeStream) -> None:
+        while (message := await stream.receive()) is not None:
+            stream.send(message)
+
+    try:
+        async with (
+            Node(load_config(None, config("a"))) as node_a,
+            Node(load_config(None, config("b"))) as node_b,
+        ):
+            node_a.channels.protocols.register("servent/echo/1", echo)
+            publisher = node_a._publisher
+            assert publisher is not None
+            await _until(lambda: publisher.publications >= 1, "A published its record")
+            await _until(lambda: node_b.status().dht_nodes >= 3, "B joined the DHT")
+            async with asyncio.timeout(DEADLINE):
+                record = await node_b.locate(node_a.identity.node_id)
+            assert record is not None and record.name == "A"
+            address = node_a.status().listen_address
+            assert address is not None and address in record.addresses
+            async with asyncio.timeout(DEADLINE):
+                channel = await node_b.connect(node_a.identity.node_id)  # DHT lookup, dial
+                assert channel.peer_key == node_a.identity.public_key
+                stream = channel.open_stream("servent/echo/1")
+                stream.send(b"found you")
+                assert await stream.receive() == b"found you"
+    finally:
+        for driver in drivers:
+            await driver.close()
