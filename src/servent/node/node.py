@@ -460,4 +460,6 @@ def _swarm_engine(config: Config, client_version: str) -> TorrentEngine:
         lsd=config.lsd_enabled,
         encryption=config.encryption,
         client_version=client_version,
+        utp=config.utp_enabled,
+        utp_preference=config.utp_preference,
     )

@@ -98,6 +98,8 @@ class SwarmTorrentEngine:
         trackers: bool = True,
         encryption: str = "enabled",
         client_version: str = "",
+        utp: bool = False,
+        utp_preference: str = "prefer-tcp",
     ) -> None:
         self._client_version = client_version
         self.on_metadata: MetadataCallback | None = None
@@ -108,6 +110,8 @@ class SwarmTorrentEngine:
         self._lsd = lsd
         self._trackers = trackers
         self._encryption = encryption
+        self._utp = utp
+        self._utp_preference = utp_preference
         self._engine: SwarmEngine | None = None
         self._torrents: dict[str, _Torrent] = {}
         #: Metadata tasks (each also linked from its torrent while cancellable).
@@ -133,6 +137,8 @@ class SwarmTorrentEngine:
             trackers=self._trackers,
             encryption=self._encryption,
             client_version=self._client_version,
+            utp=self._utp,
+            utp_preference=self._utp_preference,
         )
         engine = SwarmEngine(config, dht=dht)
         try:
