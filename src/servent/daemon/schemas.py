@@ -109,6 +109,8 @@ COMPONENTS: dict[str, Schema] = {
                 "description": "payload bytes received since the data directory was first used"
             },
             "all_time_uploaded": {"description": "payload bytes sent, likewise"},
+            "reachable": {"description": "peers outside can dial this node (null: not known yet)"},
+            "nat": {"enum": ["none", "mapped", "cone", "symmetric", "unknown"]},
         },
         extra={"version": {"type": "string"}},
     ),

@@ -115,10 +115,13 @@ class ExtensionCatalogue:
         # Fixed ids first, so an automatic id never takes one another extension asked for.
         return sorted(self._specs.values(), key=lambda s: s.local_id is None)
 
-    def build(self, torrent: TorrentContext) -> tuple[dict[str, PeerExtension], ExtensionRegistry]:
-        """The handlers for one torrent and the id registry its connections announce."""
+    def build(
+        self, torrent: TorrentContext, registry: ExtensionRegistry | None = None
+    ) -> tuple[dict[str, PeerExtension], ExtensionRegistry]:
+        """The handlers for one torrent and the id registry its connections announce
+        (``registry`` if given, else a new one)."""
         handlers: dict[str, PeerExtension] = {}
-        registry = ExtensionRegistry()
+        registry = registry if registry is not None else ExtensionRegistry()
         for spec in self.specs():
             handler = spec.factory(torrent)
             if handler is not None:

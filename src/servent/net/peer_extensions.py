@@ -25,7 +25,11 @@ from servent.net.extension_points import (
     TorrentContext,
 )
 from servent.net.known_peers import Address, KnownPeers
-from servent.proto.peerwire import ExtensionHandshakeReceived, ExtensionMessage
+from servent.proto.peerwire import (
+    ExtensionHandshakeReceived,
+    ExtensionMessage,
+    ExtensionRegistry,
+)
 from servent.proto.session_extensions import UT_METADATA, UT_PEX
 
 if TYPE_CHECKING:
@@ -46,7 +50,9 @@ class TorrentExtensions:
         is_own_address: Callable[[Address], bool] = lambda _address: False,
         pex: bool = True,
         catalogue: ExtensionCatalogue = PEER_EXTENSIONS,
+        registry: ExtensionRegistry | None = None,
     ) -> None:
+        """``registry``: the (empty) id registry to fill, if the caller made it already."""
         context = TorrentContext(
             info_bytes,
             add_peers,
@@ -55,7 +61,7 @@ class TorrentExtensions:
             is_own_address=is_own_address,
         )
         #: Handlers by extension name, and the ids our connections announce for them.
-        self.handlers, self.registry = catalogue.build(context)
+        self.handlers, self.registry = catalogue.build(context, registry)
 
     def handler(self, name: str) -> PeerExtension | None:
         return self.handlers.get(name)

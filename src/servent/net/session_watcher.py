@@ -16,8 +16,8 @@ class SessionWatcher(Protocol):
     def torrent_completed(self) -> None:
         """Every wanted piece is verified."""
 
-    def torrent_failed(self, error: BaseException) -> None:
-        """The torrent stopped on an error (its session ends)."""
+    def torrent_stopped(self, error: BaseException | None) -> None:
+        """The session ended: stopped, or (``error``) stopped by a fatal error."""
 
     def peer_banned(self, host: str, port: int, reason: str) -> None:
         """A peer was banned for sending bad data."""
@@ -27,7 +27,7 @@ class _IgnoreSession:
     def torrent_completed(self) -> None:
         return None
 
-    def torrent_failed(self, error: BaseException) -> None:
+    def torrent_stopped(self, error: BaseException | None) -> None:
         return None
 
     def peer_banned(self, host: str, port: int, reason: str) -> None:

@@ -68,8 +68,6 @@ class MetadataServing(PeerExtension):
         except ExtensionNotSupportedError:
             log.info("peer %s asks for metadata but announced no ut_metadata id", peer.label)
             session.close("ut_metadata request without ut_metadata in its handshake")
-            return
-        session.schedule_flush()
 
     def _answer(self, peer: SwarmPeer, payload: bytes) -> bytes | None:
         message = decode_message(payload)

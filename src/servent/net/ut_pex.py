@@ -148,8 +148,6 @@ class PeerExchange(PeerExtension):
                 peer.session.conn.send_extension(UT_PEX, payload)
             except ExtensionNotSupportedError:
                 self._states.pop(peer, None)
-                continue
-            peer.session.schedule_flush()
 
 
 peer_extension(UT_PEX, local_id=1)(_for_public_torrents)

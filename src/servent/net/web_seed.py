@@ -78,9 +78,11 @@ class WebSeedTorrent(Protocol):
     loop: asyncio.AbstractEventLoop
     metainfo: Metainfo
     storage: TorrentStorage
-    picker: PiecePicker
     num_pieces: int
     web_seeds: list[WebSeed]
+
+    @property
+    def picker(self) -> PiecePicker: ...
 
     @property
     def complete(self) -> bool: ...

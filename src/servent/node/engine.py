@@ -108,8 +108,9 @@ class TorrentWatcher:
     def torrent_completed(self) -> None:
         self._emit(TorrentCompleted(self.torrent_id, self.name))
 
-    def torrent_failed(self, error: BaseException) -> None:
-        self._emit(TorrentErrored(self.torrent_id, str(error)))
+    def torrent_stopped(self, error: BaseException | None) -> None:
+        if error is not None:
+            self._emit(TorrentErrored(self.torrent_id, str(error)))
 
     def peer_banned(self, host: str, port: int, reason: str) -> None:
         self._emit(PeerBanned(self.torrent_id, host, port, reason))

@@ -50,6 +50,7 @@ from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
 from servent.node.presence import NodePresence
 from servent.node.priorities import merged_priorities
+from servent.node.reachability import NodeReachability
 from servent.node.reporting import NodeReports
 from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
@@ -89,7 +90,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence):
+class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(
@@ -115,6 +116,7 @@ class Node(NodeSettings, NodeReports, NodePresence):
         self._lock = asyncio.Lock()
         self._started = False
         self._init_presence()
+        self._init_reachability()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -153,11 +155,14 @@ class Node(NodeSettings, NodeReports, NodePresence):
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
             self._engine.set_limits(self._limits())
+            self._start_limits_schedule(self._tasks)
             if self.config.dht_enabled:
                 await self._start_dht()
             await self._engine.start(self._dht)
             self._start_dht_bootstrap()
             self._start_presence()
+            self._start_port_mapping()
+            self._serve_connect_back()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -198,6 +203,7 @@ class Node(NodeSettings, NodeReports, NodePresence):
         if self._totals is not None and self._store is not None:
             self._totals.save(self._store)
         await self._stop_presence()
+        await self._stop_port_mapping()
         await self._engine.close()
         await self._stop_dht()
         self._events.close()
