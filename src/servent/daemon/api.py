@@ -219,9 +219,8 @@ async def remove_torrent(request: web.Request) -> web.Response:
     flag = request.query.get("delete_data", "false").lower()
     if flag not in {"true", "false", "1", "0"}:
         raise web.HTTPBadRequest(reason="delete_data must be true or false")
-    torrent_id = _id(request)
-    await _node(request).remove(torrent_id, delete_data=flag in {"true", "1"})
-    return web.json_response({"removed": torrent_id, "deleted_data": flag in {"true", "1"}})
+    result = await _node(request).remove(_id(request), delete_data=flag in {"true", "1"})
+    return json_response(result)  # data_deleted false + reason: the user's files were kept
 
 
 async def list_files(request: web.Request) -> web.Response:

@@ -101,7 +101,6 @@ _SHARE = obj(
     },
 )
 _DELETE_DATA = Param("delete_data", {"type": "boolean"}, "also delete the downloaded files")
-_REMOVED = obj(removed={"type": "string"}, deleted_data={"type": "boolean"})
 _SHARES = array_of(obj(path={"type": "string"}, id={"type": "string"}, added_at={"type": "number"}))
 _EVENTS = {
     "type": "string",
@@ -126,7 +125,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/torrents/{id}", get_torrent, "One torrent", _TORRENT),
     Route(
-        "DELETE", "/api/torrents/{id}", remove_torrent, "Remove a torrent", _REMOVED,
+        "DELETE", "/api/torrents/{id}", remove_torrent, "Remove a torrent", ref("Removed"),
         query=(_DELETE_DATA,),
     ),
     Route("POST", "/api/torrents/{id}/pause", pause_torrent, "Pause", _TORRENT),

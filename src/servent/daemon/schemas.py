@@ -23,7 +23,7 @@ from servent.node.engine import (
     STALLED,
     PeerStatus,
 )
-from servent.node.status import FileStatus, NodeStatus, ShareResult, TorrentStatus
+from servent.node.status import FileStatus, NodeStatus, RemoveResult, ShareResult, TorrentStatus
 
 __all__ = ["COMPONENTS", "dataclass_schema", "type_schema"]
 
@@ -121,6 +121,11 @@ COMPONENTS: dict[str, Schema] = {
             "existing": {"description": "the path was shared already"},
         },
     ),
+    "Removed": {
+        **dataclass_schema(RemoveResult, {"removed": {"pattern": "^[0-9a-f]{40}$"}}),
+        "description": "data_deleted is false, with the reason, when nothing was deleted: "
+        "only files servent downloaded are ever deleted, never a share's or pre-existing files",
+    },
     "Identity": {
         "type": "object",
         "properties": {

@@ -129,8 +129,11 @@ class TorrentErrored(NodeEvent):
 @event_type("torrent_removed")
 @dataclass(frozen=True, slots=True)
 class TorrentRemoved(NodeEvent):
+    """``reason``: why data asked to go was kept (files servent did not create)."""
+
     torrent_id: str
     data_deleted: bool
+    reason: str | None = None
 
 
 @event_type("torrent_paused")

@@ -93,3 +93,14 @@ class AddResult:
     id: TorrentId
     existing: bool
     """The node had this torrent already (its id is returned, nothing else changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveResult:
+    """What ``Node.remove`` did; ``reason`` says why data was kept when it was asked to go."""
+
+    removed: TorrentId
+    data_deleted: bool
+    reason: str | None = None
+    deleted_files: int = 0
+    kept_files: int = 0

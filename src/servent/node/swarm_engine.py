@@ -31,7 +31,6 @@ from servent.node.engine import (
     PeerStatus,
     TorrentSpec,
     TorrentWatcher,
-    delete_payload,
 )
 from servent.node.events import NodeEvent, TorrentErrored
 from servent.node.resume_progress import stored_progress
@@ -362,14 +361,12 @@ class SwarmTorrentEngine:
 
     # -- controlling --------------------------------------------------------------
 
-    async def remove(self, torrent_id: str, delete_data: bool) -> None:
+    async def remove(self, torrent_id: str) -> None:
         torrent = self._torrents.pop(torrent_id, None)
         if torrent is None:
             return
         await self._cancel_metadata(torrent)
         await self._stop_session(torrent)
-        if delete_data and torrent.metainfo is not None:
-            await asyncio.to_thread(delete_payload, torrent.spec.save_path, torrent.metainfo)
 
     async def pause(self, torrent_id: str) -> None:
         torrent = self._get(torrent_id)
