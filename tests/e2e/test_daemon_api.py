@@ -172,6 +172,17 @@ def test_share_add_torrent_and_priorities(daemon: Daemon, tmp_path: Path) -> Non
     daemon.ok("DELETE", f"/api/torrents/{added['id']}?delete_data=true")
 
 
+def test_a_stream_url_serves_a_file_without_the_api_token(daemon: Daemon, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "streamed")
+    shared = daemon.ok("POST", "/api/shares", {"path": str(folder)})
+    path = f"/api/torrents/{shared['id']}/stream"
+    answer = call(daemon, "POST", path, "/api/torrents/{id}/stream", body={})
+    assert isinstance(answer, dict) and answer["name"] == "big.bin"  # no media: the largest
+    CALLED.add(("get", "/stream/{token}/{id}/{file}/{name}"))
+    with urllib.request.urlopen(answer["url"], timeout=30) as response:
+        assert response.read() == (folder / "big.bin").read_bytes()
+
+
 def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
     CALLED.add(("get", "/api/events"))
     request = urllib.request.Request(daemon.url + "/api/events")

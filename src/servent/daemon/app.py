@@ -43,6 +43,7 @@ from servent.daemon.api import (
     web_file,
 )
 from servent.daemon.routes import Param, Route, Schema, array_of, obj, ref
+from servent.daemon.stream_routes import create_stream, prepare_streaming, serve_stream
 from servent.node.events import EVENT_TYPES
 from servent.node.node import Node
 
@@ -55,6 +56,7 @@ def build_app(node: Node, token: str) -> web.Application:
     app[TOKEN_KEY] = token
     app[STOPPING_KEY] = asyncio.Event()
     app[ROUTES_KEY] = ROUTES
+    prepare_streaming(app, node, node.config.data_dir)
     for route in ROUTES:
         if route.method == "GET":  # answers HEAD too
             app.router.add_get(route.path, route.handler)
@@ -140,6 +142,18 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "PUT", "/api/torrents/{id}/limits", set_torrent_limits,
         "Per-torrent rate limits (bytes/s, 0 unlimited)", _TORRENT, body=obj(**_RATES),
+    ),
+    Route(
+        "POST", "/api/torrents/{id}/stream", create_stream,
+        "A URL that streams one file (default: the largest media file) while it downloads; "
+        "GET it with Range, no API token (it carries its own)",
+        ref("Stream"), body=obj(file={"type": "integer"}),
+    ),
+    Route(
+        "GET", "/stream/{token}/{id}/{file}/{name}", serve_stream,
+        "One file's bytes as they are verified (HTTP Range; the URL is its own key)",
+        {"type": "string", "format": "binary"}, content_type="application/octet-stream",
+        public=True, also=((206, "the range asked for"),),
     ),
     Route("GET", "/api/settings", get_settings, "Node settings", ref("Settings")),
     Route(

@@ -23,15 +23,15 @@ DAEMON_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
 
 
-def load_or_create_token(data_dir: Path) -> str:
-    """The API token, created (0600, never overwritten) on first start."""
+def load_or_create_token(data_dir: Path, name: str = TOKEN_FILE) -> str:
+    """The API token (or another secret ``name``), created (0600, never overwritten) once."""
     private_directory(data_dir)
-    path = data_dir / TOKEN_FILE
+    path = data_dir / name
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         private_file(path)
-        return read_token(data_dir)
+        return read_token(data_dir, name)
     token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")
@@ -40,8 +40,8 @@ def load_or_create_token(data_dir: Path) -> str:
     return token
 
 
-def read_token(data_dir: Path) -> str:
-    path = data_dir / TOKEN_FILE
+def read_token(data_dir: Path, name: str = TOKEN_FILE) -> str:
+    path = data_dir / name
     try:
         token = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:

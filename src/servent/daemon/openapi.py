@@ -26,7 +26,9 @@ PATH_PARAMS = {
         {"type": "string", "pattern": "^[0-9a-f]{40}$"},
         "hex of the torrent's wire info-hash (40 characters)",
     ),
-    "name": Param("name", {"type": "string"}, "a file of the web UI"),
+    "name": Param("name", {"type": "string"}, "a file name (of the web UI, or a streamed file)"),
+    "token": Param("token", {"type": "string"}, "the stream URL's own key"),
+    "file": Param("file", {"type": "integer", "minimum": 0}, "a file's index in the torrent"),
 }
 
 

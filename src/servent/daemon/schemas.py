@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any
 
-from servent.daemon.routes import Schema
+from servent.daemon.routes import Schema, obj
 from servent.node.engine import (
     CHECKING,
     DOWNLOADING,
@@ -126,6 +126,14 @@ COMPONENTS: dict[str, Schema] = {
         "description": "data_deleted is false, with the reason, when nothing was deleted: "
         "only files servent downloaded are ever deleted, never a share's or pre-existing files",
     },
+    "Stream": obj(
+        url={"type": "string", "description": "/stream/{token}/{id}/{file}/{name}"},
+        path={"type": "string"},
+        file={"type": "integer"},
+        name={"type": "string"},
+        size={"type": "integer"},
+        content_type={"type": "string"},
+    ),
     "Identity": {
         "type": "object",
         "properties": {

@@ -64,6 +64,7 @@ from servent.node.status import (
     TorrentId,
     TorrentStatus,
 )
+from servent.node.streaming import NodeStreams
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence, NodeReachability):
+class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(
