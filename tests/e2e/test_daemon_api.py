@@ -179,6 +179,7 @@ def test_a_stream_url_serves_a_file_without_the_api_token(daemon: Daemon, tmp_pa
     path = f"/api/torrents/{shared['id']}/stream"
     answer = call(daemon, "POST", path, "/api/torrents/{id}/stream", body={})
     assert isinstance(answer, dict) and answer["name"] == "big.bin"  # no media: the largest
+    CALLED.add(("get", "/stream/{token}/{id}/{file}/{name}"))
     with urllib.request.urlopen(answer["url"], timeout=30) as response:
         assert response.read() == (folder / "big.bin").read_bytes()
 
@@ -241,6 +242,7 @@ def test_invalid_json_body_is_a_400(daemon: Daemon) -> None:
 
 
 def test_web_ui_is_served_without_token(daemon: Daemon) -> None:
+    CALLED.update({("get", "/"), ("get", "/ui/{name}")})
     for path, kind in (
         ("/", "text/html"),
         ("/ui/app.js", "text/javascript"),

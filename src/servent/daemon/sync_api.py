@@ -1,17 +1,18 @@
-"""The synced-share routes of the HTTP API (``docs/sync.md`` section 5) and their OpenAPI."""
+"""The synced-share handlers of the HTTP API (``docs/sync.md`` section 5).
+
+:data:`SYNC_ROUTES` declares them for the route table of :mod:`.app`.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from servent.node.node import Node
+from servent.daemon.api import NODE_KEY
+from servent.daemon.routes import Route, Schema, array_of, obj
 
-__all__ = ["SYNC_PATHS", "add_sync_routes"]
+__all__ = ["SYNC_ROUTES"]
 
 
 async def _fields(request: web.Request, *names: str) -> list[str]:
@@ -28,89 +29,56 @@ async def _fields(request: web.Request, *names: str) -> list[str]:
     return [str(v) for v in values]
 
 
-def add_sync_routes(app: web.Application, node_of: Callable[[web.Request], Node]) -> None:
-    """Add ``/api/sync`` routes; ``node_of`` finds the node behind a request."""
-
-    async def list_synced(request: web.Request) -> web.Response:
-        return web.json_response(node_of(request).sync.shares())
-
-    async def create_synced(request: web.Request) -> web.Response:
-        (path,) = await _fields(request, "path")
-        return web.json_response(await node_of(request).sync.create(path), status=201)
-
-    async def join_synced(request: web.Request) -> web.Response:
-        key, path = await _fields(request, "key", "path")
-        return web.json_response(await node_of(request).sync.join(key, path), status=201)
-
-    async def leave_synced(request: web.Request) -> web.Response:
-        await node_of(request).sync.leave(request.match_info["id"])
-        return web.json_response({"left": request.match_info["id"]})
-
-    app.router.add_get("/api/sync", list_synced)
-    app.router.add_post("/api/sync", create_synced)
-    app.router.add_post("/api/sync/join", join_synced)
-    app.router.add_delete("/api/sync/{id}", leave_synced)
+async def list_synced(request: web.Request) -> web.Response:
+    return web.json_response(request.app[NODE_KEY].sync.shares())
 
 
-def _answer(description: str, schema: dict[str, Any], code: str = "200") -> dict[str, Any]:
-    error = {"$ref": "#/components/responses/Error"}
-    content = {"application/json": {"schema": schema}}
-    return {code: {"description": description, "content": content}, "400": error, "401": error}
+async def create_synced(request: web.Request) -> web.Response:
+    (path,) = await _fields(request, "path")
+    return web.json_response(await request.app[NODE_KEY].sync.create(path), status=201)
 
 
-def _body(*names: str) -> dict[str, Any]:
-    properties = {name: {"type": "string"} for name in names}
-    schema = {"type": "object", "required": list(names), "properties": properties}
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+async def join_synced(request: web.Request) -> web.Response:
+    key, path = await _fields(request, "key", "path")
+    return web.json_response(await request.app[NODE_KEY].sync.join(key, path), status=201)
 
 
-_SHARE_KEYS = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "read_write_key": {"type": "string", "description": "lets the holder publish"},
-        "read_only_key": {"type": "string", "description": "lets the holder download"},
-        "encrypted_key": {"type": "string", "nullable": True},
-    },
-}
-_SYNCED = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "role": {"type": "string", "enum": ["owner", "read_write", "read_only", "encrypted"]},
-        "path": {"type": "string"},
-        "version": {"type": "integer"},
-        "peers": {"type": "integer"},
-        "state": {"type": "string"},
-    },
-}
+async def leave_synced(request: web.Request) -> web.Response:
+    await request.app[NODE_KEY].sync.leave(request.match_info["id"])
+    return web.json_response({"left": request.match_info["id"]})
 
-SYNC_PATHS: dict[str, Any] = {
-    "/api/sync": {
-        "get": {
-            "summary": "Synced shares",
-            "responses": _answer("list", {"type": "array", "items": _SYNCED}),
-        },
-        "post": {
-            "summary": "Make a folder a synced share owned by this node; its keys",
-            "requestBody": _body("path"),
-            "responses": _answer("created", _SHARE_KEYS, "201"),
-        },
-    },
-    "/api/sync/join": {
-        "post": {
-            "summary": "Join a synced share by its key into a folder",
-            "requestBody": _body("key", "path"),
-            "responses": _answer("joined", {"type": "object"}, "201"),
-        }
-    },
-    "/api/sync/{id}": {
-        "delete": {
-            "summary": "Leave a synced share (the folder is never deleted)",
-            "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": _answer("left", {"type": "object"}),
-        }
-    },
-}
+
+_STRING: Schema = {"type": "string"}
+_KEYS = obj(
+    id=_STRING,
+    read_write_key={"type": "string", "description": "lets the holder publish (srw-...)"},
+    read_only_key={"type": "string", "description": "lets the holder follow (sro-...)"},
+    encrypted_key={"type": "string", "nullable": True, "description": "not built yet: null"},
+)
+_SYNCED = obj(
+    id=_STRING,
+    role={"type": "string", "enum": ["owner", "read_write", "read_only", "encrypted"]},
+    path=_STRING,
+    version={"type": "integer"},
+    peers={"type": "integer"},
+    state=_STRING,
+)
+
+SYNC_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/sync", list_synced, "Synced shares", array_of(_SYNCED)),
+    Route(
+        "POST", "/api/sync", create_synced,
+        "Make a folder a synced share owned by this node; answers its keys",
+        _KEYS, status=201, body={**obj(path=_STRING), "required": ["path"]},
+    ),
+    Route(
+        "POST", "/api/sync/join", join_synced,
+        "Join a synced share by its key into a folder (made if missing)",
+        obj(id=_STRING, role=_STRING, path=_STRING), status=201,
+        body={**obj(key=_STRING, path=_STRING), "required": ["key", "path"]},
+    ),
+    Route(
+        "DELETE", "/api/sync/{id}", leave_synced,
+        "Leave a synced share; its folder is never deleted", obj(left=_STRING),
+    ),
+)  # fmt: skip
