@@ -54,7 +54,7 @@ async def running_node(root: Path, name: str, **values: object) -> AsyncIterator
 
 
 def service(node: Node) -> SearchService:
-    assert node.search is not None
+    assert node.search.running
     return node.search
 
 

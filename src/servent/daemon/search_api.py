@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from servent.daemon.routes import Param, Route, array_of, obj
 from servent.node.search_results import result_record
 from servent.proto.search import SearchResult
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from servent.node.node import Node
     from servent.node.search_service import SearchService
 
-__all__ = ["add_search_routes"]
+__all__ = ["SEARCH_ROUTES"]
 
 MAX_QUERY = 200
 MAX_LIMIT = 200
@@ -36,7 +37,7 @@ def _service(request: web.Request) -> SearchService:
 
     node: Node = request.app[NODE_KEY]
     service = node.search
-    if service is None:
+    if not service.running:
         raise web.HTTPServiceUnavailable(reason="search is not running on this node")
     return service
 
@@ -91,63 +92,35 @@ async def recent_result(request: web.Request) -> web.Response:
     return web.json_response({"short_id": short, "magnet": magnet})
 
 
-_ERROR = {"description": "error", "content": {"application/json": {"schema": {"type": "object"}}}}
-_RESULT = {
-    "type": "object",
-    "properties": {
-        key: {"type": kind}
-        for key, kind in (
-            ("name", "string"), ("infohash", "string"), ("magnet", "string"),
-            ("size", "integer"), ("files", "integer"), ("sources", "integer"),
-            ("publisher", "string"), ("short_id", "string"), ("id", "string"),
-        )
-    },
-}  # fmt: skip
+_RESULT = obj(
+    name={"type": "string"},
+    infohash={"type": "string"},
+    magnet={"type": "string"},
+    size={"type": "integer"},
+    files={"type": "integer"},
+    sources={"type": "integer"},
+    publisher={"type": "string"},
+    short_id={"type": "string"},
+    id={"type": "string", "description": "people: the node ID"},
+    addresses={"type": "array", "items": {"type": "string"}},
+)
+_QUERY = (
+    Param("q", {"type": "string"}, "words of a name (1..200 bytes)", required=True),
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "at most N results"),
+    Param("timeout", {"type": "number"}, "seconds to wait (default 2)"),
+    Param("people", {"type": "boolean"}, "find nodes by display name"),
+)
 
-
-def search_openapi_paths() -> dict[str, Any]:
-    """The OpenAPI description of the routes below."""
-    query = [
-        {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {"name": "timeout", "in": "query", "schema": {"type": "number"}},
-        {"name": "people", "in": "query", "schema": {"type": "boolean"}},
-    ]
-    short = {"name": "short", "in": "path", "required": True, "schema": {"type": "string"}}
-    return {
-        "/api/search": {
-            "get": {
-                "summary": "Search files (or people) by name: JSON, or SSE with "
-                "'Accept: text/event-stream' (events 'result', then 'done')",
-                "parameters": query,
-                "responses": {
-                    "200": {
-                        "description": "results",
-                        "content": {
-                            "application/json": {"schema": {"type": "array", "items": _RESULT}},
-                            "text/event-stream": {"schema": {"type": "string"}},
-                        },
-                    },
-                    "400": _ERROR,
-                },
-            }
-        },
-        "/api/search/results/{short}": {
-            "get": {
-                "summary": "The magnet of a recent search result, by its short ID",
-                "parameters": [short],
-                "responses": {
-                    "200": {
-                        "description": "magnet",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                    "404": _ERROR,
-                },
-            }
-        },
-    }
-
-
-def add_search_routes(app: web.Application) -> None:
-    app.router.add_get("/api/search", search)
-    app.router.add_get("/api/search/results/{short}", recent_result)
+SEARCH_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET", "/api/search", search,
+        "Search files (or people) by name: a JSON array, or with "
+        "'Accept: text/event-stream' an SSE stream ('result' events, then 'done')",
+        array_of(_RESULT), query=_QUERY,
+    ),
+    Route(
+        "GET", "/api/search/results/{short}", recent_result,
+        "The magnet of a recent search result, by its short ID",
+        obj(short_id={"type": "string"}, magnet={"type": "string"}),
+    ),
+)  # fmt: skip

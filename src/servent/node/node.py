@@ -23,17 +23,29 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
-    SEEDING,
     PeerStatus,
     TorrentEngine,
     TorrentSpec,
+)
+from servent.node.events import (
+    DhtReady,
+    EventHub,
+    EventSubscription,
+    FilePrioritiesChanged,
+    FolderShared,
+    MetadataReceived,
+    NodeEvent,
+    TorrentAdded,
+    TorrentPaused,
+    TorrentRemoved,
+    TorrentResumed,
 )
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
@@ -46,10 +58,7 @@ from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
     AddResult,
-    EventHub,
-    EventStream,
     FileStatus,
-    NodeEvent,
     NodeStatus,
     RemoveResult,
     ShareResult,
@@ -57,6 +66,7 @@ from servent.node.status import (
     TorrentStatus,
 )
 from servent.node.streaming import NodeStreams
+from servent.node.sync_shares import SyncShares
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
@@ -65,6 +75,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How often transfer counters are sampled for the all-time totals.
 STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
 DHT_SAVE_INTERVAL = 300.0
@@ -88,17 +99,23 @@ __all__ = [
 class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
-    def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
+    def __init__(
+        self, config: Config, *, engine: TorrentEngine | None = None, client_version: str = ""
+    ) -> None:
+        """``client_version`` (servent's version, from the front end) is shown to peers."""
         self.config = config
+        self._client_version = client_version
+        self._events = EventHub(EVENT_QUEUE_SIZE)
         self._own_engine = engine is None
-        self._engine: TorrentEngine = engine if engine is not None else _swarm_engine(config)
+        self._engine: TorrentEngine = (
+            engine if engine is not None else _swarm_engine(config, client_version)
+        )
         self._engine.on_metadata = self._metadata_received
+        self._engine.on_event = self._events.emit
         self._store: StateStore | None = None
         self._totals: TransferTotals | None = None
         self._records: dict[str, TorrentRecord] = {}
         self._metainfo: dict[str, Metainfo] = {}
-        self._events = EventHub(EVENT_QUEUE_SIZE)
-        self._last_states: dict[str, str] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._dht: DhtDriver | None = None
@@ -106,7 +123,8 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self._started = False
         self._init_presence()
         self._init_reachability()
-        self.search: SearchService | None = None
+        self.sync = SyncShares(self, lambda: self._dht)
+        self.search = SearchService(self, lambda: self._dht)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -138,8 +156,9 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
         if self._own_engine:  # built again: stored settings (listen_port) may have changed
-            self._engine = _swarm_engine(self.config)
+            self._engine = _swarm_engine(self.config, self._client_version)
             self._engine.on_metadata = self._metadata_received
+            self._engine.on_event = self._events.emit
         self._started = True
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
@@ -165,11 +184,9 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
                 except ServentError as exc:
                     log.warning("cannot share %s: %s", folder, exc)
             self._monitor = asyncio.get_running_loop().create_task(
-                self._watch_states(), name="node-state-monitor"
+                self._keep_figures(), name="node-figures"
             )
-            if self._channels is not None:
-                self.search = SearchService(self)
-                await self.search.start()
+            await asyncio.gather(self.sync.start(), self.search.start())
         except BaseException:
             await self.close()
             raise
@@ -179,6 +196,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         if not self._started:
             return
         self._started = False
+        await asyncio.gather(self.sync.close(), self.search.close())
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,9 +208,6 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self.search is not None:
-            search, self.search = self.search, None
-            await search.close()
         for torrent_id in list(self._records):
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:
@@ -223,7 +238,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
 
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
-            self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
+            self._events.emit(DhtReady(nodes=len(driver.node.routing_table)))
             self._presence_dht_ready()
 
     async def _stop_dht(self) -> None:
@@ -294,12 +309,9 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
                 created_files=created,
             )
             self.store.add_torrent(record)
+            # Told before it starts: its completion (or error) comes after this.
+            self._events.emit(TorrentAdded(torrent_id, name))
             await self._start_torrent(record, given)
-            # The state it starts in, so a download that ends before the next
-            # check of the monitor still reports 'finished'.
-            with contextlib.suppress(TorrentNotFoundError):
-                self._last_states[torrent_id] = self._engine.status(torrent_id).state
-        self._emit("added", torrent_id, {"name": name})
         return AddResult(torrent_id, existing=False)
 
     async def _start_torrent(
@@ -340,7 +352,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             record, metainfo=metainfo.to_bytes(), name=metainfo.name, created_files=created
         )
         self._metainfo[torrent_id] = metainfo
-        self._emit("metadata", torrent_id, {"name": metainfo.name})
+        self._events.emit(MetadataReceived(torrent_id, metainfo.name))
 
     # -- controlling ------------------------------------------------------------
 
@@ -355,14 +367,14 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self.store.set_paused(torrent_id, True)
         self._records[torrent_id] = dataclasses.replace(record, paused=True)
         await self._engine.pause(torrent_id)
-        self._emit("paused", torrent_id)
+        self._events.emit(TorrentPaused(torrent_id))
 
     async def resume(self, torrent_id: str) -> None:
         record = self._record(torrent_id)
         self.store.set_paused(torrent_id, False)
         self._records[torrent_id] = dataclasses.replace(record, paused=False)
         await self._engine.resume(torrent_id)
-        self._emit("resumed", torrent_id)
+        self._events.emit(TorrentResumed(torrent_id))
 
     async def remove(self, torrent_id: str, delete_data: bool = False) -> RemoveResult:
         """Forget a torrent; with ``delete_data`` also delete the files servent downloaded.
@@ -381,13 +393,12 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
                 if full is not None:
                     self.store.delete(full.hex())
         del self._records[torrent_id]
-        self._last_states.pop(torrent_id, None)
         if self._totals is not None:
             self._totals.forget(torrent_id)
         result = RemoveResult(TorrentId(torrent_id), data_deleted=False)
         if delete_data:
             result = await asyncio.to_thread(delete_created_data, record, metainfo)
-        self._emit("removed", torrent_id, {"deleted_data": result.data_deleted})
+        self._events.emit(TorrentRemoved(torrent_id, result.data_deleted, result.reason))
         return result
 
     async def set_file_priorities(
@@ -403,7 +414,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self.store.set_file_priorities(torrent_id, final)
         self._records[torrent_id] = dataclasses.replace(record, file_priorities=final)
         await self._engine.set_file_priorities(torrent_id, final)
-        self._emit("priorities", torrent_id, {"priorities": list(final)})
+        self._events.emit(FilePrioritiesChanged(torrent_id, final))
 
     # -- sharing ----------------------------------------------------------------
 
@@ -427,13 +438,8 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self.store.set_created_files(added.id, ())  # the user's folder, never deleted
         self._records[added.id] = dataclasses.replace(self._records[added.id], created_files=())
         magnet = metainfo.magnet()
-        self._emit("shared", added.id, {"path": str(path), "magnet": magnet})
+        self._events.emit(FolderShared(added.id, str(path), magnet))
         return ShareResult(added.id, str(path), magnet, existing=added.existing)
-
-    @property
-    def dht_driver(self) -> DhtDriver | None:
-        """The running DHT (None when it is off or not started)."""
-        return self._dht
 
     def peer_address(self) -> tuple[str, int] | None:
         """Where other nodes reach this one for peer connections: the listening address,
@@ -445,19 +451,21 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         """The folders this node shares (remembered across restarts)."""
         return self.store.shared_folders()
 
-    def events(self) -> EventStream:
-        """Every event from this call on, until the node closes (slow readers lose the oldest).
+    def events(self) -> EventSubscription:
+        """Every event from this call on, pushed as it happens, until the node closes.
 
-        Subscribed at the call, so nothing emitted after it is missed; close the
-        stream (``aclose()``) or stop iterating to unsubscribe."""
+        Subscribed at the call, so nothing emitted after it is missed; a reader
+        too slow to keep up loses the oldest and reads an ``events_dropped``
+        marker.  Stop with ``aclose()`` (or ``async with``)."""
         return self._events.subscribe()
 
-    def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
-        self._events.emit(NodeEvent(kind, torrent_id, data or {}))
+    def _emit_event(self, event: NodeEvent) -> None:
+        self._events.emit(event)
 
-    async def _watch_states(self) -> None:
-        """Turn engine state changes into events (finished downloads, errors ...);
-        save the DHT routing table now and then so a kill -9 keeps most of it."""
+    async def _keep_figures(self) -> None:
+        """Sample transfer counters for the all-time totals (and save them now and
+        then), and save the DHT routing table, so a kill -9 keeps most of both.
+        (Events are pushed where they happen; nothing here looks for them.)"""
         loop = asyncio.get_running_loop()
         next_dht_save = loop.time() + DHT_SAVE_INTERVAL
         next_totals_save = loop.time() + TOTALS_SAVE_INTERVAL
@@ -475,18 +483,11 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
                     engine_status = self._engine.status(torrent_id)
                 except TorrentNotFoundError:
                     continue
-                state = engine_status.state
                 totals.observe(torrent_id, engine_status.downloaded, engine_status.uploaded)
-                previous = self._last_states.get(torrent_id)
-                if state != previous:
-                    self._last_states[torrent_id] = state
-                    self._emit("state", torrent_id, {"state": state, "previous": previous})
-                    if state == SEEDING and previous is not None:
-                        self._emit("finished", torrent_id)
             await asyncio.sleep(STATUS_INTERVAL)
 
 
-def _swarm_engine(config: Config) -> TorrentEngine:
+def _swarm_engine(config: Config, client_version: str) -> TorrentEngine:
     from servent.node.swarm_engine import SwarmTorrentEngine
 
     return SwarmTorrentEngine(
@@ -494,6 +495,7 @@ def _swarm_engine(config: Config) -> TorrentEngine:
         listen_port=config.listen_port,
         lsd=config.lsd_enabled,
         encryption=config.encryption,
+        client_version=client_version,
         utp=config.utp_enabled,
         utp_preference=config.utp_preference,
     )

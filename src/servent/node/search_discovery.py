@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.compact import decode_peer, encode_peer
@@ -24,7 +25,8 @@ from servent.proto.search import (
 from servent.proto.search.supernodes import UPTIME_THRESHOLD
 
 if TYPE_CHECKING:
-    from servent.node.node import Node
+    from servent.net.dht_driver import DhtDriver
+    from servent.node.search_host import SearchHost
 
 __all__ = ["REACH_CHECK_EVERY", "RENDEZVOUS_EVERY", "SearchDiscovery"]
 
@@ -41,7 +43,8 @@ REACH_CHECK_EVERY = 1800.0
 class SearchDiscovery:
     """Which supernodes exist, and whether this node could be one."""
 
-    node: Node
+    node: SearchHost
+    dht: Callable[[], DhtDriver | None]
     view: SupernodeView[bytes]
     addresses: dict[bytes, tuple[str, int]]
     reachable: bool
@@ -97,7 +100,7 @@ class SearchDiscovery:
     async def _rendezvous(self, own: tuple[str, int] | None) -> list[tuple[str, int]]:
         """Supernodes announce themselves in the DHT under one info-hash; look there now and
         then (often while few supernodes are known). Nothing when the DHT is off."""
-        dht = self.node.dht_driver
+        dht = self.dht()
         now = time.monotonic()
         every = RENDEZVOUS_SEARCHING if len(self.view) < 4 else RENDEZVOUS_EVERY
         if dht is None or now - self._last_rendezvous < every:

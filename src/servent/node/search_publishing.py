@@ -28,7 +28,7 @@ from servent.proto.search import (
 from servent.proto.search.supernodes import RESPONSIBLE
 
 if TYPE_CHECKING:
-    from servent.node.node import Node
+    from servent.node.search_host import SearchHost
 
 __all__ = ["REGISTRARS", "SearchPublishing"]
 
@@ -41,7 +41,7 @@ HANDOFF_SLICE = 200
 class SearchPublishing:
     """What a node tells the keyword index about itself, and when."""
 
-    node: Node
+    node: SearchHost
     index: SearchIndex
     store: KeywordIndexStore
     view: SupernodeView[bytes]

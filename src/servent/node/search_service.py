@@ -20,10 +20,10 @@ import os
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from servent.errors import ServentError
+from servent.errors import NodeError, ServentError
 from servent.net.search_driver import SearchResponder, ask
 from servent.node.search_discovery import REACH_CHECK_EVERY, RENDEZVOUS_EVERY, SearchDiscovery
 from servent.node.search_index import SearchIndex
@@ -57,7 +57,8 @@ from servent.proto.search.limits import RequestLimiter
 from servent.proto.search.supernodes import QUERY_FANOUT
 
 if TYPE_CHECKING:
-    from servent.node.node import Node
+    from servent.net.dht_driver import DhtDriver
+    from servent.node.search_host import SearchHost
 
 __all__ = ["SearchService"]
 
@@ -73,10 +74,13 @@ ROUTE_TIMEOUT = 1.5
 class SearchService(SearchDiscovery, SearchPublishing):
     """One node's part in search; see the module docstring."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: SearchHost, dht: Callable[[], DhtDriver | None]) -> None:
         self.node = node
-        self.index = SearchIndex(node.config.data_dir)
-        self.sync = IndexSync(node, self.index, on_change=self._shares_changed)
+        self.dht = dht
+        self.running = False
+        #: Opened by :meth:`start` (the node's data directory is ready then).
+        self.index: SearchIndex
+        self.sync: IndexSync
         self.store = KeywordIndexStore()
         self.view: SupernodeView[bytes] = SupernodeView()
         self.addresses: dict[bytes, tuple[str, int]] = {}
@@ -105,13 +109,24 @@ class SearchService(SearchDiscovery, SearchPublishing):
         return decide_role(self.node.config.supernode, reachable=self.reachable, uptime=uptime)
 
     async def start(self) -> None:
+        """Serve and search over node channels; nothing when the node has none."""
+        try:
+            channels = self.node.channels
+        except NodeError:
+            return
+        self.index = SearchIndex(self.node.config.data_dir)
+        self.sync = IndexSync(self.node, self.index, on_change=self._shares_changed)
+        self.running = True
         responder = SearchResponder(self._answer, self._store, self._supernodes, self._bad_peer)
-        responder.register(self.node.channels)
+        responder.register(channels)
         await self.sync.full()
         self._spawn(self.sync.follow())
         self._spawn(self._maintain())
 
     async def close(self) -> None:
+        if not self.running:
+            return
+        self.running = False
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -18,7 +18,7 @@ from servent.node.search_index import SearchIndex
 from servent.node.search_results import indexed_torrent
 
 if TYPE_CHECKING:
-    from servent.node.node import Node
+    from servent.node.search_host import SearchHost
 
 __all__ = ["IndexSync"]
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class IndexSync:
     """Torrent events in, index rows out; ``on_change`` when what is answerable changed."""
 
-    def __init__(self, node: Node, index: SearchIndex, on_change: Callable[[], None]) -> None:
+    def __init__(self, node: SearchHost, index: SearchIndex, on_change: Callable[[], None]) -> None:
         self.node = node
         self.index = index
         self.on_change = on_change
