@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,6 +266,32 @@ def test_identity_of_the_running_node(daemon: Daemon) -> None:
     assert stat.S_IMODE((daemon.data_dir / "identity.key").stat().st_mode) == 0o600
     port = daemon.ok("GET", "/api/status")["listen_address"][1]  # type: ignore[index]
     assert f"127.0.0.1:{port}" in identity["addresses"]
+
+
+def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
+    from servent.codec.share_key import KeyKind, format_share_key, parse_share_key
+
+    folder = _folder(tmp_path, "synced")
+    keys: Any = call(daemon, "POST", "/api/sync", "/api/sync", body={"path": str(folder)})
+    assert keys["encrypted_key"] is None
+    assert parse_share_key(keys["read_only_key"]).kind is KeyKind.READ_ONLY
+    other = format_share_key(KeyKind.READ_ONLY, os.urandom(32))
+    joined: Any = call(
+        daemon,
+        "POST",
+        "/api/sync/join",
+        "/api/sync/join",
+        body={"key": other, "path": str(tmp_path / "joined")},
+    )
+    assert joined["role"] == "read_only" and (tmp_path / "joined").is_dir()
+    listed: Any = call(daemon, "GET", "/api/sync", "/api/sync")
+    assert {s["id"]: s["role"] for s in listed} == {keys["id"]: "owner", joined["id"]: "read_only"}
+    status, body = daemon.call("POST", "/api/sync/join", {"key": "sro-typo", "path": "/x"})
+    assert status == 400 and "share key" in body["error"]
+    for share in (keys, joined):
+        call(daemon, "DELETE", f"/api/sync/{share['id']}", "/api/sync/{id}")
+    assert daemon.ok("GET", "/api/sync") == []
+    assert (folder / "big.bin").exists() and (folder / "docs" / "note.txt").exists()
 
 
 def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:

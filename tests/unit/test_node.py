@@ -189,3 +189,13 @@ async def test_encryption_set_from_a_front_end_applies_at_the_next_start(tmp_pat
         engine = node._engine
         assert isinstance(engine, SwarmTorrentEngine)
         assert engine.swarm.config.encryption == "required"
+
+
+async def test_the_list_leaves_out_a_torrent_being_removed(tmp_path: Path) -> None:
+    """Regression: listing torrents while one was being removed answered 404 for the
+    whole list (the engine had let it go, the node's record was not gone yet)."""
+    async with _node(tmp_path) as node:
+        shared = await node.share(_folder(tmp_path))
+        other = await node.add(MAGNET)
+        await node._engine.remove(shared.id)  # the first half of Node.remove
+        assert [status.id for status in node.torrents()] == [other]

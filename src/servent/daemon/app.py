@@ -44,6 +44,7 @@ from servent.daemon.api import (
 )
 from servent.daemon.routes import Param, Route, Schema, array_of, obj, ref
 from servent.daemon.stream_routes import create_stream, prepare_streaming, serve_stream
+from servent.daemon.sync_api import SYNC_ROUTES
 from servent.node.events import EVENT_TYPES
 from servent.node.node import Node
 
@@ -169,6 +170,7 @@ ROUTES: tuple[Route, ...] = (
         ref("Share"), status=201, also=((200, "already shared"),),
         body={**_SHARE, "required": ["path"]},
     ),
+    *SYNC_ROUTES,
     Route(
         "GET", "/api/events", events, "Server-sent events as they happen", _EVENTS,
         content_type="text/event-stream",

@@ -65,6 +65,7 @@ from servent.node.status import (
     TorrentStatus,
 )
 from servent.node.streaming import NodeStreams
+from servent.node.sync_shares import SyncShares
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self._started = False
         self._init_presence()
         self._init_reachability()
+        self.sync = SyncShares(self, lambda: self._dht)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -182,6 +184,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._monitor = asyncio.get_running_loop().create_task(
                 self._keep_figures(), name="node-figures"
             )
+            await self.sync.start()
         except BaseException:
             await self.close()
             raise
@@ -191,6 +194,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         if not self._started:
             return
         self._started = False
+        await self.sync.close()
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
