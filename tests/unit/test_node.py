@@ -58,7 +58,7 @@ async def test_magnet_pause_resume_remove_survive_restart(tmp_path: Path) -> Non
     async with _node(tmp_path) as node:
         events = node.events()
         torrent_id = await node.add(MAGNET)
-        assert (await asyncio.wait_for(anext(events), 5)).kind == "added"
+        assert (await asyncio.wait_for(anext(events), 5)).type == "torrent_added"
         await events.aclose()
         assert await node.add(MAGNET) == torrent_id
         assert node.torrent(torrent_id).state == "metadata"
@@ -92,8 +92,9 @@ async def test_priorities_limits_and_delete_data(tmp_path: Path) -> None:
     async with _node(tmp_path) as node:
         assert node.config.max_connections == 10
         assert [f.priority for f in node.files(shared.id)] == [1, 0]
-        await node.remove(shared.id, delete_data=True)
-        assert not (folder / "a.bin").exists()
+        result = await node.remove(shared.id, delete_data=True)
+        assert result.data_deleted is False and "before servent" in (result.reason or "")
+        assert (folder / "a.bin").read_bytes() == bytes(range(256)) * 1200  # a share is the user's
         assert node.status().shared_folders == ()
 
 
@@ -130,7 +131,7 @@ async def test_dht_joins_a_local_node_and_its_table_is_saved(tmp_path: Path) -> 
         async with node:
             async with asyncio.timeout(10):
                 async for event in events:
-                    if event.kind == "dht_ready":
+                    if event.type == "dht_ready":
                         break
             assert node.status().dht_nodes >= 1
             status = node.status()

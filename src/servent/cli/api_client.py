@@ -11,6 +11,7 @@ import argparse
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ from servent.daemon.files import read_daemon_file, read_token
 from servent.errors import DaemonError
 
 TIMEOUT = 120.0
+#: The event stream sends a snapshot every second: this much silence means a hung daemon.
+STREAM_TIMEOUT = 30.0
+#: Longest SSE line read (a snapshot of many torrents is one line).
+MAX_STREAM_LINE = 16 * 1024 * 1024
 
 
 class ApiClient:
@@ -31,6 +36,51 @@ class ApiClient:
         info = read_daemon_file(data_dir)
         return cls(info["url"], read_token(data_dir))
 
+    def _open(self, request: urllib.request.Request, timeout: float) -> Any:
+        request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            return urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", exc.reason)
+            except (ValueError, AttributeError):
+                message = exc.reason
+            raise DaemonError(f"{message} (HTTP {exc.code})") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DaemonError(
+                f"cannot reach the node at {self.url}: {reason} "
+                "(is it running? 'servent start' starts it)"
+            ) from None
+
+    def events(self, on_open: Callable[[], None] | None = None) -> Iterator[tuple[str, Any]]:
+        """``(name, data)`` of each server-sent event of ``/api/events`` as it comes,
+        until the daemon ends the stream.  ``on_open`` runs once the daemon answered:
+        every event from then on is seen."""
+        request = urllib.request.Request(self.url + "/api/events")
+        with self._open(request, STREAM_TIMEOUT) as response:
+            if on_open is not None:
+                on_open()
+            name, data = "", ""
+            while True:
+                try:
+                    raw = response.readline(MAX_STREAM_LINE)
+                except OSError as exc:
+                    raise DaemonError(f"the daemon's event stream broke off: {exc}") from None
+                if not raw:
+                    return
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if line.startswith("event: "):
+                    name = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    data += line.removeprefix("data: ")
+                elif not line and name:
+                    try:
+                        yield name, json.loads(data)
+                    except ValueError:
+                        raise DaemonError("the daemon sent an event that is not JSON") from None
+                    name, data = "", ""
+
     def request(
         self,
         method: str,
@@ -43,23 +93,13 @@ class ApiClient:
         """Call the API; returns the decoded JSON or raises :class:`DaemonError`."""
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
             request.add_header("Content-Type", content_type)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as exc:
+        with self._open(request, self.timeout) as response:
             try:
-                message = json.loads(exc.read()).get("error", exc.reason)
-            except (ValueError, AttributeError):
-                message = exc.reason
-            raise DaemonError(f"{message} (HTTP {exc.code})") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DaemonError(
-                f"cannot reach the daemon at {self.url}: {reason} (is 'servent daemon' running?)"
-            ) from None
+                payload = response.read()
+            except OSError as exc:
+                raise DaemonError(f"the daemon's answer broke off: {exc}") from None
         try:
             return json.loads(payload)
         except ValueError:
@@ -127,14 +167,47 @@ def torrent_line(t: dict[str, Any]) -> str:
     return line
 
 
-def resolve_id(client: ApiClient, given: str) -> str:
-    """Accept a full id or a unique prefix (as ``servent list`` prints 12 characters)."""
-    given = given.lower()
-    if len(given) == 40:
-        return given
-    matches = [t["id"] for t in client.request("GET", "/api/torrents") if t["id"].startswith(given)]
-    if len(matches) != 1:
+#: Shortest id prefix accepted: an empty or tiny prefix would pick a torrent by accident.
+MIN_ID_PREFIX = 4
+_HEX = frozenset("0123456789abcdef")
+_SHOWN_CANDIDATES = 5
+
+
+def _candidates(torrents: list[dict[str, Any]]) -> str:
+    shown = ", ".join(f"{t['id'][:12]} ({t.get('name', '')})" for t in torrents[:_SHOWN_CANDIDATES])
+    more = len(torrents) - _SHOWN_CANDIDATES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def match_id(torrents: list[dict[str, Any]], given: str) -> str:
+    """The one torrent id that ``given`` names: the full id or a unique prefix of at
+    least :data:`MIN_ID_PREFIX` hex characters.  Anything else is an error that names
+    the candidates, so a command never acts on a torrent the user did not mean."""
+    prefix = given.strip().lower()
+    if len(prefix) == 40 and set(prefix) <= _HEX:
+        return prefix
+    if not prefix or not set(prefix) <= _HEX or len(prefix) < MIN_ID_PREFIX:
+        what = "no torrent id given" if not prefix else f"{given!r} is not a torrent id prefix"
+        matches = [t for t in torrents if t["id"].startswith(prefix)] if prefix else torrents
+        hint = f"; candidates: {_candidates(matches)}" if matches else "; no torrents"
         raise DaemonError(
-            f"no torrent id starts with {given!r}" if not matches else f"{given!r} is ambiguous"
+            f"{what}: give at least {MIN_ID_PREFIX} hex characters of an id "
+            f"('servent list' shows them){hint}"
         )
-    return str(matches[0])
+    matches = [t for t in torrents if t["id"].startswith(prefix)]
+    if not matches:
+        raise DaemonError(f"no torrent id starts with {prefix!r} ('servent list' shows the ids)")
+    if len(matches) > 1:
+        raise DaemonError(
+            f"{prefix!r} is ambiguous: it matches {len(matches)} torrents: "
+            f"{_candidates(matches)}; give more characters"
+        )
+    return str(matches[0]["id"])
+
+
+def resolve_id(client: ApiClient, given: str) -> str:
+    """The id ``given`` names among the daemon's torrents (see :func:`match_id`)."""
+    prefix = given.strip().lower()
+    if len(prefix) == 40 and set(prefix) <= _HEX:
+        return prefix
+    return match_id(client.request("GET", "/api/torrents"), given)
