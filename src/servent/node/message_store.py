@@ -185,6 +185,15 @@ class MessageStore:
                     "UPDATE messages SET read = 1 WHERE direction = 'in' AND peer = ?", (peer,)
                 )
 
+    def mark_read_channel(self, channel: str) -> None:
+        """Mark the received broadcasts of one channel (``""``: the whole network) read."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE messages SET read = 1 WHERE direction = 'in' AND kind = 'broadcast'"
+                " AND COALESCE(channel, '') = ?",
+                (channel,),
+            )
+
     def get(self, message_id: bytes) -> StoredMessage | None:
         found = self._select("id = ?", (message_id,))
         return found[0] if found else None
@@ -210,6 +219,15 @@ class MessageStore:
                 " AND kind = 'direct' GROUP BY peer"
             ).fetchall()
         return {bytes(peer): int(count) for peer, count in rows}
+
+    def unread_channels(self) -> dict[str, int]:
+        """Unread received broadcasts per channel (``""``: the whole network)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT COALESCE(channel, ''), COUNT(*) FROM messages WHERE direction = 'in'"
+                " AND read = 0 AND kind = 'broadcast' GROUP BY COALESCE(channel, '')"
+            ).fetchall()
+        return {str(channel): int(count) for channel, count in rows}
 
     def _select(
         self, where: str, args: tuple[object, ...] = (), *, limit: int = 100_000

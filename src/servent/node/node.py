@@ -34,6 +34,7 @@ from servent.node.engine import (
     TorrentEngine,
     TorrentSpec,
 )
+from servent.node.messaging import NodeMessaging
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
 from servent.node.presence import NodePresence
@@ -79,7 +80,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence):
+class Node(NodeSettings, NodeReports, NodePresence, NodeMessaging):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
@@ -99,6 +100,7 @@ class Node(NodeSettings, NodeReports, NodePresence):
         self._lock = asyncio.Lock()
         self._started = False
         self._init_presence()
+        self._init_messaging()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class Node(NodeSettings, NodeReports, NodePresence):
             await self._engine.start(self._dht)
             self._start_dht_bootstrap()
             self._start_presence()
+            await self._start_messaging()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -180,6 +183,7 @@ class Node(NodeSettings, NodeReports, NodePresence):
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:
             self._totals.save(self._store)
+        await self._stop_messaging()
         await self._stop_presence()
         await self._engine.close()
         await self._stop_dht()
@@ -207,6 +211,7 @@ class Node(NodeSettings, NodeReports, NodePresence):
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
             self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
             self._presence_dht_ready()
+            self._messaging_network_ready()
 
     async def _stop_dht(self) -> None:
         if self._dht is not None:
