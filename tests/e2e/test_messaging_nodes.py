@@ -8,6 +8,7 @@ The daemons-and-DHT version is ``test_messaging_daemons.py``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -125,7 +126,7 @@ async def test_a_broadcast_crosses_a_chain_of_nodes_signed_and_once(tmp_path: Pa
     for node in nodes:
         await node.start()
     try:
-        for left, right in zip(nodes, nodes[1:], strict=False):
+        for left, right in itertools.pairwise(nodes):
             await _link(right, left)
         for node in nodes:
             await _until(lambda n=node: len(n.messenger.broadcasts.neighbours) >= 1, "neighbours")

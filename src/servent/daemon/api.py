@@ -420,4 +420,7 @@ def build_app(node: Node, token: str) -> web.Application:
     app.router.add_get("/api/events", events)
     app.router.add_get("/", web_file)
     app.router.add_get("/ui/{name}", web_file)
+    from servent.daemon.messages_api import add_message_routes
+
+    add_message_routes(app)
     return app

@@ -348,6 +348,9 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         },
     }
+    from servent.daemon.messages_api import message_paths
+
+    paths.update(message_paths())
     return {
         "openapi": "3.0.3",
         "info": {

@@ -52,9 +52,7 @@ MAX_NAME = 64
 Emit = Callable[[str, dict[str, Any]], None]
 
 
-def message_json(
-    message: StoredMessage, own_key: bytes, names: dict[bytes, str]
-) -> dict[str, Any]:
+def message_json(message: StoredMessage, own_key: bytes, names: dict[bytes, str]) -> dict[str, Any]:
     """A message as the API and ``servent messages --json`` show it (the issue's keys
     first, then what the web UI and ``--outbox`` need)."""
     sender = own_key if message.direction == "out" else message.peer
@@ -117,9 +115,7 @@ class Messenger:
         self.direct = DirectMessages(
             host, store, on_received=self._received, on_delivered=self._delivered, clock=clock
         )
-        self.broadcasts = Broadcasts(
-            host, store, identity, on_received=self._received, clock=clock
-        )
+        self.broadcasts = Broadcasts(host, store, identity, on_received=self._received, clock=clock)
         self._names: dict[bytes, str] = {}
         self._redial: dict[bytes, tuple[float, float]] = {}  # key -> (next try, wait)
         self._wake_upkeep = asyncio.Event()
