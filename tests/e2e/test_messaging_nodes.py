@@ -186,3 +186,54 @@ async def test_messages_of_the_largest_size_fit_one_channel_frame(tmp_path: Path
         await a.messenger.broadcast(text)
         await _until(lambda: len(b.messenger.messages(direction="in")) == 2, "both arrived")
         assert {m["text"] for m in b.messenger.messages(direction="in")} == {text}
+
+
+async def test_hostile_frames_are_refused_and_floods_limited(tmp_path: Path) -> None:
+    """A raw channel host plays a hostile node: garbage, forged broadcasts, a flood."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from servent.net.channel_host import ChannelHost
+    from servent.proto.channel import LocalKeys
+    from servent.proto.gossip import GossipMessage, Publish
+    from servent.proto.gossip.frames import encode_frame
+    from servent.proto.message_frames import (
+        Ack,
+        DirectMessage,
+        decode_message_frame,
+        encode_message_frame,
+    )
+
+    attacker = ChannelHost(LocalKeys.create(Ed25519PrivateKey.generate()))
+    async with _node(tmp_path, "a") as a:
+        address = a.status().listen_address
+        assert address is not None
+        async with asyncio.timeout(DEADLINE):
+            channel = await attacker.connect(a.identity.public_key, [tuple(address)])  # type: ignore[list-item]
+            garbage = channel.open_stream("servent/message/1")
+            garbage.send(b"this is not bencode")
+            assert await garbage.receive() is None and garbage.reset_by_peer is not None
+
+            flood = channel.open_stream("servent/message/1")
+            started = time.monotonic()
+            for n in range(200):
+                flood.send(encode_message_frame(DirectMessage(n.to_bytes(16, "big"), 0, b"spam")))
+            flood.close()  # A's handler ends after the last one, and so does the stream
+            acks = []
+            while (data := await flood.receive()) is not None:
+                acks.append(decode_message_frame(data))
+            elapsed = time.monotonic() - started
+        assert all(isinstance(ack, Ack) for ack in acks)
+        # The burst of 50, plus 5 a second while the flood lasted; never all 200.
+        assert 50 <= len(acks) <= 50 + 5 * elapsed + 1 and len(acks) < 200
+        assert len(a.messenger.messages(direction="in")) == len(acks)
+
+        forged = GossipMessage(bytes(32), 1, int(time.time()), b"", b"forged", b"\x00" * 64)
+        gossip = channel.open_stream("servent/gossip/1")
+        gossip.send(encode_frame(Publish(forged)))
+        for _ in range(10):
+            gossip.send(b"not a gossip frame")
+        async with asyncio.timeout(DEADLINE):
+            await channel.wait_closed()  # ten strikes: A closed the channel
+        assert a.messenger.broadcasts.router.statistics.invalid == 1
+        assert all(m["text"] != "forged" for m in a.messenger.messages())
+    await attacker.close()
