@@ -42,7 +42,8 @@ def outbox_line(message: dict[str, Any]) -> str:
 
 
 def follow_events(client: ApiClient, kinds: frozenset[str]) -> Iterator[dict[str, Any]]:
-    """The data of each server-sent event whose name is in ``kinds``, as it arrives."""
+    """The data of each server-sent event whose name is in ``kinds``, as it arrives
+    (a typed event's ``message`` field when it has one)."""
     request = urllib.request.Request(client.url + "/api/events")
     request.add_header("Authorization", f"Bearer {client.token}")
     try:
@@ -56,6 +57,8 @@ def follow_events(client: ApiClient, kinds: frozenset[str]) -> Iterator[dict[str
             if line.startswith("event:"):
                 name = line[6:].strip()
             elif line.startswith("data:") and name in kinds:
-                yield json.loads(line[5:])
+                data = json.loads(line[5:])
+                inner = data.get("message") if isinstance(data, dict) else None
+                yield inner if isinstance(inner, dict) else data
             elif not line:
                 name = ""

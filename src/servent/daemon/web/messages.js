@@ -174,7 +174,10 @@ async function followEvents() {
           buffer = buffer.slice(cut + 2);
           const kind = (chunk.match(/^event: (.*)$/m) || [])[1];
           const data = (chunk.match(/^data: (.*)$/m) || [])[1];
-          if (kind === "message_received" && data) await onReceived(JSON.parse(data));
+          if (kind === "message_received" && data) {
+            const parsed = JSON.parse(data);
+            await onReceived(parsed.message || parsed);
+          }
           if (kind === "message_delivered" && data) onDelivered(JSON.parse(data));
         }
       }
