@@ -166,6 +166,8 @@ class Broadcasts:
         if key not in self.router.neighbours:
             self.router.add_neighbour(key, self._clock())
             self._run_actions()
+        with contextlib.suppress(ChannelError):  # an open stream keeps the channel from idling out
+            self._stream_for(channel)
 
     def _channel_closed(self, channel: NodeChannel) -> None:
         self._streams.pop(channel, None)
@@ -182,12 +184,16 @@ class Broadcasts:
         if transport is not None and transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
             return
         try:
-            stream = self._streams.get(channel)
-            if stream is None or stream.closed_for_sending:
-                stream = self._streams[channel] = channel.open_stream(GOSSIP_PROTOCOL)
-            stream.send(encode_frame(frame))
+            self._stream_for(channel).send(encode_frame(frame))
         except ChannelError as exc:
             log.debug("gossip frame to %s not sent: %s", channel.peer_id, exc)
+
+    def _stream_for(self, channel: NodeChannel) -> NodeStream:
+        """Our gossip stream on ``channel``, opened on first use."""
+        stream = self._streams.get(channel)
+        if stream is None or stream.closed_for_sending:
+            stream = self._streams[channel] = channel.open_stream(GOSSIP_PROTOCOL)
+        return stream
 
     # -- receiving -------------------------------------------------------------------
 
