@@ -199,8 +199,16 @@ class MessageStore:
         return found[0] if found else None
 
     def messages(
-        self, *, direction: str | None = None, since: float | None = None, limit: int = 1000
+        self,
+        *,
+        direction: str | None = None,
+        since: float | None = None,
+        limit: int = 1000,
+        peer: bytes | None = None,
+        channel: str | None = None,
     ) -> list[StoredMessage]:
+        """Messages oldest first, the newest ``limit`` of them; ``peer`` keeps the direct
+        messages with one node, ``channel`` the broadcasts of one channel."""
         clauses: list[str] = []
         args: list[object] = []
         if direction is not None:
@@ -209,8 +217,20 @@ class MessageStore:
         if since is not None:
             clauses.append("time > ?")
             args.append(since)
+        if peer is not None:
+            clauses.append("kind = 'direct' AND peer = ?")
+            args.append(peer)
+        if channel is not None:
+            clauses.append("kind = 'broadcast' AND COALESCE(channel, '') = ?")
+            args.append(channel)
         where = " AND ".join(clauses) or "1"
-        return self._select(where, tuple(args), limit=limit)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE {where}"
+                " ORDER BY time DESC, rowid DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_message(row) for row in reversed(rows)]
 
     def unread_counts(self) -> dict[bytes, int]:
         with self._lock:

@@ -174,13 +174,14 @@ class Messenger:
     ) -> list[dict[str, Any]]:
         """Messages oldest first; ``peer`` keeps one conversation (direct messages with
         that node), ``channel`` one broadcast channel (``""``: the whole network)."""
-        found = self.store.messages(direction=direction, since=since, limit=100_000)
-        if peer is not None:
-            key = node_key(peer)
-            found = [m for m in found if m.kind == "direct" and m.peer == key]
-        if channel is not None:
-            found = [m for m in found if m.kind == "broadcast" and (m.channel or "") == channel]
-        return [self.to_json(m) for m in found[-limit:]]
+        found = self.store.messages(
+            direction=direction,
+            since=since,
+            limit=limit,
+            peer=None if peer is None else node_key(peer),
+            channel=channel,
+        )
+        return [self.to_json(m) for m in found]
 
     def outbox(self) -> list[dict[str, Any]]:
         return [self.to_json(m) for m in self.store.outbox()]
