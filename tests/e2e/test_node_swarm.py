@@ -188,3 +188,18 @@ async def test_node_requiring_encryption_downloads_from_a_default_node(tmp_path:
         await _until(lambda: leecher.torrent(torrent_id).progress == 1.0, "encrypted download")
         save = Path(leecher.torrent(torrent_id).save_path) / "album"
         assert (save / "big.bin").read_bytes() == (folder / "big.bin").read_bytes()
+
+
+async def test_max_peers_per_ip_setting_reaches_the_torrent(tmp_path: Path) -> None:
+    """The per-address cap (against one host filling a seeder) comes from the node config."""
+    folder = _folder(tmp_path)
+    async with _node(tmp_path, "seeder", max_peers_per_ip=5) as seeder:
+        shared = await seeder.share(folder)
+        await seeder.set_limits(max_peers_per_torrent=7)  # other limits keep it
+        engine = seeder._engine
+        from servent.node.swarm_engine import SwarmTorrentEngine
+
+        assert isinstance(engine, SwarmTorrentEngine)
+        session = engine._get(shared.id).session
+        assert session is not None
+        assert (session.config.max_peers_per_ip, session.config.max_connections) == (5, 7)

@@ -123,3 +123,18 @@ def test_config_is_frozen_and_public_dict_is_json_ready(tmp_path: Path) -> None:
     view = config.public_dict()
     assert view["data_dir"] == str(tmp_path)
     assert isinstance(view["dht_bootstrap"], list)
+
+
+def test_max_peers_per_ip_from_file_and_flag(tmp_path: Path) -> None:
+    """The per-address connection cap (against one host filling a seeder) is a setting."""
+    assert load_config(overrides={"data_dir": str(tmp_path)}).max_peers_per_ip == 3
+    file = tmp_path / "c.toml"
+    file.write_text("max_peers_per_ip = 5\n")
+    assert load_config(file, {"data_dir": str(tmp_path)}).max_peers_per_ip == 5
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    flags = overrides_from_args(parser.parse_args(["--max-peers-per-ip", "8"]))
+    assert load_config(file, {"data_dir": str(tmp_path), **flags}).max_peers_per_ip == 8
+    file.write_text("max_peers_per_ip = 0\n")
+    with pytest.raises(ConfigError, match="max_peers_per_ip"):
+        load_config(file, {"data_dir": str(tmp_path)})

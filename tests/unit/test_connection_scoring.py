@@ -8,6 +8,7 @@ from servent.proto.connection_scoring import (
     CandidateHistory,
     ConnectedPeerView,
     candidate_score,
+    dialable_while_seeding,
     peer_to_replace,
     rank_candidates,
 )
@@ -100,3 +101,34 @@ def test_failing_address_backs_off_exponentially_then_is_given_up() -> None:
     assert known.due(now, 5) == [] and known.exhausted()
     known.add(address)  # heard of again: a fresh start
     assert [p.address for p in known.due(now, 5)] == [address]
+
+
+def test_seed_dials_tracker_dht_lsd_and_manual_peers_of_unknown_kind() -> None:
+    """Regression: a seeder never dialled the leecher a tracker handed it (seed=None),
+    so a leecher that announced first waited for the tracker's next interval."""
+    for source in ("tracker", "dht", "lsd", "manual", "magnet"):
+        assert dialable_while_seeding(CandidateHistory(source))
+        assert dialable_while_seeding(CandidateHistory(source, seed=False))
+        assert not dialable_while_seeding(CandidateHistory(source, seed=True))
+
+
+def test_seed_keeps_waiting_where_the_peer_will_dial_it_anyway() -> None:
+    """Decision 0014's duplicate guard stays where it matters."""
+    assert dialable_while_seeding(CandidateHistory("pex"))  # no flags: like a tracker peer
+    assert dialable_while_seeding(CandidateHistory("pex", seed=False, reachable=True))
+    assert not dialable_while_seeding(CandidateHistory("pex", seed=False))  # it dialled out
+    assert not dialable_while_seeding(CandidateHistory("pex", seed=True, reachable=True))
+    assert not dialable_while_seeding(CandidateHistory("incoming", seed=False))
+
+
+def test_known_peers_while_seeding_skip_only_known_seeds() -> None:
+    known = KnownPeers()
+    known.add(("10.0.0.1", 1), source="tracker")
+    known.add(("10.0.0.2", 2), source="dht")
+    known.add(("10.0.0.3", 3), source="tracker")
+    known.dialling(("10.0.0.3", 3))
+    known.connected(("10.0.0.3", 3))
+    known.disconnected(("10.0.0.3", 3), 0.0, seed=True)  # it showed every piece
+    assert {p.address[1] for p in known.due(10.0, 5, seeding=True)} == {1, 2}
+    assert [p.address[1] for p in known.due(10.0, 5)] == [3, 1, 2]  # a seed, once connected
+    assert known.has_due(10.0, seeding=True)

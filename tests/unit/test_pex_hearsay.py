@@ -101,9 +101,9 @@ def test_a_peer_seen_to_be_a_seed_is_not_dialled_while_seeding() -> None:
     known.disconnected(LEECH, 1.0, seed=True)  # it had every piece: "both are seeds"
     assert not known.has_due(1.0, seeding=True) and known.due(1.0, 5, seeding=True) == []
     assert [p.address for p in known.due(1.0, 5)] == [LEECH]
-    # Nobody said what a tracker's address is: a seeding torrent leaves it alone.
+    # Nobody said what a tracker's address is: a seeding torrent dials it (decision 0021).
     known.add(SEED, source="tracker")
-    assert known.due(1.0, 5, seeding=True) == []
+    assert [p.address for p in known.due(1.0, 5, seeding=True)] == [SEED]
 
 
 def test_seed_bonus_and_the_seeding_filter_in_the_scores() -> None:
@@ -113,7 +113,9 @@ def test_seed_bonus_and_the_seeding_filter_in_the_scores() -> None:
     leecher = CandidateHistory("dht", seed=False, reachable=True)
     histories = [CandidateHistory("tracker"), seed, CandidateHistory("dht", seed=False), leecher]
     assert rank_candidates(histories, lambda h: h, 4) == [histories[0], seed, leecher, histories[2]]
-    assert rank_candidates(histories, lambda h: h, 4, seeding=True) == [leecher]
+    # Seeding: everything but the known seed (a DHT leecher's reachability is not asked).
+    seeding = rank_candidates(histories, lambda h: h, 4, seeding=True)
+    assert seeding == [histories[0], leecher, histories[2]]
 
 
 def test_dropped_retracts_only_the_same_peers_unproven_hearsay() -> None:

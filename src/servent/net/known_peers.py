@@ -121,7 +121,7 @@ class KnownPeers:
     def due(self, now: float, count: int, *, seeding: bool = False) -> list[KnownPeer]:
         """Up to ``count`` addresses to dial now (not busy, back-off over, not given up),
         best scored first (:mod:`servent.proto.connection_scoring`); while ``seeding``
-        only known leechers."""
+        none known to be a seed."""
         if count <= 0:
             return []
         eligible = [

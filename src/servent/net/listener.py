@@ -40,7 +40,9 @@ class ChannelAcceptor(Protocol):
 class IncomingTarget(Protocol):
     """What an incoming peer is handed to: a torrent session, or a magnet's metadata fetch."""
 
-    def accept_incoming(self, session: PeerSession, now: float) -> bool: ...
+    def accept_incoming(
+        self, session: PeerSession, now: float, *, node_full: bool = False
+    ) -> bool: ...
 
 
 __all__ = ["ChannelAcceptor", "IncomingTarget", "PeerListener"]
@@ -172,12 +174,14 @@ class PeerListener:
         if torrent is None:
             session.close("handshake for an unknown torrent")
             return
-        if not self.limits.try_reserve():
-            session.close("connection limit reached")
-            return
+        # At the node-wide limit a torrent may still take the peer in place of one of
+        # its idle connections (whose close gives the slot back).
+        node_full = not self.limits.try_reserve()
+        if node_full:
+            self.limits.connections += 1
         now = asyncio.get_running_loop().time()
         self._pending.discard(session)
-        if not torrent.accept_incoming(session, now):
+        if not torrent.accept_incoming(session, now, node_full=node_full):
             self.limits.release()
             self._pending.add(session)  # so peer_closed finds it
             session.close("torrent refused the peer")

@@ -273,14 +273,14 @@ class MetadataFetch(PieceLayerPhase):
                 continue
             self._request(session, now)
 
-    def accept_incoming(self, session: PeerSession, now: float) -> bool:
+    def accept_incoming(self, session: PeerSession, now: float, *, node_full: bool = False) -> bool:
         """Take a peer that dialled us for this magnet (it found us through a tracker).
 
         The listener reserved a connection slot; on False it closes the
         session and releases the slot, otherwise the slot is released when
-        the session closes.
+        the session closes.  At the node-wide limit (``node_full``) it is refused.
         """
-        if self._done.done() or len(self._sessions) >= 2 * self.max_parallel:
+        if node_full or self._done.done() or len(self._sessions) >= 2 * self.max_parallel:
             return False
         magnet = self.magnet
         hybrid = magnet.info_hash_v1 is not None and magnet.info_hash_v2 is not None

@@ -34,6 +34,7 @@ class SwarmPeer:
         "downloaded",
         "has_all",
         "identity",
+        "last_payload",
         "open",
         "parole_piece",
         "pieces",
@@ -79,14 +80,19 @@ class SwarmPeer:
         self._last_downloaded = 0
         self._last_uploaded = 0
         self.connected_at = now
+        #: When a block last moved either way (seen at a rate update); None = never.
+        self.last_payload: float | None = None
         self.snubbed = False
         #: The piece a peer on parole is fetching alone.
         self.parole_piece: int | None = None
 
-    def update_rates(self, elapsed: float) -> None:
-        """Fold the bytes moved since the last call into the smoothed rates."""
+    def update_rates(self, elapsed: float, now: float) -> None:
+        """Fold the bytes moved since the last call into the smoothed rates (and note
+        ``now`` as the last payload exchange if any moved: keep-alives do not count)."""
         if elapsed <= 0:
             return
+        if self.downloaded != self._last_downloaded or self.uploaded != self._last_uploaded:
+            self.last_payload = now
         down = (self.downloaded - self._last_downloaded) / elapsed
         up = (self.uploaded - self._last_uploaded) / elapsed
         self._last_downloaded = self.downloaded

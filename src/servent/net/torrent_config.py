@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from servent.proto.peer_admission import DEFAULT_MAX_PER_IP
 from servent.proto.peerwire import ConnectionConfig
 from servent.proto.pipeline import PipelineConfig
 
@@ -20,6 +21,8 @@ class TorrentConfig:
     """Per-torrent limits and timings chosen by the user (defaults suit the public swarm)."""
 
     max_connections: int = 50
+    #: Connections with one IP address (a newcomer beyond it may only replace an idle one).
+    max_peers_per_ip: int = DEFAULT_MAX_PER_IP
     #: Peers we upload to at once; ``None`` = every interested peer.
     upload_slots: int | None = 4
     download_rate: float | None = None

@@ -26,6 +26,7 @@ from servent.net.peer_session import PeerSession
 from servent.net.provenance import BanList, PeerIdentity
 from servent.net.swarm_peer import SwarmPeer
 from servent.proto.mse import EncryptionPolicy
+from servent.proto.peer_admission import AdmissionPolicy, PeerActivity, admit_peer
 from servent.proto.peerwire import Event, PeerConnection
 from servent.proto.peerwire.extensions import ExtensionRegistry
 from servent.proto.picker import PiecePicker
@@ -71,6 +72,10 @@ class TorrentConnections:
     _dials: set[asyncio.Task[None]]
     _tasks: asyncio.TaskGroup | None
     _held_off: bool
+    #: Incoming peers refused (per-address cap, or full with nobody idle) and idle
+    #: connections closed to make room for one (counters for tests and status).
+    refused_incoming: int
+    evicted: int
 
     @property
     def complete(self) -> bool:
@@ -102,8 +107,7 @@ class TorrentConnections:
     def _dial_due(self, now: float) -> None:
         if self._stop.is_set() or self._tasks is None:
             return
-        # A seed dials only addresses PEX reported as leechers (two seeds have nothing
-        # to trade); otherwise it waits for leechers to dial it.
+        # A seed skips addresses known to be seeds (two seeds have nothing to trade).
         for known in self.known.due(now, self._room(), seeding=self.complete):
             if not self.limits.try_reserve():
                 break
@@ -162,21 +166,25 @@ class TorrentConnections:
             extensions=self.extension_registry,
         )
 
-    def accept_incoming(self, session: PeerSession, now: float) -> bool:
+    def accept_incoming(self, session: PeerSession, now: float, *, node_full: bool = False) -> bool:
         """Take over an incoming connection whose handshake named this torrent.
 
         The caller (the listener) already reserved a global connection slot;
-        on False it closes the session and releases the slot.
+        on False it closes the session and releases the slot.  ``node_full``: that
+        slot is over the node-wide limit, so an idle connection must make room.
         """
         host, port = session.address
-        if (
-            self._tasks is None
-            or self._stop.is_set()
-            or len(self.peers) >= self.config.max_connections
-        ):
+        if self._tasks is None or self._stop.is_set():
             return False
         handshake = session.conn.remote_handshake
         if self.bans.is_banned(host, port, handshake.peer_id if handshake else None):
+            return False
+        admission = admit_peer(
+            self._activity(), host, now, self._admission_policy(), node_full=node_full
+        )
+        if not admission.accept:
+            self.refused_incoming += 1
+            log.debug("refusing %s:%d: %s", host, port, admission.reason)
             return False
         meta = self.metainfo
         if handshake is not None and handshake.info_hash == self.aria2_alias:
@@ -191,7 +199,50 @@ class TorrentConnections:
         session.conn.extensions = self.extension_registry
         self._register(session, dialled=None)
         session.handler = self
+        if isinstance(admission.evict, SwarmPeer):  # the keys _activity handed in
+            self._evict(admission.evict, host)
         return True
+
+    def _close_twin(self, twin: SwarmPeer, kept: SwarmPeer) -> None:
+        """Close the older of two connections to one peer (both dialled each other); the
+        address it held passes to the kept one, so it is not dialled again meanwhile."""
+        held = twin.dialled if twin.dialled is not None else self._incoming_listen.pop(twin, None)
+        twin.dialled = None  # its end no longer speaks for the address
+        if held is not None and kept.dialled is None and kept not in self._incoming_listen:
+            self._incoming_listen[kept] = held
+        elif held is not None and held != kept.dialled:
+            self.known.disconnected(held, self.loop.time())
+        twin.session.close("duplicate connection (the newer one is kept)")
+
+    def _admission_policy(self) -> AdmissionPolicy:
+        return AdmissionPolicy(
+            max_peers=self.config.max_connections, max_per_ip=self.config.max_peers_per_ip
+        )
+
+    def _activity(self) -> list[PeerActivity]:
+        """Every connection of the torrent as :func:`admit_peer` sees it (one already
+        closing is leaving: it neither counts nor can be evicted twice)."""
+        return [
+            PeerActivity(
+                key=peer,
+                host=peer.session.address[0],
+                incoming=peer.dialled is None,
+                open=peer.open,
+                connected_at=peer.connected_at,
+                last_payload=peer.last_payload,
+                interested=peer.session.conn.am_interested or peer.session.conn.peer_interested,
+            )
+            for peer in self.peers.values()
+            if peer.session.close_reason is None
+        ]
+
+    def _evict(self, victim: SwarmPeer, newcomer: str) -> None:
+        """Close an idle connection so an incoming peer gets its slot."""
+        self.evicted += 1
+        log.info("replacing idle peer %s with a new peer from %s", victim.label, newcomer)
+        if victim.dialled is not None:
+            self.known.penalise(victim.dialled, "idle, replaced by an incoming peer")
+        victim.session.close("idle: replaced by an incoming peer")
 
     def _register(self, session: PeerSession, *, dialled: Address | None) -> None:
         peer = SwarmPeer(

@@ -324,9 +324,9 @@ class TorrentDiscovery:
     def heard_on_lsd(self, address: Address) -> None:
         """A neighbour announced this torrent: take it as a peer, and answer a newcomer.
 
-        Our own periodic announce may be minutes away and a complete torrent
-        never dials, so a neighbour we have not heard before gets an announce
-        back (never more often than ``lsd_reply_interval``).
+        Our own periodic announce may be minutes away, so a neighbour we have
+        not heard before gets an announce back (never more often than
+        ``lsd_reply_interval``) and can dial us too.
         """
         self.deliver([address], "lsd")
         if address not in self._lsd_heard:

@@ -46,6 +46,7 @@ from servent.net.torrent_uploads import TorrentUploads
 from servent.net.web_seed import WebSeed, run_web_seeds
 from servent.proto.choker import Choker, ChokerConfig
 from servent.proto.hash_serving import HashServer
+from servent.proto.peer_admission import keeps_new_duplicate
 from servent.proto.peerwire import (
     AllowedFast,
     Cancel,
@@ -140,6 +141,8 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         self._web_seed_task: asyncio.Task[None] | None = None
         self._piece_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._dials: set[asyncio.Task[None]] = set()
+        self.refused_incoming = 0
+        self.evicted = 0
         self._incoming_listen: dict[SwarmPeer, Address] = {}
         #: Addresses that turned out to be this node (never dialled again).
         self.own_addresses: set[Address] = set()
@@ -348,7 +351,7 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         elapsed = now - self._last_tick
         self._last_tick = now
         for peer in self.open_peers:
-            peer.update_rates(elapsed)
+            peer.update_rates(elapsed, now)
         due = self.choker.next_timer()
         if due is None or now >= due:
             self._run_choker(now)
@@ -393,9 +396,17 @@ class TorrentSession(TorrentUploads, TorrentConnections):
         if self.bans.is_banned(host, port, peer_id):
             session.abort("banned")
             return
-        if any(p.identity[2] == peer_id for p in self.open_peers):
-            session.close("duplicate connection")
-            return
+        twin = next((p for p in self.open_peers if p.identity[2] == peer_id), None)
+        if twin is not None:
+            if not keeps_new_duplicate(
+                new_outgoing=peer.dialled is not None,
+                old_outgoing=twin.dialled is not None,
+                our_id=self.peer_id,
+                their_id=peer_id,
+            ):
+                session.close("duplicate connection")
+                return
+            self._close_twin(twin, peer)
         peer.identity = (host, port, peer_id)
         peer.open = True
         peer.connected_at = now

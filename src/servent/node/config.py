@@ -50,6 +50,9 @@ class Config:
     listen_port: int = 6881
     max_connections: int = 200
     max_peers_per_torrent: int = 50
+    max_peers_per_ip: int = 3
+    """Connections per torrent with one IP address (a flood from one host cannot fill
+    the torrent; a newcomer beyond it may only replace an idle one)."""
     download_rate_limit: int = 0
     """Bytes per second for all torrents together; 0 is unlimited."""
     upload_rate_limit: int = 0
@@ -108,7 +111,7 @@ RUNTIME_KEYS = frozenset(
 #: Settings the API may store for the next start (applied by ``Node.start``).
 STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
-_COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent"})
+_COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent", "max_peers_per_ip"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
 _BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled"})
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
@@ -238,6 +241,7 @@ HELP = {
     "listen_port": "TCP/UDP port for peers and the DHT (0 = any free port)",
     "max_connections": "peer connections in total",
     "max_peers_per_torrent": "peer connections per torrent",
+    "max_peers_per_ip": "peer connections per torrent with one IP address",
     "download_rate_limit": "bytes/s for all torrents (0 = unlimited)",
     "upload_rate_limit": "bytes/s for all torrents (0 = unlimited)",
     "dht_enabled": "join the Mainline DHT (true/false)",

@@ -85,6 +85,7 @@ class EngineLimits:
     upload_rate_limit: int = 0
     max_connections: int = 200
     max_peers_per_torrent: int = 50
+    max_peers_per_ip: int = 3
 
 
 MetadataCallback = Callable[[str, "Metainfo"], None]

@@ -41,6 +41,7 @@ class NodeSettings:
             upload_rate_limit=self.config.upload_rate_limit,
             max_connections=self.config.max_connections,
             max_peers_per_torrent=self.config.max_peers_per_torrent,
+            max_peers_per_ip=self.config.max_peers_per_ip,
         )
 
     async def set_limits(

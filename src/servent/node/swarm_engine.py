@@ -280,6 +280,7 @@ class SwarmTorrentEngine:
             storage = self._storage(torrent, metainfo)
             config = TorrentConfig(
                 max_connections=self.limits.max_peers_per_torrent,
+                max_peers_per_ip=self.limits.max_peers_per_ip,
                 download_rate=_rate(torrent.download_limit),
                 upload_rate=_rate(torrent.upload_limit),
             )

@@ -13,10 +13,13 @@ decides how fast a download starts and how well it survives churn.
   deliver are preferred); every failed attempt in a row lowers the score.
 * **Seed or not** (BEP 11 PEX flags, or what an earlier connection showed): a
   downloading torrent prefers seeds, they have every piece; a seeding torrent
-  dials only addresses known to be reachable leechers (two seeds have nothing
-  to trade, and an address of unknown kind is most likely another seed of a
-  tracker's list).  An address PEX flags as reachable (its reporter dialled it) gets a
-  small bonus over one only seen as an incoming connection.
+  dials every address that is not known to be a seed (two seeds have nothing
+  to trade), as libtorrent, Transmission and aria2 do: a leecher that
+  announced to a tracker before us may not announce again for half an hour,
+  so waiting for it to dial would stall the download.  Only where a duplicate
+  is likely does a seed wait (see :func:`dialable_while_seeding`).  An address
+  PEX flags as reachable (its reporter dialled it) gets a small bonus over one
+  only seen as an incoming connection.
 """
 
 from __future__ import annotations
@@ -90,10 +93,18 @@ def candidate_score(history: CandidateHistory) -> float:
 
 
 def dialable_while_seeding(history: CandidateHistory) -> bool:
-    """A seeding torrent dials an address only when it is known to be a leecher that
-    accepts connections (its reporter dialled it): a peer only ever seen dialling
-    out will dial us too, and two dials at once end in a duplicate."""
-    return history.seed is False and history.reachable
+    """Whether a seeding torrent dials this address: any from the user, a tracker, the
+    DHT, LSD or PEX that is not known to be a seed.  Two kinds wait to be dialled
+    instead, as both will dial us and two dials at once end in a duplicate: a PEX
+    leecher not flagged reachable (it dialled out to its reporter), and an address
+    known only because it dialled us before (decision 0021)."""
+    if history.seed:
+        return False
+    if history.source == "incoming":
+        return False
+    if history.source == "pex" and history.seed is False:
+        return history.reachable  # flags present: trust "reachable"
+    return True
 
 
 def rank_candidates(
@@ -104,7 +115,7 @@ def rank_candidates(
     seeding: bool = False,
 ) -> list[T]:
     """The best ``count`` candidates, best first (ties keep the input order); while
-    ``seeding``, only those :func:`dialable_while_seeding`."""
+    ``seeding``, only those :func:`dialable_while_seeding` (not known seeds)."""
     if count <= 0:
         return []
     histories = ((c, history(c)) for c in candidates)

@@ -89,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="peer connections at most (default 50)",
     )
     parser.add_argument(
+        "--max-peers-per-ip",
+        metavar="N",
+        type=int,
+        default=3,
+        help="peer connections with one IP address at most (default 3)",
+    )
+    parser.add_argument(
         "--download-rate",
         metavar="BYTES/S",
         default=None,
@@ -250,6 +257,8 @@ def run_get(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dht-port: {args.dht_port} is not a port number")
     if args.max_connections < 1:
         raise ConfigError("--max-connections must be at least 1")
+    if args.max_peers_per_ip < 1:
+        raise ConfigError("--max-peers-per-ip must be at least 1")
     if args.metadata_timeout <= 0:
         raise ConfigError("--metadata-timeout must be positive")
     for text in args.bootstrap:
@@ -291,6 +300,7 @@ async def _get(
     )
     torrent_config = TorrentConfig(
         max_connections=args.max_connections,
+        max_peers_per_ip=args.max_peers_per_ip,
         sequential=args.sequential,
         max_dial_failures=DIAL_ATTEMPTS,
     )
