@@ -198,3 +198,22 @@ def test_a_queued_message_survives_kill_9_of_the_sender_and_reaches_a_late_recip
     _poll(lambda: not restarted.ok("GET", "/api/messages/outbox"), "the outbox emptied")
     inbox = _inbox(late)
     assert [(m["text"], m["id"]) for m in inbox] == [("are you there?", outbox[0]["id"])]
+
+
+def test_the_channel_to_a_contact_comes_back_after_it_moves(network: Network) -> None:
+    keeper, contact = network.start("keeper"), network.start("contact")
+    contact_id = _id(contact)
+    _ok(keeper, "contacts", "add", contact_id, "Moving")
+
+    def neighbours(daemon: Daemon) -> list[str]:
+        return list(daemon.ok("GET", "/api/messaging")["neighbours"])
+
+    _poll(lambda: neighbours(keeper) == [contact_id], "a channel to the contact")
+    assert contact.stop() == 0
+    _poll(lambda: neighbours(keeper) == [], "the channel gone with the contact")
+    moved = network.start("contact")
+    _poll(lambda: neighbours(keeper) == [contact_id], "the channel again, to the new port")
+    keeper_id = _id(keeper)
+    _poll(lambda: neighbours(moved) == [keeper_id], "the moved node sees the keeper too")
+    listed = json.loads(_ok(keeper, "contacts", "list", "--json"))
+    assert listed == [{"id": contact_id, "name": "Moving"}]
