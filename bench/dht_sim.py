@@ -19,12 +19,8 @@ import sys
 import time
 
 from servent.testing.datagram_network import LatencyModel
-from servent.testing.dht_network import (
-    LookupReport,
-    build_dht_network,
-    measure_lookups,
-    percentile,
-)
+from servent.testing.dht_lookups import LookupReport, measure_lookups, percentile
+from servent.testing.dht_network import build_dht_network
 
 
 def _peak_memory_mib() -> float:
@@ -53,6 +49,11 @@ def _print_report(report: LookupReport) -> None:
         f"p90 {percentile(report.latencies, 0.9):.3f}s "
         f"p99 {percentile(report.latencies, 0.99):.3f}s"
     )
+    if report.kind == "get_peers":
+        print(
+            f"  {'':<9} first peers p50 {percentile(report.first_peers, 0.5):.3f}s "
+            f"p90 {percentile(report.first_peers, 0.9):.3f}s"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--loss", type=float, default=0.0, help="packet loss probability")
     parser.add_argument("--settle", type=float, default=5.0, help="simulated seconds before churn")
-    parser.add_argument("--latency-ms", type=float, default=25.0, help="median access delay")
+    parser.add_argument(
+        "--latency-ms", type=float, default=25.0,
+        help="median access delay of one end (a hop's round trip is about four of them)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latency-sigma", type=float, default=LatencyModel().sigma,
+        help="lognormal shape of access delays (the tail: 0.6 mild, 1.0 heavy)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.nodes < 2 or not 0.0 <= args.churn < 1.0:
         parser.error("need --nodes >= 2 and 0 <= --churn < 1")
@@ -75,11 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         args.nodes,
         seed=args.seed,
         loss=args.loss,
-        latency=LatencyModel(access_median=args.latency_ms / 1000.0),
+        latency=LatencyModel(access_median=args.latency_ms / 1000.0, sigma=args.latency_sigma),
     )
     built = time.perf_counter() - wall_start
     sim.network.run_for(args.settle)
     settled = time.perf_counter() - wall_start
+    round_trips = sim.network.round_trip_sample(10000, seed=args.seed)
     gone = len(sim.vanish(args.churn)) if args.churn else 0
     find = measure_lookups(sim, args.lookups, kind="find_node", concurrency=args.concurrency)
     peers = measure_lookups(sim, args.lookups, kind="get_peers", concurrency=args.concurrency)
@@ -88,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     stats = sim.network.stats
 
     print(f"servent DHT simulation: {args.nodes} nodes, seed {args.seed}, loss {args.loss}")
+    print(
+        f"  network: hop round trip p50 {percentile(round_trips, 0.5) * 1000:.0f} ms "
+        f"p90 {percentile(round_trips, 0.9) * 1000:.0f} ms "
+        f"p99 {percentile(round_trips, 0.99) * 1000:.0f} ms "
+        f"p99.9 {percentile(round_trips, 0.999) * 1000:.0f} ms"
+    )
     print(f"  churn: {gone} nodes ({args.churn * 100:.0f}%) vanished without notice "
           f"right before the lookups")
     _print_report(find)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
@@ -171,4 +172,74 @@ async def test_burst_of_queries_from_one_socket_is_answered() -> None:
         assert driver.datagrams_received >= burst
     finally:
         client.close()
+        await driver.close()
+
+
+async def test_get_peers_hands_out_peers_before_the_lookup_ends() -> None:
+    drivers = await _network(6, seed=300)
+    try:
+        info_hash = bytes(range(1, 21))
+        async with asyncio.timeout(20):
+            await drivers[1].announce(info_hash, 7001)
+            await drivers[2].announce(info_hash, 7002)
+            batches: list[tuple[Address, ...]] = []
+            found = await drivers[4].get_peers(info_hash, on_peers=batches.append)
+            streamed = [batch async for batch in drivers[5].iter_peers(info_hash)]
+        expected = {("127.0.0.1", 7001), ("127.0.0.1", 7002)}
+        assert set(found.peers) == expected
+        heard = [peer for batch in batches for peer in batch]
+        assert set(heard) == expected and len(heard) == len(expected)  # each once
+        assert {peer for batch in streamed for peer in batch} == expected
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_announce_hands_out_the_peers_it_meets_before_it_ends() -> None:
+    """Torrent discovery announces rather than only looking up: its peers come early too."""
+    drivers = await _network(6, seed=301)
+    try:
+        info_hash = bytes(range(2, 22))
+        async with asyncio.timeout(20):
+            await drivers[1].announce(info_hash, 7001)
+            await drivers[2].announce(info_hash, 7002)
+            announcing = True
+            heard: list[tuple[Address, bool]] = []
+
+            def early(batch: tuple[Address, ...]) -> None:
+                heard.extend((peer, announcing) for peer in batch)
+
+            done = await drivers[4].announce(info_hash, 7004, on_peers=early)
+            announcing = False
+        expected = {("127.0.0.1", 7001), ("127.0.0.1", 7002)}
+        assert set(done.peers) == expected
+        assert sorted(heard) == sorted((peer, True) for peer in expected)  # each once, early
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_iter_peers_stops_when_the_driver_closes() -> None:
+    driver = DhtDriver(host="127.0.0.1", config=LOOPBACK)
+    await driver.start()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.setblocking(False)
+    silent.bind(("127.0.0.1", 0))
+    loop = asyncio.get_running_loop()
+
+    async def drain() -> list[tuple[Address, ...]]:
+        return [batch async for batch in driver.iter_peers(bytes(range(20)))]
+
+    try:
+        driver.node.routing_table.import_nodes([(bytes(20), silent.getsockname())], 0.0)
+        async with asyncio.timeout(5), asyncio.TaskGroup() as group:
+            streaming = group.create_task(drain())
+            query = await loop.sock_recv(silent, 2048)  # the lookup is on the wire
+            assert b"get_peers" in query
+            await driver.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await streaming
+        assert streaming.cancelled()
+    finally:
+        silent.close()
         await driver.close()

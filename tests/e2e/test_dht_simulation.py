@@ -14,13 +14,8 @@ import pytest
 from servent.codec.compact import Address
 from servent.testing.clock import VirtualClock
 from servent.testing.datagram_network import FakeDatagramNetwork, LatencyModel
-from servent.testing.dht_network import (
-    ChurnModel,
-    build_dht_network,
-    closest_key,
-    measure_lookups,
-    percentile,
-)
+from servent.testing.dht_lookups import measure_lookups, percentile
+from servent.testing.dht_network import ChurnModel, build_dht_network, closest_key
 
 
 class Recorder:
@@ -181,3 +176,20 @@ def test_continuous_heavy_tailed_churn_keeps_lookups_working() -> None:
     assert sim.departed > 30 and len(sim.nodes) == 300  # every leaver was replaced
     report = measure_lookups(sim, 60, concurrency=30)
     assert report.success_rate >= 0.9, report
+
+
+def test_2000_nodes_right_after_half_vanish_lookups_take_under_a_second() -> None:
+    # Regression: fixed 1 s / 2 s timeouts made such lookups take ~5 s (p50) with 45
+    # messages; round-trip timeouts bring them to ~0.7 s and ~32 (docs/perf/dht-lookups.md).
+    sim = build_dht_network(2000, seed=16, settle=5.0)
+    sim.vanish(0.5)
+    find = measure_lookups(sim, 200, concurrency=100)
+    assert find.success_rate >= 0.99, find
+    assert percentile(find.latencies, 0.5) <= 1.2, find.latencies
+    assert percentile(find.latencies, 0.9) <= 2.0, find.latencies
+    assert sum(find.messages) / len(find.messages) <= 40, find.messages
+    peers = measure_lookups(sim, 100, kind="get_peers", concurrency=100)
+    assert peers.success_rate >= 0.99, peers
+    assert len(peers.first_peers) == peers.succeeded
+    # The first peers reach the caller well before the lookup is over.
+    assert percentile(peers.first_peers, 0.5) < 0.7 * percentile(peers.latencies, 0.5)

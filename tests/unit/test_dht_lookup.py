@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+
+import pytest
 
 from servent.codec.bencode import decode, encode
 from servent.codec.compact import encode_nodes
@@ -12,6 +15,8 @@ from servent.proto.dht.node_id import random_id
 
 TARGET = bytes(20)
 OPEN = DhtConfig(restrict_ips=False)
+#: No maintenance round (verification pings, self-refresh) during these short lookups.
+QUIET = DhtConfig(restrict_ips=False, first_maintenance=60.0)
 
 
 def _lookup(alpha: int = 3, k: int = 8) -> Lookup:
@@ -93,59 +98,131 @@ def test_unanswered_lookup_times_out_and_still_reports() -> None:
     assert deadline <= 2.0 + 1e-9
 
 
-def test_slow_node_lets_the_lookup_ask_another_before_the_timeout() -> None:
+def _lookup_queries(node: DhtNode) -> list[tuple[bytes, tuple[str, int]]]:
+    """The lookup queries among what the node sends (maintenance pings aside)."""
+    return [
+        (data, addr)
+        for data, addr in node.datagrams_to_send()
+        if decode(data).get(b"q") == b"find_node"  # type: ignore[union-attr]
+    ]
+
+
+def test_late_node_lets_the_lookup_ask_another_before_its_soft_timeout() -> None:
     node = DhtNode(
         b"\xff" * 20, config=DhtConfig(alpha=1, restrict_ips=False), rng=random.Random(2), now=0.0
     )
     node.routing_table.import_nodes([_node(d) for d in (1, 2, 3)], 0.0)
     node.find_node(TARGET, 0.0)
-    assert len(node.datagrams_to_send()) == 1
-    node.handle_timer(1.0)  # slow_after: the first node is slow, the next one is asked
-    sent = node.datagrams_to_send()
-    # ... and the slow one, among the k closest, is asked again at once.
+    assert len(_lookup_queries(node)) == 1
+    # No round trip measured yet: late at slow_after / 2, and the next node is asked;
+    # the late one is the closest the lookup has, so it is asked again at once.
+    assert node.next_timer() == 0.5
+    node.handle_timer(0.5)
+    sent = _lookup_queries(node)
     assert sorted(addr for _, addr in sent) == [("10.0.0.1", 1001), ("10.0.0.1", 1002)]
 
 
-def _reply(query: bytes, node_id: bytes) -> bytes:
+def _reply(query: bytes, node_id: bytes, nodes: bytes = b"") -> bytes:
     tid = decode(query)[b"t"]  # type: ignore[index, call-overload]
-    return encode({b"t": tid, b"y": b"r", b"r": {b"id": node_id, b"nodes": b""}})
+    return encode({b"t": tid, b"y": b"r", b"r": {b"id": node_id, b"nodes": nodes}})
 
 
-def test_slow_close_node_is_asked_again_and_its_late_first_answer_is_ignored() -> None:
-    node = DhtNode(b"\xff" * 20, config=DhtConfig(alpha=1, k=2, restrict_ips=False),
+def test_late_close_node_is_asked_again_and_its_late_first_answer_is_ignored() -> None:
+    node = DhtNode(b"\xff" * 20, config=replace(QUIET, alpha=1, k=2),
                    rng=random.Random(2), now=0.0)  # fmt: skip
     node.routing_table.import_nodes([_node(1)], 0.0)
     lookup_id = node.find_node(TARGET, 0.0)
-    ((first, addr),) = node.datagrams_to_send()
-    node.handle_timer(1.0)
-    ((retry, retry_addr),) = node.datagrams_to_send()
+    ((first, addr),) = _lookup_queries(node)
+    node.handle_timer(0.5)
+    ((retry, retry_addr),) = _lookup_queries(node)
     assert retry_addr == addr and retry != first  # a new transaction to the same node
-    node.receive_datagram(_reply(retry, _node(1)[0]), addr, 1.1)
+    node.receive_datagram(_reply(retry, _node(1)[0]), addr, 0.6)
     event = node.next_event()
     assert isinstance(event, NodesFound) and event.lookup_id == lookup_id
     assert [node_id for node_id, _ in event.nodes] == [_node(1)[0]]
-    node.receive_datagram(_reply(first, _node(1)[0]), addr, 1.2)  # the lost-looking answer
-    assert node.next_event() is None and node.datagrams_to_send() == []
+    node.receive_datagram(_reply(first, _node(1)[0]), addr, 0.7)  # the lost-looking answer
+    assert node.next_event() is None and _lookup_queries(node) == []
     assert node.statistics()["lookup_retries"] == 1
 
 
 def test_close_node_fails_only_after_every_attempt_and_by_the_first_deadline() -> None:
-    node = DhtNode(b"\xff" * 20, config=DhtConfig(alpha=1, k=2, restrict_ips=False),
+    node = DhtNode(b"\xff" * 20, config=replace(QUIET, alpha=1, k=2),
                    rng=random.Random(2), now=0.0)  # fmt: skip
     node.routing_table.import_nodes([_node(1)], 0.0)
     lookup_id = node.find_node(TARGET, 0.0)
-    sent_to = [addr for _, addr in node.datagrams_to_send()]
+    sent_to = [addr for _, addr in _lookup_queries(node)]
     event = None
     while event is None:
         at = node.next_timer()
         assert at is not None and at <= 2.0 + 1e-9  # retries never push the deadline out
         node.handle_timer(at)
-        sent_to += [addr for _, addr in node.datagrams_to_send()]
+        sent_to += [addr for _, addr in _lookup_queries(node)]
         event = node.next_event()
     assert isinstance(event, NodesFound) and event.lookup_id == lookup_id and event.nodes == ()
     assert sent_to == [_node(1)[1]] * 3  # the first query and two retries
     entry = node.routing_table.find(_node(1)[0])
     assert entry is None or entry.failures >= 1
+
+
+def _warmed_up(config: DhtConfig, round_trip: float) -> DhtNode:
+    """A node whose round-trip estimate has seen a few answers ``round_trip`` late."""
+    node = DhtNode(b"\xff" * 20, config=config, rng=random.Random(2), now=0.0)
+    for _ in range(8):
+        node.round_trips.observe(round_trip)
+    return node
+
+
+def test_vanished_node_is_given_up_after_measured_round_trips_not_seconds() -> None:
+    # Regression: a lookup waited the fixed 1 s / 2 s timeouts on every vanished node.
+    node = _warmed_up(DhtConfig(alpha=1, k=2, restrict_ips=False, first_maintenance=60.0), 0.05)
+    assert node.soft_timeout() == DhtConfig().min_slow_after  # 50 ms answers: the floor
+    start = 0.2
+    node.routing_table.import_nodes([_node(1)], start)
+    lookup_id = node.find_node(TARGET, start)
+    sent = len(_lookup_queries(node))
+    event = None
+    while event is None:
+        at = node.next_timer()
+        assert at is not None
+        node.handle_timer(at)
+        sent += len(_lookup_queries(node))
+        event = node.next_event()
+    assert isinstance(event, NodesFound) and event.lookup_id == lookup_id
+    assert node.routing_table is not None and sent == 3
+    assert at - start < 0.5  # three attempts, given up within half a second
+
+
+def test_lookup_does_not_wait_for_a_slow_node_once_a_closer_one_answered() -> None:
+    node = _warmed_up(replace(QUIET, alpha=2, k=2), 0.05)
+    node.routing_table.import_nodes([_node(1), _node(2)], 1.0)
+    lookup_id = node.find_node(TARGET, 1.0)
+    queries = dict((addr, data) for data, addr in _lookup_queries(node))
+    node.receive_datagram(_reply(queries[_node(1)[1]], _node(1)[0]), _node(1)[1], 1.05)
+    assert node.next_event() is None  # node 2 is still within its round trip
+    at = node.next_timer()
+    assert at is not None and at < 1.2  # late: past SRTT + RTTVAR
+    node.handle_timer(at)
+    event = node.next_event()
+    assert isinstance(event, NodesFound) and event.lookup_id == lookup_id
+    assert [node_id for node_id, _ in event.nodes] == [_node(1)[0]]
+    assert node.statistics().get("lookup_retries", 0) == 0  # node 1 answered: no retry
+
+
+def test_given_up_node_that_answers_while_the_lookup_runs_is_taken_back() -> None:
+    node = _warmed_up(replace(QUIET, alpha=1, k=2, lookup_attempts=1), 0.05)
+    node.routing_table.import_nodes([_node(5), _node(1000)], 1.0)
+    node.find_node(TARGET, 1.0)
+    ((first, addr),) = _lookup_queries(node)
+    assert addr == _node(5)[1]
+    while node.statistics().get("lookup_give_ups", 0) == 0:
+        at = node.next_timer()
+        assert at is not None and at < 3.0
+        node.handle_timer(at)
+    (_, other), *_ = _lookup_queries(node) or [(b"", None)]
+    assert other == _node(1000)[1]  # the lookup moved on
+    node.receive_datagram(_reply(first, _node(5)[0], encode_nodes([_node(3)])), addr, at + 0.1)
+    assert node.statistics()["lookup_late_answers"] == 1
+    assert [a for _, a in _lookup_queries(node)] == [_node(3)[1]]  # its nodes are followed
 
 
 def test_only_candidates_among_the_k_closest_are_retried() -> None:
@@ -167,13 +244,13 @@ def test_only_candidates_among_the_k_closest_are_retried() -> None:
 
 
 def test_loss_tolerance_can_be_turned_off() -> None:
-    node = DhtNode(b"\xff" * 20, config=DhtConfig(alpha=1, restrict_ips=False, lookup_attempts=1),
+    node = DhtNode(b"\xff" * 20, config=replace(QUIET, alpha=1, lookup_attempts=1),
                    rng=random.Random(2), now=0.0)  # fmt: skip
     node.routing_table.import_nodes([_node(1)], 0.0)
     node.find_node(TARGET, 0.0)
     node.datagrams_to_send()
     node.handle_timer(1.0)
-    assert node.datagrams_to_send() == []
+    assert _lookup_queries(node) == []
 
 
 def test_bucket_refresh_runs_after_fifteen_minutes() -> None:
@@ -211,3 +288,16 @@ def test_one_candidate_per_ip_when_restricted() -> None:
     lookup.add([(d.to_bytes(20, "big"), ("10.6.6.6", 1000 + d)) for d in range(1, 10)])
     lookup.add([_node(50)])
     assert [c.addr[0] for c in lookup.candidates] == ["10.6.6.6", "10.0.0.1"]
+
+
+def test_contact_known_to_be_slow_gets_its_own_longer_timeout() -> None:
+    node = _warmed_up(replace(QUIET, alpha=1, k=1), 0.05)  # overall: soft timeout 0.2 s
+    slow_id, slow_addr = _node(1)
+    node.routing_table.heard_from(slow_id, slow_addr, 1.0, responded=True, verified=True, rtt=0.6)
+    node.find_node(TARGET, 1.0)
+    ((query, addr),) = _lookup_queries(node)
+    assert node.next_timer() == pytest.approx(1.0 + 1.25 * 0.6)  # late: 1.25 x its RTT
+    node.receive_datagram(_reply(query, slow_id), addr, 1.0 + 0.7)
+    event = node.next_event()
+    assert isinstance(event, NodesFound) and [n for n, _ in event.nodes] == [slow_id]
+    assert node.statistics().get("lookup_retries", 0) == 0

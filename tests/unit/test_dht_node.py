@@ -14,6 +14,7 @@ from servent.proto.dht import (
     DhtNode,
     ItemFound,
     NodesFound,
+    PeersArrived,
     PeersFound,
     PingDone,
     PutDone,
@@ -368,3 +369,23 @@ def test_ipv6_network_uses_nodes6() -> None:
     found = _one(loop, addrs[20], PeersFound)
     assert isinstance(found, PeersFound) and found.peers == (("::1", 6000),)
     assert min(len(loop.nodes[addr].routing_table) for addr in addrs) >= 8
+
+
+def test_get_peers_reports_peers_as_they_arrive_then_all_of_them() -> None:
+    loop = DatagramLoop(seed=21)
+    addrs = loop.build(40)
+    info_hash = random_id(loop.rng)
+    for port, announcer in ((6881, addrs[3]), (6882, addrs[9])):
+        loop.nodes[announcer].announce(info_hash, port, loop.now)
+    loop.run(loop.now + 10)
+    asker = loop.nodes[addrs[30]]
+    lookup_id = asker.get_peers(info_hash, loop.now)
+    loop.run(loop.now + 10)
+    events = loop.events(addrs[30])
+    early = [event for event in events if isinstance(event, PeersArrived)]
+    final = [event for event in events if isinstance(event, PeersFound)]
+    assert early and len(final) == 1 and events[-1] is final[0]
+    assert all(event.lookup_id == lookup_id and event.partial for event in early)
+    arrived = [peer for event in early for peer in event.peers]
+    assert len(arrived) == len(set(arrived))  # each peer reported once
+    assert set(arrived) == set(final[0].peers) == {("127.0.0.1", 6881), ("127.0.0.1", 6882)}

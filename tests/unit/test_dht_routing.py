@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from servent.proto.dht.config import DhtConfig
 from servent.proto.dht.node_id import distance, generate_secure_id, random_id
 from servent.proto.dht.routing import RoutingTable, ip_prefix
@@ -172,3 +174,67 @@ def test_export_then_import_keeps_every_contact() -> None:
     saved = table.export_nodes()
     restored = RoutingTable(table.own_id, DhtConfig(), 0.0)
     assert restored.import_nodes(saved, 1.0) == len(saved) == len(table)
+
+
+def test_never_answered_contact_gives_way_to_a_replacement_at_its_first_failure() -> None:
+    # Regression: imported (saved) contacts that vanished kept their slots for three
+    # timeouts while live replacements waited.
+    rng = random.Random(9)
+    table = RoutingTable(OWN, OPEN, 0.0)
+    imported = [(_id(0x80 + i, rng), _addr(i)) for i in range(8)]
+    assert table.import_nodes(imported, 0.0) == 8
+    newcomer = _id(0xC0, rng)
+    table.heard_from(newcomer, _addr(70), 1.0, responded=True, verified=True, rtt=0.1)
+    assert table.find(newcomer) is None  # parked: the bucket is full
+    table.failed(*imported[2])
+    assert table.find(imported[2][0]) is None
+    entry = table.find(newcomer)
+    assert entry is not None and entry.rtt == 0.1
+
+
+def test_fastest_replacement_is_promoted() -> None:
+    rng = random.Random(10)
+    table = RoutingTable(OWN, OPEN, 0.0)
+    members = [_id(0x80 + i, rng) for i in range(8)]
+    for i, node_id in enumerate(members):
+        table.heard_from(node_id, _addr(i), 0.0, responded=True, verified=True)
+    slow, fast, unmeasured = _id(0xC1, rng), _id(0xC2, rng), _id(0xC3, rng)
+    table.heard_from(slow, _addr(80), 1.0, responded=True, verified=True, rtt=0.9)
+    table.heard_from(fast, _addr(81), 1.0, responded=True, verified=True, rtt=0.05)
+    table.heard_from(unmeasured, _addr(82), 1.0, responded=True, verified=True)
+    for _ in range(3):
+        table.failed(members[0], _addr(0))
+    assert table.find(fast) is not None
+    assert table.find(slow) is None and table.find(unmeasured) is None
+
+
+def test_answers_refresh_a_contacts_smoothed_round_trip() -> None:
+    table = RoutingTable(OWN, OPEN, 0.0)
+    table.heard_from(b"\x80" * 20, ("1.1.1.1", 1), 0.0, responded=True, verified=True, rtt=0.2)
+    table.heard_from(b"\x80" * 20, ("1.1.1.1", 1), 1.0, responded=True, verified=True, rtt=1.0)
+    entry = table.find(b"\x80" * 20)
+    assert entry is not None and entry.rtt == pytest.approx(0.3)
+
+
+def test_closest_puts_failed_contacts_behind_live_ones_when_there_are_enough() -> None:
+    rng = random.Random(11)
+    table = RoutingTable(random_id(rng), OPEN, 0.0)
+    for i in range(300):
+        table.heard_from(random_id(rng), _addr(i), 1.0, responded=True, verified=True)
+    target = random_id(rng)
+    best = table.closest(target, 8)
+    table.failed(best[0].node_id, best[0].addr)
+    again = table.closest(target, 8)
+    assert best[0] not in again and again[:7] == best[1:]
+    assert table.closest(target, 500)[0] is best[0]  # not enough others: still listed
+
+
+def test_questionable_lists_never_answered_contacts_first() -> None:
+    rng = random.Random(12)
+    table = RoutingTable(OWN, OPEN, 0.0)
+    seen = _id(0x90, rng)
+    table.heard_from(seen, _addr(1), 0.0, responded=True, verified=True)
+    table.import_nodes([(_id(0xA0 + i, rng), _addr(10 + i)) for i in range(3)], 0.0)
+    doubtful = table.questionable(16 * 60.0, 10)
+    assert len(doubtful) == 4 and doubtful[-1].node_id == seen
+    assert table.questionable(1.0, 10) == doubtful[:3]  # the seen one is still good

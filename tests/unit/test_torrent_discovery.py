@@ -55,19 +55,29 @@ class _Done:
     peers: tuple[tuple[str, int], ...]
 
 
+PeerBatch = Callable[[tuple[tuple[str, int], ...]], None]
+
+
 @dataclass
 class FakeDht:
     peers: list[tuple[tuple[str, int], ...]] = field(default_factory=list)
     announced: list[tuple[bytes, int]] = field(default_factory=list)
     looked_up: list[bytes] = field(default_factory=list)
 
-    async def announce(self, info_hash: bytes, port: int) -> _Done:
+    async def announce(self, info_hash: bytes, port: int, *, on_peers: PeerBatch) -> _Done:
         self.announced.append((info_hash, port))
-        return _Done(self.peers.pop(0) if self.peers else ())
+        return self._answer(on_peers)
 
-    async def get_peers(self, info_hash: bytes) -> _Done:
+    async def get_peers(self, info_hash: bytes, *, on_peers: PeerBatch) -> _Done:
         self.looked_up.append(info_hash)
-        return _Done(self.peers.pop(0) if self.peers else ())
+        return self._answer(on_peers)
+
+    def _answer(self, on_peers: PeerBatch) -> _Done:
+        """Like the driver: the peers go to ``on_peers`` as they arrive, then the final event."""
+        peers = self.peers.pop(0) if self.peers else ()
+        if peers:
+            on_peers(peers)
+        return _Done(peers)
 
 
 @dataclass

@@ -26,7 +26,7 @@ import os
 import random
 import socket
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +43,7 @@ from servent.proto.dht.events import (
     ItemFound,
     NodeIdChanged,
     NodesFound,
+    PeersArrived,
     PeersFound,
     PingDone,
     PutDone,
@@ -158,6 +159,8 @@ class DhtDriver:
         self._timer_at: float | None = None
         self._save_handle: asyncio.TimerHandle | None = None
         self._waiters: dict[int, asyncio.Future[DhtEvent]] = {}
+        #: Who hears a running get_peers' early peers (``PeersArrived``), by lookup ID.
+        self._peer_listeners: dict[int, Callable[[tuple[Address, ...]], None]] = {}
         self._events: deque[DhtEvent] = deque(maxlen=MAX_QUEUED_EVENTS)
         self._event_ready = asyncio.Event()
         self._closed = False
@@ -349,7 +352,14 @@ class DhtDriver:
             event = node.next_event()
             if event is None:
                 break
+            if isinstance(event, PeersArrived):
+                listener = self._peer_listeners.get(event.lookup_id)
+                if listener is not None:
+                    listener(event.peers)
+                continue
             lookup_id = getattr(event, "lookup_id", None)
+            if lookup_id is not None:
+                self._peer_listeners.pop(lookup_id, None)
             future = self._waiters.pop(lookup_id, None) if lookup_id is not None else None
             if future is not None:
                 if not future.done():
@@ -416,14 +426,57 @@ class DhtDriver:
     async def find_node(self, target: bytes) -> NodesFound:
         return await self._wait(self.node.find_node(target, self._now()), NodesFound)
 
-    async def get_peers(self, info_hash: bytes) -> PeersFound:
-        return await self._wait(self.node.get_peers(info_hash, self._now()), PeersFound)
+    async def get_peers(
+        self,
+        info_hash: bytes,
+        *,
+        on_peers: Callable[[tuple[Address, ...]], None] | None = None,
+    ) -> PeersFound:
+        """Every peer the lookup finds; ``on_peers`` hears each batch as soon as it arrives
+        (a download can start long before the lookup ends)."""
+        lookup_id = self.node.get_peers(info_hash, self._now())
+        if on_peers is not None:
+            self._peer_listeners[lookup_id] = on_peers
+        try:
+            return await self._wait(lookup_id, PeersFound)
+        finally:
+            self._peer_listeners.pop(lookup_id, None)
+
+    async def iter_peers(self, info_hash: bytes) -> AsyncIterator[tuple[Address, ...]]:
+        """Batches of new peers of ``info_hash`` as they arrive; ends with the lookup."""
+        assert self._loop is not None
+        batches: asyncio.Queue[tuple[Address, ...] | None] = asyncio.Queue()
+        lookup_id = self.node.get_peers(info_hash, self._now())
+        finished: asyncio.Future[DhtEvent] = self._loop.create_future()
+        finished.add_done_callback(lambda _: batches.put_nowait(None))
+        self._waiters[lookup_id] = finished
+        self._peer_listeners[lookup_id] = batches.put_nowait
+        self._pump()
+        try:
+            while (batch := await batches.get()) is not None:
+                yield batch
+            finished.result()  # raises CancelledError when the driver closed meanwhile
+        finally:
+            self._waiters.pop(lookup_id, None)
+            self._peer_listeners.pop(lookup_id, None)
 
     async def announce(
-        self, info_hash: bytes, port: int, *, implied_port: bool = False
+        self,
+        info_hash: bytes,
+        port: int,
+        *,
+        implied_port: bool = False,
+        on_peers: Callable[[tuple[Address, ...]], None] | None = None,
     ) -> AnnounceDone:
+        """Look the torrent up and announce ``port`` to the closest nodes; ``on_peers``
+        hears the peers found on the way as they arrive, as with :meth:`get_peers`."""
         lookup_id = self.node.announce(info_hash, port, self._now(), implied_port=implied_port)
-        return await self._wait(lookup_id, AnnounceDone)
+        if on_peers is not None:
+            self._peer_listeners[lookup_id] = on_peers
+        try:
+            return await self._wait(lookup_id, AnnounceDone)
+        finally:
+            self._peer_listeners.pop(lookup_id, None)
 
     async def get_item(self, target: bytes, *, salt: bytes = b"") -> ItemFound:
         return await self._wait(self.node.get_item(target, self._now(), salt=salt), ItemFound)

@@ -305,18 +305,22 @@ class TorrentDiscovery:
         """One lookup (and announce) per info-hash; the number of peers found."""
         self.dht_rounds += 1
         found = 0
+
+        def early(batch: tuple[Address, ...]) -> None:
+            # Dialled as they arrive: the download starts long before the lookup ends.
+            nonlocal found
+            found += len(batch)
+            self.deliver(batch, "dht")
+
         for info_hash in self.info_hashes:
             try:
                 if self.dht_announce and self.port:
-                    done = await dht.announce(info_hash, self.port)
-                    peers = done.peers
+                    await dht.announce(info_hash, self.port, on_peers=early)
                 else:
-                    peers = (await dht.get_peers(info_hash)).peers
+                    await dht.get_peers(info_hash, on_peers=early)
             except (ServentError, RuntimeError, OSError) as exc:
                 log.info("DHT lookup of %s failed: %s", info_hash.hex(), _short(exc))
                 continue
-            found += len(peers)
-            self.deliver(peers, "dht")
         return found
 
     # ------------------------------------------------------------------ LSD

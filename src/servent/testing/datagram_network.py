@@ -174,6 +174,15 @@ class FakeDatagramNetwork:
         """How many datagrams the endpoint at ``addr`` has sent so far."""
         return self._sent_by[self._slots[addr]]
 
+    def round_trip_sample(self, count: int, seed: int = 0) -> list[float]:
+        """Round trips (without jitter) between ``count`` random pairs of attached endpoints,
+        to describe the latency model a run used."""
+        rng = random.Random(seed)
+        access = [self._access[slot] for slot in self._slots.values()]
+        if len(access) < 2:
+            return []
+        return [2 * (rng.choice(access) + rng.choice(access)) for _ in range(count)]
+
     # -- traffic -------------------------------------------------------------
 
     def flush(self, addr: Address) -> None:

@@ -29,13 +29,29 @@ class DhtConfig:
     # BEP 43
     read_only: bool = False
     # lookups
-    alpha: int = 3
+    alpha: int = 5
+    #: Requests in flight once the closest candidate standing has answered (the
+    #: lookup's last stretch: the remaining close candidates are asked together).
+    final_alpha: int = 8
+    #: Hard timeout: a query stays open (a late answer still counts) this long.
     query_timeout: float = 2.0
+    #: Soft timeout before any round trip was measured; then SRTT + 4 RTTVAR of the
+    #: node's answers (RFC 6298), clamped to [min_slow_after, max_slow_after]. A slow
+    #: query frees its lookup slot; the lookup asks the next candidate meanwhile.
     slow_after: float = 1.0
-    #: Queries to one close candidate before it counts as failed (retries go out
-    #: when a query is slow, all within ``query_timeout``): at 5% packet loss
-    #: find_node success rises from ~90% (1) to ~99.9% (3).
+    min_slow_after: float = 0.2
+    max_slow_after: float = 1.5
+    #: A lookup query later than SRTT + RTTVAR (most answers are in by then) frees its
+    #: slot: the next candidate is asked while it may still answer.
+    min_late_after: float = 0.05
+    #: Queries to one close candidate before the lookup gives it up (a retry goes out
+    #: at each soft timeout): at 5% packet loss find_node success rises from ~90% (1)
+    #: to ~99.9% (3).
     lookup_attempts: int = 3
+    #: A slow candidate with this many answered candidates closer to the target is given
+    #: up at its first soft timeout (no retry, the lookup does not wait for it); closer
+    #: ones are retried and waited for. ``k`` waits for every one of the k closest.
+    lookup_wait_rank: int = 1
     max_lookup_candidates: int = 64
     announce_to: int = 8
     # transactions
@@ -60,4 +76,7 @@ class DhtConfig:
     max_samples: int = 20
     # periodic work
     maintenance_interval: float = 10.0
+    first_maintenance: float = 1.0
+    #: Questionable contacts (never answered first) pinged at each maintenance round.
+    verify_per_maintenance: int = 4
     client_version: bytes = b"SV\x00\x01"

@@ -1,12 +1,14 @@
 """Events a :class:`~servent.proto.dht.node.DhtNode` reports through ``next_event()``.
 
 Every operation started by the application returns an int ID and ends with
-exactly one event whose ``lookup_id`` is that ID.
+exactly one event whose ``lookup_id`` is that ID; ``get_peers`` may report
+``PeersArrived`` (``partial`` true) with that ID before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from servent.codec.bencode import BValue
 from servent.codec.compact import Address
@@ -34,6 +36,22 @@ class PeersFound(DhtEvent):
     info_hash: bytes
     peers: tuple[Address, ...]
     nodes: tuple[tuple[bytes, Address], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PeersArrived(DhtEvent):
+    """Early result of a running ``get_peers``: peers new to this lookup, as they arrive.
+
+    A download can start on them while the lookup goes on; the final
+    :class:`PeersFound` still lists every peer found.
+    """
+
+    #: Not the operation's final event: whoever waits for that keeps waiting.
+    partial: ClassVar[bool] = True
+
+    lookup_id: int
+    info_hash: bytes
+    peers: tuple[Address, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,15 +45,18 @@ from servent.proto.dht.node_id import generate_secure_id, is_secure_id
 from servent.proto.dht.ratelimit import QueryRateLimiter
 from servent.proto.dht.routing import NodeEntry
 from servent.proto.dht.routing_families import FamilyRoutingTables
+from servent.proto.dht.rtt import RoundTripEstimator
 from servent.proto.dht.searches import SearchRunner
 from servent.proto.dht.server import QueryServer
 from servent.proto.dht.storage import ItemStore, PeerStore
 from servent.proto.dht.tokens import TokenIssuer
 from servent.proto.dht.transactions import (
+    LATE,
     PURPOSE_LOOKUP,
     PURPOSE_PING,
     PURPOSE_STORE,
     PURPOSE_TABLE,
+    SLOW,
     Transaction,
     TransactionTable,
 )
@@ -129,9 +132,13 @@ class DhtNode(SearchRunner):
         self._tx = TransactionTable(rng.getrandbits(16), config.max_pending)
         self._lookups: dict[int, lk.Lookup] = {}
         self._next_id = 1
-        self._next_maintenance = now + config.maintenance_interval
+        # The first round comes soon: contacts imported at start get verified (and the
+        # round-trip estimate its first samples) before lookups rely on them.
+        self._next_maintenance = now + min(config.first_maintenance, config.maintenance_interval)
         self._refresh = 0  # id of the running bucket refresh (an id, so a finished lookup is freed)
         self._table_pings = 0
+        self._pinging: list[bytes] = []
+        self._rtt = RoundTripEstimator()
         self._stats: dict[str, int] = {}
         #: One voter per family (True: IPv6), created on the first report that disagrees
         #: and dropped once recent reports agree: most simulated nodes never keep one.
@@ -192,14 +199,11 @@ class DhtNode(SearchRunner):
     def handle_timer(self, now: float) -> None:
         transactions = self._tx
         while (due := transactions.pop_due(now)) is not None:
-            tx, slow = due
-            if slow:
-                lookup, candidate = tx.lookup, tx.candidate
-                if lookup is not None and candidate is not None:
-                    lookup.mark_slow(candidate)
-                    if lookup.wants_retry(candidate):
-                        self._retry(lookup, candidate, tx, now)
-                    self._drive(lookup, now)
+            tx, kind = due
+            if kind == SLOW:
+                self._on_slow(tx, now)
+            elif kind == LATE:
+                self._on_late(tx, now)
             else:
                 self._count("timeouts")
                 self._on_timeout(tx, now)
@@ -296,6 +300,11 @@ class DhtNode(SearchRunner):
         self._events.append(NodeIdChanged(old_id, new_id, self.external_ip or self.external_ip6))
         self._refresh = self._start(lk.REFRESH, new_id, now)
 
+    @property
+    def round_trips(self) -> RoundTripEstimator:
+        """The node's round-trip estimate (SRTT, RTTVAR) that sets lookup timeouts."""
+        return self._rtt
+
     def statistics(self) -> dict[str, int]:
         stats = dict(self._stats)
         stats.update(
@@ -306,6 +315,8 @@ class DhtNode(SearchRunner):
             stored_infohashes=len(self.peers),
             stored_items=len(self.items),
             blocked_ips=self._limiter.blocked_count() if self._limiter else 0,
+            srtt_ms=round(self._rtt.srtt * 1000),
+            rttvar_ms=round(self._rtt.rttvar * 1000),
         )
         return stats
 
@@ -328,11 +339,14 @@ class DhtNode(SearchRunner):
             self._on_timeout(tx, now)
             return
         if tx.purpose == PURPOSE_TABLE:
-            self._table_pings -= 1
+            self._table_ping_done(tx)
         sender = msg.sender_id
+        round_trip = now - tx.sent_at
+        self._rtt.observe(round_trip)
         to_ping = self.routing_table.heard_from(
-            sender, addr, now, responded=True, verified=is_secure_id(sender, addr[0])
-        )
+            sender, addr, now, responded=True, verified=is_secure_id(sender, addr[0]),
+            rtt=round_trip,
+        )  # fmt: skip
         if to_ping is not None:
             self._ping_entry(to_ping, now)
         if msg.reflected_ip is not None:
@@ -360,7 +374,7 @@ class DhtNode(SearchRunner):
     def _on_error_or_timeout(self, tx: Transaction, now: float) -> None:
         lookup = tx.lookup
         if tx.purpose == PURPOSE_TABLE:
-            self._table_pings -= 1
+            self._table_ping_done(tx)
         elif tx.purpose == PURPOSE_PING:
             self._events.append(PingDone(tx.tag, tx.addr, None))
         elif tx.purpose == PURPOSE_LOOKUP and lookup is not None:
@@ -375,8 +389,15 @@ class DhtNode(SearchRunner):
     # -- routing table upkeep --------------------------------------------
 
     def _ping_entry(self, entry: NodeEntry, now: float) -> None:
-        if self._table_pings < _MAX_TABLE_PINGS:
+        """Ping a contact whose liveness is in doubt, once at a time (every answer we
+        park in a full bucket asks for its stalest contact: often the same one)."""
+        if self._table_pings < _MAX_TABLE_PINGS and entry.node_id not in self._pinging:
             self._query(entry.addr, b"ping", {}, now, PURPOSE_TABLE, entry.node_id)
+
+    def _table_ping_done(self, tx: Transaction) -> None:
+        self._table_pings -= 1
+        if tx.node_id is not None and tx.node_id in self._pinging:
+            self._pinging.remove(tx.node_id)
 
     def _consider_querier(self, node_id: bytes, addr: Address, now: float) -> None:
         table = self.routing_table
@@ -441,8 +462,7 @@ class DhtNode(SearchRunner):
                 self._refresh = self._start(lk.REFRESH, self.node_id, now)
             elif (target := table.refresh_target(now, self._rng)) is not None:
                 self._refresh = self._start(lk.REFRESH, target, now)
-        entry = table.questionable(now)
-        if entry is not None:
+        for entry in table.questionable(now, self.config.verify_per_maintenance):
             self._ping_entry(entry, now)
 
 

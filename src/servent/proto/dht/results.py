@@ -29,20 +29,24 @@ MAX_PEERS_PER_LOOKUP = 2000
 MAX_SAMPLES_PER_LOOKUP = 5000
 
 
-def collect_peers(lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
+def collect_peers(lookup: lk.Lookup, args: dict[bytes, BValue]) -> tuple[Address, ...]:
+    """Keep the peers of an answer's ``values``; returns those the lookup did not have."""
     values = args.get(b"values")
     if type(values) is not list:
-        return
+        return ()
     peers = lookup.extra.setdefault("peers", {})
     assert isinstance(peers, dict)
+    fresh: list[Address] = []
     for value in values[:200]:
         if type(value) is bytes and len(peers) < MAX_PEERS_PER_LOOKUP:
             try:
                 peer = decode_peer(value)
             except CompactEncodingError:
                 continue
-            if peer[1]:
+            if peer[1] and peer not in peers:
                 peers[peer] = None
+                fresh.append(peer)
+    return tuple(fresh)
 
 
 def collect_item(lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:

@@ -12,21 +12,24 @@ table and a /24 (IPv6: /64) once per bucket, which blunts Sybil floods.
 
 from __future__ import annotations
 
+import heapq
 import random
 from bisect import bisect_left, insort
 from collections.abc import Iterable
 
 from servent.codec.compact import Address
 from servent.proto.dht.config import DhtConfig
+from servent.proto.dht.rtt import smoothed
 
 ID_BITS = 160
 NEVER = float("-inf")
 
 
 class NodeEntry:
-    """One contact. ``last_seen`` is ``NEVER`` until the node has answered us."""
+    """One contact. ``last_seen`` is ``NEVER`` until the node has answered us; ``rtt``
+    is its smoothed round-trip time (0.0: not measured)."""
 
-    __slots__ = ("addr", "failures", "last_seen", "node_id", "verified")
+    __slots__ = ("addr", "failures", "last_seen", "node_id", "rtt", "verified")
 
     def __init__(self, node_id: bytes, addr: Address, last_seen: float, verified: bool) -> None:
         self.node_id = node_id
@@ -34,6 +37,7 @@ class NodeEntry:
         self.last_seen = last_seen
         self.failures = 0
         self.verified = verified
+        self.rtt = 0.0
 
     def __repr__(self) -> str:
         return f"NodeEntry({self.node_id.hex()[:8]}, {self.addr}, fails={self.failures})"
@@ -123,19 +127,24 @@ class RoutingTable:
         )
 
     def closest(self, target: bytes, count: int, *, ipv6: bool | None = None) -> list[NodeEntry]:
-        """The ``count`` non-bad nodes closest to ``target`` (optionally of one family)."""
+        """The ``count`` non-bad nodes closest to ``target`` (optionally of one family).
+
+        A contact that just failed to answer is probably gone: it gives way to
+        farther ones that did not fail, as long as there are enough of them.
+        """
         key = int.from_bytes(target, "big")
         buckets = self.buckets
         start = self.bucket_index(key)
         max_failures = self._config.max_failures
         found: list[NodeEntry] = []
+        doubtful: list[NodeEntry] = []
 
         def take(bucket: Bucket) -> None:
             for entry in bucket.nodes:
                 if entry.failures < max_failures and (
                     ipv6 is None or (":" in entry.addr[0]) == ipv6
                 ):
-                    found.append(entry)
+                    (doubtful if entry.failures else found).append(entry)
 
         take(buckets[start])
         if len(found) < count:
@@ -145,7 +154,14 @@ class RoutingTable:
             while len(found) < count and index >= 0:
                 take(buckets[index])
                 index -= 1
-        found.sort(key=lambda entry: int.from_bytes(entry.node_id, "big") ^ key)
+
+        def distance(entry: NodeEntry) -> int:
+            return int.from_bytes(entry.node_id, "big") ^ key
+
+        found.sort(key=distance)
+        if len(found) < count:
+            found += sorted(doubtful, key=distance)[: count - len(found)]
+            found.sort(key=distance)
         return found[:count]
 
     def all_nodes(self) -> Iterable[NodeEntry]:
@@ -189,23 +205,29 @@ class RoutingTable:
             key = ((self._own >> shift) << shift) | (noise & ((1 << shift) - 1))
         return key.to_bytes(20, "big")
 
-    def questionable(self, now: float) -> NodeEntry | None:
-        """The least recently seen non-good node, to be pinged during maintenance."""
-        oldest: NodeEntry | None = None
+    def questionable(self, now: float, count: int = 1) -> list[NodeEntry]:
+        """Up to ``count`` non-good nodes to ping during maintenance: never-answered
+        ones first (imported, or not yet verified), then the least recently seen."""
         good_since = now - self._config.node_good_for
-        for bucket in self.buckets:
-            for entry in bucket.nodes:
-                seen = entry.last_seen
-                if (entry.failures or seen == NEVER or seen <= good_since) and (
-                    oldest is None or seen < oldest.last_seen
-                ):
-                    oldest = entry
-        return oldest
+        doubtful = [
+            entry
+            for bucket in self.buckets
+            for entry in bucket.nodes
+            if entry.failures or entry.last_seen == NEVER or entry.last_seen <= good_since
+        ]
+        return heapq.nsmallest(count, doubtful, key=lambda entry: (entry.last_seen, entry.failures))
 
     # -- updates ---------------------------------------------------------
 
     def heard_from(
-        self, node_id: bytes, addr: Address, now: float, *, responded: bool, verified: bool
+        self,
+        node_id: bytes,
+        addr: Address,
+        now: float,
+        *,
+        responded: bool,
+        verified: bool,
+        rtt: float = 0.0,
     ) -> NodeEntry | None:
         """Record traffic from a node; returns a questionable node worth pinging, if any.
 
@@ -224,6 +246,8 @@ class RoutingTable:
                     entry.last_seen = now
                     entry.failures = 0
                     bucket.last_changed = now
+                    if rtt > 0.0:
+                        entry.rtt = smoothed(entry.rtt, rtt)
                 elif entry.last_seen != NEVER:
                     entry.last_seen = now
                     bucket.last_changed = now
@@ -232,7 +256,9 @@ class RoutingTable:
             return None
         if self._config.enforce_node_id and not verified:
             return None
-        _, to_ping = self._insert(NodeEntry(node_id, addr, now, verified), now)
+        new = NodeEntry(node_id, addr, now, verified)
+        new.rtt = rtt
+        _, to_ping = self._insert(new, now)
         return to_ping
 
     def _insert(
@@ -338,16 +364,20 @@ class RoutingTable:
         for entry in bucket.nodes:
             if entry.node_id == node_id and entry.addr == addr:
                 entry.failures += 1
-                limit = self._config.max_failures
+                # A contact that never answered us (imported, unverified) makes room for
+                # a replacement that did at its first failure; others after max_failures.
+                limit = 1 if entry.last_seen == NEVER else self._config.max_failures
                 if entry.failures >= limit and bucket.replacements:
                     self._remove(bucket, entry)
                     self._promote_replacement(bucket)
-                elif entry.failures >= 2 * limit:
+                elif entry.failures >= 2 * self._config.max_failures:
                     self._remove(bucket, entry)
                 return
 
     def _promote_replacement(self, bucket: Bucket) -> None:
         restrict = self._config.restrict_ips
+        # The fastest of those that answered lately (unmeasured ones count as slow).
+        bucket.replacements.sort(key=lambda entry: -entry.rtt if entry.rtt > 0.0 else NEVER)
         while bucket.replacements:
             candidate = bucket.replacements.pop()
             if restrict and (

@@ -117,18 +117,25 @@ class FamilyRoutingTables:
                 return table.random_id_in_bucket(index, rng)
         return None
 
-    def questionable(self, now: float) -> NodeEntry | None:
-        """The least recently seen non-good contact of either family."""
-        found = [entry for table in self.tables() if (entry := table.questionable(now))]
-        return min(found, key=lambda entry: entry.last_seen) if found else None
+    def questionable(self, now: float, count: int = 1) -> list[NodeEntry]:
+        """Up to ``count`` non-good contacts of either family, least recently seen first."""
+        found = [entry for table in self.tables() for entry in table.questionable(now, count)]
+        return heapq.nsmallest(count, found, key=lambda entry: (entry.last_seen, entry.failures))
 
     # -- updates ---------------------------------------------------------
 
     def heard_from(
-        self, node_id: bytes, addr: Address, now: float, *, responded: bool, verified: bool
+        self,
+        node_id: bytes,
+        addr: Address,
+        now: float,
+        *,
+        responded: bool,
+        verified: bool,
+        rtt: float = 0.0,
     ) -> NodeEntry | None:
         return self._table(addr[0]).heard_from(
-            node_id, addr, now, responded=responded, verified=verified
+            node_id, addr, now, responded=responded, verified=verified, rtt=rtt
         )
 
     def failed(self, node_id: bytes, addr: Address) -> None:

@@ -18,7 +18,7 @@ from servent.codec.compact import Address, decode_nodes
 from servent.errors import CompactEncodingError
 from servent.proto.dht import lookup as lk
 from servent.proto.dht.config import DhtConfig
-from servent.proto.dht.events import DhtEvent
+from servent.proto.dht.events import DhtEvent, PeersArrived
 from servent.proto.dht.krpc import Message, encode_query
 from servent.proto.dht.results import (
     as_int,
@@ -29,6 +29,7 @@ from servent.proto.dht.results import (
     signed_fields,
 )
 from servent.proto.dht.routing_families import FamilyRoutingTables
+from servent.proto.dht.rtt import RoundTripEstimator
 from servent.proto.dht.transactions import (
     PURPOSE_LOOKUP,
     PURPOSE_STORE,
@@ -55,7 +56,10 @@ QUERY_OF = {
 class SearchRunner:
     """Queries and lookups; the base of ``DhtNode``, which sets the attributes below."""
 
-    __slots__ = ("_events", "_lookups", "_next_id", "_out", "_stats", "_table_pings", "_tx")
+    __slots__ = (
+        "_events", "_lookups", "_next_id", "_out", "_pinging", "_rtt", "_stats", "_table_pings",
+        "_tx",
+    )  # fmt: skip
 
     config: DhtConfig
     node_id: bytes
@@ -65,8 +69,11 @@ class SearchRunner:
     _next_id: int
     _out: list[tuple[bytes, Address]]
     _rng: random.Random
+    _rtt: RoundTripEstimator
     _stats: dict[str, int]
     _table_pings: int
+    #: IDs of the contacts a table ping is on its way to (a list: at most a few).
+    _pinging: list[bytes]
     _tx: TransactionTable
     dual_stack: bool
 
@@ -90,11 +97,11 @@ class SearchRunner:
         candidate: lk.Candidate | None = None,
         tag: int = 0,
     ) -> bool:
-        """Queue a query and its timeout; False when too many are pending.
+        """Queue a query and its timeouts; False when too many are pending.
 
-        A lookup's first query to a candidate reports itself slow after
-        ``slow_after``; a retry shares the first one's deadline and reports
-        itself slow halfway there, unless it is the last attempt.
+        Every query stays open ``query_timeout`` (a late answer still counts); a
+        lookup's query also reports itself slow after the soft timeout measured
+        from round trips (:meth:`soft_timeout`).
         """
         transactions = self._tx
         if transactions.is_full():
@@ -106,37 +113,101 @@ class SearchRunner:
         data = encode_query(
             tid, method, args, read_only=config.read_only, version=config.client_version
         )
-        deadline = now + config.query_timeout
-        slow_at = None
+        slow_at = late_at = None
         if purpose == PURPOSE_LOOKUP and candidate is not None:
-            if candidate.attempts <= 1:
-                slow_at = now + config.slow_after
-                candidate.give_up_at = deadline
-            else:
-                deadline = candidate.give_up_at
-                if lookup is not None and candidate.attempts < lookup.max_attempts:
-                    slow_at = (now + deadline) / 2
+            tag = candidate.attempts  # which attempt this is: only the newest one retries
+            if tag <= 1:
+                candidate.give_up_at = now + config.query_timeout
+            soft, late = self._timeouts_for(candidate)
+            slow_at = min(now + soft, candidate.give_up_at)
+            late_at = now + late
         transactions.open(
-            Transaction(tid, addr, purpose, node_id, lookup, candidate, tag), deadline, slow_at
+            Transaction(tid, addr, purpose, node_id, lookup, candidate, tag, now),
+            now + config.query_timeout,
+            slow_at,
+            late_at,
         )
         if purpose == PURPOSE_TABLE:
             self._table_pings += 1
+            if node_id is not None:
+                self._pinging.append(node_id)
         self._out.append((data, addr))
         return True
 
-    def _retry(
-        self, lookup: lk.Lookup, candidate: lk.Candidate, tx: Transaction, now: float
-    ) -> None:
-        """Ask a slow close candidate again; every retry ends when the first query does."""
-        if candidate.give_up_at - now <= 0.0:
+    def soft_timeout(self) -> float:
+        """How long a lookup waits for an answer before it calls the query slow."""
+        config = self.config
+        return self._rtt.timeout(config.slow_after, config.min_slow_after, config.max_slow_after)
+
+    def _timeouts_for(self, candidate: lk.Candidate) -> tuple[float, float]:
+        """(soft timeout, late mark) of a query to ``candidate``: from the node's overall
+        round trips, or from the contact's own (twice, and 1.25 times, its smoothed
+        RTT) when the routing table has measured it: a contact known to sit on a slow
+        link is not given up early, a fast one not waited for long."""
+        config = self.config
+        soft = self.soft_timeout()
+        late = self._rtt.late_after(config.slow_after / 2, config.min_late_after)
+        entry = self.routing_table.find(candidate.node_id, candidate.addr[0])
+        if entry is not None and entry.rtt > 0.0 and entry.addr == candidate.addr:
+            soft = min(max(2.0 * entry.rtt, config.min_slow_after), config.max_slow_after)
+            late = min(max(1.25 * entry.rtt, config.min_late_after), soft)
+        return soft, late
+
+    def _on_late(self, tx: Transaction, now: float) -> None:
+        """A lookup query is later than most answers: let the lookup ask another node
+        meanwhile, and ask a candidate the result needs once more (a lost datagram
+        then costs a fraction of a timeout)."""
+        lookup, candidate = tx.lookup, tx.candidate
+        if lookup is None or candidate is None or lookup.done:
             return
+        lookup.release(candidate)
+        if (
+            tx.tag == candidate.attempts
+            and not lookup.closer_to_ask(candidate)
+            and self._wants_retry(lookup, candidate, now)
+        ):
+            self._retry(lookup, candidate, now)
+        self._drive(lookup, now)
+
+    def _on_slow(self, tx: Transaction, now: float) -> None:
+        """A lookup query passed its soft timeout (the candidate is settled in ``_drive``)."""
+        lookup, candidate = tx.lookup, tx.candidate
+        if lookup is None or candidate is None or lookup.done:
+            return
+        lookup.mark_slow(candidate)
+        self._drive(lookup, now)
+
+    def _settle_slow(self, lookup: lk.Lookup, now: float) -> None:
+        """Decide on candidates whose every query is past its soft timeout.
+
+        One the result does not need is given up. One it needs is asked again,
+        unless closer candidates are still to be asked: they may make it
+        irrelevant, so it waits (still blocking the end) until they are settled.
+        """
+        for candidate in lookup.candidates:
+            if candidate.state != lk.IN_FLIGHT or not candidate.slow or candidate.waiting:
+                continue
+            if now < candidate.give_up_at and lookup.is_needed(candidate):
+                if lookup.closer_to_ask(candidate):
+                    continue
+                if lookup.wants_retry(candidate):
+                    self._retry(lookup, candidate, now)
+                    continue
+            lookup.give_up(candidate)
+            self._count("lookup_give_ups")
+
+    @staticmethod
+    def _wants_retry(lookup: lk.Lookup, candidate: lk.Candidate, now: float) -> bool:
+        return now < candidate.give_up_at and lookup.wants_retry(candidate)
+
+    def _retry(self, lookup: lk.Lookup, candidate: lk.Candidate, now: float) -> None:
+        """Ask a slow candidate the lookup needs again (a new transaction)."""
         method, key = QUERY_OF[lookup.kind]
         lookup.retrying(candidate)
         self._count("lookup_retries")
         if not self._query(
             candidate.addr, method, self._lookup_args(key, lookup.target), now, PURPOSE_LOOKUP,
-            tx.node_id,
-            lookup, candidate,
+            candidate.node_id, lookup, candidate,
         ):  # fmt: skip
             lookup.failed(candidate)
 
@@ -157,6 +228,7 @@ class SearchRunner:
             lookup_id, kind, target, self.node_id,
             alpha=config.alpha, k=config.k, max_candidates=config.max_lookup_candidates,
             one_per_ip=config.restrict_ips, max_attempts=config.lookup_attempts,
+            wait_rank=config.lookup_wait_rank, final_alpha=config.final_alpha,
         )  # fmt: skip
         if extra:
             lookup.extra.update(extra)
@@ -177,6 +249,7 @@ class SearchRunner:
         """Top the lookup up to alpha requests in flight, or finish it."""
         if lookup.done or lookup.pending_stores:
             return
+        self._settle_slow(lookup, now)
         method, key = QUERY_OF[lookup.kind]
         while True:
             if lookup.is_finished():
@@ -227,11 +300,12 @@ class SearchRunner:
         if candidate is None:
             lookup.seeds_pending -= 1
             candidate = lookup.add_responder(msg.sender_id, addr)
-        elif candidate.state != lk.IN_FLIGHT:
-            lookup.answered(candidate)  # the other of two queries answered first
-            return
         else:
-            lookup.answered(candidate)
+            given_up = candidate.state == lk.FAILED
+            if not lookup.answered(candidate) or lookup.done:
+                return  # the other of two queries answered first, or too late
+            if given_up:
+                self._count("lookup_late_answers")
         if lookup.done:
             return
         args = msg.args
@@ -246,7 +320,9 @@ class SearchRunner:
             self._add_nodes(lookup, args.get(b"nodes6" if ipv6 else b"nodes"), ipv6)
         kind = lookup.kind
         if kind in (lk.GET_PEERS, lk.ANNOUNCE):
-            collect_peers(lookup, args)
+            fresh = collect_peers(lookup, args)
+            if fresh:  # an announce is a get_peers first: its peers are as early
+                self._events.append(PeersArrived(lookup.lookup_id, lookup.target, fresh))
         elif kind in (lk.GET_ITEM, lk.PUT_IMMUTABLE, lk.PUT_MUTABLE):
             collect_item(lookup, args)
             if kind == lk.GET_ITEM and lookup.extra.get("immutable_found"):

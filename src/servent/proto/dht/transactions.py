@@ -21,10 +21,16 @@ PURPOSE_LOOKUP = 2  # a query of an iterative lookup
 PURPOSE_STORE = 3  # announce_peer / put at the end of a lookup
 
 
+#: What a due timer of a transaction means (``TransactionTable.pop_due``).
+TIMED_OUT = 0  # the hard timeout: the transaction is closed
+SLOW = 1  # the soft timeout of a lookup query: retry or give up, the query stays open
+LATE = 2  # a lookup query is late enough to free its slot, the query stays open
+
+
 class Transaction:
     """One query awaiting its reply; ``tag`` is the id reported to the application."""
 
-    __slots__ = ("addr", "candidate", "lookup", "node_id", "purpose", "tag", "tid")
+    __slots__ = ("addr", "candidate", "lookup", "node_id", "purpose", "sent_at", "tag", "tid")
 
     def __init__(  # noqa: PLR0917
         self,
@@ -35,6 +41,7 @@ class Transaction:
         lookup: lk.Lookup | None,
         candidate: lk.Candidate | None,
         tag: int,
+        sent_at: float = 0.0,
     ) -> None:
         self.tid = tid
         self.addr = addr
@@ -43,6 +50,7 @@ class Transaction:
         self.lookup = lookup
         self.candidate = candidate
         self.tag = tag
+        self.sent_at = sent_at  # for the round-trip time of its answer
 
 
 class TransactionTable:
@@ -50,7 +58,7 @@ class TransactionTable:
 
     def __init__(self, first_tid: int, max_pending: int) -> None:
         self._by_tid: dict[bytes, Transaction] = {}
-        self._timers: list[tuple[float, int, Transaction, bool]] = []
+        self._timers: list[tuple[float, int, Transaction, int]] = []
         self._seq = 0
         self._counter = first_tid & 0xFFFF
         self.max_pending = max_pending
@@ -72,14 +80,19 @@ class TransactionTable:
                 self._counter = counter
                 return tid
 
-    def open(self, tx: Transaction, deadline: float, slow_at: float | None = None) -> None:
-        """Track ``tx`` until ``deadline``; ``slow_at`` reports it slow earlier (lookups)."""
+    def open(
+        self,
+        tx: Transaction,
+        deadline: float,
+        slow_at: float | None = None,
+        late_at: float | None = None,
+    ) -> None:
+        """Track ``tx`` until ``deadline``; lookups also hear ``slow_at`` and ``late_at``."""
         self._by_tid[tx.tid] = tx
-        self._seq += 1
-        heapq.heappush(self._timers, (deadline, self._seq, tx, False))
-        if slow_at is not None and slow_at < deadline:
-            self._seq += 1
-            heapq.heappush(self._timers, (slow_at, self._seq, tx, True))
+        for when, kind in ((deadline, TIMED_OUT), (slow_at, SLOW), (late_at, LATE)):
+            if when is not None and (kind == TIMED_OUT or when < deadline):
+                self._seq += 1
+                heapq.heappush(self._timers, (when, self._seq, tx, kind))
 
     def match(self, tid: bytes, addr: Address) -> Transaction | None:
         """Close and return the transaction a reply answers, if it really does."""
@@ -96,18 +109,16 @@ class TransactionTable:
             heapq.heappop(timers)  # answered already: nothing to wake up for
         return timers[0][0] if timers else None
 
-    def pop_due(self, now: float) -> tuple[Transaction, bool] | None:
-        """The next transaction due by ``now`` and whether it is only slow (still open).
-
-        A transaction that timed out is closed before it is returned.
-        """
+    def pop_due(self, now: float) -> tuple[Transaction, int] | None:
+        """The next transaction due by ``now`` and what is due: ``TIMED_OUT`` (the
+        transaction is closed before it is returned), ``SLOW`` or ``LATE`` (still open)."""
         timers = self._timers
         by_tid = self._by_tid
         while timers and timers[0][0] <= now:
-            _, _, tx, slow = heapq.heappop(timers)
+            _, _, tx, kind = heapq.heappop(timers)
             if by_tid.get(tx.tid) is not tx:
                 continue
-            if not slow:
+            if kind == TIMED_OUT:
                 del by_tid[tx.tid]
-            return tx, slow
+            return tx, kind
         return None
