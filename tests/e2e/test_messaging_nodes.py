@@ -227,7 +227,15 @@ async def test_hostile_frames_are_refused_and_floods_limited(tmp_path: Path) -> 
         assert 50 <= len(acks) <= 50 + 5 * elapsed + 1 and len(acks) < 200
         assert len(a.messenger.messages(direction="in")) == len(acks)
 
-        forged = GossipMessage(bytes(32), 1, int(time.time()), b"", b"forged", b"\x00" * 64)
+        # Claims to be A's own broadcast, signed by the attacker's key instead.
+        # (Not a low-order key such as 32 zero bytes: OpenSSL accepts some
+        # signatures "by" those, which impersonate no real node.)
+        claimed = GossipMessage(a.identity.public_key, 1, int(time.time()), b"", b"forged")
+        signature = Ed25519PrivateKey.generate().sign(claimed.signed_bytes())
+        forged = GossipMessage(
+            claimed.author, claimed.sequence, claimed.time, claimed.channel, claimed.payload,
+            signature,
+        )  # fmt: skip
         gossip = channel.open_stream("servent/gossip/1")
         gossip.send(encode_frame(Publish(forged)))
         for _ in range(10):
