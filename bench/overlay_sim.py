@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         f"throughout the {config.broadcast_window:.0f} s window)"
     )
     print(
-        f"median latency: T {median(report.direct_latencies):.3f} s direct "
+        f"median latency: {median(report.direct_latencies):.3f} s direct "
         f"(p90 {percentile(report.direct_latencies, 0.9):.3f} s), "
         f"{median(report.broadcast_latencies):.3f} s broadcast "
         f"(p90 {percentile(report.broadcast_latencies, 0.9):.3f} s)"

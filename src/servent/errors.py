@@ -186,3 +186,7 @@ class WebSeedError(ProtocolError):
 
 class MetadataSourcesExhaustedError(MetadataFetchError):
     """Every peer a magnet fetch knew was tried and no tracker, DHT or LSD can find more."""
+
+
+class UtpError(ProtocolError):
+    """A malformed uTP packet or a uTP connection that failed (BEP 29)."""

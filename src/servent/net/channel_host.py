@@ -22,6 +22,7 @@ from servent.codec.node_id import format_node_id
 from servent.net.channel_sniffer import FirstBytesSniffer
 from servent.net.limits import GlobalLimits
 from servent.net.node_channel import NodeChannel, ProtocolRegistry
+from servent.net.peer_dialer import PeerDialer
 from servent.proto.channel import (
     ChannelConfig,
     ChannelConnection,
@@ -45,6 +46,9 @@ MAX_PENDING = 64
 
 class ChannelHost:
     """A node's channels; see the module docstring."""
+
+    #: Set by the node when uTP is on: dials TCP or uTP in the ``utp_preference`` order.
+    dialer: PeerDialer | None = None
 
     def __init__(
         self,
@@ -122,7 +126,10 @@ class ChannelHost:
         channel = self._new_channel(initiator=True, expected=expected)
         try:
             async with asyncio.timeout(limit):
-                await loop.create_connection(lambda: channel, host, port)
+                if self.dialer is not None:  # TCP or uTP, in the node's order
+                    await self.dialer.open(lambda: channel, host, port, connect_timeout=limit)
+                else:
+                    await loop.create_connection(lambda: channel, host, port)
                 await channel.handshake_done
         except TimeoutError:
             channel.close(CloseCode.TIMEOUT, "handshake timed out")

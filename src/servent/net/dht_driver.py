@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from servent.codec.bencode import BValue
 from servent.codec.compact import Address
 from servent.errors import DhtStateError
+from servent.net.udp_demux import UdpPort
 from servent.proto.dht import DhtNode
 from servent.proto.dht.config import DhtConfig
 from servent.proto.dht.events import (
@@ -140,7 +141,10 @@ class DhtDriver:
         state_path: Path | None = None,
         save_interval: float = 300.0,
         rng: random.Random | None = None,
+        udp_port: UdpPort | None = None,
     ) -> None:
+        """``udp_port``: an IPv4 socket shared with uTP (used instead of binding ``host:port``)."""
+        self.udp_port = udp_port
         self._host = host
         self._port = port
         self._host6 = host6
@@ -185,7 +189,11 @@ class DhtDriver:
             self._node_id = self._rng.getrandbits(160).to_bytes(20, "big")
         self._node = DhtNode(self._node_id, config=self._config, rng=self._rng, now=loop.time())
         try:
-            if self._host is not None:
+            if self.udp_port is not None:
+                self._sock4 = self.udp_port.sock
+                self.udp_port.other_handler = self._receive_batch
+                self.udp_port.start()
+            elif self._host is not None:
                 self._sock4 = _open_socket(socket.AF_INET, self._host, self._port)
                 loop.add_reader(self._sock4.fileno(), self._read_ready, self._sock4)
             if self._host6 is not None:
@@ -224,6 +232,9 @@ class DhtDriver:
                 self.save()
             except OSError as exc:
                 logger.warning("could not save DHT state: %s", exc)
+        if self.udp_port is not None:
+            self.udp_port.other_handler = None
+            self._sock4 = None  # the port's owner closes it
         for sock in (self._sock4, self._sock6):
             if sock is not None:
                 if self._loop is not None:
@@ -318,6 +329,16 @@ class DhtDriver:
             received += 1
             receive(data, (addr[0], addr[1]), now)
         self.datagrams_received += received
+        self._pump()
+
+    def _receive_batch(self, datagrams: list[tuple[bytes, Address]], now: float) -> None:
+        """Datagrams a shared :class:`UdpPort` routed to the DHT."""
+        node = self._node
+        if self._closed or node is None:
+            return
+        for data, addr in datagrams:
+            node.receive_datagram(data, addr, now)
+        self.datagrams_received += len(datagrams)
         self._pump()
 
     def _on_timer(self) -> None:

@@ -21,7 +21,7 @@ import logging
 import random
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from servent.errors import MseError
@@ -354,6 +354,9 @@ class MseStream(asyncio.Protocol):
             self.session.resume_writing()
 
 
+#: ``connect(protocol_factory, host, port)``: ``loop.create_connection`` or uTP's.
+Connector = Callable[[Callable[[], asyncio.BaseProtocol], str, int], Awaitable[object]]
+
 #: The setting when the user gives none: accept both, try MSE first when dialling.
 DEFAULT_ENCRYPTION = "enabled"
 
@@ -366,6 +369,7 @@ async def dial_peer(
     info_hash: bytes,
     policy: EncryptionPolicy,
     connect_timeout: float,
+    connect: Connector | None = None,
 ) -> None:
     """Connect ``session`` to ``host:port`` under ``policy``.
 
@@ -375,10 +379,11 @@ async def dial_peer(
     :class:`MseError`.  ``session`` gets ``connection_made`` exactly once, on
     the connection that worked.
     """
-    loop = asyncio.get_running_loop()
+    if connect is None:
+        connect = asyncio.get_running_loop().create_connection
     if policy is not EncryptionPolicy.OFF:
         stream = MseStream.dialling(session, info_hash, policy)
-        await asyncio.wait_for(loop.create_connection(lambda: stream, host, port), connect_timeout)
+        await asyncio.wait_for(connect(lambda: stream, host, port), connect_timeout)
         try:
             await stream.handshake_done
             return
@@ -390,4 +395,4 @@ async def dial_peer(
                 raise
             log.debug("%s:%d: no MSE (%s); dialling again in plaintext", host, port, exc)
             handshake_outcomes["plain fallback"] += 1
-    await asyncio.wait_for(loop.create_connection(lambda: session, host, port), connect_timeout)
+    await asyncio.wait_for(connect(lambda: session, host, port), connect_timeout)

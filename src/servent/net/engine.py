@@ -43,9 +43,11 @@ from servent.net.limits import GlobalLimits
 from servent.net.listener import IncomingTarget, PeerListener
 from servent.net.lsd import LSD_GROUP4, LSD_GROUP6, LSD_PORT, LsdDriver, LsdRateLimit
 from servent.net.metadata_fetch import MetadataFetch
+from servent.net.peer_dialer import PeerDialer
 from servent.net.torrent_discovery import DiscoveryConfig, Progress, TorrentDiscovery
 from servent.net.torrent_session import TorrentConfig, TorrentSession
 from servent.net.tracker_client import TrackerClient, UdpRetryPolicy
+from servent.net.utp_socket import UtpSocket, open_utp
 from servent.proto.peerwire import ConnectionConfig
 from servent.storage import TorrentStorage
 
@@ -98,6 +100,10 @@ class EngineConfig:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     #: Peers dialled at once while fetching a magnet's metadata.
     metadata_parallel: int = 8
+    #: uTP (BEP 29) on the listen port number, shared with the DHT's socket when it has it.
+    utp: bool = False
+    #: "prefer-tcp", "prefer-utp" or "tcp-only" (see :mod:`servent.net.peer_dialer`).
+    utp_preference: str = "prefer-tcp"
 
 
 def _tiers(*groups: Iterable[Iterable[str]]) -> list[list[str]]:
@@ -140,6 +146,8 @@ class SwarmEngine:
         self._storages: dict[TorrentSession, TorrentStorage] = {}
         self.limits: GlobalLimits | None = None
         self.listener: PeerListener | None = None
+        self.utp: UtpSocket | None = None
+        self.dialer = PeerDialer(preference=self.config.utp_preference)
         self.tracker_client: TrackerClient | None = None
         self.lsd: LsdDriver | None = None
         self.discoveries: dict[TorrentSession, TorrentDiscovery] = {}
@@ -174,6 +182,8 @@ class SwarmEngine:
                 info_hashes=lambda: [*self.torrents, *self._fetching],
             )
             await self.listener.start()
+            if config.utp:
+                self._start_utp(self.listener)
         if config.trackers:
             self.tracker_client = TrackerClient(
                 http_timeout=config.discovery.tracker_timeout,
@@ -201,12 +211,20 @@ class SwarmEngine:
                 log.warning("local service discovery is off: %s", exc)
                 self.lsd = None
 
+    def _start_utp(self, listener: PeerListener) -> None:
+        shared = self.dht.udp_port if self.dht is not None else None
+        self.utp = open_utp(listener.incoming_protocol, self.config.listen_host, listener.port,
+                            shared)  # fmt: skip
+        self.dialer.utp = self.utp
+
     async def close(self) -> None:
         """Stop every torrent (``stopped`` to trackers), close storage, listener, LSD."""
         for torrent in list(self._runs):
             await self.remove_torrent(torrent)
         for discovery in list(self._discovery_runs):
             await self._stop_discovery(discovery)
+        if self.utp is not None:
+            self.utp.close()
         if self.listener is not None:
             await self.listener.close()
         if self.lsd is not None:
@@ -269,6 +287,7 @@ class SwarmEngine:
             rng=random.Random(self.rng.getrandbits(64)),
             listen_port=self.port or None,
         )
+        torrent.dialer = self.dialer
         torrent.add_peers(peers)
         fetched = self._fetched_peers.pop(metainfo.wire_info_hash, [])
         # They answered the metadata fetch moments ago: rank them like given peers.
@@ -428,6 +447,7 @@ class SwarmEngine:
             limits=self.limits,
             encryption=parse_policy(self.config.encryption),
         )
+        fetch.dialer = self.dialer
         hashes = self._info_hashes(magnet.info_hash_v1, magnet.info_hash_v2)
         for info_hash in hashes:
             self._fetching.setdefault(info_hash, fetch)

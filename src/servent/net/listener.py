@@ -129,6 +129,10 @@ class PeerListener:
                 await server.wait_closed()
         self._servers.clear()
 
+    def incoming_protocol(self) -> asyncio.BaseProtocol:
+        """The protocol for a peer that connected over uTP (same path as a TCP peer)."""
+        return self._protocol()
+
     def _protocol(self) -> asyncio.BaseProtocol:
         if self.channel_acceptor is not None:
             return self.channel_acceptor.sniffer(self._peer_protocol)

@@ -39,6 +39,7 @@ from servent.net.encrypted_transport import dial_peer
 from servent.net.known_peers import Address
 from servent.net.limits import GlobalLimits
 from servent.net.metadata_layers import PieceLayerPhase
+from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_session import PeerSession
 from servent.proto.metadata_exchange import MSG_REQUEST, MetadataFetcher, decode_message
 from servent.proto.metadata_exchange import encode_reject as encode_metadata_reject
@@ -79,6 +80,9 @@ class MetadataFetch(PieceLayerPhase):
     the verified info dictionary bytes or raises
     :class:`~servent.errors.MetadataFetchError`.
     """
+
+    #: Set by the engine when uTP is on: dials TCP/uTP in the configured order.
+    dialer: PeerDialer | None = None
 
     def __init__(
         self,
@@ -252,7 +256,7 @@ class MetadataFetch(PieceLayerPhase):
     async def _dial(self, session: PeerSession, address: Address) -> None:
         host, port = address
         try:
-            await dial_peer(
+            await (self.dialer.dial if self.dialer is not None else dial_peer)(
                 session, host, port,
                 info_hash=self.magnet.wire_info_hash,
                 policy=self.encryption,

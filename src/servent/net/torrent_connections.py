@@ -34,6 +34,7 @@ from servent.proto.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
+    from servent.net.peer_dialer import PeerDialer
     from servent.net.torrent_config import TorrentConfig
 
 __all__ = ["TorrentConnections"]
@@ -59,6 +60,8 @@ class TorrentConnections:
     encryption: EncryptionPolicy
     own_addresses: set[Address]
     listen_port: int | None
+    #: Set by the engine when uTP is on: dials TCP/uTP in the configured order.
+    dialer: PeerDialer | None = None
     peer_id: bytes
     info_hash: bytes
     aria2_alias: bytes | None
@@ -130,7 +133,7 @@ class TorrentConnections:
     async def _dial(self, session: PeerSession, address: Address, policy: EncryptionPolicy) -> None:
         host, port = address
         try:
-            await dial_peer(
+            await (self.dialer.dial if self.dialer is not None else dial_peer)(
                 session, host, port,
                 info_hash=session.conn.info_hash or self.info_hash,
                 policy=policy,

@@ -28,6 +28,7 @@ DEFAULT_BOOTSTRAP = (
 )
 CONFIG_FILE_NAME = "config.toml"
 ENCRYPTION_MODES = ("off", "enabled", "required")
+UTP_PREFERENCES = ("prefer-tcp", "prefer-utp", "tcp-only")
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -65,6 +66,11 @@ class Config:
     encryption: str = "enabled"
     """Peer connection encryption (MSE/PE): "off", "enabled" (accept and offer both) or
     "required" (plaintext peers refused)."""
+    utp_enabled: bool = True
+    """Accept and dial peers over uTP (BEP 29) on the listen port, shared with the DHT."""
+    utp_preference: str = "prefer-tcp"
+    """How to dial: "prefer-tcp" (uTP if TCP fails), "prefer-utp" (TCP if uTP fails) or
+    "tcp-only"."""
     api_host: str = "127.0.0.1"
     api_port: int = 8765
     """0 lets the system pick a free port (clients read it from ``daemon.json``)."""
@@ -113,7 +119,7 @@ STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
 _COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent", "max_peers_per_ip"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
-_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled"})
+_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled", "utp_enabled"})
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
 _PATH_KEYS = frozenset({"data_dir", "download_dir"})
 
@@ -180,6 +186,10 @@ def _validate(key: str, value: object) -> Any:
         if value not in ENCRYPTION_MODES:
             modes = ", ".join(ENCRYPTION_MODES)
             raise ConfigError(f"{key}: expected one of {modes}, got {value!r}")
+        return value
+    if key == "utp_preference":
+        if value not in UTP_PREFERENCES:
+            raise ConfigError(f"{key}: expected one of {', '.join(UTP_PREFERENCES)}, got {value!r}")
         return value
     if key == "name":
         return _display_name(key, value)
@@ -249,6 +259,8 @@ HELP = {
     "dht_restrict_ips": "per-IP DHT defences; false only for loopback test networks",
     "lsd_enabled": "local service discovery on the LAN (true/false)",
     "encryption": "peer connection encryption: off, enabled or required",
+    "utp_enabled": "peer connections over uTP too (true/false)",
+    "utp_preference": "dialling order: prefer-tcp, prefer-utp or tcp-only",
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
     "api_port": "port of the HTTP API and web UI (0 = any free port)",
     "shared_folders": "folder to share and seed; repeat the flag for more",
@@ -284,6 +296,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str]
             kwargs.update(action="append", metavar="HOST:PORT" if key == "dht_bootstrap" else "DIR")
         elif key == "encryption":
             kwargs.update(choices=ENCRYPTION_MODES, metavar="MODE")
+        elif key == "utp_preference":
+            kwargs.update(choices=UTP_PREFERENCES, metavar="ORDER")
         elif key == "name":
             kwargs.update(metavar="NAME")
         else:

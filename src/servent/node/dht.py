@@ -35,6 +35,7 @@ def split_host_port(entry: str) -> tuple[str, int]:
 async def start_dht(config: Config, store: StateStore) -> DhtDriver | None:
     """Bind the DHT on the listen address with the saved id and contacts; None if it cannot."""
     from servent.net.dht_driver import DhtDriver
+    from servent.net.udp_demux import UdpPort
     from servent.proto.dht.config import DhtConfig
 
     saved_id = store.settings().get(NODE_ID_SETTING)
@@ -42,10 +43,15 @@ async def start_dht(config: Config, store: StateStore) -> DhtDriver | None:
     dht_config = DhtConfig()
     if not config.dht_restrict_ips:
         dht_config = dataclasses.replace(dht_config, restrict_ips=False, rate_limit_per_ip=0.0)
-    driver = DhtDriver(
-        host=config.listen_host, port=config.listen_port, node_id=node_id, config=dht_config
-    )
     try:
+        # With uTP on, the DHT's socket is shared: uTP datagrams are told apart by the demux.
+        udp_port = (
+            UdpPort.bind(config.listen_host, config.listen_port) if config.utp_enabled else None
+        )
+        driver = DhtDriver(
+            host=config.listen_host, port=config.listen_port, node_id=node_id, config=dht_config,
+            udp_port=udp_port,
+        )  # fmt: skip
         await driver.start()
     except OSError as exc:
         log.warning("DHT could not bind %s:%s: %s", config.listen_host, config.listen_port, exc)
@@ -92,3 +98,5 @@ async def stop_dht(driver: DhtDriver, store: StateStore | None) -> None:
             save_dht(driver, store)
     finally:
         await driver.close()
+        if driver.udp_port is not None:
+            driver.udp_port.close()

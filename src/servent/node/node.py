@@ -457,4 +457,6 @@ def _swarm_engine(config: Config) -> TorrentEngine:
         listen_port=config.listen_port,
         lsd=config.lsd_enabled,
         encryption=config.encryption,
+        utp=config.utp_enabled,
+        utp_preference=config.utp_preference,
     )

@@ -65,6 +65,7 @@ def start_channel_host(identity: NodeIdentity, engine: TorrentEngine) -> Channel
         return None
     host = ChannelHost(LocalKeys.create(identity.private_key), limits=swarm.limits)
     swarm.listener.channel_acceptor = host
+    host.dialer = swarm.dialer  # channels go over uTP too when the node dials that way
     return host
 
 

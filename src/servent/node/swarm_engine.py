@@ -103,6 +103,8 @@ class SwarmTorrentEngine:
         lsd: bool = True,
         trackers: bool = True,
         encryption: str = "enabled",
+        utp: bool = False,
+        utp_preference: str = "prefer-tcp",
     ) -> None:
         self.on_metadata: MetadataCallback | None = None
         self.limits = EngineLimits()
@@ -111,6 +113,8 @@ class SwarmTorrentEngine:
         self._lsd = lsd
         self._trackers = trackers
         self._encryption = encryption
+        self._utp = utp
+        self._utp_preference = utp_preference
         self._engine: SwarmEngine | None = None
         self._torrents: dict[str, _Torrent] = {}
         #: Metadata tasks (each also linked from its torrent while cancellable).
@@ -135,6 +139,8 @@ class SwarmTorrentEngine:
             lsd=self._lsd,
             trackers=self._trackers,
             encryption=self._encryption,
+            utp=self._utp,
+            utp_preference=self._utp_preference,
         )
         engine = SwarmEngine(config, dht=dht)
         try:

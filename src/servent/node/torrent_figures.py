@@ -44,7 +44,8 @@ def file_progress(storage: TorrentStorage, metainfo: Metainfo) -> tuple[float, .
 
 
 def peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
-    """One row of the peers table: address, client, progress, rates and uTorrent-style flags."""
+    """One row of the peers table: address, client, progress, rates and uTorrent-style flags
+    (D/d download, U/u upload, I incoming, S snubbed, P uTP)."""
     host, port = peer.dialled or peer.session.address
     conn = peer.session.conn
     flags = ""
@@ -56,6 +57,9 @@ def peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
         flags += "I"  # incoming
     if peer.snubbed:
         flags += "S"
+    transport = peer.session.transport
+    if transport is not None and transport.get_extra_info("transport") == "utp":
+        flags += "P"  # uTorrent's letter for a uTP connection
     have = num_pieces if peer.has_all else peer.pieces.count()
     return PeerStatus(
         host=host,

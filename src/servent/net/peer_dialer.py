@@ -1,0 +1,107 @@
+"""Dialling a peer (or a node channel) over TCP or uTP, in the order ``utp_preference`` gives.
+
+``prefer-tcp`` dials TCP and falls back to uTP when TCP fails (refused,
+unreachable, timed out); ``prefer-utp`` is the other way round (as libtorrent
+does by default); ``tcp-only`` never dials uTP. Encryption (MSE) runs on top
+of either, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from servent.errors import MseError
+from servent.net.encrypted_transport import Connector, dial_peer
+from servent.net.utp_socket import UtpSocket
+from servent.proto.mse import EncryptionPolicy
+
+__all__ = ["UTP_PREFERENCES", "PeerDialer"]
+
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+
+log = logging.getLogger(__name__)
+
+UTP_PREFERENCES = ("prefer-tcp", "prefer-utp", "tcp-only")
+#: A uTP dial with TCP still to try gives up after this long (libtorrent waits about 3 s):
+#: a peer without uTP never answers a SYN, it does not refuse it.
+UTP_FALLBACK_AFTER = 3.0
+
+
+@dataclass
+class PeerDialer:
+    """Tries each transport in turn; ``outcomes`` counts which one connected."""
+
+    utp: UtpSocket | None = None
+    preference: str = "prefer-tcp"
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        if self.preference not in UTP_PREFERENCES:
+            raise ValueError(f"utp_preference: {self.preference!r} is not one of {UTP_PREFERENCES}")
+
+    def order(self) -> list[str]:
+        if self.utp is None or not self.utp.ports or self.preference == "tcp-only":
+            return ["tcp"]
+        return ["utp", "tcp"] if self.preference == "prefer-utp" else ["tcp", "utp"]
+
+    async def dial(
+        self,
+        session: asyncio.BufferedProtocol,
+        host: str,
+        port: int,
+        *,
+        info_hash: bytes,
+        policy: EncryptionPolicy,
+        connect_timeout: float,
+    ) -> str:
+        """Connect ``session`` like :func:`dial_peer`; return "tcp" or "utp"."""
+
+        async def attempt(connect: Connector | None, limit: float) -> None:
+            await dial_peer(
+                session, host, port,
+                info_hash=info_hash, policy=policy, connect_timeout=limit, connect=connect,
+            )  # fmt: skip
+
+        return await self._in_order(host, port, attempt, connect_timeout)
+
+    async def open(
+        self, protocol_factory: ProtocolFactory, host: str, port: int, *, connect_timeout: float
+    ) -> str:
+        """Connect a protocol (a node channel) to ``host:port`` in the same order."""
+
+        async def attempt(connect: Connector | None, limit: float) -> None:
+            opener = connect or asyncio.get_running_loop().create_connection
+            await asyncio.wait_for(opener(protocol_factory, host, port), limit)
+
+        return await self._in_order(host, port, attempt, connect_timeout)
+
+    async def _in_order(
+        self,
+        host: str,
+        port: int,
+        attempt: Callable[[Connector | None, float], Awaitable[None]],
+        connect_timeout: float,
+    ) -> str:
+        kinds = self.order()
+        for number, kind in enumerate(kinds):
+            utp = self.utp
+            connect = utp.create_connection if kind == "utp" and utp is not None else None
+            timeout = connect_timeout
+            if connect is not None and number < len(kinds) - 1:
+                timeout = min(connect_timeout, UTP_FALLBACK_AFTER)
+            try:
+                await attempt(connect, timeout)
+            except (OSError, TimeoutError, MseError) as exc:
+                if number == len(kinds) - 1 or isinstance(exc, MseError):
+                    raise
+                log.debug("%s:%d over %s failed (%r); trying %s", host, port, kind, exc,
+                          kinds[number + 1])  # fmt: skip
+                self.outcomes[f"{kind} failed"] += 1
+                continue
+            self.outcomes[kind] += 1
+            return kind
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
