@@ -35,6 +35,8 @@ LOOPBACK_FLAGS = (
     "false",
     "--lsd-enabled",
     "false",
+    "--port-mapping",
+    "false",
 )
 
 
@@ -129,7 +131,7 @@ def test_plain_servent_with_a_config_file_is_what_scripts_start_runs(tmp_path: P
     data_dir.mkdir(parents=True)
     (data_dir / "config.toml").write_text(
         'api_port = 0\nlisten_host = "127.0.0.1"\nlisten_port = 0\n'
-        "dht_enabled = false\nlsd_enabled = false\n"
+        "dht_enabled = false\nlsd_enabled = false\nport_mapping = false\n"
     )
     servent = Path(sys.executable).parent / "servent"
     process, url, token = _start_plain(servent, tmp_path / "xdg")

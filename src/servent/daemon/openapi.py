@@ -145,6 +145,14 @@ _STATUS = {
         "shared_folders": {"type": "array", "items": {"type": "string"}},
         "data_dir": {"type": "string"},
         "download_dir": {"type": "string"},
+        "reachable": {
+            "type": "boolean",
+            "nullable": True,
+            "description": "peers outside can dial this node (null: not known yet)",
+        },
+        "external_address": {"type": "array", "nullable": True},
+        "nat": {"type": "string", "enum": ["none", "mapped", "cone", "symmetric", "unknown"]},
+        "relay": {"type": "array", "nullable": True},
         "version": {"type": "string"},
     },
 }

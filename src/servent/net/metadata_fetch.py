@@ -352,8 +352,7 @@ class MetadataFetch(PieceLayerPhase):
             return
         if conn.fast:
             conn.send(HaveNone())
-        conn.send_extension_handshake({"v": self.client_name})
-        session.schedule_flush()
+        conn.send_extension_handshake({"v": self.client_name})  # written by the session
 
     def _on_extension_handshake(
         self, session: PeerSession, event: ExtensionHandshakeReceived, now: float
@@ -399,7 +398,6 @@ class MetadataFetch(PieceLayerPhase):
             sent += 1
         if sent:
             self._outstanding[session] = self._outstanding.get(session, 0) + sent
-            session.schedule_flush()
 
     def _on_metadata(self, session: PeerSession, payload: bytes, now: float) -> None:
         address = self._sessions.get(session, session.address)
@@ -408,7 +406,6 @@ class MetadataFetch(PieceLayerPhase):
             if message.msg_type == MSG_REQUEST:
                 # We have nothing to serve yet: say so (BEP 9 reject).
                 session.conn.send_extension("ut_metadata", encode_metadata_reject(message.piece))
-                session.schedule_flush()
                 return
             if session in self._outstanding:
                 self._outstanding[session] = max(0, self._outstanding[session] - 1)

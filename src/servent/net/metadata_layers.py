@@ -67,16 +67,12 @@ class PieceLayerPhase:
         conn = session.conn
         if conn.remote_handshake is None:
             return
-        sent = False
         for request in collector.next_requests(session, now):
             try:
-                conn.send(request)
+                conn.send(request)  # the session writes it (the connection's output hook)
             except ValueError:  # too many hash requests outstanding on this connection
                 collector.remove_peer(session)
                 break
-            sent = True
-        if sent:
-            session.schedule_flush()
 
     def _on_hashes(self, session: PeerSession, event: Hashes | HashReject, now: float) -> None:
         collector = self._layers

@@ -139,8 +139,6 @@ class TorrentExtensions:
         except ExtensionNotSupportedError:
             log.info("peer %s asks for metadata but announced no ut_metadata id", peer.label)
             session.close("ut_metadata request without ut_metadata in its handshake")
-            return
-        session.schedule_flush()
 
     def _on_pex(self, peer: SwarmPeer, payload: bytes, now: float) -> None:
         if not self.pex_enabled:
@@ -242,8 +240,6 @@ class TorrentExtensions:
                 peer.session.conn.send_extension(UT_PEX, payload)
             except ExtensionNotSupportedError:
                 self._pex.pop(peer, None)
-                continue
-            peer.session.schedule_flush()
 
 
 def pex_entry(peer: SwarmPeer) -> tuple[Address, int] | None:

@@ -95,6 +95,8 @@ class PeerSession(asyncio.BufferedProtocol):
         # pulled every event and the handler has run: the connection may parse
         # it in place and hand blocks out as views (one copy fewer per byte).
         conn.borrow_input = True
+        # Whatever queues a message on the connection cues a write: nobody flushes by hand.
+        conn.on_output = self.schedule_flush
         self.handler = handler
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
@@ -238,8 +240,7 @@ class PeerSession(asyncio.BufferedProtocol):
 
     def send(self, message: Message) -> None:
         """Queue ``message``; it is written at the end of this loop iteration."""
-        self.conn.send(message)
-        self.schedule_flush()
+        self.conn.send(message)  # the connection's output hook schedules the write
 
     def schedule_flush(self) -> None:
         if not self._flush_scheduled and self.close_reason is None:

@@ -7,13 +7,15 @@ re-exported from there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from servent.proto.peer_admission import DEFAULT_MAX_PER_IP
 from servent.proto.peerwire import ConnectionConfig
 from servent.proto.pipeline import PipelineConfig
+from servent.proto.swarm import PeerState, SwarmCore
 
-__all__ = ["TorrentConfig", "TorrentStatistics"]
+__all__ = ["TorrentConfig", "TorrentStatistics", "swarm_statistics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +62,39 @@ class TorrentStatistics:
     downloaded_from: dict[str, int]
     #: Payload bytes sent per peer address (incoming peers by their source port).
     uploaded_to: dict[str, int]
+
+
+def swarm_statistics(
+    core: SwarmCore,
+    peers: Iterable[PeerState],
+    now: float,
+    *,
+    downloaded_from: dict[str, int],
+    uploaded_to: dict[str, int],
+    complete: bool,
+) -> TorrentStatistics:
+    """The figures of a running torrent; per-peer totals add open peers to closed ones'."""
+    peers = list(peers)
+    return TorrentStatistics(
+        wanted_bytes=core.wanted_bytes,
+        have_bytes=core.have_bytes,
+        downloaded=core.downloaded,
+        uploaded=core.uploaded,
+        download_rate=core.down_meter.rate(now),
+        upload_rate=core.up_meter.rate(now),
+        peers=sum(1 for peer in peers if peer.open),
+        complete=complete,
+        hash_failures=core.hash_failures,
+        banned=len(core.bans),
+        downloaded_from=_add_counts(downloaded_from, peers, "downloaded"),
+        uploaded_to=_add_counts(uploaded_to, peers, "uploaded"),
+    )
+
+
+def _add_counts(closed: dict[str, int], peers: list[PeerState], counter: str) -> dict[str, int]:
+    totals = dict(closed)
+    for peer in peers:
+        count: int = getattr(peer, counter)
+        if count:
+            totals[peer.label] = totals.get(peer.label, 0) + count
+    return totals

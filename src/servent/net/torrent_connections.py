@@ -1,9 +1,10 @@
 """A torrent's connections: who to dial, who to accept, what to remember when one ends.
 
-:class:`TorrentConnections` is the connection half of
-:class:`~servent.net.torrent_session.TorrentSession` (a mixin: the session
-class is the only user, and the methods run on its single owner task).  The
-dial order comes from :class:`~servent.net.known_peers.KnownPeers` (scored by
+:class:`TorrentConnections` is a part of
+:class:`~servent.net.torrent_session.TorrentSession` with its own state (it
+sees the session through :class:`ConnectionOwner`; its methods run on the
+session's owner task).  The dial order comes from
+:class:`~servent.net.known_peers.KnownPeers` (scored by
 :mod:`servent.proto.connection_scoring`); a dropped connection is replaced at
 once; our own address is never dialled (the listening port on a local host,
 a socket that ends where it starts, or a peer that answers with our peer id).
@@ -14,81 +15,104 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Iterable
+from typing import Any, Protocol
 
+from servent.codec.metainfo import Metainfo
 from servent.errors import MseError
 from servent.net.encrypted_transport import dial_peer
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
-from servent.net.peer_extensions import TorrentExtensions
-from servent.net.peer_session import PeerSession
-from servent.net.provenance import BanList, PeerIdentity
+from servent.net.peer_dialer import PeerDialer
+from servent.net.peer_session import BlockHandler, PeerSession
 from servent.net.swarm_peer import SwarmPeer
+from servent.net.torrent_config import TorrentConfig
 from servent.proto.mse import EncryptionPolicy
-from servent.proto.peer_admission import AdmissionPolicy, PeerActivity, admit_peer
-from servent.proto.peerwire import Event, PeerConnection
+from servent.proto.peer_admission import (
+    AdmissionPolicy,
+    PeerActivity,
+    admit_peer,
+    keeps_new_duplicate,
+)
+from servent.proto.peerwire import PeerConnection, aria2_info_hash
 from servent.proto.peerwire.extensions import ExtensionRegistry
-from servent.proto.picker import PiecePicker
-from servent.proto.ratelimit import TokenBucket
+from servent.proto.swarm import BanList
 
-if TYPE_CHECKING:
-    from servent.codec.metainfo import Metainfo
-    from servent.net.peer_dialer import PeerDialer
-    from servent.net.torrent_config import TorrentConfig
-
-__all__ = ["TorrentConnections"]
+__all__ = ["ConnectionOwner", "TorrentConnections"]
 
 #: The torrent session's logger: these lines belong to it (and keep their old name).
 log = logging.getLogger("servent.net.torrent_session")
 
 
-class TorrentConnections:
-    """Dialling, accepting and closing peers of one torrent (mixed into TorrentSession)."""
+class ConnectionOwner(BlockHandler, Protocol):
+    """What :class:`TorrentConnections` needs of its torrent (a ``TorrentSession``)."""
 
-    # State owned by TorrentSession.__init__ (declared for the type checker).
-    metainfo: Metainfo
-    config: TorrentConfig
-    loop: asyncio.AbstractEventLoop
-    limits: GlobalLimits
-    known: KnownPeers
-    bans: BanList
-    picker: PiecePicker
     peers: dict[PeerSession, SwarmPeer]
-    extensions: TorrentExtensions
-    extension_registry: ExtensionRegistry
-    encryption: EncryptionPolicy
-    own_addresses: set[Address]
-    listen_port: int | None
-    #: Set by the engine when uTP is on: dials TCP/uTP in the configured order.
-    dialer: PeerDialer | None = None
-    peer_id: bytes
-    info_hash: bytes
-    aria2_alias: bytes | None
-    num_pieces: int
-    downloaded_from: dict[str, int]
-    uploaded_to: dict[str, int]
-    download_bucket: TokenBucket
-    _stop: asyncio.Event
-    #: Incoming peers that told us where they listen (BEP 10 ``p``) -> that address.
-    _incoming_listen: dict[SwarmPeer, Address]
-    _dials: set[asyncio.Task[None]]
-    _tasks: asyncio.TaskGroup | None
-    _held_off: bool
-    #: Incoming peers refused (per-address cap, or full with nobody idle) and idle
-    #: connections closed to make room for one (counters for tests and status).
-    refused_incoming: int
-    evicted: int
 
     @property
-    def complete(self) -> bool:
-        raise NotImplementedError
+    def complete(self) -> bool: ...
 
-    def _spawn(self, coro: object, name: str) -> None:
-        raise NotImplementedError
+    @property
+    def accepting(self) -> bool:
+        """Running, and not stopping: new connections are welcome."""
 
-    def peer_events(self, session: PeerSession, events: list[Event]) -> None:
-        raise NotImplementedError
+    def start_task(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]: ...
+
+    def register(self, session: PeerSession, *, dialled: Address | None) -> SwarmPeer: ...
+
+
+class TorrentConnections:
+    """Dialling, accepting and remembering the peers of one torrent.
+
+    Its own state: the candidate addresses (:attr:`known`), our own addresses,
+    the listening addresses of incoming peers, the dials in flight, counters.
+    """
+
+    def __init__(
+        self,
+        owner: ConnectionOwner,
+        metainfo: Metainfo,
+        config: TorrentConfig,
+        *,
+        peer_id: bytes,
+        listen_port: int | None,
+        limits: GlobalLimits,
+        known: KnownPeers,
+        bans: BanList,
+        encryption: EncryptionPolicy,
+        extension_registry: ExtensionRegistry,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.owner = owner
+        self.metainfo = metainfo
+        self.config = config
+        self.peer_id = peer_id
+        self.listen_port = listen_port
+        self.limits = limits
+        self.bans = bans
+        self.encryption = encryption
+        self.extension_registry = extension_registry
+        self.loop = loop
+        self.info_hash = metainfo.wire_info_hash
+        #: aria2 1.36 names hybrid torrents by another hash; accepted as an alias.
+        self.aria2_alias = aria2_info_hash(metainfo.info_bytes) if metainfo.is_hybrid else None
+        self.num_pieces = metainfo.num_pieces
+        self.known = known
+        #: Addresses that turned out to be this node (never dialled again).
+        self.own_addresses: set[Address] = set()
+        #: Incoming peers that told us where they listen (BEP 10 ``p``) -> that address.
+        self._incoming_listen: dict[SwarmPeer, Address] = {}
+        self.dials: set[asyncio.Task[None]] = set()
+        #: Set by the engine when uTP is on: dials TCP/uTP in the configured order.
+        self.dialer: PeerDialer | None = None
+        #: Incoming peers refused (per-address cap, or full with nobody idle) and idle
+        #: connections closed to make room for one (counters for tests and status).
+        self.refused_incoming = 0
+        self.evicted = 0
+
+    @property
+    def peers(self) -> dict[PeerSession, SwarmPeer]:
+        return self.owner.peers
 
     def add_peers(self, addresses: Iterable[Address], *, source: str = "manual") -> None:
         """Addresses to dial (given by the user, a tracker, the DHT ...)."""
@@ -103,32 +127,31 @@ class TorrentConnections:
         host, port = address
         return port == self.listen_port and host in _LOCAL_HOSTS
 
-    def _room(self) -> int:
+    def room(self) -> int:
         mine = self.config.max_connections - len(self.peers)
         return min(mine, self.limits.room)
 
-    def _dial_due(self, now: float) -> None:
-        if self._stop.is_set() or self._tasks is None:
+    def dial_due(self, now: float) -> None:
+        owner = self.owner
+        if not owner.accepting:
             return
         # A seed skips addresses known to be seeds (two seeds have nothing to trade).
-        for known in self.known.due(now, self._room(), seeding=self.complete):
+        for known in self.known.due(now, self.room(), seeding=owner.complete):
             if not self.limits.try_reserve():
                 break
             self.known.dialling(known.address)
             conn = self._new_connection(initiator=True, alias=known.alias)
-            session = PeerSession(conn, self)
+            session = PeerSession(conn, owner)
             # Registered before connecting: events may arrive before the dial task resumes.
-            self._register(session, dialled=known.address)
+            owner.register(session, dialled=known.address)
             host, port = known.address
-            tasks = self._tasks
-            assert tasks is not None
-            dial = tasks.create_task(
+            dial = owner.start_task(
                 self._dial(session, known.address, known.dial_policy(self.encryption)),
-                name=f"dial {host}:{port}",
+                f"dial {host}:{port}",
             )
             # Tracked so a stopping torrent cancels dials still in their handshake.
-            self._dials.add(dial)
-            dial.add_done_callback(self._dials.discard)
+            self.dials.add(dial)
+            dial.add_done_callback(self.dials.discard)
 
     async def _dial(self, session: PeerSession, address: Address, policy: EncryptionPolicy) -> None:
         host, port = address
@@ -152,7 +175,7 @@ class TorrentConnections:
             self.known.remove(address)
             session.close("connected to ourselves")
             return
-        if self._stop.is_set():
+        if not self.owner.accepting:
             session.close("torrent stopped")
 
     def _new_connection(self, *, initiator: bool, alias: bool = False) -> PeerConnection:
@@ -177,7 +200,7 @@ class TorrentConnections:
         slot is over the node-wide limit, so an idle connection must make room.
         """
         host, port = session.address
-        if self._tasks is None or self._stop.is_set():
+        if not self.owner.accepting:
             return False
         handshake = session.conn.remote_handshake
         if self.bans.is_banned(host, port, handshake.peer_id if handshake else None):
@@ -200,13 +223,36 @@ class TorrentConnections:
                 num_pieces=self.num_pieces,
             )
         session.conn.extensions = self.extension_registry
-        self._register(session, dialled=None)
-        session.handler = self
+        self.owner.register(session, dialled=None)
+        session.handler = self.owner
         if isinstance(admission.evict, SwarmPeer):  # the keys _activity handed in
             self._evict(admission.evict, host)
         return True
 
-    def _close_twin(self, twin: SwarmPeer, kept: SwarmPeer) -> None:
+    def handshake_done(self, peer: SwarmPeer, peer_id: bytes) -> str | None:
+        """A peer said who it is: why to close it (banned, a duplicate), or None to go on.
+
+        Of two connections to one peer (both dialled each other), the rule of
+        :func:`keeps_new_duplicate` keeps one; the other is closed here."""
+        host, port = peer.session.address
+        if self.bans.is_banned(host, port, peer_id):
+            return "banned"
+        twin = next((p for p in self.peers.values() if p.open and p.identity[2] == peer_id), None)
+        if twin is not None:
+            if not keeps_new_duplicate(
+                new_outgoing=peer.dialled is not None,
+                old_outgoing=twin.dialled is not None,
+                our_id=self.peer_id,
+                their_id=peer_id,
+            ):
+                return "duplicate connection"
+            self.close_twin(twin, peer)
+        peer.identity = (host, port, peer_id)
+        if peer.dialled is not None:
+            self.known.connected(peer.dialled)
+        return None
+
+    def close_twin(self, twin: SwarmPeer, kept: SwarmPeer) -> None:
         """Close the older of two connections to one peer (both dialled each other); the
         address it held passes to the kept one, so it is not dialled again meanwhile."""
         held = twin.dialled if twin.dialled is not None else self._incoming_listen.pop(twin, None)
@@ -215,7 +261,8 @@ class TorrentConnections:
             self._incoming_listen[kept] = held
         elif held is not None and held != kept.dialled:
             self.known.disconnected(held, self.loop.time())
-        twin.session.close("duplicate connection (the newer one is kept)")
+        twin.closing = reason = "duplicate connection (the newer one is kept)"
+        twin.session.close(reason)
 
     def _admission_policy(self) -> AdmissionPolicy:
         return AdmissionPolicy(
@@ -247,18 +294,6 @@ class TorrentConnections:
             self.known.penalise(victim.dialled, "idle, replaced by an incoming peer")
         victim.session.close("idle: replaced by an incoming peer")
 
-    def _register(self, session: PeerSession, *, dialled: Address | None) -> None:
-        peer = SwarmPeer(
-            session, self.num_pieces, self.loop.time(), dialled=dialled,
-            pipeline=self.config.pipeline,
-        )  # fmt: skip
-        self.peers[session] = peer
-        session.download_buckets = tuple(
-            b for b in (self.download_bucket, self.limits.download) if not b.unlimited
-        )
-        if self._held_off:
-            session.hold_off(True)
-
     def remember_incoming(self, peer: SwarmPeer, listen_port: int | None) -> None:
         """An incoming peer said where it listens: keep that address as a candidate
         (source ``incoming``), busy while this connection lasts, so it can be dialled
@@ -276,22 +311,9 @@ class TorrentConnections:
         self.known.connected(address)
         self._incoming_listen[peer] = address
 
-    def peer_closed(self, session: PeerSession) -> None:
-        peer = self.peers.pop(session, None)
-        if peer is None:
-            return
-        self.limits.release()
-        now = self.loop.time()
-        key = peer.label
-        if peer.downloaded:
-            self.downloaded_from[key] = self.downloaded_from.get(key, 0) + peer.downloaded
-        if peer.uploaded:
-            self.uploaded_to[key] = self.uploaded_to.get(key, 0) + peer.uploaded
-        if peer.open:
-            self.picker.remove_peer(peer)  # received blocks stay; requested ones are freed
-        if peer.uploader is not None:
-            peer.uploader.cancel()
-        self.extensions.peer_closed(peer)
+    def peer_gone(self, peer: SwarmPeer, now: float) -> None:
+        """A connection ended: what it tells about its address (ourselves, a seed, a failure)."""
+        session = peer.session
         if peer.dialled is not None and _is_self_connection(session):
             log.info("%s is this node itself; not dialling it again", peer.label)
             self.own_addresses.add(peer.dialled)
@@ -307,19 +329,10 @@ class TorrentConnections:
                 known = self.known.get(peer.dialled)
                 if known is not None and self.aria2_alias is not None:
                     known.alias = not known.alias  # perhaps aria2: try its hash next
-        log.debug("peer %s closed: %s", peer, session.close_reason)
-        if self._tasks is not None and not self._stop.is_set():
-            self._dial_due(now)
 
-    def _ban(self, identity: PeerIdentity, reason: str) -> None:
-        log.warning("banning peer %s:%d: %s", identity[0], identity[1], reason)
-        self.bans.ban(identity)
-        for session, peer in list(self.peers.items()):
-            host, port, peer_id = peer.identity
-            if self.bans.is_banned(host, port, peer_id or None):
-                session.abort(f"banned: {reason}")
-        for known in [k for k in (identity[:2],) if k in self.known]:
-            self.known.remove(known)
+    def cancel_dials(self) -> None:
+        for dial in list(self.dials):
+            dial.cancel()
 
 
 #: Host names that reach this machine when paired with our listening port.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from servent.errors import ConfigError
+from servent.node.limits_schedule import LimitsWindow, parse_schedule
 
 DEFAULT_BOOTSTRAP = (
     "router.bittorrent.com:6881",
@@ -57,12 +58,17 @@ class Config:
     download_rate_limit: int = 0
     """Bytes per second for all torrents together; 0 is unlimited."""
     upload_rate_limit: int = 0
+    limits_schedule: tuple[LimitsWindow, ...] = ()
+    """Rate limits by time of day (config file only; see :mod:`.limits_schedule`)."""
     dht_enabled: bool = True
     dht_bootstrap: tuple[str, ...] = DEFAULT_BOOTSTRAP
     dht_restrict_ips: bool = True
     """DHT defences keyed by IP (one routing entry and a rate limit per IP); turn off
     only for networks where many nodes share one address (loopback tests)."""
     lsd_enabled: bool = True
+    port_mapping: bool = False
+    """Ask the router (PCP, NAT-PMP) to forward the listening ports; ``servent start``
+    turns it on unless told otherwise, a node built in a program asks for it."""
     encryption: str = "enabled"
     """Peer connection encryption (MSE/PE): "off", "enabled" (accept and offer both) or
     "required" (plaintext peers refused)."""
@@ -95,6 +101,8 @@ class Config:
             value = getattr(self, key)
             if isinstance(value, Path):
                 value = str(value)
+            elif key == "limits_schedule":
+                value = [window.as_config() for window in self.limits_schedule]
             elif isinstance(value, tuple):
                 value = [str(v) for v in value]
             out[key] = value
@@ -119,9 +127,13 @@ STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
 _COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent", "max_peers_per_ip"})
 _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
-_BOOL_KEYS = frozenset({"dht_enabled", "dht_restrict_ips", "lsd_enabled", "utp_enabled"})
+_BOOL_KEYS = frozenset(
+    {"dht_enabled", "dht_restrict_ips", "lsd_enabled", "utp_enabled", "port_mapping"}
+)
 _HOST_KEYS = frozenset({"listen_host", "api_host"})
 _PATH_KEYS = frozenset({"data_dir", "download_dir"})
+#: Settings too structured for a flag: the config file only.
+_FILE_ONLY_KEYS = frozenset({"limits_schedule"})
 
 
 def _int(key: str, value: object, low: int, high: int) -> int:
@@ -193,6 +205,8 @@ def _validate(key: str, value: object) -> Any:
         return value
     if key == "name":
         return _display_name(key, value)
+    if key == "limits_schedule":
+        return parse_schedule(value)
     if key == "dht_bootstrap":
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list of 'host:port'")
@@ -219,14 +233,16 @@ def load_config(
     overrides: Mapping[str, object] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    defaults: Mapping[str, object] | None = None,
 ) -> Config:
-    """Build the config: defaults, then the TOML file, then ``overrides`` (flags).
+    """Build the config: defaults (``defaults`` over the built-in ones), then the TOML
+    file, then ``overrides`` (flags).
 
     Without ``config_file`` the file ``<data_dir>/config.toml`` is read when it
     exists; an explicitly named file must exist.
     """
     flags = dict(overrides or {})
-    config = Config(data_dir=default_data_dir(environ))
+    config = Config(data_dir=default_data_dir(environ)).with_values(defaults or {})
     if "data_dir" in flags:
         config = config.with_values({"data_dir": flags["data_dir"]})
     if config_file is None:
@@ -254,10 +270,12 @@ HELP = {
     "max_peers_per_ip": "peer connections per torrent with one IP address",
     "download_rate_limit": "bytes/s for all torrents (0 = unlimited)",
     "upload_rate_limit": "bytes/s for all torrents (0 = unlimited)",
+    "limits_schedule": "rate limits by time of day (config file only)",
     "dht_enabled": "join the Mainline DHT (true/false)",
     "dht_bootstrap": "DHT entry node; repeat the flag for more",
     "dht_restrict_ips": "per-IP DHT defences; false only for loopback test networks",
     "lsd_enabled": "local service discovery on the LAN (true/false)",
+    "port_mapping": "ask the router to forward the peer ports (PCP/NAT-PMP; true/false)",
     "encryption": "peer connection encryption: off, enabled or required",
     "utp_enabled": "peer connections over uTP too (true/false)",
     "utp_preference": "dialling order: prefer-tcp, prefer-utp or tcp-only",
@@ -284,7 +302,7 @@ def _bool_flag(text: str) -> bool:
 def add_config_arguments(parser: argparse.ArgumentParser, *, skip: Sequence[str] = ()) -> None:
     """One flag per setting (``--listen-port``...); absent flags stay absent."""
     for key in SETTING_KEYS:
-        if key in skip:
+        if key in skip or key in _FILE_ONLY_KEYS:
             continue
         flag = _flag(key)
         kwargs: dict[str, Any] = {"dest": f"cfg_{key}", "default": argparse.SUPPRESS}

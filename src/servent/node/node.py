@@ -39,6 +39,7 @@ from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
 from servent.node.presence import NodePresence
 from servent.node.priorities import merged_priorities
+from servent.node.reachability import NodeReachability
 from servent.node.reporting import NodeReports
 from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
@@ -80,7 +81,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence, NodeMessaging):
+class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeMessaging):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
@@ -100,6 +101,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeMessaging):
         self._lock = asyncio.Lock()
         self._started = False
         self._init_presence()
+        self._init_reachability()
         self._init_messaging()
 
     # -- lifecycle ------------------------------------------------------------
@@ -138,11 +140,14 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeMessaging):
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
             self._engine.set_limits(self._limits())
+            self._start_limits_schedule(self._tasks)
             if self.config.dht_enabled:
                 await self._start_dht()
             await self._engine.start(self._dht)
             self._start_dht_bootstrap()
             self._start_presence()
+            self._start_port_mapping()
+            self._serve_connect_back()
             await self._start_messaging()
             for record in self._store.torrents():
                 try:
@@ -185,6 +190,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeMessaging):
             self._totals.save(self._store)
         await self._stop_messaging()
         await self._stop_presence()
+        await self._stop_port_mapping()
         await self._engine.close()
         await self._stop_dht()
         self._events.close()

@@ -8,12 +8,16 @@ file; every accepted value is validated like the config file and stored.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from servent.errors import NodeError
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
 from servent.node.engine import EngineLimits, TorrentEngine
+from servent.node.limits_schedule import follow_schedule, scheduled_rates
 from servent.node.state import StateStore, TorrentRecord
 
 
@@ -35,10 +39,33 @@ class NodeSettings:
     def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
         raise NotImplementedError
 
+    #: Local wall-clock time for ``limits_schedule`` (tests give a fake one).
+    _local_time: Callable[[], datetime] = staticmethod(datetime.now)
+
+    def _start_limits_schedule(self, tasks: set[asyncio.Task[None]]) -> None:
+        """Re-apply the limits at each boundary of the schedule (a task of the node's)."""
+        if not self.config.limits_schedule:
+            return
+        follow = follow_schedule(
+            self.config.limits_schedule,
+            lambda: self._engine.set_limits(self._limits()),
+            self._local_time,
+            asyncio.sleep,
+        )
+        task = asyncio.get_running_loop().create_task(follow, name="limits-schedule")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     def _limits(self) -> EngineLimits:
+        download, upload = scheduled_rates(
+            self.config.limits_schedule,
+            self._local_time(),
+            self.config.download_rate_limit,
+            self.config.upload_rate_limit,
+        )
         return EngineLimits(
-            download_rate_limit=self.config.download_rate_limit,
-            upload_rate_limit=self.config.upload_rate_limit,
+            download_rate_limit=download,
+            upload_rate_limit=upload,
             max_connections=self.config.max_connections,
             max_peers_per_torrent=self.config.max_peers_per_torrent,
             max_peers_per_ip=self.config.max_peers_per_ip,

@@ -9,6 +9,7 @@ engine; which engine owns that port is a detail kept here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from servent.codec.compact import Address
@@ -76,6 +77,8 @@ class NodePresence:
     _engine: TorrentEngine
     _dht: DhtDriver | None
     _tasks: set[asyncio.Task[None]]
+    _mapped_address: Callable[[], Address | None]
+    """Our port as the router forwards it (from the reachability part), or None."""
 
     def _init_presence(self) -> None:
         self._identity: NodeIdentity | None = None
@@ -101,7 +104,9 @@ class NodePresence:
         return identity_record(self.identity, self.config.name, self._addresses())
 
     def _addresses(self) -> list[Address]:
-        return reachable_addresses(self._engine.listen_address, self._dht)
+        found = reachable_addresses(self._engine.listen_address, self._dht)
+        mapped = self._mapped_address()
+        return found if mapped is None else list(dict.fromkeys([mapped, *found]))
 
     async def locate(self, node_id: str) -> NodeRecord | None:
         """Where the node ``node_id`` said it is (its signed DHT record), or None."""
@@ -132,6 +137,10 @@ class NodePresence:
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _addresses_changed(self) -> None:
+        """A port mapping changed where we are: publish the record again."""
+        self._presence_dht_ready()
 
     def _presence_dht_ready(self) -> None:
         if self._publisher is not None:

@@ -9,6 +9,7 @@ removed torrents and restarts.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from servent.errors import TorrentNotFoundError
@@ -22,6 +23,7 @@ from servent.node.views import file_statuses, torrent_status
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
+    from servent.node.reachability import Reachability
 
 
 class NodeReports:
@@ -33,6 +35,7 @@ class NodeReports:
     _metainfo: dict[str, Metainfo]
     _totals: TransferTotals | None
     _dht: DhtDriver | None
+    reachability: Callable[[], Reachability]
 
     @property
     def store(self) -> StateStore:
@@ -82,6 +85,7 @@ class NodeReports:
         if self._dht is not None:
             dht_nodes = len(self._dht.node.routing_table)
             dht_address = self._dht.address
+        reach = self.reachability()
         return NodeStatus(
             listen_address=self._engine.listen_address,
             dht_enabled=self.config.dht_enabled,
@@ -97,6 +101,10 @@ class NodeReports:
             shared_folders=tuple(f.path for f in self.store.shared_folders()),
             data_dir=str(self.config.data_dir),
             download_dir=str(self.config.effective_download_dir),
+            reachable=reach.reachable,
+            external_address=reach.external_address,
+            nat=reach.nat,
+            relay=reach.relay,
         )
 
     def _magnet_of(self, torrent_id: str) -> str:

@@ -74,6 +74,12 @@ class NodeStatus:
     all_time_downloaded: int = 0
     """Payload bytes received since the data directory was first used (kept in its state)."""
     all_time_uploaded: int = 0
+    reachable: bool | None = None
+    """Can peers outside dial us: true, false, or None while unknown (``docs/reachability.md``)."""
+    external_address: tuple[str, int] | None = None
+    nat: str = "unknown"
+    """none, mapped, cone, symmetric or unknown."""
+    relay: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

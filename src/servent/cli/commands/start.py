@@ -14,6 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
+START_DEFAULTS: dict[str, object] = {"port_mapping": True}
+"""What ``servent start`` does unless the file or a flag says otherwise."""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from servent.node.config import add_config_arguments
@@ -46,7 +49,7 @@ def run_start(args: argparse.Namespace) -> int:
     from servent.errors import DaemonError
     from servent.node.config import load_config, overrides_from_args
 
-    config = load_config(args.config, overrides_from_args(args))
+    config = load_config(args.config, overrides_from_args(args), defaults=START_DEFAULTS)
     try:
         asyncio.run(run_daemon(config, on_ready=print_ui_address))
     except NodeAlreadyRunningError as exc:

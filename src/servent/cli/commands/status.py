@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"peers on        {':'.join(map(str, listen)) if listen else 'not listening'}")
     dht = f"{status['dht_nodes']} nodes" if status["dht_enabled"] else "off"
     print(f"DHT             {dht}")
+    print(f"reachable       {_reachability(status)}")
     print(f"torrents        {status['torrents']}")
     print(
         f"rates           ↓{human_bytes(status['download_rate'])}/s "
@@ -43,3 +44,14 @@ def run(args: argparse.Namespace) -> int:
     for folder in status["shared_folders"]:
         print(f"shared          {folder}")
     return 0
+
+
+def _reachability(status: dict[str, object]) -> str:
+    """``yes at 1.2.3.4:6881 (nat: mapped)``: the three reachability keys in one line."""
+    reachable = status.get("reachable")
+    verdict = "yes" if reachable is True else "no" if reachable is False else "unknown"
+    external = status.get("external_address")
+    where = f" at {external[0]}:{external[1]}" if isinstance(external, list) else ""
+    relay = status.get("relay")
+    via = f" via relay {relay[0]}:{relay[1]}" if isinstance(relay, list) else ""
+    return f"{verdict}{where}{via} (nat: {status.get('nat', 'unknown')})"

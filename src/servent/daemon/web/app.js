@@ -185,12 +185,19 @@ async function act(fn) {
   try { await fn(); await refresh(); } catch (e) { say(e.message, true); }
 }
 
+function reachability(s) {
+  const verdict = s.reachable === true ? "reachable" : s.reachable === false ? "not reachable" : "reachability unknown";
+  const where = s.external_address ? ` at ${s.external_address.join(":")}` : "";
+  return `${verdict}${where} (NAT: ${s.nat || "unknown"})`;
+}
+
 async function refreshStatus() {
   const s = await api("GET", "/api/status");
   const listen = s.listen_address ? `peers on ${s.listen_address.join(":")}` : "no peer listener";
   $("#node-status").textContent =
     `${s.torrents} ${s.torrents === 1 ? "transfer" : "transfers"} · ↓ ${bytes(s.download_rate)}/s ↑ ${bytes(s.upload_rate)}/s · ` +
     `${listen} · DHT ${s.dht_enabled ? s.dht_nodes + " nodes" : "off"} · ` +
+    `${reachability(s)} · ` +
     `total ↓ ${bytes(s.downloaded)} ↑ ${bytes(s.uploaded)}`;
   const shares = $("#shares");
   shares.innerHTML = "";

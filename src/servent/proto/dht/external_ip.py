@@ -72,3 +72,31 @@ class ExternalIpVoter:
             self._per_ip[ip] = left
         else:
             del self._per_ip[ip]
+
+
+class ReflectedPorts:
+    """The UDP port remote nodes saw our IPv4 address at (BEP 42 ``ip``), per voter IP.
+
+    One socket seen at the same port by every voter means a NAT that keeps a
+    mapping for all destinations ("cone", endpoint-independent mapping); a
+    port that differs from voter to voter means a symmetric NAT, which hole
+    punching cannot get through.  The newest ``window`` voters only.
+    """
+
+    __slots__ = ("_by_voter", "window")
+
+    def __init__(self, window: int = 8) -> None:
+        self.window = window
+        self._by_voter: OrderedDict[str, int] = OrderedDict()
+
+    def report(self, voter_ip: str, port: int) -> None:
+        self._by_voter.pop(voter_ip, None)
+        self._by_voter[voter_ip] = port
+        if len(self._by_voter) > self.window:
+            self._by_voter.popitem(last=False)
+
+    def behaviour(self) -> str | None:
+        """"cone", "symmetric", or None with fewer than two voters."""
+        if len(self._by_voter) < 2:
+            return None
+        return "cone" if len(set(self._by_voter.values())) == 1 else "symmetric"

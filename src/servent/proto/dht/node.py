@@ -32,7 +32,7 @@ from servent.proto.dht.events import (
     NodeIdChanged,
     PingDone,
 )
-from servent.proto.dht.external_ip import ExternalIpVoter
+from servent.proto.dht.external_ip import ExternalIpVoter, ReflectedPorts
 from servent.proto.dht.krpc import (
     ERROR,
     QUERY,
@@ -83,6 +83,7 @@ class DhtNode(SearchRunner):
         "items",
         "node_id",
         "peers",
+        "reflected_ports",
         "routing_table",
         "tokens",
     )
@@ -146,6 +147,8 @@ class DhtNode(SearchRunner):
         #: Our IPv4 and IPv6 addresses as responders of each family agree on them.
         self.external_ip: str | None = None
         self.external_ip6: str | None = None
+        #: The IPv4 ports answers saw us at (made on the first report): the NAT's kind.
+        self.reflected_ports: ReflectedPorts | None = None
         #: Set by a driver with both an IPv4 and an IPv6 socket: lookups then ask
         #: for both families (``want``) and follow nodes of both (BEP 32).
         self.dual_stack = False
@@ -351,6 +354,9 @@ class DhtNode(SearchRunner):
             self._ping_entry(to_ping, now)
         if msg.reflected_ip is not None:
             self._vote_external_ip(addr, msg.reflected_ip[0], now)
+            if ":" not in addr[0]:
+                self.reflected_ports = self.reflected_ports or ReflectedPorts()
+                self.reflected_ports.report(addr[0], msg.reflected_ip[1])
         purpose = tx.purpose
         if purpose == PURPOSE_LOOKUP and tx.lookup is not None:
             self._on_lookup_reply(tx.lookup, tx.candidate, msg, addr, now)

@@ -1,10 +1,10 @@
 """One peer wire connection as a sans-IO state machine.
 
-The driver feeds received bytes with :meth:`PeerConnection.receive_data`,
-pulls events with :meth:`PeerConnection.next_event` until it returns
-``None``, queues messages with :meth:`PeerConnection.send` and writes
-:meth:`PeerConnection.data_to_send` to the socket.  Time is an argument;
-:meth:`next_timer` / :meth:`handle_timer` drive keep-alives and timeouts.
+The driver feeds bytes with :meth:`PeerConnection.receive_data`, pulls
+events with :meth:`PeerConnection.next_event` until ``None``; messages queued
+with :meth:`PeerConnection.send` call :attr:`PeerConnection.on_output` (the
+driver's cue) and leave by :meth:`PeerConnection.chunks_to_send`.  Time is an
+argument; :meth:`next_timer` / :meth:`handle_timer` drive timeouts.
 
 The connection enforces the protocol rules that need only its own state, so
 a session never sees a message it must not act on:
@@ -24,12 +24,11 @@ Protocol violations raise a :class:`~servent.errors.PeerWireError` subclass
 from :meth:`receive_data` or :meth:`next_event`; the connection is then
 closed and the driver should drop the socket (and perhaps ban the peer).
 
-Receive path cost: framing is done by
-:class:`~servent.proto.peerwire.framing.FrameReader`, which with
-:attr:`PeerConnection.borrow_input` parses straight from the driver's read
-buffer (a piece's block is then a view into it, copied once by the session
-into its piece buffer); otherwise bytes are appended once to a ``bytearray``
-and a block is copied out once, as ``bytes``.  The rules applied to received
+Receive path cost: :class:`~servent.proto.peerwire.framing.FrameReader`,
+with :attr:`PeerConnection.borrow_input`, parses straight from the driver's
+read buffer (a block is a view into it, copied once into its piece buffer);
+otherwise bytes are appended once to a ``bytearray`` and a block is copied
+out once, as ``bytes``.  The rules applied to received
 messages live in :mod:`~servent.proto.peerwire.inbound`, the bookkeeping of
 sent ones in :mod:`~servent.proto.peerwire.outbound`.
 """
@@ -42,10 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import NoReturn, TypeAlias
 
-from servent.errors import (
-    HandshakeError,
-    PeerWireError,
-)
+from servent.errors import HandshakeError, PeerWireError
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
 from servent.proto.peerwire.events import (
     ConnectionTimedOut,
@@ -86,10 +82,8 @@ from servent.proto.peerwire.requests import RequestLedger
 
 __all__ = ["BlockSink", "ConnectionConfig", "ConnectionState", "PeerConnection"]
 
-#: ``sink(index, begin, block, requested_at)``: a received block that answers one of
-#: our requests (``requested_at`` is when we sent it; ``None`` for a block we had
-#: cancelled).  ``block`` is valid only during the call, like a borrowed
-#: :class:`Piece` event's.
+#: ``sink(index, begin, block, requested_at)``: a block answering our request (sent at
+#: ``requested_at``; ``None`` if cancelled), valid only during the call.
 BlockSink: TypeAlias = Callable[[int, int, "bytes | memoryview", "float | None"], None]
 
 logger = logging.getLogger(__name__)
@@ -168,6 +162,8 @@ class PeerConnection(InboundRules, OutboundQueue):
         self.block_sink: BlockSink | None = None
         self._reader = FrameReader(self.config.max_receive_buffer)
         self._out: list[bytes | memoryview] = []
+        #: Called when output is queued on an empty queue: the shell's cue to write.
+        self.on_output: Callable[[], None] | None = None
         self._events: deque[Event] = deque()
         self._ledger = RequestLedger()
         self._hash_requests: dict[HashRequest, None] = {}
@@ -412,9 +408,8 @@ class PeerConnection(InboundRules, OutboundQueue):
         self._events.append(HandshakeReceived(handshake, self.is_v2))
 
     def _send_handshake(self, info_hash: bytes) -> None:
-        self._out.append(Handshake(self._our_reserved, info_hash, self.peer_id).encode())
+        self._push(Handshake(self._our_reserved, info_hash, self.peer_id).encode())
         self._handshake_sent = True
-        self._last_sent = self._now
 
     # ---------------------------------------------------------------- queries
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from servent.errors import ExtensionNotSupportedError
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
@@ -67,6 +67,7 @@ class OutboundQueue:
     _hash_requests: dict[HashRequest, None]
     _rejected_while_choked: int
     _out: list[bytes | memoryview]
+    on_output: Callable[[], None] | None
     _now: float
     _last_sent: float
     _last_progress: float
@@ -95,6 +96,8 @@ class OutboundQueue:
                 logger.debug("dropping piece for a request no longer pending: %s", key)
                 return
             self.payload_sent += len(message.block)
+            if not self._out and self.on_output is not None:
+                self.on_output()
             self._out.append(encode_piece_header(message.index, message.begin, len(message.block)))
             self._out.append(message.block)
             self._last_sent = self._now
@@ -166,11 +169,19 @@ class OutboundQueue:
             pack_into(frames, offset, 13, REQUEST, *key)  # raises on values out of range
             outstanding[key] = now
             offset += 17
+        if not self._out and self.on_output is not None:
+            self.on_output()
         self._out.append(bytes(frames))
         self._last_sent = now
 
     def _queue(self, message: Message) -> None:
-        self._out.append(encode_message(message))
+        self._push(encode_message(message))
+
+    def _push(self, chunk: bytes) -> None:
+        """Queue encoded bytes (the first chunk after a write cues the shell)."""
+        if not self._out and self.on_output is not None:
+            self.on_output()
+        self._out.append(chunk)
         self._last_sent = self._now
 
     def _reject_pending_on_choke(self) -> None:

@@ -1,0 +1,218 @@
+"""Can peers on the Internet dial this node?  Port mapping and what the node knows about it.
+
+:class:`NodeReachability` is the part of the Node that maps the listening
+ports on the router (``port_mapping``) and answers ``reachable``,
+``external_address`` and ``nat`` for ``servent status`` from what it has
+seen: the router's answer, the external IP the DHT's nodes report (BEP 42),
+and the address the routing table sends from.  See ``docs/reachability.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from servent.errors import NodeError, ServentError
+from servent.net.port_mapper import MappingResult, PortMapper
+from servent.net.reach import ConnectBackService, ask_connect_back
+from servent.node.own_address import route_source
+
+if TYPE_CHECKING:
+    from servent.codec.compact import Address
+    from servent.net.channel_host import ChannelHost
+    from servent.net.dht_driver import DhtDriver
+    from servent.net.node_channel import NodeChannel
+    from servent.node.config import Config
+    from servent.node.engine import TorrentEngine
+
+log = logging.getLogger(__name__)
+
+NAT_KINDS = ("none", "mapped", "cone", "symmetric", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class Reachability:
+    """What ``servent status`` shows about reaching this node from outside."""
+
+    reachable: bool | None
+    """True: peers outside can dial us; False: they cannot; None: not known yet."""
+    external_address: tuple[str, int] | None
+    nat: str
+    """One of :data:`NAT_KINDS`."""
+    relay: tuple[str, int] | None = None
+    """The relay that forwards to us (none yet: relays are future work)."""
+
+
+def _is_public(address: str | None) -> bool:
+    if address is None:
+        return False
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(address).is_global
+    return False
+
+
+def assess(
+    mapping: MappingResult | None,
+    *,
+    local_ip: str | None,
+    dht_ip: str | None,
+    listen_port: int | None,
+    connect_back: ConnectBack | None = None,
+    nat_behaviour: str | None = None,
+) -> Reachability:
+    """Combine what the node saw into one verdict (pure: unit-tested case by case).
+
+    ``nat_behaviour`` is what the DHT's answers say of our UDP port ("cone" when
+    every node saw the same one, "symmetric" when not): the kind of an unmapped NAT."""
+    verdict = _assess(mapping, local_ip=local_ip, dht_ip=dht_ip, listen_port=listen_port,
+                      seen_ip=None if connect_back is None else connect_back.seen_ip)  # fmt: skip
+    if verdict.nat == "unknown" and nat_behaviour in ("cone", "symmetric"):
+        verdict = dataclasses.replace(verdict, nat=nat_behaviour)
+    if connect_back is None:
+        return verdict
+    return dataclasses.replace(verdict, reachable=connect_back.accepted)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectBack:
+    """The last answer of a node that tried to dial us (``servent/reach/1``)."""
+
+    accepted: bool
+    seen_ip: str
+
+
+def _assess(
+    mapping: MappingResult | None,
+    *,
+    local_ip: str | None,
+    dht_ip: str | None,
+    listen_port: int | None,
+    seen_ip: str | None,
+) -> Reachability:
+    tcp = next((m for m in mapping.mappings if m.protocol == "tcp"), None) if mapping else None
+    external_ip = (mapping.external_ip if mapping else None) or dht_ip or seen_ip
+    if tcp is not None and external_ip is not None:
+        return Reachability(True, (external_ip, tcp.external_port), "mapped")
+    if _is_public(local_ip) and external_ip in (None, local_ip):
+        address = (local_ip, listen_port) if local_ip and listen_port else None
+        return Reachability(None, address, "none")  # no NAT; a firewall may still drop us
+    behind_nat = (local_ip is not None and not _is_public(local_ip)) or (
+        external_ip is not None and external_ip != local_ip
+    )
+    tried = mapping is not None and mapping.gateway is not None
+    address = (external_ip, listen_port) if external_ip and listen_port else None
+    return Reachability(False if behind_nat and tried else None, address, "unknown")
+
+
+class NodeReachability:
+    """Port mapping and the reachability verdict of a :class:`~servent.node.node.Node`."""
+
+    config: Config
+    _engine: TorrentEngine
+    _dht: DhtDriver | None
+    _tasks: set[asyncio.Task[None]]
+
+    _channels: ChannelHost | None
+
+    def _init_reachability(self) -> None:
+        self._mapper: PortMapper | None = None
+        self._connect_back: ConnectBack | None = None
+        self._checking = False
+
+    def reachability(self) -> Reachability:
+        listen = self._engine.listen_address
+        return assess(
+            None if self._mapper is None else self._mapper.result,
+            local_ip=route_source(socket.AF_INET),
+            dht_ip=None if self._dht is None else self._dht.external_ip,
+            listen_port=None if listen is None else listen[1],
+            connect_back=self._connect_back,
+            nat_behaviour=self._nat_behaviour(),
+        )
+
+    def _nat_behaviour(self) -> str | None:
+        ports = None if self._dht is None else self._dht.node.reflected_ports
+        return None if ports is None else ports.behaviour()
+
+    async def check_reachable(self, channel: NodeChannel) -> Reachability:
+        """Ask the node at the end of ``channel`` to dial us back; the new verdict."""
+        listen = self._engine.listen_address
+        if listen is None:
+            raise NodeError("the node is not listening: nobody can dial it")
+        mapped = self._mapped_address()
+        answer = await ask_connect_back(channel, listen[1] if mapped is None else mapped[1])
+        self._connect_back = ConnectBack(answer.ok, answer.seen[0])
+        log.info("connect-back by %s: %s", channel.peer_id, "reachable" if answer.ok else "not")
+        return self.reachability()
+
+    def _serve_connect_back(self) -> None:
+        """Answer other nodes' checks; check ourselves on the first channel that opens."""
+        if self._channels is None:
+            return
+        ConnectBackService(self._channels)
+        self._channels.on_channel_open.append(self._maybe_check)
+
+    def _maybe_check(self, channel: NodeChannel) -> None:
+        if self._checking or self._connect_back is not None or not self._started_mapping():
+            return
+        self._checking = True
+        task = asyncio.get_running_loop().create_task(self._check_quietly(channel))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _started_mapping(self) -> bool:
+        """Checked only once the router had its say (the answer depends on the mapping)."""
+        mapper = self._mapper
+        return mapper is not None and (mapper.result.mapped or mapper.result.error is not None)
+
+    async def _check_quietly(self, channel: NodeChannel) -> None:
+        try:
+            await self.check_reachable(channel)
+        except (ServentError, OSError, TimeoutError) as exc:
+            log.info("connect-back check failed: %s", exc)
+        finally:
+            self._checking = False
+
+    def _mapped_address(self) -> Address | None:
+        """Our TCP port as the router forwards it, for the address record."""
+        verdict = self.reachability()
+        return verdict.external_address if verdict.nat == "mapped" else None
+
+    def _start_port_mapping(self) -> None:
+        """In the background (a router that never answers costs seconds, not the start)."""
+        listen = self._engine.listen_address
+        if not self.config.port_mapping or listen is None or _is_loopback(listen[0]):
+            return
+        udp = {self._dht.address[1]} if self._dht is not None else set()
+        if self.config.utp_enabled:
+            udp.add(listen[1])  # uTP: on the peer port's UDP side (shared with the DHT's)
+        ports = [("tcp", listen[1]), *(("udp", port) for port in sorted(udp))]
+        self._mapper = PortMapper(ports)
+        task = asyncio.get_running_loop().create_task(self._map_ports(self._mapper))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _map_ports(self, mapper: PortMapper) -> None:
+        result = await mapper.start()
+        if result.mapped:
+            self._addresses_changed()
+
+    def _addresses_changed(self) -> None:
+        """Overridden by the presence part: republish the address record."""
+
+    async def _stop_port_mapping(self) -> None:
+        if self._mapper is not None:
+            mapper, self._mapper = self._mapper, None
+            await mapper.close()
+
+
+def _is_loopback(host: str) -> bool:
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host).is_loopback
+    return host == "localhost"

@@ -1,0 +1,154 @@
+"""A NAT lab in network namespaces: a LAN host behind a router, and a WAN host.
+
+``lan`` (192.168.77.2) -- ``router`` (192.168.77.1 | 11.77.0.1) -- ``wan``
+(11.77.0.2).  The router masquerades the LAN (iptables MASQUERADE: a
+cone-like NAT) and may run miniupnpd (UPnP IGD, NAT-PMP and PCP) with its
+config file in the test's folder.  The "public" side uses 11.77.0.0/24
+because miniupnpd refuses to map behind a private or documentation address
+(RFC 1918, RFC 5737...); the namespaces have no route anywhere else, so no
+packet can leave them.  Everything made is removed on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+LAN_IP, ROUTER_LAN_IP = "192.168.77.2", "192.168.77.1"
+ROUTER_WAN_IP, WAN_IP = "11.77.0.1", "11.77.0.2"
+WAN_OBSERVERS = (WAN_IP, "11.77.0.3", "11.77.0.4")
+"""Addresses of the WAN host: DHT nodes there are distinct observers of the LAN's NAT."""
+IPTABLES = "iptables-legacy"  # miniupnpd's Debian build edits the legacy tables (libiptc)
+
+
+def run(*args: str, timeout: float = 15) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class NatLab:
+    router: str
+    lan: str
+    wan: str
+    wan_if: str
+    lan_if: str
+
+    def iptables(self, *args: str) -> str:
+        return run("ip", "netns", "exec", self.router, IPTABLES, *args)
+
+    def forwarded_ports(self) -> list[str]:
+        """``tcp dpt:N`` / ``udp dpt:N`` of the DNAT rules miniupnpd added."""
+        rules = self.iptables("-t", "nat", "-S", "MINIUPNPD").splitlines()
+        found = []
+        for rule in rules:
+            fields = rule.split()
+            if "--dport" in fields:
+                found.append(
+                    f"{fields[fields.index('-p') + 1]} {fields[fields.index('--dport') + 1]}"
+                )
+        return found
+
+    @contextlib.contextmanager
+    def miniupnpd(self, folder: Path, *, natpmp: bool = True) -> Iterator[Path]:
+        """miniupnpd in the router (foreground, killed on exit); yields its log file.
+
+        ``natpmp=False`` leaves only UPnP IGD on (NAT-PMP and PCP off)."""
+        self._upnp_chains()
+        config = folder / "miniupnpd.conf"
+        config.write_text(
+            f"ext_ifname={self.wan_if}\nlistening_ip={self.lan_if}\nhttp_port=0\n"
+            f"enable_natpmp={'yes' if natpmp else 'no'}\nenable_upnp=yes\n"
+            "secure_mode=yes\nsystem_uptime=no\n"
+            f"uuid={uuid.uuid4()}\nlease_file={folder / 'upnp.leases'}\n"
+            "allow 1024-65535 192.168.77.0/24 1024-65535\ndeny 0-65535 0.0.0.0/0 0-65535\n"
+        )
+        log = folder / "miniupnpd.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                ["ip", "netns", "exec", self.router, "miniupnpd", "-d", "-f", str(config),
+                 "-P", str(folder / "miniupnpd.pid")],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            ready = "Listening for NAT-PMP/PCP" if natpmp else "HTTP listening on port"
+            while ready not in log.read_text():
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)  # polling another process's log, bounded
+            yield log
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+    def _upnp_chains(self) -> None:
+        """The chains miniupnpd fills (Debian's init script lacks its helper file)."""
+        wan = self.wan_if
+        self.iptables("-t", "nat", "-N", "MINIUPNPD")
+        self.iptables("-t", "nat", "-I", "PREROUTING", "-i", wan, "-j", "MINIUPNPD")
+        self.iptables("-t", "nat", "-N", "MINIUPNPD-POSTROUTING")
+        self.iptables("-t", "nat", "-I", "POSTROUTING", "-o", wan, "-j", "MINIUPNPD-POSTROUTING")
+        self.iptables("-t", "filter", "-N", "MINIUPNPD")
+        self.iptables("-t", "filter", "-I", "FORWARD", "-i", wan, "!", "-o", wan, "-j", "MINIUPNPD")
+        self.iptables("-t", "mangle", "-N", "MINIUPNPD")
+
+
+def tools_present() -> list[str]:
+    return [tool for tool in (IPTABLES, "miniupnpd") if shutil.which(tool) is None]
+
+
+@contextlib.contextmanager
+def nat_lab(*, symmetric: bool = False) -> Iterator[NatLab]:
+    """Three namespaces wired as above; removed (with their rules) on exit.
+
+    ``symmetric``: SNAT with ``--random-fully`` (a new random port for every
+    destination) instead of MASQUERADE (which keeps the source port)."""
+    missing = tools_present()
+    assert not missing, f"scripts/test installs these Debian packages: {missing}"
+    tag = uuid.uuid4().hex[:6]
+    lab = NatLab(f"nr{tag}", f"nl{tag}", f"nw{tag}", f"rw{tag}", f"rl{tag}")
+    made: list[str] = []
+    try:
+        for ns in (lab.router, lab.lan, lab.wan):
+            run("ip", "netns", "add", ns)
+            made.append(ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        _wire(lab.router, lab.wan_if, f"{ROUTER_WAN_IP}/24", lab.wan, f"{WAN_IP}/24")
+        _wire(lab.router, lab.lan_if, f"{ROUTER_LAN_IP}/24", lab.lan, f"{LAN_IP}/24")
+        run("ip", "-n", lab.lan, "route", "add", "default", "via", ROUTER_LAN_IP)
+        run("ip", "netns", "exec", lab.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for extra in WAN_OBSERVERS[1:]:
+            run("ip", "-n", lab.wan, "addr", "add", f"{extra}/24", "dev", "eth0")
+        nat = (
+            ["SNAT", "--to-source", ROUTER_WAN_IP, "--random-fully"]
+            if symmetric
+            else ["MASQUERADE"]
+        )
+        lab.iptables("-t", "nat", "-A", "POSTROUTING", "-o", lab.wan_if, "-j", *nat)
+        yield lab
+    finally:
+        for ns in reversed(made):
+            subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+
+
+def _wire(router: str, router_if: str, router_addr: str, host: str, host_addr: str) -> None:
+    """A veth from the router to ``host`` (the host side is called eth0)."""
+    run("ip", "-n", router, "link", "add", router_if, "type", "veth",
+        "peer", "name", "eth0", "netns", host)  # fmt: skip
+    run("ip", "-n", router, "addr", "add", router_addr, "dev", router_if)
+    run("ip", "-n", router, "link", "set", router_if, "up")
+    run("ip", "-n", host, "addr", "add", host_addr, "dev", "eth0")
+    run("ip", "-n", host, "link", "set", "eth0", "up")
