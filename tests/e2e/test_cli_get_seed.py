@@ -22,6 +22,7 @@ from servent.codec.bitfield import Bitfield
 from servent.codec.metainfo import parse_torrent
 from servent.net.engine import EngineConfig, SwarmEngine
 from servent.storage.resume import ResumeRecord
+from servent.storage.resume_location import resume_store_for
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +63,7 @@ async def test_seed_a_folder_and_get_it(tmp_path: Path) -> None:
     assert code == 0, err
     assert len(out) == 1 and "album" in out[0] and "verified" in out[0], out
     assert_same(tmp_path / "down" / "album", expected)
+    assert not files_named(tmp_path, ".servent")  # resume records live in the data directory
 
 
 async def test_seed_a_torrent_over_ipv6_and_get_it_again_resumes_nothing(tmp_path: Path) -> None:
@@ -93,11 +95,13 @@ async def test_get_killed_midway_resumes_without_refetching_verified_pieces(
     assert code == 0, err
     meta = parse_torrent((tmp_path / "movie.torrent").read_bytes())
     assert meta.info_hash_v1 is not None
-    record_path = tmp_path / "down" / ".servent" / f"{meta.info_hash_v1.hex()}.resume"
+    data_dir = tmp_path / "data"
+    key = meta.info_hash_v1.hex()
+    record_path = resume_store_for(data_dir, tmp_path / "down", key).folder / f"{key}.resume"
     config = EngineConfig(listen_host="127.0.0.1", upload_rate=1024 * 1024)
     async with SwarmEngine(config) as engine:
         seeding = await engine.add_torrent(meta, tmp_path / "seed")
-        args = ("get", tmp_path / "movie.torrent", "-o", tmp_path / "down")
+        args = ("get", tmp_path / "movie.torrent", "-o", tmp_path / "down", "--data-dir", data_dir)
         peer = ("--peer", f"127.0.0.1:{engine.port}")
         async with servent(*args, *peer) as first:
             deadline = time.monotonic() + DEADLINE
@@ -115,6 +119,7 @@ async def test_get_killed_midway_resumes_without_refetching_verified_pieces(
         assert 0 < have.count() < meta.num_pieces
         assert (tmp_path / "down" / "movie.bin.part").exists()
         assert not (tmp_path / "down" / "movie.bin").exists()
+        assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["movie.bin.part"]
         before = seeding.statistics().uploaded_to
         engine.limits.upload.set_rate(None, asyncio.get_running_loop().time())
         code, out, err = await run_servent(*args, *peer)
@@ -124,6 +129,7 @@ async def test_get_killed_midway_resumes_without_refetching_verified_pieces(
     assert 0 < second <= size - have.count() * meta.piece_length
     assert "resumed" in out[0]
     assert (tmp_path / "down" / "movie.bin").read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "down").iterdir()) == ["movie.bin"]  # no .servent/
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,9 @@ def call(daemon: Daemon, method: str, path: str, template: str, **kw: object) ->
 
 
 def test_files_in_the_data_dir(daemon: Daemon) -> None:
-    token_mode = stat.S_IMODE((daemon.data_dir / "api-token").stat().st_mode)
-    assert token_mode == 0o600
+    for name in ("api-token", "daemon.json", "daemon.lock", "state.sqlite3"):
+        assert stat.S_IMODE((daemon.data_dir / name).stat().st_mode) == 0o600, name
+    assert stat.S_IMODE(daemon.data_dir.stat().st_mode) == 0o700
     info = json.loads((daemon.data_dir / "daemon.json").read_text())
     assert info["url"] == daemon.url
     assert (daemon.data_dir / "state.sqlite3").exists()
@@ -123,7 +124,13 @@ def test_magnet_lifecycle(daemon: Daemon) -> None:
     )
     assert limited["id"] == torrent_id  # type: ignore[index]
     removed = call(daemon, "DELETE", f"/api/torrents/{torrent_id}", "/api/torrents/{id}")
-    assert removed == {"removed": torrent_id, "deleted_data": False}
+    assert removed == {
+        "removed": torrent_id,
+        "data_deleted": False,
+        "reason": None,
+        "deleted_files": 0,
+        "kept_files": 0,
+    }
     assert daemon.ok("GET", "/api/torrents") == []
 
 
@@ -163,6 +170,16 @@ def test_share_add_torrent_and_priorities(daemon: Daemon, tmp_path: Path) -> Non
     )
     assert again["id"] == added["id"]
     daemon.ok("DELETE", f"/api/torrents/{added['id']}?delete_data=true")
+
+
+def test_a_stream_url_serves_a_file_without_the_api_token(daemon: Daemon, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "streamed")
+    shared = daemon.ok("POST", "/api/shares", {"path": str(folder)})
+    path = f"/api/torrents/{shared['id']}/stream"
+    answer = call(daemon, "POST", path, "/api/torrents/{id}/stream", body={})
+    assert isinstance(answer, dict) and answer["name"] == "big.bin"  # no media: the largest
+    with urllib.request.urlopen(answer["url"], timeout=30) as response:
+        assert response.read() == (folder / "big.bin").read_bytes()
 
 
 def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
@@ -338,7 +355,8 @@ def test_cli_without_a_daemon_says_so(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1
-    assert "no daemon runs for" in result.stderr
+    assert "no node runs for" in result.stderr
+    assert f"servent start --data-dir {tmp_path}" in result.stderr  # the README's command
 
 
 def _wait_for_dht_nodes(daemon: Daemon, minimum: int, timeout: float = 30.0) -> int:

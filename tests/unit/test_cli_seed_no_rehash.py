@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 import pytest
 
+from servent.cli.commands.get import resume_store
 from servent.cli.commands.seed import _torrent_and_folder
 from servent.storage import TorrentStorage
 
@@ -24,8 +26,11 @@ async def test_seeding_a_new_torrent_checks_no_piece_from_disk(
         (target / "cd1").mkdir(parents=True)
         (target / "cd1" / "a.bin").write_bytes(os.urandom(1024 * 1024 + 7))
         (target / "b.bin").write_bytes(os.urandom(300_000))
-    meta, data_dir = _torrent_and_folder(target, None)
+    args = argparse.Namespace(data_dir=tmp_path / "data")
+    meta, data_dir = _torrent_and_folder(args, target, None)
     assert data_dir == target.resolve().parent
-    async with TorrentStorage(meta, data_dir) as storage:
+    assert not (data_dir / ".servent").exists()  # nothing of servent's in the user's folder
+    store = resume_store(args, data_dir, meta)
+    async with TorrentStorage(meta, data_dir, resume_store=store) as storage:
         assert storage.is_seed()
         assert storage.statistics()["pieces_checked_from_disk"] == 0

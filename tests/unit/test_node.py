@@ -92,8 +92,9 @@ async def test_priorities_limits_and_delete_data(tmp_path: Path) -> None:
     async with _node(tmp_path) as node:
         assert node.config.max_connections == 10
         assert [f.priority for f in node.files(shared.id)] == [1, 0]
-        await node.remove(shared.id, delete_data=True)
-        assert not (folder / "a.bin").exists()
+        result = await node.remove(shared.id, delete_data=True)
+        assert result.data_deleted is False and "before servent" in (result.reason or "")
+        assert (folder / "a.bin").read_bytes() == bytes(range(256)) * 1200  # a share is the user's
         assert node.status().shared_folders == ()
 
 

@@ -55,6 +55,7 @@ def test_a_database_from_before_the_totals_table_is_migrated(tmp_path: Path) -> 
     StateStore(tmp_path).close()
     db = sqlite3.connect(tmp_path / "state.sqlite3")
     db.execute("DROP TABLE totals")
+    db.execute("ALTER TABLE torrents DROP COLUMN created_files")  # added by schema 3
     db.execute("PRAGMA user_version=1")
     db.close()
     store = StateStore(tmp_path)

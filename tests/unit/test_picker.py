@@ -204,3 +204,99 @@ def test_v2_layout_with_short_last_piece_of_each_file() -> None:
         Request(2, 0, BLOCK),
         Request(2, BLOCK, BLOCK),
     ]
+
+
+# ------------------------------------------------------------- deadlines
+
+
+def test_deadline_pieces_come_first_in_deadline_order() -> None:
+    picker = make_picker(num_pieces=16, blocks_per_piece=1)
+    picker.add_peer("a", None)
+    picker.set_deadline(9, 5.0)
+    picker.set_deadline(3, 2.0)
+    picker.set_deadline(12, 3.0)
+    assert [r.index for r in picker.pick("a", 3)] == [3, 12, 9]
+
+
+def test_deadline_pieces_beat_rarest_first_and_rest_stays_rarest() -> None:
+    picker = make_picker(num_pieces=8, blocks_per_piece=1)
+    picker.add_peer("a", None)
+    picker.add_peer("b", field(8, 0, 1, 2, 3, 4, 5, 6))  # piece 7 is the rarest
+    picker.set_deadline(2, 1.0)
+    assert [r.index for r in picker.pick("a", 2)] == [2, 7]
+
+
+def test_deadline_piece_the_peer_lacks_is_skipped_for_that_peer() -> None:
+    picker = make_picker(num_pieces=8, blocks_per_piece=1)
+    picker.add_peer("a", field(8, 1, 2))
+    picker.set_deadline(5, 1.0)
+    picker.set_deadline(1, 2.0)
+    assert picker.pick("a", 1)[0].index == 1
+
+
+def test_cleared_deadlines_fall_back_to_rarest_first() -> None:
+    picker = make_picker(num_pieces=8, blocks_per_piece=1)
+    picker.add_peer("a", None)
+    picker.add_peer("b", field(8, 0, 1, 2, 3, 4, 5, 6))
+    picker.set_deadline(2, 1.0)
+    picker.clear_deadlines()
+    assert picker.deadlines() == {}
+    assert picker.pick("a", 1)[0].index == 7
+
+
+def test_verified_piece_drops_its_deadline_and_have_pieces_take_none() -> None:
+    picker = make_picker(num_pieces=8, blocks_per_piece=1)
+    picker.set_deadline(4, 1.0)
+    picker.on_piece_verified(4)
+    picker.set_deadline(4, 2.0)
+    assert picker.deadlines() == {}
+
+
+def test_urgent_deadline_piece_is_requested_from_a_second_peer() -> None:
+    picker = make_picker(num_pieces=8, blocks_per_piece=1)
+    picker.add_peer("slow", None)
+    picker.add_peer("fast", None)
+    picker.set_deadline(6, 10.0)
+    assert picker.pick("slow", 1)[0].index == 6
+    # Far from its deadline: the other peer gets other work.
+    assert picker.pick_blocks("fast", 1, now=0.0)[0][0] != 6
+    # Near the deadline: a duplicate request for the same block is allowed.
+    assert (6, 0, BLOCK) in picker.pick_blocks("fast", 2, now=9.5)
+
+
+def test_read_window_deadlines_follow_the_read_position() -> None:
+    from servent.proto.stream_plan import FileSpan, read_deadlines
+
+    span = FileSpan(offset=100, length=10 * BLOCK, piece_length=BLOCK, num_pieces=12)
+    deadlines = read_deadlines(span, start=BLOCK, length=10, now=50.0, window=3 * BLOCK)
+    assert deadlines[1] == 50.0  # file byte BLOCK sits in piece 1 (offset 100)
+    window = [index for index in sorted(deadlines) if index > 1]
+    assert window == [2, 3, 4]
+    assert [deadlines[i] for i in window] == sorted(deadlines[i] for i in window)
+    assert all(deadlines[i] > 50.0 for i in window)
+    assert span.ends(BLOCK) == [0, 1, 9, 10]
+    assert read_deadlines(span, start=10 * BLOCK, length=1, now=0.0) == {}
+
+
+def test_an_urgent_unstarted_deadline_displaces_background_requests() -> None:
+    picker = make_picker(num_pieces=8, blocks_per_piece=1)
+    picker.add_peer("a", None)
+    background = picker.pick("a", 3)
+    assert picker.displaced_requests("a", now=0.0) == []  # no deadline: nothing to cancel
+    picker.set_deadline(background[0].index, 0.0)  # already requested: no need
+    assert picker.displaced_requests("a", now=0.0) == []
+    seek = next(i for i in range(8) if i not in {r.index for r in background})
+    picker.set_deadline(seek, 50.0)  # far away: not urgent yet
+    assert picker.displaced_requests("a", now=0.0) == []
+    displaced = picker.displaced_requests("a", now=49.5)
+    assert set(displaced) == set(background[1:])
+    for request in displaced:
+        picker.on_request_failed("a", request)
+    assert picker.pick("a", 1)[0].index == seek
+
+
+def test_readers_deadlines_merge_to_the_earliest_per_piece() -> None:
+    from servent.proto.stream_plan import merge_deadlines
+
+    assert merge_deadlines([{1: 5.0, 2: 1.0}, {1: 3.0, 7: 9.0}, {}]) == {1: 3.0, 2: 1.0, 7: 9.0}
+    assert merge_deadlines([]) == {}

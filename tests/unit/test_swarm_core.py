@@ -171,3 +171,13 @@ def test_an_idle_peer_is_replaced_at_most_once_per_interval() -> None:
     chosen = policy.choose(peers, 40.0, room=0, candidates_waiting=True, complete=False)
     assert chosen is idle.peer and policy.replaced == 1
     assert policy.choose(peers, 45.0, room=0, candidates_waiting=True, complete=False) is None
+
+
+def test_a_piece_with_a_deadline_is_fetched_first() -> None:
+    seed = Side(b"s", seed=True, initiator=False)
+    leecher = Side(b"l", seed=False, initiator=True)
+    leecher.core.set_deadlines({3: 0.0}, 0.0)  # a stream reads the last piece
+    pump(seed, leecher)
+    verified = [a.index for a in leecher.done if isinstance(a, VerifyPiece)]
+    assert verified[0] == 3 and sorted(verified) == list(range(LAYOUT.num_pieces))
+    assert leecher.core.picker.deadlines() == {}  # verified: its deadline is gone

@@ -58,7 +58,8 @@ class ApiClient:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DaemonError(
-                f"cannot reach the daemon at {self.url}: {reason} (is 'servent daemon' running?)"
+                f"cannot reach the node at {self.url}: {reason} "
+                "(is it running? 'servent start' starts it)"
             ) from None
         try:
             return json.loads(payload)
@@ -127,14 +128,47 @@ def torrent_line(t: dict[str, Any]) -> str:
     return line
 
 
-def resolve_id(client: ApiClient, given: str) -> str:
-    """Accept a full id or a unique prefix (as ``servent list`` prints 12 characters)."""
-    given = given.lower()
-    if len(given) == 40:
-        return given
-    matches = [t["id"] for t in client.request("GET", "/api/torrents") if t["id"].startswith(given)]
-    if len(matches) != 1:
+#: Shortest id prefix accepted: an empty or tiny prefix would pick a torrent by accident.
+MIN_ID_PREFIX = 4
+_HEX = frozenset("0123456789abcdef")
+_SHOWN_CANDIDATES = 5
+
+
+def _candidates(torrents: list[dict[str, Any]]) -> str:
+    shown = ", ".join(f"{t['id'][:12]} ({t.get('name', '')})" for t in torrents[:_SHOWN_CANDIDATES])
+    more = len(torrents) - _SHOWN_CANDIDATES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def match_id(torrents: list[dict[str, Any]], given: str) -> str:
+    """The one torrent id that ``given`` names: the full id or a unique prefix of at
+    least :data:`MIN_ID_PREFIX` hex characters.  Anything else is an error that names
+    the candidates, so a command never acts on a torrent the user did not mean."""
+    prefix = given.strip().lower()
+    if len(prefix) == 40 and set(prefix) <= _HEX:
+        return prefix
+    if not prefix or not set(prefix) <= _HEX or len(prefix) < MIN_ID_PREFIX:
+        what = "no torrent id given" if not prefix else f"{given!r} is not a torrent id prefix"
+        matches = [t for t in torrents if t["id"].startswith(prefix)] if prefix else torrents
+        hint = f"; candidates: {_candidates(matches)}" if matches else "; no torrents"
         raise DaemonError(
-            f"no torrent id starts with {given!r}" if not matches else f"{given!r} is ambiguous"
+            f"{what}: give at least {MIN_ID_PREFIX} hex characters of an id "
+            f"('servent list' shows them){hint}"
         )
-    return str(matches[0])
+    matches = [t for t in torrents if t["id"].startswith(prefix)]
+    if not matches:
+        raise DaemonError(f"no torrent id starts with {prefix!r} ('servent list' shows the ids)")
+    if len(matches) > 1:
+        raise DaemonError(
+            f"{prefix!r} is ambiguous: it matches {len(matches)} torrents: "
+            f"{_candidates(matches)}; give more characters"
+        )
+    return str(matches[0]["id"])
+
+
+def resolve_id(client: ApiClient, given: str) -> str:
+    """The id ``given`` names among the daemon's torrents (see :func:`match_id`)."""
+    prefix = given.strip().lower()
+    if len(prefix) == 40 and set(prefix) <= _HEX:
+        return prefix
+    return match_id(client.request("GET", "/api/torrents"), given)

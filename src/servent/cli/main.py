@@ -4,6 +4,12 @@ Subcommands live in :mod:`servent.cli.commands`, one module each, and are
 discovered at start-up. Errors that servent raises on purpose
 (:class:`~servent.errors.ServentError`) and OS errors become one line on
 stderr and a non-zero exit; anything else is a bug and keeps its traceback.
+
+Ctrl-C (or SIGTERM) is a normal way to stop, never a warning or a traceback.
+Commands that run until stopped (``start``, ``daemon``, ``seed``,
+``tracker``, ``dht node``, ``get --seed`` once complete) exit 0; a command
+stopped before its job is done (a ``get`` still downloading, a ``create``
+still hashing) says so in one line and exits 130.
 """
 
 from __future__ import annotations
@@ -81,6 +87,15 @@ def _with_default_command(args_list: list[str], known: frozenset[str]) -> list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; Ctrl-C at any moment ends with a line, never a traceback."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("servent: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
     known = parser.get_default("known_commands")
@@ -105,6 +120,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("servent: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from servent import __version__
 from servent.daemon.openapi import openapi_document
+from servent.daemon.stream_routes import add_stream_routes
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.node import Node
 
@@ -216,9 +217,8 @@ async def remove_torrent(request: web.Request) -> web.Response:
     flag = request.query.get("delete_data", "false").lower()
     if flag not in {"true", "false", "1", "0"}:
         raise web.HTTPBadRequest(reason="delete_data must be true or false")
-    torrent_id = _id(request)
-    await _node(request).remove(torrent_id, delete_data=flag in {"true", "1"})
-    return web.json_response({"removed": torrent_id, "deleted_data": flag in {"true", "1"}})
+    result = await _node(request).remove(_id(request), delete_data=flag in {"true", "1"})
+    return json_response(result)  # data_deleted false + reason: the user's files were kept
 
 
 async def list_files(request: web.Request) -> web.Response:
@@ -420,6 +420,7 @@ def build_app(node: Node, token: str) -> web.Application:
     app.router.add_get("/api/events", events)
     app.router.add_get("/", web_file)
     app.router.add_get("/ui/{name}", web_file)
+    add_stream_routes(app, node, node.config.data_dir)
     from servent.daemon.messages_api import add_message_routes
 
     add_message_routes(app)

@@ -16,20 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from servent.errors import DaemonError
+from servent.node.private_files import private_directory, private_file
 
 TOKEN_FILE = "api-token"
 DAEMON_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
 
 
-def load_or_create_token(data_dir: Path) -> str:
-    """The API token, created (0600, never overwritten) on first start."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = data_dir / TOKEN_FILE
+def load_or_create_token(data_dir: Path, name: str = TOKEN_FILE) -> str:
+    """The API token (or another secret ``name``), created (0600, never overwritten) once."""
+    private_directory(data_dir)
+    path = data_dir / name
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return read_token(data_dir)
+        private_file(path)
+        return read_token(data_dir, name)
     token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")
@@ -38,8 +40,8 @@ def load_or_create_token(data_dir: Path) -> str:
     return token
 
 
-def read_token(data_dir: Path) -> str:
-    path = data_dir / TOKEN_FILE
+def read_token(data_dir: Path, name: str = TOKEN_FILE) -> str:
+    path = data_dir / name
     try:
         token = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -75,13 +77,22 @@ def read_daemon_file(data_dir: Path) -> dict[str, Any]:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DaemonError(
-            f"no daemon runs for {data_dir} (start one with: servent daemon --data-dir {data_dir})"
+            f"no node runs for {data_dir} (start it with: {start_command(data_dir)})"
         ) from None
     except (OSError, ValueError) as exc:
         raise DaemonError(f"cannot read {path}: {exc}") from exc
     if not isinstance(info, dict) or not isinstance(info.get("url"), str):
         raise DaemonError(f"{path} does not say where the daemon listens")
     return info
+
+
+def start_command(data_dir: Path) -> str:
+    """The README's command that starts a node for ``data_dir``."""
+    from servent.node.config import default_data_dir
+
+    if data_dir.expanduser().resolve() == default_data_dir().resolve():
+        return "servent start"
+    return f"servent start --data-dir {data_dir}"
 
 
 def remove_daemon_file(data_dir: Path) -> None:

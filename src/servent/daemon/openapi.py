@@ -175,6 +175,33 @@ _LIMITS = {
 }
 
 
+_STREAM = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "description": "/stream/{token}/{id}/{file}/{name}"},
+        "path": {"type": "string"},
+        "file": {"type": "integer"},
+        "name": {"type": "string"},
+        "size": {"type": "integer"},
+        "content_type": {"type": "string"},
+    },
+}
+
+
+_REMOVED = {
+    "type": "object",
+    "description": "data_deleted is false, with the reason, when nothing was deleted: "
+    "only files servent downloaded are ever deleted, never a share's or pre-existing files",
+    "properties": {
+        "removed": {"type": "string"},
+        "data_deleted": {"type": "boolean"},
+        "reason": {"type": "string", "nullable": True},
+        "deleted_files": {"type": "integer"},
+        "kept_files": {"type": "integer"},
+    },
+}
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     """The whole document (a fresh dict each call)."""
     torrent_ops = {
@@ -189,7 +216,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 _ID,
                 {"name": "delete_data", "in": "query", "schema": {"type": "boolean"}},
             ],
-            "responses": {**_ok("removed", {"type": "object"}), "404": _ERROR},
+            "responses": {**_ok("removed", _REMOVED), "404": _ERROR},
         },
     }
     paths: dict[str, Any] = {
@@ -288,6 +315,17 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "summary": "Connected peers",
                 "parameters": [_ID],
                 "responses": {**_ok("peers", _array("Peer")), "404": _ERROR},
+            }
+        },
+        "/api/torrents/{id}/stream": {
+            "post": {
+                "summary": "A URL that streams one file (default: the largest media file) "
+                "while it downloads; GET it with Range, no API token (it carries its own)",
+                "parameters": [_ID],
+                "requestBody": _json_body(
+                    {"type": "object", "properties": {"file": {"type": "integer"}}}
+                ),
+                "responses": {**_ok("stream", _STREAM), "404": _ERROR},
             }
         },
         "/api/torrents/{id}/limits": {

@@ -39,6 +39,7 @@ from servent.daemon.request_guard import request_guard
 from servent.errors import DaemonError
 from servent.node.config import Config
 from servent.node.node import Node
+from servent.node.private_files import private_directory, private_file
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class NodeAlreadyRunningError(DaemonError):
 def _lock_data_dir(data_dir: Path) -> IO[str]:
     """Take ``daemon.lock`` for good (the kernel drops it even after kill -9); it
     records this process and, once the API listens, its address."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(data_dir)
+    private_file(data_dir / LOCK_FILE)  # 0600, or tightened if an older servent left it open
     fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     handle = os.fdopen(fd, "r+", encoding="utf-8")
     try:
@@ -193,7 +195,7 @@ async def run_daemon(
                     log.info("web UI and API at %s", url)
                     on_ready(url, token)
                     await stop.wait()
-                    log.warning("servent daemon: shutting down")
+                    log.info("stopping: torrents announce their stop, state is saved")
                     app[STOPPING_KEY].set()
                 finally:
                     remove_daemon_file(config.data_dir)

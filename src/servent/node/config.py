@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ _FILE_ONLY_KEYS = frozenset({"limits_schedule"})
 
 def _int(key: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        raise ConfigError(f"{key}: expected an integer in {low}..{high}, got {value!r}")
     if not low <= value <= high:
         raise ConfigError(f"{key}: {value} is outside {low}..{high}")
     return value
@@ -175,7 +176,9 @@ def _display_name(key: str, value: object) -> str | None:
 def _validate(key: str, value: object) -> Any:
     """Check one raw setting and return it in the field's type."""
     if key not in SETTING_KEYS:
-        raise ConfigError(f"{key}: unknown setting")
+        close = difflib.get_close_matches(key, SETTING_KEYS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"{key}: unknown setting ({hint}settings: {', '.join(SETTING_KEYS)})")
     if key in _PORT_KEYS:
         return _int(key, value, 0, 65535)
     if key in _COUNT_KEYS:
@@ -224,7 +227,7 @@ def read_toml(path: Path) -> dict[str, object]:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"config file {path}: not valid TOML: {exc}") from None
     return dict(data)
 
 
@@ -252,9 +255,22 @@ def load_config(
         if not config_file.is_file():
             raise ConfigError(f"config: file {config_file} does not exist")
         file_values = read_toml(config_file)
-    config = config.with_values(file_values)
-    config = config.with_values(flags)
+    file_name = config_file if config_file is not None else config.data_dir / CONFIG_FILE_NAME
+    config = _apply(config, file_values, lambda key: f"config file {file_name}: {key}")
+    config = _apply(config, flags, _flag)
     return dataclasses.replace(config, flag_keys=frozenset(flags))
+
+
+def _apply(config: Config, values: Mapping[str, object], where: Callable[[str], str]) -> Config:
+    """``config`` with ``values``; a bad value is one line naming where it was given
+    (the file and key, or the flag), the value and what is allowed."""
+    for key, value in values.items():
+        try:
+            _validate(key, value)
+        except ConfigError as exc:
+            detail = str(exc).removeprefix(f"{key}: ")
+            raise ConfigError(f"{where(key)}: {detail}") from None
+    return config.with_values(values)
 
 
 # -- command-line flags ------------------------------------------------------

@@ -10,9 +10,7 @@ default).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +106,10 @@ class TorrentEngine(Protocol):
     @property
     def listen_address(self) -> tuple[str, int] | None: ...
     async def add(self, spec: TorrentSpec) -> None: ...
-    async def remove(self, torrent_id: str, delete_data: bool) -> None: ...
+    async def remove(self, torrent_id: str) -> None:
+        """Stop and forget the torrent; its files stay (the node decides what to delete)."""
+        ...
+
     async def pause(self, torrent_id: str) -> None: ...
     async def resume(self, torrent_id: str) -> None: ...
     async def set_file_priorities(self, torrent_id: str, priorities: tuple[int, ...]) -> None: ...
@@ -117,25 +118,15 @@ class TorrentEngine(Protocol):
     def set_torrent_limits(self, torrent_id: str, download: int, upload: int) -> None: ...
     def status(self, torrent_id: str) -> EngineTorrentStatus: ...
     def peers(self, torrent_id: str) -> list[PeerStatus]: ...
+    def set_piece_deadlines(self, torrent_id: str, deadlines: dict[int, float]) -> None:
+        """Fetch these pieces first, by ``when`` on the event loop's clock (streaming)."""
+        ...
 
+    def have_piece(self, torrent_id: str, index: int) -> bool: ...
+    async def wait_piece_progress(self, torrent_id: str) -> None:
+        """Until the next piece of the torrent is verified (returns early if it is not running)."""
+        ...
 
-def delete_payload(save_path: Path, metainfo: Metainfo) -> None:
-    """Remove a torrent's files (final and ``.part``) and then-empty folders, inside save_path."""
-    root = save_path.resolve()
-    folders: set[Path] = set()
-    for entry in metainfo.files:
-        if entry.pad:
-            continue
-        target = (root / Path(*entry.path)).resolve()
-        if root not in target.parents:
-            continue  # never outside the download folder
-        for candidate in (target, target.with_name(target.name + ".part")):
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                candidate.unlink()
-        folders.update(p for p in target.parents if root in p.parents)
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    resume_folder = root / ".servent"
-    if resume_folder.is_dir() and not any(resume_folder.iterdir()):
-        shutil.rmtree(resume_folder, ignore_errors=True)
+    async def read_verified(self, torrent_id: str, index: int, offset: int, length: int) -> bytes:
+        """Bytes of a verified piece (raises :class:`ServentError` if it is not verified)."""
+        ...

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servent.codec.node_id import format_node_id
 from servent.errors import ServentError
+from servent.node.private_files import private_directory, private_file
 
 __all__ = [
     "IDENTITY_FILE",
@@ -70,8 +71,10 @@ class NodeIdentity:
 def load_or_create_identity(data_dir: Path) -> NodeIdentity:
     """The identity stored in ``data_dir``, made and saved first if there is none."""
     path = data_dir / IDENTITY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(data_dir)
+    if path.exists():
+        private_file(path)  # a key readable by others (copied in by hand) is tightened
+    else:
         created = NodeIdentity.generate()
         if _write_new(path, created):
             log.info("created node identity %s in %s", created.node_id, path)

@@ -14,7 +14,6 @@ One table holds both directions. An outgoing message with neither
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from servent.errors import StateError
+from servent.node.private_files import private_directory, private_file
 
 DATABASE_NAME = "messages.sqlite3"
 
@@ -91,13 +91,11 @@ class MessageStore:
     """Typed access to the message database; each change is one transaction."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_directory(data_dir)
         self.path = data_dir / DATABASE_NAME
         self._lock = threading.RLock()
-        fresh = not self.path.exists()
         try:
-            if fresh:
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            private_file(self.path)  # 0600 (sqlite gives its -wal/-shm the same mode)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

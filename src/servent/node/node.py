@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import STORED_KEYS, Config
+from servent.node.data_removal import delete_created_data, files_to_create
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
     SEEDING,
@@ -50,10 +51,12 @@ from servent.node.status import (
     FileStatus,
     NodeEvent,
     NodeStatus,
+    RemoveResult,
     ShareResult,
     TorrentId,
     TorrentStatus,
 )
+from servent.node.streaming import NodeStreams
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
@@ -75,13 +78,16 @@ __all__ = [
     "NodeEvent",
     "NodeStatus",
     "PeerStatus",
+    "RemoveResult",
     "ShareResult",
     "TorrentId",
     "TorrentStatus",
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeMessaging):
+class Node(
+    NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams, NodeMessaging
+):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
@@ -266,20 +272,25 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeMessag
                     # torrent with its metadata (its resume data stays valid).
                     self._metadata_received(torrent_id, metainfo)
                     self._count_transfers(torrent_id)  # the restart resets its counters
-                    await self._engine.remove(torrent_id, delete_data=False)
+                    await self._engine.remove(torrent_id)
                     await self._start_torrent(self._records[torrent_id], given)
                 elif more := given + (magnet.peers if magnet is not None else ()):
                     await self._engine.add_peers(torrent_id, more)
                 return AddResult(torrent_id, existing=True)
+            save_path = target.expanduser().resolve()
+            created = None
+            if metainfo is not None:  # before storage opens: what is there now is the user's
+                created = await asyncio.to_thread(files_to_create, save_path, metainfo)
             record = TorrentRecord(
                 id=torrent_id,
                 name=name,
-                save_path=str(target.expanduser().resolve()),
+                save_path=str(save_path),
                 info_hash_v1=(metainfo or magnet).info_hash_v1,  # type: ignore[union-attr]
                 info_hash_v2=(metainfo or magnet).info_hash_v2,  # type: ignore[union-attr]
                 metainfo=raw,
                 magnet=magnet.to_uri() if magnet is not None else None,
                 added_at=time.time(),
+                created_files=created,
             )
             self.store.add_torrent(record)
             await self._start_torrent(record, given)
@@ -319,9 +330,13 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeMessag
         record = self._records.get(torrent_id)
         if record is None or self._store is None:
             return
-        self._store.set_metainfo(torrent_id, metainfo.to_bytes(), metainfo.name)
+        # Before storage opens: files already there are the user's, never servent's to delete.
+        created = files_to_create(Path(record.save_path), metainfo)
+        with self._store.transaction():
+            self._store.set_metainfo(torrent_id, metainfo.to_bytes(), metainfo.name)
+            self._store.set_created_files(torrent_id, created)
         self._records[torrent_id] = dataclasses.replace(
-            record, metainfo=metainfo.to_bytes(), name=metainfo.name
+            record, metainfo=metainfo.to_bytes(), name=metainfo.name, created_files=created
         )
         self._metainfo[torrent_id] = metainfo
         self._emit("metadata", torrent_id, {"name": metainfo.name})
@@ -348,11 +363,14 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeMessag
         await self._engine.resume(torrent_id)
         self._emit("resumed", torrent_id)
 
-    async def remove(self, torrent_id: str, delete_data: bool = False) -> None:
-        """Forget a torrent; with ``delete_data`` also delete its files."""
-        self._record(torrent_id)
+    async def remove(self, torrent_id: str, delete_data: bool = False) -> RemoveResult:
+        """Forget a torrent; with ``delete_data`` also delete the files servent downloaded.
+
+        Files servent did not create (a shared folder, data that was there when
+        the torrent was added) are never deleted; the result says so."""
+        record = self._record(torrent_id)
         self._count_transfers(torrent_id)  # its bytes stay in the node's totals
-        await self._engine.remove(torrent_id, delete_data)
+        await self._engine.remove(torrent_id)
         metainfo = self._metainfo.pop(torrent_id, None)
         with self.store.transaction():
             self.store.remove_torrent(torrent_id)
@@ -365,7 +383,11 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeMessag
         self._last_states.pop(torrent_id, None)
         if self._totals is not None:
             self._totals.forget(torrent_id)
-        self._emit("removed", torrent_id, {"deleted_data": delete_data})
+        result = RemoveResult(TorrentId(torrent_id), data_deleted=False)
+        if delete_data:
+            result = await asyncio.to_thread(delete_created_data, record, metainfo)
+        self._emit("removed", torrent_id, {"deleted_data": result.data_deleted})
+        return result
 
     async def set_file_priorities(
         self, torrent_id: str, priorities: Sequence[int] | dict[int, int]
@@ -399,7 +421,10 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeMessag
             # Creating the torrent verified every piece: storage opens without a recheck.
             self.store.save(resume_key(metainfo), record.encode())
         added = await self.add_torrent(metainfo.to_bytes(), save_path=path.parent)
-        self.store.add_shared_folder(str(path), added.id)
+        with self.store.transaction():
+            self.store.add_shared_folder(str(path), added.id)
+            self.store.set_created_files(added.id, ())  # the user's folder, never deleted
+        self._records[added.id] = dataclasses.replace(self._records[added.id], created_files=())
         magnet = metainfo.magnet()
         self._emit("shared", added.id, {"path": str(path), "magnet": magnet})
         return ShareResult(added.id, str(path), magnet, existing=added.existing)

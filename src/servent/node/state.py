@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from servent.errors import StateError
+from servent.node.private_files import private_directory, private_file
 
 DATABASE_NAME = "state.sqlite3"
+_JOURNALS = ("-wal", "-shm", "-journal")
 
 #: Ordered schema migrations; entry ``i`` brings version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -56,8 +58,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # All-time transfer totals of the node (they outlive the torrents they came from).
     ("CREATE TABLE totals (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",),
+    # Which files servent created (JSON list of file indexes); NULL = not known, so
+    # torrents from before this column never have their data deleted.
+    ("ALTER TABLE torrents ADD COLUMN created_files TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _json_or_null(indexes: tuple[int, ...] | None) -> str | None:
+    return None if indexes is None else json.dumps(sorted(indexes))
+
+
+def _indexes_or_none(text: str | None) -> tuple[int, ...] | None:
+    return None if text is None else tuple(int(i) for i in json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,9 @@ class TorrentRecord:
     download_limit: int = 0
     upload_limit: int = 0
     added_at: float = 0.0
+    created_files: tuple[int, ...] | None = None
+    """Indexes of the files servent itself created (downloaded); only these may ever be
+    deleted.  ``()`` for a share, ``None`` while unknown (a magnet without metadata)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +107,13 @@ class StateStore:
     """Typed access to the state database; every mutating call is one transaction."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private when we create it
+        private_directory(data_dir)
         self.path = data_dir / DATABASE_NAME
+        private_file(self.path)  # sqlite gives new -wal/-shm files the database's mode
+        for suffix in _JOURNALS:
+            journal = self.path.with_name(self.path.name + suffix)
+            if journal.exists():
+                private_file(journal)
         self._lock = threading.RLock()
         self._depth = 0
         try:
@@ -165,7 +186,7 @@ class StateStore:
             db.execute(
                 "INSERT OR REPLACE INTO torrents (id, info_hash_v1, info_hash_v2, name, metainfo,"
                 " magnet, save_path, paused, file_priorities, download_limit, upload_limit,"
-                " added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " added_at, created_files) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.id,
                     record.info_hash_v1,
@@ -179,6 +200,7 @@ class StateStore:
                     record.download_limit,
                     record.upload_limit,
                     record.added_at or time.time(),
+                    _json_or_null(record.created_files),
                 ),
             )
 
@@ -197,6 +219,7 @@ class StateStore:
             download_limit=int(row["download_limit"]),
             upload_limit=int(row["upload_limit"]),
             added_at=float(row["added_at"]),
+            created_files=_indexes_or_none(row["created_files"]),
         )
 
     def torrents(self) -> list[TorrentRecord]:
@@ -224,6 +247,10 @@ class StateStore:
     def set_metainfo(self, torrent_id: str, metainfo: bytes, name: str) -> None:
         """Remember metadata fetched for a magnet, so a restart never fetches it again."""
         self._update(torrent_id, "metainfo = ?, name = ?", (metainfo, name))
+
+    def set_created_files(self, torrent_id: str, created_files: Iterable[int]) -> None:
+        """Which files servent creates for this torrent (the only ones it may delete)."""
+        self._update(torrent_id, "created_files = ?", (_json_or_null(tuple(created_files)),))
 
     def remove_torrent(self, torrent_id: str) -> None:
         """Forget a torrent, its resume record and any shared folder pointing at it."""

@@ -99,6 +99,17 @@ class AddResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoveResult:
+    """What ``Node.remove`` did; ``reason`` says why data was kept when it was asked to go."""
+
+    removed: TorrentId
+    data_deleted: bool
+    reason: str | None = None
+    deleted_files: int = 0
+    kept_files: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeEvent:
     """Something happened: ``kind`` is added, removed, paused, resumed, state, finished,
     metadata, shared, priorities, limits, settings, dht_ready; ``data`` is JSON-ready."""

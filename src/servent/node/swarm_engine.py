@@ -29,7 +29,6 @@ from servent.node.engine import (
     MetadataCallback,
     PeerStatus,
     TorrentSpec,
-    delete_payload,
 )
 from servent.node.resume_progress import stored_progress
 from servent.node.torrent_figures import (
@@ -358,14 +357,12 @@ class SwarmTorrentEngine:
 
     # -- controlling --------------------------------------------------------------
 
-    async def remove(self, torrent_id: str, delete_data: bool) -> None:
+    async def remove(self, torrent_id: str) -> None:
         torrent = self._torrents.pop(torrent_id, None)
         if torrent is None:
             return
         await self._cancel_metadata(torrent)
         await self._stop_session(torrent)
-        if delete_data and torrent.metainfo is not None:
-            await asyncio.to_thread(delete_payload, torrent.spec.save_path, torrent.metainfo)
 
     async def pause(self, torrent_id: str) -> None:
         torrent = self._get(torrent_id)
@@ -495,6 +492,28 @@ class SwarmTorrentEngine:
         if session is None:
             return []
         return [peer_status(peer, session.num_pieces) for peer in session.open_peers]
+
+    # -- streaming ------------------------------------------------------------------
+
+    def set_piece_deadlines(self, torrent_id: str, deadlines: dict[int, float]) -> None:
+        session = self._get(torrent_id).session
+        if session is not None:  # the core only queues requests and cancels: no actions
+            session.core.set_deadlines(deadlines, session.loop.time())
+
+    def have_piece(self, torrent_id: str, index: int) -> bool:
+        storage = self._get(torrent_id).storage
+        return storage is not None and storage.have_piece(index)
+
+    async def wait_piece_progress(self, torrent_id: str) -> None:
+        session = self._get(torrent_id).session
+        if session is not None:
+            await session.wait_progress()
+
+    async def read_verified(self, torrent_id: str, index: int, offset: int, length: int) -> bytes:
+        storage = self._get(torrent_id).storage
+        if storage is None:
+            raise ServentError(f"torrent {torrent_id} is not open")
+        return await storage.read_block(index, offset, length)
 
 
 def _known_addresses(session: TorrentSession) -> set[Address]:

@@ -8,6 +8,9 @@ Order of preference for a peer asking for work (:meth:`PiecePicker.pick`):
    availability among connected peers), ties broken by a random rank drawn
    once from the seeded RNG; in sequential mode lowest index first instead
    of rarest (streaming);
+0. pieces with a deadline (streaming, :meth:`set_deadline`) before all of
+   the above, earliest deadline first; a deadline piece whose deadline is
+   near (``pick_blocks(now=...)``) may also get endgame-style duplicates;
 3. endgame: when no block is left unrequested, blocks already requested from
    other peers (at most ``endgame_max_requesters`` peers per block); when one
    copy arrives :meth:`on_block_received` returns the cancels to send.
@@ -113,6 +116,7 @@ class PiecePicker:
         block_size: int = BLOCK_SIZE,
         sequential: bool = False,
         endgame_max_requesters: int = 3,
+        deadline_urgency: float = 1.0,
     ) -> None:
         if num_pieces <= 0 or piece_length <= 0 or block_size <= 0:
             raise ValueError("num_pieces, piece_length and block_size must be positive")
@@ -131,6 +135,7 @@ class PiecePicker:
         self.block_size = block_size
         self.sequential = sequential
         self.endgame_max_requesters = endgame_max_requesters
+        self.deadline_urgency = deadline_urgency
         self.have = have.copy() if have is not None else Bitfield(num_pieces)
         self._rng = rng
         rank = list(range(num_pieces))
@@ -146,6 +151,7 @@ class PiecePicker:
         if len(self._priority) != num_pieces:
             raise ValueError("one priority per piece")
         self._partial: dict[int, _Partial] = {}
+        self._deadlines: dict[int, float] = {}
         self._cursor = 0  # sequential mode: no candidate below this index
         self._buckets: dict[tuple[int, int], _IndexedSet] = {}
         self._key: dict[int, tuple[int, int]] = {}
@@ -297,6 +303,38 @@ class PiecePicker:
     def priority(self, index: int) -> int:
         return self._priority[index]
 
+    # ------------------------------------------------------------ deadlines
+
+    def set_deadline(self, index: int, when: float) -> None:
+        """Piece ``index`` is needed by ``when`` (a stream reads it): pick it first."""
+        if not 0 <= index < self.num_pieces:
+            raise ValueError(f"piece {index} out of range")
+        if index not in self.have:
+            self._deadlines[index] = when
+
+    def clear_deadlines(self) -> None:
+        """Back to plain rarest-first (or sequential) order."""
+        self._deadlines.clear()
+
+    def displaced_requests(self, peer: Hashable, now: float) -> list[Request]:
+        """The peer's requests for pieces without a deadline, to cancel when a piece due
+        within ``deadline_urgency`` that the peer has is not started yet (a seek):
+        else the seek waits behind a full pipeline of background blocks."""
+        pieces = self._peers.get(peer, None)
+        urgent = self.deadline_urgency
+        if not any(
+            index in self._key and when - now <= urgent and (pieces is None or index in pieces)
+            for index, when in self._deadlines.items()
+        ):
+            return []
+        deadlines = self._deadlines
+        mine = self._peer_blocks.get(peer, ())
+        return [self._request(i, block) for i, block in mine if i not in deadlines]
+
+    def deadlines(self) -> dict[int, float]:
+        """Pending deadlines, ``index -> when``."""
+        return dict(self._deadlines)
+
     # -------------------------------------------------------------- picking
 
     @property
@@ -323,15 +361,27 @@ class PiecePicker:
         return [Request(*key) for key in self.pick_blocks(peer, count, allowed=allowed)]
 
     def pick_blocks(
-        self, peer: Hashable, count: int, *, allowed: Collection[int] | None = None
+        self,
+        peer: Hashable,
+        count: int,
+        *,
+        allowed: Collection[int] | None = None,
+        now: float | None = None,
     ) -> list[BlockKey]:
-        """:meth:`pick` as ``(index, begin, length)`` triples (the leecher's hot path)."""
+        """:meth:`pick` as ``(index, begin, length)`` triples (the leecher's hot path).
+
+        ``now`` (same clock as the deadlines) lets pieces due within
+        ``deadline_urgency`` seconds be requested from several peers at once.
+        """
         pieces = self._peers[peer]
         mine = self._peer_blocks[peer]
         out: list[BlockKey] = []
 
         def usable(index: int) -> bool:
             return (pieces is None or index in pieces) and (allowed is None or index in allowed)
+
+        if self._deadlines:
+            self._take_deadlines(peer, count, out, usable, now)
 
         priority = self._priority
         order = list(self._partial)
@@ -357,6 +407,35 @@ class PiecePicker:
         if len(out) < count and self.in_endgame:
             self._take_endgame(peer, count, out, mine, usable)
         return out
+
+    def _take_deadlines(
+        self,
+        peer: Hashable,
+        count: int,
+        out: list[BlockKey],
+        usable: Callable[[int], bool],
+        now: float | None,
+    ) -> None:
+        """Blocks of deadline pieces, earliest deadline first (duplicates when urgent)."""
+        urgent: list[int] = []
+        for index in sorted(self._deadlines, key=self._deadlines.__getitem__):
+            if len(out) >= count:
+                return
+            if self._priority[index] <= 0 or not usable(index):
+                continue
+            partial = self._partial.get(index)
+            if partial is None:
+                if index not in self._key:
+                    continue
+                self._remove_candidate(index)
+                blocks = self.blocks_in_piece(index)
+                partial = self._partial[index] = _Partial(bytearray(blocks), free=blocks)
+            if partial.free:
+                self._take_free(peer, index, partial, count - len(out), out)
+            if now is not None and self._deadlines[index] - now <= self.deadline_urgency:
+                urgent.append(index)
+        if urgent and len(out) < count:
+            self._take_endgame(peer, count, out, self._peer_blocks[peer], urgent.__contains__)
 
     def _take_free(
         self, peer: Hashable, index: int, partial: _Partial, wanted: int, out: list[BlockKey]
@@ -524,6 +603,7 @@ class PiecePicker:
 
     def on_piece_verified(self, index: int) -> None:
         """Storage verified and wrote piece ``index``."""
+        self._deadlines.pop(index, None)
         self._drop_partial(index)
         self.have.set(index)
         self._remove_candidate(index)

@@ -17,6 +17,7 @@ from pathlib import Path
 from servent.codec.bitfield import Bitfield
 from servent.codec.piece_layout import PieceLayout
 from servent.storage.file_pool import FilePool, storage_error
+from servent.storage.kept_versions import keep_version
 from servent.storage.model import FileState, StorageMetainfo
 from servent.storage.paths import ensure_inside, relative_paths, safe_path
 from servent.storage.resume import MISSING
@@ -95,6 +96,10 @@ class PayloadFiles:
             self._pool.set_path(index, existing or target)
             f.created = existing is not None or f.priority > 0
             if existing is not None and existing != target:
+                if existing == f.final and target == f.part and not f.final.is_symlink():
+                    # Pieces will be written into a file that is not (or no longer) the
+                    # torrent's: its content as it was is kept first.
+                    keep_version(self._root, f.final)
                 self._pool.rename(index, target)
                 if target == f.part:
                     log.warning("%s did not verify completely; renamed to .part", f.final)

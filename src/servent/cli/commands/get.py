@@ -2,7 +2,8 @@
 
 Exit status 0 only when every wanted piece is downloaded and verified (and,
 with ``--seed``, after seeding was interrupted).  Running it again on the same
-folder resumes: storage keeps a record of the verified pieces.  On a terminal
+folder resumes: storage keeps a record of the verified pieces in the data
+directory (``--data-dir``), never in the user's folder.  On a terminal
 a live progress bar shows percent, rate, peers and ETA; otherwise one summary
 line is printed at the end.  Helpers here are shared with ``servent seed``.
 """
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.engine import SwarmEngine
     from servent.net.torrent_session import TorrentSession
+    from servent.storage.resume import FileResumeStore
 
 EXIT_INTERRUPTED = 130
 #: How often the progress display is refreshed.
@@ -114,11 +116,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=300.0,
         help="give up on a magnet link's metadata after this long (default 300)",
     )
+    add_data_dir_argument(parser)
     add_discovery_arguments(parser)
     parser.set_defaults(func=run_get)
 
 
 # ---------------------------------------------------------------- shared helpers
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where resume records are kept, out of the download folder "
+        "(default: $XDG_DATA_HOME/servent)",
+    )
+
+
+def resume_store(args: argparse.Namespace, destination: Path, meta: Metainfo) -> FileResumeStore:
+    """The torrent's resume records in the data directory (never in the user's folder)."""
+    from servent.node.config import default_data_dir
+    from servent.node.private_files import private_directory
+    from servent.storage.resume_location import resume_store_for
+    from servent.storage.seed_resume import resume_key
+
+    data_dir: Path = args.data_dir.expanduser() if args.data_dir else default_data_dir()
+    private_directory(data_dir)
+    return resume_store_for(data_dir, destination, resume_key(meta))
 
 
 def parse_rate(text: str | None, flag: str) -> float | None:
@@ -317,8 +342,11 @@ async def _get(
                     return EXIT_INTERRUPTED
                 trackers = magnet.trackers
             assert meta is not None
+            from servent.storage import TorrentStorage
+
+            storage = TorrentStorage(meta, output, resume_store=resume_store(args, output, meta))
             torrent = await engine.add_torrent(
-                meta, output, config=torrent_config, peers=peers, trackers=trackers
+                meta, storage=storage, config=torrent_config, peers=peers, trackers=trackers
             )
             resumed = torrent.statistics().have_bytes
             sources = _has_sources(args, engine, meta)
@@ -372,7 +400,7 @@ async def _fetch_metadata(
             fetch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetch
-    if stop.is_set() and not fetch.done():
+    if fetch.cancelled():  # interrupted: cancelled above before it finished
         return None
     try:
         meta = fetch.result()

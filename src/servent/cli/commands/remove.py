@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from servent.cli.api_client import add_client_arguments
 
-    parser = subparsers.add_parser("remove", help="remove a torrent (id or unique id prefix)")
-    parser.add_argument("id", metavar="ID")
+    parser = subparsers.add_parser(
+        "remove", help="remove a torrent (full id or a unique prefix of 4+ characters)"
+    )
+    parser.add_argument("id", metavar="ID", help="torrent id, or its first 4+ characters")
     parser.add_argument(
-        "--delete-data", action="store_true", help="also delete the downloaded files"
+        "--delete-data",
+        action="store_true",
+        help="also delete the files servent downloaded (a shared folder and files that "
+        "were there before are never deleted)",
     )
     add_client_arguments(parser)
     parser.set_defaults(func=run)
@@ -27,5 +33,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        print(f"removed {torrent_id}" + (" and its files" if args.delete_data else ""))
+        print(removal_message(torrent_id, args.delete_data, result))
     return 0
+
+
+def removal_message(torrent_id: str, asked_to_delete: bool, result: dict[str, Any]) -> str:
+    """What happened to the torrent and, when deletion was asked for, to its files."""
+    if not asked_to_delete:
+        return f"removed {torrent_id} (its files stay where they are)"
+    if result.get("data_deleted"):
+        line = (
+            f"removed {torrent_id} and the {result.get('deleted_files', 0)} file(s) it downloaded"
+        )
+        kept = result.get("reason")
+        return line + (f"; {kept}" if kept else "")
+    reason = result.get("reason") or "nothing deleted"
+    return f"removed {torrent_id} from servent; {reason}"

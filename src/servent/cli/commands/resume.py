@@ -8,8 +8,10 @@ import argparse
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from servent.cli.api_client import add_client_arguments
 
-    parser = subparsers.add_parser("resume", help="resume a torrent (id or unique id prefix)")
-    parser.add_argument("id", metavar="ID")
+    parser = subparsers.add_parser(
+        "resume", help="resume a torrent (full id or a unique prefix of 4+ characters)"
+    )
+    parser.add_argument("id", metavar="ID", help="torrent id, or its first 4+ characters")
     add_client_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from servent.cli.commands.get import format_address, load_torrent, stop_on_signals
+from servent.cli.commands.get import (
+    add_data_dir_argument,
+    format_address,
+    load_torrent,
+    resume_store,
+    stop_on_signals,
+)
 from servent.cli.peer_sources import add_discovery_arguments, dht_for, discovery_config, parse_peer
 from servent.errors import ConfigError
 
@@ -56,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="address to listen on (default: every IPv4 and IPv6 address)",
     )
+    add_data_dir_argument(parser)
     add_discovery_arguments(parser)
     parser.set_defaults(func=run_seed)
 
@@ -67,11 +74,13 @@ def run_seed(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dht-port: {args.dht_port} is not a port number")
     for text in args.bootstrap:
         parse_peer(text)
-    meta, data_dir = _torrent_and_folder(Path(args.path), args.torrent)
+    meta, data_dir = _torrent_and_folder(args, Path(args.path), args.torrent)
     return asyncio.run(_seed(args, meta, data_dir))
 
 
-def _torrent_and_folder(path: Path, torrent_file: str | None) -> tuple[Metainfo, Path]:
+def _torrent_and_folder(
+    args: argparse.Namespace, path: Path, torrent_file: str | None
+) -> tuple[Metainfo, Path]:
     """The torrent to seed and the folder that holds its payload (``folder/NAME``)."""
     if not path.exists():
         raise ConfigError(f"no such file or folder: {path}")
@@ -86,7 +95,7 @@ def _torrent_and_folder(path: Path, torrent_file: str | None) -> tuple[Metainfo,
                 f"{torrent_file} is the torrent of {meta.name!r}, not of {path.resolve().name!r}"
             )
         return meta, folder
-    meta = _create(path)
+    meta = _create(args, path)
     if torrent_file is not None:
         from servent.cli.commands.create import write_atomically
 
@@ -95,23 +104,20 @@ def _torrent_and_folder(path: Path, torrent_file: str | None) -> tuple[Metainfo,
     return meta, folder
 
 
-def _create(path: Path) -> Metainfo:
+def _create(args: argparse.Namespace, path: Path) -> Metainfo:
     """Hash ``path`` into a torrent and record every piece as verified.
 
-    The resume record goes where storage looks (``PARENT/.servent``), so the
-    seeder starts at once instead of hashing the files a second time.
+    The resume record goes where seeding looks (the data directory, never the
+    user's folder), so the seeder starts at once instead of hashing again.
     """
     from servent import __version__
     from servent.codec.metainfo.build import TorrentOptions
-    from servent.storage.resume import FileResumeStore
     from servent.storage.seed_resume import create_seeding_torrent, resume_key
-    from servent.storage.torrent_storage import RESUME_FOLDER
 
     print(f"hashing {path} ...", file=sys.stderr, flush=True)
     options = TorrentOptions(created_by=f"servent {__version__}")
     meta, record = create_seeding_torrent(path, options=options)
-    store = FileResumeStore(path.resolve().parent / RESUME_FOLDER)
-    store.save(resume_key(meta), record.encode())
+    resume_store(args, path.resolve().parent, meta).save(resume_key(meta), record.encode())
     return meta
 
 
@@ -128,7 +134,12 @@ async def _seed(args: argparse.Namespace, meta: Metainfo, data_dir: Path) -> int
     with stop_on_signals(stop):
         async with SwarmEngine(config) as engine, dht_for(args, host, engine.port) as dht:
             engine.dht = dht  # announced in the DHT (and looked up) by the torrent's discovery
-            torrent = await engine.add_torrent(meta, data_dir)
+            from servent.storage import TorrentStorage
+
+            storage = TorrentStorage(
+                meta, data_dir, resume_store=resume_store(args, data_dir, meta)
+            )
+            torrent = await engine.add_torrent(meta, storage=storage)
             if not torrent.complete:
                 stats = torrent.statistics()
                 raise ConfigError(

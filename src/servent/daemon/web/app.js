@@ -1,10 +1,19 @@
 // servent web UI: plain JavaScript, no build step. Talks to the daemon's JSON API
 // with the bearer token (kept in localStorage, taken from "#token=..." once).
+// Helpers without API knowledge (plural, bytes, copy buttons) are in format.js,
+// the remove dialog in remove.js.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const cards = new Map(); // torrent id -> card element
+const torrentsById = new Map(); // torrent id -> latest snapshot (shares show its magnet)
+const WRONG_TOKEN = "This node did not accept that token. Copy it again from the file " +
+  "api-token in the node's data directory and paste it here.";
+const PRIORITY_EVENTS = new Set(["priorities", "file_priorities_changed"]); // old and new name
 let token = null;
+let sharesKey = null; // the shared folders last drawn, to fetch /api/shares only on change
+
+class AuthError extends Error {}
 
 function takeToken() {
   const match = location.hash.match(/token=([^&]+)/);
@@ -28,7 +37,7 @@ async function api(method, path, body, contentType) {
   const response = await fetch(path, { method, headers, body: payload });
   let data = null;
   try { data = await response.json(); } catch (e) { data = null; }
-  if (response.status === 401) { showLogin(); }
+  if (response.status === 401) { rejectToken(); throw new AuthError(WRONG_TOKEN); }
   if (!response.ok) { throw new Error((data && data.error) || `HTTP ${response.status}`); }
   return data;
 }
@@ -39,23 +48,21 @@ function say(text, isError = false) {
   el.className = "message" + (isError ? " error" : "");
 }
 
-function showLogin() {
+function showLogin(reason) {
   $("#login").hidden = false;
   $("#app").hidden = true;
+  const error = $("#login-error");
+  error.textContent = reason || "";
+  error.hidden = !reason;
+  $("#node-status").textContent = "not connected";
+  $("#token-input").focus();
 }
 
-function bytes(n) {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
-
-function duration(s) {
-  if (s === null || s === undefined) return "∞";
-  if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3600) return `${Math.round(s / 60)} min`;
-  return `${(s / 3600).toFixed(1)} h`;
+/** The stored token was refused: forget it and ask again, saying why. */
+function rejectToken() {
+  if (token) localStorage.removeItem("servent-token");
+  token = null;
+  showLogin(WRONG_TOKEN);
 }
 
 function card(t) {
@@ -65,39 +72,52 @@ function card(t) {
     el.dataset.id = t.id;
     $(".pause", el).onclick = () => act(() => api("POST", `/api/torrents/${t.id}/pause`));
     $(".resume", el).onclick = () => act(() => api("POST", `/api/torrents/${t.id}/resume`));
-    $(".remove", el).onclick = () => {
-      if (!confirm(`Remove "${el.dataset.name}"?`)) return;
-      const withData = confirm("Also delete its downloaded files? (OK = delete, Cancel = keep)");
-      act(() => api("DELETE", `/api/torrents/${t.id}?delete_data=${withData}`));
-    };
+    $(".remove", el).onclick = () => askRemove(t.id, el.dataset.name);
     $(".details-toggle", el).onclick = () => {
       const details = $(".details", el);
       details.hidden = !details.hidden;
-      if (!details.hidden) loadDetails(t.id);
+      $(".details-toggle", el).setAttribute("aria-expanded", String(!details.hidden));
+      if (!details.hidden) loadDetails(t.id).catch((e) => say(e.message, true));
     };
+    wireCopyButton($(".copy", el), () => $(".magnet", el).textContent);
     cards.set(t.id, el);
   }
   el.dataset.name = t.name;
   el.dataset.state = t.state;
   $(".name", el).textContent = t.name;
   $(".state", el).textContent = t.state;
+  showError(el, t);
   $("progress", el).value = t.progress;
   $(".progress-text", el).textContent =
     `${(t.progress * 100).toFixed(1)}% of ${t.size ? bytes(t.size) : "?"}`;
   $(".rates", el).textContent = `↓ ${bytes(t.download_rate)}/s ↑ ${bytes(t.upload_rate)}/s`;
-  $(".peers", el).textContent = `${t.peers} peer${t.peers === 1 ? "" : "s"}`;
+  $(".peers", el).textContent = plural(t.peers, "peer");
   $(".eta", el).textContent = t.progress >= 1 ? "done" : `ETA ${duration(t.eta)}`;
   $(".pause", el).disabled = t.paused;
   $(".resume", el).disabled = !t.paused;
+  $(".copy", el).setAttribute("aria-label", `copy the magnet link of ${t.name}`);
   $(".magnet", el).textContent = t.magnet || "";
+  $(".magnet-line", el).hidden = !t.magnet;
   return el;
+}
+
+/** Why a torrent stopped: the API's ``error`` (older nodes may not send the key). */
+function showError(el, t) {
+  const box = $(".error-reason", el);
+  const reason = typeof t.error === "string" && t.error ? t.error : null;
+  const text = reason
+    ? `Stopped: ${reason}`
+    : t.state === "error" ? "Stopped by an error (the node gave no reason)." : "";
+  box.textContent = text;
+  box.hidden = !text;
 }
 
 function renderTorrents(list) {
   const root = $("#torrents");
-  const seen = new Set(list.map((t) => t.id));
+  torrentsById.clear();
+  for (const t of list) torrentsById.set(t.id, t);
   for (const [id, el] of cards) {
-    if (!seen.has(id)) { el.remove(); cards.delete(id); }
+    if (!torrentsById.has(id)) { el.remove(); cards.delete(id); }
   }
   if (!list.length) { root.innerHTML = '<p class="empty">No transfers yet.</p>'; return; }
   const empty = $(".empty", root);
@@ -119,34 +139,62 @@ async function loadDetails(id) {
   renderPeers(el, peers);
 }
 
+function prioritySelect(id, f) {
+  const select = document.createElement("select");
+  select.setAttribute("data-testid", "priority");
+  select.setAttribute("aria-label", `priority of ${f.path}`);
+  for (const [value, label] of [[0, "skip"], [1, "normal"], [4, "high"], [7, "highest"]]) {
+    select.add(new Option(label, String(value)));
+  }
+  if (![0, 1, 4, 7].includes(f.priority)) select.add(new Option(`p${f.priority}`, String(f.priority)));
+  select.value = String(f.priority);
+  select.onchange = () => act(async () => {
+    await api("PUT", `/api/torrents/${id}/priorities`, { priorities: { [f.index]: Number(select.value) } });
+    say(`Priority of ${f.path} set to ${select.selectedOptions[0].textContent}.`);
+    await loadDetails(id);
+  });
+  return select;
+}
+
 function renderFiles(el, id, files) {
   const table = $(".files", el);
-  table.innerHTML = "";
-  if (!files.length) table.innerHTML = "<tr><td>File list not known yet (waiting for metadata).</td></tr>";
+  const body = table.tBodies[0];
+  body.innerHTML = "";
+  table.caption.textContent = files.length
+    ? plural(files.length, "file")
+    : "File list not known yet (waiting for metadata).";
   for (const f of files) {
-    const row = table.insertRow();
+    const row = body.insertRow();
     row.insertCell().textContent = f.path;
     row.insertCell().textContent = bytes(f.size);
     const progress = row.insertCell();
     progress.className = "file-progress";
     progress.setAttribute("data-testid", "file-progress");
     progress.textContent = `${Math.round(f.progress * 100)}%`;
-    const select = document.createElement("select");
-    select.setAttribute("data-testid", "priority");
-    select.setAttribute("aria-label", `priority of ${f.path}`);
-    for (const [value, label] of [[0, "skip"], [1, "normal"], [4, "high"], [7, "highest"]]) {
-      const option = new Option(label, String(value));
-      select.add(option);
+    row.insertCell().appendChild(prioritySelect(id, f));
+    const play = row.insertCell();
+    if (MEDIA.test(f.path)) {
+      const button = document.createElement("button");
+      button.textContent = "Play";
+      button.setAttribute("data-testid", "play");
+      button.setAttribute("aria-label", `play ${f.path}`);
+      button.onclick = () => act(() => playFile(el, id, f));
+      play.appendChild(button);
     }
-    if (![0, 1, 4, 7].includes(f.priority)) select.add(new Option(`p${f.priority}`, String(f.priority)));
-    select.value = String(f.priority);
-    select.onchange = () => act(async () => {
-      await api("PUT", `/api/torrents/${id}/priorities`, { priorities: { [f.index]: Number(select.value) } });
-      say(`Priority of ${f.path} set to ${select.selectedOptions[0].textContent}.`);
-      await loadDetails(id);
-    });
-    row.insertCell().appendChild(select);
   }
+}
+
+// Audio and video a browser may play; the stream URL serves any file, the button only these.
+const MEDIA = /\.(mp4|m4v|webm|mkv|mov|ogv|ogg|mp3|m4a|aac|flac|wav|opus)$/i;
+
+async function playFile(el, id, f) {
+  // The URL carries a token for this one file (not the API token): a <video> can use it.
+  const stream = await api("POST", `/api/torrents/${id}/stream`, { file: f.index });
+  const video = $(".player", el);
+  video.hidden = false;
+  video.src = stream.path;
+  say(`Playing ${f.path} while it downloads.`);
+  video.play().catch(() => {});  // autoplay may be refused; the controls are there
 }
 
 function updateFileProgress(el, id, files) {
@@ -170,19 +218,24 @@ async function refreshOpenDetails() {
 }
 
 function renderPeers(el, peers) {
-  const peerList = $(".peer-list", el);
-  peerList.innerHTML = "";
-  if (!peers.length) peerList.innerHTML = "<li class='small'>No peers connected.</li>";
+  const table = $(".peer-table", el);
+  const body = table.tBodies[0];
+  body.innerHTML = "";
+  table.caption.textContent = peers.length
+    ? `${plural(peers.length, "peer")} connected` : "No peers connected.";
+  table.tHead.hidden = !peers.length;
   for (const p of peers) {
-    const li = document.createElement("li");
-    li.textContent = `${p.host}:${p.port} ${p.client} ${Math.round(p.progress * 100)}% ` +
-      `↓ ${bytes(p.download_rate)}/s ↑ ${bytes(p.upload_rate)}/s ${p.flags}`;
-    peerList.appendChild(li);
+    const row = body.insertRow();
+    row.setAttribute("data-testid", "peer");
+    for (const text of [`${p.host}:${p.port}`, p.client, `${Math.round(p.progress * 100)}%`,
+      `${bytes(p.download_rate)}/s`, `${bytes(p.upload_rate)}/s`, p.flags]) {
+      row.insertCell().textContent = text;
+    }
   }
 }
 
 async function act(fn) {
-  try { await fn(); await refresh(); } catch (e) { say(e.message, true); }
+  try { await fn(); await refresh(); } catch (e) { if (!(e instanceof AuthError)) say(e.message, true); }
 }
 
 function reachability(s) {
@@ -194,17 +247,37 @@ function reachability(s) {
 async function refreshStatus() {
   const s = await api("GET", "/api/status");
   const listen = s.listen_address ? `peers on ${s.listen_address.join(":")}` : "no peer listener";
+  const dht = s.dht_enabled ? plural(s.dht_nodes, "node") : "off";
   $("#node-status").textContent =
-    `${s.torrents} ${s.torrents === 1 ? "transfer" : "transfers"} · ↓ ${bytes(s.download_rate)}/s ↑ ${bytes(s.upload_rate)}/s · ` +
-    `${listen} · DHT ${s.dht_enabled ? s.dht_nodes + " nodes" : "off"} · ` +
-    `${reachability(s)} · ` +
-    `total ↓ ${bytes(s.downloaded)} ↑ ${bytes(s.uploaded)}`;
-  const shares = $("#shares");
-  shares.innerHTML = "";
-  for (const path of s.shared_folders) {
-    const li = document.createElement("li");
-    li.textContent = path;
-    shares.appendChild(li);
+    `${plural(s.torrents, "transfer")} · ↓ ${bytes(s.download_rate)}/s ↑ ${bytes(s.upload_rate)}/s · ` +
+    `${listen} · DHT ${dht} · ${reachability(s)} · total ↓ ${bytes(s.downloaded)} ↑ ${bytes(s.uploaded)}`;
+  const key = JSON.stringify(s.shared_folders);
+  if (key !== sharesKey) {
+    renderShares(await api("GET", "/api/shares"));
+    sharesKey = key;
+  }
+}
+
+function renderShares(shares) {
+  const table = $("#shares");
+  const body = table.tBodies[0];
+  $("#shares-empty").hidden = shares.length > 0;
+  table.hidden = shares.length === 0;
+  table.caption.textContent = plural(shares.length, "shared folder");
+  body.innerHTML = "";
+  for (const share of shares) {
+    const row = body.insertRow();
+    row.setAttribute("data-testid", "share");
+    row.insertCell().textContent = share.path;
+    row.insertCell().textContent = since(share.added_at);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy";
+    button.textContent = "Copy";
+    button.setAttribute("data-testid", "copy-magnet");
+    button.setAttribute("aria-label", `copy the magnet link of ${share.path}`);
+    wireCopyButton(button, () => (torrentsById.get(share.id) || {}).magnet || "");
+    row.insertCell().appendChild(button);
   }
 }
 
@@ -230,7 +303,7 @@ async function followEvents() {
   for (;;) {
     try {
       const response = await fetch("/api/events", { headers: { Authorization: `Bearer ${token}` } });
-      if (response.status === 401) { showLogin(); return; }
+      if (response.status === 401) { rejectToken(); return; }
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
       let buffer = "";
@@ -240,25 +313,27 @@ async function followEvents() {
         buffer += decoder.decode(value, { stream: true });
         let cut;
         while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const chunk = buffer.slice(0, cut);
+          handleEvent(buffer.slice(0, cut));
           buffer = buffer.slice(cut + 2);
-          const kind = (chunk.match(/^event: (.*)$/m) || [])[1];
-          const data = (chunk.match(/^data: (.*)$/m) || [])[1];
-          if (!kind || !data) continue;
-          const parsed = JSON.parse(data);
-          if (kind === "torrents") {
-            renderTorrents(parsed);
-            refreshStatus().catch(() => {});
-            refreshOpenDetails().catch(() => {});
-          }
-          else if (kind === "priorities" && cards.has(parsed.torrent_id)) {
-            const details = $(".details", cards.get(parsed.torrent_id));
-            if (!details.hidden) loadDetails(parsed.torrent_id).catch(() => {});
-          }
         }
       }
     } catch (e) { /* daemon restarting: retry below */ }
     await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+function handleEvent(chunk) {
+  const kind = (chunk.match(/^event: (.*)$/m) || [])[1];
+  const data = (chunk.match(/^data: (.*)$/m) || [])[1];
+  if (!kind || !data) return;
+  const parsed = JSON.parse(data);
+  if (kind === "torrents") {
+    renderTorrents(parsed);
+    refreshStatus().catch(() => {});
+    refreshOpenDetails().catch(() => {});
+  } else if (PRIORITY_EVENTS.has(kind) && cards.has(parsed.torrent_id)) {
+    const details = $(".details", cards.get(parsed.torrent_id));
+    if (!details.hidden) loadDetails(parsed.torrent_id).catch(() => {});
   }
 }
 
@@ -271,12 +346,27 @@ function readFile(file) {
   });
 }
 
-function wire() {
-  $("#token-form").onsubmit = (event) => {
-    event.preventDefault();
-    localStorage.setItem("servent-token", $("#token-input").value.trim());
-    location.reload();
-  };
+/** Try a typed token before keeping it, so a wrong one is reported here and now. */
+async function submitToken(event) {
+  event.preventDefault();
+  const candidate = $("#token-input").value.trim();
+  let response;
+  try {
+    response = await fetch("/api/status", { headers: { Authorization: `Bearer ${candidate}` } });
+  } catch (e) {
+    showLogin(`Cannot reach the node (${e.message}). Is it still running?`);
+    return;
+  }
+  if (response.status === 401) {
+    showLogin(WRONG_TOKEN);
+    $("#token-input").select();
+    return;
+  }
+  localStorage.setItem("servent-token", candidate);
+  location.reload();
+}
+
+function wireAddForms() {
   $("#add-form").onsubmit = (event) => {
     event.preventDefault();
     const magnet = $("#magnet-input").value.trim();
@@ -286,7 +376,7 @@ function wire() {
       const added = file
         ? await api("POST", "/api/torrents", await readFile(file))
         : await api("POST", "/api/torrents", { magnet });
-      say(`Added ${added.name}.`);
+      say(added.existing ? `${added.name} is already in the list; nothing added.` : `Added ${added.name}.`);
       $("#magnet-input").value = "";
       $("#torrent-file").value = "";
     });
@@ -298,10 +388,29 @@ function wire() {
       if (!path) throw new Error("Give the folder's path on the node's computer.");
       say("Hashing the folder…");
       const shared = await api("POST", "/api/shares", { path });
-      say(`Sharing ${shared.path}.`);
-      $("#share-result").textContent = shared.magnet;
+      say(shared.existing ? `Already sharing ${shared.path}.` : `Sharing ${shared.path}.`);
+      $("#share-result .magnet").textContent = shared.magnet;
+      $("#share-result").hidden = false;
       $("#share-input").value = "";
     });
+  };
+  wireCopyButton($("#share-result .copy"), () => $("#share-result .magnet").textContent);
+  $("#share-start").onclick = () => {
+    const input = $("#share-input");
+    input.scrollIntoView({ block: "center" });
+    input.focus();
+    say("Type the path of a folder on the node's computer, then press Share folder.");
+  };
+}
+
+function wire() {
+  $("#token-form").onsubmit = submitToken;
+  wireAddForms();
+  $("#remove-dialog form").onsubmit = (event) => {
+    if (event.submitter && event.submitter.value === "confirm") {
+      event.preventDefault();
+      confirmRemove($("#remove-dialog")).catch((e) => say(e.message, true));
+    }
   };
   $("#settings-form").onsubmit = (event) => {
     event.preventDefault();
@@ -330,7 +439,10 @@ async function main() {
   try {
     await refresh();
     await refreshSettings();
-  } catch (e) { say(e.message, true); }
+  } catch (e) {
+    if (!(e instanceof AuthError)) say(e.message, true);
+    return;
+  }
   followEvents();
 }
 

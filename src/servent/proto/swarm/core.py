@@ -453,6 +453,19 @@ class SwarmCore:
         if peer.open and peer.closing is None:
             self.filler.fill(peer, now)
 
+    def set_deadlines(self, deadlines: dict[int, float], now: float) -> None:
+        """A stream's pieces by when (``now``'s clock): first in line; a seek's urgent
+        piece displaces queued background requests (see ``PiecePicker.displaced_requests``)."""
+        self.picker.clear_deadlines()
+        for index, when in deadlines.items():
+            self.picker.set_deadline(index, when)
+        for peer in list(self.peers):
+            for request in self.picker.displaced_requests(peer, now):
+                peer.sent_at.pop((request.index, request.begin), None)
+                peer.conn.send(Cancel(request.index, request.begin, request.length))
+                self.picker.on_request_failed(peer, request)
+            self.fill(peer, now)
+
     def set_priorities(
         self, priorities: Sequence[int], wanted: Collection[int], now: float
     ) -> None:

@@ -47,7 +47,7 @@ class RequestFiller:
         if provenance.parole and provenance.on_parole(peer.identity):
             requests = self._pick_on_parole(peer, want)
         else:
-            requests = self._picker.pick_blocks(peer, want, allowed=allowed)
+            requests = self._picker.pick_blocks(peer, want, allowed=allowed, now=now)
         if requests:
             # When each was sent is kept by the connection, which hands it back with the block.
             conn.send_request_keys(requests)

@@ -1,0 +1,51 @@
+"""Headless Chromium (Debian package) for the web UI tests, driven by Playwright.
+
+One place for the browser's flags, the screenshot folder and the locators the
+web UI tests share, so every test opens the browser the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Locator, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-ui"
+TIMEOUT_MS = 15_000
+
+
+@contextmanager
+def browser_context(width: int, height: int, **options: Any) -> Iterator[BrowserContext]:
+    """A fresh browser and context with a ``width`` x ``height`` viewport."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": width, "height": height}, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+            browser.close()
+
+
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def torrent_card(page: Page, name: str) -> Locator:
+    return page.locator(f'[data-testid="torrent"][data-name="{name}"]')
