@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,6 +179,7 @@ def test_a_stream_url_serves_a_file_without_the_api_token(daemon: Daemon, tmp_pa
     path = f"/api/torrents/{shared['id']}/stream"
     answer = call(daemon, "POST", path, "/api/torrents/{id}/stream", body={})
     assert isinstance(answer, dict) and answer["name"] == "big.bin"  # no media: the largest
+    CALLED.add(("get", "/stream/{token}/{id}/{file}/{name}"))
     with urllib.request.urlopen(answer["url"], timeout=30) as response:
         assert response.read() == (folder / "big.bin").read_bytes()
 
@@ -240,6 +242,7 @@ def test_invalid_json_body_is_a_400(daemon: Daemon) -> None:
 
 
 def test_web_ui_is_served_without_token(daemon: Daemon) -> None:
+    CALLED.update({("get", "/"), ("get", "/ui/{name}")})
     for path, kind in (
         ("/", "text/html"),
         ("/ui/app.js", "text/javascript"),
@@ -275,7 +278,7 @@ def test_messaging_routes(daemon: Daemon) -> None:
     )
     assert contact == {**contact, "id": other, "name": "Zed", "unread": 0}  # type: ignore[dict-item]
     assert call(daemon, "GET", "/api/contacts", "/api/contacts") == [contact]
-    call(daemon, "DELETE", f"/api/contacts/{other}", "/api/contacts/{id}")
+    call(daemon, "DELETE", f"/api/contacts/{other}", "/api/contacts/{node_id}")
     daemon.ok("POST", "/api/contacts", {"id": other})
     call(daemon, "DELETE", f"/api/contacts?id={other}", "/api/contacts")
     assert daemon.call("DELETE", f"/api/contacts/{other}")[0] == 404
@@ -301,9 +304,35 @@ def test_messaging_routes(daemon: Daemon) -> None:
     call(daemon, "POST", "/api/messages/read", "/api/messages/read", body={"channel": "c"})
     call(daemon, "POST", "/api/blocked", "/api/blocked", body={"id": other})
     assert call(daemon, "GET", "/api/blocked", "/api/blocked") == [other]
-    call(daemon, "DELETE", f"/api/blocked/{other}", "/api/blocked/{id}")
+    call(daemon, "DELETE", f"/api/blocked/{other}", "/api/blocked/{node_id}")
     network = call(daemon, "GET", "/api/messaging", "/api/messaging")
     assert network["outbox"] == 1 and network["neighbours"] == []  # type: ignore[index]
+
+
+def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
+    from servent.codec.share_key import KeyKind, format_share_key, parse_share_key
+
+    folder = _folder(tmp_path, "synced")
+    keys: Any = call(daemon, "POST", "/api/sync", "/api/sync", body={"path": str(folder)})
+    assert keys["encrypted_key"] is None
+    assert parse_share_key(keys["read_only_key"]).kind is KeyKind.READ_ONLY
+    other = format_share_key(KeyKind.READ_ONLY, os.urandom(32))
+    joined: Any = call(
+        daemon,
+        "POST",
+        "/api/sync/join",
+        "/api/sync/join",
+        body={"key": other, "path": str(tmp_path / "joined")},
+    )
+    assert joined["role"] == "read_only" and (tmp_path / "joined").is_dir()
+    listed: Any = call(daemon, "GET", "/api/sync", "/api/sync")
+    assert {s["id"]: s["role"] for s in listed} == {keys["id"]: "owner", joined["id"]: "read_only"}
+    status, body = daemon.call("POST", "/api/sync/join", {"key": "sro-typo", "path": "/x"})
+    assert status == 400 and "share key" in body["error"]
+    for share in (keys, joined):
+        call(daemon, "DELETE", f"/api/sync/{share['id']}", "/api/sync/{id}")
+    assert daemon.ok("GET", "/api/sync") == []
+    assert (folder / "big.bin").exists() and (folder / "docs" / "note.txt").exists()
 
 
 def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:

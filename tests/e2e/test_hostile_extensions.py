@@ -26,16 +26,25 @@ from servent.proto.peerwire import (
     Event,
     ExtensionHandshake,
     ExtensionHandshakeReceived,
+    ExtensionRegistry,
     HandshakeReceived,
     PeerConnection,
 )
 from servent.proto.pex import PexMessage, encode_pex
-from servent.proto.session_extensions import UT_METADATA, UT_PEX, session_registry
+from servent.proto.session_extensions import UT_METADATA, UT_PEX
 
 pytestmark = pytest.mark.e2e
 
 SIZE = 1024 * 1024 + 333
 DEADLINE = 20.0
+
+
+def _registry() -> ExtensionRegistry:
+    """The extensions a hostile peer claims to speak."""
+    registry = ExtensionRegistry()
+    registry.register(UT_PEX)
+    registry.register(UT_METADATA)
+    return registry
 
 
 class RawExtensionPeer:
@@ -57,7 +66,7 @@ class RawExtensionPeer:
             num_pieces=meta.num_pieces,
             initiator=True,
             now=0.0,
-            extensions=session_registry(),
+            extensions=_registry(),
         )
         peer.flush()
         await peer.wait_event(HandshakeReceived)

@@ -36,6 +36,8 @@ from servent.codec.metainfo import Metainfo, parse_torrent
 from servent.errors import PeerWireError
 from servent.net.engine import EngineConfig, SwarmEngine
 from servent.net.torrent_session import TorrentConfig
+from servent.node.engine import TorrentWatcher
+from servent.node.events import EventHub, PeerBanned, TorrentCompleted
 from servent.proto.peerwire import (
     ConnectionConfig,
     Event,
@@ -184,13 +186,22 @@ async def test_corrupt_peer_is_banned_and_download_completes(tmp_path: Path) -> 
             SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as engine,
         ):
             corrupt_port = corrupt.sockets[0].getsockname()[1]
+            hub = EventHub()
+            events = hub.subscribe()
             session = await engine.add_torrent(
-                meta, tmp_path / "out", peers=[(LOOPBACK, corrupt_port), honest.address]
+                meta,
+                tmp_path / "out",
+                peers=[(LOOPBACK, corrupt_port), honest.address],
+                watcher=TorrentWatcher("t", meta.name, hub.emit),  # as the node watches it
             )
             await asyncio.wait_for(session.wait_complete(), DEADLINE)
             stats = session.statistics()
             assert session.bans.is_banned(LOOPBACK, corrupt_port)
             assert not session.bans.is_banned(*honest.address)
+            told = [events.get_nowait() for _ in range(events.pending)]
+            banned = [e for e in told if isinstance(e, PeerBanned)]
+            assert banned and {(e.host, e.port) for e in banned} == {(LOOPBACK, corrupt_port)}
+            assert isinstance(told[-1], TorrentCompleted)  # pushed when it happened
     assert stats.hash_failures >= 1 and stats.banned >= 1
     assert stats.downloaded_from[f"{LOOPBACK}:{corrupt_port}"] > 0  # it did take part
     assert (tmp_path / "out" / "payload.bin").read_bytes() == data

@@ -17,6 +17,7 @@ import pytest
 
 from servent.codec.node_id import NodeIdError, format_node_id
 from servent.node.config import load_config
+from servent.node.events import MessageDelivered, MessageReceived
 from servent.node.messaging import MessagingError, RateLimitedError
 from servent.node.node import Node
 
@@ -73,12 +74,13 @@ async def test_a_direct_message_is_stored_acknowledged_and_shown_once(tmp_path: 
         assert received[0]["id"] == sent["id"] and received[0]["channel"] is None
         async with asyncio.timeout(DEADLINE):
             async for event in events:
-                if event.kind == "message_received":
-                    assert event.data["text"] == "hello B"
+                if isinstance(event, MessageReceived):
+                    assert event.message["text"] == "hello B"
+                    assert event.to_json()["type"] == "message_received"
                     break
             async for event in sender_events:
-                if event.kind == "message_delivered":
-                    assert event.data["id"] == sent["id"]
+                if isinstance(event, MessageDelivered):
+                    assert event.id == sent["id"] and event.to == b.identity.node_id
                     break
         assert a.messenger.outbox() == []
         assert b.messenger.unread()["direct"] == {a.identity.node_id: 1}

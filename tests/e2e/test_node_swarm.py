@@ -158,11 +158,11 @@ async def test_magnet_alone_fetches_metadata_then_downloads(tmp_path: Path) -> N
         kinds: list[str] = []
         async with asyncio.timeout(WAIT):
             async for event in events:
-                kinds.append(event.kind)
-                if event.kind == "finished":
+                kinds.append(event.type)
+                if event.type == "torrent_completed":
                     break
         await events.aclose()
-        assert kinds.index("metadata") < kinds.index("finished")
+        assert kinds.index("metadata_received") < kinds.index("torrent_completed")
         status = leecher.torrent(torrent_id)
         assert (status.name, status.progress, status.state) == ("album", 1.0, "seeding")
         save = Path(status.save_path) / "album"

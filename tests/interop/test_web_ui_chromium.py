@@ -209,7 +209,7 @@ def test_web_ui_plays_a_video_while_it_downloads(page: Page, tmp_path: Path) -> 
         page.goto(f"{viewer.url}/#token={viewer.token}")
         page.get_by_test_id("magnet-input").fill(shared["magnet"])
         page.get_by_test_id("add-button").click()
-        trailer = _card(page, "trailer")
+        trailer = torrent_card(page, "trailer")
         trailer.get_by_test_id("details").click()
         play = trailer.get_by_test_id("play")
         expect(play).to_have_count(1)  # the video, not the text file
@@ -223,7 +223,7 @@ def test_web_ui_plays_a_video_while_it_downloads(page: Page, tmp_path: Path) -> 
         )
         duration = video.evaluate("v => v.duration")
         assert abs(duration - 4.0) < 0.5
-        _shot(page, "14-playing")
+        shot(page, "14-playing")
         ranged = [(status, rng) for url, status, rng in statuses if "/stream/" in url]
         assert any(status == 206 and rng for status, rng in ranged), ranged
     finally:

@@ -150,7 +150,7 @@ def test_every_table_has_headers(daemon: Daemon, page: Page, tmp_path: Path) -> 
         )
         shot(page, "polish-02-tables")
     assert [t["headers"] for t in tables] == [
-        ["File", "Size", "Done", "Priority"],
+        ["File", "Size", "Done", "Priority", "Play"],
         ["Address", "Client", "Has", "Down", "Up", "Flags"],
         ["Folder", "Shared since", "Magnet link"],
     ]

@@ -58,7 +58,7 @@ async def test_magnet_pause_resume_remove_survive_restart(tmp_path: Path) -> Non
     async with _node(tmp_path) as node:
         events = node.events()
         torrent_id = await node.add(MAGNET)
-        assert (await asyncio.wait_for(anext(events), 5)).kind == "added"
+        assert (await asyncio.wait_for(anext(events), 5)).type == "torrent_added"
         await events.aclose()
         assert await node.add(MAGNET) == torrent_id
         assert node.torrent(torrent_id).state == "metadata"
@@ -131,7 +131,7 @@ async def test_dht_joins_a_local_node_and_its_table_is_saved(tmp_path: Path) -> 
         async with node:
             async with asyncio.timeout(10):
                 async for event in events:
-                    if event.kind == "dht_ready":
+                    if event.type == "dht_ready":
                         break
             assert node.status().dht_nodes >= 1
             status = node.status()
@@ -189,3 +189,13 @@ async def test_encryption_set_from_a_front_end_applies_at_the_next_start(tmp_pat
         engine = node._engine
         assert isinstance(engine, SwarmTorrentEngine)
         assert engine.swarm.config.encryption == "required"
+
+
+async def test_the_list_leaves_out_a_torrent_being_removed(tmp_path: Path) -> None:
+    """Regression: listing torrents while one was being removed answered 404 for the
+    whole list (the engine had let it go, the node's record was not gone yet)."""
+    async with _node(tmp_path) as node:
+        shared = await node.share(_folder(tmp_path))
+        other = await node.add(MAGNET)
+        await node._engine.remove(shared.id)  # the first half of Node.remove
+        assert [status.id for status in node.torrents()] == [other]

@@ -11,6 +11,7 @@ import argparse
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ from servent.daemon.files import read_daemon_file, read_token
 from servent.errors import DaemonError
 
 TIMEOUT = 120.0
+#: The event stream sends a snapshot every second: this much silence means a hung daemon.
+STREAM_TIMEOUT = 30.0
+#: Longest SSE line read (a snapshot of many torrents is one line).
+MAX_STREAM_LINE = 16 * 1024 * 1024
 
 
 class ApiClient:
@@ -31,24 +36,10 @@ class ApiClient:
         info = read_daemon_file(data_dir)
         return cls(info["url"], read_token(data_dir))
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-    ) -> Any:
-        """Call the API; returns the decoded JSON or raises :class:`DaemonError`."""
-        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+    def _open(self, request: urllib.request.Request, timeout: float) -> Any:
         request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = response.read()
+            return urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read()).get("error", exc.reason)
@@ -61,6 +52,54 @@ class ApiClient:
                 f"cannot reach the node at {self.url}: {reason} "
                 "(is it running? 'servent start' starts it)"
             ) from None
+
+    def events(self, on_open: Callable[[], None] | None = None) -> Iterator[tuple[str, Any]]:
+        """``(name, data)`` of each server-sent event of ``/api/events`` as it comes,
+        until the daemon ends the stream.  ``on_open`` runs once the daemon answered:
+        every event from then on is seen."""
+        request = urllib.request.Request(self.url + "/api/events")
+        with self._open(request, STREAM_TIMEOUT) as response:
+            if on_open is not None:
+                on_open()
+            name, data = "", ""
+            while True:
+                try:
+                    raw = response.readline(MAX_STREAM_LINE)
+                except OSError as exc:
+                    raise DaemonError(f"the daemon's event stream broke off: {exc}") from None
+                if not raw:
+                    return
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if line.startswith("event: "):
+                    name = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    data += line.removeprefix("data: ")
+                elif not line and name:
+                    try:
+                        yield name, json.loads(data)
+                    except ValueError:
+                        raise DaemonError("the daemon sent an event that is not JSON") from None
+                    name, data = "", ""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """Call the API; returns the decoded JSON or raises :class:`DaemonError`."""
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        with self._open(request, self.timeout) as response:
+            try:
+                payload = response.read()
+            except OSError as exc:
+                raise DaemonError(f"the daemon's answer broke off: {exc}") from None
         try:
             return json.loads(payload)
         except ValueError:

@@ -4,7 +4,8 @@ Every ``/api/`` request needs ``Authorization: Bearer <token>``; the web UI
 and its static files are public (they hold no data; the UI asks for the
 token).  Errors are always ``{"error": "..."}`` with a 4xx status for bad
 requests, so clients never parse HTML error pages.  The contract is described
-by the OpenAPI document at ``/api/openapi.json`` (:mod:`.openapi`).
+by the OpenAPI document at ``/api/openapi.json``, generated (:mod:`.openapi`) from
+the same route table that the router is built from (:mod:`.app`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from aiohttp import web
 
 from servent import __version__
 from servent.daemon.openapi import openapi_document
-from servent.daemon.stream_routes import add_stream_routes
+from servent.daemon.routes import Route
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.node import Node
 
@@ -38,6 +39,7 @@ SSE_SNAPSHOT_INTERVAL = 1.0
 NODE_KEY: web.AppKey[Node] = web.AppKey("node", Node)
 TOKEN_KEY: web.AppKey[str] = web.AppKey("token", str)
 STOPPING_KEY: web.AppKey[asyncio.Event] = web.AppKey("stopping", asyncio.Event)
+ROUTES_KEY: web.AppKey[tuple[Route, ...]] = web.AppKey("routes", tuple)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -326,11 +328,14 @@ async def add_share(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(__version__))
+    """The OpenAPI document of this app's own route table."""
+    routes: tuple[Route, ...] = request.app[ROUTES_KEY]
+    return web.json_response(openapi_document(__version__, routes))
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: node events as they happen, a ``torrents`` snapshot every second."""
+    """Server-sent events: each node event as it happens, named after its ``type`` with its
+    JSON as data, and a ``torrents`` snapshot every second (the web UI's list)."""
     node = _node(request)
     stopping = request.app[STOPPING_KEY]
     response = web.StreamResponse(
@@ -340,8 +345,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
+    stream = node.events()  # before the headers: a client that has them misses nothing
     await response.prepare(request)
-    stream = node.events()
 
     async def send(kind: str, data: Any) -> None:
         payload = json.dumps(_jsonable(data))
@@ -360,8 +365,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             except StopAsyncIteration:
                 break
             if event is not None:
-                data = {"torrent_id": event.torrent_id, "time": event.time, **event.data}
-                await send(event.kind, data)
+                await send(event.type, event.to_json())
             if loop.time() >= next_snapshot:  # busy event streams still get snapshots
                 await send("torrents", node.torrents())
                 next_snapshot = loop.time() + SSE_SNAPSHOT_INTERVAL
@@ -393,35 +397,3 @@ async def web_file(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
     )
-
-
-def build_app(node: Node, token: str) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json, require_token], client_max_size=MAX_BODY)
-    app[NODE_KEY] = node
-    app[TOKEN_KEY] = token
-    app[STOPPING_KEY] = asyncio.Event()
-    app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/api/status", get_status)
-    app.router.add_get("/api/identity", get_identity)
-    app.router.add_get("/api/torrents", list_torrents)
-    app.router.add_post("/api/torrents", add_torrent)
-    app.router.add_get("/api/torrents/{id}", get_torrent)
-    app.router.add_delete("/api/torrents/{id}", remove_torrent)
-    app.router.add_post("/api/torrents/{id}/pause", pause_torrent)
-    app.router.add_post("/api/torrents/{id}/resume", resume_torrent)
-    app.router.add_get("/api/torrents/{id}/files", list_files)
-    app.router.add_put("/api/torrents/{id}/priorities", set_priorities)
-    app.router.add_get("/api/torrents/{id}/peers", list_peers)
-    app.router.add_put("/api/torrents/{id}/limits", set_torrent_limits)
-    app.router.add_get("/api/settings", get_settings)
-    app.router.add_patch("/api/settings", update_settings)
-    app.router.add_get("/api/shares", list_shares)
-    app.router.add_post("/api/shares", add_share)
-    app.router.add_get("/api/events", events)
-    app.router.add_get("/", web_file)
-    app.router.add_get("/ui/{name}", web_file)
-    add_stream_routes(app, node, node.config.data_dir)
-    from servent.daemon.messages_api import add_message_routes
-
-    add_message_routes(app)
-    return app

@@ -1,28 +1,25 @@
 """The messaging part of the HTTP API: contacts, blocks, direct messages and broadcasts.
 
-Thin handlers over :class:`~servent.node.messaging.Messenger`; the routes and
-their OpenAPI description are listed once here (:data:`MESSAGE_ROUTES`,
-:func:`message_paths`) and added to the app by :func:`add_message_routes`.
+Thin handlers over :class:`~servent.node.messaging.Messenger`, declared once in
+:data:`MESSAGE_ROUTES` (the app's route table includes them).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from servent.daemon.api import NODE_KEY
+from servent.daemon.routes import Param, Route, Schema, array_of, obj
 from servent.node.messaging import Messenger, RateLimitedError
 
-__all__ = ["MESSAGE_ROUTES", "add_message_routes", "message_paths"]
+__all__ = ["MESSAGE_ROUTES", "MESSAGE_SCHEMA"]
 
 #: The longest ``wait`` a POST /api/messages may ask for, in seconds.
 MAX_WAIT = 600.0
 MAX_LIMIT = 10_000
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _messenger(request: web.Request) -> Messenger:
@@ -84,9 +81,9 @@ async def add_contact(request: web.Request) -> web.Response:
 
 
 async def remove_contact(request: web.Request) -> web.Response:
-    node_id = request.match_info.get("id") or request.query.get("id")
+    node_id = request.match_info.get("node_id") or request.query.get("id")
     if not node_id:
-        raise web.HTTPBadRequest(reason="name the contact: /api/contacts/{id} or ?id=")
+        raise web.HTTPBadRequest(reason="name the contact: /api/contacts/{node_id} or ?id=")
     if not _messenger(request).remove_contact(node_id):
         raise web.HTTPNotFound(reason=f"no contact {node_id}")
     return web.json_response({"removed": node_id})
@@ -104,7 +101,7 @@ async def block(request: web.Request) -> web.Response:
 
 
 async def unblock(request: web.Request) -> web.Response:
-    node_id = request.match_info["id"]
+    node_id = request.match_info["node_id"]
     if not _messenger(request).unblock(node_id):
         raise web.HTTPNotFound(reason=f"{node_id} is not blocked")
     return web.json_response({"unblocked": node_id})
@@ -174,54 +171,105 @@ async def get_messaging(request: web.Request) -> web.Response:
     return web.json_response(_messenger(request).network())
 
 
-#: (method, path, handler, summary) of every messaging route.
-MESSAGE_ROUTES: tuple[tuple[str, str, Handler, str], ...] = (
-    ("GET", "/api/contacts", list_contacts, "The address book, with unread counts"),
-    ("POST", "/api/contacts", add_contact, "Add (or rename) a contact: {id, name}"),
-    ("DELETE", "/api/contacts", remove_contact, "Remove the contact ?id="),
-    ("DELETE", "/api/contacts/{id}", remove_contact, "Remove a contact"),
-    ("GET", "/api/blocked", list_blocked, "Blocked node IDs"),
-    ("POST", "/api/blocked", block, "Block a node: {id}; its messages are dropped"),
-    ("DELETE", "/api/blocked/{id}", unblock, "Unblock a node"),
-    (
-        "GET", "/api/messages", list_messages,
-        "Messages, oldest first (?direction=in|out, ?peer=ID, ?channel=NAME, ?since, ?limit)",
+_NODE_ID = {"type": "string", "pattern": "^[a-z2-7]{55}$"}
+_NULLABLE_TEXT = {"type": "string", "nullable": True}
+_NUMBER_OR_NULL = {"type": "number", "nullable": True}
+MESSAGE_SCHEMA: Schema = {
+    "type": "object",
+    "properties": {
+        "from": _NODE_ID,
+        "name": _NULLABLE_TEXT,
+        "to": {**_NODE_ID, "nullable": True},
+        "channel": _NULLABLE_TEXT,
+        "text": {"type": "string"},
+        "time": {"type": "number"},
+        "id": {"type": "string", "description": "32 hex (direct) or 40 hex (broadcast)"},
+        "verified": {"type": "boolean"},
+        "direction": {"type": "string", "enum": ["in", "out"]},
+        "kind": {"type": "string", "enum": ["direct", "broadcast"]},
+        "read": {"type": "boolean"},
+        "delivered": _NUMBER_OR_NULL,
+        "failed": _NULLABLE_TEXT,
+        "attempts": {"type": "integer"},
+        "next_attempt": _NUMBER_OR_NULL,
+        "last_error": _NULLABLE_TEXT,
+    },
+    "required": ["from", "name", "to", "channel", "text", "time", "id", "verified"],
+}
+CONTACT_SCHEMA = obj(
+    id=_NODE_ID,
+    name={"type": "string"},
+    added={"type": "number"},
+    unread={"type": "integer"},
+    connected={"type": "boolean", "description": "a node channel to it is open"},
+)
+UNREAD_SCHEMA = obj(
+    direct={"type": "object", "additionalProperties": {"type": "integer"}},
+    channels={"type": "object", "additionalProperties": {"type": "integer"}},
+)
+_MESSAGES = array_of(MESSAGE_SCHEMA)
+_SEND = obj(
+    to=_NODE_ID,
+    text={"type": "string", "maxLength": 65536},
+    wait={"type": "number", "minimum": 0, "maximum": MAX_WAIT},
+    broadcast={"type": "boolean"},
+    channel={"type": "string", "maxLength": 64},
+)
+_ID_BODY = {**obj(id=_NODE_ID), "required": ["id"]}
+_QUERY = (
+    Param("direction", {"type": "string", "enum": ["in", "out"]}),
+    Param("peer", _NODE_ID, "only the direct messages with this node"),
+    Param("channel", {"type": "string"}, "only the broadcasts of this channel ('' everyone)"),
+    Param("since", {"type": "number"}, "only messages after this Unix time"),
+    Param("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "the newest N"),
+)
+
+MESSAGE_ROUTES: tuple[Route, ...] = (
+    Route(
+        "GET", "/api/contacts", list_contacts, "The address book, with unread counts",
+        array_of(CONTACT_SCHEMA),
     ),
-    (
+    Route(
+        "POST", "/api/contacts", add_contact, "Add (or rename) a contact", CONTACT_SCHEMA,
+        status=201, body={**_ID_BODY, "properties": {"id": _NODE_ID, "name": _NULLABLE_TEXT}},
+    ),
+    Route(
+        "DELETE", "/api/contacts", remove_contact, "Remove the contact named by ?id=",
+        obj(removed=_NODE_ID), query=(Param("id", _NODE_ID, "the contact", required=True),),
+    ),
+    Route(
+        "DELETE", "/api/contacts/{node_id}", remove_contact, "Remove a contact",
+        obj(removed=_NODE_ID),
+    ),
+    Route("GET", "/api/blocked", list_blocked, "Blocked node IDs", array_of(_NODE_ID)),
+    Route(
+        "POST", "/api/blocked", block, "Block a node: its messages are dropped",
+        obj(blocked=_NODE_ID), status=201, body=_ID_BODY,
+    ),
+    Route(
+        "DELETE", "/api/blocked/{node_id}", unblock, "Unblock a node", obj(unblocked=_NODE_ID),
+    ),
+    Route(
+        "GET", "/api/messages", list_messages, "Messages, oldest first (the newest limit)",
+        _MESSAGES, query=_QUERY,
+    ),
+    Route(
         "POST", "/api/messages", post_message,
-        "Send {to, text, wait} (201 delivered, 202 queued) or broadcast "
-        "{broadcast: true, text, channel} (201); 429 beyond the rate limit",
+        "Send {to, text, wait}: 201 once delivered, 202 while queued; or broadcast "
+        "{broadcast: true, text, channel}: 201; 429 with retry_after beyond the rate limit",
+        MESSAGE_SCHEMA, status=201, also=((202, "queued in the outbox"),), body=_SEND,
     ),
-    ("GET", "/api/messages/outbox", list_outbox, "Direct messages not yet delivered"),
-    ("GET", "/api/messages/unread", get_unread, "Unread counts per contact and channel"),
-    ("POST", "/api/messages/read", mark_read, "Mark read: {peer} or {channel}"),
-    ("GET", "/api/messaging", get_messaging, "Gossip neighbours and outbox size"),
+    Route("GET", "/api/messages/outbox", list_outbox, "Direct messages not yet delivered",
+          _MESSAGES),
+    Route("GET", "/api/messages/unread", get_unread, "Unread counts per contact and channel",
+          UNREAD_SCHEMA),
+    Route(
+        "POST", "/api/messages/read", mark_read, "Mark a conversation read: {peer} or {channel}",
+        UNREAD_SCHEMA, body=obj(peer=_NODE_ID, channel={"type": "string"}),
+    ),
+    Route(
+        "GET", "/api/messaging", get_messaging, "Gossip neighbours and outbox size",
+        obj(id=_NODE_ID, neighbours=array_of(_NODE_ID), mesh={"type": "integer"},
+            outbox={"type": "integer"}),
+    ),
 )  # fmt: skip
-
-
-def add_message_routes(app: web.Application) -> None:
-    for method, path, handler, _ in MESSAGE_ROUTES:
-        app.router.add_route(method, path, handler)
-
-
-def message_paths() -> dict[str, dict[str, Any]]:
-    """The OpenAPI ``paths`` entries of :data:`MESSAGE_ROUTES`."""
-    error = {"$ref": "#/components/responses/Error"}
-    paths: dict[str, dict[str, Any]] = {}
-    for method, path, _, summary in MESSAGE_ROUTES:
-        operation: dict[str, Any] = {
-            "summary": summary,
-            "responses": {
-                "200": {"description": "JSON", "content": {"application/json": {}}},
-                "400": error,
-                "401": error,
-            },
-        }
-        if "{id}" in path:
-            operation["parameters"] = [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ]
-        if method == "POST":
-            operation["requestBody"] = {"content": {"application/json": {}}}
-        paths.setdefault(path, {})[method.lower()] = operation
-    return paths

@@ -27,7 +27,8 @@ from typing import IO, Any
 from aiohttp import web
 
 from servent import __version__
-from servent.daemon.api import STOPPING_KEY, build_app
+from servent.daemon.api import STOPPING_KEY
+from servent.daemon.app import build_app
 from servent.daemon.files import (
     LOCK_FILE,
     load_or_create_token,
@@ -161,7 +162,7 @@ async def run_daemon(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            async with Node(config) as node:
+            async with Node(config, client_version=__version__) as node:
                 app = build_app(node, token)
                 app.middlewares.insert(0, request_guard(config.api_host))
                 runner = web.AppRunner(app, handle_signals=False, access_log=None)

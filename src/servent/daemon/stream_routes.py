@@ -141,9 +141,8 @@ async def _respond(request: web.Request, reader: StreamReader) -> web.StreamResp
     return response
 
 
-def add_stream_routes(app: web.Application, node: Node, data_dir: Path) -> None:
-    """Register the stream routes (key created on first use of the data directory)."""
+def prepare_streaming(app: web.Application, node: Node, data_dir: Path) -> None:
+    """What the stream routes read (the key is created on first use of the data directory);
+    the routes themselves are in the app's route table (:mod:`servent.daemon.app`)."""
     app[STREAM_NODE] = node
     app[STREAM_KEY] = load_or_create_token(data_dir, STREAM_KEY_FILE).encode()
-    app.router.add_post("/api/torrents/{id}/stream", create_stream)
-    app.router.add_get("/stream/{token}/{id}/{file}/{name}", serve_stream)

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from servent import __version__
 from servent.codec.magnet import Magnet
 from servent.codec.metainfo import Metainfo
 from servent.codec.metainfo.parse import parse_info
@@ -44,6 +43,7 @@ from servent.net.listener import IncomingTarget, PeerListener
 from servent.net.lsd import LSD_GROUP4, LSD_GROUP6, LSD_PORT, LsdDriver, LsdRateLimit
 from servent.net.metadata_fetch import MetadataFetch
 from servent.net.peer_dialer import PeerDialer
+from servent.net.session_watcher import IGNORE_SESSION, SessionWatcher
 from servent.net.torrent_discovery import DiscoveryConfig, Progress, TorrentDiscovery
 from servent.net.torrent_session import TorrentConfig, TorrentSession
 from servent.net.tracker_client import TrackerClient, UdpRetryPolicy
@@ -56,9 +56,10 @@ __all__ = ["EngineConfig", "SwarmEngine", "make_peer_id"]
 log = logging.getLogger(__name__)
 
 
-def make_peer_id(rng: random.Random | None = None) -> bytes:
-    """An Azureus-style peer id: ``-SVxyzw-`` and 12 random printable bytes."""
-    digits = "".join(part.zfill(1)[:1] for part in __version__.split(".")[:3])
+def make_peer_id(version: str = "", rng: random.Random | None = None) -> bytes:
+    """An Azureus-style peer id: ``-SVxyzw-`` (from ``version``, e.g. "0.1.0") and 12
+    random printable bytes."""
+    digits = "".join(part.zfill(1)[:1] for part in version.split(".")[:3] if part)
     prefix = f"-SV{digits:0<4}-".encode()
     alphabet = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     source = rng or random.SystemRandom()
@@ -100,6 +101,8 @@ class EngineConfig:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     #: Peers dialled at once while fetching a magnet's metadata.
     metadata_parallel: int = 8
+    #: servent's version, shown to peers in the peer id (passed down by the front end).
+    client_version: str = ""
     #: uTP (BEP 29) on the listen port number, shared with the DHT's socket when it has it.
     utp: bool = False
     #: "prefer-tcp", "prefer-utp" or "tcp-only" (see :mod:`servent.net.peer_dialer`).
@@ -140,7 +143,7 @@ class SwarmEngine:
         #: The node's DHT, shared by every torrent; used, never closed, by the engine.
         self.dht = dht
         self.rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
-        self.peer_id = peer_id or make_peer_id(self.rng)
+        self.peer_id = peer_id or make_peer_id(self.config.client_version, self.rng)
         self.torrents: dict[bytes, TorrentSession] = {}
         self._runs: dict[TorrentSession, asyncio.Task[None]] = {}
         self._storages: dict[TorrentSession, TorrentStorage] = {}
@@ -259,8 +262,11 @@ class SwarmEngine:
         config: TorrentConfig | None = None,
         peers: Iterable[Address] = (),
         trackers: Iterable[str] = (),
+        watcher: SessionWatcher = IGNORE_SESSION,
     ) -> TorrentSession:
         """Open the torrent's storage (resuming what was verified) and start its owner task.
+
+        ``watcher`` hears of completion, a fatal error and bans as they happen.
 
         Discovery starts with it: the metainfo's trackers, then ``trackers``
         (e.g. a magnet's ``tr``), then the engine's ``extra_trackers``; the
@@ -286,6 +292,7 @@ class SwarmEngine:
             limits=self.limits,
             rng=random.Random(self.rng.getrandbits(64)),
             listen_port=self.port or None,
+            watcher=watcher,
         )
         torrent.dialer = self.dialer
         torrent.add_peers(peers)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from servent.codec.node_id import format_node_id
 from servent.proto.channel import (
@@ -29,9 +29,6 @@ from servent.proto.channel import (
     StreamOpened,
     StreamReset,
 )
-
-if TYPE_CHECKING:
-    from servent.net.channel_host import ChannelHost
 
 __all__ = ["NodeChannel", "NodeStream", "ProtocolRegistry", "StreamHandler"]
 
@@ -126,10 +123,20 @@ class NodeStream:
         self.unread = 0
 
 
+class ChannelOwner(Protocol):
+    """What a channel asks of the host that made it (a ``ChannelHost``)."""
+
+    protocols: ProtocolRegistry
+
+    def _admit(self, channel: NodeChannel) -> bool: ...
+
+    def _channel_over(self, channel: NodeChannel, *, held_slot: bool) -> None: ...
+
+
 class NodeChannel(asyncio.Protocol):
     """Moves bytes between a socket and a :class:`ChannelConnection`; owns handler tasks."""
 
-    def __init__(self, host: ChannelHost, conn: ChannelConnection) -> None:
+    def __init__(self, host: ChannelOwner, conn: ChannelConnection) -> None:
         self.host = host
         self.conn = conn
         self.loop = asyncio.get_running_loop()

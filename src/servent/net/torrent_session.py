@@ -1,21 +1,18 @@
 """The asyncio shell of one torrent: sockets, tasks and storage around the swarm core.
 
-Every decision (interest, choking, which blocks to request, endgame, what a
-verified or failed piece means, bans, completion) is made by the sans-IO
-:class:`~servent.proto.swarm.SwarmCore` (decision 0024).  This shell feeds it
-what happens (a peer's events, blocks straight from the connection's framing,
-the outcome of a piece verification, the periodic tick) with the loop's time,
-and carries out its actions (verify and store a piece, close a peer, record a
-ban, pause reading, complete).  Messages the core writes into a peer's
-connection cue the session to write by themselves (``PeerConnection.on_output``):
-nothing here flushes by hand.
+Every decision (interest, choking, which blocks to request, endgame, what a verified or failed piece
+means, bans, completion) is made by the sans-IO :class:`~servent.proto.swarm.SwarmCore` (decision
+0024). This shell feeds it what happens (a peer's events, blocks straight from the connection's
+framing, the outcome of a piece verification, the periodic tick) with the loop's time, and carries
+out its actions (verify and store a piece, close a peer, record a ban, pause reading, complete).
+Messages the core writes into a peer's connection cue the session to write by themselves
+(``PeerConnection.on_output``): nothing here flushes by hand.
 
-:meth:`TorrentSession.run` is the owner task: a ``TaskGroup`` with every task
-(dials, uploaders, verifications) and a periodic tick; connections hand their
-events over synchronously, on the same loop: no locks.  Parts with their own
-state: :mod:`~servent.net.torrent_connections`, :mod:`~servent.net.torrent_uploads`,
-:mod:`~servent.net.piece_checks`, :mod:`~servent.net.peer_extensions`,
-:mod:`~servent.net.connection_manager` (idle peers), :mod:`~servent.net.web_seed`.
+:meth:`TorrentSession.run` is the owner task: a ``TaskGroup`` with every task (dials, uploaders,
+verifications) and a periodic tick; connections hand their events over synchronously, on the same
+loop: no locks. Parts with their own state: :mod:`~servent.net.torrent_connections`, web seeds,
+:mod:`~servent.net.torrent_uploads`, :mod:`~servent.net.piece_checks`, extensions
+(:mod:`~servent.net.peer_extensions`), idle peers (:mod:`~servent.net.connection_manager`).
 """
 
 from __future__ import annotations
@@ -37,6 +34,7 @@ from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_extensions import TorrentExtensions
 from servent.net.peer_session import PeerSession
 from servent.net.piece_checks import PieceChecks
+from servent.net.session_watcher import IGNORE_SESSION, SessionWatcher
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_config import TorrentConfig, TorrentStatistics, swarm_statistics
 from servent.net.torrent_connections import TorrentConnections
@@ -47,12 +45,12 @@ from servent.proto.peerwire import (
     Event,
     ExtensionHandshakeReceived,
     ExtensionMessage,
+    ExtensionRegistry,
     HandshakeReceived,
     Piece,
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.ratelimit import TokenBucket
-from servent.proto.session_extensions import session_registry
 from servent.proto.swarm import (
     ClosePeer,
     Completed,
@@ -84,8 +82,9 @@ class TorrentSession:
         limits: GlobalLimits | None = None,
         rng: random.Random | None = None,
         listen_port: int | None = None,
+        watcher: SessionWatcher = IGNORE_SESSION,
     ) -> None:
-        self.metainfo = metainfo
+        self.metainfo, self.watcher = metainfo, watcher
         self.storage = storage
         self.peer_id = peer_id
         self.config = config = config or TorrentConfig()
@@ -113,8 +112,7 @@ class TorrentSession:
             foreign=self._on_foreign,
         )
         self.encryption = parse_policy(config.encryption or DEFAULT_ENCRYPTION)
-        # BEP 27: a private torrent's peers come from its tracker only (no PEX).
-        self.extension_registry = session_registry(pex=not metainfo.private)
+        self.extension_registry = ExtensionRegistry()  # filled by TorrentExtensions below
         self.peers: dict[PeerSession, SwarmPeer] = {}
         self.known = KnownPeers(
             max_failures=config.max_dial_failures, reconnect_delay=config.reconnect_delay
@@ -125,10 +123,10 @@ class TorrentSession:
             known=self.known, bans=self.bans, encryption=self.encryption,
             extension_registry=self.extension_registry, loop=self.loop,
         )  # fmt: skip
-        self.extensions = TorrentExtensions(
+        self.extensions = TorrentExtensions(  # BEP 27: private torrents' peers: tracker only
             metainfo.info_bytes, pex=not metainfo.private, known=self.known,
             add_peers=lambda found: self.add_peers(found, source="pex"),
-            is_own_address=self.connections.is_own_address,
+            is_own_address=self.connections.is_own_address, registry=self.extension_registry,
         )  # fmt: skip
         self.own_addresses = self.connections.own_addresses
         self.info_hash, self.aria2_alias = self.connections.info_hash, self.connections.aria2_alias
@@ -356,6 +354,7 @@ class TorrentSession:
             self._done.set()
             self._settled.set()
             self.checks.progressed.set()
+            self.watcher.torrent_stopped(self.error)
 
     def _fail(self, exc: BaseException) -> None:
         if self.error is None:
@@ -469,8 +468,8 @@ class TorrentSession:
                             session.hold_off(paused)
                     case PeerBanned(identity=identity, reason=reason):
                         log.warning("banning peer %s:%d: %s", *identity[:2], reason)
-                        if identity[:2] in self.known:
-                            self.known.remove(identity[:2])
+                        self.watcher.peer_banned(identity[0], identity[1], reason)
+                        self.known.remove(identity[:2])  # (absent: nothing to do)
                     case Completed():
                         self._on_complete()
                     case Reopened() if not self._done.is_set():
@@ -491,6 +490,7 @@ class TorrentSession:
         self._settled.set()
         if self._tasks is not None:
             self._tasks.create_task(self.storage.flush(), name="flush resume data")
+        self.watcher.torrent_completed()
 
 
 def _note_closed(peer: SwarmPeer) -> None:

@@ -21,19 +21,18 @@ import asyncio
 import contextlib
 import logging
 import urllib.parse
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import aiohttp
 
-from servent.codec.metainfo import FileEntry
+from servent.codec.metainfo import FileEntry, Metainfo
 from servent.errors import WebSeedError
 from servent.proto.peerwire import Message, Piece
+from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import RequestPipeline
+from servent.storage import TorrentStorage
 
-if TYPE_CHECKING:
-    from servent.net.torrent_session import TorrentSession
-
-__all__ = ["MAX_WEB_SEEDS", "WebSeed", "file_url", "run_web_seeds"]
+__all__ = ["MAX_WEB_SEEDS", "WebSeed", "WebSeedTorrent", "file_url", "run_web_seeds"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,28 @@ def _quote_component(part: str) -> str:
     return urllib.parse.quote(part, safe="")
 
 
+class WebSeedTorrent(Protocol):
+    """What a web seed uses of the torrent it feeds (a ``TorrentSession``)."""
+
+    loop: asyncio.AbstractEventLoop
+    metainfo: Metainfo
+    storage: TorrentStorage
+    num_pieces: int
+    web_seeds: list[WebSeed]
+
+    @property
+    def picker(self) -> PiecePicker: ...
+
+    @property
+    def complete(self) -> bool: ...
+
+    async def wait_progress(self) -> None: ...
+
+    def piece_outcome(self, index: int) -> asyncio.Future[bool]: ...
+
+    def deliver_block(self, source: object, piece: Piece, now: float) -> None: ...
+
+
 class _NoWire:
     """Stands in for a peer session: a web seed has no wire to cancel requests on."""
 
@@ -86,7 +107,7 @@ class _NoWire:
 class WebSeed:
     """One ``url-list`` entry feeding one torrent session."""
 
-    def __init__(self, torrent: TorrentSession, url: str, http: aiohttp.ClientSession) -> None:
+    def __init__(self, torrent: WebSeedTorrent, url: str, http: aiohttp.ClientSession) -> None:
         self.torrent = torrent
         self.url = url
         self.http = http
@@ -219,7 +240,7 @@ class WebSeed:
             return bytes(out)
 
 
-async def run_web_seeds(torrent: TorrentSession) -> None:
+async def run_web_seeds(torrent: WebSeedTorrent) -> None:
     """Run the torrent's web seeds until it completes (or this task is cancelled)."""
     urls = [url for url in torrent.metainfo.web_seeds if url.startswith(("http://", "https://"))]
     if not urls or torrent.complete:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from servent.node.events import NodeEvent, PeerBanned, TorrentCompleted, TorrentErrored
+
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
@@ -89,11 +91,34 @@ class EngineLimits:
 MetadataCallback = Callable[[str, "Metainfo"], None]
 """Called by an engine when it fetched the metadata of a magnet torrent."""
 
+EventCallback = Callable[[NodeEvent], None]
+"""Called by an engine when something happens to a torrent (completed, errored, a ban)."""
+
+
+class TorrentWatcher:
+    """Turns what one running torrent says (a ``SessionWatcher``) into node events."""
+
+    def __init__(self, torrent_id: str, name: str, emit: EventCallback) -> None:
+        self.torrent_id = torrent_id
+        self.name = name
+        self._emit = emit
+
+    def torrent_completed(self) -> None:
+        self._emit(TorrentCompleted(self.torrent_id, self.name))
+
+    def torrent_stopped(self, error: BaseException | None) -> None:
+        if error is not None:
+            self._emit(TorrentErrored(self.torrent_id, str(error)))
+
+    def peer_banned(self, host: str, port: int, reason: str) -> None:
+        self._emit(PeerBanned(self.torrent_id, host, port, reason))
+
 
 class TorrentEngine(Protocol):
     """What the node asks of a torrent engine (SWARM-NET's engine gets an adapter)."""
 
     on_metadata: MetadataCallback | None
+    on_event: EventCallback | None
 
     async def start(self, dht: DhtDriver | None = None) -> None:
         """Begin serving peers; with ``dht`` the engine finds peers through it."""

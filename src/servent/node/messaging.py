@@ -23,6 +23,7 @@ from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeChannel
 from servent.node.broadcasts import Broadcasts
 from servent.node.direct_messages import DirectMessages, MessagingError, RateLimitedError
+from servent.node.events import MessageDelivered, MessageReceived, NodeEvent
 from servent.node.identity import NodeIdentity
 from servent.node.message_store import Contact, MessageStore, StoredMessage
 
@@ -49,7 +50,7 @@ MAX_REDIAL = 300.0
 DIAL_TIMEOUT = 30.0
 MAX_NAME = 64
 
-Emit = Callable[[str, dict[str, Any]], None]
+Emit = Callable[[NodeEvent], None]
 
 
 def message_json(message: StoredMessage, own_key: bytes, names: dict[bytes, str]) -> dict[str, Any]:
@@ -203,12 +204,11 @@ class Messenger:
         return message_json(message, self.identity.public_key, names)
 
     def _received(self, message: StoredMessage) -> None:
-        self._emit("message_received", self.to_json(message))
+        self._emit(MessageReceived(message=self.to_json(message)))
 
     def _delivered(self, message_id: bytes, recipient: bytes, when: float) -> None:
         self._emit(
-            "message_delivered",
-            {"id": message_id.hex(), "to": format_node_id(recipient), "delivered": when},
+            MessageDelivered(id=message_id.hex(), to=format_node_id(recipient), delivered=when)
         )
 
     # -- contacts and blocks -------------------------------------------------------------
@@ -326,7 +326,7 @@ class NodeMessaging:
     _channels: ChannelHost | None
     _identity: NodeIdentity | None
 
-    def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
+    def _emit_event(self, event: NodeEvent) -> None:
         raise NotImplementedError
 
     def _init_messaging(self) -> None:
@@ -347,7 +347,7 @@ class NodeMessaging:
         store = await asyncio.to_thread(MessageStore, self.config.data_dir)
         messenger = Messenger(
             self._channels, store, self._identity,
-            lambda kind, data: self._emit(kind, None, data), own_name=self.config.name,
+            self._emit_event, own_name=self.config.name,
         )  # fmt: skip
         await messenger.start()
         self._messenger = messenger

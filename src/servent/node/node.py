@@ -23,17 +23,29 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
 from servent.node.engine import (
-    SEEDING,
     PeerStatus,
     TorrentEngine,
     TorrentSpec,
+)
+from servent.node.events import (
+    DhtReady,
+    EventHub,
+    EventSubscription,
+    FilePrioritiesChanged,
+    FolderShared,
+    MetadataReceived,
+    NodeEvent,
+    TorrentAdded,
+    TorrentPaused,
+    TorrentRemoved,
+    TorrentResumed,
 )
 from servent.node.messaging import NodeMessaging
 from servent.node.node_settings import NodeSettings
@@ -46,10 +58,7 @@ from servent.node.sources import existing_payload, parse_source, stored_metainfo
 from servent.node.state import SharedFolder, StateStore, TorrentRecord
 from servent.node.status import (
     AddResult,
-    EventHub,
-    EventStream,
     FileStatus,
-    NodeEvent,
     NodeStatus,
     RemoveResult,
     ShareResult,
@@ -57,6 +66,7 @@ from servent.node.status import (
     TorrentStatus,
 )
 from servent.node.streaming import NodeStreams
+from servent.node.sync_shares import SyncShares
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
@@ -65,6 +75,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: How often transfer counters are sampled for the all-time totals.
 STATUS_INTERVAL = 1.0
 EVENT_QUEUE_SIZE = 1000
 DHT_SAVE_INTERVAL = 300.0
@@ -85,22 +96,26 @@ __all__ = [
 ]
 
 
-class Node(
-    NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams, NodeMessaging
-):
+class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams, NodeMessaging):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
-    def __init__(self, config: Config, *, engine: TorrentEngine | None = None) -> None:
+    def __init__(
+        self, config: Config, *, engine: TorrentEngine | None = None, client_version: str = ""
+    ) -> None:
+        """``client_version`` (servent's version, from the front end) is shown to peers."""
         self.config = config
+        self._client_version = client_version
+        self._events = EventHub(EVENT_QUEUE_SIZE)
         self._own_engine = engine is None
-        self._engine: TorrentEngine = engine if engine is not None else _swarm_engine(config)
+        self._engine: TorrentEngine = (
+            engine if engine is not None else _swarm_engine(config, client_version)
+        )
         self._engine.on_metadata = self._metadata_received
+        self._engine.on_event = self._events.emit
         self._store: StateStore | None = None
         self._totals: TransferTotals | None = None
         self._records: dict[str, TorrentRecord] = {}
         self._metainfo: dict[str, Metainfo] = {}
-        self._events = EventHub(EVENT_QUEUE_SIZE)
-        self._last_states: dict[str, str] = {}
         self._monitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._dht: DhtDriver | None = None
@@ -108,6 +123,7 @@ class Node(
         self._started = False
         self._init_presence()
         self._init_reachability()
+        self.sync = SyncShares(self, lambda: self._dht)
         self._init_messaging()
 
     # -- lifecycle ------------------------------------------------------------
@@ -140,8 +156,9 @@ class Node(
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
         if self._own_engine:  # built again: stored settings (listen_port) may have changed
-            self._engine = _swarm_engine(self.config)
+            self._engine = _swarm_engine(self.config, self._client_version)
             self._engine.on_metadata = self._metadata_received
+            self._engine.on_event = self._events.emit
         self._started = True
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
@@ -168,8 +185,9 @@ class Node(
                 except ServentError as exc:
                     log.warning("cannot share %s: %s", folder, exc)
             self._monitor = asyncio.get_running_loop().create_task(
-                self._watch_states(), name="node-state-monitor"
+                self._keep_figures(), name="node-figures"
             )
+            await self.sync.start()
         except BaseException:
             await self.close()
             raise
@@ -179,6 +197,7 @@ class Node(
         if not self._started:
             return
         self._started = False
+        await self.sync.close()
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -221,7 +240,7 @@ class Node(
 
     async def _bootstrap_dht(self, driver: DhtDriver) -> None:
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
-            self._emit("dht_ready", None, {"nodes": len(driver.node.routing_table)})
+            self._events.emit(DhtReady(nodes=len(driver.node.routing_table)))
             self._presence_dht_ready()
             self._messaging_network_ready()
 
@@ -293,12 +312,9 @@ class Node(
                 created_files=created,
             )
             self.store.add_torrent(record)
+            # Told before it starts: its completion (or error) comes after this.
+            self._events.emit(TorrentAdded(torrent_id, name))
             await self._start_torrent(record, given)
-            # The state it starts in, so a download that ends before the next
-            # check of the monitor still reports 'finished'.
-            with contextlib.suppress(TorrentNotFoundError):
-                self._last_states[torrent_id] = self._engine.status(torrent_id).state
-        self._emit("added", torrent_id, {"name": name})
         return AddResult(torrent_id, existing=False)
 
     async def _start_torrent(
@@ -339,7 +355,7 @@ class Node(
             record, metainfo=metainfo.to_bytes(), name=metainfo.name, created_files=created
         )
         self._metainfo[torrent_id] = metainfo
-        self._emit("metadata", torrent_id, {"name": metainfo.name})
+        self._events.emit(MetadataReceived(torrent_id, metainfo.name))
 
     # -- controlling ------------------------------------------------------------
 
@@ -354,14 +370,14 @@ class Node(
         self.store.set_paused(torrent_id, True)
         self._records[torrent_id] = dataclasses.replace(record, paused=True)
         await self._engine.pause(torrent_id)
-        self._emit("paused", torrent_id)
+        self._events.emit(TorrentPaused(torrent_id))
 
     async def resume(self, torrent_id: str) -> None:
         record = self._record(torrent_id)
         self.store.set_paused(torrent_id, False)
         self._records[torrent_id] = dataclasses.replace(record, paused=False)
         await self._engine.resume(torrent_id)
-        self._emit("resumed", torrent_id)
+        self._events.emit(TorrentResumed(torrent_id))
 
     async def remove(self, torrent_id: str, delete_data: bool = False) -> RemoveResult:
         """Forget a torrent; with ``delete_data`` also delete the files servent downloaded.
@@ -380,13 +396,12 @@ class Node(
                 if full is not None:
                     self.store.delete(full.hex())
         del self._records[torrent_id]
-        self._last_states.pop(torrent_id, None)
         if self._totals is not None:
             self._totals.forget(torrent_id)
         result = RemoveResult(TorrentId(torrent_id), data_deleted=False)
         if delete_data:
             result = await asyncio.to_thread(delete_created_data, record, metainfo)
-        self._emit("removed", torrent_id, {"deleted_data": result.data_deleted})
+        self._events.emit(TorrentRemoved(torrent_id, result.data_deleted, result.reason))
         return result
 
     async def set_file_priorities(
@@ -402,7 +417,7 @@ class Node(
         self.store.set_file_priorities(torrent_id, final)
         self._records[torrent_id] = dataclasses.replace(record, file_priorities=final)
         await self._engine.set_file_priorities(torrent_id, final)
-        self._emit("priorities", torrent_id, {"priorities": list(final)})
+        self._events.emit(FilePrioritiesChanged(torrent_id, final))
 
     # -- sharing ----------------------------------------------------------------
 
@@ -426,7 +441,7 @@ class Node(
             self.store.set_created_files(added.id, ())  # the user's folder, never deleted
         self._records[added.id] = dataclasses.replace(self._records[added.id], created_files=())
         magnet = metainfo.magnet()
-        self._emit("shared", added.id, {"path": str(path), "magnet": magnet})
+        self._events.emit(FolderShared(added.id, str(path), magnet))
         return ShareResult(added.id, str(path), magnet, existing=added.existing)
 
     def peer_address(self) -> tuple[str, int] | None:
@@ -439,19 +454,21 @@ class Node(
         """The folders this node shares (remembered across restarts)."""
         return self.store.shared_folders()
 
-    def events(self) -> EventStream:
-        """Every event from this call on, until the node closes (slow readers lose the oldest).
+    def events(self) -> EventSubscription:
+        """Every event from this call on, pushed as it happens, until the node closes.
 
-        Subscribed at the call, so nothing emitted after it is missed; close the
-        stream (``aclose()``) or stop iterating to unsubscribe."""
+        Subscribed at the call, so nothing emitted after it is missed; a reader
+        too slow to keep up loses the oldest and reads an ``events_dropped``
+        marker.  Stop with ``aclose()`` (or ``async with``)."""
         return self._events.subscribe()
 
-    def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
-        self._events.emit(NodeEvent(kind, torrent_id, data or {}))
+    def _emit_event(self, event: NodeEvent) -> None:
+        self._events.emit(event)
 
-    async def _watch_states(self) -> None:
-        """Turn engine state changes into events (finished downloads, errors ...);
-        save the DHT routing table now and then so a kill -9 keeps most of it."""
+    async def _keep_figures(self) -> None:
+        """Sample transfer counters for the all-time totals (and save them now and
+        then), and save the DHT routing table, so a kill -9 keeps most of both.
+        (Events are pushed where they happen; nothing here looks for them.)"""
         loop = asyncio.get_running_loop()
         next_dht_save = loop.time() + DHT_SAVE_INTERVAL
         next_totals_save = loop.time() + TOTALS_SAVE_INTERVAL
@@ -469,18 +486,11 @@ class Node(
                     engine_status = self._engine.status(torrent_id)
                 except TorrentNotFoundError:
                     continue
-                state = engine_status.state
                 totals.observe(torrent_id, engine_status.downloaded, engine_status.uploaded)
-                previous = self._last_states.get(torrent_id)
-                if state != previous:
-                    self._last_states[torrent_id] = state
-                    self._emit("state", torrent_id, {"state": state, "previous": previous})
-                    if state == SEEDING and previous is not None:
-                        self._emit("finished", torrent_id)
             await asyncio.sleep(STATUS_INTERVAL)
 
 
-def _swarm_engine(config: Config) -> TorrentEngine:
+def _swarm_engine(config: Config, client_version: str) -> TorrentEngine:
     from servent.node.swarm_engine import SwarmTorrentEngine
 
     return SwarmTorrentEngine(
@@ -488,6 +498,7 @@ def _swarm_engine(config: Config) -> TorrentEngine:
         listen_port=config.listen_port,
         lsd=config.lsd_enabled,
         encryption=config.encryption,
+        client_version=client_version,
         utp=config.utp_enabled,
         utp_preference=config.utp_preference,
     )

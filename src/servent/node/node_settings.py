@@ -12,11 +12,11 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from servent.errors import NodeError
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
 from servent.node.engine import EngineLimits, TorrentEngine
+from servent.node.events import NodeEvent, SettingsChanged, TorrentLimitsChanged
 from servent.node.limits_schedule import follow_schedule, scheduled_rates
 from servent.node.state import StateStore, TorrentRecord
 
@@ -36,7 +36,7 @@ class NodeSettings:
     def _record(self, torrent_id: str) -> TorrentRecord:
         raise NotImplementedError
 
-    def _emit(self, kind: str, torrent_id: str | None, data: dict[str, Any] | None = None) -> None:
+    def _emit_event(self, event: NodeEvent) -> None:
         raise NotImplementedError
 
     #: Local wall-clock time for ``limits_schedule`` (tests give a fake one).
@@ -97,7 +97,7 @@ class NodeSettings:
                 record, download_limit=down, upload_limit=up
             )
             self._engine.set_torrent_limits(torrent_id, down, up)
-            self._emit("limits", torrent_id, {"download": down, "upload": up})
+            self._emit_event(TorrentLimitsChanged(torrent_id, down, up))
             return
         values = {
             k: v
@@ -112,7 +112,7 @@ class NodeSettings:
         self.config = self.config.with_values(values)
         self.store.set_settings(dict(values))
         self._engine.set_limits(self._limits())
-        self._emit("settings", None, dict(values))
+        self._emit_event(SettingsChanged(dict(values)))
 
     async def update_settings(self, values: dict[str, object]) -> bool:
         """Change settings from a front end; returns True when a restart is needed.
@@ -130,7 +130,7 @@ class NodeSettings:
         later = {k: getattr(checked, k) for k in values if k not in RUNTIME_KEYS}
         if later:
             self.store.set_settings(later)
-            self._emit("settings", None, dict(later))
+            self._emit_event(SettingsChanged(dict(later)))
         return any(getattr(checked, k) != getattr(self.config, k) for k in later)
 
     def settings(self) -> dict[str, object]:

@@ -45,7 +45,13 @@ class NodeReports:
         raise NotImplementedError
 
     def torrents(self) -> list[TorrentStatus]:
-        return [self.torrent(tid) for tid in list(self._records)]
+        """Every torrent; one being removed at this moment (the engine has let it go,
+        its record not yet) is left out rather than failing the whole list."""
+        listed: list[TorrentStatus] = []
+        for torrent_id in list(self._records):
+            with contextlib.suppress(TorrentNotFoundError):
+                listed.append(self.torrent(torrent_id))
+        return listed
 
     def torrent(self, torrent_id: str) -> TorrentStatus:
         record = self._record(torrent_id)

@@ -1,4 +1,4 @@
-"""What the Node API returns: frozen snapshots and the event stream.
+"""What the Node API returns: frozen snapshots (events are in :mod:`servent.node.events`).
 
 Plain frozen dataclasses so front ends can turn them into JSON with
 ``dataclasses.asdict`` and tests can compare them.
@@ -6,11 +6,8 @@ Plain frozen dataclasses so front ends can turn them into JSON with
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from dataclasses import dataclass, field
-from typing import Any, NewType
+from dataclasses import dataclass
+from typing import NewType
 
 TorrentId = NewType("TorrentId", str)
 """Hex of the torrent's wire info-hash (40 characters)."""
@@ -107,76 +104,3 @@ class RemoveResult:
     reason: str | None = None
     deleted_files: int = 0
     kept_files: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class NodeEvent:
-    """Something happened: ``kind`` is added, removed, paused, resumed, state, finished,
-    metadata, shared, priorities, limits, settings, dht_ready; ``data`` is JSON-ready."""
-
-    kind: str
-    torrent_id: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    time: float = field(default_factory=time.time)
-
-
-class EventStream:
-    """An async iterator over one subscriber's events (see :meth:`Node.events`)."""
-
-    def __init__(
-        self,
-        queue: asyncio.Queue[NodeEvent | None],
-        subscribers: set[asyncio.Queue[NodeEvent | None]],
-    ) -> None:
-        self._queue = queue
-        self._subscribers = subscribers
-        self._done = False
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> NodeEvent:
-        if self._done:
-            raise StopAsyncIteration
-        event = await self._queue.get()
-        if event is None:
-            await self.aclose()
-            raise StopAsyncIteration
-        return event
-
-    async def aclose(self) -> None:
-        self._done = True
-        self._subscribers.discard(self._queue)
-
-
-class EventHub:
-    """Fans node events out to subscribers' bounded queues.
-
-    A slow reader loses its oldest events rather than holding the node back;
-    :meth:`close` ends every stream, and a stream opened after that ends at once.
-    """
-
-    def __init__(self, queue_size: int = 1000) -> None:
-        self._queue_size = queue_size
-        self._subscribers: set[asyncio.Queue[NodeEvent | None]] = set()
-        self._closed = False
-
-    def subscribe(self) -> EventStream:
-        queue: asyncio.Queue[NodeEvent | None] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
-        if self._closed:
-            queue.put_nowait(None)
-        return EventStream(queue, self._subscribers)
-
-    def emit(self, event: NodeEvent) -> None:
-        for queue in self._subscribers:
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(event)
-
-    def close(self) -> None:
-        self._closed = True
-        for queue in self._subscribers:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)

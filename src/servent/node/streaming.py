@@ -22,8 +22,8 @@ from servent.proto.stream_plan import DEFAULT_WINDOW, FileSpan, merge_deadlines,
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.node.engine import TorrentEngine
+    from servent.node.events import EventSubscription
     from servent.node.state import TorrentRecord
-    from servent.node.status import EventStream
 
 #: Bytes at each end of a media file given deadlines when a stream opens.
 CONTAINER_ENDS = 1
@@ -226,7 +226,7 @@ class NodeStreams:
         reader.open()
         return reader
 
-    def events(self) -> EventStream:
+    def events(self) -> EventSubscription:
         raise NotImplementedError
 
     async def _wait_metainfo(self, torrent_id: str) -> Metainfo:

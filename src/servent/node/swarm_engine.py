@@ -26,13 +26,18 @@ from servent.errors import ServentError, TorrentNotFoundError
 from servent.node.engine import (
     EngineLimits,
     EngineTorrentStatus,
+    EventCallback,
     MetadataCallback,
     PeerStatus,
     TorrentSpec,
+    TorrentWatcher,
 )
+from servent.node.events import NodeEvent, TorrentErrored
 from servent.node.resume_progress import stored_progress
 from servent.node.torrent_figures import (
+    Snapshot,
     file_progress,
+    known_addresses,
     peer_status,
     running_state,
     stopped_state,
@@ -54,17 +59,6 @@ METADATA_RETRY_DELAY = 5.0
 
 
 @dataclass(slots=True)
-class _Snapshot:
-    """What a torrent showed last while it ran (kept while it is paused or restarting)."""
-
-    have_bytes: int = 0
-    wanted_bytes: int = 0
-    downloaded: int = 0
-    uploaded: int = 0
-    file_progress: tuple[float, ...] = ()
-
-
-@dataclass(slots=True)
 class _Torrent:
     spec: TorrentSpec
     metainfo: Metainfo | None
@@ -76,7 +70,7 @@ class _Torrent:
     storage: TorrentStorage | None = None
     metadata_task: asyncio.Task[None] | None = None
     error: str | None = None
-    snapshot: _Snapshot = field(default_factory=_Snapshot)
+    snapshot: Snapshot = field(default_factory=Snapshot)
     #: Byte counters of earlier sessions of this torrent (since the node started).
     carried_down: int = 0
     carried_up: int = 0
@@ -102,10 +96,13 @@ class SwarmTorrentEngine:
         lsd: bool = True,
         trackers: bool = True,
         encryption: str = "enabled",
+        client_version: str = "",
         utp: bool = False,
         utp_preference: str = "prefer-tcp",
     ) -> None:
+        self._client_version = client_version
         self.on_metadata: MetadataCallback | None = None
+        self.on_event: EventCallback | None = None
         self.limits = EngineLimits()
         self._listen_host = listen_host
         self._listen_port = listen_port
@@ -138,6 +135,7 @@ class SwarmTorrentEngine:
             lsd=self._lsd,
             trackers=self._trackers,
             encryption=self._encryption,
+            client_version=self._client_version,
             utp=self._utp,
             utp_preference=self._utp_preference,
         )
@@ -185,6 +183,10 @@ class SwarmTorrentEngine:
             host, port = addresses[0][:2]
             return str(host), int(port)
         return (self._listen_host or "0.0.0.0", self._engine.port)
+
+    def _emit(self, event: NodeEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
 
     def _get(self, torrent_id: str) -> _Torrent:
         try:
@@ -297,10 +299,12 @@ class SwarmTorrentEngine:
                     config=config,
                     peers=tuple(torrent.known),
                     trackers=magnet.trackers if magnet is not None else (),
+                    watcher=TorrentWatcher(torrent.spec.id, metainfo.name, self._emit),
                 )
             except ServentError as exc:
                 torrent.error = str(exc)
                 log.error("torrent %s cannot start: %s", metainfo.name, exc)
+                self._emit(TorrentErrored(torrent.spec.id, torrent.error))
                 with contextlib.suppress(ServentError, OSError):
                     await storage.close()
                 return
@@ -318,7 +322,7 @@ class SwarmTorrentEngine:
             torrent.snapshot = self._snapshot(torrent, session, storage)
             torrent.carried_down = torrent.snapshot.downloaded
             torrent.carried_up = torrent.snapshot.uploaded
-            torrent.known.update(_known_addresses(session))
+            torrent.known.update(known_addresses(session))
             await self.swarm.remove_torrent(session)
 
     async def _probe(self, torrent: _Torrent) -> None:
@@ -331,7 +335,7 @@ class SwarmTorrentEngine:
         except ServentError as exc:
             torrent.error = str(exc)
             return
-        torrent.snapshot = _Snapshot(
+        torrent.snapshot = Snapshot(
             have_bytes=stored.have_bytes,
             wanted_bytes=stored.wanted_bytes,
             downloaded=torrent.carried_down,
@@ -341,13 +345,13 @@ class SwarmTorrentEngine:
 
     def _snapshot(
         self, torrent: _Torrent, session: TorrentSession, storage: TorrentStorage | None
-    ) -> _Snapshot:
+    ) -> Snapshot:
         stats = session.statistics()
         progress = torrent.snapshot.file_progress
         if storage is not None and torrent.metainfo is not None:
             progress = file_progress(storage, torrent.metainfo)
         size = torrent.metainfo.total_length if torrent.metainfo is not None else 0
-        return _Snapshot(
+        return Snapshot(
             have_bytes=min(stats.have_bytes, size),
             wanted_bytes=min(stats.wanted_bytes, size),
             downloaded=torrent.carried_down + stats.downloaded,
@@ -514,7 +518,3 @@ class SwarmTorrentEngine:
         if storage is None:
             raise ServentError(f"torrent {torrent_id} is not open")
         return await storage.read_block(index, offset, length)
-
-
-def _known_addresses(session: TorrentSession) -> set[Address]:
-    return {peer.dialled for peer in session.peers.values() if peer.dialled is not None}

@@ -6,6 +6,7 @@ adapter so it only decides *when* to compute them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from servent.node.engine import (
@@ -23,8 +24,19 @@ from servent.node.peer_names import client_name
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.swarm_peer import SwarmPeer
-    from servent.net.torrent_session import TorrentStatistics
+    from servent.net.torrent_session import TorrentSession, TorrentStatistics
     from servent.storage.torrent_storage import TorrentStorage
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What a torrent showed last while it ran (kept while it is paused or restarting)."""
+
+    have_bytes: int = 0
+    wanted_bytes: int = 0
+    downloaded: int = 0
+    uploaded: int = 0
+    file_progress: tuple[float, ...] = ()
 
 
 def file_progress(storage: TorrentStorage, metainfo: Metainfo) -> tuple[float, ...]:
@@ -70,6 +82,11 @@ def peer_status(peer: SwarmPeer, num_pieces: int) -> PeerStatus:
         upload_rate=peer.up_rate,
         flags=flags,
     )
+
+
+def known_addresses(session: TorrentSession) -> set[tuple[str, int]]:
+    """The addresses a session dialled: handed to the torrent's next session."""
+    return {peer.dialled for peer in session.peers.values() if peer.dialled is not None}
 
 
 def stopped_state(error: str | None, has_metadata: bool, paused: bool) -> str:

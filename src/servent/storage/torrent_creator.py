@@ -44,6 +44,7 @@ from servent.codec.metainfo.build import (
 )
 from servent.codec.metainfo.model import FileEntry, Metainfo
 from servent.errors import MetainfoError
+from servent.storage.sync_folder import TEMPORARY_SUFFIX, VERSIONS_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +93,13 @@ def scan_payload(path: Path) -> tuple[str, list[tuple[SourceFile, Path]], bool]:
         raise MetainfoError(f"{str(path)!r} is neither a file nor a folder")
     found: list[tuple[SourceFile, Path]] = []
     for folder, dirs, names in os.walk(path, followlinks=False):
+        if folder == str(path):  # a synced folder's kept versions are never shared
+            dirs[:] = [d for d in dirs if d != VERSIONS_FOLDER]
         dirs.sort()
         base = Path(folder)
         for filename in sorted(names):
+            if filename.endswith(TEMPORARY_SUFFIX):  # a synced file being placed
+                continue
             full = base / filename
             file_info = full.lstat()
             if stat.S_ISLNK(file_info.st_mode) or not stat.S_ISREG(file_info.st_mode):

@@ -312,11 +312,13 @@ async def _get(
     download_rate: float | None,
     upload_rate: float | None,
 ) -> int:
+    from servent import __version__
     from servent.net.engine import EngineConfig, SwarmEngine
     from servent.net.torrent_session import TorrentConfig
 
     output = Path(args.output)
     config = EngineConfig(
+        client_version=__version__,
         listen_port=args.port,
         max_connections=args.max_connections,
         download_rate=download_rate,

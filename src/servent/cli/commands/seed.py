@@ -122,10 +122,12 @@ def _create(args: argparse.Namespace, path: Path) -> Metainfo:
 
 
 async def _seed(args: argparse.Namespace, meta: Metainfo, data_dir: Path) -> int:
+    from servent import __version__
     from servent.net.engine import EngineConfig, SwarmEngine
 
     host: str | None = args.host
     config = EngineConfig(
+        client_version=__version__,
         listen_host=host,
         listen_port=args.port,
         **discovery_config(args),  # type: ignore[arg-type]

@@ -7,6 +7,10 @@ on the same network finds it from the link alone, with no tracker or DHT.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from servent.cli.api_client import ApiClient
 
 #: ``--with-peer`` without a value: the daemon fills in its own address.
 OWN_ADDRESS = "own"
@@ -30,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="put this node in the magnet as a peer (x.pe) so others need no tracker or "
         "DHT; the daemon's listening address unless HOST:PORT is given",
+    )
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="make it a synced share: print its read-write and read-only keys; "
+        "changes to the folder are published as new versions (docs/sync.md)",
     )
     add_client_arguments(parser)
     parser.set_defaults(func=run)
@@ -63,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
 
     given, with_peer = path_and_peer(args.path, args.with_peer)
     client = client_from_args(args)
+    if args.sync:
+        return _run_synced(client, str(Path(given).expanduser().resolve()), args.json)
     path = Path(given).expanduser().resolve()
     body: dict[str, object] = {"path": str(path)}
     if with_peer == OWN_ADDRESS:
@@ -76,4 +88,17 @@ def run(args: argparse.Namespace) -> int:
         verb = "already shared" if result.get("existing") else "sharing"
         print(f"{verb} {result['path']} (id {result['id'][:12]})")
         print(result["magnet"])
+    return 0
+
+
+def _run_synced(client: ApiClient, path: str, as_json: bool) -> int:
+    from servent.cli.api_client import print_json
+
+    keys = client.request("POST", "/api/sync", {"path": path})
+    if as_json:
+        print_json(keys)
+    else:
+        print(f"syncing {path} (share {keys['id']})")
+        print(f"read-write key (lets the holder change the folder): {keys['read_write_key']}")
+        print(f"read-only key (lets the holder follow it): {keys['read_only_key']}")
     return 0

@@ -1,10 +1,14 @@
 """Answering queries from other nodes: BEP 5 methods plus BEP 32, 44 and 51.
 
-Each handler validates its own arguments (raising
-:class:`~servent.errors.DhtError` with the KRPC code to answer with) and
-returns the response values. :meth:`QueryServer.answer` encodes them and keeps
-the reply within a size budget proportional to the query, trimming peer lists
-and samples first, so the node cannot be used to amplify traffic.
+Query methods are registrations in :data:`DHT_METHODS` (the built-in ones at
+the end of this module); a new method is a function registered with
+:func:`dht_method`, nothing else.  Each handler validates its own arguments
+(raising :class:`~servent.errors.DhtError` with the KRPC code to answer with)
+and returns the response values, using the server's public parts (its ID,
+stores, tokens and :meth:`QueryServer.add_nodes`).
+:meth:`QueryServer.answer` encodes them and keeps the reply within a size
+budget proportional to the query, trimming peer lists and samples first, so
+the node cannot be used to amplify traffic.
 """
 
 from __future__ import annotations
@@ -58,6 +62,50 @@ def _pack_ip(ip: str) -> bytes:
 _PORT = struct.Struct(">H")
 
 
+QueryHandler = Callable[["QueryServer", Values, Address, float], Values]
+"""``(server, arguments, source address, now) -> response values`` (``id`` included)."""
+
+
+class DhtMethods:
+    """KRPC query methods a node answers, by name."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[bytes, QueryHandler] = {}
+        #: The lookup :meth:`QueryServer.answer` does per query (a plain dict ``get``).
+        self.get = self._handlers.get
+
+    def register(self, name: bytes, handler: QueryHandler) -> None:
+        if not name or len(name) > MAX_METHOD_NAME:
+            raise ValueError(f"bad DHT method name {name!r}")
+        if name in self._handlers:
+            raise ValueError(f"DHT method {name!r} is registered twice")
+        self._handlers[name] = handler
+
+    def unregister(self, name: bytes) -> None:
+        self._handlers.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handlers
+
+    def names(self) -> list[bytes]:
+        return list(self._handlers)
+
+
+MAX_METHOD_NAME = 64
+#: Every node's query methods (one table for all nodes: simulators run thousands).
+DHT_METHODS = DhtMethods()
+
+
+def dht_method(name: bytes) -> Callable[[QueryHandler], QueryHandler]:
+    """Function decorator: answer queries for method ``name`` with the function."""
+
+    def register(handler: QueryHandler) -> QueryHandler:
+        DHT_METHODS.register(name, handler)
+        return handler
+
+    return register
+
+
 def _require_id(args: Values, key: bytes) -> bytes:
     value = args.get(key)
     if type(value) is not bytes or len(value) != 20:
@@ -101,6 +149,41 @@ class QueryServer:
         self._events = events
         self._budget = config.reply_size_floor
 
+    # -- what query handlers use -------------------------------------------
+
+    @property
+    def own_id(self) -> bytes:
+        return self._own_id
+
+    @property
+    def config(self) -> DhtConfig:
+        return self._config
+
+    @property
+    def tokens(self) -> TokenIssuer:
+        return self._tokens
+
+    @property
+    def peers(self) -> PeerStore:
+        return self._peers
+
+    @property
+    def items(self) -> ItemStore:
+        return self._items
+
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
+
+    @property
+    def reply_budget(self) -> int:
+        """Bytes the reply to the query being answered may take."""
+        return self._budget
+
+    def emit(self, event: DhtEvent) -> None:
+        """Tell the node's owner (as ``next_event`` does)."""
+        self._events(event)
+
     def rebind(self, own_id: bytes, table: FamilyRoutingTables) -> None:
         """Answer as ``own_id`` from ``table`` from now on (the node changed its ID)."""
         self._own_id = own_id
@@ -112,7 +195,7 @@ class QueryServer:
         ceiling = config.reply_size_ceiling
         budget = min(ceiling, max(config.reply_size_floor, config.reply_size_factor * query_length))
         self._budget = budget  # lets handlers size peer lists before encoding
-        handler = _HANDLERS.get(msg.method)
+        handler = DHT_METHODS.get(msg.method)
         try:
             if handler is None:
                 raise DhtError(f"method {msg.method!r} unknown", METHOD_UNKNOWN)
@@ -160,7 +243,7 @@ class QueryServer:
 
     # -- helpers ---------------------------------------------------------
 
-    def _nodes(self, target: bytes, addr: Address, args: Values, out: Values) -> Values:
+    def add_nodes(self, target: bytes, addr: Address, args: Values, out: Values) -> Values:
         """Add ``nodes`` / ``nodes6`` as the requester's family or its ``want`` asks (BEP 32)."""
         want = args.get(b"want")
         if type(want) is list and want:
@@ -184,7 +267,7 @@ class QueryServer:
 
     def _find_node(self, args: Values, addr: Address, now: float) -> Values:
         target = _require_id(args, b"target")
-        return self._nodes(target, addr, args, {b"id": self._own_id})
+        return self.add_nodes(target, addr, args, {b"id": self._own_id})
 
     def _get_peers(self, args: Values, addr: Address, now: float) -> Values:
         info_hash = _require_id(args, b"info_hash")
@@ -200,7 +283,7 @@ class QueryServer:
             same = [peer for peer in peers if (len(peer) == 18) == family6]
             if same:
                 out[b"values"] = list[BValue](same)
-        return self._nodes(info_hash, addr, args, out)
+        return self.add_nodes(info_hash, addr, args, out)
 
     def _announce_peer(self, args: Values, addr: Address, now: float) -> Values:
         info_hash = _require_id(args, b"info_hash")
@@ -232,7 +315,7 @@ class QueryServer:
             b"num": len(self._peers),
             b"samples": b"".join(samples),
         }
-        return self._nodes(target, addr, args, out)
+        return self.add_nodes(target, addr, args, out)
 
     # -- BEP 44 ----------------------------------------------------------
 
@@ -245,11 +328,11 @@ class QueryServer:
             if item.mutable:
                 out[b"seq"] = item.seq
                 if type(seq) is int and seq >= item.seq:
-                    return self._nodes(target, addr, args, out)  # they already have it
+                    return self.add_nodes(target, addr, args, out)  # they already have it
                 out[b"k"] = item.public_key
                 out[b"sig"] = item.signature
             out[b"v"] = decode(item.value, DATAGRAM_LIMITS)  # canonical, so this re-encodes exactly
-        return self._nodes(target, addr, args, out)
+        return self.add_nodes(target, addr, args, out)
 
     def _put(self, args: Values, addr: Address, now: float) -> Values:
         if not self._tokens.is_valid(args.get(b"token"), addr[0]):
@@ -286,13 +369,13 @@ class QueryServer:
         return {b"id": self._own_id}
 
 
-# One table for all nodes (a bound-method dict per node costs memory at simulator scale).
-_HANDLERS: dict[bytes, Callable[[QueryServer, Values, Address, float], Values]] = {
-    b"ping": QueryServer._ping,
-    b"find_node": QueryServer._find_node,
-    b"get_peers": QueryServer._get_peers,
-    b"announce_peer": QueryServer._announce_peer,
-    b"get": QueryServer._get,
-    b"put": QueryServer._put,
-    b"sample_infohashes": QueryServer._sample_infohashes,
-}
+for _name, _handler in (
+    (b"ping", QueryServer._ping),
+    (b"find_node", QueryServer._find_node),
+    (b"get_peers", QueryServer._get_peers),
+    (b"announce_peer", QueryServer._announce_peer),
+    (b"get", QueryServer._get),
+    (b"put", QueryServer._put),
+    (b"sample_infohashes", QueryServer._sample_infohashes),
+):
+    DHT_METHODS.register(_name, _handler)

@@ -1,0 +1,84 @@
+"""The synced-share handlers of the HTTP API (``docs/sync.md`` section 5).
+
+:data:`SYNC_ROUTES` declares them for the route table of :mod:`.app`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from servent.daemon.api import NODE_KEY
+from servent.daemon.routes import Route, Schema, array_of, obj
+
+__all__ = ["SYNC_ROUTES"]
+
+
+async def _fields(request: web.Request, *names: str) -> list[str]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(reason="the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="the request body is a JSON object")
+    values = [body.get(name) for name in names]
+    for name, value in zip(names, values, strict=True):
+        if not isinstance(value, str) or not value:
+            raise web.HTTPBadRequest(reason=f"'{name}' must be a non-empty string")
+    return [str(v) for v in values]
+
+
+async def list_synced(request: web.Request) -> web.Response:
+    return web.json_response(request.app[NODE_KEY].sync.shares())
+
+
+async def create_synced(request: web.Request) -> web.Response:
+    (path,) = await _fields(request, "path")
+    return web.json_response(await request.app[NODE_KEY].sync.create(path), status=201)
+
+
+async def join_synced(request: web.Request) -> web.Response:
+    key, path = await _fields(request, "key", "path")
+    return web.json_response(await request.app[NODE_KEY].sync.join(key, path), status=201)
+
+
+async def leave_synced(request: web.Request) -> web.Response:
+    await request.app[NODE_KEY].sync.leave(request.match_info["id"])
+    return web.json_response({"left": request.match_info["id"]})
+
+
+_STRING: Schema = {"type": "string"}
+_KEYS = obj(
+    id=_STRING,
+    read_write_key={"type": "string", "description": "lets the holder publish (srw-...)"},
+    read_only_key={"type": "string", "description": "lets the holder follow (sro-...)"},
+    encrypted_key={"type": "string", "nullable": True, "description": "not built yet: null"},
+)
+_SYNCED = obj(
+    id=_STRING,
+    role={"type": "string", "enum": ["owner", "read_write", "read_only", "encrypted"]},
+    path=_STRING,
+    version={"type": "integer"},
+    peers={"type": "integer"},
+    state=_STRING,
+)
+
+SYNC_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/sync", list_synced, "Synced shares", array_of(_SYNCED)),
+    Route(
+        "POST", "/api/sync", create_synced,
+        "Make a folder a synced share owned by this node; answers its keys",
+        _KEYS, status=201, body={**obj(path=_STRING), "required": ["path"]},
+    ),
+    Route(
+        "POST", "/api/sync/join", join_synced,
+        "Join a synced share by its key into a folder (made if missing)",
+        obj(id=_STRING, role=_STRING, path=_STRING), status=201,
+        body={**obj(key=_STRING, path=_STRING), "required": ["key", "path"]},
+    ),
+    Route(
+        "DELETE", "/api/sync/{id}", leave_synced,
+        "Leave a synced share; its folder is never deleted", obj(left=_STRING),
+    ),
+)  # fmt: skip

@@ -1,0 +1,93 @@
+"""What a node remembers of each synced share, kept as JSON in its state store."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from servent.node.state import StateStore
+from servent.proto.sync_plan import RelPath
+
+__all__ = ["ROLES", "SyncShare", "load_shares", "save_shares"]
+
+_STORE_KEY = "sync_shares"
+ROLES = ("owner", "read_write", "read_only", "encrypted")
+
+
+@dataclass(slots=True)
+class SyncShare:
+    """One synced share.  ``seq`` is the version published (owner) or applied (member)."""
+
+    id: str
+    role: str
+    path: str
+    public_key: bytes
+    seed: bytes | None = None
+    seq: int = 0
+    info_hash: bytes | None = None  # the torrent of version ``seq``
+    torrent_id: str | None = None
+    staged_name: str | None = None  # member: the torrent's name (the owner's folder name)
+    listing: dict[RelPath, bytes] = field(default_factory=dict)  # version applied (member)
+    signature: str | None = None  # the folder when last published (owner)
+    published: bool = False
+    published_at: float = 0.0
+    pending_id: str | None = None  # member: the version being downloaded
+    pending_seq: int = 0
+    pending_hash: bytes | None = None
+    state: str = "starting"
+    unpublished: dict[RelPath, bytes] | None = None  # the listing of a version being published
+    unpublished_hash: bytes | None = None  # its torrent (kept apart until the put succeeds)
+    merge_all: bool = False  # the pending version raced ours: every local difference conflicts
+
+
+def _to_json(share: SyncShare) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in dataclasses.fields(share):
+        if item.name in ("unpublished", "unpublished_hash", "merge_all", "state"):
+            continue  # made again after a restart
+        value = getattr(share, item.name)
+        if item.name == "signature" and share.unpublished_hash is not None:
+            value = None  # not published yet: after a restart, hash and publish again
+        if isinstance(value, bytes):
+            value = value.hex()
+        elif item.name == "listing":
+            value = [["/".join(rel), digest.hex()] for rel, digest in value.items()]
+        out[item.name] = value
+    return out
+
+
+def _from_json(data: dict[str, Any]) -> SyncShare:
+    share = SyncShare(
+        id=str(data["id"]),
+        role=str(data["role"]),
+        path=str(data["path"]),
+        public_key=bytes.fromhex(data["public_key"]),
+    )
+    for name in ("seed", "info_hash", "pending_hash"):
+        if data.get(name):
+            setattr(share, name, bytes.fromhex(data[name]))
+    for name in ("seq", "pending_seq"):
+        setattr(share, name, int(data.get(name) or 0))
+    share.torrent_id = data.get("torrent_id")
+    share.staged_name = data.get("staged_name")
+    share.pending_id = data.get("pending_id")
+    share.signature = data.get("signature")
+    share.published = bool(data.get("published"))
+    share.published_at = float(data.get("published_at") or 0.0)
+    share.listing = {
+        tuple(rel.split("/")): bytes.fromhex(digest) for rel, digest in data.get("listing", [])
+    }
+    return share
+
+
+def load_shares(store: StateStore) -> dict[str, SyncShare]:
+    raw = store.load(_STORE_KEY)
+    if raw is None:
+        return {}
+    return {s.id: s for s in (_from_json(d) for d in json.loads(raw))}
+
+
+def save_shares(store: StateStore, shares: dict[str, SyncShare]) -> None:
+    store.save(_STORE_KEY, json.dumps([_to_json(s) for s in shares.values()]).encode())
