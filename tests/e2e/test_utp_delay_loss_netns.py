@@ -82,7 +82,10 @@ def test_utp_stream_completes_over_delay_and_loss(namespace_pair: tuple[str, str
             capture_output=True, text=True, timeout=DEADLINE + 10, check=False,
         )  # fmt: skip
         assert sender.returncode == 0, sender.stderr
-        out, err = receiver.communicate(timeout=30)
+        # The sender ends only after the receiver acknowledged the whole stream and its
+        # FIN, so the receiver has printed DONE by now; it then waits (at most 5 s) for
+        # its own FIN's ACK. The bound is generous for a loaded machine.
+        out, err = receiver.communicate(timeout=60)
         assert receiver.returncode == 0, err
     finally:
         for process in processes:

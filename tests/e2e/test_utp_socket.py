@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -23,6 +24,7 @@ class Sink(asyncio.BufferedProtocol):
         self.buffer = bytearray(65536)
         self.digest = hashlib.sha256()
         self.received = 0
+        self.received_at_eof: int | None = None
         self.eof = asyncio.Event()
         self.lost = asyncio.Event()
         self.transport: asyncio.Transport | None = None
@@ -38,6 +40,7 @@ class Sink(asyncio.BufferedProtocol):
         self.received += nbytes
 
     def eof_received(self) -> bool:
+        self.received_at_eof = self.received
         self.eof.set()
         return False
 
@@ -138,6 +141,96 @@ async def test_paused_reader_closes_the_window_and_nothing_is_lost() -> None:
         await asyncio.wait_for(sender, DEADLINE)
         await asyncio.wait_for(sink.eof.wait(), DEADLINE)
         assert sink.digest.digest() == hashlib.sha256(b"x" + data).digest()
+    finally:
+        client.close()
+        server.close()
+
+
+async def _until(condition: Callable[[], bool], what: str, within: float = DEADLINE) -> None:
+    """Poll a condition of the connections (they offer no event for it), with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def _pair() -> tuple[UtpSocket, UtpSocket, list[Sink]]:
+    sinks: list[Sink] = []
+
+    def accept() -> Sink:
+        sinks.append(Sink())
+        return sinks[-1]
+
+    server = UtpSocket(accept=accept)
+    server.bind("127.0.0.1")
+    client = UtpSocket()
+    client.bind("127.0.0.1")
+    return server, client, sinks
+
+
+async def test_finished_comes_only_after_the_receiver_has_the_whole_stream() -> None:
+    """Regression: a sender that exited on connection_lost (which comes once its bytes are
+    queued, as with TCP) reset a stream whose tail was still in flight."""
+    server, client, sinks = _pair()
+    try:
+        data = random.Random(4).randbytes(2 << 20)
+        transport, source = await asyncio.wait_for(
+            client.create_connection(Source, "127.0.0.1", server.port), 10
+        )
+        assert isinstance(source, Source)
+        await _send_all(source, data)
+        await asyncio.wait_for(transport.finished, DEADLINE)  # None: a clean close
+        sink = sinks[0]
+        assert sink.received_at_eof == len(data)
+        assert sink.digest.digest() == hashlib.sha256(data).digest()
+        assert source.lost.is_set()
+        assert transport.conn.unacked_bytes == 0
+    finally:
+        client.close()
+        server.close()
+
+
+async def test_finished_raises_when_the_peer_resets() -> None:
+    server, client, sinks = _pair()
+    try:
+        transport, _ = await asyncio.wait_for(
+            client.create_connection(Source, "127.0.0.1", server.port), 10
+        )
+        await _until(lambda: bool(sinks), "the server to accept")
+        server.close()  # resets its connections
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(transport.finished, DEADLINE)
+    finally:
+        client.close()
+
+
+async def test_a_paused_reader_gets_the_end_of_stream_after_the_held_bytes() -> None:
+    """The FIN arrives while every byte is held for a paused reader: eof_received
+    must wait until those bytes were handed over, as with TCP."""
+    server, client, sinks = _pair()
+    try:
+        transport, source = await asyncio.wait_for(
+            client.create_connection(Source, "127.0.0.1", server.port), 10
+        )
+        assert isinstance(source, Source) and source.transport is not None
+        await _until(lambda: bool(sinks), "the server to accept")
+        sink = sinks[0]
+        assert sink.transport is not None
+        sink.transport.pause_reading()
+        data = random.Random(5).randbytes(100_000)
+        source.transport.write(data)
+        source.transport.close()
+        conn = transport.conn
+        await _until(
+            lambda: conn.queued_bytes == 0 and conn.acked_seq == (conn.seq_nr - 1) & 0xFFFF,
+            "the data and the FIN to be acknowledged",
+        )
+        assert sink.received == 0 and not sink.eof.is_set()
+        sink.transport.resume_reading()
+        await asyncio.wait_for(sink.eof.wait(), DEADLINE)
+        assert sink.received_at_eof == len(data)
+        assert sink.digest.digest() == hashlib.sha256(data).digest()
     finally:
         client.close()
         server.close()

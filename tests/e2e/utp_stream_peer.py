@@ -2,7 +2,8 @@
 
 ``receive HOST`` listens on ``HOST:0``, prints ``PORT <n>``, and after the
 stream's end prints ``DONE <bytes> <sha256>``. ``send HOST PORT SIZE SEED``
-streams ``SIZE`` pseudo-random bytes then closes; prints ``SENT <seconds>``.
+streams ``SIZE`` pseudo-random bytes, closes, and prints ``SENT <seconds>`` once the
+receiver acknowledged all of it and both FINs (exit status 1 if the connection failed).
 ``relay HOST TARGET_HOST TARGET_PORT DELAY LOSS`` listens on ``HOST:0``,
 prints ``PORT <n>`` and forwards datagrams both ways between the first client
 and the target, each delayed by ``DELAY`` seconds and dropped with
@@ -23,6 +24,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from servent.net.utp_socket import UtpSocket
+from servent.net.utp_transport import UtpTransport
+
+#: After the stream's end, how long the receiver waits for its own FIN's acknowledgement.
+FINISH_WAIT = 5.0
 
 
 class _Sink(asyncio.Protocol):
@@ -30,6 +35,11 @@ class _Sink(asyncio.Protocol):
         self.digest = hashlib.sha256()
         self.size = 0
         self.done = done
+        self.transport: UtpTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, UtpTransport)
+        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         self.digest.update(data)
@@ -39,6 +49,10 @@ class _Sink(asyncio.Protocol):
         if not self.done.done():
             self.done.set_result((self.size, self.digest.hexdigest()))
         return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():  # reset or timed out before the stream's end: fail, not hang
+            self.done.set_exception(exc or ConnectionError("closed before the stream's end"))
 
 
 class _Source(asyncio.Protocol):
@@ -59,12 +73,23 @@ class _Source(asyncio.Protocol):
 
 async def receive(host: str) -> None:
     done: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
-    utp = UtpSocket(accept=lambda: _Sink(done))
+    sinks: list[_Sink] = []
+
+    def accept() -> _Sink:
+        sinks.append(_Sink(done))
+        return sinks[-1]
+
+    utp = UtpSocket(accept=accept)
     utp.bind(host)
     print(f"PORT {utp.port}", flush=True)
     size, digest = await done
     print(f"DONE {size} {digest}", flush=True)
-    await asyncio.sleep(1.0)  # let the final ACKs out before the socket closes
+    transport = next(iter(sinks)).transport
+    assert transport is not None
+    # Our FIN goes out after the peer's; stay until it is acknowledged (bounded: the
+    # sender may be gone before its last ACK is repeated).
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        await asyncio.wait_for(asyncio.shield(transport.finished), FINISH_WAIT)
     utp.close()
 
 
@@ -79,6 +104,9 @@ async def send(host: str, port: int, size: int, seed: int) -> None:
         await protocol.writable.wait()
         transport.write(data[offset : offset + (1 << 16)])
     transport.close()
+    # connection_lost comes once our bytes are queued, as with TCP; the stream is only
+    # done when the receiver acknowledged all of it and the FIN (an error raises here).
+    await transport.finished
     await protocol.lost.wait()
     print(f"SENT {time.monotonic() - started:.3f}", flush=True)
     utp.close()

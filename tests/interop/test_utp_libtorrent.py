@@ -93,6 +93,9 @@ async def test_libtorrent_downloads_from_servent_over_utp(tmp_path: Path) -> Non
             handle.connect_peer((LOOPBACK, engine.port), 0, 0)  # default flags: uTP allowed
             await leecher.wait_for(lambda: _lt_flags(handle), "libtorrent to connect", DEADLINE)
             lt_flags = _lt_flags(handle)
+            # libtorrent lists a peer as soon as it dials; servent opens its side only
+            # after the BitTorrent handshake, so wait for that instead of sampling once.
+            await leecher.wait_for(lambda: _utp_peers(session), "servent's uTP peer", DEADLINE)
             utp_peers = _utp_peers(session)
             await leecher.wait_complete(handle, DEADLINE)
         assert engine.utp.accepted >= 1
@@ -177,6 +180,7 @@ async def test_libtorrent_with_forced_rc4_downloads_from_servent_over_utp(tmp_pa
                 DEADLINE,
             )
             lt_flags = _lt_flags(handle)
+            await leecher.wait_for(lambda: _utp_peers(session), "servent's uTP peer", DEADLINE)
             utp_peers = _utp_peers(session)
             await leecher.wait_complete(handle, DEADLINE)
     assert all(flags & LT_UTP_SOCKET and flags & RC4_ENCRYPTED for flags in lt_flags), lt_flags

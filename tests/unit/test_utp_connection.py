@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from servent.proto.utp import Connected, ConnectionClosed, ConnectionState, PeerFinished
+from servent.proto.utp import (
+    Connected,
+    ConnectionClosed,
+    ConnectionState,
+    PacketType,
+    PeerFinished,
+    decode_packet,
+    encode_packet,
+)
 from servent.testing.utp_link import LinkDirection, UtpLink, client_and_server
 
 
@@ -172,3 +180,29 @@ def test_a_lost_last_ack_is_sent_again_when_the_fin_repeats() -> None:
     link.forward.loss = 0.0
     assert link.run_until(lambda: server.state is ConnectionState.CLOSED, 10)
     assert ConnectionClosed("closed", False) in link.events["server"]
+
+
+def test_a_repeated_data_packet_after_a_clean_close_gets_the_final_ack_again() -> None:
+    """Our ACKs of the peer's last DATA and FIN were lost and the peer resends the
+    DATA first: the closed side answers it with the final ACK (the FIN may be lost)."""
+    link = client_and_server()
+    assert link.run_until(lambda: link.server is not None, 5)
+    server = link.server
+    assert server is not None
+    link.client.close()
+    assert link.run_until(lambda: PeerFinished() in link.events["server"], 5)
+    server.send(b"last words")
+    server.close()
+    assert link.run_until(lambda: link.client.state is ConnectionState.CLOSED, 5)
+    assert link.received["client"] == b"last words"
+    link.pump()
+    final_ack = link.client.ack_nr  # the server's FIN
+    repeated = encode_packet(
+        PacketType.DATA, link.client.recv_id, timestamp_us=1, timestamp_difference_us=0,
+        wnd_size=1 << 20, seq_nr=(final_ack - 1) & 0xFFFF,
+        ack_nr=(link.client.seq_nr - 1) & 0xFFFF, payload=b"last words",
+    )  # fmt: skip
+    link.client.receive_datagram(repeated, link.now)
+    answer = [decode_packet(d) for d in link.client.datagrams_to_send(link.now)]
+    assert [(p.type, p.ack_nr) for p in answer] == [(PacketType.STATE, final_ack)]
+    assert link.received["client"] == b"last words"  # nothing delivered twice

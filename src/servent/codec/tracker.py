@@ -8,89 +8,93 @@ malformation raises :class:`~servent.errors.TrackerError`.
 
 from __future__ import annotations
 
-import struct
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from servent.codec import bencode
 from servent.codec.compact import Address, decode_peers, encode_peer, is_ipv6
+from servent.codec.tracker_messages import (
+    ACTION_ANNOUNCE,
+    ACTION_CONNECT,
+    ACTION_ERROR,
+    ACTION_SCRAPE,
+    EVENTS,
+    MAX_HTTP_RESPONSE,
+    MAX_PEERS,
+    MAX_SCRAPE_HASHES,
+    UDP_PROTOCOL_ID,
+    AnnounceRequest,
+    AnnounceResponse,
+    ScrapeEntry,
+    ScrapeResponse,
+    check_request,
+)
+from servent.codec.tracker_udp import (
+    UdpAnnounceRequest,
+    UdpAnnounceResponse,
+    UdpConnectRequest,
+    UdpConnectResponse,
+    UdpErrorResponse,
+    UdpRequest,
+    UdpResponse,
+    UdpScrapeRequest,
+    UdpScrapeResponse,
+    decode_udp_request,
+    decode_udp_response,
+    encode_udp_request,
+    encode_udp_response,
+)
 from servent.errors import CompactEncodingError, DecodeError, TrackerError, TrackerFailureError
 
-MAX_HTTP_RESPONSE = 2 * 1024 * 1024
-"""Largest HTTP tracker body we read; anything bigger is hostile."""
-MAX_PEERS = 2000
-"""Most peers taken from one answer; the rest are ignored."""
-MAX_SCRAPE_HASHES = 74
-"""Most info-hashes in one scrape (what fits one UDP datagram, BEP 15)."""
+__all__ = [
+    "ACTION_ANNOUNCE",
+    "ACTION_CONNECT",
+    "ACTION_ERROR",
+    "ACTION_SCRAPE",
+    "EVENTS",
+    "MAX_HTTP_RESPONSE",
+    "MAX_PEERS",
+    "MAX_SCRAPE_HASHES",
+    "UDP_PROTOCOL_ID",
+    "AnnounceRequest",
+    "AnnounceResponse",
+    "ScrapeEntry",
+    "ScrapeResponse",
+    "UdpAnnounceRequest",
+    "UdpAnnounceResponse",
+    "UdpConnectRequest",
+    "UdpConnectResponse",
+    "UdpErrorResponse",
+    "UdpRequest",
+    "UdpResponse",
+    "UdpScrapeRequest",
+    "UdpScrapeResponse",
+    "announce_url",
+    "check_request",
+    "decode_udp_request",
+    "decode_udp_response",
+    "encode_announce_response",
+    "encode_failure",
+    "encode_scrape_response",
+    "encode_udp_request",
+    "encode_udp_response",
+    "parse_announce_query",
+    "parse_announce_response",
+    "parse_scrape_query",
+    "parse_scrape_response",
+    "peers_from",
+    "scrape_query",
+    "scrape_url",
+]
+
 _TRACKER_LIMITS = bencode.Limits(max_length=MAX_HTTP_RESPONSE, max_depth=8, max_values=50_000)
-
-EVENTS = ("", "completed", "started", "stopped")
-"""Announce events; the index is the UDP event code (BEP 15)."""
-
-UDP_PROTOCOL_ID = 0x41727101980
-ACTION_CONNECT, ACTION_ANNOUNCE, ACTION_SCRAPE, ACTION_ERROR = 0, 1, 2, 3
-
-
-@dataclass(frozen=True, slots=True)
-class AnnounceRequest:
-    """What a client tells a tracker (both transports)."""
-
-    info_hash: bytes
-    peer_id: bytes
-    port: int
-    uploaded: int = 0
-    downloaded: int = 0
-    left: int = 0
-    event: str = ""
-    numwant: int = 50
-    compact: bool = True
-    key: int = 0
-    ip: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AnnounceResponse:
-    """A tracker's answer: when to come back and whom to contact."""
-
-    interval: int
-    peers: tuple[Address, ...] = ()
-    min_interval: int | None = None
-    complete: int | None = None
-    incomplete: int | None = None
-    tracker_id: bytes | None = None
-    warning: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScrapeEntry:
-    """Swarm counts for one info-hash."""
-
-    complete: int = 0
-    downloaded: int = 0
-    incomplete: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ScrapeResponse:
-    files: Mapping[bytes, ScrapeEntry] = field(default_factory=dict)
-
 
 # --------------------------------------------------------------------- HTTP
 
 
-def _check_request(req: AnnounceRequest) -> None:
-    if len(req.info_hash) != 20 or len(req.peer_id) != 20:
-        raise TrackerError("info_hash and peer_id must be 20 bytes")
-    if not 0 <= req.port <= 0xFFFF:
-        raise TrackerError(f"port {req.port} out of range")
-    if req.event not in EVENTS:
-        raise TrackerError(f"unknown announce event {req.event!r}")
-
-
 def announce_url(base: str, req: AnnounceRequest) -> str:
     """The GET URL of an HTTP announce (binary fields percent-encoded)."""
-    _check_request(req)
+    check_request(req)
     q = urllib.parse.quote_from_bytes
     parts = [
         f"info_hash={q(req.info_hash, safe='')}",
@@ -179,7 +183,7 @@ def parse_announce_query(query: str) -> AnnounceRequest:
         key=key,
         ip=ip_raw[0].decode("latin-1") if ip_raw else None,
     )
-    _check_request(req)
+    check_request(req)
     return req
 
 
@@ -318,188 +322,6 @@ def encode_scrape_response(files: Mapping[bytes, ScrapeEntry]) -> bytes:
         for h, e in files.items()
     }
     return bencode.encode({b"files": body})
-
-
-# ---------------------------------------------------------------------- UDP
-
-
-@dataclass(frozen=True, slots=True)
-class UdpConnectRequest:
-    transaction_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class UdpAnnounceRequest:
-    connection_id: int
-    transaction_id: int
-    request: AnnounceRequest
-
-
-@dataclass(frozen=True, slots=True)
-class UdpScrapeRequest:
-    connection_id: int
-    transaction_id: int
-    info_hashes: tuple[bytes, ...]
-
-
-UdpRequest = UdpConnectRequest | UdpAnnounceRequest | UdpScrapeRequest
-
-
-@dataclass(frozen=True, slots=True)
-class UdpConnectResponse:
-    transaction_id: int
-    connection_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class UdpAnnounceResponse:
-    transaction_id: int
-    response: AnnounceResponse
-
-
-@dataclass(frozen=True, slots=True)
-class UdpScrapeResponse:
-    transaction_id: int
-    entries: tuple[ScrapeEntry, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class UdpErrorResponse:
-    transaction_id: int
-    message: str
-
-
-UdpResponse = UdpConnectResponse | UdpAnnounceResponse | UdpScrapeResponse | UdpErrorResponse
-
-_U32 = 0xFFFFFFFF
-
-
-def encode_udp_request(msg: UdpRequest) -> bytes:
-    if isinstance(msg, UdpConnectRequest):
-        return struct.pack(">QII", UDP_PROTOCOL_ID, ACTION_CONNECT, msg.transaction_id & _U32)
-    if isinstance(msg, UdpAnnounceRequest):
-        r = msg.request
-        _check_request(r)
-        ip = 0
-        return struct.pack(
-            ">QII20s20sQQQIIIiH",
-            msg.connection_id,
-            ACTION_ANNOUNCE,
-            msg.transaction_id & _U32,
-            r.info_hash,
-            r.peer_id,
-            r.downloaded,
-            r.left,
-            r.uploaded,
-            EVENTS.index(r.event),
-            ip,
-            r.key & _U32,
-            max(-1, min(r.numwant, 0x7FFFFFFF)),
-            r.port,
-        )
-    if not msg.info_hashes or len(msg.info_hashes) > MAX_SCRAPE_HASHES:
-        raise TrackerError(f"scrape needs 1..{MAX_SCRAPE_HASHES} info-hashes")
-    head = struct.pack(">QII", msg.connection_id, ACTION_SCRAPE, msg.transaction_id & _U32)
-    return head + b"".join(msg.info_hashes)
-
-
-def decode_udp_request(data: bytes) -> UdpRequest:
-    """Decode a datagram sent to our UDP tracker (raises TrackerError)."""
-    if len(data) < 16:
-        raise TrackerError("UDP tracker request shorter than 16 bytes")
-    connection_id, action, tid = struct.unpack_from(">QII", data)
-    if action == ACTION_CONNECT:
-        if connection_id != UDP_PROTOCOL_ID:
-            raise TrackerError("connect request without the protocol magic")
-        return UdpConnectRequest(tid)
-    if action == ACTION_ANNOUNCE:
-        if len(data) < 98:
-            raise TrackerError("UDP announce shorter than 98 bytes")
-        (ih, pid, downloaded, left, uploaded, event, _ip, key, numwant, port) = struct.unpack_from(
-            ">20s20sQQQIIIiH", data, 16
-        )
-        if event >= len(EVENTS):
-            raise TrackerError(f"unknown UDP event {event}")
-        req = AnnounceRequest(
-            info_hash=ih,
-            peer_id=pid,
-            port=port,
-            uploaded=uploaded,
-            downloaded=downloaded,
-            left=left,
-            event=EVENTS[event],
-            numwant=numwant if numwant >= 0 else 50,
-            key=key,
-        )
-        return UdpAnnounceRequest(connection_id, tid, req)
-    if action == ACTION_SCRAPE:
-        body = data[16:]
-        if not body or len(body) % 20 or len(body) // 20 > MAX_SCRAPE_HASHES:
-            raise TrackerError("UDP scrape needs 1..74 whole info-hashes")
-        hashes = tuple(body[i : i + 20] for i in range(0, len(body), 20))
-        return UdpScrapeRequest(connection_id, tid, hashes)
-    raise TrackerError(f"unknown UDP tracker action {action}")
-
-
-def encode_udp_response(msg: UdpResponse, *, ipv6: bool = False) -> bytes:
-    """Encode a reply; announce peers of the other family than ``ipv6`` are left out (BEP 15)."""
-    tid = msg.transaction_id & _U32
-    if isinstance(msg, UdpConnectResponse):
-        return struct.pack(">IIQ", ACTION_CONNECT, tid, msg.connection_id)
-    if isinstance(msg, UdpAnnounceResponse):
-        r = msg.response
-        head = struct.pack(
-            ">IIIII", ACTION_ANNOUNCE, tid, r.interval, r.incomplete or 0, r.complete or 0
-        )
-        peers = b"".join(encode_peer(p) for p in r.peers if is_ipv6(p[0]) == ipv6)
-        return head + peers
-    if isinstance(msg, UdpScrapeResponse):
-        head = struct.pack(">II", ACTION_SCRAPE, tid)
-        return head + b"".join(
-            struct.pack(">III", e.complete, e.downloaded, e.incomplete) for e in msg.entries
-        )
-    return struct.pack(">II", ACTION_ERROR, tid) + msg.message.encode("utf-8")[:1000]
-
-
-def decode_udp_response(
-    data: bytes, *, ipv6: bool = False, max_peers: int = MAX_PEERS
-) -> UdpResponse:
-    """Decode a UDP tracker reply (the peers' family follows the socket's, BEP 15)."""
-    if len(data) < 8:
-        raise TrackerError("UDP tracker reply shorter than 8 bytes")
-    action, tid = struct.unpack_from(">II", data)
-    if action == ACTION_CONNECT:
-        if len(data) < 16:
-            raise TrackerError("UDP connect reply shorter than 16 bytes")
-        return UdpConnectResponse(tid, struct.unpack_from(">Q", data, 8)[0])
-    if action == ACTION_ANNOUNCE:
-        if len(data) < 20:
-            raise TrackerError("UDP announce reply shorter than 20 bytes")
-        interval, leechers, seeders = struct.unpack_from(">III", data, 8)
-        step = 18 if ipv6 else 6
-        body = data[20:]
-        body = body[: len(body) - len(body) % step][: step * max_peers]
-        try:
-            peers = decode_peers(body, ipv6=ipv6)
-        except CompactEncodingError as exc:
-            raise TrackerError(f"bad compact peers: {exc}") from exc
-        resp = AnnounceResponse(
-            interval=interval,
-            peers=tuple(p for p in peers if p[1] != 0),
-            complete=seeders,
-            incomplete=leechers,
-        )
-        return UdpAnnounceResponse(tid, resp)
-    if action == ACTION_SCRAPE:
-        body = data[8:]
-        entries = tuple(
-            ScrapeEntry(*struct.unpack_from(">III", body, i))
-            for i in range(0, len(body) - len(body) % 12, 12)
-        )
-        return UdpScrapeResponse(tid, entries[:MAX_SCRAPE_HASHES])
-    if action == ACTION_ERROR:
-        return UdpErrorResponse(tid, data[8:1008].decode("utf-8", "replace"))
-    raise TrackerError(f"unknown UDP tracker action {action}")
 
 
 def peers_from(addrs: Iterable[Address], limit: int) -> tuple[Address, ...]:

@@ -65,7 +65,13 @@ class UtpTransport(asyncio.Transport):
         self._timer_at: float | None = None
         self._pump_scheduled = False
         self._linger: asyncio.TimerHandle | None = None
+        self._eof_pending = False  # the peer's FIN came while its last bytes were held
         self.connected: asyncio.Future[None] = self._loop.create_future()
+        #: The connection itself has ended: ``None`` once both FINs are acknowledged, an
+        #: error after a reset, a timeout, or a linger that ran out first. Unlike
+        #: ``connection_lost`` (reported when our bytes are queued, as TCP does), this is
+        #: what a process that exits after sending must wait for.
+        self.finished: asyncio.Future[None] = self._loop.create_future()
 
     # ------------------------------------------------------------ asyncio.Transport
 
@@ -248,18 +254,24 @@ class UtpTransport(asyncio.Transport):
             data = self._held.popleft()
             self.conn.release(len(data))
             self._feed(data)
+        if self._eof_pending and not self._held:
+            self._eof_pending = False
+            self._peer_finished()
         self.schedule_pump()  # a reopened window is announced
 
     def attach(self, protocol: asyncio.BaseProtocol) -> None:
         """Give the connection its protocol (after the handshake) and deliver early bytes."""
         self.set_protocol(protocol)
         protocol.connection_made(self)
-        if self._held:
+        if self._held or self._eof_pending:
             self._loop.call_soon(self._deliver_held)
 
     def _peer_finished(self) -> None:
         protocol = self._protocol
-        if protocol is None or self._lost_reported:
+        if self._lost_reported:
+            return
+        if self._held or protocol is None:  # as TCP: the end comes after the last bytes
+            self._eof_pending = True
             return
         keep_open = cast(asyncio.Protocol, protocol).eof_received()
         if not keep_open:
@@ -272,6 +284,7 @@ class UtpTransport(asyncio.Transport):
         self._closing = True
         error = ConnectionResetError(f"uTP: {event.reason}") if event.error else None
         self._report_lost(error)
+        self._finish(error)
         if event.error:
             self._drop()
         else:  # a while longer, to answer a repeated FIN if our last ACK was lost
@@ -290,7 +303,17 @@ class UtpTransport(asyncio.Transport):
         if self.conn.state is not ConnectionState.CLOSED:
             self._linger = self._loop.call_later(LINGER, self._drop)
 
+    def _finish(self, error: Exception | None) -> None:
+        if self.finished.done():
+            return
+        if error is None:
+            self.finished.set_result(None)
+        else:
+            self.finished.set_exception(error)
+            self.finished.exception()  # nobody need await it: no "never retrieved" warning
+
     def _drop(self) -> None:
+        self._finish(ConnectionAbortedError("uTP: dropped before the close completed"))
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -19,7 +19,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -50,8 +50,12 @@ from servent.storage.sync_folder import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from servent.net.dht_driver import DhtDriver
-    from servent.node.node import Node
+    from servent.node.config import Config
+    from servent.node.state import StateStore
+    from servent.node.status import AddResult, FileStatus, RemoveResult, TorrentStatus
 
 __all__ = ["SyncShares"]
 
@@ -65,10 +69,36 @@ WRITERS = ("owner", "read_write")
 REPUBLISH_INTERVAL = 600.0
 
 
+class SyncHost(Protocol):
+    """What synced shares use of their node (the node itself, seen from below)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> StateStore: ...
+
+    async def add_torrent(
+        self,
+        source: bytes | str | Path,
+        save_path: str | Path | None = None,
+        *,
+        peers: Sequence[tuple[str, int]] = (),
+    ) -> AddResult: ...
+
+    async def remove(self, torrent_id: str, delete_data: bool = False) -> RemoveResult: ...
+
+    def torrent(self, torrent_id: str) -> TorrentStatus: ...
+
+    def files(self, torrent_id: str) -> list[FileStatus]: ...
+
+    def peer_address(self) -> tuple[str, int] | None: ...
+
+
 class SyncShares:
     """The synced shares of one node."""
 
-    def __init__(self, node: Node, dht: Callable[[], DhtDriver | None]) -> None:
+    def __init__(self, node: SyncHost, dht: Callable[[], DhtDriver | None]) -> None:
         self._node = node
         self._dht = dht
         self._shares: dict[str, SyncShare] = {}

@@ -29,68 +29,26 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
 
 from servent.codec.bitfield import Bitfield
 from servent.proto.peerwire.messages import Request
 from servent.proto.peerwire.requests import BlockKey
+from servent.proto.piece_blocks import (
+    ACCEPTED,
+    COMPLETED,
+    FREE,
+    RECEIVED,
+    REJECTED,
+    BlockOutcome,
+    PartialPiece,
+)
+from servent.proto.piece_candidates import CandidateBuckets
+from servent.proto.piece_schedule import PieceDeadlines, priorities_from_files
 
 BLOCK_SIZE = 16384
-_FREE, _REQUESTED, _RECEIVED = 0, 1, 2
 DEFAULT_PRIORITY = 4
 
-
-class _IndexedSet:
-    """A set of ints with O(1) add, remove and positional access (for random scans)."""
-
-    __slots__ = ("items", "positions")
-
-    def __init__(self) -> None:
-        self.items: list[int] = []
-        self.positions: dict[int, int] = {}
-
-    def add(self, value: int) -> None:
-        if value not in self.positions:
-            self.positions[value] = len(self.items)
-            self.items.append(value)
-
-    def remove(self, value: int) -> None:
-        position = self.positions.pop(value)
-        last = self.items.pop()
-        if position < len(self.items):
-            self.items[position] = last
-            self.positions[last] = position
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
-@dataclass(slots=True)
-class _Partial:
-    """A piece in progress: per-block state, requesters and sources."""
-
-    state: bytearray
-    requesters: dict[int, list[Hashable]] = field(default_factory=dict)
-    sources: dict[int, Hashable] = field(default_factory=dict)
-    free: int = 0
-    received: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class BlockOutcome:
-    """What :meth:`PiecePicker.on_block_received` decided about one block."""
-
-    #: False for a block we already had (endgame duplicate) or never asked anyone for.
-    accepted: bool
-    #: All blocks of the piece are in: hand it to storage for verification.
-    piece_complete: bool
-    #: ``(peer, request)`` pairs to cancel: other peers asked for this same block.
-    cancels: tuple[tuple[Hashable, Request], ...] = ()
-
-
-_REJECTED = BlockOutcome(False, False)
-_ACCEPTED = BlockOutcome(True, False)
-_COMPLETED = BlockOutcome(True, True)
+__all__ = ["BLOCK_SIZE", "DEFAULT_PRIORITY", "BlockOutcome", "PiecePicker", "priorities_from_files"]
 
 
 class PiecePicker:
@@ -135,7 +93,6 @@ class PiecePicker:
         self.block_size = block_size
         self.sequential = sequential
         self.endgame_max_requesters = endgame_max_requesters
-        self.deadline_urgency = deadline_urgency
         self.have = have.copy() if have is not None else Bitfield(num_pieces)
         self._rng = rng
         rank = list(range(num_pieces))
@@ -150,11 +107,12 @@ class PiecePicker:
         )
         if len(self._priority) != num_pieces:
             raise ValueError("one priority per piece")
-        self._partial: dict[int, _Partial] = {}
-        self._deadlines: dict[int, float] = {}
-        self._cursor = 0  # sequential mode: no candidate below this index
-        self._buckets: dict[tuple[int, int], _IndexedSet] = {}
-        self._key: dict[int, tuple[int, int]] = {}
+        self._partial: dict[int, PartialPiece] = {}
+        self._deadlines = PieceDeadlines(deadline_urgency)
+        self._candidates = CandidateBuckets()
+        # Same dicts as the candidates' (read directly on the hot path).
+        self._buckets = self._candidates.buckets
+        self._key = self._candidates.key_of
         for index in range(num_pieces):
             self._add_candidate(index)
 
@@ -176,60 +134,11 @@ class PiecePicker:
         return self._priority[index] > 0 and index not in self.have and index not in self._partial
 
     def _add_candidate(self, index: int) -> None:
-        if not self._is_candidate(index) or index in self._key:
-            return
-        key = (self._priority[index], self._availability[index])
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _IndexedSet()
-        bucket.add(index)
-        self._key[index] = key
-        self._cursor = min(self._cursor, index)
-
-    def _remove_candidate(self, index: int) -> None:
-        key = self._key.pop(index, None)
-        if key is None:
-            return
-        bucket = self._buckets[key]
-        bucket.remove(index)
-        if not bucket:
-            del self._buckets[key]
-
-    def _availability_changed(self, index: int, delta: int) -> None:
-        self._shift_availability((index,), delta)
+        if self._is_candidate(index):
+            self._candidates.add(index, self._priority[index], self._availability[index])
 
     def _shift_availability(self, indices: Iterable[int], delta: int) -> None:
-        """Add ``delta`` to the availability of ``indices``, moving candidates between buckets.
-
-        Inlined bucket moves: a peer joining or leaving touches every piece it has.
-        """
-        availability = self._availability
-        key_of = self._key
-        buckets = self._buckets
-        for index in indices:
-            count = availability[index] + delta
-            availability[index] = count
-            old = key_of.get(index)
-            if old is None:
-                continue
-            bucket = buckets[old]
-            # _IndexedSet.remove, inlined
-            items, positions = bucket.items, bucket.positions
-            position = positions.pop(index)
-            last = items.pop()
-            if position < len(items):
-                items[position] = last
-                positions[last] = position
-            elif not items:
-                del buckets[old]
-            new = (old[0], count)
-            target = buckets.get(new)
-            if target is None:
-                target = buckets[new] = _IndexedSet()
-            # _IndexedSet.add, inlined (index is not in the target bucket)
-            target.positions[index] = len(target.items)
-            target.items.append(index)
-            key_of[index] = new
+        self._candidates.shift(indices, delta, self._availability)
 
     # ---------------------------------------------------------------- peers
 
@@ -253,7 +162,7 @@ class PiecePicker:
         pieces = self._peers[peer]
         if pieces is None or not pieces.set(index):
             return
-        self._availability_changed(index, 1)
+        self._shift_availability((index,), 1)
         if pieces.all():
             # Now a seed: count it once for every piece instead of per piece.
             self._shift_availability(range(self.num_pieces), -1)
@@ -295,8 +204,7 @@ class PiecePicker:
         if len(priorities) != self.num_pieces:
             raise ValueError("one priority per piece")
         self._priority = list(priorities)
-        self._buckets.clear()
-        self._key.clear()
+        self._candidates.clear()
         for index in range(self.num_pieces):
             self._add_candidate(index)
 
@@ -310,30 +218,34 @@ class PiecePicker:
         if not 0 <= index < self.num_pieces:
             raise ValueError(f"piece {index} out of range")
         if index not in self.have:
-            self._deadlines[index] = when
+            self._deadlines.due[index] = when
 
     def clear_deadlines(self) -> None:
         """Back to plain rarest-first (or sequential) order."""
-        self._deadlines.clear()
+        self._deadlines.due.clear()
 
     def displaced_requests(self, peer: Hashable, now: float) -> list[Request]:
         """The peer's requests for pieces without a deadline, to cancel when a piece due
         within ``deadline_urgency`` that the peer has is not started yet (a seek):
         else the seek waits behind a full pipeline of background blocks."""
         pieces = self._peers.get(peer, None)
-        urgent = self.deadline_urgency
-        if not any(
-            index in self._key and when - now <= urgent and (pieces is None or index in pieces)
-            for index, when in self._deadlines.items()
-        ):
+
+        def waiting(index: int) -> bool:
+            return index in self._key and (pieces is None or index in pieces)
+
+        if not self._deadlines.any_urgent(now, waiting):
             return []
-        deadlines = self._deadlines
+        deadlines = self._deadlines.due
         mine = self._peer_blocks.get(peer, ())
         return [self._request(i, block) for i, block in mine if i not in deadlines]
 
     def deadlines(self) -> dict[int, float]:
         """Pending deadlines, ``index -> when``."""
-        return dict(self._deadlines)
+        return dict(self._deadlines.due)
+
+    @property
+    def deadline_urgency(self) -> float:
+        return self._deadlines.urgency
 
     # -------------------------------------------------------------- picking
 
@@ -394,16 +306,12 @@ class PiecePicker:
                 return out
             partial = self._partial[index]
             if partial.free and priority[index] > 0 and usable(index):
-                self._take_free(peer, index, partial, count - len(out), out)
+                partial.take_free(peer, count - len(out), mine, out)
         while len(out) < count:
             new = self._next_new_piece(usable, allowed, pieces)
             if new is None:
                 break
-            self._remove_candidate(new)
-            blocks = self.blocks_in_piece(new)
-            partial = _Partial(bytearray(blocks), free=blocks)
-            self._partial[new] = partial
-            self._take_free(peer, new, partial, count - len(out), out)
+            self._start_piece(new).take_free(peer, count - len(out), mine, out)
         if len(out) < count and self.in_endgame:
             self._take_endgame(peer, count, out, mine, usable)
         return out
@@ -418,7 +326,8 @@ class PiecePicker:
     ) -> None:
         """Blocks of deadline pieces, earliest deadline first (duplicates when urgent)."""
         urgent: list[int] = []
-        for index in sorted(self._deadlines, key=self._deadlines.__getitem__):
+        mine = self._peer_blocks[peer]
+        for index in self._deadlines.earliest_first():
             if len(out) >= count:
                 return
             if self._priority[index] <= 0 or not usable(index):
@@ -427,34 +336,20 @@ class PiecePicker:
             if partial is None:
                 if index not in self._key:
                     continue
-                self._remove_candidate(index)
-                blocks = self.blocks_in_piece(index)
-                partial = self._partial[index] = _Partial(bytearray(blocks), free=blocks)
+                partial = self._start_piece(index)
             if partial.free:
-                self._take_free(peer, index, partial, count - len(out), out)
-            if now is not None and self._deadlines[index] - now <= self.deadline_urgency:
+                partial.take_free(peer, count - len(out), mine, out)
+            if self._deadlines.is_urgent(index, now):
                 urgent.append(index)
         if urgent and len(out) < count:
-            self._take_endgame(peer, count, out, self._peer_blocks[peer], urgent.__contains__)
+            self._take_endgame(peer, count, out, mine, urgent.__contains__)
 
-    def _take_free(
-        self, peer: Hashable, index: int, partial: _Partial, wanted: int, out: list[BlockKey]
-    ) -> None:
-        mine = self._peer_blocks[peer]
-        state = partial.state
-        requesters = partial.requesters
-        block_size = self.block_size
-        size = self._sizes[index]
-        block = state.find(_FREE)
-        while wanted > 0 and block >= 0:
-            state[block] = _REQUESTED
-            partial.free -= 1
-            requesters[block] = [peer]
-            mine.add((index, block))
-            begin = block * block_size
-            out.append((index, begin, min(block_size, size - begin)))
-            wanted -= 1
-            block = state.find(_FREE, block + 1)
+    def _start_piece(self, index: int) -> PartialPiece:
+        """Candidate ``index`` becomes a piece in progress."""
+        self._candidates.remove(index)
+        partial = PartialPiece.start(index, self._sizes[index], self.block_size)
+        self._partial[index] = partial
+        return partial
 
     def _take_endgame(
         self,
@@ -464,23 +359,13 @@ class PiecePicker:
         mine: set[tuple[int, int]],
         usable: Callable[[int], bool],
     ) -> None:
+        priority = self._priority
+        most = self.endgame_max_requesters
         for index, partial in self._partial.items():
             if partial.received == len(partial.state) or not usable(index):
                 continue
-            if self._priority[index] <= 0:
-                continue
-            for block, requesters in partial.requesters.items():
-                if len(out) >= count:
-                    return
-                if (
-                    partial.state[block] == _REQUESTED
-                    and peer not in requesters
-                    and len(requesters) < self.endgame_max_requesters
-                ):
-                    requesters.append(peer)
-                    mine.add((index, block))
-                    request = self._request(index, block)
-                    out.append((index, request.begin, request.length))
+            if priority[index] > 0 and not partial.take_duplicates(peer, count, most, mine, out):
+                return
 
     def _next_new_piece(
         self,
@@ -497,32 +382,8 @@ class PiecePicker:
                 return None
             return min(options, key=self._order_key)
         if self.sequential:
-            return self._next_in_sequence(usable)
-        for key in sorted(self._buckets, key=lambda k: (-k[0], k[1])):
-            items = self._buckets[key].items
-            size = len(items)
-            start = self._rng.randrange(size)
-            for step in range(size):
-                index = items[(start + step) % size]
-                if usable(index):
-                    return index
-        return None
-
-    def _next_in_sequence(self, usable: Callable[[int], bool]) -> int | None:
-        """Lowest-index usable candidate of the highest priority present.
-
-        Scans from a cursor below which no candidate exists, so streaming
-        from peers that have the pieces costs O(1) per piece, not O(pieces).
-        """
-        key_of = self._key
-        while self._cursor < self.num_pieces and self._cursor not in key_of:
-            self._cursor += 1
-        priority = self._priority
-        for level in sorted({key[0] for key in self._buckets}, reverse=True):
-            for index in range(self._cursor, self.num_pieces):
-                if index in key_of and priority[index] == level and usable(index):
-                    return index
-        return None
+            return self._candidates.in_sequence(self.num_pieces, self._priority, usable)
+        return self._candidates.rarest(self._rng, usable)
 
     def _order_key(self, index: int) -> tuple[int, int, int]:
         if self.sequential:
@@ -542,22 +403,22 @@ class PiecePicker:
         """
         partial = self._partial.get(index)
         if partial is None:
-            return _REJECTED
+            return REJECTED
         block, misaligned = divmod(begin, self.block_size)
         state = partial.state
         if misaligned or block >= len(state):
-            return _REJECTED
+            return REJECTED
         current = state[block]
-        if current == _RECEIVED:
+        if current == RECEIVED:
             mine = self._peer_blocks.get(peer)
             if mine is not None:
                 mine.discard((index, block))
-            return _REJECTED
+            return REJECTED
         if length != min(self.block_size, self._sizes[index] - begin):
-            return _REJECTED
-        if current == _FREE:
+            return REJECTED
+        if current == FREE:
             partial.free -= 1  # an unrequested block is still data we need
-        state[block] = _RECEIVED
+        state[block] = RECEIVED
         partial.received += 1
         partial.sources[block] = peer
         requesters = partial.requesters.pop(block, None)
@@ -576,7 +437,7 @@ class PiecePicker:
         complete = partial.received == len(state)
         if cancels:
             return BlockOutcome(True, complete, tuple(cancels))
-        return _COMPLETED if complete else _ACCEPTED
+        return COMPLETED if complete else ACCEPTED
 
     def on_request_failed(self, peer: Hashable, request: Request) -> None:
         """The request will not be answered (reject, choke, timeout, cancel): free the block."""
@@ -589,24 +450,15 @@ class PiecePicker:
 
     def _release(self, peer: Hashable, index: int, block: int) -> None:
         partial = self._partial.get(index)
-        if partial is None:
-            return
-        requesters = partial.requesters.get(block)
-        if requesters is None or peer not in requesters:
-            return
-        requesters.remove(peer)
-        if not requesters:
-            del partial.requesters[block]
-            if partial.state[block] == _REQUESTED:
-                partial.state[block] = _FREE
-                partial.free += 1
+        if partial is not None:
+            partial.release(peer, block)
 
     def on_piece_verified(self, index: int) -> None:
         """Storage verified and wrote piece ``index``."""
-        self._deadlines.pop(index, None)
+        self._deadlines.due.pop(index, None)
         self._drop_partial(index)
         self.have.set(index)
-        self._remove_candidate(index)
+        self._candidates.remove(index)
 
     def on_piece_failed(self, index: int) -> set[Hashable]:
         """The piece failed its hash: fetch it again; returns the peers that sent its blocks."""
@@ -614,7 +466,7 @@ class PiecePicker:
         self._add_candidate(index)
         return set(partial.sources.values()) if partial is not None else set()
 
-    def _drop_partial(self, index: int) -> _Partial | None:
+    def _drop_partial(self, index: int) -> PartialPiece | None:
         partial = self._partial.pop(index, None)
         if partial is not None:
             for block, requesters in partial.requesters.items():
@@ -645,22 +497,3 @@ class PiecePicker:
 
     def partial_pieces(self) -> list[int]:
         return list(self._partial)
-
-
-def priorities_from_files(
-    file_ranges: Iterable[tuple[int, int, int]], num_pieces: int, piece_length: int
-) -> list[int]:
-    """Per-piece priorities from ``(offset, length, priority)`` of each file in piece space.
-
-    A piece shared by several files takes the highest priority among them,
-    so a wanted file's boundary pieces are still fetched.
-    """
-    result = [0] * num_pieces
-    for offset, length, priority in file_ranges:
-        if length <= 0:
-            continue
-        first = offset // piece_length
-        last = min((offset + length - 1) // piece_length, num_pieces - 1)
-        for index in range(first, last + 1):
-            result[index] = max(result[index], priority)
-    return result

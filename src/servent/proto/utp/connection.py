@@ -201,8 +201,8 @@ class UtpConnection:
 
     def receive_packet(self, packet: Packet, now: float) -> None:
         if self.state is ConnectionState.CLOSED:
-            if packet.type is PacketType.FIN and self._incoming.finished:
-                self._ack_needed = True  # our last ACK was lost: the FIN is repeated
+            if packet.type in (PacketType.FIN, PacketType.DATA) and self._incoming.finished:
+                self._ack_needed = True  # our last ACK was lost: the FIN (or DATA) repeats
             return
         kind = packet.type
         if kind is PacketType.SYN:

@@ -1,0 +1,109 @@
+"""Per-piece block state of the picker and what it answers for an arriving block.
+
+A :class:`PartialPiece` hands out its own blocks (first free ones, or
+endgame duplicates) in one call per piece, so the picker's loops stay per
+piece, never per block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from servent.proto.peerwire.messages import Request
+from servent.proto.peerwire.requests import BlockKey
+
+#: Block states in :attr:`PartialPiece.state`.
+FREE, REQUESTED, RECEIVED = 0, 1, 2
+
+
+@dataclass(slots=True)
+class PartialPiece:
+    """A piece in progress: per-block state, requesters and sources."""
+
+    index: int
+    size: int
+    block_size: int
+    state: bytearray
+    requesters: dict[int, list[Hashable]] = field(default_factory=dict)
+    sources: dict[int, Hashable] = field(default_factory=dict)
+    free: int = 0
+    received: int = 0
+
+    @classmethod
+    def start(cls, index: int, size: int, block_size: int) -> PartialPiece:
+        blocks = -(-size // block_size)
+        return cls(index, size, block_size, bytearray(blocks), free=blocks)
+
+    def take_free(
+        self, peer: Hashable, wanted: int, mine: set[tuple[int, int]], out: list[BlockKey]
+    ) -> None:
+        """Up to ``wanted`` free blocks, now requested from ``peer``, appended to ``out``."""
+        index, size, block_size = self.index, self.size, self.block_size
+        state = self.state
+        requesters = self.requesters
+        block = state.find(FREE)
+        while wanted > 0 and block >= 0:
+            state[block] = REQUESTED
+            self.free -= 1
+            requesters[block] = [peer]
+            mine.add((index, block))
+            begin = block * block_size
+            out.append((index, begin, min(block_size, size - begin)))
+            wanted -= 1
+            block = state.find(FREE, block + 1)
+
+    def take_duplicates(
+        self,
+        peer: Hashable,
+        count: int,
+        max_requesters: int,
+        mine: set[tuple[int, int]],
+        out: list[BlockKey],
+    ) -> bool:
+        """Endgame: blocks in flight from other peers (below ``max_requesters`` each) also
+        requested from ``peer``, until ``out`` holds ``count``; False once it is full."""
+        index, size, block_size = self.index, self.size, self.block_size
+        state = self.state
+        for block, requesters in self.requesters.items():
+            if len(out) >= count:
+                return False
+            if (
+                state[block] == REQUESTED
+                and peer not in requesters
+                and len(requesters) < max_requesters
+            ):
+                requesters.append(peer)
+                mine.add((index, block))
+                begin = block * block_size
+                out.append((index, begin, min(block_size, size - begin)))
+        return True
+
+    def release(self, peer: Hashable, block: int) -> None:
+        """``peer`` will not send ``block``: free it when nobody else was asked."""
+        requesters = self.requesters.get(block)
+        if requesters is None or peer not in requesters:
+            return
+        requesters.remove(peer)
+        if not requesters:
+            del self.requesters[block]
+            if self.state[block] == REQUESTED:
+                self.state[block] = FREE
+                self.free += 1
+
+
+@dataclass(frozen=True, slots=True)
+class BlockOutcome:
+    """What :meth:`~servent.proto.picker.PiecePicker.on_block_received` decided about one block."""
+
+    #: False for a block we already had (endgame duplicate) or never asked anyone for.
+    accepted: bool
+    #: All blocks of the piece are in: hand it to storage for verification.
+    piece_complete: bool
+    #: ``(peer, request)`` pairs to cancel: other peers asked for this same block.
+    cancels: tuple[tuple[Hashable, Request], ...] = ()
+
+
+REJECTED = BlockOutcome(False, False)
+ACCEPTED = BlockOutcome(True, False)
+COMPLETED = BlockOutcome(True, True)
