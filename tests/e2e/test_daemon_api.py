@@ -276,6 +276,47 @@ def test_search_routes(daemon: Daemon) -> None:
     assert status == 404 and "0badc0de" in body["error"]
 
 
+def test_messaging_routes(daemon: Daemon) -> None:
+    """Contacts, blocks and messages through the API (delivery itself: test_messaging_*)."""
+    from servent.codec.node_id import format_node_id
+
+    other = format_node_id(bytes(range(32)))
+    contact = call(
+        daemon, "POST", "/api/contacts", "/api/contacts", body={"id": other, "name": "Zed"}
+    )
+    assert contact == {**contact, "id": other, "name": "Zed", "unread": 0}  # type: ignore[dict-item]
+    assert call(daemon, "GET", "/api/contacts", "/api/contacts") == [contact]
+    call(daemon, "DELETE", f"/api/contacts/{other}", "/api/contacts/{node_id}")
+    daemon.ok("POST", "/api/contacts", {"id": other})
+    call(daemon, "DELETE", f"/api/contacts?id={other}", "/api/contacts")
+    assert daemon.call("DELETE", f"/api/contacts/{other}")[0] == 404
+    assert daemon.call("POST", "/api/contacts", {"id": "nope"})[0] == 400
+
+    status, queued = daemon.call("POST", "/api/messages", {"to": other, "text": "hi", "wait": 0.5})
+    CALLED.add(("post", "/api/messages"))
+    assert status == 202 and queued["delivered"] is None and queued["to"] == other
+    outbox = call(daemon, "GET", "/api/messages/outbox", "/api/messages/outbox")
+    assert [m["id"] for m in outbox] == [queued["id"]]  # type: ignore[attr-defined]
+    sent = call(daemon, "GET", "/api/messages?direction=out", "/api/messages")
+    assert [m["text"] for m in sent] == ["hi"]  # type: ignore[attr-defined]
+    too_big = daemon.call("POST", "/api/messages", {"to": other, "text": "x" * 65_537})
+    assert too_big[0] == 400 and "64 KiB" in too_big[1]["error"]
+    everyone = daemon.ok(
+        "POST", "/api/messages", {"broadcast": True, "text": "all", "channel": "c"}
+    )
+    assert everyone["channel"] == "c" and everyone["to"] is None
+    assert call(daemon, "GET", "/api/messages/unread", "/api/messages/unread") == {
+        "direct": {},
+        "channels": {},
+    }
+    call(daemon, "POST", "/api/messages/read", "/api/messages/read", body={"channel": "c"})
+    call(daemon, "POST", "/api/blocked", "/api/blocked", body={"id": other})
+    assert call(daemon, "GET", "/api/blocked", "/api/blocked") == [other]
+    call(daemon, "DELETE", f"/api/blocked/{other}", "/api/blocked/{node_id}")
+    network = call(daemon, "GET", "/api/messaging", "/api/messaging")
+    assert network["outbox"] == 1 and network["neighbours"] == []  # type: ignore[index]
+
+
 def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
     from servent.codec.share_key import KeyKind, format_share_key, parse_share_key
 

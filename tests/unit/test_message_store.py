@@ -92,3 +92,21 @@ def test_a_queued_message_survives_kill_9_right_after_the_call(tmp_path: Path) -
     assert proc.returncode == -signal.SIGKILL and proc.stdout == "queued\n"
     assert [m.id for m in MessageStore(tmp_path).outbox()] == [b"k"]
     assert os.path.exists(tmp_path / "messages.sqlite3")
+
+
+def test_listing_keeps_the_newest_by_conversation_and_channel(tmp_path: Path) -> None:
+    store = MessageStore(tmp_path)
+    for n in range(5):
+        store.receive(incoming(bytes([n]), BOB, time=float(n)))
+    store.receive(incoming(b"carol", CAROL, time=9.0))
+    for ident, channel in ((b"x", ""), (b"y", "news"), (b"z", "news")):
+        store.receive(StoredMessage(ident, "in", "broadcast", CAROL, channel, "b", 10.0))
+    newest = store.messages(limit=3)
+    assert [m.id for m in newest] == [b"x", b"y", b"z"]  # the newest 3, oldest first
+    assert [m.id for m in store.messages(peer=BOB, limit=2)] == [b"\x03", b"\x04"]
+    assert [m.id for m in store.messages(peer=CAROL)] == [b"carol"]
+    assert [m.id for m in store.messages(channel="news")] == [b"y", b"z"]
+    assert store.unread_channels() == {"": 1, "news": 2}
+    store.mark_read_channel("news")
+    assert store.unread_channels() == {"": 1}
+    assert store.unread_counts() == {BOB: 5, CAROL: 1}  # broadcasts are not conversations

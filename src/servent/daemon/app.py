@@ -42,6 +42,7 @@ from servent.daemon.api import (
     update_settings,
     web_file,
 )
+from servent.daemon.messages_api import MESSAGE_ROUTES
 from servent.daemon.routes import Param, Route, Schema, array_of, obj, ref
 from servent.daemon.search_api import SEARCH_ROUTES
 from servent.daemon.stream_routes import create_stream, prepare_streaming, serve_stream
@@ -182,4 +183,5 @@ ROUTES: tuple[Route, ...] = (
         "GET", "/ui/{name}", web_file, "The web UI's files (html, css, js)", _HTML,
         content_type="text/html", public=True,
     ),
+    *MESSAGE_ROUTES,
 )

@@ -30,6 +30,11 @@ PATH_PARAMS = {
     "token": Param("token", {"type": "string"}, "the stream URL's own key"),
     "file": Param("file", {"type": "integer", "minimum": 0}, "a file's index in the torrent"),
     "short": Param("short", {"type": "string", "pattern": "^[0-9a-f]{8}$"}, "a result's short ID"),
+    "node_id": Param(
+        "node_id",
+        {"type": "string", "pattern": "^[a-z2-7]{55}$"},
+        "a node ID (base32 of its public key and a checksum, 55 characters)",
+    ),
 }
 
 
@@ -62,7 +67,7 @@ def _responses(route: Route) -> dict[str, Any]:
     if route.body is not None or route.query or path_params(route.path):
         responses["400"] = _ERROR
     responses["401"] = _ERROR
-    if "id" in path_params(route.path):
+    if {"id", "node_id"} & set(path_params(route.path)):
         responses["404"] = _ERROR
     return responses
 

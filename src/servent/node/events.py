@@ -30,6 +30,8 @@ __all__ = [
     "EventsDropped",
     "FilePrioritiesChanged",
     "FolderShared",
+    "MessageDelivered",
+    "MessageReceived",
     "MetadataReceived",
     "NodeEvent",
     "PeerBanned",
@@ -201,6 +203,28 @@ class DhtReady(NodeEvent):
     """The DHT bootstrap found nodes: lookups can start."""
 
     nodes: int
+
+
+# -- messages ---------------------------------------------------------------------
+
+
+@event_type("message_received")
+@dataclass(frozen=True, slots=True)
+class MessageReceived(NodeEvent):
+    """A direct message or a broadcast arrived and was stored; ``message`` is as
+    ``servent messages --json`` shows it (plus ``direction``, ``kind``, ...)."""
+
+    message: dict[str, Any]
+
+
+@event_type("message_delivered")
+@dataclass(frozen=True, slots=True)
+class MessageDelivered(NodeEvent):
+    """The recipient of direct message ``id`` acknowledged it (it left the outbox)."""
+
+    id: str
+    to: str
+    delivered: float
 
 
 @event_type("events_dropped")

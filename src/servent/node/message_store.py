@@ -183,13 +183,30 @@ class MessageStore:
                     "UPDATE messages SET read = 1 WHERE direction = 'in' AND peer = ?", (peer,)
                 )
 
+    def mark_read_channel(self, channel: str) -> None:
+        """Mark the received broadcasts of one channel (``""``: the whole network) read."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE messages SET read = 1 WHERE direction = 'in' AND kind = 'broadcast'"
+                " AND COALESCE(channel, '') = ?",
+                (channel,),
+            )
+
     def get(self, message_id: bytes) -> StoredMessage | None:
         found = self._select("id = ?", (message_id,))
         return found[0] if found else None
 
     def messages(
-        self, *, direction: str | None = None, since: float | None = None, limit: int = 1000
+        self,
+        *,
+        direction: str | None = None,
+        since: float | None = None,
+        limit: int = 1000,
+        peer: bytes | None = None,
+        channel: str | None = None,
     ) -> list[StoredMessage]:
+        """Messages oldest first, the newest ``limit`` of them; ``peer`` keeps the direct
+        messages with one node, ``channel`` the broadcasts of one channel."""
         clauses: list[str] = []
         args: list[object] = []
         if direction is not None:
@@ -198,8 +215,20 @@ class MessageStore:
         if since is not None:
             clauses.append("time > ?")
             args.append(since)
+        if peer is not None:
+            clauses.append("kind = 'direct' AND peer = ?")
+            args.append(peer)
+        if channel is not None:
+            clauses.append("kind = 'broadcast' AND COALESCE(channel, '') = ?")
+            args.append(channel)
         where = " AND ".join(clauses) or "1"
-        return self._select(where, tuple(args), limit=limit)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE {where}"
+                " ORDER BY time DESC, rowid DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_message(row) for row in reversed(rows)]
 
     def unread_counts(self) -> dict[bytes, int]:
         with self._lock:
@@ -208,6 +237,15 @@ class MessageStore:
                 " AND kind = 'direct' GROUP BY peer"
             ).fetchall()
         return {bytes(peer): int(count) for peer, count in rows}
+
+    def unread_channels(self) -> dict[str, int]:
+        """Unread received broadcasts per channel (``""``: the whole network)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT COALESCE(channel, ''), COUNT(*) FROM messages WHERE direction = 'in'"
+                " AND read = 0 AND kind = 'broadcast' GROUP BY COALESCE(channel, '')"
+            ).fetchall()
+        return {str(channel): int(count) for channel, count in rows}
 
     def _select(
         self, where: str, args: tuple[object, ...] = (), *, limit: int = 100_000

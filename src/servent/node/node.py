@@ -47,6 +47,7 @@ from servent.node.events import (
     TorrentRemoved,
     TorrentResumed,
 )
+from servent.node.messaging import NodeMessaging
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
 from servent.node.presence import NodePresence
@@ -96,7 +97,7 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams):
+class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams, NodeMessaging):
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(
@@ -124,6 +125,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self._init_presence()
         self._init_reachability()
         self.sync = SyncShares(self, lambda: self._dht)
+        self._init_messaging()
         self.search = SearchService(self, lambda: self._dht)
 
     # -- lifecycle ------------------------------------------------------------
@@ -171,6 +173,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._start_presence()
             self._start_port_mapping()
             self._serve_connect_back()
+            await self._start_messaging()
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -212,6 +215,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:
             self._totals.save(self._store)
+        await self._stop_messaging()
         await self._stop_presence()
         await self._stop_port_mapping()
         await self._engine.close()
@@ -240,6 +244,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         if await bootstrap_dht(driver, self.config.dht_bootstrap):
             self._events.emit(DhtReady(nodes=len(driver.node.routing_table)))
             self._presence_dht_ready()
+            self._messaging_network_ready()
 
     async def _stop_dht(self) -> None:
         if self._dht is not None:

@@ -1,0 +1,129 @@
+"""The Messages view in a real headless Chromium (Debian package) driven by Playwright.
+
+Two daemons find each other by node ID through a private loopback DHT (a
+third daemon is its entry point).  In A's browser: add B as a contact, send
+B a message and see it delivered; a message from B shows as an unread count
+on B's conversation until it is opened; a broadcast from B shows on the
+Everyone channel.  Screenshots go to ``test-artifacts/web-ui/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from daemon_process import Daemon, start_daemon
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-ui"
+DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
+TIMEOUT_MS = 60_000
+WAIT = 60.0
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[tuple[Daemon, Daemon]]:
+    started: list[Daemon] = []
+    try:
+        entry = start_daemon(tmp_path / "entry", *DHT_FLAGS, "--dht-bootstrap", "127.0.0.1:9")
+        started.append(entry)
+        host, port = entry.ok("GET", "/api/status")["dht_address"]
+        for name in ("ann", "bob"):
+            started.append(
+                start_daemon(
+                    tmp_path / name, *DHT_FLAGS, "--dht-bootstrap", f"{host}:{port}", "--name", name
+                )
+            )
+        for daemon in started[1:]:
+            deadline = time.monotonic() + WAIT
+            while daemon.ok("GET", "/api/status")["dht_nodes"] < 1:
+                assert time.monotonic() < deadline, "a daemon did not join the DHT"
+                time.sleep(0.2)  # polling another process's API
+        yield started[1], started[2]
+    finally:
+        for daemon in started:
+            daemon.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_messages_view_conversations_unread_counts_and_broadcasts(
+    daemons: tuple[Daemon, Daemon], page: Page
+) -> None:
+    ann, bob = daemons
+    ann_id = ann.ok("GET", "/api/identity")["id"]
+    bob_id = bob.ok("GET", "/api/identity")["id"]
+
+    page.goto(f"{ann.url}/#token={ann.token}")
+    page.get_by_test_id("nav-messages").click()
+    expect(page.get_by_test_id("own-id")).to_contain_text(ann_id)
+    expect(page.get_by_test_id("conversation-title")).to_have_text("Everyone")
+
+    # Add Bob, open his conversation, write to him: the message is delivered.
+    page.get_by_test_id("contact-id").fill(bob_id)
+    page.get_by_test_id("contact-name").fill("Bob")
+    page.get_by_test_id("contact-add").click()
+    bob_item = page.locator(f'[data-testid="conversation"][data-key="{bob_id}"]')
+    expect(bob_item).to_contain_text("Bob")
+    bob_item.click()
+    expect(page.get_by_test_id("conversation-title")).to_have_text("Bob")
+    page.get_by_test_id("compose-text").fill("Hello Bob, from the browser")
+    page.get_by_test_id("compose-send").click()
+    mine = page.get_by_test_id("chat-message").filter(has_text="Hello Bob, from the browser")
+    expect(mine.get_by_test_id("message-meta")).to_contain_text("delivered ✓")
+    inbox = bob.ok("GET", "/api/messages?direction=in")
+    assert [(m["from"], m["text"]) for m in inbox] == [(ann_id, "Hello Bob, from the browser")]
+    _shot(page, "messages-01-delivered")
+
+    # Back on the Everyone channel, Bob's answer shows as an unread count.
+    page.locator('[data-testid="conversation"][data-kind="channel"][data-key=""]').click()
+    expect(page.get_by_test_id("conversation-title")).to_have_text("Everyone")
+    bob.ok("POST", "/api/messages", {"to": ann_id, "text": "Hi Ann!", "wait": WAIT})
+    expect(bob_item.get_by_test_id("unread")).to_have_text("1")
+    _shot(page, "messages-02-unread")
+    bob_item.click()
+    expect(page.get_by_test_id("chat-message").filter(has_text="Hi Ann!")).to_contain_text("Bob")
+    expect(bob_item.get_by_test_id("unread")).to_have_count(0)
+
+    # A broadcast from Bob reaches Ann's Everyone channel (by gossip over their channel).
+    deadline = time.monotonic() + WAIT
+    while not bob.ok("GET", "/api/messaging")["neighbours"]:
+        assert time.monotonic() < deadline, "no gossip neighbour"
+        time.sleep(0.2)  # polling another process's API
+    bob.ok("POST", "/api/messages", {"broadcast": True, "text": "Bob says hi to everyone"})
+    everyone = page.locator('[data-testid="conversation"][data-kind="channel"][data-key=""]')
+    expect(everyone.get_by_test_id("unread")).to_have_text("1")
+    everyone.click()
+    expect(page.get_by_test_id("message-list")).to_contain_text("Bob says hi to everyone")
+    _shot(page, "messages-03-broadcast")
