@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
+    from servent.node.config import Config
     from servent.storage.resume import ResumeStore
 
 log = logging.getLogger(__name__)
@@ -155,3 +156,18 @@ class TorrentEngine(Protocol):
     async def read_verified(self, torrent_id: str, index: int, offset: int, length: int) -> bytes:
         """Bytes of a verified piece (raises :class:`ServentError` if it is not verified)."""
         ...
+
+
+def swarm_engine_for(config: Config, client_version: str) -> TorrentEngine:
+    """The engine a node runs: the swarm engine, set up from the node's settings."""
+    from servent.node.swarm_engine import SwarmTorrentEngine
+
+    return SwarmTorrentEngine(
+        listen_host=config.listen_host,
+        listen_port=config.listen_port,
+        lsd=config.lsd_enabled,
+        encryption=config.encryption,
+        client_version=client_version,
+        utp=config.utp_enabled,
+        utp_preference=config.utp_preference,
+    )

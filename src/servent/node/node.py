@@ -29,11 +29,7 @@ from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
-from servent.node.engine import (
-    PeerStatus,
-    TorrentEngine,
-    TorrentSpec,
-)
+from servent.node.engine import PeerStatus, TorrentEngine, TorrentSpec, swarm_engine_for
 from servent.node.events import (
     DhtReady,
     EventHub,
@@ -109,7 +105,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self._events = EventHub(EVENT_QUEUE_SIZE)
         self._own_engine = engine is None
         self._engine: TorrentEngine = (
-            engine if engine is not None else _swarm_engine(config, client_version)
+            engine if engine is not None else swarm_engine_for(config, client_version)
         )
         self._engine.on_metadata = self._metadata_received
         self._engine.on_event = self._events.emit
@@ -158,7 +154,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
         if self._own_engine:  # built again: stored settings (listen_port) may have changed
-            self._engine = _swarm_engine(self.config, self._client_version)
+            self._engine = swarm_engine_for(self.config, self._client_version)
             self._engine.on_metadata = self._metadata_received
             self._engine.on_event = self._events.emit
         self._started = True
@@ -491,16 +487,3 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
                 totals.observe(torrent_id, engine_status.downloaded, engine_status.uploaded)
             await asyncio.sleep(STATUS_INTERVAL)
 
-
-def _swarm_engine(config: Config, client_version: str) -> TorrentEngine:
-    from servent.node.swarm_engine import SwarmTorrentEngine
-
-    return SwarmTorrentEngine(
-        listen_host=config.listen_host,
-        listen_port=config.listen_port,
-        lsd=config.lsd_enabled,
-        encryption=config.encryption,
-        client_version=client_version,
-        utp=config.utp_enabled,
-        utp_preference=config.utp_preference,
-    )
