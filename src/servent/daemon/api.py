@@ -98,7 +98,8 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
     try:
         value = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -175,7 +176,7 @@ async def add_torrent(request: web.Request) -> web.Response:
         save_path = request.query.get("save_path")
         peers = _peers(request.query.getall("peer", []))
     else:
-        body = await _body(request)
+        body = await json_object(request)
         save_path = _string(body, "save_path", required=False)
         peers = _peers(body.get("peers", []))
         given = [k for k in ("magnet", "torrent", "path") if k in body]
@@ -233,7 +234,7 @@ async def list_files(request: web.Request) -> web.Response:
 async def set_priorities(request: web.Request) -> web.Response:
     """``{"priorities": [p, ...]}`` (every file) or ``{"priorities": {"index": p}}``."""
     node, torrent_id = _node(request), _id(request)
-    body = await _body(request)
+    body = await json_object(request)
     value = body.get("priorities")
     priorities: list[int] | dict[int, int]
     if isinstance(value, list):
@@ -262,7 +263,7 @@ def _limit(body: dict[str, Any], key: str) -> int | None:
 
 async def set_torrent_limits(request: web.Request) -> web.Response:
     node, torrent_id = _node(request), _id(request)
-    body = await _body(request)
+    body = await json_object(request)
     unknown = set(body) - {"download_rate_limit", "upload_rate_limit"}
     if unknown:
         raise web.HTTPBadRequest(reason=f"unknown field {sorted(unknown)[0]!r}")
@@ -280,7 +281,7 @@ async def get_settings(request: web.Request) -> web.Response:
 
 async def update_settings(request: web.Request) -> web.Response:
     node = _node(request)
-    body = await _body(request)
+    body = await json_object(request)
     if not body:
         raise web.HTTPBadRequest(reason="no setting given")
     restart = await node.update_settings(body)
@@ -311,7 +312,7 @@ async def add_share(request: web.Request) -> web.Response:
     """``{"path", "with_peer"?: true | "HOST:PORT"}``: with_peer puts this node in the
     magnet as ``x.pe``, so a peer without trackers or DHT finds it from the link alone."""
     node = _node(request)
-    body = await _body(request)
+    body = await json_object(request)
     path = _string(body, "path")
     assert path is not None
     with_peer = body.get("with_peer", False)

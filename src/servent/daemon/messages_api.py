@@ -6,12 +6,11 @@ Thin handlers over :class:`~servent.node.messaging.Messenger`, declared once in
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from servent.daemon.api import NODE_KEY
+from servent.daemon.api import NODE_KEY, json_object
 from servent.daemon.routes import Param, Route, Schema, array_of, obj
 from servent.node.messaging import Messenger, RateLimitedError
 
@@ -24,16 +23,6 @@ MAX_LIMIT = 10_000
 
 def _messenger(request: web.Request) -> Messenger:
     return request.app[NODE_KEY].messenger
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        value = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(reason="the request body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise web.HTTPBadRequest(reason="the request body must be a JSON object")
-    return value
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -73,7 +62,7 @@ async def list_contacts(request: web.Request) -> web.Response:
 
 
 async def add_contact(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     node_id = _text(body, "id")
     assert node_id is not None
     contact = _messenger(request).add_contact(node_id, _text(body, "name", required=False))
@@ -94,7 +83,7 @@ async def list_blocked(request: web.Request) -> web.Response:
 
 
 async def block(request: web.Request) -> web.Response:
-    node_id = _text(await _body(request), "id")
+    node_id = _text(await json_object(request), "id")
     assert node_id is not None
     _messenger(request).block(node_id)
     return web.json_response({"blocked": node_id}, status=201)
@@ -129,7 +118,7 @@ async def list_messages(request: web.Request) -> web.Response:
 async def post_message(request: web.Request) -> web.Response:
     """``{"to", "text", "wait"}`` sends a direct message (201 once delivered, 202 while it
     waits in the outbox); ``{"broadcast": true, "text", "channel"}`` broadcasts."""
-    body = await _body(request)
+    body = await json_object(request)
     text = _text(body, "text")
     assert text is not None
     messenger = _messenger(request)
@@ -155,7 +144,7 @@ async def list_outbox(request: web.Request) -> web.Response:
 
 
 async def mark_read(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     messenger = _messenger(request)
     messenger.mark_read(
         peer=_text(body, "peer", required=False), channel=_text(body, "channel", required=False)
