@@ -112,7 +112,20 @@ COMPONENTS: dict[str, Schema] = {
             "reachable": {"description": "peers outside can dial this node (null: not known yet)"},
             "nat": {"enum": ["none", "mapped", "cone", "symmetric", "unknown"]},
         },
-        extra={"version": {"type": "string"}},
+        extra={
+            "version": {"type": "string"},
+            "search": {
+                "type": "object",
+                "description": "the node's search role, when search runs",
+                "properties": {
+                    "role": {"type": "string", "enum": ["leaf", "supernode"]},
+                    "supernodes_known": {"type": "integer"},
+                    "registrars": {"type": "integer"},
+                    "index_entries": {"type": "integer"},
+                    "searchable": {"type": "boolean"},
+                },
+            },
+        },
     ),
     "Share": dataclass_schema(
         ShareResult,
