@@ -152,3 +152,70 @@ def _wire(router: str, router_if: str, router_addr: str, host: str, host_addr: s
     run("ip", "-n", router, "link", "set", router_if, "up")
     run("ip", "-n", host, "addr", "add", host_addr, "dev", "eth0")
     run("ip", "-n", host, "link", "set", "eth0", "up")
+
+
+#: The two-NAT lab: hub (the "Internet", with a public host) and two LANs behind routers.
+HUB_IP = "11.77.0.2"
+TWO_NAT_SIDES = (
+    ("11.77.0.1", "11.77.0.2", "192.168.77.1", "192.168.77.2"),
+    ("11.78.0.1", "11.78.0.2", "192.168.78.1", "192.168.78.2"),
+)
+"""Per side: the router's public address, the hub's address facing it, the router's
+LAN address and the LAN host's address."""
+
+
+@dataclass
+class TwoNatLab:
+    hub: str
+    routers: tuple[str, str]
+    lans: tuple[str, str]
+
+    def iptables(self, side: int, *args: str) -> str:
+        return run("ip", "netns", "exec", self.routers[side], IPTABLES, *args)
+
+
+@contextlib.contextmanager
+def two_nat_lab(*, symmetric: bool = False) -> Iterator[TwoNatLab]:
+    """``lan0 -- router0 -- hub -- router1 -- lan1``: two hosts behind two NATs and a
+    public host (``hub``, at :data:`HUB_IP`) that both reach.  The hub routes between
+    the routers (a packet with TTL 2 from a LAN dies in the hub, as on the Internet it
+    dies before the other side).  ``symmetric``: both routers SNAT ``--random-fully``;
+    else both MASQUERADE (port-preserving, cone-like).  Removed on exit."""
+    missing = [tool for tool in (IPTABLES,) if shutil.which(tool) is None]
+    assert not missing, f"scripts/test installs these Debian packages: {missing}"
+    tag = uuid.uuid4().hex[:6]
+    lab = TwoNatLab(f"nh{tag}", (f"nr0{tag}", f"nr1{tag}"), (f"nl0{tag}", f"nl1{tag}"))
+    made: list[str] = []
+    try:
+        for ns in (lab.hub, *lab.routers, *lab.lans):
+            run("ip", "netns", "add", ns)
+            made.append(ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "netns", "exec", lab.hub, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for side, (router_wan, hub_ip, router_lan, lan_ip) in enumerate(TWO_NAT_SIDES):
+            router, lan = lab.routers[side], lab.lans[side]
+            _link(lab.hub, f"h{side}", f"{hub_ip}/24", router, "wan", f"{router_wan}/24")
+            _link(router, "lan", f"{router_lan}/24", lan, "eth0", f"{lan_ip}/24")
+            run("ip", "-n", router, "route", "add", "default", "via", hub_ip)
+            run("ip", "-n", lan, "route", "add", "default", "via", router_lan)
+            run("ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            nat = (
+                ["SNAT", "--to-source", router_wan, "--random-fully"]
+                if symmetric
+                else ["MASQUERADE"]
+            )
+            lab.iptables(side, "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", *nat)
+        yield lab
+    finally:
+        for ns in reversed(made):
+            subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+
+
+def _link(left: str, left_if: str, left_addr: str, right: str, right_if: str,
+          right_addr: str) -> None:  # fmt: skip
+    """A veth pair between two namespaces, addressed and up."""
+    run("ip", "-n", left, "link", "add", left_if, "type", "veth",
+        "peer", "name", right_if, "netns", right)  # fmt: skip
+    for ns, name, addr in ((left, left_if, left_addr), (right, right_if, right_addr)):
+        run("ip", "-n", ns, "addr", "add", addr, "dev", name)
+        run("ip", "-n", ns, "link", "set", name, "up")

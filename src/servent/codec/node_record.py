@@ -1,6 +1,7 @@
 """The value of a node's BEP 44 address record (``docs/node-channel.md`` section 9).
 
-Pure encode/decode of ``{"v": 1, "a": [compact addresses], "t": time, "n": name}``;
+Pure encode/decode of ``{"v": 1, "a": [compact addresses], "t": time, "n": name,
+"r": [relay key + compact address]}`` (``r``: ``docs/relay.md``);
 signing and the DHT round trip live in :mod:`servent.net.node_record`.
 """
 
@@ -17,6 +18,7 @@ __all__ = [
     "RECORD_SALT",
     "NodeRecord",
     "NodeRecordError",
+    "RelayRef",
     "decode_node_record",
     "encode_node_record",
 ]
@@ -26,10 +28,20 @@ RECORD_SALT = b"servent-node"
 RECORD_VERSION = 1
 MAX_ADDRESSES = 8
 MAX_NAME_BYTES = 64
+MAX_RELAYS = 2
+KEY_SIZE = 32
 
 
 class NodeRecordError(DecodeError):
     """An address record value is malformed (types, sizes, no usable address)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelayRef:
+    """A relay that forwards to the node: the relay's key and where it listens."""
+
+    key: bytes
+    address: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,7 @@ class NodeRecord:
     addresses: tuple[Address, ...]
     time: int
     name: str | None = None
+    relays: tuple[RelayRef, ...] = ()
 
 
 def encode_node_record(record: NodeRecord) -> dict[bytes, BValue]:
@@ -55,7 +68,34 @@ def encode_node_record(record: NodeRecord) -> dict[bytes, BValue]:
         if len(name) > MAX_NAME_BYTES:
             raise NodeRecordError(f"display name longer than {MAX_NAME_BYTES} bytes")
         value[b"n"] = name
+    if record.relays:
+        value[b"r"] = _encode_relays(record.relays)
     return value
+
+
+def _encode_relays(relays: tuple[RelayRef, ...]) -> list[BValue]:
+    if len(relays) > MAX_RELAYS or any(len(r.key) != KEY_SIZE for r in relays):
+        raise NodeRecordError(f"a record names at most {MAX_RELAYS} relays by 32-byte key")
+    try:
+        return [relay.key + encode_peer(relay.address) for relay in relays]
+    except CompactEncodingError as exc:
+        raise NodeRecordError(f"cannot publish relay: {exc}") from None
+
+
+def _relays(raw: BValue | None) -> tuple[RelayRef, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_RELAYS:
+        raise NodeRecordError(f"r lists at most {MAX_RELAYS} relays")
+    relays = []
+    for entry in raw:
+        if not isinstance(entry, bytes) or len(entry) not in (KEY_SIZE + 6, KEY_SIZE + 18):
+            raise NodeRecordError("a relay is a 32-byte key and a compact address")
+        try:
+            relays.append(RelayRef(entry[:KEY_SIZE], decode_peer(entry[KEY_SIZE:])))
+        except CompactEncodingError as exc:
+            raise NodeRecordError(str(exc)) from None
+    return tuple(relays)
 
 
 def decode_node_record(value: BValue) -> NodeRecord:
@@ -78,7 +118,7 @@ def decode_node_record(value: BValue) -> NodeRecord:
             addresses.append(decode_peer(entry))
         except CompactEncodingError as exc:
             raise NodeRecordError(str(exc)) from None
-    return NodeRecord(tuple(addresses), made, _name(value.get(b"n")))
+    return NodeRecord(tuple(addresses), made, _name(value.get(b"n")), _relays(value.get(b"r")))
 
 
 def _name(raw: BValue | None) -> str | None:

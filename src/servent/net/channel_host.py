@@ -75,6 +75,8 @@ class ChannelHost:
         #: that completed its handshake, and with each such channel once it is over.
         self.on_channel_open: list[Callable[[NodeChannel], None]] = []
         self.on_channel_closed: list[Callable[[NodeChannel], None]] = []
+        #: Tried in turn when no address of a node answers (hole punch, relay).
+        self.fallbacks: list[Callable[[bytes], Awaitable[NodeChannel]]] = []
 
     # -- accepting (called by the listener) --------------------------------------------
 
@@ -114,6 +116,18 @@ class ChannelHost:
         channel = NodeChannel(self, conn)
         self._all.add(channel)
         return channel
+
+    def new_channel(self, *, initiator: bool, expected: bytes | None = None) -> NodeChannel:
+        """A channel for a transport made elsewhere (a relay circuit's end, a hole
+        punch's uTP dial); the caller connects it and awaits ``handshake_done``."""
+        channel = self._new_channel(initiator=initiator, expected=expected)
+        if not initiator:
+            self._pending.add(channel)
+        return channel
+
+    def discard(self, channel: NodeChannel) -> None:
+        """Forget a channel from :meth:`new_channel` that never connected."""
+        self._forget(channel)
 
     # -- dialling ------------------------------------------------------------------
 
@@ -183,6 +197,11 @@ class ChannelHost:
                 return await self.dial(host, port, expected=public_key)
             except (ChannelError, OSError) as exc:
                 failures.append(f"{host}:{port}: {exc}")
+        for fallback in self.fallbacks:  # a hole punch, a relay (net/relay.py)
+            try:
+                return await fallback(public_key)
+            except (ChannelError, OSError) as exc:
+                failures.append(str(exc))
         reason = "; ".join(failures) if failures else "no address found"
         raise ChannelError(f"cannot reach node {name} ({reason})")
 

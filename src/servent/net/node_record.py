@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 from servent.codec.compact import Address
 from servent.codec.node_record import (
     MAX_ADDRESSES,
+    MAX_RELAYS,
     RECORD_SALT,
     NodeRecord,
     NodeRecordError,
+    RelayRef,
     decode_node_record,
     encode_node_record,
 )
@@ -76,6 +78,7 @@ class AddressPublisher:
         addresses: Callable[[], Sequence[Address]],
         *,
         name: str | None = None,
+        relays: Callable[[], Sequence[RelayRef]] = tuple,
         republish_interval: float = REPUBLISH_INTERVAL,
         check_interval: float = CHECK_INTERVAL,
     ) -> None:
@@ -83,10 +86,12 @@ class AddressPublisher:
         self.identity = identity
         self.addresses = addresses
         self.name = name
+        self.relays = relays
         self.republish_interval = republish_interval
         self.check_interval = check_interval
         #: The addresses of the last record the DHT stored, and how many were stored.
         self.published: tuple[Address, ...] = ()
+        self.published_relays: tuple[RelayRef, ...] = ()
         self.publications = 0
         self._changed = asyncio.Event()
 
@@ -99,8 +104,10 @@ class AddressPublisher:
         next_publish = loop.time()
         while True:
             current = tuple(dict.fromkeys(self.addresses()))[:MAX_ADDRESSES]
-            if current and (loop.time() >= next_publish or current != self.published):
-                published = await self._publish(current)
+            relays = tuple(self.relays())[:MAX_RELAYS]
+            changed = (current, relays) != (self.published, self.published_relays)
+            if current and (loop.time() >= next_publish or changed):
+                published = await self._publish(current, relays)
                 interval = self.republish_interval if published else self.check_interval
                 next_publish = loop.time() + interval
             wait = self.check_interval
@@ -115,8 +122,8 @@ class AddressPublisher:
                 await self._changed.wait()
         self._changed.clear()
 
-    async def _publish(self, addresses: tuple[Address, ...]) -> bool:
-        record = NodeRecord(addresses, int(time.time()), self.name)
+    async def _publish(self, addresses: tuple[Address, ...], relays: tuple[RelayRef, ...]) -> bool:
+        record = NodeRecord(addresses, int(time.time()), self.name, relays)
         try:
             done = await publish_node_record(self.dht, self.identity, record)
         except (DhtError, NodeRecordError) as exc:
@@ -125,7 +132,7 @@ class AddressPublisher:
         if done.stored == 0:
             log.debug("address record stored nowhere yet (%s); trying again", done.error)
             return False
-        self.published = addresses
+        self.published, self.published_relays = addresses, relays
         self.publications += 1
         log.info("address record published (seq %s) on %d nodes", done.seq, done.stored)
         return True

@@ -79,6 +79,11 @@ class Config:
     utp_preference: str = "prefer-tcp"
     """How to dial: "prefer-tcp" (uTP if TCP fails), "prefer-utp" (TCP if uTP fails) or
     "tcp-only"."""
+    relay_enabled: bool = False
+    """Relay node channels for unreachable nodes and introduce them for hole punches
+    (``docs/relay.md``); for reachable nodes only."""
+    relay_max_rate: int = 1 << 20
+    """Bytes per second all relayed circuits together may use (0 = unlimited)."""
     api_host: str = "127.0.0.1"
     api_port: int = 8765
     """0 lets the system pick a free port (clients read it from ``daemon.json``)."""
@@ -134,11 +139,11 @@ RUNTIME_KEYS = frozenset(
 STORED_KEYS = RUNTIME_KEYS | {"listen_port", "encryption"}
 _PORT_KEYS = frozenset({"listen_port", "api_port"})
 _COUNT_KEYS = frozenset({"max_connections", "max_peers_per_torrent", "max_peers_per_ip"})
-_RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit"})
+_RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit", "relay_max_rate"})
 _BOOL_KEYS = frozenset(
     {
         "dht_enabled", "dht_restrict_ips", "lsd_enabled", "utp_enabled", "port_mapping",
-        "searchable",
+        "searchable", "relay_enabled",
     }
 )  # fmt: skip
 _ADDRESS_LIST_KEYS = frozenset({"dht_bootstrap", "search_bootstrap"})
@@ -310,6 +315,8 @@ HELP = {
     "encryption": "peer connection encryption: off, enabled or required",
     "utp_enabled": "peer connections over uTP too (true/false)",
     "utp_preference": "dialling order: prefer-tcp, prefer-utp or tcp-only",
+    "relay_enabled": "relay and introduce for unreachable nodes (true/false)",
+    "relay_max_rate": "bytes/s for all relayed circuits (0 = unlimited)",
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",
     "api_port": "port of the HTTP API and web UI (0 = any free port)",
     "shared_folders": "folder to share and seed; repeat the flag for more",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from servent.codec.compact import Address
 from servent.codec.node_id import parse_node_id
-from servent.codec.node_record import NodeRecord
+from servent.codec.node_record import NodeRecord, RelayRef
 from servent.errors import NodeError
 from servent.net.channel_host import ChannelHost
 from servent.net.node_record import AddressPublisher, find_node_record
@@ -79,6 +79,8 @@ class NodePresence:
     _tasks: set[asyncio.Task[None]]
     _mapped_address: Callable[[], Address | None]
     """Our port as the router forwards it (from the reachability part), or None."""
+    _record_relays: Callable[[], tuple[RelayRef, ...]]
+    """The relays our address record names (from the reachability part)."""
 
     def _init_presence(self) -> None:
         self._identity: NodeIdentity | None = None
@@ -130,8 +132,9 @@ class NodePresence:
             return
         self._channels.resolver = self._resolve
         self._publisher = AddressPublisher(
-            self._dht, self.identity.private_key, self._addresses, name=self.config.name
-        )
+            self._dht, self.identity.private_key, self._addresses, name=self.config.name,
+            relays=self._record_relays,
+        )  # fmt: skip
         task = asyncio.get_running_loop().create_task(
             self._publisher.run(), name="node-address-record"
         )

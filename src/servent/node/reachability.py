@@ -22,9 +22,11 @@ from servent.errors import NodeError, ServentError
 from servent.net.port_mapper import MappingResult, PortMapper
 from servent.net.reach import ConnectBackService, ask_connect_back
 from servent.node.own_address import route_source
+from servent.node.relaying import NodeRelaying
 
 if TYPE_CHECKING:
     from servent.codec.compact import Address
+    from servent.codec.node_record import RelayRef
     from servent.net.channel_host import ChannelHost
     from servent.net.dht_driver import DhtDriver
     from servent.net.node_channel import NodeChannel
@@ -46,7 +48,7 @@ class Reachability:
     nat: str
     """One of :data:`NAT_KINDS`."""
     relay: tuple[str, int] | None = None
-    """The relay that forwards to us (none yet: relays are future work)."""
+    """The relay that forwards to us while we hold a reservation (``docs/relay.md``)."""
 
 
 def _is_public(address: str | None) -> bool:
@@ -124,8 +126,14 @@ class NodeReachability:
         self._mapper: PortMapper | None = None
         self._connect_back: ConnectBack | None = None
         self._checking = False
+        self._relaying: NodeRelaying | None = None
 
     def reachability(self) -> Reachability:
+        verdict = self._verdict()
+        ours = None if self._relaying is None else self._relaying.relay.reservation
+        return verdict if ours is None else dataclasses.replace(verdict, relay=ours.address)
+
+    def _verdict(self) -> Reachability:
         listen = self._engine.listen_address
         return assess(
             None if self._mapper is None else self._mapper.result,
@@ -157,6 +165,28 @@ class NodeReachability:
             return
         ConnectBackService(self._channels)
         self._channels.on_channel_open.append(self._maybe_check)
+        self._relaying = NodeRelaying(
+            self.config, self._channels, dht=lambda: self._dht,
+            unreachable=lambda: self._verdict().reachable is False,
+            symmetric=lambda: self._verdict().nat == "symmetric",
+            on_change=self._addresses_changed,
+        )  # fmt: skip
+        task = asyncio.get_running_loop().create_task(
+            self._relaying.keep_a_relay(), name="node-relay-reservation"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _record_relays(self) -> tuple[RelayRef, ...]:
+        """The relays our address record names (``docs/relay.md``)."""
+        return () if self._relaying is None else self._relaying.relays()
+
+    @property
+    def relaying(self) -> NodeRelaying:
+        """Relays and hole punches of node channels (the node must be listening)."""
+        if self._relaying is None:
+            raise NodeError("relays need node channels (the node is not listening)")
+        return self._relaying
 
     def _maybe_check(self, channel: NodeChannel) -> None:
         if self._checking or self._connect_back is not None or not self._started_mapping():
@@ -206,7 +236,12 @@ class NodeReachability:
     def _addresses_changed(self) -> None:
         """Overridden by the presence part: republish the address record."""
 
+    def _stop_relaying(self) -> None:
+        if self._relaying is not None:
+            self._relaying.close()
+
     async def _stop_port_mapping(self) -> None:
+        self._stop_relaying()
         if self._mapper is not None:
             mapper, self._mapper = self._mapper, None
             await mapper.close()

@@ -1,0 +1,115 @@
+"""Relays and hole punches for a node's channels (``docs/relay.md``).
+
+:class:`NodeRelaying` starts the relay service and the introduction service
+on the node's channel host, keeps a reservation on a relay while the node
+is unreachable (and republishes its address record with it), and gives the
+channel host its fallback: when no address of a node answers, look up its
+record, and through each relay it names try a hole punch, then a circuit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from servent.codec.node_id import format_node_id
+from servent.codec.node_record import RelayRef
+from servent.errors import ServentError
+from servent.net.holepunch import NodePunch
+from servent.net.node_record import find_node_record
+from servent.net.relay import RelayService, channel_peer_address
+from servent.proto.channel import ChannelError
+
+if TYPE_CHECKING:
+    from servent.net.channel_host import ChannelHost
+    from servent.net.dht_driver import DhtDriver
+    from servent.net.node_channel import NodeChannel
+    from servent.node.config import Config
+
+__all__ = ["NodeRelaying"]
+
+log = logging.getLogger(__name__)
+
+#: How often an unreachable node without a relay asks its channels for one.
+RESERVE_INTERVAL = 2.0
+PUNCH_TIMEOUT = 15.0
+
+
+class NodeRelaying:
+    """The relay part of one node; :meth:`start` after the channel host exists."""
+
+    def __init__(
+        self,
+        config: Config,
+        host: ChannelHost,
+        *,
+        dht: Callable[[], DhtDriver | None],
+        unreachable: Callable[[], bool],
+        symmetric: Callable[[], bool],
+        on_change: Callable[[], None],
+    ) -> None:
+        self.host = host
+        self._dht = dht
+        self._unreachable = unreachable
+        self._symmetric = symmetric
+        self.relay = RelayService(
+            host, enabled=config.relay_enabled, max_rate=config.relay_max_rate
+        )
+        self.relay.on_reservation_change.append(on_change)
+        utp = host.dialer.utp if host.dialer is not None else None
+        self.punch = NodePunch(host, utp, self.relay.book)
+        host.fallbacks.append(self.reach_through_relays)
+
+    def relays(self) -> tuple[RelayRef, ...]:
+        """What the address record names (our relay while we hold a reservation)."""
+        ours = self.relay.reservation
+        return () if ours is None else (ours,)
+
+    async def keep_a_relay(self) -> None:
+        """Owned task: while unreachable and without a relay, ask the open channels."""
+        while True:
+            if self._unreachable() and self.relay.reservation is None:
+                for channel in list(self.host.connected()):
+                    if channel.close_event is None and await self._try_reserve(channel):
+                        await self.relay.keep_reservation()
+                        break
+            await asyncio.sleep(RESERVE_INTERVAL)  # a periodic check, not a synchronisation
+
+    async def _try_reserve(self, channel: NodeChannel) -> bool:
+        if channel_peer_address(channel) is None:
+            return False  # never a relay reached through a relay
+        try:
+            return await self.relay.reserve(channel)
+        except (ServentError, OSError) as exc:
+            log.debug("no reservation from %s: %s", channel.peer_id, exc)
+            return False
+
+    async def reach_through_relays(self, target: bytes) -> NodeChannel:
+        """The channel host's fallback: a hole punch, else a circuit, via ``target``'s relays."""
+        dht = self._dht()
+        record = None if dht is None else await find_node_record(dht, target)
+        relays = () if record is None else record.relays
+        if not relays:
+            raise ChannelError(f"node {format_node_id(target)} names no relay")
+        failures: list[str] = []
+        for relay in relays:
+            try:
+                return await self._through(relay, target)
+            except (ChannelError, OSError) as exc:
+                failures.append(str(exc))
+        raise ChannelError("; ".join(failures))
+
+    async def _through(self, relay: RelayRef, target: bytes) -> NodeChannel:
+        introducer = await self.host.connect(relay.key, [relay.address])
+        if not self._symmetric():  # a symmetric NAT of ours never punches through
+            try:
+                async with asyncio.timeout(PUNCH_TIMEOUT):
+                    return await self.punch.punch(introducer, target)
+            except (ChannelError, OSError) as exc:
+                log.info("hole punch to %s failed (%s); relaying", format_node_id(target), exc)
+        return await self.relay.dial_via(relay, target)
+
+    def close(self) -> None:
+        self.relay.release()
