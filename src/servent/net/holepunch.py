@@ -69,7 +69,7 @@ def prime_nat(utp: UtpSocket, address: Address, ttl: int = PRIME_TTL) -> bool:
         finally:
             sock.setsockopt(level, option, before)
     except OSError as exc:
-        log.debug("cannot prime the NAT towards %s:%d: %s", host, port, exc)
+        log.info("cannot prime the NAT towards %s:%d: %s", host, port, exc)
         return False
     return True
 
@@ -170,30 +170,66 @@ class NodePunch:
             self.book.introduction_done()
         await end_gracefully(stream)
 
+    def _fresh_socket(self) -> UtpSocket:
+        """A uTP socket on a new UDP port for one punch (accepting like the main one): the
+        shared port may already have a stray entry in the other NAT (a DHT query to it)."""
+        main = self.utp
+        if main is None or not main.ports:
+            raise ChannelError("hole punching needs uTP")
+        fresh = UtpSocket(accept=main.accept)
+        fresh.bind(main.ports[0].address[0], 0)
+        return fresh
+
+    def _hold(self, fresh: UtpSocket, channel: NodeChannel | None) -> None:
+        """Keep the punch's socket while its channel lives (an owned task), then close it."""
+
+        async def hold() -> None:
+            try:
+                if channel is not None:
+                    await channel.wait_closed()
+            finally:
+                fresh.close()
+
+        task = asyncio.get_running_loop().create_task(hold(), name="holepunch-socket")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _introduced(self, stream: NodeStream, source: bytes, address: Address) -> None:
         """A node wants a channel with us: prime our NAT, let it dial, dial too if slow."""
-        utp = self.utp
-        if utp is None or not utp.ports:
+        try:
+            fresh = self._fresh_socket()
+        except (ChannelError, OSError):
             stream.reset(CloseCode.NORMAL, "no uTP")
             return
-        stream.send(encode_control({b"port": utp.port}))
-        prime_nat(utp, address)
-        await wait_for_channel(self.host, source, ANSWER_DIAL_AFTER)
-        if self.host.channel_to(source) is None:
-            with contextlib.suppress(ChannelError, OSError):
-                async with asyncio.timeout(PUNCH_DIAL_TIMEOUT):
-                    await dial_utp(self.host, utp, address, source)
-        if self.host.channel_to(source) is not None:
+        try:
+            stream.send(encode_control({b"port": fresh.port}))
+            prime_nat(fresh, address)
+            log.info("introduced to %s at %s:%d; primed", format_node_id(source), *address)
+            await wait_for_channel(self.host, source, ANSWER_DIAL_AFTER)
+            if self.host.channel_to(source) is None:
+                with contextlib.suppress(ChannelError, OSError):
+                    async with asyncio.timeout(PUNCH_DIAL_TIMEOUT):
+                        await dial_utp(self.host, fresh, address, source)
+        finally:
+            channel = self.host.channel_to(source)
+            self._hold(fresh, channel)
+        if channel is not None:
             self.punched += 1
 
     async def punch(self, introducer: NodeChannel, target: bytes) -> NodeChannel:
         """A channel to ``target`` by a hole punch that ``introducer`` arranges."""
-        utp = self.utp
+        fresh = self._fresh_socket()
+        channel: NodeChannel | None = None
+        try:
+            channel = await self._punch(introducer, target, fresh)
+        finally:
+            self._hold(fresh, channel)
+        return channel
+
+    async def _punch(self, introducer: NodeChannel, target: bytes, fresh: UtpSocket) -> NodeChannel:
         name = format_node_id(target)
-        if utp is None or not utp.ports:
-            raise ChannelError("hole punching needs uTP")
         stream = introducer.open_stream(PUNCH_PROTOCOL)
-        stream.send(encode_control({b"to": target, b"port": utp.port}))
+        stream.send(encode_control({b"to": target, b"port": fresh.port}))
         try:
             async with asyncio.timeout(INTRODUCTION_TIMEOUT * 2):
                 reply = await stream.receive()
@@ -208,11 +244,12 @@ class NodePunch:
             raise ChannelError(f"no introduction to {name}: {exc}") from None
         finally:
             stream.close()
-        prime_nat(utp, address)
+        prime_nat(fresh, address)
+        log.info("introduced to %s at %s:%d; dialling over uTP", name, *address)
         await asyncio.sleep(DIAL_DELAY)  # the introduced side primes first (decision 0042)
         try:
             async with asyncio.timeout(PUNCH_DIAL_TIMEOUT):
-                channel = await dial_utp(self.host, utp, address, target)
+                channel = await dial_utp(self.host, fresh, address, target)
         except (ChannelError, OSError):
             existing = self.host.channel_to(target)  # its dial may have won
             if existing is None:
@@ -221,3 +258,10 @@ class NodePunch:
         self.punched += 1
         log.info("hole punched to %s at %s:%d", name, *address)
         return channel
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

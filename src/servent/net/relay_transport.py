@@ -16,7 +16,7 @@ import contextlib
 from typing import Any
 
 from servent.net.node_channel import NodeStream
-from servent.proto.channel import CloseCode
+from servent.proto.channel import ChannelError, CloseCode
 
 __all__ = ["MAX_DATA_MESSAGE", "StreamTransport"]
 
@@ -88,13 +88,17 @@ class StreamTransport(asyncio.Transport):
         if self.is_closing():
             return
         view = memoryview(bytes(data))
-        for start in range(0, len(view), MAX_DATA_MESSAGE):
-            self.stream.send(bytes(view[start : start + MAX_DATA_MESSAGE]))
+        try:
+            for start in range(0, len(view), MAX_DATA_MESSAGE):
+                self.stream.send(bytes(view[start : start + MAX_DATA_MESSAGE]))
+        except ChannelError:  # the channel to the relay is gone: so is the circuit
+            self._closing = True
 
     def close(self) -> None:
         if not self._closing:
             self._closing = True
-            self.stream.close()
+            with contextlib.suppress(ChannelError):
+                self.stream.close()
 
     def abort(self) -> None:
         self._closing = True

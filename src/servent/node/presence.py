@@ -120,7 +120,11 @@ class NodePresence:
 
     async def _resolve(self, public_key: bytes) -> tuple[Address, ...]:
         record = None if self._dht is None else await find_node_record(self._dht, public_key)
-        return () if record is None else record.addresses
+        if record is None or record.relays:
+            # A node behind a relay is not dialable: a direct try would only leave a
+            # stray mapping in its NAT that spoils the hole punch (docs/relay.md).
+            return ()
+        return record.addresses
 
     async def _load_identity(self) -> None:
         self._identity = await asyncio.to_thread(load_or_create_identity, self.config.data_dir)

@@ -236,12 +236,12 @@ class NodeReachability:
     def _addresses_changed(self) -> None:
         """Overridden by the presence part: republish the address record."""
 
-    def _stop_relaying(self) -> None:
+    async def _stop_relaying(self) -> None:
         if self._relaying is not None:
-            self._relaying.close()
+            await self._relaying.close()
 
     async def _stop_port_mapping(self) -> None:
-        self._stop_relaying()
+        await self._stop_relaying()
         if self._mapper is not None:
             mapper, self._mapper = self._mapper, None
             await mapper.close()

@@ -82,7 +82,7 @@ class NodeRelaying:
             return False  # never a relay reached through a relay
         try:
             return await self.relay.reserve(channel)
-        except (ServentError, OSError) as exc:
+        except (ServentError, OSError, ConnectionError) as exc:
             log.debug("no reservation from %s: %s", channel.peer_id, exc)
             return False
 
@@ -111,5 +111,6 @@ class NodeRelaying:
                 log.info("hole punch to %s failed (%s); relaying", format_node_id(target), exc)
         return await self.relay.dial_via(relay, target)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.relay.release()
+        await self.punch.close()
