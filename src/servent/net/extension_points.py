@@ -53,6 +53,8 @@ class TorrentContext:
     private: bool = False
     known: KnownPeers | None = None
     is_own_address: Callable[[Address], bool] = field(default=_not_own)
+    #: BEP 55: prime our NAT towards an address and dial it over uTP (None: no uTP).
+    punch: Callable[[Address], None] | None = None
 
 
 class PeerExtension:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 
 from servent.codec.compact import Address, encode_peer
 from servent.codec.node_id import format_node_id
 from servent.net.channel_host import ChannelHost
+from servent.net.holepunch_priming import DIAL_DELAY, prime_nat
 from servent.net.node_channel import NodeChannel, NodeStream
 from servent.net.relay import channel_peer_address, end_gracefully
 from servent.net.utp_socket import UtpSocket
@@ -35,43 +35,14 @@ from servent.proto.relay import (
     field_port,
 )
 
-__all__ = ["NodePunch", "dial_utp", "prime_nat"]
+__all__ = ["NodePunch", "dial_utp"]
 
 log = logging.getLogger(__name__)
 
-PRIME_TTL = 2
-#: The asker dials this long after priming (the introduced side primed first).
-DIAL_DELAY = 0.3
 #: The introduced side dials too when no channel came within this long.
 ANSWER_DIAL_AFTER = 2.0
 INTRODUCTION_TIMEOUT = 5.0
 PUNCH_DIAL_TIMEOUT = 8.0
-
-
-def prime_nat(utp: UtpSocket, address: Address, ttl: int = PRIME_TTL) -> bool:
-    """One zero byte to ``address`` with IP TTL ``ttl`` from the uTP port; False if none."""
-    host, port = address
-    try:
-        udp = utp._port_for(host)
-    except OSError:
-        return False
-    sock = udp.sock
-    level, option = (
-        (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS)
-        if ":" in host
-        else (socket.IPPROTO_IP, socket.IP_TTL)
-    )
-    try:
-        before = sock.getsockopt(level, option)
-        sock.setsockopt(level, option, ttl)
-        try:
-            sock.sendto(b"\0", (host, port))
-        finally:
-            sock.setsockopt(level, option, before)
-    except OSError as exc:
-        log.info("cannot prime the NAT towards %s:%d: %s", host, port, exc)
-        return False
-    return True
 
 
 async def dial_utp(

@@ -7,7 +7,8 @@ module builds a handler for every extension in the catalogue
 (:mod:`servent.net.extension_points`) and routes each message to the handler
 registered under its name.  The built-in extensions, ``ut_metadata`` serving
 (:mod:`~servent.net.ut_metadata_serving`) and ``ut_pex``
-(:mod:`~servent.net.ut_pex`), register themselves when imported here.
+(:mod:`~servent.net.ut_pex`) and ``ut_holepunch``
+(:mod:`~servent.net.holepunch_peers`), register themselves when imported here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from servent.net import ut_metadata_serving, ut_pex
+from servent.net import holepunch_peers, ut_metadata_serving, ut_pex
 from servent.net.extension_points import (
     PEER_EXTENSIONS,
     ExtensionCatalogue,
@@ -51,6 +52,7 @@ class TorrentExtensions:
         pex: bool = True,
         catalogue: ExtensionCatalogue = PEER_EXTENSIONS,
         registry: ExtensionRegistry | None = None,
+        punch: Callable[[Address], None] | None = None,
     ) -> None:
         """``registry``: the (empty) id registry to fill, if the caller made it already."""
         context = TorrentContext(
@@ -59,6 +61,7 @@ class TorrentExtensions:
             private=not pex,
             known=known,
             is_own_address=is_own_address,
+            punch=punch,
         )
         #: Handlers by extension name, and the ids our connections announce for them.
         self.handlers, self.registry = catalogue.build(context, registry)
@@ -110,6 +113,11 @@ class TorrentExtensions:
     def pex_learnt(self) -> set[Address]:
         pex = self.handlers.get(UT_PEX)
         return pex.learnt if isinstance(pex, ut_pex.PeerExchange) else set()
+
+    @property
+    def holepunch(self) -> holepunch_peers.HolePunching | None:
+        punching = self.handlers.get("ut_holepunch")
+        return punching if isinstance(punching, holepunch_peers.HolePunching) else None
 
     @property
     def pex_seed_flags(self) -> int:

@@ -21,12 +21,14 @@ from typing import Any, Protocol
 from servent.codec.metainfo import Metainfo
 from servent.errors import MseError
 from servent.net.encrypted_transport import dial_peer
+from servent.net.holepunch_priming import DIAL_DELAY, prime_nat
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_session import BlockHandler, PeerSession
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_config import TorrentConfig
+from servent.net.utp_socket import UtpSocket
 from servent.proto.mse import EncryptionPolicy
 from servent.proto.peer_admission import (
     AdmissionPolicy,
@@ -153,10 +155,39 @@ class TorrentConnections:
             self.dials.add(dial)
             dial.add_done_callback(self.dials.discard)
 
-    async def _dial(self, session: PeerSession, address: Address, policy: EncryptionPolicy) -> None:
+    def punch(self, address: Address) -> None:
+        """BEP 55 ``connect``: prime our NAT towards ``address``, then dial it over uTP."""
+        utp = None if self.dialer is None else self.dialer.utp
+        if utp is None or not self.owner.accepting or self.is_own_address(address):
+            return
+        if any(p.dialled == address for p in self.peers.values()):
+            return
+        prime_nat(utp, address)
+        self.owner.start_task(self._punch_dial(address, utp), f"punch {address[0]}:{address[1]}")
+
+    async def _punch_dial(self, address: Address, utp: UtpSocket) -> None:
+        await asyncio.sleep(DIAL_DELAY)  # the other side primes meanwhile (decision 0042)
+        entry = self.known.get(address)
+        if (entry is not None and entry.busy) or not self.limits.try_reserve():
+            return
+        self.known.add(address, source="holepunch")
+        self.known.dialling(address)
+        session = PeerSession(self._new_connection(initiator=True), self.owner)
+        self.owner.register(session, dialled=address)
+        dialer = PeerDialer(utp=utp, preference="prefer-utp")
+        await self._dial(session, address, self.encryption, dialer)
+
+    async def _dial(
+        self,
+        session: PeerSession,
+        address: Address,
+        policy: EncryptionPolicy,
+        dialer: PeerDialer | None = None,
+    ) -> None:
         host, port = address
+        dialer = dialer or self.dialer
         try:
-            await (self.dialer.dial if self.dialer is not None else dial_peer)(
+            await (dialer.dial if dialer is not None else dial_peer)(
                 session, host, port,
                 info_hash=session.conn.info_hash or self.info_hash,
                 policy=policy,
