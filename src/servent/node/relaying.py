@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: How often an unreachable node without a relay asks its channels for one.
 RESERVE_INTERVAL = 2.0
+#: A node that refused a reservation is not asked again for this long.
+REFUSAL_MEMORY = 600.0
 PUNCH_TIMEOUT = 15.0
 
 
@@ -61,6 +63,7 @@ class NodeRelaying:
         utp = host.dialer.utp if host.dialer is not None else None
         self.punch = NodePunch(host, utp, self.relay.book)
         host.fallbacks.append(self.reach_through_relays)
+        self._refused: dict[bytes, float] = {}
 
     def relays(self) -> tuple[RelayRef, ...]:
         """What the address record names (our relay while we hold a reservation)."""
@@ -78,13 +81,22 @@ class NodeRelaying:
             await asyncio.sleep(RESERVE_INTERVAL)  # a periodic check, not a synchronisation
 
     async def _try_reserve(self, channel: NodeChannel) -> bool:
+        key = channel.peer_key
+        now = asyncio.get_running_loop().time()
+        if key is None or now - self._refused.get(key, -REFUSAL_MEMORY) < REFUSAL_MEMORY:
+            return False
         if channel_peer_address(channel) is None:
             return False  # never a relay reached through a relay
         try:
-            return await self.relay.reserve(channel)
+            granted = await self.relay.reserve(channel)
         except (ServentError, OSError, ConnectionError) as exc:
             log.debug("no reservation from %s: %s", channel.peer_id, exc)
-            return False
+            granted = False
+        if not granted:
+            if len(self._refused) > 4096:
+                self._refused.clear()
+            self._refused[key] = now
+        return granted
 
     async def reach_through_relays(self, target: bytes) -> NodeChannel:
         """The channel host's fallback: a hole punch, else a circuit, via ``target``'s relays."""
