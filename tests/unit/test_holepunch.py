@@ -39,6 +39,8 @@ def test_round_trips_in_both_families() -> None:
         bytes([3, 0]) + bytes(10),  # unknown message type
         bytes([0, 2]) + bytes(10),  # unknown address type
         bytes([2, 0]) + bytes(6) + (9).to_bytes(4, "big"),  # unknown error code
+        bytes([2, 0]) + bytes(6),  # an error without its code
+        bytes([0, 1]) + bytes(6),  # IPv6 type in a short IPv4-sized message
     ],
 )
 def test_malformed_messages_are_refused(data: bytes) -> None:
@@ -78,3 +80,10 @@ def test_the_relay_refuses_with_the_right_code(view: PeerView | None, code: Erro
     assert relay_rendezvous(A, A, lambda _: view) == [
         (A, HolepunchMessage(MessageType.ERROR, A, ErrorCode.NO_SELF))
     ]
+
+
+def test_messages_without_the_error_code_are_read_as_libtorrent_sends_them() -> None:
+    short = bytes([1, 0, 11, 77, 0, 2]) + (6881).to_bytes(2, "big")
+    assert decode(short) == HolepunchMessage(MessageType.CONNECT, ("11.77.0.2", 6881))
+    v6 = bytes([0, 1]) + bytes(15) + b"\x01" + (80).to_bytes(2, "big")
+    assert decode(v6) == HolepunchMessage(MessageType.RENDEZVOUS, ("::1", 80))

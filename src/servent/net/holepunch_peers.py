@@ -25,6 +25,7 @@ from servent.net.known_peers import Address
 from servent.net.ut_pex import pex_entry
 from servent.proto.holepunch import (
     EXTENSION_NAME,
+    ErrorCode,
     HolepunchError,
     HolepunchMessage,
     MessageType,
@@ -71,6 +72,8 @@ class HolePunching(PeerExtension):
         self.rendezvous_sent = 0
         self.connects = 0
         self.introductions = 0
+        #: The last error codes relays answered (bounded).
+        self.errors: deque[ErrorCode] = deque(maxlen=16)
 
     def on_handshake(self, peer: SwarmPeer, handshake: ExtensionHandshake, now: float) -> None:
         if EXTENSION_NAME in handshake.extensions:
@@ -95,6 +98,7 @@ class HolePunching(PeerExtension):
             if self._torrent.punch is not None:
                 self._torrent.punch(message.peer)
         else:
+            self.errors.append(message.error)
             log.debug("peer %s: no rendezvous with %s (%s)", peer.label, message.peer,
                       message.error.name)  # fmt: skip
 
@@ -117,6 +121,14 @@ class HolePunching(PeerExtension):
             if receiver is not None:
                 self._send(receiver, message)
         self.introductions += 1
+
+    def ask_rendezvous(self, relay: SwarmPeer, target: Address) -> None:
+        """Ask ``relay`` to introduce us to ``target`` (the tick does this by itself)."""
+        self.rendezvous_sent += 1
+        self._send(relay, HolepunchMessage(MessageType.RENDEZVOUS, target))
+
+    def supports(self, peer: SwarmPeer) -> bool:
+        return peer in self._supports
 
     def _send(self, peer: SwarmPeer, message: HolepunchMessage) -> None:
         try:
@@ -148,9 +160,8 @@ class HolePunching(PeerExtension):
             if quiet < STRAY_EXPIRY or now - self._asked.get(address, -1e9) < RENDEZVOUS_INTERVAL:
                 continue
             self._asked[address] = now
-            self.rendezvous_sent += 1
             log.info("asking %s for a rendezvous with %s:%d", relays[0].label, *address)
-            self._send(relays[0], HolepunchMessage(MessageType.RENDEZVOUS, address))
+            self.ask_rendezvous(relays[0], address)
 
 
 def _for_public_torrents(torrent: TorrentContext) -> HolePunching | None:

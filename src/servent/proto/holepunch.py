@@ -1,7 +1,7 @@
 """BEP 55 ``ut_holepunch`` messages and the relaying peer's rule, without I/O.
 
-See ``docs/holepunch.md``.  A message is a fixed 12 (IPv4) or 24 (IPv6)
-bytes; :func:`relay_rendezvous` says what a relay sends for a rendezvous
+See ``docs/holepunch.md``.  A message is 12 (IPv4) or 24 (IPv6) bytes (8
+or 20 without the error code, as libtorrent sends them); :func:`relay_rendezvous` says what a relay sends for a rendezvous
 request, given what it knows of its connections.
 """
 
@@ -58,18 +58,26 @@ def encode(message: HolepunchMessage) -> bytes:
 
 
 def decode(data: bytes) -> HolepunchMessage:
-    """One message; :class:`HolepunchError` for anything but an exact, known one."""
-    if len(data) not in (12, 24):
-        raise HolepunchError(f"a ut_holepunch message has 12 or 24 bytes, not {len(data)}")
+    """One message; :class:`HolepunchError` for anything but an exact, known one.
+
+    libtorrent leaves out ``err_code`` in rendezvous and connect messages (8 or 20
+    bytes); BEP 55 sends it as 0 (12 or 24 bytes).  Both are read; an error message
+    must carry its code."""
+    if len(data) not in (8, 12, 20, 24):
+        raise HolepunchError(f"a ut_holepunch message has 8 to 24 bytes, not {len(data)}")
     kind, family = data[0], data[1]
     size = {0: 4, 1: 16}.get(family)
-    if size is None or len(data) != 8 + size:
+    if size is None or len(data) not in (4 + size, 8 + size):
         raise HolepunchError(f"address type {family} does not fit {len(data)} bytes")
-    port, error = struct.unpack_from("!HI", data, 2 + size)
+    (port,) = struct.unpack_from("!H", data, 2 + size)
+    has_code = len(data) == 8 + size
+    error = struct.unpack_from("!I", data, 4 + size)[0] if has_code else 0
     try:
         message_type, error_code = MessageType(kind), ErrorCode(error)
     except ValueError as exc:
         raise HolepunchError(f"unknown message type or error code: {exc}") from exc
+    if message_type is MessageType.ERROR and not has_code:
+        raise HolepunchError("an error message without its error code")
     host = str(ipaddress.ip_address(data[2 : 2 + size]))
     return HolepunchMessage(message_type, (host, port), error_code)
 
