@@ -1,8 +1,9 @@
 """BEP 55 ``ut_holepunch`` messages and the relaying peer's rule, without I/O.
 
 See ``docs/holepunch.md``.  A message is 12 (IPv4) or 24 (IPv6) bytes (8
-or 20 without the error code, as libtorrent sends them); :func:`relay_rendezvous` says what a relay sends for a rendezvous
-request, given what it knows of its connections.
+or 20 without the error code, as libtorrent sends them);
+:func:`relay_rendezvous` says what a relay sends for a rendezvous request,
+given what it knows of its connections.
 """
 
 from __future__ import annotations
