@@ -11,6 +11,7 @@ the NAT lab proves the punch itself.)
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,17 @@ async def test_libtorrent_relays_a_servent_rendezvous(tmp_path: Path) -> None:
             )
             relay = libtorrent_in(a, hub.port)
             assert relay is not None
-            punching(a).ask_rendezvous(relay, (LOOPBACK, second.port))
-            await wait_until(
-                lambda: punching(a).connects >= 1 and punching(b).connects >= 1,
-                "connect messages to both ends",
-            )
+            asked = [0.0]
+
+            def introduced() -> bool:
+                """Ask (again every 3 s: libtorrent may not have settled B's handshake yet)."""
+                if time.monotonic() - asked[0] > 3.0:
+                    asked[0] = time.monotonic()
+                    punching(a).ask_rendezvous(relay, (LOOPBACK, second.port))
+                return punching(a).connects >= 1 and punching(b).connects >= 1
+
+            await wait_until(introduced, "connect messages to both ends")
+            assert not punching(a).errors, list(punching(a).errors)
             punching(a).ask_rendezvous(relay, (LOOPBACK, 9))
             await wait_until(lambda: punching(a).errors, "an error for an unknown peer")
             assert punching(a).errors[0] in (ErrorCode.NO_SUCH_PEER, ErrorCode.NOT_CONNECTED)
