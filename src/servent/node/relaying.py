@@ -64,6 +64,7 @@ class NodeRelaying:
         self.punch = NodePunch(host, utp, self.relay.book)
         host.fallbacks.append(self.reach_through_relays)
         self._refused: dict[bytes, float] = {}
+        self._last_relay: RelayRef | None = None
 
     def relays(self) -> tuple[RelayRef, ...]:
         """What the address record names (our relay while we hold a reservation)."""
@@ -74,11 +75,24 @@ class NodeRelaying:
         """Owned task: while unreachable and without a relay, ask the open channels."""
         while True:
             if self._unreachable() and self.relay.reservation is None:
+                await self._redial_last_relay()
                 for channel in list(self.host.connected()):
                     if channel.close_event is None and await self._try_reserve(channel):
+                        self._last_relay = self.relay.reservation
                         await self.relay.keep_reservation()
                         break
             await asyncio.sleep(RESERVE_INTERVAL)  # a periodic check, not a synchronisation
+
+    async def _redial_last_relay(self) -> None:
+        """The relay we had, when its channel went (it likely still relays for us)."""
+        last = self._last_relay
+        if last is None or self.host.channel_to(last.key) is not None:
+            return
+        try:
+            await self.host.connect(last.key, [last.address])
+        except (ServentError, OSError) as exc:
+            log.debug("the last relay %s is gone: %s", format_node_id(last.key), exc)
+            self._last_relay = None
 
     async def _try_reserve(self, channel: NodeChannel) -> bool:
         key = channel.peer_key
