@@ -44,6 +44,7 @@ def _registry() -> ExtensionRegistry:
     registry = ExtensionRegistry()
     registry.register(UT_PEX)
     registry.register(UT_METADATA)
+    registry.register("ut_holepunch")
     return registry
 
 
@@ -134,6 +135,8 @@ def misbehave(peer: RawExtensionPeer, behaviour: str) -> None:
             peer.send_extension(UT_METADATA, encode_request(0))
     elif behaviour == "metadata request for a huge piece":
         peer.send_extension(UT_METADATA, b"d8:msg_typei0e5:piecei99999999999ee")
+    elif behaviour == "malformed holepunch":
+        peer.send_extension("ut_holepunch", bytes([7, 0]) + bytes(10))  # unknown type
 
 
 EXPECTED_LOG = {
@@ -142,6 +145,7 @@ EXPECTED_LOG = {
     "oversized metadata request": "bad ut_metadata message",
     "metadata request flood": "ut_metadata request flood",
     "metadata request for a huge piece": "bad ut_metadata message",
+    "malformed holepunch": "refused ut_holepunch message",
 }
 
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HolePunching"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("servent.net.peer_extensions")  # extension traffic logs in one place
 
 #: Seconds after our last dial to an address before we ask for a rendezvous with it
 #: (a Linux NAT forgets an unanswered UDP flow after 30 s).
