@@ -26,6 +26,7 @@ from daemon_process import Daemon, start_daemon
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
 WAIT = 120.0
 TIMEOUT_MS = 120_000
+DEFAULT_EXPECT_MS = 5_000  # Playwright's own
 BIG = 2 * 1024 * 1024
 SLOW_UPLOAD = 64 * 1024  # bytes/s: BIG takes ~30 s, time to see the peers swap it
 
@@ -35,6 +36,14 @@ def _wait_for(check: Callable[[], bool], what: str, last: Callable[[], object]) 
     while not check():
         assert time.monotonic() < deadline, f"not within {WAIT} s: {what}; last: {last()}"
         time.sleep(0.2)  # polling other processes' APIs and files
+
+
+@pytest.fixture(autouse=True, scope="module")
+def patient_expect() -> Iterator[None]:
+    """Versions travel by DHT polls: a loaded machine gets a generous deadline, not 5 s."""
+    expect.set_options(timeout=TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=DEFAULT_EXPECT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +119,11 @@ def test_shares_view_creates_joins_follows_versions_and_leaves(
     expect(ann_page.get_by_test_id("sync-empty")).to_be_visible()
     password_fields = ann_page.locator(".password-field")
     expect(password_fields).to_have_count(2)
-    for field in password_fields.all():
+    for password_field in password_fields.all():
         if _takes_password(ann):
-            expect(field).to_be_visible()
+            expect(password_field).to_be_visible()
         else:
-            expect(field).to_be_hidden()
+            expect(password_field).to_be_hidden()
 
     # Share the folder: each key the node gives is shown with a copy button.
     ann_page.get_by_label("Folder on the node's computer").fill(str(owned))
@@ -188,3 +197,39 @@ def test_shares_view_creates_joins_follows_versions_and_leaves(
     expect(bob_page.get_by_test_id("sync-empty")).to_be_visible()
     assert bob.ok("GET", "/api/sync") == []
     assert _contents(followed) == before == third
+
+
+def test_nav_shows_unread_messages_live_and_clears_when_read(
+    daemons: tuple[Daemon, Daemon], context: BrowserContext
+) -> None:
+    ann, bob = daemons
+    ann_id = ann.ok("GET", "/api/identity")["id"]
+    bob_id = bob.ok("GET", "/api/identity")["id"]
+    main = _open(context, ann)
+    expect(main.locator("html[data-events=open]")).to_have_count(1)
+    badge = main.get_by_test_id("nav-unread")
+    expect(badge).to_be_hidden()
+    link = main.get_by_test_id("nav-messages")
+    expect(link).to_have_accessible_name("Messages")
+
+    # Each message from Bob raises the count on Ann's main view as it arrives.
+    bob.ok("POST", "/api/messages", {"to": ann_id, "text": "one", "wait": WAIT})
+    expect(badge).to_have_text("1")
+    expect(link).to_have_accessible_name("Messages, 1 unread message")
+    bob.ok("POST", "/api/messages", {"to": ann_id, "text": "two", "wait": WAIT})
+    expect(badge).to_have_text("2")
+    expect(link).to_have_accessible_name("Messages, 2 unread messages")
+    shot(main, "unread-01-badge", full_page=False)
+
+    # Another tab opens Bob's conversation with the keyboard: both counts clear at once.
+    messages = _open(context, ann, "/ui/messages.html")
+    expect(messages.get_by_test_id("nav-unread")).to_have_text("2")
+    conversation = messages.locator(f'[data-testid="conversation"][data-key="{bob_id}"]')
+    expect(conversation.get_by_test_id("unread")).to_have_text("2")
+    conversation.focus()
+    messages.keyboard.press("Enter")
+    expect(messages.get_by_test_id("message-list")).to_contain_text("two")
+    expect(messages.get_by_test_id("nav-unread")).to_be_hidden()
+    expect(badge).to_be_hidden()
+    expect(link).to_have_accessible_name("Messages")
+    assert ann.ok("GET", "/api/messages/unread") == {"direct": {}, "channels": {}}
