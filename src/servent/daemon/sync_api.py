@@ -86,7 +86,6 @@ _SYNCED = obj(
     path=_STRING,
     version={"type": "integer"},
     peers={"type": "integer"},
-    state=_STRING,
     peer_states=array_of(
         obj(
             address={"type": "string", "description": "HOST:PORT"},
@@ -95,6 +94,7 @@ _SYNCED = obj(
             progress={"type": "number", "description": "how much of it the peer has (0..1)"},
         )
     ),
+    state=_STRING,
 )
 
 SYNC_ROUTES: tuple[Route, ...] = (
