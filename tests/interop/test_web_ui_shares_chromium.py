@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from browser_ui import browser_context, shot
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from daemon_process import Daemon, start_daemon
 
@@ -98,6 +98,11 @@ def _contents(folder: Path) -> dict[str, bytes]:
     }
 
 
+def _created(response: Response) -> bool:
+    """The answer to the Share button (not one of the list's GETs of the same URL)."""
+    return response.url.endswith("/api/sync") and response.request.method == "POST"
+
+
 def _takes_password(daemon: Daemon) -> bool:
     body = daemon.ok("GET", "/api/openapi.json")["paths"]["/api/sync"]["post"]["requestBody"]
     return "password" in body["content"]["application/json"]["schema"]["properties"]
@@ -127,7 +132,7 @@ def test_shares_view_creates_joins_follows_versions_and_leaves(
 
     # Share the folder: each key the node gives is shown with a copy button.
     ann_page.get_by_label("Folder on the node's computer").fill(str(owned))
-    with ann_page.expect_response(lambda r: r.url.endswith("/api/sync")) as created:
+    with ann_page.expect_response(_created) as created:
         ann_page.get_by_test_id("sync-create").click()
     keys: dict[str, Any] = created.value.json()
     box = ann_page.get_by_test_id("sync-keys")

@@ -75,6 +75,7 @@ function peerWords(peer) {
 function showPeers(cell, share) {
   const states = share.peer_states || [];
   const count = document.createElement("span");
+  count.className = "peer-count";
   count.textContent = plural(share.peers, "peer");
   cell.replaceChildren(count);
   if (!states.length) return;
