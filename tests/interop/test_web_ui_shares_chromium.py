@@ -122,6 +122,14 @@ def test_shares_view_creates_joins_follows_versions_and_leaves(
     ann_page = _open(context, ann)
     ann_page.get_by_test_id("nav-shares").click()
     expect(ann_page.get_by_test_id("sync-empty")).to_be_visible()
+    unlabelled = ann_page.evaluate(
+        """() => [...document.querySelectorAll('input, button, textarea, select')]
+             .filter((el) => el.offsetParent !== null)
+             .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                             && !el.textContent.trim())
+             .map((el) => el.outerHTML)"""
+    )
+    assert unlabelled == [], "every control has a name a screen reader can say"
     password_fields = ann_page.locator(".password-field")
     expect(password_fields).to_have_count(2)
     for password_field in password_fields.all():
