@@ -1,0 +1,194 @@
+"""Invite-only networks between in-process nodes on loopback (``docs/networks.md``).
+
+Real nodes (swarm engine, node channels on 127.0.0.1, DHT and LSD off): joining by
+invitation, invitation accounting, private shares found and fetched by members
+only, outsiders refused at the peer wire and at ``servent/network/1``, revocation
+with key rotation, and forged rosters and proofs from a member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from servent.errors import NetworkError
+from servent.node.config import load_config
+from servent.node.network_wire import ask
+from servent.node.node import Node
+from servent.node.swarm_engine import SwarmTorrentEngine
+from servent.proto.network import (
+    Hello,
+    KeyAsk,
+    Query,
+    Refusal,
+    Results,
+    Roster,
+    membership_proof,
+)
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE = 60.0
+
+
+@asynccontextmanager
+async def running_node(root: Path, name: str) -> AsyncIterator[Node]:
+    settings: dict[str, object] = {
+        "data_dir": str(root / name), "dht_enabled": False, "lsd_enabled": False,
+        "listen_host": "127.0.0.1", "listen_port": 0, "name": name,
+        "download_dir": str(root / name / "downloads"),
+    }  # fmt: skip
+    node = Node(load_config(None, settings))
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.close()
+
+
+async def wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)  # a bounded poll of in-process state
+
+
+def folder(root: Path, name: str, size: int) -> Path:
+    path = root / "shares" / name
+    path.mkdir(parents=True)
+    (path / f"{name}.bin").write_bytes(bytes(i * 7 % 251 for i in range(size)))
+    return path
+
+
+def not_allowed(node: Node) -> int:
+    engine = node._engine
+    assert isinstance(engine, SwarmTorrentEngine) and engine.swarm.listener is not None
+    return engine.swarm.listener.not_allowed
+
+
+def has_epoch(node: Node, name: str, epoch: int) -> bool:
+    roster = node.networks.by_name(name)
+    return roster.epoch == epoch and node.networks.current_key(roster.network_id) is not None
+
+
+def address(node: Node) -> tuple[str, int]:
+    found = node.peer_address()
+    assert found is not None
+    return found
+
+
+async def fetch(node: Node, magnet: str, peers: list[tuple[str, int]]) -> str:
+    return await node.add(magnet, peers=peers)
+
+
+async def test_members_share_search_fetch_outsiders_and_the_revoked_get_nothing(
+    tmp_path: Path,
+) -> None:
+    async with AsyncExitStack() as stack:
+        admin, bob, carol, dave = [
+            await stack.enter_async_context(running_node(tmp_path, n))
+            for n in ("admin", "bob", "carol", "dave")
+        ]
+        created = admin.networks.create("friends")
+        assert created["admin"] and created["epoch"] == 1
+        for member in (bob, carol):
+            invite = admin.networks.invite("friends")["invite"]
+            joined = await member.networks.join(invite)
+            assert joined["name"] == "friends" and not joined["admin"]
+            with pytest.raises(NetworkError, match="used up"):
+                await dave.networks.join(invite)
+        expiring = admin.networks.invite("friends", expires_in=1)["invite"]
+        await wait_for(lambda: _past(expiring), "the invitation expires")
+        with pytest.raises(NetworkError, match="expired"):
+            await dave.networks.join(expiring)
+        await wait_for(lambda: len(bob.networks.by_name("friends").members) == 3, "bob sees carol")
+
+        shared = folder(tmp_path, "holiday", 300_000)
+        share = await admin.networks.share("friends", str(shared))
+        found = await bob.networks.search("friends", "holiday")
+        assert [r["name"] for r in found] == ["holiday"]
+        got = await fetch(bob, found[0]["magnet"], [address(admin)])
+        await wait_for(lambda: bob.torrent(got).progress >= 1.0, "bob fetches the share")
+        received = Path(bob.config.effective_download_dir) / "holiday" / "holiday.bin"
+        assert received.read_bytes() == (shared / "holiday.bin").read_bytes()
+
+        # an outsider with the magnet and the address: refused at the peer wire
+        refused_before = not_allowed(admin)
+        outsider = await fetch(dave, share["magnet"], [address(admin), address(bob)])
+        await wait_for(lambda: not_allowed(admin) > refused_before, "the outsider is refused")
+        assert dave.torrent(outsider).downloaded == 0
+        # ... and at servent/network/1: nothing but "not allowed"
+        ident = admin.networks.by_name("friends").network_id
+        answer = await ask(dave.channels, admin.identity.public_key, Query(ident, "holiday", 10),
+                           addresses=[address(admin)])  # fmt: skip
+        assert answer == Refusal("not allowed")
+        answer = await ask(dave.channels, admin.identity.public_key, KeyAsk(ident, 1),
+                           addresses=[address(admin)])  # fmt: skip
+        assert answer == Refusal("not allowed")
+        # the public search (dave now has a channel to admin, a neighbour) finds nothing
+        public = [r async for r in dave.search.search("holiday", within=2.0)]
+        assert public == []
+        assert [r async for r in admin.search.search("holiday", within=0.5)] == []
+
+        # revoke carol: new epoch, bob gets it, carol gets nothing shared afterwards
+        revoked = await admin.networks.revoke("friends", carol.identity_info()["id"])
+        assert revoked["epoch"] == 2
+        await wait_for(lambda: has_epoch(bob, "friends", 2), "bob has the key of epoch 2")
+        later = folder(tmp_path, "after", 200_000)
+        second = await admin.networks.share("friends", str(later))
+        found = await bob.networks.search("friends", "after")
+        assert [r["name"] for r in found] == ["after"]
+        assert await carol.networks.search("friends", "after") == []
+        assert await carol.networks.search("friends", "holiday") == []
+        refused_before = not_allowed(admin)
+        carols = await fetch(carol, second["magnet"], [address(admin), address(bob)])
+        bobs = await fetch(bob, found[0]["magnet"], [address(admin)])
+        await wait_for(lambda: bob.torrent(bobs).progress >= 1.0, "bob fetches after revoking")
+        await wait_for(lambda: not_allowed(admin) > refused_before, "carol is refused")
+        assert carol.torrent(carols).downloaded == 0
+
+
+def _past(token: str) -> bool:
+    from servent.proto.network import parse_invitation
+
+    return time.time() >= parse_invitation(token).expires
+
+
+async def test_forged_rosters_and_proofs_from_a_member_change_nothing(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack:
+        admin, bob = [
+            await stack.enter_async_context(running_node(tmp_path, n)) for n in ("admin", "bob")
+        ]
+        admin.networks.create("club")
+        await bob.networks.join(admin.networks.invite("club")["invite"])
+        held = admin.networks.by_name("club")
+        ident = held.network_id
+        # bob, a plain member, signs a roster that makes him admin and drops nobody
+        forged = Roster(
+            ident, held.creator, held.nonce, held.name, held.sequence + 5, held.epoch,
+            tuple(m if m.key != bob.identity.public_key else type(m)(m.key, True, m.name)
+                  for m in held.members),
+        ).signed(bob.identity.public_key, bob.identity.sign)  # fmt: skip
+        key = bob.networks.current_key(ident)
+        assert key is not None
+        proof = membership_proof(key, ident, held.epoch, bob.identity.public_key,
+                                 admin.identity.public_key)  # fmt: skip
+        answer = await ask(bob.channels, admin.identity.public_key,
+                           Hello(ident, forged.encode(), held.epoch, proof))  # fmt: skip
+        assert isinstance(answer, Hello)
+        assert admin.networks.by_name("club").sequence == held.sequence
+        assert not admin.networks.by_name("club").is_admin(bob.identity.public_key)
+        # a wrong membership proof is refused
+        answer = await ask(bob.channels, admin.identity.public_key,
+                           Hello(ident, held.encode(), held.epoch, bytes(32)))  # fmt: skip
+        assert answer == Refusal("not allowed")
+        # a member's query for a network it is not in, or with garbage, gets nothing
+        answer = await ask(bob.channels, admin.identity.public_key, Query(b"x" * 16, "a", 5))
+        assert answer == Refusal("not allowed")
+        answer = await ask(bob.channels, admin.identity.public_key, Query(ident, "nothing", 5))
+        assert answer == Results(())
