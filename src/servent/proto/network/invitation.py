@@ -69,7 +69,10 @@ def parse_invitation(text: str) -> Invitation:
         raw = base64.b32decode(body + "=" * (-len(body) % 8))
     except ValueError:
         raise InvitationError("the invitation is not valid base32 (cut or mistyped?)") from None
-    values = as_dict(raw, InvitationError)
+    try:
+        values = as_dict(raw, InvitationError)
+    except InvitationError as exc:
+        raise InvitationError(f"the invitation is damaged ({exc})") from None
     try:
         addresses = tuple(
             decode_peer(a)
