@@ -117,8 +117,8 @@ _INVITE = obj(
     expires={"type": "integer", "nullable": True, "description": "Unix seconds; null: never"},
 )  # fmt: skip
 _RESULT = obj(
-    name=_STRING, info_hash=_STRING, size=_INT, magnet=_STRING, sources=_INT,
-    peers=array_of(_STRING), publishers=array_of(_STRING),
+    name=_STRING, infohash=_STRING, size=_INT, magnet=_STRING, sources=_INT,
+    peers=array_of(_STRING), publisher={"type": "string", "description": "the first publisher"},
 )  # fmt: skip
 _SHARE = obj(
     id=_STRING, path=_STRING, magnet=_STRING, existing={"type": "boolean"}, network=_STRING

@@ -179,6 +179,7 @@ class NetworkRequests:
             if not proof_matches(key, frame.network, roster.epoch, pair, frame.proof):
                 return Refusal(NOT_ALLOWED)
         self.remember_addresses(peer, list(frame.addresses))
+        self._learn_known(roster, frame)
         if key is None or frame.epoch > roster.epoch:
             self._spawn(self._fetch_key(frame.network, peer))
         return self._hello(roster, peer)
@@ -189,8 +190,20 @@ class NetworkRequests:
             bytes(32) if key is None
             else membership_proof(key, roster.network_id, roster.epoch, self.own_key, peer)
         )  # fmt: skip
+        known = tuple(
+            (m.key, tuple(self.addresses[m.key]))
+            for m in roster.members
+            if m.key in self.addresses and m.key != peer
+        )
         return Hello(roster.network_id, roster.encode(), roster.epoch, proof,
-                     tuple(self._own_addresses()))  # fmt: skip
+                     tuple(self._own_addresses()), known)  # fmt: skip
+
+    def _learn_known(self, roster: Roster, hello: Hello) -> None:
+        """Addresses of other members, from a member: kept when none is known yet (a
+        wrong one costs only a failed dial: channels check the key they reach)."""
+        for key, addresses in hello.known:
+            if key != self.own_key and roster.is_member(key) and key not in self.addresses:
+                self.remember_addresses(key, list(addresses))
 
     def _on_query(self, peer: bytes, frame: Query) -> Frame:
         self._member_roster(frame.network, peer)
@@ -244,6 +257,7 @@ class NetworkRequests:
         if held is None or roster.sequence > held.sequence:
             self.adopt(roster, (answer.epoch, answer.key))
         self.remember_addresses(invitation.admin, list(invitation.addresses))
+        await self.greet(roster.network_id, invitation.admin)  # learns where the others are
         self._spawn(self.greet_all(roster.network_id, skip=invitation.admin))
         return self.describe(self.rosters[roster.network_id])
 
@@ -279,6 +293,7 @@ class NetworkRequests:
         held = newer or self.rosters.get(network)
         if held is not None and held.is_member(member):
             self.remember_addresses(member, list(answer.addresses))
+            self._learn_known(held, answer)
             if self.current_key(network) is None:
                 await self._fetch_key(network, member)
         return True
@@ -325,8 +340,7 @@ class NetworkRequests:
                     found[result.info_hash] = _record(result)
                 else:
                     entry["peers"].append(_peer(result.address))
-                    entry["publishers"].append(format_node_id(result.publisher))
-                    entry["sources"] = len(entry["publishers"])
+                    entry["sources"] = len(entry["peers"])
         return list(found.values())[:limit]
 
     def _learn_share(self, roster: Roster, result: Result) -> None:
@@ -359,9 +373,9 @@ class NetworkRequests:
 def _record(result: Result) -> dict[str, Any]:
     magnet = Magnet(result.info_hash, None, display_name=result.name, peers=(result.address,))
     return {
-        "name": result.name, "info_hash": result.info_hash.hex(), "size": result.size,
+        "name": result.name, "infohash": result.info_hash.hex(), "size": result.size,
         "magnet": magnet.to_uri(), "peers": [_peer(result.address)],
-        "publishers": [format_node_id(result.publisher)], "sources": 1,
+        "publisher": format_node_id(result.publisher), "sources": 1,
     }  # fmt: skip
 
 

@@ -41,6 +41,7 @@ MAX_QUERY = 200
 MAX_RESULTS = 200
 MAX_TEXT = 65_536
 MAX_ADDRESSES = 8
+MAX_KNOWN = 200
 Address = tuple[str, int]
 
 
@@ -66,6 +67,8 @@ class Hello:
     epoch: int
     proof: bytes
     addresses: tuple[Address, ...] = ()
+    #: Where the sender knows other members to be (peer exchange among members).
+    known: tuple[tuple[bytes, tuple[Address, ...]], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +149,9 @@ def _body(frame: Frame) -> dict[bytes | str, Any]:
         case Welcome():
             return {b"y": b"welcome", b"r": frame.roster, b"e": frame.epoch, b"k": frame.key}
         case Hello():
+            known = [{b"k": k, b"p": _peers(a)} for k, a in frame.known[:MAX_KNOWN]]
             return {b"y": b"hello", b"i": frame.network, b"r": frame.roster, b"e": frame.epoch,
-                    b"mac": frame.proof, b"p": _peers(frame.addresses)}  # fmt: skip
+                    b"mac": frame.proof, b"p": _peers(frame.addresses), b"x": known}  # fmt: skip
         case KeyAsk():
             return {b"y": b"key", b"i": frame.network, b"e": frame.epoch}
         case KeyGiven():
@@ -168,6 +172,16 @@ def _body(frame: Frame) -> dict[bytes | str, Any]:
 def _result_body(result: Result) -> dict[bytes | str, Any]:
     return {b"h": result.info_hash, b"n": result.name.encode()[:255], b"s": result.size,
             b"a": encode_peer(result.address), b"k": result.publisher}  # fmt: skip
+
+
+def _known(values: list[BValue]) -> tuple[tuple[bytes, tuple[Address, ...]], ...]:
+    found: list[tuple[bytes, tuple[Address, ...]]] = []
+    for value in values:
+        if not isinstance(value, dict):
+            raise NetworkError("a known member is not a dictionary")
+        key = get_bytes(value, b"k", length=32)
+        found.append((key, _addresses(get_list(value, b"p", max_items=MAX_ADDRESSES))))
+    return tuple(found)
 
 
 def _network(v: dict[bytes, BValue]) -> bytes:
@@ -208,6 +222,7 @@ _PARSERS: dict[bytes, Callable[[dict[bytes, BValue]], Frame]] = {
         get_int(v, b"e", low=1, high=2**32),
         get_bytes(v, b"mac", length=32),
         _addresses(get_list(v, b"p", max_items=MAX_ADDRESSES)),
+        _known(get_list(v, b"x", max_items=MAX_KNOWN)),
     ),
     b"key": lambda v: KeyAsk(_network(v), get_int(v, b"e", low=1, high=2**32)),
     b"k": lambda v: KeyGiven(
