@@ -185,7 +185,7 @@ def test_derived_keys_differ_by_epoch_key_and_torrent() -> None:
 
 def test_frames_round_trip() -> None:
     frames = [
-        Join(b"n" * 16, b"i" * 16, b"s" * 16, (("127.0.0.1", 1),)),
+        Join(b"n" * 16, b"i" * 16, b"s" * 16, (("127.0.0.1", 1),), "Zoë"),
         Hello(b"n" * 16, b"roster", 3, b"m" * 32, (("::1", 2),), ((b"k" * 32, (("::1", 3),)),)),
         Query(b"n" * 16, "blue danube", 50),
         Results((Result(b"h" * 20, "Blue", 10, ("127.0.0.1", 5), b"k" * 32),)),

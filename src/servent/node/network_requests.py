@@ -163,7 +163,7 @@ class NetworkRequests:
                 return Refusal(reason)
             if not self.db.use_invite(frame.invite_id):
                 return Refusal("invitation used up")
-            roster = roster.with_member(peer, int(time.time()))
+            roster = roster.with_member(peer, int(time.time()), frame.name)
             roster = roster.signed(self.own_key, self.node.identity.sign)
             self.adopt(roster)
         self.remember_addresses(peer, list(frame.addresses))
@@ -241,7 +241,7 @@ class NetworkRequests:
     async def join(self, token: str) -> dict[str, Any]:
         invitation = parse_invitation(token)
         frame = Join(invitation.network_id, invitation.invite_id, invitation.secret,
-                     tuple(self._own_addresses()))  # fmt: skip
+                     tuple(self._own_addresses()), self.node.config.name or "")  # fmt: skip
         answer = await ask(self.node.channels, invitation.admin, frame,
                            addresses=invitation.addresses)  # fmt: skip
         if isinstance(answer, Refusal):

@@ -51,6 +51,8 @@ class Join:
     invite_id: bytes
     secret: bytes
     addresses: tuple[Address, ...] = ()
+    #: The joiner's display name, for the roster ("" when it has none).
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,8 @@ def _body(frame: Frame) -> dict[bytes | str, Any]:
     match frame:
         case Join():
             return {b"y": b"join", b"i": frame.network, b"t": frame.invite_id,
-                    b"s": frame.secret, b"p": _peers(frame.addresses)}  # fmt: skip
+                    b"s": frame.secret, b"p": _peers(frame.addresses),
+                    b"n": frame.name.encode()[:64].decode(errors="ignore").encode()}  # fmt: skip
         case Welcome():
             return {b"y": b"welcome", b"r": frame.roster, b"e": frame.epoch, b"k": frame.key}
         case Hello():
@@ -210,6 +213,7 @@ _PARSERS: dict[bytes, Callable[[dict[bytes, BValue]], Frame]] = {
         get_bytes(v, b"t", length=16),
         get_bytes(v, b"s", length=16),
         _addresses(get_list(v, b"p", max_items=MAX_ADDRESSES)),
+        get_text(v, b"n", max_length=64) if b"n" in v else "",
     ),
     b"welcome": lambda v: Welcome(
         get_bytes(v, b"r"),
