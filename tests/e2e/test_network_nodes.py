@@ -37,11 +37,11 @@ DEADLINE = 60.0
 
 
 @asynccontextmanager
-async def running_node(root: Path, name: str) -> AsyncIterator[Node]:
+async def running_node(root: Path, name: str, **values: object) -> AsyncIterator[Node]:
     settings: dict[str, object] = {
         "data_dir": str(root / name), "dht_enabled": False, "lsd_enabled": False,
         "listen_host": "127.0.0.1", "listen_port": 0, "name": name,
-        "download_dir": str(root / name / "downloads"),
+        "download_dir": str(root / name / "downloads"), **values,
     }  # fmt: skip
     node = Node(load_config(None, settings))
     await node.start()
@@ -66,9 +66,11 @@ def folder(root: Path, name: str, size: int) -> Path:
 
 
 def not_allowed(node: Node) -> int:
+    """Peer-wire handshakes the node closed for want of a swarm key (plain, public SKEY,
+    or an MSE handshake with no key it knows, such as one of an old epoch)."""
     engine = node._engine
     assert isinstance(engine, SwarmTorrentEngine) and engine.swarm.listener is not None
-    return engine.swarm.listener.not_allowed
+    return engine.swarm.listener.not_allowed + engine.swarm.listener.mse_failed
 
 
 def has_epoch(node: Node, name: str, epoch: int) -> bool:
@@ -192,3 +194,38 @@ async def test_forged_rosters_and_proofs_from_a_member_change_nothing(tmp_path: 
         assert answer == Refusal("not allowed")
         answer = await ask(bob.channels, admin.identity.public_key, Query(ident, "nothing", 5))
         assert answer == Results(())
+
+
+async def test_a_revoked_members_running_download_stops_and_a_restart_keeps_it_closed(
+    tmp_path: Path,
+) -> None:
+    """The epoch change drops the network's peer connections; members dial again with the
+    new key, the revoked one is refused.  After a restart the torrent is still closed."""
+    async with AsyncExitStack() as stack:
+        admin = await stack.enter_async_context(running_node(tmp_path, "admin"))
+        carol = await stack.enter_async_context(
+            running_node(tmp_path, "carol", download_rate_limit=64_000)
+        )
+        admin.networks.create("club")
+        await carol.networks.join(admin.networks.invite("club")["invite"])
+        shared = folder(tmp_path, "film", 4_000_000)
+        share = await admin.networks.share("club", str(shared))
+        found = await carol.networks.search("club", "film")
+        got = await fetch(carol, found[0]["magnet"], [address(admin)])
+        await wait_for(lambda: carol.torrent(got).downloaded > 100_000, "carol is downloading")
+        refused_before = not_allowed(admin)
+        await admin.networks.revoke("club", carol.identity_info()["id"])
+        await wait_for(lambda: not_allowed(admin) > refused_before, "carol's new dial refused")
+        stopped_at = carol.torrent(got).downloaded
+        await wait_for(lambda: not_allowed(admin) > refused_before + 1, "refused again")
+        assert carol.torrent(got).downloaded == stopped_at
+        assert carol.torrent(got).progress < 1.0
+
+    async with AsyncExitStack() as stack:  # the admin restarts: still closed to outsiders
+        admin = await stack.enter_async_context(running_node(tmp_path, "admin"))
+        dave = await stack.enter_async_context(running_node(tmp_path, "dave"))
+        assert admin.networks.is_network_torrent(bytes.fromhex(share["id"]))
+        refused_before = not_allowed(admin)
+        stolen = await fetch(dave, share["magnet"], [address(admin)])
+        await wait_for(lambda: not_allowed(admin) > refused_before, "dave is refused")
+        assert dave.torrent(stolen).downloaded == 0

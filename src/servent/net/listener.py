@@ -98,6 +98,8 @@ class PeerListener:
         self.refused = 0
         #: Handshakes for a network torrent without its swarm key (closed at once).
         self.not_allowed = 0
+        #: Incoming MSE handshakes that failed (no known SKEY, bad crypto, timeout).
+        self.mse_failed = 0
         #: When set, node channels are accepted on this port too (told apart by first bytes).
         self.channel_acceptor: ChannelAcceptor | None = None
         #: The secret MSE SKEY of a network torrent, or None (``docs/networks.md`` section 8).
@@ -195,6 +197,7 @@ class PeerListener:
     def _handshake_over(self, session: PeerSession, done: asyncio.Future[Any]) -> None:
         """An incoming peer that failed MSE never reaches the session: forget it."""
         if done.cancelled() or done.exception() is not None:
+            self.mse_failed += 1
             self._pending.discard(session)
             self._mse_streams.pop(session, None)
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.magnet import Magnet
@@ -45,6 +46,7 @@ from servent.proto.network import (
 from servent.proto.search import matches
 
 if TYPE_CHECKING:
+    from servent.node.engine import TorrentEngine
     from servent.node.network_host import NetworkHost
     from servent.node.network_store import NetworkStore
 
@@ -64,6 +66,7 @@ class NetworkRequests:
     keys: dict[tuple[bytes, int], bytes]
     shares: dict[bytes, NetworkShare]
     addresses: dict[bytes, list[Address]]
+    _engine: Callable[[], TorrentEngine]
 
     if TYPE_CHECKING:
 
@@ -92,6 +95,8 @@ class NetworkRequests:
         self.rosters[roster.network_id] = roster
         if key is not None:
             self.keys[(roster.network_id, key[0])] = key[1]
+        if before is not None and roster.epoch > before.epoch:
+            self._spawn(self._reconnect(roster.network_id))
         old = set() if before is None else {m.key for m in before.members}
         for member in roster.members:
             if member.key not in old and before is not None:
@@ -315,6 +320,21 @@ class NetworkRequests:
         if isinstance(answer, KeyGiven) and answer.epoch == roster.epoch:
             self.db.put_key(network, answer.epoch, answer.key)
             self.keys[(network, answer.epoch)] = answer.key
+            await self._reconnect(network)
+
+    async def _reconnect(self, network: bytes) -> None:
+        """A new key epoch: every running torrent of the network drops its peers and dials
+        again, so a connection of a revoked member does not outlive the revocation."""
+        engine = self._engine()
+        for share in [s for s in self.shares.values() if s.network == network]:
+            torrent_id = share.info_hash.hex()
+            try:
+                if self.node.torrent(torrent_id).state == "paused":
+                    continue
+                await engine.pause(torrent_id)
+                await engine.resume(torrent_id)
+            except ServentError:
+                continue  # not (or no longer) a torrent of this node
 
     async def search(
         self, name: str, text: str, limit: int = 50, within: float = 5.0

@@ -28,6 +28,7 @@ from servent.proto.network import Invitation, InviteRecord, Roster, secret_diges
 from servent.proto.network.invitation import MAX_USES
 
 if TYPE_CHECKING:
+    from servent.net.dht_driver import DhtDriver
     from servent.node.engine import TorrentEngine
     from servent.node.network_host import NetworkHost
 
@@ -50,9 +51,15 @@ def parse_duration(text: str) -> int:
 class NetworkService(NetworkRequests):
     """The networks part of a node (see the module doc)."""
 
-    def __init__(self, node: NetworkHost, engine: Callable[[], TorrentEngine]) -> None:
+    def __init__(
+        self,
+        node: NetworkHost,
+        engine: Callable[[], TorrentEngine],
+        dht: Callable[[], DhtDriver | None],
+    ) -> None:
         self.node = node
         self._engine = engine
+        self._dht = dht
         self.store: NetworkStore | None = None
         self.rosters: dict[bytes, Roster] = {}
         self.keys: dict[tuple[bytes, int], bytes] = {}

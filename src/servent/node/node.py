@@ -124,7 +124,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self.sync = SyncShares(self, lambda: self._dht)
         self._init_messaging()
         self.search = SearchService(self, lambda: self._dht)
-        self.networks = NetworkService(self, lambda: self._engine)
+        self.networks = NetworkService(self, lambda: self._engine, lambda: self._dht)
         self.search.hidden = self.networks.is_network_torrent
 
     # -- lifecycle ------------------------------------------------------------
@@ -173,6 +173,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._start_port_mapping()
             self._serve_connect_back()
             await self._start_messaging()
+            await self.networks.start()  # before any torrent: network torrents stay closed
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -188,7 +189,6 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._monitor = asyncio.get_running_loop().create_task(
                 self._keep_figures(), name="node-figures"
             )
-            await self.networks.start()  # first: search must know which torrents are private
             await asyncio.gather(self.sync.start(), self.search.start())
         except BaseException:
             await self.close()
