@@ -229,3 +229,36 @@ async def test_a_revoked_members_running_download_stops_and_a_restart_keeps_it_c
         stolen = await fetch(dave, share["magnet"], [address(admin)])
         await wait_for(lambda: not_allowed(admin) > refused_before, "dave is refused")
         assert dave.torrent(stolen).downloaded == 0
+
+
+async def test_members_meet_again_at_the_dht_rendezvous(tmp_path: Path) -> None:
+    """A member that lost another's address finds it at the network's rendezvous in a
+    private loopback DHT (an info-hash only key holders can compute)."""
+    dht = {"dht_enabled": True, "dht_restrict_ips": False}
+    async with AsyncExitStack() as stack:
+        entry = await stack.enter_async_context(
+            running_node(tmp_path, "entry", **dht, dht_bootstrap=["127.0.0.1:9"])
+        )
+        assert entry._dht is not None
+        boot = [f"127.0.0.1:{entry._dht.address[1]}"]
+        admin, bob, carol = [
+            await stack.enter_async_context(running_node(tmp_path, n, **dht, dht_bootstrap=boot))
+            for n in ("admin", "bob", "carol")
+        ]
+        for node in (admin, bob, carol):
+            await wait_for(lambda n=node: n._dht and len(n._dht.node.routing_table), "DHT up")
+        admin.networks.create("hikers")
+        for member in (bob, carol):
+            await member.networks.join(admin.networks.invite("hikers")["invite"])
+        carol_key = carol.identity.public_key
+        await wait_for(lambda: carol_key in bob.networks.addresses, "bob knows carol")
+        bob.networks.addresses.clear()  # bob forgot where everyone is
+        channel = bob.channels.channel_to(carol_key)
+        if channel is not None:
+            channel.close()
+            await channel.wait_closed()
+        await carol.networks.meet()  # carol announces herself there (and may greet bob)
+        bob.networks.addresses.clear()
+        greeted = await bob.networks.meet()
+        assert greeted >= 1 and carol_key in bob.networks.addresses
+        assert bob.networks.addresses[carol_key] == [address(carol)]

@@ -20,11 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.node_id import format_node_id, parse_node_id
-from servent.errors import NetworkError, NodeError
+from servent.errors import NetworkError, NodeError, ServentError
 from servent.node.network_requests import NetworkRequests
 from servent.node.network_store import NetworkShare, NetworkStore
 from servent.node.network_wire import NetworkWire
-from servent.proto.network import Invitation, InviteRecord, Roster, secret_digest, swarm_key
+from servent.proto.network import (
+    Invitation,
+    InviteRecord,
+    Roster,
+    rendezvous_hash,
+    secret_digest,
+    swarm_key,
+)
 from servent.proto.network.invitation import MAX_USES
 
 if TYPE_CHECKING:
@@ -36,6 +43,10 @@ __all__ = ["NetworkService", "parse_duration"]
 
 log = logging.getLogger(__name__)
 
+#: When the first rendezvous round runs after start, and then how often.
+RENDEZVOUS_FIRST = 20.0
+RENDEZVOUS_INTERVAL = 600.0
+RENDEZVOUS_DIAL = 10.0
 _DURATION = re.compile(r"^\s*(\d{1,9})\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -85,6 +96,7 @@ class NetworkService(NetworkRequests):
             return
         NetworkWire(channels, self.answer).register()
         self._spawn(self.greet_all())
+        self._spawn(self._meet_now_and_then())
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -94,6 +106,49 @@ class NetworkService(NetworkRequests):
         if self.store is not None:
             store, self.store = self.store, None
             store.close()
+
+    async def _meet_now_and_then(self) -> None:
+        await asyncio.sleep(RENDEZVOUS_FIRST)  # the DHT bootstraps meanwhile
+        while True:
+            try:
+                await self.meet()
+            except Exception as exc:  # a DHT hiccup: the next round tries again
+                log.debug("network rendezvous failed: %s", exc)
+            await asyncio.sleep(RENDEZVOUS_INTERVAL)
+
+    async def meet(self) -> int:
+        """One rendezvous round (``docs/networks.md`` section 7): announce our port under
+        each network's rendezvous hash and greet the members found there."""
+        dht = self._dht()
+        own = self.node.peer_address()
+        if dht is None or own is None:
+            return 0
+        day = int(time.time() // 86400)
+        greeted = 0
+        for roster in list(self.rosters.values()):
+            key = self.current_key(roster.network_id)
+            if key is None:
+                continue
+            done = await dht.announce(rendezvous_hash(key, roster.network_id, day), own[1])
+            for address in dict.fromkeys(done.peers):
+                if address != own and await self._greet_at(roster.network_id, address):
+                    greeted += 1
+        return greeted
+
+    async def _greet_at(self, network: bytes, address: tuple[str, int]) -> bool:
+        """Dial an address met at the rendezvous; greet it when it is a member."""
+        try:
+            async with asyncio.timeout(RENDEZVOUS_DIAL):
+                channel = await self.node.channels.dial(*address)
+        except (TimeoutError, OSError, ServentError):
+            return False
+        roster = self.rosters.get(network)
+        peer = channel.peer_key
+        if roster is None or peer is None or peer == self.own_key or not roster.is_member(peer):
+            return False  # not ours to greet; the channel closes when idle
+        self.addresses.pop(peer, None)  # what the rendezvous says is the newest
+        self.remember_addresses(peer, [address])
+        return await self.greet(network, peer)
 
     def _hook_engine(self) -> None:
         from servent.node.swarm_engine import SwarmTorrentEngine
