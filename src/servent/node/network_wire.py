@@ -73,14 +73,19 @@ async def ask(
     within: float = REQUEST_TIMEOUT,
 ) -> Frame:
     """Send ``frame`` to node ``key`` and return its answer; :class:`NetworkError` when
-    the node cannot be reached, does not answer in time or answers garbage."""
+    the node cannot be reached, does not answer in time or answers garbage.  A channel
+    that closed under the request (the peer was ending it) is replaced once."""
     try:
         async with asyncio.timeout(within):
-            channel = await host.connect(key, list(addresses) or None)
-            stream = channel.open_stream(PROTOCOL)
-            stream.send(encode_frame(frame))
-            stream.close()
-            data = await stream.receive()
+            for attempt in range(2):
+                channel = await host.connect(key, list(addresses) or None)
+                stream = channel.open_stream(PROTOCOL)
+                stream.send(encode_frame(frame))
+                stream.close()
+                data = await stream.receive()
+                if data is not None or stream.reset_by_peer is not None or attempt:
+                    break
+                await channel.closed.wait()  # it was closing: the next connect dials anew
     except TimeoutError:
         raise NetworkError("the node did not answer in time") from None
     except (ChannelError, OSError) as exc:
