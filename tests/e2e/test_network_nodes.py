@@ -229,6 +229,14 @@ async def test_a_revoked_members_running_download_stops_and_a_restart_keeps_it_c
         stolen = await fetch(dave, share["magnet"], [address(admin)])
         await wait_for(lambda: not_allowed(admin) > refused_before, "dave is refused")
         assert dave.torrent(stolen).downloaded == 0
+        # leaving the network keeps its torrent closed, it never turns public
+        await admin.networks.leave("club")
+        assert admin.networks.swarm_key(bytes.fromhex(share["id"])) is not None
+        await dave.remove(stolen)
+        refused_before = not_allowed(admin)
+        stolen = await fetch(dave, share["magnet"], [address(admin)])
+        await wait_for(lambda: not_allowed(admin) > refused_before, "dave is refused again")
+        assert dave.torrent(stolen).downloaded == 0
 
 
 async def test_members_meet_again_at_the_dht_rendezvous(tmp_path: Path) -> None:

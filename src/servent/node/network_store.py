@@ -110,11 +110,11 @@ class NetworkStore:
         return {(bytes(n), int(e)): bytes(k) for n, e, k in rows}
 
     def forget(self, network: bytes) -> None:
-        """Leave: roster, keys, invitations and the record of its torrents go."""
+        """Leave: roster, keys and invitations go.  The record of its torrents stays, so
+        they stay closed (no key opens them any more) instead of turning public."""
         with self._transaction() as db:
             for table, column in (
-                ("networks", "id"), ("epoch_keys", "network"),
-                ("invites", "network"), ("shares", "network"),
+                ("networks", "id"), ("epoch_keys", "network"), ("invites", "network"),
             ):  # fmt: skip
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (network,))
 
