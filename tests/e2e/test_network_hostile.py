@@ -10,8 +10,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from test_network_nodes import address, running_node
 
+from network_nodes import address, running_node
 from servent.errors import NetworkError
 from servent.node.network_wire import ask
 from servent.node.node import Node
