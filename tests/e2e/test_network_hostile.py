@@ -116,3 +116,21 @@ async def test_a_plain_member_cannot_admit_anyone(tmp_path: Path) -> None:
         )  # fmt: skip
         assert answer == Refusal("not allowed")
         assert len(admin.networks.by_name("club").members) == 2
+
+
+async def test_a_second_network_of_the_same_name_is_refused_before_a_use_is_counted(
+    tmp_path: Path,
+) -> None:
+    async with AsyncExitStack() as stack:
+        admin, other, bob = [
+            await stack.enter_async_context(running_node(tmp_path, n))
+            for n in ("admin", "other", "bob")
+        ]
+        admin.networks.create("club")
+        other.networks.create("club")
+        await bob.networks.join(admin.networks.invite("club")["invite"])
+        token = other.networks.invite("club")["invite"]
+        with pytest.raises(NetworkError, match="another network named 'club'"):
+            await bob.networks.join(token)
+        record = other.networks.db.invite(parse_invitation(token).invite_id)
+        assert record is not None and record.uses_left == 1

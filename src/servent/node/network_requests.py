@@ -245,6 +245,9 @@ class NetworkRequests:
 
     async def join(self, token: str) -> dict[str, Any]:
         invitation = parse_invitation(token)
+        if any(r.name == invitation.name and r.network_id != invitation.network_id
+               for r in self.rosters.values()):  # fmt: skip
+            raise NetworkError(f"this node is in another network named {invitation.name!r}")
         frame = Join(invitation.network_id, invitation.invite_id, invitation.secret,
                      tuple(self._own_addresses()), self.node.config.name or "")  # fmt: skip
         answer = await ask(self.node.channels, invitation.admin, frame,
@@ -258,6 +261,9 @@ class NetworkRequests:
             raise NetworkError("the admin's roster is not of this network or does not list us")
         if not roster.is_admin(invitation.admin) or answer.epoch != roster.epoch:
             raise NetworkError("the admin's roster does not match its invitation")
+        if any(r.name == roster.name and r.network_id != roster.network_id
+               for r in self.rosters.values()):  # fmt: skip
+            raise NetworkError(f"this node is in another network named {roster.name!r}")
         held = self.rosters.get(roster.network_id)
         if held is None or roster.sequence > held.sequence:
             self.adopt(roster, (answer.epoch, answer.key))
@@ -289,7 +295,7 @@ class NetworkRequests:
                 addresses=self.addresses.get(member, ()),
                 within=GREET_TIMEOUT,
             )
-        except (NetworkError, Exception) as exc:  # an absent member is normal
+        except Exception as exc:  # an absent member is normal
             log.debug("hello to %s failed: %s", format_node_id(member), exc)
             return False
         if not isinstance(answer, Hello) or answer.network != network:
