@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,7 @@ from servent.node.events import (
     TorrentResumed,
 )
 from servent.node.messaging import NodeMessaging
+from servent.node.networks import NetworkService
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
 from servent.node.presence import NodePresence
@@ -123,6 +124,8 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self.sync = SyncShares(self, lambda: self._dht)
         self._init_messaging()
         self.search = SearchService(self, lambda: self._dht)
+        self.networks = NetworkService(self, lambda: self._engine, lambda: self._dht)
+        self.search.hidden = self.networks.is_network_torrent
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._start_port_mapping()
             self._serve_connect_back()
             await self._start_messaging()
+            await self.networks.start()  # before any torrent: network torrents stay closed
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -195,7 +199,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         if not self._started:
             return
         self._started = False
-        await asyncio.gather(self.sync.close(), self.search.close())
+        await asyncio.gather(self.sync.close(), self.search.close(), self.networks.close())
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -419,17 +423,24 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
 
     # -- sharing ----------------------------------------------------------------
 
-    async def share(self, folder: str | Path) -> ShareResult:
+    async def share(
+        self, folder: str | Path, *, network: Callable[[bytes, str, int], None] | None = None
+    ) -> ShareResult:
         """Seed a folder (or a single file) as a hybrid (v1+v2) torrent and remember it
-        across restarts.  Sharing a path again returns its torrent (``existing``)."""
+        across restarts.  Sharing a path again returns its torrent (``existing``).
+        ``network`` makes it private (BEP 27) and is told its hash before it starts."""
         path = await asyncio.to_thread(existing_payload, folder)
         for shared in self.store.shared_folders():
             if shared.path == str(path) and shared.torrent_id in self._records:
                 magnet = self._magnet_of(shared.torrent_id)
                 return ShareResult(TorrentId(shared.torrent_id), str(path), magnet, existing=True)
+        from servent.codec.metainfo.build import TorrentOptions
         from servent.storage.seed_resume import create_seeding_torrent, resume_key
 
-        metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
+        options = TorrentOptions(private=network is not None)
+        metainfo, record = await asyncio.to_thread(create_seeding_torrent, path, options=options)
+        if network is not None:
+            network(metainfo.wire_info_hash, metainfo.name, metainfo.total_length)
         if metainfo.wire_info_hash.hex() not in self._records:
             # Creating the torrent verified every piece: storage opens without a recheck.
             self.store.save(resume_key(metainfo), record.encode())
