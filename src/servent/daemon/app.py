@@ -42,6 +42,7 @@ from servent.daemon.api import (
     update_settings,
     web_file,
 )
+from servent.daemon.live_routes import LIVE_ROUTES
 from servent.daemon.messages_api import MESSAGE_ROUTES
 from servent.daemon.routes import Param, Route, Schema, array_of, obj, ref
 from servent.daemon.search_api import SEARCH_ROUTES
@@ -184,4 +185,5 @@ ROUTES: tuple[Route, ...] = (
         content_type="text/html", public=True,
     ),
     *MESSAGE_ROUTES,
+    *LIVE_ROUTES,
 )
