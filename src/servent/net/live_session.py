@@ -209,7 +209,11 @@ class LiveSession:
         self._send(neighbour, PieceMessage(piece))
 
     def _received(self, neighbour: Neighbour, piece: LivePiece) -> None:
-        verify_piece(self.public_key, piece)  # raises: the stream is reset, the piece dropped
+        try:
+            verify_piece(self.public_key, piece)
+        except LiveError:  # the stream is reset, the piece dropped
+            self.bad_pieces += 1
+            raise
         neighbour.bytes_down += len(piece.data)
         if piece.index in self.pieces or not self.window.accepts(piece.index):
             self.scheduler.piece_received(piece.index)
