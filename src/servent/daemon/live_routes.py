@@ -82,10 +82,12 @@ async def create_live(request: web.Request) -> web.Response:
 
 async def write_live(request: web.Request) -> web.Response:
     session = _session(request)
-    data = await request.content.read(MAX_WRITE + 1)
-    if len(data) > MAX_WRITE:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_WRITE, actual_size=len(data))
-    indices = request.app[NODE_KEY].live.publish(session.topic, data)
+    data = bytearray()  # read() of the body stream gives what has arrived, not all of it
+    while chunk := await request.content.read(MAX_WRITE + 1 - len(data)):
+        data += chunk
+        if len(data) > MAX_WRITE:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_WRITE, actual_size=len(data))
+    indices = request.app[NODE_KEY].live.publish(session.topic, bytes(data))
     return web.json_response(
         {"pieces": len(indices), "bytes": session.bytes_written, "edge": session.edge}
     )
@@ -117,6 +119,14 @@ async def leave_live(request: web.Request) -> web.Response:
     return web.json_response({"id": session.topic.hex(), "ended": session.ended})
 
 
+def _content_type(name: str) -> str:
+    """By the name's suffix; MPEG-TS first (the usual live container; some systems map
+    ``.ts`` to other types)."""
+    if name.lower().endswith((".ts", ".m2ts", ".mts")):
+        return "video/mp2t"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
 async def serve_live(request: web.Request) -> web.StreamResponse:
     """The broadcast from its live edge, open-ended, until its end or the client leaves."""
     info = request.match_info
@@ -125,7 +135,7 @@ async def serve_live(request: web.Request) -> web.StreamResponse:
     if not std_hmac.compare_digest(info["token"].encode(), expected.encode()):
         raise web.HTTPForbidden(reason="wrong stream token")
     session = _session(request)
-    content_type = mimetypes.guess_type(info["name"])[0] or "application/octet-stream"
+    content_type = _content_type(info["name"])
     response = web.StreamResponse(
         headers={
             "Content-Type": content_type,

@@ -54,6 +54,8 @@ HELLO_TIMEOUT = 10.0
 RETRY_AFTER = 20.0
 DHT_ANNOUNCE_EVERY = 300.0
 DHT_LOOKUP_EVERY = 60.0
+#: An ended broadcast is kept this long (late neighbours still get its end), then dropped.
+LINGER = 60.0
 
 
 class LiveService:
@@ -137,7 +139,7 @@ class LiveService:
             session = LiveSession(topic, public, clock=_clock)
             self.sessions[topic] = session
         if hint is not None:
-            session.known.add(hint)
+            session.add_known([hint])
         self._top_up(session)
         return session
 
@@ -173,12 +175,17 @@ class LiveService:
             return
         session = self.sessions.get(hello.topic) if isinstance(hello, Hello) else None
         key = stream.channel.peer_key
-        if session is None or not isinstance(hello, Hello) or key in session.neighbour_keys():
+        if session is None or key in session.banned | session.neighbour_keys():
             stream.reset(CloseCode.NORMAL, "not in that broadcast")
             return
+        assert isinstance(hello, Hello)
+        await self._welcome(session, stream, hello)
+
+    async def _welcome(self, session: LiveSession, stream: NodeStream, hello: Hello) -> None:
+        """Answer a hello: run the stream, or (full) name other participants and close."""
         address = _listen_address(stream, hello.port)
         if address is not None:
-            session.known.add(address)
+            session.add_known([address])
         stream.send(encode_live_message(session.hello(self._port())))
         limit = self.broadcaster_accepts if session.is_broadcaster else ACCEPTED
         incoming = sum(1 for n in session.neighbours.values() if not n.outgoing)
@@ -190,15 +197,15 @@ class LiveService:
                     while await stream.receive() is not None:
                         pass
             return
-        await session.run(Neighbour(stream, address, outgoing=False, node_key=key), hello)
+        neighbour = Neighbour(stream, address, outgoing=False, node_key=stream.channel.peer_key)
+        await session.run(neighbour, hello)
 
     async def _dial(self, session: LiveSession, address: Address) -> None:
         host = self._channels()
         try:
             channel = await host.dial(*address)
-            if channel.peer_key == host.keys.public_key or channel.peer_key in (
-                session.neighbour_keys()
-            ):
+            key = channel.peer_key
+            if key == host.keys.public_key or key in session.neighbour_keys() | session.banned:
                 return
             stream = channel.open_stream(LIVE_PROTOCOL)
             stream.send(encode_live_message(session.hello(self._port())))
@@ -240,6 +247,10 @@ class LiveService:
         while True:
             await asyncio.sleep(TICK)
             for session in list(self.sessions.values()):
+                if session.ended_at is not None and _clock() - session.ended_at > LINGER:
+                    session.close()
+                    del self.sessions[session.topic]
+                    continue
                 session.ask()  # requests that timed out go elsewhere
                 self._top_up(session)
                 self._use_dht(session)
@@ -253,13 +264,13 @@ class LiveService:
         now = _clock()
         if port and self._due(session.topic, "announce", DHT_ANNOUNCE_EVERY, now):
             self._spawn(
-                self._dht_call(dht.announce(session.topic, port, on_peers=session.known.update)),
+                self._dht_call(dht.announce(session.topic, port, on_peers=session.add_known)),
                 "live-dht",
             )
         few = len(session.neighbours) < DIALLED and not session.is_broadcaster
         if few and self._due(session.topic, "lookup", DHT_LOOKUP_EVERY, now):
             self._spawn(
-                self._dht_call(dht.get_peers(session.topic, on_peers=session.known.update)),
+                self._dht_call(dht.get_peers(session.topic, on_peers=session.add_known)),
                 "live-dht",
             )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -45,6 +45,8 @@ WINDOW = 256
 BROADCASTER_COPIES = 3
 MAX_OUTSTANDING = 8
 REQUEST_TIMEOUT = 3.0
+#: Addresses of other participants remembered per broadcast.
+MAX_KNOWN = 500
 
 
 @dataclass(eq=False)
@@ -85,11 +87,14 @@ class LiveSession:
         self.pieces: dict[int, LivePiece] = {}
         self.neighbours: dict[NodeStream, Neighbour] = {}
         self.known: set[Address] = set()
+        #: Nodes that sent a bad message or a forged piece.
+        self.banned: set[bytes] = set()
         self.copies: dict[int, int] = {}
         self.bad_pieces = 0
         self.bytes_written = 0
         self._closed_up = 0  # bytes sent to neighbours that are gone
         self.ended = False
+        self.ended_at: float | None = None
         #: Called with ``(index, data, now)`` for each piece verified (or published) here.
         self.on_piece: list[Callable[[int, bytes, float], None]] = []
         self._next_index = 0
@@ -136,6 +141,13 @@ class LiveSession:
     def hello(self, port: int) -> Hello:
         return Hello(self.topic, self.edge, port, self.name)
 
+    def add_known(self, addresses: Iterable[Address]) -> None:
+        """Addresses to dial, at most :data:`MAX_KNOWN` (a neighbour cannot flood them)."""
+        for address in addresses:
+            if len(self.known) >= MAX_KNOWN:
+                return
+            self.known.add(address)
+
     def neighbour_keys(self) -> set[bytes]:
         return {n.node_key for n in self.neighbours.values() if n.node_key is not None}
 
@@ -162,6 +174,10 @@ class LiveSession:
         except LiveError as exc:
             log.info("live %s: neighbour dropped: %s", self.topic.hex()[:8], exc)
             stream.reset(CloseCode.PROTOCOL_ERROR, str(exc)[:200])
+            if neighbour.node_key is not None:  # never again in this broadcast
+                self.banned.add(neighbour.node_key)
+            if neighbour.address is not None:
+                self.known.discard(neighbour.address)
         finally:
             stream.close()
             self._forget(neighbour)
@@ -176,6 +192,7 @@ class LiveSession:
         for stream in list(self.neighbours):
             stream.reset(CloseCode.NORMAL, "left the broadcast")
         self.ended = True
+        self.ended_at = self.ended_at or self.clock()
         self._wake_readers()
 
     # -- messages ------------------------------------------------------------------------
@@ -193,7 +210,7 @@ class LiveSession:
         elif isinstance(message, PieceMessage):
             self._received(neighbour, message.piece)
         elif isinstance(message, Peers):
-            self.known.update(message.addresses)
+            self.add_known(message.addresses)
         # a second hello changes nothing
 
     def _serve(self, neighbour: Neighbour, index: int) -> None:
@@ -226,7 +243,7 @@ class LiveSession:
             self.pieces.pop(dropped, None)
             self.copies.pop(dropped, None)
         if not piece.data:
-            self.ended = True
+            self.ended, self.ended_at = True, now
         for listener in self.on_piece:
             listener(piece.index, piece.data, now)
         for neighbour in list(self.neighbours.values()):

@@ -59,6 +59,7 @@ class ViewerRecord:
     first_offset: int | None = None
     complete: bool = False  # saw the end of the broadcast
     matches: bool = False  # every byte received equals the source at its offset
+    missing: list[int] = field(default_factory=list)  # a light viewer's gaps (piece indices)
 
 
 @dataclass
@@ -268,7 +269,8 @@ def _measure(record: ViewerRecord, source: bytes, writes: list[tuple[int, float]
         indices = sorted(record.pieces)
         record.complete = _has_end(record)
         record.arrivals = [record.pieces[i] for i in indices]
-        if indices[-1] - indices[0] + 1 != len(indices):  # a gap: not every piece arrived
+        record.missing = sorted(set(range(indices[0], indices[-1])) - set(indices))
+        if record.missing:  # a gap: not every piece arrived
             return
     data = b"".join(chunk for _, chunk in record.arrivals)
     if not data:
