@@ -54,6 +54,8 @@ HELLO_TIMEOUT = 10.0
 RETRY_AFTER = 20.0
 DHT_ANNOUNCE_EVERY = 300.0
 DHT_LOOKUP_EVERY = 60.0
+#: ... and this often while a viewer has no neighbour at all (joining).
+DHT_LOOKUP_ALONE_EVERY = 5.0
 #: An ended broadcast is kept this long (late neighbours still get its end), then dropped.
 LINGER = 60.0
 
@@ -268,7 +270,8 @@ class LiveService:
                 "live-dht",
             )
         few = len(session.neighbours) < DIALLED and not session.is_broadcaster
-        if few and self._due(session.topic, "lookup", DHT_LOOKUP_EVERY, now):
+        every = DHT_LOOKUP_EVERY if session.neighbours else DHT_LOOKUP_ALONE_EVERY
+        if few and self._due(session.topic, "lookup", every, now):
             self._spawn(
                 self._dht_call(dht.get_peers(session.topic, on_peers=session.add_known)),
                 "live-dht",

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servent.codec.compact import Address
 from servent.net.channel_host import ChannelHost
+from servent.net.dht_driver import DhtDriver
 from servent.net.live_service import LiveService
 from servent.proto.channel import LocalKeys
 
@@ -32,12 +33,21 @@ class _NotAPeer(asyncio.Protocol):
 class LiveNode:
     """``async with LiveNode() as node``: listening on 127.0.0.1, port 0."""
 
-    def __init__(self, host: str = "127.0.0.1", *, broadcaster_accepts: int = 4) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        broadcaster_accepts: int = 4,
+        dht: DhtDriver | None = None,
+    ) -> None:
         self.host = host
         self.channels = ChannelHost(LocalKeys.create(Ed25519PrivateKey.generate()))
         self.address: Address | None = None
         self.live = LiveService(
-            lambda: self.channels, lambda: self.address, broadcaster_accepts=broadcaster_accepts
+            lambda: self.channels,
+            lambda: self.address,
+            lambda: dht,
+            broadcaster_accepts=broadcaster_accepts,
         )
         self._server: asyncio.Server | None = None
 
