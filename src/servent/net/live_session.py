@@ -45,6 +45,8 @@ WINDOW = 256
 BROADCASTER_COPIES = 3
 MAX_OUTSTANDING = 8
 REQUEST_TIMEOUT = 3.0
+#: Seconds a reader waits for a missing piece that newer pieces have overtaken.
+SKIP_AFTER = 10.0
 #: Addresses of other participants remembered per broadcast.
 MAX_KNOWN = 500
 
@@ -293,11 +295,18 @@ class LiveSession:
 
 
 class LiveReader:
-    """The bytes of a broadcast in order, from the newest piece held when it starts."""
+    """The bytes of a broadcast in order, from the newest piece held when it starts.
+
+    A missing piece is waited for while newer ones arrive, at most
+    :data:`SKIP_AFTER` seconds (or until it leaves the window); then the reader
+    skips to the next piece held, so a player never stalls for good on a hole.
+    """
 
     def __init__(self, session: LiveSession) -> None:
         self.session = session
         self.position: int | None = None
+        self.skipped = 0
+        self._waiting_since: float | None = None
 
     async def next_chunk(self, still_wanted: Callable[[], bool] = lambda: True) -> bytes | None:
         """The next piece's bytes; None at the end of the broadcast or when not wanted."""
@@ -310,11 +319,29 @@ class LiveReader:
                 piece = pieces.get(self.position)
                 if piece is not None:
                     self.position += 1
+                    self._waiting_since = None
                     return piece.data if piece.data else None
-                if pieces and not session.window.accepts(self.position):
-                    self.position = min(i for i in pieces if i >= self.position)
+                if self._skip_hole():
                     continue
             if session.ended and (self.position is None or self.position > max(pieces, default=-1)):
                 return None
             await session.wait_change(1.0)
         return None
+
+    def _skip_hole(self) -> bool:
+        """Move past a missing piece that newer ones have overtaken for too long."""
+        assert self.position is not None
+        later = [i for i in self.session.pieces if i > self.position]
+        if not later:
+            self._waiting_since = None
+            return False
+        now = self.session.clock()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        gone = not self.session.window.accepts(self.position)
+        if not gone and now - self._waiting_since < SKIP_AFTER:
+            return False
+        self.skipped += min(later) - self.position
+        self.position = min(later)
+        self._waiting_since = None
+        return True
