@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servent.codec.compact import Address
 from servent.net.live_session import LiveSession, Neighbour
-from servent.net.node_channel import NodeStream
+from servent.net.node_channel import NodeChannel, NodeStream
 from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.live import (
     LiveError,
@@ -58,6 +58,8 @@ DHT_LOOKUP_EVERY = 60.0
 DHT_LOOKUP_ALONE_EVERY = 5.0
 #: An ended broadcast is kept this long (late neighbours still get its end), then dropped.
 LINGER = 60.0
+#: Node keys remembered by listening address (forgotten all at once beyond this).
+MAX_KNOWN_NODES = 4096
 
 
 class LiveService:
@@ -80,6 +82,7 @@ class LiveService:
         self._dialling: dict[bytes, set[Address]] = {}
         self._failed: dict[tuple[bytes, Address], float] = {}
         self._dht_times: dict[tuple[bytes, str], float] = {}
+        self._address_keys: dict[Address, bytes] = {}
         self._started = False
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -114,7 +117,9 @@ class LiveService:
         self.start()
         key = Ed25519PrivateKey.generate()
         public = key.public_key().public_bytes_raw()
-        session = LiveSession(live_topic(public), public, key=key, name=name, clock=_clock)
+        session = LiveSession(
+            live_topic(public), public, key=key, name=name, clock=_clock, node_key=self._node_key()
+        )
         self.sessions[session.topic] = session
         return session
 
@@ -138,7 +143,7 @@ class LiveService:
         session = self.sessions.get(topic)
         if session is None:
             self.start()
-            session = LiveSession(topic, public, clock=_clock)
+            session = LiveSession(topic, public, clock=_clock, node_key=self._node_key())
             self.sessions[topic] = session
         if hint is not None:
             session.add_known([hint])
@@ -162,6 +167,28 @@ class LiveService:
 
     # -- streams -------------------------------------------------------------------------
 
+    def _node_key(self) -> bytes:
+        return self._channels().keys.public_key
+
+    def _remember(self, address: Address, key: bytes | None) -> None:
+        """Which node listens where, so a channel to it is reused, never doubled (the
+        channel host closes a duplicate channel, and every stream on it)."""
+        if key is not None:
+            if len(self._address_keys) >= MAX_KNOWN_NODES:
+                self._address_keys.clear()
+            self._address_keys[address] = key
+
+    async def _channel_to(self, address: Address) -> NodeChannel:
+        host = self._channels()
+        key = self._address_keys.get(address)
+        channel = host.channel_to(key) if key is not None else None
+        if channel is None:
+            channel = await host.dial(*address)
+            self._remember(address, channel.peer_key)
+            kept = host.channel_to(channel.peer_key) if channel.peer_key else None
+            channel = kept or channel
+        return channel
+
     def _port(self) -> int:
         own = self._own_address()
         return 0 if own is None else own[1]
@@ -177,7 +204,7 @@ class LiveService:
             return
         session = self.sessions.get(hello.topic) if isinstance(hello, Hello) else None
         key = stream.channel.peer_key
-        if session is None or key in session.banned | session.neighbour_keys():
+        if session is None or key in session.banned:
             stream.reset(CloseCode.NORMAL, "not in that broadcast")
             return
         assert isinstance(hello, Hello)
@@ -188,6 +215,7 @@ class LiveService:
         address = _listen_address(stream, hello.port)
         if address is not None:
             session.add_known([address])
+            self._remember(address, stream.channel.peer_key)
         stream.send(encode_live_message(session.hello(self._port())))
         limit = self.broadcaster_accepts if session.is_broadcaster else ACCEPTED
         incoming = sum(1 for n in session.neighbours.values() if not n.outgoing)
@@ -205,7 +233,7 @@ class LiveService:
     async def _dial(self, session: LiveSession, address: Address) -> None:
         host = self._channels()
         try:
-            channel = await host.dial(*address)
+            channel = await self._channel_to(address)
             key = channel.peer_key
             if key == host.keys.public_key or key in session.neighbour_keys() | session.banned:
                 return

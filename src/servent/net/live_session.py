@@ -76,12 +76,15 @@ class LiveSession:
         name: str = "",
         window: int = WINDOW,
         clock: Callable[[], float],
+        node_key: bytes = b"",
     ) -> None:
+        """``node_key``: this node's channel key (breaks ties between duplicate streams)."""
         self.topic = topic
         self.public_key = public_key
         self.key = key
         self.name = name
         self.clock = clock
+        self.node_key = node_key
         self.window = LiveWindow(window)
         self.scheduler = LiveScheduler(
             self.window, max_outstanding=MAX_OUTSTANDING, timeout=REQUEST_TIMEOUT
@@ -160,6 +163,9 @@ class LiveSession:
     async def run(self, neighbour: Neighbour, hello: Hello) -> None:
         """Serve one neighbour's stream until it ends (the hellos are exchanged)."""
         stream = neighbour.stream
+        if not self._admit(neighbour):
+            stream.reset(CloseCode.NORMAL, "a stream between us exists")
+            return
         self.neighbours[stream] = neighbour
         self.scheduler.add_peer(stream)
         if hello.name and not self.name:
@@ -184,8 +190,24 @@ class LiveSession:
             stream.close()
             self._forget(neighbour)
 
+    def _admit(self, neighbour: Neighbour) -> bool:
+        """One stream per pair of nodes: of two (both dialled at once), the one opened
+        by the smaller node key stays, decided alike at both ends."""
+        key = neighbour.node_key
+        existing = next((n for n in self.neighbours.values() if key and n.node_key == key), None)
+        if existing is None or key is None:
+            return True
+        opener_new = self.node_key if neighbour.outgoing else key
+        opener_old = self.node_key if existing.outgoing else key
+        if opener_new >= opener_old:
+            return False
+        existing.stream.reset(CloseCode.NORMAL, "a stream between us exists")
+        self._forget(existing)
+        return True
+
     def _forget(self, neighbour: Neighbour) -> None:
-        self.neighbours.pop(neighbour.stream, None)
+        if self.neighbours.pop(neighbour.stream, None) is None:
+            return
         self._closed_up += neighbour.bytes_up
         self.scheduler.remove_peer(neighbour.stream)
         self.ask()
