@@ -80,3 +80,13 @@ async def test_a_growing_file_is_broadcast_and_played_with_a_player(
     assert played and bytes(written).endswith(played)  # from the live edge to the end
     (listed,) = daemon.ok("GET", "/api/live")
     assert listed["ended"] and listed["bytes_written"] == len(written)
+
+
+async def test_a_missing_source_is_refused_before_any_broadcast(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    live = await servent(daemon, "live", str(tmp_path / "absent.ts"))
+    async with asyncio.timeout(WITHIN):
+        out, err = await live.communicate()
+    assert live.returncode != 0 and b"no such file" in err and out == b""
+    assert daemon.ok("GET", "/api/live") == []

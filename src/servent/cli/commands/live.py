@@ -57,6 +57,10 @@ def _raise_stop(_signum: int, _frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     from servent.cli.api_client import client_from_args, print_json
 
+    if args.source != "-" and not Path(args.source).expanduser().is_file():
+        from servent.errors import ServentError
+
+        raise ServentError(f"no such file to broadcast: {args.source}")
     client = client_from_args(args)
     started: dict[str, Any] = client.request("POST", "/api/live", {"name": args.name or ""})
     if args.json:
