@@ -184,6 +184,33 @@ def test_a_stream_url_serves_a_file_without_the_api_token(daemon: Daemon, tmp_pa
         assert response.read() == (folder / "big.bin").read_bytes()
 
 
+def test_live_routes(daemon: Daemon) -> None:
+    """Every live route once (their behaviour: tests/e2e/test_live_api.py)."""
+    started: Any = call(daemon, "POST", "/api/live", "/api/live", body={"name": "clip.ts"})
+    live_id = started["id"]
+    data = f"/api/live/{live_id}/data"
+    written: Any = call(
+        daemon,
+        "POST",
+        data,
+        "/api/live/{id}/data",
+        raw=b"frame",
+        content_type="application/octet-stream",
+    )
+    assert written == {"pieces": 1, "bytes": 5, "edge": 0}
+    watched: Any = call(
+        daemon, "POST", "/api/live/watch", "/api/live/watch", body={"key": started["live_key"]}
+    )
+    assert watched["url"] == started["url"]  # the broadcaster's own broadcast
+    ended: Any = call(daemon, "DELETE", f"/api/live/{live_id}", "/api/live/{id}")
+    assert ended == {"id": live_id, "ended": True}
+    CALLED.add(("get", "/live/{token}/{id}/{name}"))
+    with urllib.request.urlopen(started["url"], timeout=30) as response:
+        assert response.read() == b""  # from the live edge: the end piece
+    listed: Any = call(daemon, "GET", "/api/live", "/api/live")
+    assert [b["id"] for b in listed] == [live_id]
+
+
 def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
     CALLED.add(("get", "/api/events"))
     request = urllib.request.Request(daemon.url + "/api/events")

@@ -42,6 +42,7 @@ from servent.daemon.api import (
     update_settings,
     web_file,
 )
+from servent.daemon.live_routes import LIVE_ROUTES
 from servent.daemon.messages_api import MESSAGE_ROUTES
 from servent.daemon.networks_api import NETWORK_ROUTES
 from servent.daemon.routes import Param, Route, Schema, array_of, obj, ref
@@ -186,4 +187,5 @@ ROUTES: tuple[Route, ...] = (
     ),
     *MESSAGE_ROUTES,
     *NETWORK_ROUTES,
+    *LIVE_ROUTES,
 )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.net.live_service import LiveService
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
 from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
@@ -126,6 +127,8 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self.search = SearchService(self, lambda: self._dht)
         self.networks = NetworkService(self, lambda: self._engine, lambda: self._dht)
         self.search.hidden = self.networks.is_network_torrent
+        #: Live broadcasts (``docs/live.md``): started on the first broadcast or watch.
+        self.live = LiveService(lambda: self.channels, self.peer_address, lambda: self._dht)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -215,6 +218,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:
             self._totals.save(self._store)
+        await self.live.close()
         await self._stop_messaging()
         await self._stop_presence()
         await self._stop_port_mapping()

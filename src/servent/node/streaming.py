@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from servent.errors import ServentError
@@ -204,6 +204,11 @@ class NodeStreams:
     def _record(self, torrent_id: str) -> TorrentRecord:
         raise NotImplementedError
 
+    async def set_file_priorities(
+        self, torrent_id: str, priorities: Sequence[int] | dict[int, int]
+    ) -> None:
+        raise NotImplementedError
+
     async def open_stream(
         self, torrent_id: str, file_index: int | None = None, *, metadata_timeout: float = 60.0
     ) -> StreamReader:
@@ -223,6 +228,9 @@ class NodeStreams:
             self._stream_deadlines = StreamDeadlines(lambda: self._engine)
         index = default_stream_file(metainfo) if file_index is None else file_index
         reader = StreamReader(self._engine, self._stream_deadlines, torrent_id, metainfo, index)
+        skipped = self._record(torrent_id).file_priorities
+        if index < len(skipped) and skipped[index] == 0:  # a skipped file would never come
+            await self.set_file_priorities(torrent_id, {index: 1})
         reader.open()
         return reader
 
