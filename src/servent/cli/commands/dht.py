@@ -2,9 +2,11 @@
 
 Subcommands: ``node`` (runs until interrupted), ``ping``, ``get-peers``,
 ``announce``, ``put`` and ``get`` (BEP 44). Each client command starts a
-short-lived node, joins through ``--bootstrap``, does one thing and exits
-within ``--timeout`` seconds. Output is readable text, or one JSON object
-with ``--json``; bad input is one error line.
+short-lived servent node (:mod:`servent.node.one_shot`: the DHT on, no peer
+listener, no state kept), joins through ``--bootstrap``, does one thing and
+exits within ``--timeout`` seconds. ``node`` is a bare DHT server instead,
+with its own state file (see decision 0040). Output is readable text, or one
+JSON object with ``--json``; bad input is one error line.
 """
 
 from __future__ import annotations
@@ -251,15 +253,24 @@ async def _client_main(
     args: argparse.Namespace,
     action: Callable[[argparse.Namespace, DhtDriver], Awaitable[int]],
 ) -> int:
-    from servent.net.dht_driver import DhtDriver
+    from servent import __version__
+    from servent.node.one_shot import one_shot_node
 
+    settings = {
+        "listen_host": args.host,
+        "listen_port": args.local_port,
+        "dht_enabled": True,
+        "dht_restrict_ips": not args.no_ip_restrictions,
+    }
     try:
         async with asyncio.timeout(args.timeout):
             bootstrap = await _resolve(args.bootstrap)
-            driver = DhtDriver(
-                host=args.host, port=args.local_port, config=_config(args.no_ip_restrictions)
-            )
-            async with driver:
+            # The DHT only: the node does not listen for peers.
+            node = one_shot_node(settings, client_version=__version__, swarm={"listen": False})
+            async with node as running:
+                driver = running.dht
+                if driver is None:
+                    raise ConfigError(f"cannot open the DHT's UDP port {args.local_port}")
                 if bootstrap:
                     await driver.bootstrap(bootstrap)
                     if len(driver.node.routing_table) == 0:
