@@ -109,8 +109,11 @@ class RunningTorrent:
     async def close(self) -> None:
         """Stop for good (removed, or the node closes): flush storage, keep no task."""
         self._closed = True
-        await self._cancel_metadata(everything=True)
+        await self._cancel_metadata()
+        # A task that has the metadata may be opening storage: the lock waits for it,
+        # and once closed it starts nothing more.
         await self._stop_session()
+        await self._cancel_metadata(everything=True)
 
     def _start_metadata(self) -> None:
         if self._closed or self._metadata_task is not None:
