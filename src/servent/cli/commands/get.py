@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from servent.cli.download_progress import ProgressDisplay, print_summary
 from servent.cli.peer_sources import (
     add_discovery_arguments,
     dht_for,
@@ -179,14 +180,6 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def format_bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(count) < 1024 or unit == "GiB":
-            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
-        count /= 1024
-    return f"{count:.1f} GiB"
-
-
 @contextlib.contextmanager
 def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set ``stop`` instead of killing the loop, so storage closes cleanly."""
@@ -201,67 +194,6 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-
-
-async def wait_event(event: asyncio.Event, seconds: float) -> bool:
-    """Whether ``event`` got set within ``seconds`` (a timed refresh, not synchronisation)."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
-    return event.is_set()
-
-
-class ProgressDisplay:
-    """A rich progress bar on stderr's terminal; nothing when not a terminal."""
-
-    def __init__(self, name: str, torrent: TorrentSession) -> None:
-        self.name = name
-        self.torrent = torrent
-        self._progress: object | None = None
-        self._task: object | None = None
-
-    def __enter__(self) -> ProgressDisplay:
-        if not sys.stderr.isatty():
-            return self
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-            TransferSpeedColumn(), TextColumn("{task.fields[peers]} peers"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=False,
-        )  # fmt: skip
-        progress.start()
-        stats = self.torrent.statistics()
-        self._task = progress.add_task(
-            self.name, total=stats.wanted_bytes, completed=stats.have_bytes, peers=stats.peers
-        )
-        self._progress = progress
-        return self
-
-    def update(self) -> None:
-        if self._progress is None:
-            return
-        from rich.progress import Progress, TaskID
-
-        assert isinstance(self._progress, Progress)
-        stats = self.torrent.statistics()
-        task = TaskID(int(self._task))  # type: ignore[call-overload]
-        self._progress.update(task, completed=stats.have_bytes, peers=stats.peers)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            from rich.progress import Progress
-
-            self.update()
-            assert isinstance(self._progress, Progress)
-            self._progress.stop()
 
 
 # ---------------------------------------------------------------- get
@@ -358,7 +290,7 @@ async def _get(
             if not await _download(meta, torrent, sources, stop):
                 print("servent: interrupted; run again to resume", file=sys.stderr)
                 return EXIT_INTERRUPTED
-            _print_summary(meta, torrent, Path(args.output), time.monotonic() - started, resumed)
+            print_summary(meta, torrent, Path(args.output), time.monotonic() - started, resumed)
             if args.seed:
                 addresses = ", ".join(format_address(*a) for a in node.listen_addresses())
                 print(f"seeding on {addresses}; Ctrl-C to stop", file=sys.stderr, flush=True)
@@ -439,19 +371,3 @@ async def _fetch_metadata(
     print(f"metadata of {meta.name} verified ({len(meta.info_bytes)} bytes)",
           file=sys.stderr, flush=True)  # fmt: skip
     return meta
-
-
-def _print_summary(
-    meta: Metainfo, torrent: TorrentSession, output: Path, elapsed: float, resumed: int
-) -> None:
-    stats = torrent.statistics()
-    fetched = stats.have_bytes - resumed
-    rate = fetched / elapsed if elapsed > 0 else 0.0
-    sources = sum(1 for count in stats.downloaded_from.values() if count)
-    extra = f", {format_bytes(resumed)} resumed" if resumed else ""
-    print(
-        f"{meta.name}: {format_bytes(stats.have_bytes)} verified in {output} "
-        f"({format_bytes(fetched)} in {elapsed:.1f} s, {format_bytes(rate)}/s, "
-        f"from {sources} peer(s){extra})",
-        flush=True,
-    )
