@@ -54,3 +54,14 @@ async def test_a_start_failure_is_raised_and_the_torrent_not_kept(tmp_path: Path
             await node.add_torrent(metainfo, tmp_path / "file" / "sub", options=options)
         assert node.torrents() == []
     assert (tmp_path / "file").read_bytes() == b"a file, not a folder"
+
+
+async def test_a_dht_port_in_use_is_one_clear_error() -> None:
+    """``servent dht ... --local-port N`` with N taken: the command's error, not a log line
+    and a node running on without the DHT it was started for."""
+    async with DhtDriver(host=LOOPBACK, config=RELAXED) as taken:
+        port = taken.address[1]
+        settings = {"listen_host": LOOPBACK, "listen_port": port, "dht_enabled": True}
+        with pytest.raises(ServentError, match=f"cannot open the DHT's UDP port {port}"):
+            async with one_shot_node(settings, client_version="", swarm={"listen": False}):
+                pass

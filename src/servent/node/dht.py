@@ -35,8 +35,11 @@ def split_host_port(entry: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def start_dht(config: Config, store: StateStore) -> DhtDriver | None:
-    """Bind the DHT on the listen address with the saved id and contacts; None if it cannot."""
+async def start_dht(
+    config: Config, store: StateStore, *, required: bool = False
+) -> DhtDriver | None:
+    """Bind the DHT on the listen address with the saved id and contacts; None if it
+    cannot (a node runs on without), or with ``required`` a :class:`ServentError`."""
     from servent.net.dht_driver import DhtDriver
     from servent.net.udp_demux import UdpPort
     from servent.proto.dht.config import DhtConfig
@@ -57,6 +60,10 @@ async def start_dht(config: Config, store: StateStore) -> DhtDriver | None:
         )  # fmt: skip
         await driver.start()
     except OSError as exc:
+        if required:
+            port = config.listen_port
+            reason = exc.strerror or exc
+            raise ServentError(f"cannot open the DHT's UDP port {port}: {reason}") from None
         log.warning("DHT could not bind %s:%s: %s", config.listen_host, config.listen_port, exc)
         return None
     store.set_settings({NODE_ID_SETTING: driver.node_id.hex()})

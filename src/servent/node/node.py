@@ -107,19 +107,20 @@ class Node(
         client_version: str = "",
         dht: DhtDriver | None = None,
         swarm_settings: Mapping[str, object] | None = None,
-        torrents_only: bool = False,
+        one_shot: bool = False,
     ) -> None:
         """``client_version`` (servent's version, from the front end) is shown to peers.
 
         A one-shot command (see :mod:`servent.node.one_shot`) gives its own ``dht``
         (used, never started, saved or closed by the node), ``swarm_settings`` from
-        its flags (``EngineConfig`` fields), and ``torrents_only``: no identity,
-        node channels, messaging or search, only torrents."""
+        its flags (``EngineConfig`` fields), and ``one_shot``: only torrents (no
+        identity, node channels, messaging or search), and a DHT asked for that
+        cannot start is an error rather than a log line."""
         self.config = config
         self._client_version = client_version
         self._events = EventHub(EVENT_QUEUE_SIZE)
         self._init_swarm(swarm_settings)
-        self._torrents_only = torrents_only
+        self._one_shot = one_shot
         self._given_dht = dht
         self._store: StateStore | None = None
         self._totals: TransferTotals | None = None
@@ -155,7 +156,7 @@ class Node(
         """Open the state, start the engine and DHT, resume every stored torrent."""
         if self._started:
             return
-        if not self._torrents_only:
+        if not self._one_shot:
             await self._load_identity()
         self._store = StateStore(self.config.data_dir)
         self._totals = TransferTotals(self._store)
@@ -174,10 +175,10 @@ class Node(
             if self._given_dht is not None:
                 self._dht = self._given_dht
             elif self.config.dht_enabled:
-                self._dht = await start_dht(self.config, self.store)
+                self._dht = await start_dht(self.config, self.store, required=self._one_shot)
             await self._start_swarm()
             self._start_dht_bootstrap()
-            if not self._torrents_only:
+            if not self._one_shot:
                 self._start_presence()
             self._start_port_mapping()
             self._serve_connect_back()
@@ -197,7 +198,7 @@ class Node(
             self._monitor = asyncio.get_running_loop().create_task(
                 self._keep_figures(), name="node-figures"
             )
-            if not self._torrents_only:
+            if not self._one_shot:
                 await asyncio.gather(self.sync.start(), self.search.start())
         except BaseException:
             await self.close()

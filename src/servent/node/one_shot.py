@@ -54,7 +54,7 @@ async def one_shot_node(
         config = dataclasses.replace(ONE_SHOT, data_dir=Path(state), **settings)
         node = Node(
             config, client_version=client_version, dht=dht, swarm_settings=swarm,
-            torrents_only=True,
+            one_shot=True,
         )  # fmt: skip
         async with node:
             yield node

@@ -208,8 +208,7 @@ async def _client_main(
             node = one_shot_node(settings, client_version=__version__, swarm={"listen": False})
             async with node as running:
                 driver = running.dht
-                if driver is None:
-                    raise ConfigError(f"cannot open the DHT's UDP port {args.local_port}")
+                assert driver is not None  # a one-shot node's DHT binds or raises
                 if bootstrap:
                     await driver.bootstrap(bootstrap)
                     if len(driver.node.routing_table) == 0:
