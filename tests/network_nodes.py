@@ -11,7 +11,6 @@ from pathlib import Path
 
 from servent.node.config import load_config
 from servent.node.node import Node
-from servent.node.swarm_engine import SwarmTorrentEngine
 
 DEADLINE = 60.0
 
@@ -48,9 +47,9 @@ def folder(root: Path, name: str, size: int) -> Path:
 def not_allowed(node: Node) -> int:
     """Peer-wire handshakes the node closed for want of a swarm key (plain, public SKEY,
     or an MSE handshake with no key it knows, such as one of an old epoch)."""
-    engine = node._engine
-    assert isinstance(engine, SwarmTorrentEngine) and engine.swarm.listener is not None
-    return engine.swarm.listener.not_allowed + engine.swarm.listener.mse_failed
+    swarm = node._swarm
+    assert swarm is not None and swarm.listener is not None
+    return swarm.listener.not_allowed + swarm.listener.mse_failed
 
 
 def has_epoch(node: Node, name: str, epoch: int) -> bool:

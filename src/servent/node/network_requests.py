@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.magnet import Magnet
@@ -46,7 +45,6 @@ from servent.proto.network import (
 from servent.proto.search import matches
 
 if TYPE_CHECKING:
-    from servent.node.engine import TorrentEngine
     from servent.node.network_host import NetworkHost
     from servent.node.network_store import NetworkStore
 
@@ -66,7 +64,6 @@ class NetworkRequests:
     keys: dict[tuple[bytes, int], bytes]
     shares: dict[bytes, NetworkShare]
     addresses: dict[bytes, list[Address]]
-    _engine: Callable[[], TorrentEngine]
 
     if TYPE_CHECKING:
 
@@ -331,14 +328,12 @@ class NetworkRequests:
     async def _reconnect(self, network: bytes) -> None:
         """A new key epoch: every running torrent of the network drops its peers and dials
         again, so a connection of a revoked member does not outlive the revocation."""
-        engine = self._engine()
         for share in [s for s in self.shares.values() if s.network == network]:
             torrent_id = share.info_hash.hex()
             try:
                 if self.node.torrent(torrent_id).state == "paused":
                     continue
-                await engine.pause(torrent_id)
-                await engine.resume(torrent_id)
+                await self.node.reconnect_torrent(torrent_id)
             except ServentError:
                 continue  # not (or no longer) a torrent of this node
 

@@ -36,7 +36,7 @@ from servent.proto.network.invitation import MAX_USES
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
-    from servent.node.engine import TorrentEngine
+    from servent.net.engine import SwarmEngine
     from servent.node.network_host import NetworkHost
 
 __all__ = ["NetworkService", "parse_duration"]
@@ -65,11 +65,11 @@ class NetworkService(NetworkRequests):
     def __init__(
         self,
         node: NetworkHost,
-        engine: Callable[[], TorrentEngine],
+        swarm: Callable[[], SwarmEngine | None],
         dht: Callable[[], DhtDriver | None],
     ) -> None:
         self.node = node
-        self._engine = engine
+        self._swarm = swarm
         self._dht = dht
         self.store: NetworkStore | None = None
         self.rosters: dict[bytes, Roster] = {}
@@ -151,11 +151,8 @@ class NetworkService(NetworkRequests):
         return await self.greet(network, peer)
 
     def _hook_engine(self) -> None:
-        from servent.node.swarm_engine import SwarmTorrentEngine
-
-        engine = self._engine()
-        if isinstance(engine, SwarmTorrentEngine):
-            swarm = engine.swarm
+        swarm = self._swarm()
+        if swarm is not None:
             swarm.dialer.swarm_keys = self.swarm_key
             if swarm.listener is not None:
                 swarm.listener.swarm_keys = self.swarm_key
