@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from nat_lab import HUB_IP, TWO_NAT_SIDES, TwoNatLab, run, two_nat_lab
 
+from servent.cli.commands.status import _reachability as status_line
+
 pytestmark = pytest.mark.e2e
 
 WAIT = 120.0
@@ -176,3 +178,7 @@ def check_status(
     assert status["nat"] == ("symmetric" if symmetric else "cone"), status
     assert status["external_address"][0] == router_ip, status
     assert status["relay"] == [HUB_IP, int(hub_port)], status
+    kind = "symmetric" if symmetric else "cone"
+    external = status["external_address"]
+    line = f"no at {router_ip}:{external[1]} via relay {HUB_IP}:{hub_port} (nat: {kind})"
+    assert status_line(status) == line  # what `servent status` prints
