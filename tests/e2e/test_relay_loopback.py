@@ -110,3 +110,28 @@ async def test_an_introduction_punches_a_utp_channel(tmp_path: Path) -> None:
         assert await stream.receive() == b"through the hole"
         with pytest.raises(ChannelError, match="error 4"):
             await a.relaying.punch.punch(introducer, a.identity.public_key)
+
+
+async def test_the_relay_caps_its_byte_rate(tmp_path: Path) -> None:
+    rate = 256 * 1024
+    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE):
+        relay = await stack.enter_async_context(
+            loopback_node(tmp_path / "r", relay_enabled=True, relay_max_rate=rate)
+        )
+        a = await stack.enter_async_context(loopback_node(tmp_path / "a"))
+        b = await stack.enter_async_context(loopback_node(tmp_path / "b"))
+        b.channels.protocols.register(ECHO, echo)
+        assert await b.relaying.relay.reserve(await b.channels.dial(*address(relay)))
+        ref = RelayRef(relay.identity.public_key, address(relay))
+        channel = await a.relaying.relay.dial_via(ref, b.identity.public_key)
+        stream = channel.open_stream(ECHO)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        chunk = bytes(60000)
+        for _ in range(10):  # 600 kB each way: 1.2 MB through the relay
+            stream.send(chunk)
+        for _ in range(10):
+            assert await stream.receive() == chunk
+        elapsed = loop.time() - started
+    # The first second's burst passes at once; the rest at the cap (never faster).
+    assert elapsed >= (1_200_000 - rate) / rate * 0.9, elapsed
