@@ -14,7 +14,7 @@ from servent.net.node_channel import NodeStream
 from servent.node.config import Config
 from servent.node.node import Node
 from servent.proto.channel import ChannelError
-from servent.proto.relay import RELAY_PROTOCOL, encode_control
+from servent.proto.relay import PUNCH_PROTOCOL, RELAY_PROTOCOL, encode_control
 
 pytestmark = pytest.mark.e2e
 
@@ -85,12 +85,17 @@ async def test_a_relay_refuses_without_a_reservation_and_when_off(tmp_path: Path
         assert not await b.relaying.relay.reserve(to_a)
 
 
-async def test_a_garbage_relay_request_resets_the_stream_only(tmp_path: Path) -> None:
+async def test_garbage_relay_and_punch_requests_reset_the_stream_only(tmp_path: Path) -> None:
     async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE):
         relay, a, _ = await three(stack, tmp_path)
         channel = await a.channels.dial(*address(relay))
-        for garbage in (b"not bencode", encode_control({b"op": b"fly"}), b"d2:op7:connecte"):
-            stream = channel.open_stream(RELAY_PROTOCOL)
+        punch_garbage = [encode_control({b"to": b"short", b"port": 1}), b"x" * 300]
+        for protocol, garbage in [
+            *((RELAY_PROTOCOL, g) for g in (b"not bencode", encode_control({b"op": b"fly"}))),
+            (RELAY_PROTOCOL, b"d2:op7:connecte"),  # no target
+            *((PUNCH_PROTOCOL, g) for g in punch_garbage),
+        ]:
+            stream = channel.open_stream(protocol)
             stream.send(garbage)
             assert await stream.receive() is None
             assert stream.reset_by_peer is not None
