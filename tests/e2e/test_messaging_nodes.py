@@ -162,7 +162,7 @@ async def test_clear_errors_for_bad_ids_sizes_and_rates(tmp_path: Path) -> None:
         messenger = a.messenger
         with pytest.raises(NodeIdError, match="55 characters"):
             await messenger.send("abc", "hi")
-        other = format_node_id(bytes(32))
+        other = format_node_id(bytes(range(32)))
         with pytest.raises(MessagingError, match="at most 65536"):
             await messenger.send(other, "x" * 65_537)
         with pytest.raises(MessagingError, match="itself"):
