@@ -132,6 +132,14 @@ async def test_a_broadcast_crosses_a_chain_of_nodes_signed_and_once(tmp_path: Pa
             await _link(right, left)
         for node in nodes:
             await _until(lambda n=node: len(n.messenger.broadcasts.neighbours) >= 1, "neighbours")
+        for node in nodes[1:]:  # a node keeps and relays only the channels it follows
+            await node.messenger.follow("topic")
+        for left, right in itertools.pairwise(nodes):
+            await _until(
+                lambda a=left, b=right: b.identity.public_key
+                in a.messenger.broadcasts.router.subscribers(b"topic"),
+                "subscription heard",
+            )
         sent = await nodes[3].messenger.broadcast("to everyone", channel="")
         on_topic = await nodes[0].messenger.broadcast("news", channel="topic")
         for node in nodes[:3]:

@@ -91,7 +91,13 @@ async def test_real_answers_have_the_declared_shapes(client: TestClient[Any, Any
     await call("POST", "/api/blocked", "/api/blocked", {"id": OTHER})
     assert await call("GET", "/api/blocked", "/api/blocked") == [OTHER]
     await call("DELETE", "/api/blocked/{node_id}", f"/api/blocked/{OTHER}")
-    await call("GET", "/api/messaging", "/api/messaging")
+    messaging = await call("GET", "/api/messaging", "/api/messaging")
+    assert messaging["channels"] == ["", "news"]  # broadcasting on a channel keeps it
+    assert await call("POST", "/api/channels", "/api/channels", {"channel": "x"}) == [
+        "", "news", "x",
+    ]  # fmt: skip
+    assert await call("GET", "/api/channels", "/api/channels") == ["", "news", "x"]
+    assert await call("DELETE", "/api/channels", "/api/channels?channel=news") == ["", "x"]
     assert called == {(r.method, r.path) for r in MESSAGE_ROUTES}
 
     bad = await client.post("/api/messages", json={"to": "nope", "text": "x"}, headers=headers)

@@ -51,6 +51,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE blocked (id BLOB PRIMARY KEY, added REAL NOT NULL)",
         "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     ),
+    ("CREATE TABLE channels (name TEXT PRIMARY KEY, added REAL NOT NULL)",),
 )
 
 
@@ -288,6 +289,27 @@ class MessageStore:
         with self._lock:
             rows = self._db.execute("SELECT id FROM blocked").fetchall()
         return {bytes(row[0]) for row in rows}
+
+    # ------------------------------------------------------------------ channels
+
+    def follow_channel(self, name: str, now: float) -> bool:
+        """Keep (and relay) broadcast channel ``name`` from now on; whether it is new."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "INSERT OR IGNORE INTO channels (name, added) VALUES (?, ?)", (name, now)
+                ).rowcount
+                == 1
+            )
+
+    def unfollow_channel(self, name: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM channels WHERE name = ?", (name,)).rowcount == 1
+
+    def followed_channels(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM channels ORDER BY name").fetchall()
+        return [str(row[0]) for row in rows]
 
     # ------------------------------------------------------------------ counters
 

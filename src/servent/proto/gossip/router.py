@@ -182,6 +182,16 @@ class GossipRouter:
             self._send(peer, frame)
         return True
 
+    def unsubscribe(self, channel: bytes) -> bool:
+        """Stop keeping ``channel`` (the whole network's is always kept)."""
+        if channel == DEFAULT_CHANNEL or channel not in self.subscriptions:
+            return False
+        self.subscriptions.discard(channel)
+        frame = Subscribe(tuple(sorted(self.subscriptions)))
+        for peer in self.neighbours:
+            self._send(peer, frame)
+        return True
+
     def subscribers(self, channel: bytes) -> list[Peer]:
         """Neighbours that keep ``channel``."""
         if channel == DEFAULT_CHANNEL:
