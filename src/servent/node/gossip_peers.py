@@ -89,10 +89,6 @@ class MeshPeers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def wake(self) -> None:
-        """Look again now (the DHT became ready, a channel closed)."""
-        self._wake.set()
-
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
@@ -106,7 +102,12 @@ class MeshPeers:
         self._wake.set()
 
     def _followed(self, _: str) -> None:
-        self.book.rendezvous_done(0.0)  # due at once: look for the new channel's nodes
+        self.book.rendezvous_soon()  # look for the new channel's nodes
+        self._wake.set()
+
+    def network_ready(self) -> None:
+        """The DHT is up: the rendezvous can be looked in now."""
+        self.book.rendezvous_soon()
         self._wake.set()
 
     async def _run(self) -> None:
@@ -127,7 +128,12 @@ class MeshPeers:
         if not self._looking and self._dht() is not None and self.book.wants_rendezvous(now):
             self._looking = True
             self._spawn(self._look_in_rendezvous(), "gossip-rendezvous")
-        for decision in self.book.tick(now, self._protected()):
+        router = self._broadcasts.router
+        named = [c for c in router.subscriptions if c]
+        keeping = {c: router.subscribers(c) for c in named}
+        lacking = [c for c in named if len(keeping[c]) < self.book.config.channel_low]
+        protected = self._protected().union(*keeping.values())
+        for decision in self.book.tick(now, protected, lacking):
             if isinstance(decision, Dial):
                 where, expected = decision.address, decision.key
                 assert isinstance(where, tuple)
@@ -148,7 +154,8 @@ class MeshPeers:
                 found = await self._announce(dht, rendezvous_hash(channel), own)
                 now = self._clock()
                 mine = {own, (dht.external_ip or "", own[1] if own else 0)}
-                self.book.learn_many(((a, None) for a in found if a not in mine), now)
+                tag = channel.encode("utf-8") or None
+                self.book.learn_many(((a, None) for a in found if a not in mine), now, tag)
         finally:
             self.book.rendezvous_done(self._clock())
             self._looking = False

@@ -301,7 +301,7 @@ class Messenger:
         """The DHT is up: contacts can be looked up now."""
         self._redial.clear()
         self._wake_upkeep.set()
-        self.mesh_peers.wake()
+        self.mesh_peers.network_ready()
 
     async def _upkeep(self) -> None:
         while True:

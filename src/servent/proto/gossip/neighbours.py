@@ -4,8 +4,10 @@ A node with no contacts still needs neighbours, or no broadcast reaches it.
 :class:`NeighbourBook` keeps the addresses it has heard of (from the DHT
 rendezvous, from supernodes, from neighbours' peer exchange) and decides, at
 each :meth:`NeighbourBook.tick`, which to dial (while it has fewer than
-``degree_low`` neighbours, up to ``degree``) and which channels to drop
-(beyond ``degree_high``, down to ``degree``). The driver dials, reports the
+``degree_low`` neighbours, up to ``degree``; and while a broadcast channel it
+keeps has fewer than ``channel_low`` neighbours keeping it, a node found under
+that channel's rendezvous) and which channels to drop (beyond ``degree_high``,
+down to ``degree``). The driver dials, reports the
 outcome, and says when channels open and close. Rules: ``docs/gossip.md``,
 *Finding neighbours*. The simulator (``bench/overlay_sim.py``) runs this same
 class for every node.
@@ -38,6 +40,8 @@ class NeighbourConfig:
     rest_after_close: float = 30.0
     #: Entries in one peer exchange.
     exchange_size: int = 16
+    #: Neighbours keeping a named channel this node keeps, at least (when known).
+    channel_low: int = 2
     #: How often to look in the DHT rendezvous: often while short of neighbours.
     rendezvous_every: float = 900.0
     rendezvous_when_short: float = 30.0
@@ -62,6 +66,8 @@ class _Candidate:
     key: Peer | None
     not_before: float = 0.0
     failures: int = 0
+    #: Named channels under whose rendezvous it was found.
+    channels: set[Hashable] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -87,8 +93,11 @@ class NeighbourBook:
 
     # -- what the driver reports ----------------------------------------------------
 
-    def learn(self, address: Address, now: float, key: Peer | None = None) -> None:
-        """Heard of a node at ``address`` (``key`` when the source named it)."""
+    def learn(
+        self, address: Address, now: float, key: Peer | None = None, channel: Hashable = None
+    ) -> None:
+        """Heard of a node at ``address`` (``key`` when the source named it; ``channel``
+        when it was found under that named channel's rendezvous)."""
         if address in self.own_addresses or key == self.own_key:
             return
         known = self._known.pop(address, None)
@@ -96,13 +105,17 @@ class NeighbourBook:
             known = _Candidate(key)
         elif key is not None:
             known.key = key
+        if channel is not None:
+            known.channels.add(channel)
         self._known[address] = known  # newest last
         while len(self._known) > self.config.max_known:
             del self._known[next(iter(self._known))]
 
-    def learn_many(self, found: Iterable[tuple[Address, Peer | None]], now: float) -> None:
+    def learn_many(
+        self, found: Iterable[tuple[Address, Peer | None]], now: float, channel: Hashable = None
+    ) -> None:
         for address, key in found:
-            self.learn(address, now, key)
+            self.learn(address, now, key, channel)
 
     def opened(
         self, key: Peer, now: float, *, outbound: bool, address: Address | None = None
@@ -144,24 +157,34 @@ class NeighbourBook:
 
     # -- decisions --------------------------------------------------------------------
 
-    def tick(self, now: float, protected: frozenset[Peer] = frozenset()) -> list[Dial | Drop]:
-        """What to do now: dials while short of neighbours, drops while over full."""
+    def tick(
+        self,
+        now: float,
+        protected: frozenset[Peer] = frozenset(),
+        lacking: Iterable[Hashable] = (),
+    ) -> list[Dial | Drop]:
+        """What to do now: dials while short of neighbours (or of neighbours keeping a
+        channel in ``lacking``), drops while over full."""
         config = self.config
         self._resting = {k: t for k, t in self._resting.items() if t > now}
         count = len(self.neighbours)
         if count > config.degree_high:
             return self._drops(count - config.degree, protected)
-        if count >= config.degree_low:
-            return []
-        dialing = len(self._dialing)
-        wanted = min(config.degree - count - dialing, config.max_dialing - dialing)
         dials: list[Dial | Drop] = []
-        for address in self._dialable(now)[: max(wanted, 0)]:
-            self._dialing.add(address)
-            dials.append(Dial(address, self._known[address].key))
+        if count < config.degree_low:
+            dialing = len(self._dialing)
+            wanted = min(config.degree - count - dialing, config.max_dialing - dialing)
+            dials += self._dial(self._dialable(now)[: max(wanted, 0)])
+        for channel in lacking:
+            if count + len(self._dialing) < config.degree_high:
+                dials += self._dial(self._dialable(now, channel)[:1])
         return dials
 
-    def _dialable(self, now: float) -> list[Address]:
+    def _dial(self, addresses: list[Address]) -> list[Dial | Drop]:
+        self._dialing.update(addresses)
+        return [Dial(address, self._known[address].key) for address in addresses]
+
+    def _dialable(self, now: float, channel: Hashable = None) -> list[Address]:
         ready = [
             address
             for address, known in self._known.items()
@@ -169,6 +192,7 @@ class NeighbourBook:
             and known.not_before <= now
             and known.key not in self.neighbours
             and known.key not in self._resting
+            and (channel is None or channel in known.channels)
         ]
         self.rng.shuffle(ready)
         return ready
@@ -186,6 +210,10 @@ class NeighbourBook:
         """Whether to look in the DHT rendezvous now (the caller then calls
         :meth:`rendezvous_done`)."""
         return now >= self._next_rendezvous
+
+    def rendezvous_soon(self) -> None:
+        """Look at the next tick (the DHT became ready, a channel was followed)."""
+        self._next_rendezvous = 0.0
 
     def rendezvous_done(self, now: float) -> None:
         short = len(self.neighbours) < self.config.degree_low
