@@ -283,6 +283,7 @@ MESSAGE_ROUTES: tuple[Route, ...] = (
         "Gossip neighbours, mesh size, outbox size, channels kept, candidate neighbours known",
         obj(id=_NODE_ID, neighbours=array_of(_NODE_ID), mesh={"type": "integer"},
             outbox={"type": "integer"}, channels=array_of({"type": "string"}),
+            channel_neighbours={"type": "object", "additionalProperties": {"type": "integer"}},
             known={"type": "integer"}),
     ),
     Route(

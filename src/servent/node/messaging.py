@@ -286,6 +286,10 @@ class Messenger:
             "mesh": len(self.broadcasts.router.mesh),
             "outbox": len(self.direct.pending()),
             "channels": self.channels(),
+            "channel_neighbours": {
+                name: len(self.broadcasts.router.subscribers(name.encode("utf-8")))
+                for name in self.channels()
+            },
             "known": self.broadcasts.book.statistics()["known"],
         }
 

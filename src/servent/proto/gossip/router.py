@@ -231,7 +231,10 @@ class GossipRouter:
         elif isinstance(frame, Prune):
             self.mesh.discard(peer)
         elif isinstance(frame, Subscribe):
+            before = self._peer_channels.get(peer, _DEFAULT_ONLY)
             self._peer_channels[peer] = frozenset(frame.channels) | _DEFAULT_ONLY
+            if self._peer_channels[peer] - before:  # it may have missed some just sent
+                self._offer_recent(peer)
         else:
             self._actions.append(Exchanged(peer, frame))
 
