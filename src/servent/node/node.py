@@ -486,3 +486,4 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
                     continue
                 totals.observe(torrent_id, engine_status.downloaded, engine_status.uploaded)
             await asyncio.sleep(STATUS_INTERVAL)
+

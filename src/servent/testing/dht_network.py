@@ -101,7 +101,9 @@ class SimulatedDht:
     #: Callbacks for operations in flight: (origin, lookup_id) -> called with the final event.
     waiters: dict[tuple[Address, int], Callable[[Any], None]] = field(default_factory=dict)
     #: Callbacks for early results (``PeersArrived``) of operations still running.
-    partial_waiters: dict[tuple[Address, int], Callable[[Any], None]] = field(default_factory=dict)
+    partial_waiters: dict[tuple[Address, int], Callable[[Any], None]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.network.on_activity = self._drain_events

@@ -193,3 +193,4 @@ class Metainfo:
     def magnet(self) -> str:
         """A magnet link with both info-hashes, the name and the trackers."""
         return self.to_magnet().to_uri()
+

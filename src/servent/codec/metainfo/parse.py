@@ -41,7 +41,9 @@ def parse_torrent(data: bytes | bytearray | memoryview) -> Metainfo:
     return _build(top, top[b"info"], info_bytes, top.get(b"piece layers"), require_layers=True)
 
 
-def parse_info(info_bytes: bytes, piece_layers: Mapping[bytes, bytes] | None = None) -> Metainfo:
+def parse_info(
+    info_bytes: bytes, piece_layers: Mapping[bytes, bytes] | None = None
+) -> Metainfo:
     """Parse a bare info dictionary (e.g. fetched with ``ut_metadata``).
 
     Piece layers are optional here: a magnet download gets them from peers.
@@ -146,7 +148,9 @@ def _build(
         files = v2_files
     check_unique_paths(f.path for f in files if not f.pad)
 
-    num_pieces = len(piece_hashes) if has_v1 else sum(-(-f.length // piece_length) for f in files)
+    num_pieces = (
+        len(piece_hashes) if has_v1 else sum(-(-f.length // piece_length) for f in files)
+    )
     if num_pieces > MAX_PIECES:
         raise MetainfoError(f"torrent has {num_pieces} pieces, more than {MAX_PIECES}")
 

@@ -96,7 +96,7 @@ class ReflectedPorts:
             self._by_voter.popitem(last=False)
 
     def behaviour(self) -> str | None:
-        """ "cone", "symmetric", or None with fewer than two voters."""
+        """"cone", "symmetric", or None with fewer than two voters."""
         if len(self._by_voter) < 2:
             return None
         return "cone" if len(set(self._by_voter.values())) == 1 else "symmetric"
