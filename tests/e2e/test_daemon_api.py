@@ -315,6 +315,11 @@ def test_messaging_routes(daemon: Daemon) -> None:
     call(daemon, "DELETE", f"/api/blocked/{other}", "/api/blocked/{node_id}")
     network = call(daemon, "GET", "/api/messaging", "/api/messaging")
     assert network["outbox"] == 1 and network["neighbours"] == []  # type: ignore[index]
+    assert network["channels"] == ["", "c"]  # type: ignore[index]  # broadcasting follows
+    follow = call(daemon, "POST", "/api/channels", "/api/channels", body={"channel": "d"})
+    assert follow == ["", "c", "d"]
+    assert call(daemon, "GET", "/api/channels", "/api/channels") == ["", "c", "d"]
+    assert call(daemon, "DELETE", "/api/channels?channel=c", "/api/channels") == ["", "d"]
 
 
 def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
