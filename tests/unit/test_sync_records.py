@@ -12,7 +12,7 @@ def test_shares_survive_a_restart(tmp_path: Path) -> None:
     owner = SyncShare("a" * 16, "owner", "/x", b"k" * 32, seed=b"s" * 32, seq=4,
                       info_hash=b"i" * 20, torrent_id="t", signature="sig", published=True,
                       published_at=12.5)  # fmt: skip
-    member = SyncShare("b" * 16, "read_only", "/y", b"p" * 32, seq=2, staged_name="x",
+    member = SyncShare("b" * 16, "read_only", "/y", b"p" * 32, seq=2, read_secret=b"r" * 32,
                        listing={("sub", "f.txt"): b"d" * 32, ("g",): b"e" * 32},
                        pending_id="n", pending_seq=3, pending_hash=b"h" * 20)  # fmt: skip
     store = StateStore(tmp_path)

@@ -25,11 +25,11 @@ class SyncShare:
     path: str
     public_key: bytes
     seed: bytes | None = None
+    read_secret: bytes | None = None  # names and opens files; an encrypted holder has none
     seq: int = 0
     info_hash: bytes | None = None  # the torrent of version ``seq``
     torrent_id: str | None = None
-    staged_name: str | None = None  # member: the torrent's name (the owner's folder name)
-    listing: dict[RelPath, bytes] = field(default_factory=dict)  # version applied (member)
+    listing: dict[RelPath, bytes] = field(default_factory=dict)  # the version's files
     signature: str | None = None  # the folder when last published (owner)
     published: bool = False
     published_at: float = 0.0
@@ -65,13 +65,12 @@ def _from_json(data: dict[str, Any]) -> SyncShare:
         path=str(data["path"]),
         public_key=bytes.fromhex(data["public_key"]),
     )
-    for name in ("seed", "info_hash", "pending_hash"):
+    for name in ("seed", "read_secret", "info_hash", "pending_hash"):
         if data.get(name):
             setattr(share, name, bytes.fromhex(data[name]))
     for name in ("seq", "pending_seq"):
         setattr(share, name, int(data.get(name) or 0))
     share.torrent_id = data.get("torrent_id")
-    share.staged_name = data.get("staged_name")
     share.pending_id = data.get("pending_id")
     share.signature = data.get("signature")
     share.published = bool(data.get("published"))

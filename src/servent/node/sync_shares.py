@@ -1,11 +1,12 @@
-"""Synced shares on a node (``docs/sync.md``): the owner publishes versions, members follow.
+"""Synced shares on a node (``docs/sync.md``): writers publish versions, members follow.
 
 A composed service: the node owns one and starts and stops it.  Every few
-seconds the owner rescans each of its folders and, when it changed, seeds a
-new torrent of it and puts the BEP 46 item with the next sequence number;
-a member polls the item, downloads a newer version into a staging folder in
-the node's data directory, and applies it to its folder keeping every
-original (:mod:`servent.storage.sync_folder`).
+seconds a writer rescans each of its folders and, when it changed, seals it
+into its encrypted copy, seeds a torrent of that and puts the BEP 46 item
+with the next sequence number; a member polls the item, downloads a newer
+version over its encrypted copy (only changed pieces move), and a key holder
+opens it into its folder keeping every original; an encrypted holder only
+stores and seeds it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -27,27 +27,26 @@ from servent.codec.share_key import (
     SYNC_SALT,
     KeyKind,
     format_share_key,
+    lock_share_key,
     parse_share_key,
     public_key_of,
+    read_secret_of,
     share_id,
 )
+from servent.codec.sync_crypt import SyncCipher
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.sync_records import SyncShare, load_shares, save_shares
+from servent.node.sync_versions import apply_version, store_version
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
     RelPath,
     VersionError,
     decode_version_value,
     encode_version_value,
-    plan_changes,
     supersedes,
 )
-from servent.storage.sync_folder import (
-    apply_changes,
-    folder_listing,
-    folder_signature,
-    prefill_staging,
-)
+from servent.storage.sync_folder import folder_signature
+from servent.storage.sync_store import encrypt_version
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -118,32 +117,42 @@ class SyncShares:
 
     # -- the interface ----------------------------------------------------------
 
-    async def create(self, folder: str | Path) -> dict[str, Any]:
-        """Make ``folder`` a synced share owned by this node; its keys."""
+    async def create(self, folder: str | Path, password: str | None = None) -> dict[str, Any]:
+        """Make ``folder`` a synced share owned by this node; its keys (locked by ``password``)."""
         path = await asyncio.to_thread(_folder_path, folder, False)
         seed = Ed25519PrivateKey.generate().private_bytes_raw()
-        public_key = public_key_of(seed)
-        share = SyncShare(share_id(public_key), "owner", str(path), public_key, seed=seed)
+        public_key, secret = public_key_of(seed), read_secret_of(seed)
+        keys = {
+            "read_write_key": format_share_key(KeyKind.READ_WRITE, seed),
+            "read_only_key": format_share_key(KeyKind.READ_ONLY, public_key + secret),
+            "encrypted_key": format_share_key(KeyKind.ENCRYPTED, public_key),
+        }
+        if password is not None:
+            keys = await asyncio.to_thread(_locked, keys, password.encode("utf-8"))
+        share = SyncShare(
+            share_id(public_key), "owner", str(path), public_key, seed=seed, read_secret=secret
+        )
         async with self._lock:
             self._check_free(path)
             self._shares[share.id] = share
             self._save()
             await self._owner_step(share)
-        return {
-            "id": share.id,
-            "read_write_key": format_share_key(KeyKind.READ_WRITE, seed),
-            "read_only_key": format_share_key(KeyKind.READ_ONLY, public_key),
-            "encrypted_key": None,
-        }
+        return {"id": share.id, **keys}
 
-    async def join(self, key_text: str, folder: str | Path) -> dict[str, Any]:
+    async def join(
+        self, key_text: str, folder: str | Path, password: str | None = None
+    ) -> dict[str, Any]:
         """Follow the share named by a pasted key in ``folder`` (made if missing)."""
-        key = parse_share_key(key_text)
+        secret = None if password is None else password.encode("utf-8")
+        key = await asyncio.to_thread(parse_share_key, key_text, secret)
         path = await asyncio.to_thread(_folder_path, folder, True)
         public_key = key.public_key
-        role = "read_write" if key.kind is KeyKind.READ_WRITE else "read_only"
+        role = _ROLES[key.kind]
         seed = key.key if key.kind is KeyKind.READ_WRITE else None
-        share = SyncShare(share_id(public_key), role, str(path), public_key, seed=seed)
+        share = SyncShare(
+            share_id(public_key), role, str(path), public_key, seed=seed,
+            read_secret=key.read_secret,
+        )  # fmt: skip
         async with self._lock:
             if share.id in self._shares:
                 raise NodeError(f"this node has share {share.id} already")
@@ -164,7 +173,10 @@ class SyncShares:
             self._save()
             for torrent_id in (share.torrent_id, share.pending_id):
                 if torrent_id is not None:
-                    await self._forget_torrent(share, torrent_id)
+                    with contextlib.suppress(ServentError):
+                        await self._node.remove(torrent_id, delete_data=False)
+            if share.role != "encrypted":  # the encrypted copy in the data directory
+                await asyncio.to_thread(shutil.rmtree, self._staging(share), True)
 
     # -- the loop ---------------------------------------------------------------
 
@@ -210,21 +222,31 @@ class SyncShares:
             await self._publish(share)
 
     async def _make_version(self, share: SyncShare, path: Path) -> None:
-        """Seed a new hybrid torrent of the folder; the previous one stops."""
+        """Seal the folder into the encrypted copy and seed a torrent of it.
+
+        The last version's torrent stops first: its files are rewritten in
+        place, so unchanged blocks keep their bytes and their pieces.
+        """
         from servent.storage.seed_resume import create_seeding_torrent, resume_key
 
-        share.state = "hashing"
-        metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
-        share.unpublished = await asyncio.to_thread(folder_listing, path)
-        torrent_id = metainfo.wire_info_hash.hex()
-        if torrent_id != share.torrent_id:
-            self._node.store.save(resume_key(metainfo), record.encode())
-            added = await self._node.add_torrent(metainfo.to_bytes(), save_path=path.parent)
-            old, share.torrent_id = share.torrent_id, added.id
-            if old is not None:
-                await self._node.remove(old, delete_data=False)  # the folder is the user's
+        assert share.read_secret is not None
+        share.state = "sealing"
+        await self._stop_seeding(share)
+        root = self._root(share)
+        cipher = SyncCipher(share.read_secret)
+        share.unpublished = await asyncio.to_thread(encrypt_version, path, cipher, root)
+        metainfo, record = await asyncio.to_thread(create_seeding_torrent, root)
+        self._node.store.save(resume_key(metainfo), record.encode())
+        added = await self._node.add_torrent(metainfo.to_bytes(), save_path=root.parent)
+        share.torrent_id = added.id
         share.unpublished_hash = metainfo.info_hash_v1 or metainfo.wire_info_hash
         share.published = False
+
+    async def _stop_seeding(self, share: SyncShare) -> None:
+        if share.torrent_id is not None:
+            with contextlib.suppress(ServentError):
+                await self._node.remove(share.torrent_id, delete_data=False)
+            share.torrent_id = None
 
     async def _publish(self, share: SyncShare) -> None:
         driver = self._dht()
@@ -248,7 +270,6 @@ class SyncShares:
         share.info_hash, share.unpublished_hash = info_hash, None
         if share.unpublished is not None:
             share.listing, share.unpublished = share.unpublished, None
-            share.staged_name = Path(share.path).name
         share.published_at = time.time()
         share.state = "synced"
 
@@ -290,16 +311,12 @@ class SyncShares:
         # Published at the same number as ours (a CAS race): merge with no
         # "previous" listing, so each of our edits becomes a conflict copy.
         share.merge_all = found.seq == share.seq
-        staging = self._staging(share) / info_hash.hex()
-        if share.info_hash is not None and share.staged_name is not None:
-            # Files that did not change are verified in place, not downloaded again
-            # (from the last staged version, or the folder when this node made it).
-            previous = self._staging(share) / share.info_hash.hex() / share.staged_name
-            source = previous if previous.is_dir() else Path(share.path)
-            await asyncio.to_thread(prefill_staging, source, staging / share.staged_name)
+        # The new version downloads over the encrypted copy of the last one:
+        # storage verifies what it finds, so only changed pieces cross the network.
+        await self._stop_seeding(share)
         peers = (await driver.get_peers(info_hash)).peers
         magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
-        added = await self._node.add_torrent(magnet, staging, peers=peers)
+        added = await self._node.add_torrent(magnet, self._root(share).parent, peers=peers)
         share.pending_id, share.pending_seq, share.pending_hash = added.id, found.seq, info_hash
         share.state = f"downloading version {found.seq}"
 
@@ -313,44 +330,42 @@ class SyncShares:
         if status.progress < 1.0 or status.size == 0 or status.state not in ("seeding", "finished"):
             share.state = f"downloading version {share.pending_seq} ({status.progress:.0%})"
             return
-        staged = Path(status.save_path) / status.name
-        folder = Path(share.path)
-        # Only the torrent's files: staging may hold others, copied from the last version.
+        root = Path(status.save_path) / status.name
+        if status.name != share.id:
+            raise NodeError(f"version {share.pending_seq} is not named {share.id}: refused")
         wanted = {tuple(f.path.split("/")[1:]): f.size for f in self._node.files(share.pending_id)}
-        listing, own_changes = await asyncio.to_thread(
-            _apply_version, folder, staged, wanted, {} if share.merge_all else share.listing
-        )
+        if share.read_secret is None:  # an encrypted holder stores and seeds, nothing more
+            await asyncio.to_thread(store_version, root, wanted)
+            listing: dict[RelPath, bytes] = {}
+            own_changes = False
+        else:
+            previous = {} if share.merge_all else share.listing
+            listing, own_changes = await asyncio.to_thread(
+                apply_version, Path(share.path), root, wanted,
+                SyncCipher(share.read_secret), previous,
+            )  # fmt: skip
         share.merge_all = False
         if share.role in WRITERS:
             # Publish again only if the folder holds more than the version: conflict
             # copies or files added here.  Any unpublished version of ours is dropped:
             # its edits are in the folder still, and go into the next one.
-            signature = await asyncio.to_thread(_signature_of, folder)
+            signature = await asyncio.to_thread(_signature_of, Path(share.path))
             share.signature = None if own_changes else signature
             share.unpublished = share.unpublished_hash = None
             share.published, share.published_at = True, time.time()
-        old = share.torrent_id
         share.listing, share.seq, share.info_hash = listing, share.pending_seq, share.pending_hash
         share.torrent_id, share.pending_id = share.pending_id, None
-        share.staged_name = status.name
         share.state = "synced"
-        if old is not None and old != share.torrent_id:
-            await self._forget_torrent(share, old)
 
     # -- helpers ----------------------------------------------------------------
 
     def _staging(self, share: SyncShare) -> Path:
         return self._node.config.data_dir / "sync" / share.id
 
-    async def _forget_torrent(self, share: SyncShare, torrent_id: str) -> None:
-        """Stop a version's torrent; a member's staged copy (never the folder) is deleted."""
-        with contextlib.suppress(ServentError):
-            await self._node.remove(torrent_id, delete_data=False)
-        if share.role != "owner":
-            staging = self._staging(share)
-            for child in staging.glob("*"):
-                if share.torrent_id is None or child.name != (share.info_hash or b"").hex():
-                    await asyncio.to_thread(shutil.rmtree, child, True)
+    def _root(self, share: SyncShare) -> Path:
+        """The encrypted copy: in the data directory, or the folder of an encrypted holder."""
+        parent = Path(share.path) if share.role == "encrypted" else self._staging(share)
+        return parent / share.id
 
     def _check_free(self, path: Path) -> None:
         for other in self._shares.values():
@@ -376,6 +391,17 @@ class SyncShares:
         save_shares(self._node.store, self._shares)
 
 
+_ROLES = {
+    KeyKind.READ_WRITE: "read_write",
+    KeyKind.READ_ONLY: "read_only",
+    KeyKind.ENCRYPTED: "encrypted",
+}
+
+
+def _locked(keys: dict[str, str], password: bytes) -> dict[str, str]:
+    return {name: lock_share_key(text, password) for name, text in keys.items()}
+
+
 def _folder_path(folder: str | Path, make: bool) -> Path:
     path = Path(folder).expanduser().resolve()
     if make:
@@ -390,21 +416,3 @@ _EMPTY = hashlib.sha256(b"()").hexdigest()
 
 def _signature_of(path: Path) -> str:
     return hashlib.sha256(repr(folder_signature(path)).encode()).hexdigest()
-
-
-def _apply_version(
-    folder: Path, staged: Path, wanted: dict[RelPath, int], previous: dict[RelPath, bytes]
-) -> tuple[dict[RelPath, bytes], bool]:
-    """Apply the version at ``staged`` (its files and sizes: ``wanted``) to ``folder``."""
-    for rel, size in wanted.items():
-        # A file copied from the last version may be longer than this version's:
-        # its first ``size`` bytes are verified, the rest is the old tail.
-        staged_file = staged.joinpath(*rel)
-        if staged_file.stat().st_size > size:
-            os.truncate(staged_file, size)
-    new = {rel: digest for rel, digest in folder_listing(staged).items() if rel in wanted}
-    if len(new) != len(wanted):
-        raise NodeError(f"staged version at {str(staged)!r} lacks files")
-    changes = plan_changes(previous, folder_listing(folder), new)
-    apply_changes(folder, staged, changes)
-    return new, folder_listing(folder) != new
