@@ -76,6 +76,7 @@ _SYNCED = obj(
     version={"type": "integer"},
     peers={"type": "integer"},
     state=_STRING,
+    pushed={"type": "integer", "description": "versions heard of by a push over the node channel"},
 )
 
 SYNC_ROUTES: tuple[Route, ...] = (

@@ -39,13 +39,14 @@ class SyncShare:
     state: str = "starting"
     unpublished: dict[RelPath, bytes] | None = None  # the listing of a version being published
     unpublished_hash: bytes | None = None  # its torrent (kept apart until the put succeeds)
+    pushed_from: bytes | None = None  # writer: the version whose holders heard of the last push
     merge_all: bool = False  # the pending version raced ours: every local difference conflicts
 
 
 def _to_json(share: SyncShare) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in dataclasses.fields(share):
-        if item.name in ("unpublished", "unpublished_hash", "merge_all", "state"):
+        if item.name in ("unpublished", "unpublished_hash", "merge_all", "state", "pushed_from"):
             continue  # made again after a restart
         value = getattr(share, item.name)
         if item.name == "signature" and share.unpublished_hash is not None:

@@ -35,10 +35,13 @@ from servent.codec.share_key import (
 )
 from servent.codec.sync_crypt import SyncCipher
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.node.sync_push import SyncPush, push_frame
 from servent.node.sync_records import SyncShare, load_shares, save_shares
 from servent.node.sync_versions import apply_version, store_version
+from servent.node.sync_watch import FolderWatcher
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
+    PushedVersion,
     RelPath,
     VersionError,
     decode_version_value,
@@ -51,6 +54,8 @@ from servent.storage.sync_store import encrypt_version
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from servent.codec.bencode import BValue
+    from servent.net.channel_host import ChannelHost
     from servent.net.dht_driver import DhtDriver
     from servent.node.config import Config
     from servent.node.state import StateStore
@@ -93,6 +98,9 @@ class SyncHost(Protocol):
 
     def peer_address(self) -> tuple[str, int] | None: ...
 
+    @property
+    def channels(self) -> ChannelHost: ...
+
 
 class SyncShares:
     """The synced shares of one node."""
@@ -103,17 +111,43 @@ class SyncShares:
         self._shares: dict[str, SyncShare] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a push or a folder change: go round at once
+        self._pushed: dict[str, PushedVersion] = {}
+        self._push = SyncPush(SYNC_SALT, self._on_pushed)
+        self._pushing: set[asyncio.Task[int]] = set()
+        self._heard: dict[str, int] = {}  # versions heard of by push, per share
+        self._watcher = FolderWatcher(self.wake)
 
     async def start(self) -> None:
         self._shares = load_shares(self._node.store)
+        try:
+            self._push.start(self._node.channels)
+        except NodeError:  # the node does not listen: polling only
+            self._push.start(None)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="node-sync")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        await self._watcher.close()
+        tasks = [t for t in (self._task, *self._pushing) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task = None
+
+    def wake(self) -> None:
+        """Go round every share now (a version was pushed, a folder changed)."""
+        self._wake.set()
+
+    def _on_pushed(self, pushed: PushedVersion) -> None:
+        for share in self._shares.values():
+            if share.public_key == pushed.public_key:
+                last = self._pushed.get(share.id)
+                if last is None or pushed.seq >= last.seq:
+                    self._pushed[share.id] = pushed
+                self._heard[share.id] = self._heard.get(share.id, 0) + 1
+                self.wake()
 
     # -- the interface ----------------------------------------------------------
 
@@ -171,6 +205,7 @@ class SyncShares:
             if share is None:
                 raise NodeError(f"no synced share {wanted}")
             self._save()
+            await self._watcher.unwatch(share.id)
             for torrent_id in (share.torrent_id, share.pending_id):
                 if torrent_id is not None:
                     with contextlib.suppress(ServentError):
@@ -188,6 +223,7 @@ class SyncShares:
                         if share.id not in self._shares:
                             continue
                         if share.role in WRITERS:
+                            self._watcher.watch(share.id, Path(share.path))
                             await self._writer_step(share)
                         else:
                             await self._member_step(share)
@@ -198,7 +234,10 @@ class SyncShares:
                 except Exception:  # a bug must not stop every other share
                     share.state = "error: internal"
                     log.exception("sync %s failed", share.id)
-            await asyncio.sleep(SYNC_INTERVAL)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SYNC_INTERVAL):
+                    await self._wake.wait()
+            self._wake.clear()
 
     async def _writer_step(self, share: SyncShare) -> None:
         """A key holder follows other writers' versions first, then publishes its own changes."""
@@ -272,6 +311,21 @@ class SyncShares:
             share.listing, share.unpublished = share.unpublished, None
         share.published_at = time.time()
         share.state = "synced"
+        await self._start_push(share, driver, value)
+
+    async def _start_push(self, share: SyncShare, driver: DhtDriver, value: BValue) -> None:
+        """Tell the holders of the last versions of this one (in the background)."""
+        assert share.seed is not None and share.info_hash is not None
+        frame = push_frame(share.seed, share.seq, value)
+        hashes = [h for h in (share.pushed_from, share.info_hash) if h is not None]
+        share.pushed_from = share.info_hash
+        own = self._node.peer_address()
+        addresses: list[tuple[str, int]] = []
+        for info_hash in hashes:
+            addresses += [p for p in (await driver.get_peers(info_hash)).peers if p != own]
+        task = asyncio.get_running_loop().create_task(self._push.push(frame, addresses))
+        self._pushing.add(task)
+        task.add_done_callback(self._pushing.discard)
 
     async def _member_step(self, share: SyncShare) -> None:
         if share.pending_id is not None:
@@ -291,34 +345,46 @@ class SyncShares:
         if driver is None:
             share.state = "waiting (no DHT)"
             return
-        found = await driver.get_item(mutable_target(share.public_key, SYNC_SALT), salt=SYNC_SALT)
-        if found.value is None or found.seq is None:
-            share.state = "waiting for the owner"
+        found = await self._newest(share, driver)
+        if found is None:
             return
-        if found.seq < share.seq:
-            return  # a stale or replayed version
-        try:
-            info_hash = decode_version_value(found.value)
-        except VersionError as exc:
-            share.state = f"refused version {found.seq}: {exc}"
-            return
+        seq, info_hash = found
         if info_hash in (share.info_hash, share.unpublished_hash):
-            share.seq = max(share.seq, found.seq)  # a republish of the version we have
+            share.seq = max(share.seq, seq)  # a republish of the version we have
             share.state = "synced" if share.unpublished_hash is None else share.state
             return
-        if not supersedes(found.seq, info_hash, share.seq, share.info_hash):
+        if not supersedes(seq, info_hash, share.seq, share.info_hash):
             return
         # Published at the same number as ours (a CAS race): merge with no
         # "previous" listing, so each of our edits becomes a conflict copy.
-        share.merge_all = found.seq == share.seq
+        share.merge_all = seq == share.seq
         # The new version downloads over the encrypted copy of the last one:
         # storage verifies what it finds, so only changed pieces cross the network.
         await self._stop_seeding(share)
         peers = (await driver.get_peers(info_hash)).peers
         magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
         added = await self._node.add_torrent(magnet, self._root(share).parent, peers=peers)
-        share.pending_id, share.pending_seq, share.pending_hash = added.id, found.seq, info_hash
-        share.state = f"downloading version {found.seq}"
+        share.pending_id, share.pending_seq, share.pending_hash = added.id, seq, info_hash
+        share.state = f"downloading version {seq}"
+
+    async def _newest(self, share: SyncShare, driver: DhtDriver) -> tuple[int, bytes] | None:
+        """The version pushed to us (signature checked), else the one the DHT holds."""
+        pushed = self._pushed.pop(share.id, None)
+        if pushed is not None and supersedes(
+            pushed.seq, pushed.info_hash, share.seq, share.info_hash
+        ):
+            return pushed.seq, pushed.info_hash
+        found = await driver.get_item(mutable_target(share.public_key, SYNC_SALT), salt=SYNC_SALT)
+        if found.value is None or found.seq is None:
+            share.state = "waiting for the owner"
+            return None
+        if found.seq < share.seq:
+            return None  # a stale or replayed version
+        try:
+            return found.seq, decode_version_value(found.value)
+        except VersionError as exc:
+            share.state = f"refused version {found.seq}: {exc}"
+            return None
 
     async def _check_download(self, share: SyncShare) -> None:
         assert share.pending_id is not None
@@ -385,6 +451,7 @@ class SyncShares:
             "version": share.seq,
             "peers": peers,
             "state": share.state,
+            "pushed": self._heard.get(share.id, 0),
         }
 
     def _save(self) -> None:
