@@ -1,4 +1,4 @@
-"""Share keys: printed forms round-trip, and a typo, wrong kind or wrong password is a clear error."""
+"""Share keys: printed forms round-trip; a typo, a wrong kind or a wrong password is refused."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from servent.codec.share_key import read_secret_of
 from servent.node.state import StateStore
 from servent.proto.sync_plan import RelPath
 
@@ -71,6 +72,8 @@ def _from_json(data: dict[str, Any]) -> SyncShare:
             setattr(share, name, bytes.fromhex(data[name]))
     for name in ("seq", "pending_seq"):
         setattr(share, name, int(data.get(name) or 0))
+    if share.seed is not None and share.read_secret is None:  # saved before the secret was
+        share.read_secret = read_secret_of(share.seed)
     share.torrent_id = data.get("torrent_id")
     share.pending_id = data.get("pending_id")
     share.signature = data.get("signature")
