@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import shutil
 import time
@@ -37,7 +36,13 @@ from servent.codec.sync_crypt import SyncCipher
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.sync_push import SyncPush, push_frame
 from servent.node.sync_records import SyncShare, load_shares, save_shares
-from servent.node.sync_versions import apply_version, store_version
+from servent.node.sync_versions import (
+    EMPTY_SIGNATURE,
+    apply_version,
+    folder_path,
+    signature_of,
+    store_version,
+)
 from servent.node.sync_watch import FolderWatcher
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
@@ -48,7 +53,6 @@ from servent.proto.sync_plan import (
     encode_version_value,
     supersedes,
 )
-from servent.storage.sync_folder import folder_signature
 from servent.storage.sync_store import encrypt_version
 
 if TYPE_CHECKING:
@@ -153,7 +157,7 @@ class SyncShares:
 
     async def create(self, folder: str | Path, password: str | None = None) -> dict[str, Any]:
         """Make ``folder`` a synced share owned by this node; its keys (locked by ``password``)."""
-        path = await asyncio.to_thread(_folder_path, folder, False)
+        path = await asyncio.to_thread(folder_path, folder, False)
         seed = Ed25519PrivateKey.generate().private_bytes_raw()
         public_key, secret = public_key_of(seed), read_secret_of(seed)
         keys = {
@@ -179,7 +183,7 @@ class SyncShares:
         """Follow the share named by a pasted key in ``folder`` (made if missing)."""
         secret = None if password is None else password.encode("utf-8")
         key = await asyncio.to_thread(parse_share_key, key_text, secret)
-        path = await asyncio.to_thread(_folder_path, folder, True)
+        path = await asyncio.to_thread(folder_path, folder, True)
         public_key = key.public_key
         role = _ROLES[key.kind]
         seed = key.key if key.kind is KeyKind.READ_WRITE else None
@@ -248,9 +252,9 @@ class SyncShares:
 
     async def _owner_step(self, share: SyncShare) -> None:
         path = Path(share.path)
-        signature = await asyncio.to_thread(_signature_of, path)
+        signature = await asyncio.to_thread(signature_of, path)
         if signature != share.signature:
-            if signature == _EMPTY:
+            if signature == EMPTY_SIGNATURE:
                 share.state = "empty"
                 return
             await self._make_version(share, path)
@@ -330,8 +334,23 @@ class SyncShares:
     async def _member_step(self, share: SyncShare) -> None:
         if share.pending_id is not None:
             await self._check_download(share)
+            if share.pending_id is not None:
+                await self._overtake(share)
             return
         await self._fetch_newer(share)
+
+    async def _overtake(self, share: SyncShare) -> None:
+        """Drop a download that a newer version made pointless (its holders may be gone)."""
+        driver = self._dht()
+        if driver is None or share.pending_id is None:
+            return
+        found = await self._newest(share, driver, share.pending_seq, share.pending_hash)
+        if found is None or not supersedes(*found, share.pending_seq, share.pending_hash):
+            return
+        with contextlib.suppress(ServentError):
+            await self._node.remove(share.pending_id, delete_data=False)  # its pieces stay
+        share.pending_id = None
+        await self._start_download(share, driver, *found)
 
     async def _fetch_newer(self, share: SyncShare) -> bool:
         """Poll the item; start downloading a newer version.  Whether one is downloading."""
@@ -345,7 +364,7 @@ class SyncShares:
         if driver is None:
             share.state = "waiting (no DHT)"
             return
-        found = await self._newest(share, driver)
+        found = await self._newest(share, driver, share.seq, share.info_hash)
         if found is None:
             return
         seq, info_hash = found
@@ -353,8 +372,12 @@ class SyncShares:
             share.seq = max(share.seq, seq)  # a republish of the version we have
             share.state = "synced" if share.unpublished_hash is None else share.state
             return
-        if not supersedes(seq, info_hash, share.seq, share.info_hash):
-            return
+        if supersedes(seq, info_hash, share.seq, share.info_hash):
+            await self._start_download(share, driver, seq, info_hash)
+
+    async def _start_download(
+        self, share: SyncShare, driver: DhtDriver, seq: int, info_hash: bytes
+    ) -> None:
         # Published at the same number as ours (a CAS race): merge with no
         # "previous" listing, so each of our edits becomes a conflict copy.
         share.merge_all = seq == share.seq
@@ -367,12 +390,13 @@ class SyncShares:
         share.pending_id, share.pending_seq, share.pending_hash = added.id, seq, info_hash
         share.state = f"downloading version {seq}"
 
-    async def _newest(self, share: SyncShare, driver: DhtDriver) -> tuple[int, bytes] | None:
-        """The version pushed to us (signature checked), else the one the DHT holds."""
+    async def _newest(
+        self, share: SyncShare, driver: DhtDriver, have_seq: int, have_hash: bytes | None
+    ) -> tuple[int, bytes] | None:
+        """The version pushed to us (signature checked) if newer than ``have_seq``,
+        else the one the DHT holds."""
         pushed = self._pushed.pop(share.id, None)
-        if pushed is not None and supersedes(
-            pushed.seq, pushed.info_hash, share.seq, share.info_hash
-        ):
+        if pushed is not None and supersedes(pushed.seq, pushed.info_hash, have_seq, have_hash):
             return pushed.seq, pushed.info_hash
         found = await driver.get_item(mutable_target(share.public_key, SYNC_SALT), salt=SYNC_SALT)
         if found.value is None or found.seq is None:
@@ -415,7 +439,7 @@ class SyncShares:
             # Publish again only if the folder holds more than the version: conflict
             # copies or files added here.  Any unpublished version of ours is dropped:
             # its edits are in the folder still, and go into the next one.
-            signature = await asyncio.to_thread(_signature_of, Path(share.path))
+            signature = await asyncio.to_thread(signature_of, Path(share.path))
             share.signature = None if own_changes else signature
             share.unpublished = share.unpublished_hash = None
             share.published, share.published_at = True, time.time()
@@ -467,19 +491,3 @@ _ROLES = {
 
 def _locked(keys: dict[str, str], password: bytes) -> dict[str, str]:
     return {name: lock_share_key(text, password) for name, text in keys.items()}
-
-
-def _folder_path(folder: str | Path, make: bool) -> Path:
-    path = Path(folder).expanduser().resolve()
-    if make:
-        path.mkdir(parents=True, exist_ok=True)
-    if not path.is_dir():
-        raise NodeError(f"{str(path)!r} is not a folder")
-    return path
-
-
-_EMPTY = hashlib.sha256(b"()").hexdigest()
-
-
-def _signature_of(path: Path) -> str:
-    return hashlib.sha256(repr(folder_signature(path)).encode()).hexdigest()

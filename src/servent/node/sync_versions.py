@@ -7,15 +7,16 @@ original), and everyone drops stored files the version no longer has.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from servent.codec.sync_crypt import DATA_FOLDER, MANIFEST_NAME, SyncCipher, sealed_size
 from servent.errors import NodeError
 from servent.proto.sync_plan import RelPath, plan_changes
-from servent.storage.sync_folder import apply_changes, folder_listing
+from servent.storage.sync_folder import apply_changes, folder_listing, folder_signature
 from servent.storage.sync_store import open_file, prune_stored, read_manifest
 
-__all__ = ["apply_version", "store_version"]
+__all__ = ["EMPTY_SIGNATURE", "apply_version", "folder_path", "signature_of", "store_version"]
 
 
 def _cut_to_sizes(root: Path, wanted: dict[RelPath, int]) -> None:
@@ -60,3 +61,22 @@ def apply_version(
         folder, lambda rel, temporary: open_file(root, cipher, entries[rel], temporary), changes
     )
     return new, folder_listing(folder) != new
+
+
+def folder_path(folder: str | Path, make: bool) -> Path:
+    """``folder`` made absolute (and made, if asked); it must be a folder."""
+    path = Path(folder).expanduser().resolve()
+    if make:
+        path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        raise NodeError(f"{str(path)!r} is not a folder")
+    return path
+
+
+#: The signature of a folder without files.
+EMPTY_SIGNATURE = hashlib.sha256(b"()").hexdigest()
+
+
+def signature_of(path: Path) -> str:
+    """A digest of every file's path, size and modification time: did the folder change."""
+    return hashlib.sha256(repr(folder_signature(path)).encode()).hexdigest()
