@@ -101,3 +101,26 @@ def test_a_tampered_file_or_manifest_is_refused(tmp_path: Path) -> None:
         open_file(root, cipher, wrong, tmp_path / "out")
     with pytest.raises(SyncCryptError):
         cipher.open_manifest(b"\x00" * 40)
+
+
+def test_a_stored_version_opens_into_a_folder_and_a_short_one_is_refused(tmp_path: Path) -> None:
+    from servent.errors import NodeError
+    from servent.node.sync_versions import apply_version
+
+    source, root, folder = tmp_path / "source", tmp_path / "root", tmp_path / "folder"
+    source.mkdir()
+    folder.mkdir()
+    (source / "a.txt").write_bytes(b"from the writer\n")
+    (folder / "mine.txt").write_bytes(b"only here\n")
+    cipher = SyncCipher(SECRET)
+    listing = encrypt_version(source, cipher, root)
+    wanted = {
+        tuple(p.relative_to(root).parts): p.stat().st_size for p in root.rglob("*") if p.is_file()
+    }
+    assert apply_version(folder, root, wanted, cipher, {}) == (listing, True)
+    assert (folder / "a.txt").read_bytes() == b"from the writer\n"
+    assert (folder / "mine.txt").read_bytes() == b"only here\n"  # never touched
+    for missing in [(MANIFEST_NAME,), (DATA_FOLDER, cipher.file_id(("a.txt",)))]:
+        short = {k: v for k, v in wanted.items() if k != missing}
+        with pytest.raises(NodeError):
+            apply_version(folder, root, short, cipher, listing)
