@@ -9,13 +9,14 @@ stays: a push is only a faster way to hear the same signed item.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import cast
 
 from servent.codec import bencode
 from servent.codec.share_key import SYNC_SALT, public_key_of
-from servent.errors import DecodeError
+from servent.errors import DecodeError, ServentError
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeStream
 from servent.proto.channel import ChannelError, CloseCode
@@ -46,11 +47,36 @@ class SyncPush:
         self._salt = salt
         self._on_version = on_version
         self._host: ChannelHost | None = None
+        self._tasks: set[asyncio.Task[int]] = set()
 
     def start(self, host: ChannelHost | None) -> None:
         self._host = host
         if host is not None and SYNC_PROTOCOL not in host.protocols:
             host.protocols.register(SYNC_PROTOCOL, self._serve)
+
+    def push_later(
+        self, frame: bytes, holders: Callable[[], Awaitable[list[tuple[str, int]]]]
+    ) -> None:
+        """Find the holders and push ``frame`` to them in the background."""
+
+        async def find_and_push() -> int:
+            try:
+                return await self.push(frame, await holders())
+            except (ServentError, OSError) as exc:  # polling still brings the version
+                log.warning("sync push not sent: %s", exc)
+                return 0
+
+        task = asyncio.get_running_loop().create_task(find_and_push(), name="sync-push")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def push(self, frame: bytes, addresses: Iterable[tuple[str, int]]) -> int:
         """Send ``frame`` to each address (a bounded number, at once); how many took it."""

@@ -118,7 +118,6 @@ class SyncShares:
         self._wake = asyncio.Event()  # a push or a folder change: go round at once
         self._pushed: dict[str, PushedVersion] = {}
         self._push = SyncPush(SYNC_SALT, self._on_pushed)
-        self._pushing: set[asyncio.Task[int]] = set()
         self._heard: dict[str, int] = {}  # versions heard of by push, per share
         self._watcher = FolderWatcher(self.wake)
 
@@ -132,25 +131,28 @@ class SyncShares:
 
     async def close(self) -> None:
         await self._watcher.close()
-        tasks = [t for t in (self._task, *self._pushing) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        await self._push.close()
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._task = None
+                await self._task
+            self._task = None
 
     def wake(self) -> None:
         """Go round every share now (a version was pushed, a folder changed)."""
         self._wake.set()
 
     def _on_pushed(self, pushed: PushedVersion) -> None:
+        """Note a pushed version newer than ours; a replayed one wakes nothing."""
         for share in self._shares.values():
-            if share.public_key == pushed.public_key:
-                last = self._pushed.get(share.id)
-                if last is None or pushed.seq >= last.seq:
-                    self._pushed[share.id] = pushed
-                self._heard[share.id] = self._heard.get(share.id, 0) + 1
+            if share.public_key != pushed.public_key:
+                continue
+            self._heard[share.id] = self._heard.get(share.id, 0) + 1
+            last = self._pushed.get(share.id)
+            if supersedes(pushed.seq, pushed.info_hash, share.seq, share.info_hash) and (
+                last is None or pushed.seq >= last.seq
+            ):
+                self._pushed[share.id] = pushed
                 self.wake()
 
     # -- the interface ----------------------------------------------------------
@@ -324,12 +326,12 @@ class SyncShares:
         hashes = [h for h in (share.pushed_from, share.info_hash) if h is not None]
         share.pushed_from = share.info_hash
         own = self._node.peer_address()
-        addresses: list[tuple[str, int]] = []
-        for info_hash in hashes:
-            addresses += [p for p in (await driver.get_peers(info_hash)).peers if p != own]
-        task = asyncio.get_running_loop().create_task(self._push.push(frame, addresses))
-        self._pushing.add(task)
-        task.add_done_callback(self._pushing.discard)
+
+        async def holders() -> list[tuple[str, int]]:
+            found = [await driver.get_peers(h) for h in hashes]
+            return [p for one in found for p in one.peers if p != own]
+
+        self._push.push_later(frame, holders)
 
     async def _member_step(self, share: SyncShare) -> None:
         if share.pending_id is not None:
