@@ -42,7 +42,9 @@ def _arrives(folders: dict[Path, Daemon], expected: dict[str, bytes]) -> float:
     def seen() -> object:
         return [(share_state(d), sorted(plain(f))) for f, d in folders.items()]
 
-    return wait_for(lambda: all(plain(f) == expected for f in folders), "the change arrived", seen)
+    took = wait_for(lambda: all(plain(f) == expected for f in folders), "arrival", seen)
+    print(f"a change reached {len(folders)} holder(s) in {took:.1f} s")
+    return took
 
 
 def _stored_version(holder: Daemon, version: int) -> None:

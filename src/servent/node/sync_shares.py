@@ -492,11 +492,7 @@ class SyncShares:
         save_shares(self._node.store, self._shares)
 
 
-_ROLES = {
-    KeyKind.READ_WRITE: "read_write",
-    KeyKind.READ_ONLY: "read_only",
-    KeyKind.ENCRYPTED: "encrypted",
-}
+_ROLES = {kind: kind.name.lower() for kind in KeyKind}  # read_write, read_only, encrypted
 
 
 def _locked(keys: dict[str, str], password: bytes) -> dict[str, str]:
