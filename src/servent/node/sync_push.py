@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import cast
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, cast
 
 from servent.codec import bencode
 from servent.codec.share_key import SYNC_SALT, public_key_of
@@ -22,6 +22,9 @@ from servent.net.node_channel import NodeStream
 from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.dht.items import private_key_from, sign
 from servent.proto.sync_plan import PushedVersion, decode_push, encode_push
+
+if TYPE_CHECKING:
+    from servent.net.dht_driver import DhtDriver
 
 __all__ = ["SYNC_PROTOCOL", "SyncPush", "push_frame"]
 
@@ -55,13 +58,18 @@ class SyncPush:
             host.protocols.register(SYNC_PROTOCOL, self._serve)
 
     def push_later(
-        self, frame: bytes, holders: Callable[[], Awaitable[list[tuple[str, int]]]]
+        self,
+        frame: bytes,
+        driver: DhtDriver,
+        info_hashes: Iterable[bytes],
+        own: tuple[str, int] | None,
     ) -> None:
-        """Find the holders and push ``frame`` to them in the background."""
+        """Push ``frame`` to the DHT peers of ``info_hashes`` (but ``own``), in the background."""
 
         async def find_and_push() -> int:
             try:
-                return await self.push(frame, await holders())
+                found = [await driver.get_peers(h) for h in dict.fromkeys(info_hashes)]
+                return await self.push(frame, [p for f in found for p in f.peers if p != own])
             except (ServentError, OSError) as exc:  # polling still brings the version
                 log.warning("sync push not sent: %s", exc)
                 return 0

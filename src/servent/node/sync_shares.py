@@ -320,26 +320,22 @@ class SyncShares:
             return  # a newer version by another writer is fetched and merged first
         share.seq += 1
         share.published = True
-        share.info_hash, share.unpublished_hash = info_hash, None
+        previous, share.info_hash, share.unpublished_hash = share.info_hash, info_hash, None
         if share.unpublished is not None:
             share.listing, share.unpublished = share.unpublished, None
         share.published_at = time.time()
         share.state = "synced"
-        await self._start_push(share, driver, value)
+        await self._start_push(share, driver, value, previous)
 
-    async def _start_push(self, share: SyncShare, driver: DhtDriver, value: BValue) -> None:
-        """Tell the holders of the last versions of this one (in the background)."""
+    async def _start_push(
+        self, share: SyncShare, driver: DhtDriver, value: BValue, previous: bytes | None
+    ) -> None:
+        """Tell holders (and downloaders) of the last versions of this one, in the background."""
         assert share.seed is not None and share.info_hash is not None
+        hashes = [h for h in (share.pushed_from, previous, share.info_hash) if h is not None]
+        share.pushed_from = previous
         frame = push_frame(share.seed, share.seq, value)
-        hashes = [h for h in (share.pushed_from, share.info_hash) if h is not None]
-        share.pushed_from = share.info_hash
-        own = self._node.peer_address()
-
-        async def holders() -> list[tuple[str, int]]:
-            found = [await driver.get_peers(h) for h in hashes]
-            return [p for one in found for p in one.peers if p != own]
-
-        self._push.push_later(frame, holders)
+        self._push.push_later(frame, driver, hashes, self._node.peer_address())
 
     async def _member_step(self, share: SyncShare) -> None:
         if share.pending_id is not None:
@@ -354,7 +350,9 @@ class SyncShares:
         driver = self._dht()
         if driver is None or share.pending_id is None:
             return
+        state = share.state  # "downloading ...": a poll finding nothing does not change it
         found = await self._newest(share, driver, share.pending_seq, share.pending_hash)
+        share.state = state
         if found is None or not supersedes(*found, share.pending_seq, share.pending_hash):
             return
         with contextlib.suppress(ServentError):
