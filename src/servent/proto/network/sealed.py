@@ -122,9 +122,7 @@ class FrameOpener:
         try:
             plaintext = self._aead.decrypt(_nonce(self._counter), sealed, header)
         except InvalidTag:
-            raise SealedWireError(
-                f"sealed frame {self._counter} failed authentication"
-            ) from None
+            raise SealedWireError(f"sealed frame {self._counter} failed authentication") from None
         self._counter += 1
         return plaintext
 
