@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from servent.errors import MseError
 from servent.net.encrypted_transport import dial_peer
 from servent.net.sealed_stream import sealed_outcomes
 from servent.proto.mse import EncryptionPolicy
-from servent.proto.network.sealed import MAGIC
+from servent.proto.network.sealed import MAGIC, SealedInitiator
 
 pytestmark = pytest.mark.asyncio
 
@@ -126,3 +127,51 @@ async def test_mse_rc4_with_the_current_swarm_key_is_refused_for_a_network_torre
                 info_hash=key, policy=EncryptionPolicy.REQUIRED, connect_timeout=10.0,
             )  # fmt: skip
         await wait_for(lambda: not_allowed(admin) > before, "the MSE-RC4 dial is refused")
+
+
+async def _closed_after(host: str, port: int, data: bytes) -> bytes:
+    """Send ``data``, return whatever comes back until the member closes (bounded)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(data)
+        return await asyncio.wait_for(reader.read(1 << 20), 30)
+    finally:
+        writer.close()
+
+
+async def test_hostile_sealed_starts_and_frames_drop_the_peer_and_members_are_still_served(
+    tmp_path: Path,
+) -> None:
+    async with running_node(tmp_path, "admin") as admin, running_node(tmp_path, "bob") as bob:
+        admin.networks.create("club")
+        await bob.networks.join(admin.networks.invite("club")["invite"])
+        shared = tmp_path / "shares" / "kept"
+        shared.mkdir(parents=True)
+        content = os.urandom(300_000)
+        (shared / "kept.bin").write_bytes(content)
+        await admin.networks.share("club", str(shared))
+        found = await bob.networks.search("club", "kept")
+        info_hash = bytes.fromhex(found[0]["infohash"])
+        host, port = address(admin)
+        # a sealed start with a tag of no key: closed, not a byte back
+        before = not_allowed(admin)
+        assert await _closed_after(host, port, MAGIC + os.urandom(64)) == b""
+        await wait_for(lambda: not_allowed(admin) > before, "a wrong tag is refused")
+        # a member's real handshake, then an oversized frame: the connection is dropped
+        key = bob.networks.swarm_key(info_hash)
+        assert key is not None
+        who = bob.networks.wire_identity
+        member = SealedInitiator(info_hash, key, who, lambda k: True)
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(member.data_to_send())
+            while member.result is None:
+                member.receive_data(await asyncio.wait_for(reader.read(4096), 30))
+            writer.write(member.data_to_send() + struct.pack(">I", 2**31) + bytes(64))
+            assert await asyncio.wait_for(reader.read(1 << 20), 30) == b""
+        finally:
+            writer.close()
+        got = await bob.add(found[0]["magnet"], peers=[address(admin)])
+        await wait_for(lambda: bob.torrent(got).progress >= 1.0, "bob is still served")
+        received = Path(bob.config.effective_download_dir) / "kept" / "kept.bin"
+        assert received.read_bytes() == content
