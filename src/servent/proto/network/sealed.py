@@ -76,18 +76,21 @@ class FrameSealer:
         self._counter = 0
 
     def seal(self, data: bytes) -> bytes:
+        if len(data) <= MAX_PLAINTEXT:  # the usual case: one frame, no slicing
+            return self._frame(data) if data else b""
         view = memoryview(data)
-        if not view:
-            return b""
-        out = []
-        for start in range(0, len(view), MAX_PLAINTEXT):
-            chunk = view[start : start + MAX_PLAINTEXT]
-            header = _LENGTH.pack(len(chunk) + AEAD_TAG)
-            if self._counter >= _MAX_NONCE:
-                raise SealedWireError("frame counter exhausted")
-            out.append(header + self._aead.encrypt(_nonce(self._counter), chunk, header))
-            self._counter += 1
-        return b"".join(out)
+        return b"".join(
+            self._frame(view[start : start + MAX_PLAINTEXT])
+            for start in range(0, len(view), MAX_PLAINTEXT)
+        )
+
+    def _frame(self, chunk: bytes | memoryview) -> bytes:
+        if self._counter >= _MAX_NONCE:
+            raise SealedWireError("frame counter exhausted")
+        header = _LENGTH.pack(len(chunk) + AEAD_TAG)
+        sealed = self._aead.encrypt(_nonce(self._counter), chunk, header)
+        self._counter += 1
+        return header + sealed
 
 
 class FrameOpener:
@@ -96,27 +99,30 @@ class FrameOpener:
     def __init__(self, key: bytes) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._counter = 0
-        self._buffer = bytearray()
+        #: At most one unfinished frame (its length was checked before it was kept).
+        self._rest = b""
 
     def open(self, data: bytes, limit: int | None = None) -> bytes:
         """Plaintext of every whole frame (at most ``limit`` frames); the rest waits."""
-        buffer = self._buffer
-        buffer += data
+        if self._rest:
+            data = self._rest + data
         out: list[bytes] = []
         at = 0
-        while len(buffer) - at >= 4 and (limit is None or len(out) < limit):
-            (length,) = _LENGTH.unpack_from(buffer, at)
-            if not AEAD_TAG < length <= _MAX_LENGTH:
-                raise SealedWireError(f"sealed frame of {length} bytes refused")
-            end = at + 4 + length
-            if len(buffer) < end:
-                break
-            out.append(self._decrypt(bytes(buffer[at : at + 4]), bytes(buffer[at + 4 : end])))
-            at = end
-        del buffer[:at]
-        return b"".join(out)
+        size = len(data)
+        with memoryview(data) as view:
+            while size - at >= 4 and (limit is None or len(out) < limit):
+                (length,) = _LENGTH.unpack_from(data, at)
+                if not AEAD_TAG < length <= _MAX_LENGTH:
+                    raise SealedWireError(f"sealed frame of {length} bytes refused")
+                end = at + 4 + length
+                if size < end:
+                    break
+                out.append(self._decrypt(view[at : at + 4], view[at + 4 : end]))
+                at = end
+        self._rest = data[at:] if at else data
+        return out[0] if len(out) == 1 else b"".join(out)
 
-    def _decrypt(self, header: bytes, sealed: bytes) -> bytes:
+    def _decrypt(self, header: memoryview, sealed: memoryview) -> bytes:
         if self._counter >= _MAX_NONCE:
             raise SealedWireError("frame counter exhausted")
         try:
