@@ -6,6 +6,11 @@ v2 hash), the listener looks the torrent up and hands the connection over,
 or closes it (unknown torrent, connection limit, banned peer).  Connections
 that never complete a handshake are closed by the connection's own
 handshake timer; at most ``max_pending`` may wait at once.
+
+When the node has networks, a first-bytes sniffer sends connections that
+start with the sealed-wire magic to :class:`SealedStream` (``docs/networks.md``
+section 8): a network torrent is handed only peers whose sealed handshake
+matched it, never a plain or MSE peer.
 """
 
 from __future__ import annotations
