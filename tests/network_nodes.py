@@ -45,8 +45,8 @@ def folder(root: Path, name: str, size: int) -> Path:
 
 
 def not_allowed(node: Node) -> int:
-    """Peer-wire handshakes the node closed for want of a swarm key (plain, public SKEY,
-    or an MSE handshake with no key it knows, such as one of an old epoch)."""
+    """Peer-wire handshakes the node closed for a network torrent: plain or MSE (never
+    accepted for one), or a sealed handshake with no current key or from a non-member."""
     swarm = node._swarm
     assert swarm is not None and swarm.listener is not None
     return swarm.listener.not_allowed + swarm.listener.mse_failed
