@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from servent.proto.utp.connection import UtpConnection
+from servent.proto.utp.ledbat import Ledbat
+from servent.proto.utp.mtu import PathMtu
+from servent.proto.utp.rtt import RttEstimator
 
 __all__ = ["UtpStatistics", "statistics_of"]
+
+
+class Measured(Protocol):
+    """What a snapshot reads from a connection (no import of it: no cycle)."""
+
+    mtu: PathMtu
+    ledbat: Ledbat
+    rtt: RttEstimator
+    packets_sent: int
+    packets_resent: int
+    packets_dropped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +42,7 @@ class UtpStatistics:
     srtt: float | None
 
 
-def statistics_of(conn: UtpConnection) -> UtpStatistics:
+def statistics_of(conn: Measured) -> UtpStatistics:
     mtu = conn.mtu
     return UtpStatistics(
         path_mtu=mtu.size + mtu.limits.overhead,
