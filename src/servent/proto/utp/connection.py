@@ -366,7 +366,7 @@ class UtpConnection(Recovery):
                 else:
                     out.append(self._transmit(packet, now))
         if self.state is ConnectionState.CONNECTED and self._confirmed:
-            self._send_probe(out, now)
+            self._send_mtu_probe(out, now)
             self._packetize(out, now)
         if self._ack_needed and self.state is ConnectionState.CONNECTED:
             if not out:
@@ -381,7 +381,7 @@ class UtpConnection(Recovery):
             self._window_was_closed = True
         return out
 
-    def _send_probe(self, out: list[bytes], now: float) -> None:
+    def _send_mtu_probe(self, out: list[bytes], now: float) -> None:
         """One DATA packet of the probe size, when the window holds three and data follows."""
         probe = self.mtu.next_probe(now)
         payload = probe - HEADER_SIZE
