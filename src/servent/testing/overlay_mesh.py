@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from servent.proto.gossip.neighbours import Dial, Drop, NeighbourBook, NeighbourConfig
 
 if TYPE_CHECKING:
-    from servent.testing.overlay_network import OverlayConfig, OverlayReport, SimNode
+    from servent.testing.overlay_model import OverlayConfig, OverlayReport, SimNode
 
 SimAddress = tuple[int, int]
 RENDEZVOUS_STORED = 200
