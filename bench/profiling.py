@@ -5,6 +5,10 @@ raw (collapsed) stacks, summarised here as the top self-time functions.
 ``py-spy-gil`` samples only the thread holding the GIL (where the
 interpreter's CPU goes, without threads waiting in the pool or in
 ``epoll``); start-up imports are left out of the summary either way.
+``perf`` samples the leecher's CPU (every thread, the kernel included) with
+Linux ``perf`` and prints the share of each library (interpreter, libcrypto's
+SHA-1, libc's copies, the kernel) and the top native symbols: where CPU goes
+below the Python functions py-spy names.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ def py_spy_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
 
 
 def profiled(command: list[str], profiler: str | None, output: Path) -> list[str]:
+    if profiler == "perf":
+        return ["perf", "record", "--quiet", "-F", "2000", "-o", str(output), "--", *command]
     if profiler in {"py-spy", "py-spy-gil"}:
         gil = ["--gil"] if profiler == "py-spy-gil" else []
         rate = "1000" if gil else "200"  # GIL samples are fewer: sample faster
@@ -68,8 +74,20 @@ def report_profile(path: Path, profiler: str) -> None:
         print(f"  (no profile written to {path})")
         return
     print(f"\n--- profile {path.name}")
+    if profiler == "perf":
+        for keys, limit in (("dso", 8), ("dso,sym", 25)):
+            print(perf_report(path, keys, limit))
+        return
     if profiler == "pyinstrument":
         print(path.read_text()[:8000])
         return
     for name, self_pct, total_pct in top_functions(path):
         print(f"  self {self_pct:5.1f}%  total {total_pct:5.1f}%  {name}")
+
+
+def perf_report(path: Path, keys: str, limit: int) -> str:
+    """The top ``limit`` rows of ``perf report`` sorted by ``keys``, as text."""
+    command = ["perf", "report", "-i", str(path), "--sort", keys, "--stdio", "--no-children"]
+    report = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+    rows = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
+    return "\n".join(rows[:limit])

@@ -58,6 +58,11 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def system_seconds() -> float:
+    """The kernel's share of :func:`cpu_seconds` (socket reads, file writes, page faults)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def emit(record: dict[str, Any]) -> None:
     """One JSON line to the parent."""
     sys.stdout.write(json.dumps(record) + "\n")
@@ -166,12 +171,13 @@ def child_lt_leech(torrent: Path, out: Path, port: int, timeout: float) -> None:
     import libtorrent as lt
 
     session = lt.session(lt_settings())
-    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
     handle = lt_add(session, torrent, out)
     handle.connect_peer((LOOPBACK, port), 0, 1)
     lt_wait(session, handle, lt.torrent_status.seeding, time.monotonic() + timeout)
     elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-    emit({"seconds": elapsed, "cpu": cpu, "bytes": handle.status().total_wanted_done})
+    done = handle.status().total_wanted_done
+    emit({"seconds": elapsed, "cpu": cpu, "sys": system_seconds() - sys0, "bytes": done})
 
 
 async def child_sv_seed(torrent: bytes, data: Path) -> None:
@@ -199,11 +205,12 @@ async def child_sv_leech(torrent: bytes, out: Path, port: int, within: float) ->
     async with SwarmEngine(EngineConfig(listen=False)) as engine:
         storage = TorrentStorage(meta, out, resume_store=MemoryResumeStore())
         await storage.open()  # sparse allocation: not part of the transfer
-        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
         session = await engine.add_torrent(meta, storage=storage, peers=[(LOOPBACK, port)])
         await asyncio.wait_for(session.wait_complete(), within)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-        emit({"seconds": elapsed, "cpu": cpu, "bytes": session.have_bytes})
+        done = session.have_bytes
+        emit({"seconds": elapsed, "cpu": cpu, "sys": system_seconds() - sys0, "bytes": done})
 
 
 def child_main(argv: list[str]) -> None:
@@ -328,6 +335,7 @@ def transfer(
         "seconds": result["seconds"],
         "mib_s": result["bytes"] / MIB / result["seconds"],
         "leecher_cpu_per_gib": result["cpu"] / (result["bytes"] / GIB),
+        "leecher_sys_per_gib": result["sys"] / (result["bytes"] / GIB),
         "seeder_cpu_per_gib": seed_cpu / (result["bytes"] / GIB),
     }
 
@@ -368,7 +376,8 @@ def parent_main(args: argparse.Namespace) -> None:
                     f"run {run + 1} {scenario}: {result['mib_s']:7.1f} MiB/s "
                     f"({result['seconds']:.2f} s), CPU s/GiB seeder "
                     f"{result['seeder_cpu_per_gib']:.2f} leecher "
-                    f"{result['leecher_cpu_per_gib']:.2f}",
+                    f"{result['leecher_cpu_per_gib']:.2f} (kernel "
+                    f"{result['leecher_sys_per_gib']:.2f})",
                     flush=True,
                 )
         summary = {
@@ -379,6 +388,7 @@ def parent_main(args: argparse.Namespace) -> None:
             for s, rs in results.items()
         }
         print_summary(summary, args)
+        print_paired_ratios(results)
         if args.json:
             Path(args.json).write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
         if args.profile:
@@ -426,6 +436,26 @@ def print_summary(summary: dict[str, dict[str, float]], args: argparse.Namespace
     print(f"(c) CPU per GiB, servent / libtorrent: seeder {seed:.2f}, leecher {leech:.2f}")
 
 
+def paired_ratios(results: dict[str, list[dict[str, Any]]]) -> list[float]:
+    """Leecher CPU per GiB, lt->sv over lt->lt, run by run (same moment, same load)."""
+    ours, reference = results.get("lt->sv", []), results.get("lt->lt", [])
+    return [
+        sv["leecher_cpu_per_gib"] / lt["leecher_cpu_per_gib"]
+        for sv, lt in zip(ours, reference, strict=False)
+    ]
+
+
+def print_paired_ratios(results: dict[str, list[dict[str, Any]]]) -> None:
+    ratios = paired_ratios(results)
+    if not ratios:
+        return
+    each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    print(
+        f"leecher CPU per GiB, lt->sv / lt->lt, run by run: {each}; median "
+        f"{median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
+    )
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child_main(sys.argv[2:])
@@ -440,7 +470,7 @@ def main() -> None:
         help="comma-separated subset of " + ", ".join(SCENARIOS) + " (ratios need lt->lt)",
     )  # fmt: skip
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    parser.add_argument("--profile", choices=["pyinstrument", "py-spy", "py-spy-gil"])
+    parser.add_argument("--profile", choices=["pyinstrument", "py-spy", "py-spy-gil", "perf"])
     parser.add_argument(
         "--loop", choices=["asyncio", "uvloop"], default="asyncio",
         help="event loop of the servent processes (uvloop: the 'fast' extra)",
