@@ -44,11 +44,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.profiling import profiled, py_spy_attach, report_profile
+from bench.profiling import perf_attach, profiled, py_spy_attach, report_profile
 
 PAYLOAD = "payload.bin"
 LOOPBACK = "127.0.0.1"
 SCENARIOS = ("lt->lt", "sv->sv", "lt->sv", "sv->lt")
+#: ``--baseline-src``'s leecher: servent imported from another source folder.
+BASELINE_LEECHER = "sv*"
+BASELINE_SCENARIO = "lt->sv*"
 GIB = float(1 << 30)
 MIB = float(1 << 20)
 
@@ -196,7 +199,9 @@ async def child_sv_seed(torrent: bytes, data: Path) -> None:
         await loop.run_in_executor(None, serve_commands, cpu_seconds())
 
 
-async def child_sv_leech(torrent: bytes, out: Path, port: int, within: float) -> None:
+async def child_sv_leech(
+    torrent: bytes, out: Path, port: int, within: float, perf_to: Path | None = None
+) -> None:
     from servent.codec.metainfo import parse_torrent
     from servent.net.engine import EngineConfig, SwarmEngine
     from servent.storage import MemoryResumeStore, TorrentStorage
@@ -205,10 +210,14 @@ async def child_sv_leech(torrent: bytes, out: Path, port: int, within: float) ->
     async with SwarmEngine(EngineConfig(listen=False)) as engine:
         storage = TorrentStorage(meta, out, resume_store=MemoryResumeStore())
         await storage.open()  # sparse allocation: not part of the transfer
+        perf = None if perf_to is None else perf_attach(os.getpid(), perf_to)
         cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
         session = await engine.add_torrent(meta, storage=storage, peers=[(LOOPBACK, port)])
         await asyncio.wait_for(session.wait_complete(), within)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            await asyncio.to_thread(perf.wait, 60)
         done = session.have_bytes
         emit({"seconds": elapsed, "cpu": cpu, "sys": system_seconds() - sys0, "bytes": done})
 
@@ -221,6 +230,7 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--perf", type=Path, help="record the transfer with Linux perf here")
     args = parser.parse_args(argv)
     if args.loop == "uvloop":
         import uvloop
@@ -234,7 +244,7 @@ def child_main(argv: list[str]) -> None:
         asyncio.run(child_sv_seed(args.torrent.read_bytes(), args.folder))
     else:
         torrent = args.torrent.read_bytes()
-        asyncio.run(child_sv_leech(torrent, args.folder, args.port, args.timeout))
+        asyncio.run(child_sv_leech(torrent, args.folder, args.port, args.timeout, args.perf))
 
 
 # ------------------------------------------------------------------ parent
@@ -289,8 +299,10 @@ class Seeder:
                 self.proc.wait()
 
 
-def run_leecher(command: list[str], timeout: float) -> dict[str, Any]:
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60)
+def run_leecher(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"leecher failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -307,8 +319,12 @@ def transfer(
     profile_to: Path | None,
 ) -> dict[str, Any]:
     seed_side, leech_side = scenario.split("->")
+    env = None
+    if leech_side == BASELINE_LEECHER:  # the same leecher, another copy of the code
+        leech_side = "sv"
+        env = {**os.environ, "PYTHONPATH": str(args.baseline_src)}
     seeder = seeders[seed_side]
-    out = work / f"leech-{scenario.replace('->', '-')}"
+    out = work / f"leech-{scenario.replace('->', '-').replace('*', 'base')}"
     out.mkdir()
     command = child_command(
         f"{leech_side}-leech", torrent, out, "--port", str(seeder.port), "--timeout",
@@ -321,7 +337,7 @@ def transfer(
         spy = py_spy_attach(seeder.pid, profile_to.with_suffix(".seeder.txt"))
     seed_cpu0 = seeder.cpu()
     try:
-        result = run_leecher(command, args.timeout)
+        result = run_leecher(command, args.timeout, env)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -361,9 +377,10 @@ def parent_main(args: argparse.Namespace) -> None:
         )
         seeders["lt"] = Seeder("lt-seed", torrent, work / "seed", args.timeout)
         seeders["sv"] = Seeder("sv-seed", torrent, work / "seed", args.timeout, args.loop)
-        results: dict[str, list[dict[str, Any]]] = {s: [] for s in SCENARIOS if s in args.scenarios}
+        known = (*SCENARIOS, BASELINE_SCENARIO) if args.baseline_src else SCENARIOS
+        results: dict[str, list[dict[str, Any]]] = {s: [] for s in known if s in args.scenarios}
         for run in range(args.runs):
-            chosen = tuple(s for s in SCENARIOS if s in args.scenarios)
+            chosen = tuple(results)
             shift = run % len(chosen)
             order = chosen[shift:] + chosen[:shift]
             for scenario in order:
@@ -436,24 +453,27 @@ def print_summary(summary: dict[str, dict[str, float]], args: argparse.Namespace
     print(f"(c) CPU per GiB, servent / libtorrent: seeder {seed:.2f}, leecher {leech:.2f}")
 
 
-def paired_ratios(results: dict[str, list[dict[str, Any]]]) -> list[float]:
-    """Leecher CPU per GiB, lt->sv over lt->lt, run by run (same moment, same load)."""
-    ours, reference = results.get("lt->sv", []), results.get("lt->lt", [])
+def paired_ratios(
+    results: dict[str, list[dict[str, Any]]], ours: str = "lt->sv", reference: str = "lt->lt"
+) -> list[float]:
+    """Leecher CPU per GiB, ``ours`` over ``reference``, run by run (same moment, same load)."""
     return [
-        sv["leecher_cpu_per_gib"] / lt["leecher_cpu_per_gib"]
-        for sv, lt in zip(ours, reference, strict=False)
+        mine["leecher_cpu_per_gib"] / theirs["leecher_cpu_per_gib"]
+        for mine, theirs in zip(results.get(ours, []), results.get(reference, []), strict=False)
     ]
 
 
 def print_paired_ratios(results: dict[str, list[dict[str, Any]]]) -> None:
-    ratios = paired_ratios(results)
-    if not ratios:
-        return
-    each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
-    print(
-        f"leecher CPU per GiB, lt->sv / lt->lt, run by run: {each}; median "
-        f"{median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
-    )
+    pairs = [("lt->sv", "lt->lt"), (BASELINE_SCENARIO, "lt->lt"), ("lt->sv", BASELINE_SCENARIO)]
+    for ours, reference in pairs:
+        ratios = paired_ratios(results, ours, reference)
+        if not ratios:
+            continue
+        each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(
+            f"leecher CPU per GiB, {ours} / {reference}, run by run: {each}; median "
+            f"{median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
+        )
 
 
 def main() -> None:
@@ -477,6 +497,11 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="per transfer, seconds")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--baseline-src", type=Path,
+        help="a servent source folder (e.g. an older checkout's src): scenario "
+        f"{BASELINE_SCENARIO} runs the leecher from it, to compare code in the same run",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work folder and profiles")
     args = parser.parse_args()
     if args.dir is None:
