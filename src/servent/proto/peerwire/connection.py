@@ -160,6 +160,8 @@ class PeerConnection(InboundRules, OutboundQueue):
         #: :class:`Piece` each) when there is no :attr:`block_sink`.
         self.batch_blocks = False
         self._reader = FrameReader(self.config.max_receive_buffer)
+        #: The longest frame accepted (a bitfield may be longer, once the size is known).
+        self._frame_limit = self.config.max_message_length
         self._out: list[bytes | memoryview] = []
         #: Called when output is queued on an empty queue: the shell's cue to write.
         self.on_output: Callable[[], None] | None = None
@@ -213,6 +215,7 @@ class PeerConnection(InboundRules, OutboundQueue):
         if num_pieces <= 0:
             raise ValueError("num_pieces must be positive")
         self.num_pieces = num_pieces
+        self._frame_limit = max(self.config.max_message_length, bitfield_length(num_pieces) + 1)
 
     def accept(
         self,
@@ -287,7 +290,7 @@ class PeerConnection(InboundRules, OutboundQueue):
             self._reader.release()  # e.g. awaiting accept(): keep nothing borrowed
             return None
         reader = self._reader
-        max_length = self._max_frame()
+        max_length = self._frame_limit
         while True:
             try:
                 frame = reader.next_frame(max_length)
@@ -321,12 +324,6 @@ class PeerConnection(InboundRules, OutboundQueue):
                 return event
             if events:
                 return events.popleft()
-
-    def _max_frame(self) -> int:
-        limit = self.config.max_message_length
-        if self.num_pieces is not None:
-            limit = max(limit, bitfield_length(self.num_pieces) + 1)
-        return limit
 
     def _fail(self, error: PeerWireError) -> NoReturn:
         self.state = ConnectionState.CLOSED
