@@ -190,3 +190,15 @@ class MetadataSourcesExhaustedError(MetadataFetchError):
 
 class UtpError(ProtocolError):
     """A malformed uTP packet or a uTP connection that failed (BEP 29)."""
+
+
+class NetworkError(ServentError):
+    """An invite-only network refused something: a bad roster, token or request."""
+
+
+class RosterError(NetworkError):
+    """A network roster that is malformed, badly signed or not newer than the one held."""
+
+
+class InvitationError(NetworkError):
+    """An invitation token that does not parse, or one its admin refused."""

@@ -184,6 +184,33 @@ def test_a_stream_url_serves_a_file_without_the_api_token(daemon: Daemon, tmp_pa
         assert response.read() == (folder / "big.bin").read_bytes()
 
 
+def test_live_routes(daemon: Daemon) -> None:
+    """Every live route once (their behaviour: tests/e2e/test_live_api.py)."""
+    started: Any = call(daemon, "POST", "/api/live", "/api/live", body={"name": "clip.ts"})
+    live_id = started["id"]
+    data = f"/api/live/{live_id}/data"
+    written: Any = call(
+        daemon,
+        "POST",
+        data,
+        "/api/live/{id}/data",
+        raw=b"frame",
+        content_type="application/octet-stream",
+    )
+    assert written == {"pieces": 1, "bytes": 5, "edge": 0}
+    watched: Any = call(
+        daemon, "POST", "/api/live/watch", "/api/live/watch", body={"key": started["live_key"]}
+    )
+    assert watched["url"] == started["url"]  # the broadcaster's own broadcast
+    ended: Any = call(daemon, "DELETE", f"/api/live/{live_id}", "/api/live/{id}")
+    assert ended == {"id": live_id, "ended": True}
+    CALLED.add(("get", "/live/{token}/{id}/{name}"))
+    with urllib.request.urlopen(started["url"], timeout=30) as response:
+        assert response.read() == b""  # from the live edge: the end piece
+    listed: Any = call(daemon, "GET", "/api/live", "/api/live")
+    assert [b["id"] for b in listed] == [live_id]
+
+
 def test_events_stream_sends_snapshots(daemon: Daemon) -> None:
     CALLED.add(("get", "/api/events"))
     request = urllib.request.Request(daemon.url + "/api/events")
@@ -341,6 +368,49 @@ def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
         call(daemon, "DELETE", f"/api/sync/{share['id']}", "/api/sync/{id}")
     assert daemon.ok("GET", "/api/sync") == []
     assert (folder / "big.bin").exists() and (folder / "docs" / "note.txt").exists()
+
+
+def test_network_routes(daemon: Daemon, tmp_path: Path) -> None:
+    """Every network route once (their behaviour: tests/e2e/test_network_*.py); after the
+    messaging test, whose message list a network broadcast would change."""
+    made: Any = call(daemon, "POST", "/api/networks", "/api/networks", body={"name": "crew"})
+    assert made["name"] == "crew"
+    base = "/api/networks/crew"
+    invite: Any = call(
+        daemon, "POST", f"{base}/invites", "/api/networks/{network}/invites", body={"uses": 2}
+    )
+    assert invite["invite"]
+    listed: Any = call(daemon, "GET", "/api/networks", "/api/networks")
+    assert [n["name"] for n in listed] == ["crew"]
+    members: Any = call(daemon, "GET", f"{base}/members", "/api/networks/{network}/members")
+    assert len(members) == 1 and members[0]["you"]
+    folder = tmp_path / "crew-share"
+    folder.mkdir()
+    (folder / "plan.txt").write_bytes(b"crew plan " * 100)
+    shared: Any = call(
+        daemon, "POST", f"{base}/shares", "/api/networks/{network}/shares",
+        body={"path": str(folder)},
+    )  # fmt: skip
+    assert shared["existing"] is False
+    found: Any = call(
+        daemon, "GET", f"{base}/search?q=plan&timeout=1", "/api/networks/{network}/search"
+    )
+    assert isinstance(found, list)
+    sent: Any = call(
+        daemon, "POST", f"{base}/broadcast", "/api/networks/{network}/broadcast",
+        body={"text": "hello crew"},
+    )  # fmt: skip
+    assert sent["network"]
+    # Joining one's own network and revoking oneself are refused with a clear error.
+    CALLED.update({("post", "/api/networks/join"),
+                   ("delete", "/api/networks/{network}/members/{node_id}")})  # fmt: skip
+    status, body = daemon.call("POST", "/api/networks/join", {"invite": invite["invite"]})
+    assert 400 <= status < 500 and body["error"]
+    status, body = daemon.call("DELETE", f"{base}/members/{members[0]['id']}")
+    assert 400 <= status < 500 and body["error"]
+    left: Any = call(daemon, "DELETE", base, "/api/networks/{network}")
+    assert left["left"] == "crew"
+    assert daemon.ok("GET", "/api/networks") == []
 
 
 def test_zz_every_openapi_operation_was_exercised(daemon: Daemon) -> None:

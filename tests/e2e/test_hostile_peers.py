@@ -36,8 +36,8 @@ from servent.codec.metainfo import Metainfo, parse_torrent
 from servent.errors import PeerWireError
 from servent.net.engine import EngineConfig, SwarmEngine
 from servent.net.torrent_session import TorrentConfig
-from servent.node.engine import TorrentWatcher
 from servent.node.events import EventHub, PeerBanned, TorrentCompleted
+from servent.node.torrent_spec import TorrentWatcher
 from servent.proto.peerwire import (
     ConnectionConfig,
     Event,

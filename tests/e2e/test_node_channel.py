@@ -218,7 +218,8 @@ async def test_two_nodes_talk_over_the_channel_of_their_peer_port(tmp_path: Path
         stream.send(b"node to node")
         async with asyncio.timeout(DEADLINE):
             assert await stream.receive() == b"node to node"
-        limits = node_b._engine.swarm.limits  # type: ignore[attr-defined]
+        assert node_b._swarm is not None
+        limits = node_b._swarm.limits
         assert limits is not None and limits.connections == 1  # counted like a peer
     async with Node(load_config(None, config("b"))) as again:
         assert again.identity.public_key == node_b.identity.public_key  # kept on disk

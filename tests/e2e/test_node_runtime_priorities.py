@@ -16,7 +16,6 @@ from pathlib import Path
 from servent.net.torrent_session import TorrentSession
 from servent.node.config import load_config
 from servent.node.node import Node
-from servent.node.swarm_engine import SwarmTorrentEngine
 from servent.storage.torrent_creator import create_torrent
 
 WAIT = 30.0
@@ -34,9 +33,7 @@ def _node(root: Path, name: str) -> Node:
 
 
 def _session(node: Node, torrent_id: str) -> TorrentSession:
-    engine = node._engine
-    assert isinstance(engine, SwarmTorrentEngine)
-    session = engine._get(torrent_id).session
+    session = node._running(torrent_id).session
     assert session is not None
     return session
 

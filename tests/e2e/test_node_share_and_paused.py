@@ -11,7 +11,6 @@ from pathlib import Path
 
 from servent.node.config import load_config
 from servent.node.node import Node
-from servent.node.swarm_engine import SwarmTorrentEngine
 
 
 def _node(root: Path, name: str) -> Node:
@@ -26,9 +25,7 @@ def _node(root: Path, name: str) -> Node:
 
 
 def _storage_counters(node: Node, torrent_id: str) -> dict[str, int]:
-    engine = node._engine
-    assert isinstance(engine, SwarmTorrentEngine)
-    storage = engine._get(torrent_id).storage
+    storage = node._running(torrent_id).storage
     assert storage is not None
     return storage.statistics()
 
@@ -68,9 +65,7 @@ async def test_torrent_added_paused_creates_no_files(tmp_path: Path) -> None:
         status = node.torrent(torrent_id)
         assert (status.state, status.progress, status.have_bytes) == ("paused", 0.0, 0)
         assert [f.progress for f in node.files(torrent_id)] == [0.0, 0.0]
-        engine = node._engine
-        assert isinstance(engine, SwarmTorrentEngine)
-        assert 0 < engine.status(torrent_id).wanted_bytes < metainfo.total_length
+        assert 0 < node._running(torrent_id).figures().wanted_bytes < metainfo.total_length
     async with _node(tmp_path, "node") as node:  # restarted paused: still nothing on disk
         assert node.torrent(torrent_id).state == "paused"
     assert not save.exists() or not any(save.iterdir())
@@ -89,6 +84,4 @@ async def test_paused_seed_shows_its_progress_from_resume_data(tmp_path: Path) -
         assert (status.state, status.progress) == ("paused", 1.0)
         assert status.have_bytes == status.size
         assert all(f.progress == 1.0 for f in node.files(shared.id))
-        engine = node._engine
-        assert isinstance(engine, SwarmTorrentEngine)
-        assert engine._get(shared.id).storage is None  # read without opening storage
+        assert node._running(shared.id).storage is None  # read without opening storage

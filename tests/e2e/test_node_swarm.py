@@ -135,13 +135,10 @@ async def test_runtime_limits_reach_the_running_torrent(tmp_path: Path) -> None:
         await seeder.set_limits(
             download_rate_limit=70_000, max_connections=9, max_peers_per_torrent=3
         )
-        engine = seeder._engine
-        from servent.node.swarm_engine import SwarmTorrentEngine
-
-        assert isinstance(engine, SwarmTorrentEngine)
-        session = engine._get(shared.id).session
+        session = seeder._running(shared.id).session
         assert session is not None and session.upload_bucket.rate == 50_000
-        limits = engine.swarm.limits
+        assert seeder._swarm is not None
+        limits = seeder._swarm.limits
         assert limits is not None
         assert (limits.download.rate, limits.max_connections) == (70_000, 9)
         assert session.config.max_connections == 3
@@ -196,10 +193,6 @@ async def test_max_peers_per_ip_setting_reaches_the_torrent(tmp_path: Path) -> N
     async with _node(tmp_path, "seeder", max_peers_per_ip=5) as seeder:
         shared = await seeder.share(folder)
         await seeder.set_limits(max_peers_per_torrent=7)  # other limits keep it
-        engine = seeder._engine
-        from servent.node.swarm_engine import SwarmTorrentEngine
-
-        assert isinstance(engine, SwarmTorrentEngine)
-        session = engine._get(shared.id).session
+        session = seeder._running(shared.id).session
         assert session is not None
         assert (session.config.max_peers_per_ip, session.config.max_connections) == (5, 7)

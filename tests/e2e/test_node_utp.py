@@ -40,7 +40,7 @@ async def _until(check: Callable[[], bool]) -> None:
 
 def _swarm(node: Node) -> Any:
     """The node's SwarmEngine (private: the Node API does not expose transports)."""
-    return node._engine._engine  # type: ignore[attr-defined]
+    return node._swarm
 
 
 async def test_nodes_share_the_dht_port_with_utp_and_download_over_it(tmp_path: Path) -> None:

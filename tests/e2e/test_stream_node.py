@@ -17,6 +17,7 @@ import pytest
 
 from servent.node.config import load_config
 from servent.node.node import Node
+from servent.node.status import FileStatus
 from servent.node.streaming import StreamError
 from servent.storage.torrent_creator import create_torrent
 
@@ -84,3 +85,41 @@ async def test_a_read_outside_the_file_or_a_bad_file_is_refused(tmp_path: Path) 
             await reader.read(4000, 1)
         with pytest.raises(StreamError):
             await seeder.open_stream(shared.id, 7)
+
+
+async def test_streaming_a_skipped_file_raises_its_priority_and_plays(tmp_path: Path) -> None:
+    """Regression: a file at priority 0 (skipped) was never fetched: its stream waited forever."""
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    movie = os.urandom(2 * 1024 * 1024)
+    (folder / "movie.mp4").write_bytes(movie)
+    (folder / "extra.mkv").write_bytes(os.urandom(1024 * 1024))
+    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "viewer") as viewer:
+        shared = await seeder.share(folder)
+        address = seeder.status().listen_address
+        assert address is not None
+        torrent_id = await viewer.add(f"{shared.magnet}&x.pe=127.0.0.1:{address[1]}")
+        async with asyncio.timeout(WAIT):
+            files = await _files_when_known(viewer, torrent_id)
+            movie_index = next(f.index for f in files if f.path.endswith("movie.mp4"))
+            await viewer.set_file_priorities(torrent_id, {movie_index: 0})
+            assert _priority(viewer, torrent_id, movie_index) == 0
+            reader = await viewer.open_stream(torrent_id, movie_index)
+            assert _priority(viewer, torrent_id, movie_index) == 1  # raised by the stream
+            received = bytearray()
+            while len(received) < len(movie):
+                received += await reader.read(len(received), 256 * 1024)
+            reader.close()
+        assert bytes(received) == movie
+
+
+def _priority(node: Node, torrent_id: str, index: int) -> int:
+    return next(f.priority for f in node.files(torrent_id) if f.index == index)
+
+
+async def _files_when_known(node: Node, torrent_id: str) -> list[FileStatus]:
+    for _ in range(int(WAIT / 0.05)):  # until the metadata came, bounded
+        if files := node.files(torrent_id):
+            return files
+        await asyncio.sleep(0.05)
+    raise AssertionError("no metadata")

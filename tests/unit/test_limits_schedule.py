@@ -21,7 +21,6 @@ from servent.node.limits_schedule import (
     seconds_to_next_boundary,
 )
 from servent.node.node import Node
-from servent.node.swarm_engine import SwarmTorrentEngine
 
 DAY = [
     {"from": "08:00", "to": "18:00", "download_rate_limit": 1000, "upload_rate_limit": 500},
@@ -130,10 +129,8 @@ async def test_a_node_changes_its_limits_when_a_window_opens(tmp_path: Path) -> 
     node = Node(config)
     node._local_time = lambda: opens_in_five_seconds + timedelta(seconds=time.monotonic() - started)
     async with node:
-        engine = node._engine
-        assert isinstance(engine, SwarmTorrentEngine)
-        assert engine.limits.download_rate_limit == 100_000  # before the window
+        assert node._swarm_limits.download_rate_limit == 100_000  # before the window
         deadline = time.monotonic() + 20
-        while engine.limits.download_rate_limit != 4096:
+        while node._swarm_limits.download_rate_limit != 4096:
             assert time.monotonic() < deadline, "the window never applied"
             await asyncio.sleep(0.05)

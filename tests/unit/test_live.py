@@ -15,6 +15,7 @@ from servent.proto.live import (
     format_live_key,
     live_topic,
     parse_live_key,
+    parse_live_key_with_hint,
     sign_piece,
     verify_piece,
 )
@@ -75,3 +76,16 @@ def test_the_window_follows_the_live_edge_and_a_late_joiner_starts_there() -> No
     assert window.add(102) == [99]  # the edge moved: older pieces drop out
     assert window.missing() == [101]
     assert window.edge == 102 and window.have == {100, 102}
+
+
+def test_live_key_address_hint_round_trips_and_bad_hints_are_refused() -> None:
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    for hint in (("192.0.2.7", 6881), ("::1", 7000)):
+        key = format_live_key(public, hint)
+        assert parse_live_key_with_hint(key) == (public, hint)
+        assert parse_live_key(key) == public
+    assert parse_live_key_with_hint(format_live_key(public)) == (public, None)
+    plain = format_live_key(public)
+    for bad in ("@host:1", "@1.2.3.4", "@1.2.3.4:0", "@1.2.3.4:70000", "@[::1]:x", "@::1"):
+        with pytest.raises(LiveError):
+            parse_live_key_with_hint(plain + bad)

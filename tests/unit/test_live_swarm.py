@@ -50,3 +50,19 @@ def test_twenty_viewers_get_every_piece_within_ten_seconds_of_it_being_written()
     assert result.broadcaster_uploads <= 3 * config.pieces
     assert result.broadcaster_uploads < len(result.latency) / 4
     assert statistics.median(result.latency.values()) < 5.0
+
+
+def test_a_piece_a_peer_will_not_send_is_asked_of_another_holder() -> None:
+    scheduler = LiveScheduler(LiveWindow(8), max_outstanding=4)
+    for peer in ("broadcaster", "viewer"):
+        scheduler.add_peer(peer)
+    scheduler.peer_has("broadcaster", 5)
+    assert scheduler.next_requests(0.0, busy=scheduler.outstanding_to) == [("broadcaster", 5)]
+    assert scheduler.outstanding_to("broadcaster") == 1
+    # The broadcaster sent its copies already: "gone" means never ask it for piece 5 again.
+    scheduler.request_refused("broadcaster", 5, gone=True)
+    assert scheduler.outstanding_to("broadcaster") == 0
+    assert scheduler.next_requests(0.1, busy=scheduler.outstanding_to) == []
+    scheduler.peer_has("viewer", 5)
+    assert scheduler.next_requests(0.2, busy=scheduler.outstanding_to) == [("viewer", 5)]
+    assert scheduler.start == 5

@@ -11,7 +11,6 @@ import pytest
 from servent.errors import MagnetError, NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import load_config
 from servent.node.node import Node
-from servent.node.swarm_engine import SwarmTorrentEngine
 
 MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=hello"
 
@@ -186,9 +185,9 @@ async def test_encryption_set_from_a_front_end_applies_at_the_next_start(tmp_pat
     async with _node(tmp_path) as node:
         assert node.config.encryption == "required"
         assert node.settings()["pending_restart"] == {}
-        engine = node._engine
-        assert isinstance(engine, SwarmTorrentEngine)
-        assert engine.swarm.config.encryption == "required"
+        swarm = node._swarm
+        assert swarm is not None
+        assert swarm.config.encryption == "required"
 
 
 async def test_the_list_leaves_out_a_torrent_being_removed(tmp_path: Path) -> None:
@@ -197,5 +196,5 @@ async def test_the_list_leaves_out_a_torrent_being_removed(tmp_path: Path) -> No
     async with _node(tmp_path) as node:
         shared = await node.share(_folder(tmp_path))
         other = await node.add(MAGNET)
-        await node._engine.remove(shared.id)  # the first half of Node.remove
+        await node._stop_running(shared.id)  # the first half of Node.remove
         assert [status.id for status in node.torrents()] == [other]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from servent.codec.metainfo import Metainfo
-from servent.node.engine import DOWNLOADING, EngineTorrentStatus
 from servent.node.state import TorrentRecord
+from servent.node.torrent_spec import DOWNLOADING, TorrentFigures
 from servent.node.views import file_statuses, torrent_status
 from servent.storage.torrent_creator import create_torrent
 
@@ -22,7 +22,7 @@ def _hybrid(tmp_path: Path) -> Metainfo:
 def test_progress_and_eta_count_only_what_is_wanted(tmp_path: Path) -> None:
     metainfo = _hybrid(tmp_path)
     record = TorrentRecord(id="00" * 20, name="album", save_path=str(tmp_path))
-    status = EngineTorrentStatus(
+    status = TorrentFigures(
         state=DOWNLOADING, have_bytes=10_000, wanted_bytes=40_000, download_rate=5_000.0
     )
     view = torrent_status("00" * 20, record, status, metainfo, magnet="")
@@ -46,7 +46,7 @@ def test_file_list_leaves_out_pad_files(tmp_path: Path) -> None:
     record = TorrentRecord(id="00" * 20, name="album", save_path=str(tmp_path))
     priorities = tuple(0 if entry.path[-1] == "b.bin" else 1 for entry in metainfo.files)
     progress = tuple(1.0 if entry.path[-1] == "a.bin" else 0.0 for entry in metainfo.files)
-    status = EngineTorrentStatus(
+    status = TorrentFigures(
         state=DOWNLOADING, file_priorities=priorities, file_progress=progress
     )
     files = file_statuses(record, status, metainfo)

@@ -33,6 +33,7 @@ async def test_a_node_given_the_version_shows_it_to_peers(tmp_path: Path) -> Non
         },
     )
     async with Node(config, client_version=servent.__version__) as node:
-        swarm = node._engine.swarm  # type: ignore[attr-defined]
+        swarm = node._swarm
+        assert swarm is not None
         assert swarm.peer_id[:8] == prefix
         assert client_name(swarm.peer_id).startswith("servent ")

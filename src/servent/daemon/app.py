@@ -42,7 +42,9 @@ from servent.daemon.api import (
     update_settings,
     web_file,
 )
+from servent.daemon.live_routes import LIVE_ROUTES
 from servent.daemon.messages_api import MESSAGE_ROUTES
+from servent.daemon.networks_api import NETWORK_ROUTES
 from servent.daemon.routes import Param, Route, Schema, array_of, obj, ref
 from servent.daemon.search_api import SEARCH_ROUTES
 from servent.daemon.stream_routes import create_stream, prepare_streaming, serve_stream
@@ -184,4 +186,6 @@ ROUTES: tuple[Route, ...] = (
         content_type="text/html", public=True,
     ),
     *MESSAGE_ROUTES,
+    *NETWORK_ROUTES,
+    *LIVE_ROUTES,
 )

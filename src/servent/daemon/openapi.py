@@ -35,6 +35,7 @@ PATH_PARAMS = {
         {"type": "string", "pattern": "^[a-z2-7]{55}$"},
         "a node ID (base32 of its public key and a checksum, 55 characters)",
     ),
+    "network": Param("network", {"type": "string"}, "an invite-only network's name or ID"),
 }
 
 

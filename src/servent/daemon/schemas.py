@@ -13,7 +13,8 @@ import typing
 from typing import Any
 
 from servent.daemon.routes import Schema, obj
-from servent.node.engine import (
+from servent.node.status import FileStatus, NodeStatus, RemoveResult, ShareResult, TorrentStatus
+from servent.node.torrent_spec import (
     CHECKING,
     DOWNLOADING,
     ERROR,
@@ -23,7 +24,6 @@ from servent.node.engine import (
     STALLED,
     PeerStatus,
 )
-from servent.node.status import FileStatus, NodeStatus, RemoveResult, ShareResult, TorrentStatus
 
 __all__ = ["COMPONENTS", "dataclass_schema", "type_schema"]
 

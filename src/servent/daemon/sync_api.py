@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from typing import Any
 
 from aiohttp import web
 
 from servent.daemon.api import NODE_KEY
 from servent.daemon.routes import Route, Schema, array_of, obj
+from servent.errors import ServentError
+from servent.node.node import Node
 
 __all__ = ["SYNC_ROUTES"]
 
@@ -30,7 +34,28 @@ async def _fields(request: web.Request, *names: str) -> list[str]:
 
 
 async def list_synced(request: web.Request) -> web.Response:
-    return web.json_response(request.app[NODE_KEY].sync.shares())
+    node = request.app[NODE_KEY]
+    shares = node.sync.shares()
+    for share in shares:
+        share["peer_states"] = _peer_states(node, share["id"])
+    return web.json_response(shares)
+
+
+def _peer_states(node: Node, share_id: str) -> list[dict[str, Any]]:
+    """Each connected peer of a share's version torrents: which version and how much of it."""
+    states: list[dict[str, Any]] = []
+    for version, torrent_id in node.sync.version_torrents(share_id):
+        with contextlib.suppress(ServentError):  # a version's torrent may be going away
+            for peer in node.peers(torrent_id):
+                states.append(
+                    {
+                        "address": f"{peer.host}:{peer.port}",
+                        "client": peer.client,
+                        "version": version,
+                        "progress": peer.progress,
+                    }
+                )
+    return states
 
 
 async def create_synced(request: web.Request) -> web.Response:
@@ -61,6 +86,14 @@ _SYNCED = obj(
     path=_STRING,
     version={"type": "integer"},
     peers={"type": "integer"},
+    peer_states=array_of(
+        obj(
+            address={"type": "string", "description": "HOST:PORT"},
+            client=_STRING,
+            version={"type": "integer", "description": "the version this peer is swapping"},
+            progress={"type": "number", "description": "how much of it the peer has (0..1)"},
+        )
+    ),
     state=_STRING,
 )
 

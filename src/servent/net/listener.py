@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, MseStream, parse_policy
 from servent.net.limits import GlobalLimits
+from servent.net.peer_dialer import no_swarm_key
 from servent.net.peer_session import PeerSession
-from servent.proto.mse import EncryptionPolicy
+from servent.proto.mse import CRYPTO_RC4, EncryptionPolicy
 from servent.proto.peerwire import (
     ConnectionConfig,
     ConnectionState,
@@ -94,8 +96,16 @@ class PeerListener:
         self._servers: list[asyncio.Server] = []
         self._pending: set[PeerSession] = set()
         self.refused = 0
+        #: Handshakes for a network torrent without its swarm key (closed at once).
+        self.not_allowed = 0
+        #: Incoming MSE handshakes that failed (no known SKEY, bad crypto, timeout).
+        self.mse_failed = 0
         #: When set, node channels are accepted on this port too (told apart by first bytes).
         self.channel_acceptor: ChannelAcceptor | None = None
+        #: The secret MSE SKEY of a network torrent, or None (``docs/networks.md`` section 8).
+        self.swarm_keys: Callable[[bytes], bytes | None] = no_swarm_key
+        #: The MSE stream of each incoming session until it is dispatched or closed.
+        self._mse_streams: dict[PeerSession, MseStream] = {}
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -153,14 +163,43 @@ class PeerListener:
         self._pending.add(session)
         if self.encryption is EncryptionPolicy.OFF:
             return session
-        stream = MseStream.accepting(session, self.info_hashes, self.encryption)
+        stream = MseStream.accepting(session, self._skeys, self.encryption)
+        self._mse_streams[session] = stream
         stream.handshake_done.add_done_callback(lambda done: self._handshake_over(session, done))
         return stream
+
+    def _skeys(self) -> list[bytes]:
+        """What an MSE initiator may name: a network torrent's swarm key, not its hash."""
+        return [self.swarm_keys(h) or h for h in self.info_hashes()]
+
+    def _proved(self, session: PeerSession, secret: bytes) -> bool:
+        """Whether the session's MSE handshake used ``secret`` as SKEY and chose RC4."""
+        stream = self._mse_streams.get(session)
+        if stream is None or not stream.handshake_done.done():
+            return False
+        if stream.handshake_done.cancelled() or stream.handshake_done.exception() is not None:
+            return False
+        result = stream.handshake_done.result()
+        return (
+            result is not None
+            and result.crypto == CRYPTO_RC4
+            and hmac.compare_digest(result.info_hash, secret)
+        )
+
+    def _allowed(self, session: PeerSession, info_hash: bytes, torrent: IncomingTarget) -> bool:
+        """A network torrent takes only peers that proved its swarm key; others all."""
+        wire_hash = getattr(torrent, "info_hash", None)
+        secret = self.swarm_keys(info_hash)
+        if secret is None and isinstance(wire_hash, bytes):
+            secret = self.swarm_keys(wire_hash)
+        return secret is None or self._proved(session, secret)
 
     def _handshake_over(self, session: PeerSession, done: asyncio.Future[Any]) -> None:
         """An incoming peer that failed MSE never reaches the session: forget it."""
         if done.cancelled() or done.exception() is not None:
+            self.mse_failed += 1
             self._pending.discard(session)
+            self._mse_streams.pop(session, None)
 
     # PeerHandler ---------------------------------------------------------
 
@@ -178,6 +217,12 @@ class PeerListener:
         if torrent is None:
             session.close("handshake for an unknown torrent")
             return
+        allowed = self._allowed(session, event.handshake.info_hash, torrent)
+        self._mse_streams.pop(session, None)
+        if not allowed:
+            self.not_allowed += 1
+            session.close("not allowed")
+            return
         # At the node-wide limit a torrent may still take the peer in place of one of
         # its idle connections (whose close gives the slot back).
         node_full = not self.limits.try_reserve()
@@ -192,3 +237,4 @@ class PeerListener:
 
     def peer_closed(self, session: PeerSession) -> None:
         self._pending.discard(session)
+        self._mse_streams.pop(session, None)

@@ -31,6 +31,11 @@ UTP_PREFERENCES = ("prefer-tcp", "prefer-utp", "tcp-only")
 UTP_FALLBACK_AFTER = 3.0
 
 
+def no_swarm_key(info_hash: bytes) -> bytes | None:
+    """Every torrent is public unless the node says otherwise."""
+    return None
+
+
 @dataclass
 class PeerDialer:
     """Tries each transport in turn; ``outcomes`` counts which one connected."""
@@ -38,6 +43,8 @@ class PeerDialer:
     utp: UtpSocket | None = None
     preference: str = "prefer-tcp"
     outcomes: Counter[str] = field(default_factory=Counter)
+    #: The secret MSE SKEY of a network torrent (``docs/networks.md`` section 8), or None.
+    swarm_keys: Callable[[bytes], bytes | None] = no_swarm_key
 
     def __post_init__(self) -> None:
         if self.preference not in UTP_PREFERENCES:
@@ -58,7 +65,12 @@ class PeerDialer:
         policy: EncryptionPolicy,
         connect_timeout: float,
     ) -> str:
-        """Connect ``session`` like :func:`dial_peer`; return "tcp" or "utp"."""
+        """Connect ``session`` like :func:`dial_peer`; return "tcp" or "utp".
+
+        A network torrent is dialled with its swarm key as the MSE SKEY and RC4 only."""
+        secret = self.swarm_keys(info_hash)
+        if secret is not None:
+            info_hash, policy = secret, EncryptionPolicy.REQUIRED
 
         async def attempt(connect: Connector | None, limit: float) -> None:
             await dial_peer(

@@ -1,5 +1,6 @@
 """The node's DHT: DHT-NET's :class:`~servent.net.dht_driver.DhtDriver` with its
-identity and routing table kept in the node's sqlite state instead of a file.
+identity and routing table kept in the node's sqlite state instead of a file
+(and :class:`NodeDht`, the part of :class:`~servent.node.node.Node` that runs it).
 
 Bootstrapping resolves host names and waits for the lookup in a background
 task owned by the node; failing to join only costs a log line, the node runs on.
@@ -11,10 +12,12 @@ import asyncio
 import dataclasses
 import logging
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from servent.errors import ServentError
 from servent.node.config import Config
+from servent.node.events import DhtReady, EventHub
 from servent.node.state import StateStore
 
 if TYPE_CHECKING:
@@ -32,8 +35,11 @@ def split_host_port(entry: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def start_dht(config: Config, store: StateStore) -> DhtDriver | None:
-    """Bind the DHT on the listen address with the saved id and contacts; None if it cannot."""
+async def start_dht(
+    config: Config, store: StateStore, *, required: bool = False
+) -> DhtDriver | None:
+    """Bind the DHT on the listen address with the saved id and contacts; None if it
+    cannot (a node runs on without), or with ``required`` a :class:`ServentError`."""
     from servent.net.dht_driver import DhtDriver
     from servent.net.udp_demux import UdpPort
     from servent.proto.dht.config import DhtConfig
@@ -54,6 +60,10 @@ async def start_dht(config: Config, store: StateStore) -> DhtDriver | None:
         )  # fmt: skip
         await driver.start()
     except OSError as exc:
+        if required:
+            port = config.listen_port
+            reason = exc.strerror or exc
+            raise ServentError(f"cannot open the DHT's UDP port {port}: {reason}") from None
         log.warning("DHT could not bind %s:%s: %s", config.listen_host, config.listen_port, exc)
         return None
     store.set_settings({NODE_ID_SETTING: driver.node_id.hex()})
@@ -100,3 +110,42 @@ async def stop_dht(driver: DhtDriver, store: StateStore | None) -> None:
         await driver.close()
         if driver.udp_port is not None:
             driver.udp_port.close()
+
+
+class NodeDht:
+    """The DHT of a running node; the state belongs to ``Node`` (declared for mypy)."""
+
+    config: Config
+    _dht: DhtDriver | None
+    #: A DHT given by a one-shot command: used, never joined, saved or closed by the node.
+    _given_dht: DhtDriver | None
+    _store: StateStore | None
+    _events: EventHub
+    _tasks: set[asyncio.Task[None]]
+    _presence_dht_ready: Callable[[], None]
+    _messaging_network_ready: Callable[[], None]
+
+    @property
+    def dht(self) -> DhtDriver | None:
+        """The node's DHT node (None when the DHT is off or the node is not started)."""
+        return self._dht
+
+    def _start_dht_bootstrap(self) -> None:
+        driver = self._dht
+        if driver is None or driver is self._given_dht:  # a given DHT has joined already
+            return
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._bootstrap_dht(driver), name="node-dht-bootstrap")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bootstrap_dht(self, driver: DhtDriver) -> None:
+        if await bootstrap_dht(driver, self.config.dht_bootstrap):
+            self._events.emit(DhtReady(nodes=len(driver.node.routing_table)))
+            self._presence_dht_ready()
+            self._messaging_network_ready()
+
+    async def _stop_dht(self) -> None:
+        driver, self._dht = self._dht, None
+        if driver is not None and driver is not self._given_dht:  # a given one is the giver's
+            await stop_dht(driver, self._store)

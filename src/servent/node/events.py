@@ -33,6 +33,8 @@ __all__ = [
     "MessageDelivered",
     "MessageReceived",
     "MetadataReceived",
+    "NetworkMemberJoined",
+    "NetworkMemberRevoked",
     "NodeEvent",
     "PeerBanned",
     "SettingsChanged",
@@ -187,6 +189,24 @@ class FolderShared(NodeEvent):
     torrent_id: str
     path: str
     magnet: str
+
+
+@event_type("network_member_joined")
+@dataclass(frozen=True, slots=True)
+class NetworkMemberJoined(NodeEvent):
+    """A node entered an invite-only network this node belongs to (``docs/networks.md``)."""
+
+    network: str
+    member: str
+
+
+@event_type("network_member_revoked")
+@dataclass(frozen=True, slots=True)
+class NetworkMemberRevoked(NodeEvent):
+    """An admin revoked a member of a network this node belongs to."""
+
+    network: str
+    member: str
 
 
 @event_type("settings_changed")

@@ -203,6 +203,10 @@ class Messenger:
             names.setdefault(self.identity.public_key, self.own_name)
         return message_json(message, self.identity.public_key, names)
 
+    def announce(self, message: StoredMessage) -> None:
+        """Tell front ends of a message stored another way (a network's broadcast)."""
+        self._received(message)
+
     def _received(self, message: StoredMessage) -> None:
         self._emit(MessageReceived(message=self.to_json(message)))
 

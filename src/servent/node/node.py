@@ -1,9 +1,10 @@
 """``Node``: the library's face.  Front ends (daemon, CLI, web UI) use only this API.
 
-A node composes the persistent state (:mod:`servent.node.state`), a torrent
-engine behind the small :class:`~servent.node.engine.TorrentEngine` seam, and
-the DHT driver.  Every change a caller makes is written to the state database
-before the call returns, so a node killed at any moment restarts with every
+A node composes the persistent state (:mod:`servent.node.state`), the swarm
+engine (:class:`~servent.net.engine.SwarmEngine`: the one layer between the
+node and its torrents, see :mod:`servent.node.swarm`) and the DHT driver.
+Every change a caller makes is written to the state database before the call
+returns, so a node killed at any moment restarts with every
 torrent, setting and shared folder, and resumes each torrent by itself.
 
 Usage::
@@ -21,17 +22,16 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.net.live_service import LiveService
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
-from servent.node.dht import bootstrap_dht, save_dht, start_dht, stop_dht
-from servent.node.engine import PeerStatus, TorrentEngine, TorrentSpec, swarm_engine_for
+from servent.node.dht import NodeDht, save_dht, start_dht
 from servent.node.events import (
-    DhtReady,
     EventHub,
     EventSubscription,
     FilePrioritiesChanged,
@@ -44,6 +44,7 @@ from servent.node.events import (
     TorrentResumed,
 )
 from servent.node.messaging import NodeMessaging
+from servent.node.networks import NetworkService
 from servent.node.node_settings import NodeSettings
 from servent.node.own_address import advertised_address
 from servent.node.presence import NodePresence
@@ -63,7 +64,9 @@ from servent.node.status import (
     TorrentStatus,
 )
 from servent.node.streaming import NodeStreams
+from servent.node.swarm import NodeSwarm
 from servent.node.sync_shares import SyncShares
+from servent.node.torrent_spec import NODE_SESSION, PeerStatus, SessionOptions, TorrentSpec
 from servent.node.totals import TransferTotals
 
 if TYPE_CHECKING:
@@ -93,22 +96,34 @@ __all__ = [
 ]
 
 
-class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams, NodeMessaging):
+class Node(
+    NodeSwarm, NodeDht, NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStreams,
+    NodeMessaging,
+):  # fmt: skip
     """One running servent node.  See the module docstring; use as an async context manager."""
 
     def __init__(
-        self, config: Config, *, engine: TorrentEngine | None = None, client_version: str = ""
+        self,
+        config: Config,
+        *,
+        client_version: str = "",
+        dht: DhtDriver | None = None,
+        swarm_settings: Mapping[str, object] | None = None,
+        one_shot: bool = False,
     ) -> None:
-        """``client_version`` (servent's version, from the front end) is shown to peers."""
+        """``client_version`` (servent's version, from the front end) is shown to peers.
+
+        A one-shot command (see :mod:`servent.node.one_shot`) gives its own ``dht``
+        (used, never started, saved or closed by the node), ``swarm_settings`` from
+        its flags (``EngineConfig`` fields), and ``one_shot``: only torrents (no
+        identity, node channels, messaging or search), and a DHT asked for that
+        cannot start is an error rather than a log line."""
         self.config = config
         self._client_version = client_version
         self._events = EventHub(EVENT_QUEUE_SIZE)
-        self._own_engine = engine is None
-        self._engine: TorrentEngine = (
-            engine if engine is not None else swarm_engine_for(config, client_version)
-        )
-        self._engine.on_metadata = self._metadata_received
-        self._engine.on_event = self._events.emit
+        self._init_swarm(swarm_settings)
+        self._one_shot = one_shot
+        self._given_dht = dht
         self._store: StateStore | None = None
         self._totals: TransferTotals | None = None
         self._records: dict[str, TorrentRecord] = {}
@@ -123,6 +138,10 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         self.sync = SyncShares(self, lambda: self._dht)
         self._init_messaging()
         self.search = SearchService(self, lambda: self._dht)
+        self.networks = NetworkService(self, lambda: self._swarm, lambda: self._dht)
+        self.search.hidden = self.networks.is_network_torrent
+        #: Live broadcasts (``docs/live.md``): started on the first broadcast or watch.
+        self.live = LiveService(lambda: self.channels, self.peer_address, lambda: self._dht)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -143,7 +162,8 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         """Open the state, start the engine and DHT, resume every stored torrent."""
         if self._started:
             return
-        await self._load_identity()
+        if not self._one_shot:
+            await self._load_identity()
         self._store = StateStore(self.config.data_dir)
         self._totals = TransferTotals(self._store)
         stored = {
@@ -153,23 +173,23 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         }
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
-        if self._own_engine:  # built again: stored settings (listen_port) may have changed
-            self._engine = swarm_engine_for(self.config, self._client_version)
-            self._engine.on_metadata = self._metadata_received
-            self._engine.on_event = self._events.emit
         self._started = True
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
-            self._engine.set_limits(self._limits())
+            self._swarm_limits = self._limits()
             self._start_limits_schedule(self._tasks)
-            if self.config.dht_enabled:
-                await self._start_dht()
-            await self._engine.start(self._dht)
+            if self._given_dht is not None:
+                self._dht = self._given_dht
+            elif self.config.dht_enabled:
+                self._dht = await start_dht(self.config, self.store, required=self._one_shot)
+            await self._start_swarm()
             self._start_dht_bootstrap()
-            self._start_presence()
+            if not self._one_shot:
+                self._start_presence()
             self._start_port_mapping()
             self._serve_connect_back()
             await self._start_messaging()
+            await self.networks.start()  # before any torrent: network torrents stay closed
             for record in self._store.torrents():
                 try:
                     await self._start_torrent(record)
@@ -185,7 +205,8 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._monitor = asyncio.get_running_loop().create_task(
                 self._keep_figures(), name="node-figures"
             )
-            await asyncio.gather(self.sync.start(), self.search.start())
+            if not self._one_shot:
+                await asyncio.gather(self.sync.start(), self.search.start())
         except BaseException:
             await self.close()
             raise
@@ -195,7 +216,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         if not self._started:
             return
         self._started = False
-        await asyncio.gather(self.sync.close(), self.search.close())
+        await asyncio.gather(self.sync.close(), self.search.close(), self.networks.close())
         if self._monitor is not None:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -211,47 +232,22 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self._count_transfers(torrent_id)
         if self._totals is not None and self._store is not None:
             self._totals.save(self._store)
+        await self.live.close()
         await self._stop_messaging()
         await self._stop_presence()
         await self._stop_port_mapping()
-        await self._engine.close()
+        await self._stop_swarm()
         await self._stop_dht()
         self._events.close()
         if self._store is not None:
             self._store.close()
             self._store = None
 
-    async def _start_dht(self) -> None:
-        driver = await start_dht(self.config, self.store)
-        if driver is None:
-            return
-        self._dht = driver
-
-    def _start_dht_bootstrap(self) -> None:
-        driver = self._dht
-        if driver is None:
-            return
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(self._bootstrap_dht(driver), name="node-dht-bootstrap")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _bootstrap_dht(self, driver: DhtDriver) -> None:
-        if await bootstrap_dht(driver, self.config.dht_bootstrap):
-            self._events.emit(DhtReady(nodes=len(driver.node.routing_table)))
-            self._presence_dht_ready()
-            self._messaging_network_ready()
-
-    async def _stop_dht(self) -> None:
-        if self._dht is not None:
-            driver, self._dht = self._dht, None
-            await stop_dht(driver, self._store)
-
     # -- adding -----------------------------------------------------------------
 
     async def add(
         self,
-        source: bytes | str | Path,
+        source: bytes | str | Path | Metainfo,
         save_path: str | Path | None = None,
         *,
         peers: Sequence[tuple[str, int]] = (),
@@ -265,12 +261,15 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
 
     async def add_torrent(
         self,
-        source: bytes | str | Path,
+        source: bytes | str | Path | Metainfo,
         save_path: str | Path | None = None,
         *,
         peers: Sequence[tuple[str, int]] = (),
+        options: SessionOptions = NODE_SESSION,
     ) -> AddResult:
-        """Like :meth:`add`, and says whether the node had the torrent already."""
+        """Like :meth:`add`, and says whether the node had the torrent already.
+
+        ``options`` change how this run of the torrent works (one-shot commands)."""
         metainfo, magnet, raw = parse_source(source)
         given = tuple(dict.fromkeys(peers))
         target = Path(save_path) if save_path is not None else self.config.effective_download_dir
@@ -289,10 +288,10 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
                     # torrent with its metadata (its resume data stays valid).
                     self._metadata_received(torrent_id, metainfo)
                     self._count_transfers(torrent_id)  # the restart resets its counters
-                    await self._engine.remove(torrent_id)
+                    await self._stop_running(torrent_id)
                     await self._start_torrent(self._records[torrent_id], given)
                 elif more := given + (magnet.peers if magnet is not None else ()):
-                    await self._engine.add_peers(torrent_id, more)
+                    await self._running(torrent_id).add_peers(more)
                 return AddResult(torrent_id, existing=True)
             save_path = target.expanduser().resolve()
             created = None
@@ -312,11 +311,14 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             self.store.add_torrent(record)
             # Told before it starts: its completion (or error) comes after this.
             self._events.emit(TorrentAdded(torrent_id, name))
-            await self._start_torrent(record, given)
+            await self._start_torrent(record, given, options)
         return AddResult(torrent_id, existing=False)
 
     async def _start_torrent(
-        self, record: TorrentRecord, peers: tuple[tuple[str, int], ...] = ()
+        self,
+        record: TorrentRecord,
+        peers: tuple[tuple[str, int], ...] = (),
+        options: SessionOptions = NODE_SESSION,
     ) -> None:
         from servent.codec.magnet import parse_magnet
 
@@ -336,8 +338,9 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             download_limit=record.download_limit,
             upload_limit=record.upload_limit,
             peers=peers,
+            options=options,
         )
-        await self._engine.add(spec)
+        await self._run_torrent(spec)
 
     def _metadata_received(self, torrent_id: str, metainfo: Metainfo) -> None:
         """An engine (or a later ``add``) learned a magnet's metadata: remember it for good."""
@@ -367,14 +370,14 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         record = self._record(torrent_id)
         self.store.set_paused(torrent_id, True)
         self._records[torrent_id] = dataclasses.replace(record, paused=True)
-        await self._engine.pause(torrent_id)
+        await self._running(torrent_id).pause()
         self._events.emit(TorrentPaused(torrent_id))
 
     async def resume(self, torrent_id: str) -> None:
         record = self._record(torrent_id)
         self.store.set_paused(torrent_id, False)
         self._records[torrent_id] = dataclasses.replace(record, paused=False)
-        await self._engine.resume(torrent_id)
+        await self._running(torrent_id).resume()
         self._events.emit(TorrentResumed(torrent_id))
 
     async def remove(self, torrent_id: str, delete_data: bool = False) -> RemoveResult:
@@ -384,7 +387,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         the torrent was added) are never deleted; the result says so."""
         record = self._record(torrent_id)
         self._count_transfers(torrent_id)  # its bytes stay in the node's totals
-        await self._engine.remove(torrent_id)
+        await self._stop_running(torrent_id)
         metainfo = self._metainfo.pop(torrent_id, None)
         with self.store.transaction():
             self.store.remove_torrent(torrent_id)
@@ -414,22 +417,29 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
         final = merged_priorities(metainfo, record.file_priorities, priorities)
         self.store.set_file_priorities(torrent_id, final)
         self._records[torrent_id] = dataclasses.replace(record, file_priorities=final)
-        await self._engine.set_file_priorities(torrent_id, final)
+        await self._running(torrent_id).set_file_priorities(final)
         self._events.emit(FilePrioritiesChanged(torrent_id, final))
 
     # -- sharing ----------------------------------------------------------------
 
-    async def share(self, folder: str | Path) -> ShareResult:
+    async def share(
+        self, folder: str | Path, *, network: Callable[[bytes, str, int], None] | None = None
+    ) -> ShareResult:
         """Seed a folder (or a single file) as a hybrid (v1+v2) torrent and remember it
-        across restarts.  Sharing a path again returns its torrent (``existing``)."""
+        across restarts.  Sharing a path again returns its torrent (``existing``).
+        ``network`` makes it private (BEP 27) and is told its hash before it starts."""
         path = await asyncio.to_thread(existing_payload, folder)
         for shared in self.store.shared_folders():
             if shared.path == str(path) and shared.torrent_id in self._records:
                 magnet = self._magnet_of(shared.torrent_id)
                 return ShareResult(TorrentId(shared.torrent_id), str(path), magnet, existing=True)
+        from servent.codec.metainfo.build import TorrentOptions
         from servent.storage.seed_resume import create_seeding_torrent, resume_key
 
-        metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
+        options = TorrentOptions(private=network is not None)
+        metainfo, record = await asyncio.to_thread(create_seeding_torrent, path, options=options)
+        if network is not None:
+            network(metainfo.wire_info_hash, metainfo.name, metainfo.total_length)
         if metainfo.wire_info_hash.hex() not in self._records:
             # Creating the torrent verified every piece: storage opens without a recheck.
             self.store.save(resume_key(metainfo), record.encode())
@@ -445,7 +455,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
     def peer_address(self) -> tuple[str, int] | None:
         """Where other nodes reach this one for peer connections: the listening address,
         with a wildcard (0.0.0.0, ::) replaced by this host's own address."""
-        listen = self._engine.listen_address
+        listen = self._listen_address()
         return advertised_address(listen) if listen is not None else None
 
     def shared_folders(self) -> list[SharedFolder]:
@@ -479,11 +489,7 @@ class Node(NodeSettings, NodeReports, NodePresence, NodeReachability, NodeStream
             if loop.time() >= next_totals_save:
                 next_totals_save = loop.time() + TOTALS_SAVE_INTERVAL
                 totals.save(self.store)
-            for torrent_id in list(self._records):
-                try:
-                    engine_status = self._engine.status(torrent_id)
-                except TorrentNotFoundError:
-                    continue
-                totals.observe(torrent_id, engine_status.downloaded, engine_status.uploaded)
+            for torrent_id, torrent in list(self._running_torrents.items()):
+                figures = torrent.figures()
+                totals.observe(torrent_id, figures.downloaded, figures.uploaded)
             await asyncio.sleep(STATUS_INTERVAL)
-

@@ -12,22 +12,27 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from servent.errors import NodeError
 from servent.node.config import RUNTIME_KEYS, STORED_KEYS, Config
-from servent.node.engine import EngineLimits, TorrentEngine
 from servent.node.events import NodeEvent, SettingsChanged, TorrentLimitsChanged
 from servent.node.limits_schedule import follow_schedule, scheduled_rates
 from servent.node.state import StateStore, TorrentRecord
+from servent.node.torrent_spec import SwarmLimits
+
+if TYPE_CHECKING:
+    from servent.node.running_torrent import RunningTorrent
 
 
 class NodeSettings:
     """Settings and limits; the state below belongs to ``Node`` (declared for mypy)."""
 
     config: Config
-    _engine: TorrentEngine
     _store: StateStore | None
     _records: dict[str, TorrentRecord]
+    _running: Callable[[str], RunningTorrent]
+    _apply_limits: Callable[[], None]
 
     @property
     def store(self) -> StateStore:
@@ -48,7 +53,7 @@ class NodeSettings:
             return
         follow = follow_schedule(
             self.config.limits_schedule,
-            lambda: self._engine.set_limits(self._limits()),
+            self._apply_limits,
             self._local_time,
             asyncio.sleep,
         )
@@ -56,14 +61,14 @@ class NodeSettings:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    def _limits(self) -> EngineLimits:
+    def _limits(self) -> SwarmLimits:
         download, upload = scheduled_rates(
             self.config.limits_schedule,
             self._local_time(),
             self.config.download_rate_limit,
             self.config.upload_rate_limit,
         )
-        return EngineLimits(
+        return SwarmLimits(
             download_rate_limit=download,
             upload_rate_limit=upload,
             max_connections=self.config.max_connections,
@@ -96,7 +101,7 @@ class NodeSettings:
             self._records[torrent_id] = dataclasses.replace(
                 record, download_limit=down, upload_limit=up
             )
-            self._engine.set_torrent_limits(torrent_id, down, up)
+            self._running(torrent_id).set_rate_limits(down, up)
             self._emit_event(TorrentLimitsChanged(torrent_id, down, up))
             return
         values = {
@@ -111,7 +116,7 @@ class NodeSettings:
         }
         self.config = self.config.with_values(values)
         self.store.set_settings(dict(values))
-        self._engine.set_limits(self._limits())
+        self._apply_limits()
         self._emit_event(SettingsChanged(dict(values)))
 
     async def update_settings(self, values: dict[str, object]) -> bool:

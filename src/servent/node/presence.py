@@ -23,9 +23,9 @@ from servent.proto.channel import LocalKeys
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
+    from servent.net.engine import SwarmEngine
     from servent.net.node_channel import NodeChannel
     from servent.node.config import Config
-    from servent.node.engine import TorrentEngine
 
 __all__ = ["NodePresence", "locate_node", "reachable_addresses", "start_channel_host"]
 
@@ -54,15 +54,10 @@ async def locate_node(dht: DhtDriver | None, node_id: str) -> NodeRecord | None:
     return await find_node_record(dht, public_key)
 
 
-def start_channel_host(identity: NodeIdentity, engine: TorrentEngine) -> ChannelHost | None:
-    """A channel host sharing the engine's listening port and connection limits, or
-    None when the engine does not listen (or is not one whose port can be shared)."""
-    from servent.node.swarm_engine import SwarmTorrentEngine
-
-    if not isinstance(engine, SwarmTorrentEngine):
-        return None
-    swarm = engine.swarm
-    if swarm.listener is None:
+def start_channel_host(identity: NodeIdentity, swarm: SwarmEngine | None) -> ChannelHost | None:
+    """A channel host sharing the swarm's listening port and connection limits, or
+    None when the swarm does not listen."""
+    if swarm is None or swarm.listener is None:
         return None
     host = ChannelHost(LocalKeys.create(identity.private_key), limits=swarm.limits)
     swarm.listener.channel_acceptor = host
@@ -74,10 +69,11 @@ class NodePresence:
     """Identity, channels and address record of a :class:`~servent.node.node.Node`."""
 
     config: Config
-    _engine: TorrentEngine
+    _swarm: SwarmEngine | None
     _dht: DhtDriver | None
     _tasks: set[asyncio.Task[None]]
     _mapped_address: Callable[[], Address | None]
+    _listen_address: Callable[[], Address | None]
     """Our port as the router forwards it (from the reachability part), or None."""
 
     def _init_presence(self) -> None:
@@ -104,7 +100,7 @@ class NodePresence:
         return identity_record(self.identity, self.config.name, self._addresses())
 
     def _addresses(self) -> list[Address]:
-        found = reachable_addresses(self._engine.listen_address, self._dht)
+        found = reachable_addresses(self._listen_address(), self._dht)
         mapped = self._mapped_address()
         return found if mapped is None else list(dict.fromkeys([mapped, *found]))
 
@@ -125,7 +121,7 @@ class NodePresence:
 
     def _start_presence(self) -> None:
         """After the engine listens: accept channels on its port, publish where we are."""
-        self._channels = start_channel_host(self.identity, self._engine)
+        self._channels = start_channel_host(self.identity, self._swarm)
         if self._dht is None or self._channels is None:
             return
         self._channels.resolver = self._resolve

@@ -15,6 +15,7 @@ import dataclasses
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
     from servent.net.node_channel import NodeChannel
     from servent.node.config import Config
-    from servent.node.engine import TorrentEngine
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class NodeReachability:
     """Port mapping and the reachability verdict of a :class:`~servent.node.node.Node`."""
 
     config: Config
-    _engine: TorrentEngine
+    _listen_address: Callable[[], Address | None]
     _dht: DhtDriver | None
     _tasks: set[asyncio.Task[None]]
 
@@ -126,7 +126,7 @@ class NodeReachability:
         self._checking = False
 
     def reachability(self) -> Reachability:
-        listen = self._engine.listen_address
+        listen = self._listen_address()
         return assess(
             None if self._mapper is None else self._mapper.result,
             local_ip=route_source(socket.AF_INET),
@@ -142,7 +142,7 @@ class NodeReachability:
 
     async def check_reachable(self, channel: NodeChannel) -> Reachability:
         """Ask the node at the end of ``channel`` to dial us back; the new verdict."""
-        listen = self._engine.listen_address
+        listen = self._listen_address()
         if listen is None:
             raise NodeError("the node is not listening: nobody can dial it")
         mapped = self._mapped_address()
@@ -186,7 +186,7 @@ class NodeReachability:
 
     def _start_port_mapping(self) -> None:
         """In the background (a router that never answers costs seconds, not the start)."""
-        listen = self._engine.listen_address
+        listen = self._listen_address()
         if not self.config.port_mapping or listen is None or _is_loopback(listen[0]):
             return
         udp = {self._dht.address[1]} if self._dht is not None else set()

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from servent.errors import TorrentNotFoundError
 from servent.node.config import Config
-from servent.node.engine import PeerStatus, TorrentEngine
 from servent.node.state import StateStore, TorrentRecord
 from servent.node.status import FileStatus, NodeStatus, TorrentStatus
+from servent.node.torrent_spec import PeerStatus
 from servent.node.totals import TransferTotals
 from servent.node.views import file_statuses, torrent_status
 
@@ -24,18 +24,20 @@ if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
     from servent.node.reachability import Reachability
+    from servent.node.running_torrent import RunningTorrent
 
 
 class NodeReports:
     """Torrents, files, peers and node status; the state belongs to ``Node`` (declared for mypy)."""
 
     config: Config
-    _engine: TorrentEngine
     _records: dict[str, TorrentRecord]
     _metainfo: dict[str, Metainfo]
     _totals: TransferTotals | None
     _dht: DhtDriver | None
     reachability: Callable[[], Reachability]
+    _running: Callable[[str], RunningTorrent]
+    _listen_address: Callable[[], tuple[str, int] | None]
 
     @property
     def store(self) -> StateStore:
@@ -45,7 +47,7 @@ class NodeReports:
         raise NotImplementedError
 
     def torrents(self) -> list[TorrentStatus]:
-        """Every torrent; one being removed at this moment (the engine has let it go,
+        """Every torrent; one being removed at this moment (its run has stopped,
         its record not yet) is left out rather than failing the whole list."""
         listed: list[TorrentStatus] = []
         for torrent_id in list(self._records):
@@ -55,7 +57,7 @@ class NodeReports:
 
     def torrent(self, torrent_id: str) -> TorrentStatus:
         record = self._record(torrent_id)
-        status = self._engine.status(torrent_id)
+        status = self._running(torrent_id).figures()
         metainfo = self._metainfo.get(torrent_id)
         return torrent_status(torrent_id, record, status, metainfo, self._magnet_of(torrent_id))
 
@@ -65,18 +67,18 @@ class NodeReports:
         metainfo = self._metainfo.get(torrent_id)
         if metainfo is None:
             return []
-        return file_statuses(record, self._engine.status(torrent_id), metainfo)
+        return file_statuses(record, self._running(torrent_id).figures(), metainfo)
 
     def peers(self, torrent_id: str) -> list[PeerStatus]:
         self._record(torrent_id)
-        return self._engine.peers(torrent_id)
+        return self._running(torrent_id).peers()
 
     def _count_transfers(self, torrent_id: str) -> None:
         """Fold the torrent's byte counters into the node's totals (see :mod:`.totals`)."""
         if self._totals is None:
             return
         with contextlib.suppress(TorrentNotFoundError):
-            status = self._engine.status(torrent_id)
+            status = self._running(torrent_id).figures()
             self._totals.observe(torrent_id, status.downloaded, status.uploaded)
 
     def status(self) -> NodeStatus:
@@ -93,7 +95,7 @@ class NodeReports:
             dht_address = self._dht.address
         reach = self.reachability()
         return NodeStatus(
-            listen_address=self._engine.listen_address,
+            listen_address=self._listen_address(),
             dht_enabled=self.config.dht_enabled,
             dht_nodes=dht_nodes,
             dht_address=dht_address,

@@ -78,6 +78,8 @@ class SearchService(SearchDiscovery, SearchPublishing):
         self.node = node
         self.dht = dht
         self.running = False
+        #: Torrents kept out of the index (an invite-only network's; ``docs/networks.md``).
+        self.hidden: Callable[[bytes], bool] = lambda info_hash: False
         #: Opened by :meth:`start` (the node's data directory is ready then).
         self.index: SearchIndex
         self.sync: IndexSync
@@ -116,6 +118,7 @@ class SearchService(SearchDiscovery, SearchPublishing):
             return
         self.index = SearchIndex(self.node.config.data_dir)
         self.sync = IndexSync(self.node, self.index, on_change=self._shares_changed)
+        self.sync.hidden = self.hidden
         self.running = True
         responder = SearchResponder(self._answer, self._store, self._supernodes, self._bad_peer)
         responder.register(channels)

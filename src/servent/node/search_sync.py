@@ -33,6 +33,8 @@ class IndexSync:
         self.index = index
         self.on_change = on_change
         self._answerable: set[str] = set()
+        #: Torrents never indexed (an invite-only network's), by info-hash.
+        self.hidden: Callable[[bytes], bool] = lambda info_hash: False
 
     async def full(self) -> None:
         present = {status.id for status in self.node.torrents()}
@@ -65,6 +67,9 @@ class IndexSync:
         except ServentError:
             return
         torrent = indexed_torrent(status, files, torrent_id in self._shared_ids())
+        if self.hidden(torrent.info_hash):
+            self.remove(torrent_id)
+            return
         self.index.put(torrent)
         was = torrent_id in self._answerable
         if torrent.complete:

@@ -55,12 +55,15 @@ def existing_payload(given: str | Path) -> Path:
 
 
 def parse_source(
-    source: bytes | str | Path,
+    source: bytes | str | Path | Metainfo,
 ) -> tuple[Metainfo | None, Magnet | None, bytes | None]:
-    """Metainfo (with its bytes) or magnet from what a user handed to ``add``."""
+    """Metainfo (with its bytes) or magnet from what a user handed to ``add`` (or the
+    metainfo a one-shot command fetched for a magnet, v2 piece layers maybe not yet)."""
     from servent.codec.magnet import parse_magnet
-    from servent.codec.metainfo import parse_torrent
+    from servent.codec.metainfo import Metainfo, parse_torrent
 
+    if isinstance(source, Metainfo):
+        return source, None, source.to_bytes()
     if isinstance(source, str) and source.strip().lower().startswith("magnet:"):
         return None, parse_magnet(source.strip()), None
     if isinstance(source, str | Path):

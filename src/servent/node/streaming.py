@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from servent.errors import ServentError
@@ -21,9 +21,12 @@ from servent.proto.stream_plan import DEFAULT_WINDOW, FileSpan, merge_deadlines,
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
-    from servent.node.engine import TorrentEngine
     from servent.node.events import EventSubscription
+    from servent.node.running_torrent import RunningTorrent
     from servent.node.state import TorrentRecord
+
+TorrentLookup = Callable[[str], "RunningTorrent"]
+"""The running torrent of an id (raises TorrentNotFoundError once it is removed)."""
 
 #: Bytes at each end of a media file given deadlines when a stream opens.
 CONTAINER_ENDS = 1
@@ -51,10 +54,10 @@ def default_stream_file(metainfo: Metainfo) -> int:
 
 
 class StreamDeadlines:
-    """The deadlines wanted by every open reader of one engine, merged per torrent."""
+    """The deadlines wanted by every open reader of one node, merged per torrent."""
 
-    def __init__(self, engine: Callable[[], TorrentEngine]) -> None:
-        self._engine = engine
+    def __init__(self, lookup: TorrentLookup) -> None:
+        self._lookup = lookup
         self._wanted: dict[str, dict[int, dict[int, float]]] = {}
         self._ids = itertools.count()
 
@@ -71,7 +74,7 @@ class StreamDeadlines:
         if not readers:
             del self._wanted[torrent_id]
         with contextlib.suppress(ServentError):
-            self._engine().set_piece_deadlines(torrent_id, merged)
+            self._lookup(torrent_id).set_piece_deadlines(merged)
 
 
 class StreamReader:
@@ -79,7 +82,7 @@ class StreamReader:
 
     def __init__(
         self,
-        engine: TorrentEngine,
+        lookup: TorrentLookup,
         deadlines: StreamDeadlines,
         torrent_id: str,
         metainfo: Metainfo,
@@ -96,7 +99,7 @@ class StreamReader:
         self.size = entry.length
         self.span = FileSpan(entry.offset, entry.length, metainfo.piece_length, metainfo.num_pieces)
         self.window = window
-        self._engine = engine
+        self._lookup = lookup
         self._deadlines = deadlines
         self._id = deadlines.new_reader_id()
         self._loop = asyncio.get_running_loop()
@@ -117,7 +120,7 @@ class StreamReader:
         self._want({})
 
     def _have(self, index: int) -> bool:
-        return self._engine.have_piece(self.torrent_id, index)
+        return self._lookup(self.torrent_id).have_piece(index)
 
     def _want(self, deadlines: dict[int, float]) -> None:
         self._deadlines.set(self.torrent_id, self._id, deadlines)
@@ -174,7 +177,7 @@ class StreamReader:
                 raise StreamError("the reader went away")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._engine.wait_piece_progress(self.torrent_id), RECHECK_SECONDS
+                    self._lookup(self.torrent_id).wait_piece_progress(), RECHECK_SECONDS
                 )
             now = self._loop.time()
             self._want(
@@ -189,7 +192,7 @@ class StreamReader:
         while position < end:
             index, within = divmod(position, piece_length)
             count = min(end - position, piece_length - within)
-            parts.append(await self._engine.read_verified(self.torrent_id, index, within, count))
+            parts.append(await self._lookup(self.torrent_id).read_verified(index, within, count))
             position += count
         return b"".join(parts)
 
@@ -197,11 +200,16 @@ class StreamReader:
 class NodeStreams:
     """``Node.open_stream``; the state belongs to ``Node`` (declared for mypy)."""
 
-    _engine: TorrentEngine
     _metainfo: dict[str, Metainfo]
+    _running: TorrentLookup
     _stream_deadlines: StreamDeadlines | None = None
 
     def _record(self, torrent_id: str) -> TorrentRecord:
+        raise NotImplementedError
+
+    async def set_file_priorities(
+        self, torrent_id: str, priorities: Sequence[int] | dict[int, int]
+    ) -> None:
         raise NotImplementedError
 
     async def open_stream(
@@ -220,9 +228,12 @@ class NodeStreams:
                 f"no metadata for {torrent_id} after {metadata_timeout:g} s"
             ) from None
         if self._stream_deadlines is None:
-            self._stream_deadlines = StreamDeadlines(lambda: self._engine)
+            self._stream_deadlines = StreamDeadlines(self._running)
         index = default_stream_file(metainfo) if file_index is None else file_index
-        reader = StreamReader(self._engine, self._stream_deadlines, torrent_id, metainfo, index)
+        reader = StreamReader(self._running, self._stream_deadlines, torrent_id, metainfo, index)
+        skipped = self._record(torrent_id).file_priorities
+        if index < len(skipped) and skipped[index] == 0:  # a skipped file would never come
+            await self.set_file_priorities(torrent_id, {index: 1})
         reader.open()
         return reader
 

@@ -155,6 +155,14 @@ class SyncShares:
     def shares(self) -> list[dict[str, Any]]:
         return [self._describe(s) for s in self._shares.values()]
 
+    def version_torrents(self, wanted: str) -> list[tuple[int, str]]:
+        """(version, torrent id) of a share's current version and the one downloading."""
+        share = self._shares.get(wanted)
+        if share is None:
+            return []
+        pairs = [(share.seq, share.torrent_id), (share.pending_seq, share.pending_id)]
+        return [(seq, torrent_id) for seq, torrent_id in pairs if torrent_id is not None]
+
     async def leave(self, wanted: str) -> None:
         """Stop syncing a share; its folder stays exactly as it is."""
         async with self._lock:

@@ -1,15 +1,19 @@
-"""Figures users see for a running torrent: per-file progress, bytes, the peers table.
+"""Figures users see for a torrent: per-file progress, bytes, the peers table.
 
-Pure functions over a torrent's storage and its peers, kept out of the engine
-adapter so it only decides *when* to compute them.
+Pure functions over a torrent's storage and its peers, and :class:`TorrentProgress`,
+what a torrent keeps of them between sessions; kept out of
+:class:`~servent.node.running_torrent.RunningTorrent` so it only decides *when*
+to compute them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from servent.node.engine import (
+from servent.node.peer_names import client_name
+from servent.node.resume_progress import stored_progress
+from servent.node.torrent_spec import (
     CHECKING,
     DOWNLOADING,
     ERROR,
@@ -18,13 +22,14 @@ from servent.node.engine import (
     SEEDING,
     STALLED,
     PeerStatus,
+    TorrentFigures,
 )
-from servent.node.peer_names import client_name
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.swarm_peer import SwarmPeer
     from servent.net.torrent_session import TorrentSession, TorrentStatistics
+    from servent.storage.resume import ResumeStore
     from servent.storage.torrent_storage import TorrentStorage
 
 
@@ -105,3 +110,96 @@ def running_state(error: str | None, stats: TorrentStatistics) -> str:
     if stats.complete:
         return SEEDING
     return DOWNLOADING if stats.peers or stats.download_rate > 0 else STALLED
+
+
+@dataclass(slots=True)
+class TorrentProgress:
+    """What a torrent keeps of its figures across sessions (since the node started)."""
+
+    priorities: tuple[int, ...] = ()
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    #: Byte counters of earlier sessions of this torrent.
+    carried_down: int = 0
+    carried_up: int = 0
+    #: Verified bytes of the running session the cached per-file progress is for.
+    progress_key: int = -1
+
+    def forget_cached(self) -> None:
+        """Per-file progress is computed again at the next look (new session, priorities)."""
+        self.progress_key = -1
+
+    def keep(
+        self, session: TorrentSession, storage: TorrentStorage | None, metainfo: Metainfo | None
+    ) -> None:
+        """The figures of a session that stops, carried into the next one."""
+        stats = session.statistics()
+        progress = self.snapshot.file_progress
+        if storage is not None and metainfo is not None:
+            progress = file_progress(storage, metainfo)
+        size = metainfo.total_length if metainfo is not None else 0
+        self.snapshot = Snapshot(
+            have_bytes=min(stats.have_bytes, size),
+            wanted_bytes=min(stats.wanted_bytes, size),
+            downloaded=self.carried_down + stats.downloaded,
+            uploaded=self.carried_up + stats.uploaded,
+            file_progress=progress,
+        )
+        self.carried_down = self.snapshot.downloaded
+        self.carried_up = self.snapshot.uploaded
+
+    def probe(self, resume_store: ResumeStore, metainfo: Metainfo) -> None:
+        """Progress from resume data alone, no file opened (see :mod:`.resume_progress`)."""
+        stored = stored_progress(resume_store, metainfo, self.priorities)
+        self.snapshot = Snapshot(
+            have_bytes=stored.have_bytes,
+            wanted_bytes=stored.wanted_bytes,
+            downloaded=self.carried_down,
+            uploaded=self.carried_up,
+            file_progress=stored.file_progress,
+        )
+
+
+def stopped_figures(
+    progress: TorrentProgress, error: str | None, metainfo: Metainfo | None, paused: bool
+) -> TorrentFigures:
+    """A torrent without a session: its last snapshot, and why it does not run."""
+    snap = progress.snapshot
+    return TorrentFigures(
+        state=stopped_state(error, metainfo is not None, paused),
+        have_bytes=snap.have_bytes,
+        wanted_bytes=snap.wanted_bytes,
+        downloaded=snap.downloaded,
+        uploaded=snap.uploaded,
+        error=error,
+        file_progress=snap.file_progress,
+        file_priorities=progress.priorities,
+    )
+
+
+def running_figures(
+    progress: TorrentProgress,
+    session: TorrentSession,
+    storage: TorrentStorage | None,
+    metainfo: Metainfo | None,
+) -> TorrentFigures:
+    """A running torrent's live figures (per-file progress recomputed once per piece)."""
+    stats = session.statistics()
+    priorities = storage.file_priorities if storage is not None else progress.priorities
+    if storage is not None and metainfo is not None and progress.progress_key != stats.have_bytes:
+        progress.progress_key = stats.have_bytes
+        progress.snapshot.file_progress = file_progress(storage, metainfo)
+    error = str(session.error) if session.error is not None else None
+    size = metainfo.total_length if metainfo is not None else 0
+    return TorrentFigures(
+        state=running_state(error, stats),
+        have_bytes=min(stats.have_bytes, size),
+        wanted_bytes=min(stats.wanted_bytes, size),
+        download_rate=stats.download_rate,
+        upload_rate=stats.upload_rate,
+        peers=stats.peers,
+        downloaded=progress.carried_down + stats.downloaded,
+        uploaded=progress.carried_up + stats.uploaded,
+        error=error,
+        file_progress=progress.snapshot.file_progress,
+        file_priorities=priorities,
+    )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from servent.node.engine import ERROR, PAUSED, EngineTorrentStatus
 from servent.node.state import TorrentRecord
 from servent.node.status import FileStatus, TorrentId, TorrentStatus
+from servent.node.torrent_spec import ERROR, PAUSED, TorrentFigures
 
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
@@ -30,7 +30,7 @@ def payload_size(metainfo: Metainfo) -> int:
 def torrent_status(
     torrent_id: str,
     record: TorrentRecord,
-    status: EngineTorrentStatus,
+    status: TorrentFigures,
     metainfo: Metainfo | None,
     magnet: str,
 ) -> TorrentStatus:
@@ -88,7 +88,7 @@ def tracker_count(metainfo: Metainfo | None, magnet: str | None) -> int:
 
 
 def file_statuses(
-    record: TorrentRecord, status: EngineTorrentStatus, metainfo: Metainfo
+    record: TorrentRecord, status: TorrentFigures, metainfo: Metainfo
 ) -> list[FileStatus]:
     """The torrent's files with priorities and progress; pad files are left out."""
     priorities = status.file_priorities or record.file_priorities

@@ -9,6 +9,7 @@ highest verified index (the live edge).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -30,19 +31,45 @@ class LiveError(DecodeError):
     """A live key or a live piece is malformed or its signature does not verify."""
 
 
-def format_live_key(public_key: bytes) -> str:
-    return LIVE_PREFIX + format_node_id(public_key)
+def format_live_key(public_key: bytes, hint: tuple[str, int] | None = None) -> str:
+    """``live:KEY``, with ``@HOST:PORT`` (``@[IPv6]:PORT``) when a hint is given."""
+    key = LIVE_PREFIX + format_node_id(public_key)
+    if hint is None:
+        return key
+    host, port = hint
+    return f"{key}@[{host}]:{port}" if ":" in host else f"{key}@{host}:{port}"
 
 
 def parse_live_key(text: str) -> bytes:
     """The broadcaster's public key in a live key (raises :class:`LiveError`)."""
+    return parse_live_key_with_hint(text)[0]
+
+
+def parse_live_key_with_hint(text: str) -> tuple[bytes, tuple[str, int] | None]:
+    """The public key and the address hint (None when the key has none)."""
     text = text.strip()
     if not text.lower().startswith(LIVE_PREFIX):
         raise LiveError("a live key starts with 'live:'")
+    key_text, _, hint_text = text[len(LIVE_PREFIX) :].partition("@")
     try:
-        return parse_node_id(text[len(LIVE_PREFIX) :])
+        key = parse_node_id(key_text)
     except DecodeError as exc:
         raise LiveError(f"bad live key: {exc}") from None
+    return key, (_parse_hint(hint_text) if hint_text else None)
+
+
+def _parse_hint(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        raise LiveError(f"bad address hint in live key: {text[:60]!r}") from None
+    if not sep or not 1 <= number <= 65535:
+        raise LiveError(f"bad address hint in live key: {text[:60]!r}")
+    return host, number
 
 
 def live_topic(public_key: bytes) -> bytes:

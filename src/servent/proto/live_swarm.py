@@ -44,11 +44,23 @@ class LiveScheduler:
                 low = max(pieces) - self.window.size
                 pieces.difference_update([i for i in pieces if i <= low])
 
-    def request_refused(self, peer: Hashable, index: int) -> None:
-        """The peer is too busy (its upload queue is full): ask someone else later."""
+    def request_refused(self, peer: Hashable, index: int, *, gone: bool = False) -> None:
+        """The peer is too busy (its upload queue is full): ask someone else later;
+        ``gone``: it will not send that piece at all (not asked for it again)."""
         asked = self._outstanding.get(index)
         if asked is not None and asked[0] == peer:
             del self._outstanding[index]
+        if gone:
+            self._peers.get(peer, set()).discard(index)
+
+    def outstanding_to(self, peer: Hashable) -> int:
+        """Requests waiting for an answer from ``peer`` (how busy it is for us)."""
+        return sum(1 for asked, _ in self._outstanding.values() if asked == peer)
+
+    @property
+    def start(self) -> int | None:
+        """The index this viewer joined at (None before it heard of any piece)."""
+        return self._start
 
     def piece_received(self, index: int) -> list[int]:
         """A verified piece; returns the indices that left the window (to drop)."""

@@ -15,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--channel", default="", metavar="NAME", help="a named channel instead of everyone"
     )
+    parser.add_argument(
+        "--network", metavar="NAME", help="to the members of an invite-only network only"
+    )
     add_client_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -23,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from servent.cli.api_client import client_from_args, print_json
     from servent.cli.message_lines import picked
 
+    if args.network:
+        return _to_network(args)
     body = {"broadcast": True, "text": args.text, "channel": args.channel}
     sent = client_from_args(args).request("POST", "/api/messages", body)
     if args.json:
@@ -30,4 +35,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         where = f"channel #{args.channel}" if args.channel else "everyone"
         print(f"broadcast {sent['id']} to {where}")
+    return 0
+
+
+def _to_network(args: argparse.Namespace) -> int:
+    from servent.cli.api_client import client_from_args, print_json
+    from servent.cli.commands.network import network_path
+
+    path = network_path(args.network, "/broadcast")
+    sent = client_from_args(args).request("POST", path, {"text": args.text})
+    if args.json:
+        print_json(sent)
+    else:
+        print(f"broadcast {sent['id']} to {sent['reached']} of {sent['members']} members "
+              f"of {sent['network']}")  # fmt: skip
     return 0

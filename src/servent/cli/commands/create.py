@@ -11,8 +11,7 @@ from pathlib import Path
 
 from servent.errors import ConfigError
 
-_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3,
-          "gib": 1024**3}
+_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
 
 
 def parse_size(text: str) -> int:
@@ -30,25 +29,52 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Hash a file or folder and write a torrent (hybrid v1+v2 by default).",
     )
     parser.add_argument("path", metavar="PATH", help="file or folder to share")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="where to write the torrent (default: ./NAME.torrent)")
-    parser.add_argument("--piece-length", metavar="BYTES", type=str, default=None,
-                        help="power of two >= 16 KiB, e.g. 262144 or 256K (default: automatic)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the torrent (default: ./NAME.torrent)",
+    )
+    parser.add_argument(
+        "--piece-length",
+        metavar="BYTES",
+        type=str,
+        default=None,
+        help="power of two >= 16 KiB, e.g. 262144 or 256K (default: automatic)",
+    )
     kind = parser.add_mutually_exclusive_group()
-    kind.add_argument("--v1", dest="version", action="store_const", const="v1",
-                      help="BitTorrent v1 only (BEP 3)")
-    kind.add_argument("--v2", dest="version", action="store_const", const="v2",
-                      help="BitTorrent v2 only (BEP 52)")
-    kind.add_argument("--hybrid", dest="version", action="store_const", const="hybrid",
-                      help="v1 and v2 in one torrent (default)")
-    parser.add_argument("--tracker", metavar="URL", action="append", default=[],
-                        help="announce URL (repeat for more; each is its own tier)")
-    parser.add_argument("--web-seed", metavar="URL", action="append", default=[],
-                        help="web seed URL (BEP 19; repeatable)")
+    kind.add_argument(
+        "--v1", dest="version", action="store_const", const="v1", help="BitTorrent v1 only (BEP 3)"
+    )
+    kind.add_argument(
+        "--v2", dest="version", action="store_const", const="v2", help="BitTorrent v2 only (BEP 52)"
+    )
+    kind.add_argument(
+        "--hybrid",
+        dest="version",
+        action="store_const",
+        const="hybrid",
+        help="v1 and v2 in one torrent (default)",
+    )
+    parser.add_argument(
+        "--tracker",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="announce URL (repeat for more; each is its own tier)",
+    )
+    parser.add_argument(
+        "--web-seed",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="web seed URL (BEP 19; repeatable)",
+    )
     parser.add_argument("--private", action="store_true", help="set the private flag")
     parser.add_argument("--comment", metavar="TEXT", help="comment stored in the torrent")
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite the output file if it exists")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite the output file if it exists"
+    )
     parser.set_defaults(func=run_create, version="hybrid")
 
 
@@ -80,8 +106,11 @@ def run_create(args: argparse.Namespace) -> int:
             progress=progress,
         )
     write_atomically(output, meta.to_bytes())
-    print(f"created {output} ({meta.total_length} bytes in {len(meta.payload_files)} file(s), "
-          f"{meta.num_pieces} pieces of {meta.piece_length})", file=sys.stderr)
+    print(
+        f"created {output} ({meta.total_length} bytes in {len(meta.payload_files)} file(s), "
+        f"{meta.num_pieces} pieces of {meta.piece_length})",
+        file=sys.stderr,
+    )
     print(meta.magnet())
     return 0
 
@@ -119,8 +148,13 @@ class _ProgressBar:
         )
 
         progress = Progress(
-            "hashing", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), transient=True, console=Console(stderr=True),
+            "hashing",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            console=Console(stderr=True),
         )
         progress.start()
         task = progress.add_task("hashing", total=None)

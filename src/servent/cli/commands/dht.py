@@ -2,26 +2,25 @@
 
 Subcommands: ``node`` (runs until interrupted), ``ping``, ``get-peers``,
 ``announce``, ``put`` and ``get`` (BEP 44). Each client command starts a
-short-lived node, joins through ``--bootstrap``, does one thing and exits
-within ``--timeout`` seconds. Output is readable text, or one JSON object
-with ``--json``; bad input is one error line.
+short-lived servent node (:mod:`servent.node.one_shot`: the DHT on, no peer
+listener, no state kept), joins through ``--bootstrap``, does one thing and
+exits within ``--timeout`` seconds. ``node`` is a bare DHT server instead,
+with its own state file (see decision 0040). Output is readable text, or one
+JSON object with ``--json``; bad input is one error line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
-import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from servent.cli.dht_input import parse_hash, parse_hostport, parse_item_target, read_key
 from servent.errors import ConfigError, ServentError
 
 if TYPE_CHECKING:
@@ -32,64 +31,6 @@ Address = tuple[str, int]
 
 class DhtCommandTimeout(ServentError):
     """A DHT command did not finish within its ``--timeout``."""
-
-
-def parse_hostport(text: str) -> Address:
-    """``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port)."""
-    host, sep, port_text = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"not HOST:PORT: {text!r} (examples: 127.0.0.1:6881, [::1]:6881)")
-    return host, int(port_text)
-
-
-def parse_hash(text: str, what: str = "info-hash") -> bytes:
-    """A 20-byte hash as 40 hex digits or 32 base32 characters."""
-    try:
-        if len(text) == 40:
-            return bytes.fromhex(text)
-        if len(text) == 32:
-            return base64.b32decode(text.upper())
-    except (ValueError, binascii.Error):
-        pass
-    raise ConfigError(f"not an {what}: {text!r} (40 hex digits or 32 base32 characters)")
-
-
-def parse_item_target(text: str, salt: bytes) -> bytes:
-    """A BEP 44 target: 40 hex digits as is, or sha1(public key + salt) from 64 hex digits."""
-    try:
-        raw = bytes.fromhex(text.strip())
-    except ValueError:
-        raw = b""
-    if len(raw) == 32:
-        return hashlib.sha1(raw + salt).digest()
-    if len(raw) == 20:
-        return raw
-    raise ConfigError(f"not a target or public key: {text!r} (40 or 64 hex digits)")
-
-
-def read_key(path: Path) -> bytes:
-    """A 32-byte ed25519 seed from KEYFILE (raw or hex); a missing file gets a fresh key."""
-    if not path.exists():
-        seed = os.urandom(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(seed.hex() + "\n")
-        return seed
-    data = path.read_bytes()
-    if len(data) > 200:
-        raise ConfigError(f"{path}: not a key file (expected 32 bytes or 64 hex digits)")
-    if len(data) == 32:
-        return data
-    try:
-        seed = bytes.fromhex(data.decode("ascii").strip())
-    except (UnicodeDecodeError, ValueError):
-        seed = b""
-    if len(seed) != 32:
-        raise ConfigError(f"{path}: not a key file (expected 32 bytes or 64 hex digits)")
-    return seed
 
 
 def _common(parser: argparse.ArgumentParser, *, bootstrap_required: bool) -> None:
@@ -251,15 +192,23 @@ async def _client_main(
     args: argparse.Namespace,
     action: Callable[[argparse.Namespace, DhtDriver], Awaitable[int]],
 ) -> int:
-    from servent.net.dht_driver import DhtDriver
+    from servent import __version__
+    from servent.node.one_shot import one_shot_node
 
+    settings = {
+        "listen_host": args.host,
+        "listen_port": args.local_port,
+        "dht_enabled": True,
+        "dht_restrict_ips": not args.no_ip_restrictions,
+    }
     try:
         async with asyncio.timeout(args.timeout):
             bootstrap = await _resolve(args.bootstrap)
-            driver = DhtDriver(
-                host=args.host, port=args.local_port, config=_config(args.no_ip_restrictions)
-            )
-            async with driver:
+            # The DHT only: the node does not listen for peers.
+            node = one_shot_node(settings, client_version=__version__, swarm={"listen": False})
+            async with node as running:
+                driver = running.dht
+                assert driver is not None  # a one-shot node's DHT binds or raises
                 if bootstrap:
                     await driver.bootstrap(bootstrap)
                     if len(driver.node.routing_table) == 0:

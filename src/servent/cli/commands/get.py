@@ -1,5 +1,8 @@
 """``servent get``: download a torrent from the peers given, verified, resumable.
 
+It runs through a node like every front end (a one-shot node, see
+:mod:`servent.node.one_shot`), watching the torrent's swarm session for its figures.
+
 Exit status 0 only when every wanted piece is downloaded and verified (and,
 with ``--seed``, after seeding was interrupted).  Running it again on the same
 folder resumes: storage keeps a record of the verified pieces in the data
@@ -20,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from servent.cli.download_progress import ProgressDisplay, print_summary
 from servent.cli.peer_sources import (
     add_discovery_arguments,
     dht_for,
@@ -31,8 +35,9 @@ from servent.errors import ConfigError, MetadataSourcesExhaustedError, ServentEr
 if TYPE_CHECKING:
     from servent.codec.magnet import Magnet
     from servent.codec.metainfo import Metainfo
-    from servent.net.engine import SwarmEngine
+    from servent.net.dht_driver import DhtDriver
     from servent.net.torrent_session import TorrentSession
+    from servent.node.node import Node
     from servent.storage.resume import FileResumeStore
 
 EXIT_INTERRUPTED = 130
@@ -175,14 +180,6 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def format_bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(count) < 1024 or unit == "GiB":
-            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
-        count /= 1024
-    return f"{count:.1f} GiB"
-
-
 @contextlib.contextmanager
 def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set ``stop`` instead of killing the loop, so storage closes cleanly."""
@@ -197,67 +194,6 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-
-
-async def wait_event(event: asyncio.Event, seconds: float) -> bool:
-    """Whether ``event`` got set within ``seconds`` (a timed refresh, not synchronisation)."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
-    return event.is_set()
-
-
-class ProgressDisplay:
-    """A rich progress bar on stderr's terminal; nothing when not a terminal."""
-
-    def __init__(self, name: str, torrent: TorrentSession) -> None:
-        self.name = name
-        self.torrent = torrent
-        self._progress: object | None = None
-        self._task: object | None = None
-
-    def __enter__(self) -> ProgressDisplay:
-        if not sys.stderr.isatty():
-            return self
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-            TransferSpeedColumn(), TextColumn("{task.fields[peers]} peers"),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=False,
-        )  # fmt: skip
-        progress.start()
-        stats = self.torrent.statistics()
-        self._task = progress.add_task(
-            self.name, total=stats.wanted_bytes, completed=stats.have_bytes, peers=stats.peers
-        )
-        self._progress = progress
-        return self
-
-    def update(self) -> None:
-        if self._progress is None:
-            return
-        from rich.progress import Progress, TaskID
-
-        assert isinstance(self._progress, Progress)
-        stats = self.torrent.statistics()
-        task = TaskID(int(self._task))  # type: ignore[call-overload]
-        self._progress.update(task, completed=stats.have_bytes, peers=stats.peers)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            from rich.progress import Progress
-
-            self.update()
-            assert isinstance(self._progress, Progress)
-            self._progress.stop()
 
 
 # ---------------------------------------------------------------- get
@@ -294,13 +230,26 @@ def run_get(args: argparse.Namespace) -> int:
     return asyncio.run(_get(args, meta=meta, magnet=magnet, peers=peers, **rates))
 
 
-def _has_sources(args: argparse.Namespace, engine: SwarmEngine, meta: Metainfo) -> bool:
+def _has_sources(args: argparse.Namespace, dht: DhtDriver | None, meta: Metainfo) -> bool:
     """Whether peers may still turn up from somewhere other than --peer."""
-    trackers = engine.config.trackers and (
-        bool(meta.trackers) or bool(engine.config.extra_trackers)
+    trackers = (not args.no_trackers or bool(args.tracker)) and (
+        bool(meta.trackers) or bool(args.tracker)
     )
-    dht = engine.dht is not None and not meta.private
-    return trackers or dht or args.lsd
+    return trackers or (dht is not None and not meta.private) or args.lsd
+
+
+def _node_settings(
+    args: argparse.Namespace, download_rate: float | None, upload_rate: float | None
+) -> dict[str, object]:
+    """The one-shot node's settings from the flags (see :mod:`servent.node.one_shot`)."""
+    return {
+        "listen_port": args.port,
+        "max_connections": args.max_connections,
+        "max_peers_per_torrent": args.max_connections,
+        "max_peers_per_ip": args.max_peers_per_ip,
+        "download_rate_limit": int(download_rate or 0),
+        "upload_rate_limit": int(upload_rate or 0),
+    }
 
 
 async def _get(
@@ -313,73 +262,82 @@ async def _get(
     upload_rate: float | None,
 ) -> int:
     from servent import __version__
-    from servent.net.engine import EngineConfig, SwarmEngine
-    from servent.net.torrent_session import TorrentConfig
+    from servent.node.one_shot import one_shot_node
 
-    output = Path(args.output)
-    config = EngineConfig(
-        client_version=__version__,
-        listen_port=args.port,
-        max_connections=args.max_connections,
-        download_rate=download_rate,
-        upload_rate=upload_rate,
-        **discovery_config(args),  # type: ignore[arg-type]
-    )
-    torrent_config = TorrentConfig(
-        max_connections=args.max_connections,
-        max_peers_per_ip=args.max_peers_per_ip,
-        sequential=args.sequential,
-        max_dial_failures=DIAL_ATTEMPTS,
-    )
+    settings = _node_settings(args, download_rate, upload_rate)
+    swarm = discovery_config(args)
     stop = asyncio.Event()
     started = time.monotonic()
     with stop_on_signals(stop):
-        async with SwarmEngine(config) as engine, dht_for(args, None, engine.port) as dht:
-            engine.dht = dht
-            trackers: tuple[str, ...] = ()
+        async with (
+            dht_for(args, None, args.port) as dht,
+            one_shot_node(settings, client_version=__version__, dht=dht, swarm=swarm) as node,
+        ):
             if magnet is not None:
-                meta = await _fetch_metadata(engine, magnet, peers, args.metadata_timeout, stop)
+                meta = await _fetch_metadata(node, magnet, peers, args.metadata_timeout, stop)
                 if meta is None:
                     print("servent: interrupted", file=sys.stderr)
                     return EXIT_INTERRUPTED
-                trackers = magnet.trackers
             assert meta is not None
-            from servent.storage import TorrentStorage
-
-            storage = TorrentStorage(meta, output, resume_store=resume_store(args, output, meta))
-            torrent = await engine.add_torrent(
-                meta, storage=storage, config=torrent_config, peers=peers, trackers=trackers
-            )
+            torrent = await _start(args, node, meta, peers)
             resumed = torrent.statistics().have_bytes
-            sources = _has_sources(args, engine, meta)
+            sources = _has_sources(args, dht, meta)
             if not torrent.complete and not peers and magnet is None and not sources:
                 raise ConfigError(
                     "no peers to download from: give --peer HOST:PORT (or --bootstrap, "
                     "--tracker, --lsd)"
                 )
-            with ProgressDisplay(meta.name, torrent) as display:
-                while not torrent.complete:
-                    with contextlib.suppress(TimeoutError):  # a display refresh period
-                        await asyncio.wait_for(torrent.wait_settled(), REFRESH)
-                    if torrent.error is not None:
-                        raise torrent.error
-                    display.update()
-                    if stop.is_set():
-                        print("servent: interrupted; run again to resume", file=sys.stderr)
-                        return EXIT_INTERRUPTED
-                    if not torrent.complete and not sources and torrent.all_peers_failed():
-                        errors = "; ".join(torrent.known.errors()) or "no answer"
-                        raise ServentError(f"no peer could be reached ({errors})")
-            _print_summary(meta, torrent, output, time.monotonic() - started, resumed)
+            if not await _download(meta, torrent, sources, stop):
+                print("servent: interrupted; run again to resume", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            print_summary(meta, torrent, Path(args.output), time.monotonic() - started, resumed)
             if args.seed:
-                addresses = ", ".join(format_address(*a) for a in engine.listen_addresses)
+                addresses = ", ".join(format_address(*a) for a in node.listen_addresses())
                 print(f"seeding on {addresses}; Ctrl-C to stop", file=sys.stderr, flush=True)
                 await stop.wait()
     return 0
 
 
+async def _start(
+    args: argparse.Namespace, node: Node, meta: Metainfo, peers: list[tuple[str, int]]
+) -> TorrentSession:
+    """Add the torrent to the node (resuming from the data directory's record) and run it."""
+    from servent.node.torrent_spec import SessionOptions
+
+    output = Path(args.output)
+    options = SessionOptions(
+        sequential=args.sequential,
+        max_dial_failures=DIAL_ATTEMPTS,
+        resume_store=resume_store(args, output, meta),
+        raise_start_errors=True,
+    )
+    added = await node.add_torrent(meta, output, peers=peers, options=options)
+    session = node.swarm_session(added.id)
+    assert session is not None  # started, or add_torrent raised
+    return session
+
+
+async def _download(
+    meta: Metainfo, torrent: TorrentSession, sources: bool, stop: asyncio.Event
+) -> bool:
+    """Until every wanted piece is verified (True) or the command is interrupted (False)."""
+    with ProgressDisplay(meta.name, torrent) as display:
+        while not torrent.complete:
+            with contextlib.suppress(TimeoutError):  # a display refresh period
+                await asyncio.wait_for(torrent.wait_settled(), REFRESH)
+            if torrent.error is not None:
+                raise torrent.error
+            display.update()
+            if stop.is_set():
+                return False
+            if not torrent.complete and not sources and torrent.all_peers_failed():
+                errors = "; ".join(torrent.known.errors()) or "no answer"
+                raise ServentError(f"no peer could be reached ({errors})")
+    return True
+
+
 async def _fetch_metadata(
-    engine: SwarmEngine,
+    node: Node,
     magnet: Magnet,
     peers: list[tuple[str, int]],
     within: float,
@@ -390,7 +348,7 @@ async def _fetch_metadata(
     print(f"fetching the metadata of {name} ...", file=sys.stderr, flush=True)
     loop = asyncio.get_running_loop()
     # Both tasks are owned here: whichever is left is cancelled and awaited below.
-    fetch = loop.create_task(engine.fetch_metadata(magnet, peers=peers, timeout=within))
+    fetch = loop.create_task(node.fetch_metadata(magnet, peers=peers, timeout=within))
     interrupted = loop.create_task(stop.wait())
     try:
         await asyncio.wait([fetch, interrupted], return_when=asyncio.FIRST_COMPLETED)
@@ -413,19 +371,3 @@ async def _fetch_metadata(
     print(f"metadata of {meta.name} verified ({len(meta.info_bytes)} bytes)",
           file=sys.stderr, flush=True)  # fmt: skip
     return meta
-
-
-def _print_summary(
-    meta: Metainfo, torrent: TorrentSession, output: Path, elapsed: float, resumed: int
-) -> None:
-    stats = torrent.statistics()
-    fetched = stats.have_bytes - resumed
-    rate = fetched / elapsed if elapsed > 0 else 0.0
-    sources = sum(1 for count in stats.downloaded_from.values() if count)
-    extra = f", {format_bytes(resumed)} resumed" if resumed else ""
-    print(
-        f"{meta.name}: {format_bytes(stats.have_bytes)} verified in {output} "
-        f"({format_bytes(fetched)} in {elapsed:.1f} s, {format_bytes(rate)}/s, "
-        f"from {sources} peer(s){extra})",
-        flush=True,
-    )

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--timeout", type=float, default=2.0, metavar="S", help="wait at most S seconds"
     )
     parser.add_argument("--people", action="store_true", help="find nodes by display name")
+    parser.add_argument(
+        "--network", metavar="NAME", help="search what the members of an invite-only network share"
+    )
     add_client_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -83,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 200:
         raise DaemonError("--limit must be 1..200")
     client = client_from_args(args)
+    if args.network:
+        return _in_network(client, args)
     if args.json:
         found = client.request("GET", f"/api/search?{_query(args)}")
         if not args.people:
@@ -98,4 +103,22 @@ def run(args: argparse.Namespace) -> int:
         print("nothing found")
     else:
         print("add one with: servent add SHORT_ID")
+    return 0
+
+
+def _in_network(client: ApiClient, args: argparse.Namespace) -> int:
+    from servent.cli.api_client import human_bytes, print_json
+    from servent.cli.commands.network import network_path
+
+    if args.people:
+        raise DaemonError("--people and --network do not go together")
+    query = urlencode({"q": " ".join(args.words), "limit": args.limit, "timeout": args.timeout})
+    found = client.request("GET", network_path(args.network, f"/search?{query}"))
+    if args.json:
+        print_json(found)
+        return 0
+    for result in found:
+        print(f"{result['name']}  {human_bytes(result['size'])}  {result['magnet']}")
+    if not found:
+        print("nothing found")
     return 0

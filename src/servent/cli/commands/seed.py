@@ -5,7 +5,8 @@ and written to ``--torrent FILE`` if that is given.  Given a ``.torrent``,
 its payload is looked for next to it.  The data is verified before seeding;
 data that does not match the torrent is an error, not a partial seed.  The
 listening addresses and the magnet link (with those addresses as ``x.pe``
-peers) are printed on stdout, one per line, as soon as seeding starts.
+peers) are printed on stdout, one per line, as soon as seeding starts.  It
+runs through a one-shot node (:mod:`servent.node.one_shot`) like every front end.
 """
 
 from __future__ import annotations
@@ -122,42 +123,50 @@ def _create(args: argparse.Namespace, path: Path) -> Metainfo:
 
 
 async def _seed(args: argparse.Namespace, meta: Metainfo, data_dir: Path) -> int:
+    """Seed through a one-shot node (see :mod:`servent.node.one_shot`) until interrupted."""
     from servent import __version__
-    from servent.net.engine import EngineConfig, SwarmEngine
+    from servent.node.one_shot import one_shot_node
+    from servent.node.torrent_spec import SessionOptions
 
     host: str | None = args.host
-    config = EngineConfig(
-        client_version=__version__,
-        listen_host=host,
-        listen_port=args.port,
-        **discovery_config(args),  # type: ignore[arg-type]
-    )
+    settings = {"listen_host": host or "", "listen_port": args.port}
     stop = asyncio.Event()
     with stop_on_signals(stop):
-        async with SwarmEngine(config) as engine, dht_for(args, host, engine.port) as dht:
-            engine.dht = dht  # announced in the DHT (and looked up) by the torrent's discovery
-            from servent.storage import TorrentStorage
-
-            storage = TorrentStorage(
-                meta, data_dir, resume_store=resume_store(args, data_dir, meta)
+        async with (
+            dht_for(args, host, args.port) as dht,  # announced in (and looked up) by the torrent
+            one_shot_node(
+                settings, client_version=__version__, dht=dht, swarm=discovery_config(args)
+            ) as node,
+        ):
+            options = SessionOptions(
+                resume_store=resume_store(args, data_dir, meta), raise_start_errors=True
             )
-            torrent = await engine.add_torrent(meta, storage=storage)
+            added = await node.add_torrent(meta, data_dir, options=options)
+            torrent = node.swarm_session(added.id)
+            assert torrent is not None  # started, or add_torrent raised
             if not torrent.complete:
                 stats = torrent.statistics()
                 raise ConfigError(
                     f"the data in {data_dir / meta.name} does not match the torrent "
                     f"({stats.have_bytes} of {stats.wanted_bytes} bytes verify)"
                 )
-            addresses = engine.listen_addresses
-            for address_host, address_port in addresses:
-                print(f"listening on {format_address(address_host, address_port)}")
-            reachable = [(h, p) for h, p in addresses if h not in ("0.0.0.0", "::")] or [
-                ("127.0.0.1", engine.port)
-            ]
-            magnet = meta.to_magnet()
-            trackers = tuple(dict.fromkeys((*magnet.trackers, *args.tracker)))
-            magnet = dataclasses.replace(magnet, peers=tuple(reachable), trackers=trackers)
-            print(magnet.to_uri(), flush=True)
+            _print_magnet(args, meta, node.listen_addresses())
             print(f"seeding {meta.name}; Ctrl-C to stop", file=sys.stderr, flush=True)
             await stop.wait()
     return 0
+
+
+def _print_magnet(
+    args: argparse.Namespace, meta: Metainfo, addresses: list[tuple[str, int]]
+) -> None:
+    """The listening addresses, then the magnet link with them as ``x.pe`` peers."""
+    for address_host, address_port in addresses:
+        print(f"listening on {format_address(address_host, address_port)}")
+    port = addresses[0][1] if addresses else 0
+    reachable = [(h, p) for h, p in addresses if h not in ("0.0.0.0", "::")] or [
+        ("127.0.0.1", port)
+    ]
+    magnet = meta.to_magnet()
+    trackers = tuple(dict.fromkeys((*magnet.trackers, *args.tracker)))
+    magnet = dataclasses.replace(magnet, peers=tuple(reachable), trackers=trackers)
+    print(magnet.to_uri(), flush=True)

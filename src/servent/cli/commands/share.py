@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="make it a synced share: print its read-write and read-only keys; "
         "changes to the folder are published as new versions (docs/sync.md)",
     )
+    parser.add_argument(
+        "--network", metavar="NAME", help="share with the members of an invite-only network only"
+    )
     add_client_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -72,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from servent.cli.api_client import client_from_args, print_json
 
     given, with_peer = path_and_peer(args.path, args.with_peer)
+    if args.network and (args.sync or with_peer is not None):
+        from servent.errors import ConfigError
+
+        raise ConfigError("--network goes with neither --sync nor --with-peer")
     client = client_from_args(args)
     if args.sync:
         return _run_synced(client, str(Path(given).expanduser().resolve()), args.json)
@@ -81,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
         body["with_peer"] = True
     elif with_peer is not None:
         body["with_peer"] = with_peer
-    result = client.request("POST", "/api/shares", body)
+    if args.network:
+        from servent.cli.commands.network import network_path
+
+        result = client.request("POST", network_path(args.network, "/shares"), body)
+    else:
+        result = client.request("POST", "/api/shares", body)
     if args.json:
         print_json(result)
     else:

@@ -1,4 +1,5 @@
-"""``servent stream MAGNET|ID``: an HTTP URL that plays a torrent's file while it downloads.
+"""``servent stream MAGNET|ID|LIVEKEY``: an HTTP URL that plays a torrent's file while it
+downloads, or a live broadcast from its live edge (``docs/live.md``).
 
 The torrent is added to the daemon if it is not there yet; the URL (on the
 daemon's API, carrying a token for that one file) serves any player with
@@ -24,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "stream", help="play a torrent's file over HTTP while it downloads"
     )
-    parser.add_argument("source", metavar="MAGNET|ID", help="magnet, .torrent file or torrent id")
+    parser.add_argument(
+        "source", metavar="MAGNET|ID|LIVEKEY", help="magnet, .torrent file, torrent id or live key"
+    )
     parser.add_argument("--file", type=int, metavar="N", help="file index (default: largest media)")
     parser.add_argument("--player", metavar="CMD", help="start this player with the URL, e.g. mpv")
     parser.add_argument(
@@ -44,10 +47,6 @@ def _torrent_id(client: ApiClient, args: argparse.Namespace) -> str:
     from servent.cli.commands.add import _add
 
     source: str = args.source
-    if source.lower().startswith("live:"):
-        from servent.errors import ServentError
-
-        raise ServentError("live streams (servent live) are not supported yet")
     if source.lower().startswith("magnet:") or Path(source).expanduser().is_file():
         added = _add(client, argparse.Namespace(source=source, save_path=None, peer=args.peer))
         return str(added["id"])
@@ -58,12 +57,18 @@ def run(args: argparse.Namespace) -> int:
     from servent.cli.api_client import client_from_args, print_json
 
     client = client_from_args(args)
-    torrent_id = _torrent_id(client, args)
-    body: dict[str, Any] = {} if args.file is None else {"file": args.file}
-    answer: dict[str, Any] = client.request("POST", f"/api/torrents/{torrent_id}/stream", body)
-    if args.json:
-        print_json({"url": answer["url"], "file": answer["file"], "name": answer["name"]})
+    answer: dict[str, Any]
+    if args.source.strip().lower().startswith("live:"):  # a live key: join the broadcast
+        answer = client.request("POST", "/api/live/watch", {"key": args.source})
+        if args.json:
+            print_json({"url": answer["url"], "id": answer["id"], "name": answer["name"]})
     else:
+        torrent_id = _torrent_id(client, args)
+        body: dict[str, Any] = {} if args.file is None else {"file": args.file}
+        answer = client.request("POST", f"/api/torrents/{torrent_id}/stream", body)
+        if args.json:
+            print_json({"url": answer["url"], "file": answer["file"], "name": answer["name"]})
+    if not args.json:
         print(answer["url"], flush=True)
     if args.player:
         return subprocess.run([*shlex.split(args.player), answer["url"]], check=False).returncode

@@ -1,46 +1,13 @@
-// servent web UI: plain JavaScript, no build step. Talks to the daemon's JSON API
-// with the bearer token (kept in localStorage, taken from "#token=..." once).
-// Helpers without API knowledge (plural, bytes, copy buttons) are in format.js,
-// the remove dialog in remove.js.
+// servent web UI: plain JavaScript, no build step. The API calls, the token and the
+// event stream are in api.js; helpers without API knowledge (plural, bytes, copy
+// buttons) in format.js, the remove dialog in remove.js, the unread count in nav.js.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const cards = new Map(); // torrent id -> card element
 const torrentsById = new Map(); // torrent id -> latest snapshot (shares show its magnet)
-const WRONG_TOKEN = "This node did not accept that token. Copy it again from the file " +
-  "api-token in the node's data directory and paste it here.";
 const PRIORITY_EVENTS = new Set(["priorities", "file_priorities_changed"]); // old and new name
-let token = null;
 let sharesKey = null; // the shared folders last drawn, to fetch /api/shares only on change
-
-class AuthError extends Error {}
-
-function takeToken() {
-  const match = location.hash.match(/token=([^&]+)/);
-  if (match) {
-    localStorage.setItem("servent-token", decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname);
-  }
-  token = localStorage.getItem("servent-token");
-}
-
-async function api(method, path, body, contentType) {
-  const headers = { Authorization: `Bearer ${token}` };
-  let payload;
-  if (body instanceof ArrayBuffer) {
-    payload = body;
-    headers["Content-Type"] = contentType || "application/x-bittorrent";
-  } else if (body !== undefined) {
-    payload = JSON.stringify(body);
-    headers["Content-Type"] = "application/json";
-  }
-  const response = await fetch(path, { method, headers, body: payload });
-  let data = null;
-  try { data = await response.json(); } catch (e) { data = null; }
-  if (response.status === 401) { rejectToken(); throw new AuthError(WRONG_TOKEN); }
-  if (!response.ok) { throw new Error((data && data.error) || `HTTP ${response.status}`); }
-  return data;
-}
 
 function say(text, isError = false) {
   const el = $("#message");
@@ -298,35 +265,7 @@ async function refresh() {
   await refreshStatus();
 }
 
-async function followEvents() {
-  // Server-sent events read with fetch so the token travels in a header, not the URL.
-  for (;;) {
-    try {
-      const response = await fetch("/api/events", { headers: { Authorization: `Bearer ${token}` } });
-      if (response.status === 401) { rejectToken(); return; }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          handleEvent(buffer.slice(0, cut));
-          buffer = buffer.slice(cut + 2);
-        }
-      }
-    } catch (e) { /* daemon restarting: retry below */ }
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
-}
-
-function handleEvent(chunk) {
-  const kind = (chunk.match(/^event: (.*)$/m) || [])[1];
-  const data = (chunk.match(/^data: (.*)$/m) || [])[1];
-  if (!kind || !data) return;
-  const parsed = JSON.parse(data);
+function handleEvent(kind, parsed) {
   if (kind === "torrents") {
     renderTorrents(parsed);
     refreshStatus().catch(() => {});
@@ -334,6 +273,8 @@ function handleEvent(chunk) {
   } else if (PRIORITY_EVENTS.has(kind) && cards.has(parsed.torrent_id)) {
     const details = $(".details", cards.get(parsed.torrent_id));
     if (!details.hidden) loadDetails(parsed.torrent_id).catch(() => {});
+  } else if (kind === "message_received") {
+    refreshUnread().catch(() => {});
   }
 }
 
@@ -432,6 +373,7 @@ function wire() {
 }
 
 async function main() {
+  apiHooks.tokenRefused = rejectToken;
   takeToken();
   wire();
   if (!token) { showLogin(); return; }
@@ -443,7 +385,7 @@ async function main() {
     if (!(e instanceof AuthError)) say(e.message, true);
     return;
   }
-  followEvents();
+  followEvents(handleEvent, refreshUnread);
 }
 
 main();

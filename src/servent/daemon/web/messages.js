@@ -1,37 +1,15 @@
 // servent web UI, Messages view: conversations per contact, the broadcast channel,
-// unread counts. Plain JavaScript; the token is the one the main view keeps.
+// unread counts. Plain JavaScript; the token and the API calls are api.js's (the
+// same token the main view keeps), the unread count on the nav nav.js's.
 "use strict";
 
 const q = (sel, root = document) => root.querySelector(sel);
 const EVERYONE = { kind: "channel", key: "", title: "Everyone" };
-let token = null;
 let ownId = null;
 let current = EVERYONE;
 let contacts = [];
 let unread = { direct: {}, channels: {} };
 const strangers = new Set(); // senders who are not contacts
-
-function takeToken() {
-  const match = location.hash.match(/token=([^&]+)/);
-  if (match) {
-    localStorage.setItem("servent-token", decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname);
-  }
-  token = localStorage.getItem("servent-token");
-}
-
-async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${token}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try { data = await response.json(); } catch (e) { data = null; }
-  if (response.status === 401) showLogin();
-  if (!response.ok) throw new Error((data && data.error) || `HTTP ${response.status}`);
-  return data;
-}
 
 function showLogin() { q("#login").hidden = false; q("#messages-app").hidden = true; }
 
@@ -66,7 +44,12 @@ function conversationItem(entry, count) {
     badge.textContent = String(count);
     li.append(badge);
   }
+  li.tabIndex = 0;  // reachable and opened with the keyboard too
+  li.setAttribute("role", "button");
   li.onclick = () => open(entry);
+  li.onkeydown = (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(entry); }
+  };
   return li;
 }
 
@@ -114,6 +97,7 @@ async function loadConversation() {
   list.scrollTop = list.scrollHeight;
   const body = current.kind === "peer" ? { peer: current.key } : { channel: current.key };
   unread = await api("POST", "/api/messages/read", body);
+  announceUnread(unread);
   renderConversations();
 }
 
@@ -129,6 +113,7 @@ async function open(entry) {
 async function refreshPeople() {
   contacts = await api("GET", "/api/contacts");
   unread = await api("GET", "/api/messages/unread");
+  showUnread(unread);
   const direct = await api("GET", "/api/messages?direction=in&limit=1000");
   for (const m of direct) if (m.kind === "direct") strangers.add(m.from);
   renderConversations();
@@ -146,6 +131,7 @@ async function onReceived(m) {
     await loadConversation();
   } else {
     unread = await api("GET", "/api/messages/unread");
+    showUnread(unread);
     renderConversations();
   }
 }
@@ -155,35 +141,9 @@ function onDelivered(event) {
   if (li) q(".meta", li).textContent = q(".meta", li).textContent.replace("waiting…", "delivered ✓");
 }
 
-async function followEvents() {
-  // fetch (not EventSource) so the token travels in a header.
-  for (;;) {
-    try {
-      const response = await fetch("/api/events", { headers: { Authorization: `Bearer ${token}` } });
-      if (response.status === 401) { showLogin(); return; }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const chunk = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const kind = (chunk.match(/^event: (.*)$/m) || [])[1];
-          const data = (chunk.match(/^data: (.*)$/m) || [])[1];
-          if (kind === "message_received" && data) {
-            const parsed = JSON.parse(data);
-            await onReceived(parsed.message || parsed);
-          }
-          if (kind === "message_delivered" && data) onDelivered(JSON.parse(data));
-        }
-      }
-    } catch (e) { /* the daemon restarts: try again below */ }
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
+async function handleEvent(kind, data) {
+  if (kind === "message_received") await onReceived(data.message || data);
+  if (kind === "message_delivered") onDelivered(data);
 }
 
 function wire() {
@@ -218,6 +178,7 @@ function wire() {
 }
 
 async function main() {
+  apiHooks.tokenRefused = showLogin;
   takeToken();
   wire();
   if (!token) { showLogin(); return; }
@@ -228,7 +189,7 @@ async function main() {
     await refreshPeople();
     await open(EVERYONE);
   });
-  followEvents();
+  followEvents(handleEvent, refreshPeople);
 }
 
 main();

@@ -1,0 +1,67 @@
+"""Invite-only networks (sans-IO): keys and derivations, the signed roster,
+invitation tokens and their accounting, the ``servent/network/1`` frames."""
+
+from servent.proto.network.frames import (
+    PROTOCOL,
+    BroadcastFrame,
+    Frame,
+    Hello,
+    Join,
+    KeyAsk,
+    KeyGiven,
+    Ok,
+    Query,
+    Refusal,
+    Result,
+    Results,
+    Welcome,
+    decode_frame,
+    encode_frame,
+)
+from servent.proto.network.invitation import (
+    Invitation,
+    InviteRecord,
+    check_redeem,
+    parse_invitation,
+    secret_digest,
+)
+from servent.proto.network.keys import (
+    membership_proof,
+    network_id,
+    proof_matches,
+    rendezvous_hash,
+    swarm_key,
+)
+from servent.proto.network.roster import Member, Roster, check_successor, decode_roster
+
+__all__ = [
+    "PROTOCOL",
+    "BroadcastFrame",
+    "Frame",
+    "Hello",
+    "Invitation",
+    "InviteRecord",
+    "Join",
+    "KeyAsk",
+    "KeyGiven",
+    "Member",
+    "Ok",
+    "Query",
+    "Refusal",
+    "Result",
+    "Results",
+    "Roster",
+    "Welcome",
+    "check_redeem",
+    "check_successor",
+    "decode_frame",
+    "decode_roster",
+    "encode_frame",
+    "membership_proof",
+    "network_id",
+    "parse_invitation",
+    "proof_matches",
+    "rendezvous_hash",
+    "secret_digest",
+    "swarm_key",
+]

@@ -1,0 +1,67 @@
+"""In-process servent nodes for network tests: started on loopback (DHT and LSD off
+unless asked), folders to share, and the member's refusal counter to wait on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from servent.node.config import load_config
+from servent.node.node import Node
+
+DEADLINE = 60.0
+
+
+@asynccontextmanager
+async def running_node(root: Path, name: str, **values: object) -> AsyncIterator[Node]:
+    settings: dict[str, object] = {
+        "data_dir": str(root / name), "dht_enabled": False, "lsd_enabled": False,
+        "listen_host": "127.0.0.1", "listen_port": 0, "name": name,
+        "download_dir": str(root / name / "downloads"), **values,
+    }  # fmt: skip
+    node = Node(load_config(None, settings))
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.close()
+
+
+async def wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)  # a bounded poll of in-process state
+
+
+def folder(root: Path, name: str, size: int) -> Path:
+    path = root / "shares" / name
+    path.mkdir(parents=True)
+    (path / f"{name}.bin").write_bytes(bytes(i * 7 % 251 for i in range(size)))
+    return path
+
+
+def not_allowed(node: Node) -> int:
+    """Peer-wire handshakes the node closed for want of a swarm key (plain, public SKEY,
+    or an MSE handshake with no key it knows, such as one of an old epoch)."""
+    swarm = node._swarm
+    assert swarm is not None and swarm.listener is not None
+    return swarm.listener.not_allowed + swarm.listener.mse_failed
+
+
+def has_epoch(node: Node, name: str, epoch: int) -> bool:
+    roster = node.networks.by_name(name)
+    return roster.epoch == epoch and node.networks.current_key(roster.network_id) is not None
+
+
+def address(node: Node) -> tuple[str, int]:
+    found = node.peer_address()
+    assert found is not None
+    return found
+
+
+async def fetch(node: Node, magnet: str, peers: list[tuple[str, int]]) -> str:
+    return await node.add(magnet, peers=peers)
