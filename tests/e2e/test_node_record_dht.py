@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from loopback_dht import start_loopback_dht
 
 from servent.codec.compact import Address
 from servent.codec.node_record import RECORD_SALT
-from servent.net.dht_driver import DhtDriver
 from servent.net.node_record import AddressPublisher, find_node_record
-from servent.proto.dht import DhtConfig
 
-LOOPBACK = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0)
 DEADLINE = 30.0
-
-
-async def _network(count: int, seed: int) -> list[DhtDriver]:
-    drivers = [
-        DhtDriver(host="127.0.0.1", config=LOOPBACK, rng=random.Random(seed + i))
-        for i in range(count)
-    ]
-    for driver in drivers:
-        await driver.start()
-    async with asyncio.timeout(DEADLINE):
-        for driver in drivers[1:]:
-            await driver.bootstrap([drivers[0].address])
-        for driver in drivers:
-            await driver.bootstrap([])
-    return drivers
 
 
 def _public(key: Ed25519PrivateKey) -> bytes:
@@ -47,7 +29,7 @@ async def _until(condition: object, what: str) -> None:
 
 
 async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
-    drivers = await _network(6, seed=1400)
+    drivers = await start_loopback_dht(6, seed=1400)
     identity = Ed25519PrivateKey.generate()
     addresses: list[Address] = [("127.0.0.1", 40001)]
     publisher = AddressPublisher(
@@ -75,7 +57,7 @@ async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
 
 
 async def test_unknown_ids_and_garbage_records_give_none() -> None:
-    drivers = await _network(5, seed=1500)
+    drivers = await start_loopback_dht(5, seed=1500)
     try:
         nobody = _public(Ed25519PrivateKey.generate())
         vandal = Ed25519PrivateKey.generate()
@@ -98,7 +80,7 @@ async def test_a_node_is_found_by_its_id_and_reached_over_a_channel(tmp_path: ob
     from servent.node.node import Node
 
     assert isinstance(tmp_path, Path)
-    drivers = await _network(4, seed=1600)
+    drivers = await start_loopback_dht(4, seed=1600)
     bootstrap = [f"127.0.0.1:{drivers[0].address[1]}"]
 
     def config(name: str) -> dict[str, object]:
