@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from servent.node.config import load_config
@@ -28,6 +28,13 @@ async def running_node(root: Path, name: str, **values: object) -> AsyncIterator
         yield node
     finally:
         await node.close()
+
+
+@asynccontextmanager
+async def running_nodes(root: Path, *names: str, **values: object) -> AsyncIterator[list[Node]]:
+    """One running node per name (same settings), all closed on exit."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(running_node(root, n, **values)) for n in names]
 
 
 async def wait_for(condition: Callable[[], object], what: str) -> None:
