@@ -3,16 +3,17 @@ unless asked), folders to share, and the member's refusal counter to wait on."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from polling import wait_for as poll_until
 from servent.node.config import load_config
 from servent.node.node import Node
 
 DEADLINE = 60.0
+wait_for = functools.partial(poll_until, within=DEADLINE, every=0.05)
 
 
 @asynccontextmanager
@@ -35,13 +36,6 @@ async def running_nodes(root: Path, *names: str, **values: object) -> AsyncItera
     """One running node per name (same settings), all closed on exit."""
     async with AsyncExitStack() as stack:
         yield [await stack.enter_async_context(running_node(root, n, **values)) for n in names]
-
-
-async def wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)  # a bounded poll of in-process state
 
 
 def folder(root: Path, name: str, size: int) -> Path:

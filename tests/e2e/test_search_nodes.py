@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from polling import wait_for
 from servent.codec.compact import encode_peer
 from servent.net.node_channel import NodeStream
 from servent.net.search_driver import PROTOCOL
@@ -62,13 +63,6 @@ def bootstrap(node: Node) -> str:
     address = node.peer_address()
     assert address is not None
     return f"{address[0]}:{address[1]}"
-
-
-async def wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.02)  # a bounded poll of in-process state
 
 
 async def request(node: Node, target: Node, message: bytes) -> tuple[list[bytes], NodeStream]:
