@@ -1,5 +1,5 @@
-"""In-process servent nodes for network tests: started on loopback (DHT and LSD off
-unless asked), folders to share, and the member's refusal counter to wait on."""
+"""In-process servent nodes for tests: on loopback (DHT and LSD off unless asked),
+folders to share, and a network member's refusal counter to wait on."""
 
 from __future__ import annotations
 
@@ -16,19 +16,21 @@ DEADLINE = 60.0
 wait_for = functools.partial(poll_until, within=DEADLINE, every=0.05)
 
 
-@asynccontextmanager
-async def running_node(root: Path, name: str, **values: object) -> AsyncIterator[Node]:
+def loopback_node(data_dir: Path, **values: object) -> Node:
+    """A node (not started: ``async with`` runs it) on 127.0.0.1, port 0, its state in
+    ``data_dir``; DHT and LSD off unless ``values`` (settings) turn them on."""
     settings: dict[str, object] = {
-        "data_dir": str(root / name), "dht_enabled": False, "lsd_enabled": False,
-        "listen_host": "127.0.0.1", "listen_port": 0, "name": name,
-        "download_dir": str(root / name / "downloads"), **values,
+        "data_dir": str(data_dir), "dht_enabled": False, "lsd_enabled": False,
+        "listen_host": "127.0.0.1", "listen_port": 0, **values,
     }  # fmt: skip
-    node = Node(load_config(None, settings))
-    await node.start()
-    try:
-        yield node
-    finally:
-        await node.close()
+    return Node(load_config(None, settings))
+
+
+def running_node(root: Path, name: str, **values: object) -> Node:
+    """A :func:`loopback_node` in ``root / name`` that calls itself ``name``."""
+    return loopback_node(
+        root / name, **{"name": name, "download_dir": str(root / name / "downloads"), **values}
+    )
 
 
 @asynccontextmanager

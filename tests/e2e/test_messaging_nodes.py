@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from polling import wait_for
+from network_nodes import loopback_node
+from polling import wait_for as _until
 from servent.codec.node_id import NodeIdError, format_node_id
-from servent.node.config import load_config
 from servent.node.events import MessageDelivered, MessageReceived
 from servent.node.messaging import MessagingError, RateLimitedError
 from servent.node.node import Node
@@ -24,23 +24,8 @@ from servent.node.node import Node
 DEADLINE = 30.0
 
 
-def _config(tmp_path: Path, name: str) -> object:
-    return load_config(
-        None,
-        {
-            "data_dir": str(tmp_path / name),
-            "lsd_enabled": False,
-            "dht_enabled": False,
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-            "name": name.upper(),
-        },
-    )
-
-
 def _node(tmp_path: Path, name: str) -> Node:
-    config = _config(tmp_path, name)
-    return Node(config)  # type: ignore[arg-type]
+    return loopback_node(tmp_path / name, name=name.upper())
 
 
 async def _link(a: Node, b: Node) -> None:
@@ -106,7 +91,7 @@ async def test_the_outbox_survives_a_restart_and_goes_when_the_recipient_appears
         b_id = b.identity.node_id
     async with _node(tmp_path, "a") as a:
         queued = await a.messenger.send(b_id, "while you were away")
-        await wait_for(lambda: a.messenger.outbox()[0]["attempts"] >= 1, "a first failed attempt")
+        await _until(lambda: a.messenger.outbox()[0]["attempts"] >= 1, "a first failed attempt")
         assert "no address" in a.messenger.outbox()[0]["last_error"]
     async with _node(tmp_path, "a") as a, _node(tmp_path, "b") as b:
         assert [m["id"] for m in a.messenger.outbox()] == [queued["id"]]
@@ -124,16 +109,16 @@ async def test_a_broadcast_crosses_a_chain_of_nodes_signed_and_once(tmp_path: Pa
         for left, right in itertools.pairwise(nodes):
             await _link(right, left)
         for node in nodes:
-            await wait_for(lambda n=node: len(n.messenger.broadcasts.neighbours) >= 1, "neighbours")
+            await _until(lambda n=node: len(n.messenger.broadcasts.neighbours) >= 1, "neighbours")
         sent = await nodes[3].messenger.broadcast("to everyone", channel="")
         on_topic = await nodes[0].messenger.broadcast("news", channel="topic")
         for node in nodes[:3]:
-            await wait_for(
+            await _until(
                 lambda n=node: len(n.messenger.messages(direction="in")) >= 1,
                 f"broadcast at {node.identity.node_id[:8]}",
             )
         for node in nodes[1:]:
-            await wait_for(
+            await _until(
                 lambda n=node: len(n.messenger.messages(channel="topic")) == 1, "topic message"
             )
         for node in nodes[:3]:
@@ -174,12 +159,12 @@ async def test_clear_errors_for_bad_ids_sizes_and_rates(tmp_path: Path) -> None:
 async def test_messages_of_the_largest_size_fit_one_channel_frame(tmp_path: Path) -> None:
     async with _node(tmp_path, "a") as a, _node(tmp_path, "b") as b:
         await _link(a, b)
-        await wait_for(lambda: len(b.messenger.broadcasts.neighbours) == 1, "neighbour")
+        await _until(lambda: len(b.messenger.broadcasts.neighbours) == 1, "neighbour")
         text = "é" * 32_768  # 65,536 UTF-8 bytes
         sent = await a.messenger.send(b.identity.node_id, text)
         assert (await a.messenger.wait_delivered(sent["id"], DEADLINE))["delivered"]
         await a.messenger.broadcast(text)
-        await wait_for(lambda: len(b.messenger.messages(direction="in")) == 2, "both arrived")
+        await _until(lambda: len(b.messenger.messages(direction="in")) == 2, "both arrived")
         assert {m["text"] for m in b.messenger.messages(direction="in")} == {text}
 
 

@@ -10,28 +10,18 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from network_nodes import loopback_node
 from servent.daemon.app import build_app
 from servent.daemon.schemas import COMPONENTS
-from servent.node.config import load_config
-from servent.node.node import Node
 
 TOKEN = "test-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def quiet_node(tmp_path: Path) -> Node:
-    """A node on 127.0.0.1 (port 0) with DHT and LSD off, its data under ``tmp_path``."""
-    settings: dict[str, object] = {
-        "data_dir": str(tmp_path / "data"), "dht_enabled": False, "lsd_enabled": False,
-        "listen_host": "127.0.0.1", "listen_port": 0,
-    }  # fmt: skip
-    return Node(load_config(None, settings))
-
-
 @asynccontextmanager
 async def api_client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    """An HTTP client of the app of a running :func:`quiet_node` (token :data:`TOKEN`)."""
-    async with quiet_node(tmp_path) as node:
+    """An HTTP client of the app of a running loopback node (token :data:`TOKEN`)."""
+    async with loopback_node(tmp_path / "data") as node:
         server = TestServer(build_app(node, TOKEN), host="127.0.0.1", port=0)
         async with TestClient(server) as http:
             yield http

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from api_on_loopback import TOKEN, api_client, check_shape, quiet_node
+from api_on_loopback import TOKEN, api_client, check_shape
 
+from network_nodes import loopback_node
 from servent import __version__
 from servent.daemon.app import ROUTES, build_app
 from servent.daemon.openapi import openapi_document
@@ -35,7 +36,7 @@ def _router_operations(app: web.Application) -> set[tuple[str, str]]:
 
 
 def test_every_registered_route_is_in_the_document_and_vice_versa(tmp_path: Path) -> None:
-    app = build_app(quiet_node(tmp_path), TOKEN)
+    app = build_app(loopback_node(tmp_path / "data"), TOKEN)
     document = openapi_document(__version__, ROUTES)
     documented = {(m, path) for path, item in document["paths"].items() for m in item}
     assert _router_operations(app) == documented
