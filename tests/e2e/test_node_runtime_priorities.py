@@ -8,34 +8,20 @@ changes land mid-download.
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from network_nodes import loopback_node
+from polling import wait_for as _until
 from servent.net.torrent_session import TorrentSession
 from servent.node.node import Node
 from servent.storage.torrent_creator import create_torrent
-
-WAIT = 30.0
 
 
 def _session(node: Node, torrent_id: str) -> TorrentSession:
     session = node._running(torrent_id).session
     assert session is not None
     return session
-
-
-async def _until(check: Callable[[], bool], what: str, within: float = WAIT) -> None:
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                if check():
-                    return
-                await asyncio.sleep(0.02)  # polling the API: there is no event for each block
-    except TimeoutError:
-        raise AssertionError(f"not within {within} s: {what}") from None
 
 
 def _file_pieces(session: TorrentSession, name: str) -> range:

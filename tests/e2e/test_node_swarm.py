@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 from network_nodes import loopback_node
+from polling import wait_for as _until
 from servent.storage.torrent_creator import create_torrent
 
 WAIT = 30.0
@@ -24,18 +24,6 @@ def _folder(root: Path) -> Path:
     (folder / "big.bin").write_bytes(hashlib.sha256(b"x").digest() * 40_000)  # 1.28 MB
     (folder / "disc" / "small.txt").write_bytes(b"servent " * 30_000)  # 240 kB
     return folder
-
-
-async def _until(check: Callable[[], bool], what: str, within: float = WAIT) -> None:
-    """Poll a condition on the node API with a bounded deadline."""
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                if check():
-                    return
-                await asyncio.sleep(0.05)  # polling the API: there is no event for each byte
-    except TimeoutError:
-        raise AssertionError(f"not within {within} s: {what}") from None
 
 
 async def test_a_node_downloads_a_shared_folder_and_shows_progress_and_peers(
