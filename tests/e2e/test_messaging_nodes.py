@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from network_nodes import loopback_node
+from polling import wait_for as _until
 from servent.codec.node_id import NodeIdError, format_node_id
-from servent.node.config import load_config
 from servent.node.events import MessageDelivered, MessageReceived
 from servent.node.messaging import MessagingError, RateLimitedError
 from servent.node.node import Node
@@ -24,30 +24,8 @@ from servent.node.node import Node
 DEADLINE = 30.0
 
 
-def _config(tmp_path: Path, name: str) -> object:
-    return load_config(
-        None,
-        {
-            "data_dir": str(tmp_path / name),
-            "lsd_enabled": False,
-            "dht_enabled": False,
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-            "name": name.upper(),
-        },
-    )
-
-
 def _node(tmp_path: Path, name: str) -> Node:
-    config = _config(tmp_path, name)
-    return Node(config)  # type: ignore[arg-type]
-
-
-async def _until(condition: Callable[[], bool], what: str, within: float = DEADLINE) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {within} s: {what}"
-        await asyncio.sleep(0.02)  # the nodes run in tasks of this loop
+    return loopback_node(tmp_path / name, name=name.upper())
 
 
 async def _link(a: Node, b: Node) -> None:
