@@ -2,8 +2,9 @@
 
     python -m bench.overlay_sim --nodes 10000 --churn 0.3 --seed 1
 
-Every node runs the production sans-IO gossip router and outbox
-(``servent.proto.gossip``, ``servent.proto.outbox``); the network, the clock,
+Every node runs the production sans-IO gossip router, neighbour book (which nodes
+to keep channels to, found through the DHT rendezvous and peer exchange) and
+outbox (``servent.proto.gossip``, ``servent.proto.outbox``); the network, the clock,
 node channels and DHT address lookups are modelled (``servent.testing.overlay_network``).
 ``--churn`` of the nodes leave during the run without notice and come back at
 a new address; direct messages to a node that is away wait in the sender's
@@ -33,11 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=300.0, help="virtual seconds")
     parser.add_argument("--broadcasts", type=int, default=20)
     parser.add_argument("--messages", type=int, default=1000, help="direct messages")
-    parser.add_argument("--links", type=int, default=8, help="node channels per node")
     args = parser.parse_args(argv)
     config = OverlayConfig(
         nodes=args.nodes, churn=args.churn, seed=args.seed, duration=args.duration,
-        broadcasts=args.broadcasts, direct_messages=args.messages, links=args.links,
+        broadcasts=args.broadcasts, direct_messages=args.messages,
     )  # fmt: skip
     started = time.perf_counter()
     report = OverlaySimulation(config).run()
@@ -68,7 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"messages per node: {per_node:.0f} frames "
         f"({per_node / report.virtual_seconds * 60:.1f}/min; gossip {report.gossip_frames}, "
-        f"direct {report.direct_frames}, duplicates {report.duplicates})"
+        f"direct {report.direct_frames}, mesh upkeep {report.mesh_frames}, "
+        f"duplicates {report.duplicates})"
+    )
+    print(
+        f"mesh: {report.neighbours_mean:.1f} neighbours per online node at the end, "
+        f"{report.mesh_dials} dials, {report.rendezvous_lookups} rendezvous lookups"
     )
     print(f"wall {wall:.1f} s, peak memory {peak:.0f} MiB")
     return 0

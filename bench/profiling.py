@@ -5,6 +5,11 @@ raw (collapsed) stacks, summarised here as the top self-time functions.
 ``py-spy-gil`` samples only the thread holding the GIL (where the
 interpreter's CPU goes, without threads waiting in the pool or in
 ``epoll``); start-up imports are left out of the summary either way.
+``perf`` samples the leecher's CPU during the transfer (every thread, the
+kernel included; the leecher attaches Linux ``perf`` to itself once set up)
+and prints the share of each library (interpreter, libcrypto's
+SHA-1, libc's copies, the kernel) and the top native symbols: where CPU goes
+below the Python functions py-spy names.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -30,6 +36,8 @@ def py_spy_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
 
 
 def profiled(command: list[str], profiler: str | None, output: Path) -> list[str]:
+    if profiler == "perf":
+        return [*command, "--perf", str(output)]  # the leecher attaches perf to itself
     if profiler in {"py-spy", "py-spy-gil"}:
         gil = ["--gil"] if profiler == "py-spy-gil" else []
         rate = "1000" if gil else "200"  # GIL samples are fewer: sample faster
@@ -39,6 +47,17 @@ def profiled(command: list[str], profiler: str | None, output: Path) -> list[str
         return [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(output),
                 *command[1:]]  # fmt: skip
     return command
+
+
+def perf_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """``perf record`` of process ``pid`` into ``output``, given a moment to start."""
+    perf = subprocess.Popen(
+        ["perf", "record", "--quiet", "-F", "2000", "-o", str(output), "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # perf needs a moment to attach (before the measurement starts)
+    return perf
 
 
 def top_functions(raw: Path, limit: int = 15) -> list[tuple[str, float, float]]:
@@ -68,8 +87,20 @@ def report_profile(path: Path, profiler: str) -> None:
         print(f"  (no profile written to {path})")
         return
     print(f"\n--- profile {path.name}")
+    if profiler == "perf":
+        for keys, limit in (("dso", 8), ("dso,sym", 25)):
+            print(perf_report(path, keys, limit))
+        return
     if profiler == "pyinstrument":
         print(path.read_text()[:8000])
         return
     for name, self_pct, total_pct in top_functions(path):
         print(f"  self {self_pct:5.1f}%  total {total_pct:5.1f}%  {name}")
+
+
+def perf_report(path: Path, keys: str, limit: int) -> str:
+    """The top ``limit`` rows of ``perf report`` sorted by ``keys``, as text."""
+    command = ["perf", "report", "-i", str(path), "--sort", keys, "--stdio", "--no-children"]
+    report = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+    rows = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
+    return "\n".join(rows[:limit])

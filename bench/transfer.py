@@ -36,7 +36,6 @@ import os
 import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,11 +43,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.profiling import profiled, py_spy_attach, report_profile
+from bench.profiling import perf_attach, profiled, py_spy_attach, report_profile
+from bench.transfer_report import (
+    BASELINE_SCENARIO,
+    SCENARIOS,
+    median,
+    print_paired_ratios,
+    print_summary,
+)
 
 PAYLOAD = "payload.bin"
 LOOPBACK = "127.0.0.1"
-SCENARIOS = ("lt->lt", "sv->sv", "lt->sv", "sv->lt")
+#: ``--baseline-src``'s leecher: servent imported from another source folder.
+BASELINE_LEECHER = "sv*"
 GIB = float(1 << 30)
 MIB = float(1 << 20)
 
@@ -56,6 +63,11 @@ MIB = float(1 << 20)
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def system_seconds() -> float:
+    """The kernel's share of :func:`cpu_seconds` (socket reads, file writes, page faults)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -166,12 +178,13 @@ def child_lt_leech(torrent: Path, out: Path, port: int, timeout: float) -> None:
     import libtorrent as lt
 
     session = lt.session(lt_settings())
-    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
     handle = lt_add(session, torrent, out)
     handle.connect_peer((LOOPBACK, port), 0, 1)
     lt_wait(session, handle, lt.torrent_status.seeding, time.monotonic() + timeout)
     elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-    emit({"seconds": elapsed, "cpu": cpu, "bytes": handle.status().total_wanted_done})
+    done = handle.status().total_wanted_done
+    emit({"seconds": elapsed, "cpu": cpu, "sys": system_seconds() - sys0, "bytes": done})
 
 
 async def child_sv_seed(torrent: bytes, data: Path) -> None:
@@ -190,7 +203,9 @@ async def child_sv_seed(torrent: bytes, data: Path) -> None:
         await loop.run_in_executor(None, serve_commands, cpu_seconds())
 
 
-async def child_sv_leech(torrent: bytes, out: Path, port: int, within: float) -> None:
+async def child_sv_leech(
+    torrent: bytes, out: Path, port: int, within: float, perf_to: Path | None = None
+) -> None:
     from servent.codec.metainfo import parse_torrent
     from servent.net.engine import EngineConfig, SwarmEngine
     from servent.storage import MemoryResumeStore, TorrentStorage
@@ -199,11 +214,16 @@ async def child_sv_leech(torrent: bytes, out: Path, port: int, within: float) ->
     async with SwarmEngine(EngineConfig(listen=False)) as engine:
         storage = TorrentStorage(meta, out, resume_store=MemoryResumeStore())
         await storage.open()  # sparse allocation: not part of the transfer
-        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        perf = None if perf_to is None else perf_attach(os.getpid(), perf_to)
+        cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
         session = await engine.add_torrent(meta, storage=storage, peers=[(LOOPBACK, port)])
         await asyncio.wait_for(session.wait_complete(), within)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-        emit({"seconds": elapsed, "cpu": cpu, "bytes": session.have_bytes})
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            await asyncio.to_thread(perf.wait, 60)
+        done = session.have_bytes
+        emit({"seconds": elapsed, "cpu": cpu, "sys": system_seconds() - sys0, "bytes": done})
 
 
 def child_main(argv: list[str]) -> None:
@@ -214,6 +234,7 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--perf", type=Path, help="record the transfer with Linux perf here")
     args = parser.parse_args(argv)
     if args.loop == "uvloop":
         import uvloop
@@ -227,7 +248,7 @@ def child_main(argv: list[str]) -> None:
         asyncio.run(child_sv_seed(args.torrent.read_bytes(), args.folder))
     else:
         torrent = args.torrent.read_bytes()
-        asyncio.run(child_sv_leech(torrent, args.folder, args.port, args.timeout))
+        asyncio.run(child_sv_leech(torrent, args.folder, args.port, args.timeout, args.perf))
 
 
 # ------------------------------------------------------------------ parent
@@ -282,8 +303,10 @@ class Seeder:
                 self.proc.wait()
 
 
-def run_leecher(command: list[str], timeout: float) -> dict[str, Any]:
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60)
+def run_leecher(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"leecher failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -300,8 +323,12 @@ def transfer(
     profile_to: Path | None,
 ) -> dict[str, Any]:
     seed_side, leech_side = scenario.split("->")
+    env = None
+    if leech_side == BASELINE_LEECHER:  # the same leecher, another copy of the code
+        leech_side = "sv"
+        env = {**os.environ, "PYTHONPATH": str(args.baseline_src)}
     seeder = seeders[seed_side]
-    out = work / f"leech-{scenario.replace('->', '-')}"
+    out = work / f"leech-{scenario.replace('->', '-').replace('*', 'base')}"
     out.mkdir()
     command = child_command(
         f"{leech_side}-leech", torrent, out, "--port", str(seeder.port), "--timeout",
@@ -314,7 +341,7 @@ def transfer(
         spy = py_spy_attach(seeder.pid, profile_to.with_suffix(".seeder.txt"))
     seed_cpu0 = seeder.cpu()
     try:
-        result = run_leecher(command, args.timeout)
+        result = run_leecher(command, args.timeout, env)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -328,12 +355,9 @@ def transfer(
         "seconds": result["seconds"],
         "mib_s": result["bytes"] / MIB / result["seconds"],
         "leecher_cpu_per_gib": result["cpu"] / (result["bytes"] / GIB),
+        "leecher_sys_per_gib": result["sys"] / (result["bytes"] / GIB),
         "seeder_cpu_per_gib": seed_cpu / (result["bytes"] / GIB),
     }
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def parent_main(args: argparse.Namespace) -> None:
@@ -353,9 +377,10 @@ def parent_main(args: argparse.Namespace) -> None:
         )
         seeders["lt"] = Seeder("lt-seed", torrent, work / "seed", args.timeout)
         seeders["sv"] = Seeder("sv-seed", torrent, work / "seed", args.timeout, args.loop)
-        results: dict[str, list[dict[str, Any]]] = {s: [] for s in SCENARIOS if s in args.scenarios}
+        known = (*SCENARIOS, BASELINE_SCENARIO) if args.baseline_src else SCENARIOS
+        results: dict[str, list[dict[str, Any]]] = {s: [] for s in known if s in args.scenarios}
         for run in range(args.runs):
-            chosen = tuple(s for s in SCENARIOS if s in args.scenarios)
+            chosen = tuple(results)
             shift = run % len(chosen)
             order = chosen[shift:] + chosen[:shift]
             for scenario in order:
@@ -368,7 +393,8 @@ def parent_main(args: argparse.Namespace) -> None:
                     f"run {run + 1} {scenario}: {result['mib_s']:7.1f} MiB/s "
                     f"({result['seconds']:.2f} s), CPU s/GiB seeder "
                     f"{result['seeder_cpu_per_gib']:.2f} leecher "
-                    f"{result['leecher_cpu_per_gib']:.2f}",
+                    f"{result['leecher_cpu_per_gib']:.2f} (kernel "
+                    f"{result['leecher_sys_per_gib']:.2f})",
                     flush=True,
                 )
         summary = {
@@ -379,6 +405,7 @@ def parent_main(args: argparse.Namespace) -> None:
             for s, rs in results.items()
         }
         print_summary(summary, args)
+        print_paired_ratios(results)
         if args.json:
             Path(args.json).write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
         if args.profile:
@@ -397,35 +424,6 @@ def parent_main(args: argparse.Namespace) -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def print_summary(summary: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
-    if not all(s in summary for s in SCENARIOS):
-        print(f"\nmedians of {args.runs} run(s), {args.size_mib} MiB (no ratios: a subset):")
-        for scenario, row in summary.items():
-            print(
-                f"{scenario:10} {row['mib_s']:8.1f} MiB/s  CPU s/GiB seeder "
-                f"{row['seeder_cpu_per_gib']:.2f} leecher {row['leecher_cpu_per_gib']:.2f}"
-            )
-        return
-    ref = summary["lt->lt"]
-    print(f"\nmedians of {args.runs} run(s), {args.size_mib} MiB:")
-    header = ("scenario", "MiB/s", "ratio", "seed CPU s/GiB", "leech CPU s/GiB")
-    print(f"{header[0]:10} {header[1]:>8} {header[2]:>6} {header[3]:>15} {header[4]:>16}")
-    for scenario, row in summary.items():
-        print(
-            f"{scenario:10} {row['mib_s']:8.1f} {row['mib_s'] / ref['mib_s']:6.2f} "
-            f"{row['seeder_cpu_per_gib']:15.2f} {row['leecher_cpu_per_gib']:16.2f}"
-        )
-    a = summary["sv->sv"]["mib_s"] / ref["mib_s"]
-    b = summary["lt->sv"]["mib_s"] / ref["mib_s"]
-    d = summary["sv->lt"]["mib_s"] / ref["mib_s"]
-    print(f"(a) servent->servent / libtorrent->libtorrent rate: {a:.2f}  (goal >= 1.0, floor 0.5)")
-    print(f"(b) libtorrent->servent / libtorrent->libtorrent rate: {b:.2f}  (goal >= 0.9)")
-    print(f"(d) servent->libtorrent / libtorrent->libtorrent rate: {d:.2f}")
-    seed = summary["sv->sv"]["seeder_cpu_per_gib"] / ref["seeder_cpu_per_gib"]
-    leech = summary["lt->sv"]["leecher_cpu_per_gib"] / ref["leecher_cpu_per_gib"]
-    print(f"(c) CPU per GiB, servent / libtorrent: seeder {seed:.2f}, leecher {leech:.2f}")
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child_main(sys.argv[2:])
@@ -440,13 +438,18 @@ def main() -> None:
         help="comma-separated subset of " + ", ".join(SCENARIOS) + " (ratios need lt->lt)",
     )  # fmt: skip
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    parser.add_argument("--profile", choices=["pyinstrument", "py-spy", "py-spy-gil"])
+    parser.add_argument("--profile", choices=["pyinstrument", "py-spy", "py-spy-gil", "perf"])
     parser.add_argument(
         "--loop", choices=["asyncio", "uvloop"], default="asyncio",
         help="event loop of the servent processes (uvloop: the 'fast' extra)",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="per transfer, seconds")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--baseline-src", type=Path,
+        help="a servent source folder (e.g. an older checkout's src): scenario "
+        f"{BASELINE_SCENARIO} runs the leecher from it, to compare code in the same run",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work folder and profiles")
     args = parser.parse_args()
     if args.dir is None:

@@ -172,6 +172,17 @@ class MseError(ProtocolError):
     """The encryption handshake (MSE/PE) failed: bad sync, policy mismatch, unknown torrent."""
 
 
+class SealedWireError(MseError):
+    """The sealed wire of a network torrent failed: wrong key, not a member, bad frame.
+
+    An :class:`MseError` so every dial path that gives up on a failed encryption
+    handshake gives up on this one the same way."""
+
+
+class SealedWireRefused(SealedWireError):
+    """The peer holds no current key of a network torrent we hold, or is not a member."""
+
+
 class LsdError(DecodeError):
     """A local service discovery (BEP 14) announce is malformed."""
 

@@ -342,6 +342,11 @@ def test_messaging_routes(daemon: Daemon) -> None:
     call(daemon, "DELETE", f"/api/blocked/{other}", "/api/blocked/{node_id}")
     network = call(daemon, "GET", "/api/messaging", "/api/messaging")
     assert network["outbox"] == 1 and network["neighbours"] == []  # type: ignore[index]
+    assert network["channels"] == ["", "c"]  # type: ignore[index]  # broadcasting follows
+    follow = call(daemon, "POST", "/api/channels", "/api/channels", body={"channel": "d"})
+    assert follow == ["", "c", "d"]
+    assert call(daemon, "GET", "/api/channels", "/api/channels") == ["", "c", "d"]
+    assert call(daemon, "DELETE", "/api/channels?channel=c", "/api/channels") == ["", "d"]
 
 
 def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
@@ -349,9 +354,9 @@ def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
 
     folder = _folder(tmp_path, "synced")
     keys: Any = call(daemon, "POST", "/api/sync", "/api/sync", body={"path": str(folder)})
-    assert keys["encrypted_key"] is None
+    assert parse_share_key(keys["encrypted_key"]).kind is KeyKind.ENCRYPTED
     assert parse_share_key(keys["read_only_key"]).kind is KeyKind.READ_ONLY
-    other = format_share_key(KeyKind.READ_ONLY, os.urandom(32))
+    other = format_share_key(KeyKind.READ_ONLY, os.urandom(64))
     joined: Any = call(
         daemon,
         "POST",
@@ -364,6 +369,24 @@ def test_synced_share_routes(daemon: Daemon, tmp_path: Path) -> None:
     assert {s["id"]: s["role"] for s in listed} == {keys["id"]: "owner", joined["id"]: "read_only"}
     status, body = daemon.call("POST", "/api/sync/join", {"key": "sro-typo", "path": "/x"})
     assert status == 400 and "share key" in body["error"]
+    # A password locks the keys printed; joining needs the same password.
+    locked: Any = daemon.ok(
+        "POST", "/api/sync", {"path": str(_folder(tmp_path, "locked")), "password": "sesame"}
+    )
+    assert [locked[k][:4] for k in ("read_write_key", "read_only_key", "encrypted_key")] == [
+        "prw-", "pro-", "pen-",
+    ]  # fmt: skip
+    daemon.ok("DELETE", f"/api/sync/{locked['id']}")  # one node holds a share once
+    for password, error in ((None, "locked with a password"), ("sesam", "wrong password")):
+        body = {"key": locked["read_only_key"], "path": str(tmp_path / "j2")}
+        status, answer = daemon.call("POST", "/api/sync/join", {**body, "password": password})
+        assert status == 400 and error in answer["error"], answer
+    opened = daemon.ok(
+        "POST", "/api/sync/join",
+        {"key": locked["encrypted_key"], "path": str(tmp_path / "j2"), "password": "sesame"},
+    )  # fmt: skip
+    assert (opened["id"], opened["role"]) == (locked["id"], "encrypted")
+    daemon.ok("DELETE", f"/api/sync/{opened['id']}")
     for share in (keys, joined):
         call(daemon, "DELETE", f"/api/sync/{share['id']}", "/api/sync/{id}")
     assert daemon.ok("GET", "/api/sync") == []

@@ -5,36 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import socket
 from pathlib import Path
 
+from loopback_dht import LOOPBACK, start_loopback_dht
+
 from servent.codec.compact import Address
 from servent.net.dht_driver import DhtDriver, load_state
-from servent.proto.dht import DhtConfig, ItemFound, NodesFound, PeersFound, PingDone, PutDone
-
-#: Loopback puts every node on one IP: turn off the per-IP defences.
-LOOPBACK = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0)
-
-
-async def _network(count: int, seed: int) -> list[DhtDriver]:
-    drivers = [
-        DhtDriver(host="127.0.0.1", config=LOOPBACK, rng=random.Random(seed + i))
-        for i in range(count)
-    ]
-    for driver in drivers:
-        await driver.start()
-    first = drivers[0].address
-    async with asyncio.timeout(20):
-        for driver in drivers[1:]:
-            await driver.bootstrap([first])
-        for driver in drivers:
-            await driver.bootstrap([])
-    return drivers
+from servent.proto.dht import ItemFound, NodesFound, PeersFound, PingDone, PutDone
 
 
 async def test_drivers_on_loopback_announce_and_find_peers() -> None:
-    drivers = await _network(6, seed=100)
+    drivers = await start_loopback_dht(6, seed=100, deadline=20)
     try:
         info_hash = bytes(range(20))
         async with asyncio.timeout(20):
@@ -50,7 +32,7 @@ async def test_drivers_on_loopback_announce_and_find_peers() -> None:
 
 
 async def test_immutable_item_put_by_one_driver_is_read_by_another() -> None:
-    drivers = await _network(5, seed=200)
+    drivers = await start_loopback_dht(5, seed=200, deadline=20)
     try:
         async with asyncio.timeout(20):
             put = await drivers[0].put_immutable(b"hello dht")
@@ -63,7 +45,7 @@ async def test_immutable_item_put_by_one_driver_is_read_by_another() -> None:
 
 
 async def test_routing_table_survives_restart_with_same_id(tmp_path: Path) -> None:
-    drivers = await _network(5, seed=300)
+    drivers = await start_loopback_dht(5, seed=300, deadline=20)
     state = tmp_path / "dht" / "state.json"
     try:
         node = DhtDriver(host="127.0.0.1", config=LOOPBACK, state_path=state)
@@ -176,7 +158,7 @@ async def test_burst_of_queries_from_one_socket_is_answered() -> None:
 
 
 async def test_get_peers_hands_out_peers_before_the_lookup_ends() -> None:
-    drivers = await _network(6, seed=300)
+    drivers = await start_loopback_dht(6, seed=300, deadline=20)
     try:
         info_hash = bytes(range(1, 21))
         async with asyncio.timeout(20):
@@ -197,7 +179,7 @@ async def test_get_peers_hands_out_peers_before_the_lookup_ends() -> None:
 
 async def test_announce_hands_out_the_peers_it_meets_before_it_ends() -> None:
     """Torrent discovery announces rather than only looking up: its peers come early too."""
-    drivers = await _network(6, seed=301)
+    drivers = await start_loopback_dht(6, seed=301, deadline=20)
     try:
         info_hash = bytes(range(2, 22))
         async with asyncio.timeout(20):

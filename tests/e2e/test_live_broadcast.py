@@ -13,19 +13,16 @@ kept or passed on).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
+from polling import wait_for
 from servent.proto.live import LivePiece
 from servent.testing.live_nodes import LiveNode
 from servent.testing.live_scenario import LiveRunConfig, run_live
 
 pytestmark = pytest.mark.e2e
-
-DEADLINE = 30.0
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -57,14 +54,6 @@ async def test_twenty_viewers_get_every_piece_within_ten_seconds(tmp_path: Path)
     assert result.late_edge_at_join <= result.late_first_index <= result.late_edge_at_join + 10
     late = next(v for v in result.viewers if v.name == "late")
     assert late.first_offset is not None and late.first_offset > 0
-
-
-async def wait_for(condition: object, what: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
 
 
 async def test_a_tampered_piece_is_refused_and_its_sender_dropped() -> None:

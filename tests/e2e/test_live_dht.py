@@ -8,34 +8,17 @@ the broadcast's topic, SHA-1("servent-live:" || key); a viewer given only
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 
-from servent.net.dht_driver import DhtDriver
-from servent.proto.dht import DhtConfig
+from loopback_dht import start_loopback_dht
+
 from servent.testing.live_nodes import LiveNode
 
-LOOPBACK = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0)
 DEADLINE = 30.0
 
 
-async def _network(count: int, seed: int) -> list[DhtDriver]:
-    drivers = [
-        DhtDriver(host="127.0.0.1", config=LOOPBACK, rng=random.Random(seed + i))
-        for i in range(count)
-    ]
-    for driver in drivers:
-        await driver.start()
-    async with asyncio.timeout(DEADLINE):
-        for driver in drivers[1:]:
-            await driver.bootstrap([drivers[0].address])
-        for driver in drivers:
-            await driver.bootstrap([])
-    return drivers
-
-
 async def test_a_key_without_address_is_found_through_the_dht() -> None:
-    drivers = await _network(6, seed=1900)
+    drivers = await start_loopback_dht(6, seed=1900)
     try:
         async with LiveNode(dht=drivers[1]) as broadcaster, LiveNode(dht=drivers[4]) as viewer:
             session = broadcaster.live.broadcast("dht")

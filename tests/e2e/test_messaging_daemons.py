@@ -7,22 +7,24 @@ and read with the real CLI (``servent send/broadcast/messages/contacts``).
 
 from __future__ import annotations
 
+import functools
 import json
 import select
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 from servent.codec.node_id import NodeIdError, parse_node_id
 
 WAIT = 90.0
+_poll = functools.partial(poll, within=WAIT)
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
 MESSAGE_KEYS = {"from", "name", "to", "channel", "text", "time", "id", "verified"}
 
@@ -43,15 +45,6 @@ def _ok(daemon: Daemon, *args: str) -> str:
     result = _cli(daemon, *args)
     assert result.returncode == 0, (args, result.stdout, result.stderr)
     return result.stdout
-
-
-def _poll(check: Callable[[], Any], what: str, within: float = WAIT) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)  # polling another process's API
-    raise AssertionError(f"not within {within} s: {what}")
 
 
 class Network:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from network_nodes import loopback_node
+from polling import wait_for as _until
 from servent.codec.node_id import NodeIdError, format_node_id
-from servent.node.config import load_config
 from servent.node.events import MessageDelivered, MessageReceived
 from servent.node.messaging import MessagingError, RateLimitedError
 from servent.node.node import Node
@@ -24,30 +24,8 @@ from servent.node.node import Node
 DEADLINE = 30.0
 
 
-def _config(tmp_path: Path, name: str) -> object:
-    return load_config(
-        None,
-        {
-            "data_dir": str(tmp_path / name),
-            "lsd_enabled": False,
-            "dht_enabled": False,
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-            "name": name.upper(),
-        },
-    )
-
-
 def _node(tmp_path: Path, name: str) -> Node:
-    config = _config(tmp_path, name)
-    return Node(config)  # type: ignore[arg-type]
-
-
-async def _until(condition: Callable[[], bool], what: str, within: float = DEADLINE) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {within} s: {what}"
-        await asyncio.sleep(0.02)  # the nodes run in tasks of this loop
+    return loopback_node(tmp_path / name, name=name.upper())
 
 
 async def _link(a: Node, b: Node) -> None:
@@ -132,6 +110,14 @@ async def test_a_broadcast_crosses_a_chain_of_nodes_signed_and_once(tmp_path: Pa
             await _link(right, left)
         for node in nodes:
             await _until(lambda n=node: len(n.messenger.broadcasts.neighbours) >= 1, "neighbours")
+        for node in nodes[1:]:  # a node keeps and relays only the channels it follows
+            await node.messenger.follow("topic")
+        for left, right in itertools.pairwise(nodes):
+            await _until(
+                lambda a=left, b=right: b.identity.public_key
+                in a.messenger.broadcasts.router.subscribers(b"topic"),
+                "subscription heard",
+            )
         sent = await nodes[3].messenger.broadcast("to everyone", channel="")
         on_topic = await nodes[0].messenger.broadcast("news", channel="topic")
         for node in nodes[:3]:
@@ -162,7 +148,7 @@ async def test_clear_errors_for_bad_ids_sizes_and_rates(tmp_path: Path) -> None:
         messenger = a.messenger
         with pytest.raises(NodeIdError, match="55 characters"):
             await messenger.send("abc", "hi")
-        other = format_node_id(bytes(32))
+        other = format_node_id(bytes(range(32)))
         with pytest.raises(MessagingError, match="at most 65536"):
             await messenger.send(other, "x" * 65_537)
         with pytest.raises(MessagingError, match="itself"):

@@ -10,21 +10,24 @@ while the others still can.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 
 pytestmark = pytest.mark.e2e
 
 WAIT = 90.0
+_poll = functools.partial(poll, within=WAIT)
 #: How long an outsider keeps trying while its attempts are watched for any byte.
 OUTSIDER_WINDOW = 8.0
 
@@ -40,15 +43,6 @@ def _json(daemon: Daemon, *args: str) -> Any:
     result = _cli(daemon, *args, "--json")
     assert result.returncode == 0, (args, result.stdout, result.stderr)
     return json.loads(result.stdout)
-
-
-def _poll(check: Callable[[], Any], what: str, within: float = WAIT) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)  # polling another process's API
-    raise AssertionError(f"not within {within} s: {what}")
 
 
 def _address(daemon: Daemon) -> str:

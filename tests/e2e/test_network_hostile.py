@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
-from network_nodes import address, running_node
+from network_nodes import address, running_nodes
 from servent.errors import NetworkError
 from servent.node.network_wire import ask
 from servent.node.node import Node
@@ -41,10 +40,7 @@ async def raw_request(node: Node, target: Node, data: bytes) -> tuple[bytes | No
 async def test_malformed_frames_reset_the_stream_and_members_are_still_served(
     tmp_path: Path,
 ) -> None:
-    async with AsyncExitStack() as stack:
-        admin, bob = [
-            await stack.enter_async_context(running_node(tmp_path, n)) for n in ("admin", "bob")
-        ]
+    async with running_nodes(tmp_path, "admin", "bob") as (admin, bob):
         admin.networks.create("club")
         await bob.networks.join(admin.networks.invite("club")["invite"])
         ident = admin.networks.by_name("club").network_id
@@ -61,11 +57,7 @@ async def test_malformed_frames_reset_the_stream_and_members_are_still_served(
 async def test_forged_invitations_and_a_revoked_member_coming_back_are_refused(
     tmp_path: Path,
 ) -> None:
-    async with AsyncExitStack() as stack:
-        admin, bob, eve = [
-            await stack.enter_async_context(running_node(tmp_path, n))
-            for n in ("admin", "bob", "eve")
-        ]
+    async with running_nodes(tmp_path, "admin", "bob", "eve") as (admin, bob, eve):
         admin.networks.create("club")
         token = admin.networks.invite("club", uses=5)["invite"]
         real = parse_invitation(token)
@@ -99,11 +91,7 @@ async def test_forged_invitations_and_a_revoked_member_coming_back_are_refused(
 
 
 async def test_a_plain_member_cannot_admit_anyone(tmp_path: Path) -> None:
-    async with AsyncExitStack() as stack:
-        admin, bob, eve = [
-            await stack.enter_async_context(running_node(tmp_path, n))
-            for n in ("admin", "bob", "eve")
-        ]
+    async with running_nodes(tmp_path, "admin", "bob", "eve") as (admin, bob, eve):
         admin.networks.create("club")
         real = parse_invitation(admin.networks.invite("club")["invite"])
         await bob.networks.join(real.text())
@@ -121,11 +109,7 @@ async def test_a_plain_member_cannot_admit_anyone(tmp_path: Path) -> None:
 async def test_a_second_network_of_the_same_name_is_refused_before_a_use_is_counted(
     tmp_path: Path,
 ) -> None:
-    async with AsyncExitStack() as stack:
-        admin, other, bob = [
-            await stack.enter_async_context(running_node(tmp_path, n))
-            for n in ("admin", "other", "bob")
-        ]
+    async with running_nodes(tmp_path, "admin", "other", "bob") as (admin, other, bob):
         admin.networks.create("club")
         other.networks.create("club")
         await bob.networks.join(admin.networks.invite("club")["invite"])

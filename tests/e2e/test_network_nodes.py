@@ -21,6 +21,7 @@ from network_nodes import (
     has_epoch,
     not_allowed,
     running_node,
+    running_nodes,
     wait_for,
 )
 from servent.errors import NetworkError
@@ -41,11 +42,8 @@ pytestmark = pytest.mark.e2e
 async def test_members_share_search_fetch_outsiders_and_the_revoked_get_nothing(
     tmp_path: Path,
 ) -> None:
-    async with AsyncExitStack() as stack:
-        admin, bob, carol, dave = [
-            await stack.enter_async_context(running_node(tmp_path, n))
-            for n in ("admin", "bob", "carol", "dave")
-        ]
+    names = ("admin", "bob", "carol", "dave")
+    async with running_nodes(tmp_path, *names) as (admin, bob, carol, dave):
         created = admin.networks.create("friends")
         assert created["admin"] and created["epoch"] == 1
         for member in (bob, carol):
@@ -112,10 +110,7 @@ def _past(token: str) -> bool:
 
 
 async def test_forged_rosters_and_proofs_from_a_member_change_nothing(tmp_path: Path) -> None:
-    async with AsyncExitStack() as stack:
-        admin, bob = [
-            await stack.enter_async_context(running_node(tmp_path, n)) for n in ("admin", "bob")
-        ]
+    async with running_nodes(tmp_path, "admin", "bob") as (admin, bob):
         admin.networks.create("club")
         await bob.networks.join(admin.networks.invite("club")["invite"])
         held = admin.networks.by_name("club")

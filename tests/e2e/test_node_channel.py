@@ -9,6 +9,7 @@ BitTorrent peers (plain and MSE) still download from the same port.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import time
@@ -20,6 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from interop.reference_clients import LOOPBACK, create_torrent_with_libtorrent, write_payload
+from polling import wait_for as poll_until
 from servent.codec.metainfo import parse_torrent
 from servent.net.channel_host import ChannelHost
 from servent.net.encrypted_transport import handshake_outcomes
@@ -39,6 +41,7 @@ from servent.proto.channel import (
 pytestmark = pytest.mark.e2e
 
 DEADLINE = 20.0
+wait_for = functools.partial(poll_until, within=DEADLINE, every=0.01)
 ECHO = "servent/echo/1"
 
 
@@ -61,15 +64,6 @@ async def node(
             yield engine, host
         finally:
             await host.close()
-
-
-async def wait_for(condition: object, what: str) -> None:
-    """Poll ``condition()`` under a bounded deadline (a loop state, not a sleep as sync)."""
-    assert callable(condition)
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
 
 
 async def test_echo_over_a_channel_both_ways_with_ids_checked() -> None:

@@ -3,51 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from loopback_dht import start_loopback_dht
 
+from polling import wait_for
 from servent.codec.compact import Address
 from servent.codec.node_record import RECORD_SALT
-from servent.net.dht_driver import DhtDriver
 from servent.net.node_record import AddressPublisher, find_node_record
-from servent.proto.dht import DhtConfig
 
-LOOPBACK = DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0, query_timeout=1.0)
 DEADLINE = 30.0
-
-
-async def _network(count: int, seed: int) -> list[DhtDriver]:
-    drivers = [
-        DhtDriver(host="127.0.0.1", config=LOOPBACK, rng=random.Random(seed + i))
-        for i in range(count)
-    ]
-    for driver in drivers:
-        await driver.start()
-    async with asyncio.timeout(DEADLINE):
-        for driver in drivers[1:]:
-            await driver.bootstrap([drivers[0].address])
-        for driver in drivers:
-            await driver.bootstrap([])
-    return drivers
 
 
 def _public(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-async def _until(condition: object, what: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.02)  # the publisher runs in its own task
-
-
 async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
-    drivers = await _network(6, seed=1400)
+    drivers = await start_loopback_dht(6, seed=1400)
     identity = Ed25519PrivateKey.generate()
     addresses: list[Address] = [("127.0.0.1", 40001)]
     publisher = AddressPublisher(
@@ -55,7 +30,7 @@ async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
     )
     task = asyncio.get_running_loop().create_task(publisher.run())
     try:
-        await _until(lambda: publisher.publications >= 1, "first publication")
+        await wait_for(lambda: publisher.publications >= 1, "first publication")
         async with asyncio.timeout(DEADLINE):
             found = await find_node_record(drivers[4], _public(identity))
         assert found is not None and found.addresses == (("127.0.0.1", 40001),)
@@ -63,7 +38,7 @@ async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
 
         addresses[:] = [("127.0.0.2", 40002), ("::1", 40002)]  # the node moved
         publisher.addresses_changed()
-        await _until(lambda: publisher.publications >= 2, "publication after the move")
+        await wait_for(lambda: publisher.publications >= 2, "publication after the move")
         async with asyncio.timeout(DEADLINE):
             moved = await find_node_record(drivers[5], _public(identity))
         assert moved is not None and moved.addresses == (("127.0.0.2", 40002), ("::1", 40002))
@@ -75,7 +50,7 @@ async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
 
 
 async def test_unknown_ids_and_garbage_records_give_none() -> None:
-    drivers = await _network(5, seed=1500)
+    drivers = await start_loopback_dht(5, seed=1500)
     try:
         nobody = _public(Ed25519PrivateKey.generate())
         vandal = Ed25519PrivateKey.generate()
@@ -98,7 +73,7 @@ async def test_a_node_is_found_by_its_id_and_reached_over_a_channel(tmp_path: ob
     from servent.node.node import Node
 
     assert isinstance(tmp_path, Path)
-    drivers = await _network(4, seed=1600)
+    drivers = await start_loopback_dht(4, seed=1600)
     bootstrap = [f"127.0.0.1:{drivers[0].address[1]}"]
 
     def config(name: str) -> dict[str, object]:
@@ -124,8 +99,8 @@ async def test_a_node_is_found_by_its_id_and_reached_over_a_channel(tmp_path: ob
             node_a.channels.protocols.register("servent/echo/1", echo)
             publisher = node_a._publisher
             assert publisher is not None
-            await _until(lambda: publisher.publications >= 1, "A published its record")
-            await _until(lambda: node_b.status().dht_nodes >= 3, "B joined the DHT")
+            await wait_for(lambda: publisher.publications >= 1, "A published its record")
+            await wait_for(lambda: node_b.status().dht_nodes >= 3, "B joined the DHT")
             async with asyncio.timeout(DEADLINE):
                 record = await node_b.locate(node_a.identity.node_id)
             assert record is not None and record.name == "A"

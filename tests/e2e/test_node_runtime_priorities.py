@@ -8,45 +8,20 @@ changes land mid-download.
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable
 from pathlib import Path
 
+from network_nodes import loopback_node
+from polling import wait_for as _until
 from servent.net.torrent_session import TorrentSession
-from servent.node.config import load_config
 from servent.node.node import Node
 from servent.storage.torrent_creator import create_torrent
-
-WAIT = 30.0
-
-
-def _node(root: Path, name: str) -> Node:
-    values: dict[str, object] = {
-        "data_dir": str(root / name),
-        "dht_enabled": False,
-        "lsd_enabled": False,
-        "listen_host": "127.0.0.1",
-        "listen_port": 0,
-    }
-    return Node(load_config(None, values))
 
 
 def _session(node: Node, torrent_id: str) -> TorrentSession:
     session = node._running(torrent_id).session
     assert session is not None
     return session
-
-
-async def _until(check: Callable[[], bool], what: str, within: float = WAIT) -> None:
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                if check():
-                    return
-                await asyncio.sleep(0.02)  # polling the API: there is no event for each block
-    except TimeoutError:
-        raise AssertionError(f"not within {within} s: {what}") from None
 
 
 def _file_pieces(session: TorrentSession, name: str) -> range:
@@ -67,7 +42,10 @@ async def test_priorities_change_mid_download_without_dropping_the_connection(
     (folder / "big.bin").write_bytes(os.urandom(2 * 1024 * 1024))
     (folder / "small.bin").write_bytes(os.urandom(1024 * 1024))
     metainfo = create_torrent(folder)
-    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "leecher") as leecher:
+    async with (
+        loopback_node(tmp_path / "seeder") as seeder,
+        loopback_node(tmp_path / "leecher") as leecher,
+    ):
         shared = await seeder.share(folder)
         await seeder.set_limits(shared.id, upload_rate_limit=600_000)  # about 5 s in all
         address = seeder.status().listen_address

@@ -9,19 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from servent.node.config import load_config
+from network_nodes import loopback_node
 from servent.node.node import Node
-
-
-def _node(root: Path, name: str) -> Node:
-    values: dict[str, object] = {
-        "data_dir": str(root / name),
-        "dht_enabled": False,
-        "lsd_enabled": False,
-        "listen_host": "127.0.0.1",
-        "listen_port": 0,
-    }
-    return Node(load_config(None, values))
 
 
 def _storage_counters(node: Node, torrent_id: str) -> dict[str, int]:
@@ -35,13 +24,13 @@ async def test_shared_folder_seeds_without_hashing_it_again(tmp_path: Path) -> N
     (folder / "2026").mkdir(parents=True)
     (folder / "2026" / "a.jpg").write_bytes(os.urandom(3 * 1024 * 1024))
     (folder / "b.raw").write_bytes(os.urandom(2 * 1024 * 1024 + 123))
-    async with _node(tmp_path, "node") as node:
+    async with loopback_node(tmp_path / "node") as node:
         shared = await node.share(folder)
         status = node.torrent(shared.id)
         assert (status.state, status.progress) == ("seeding", 1.0)
         assert _storage_counters(node, shared.id)["pieces_checked_from_disk"] == 0
     # Restarted, the node trusts its own resume data too (nothing re-hashed).
-    async with _node(tmp_path, "node") as node:
+    async with loopback_node(tmp_path / "node") as node:
         assert node.torrent(shared.id).state == "seeding"
         assert _storage_counters(node, shared.id)["pieces_checked_from_disk"] == 0
 
@@ -56,7 +45,7 @@ async def test_torrent_added_paused_creates_no_files(tmp_path: Path) -> None:
     (folder / "two.bin").write_bytes(os.urandom(300_000))
     metainfo = create_torrent(folder)
     save = tmp_path / "save"
-    async with _node(tmp_path, "node") as node:
+    async with loopback_node(tmp_path / "node") as node:
         torrent_id = await node.add(metainfo.magnet(), save_path=save)
         await node.pause(torrent_id)
         await node.add(metainfo.to_bytes())  # the metadata arrives while it is paused
@@ -66,7 +55,7 @@ async def test_torrent_added_paused_creates_no_files(tmp_path: Path) -> None:
         assert (status.state, status.progress, status.have_bytes) == ("paused", 0.0, 0)
         assert [f.progress for f in node.files(torrent_id)] == [0.0, 0.0]
         assert 0 < node._running(torrent_id).figures().wanted_bytes < metainfo.total_length
-    async with _node(tmp_path, "node") as node:  # restarted paused: still nothing on disk
+    async with loopback_node(tmp_path / "node") as node:  # restarted paused: still nothing on disk
         assert node.torrent(torrent_id).state == "paused"
     assert not save.exists() or not any(save.iterdir())
 
@@ -76,10 +65,10 @@ async def test_paused_seed_shows_its_progress_from_resume_data(tmp_path: Path) -
     folder.mkdir()
     (folder / "a.txt").write_bytes(os.urandom(400_000))
     (folder / "b.txt").write_bytes(os.urandom(200_000))
-    async with _node(tmp_path, "node") as node:
+    async with loopback_node(tmp_path / "node") as node:
         shared = await node.share(folder)
         await node.pause(shared.id)
-    async with _node(tmp_path, "node") as node:
+    async with loopback_node(tmp_path / "node") as node:
         status = node.torrent(shared.id)
         assert (status.state, status.progress) == ("paused", 1.0)
         assert status.have_bytes == status.size

@@ -9,26 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
-from servent.node.config import load_config
-from servent.node.node import Node
+from network_nodes import loopback_node
+from polling import wait_for as _until
 from servent.storage.torrent_creator import create_torrent
 
 WAIT = 30.0
-
-
-def _node(root: Path, name: str, **extra: object) -> Node:
-    values: dict[str, object] = {
-        "data_dir": str(root / name),
-        "dht_enabled": False,
-        "lsd_enabled": False,
-        "listen_host": "127.0.0.1",
-        "listen_port": 0,
-    }
-    values.update(extra)
-    return Node(load_config(None, values))
 
 
 def _folder(root: Path) -> Path:
@@ -39,23 +26,14 @@ def _folder(root: Path) -> Path:
     return folder
 
 
-async def _until(check: Callable[[], bool], what: str, within: float = WAIT) -> None:
-    """Poll a condition on the node API with a bounded deadline."""
-    try:
-        async with asyncio.timeout(within):
-            while True:
-                if check():
-                    return
-                await asyncio.sleep(0.05)  # polling the API: there is no event for each byte
-    except TimeoutError:
-        raise AssertionError(f"not within {within} s: {what}") from None
-
-
 async def test_a_node_downloads_a_shared_folder_and_shows_progress_and_peers(
     tmp_path: Path,
 ) -> None:
     folder = _folder(tmp_path)
-    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "leecher") as leecher:
+    async with (
+        loopback_node(tmp_path / "seeder") as seeder,
+        loopback_node(tmp_path / "leecher") as leecher,
+    ):
         shared = await seeder.share(folder)
         assert seeder.torrent(shared.id).state == "seeding"
         await seeder.set_limits(shared.id, upload_rate_limit=1_000_000)  # about 1.5 s
@@ -101,7 +79,10 @@ async def test_skipped_file_is_not_downloaded_until_its_priority_is_raised(
 ) -> None:
     folder = _folder(tmp_path)
     metainfo = create_torrent(folder)
-    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "leecher") as leecher:
+    async with (
+        loopback_node(tmp_path / "seeder") as seeder,
+        loopback_node(tmp_path / "leecher") as leecher,
+    ):
         shared = await seeder.share(folder)
         address = seeder.status().listen_address
         assert address is not None
@@ -129,7 +110,7 @@ async def test_skipped_file_is_not_downloaded_until_its_priority_is_raised(
 
 async def test_runtime_limits_reach_the_running_torrent(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
-    async with _node(tmp_path, "seeder") as seeder:
+    async with loopback_node(tmp_path / "seeder") as seeder:
         shared = await seeder.share(folder)
         await seeder.set_limits(shared.id, upload_rate_limit=50_000)
         await seeder.set_limits(
@@ -146,7 +127,10 @@ async def test_runtime_limits_reach_the_running_torrent(tmp_path: Path) -> None:
 
 async def test_magnet_alone_fetches_metadata_then_downloads(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
-    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "leecher") as leecher:
+    async with (
+        loopback_node(tmp_path / "seeder") as seeder,
+        loopback_node(tmp_path / "leecher") as leecher,
+    ):
         shared = await seeder.share(folder)
         address = seeder.status().listen_address
         assert address is not None
@@ -164,7 +148,7 @@ async def test_magnet_alone_fetches_metadata_then_downloads(tmp_path: Path) -> N
         assert (status.name, status.progress, status.state) == ("album", 1.0, "seeding")
         save = Path(status.save_path) / "album"
         assert (save / "big.bin").read_bytes() == (folder / "big.bin").read_bytes()
-    async with _node(tmp_path, "leecher") as again:  # the metadata was stored
+    async with loopback_node(tmp_path / "leecher") as again:  # the metadata was stored
         assert again.torrent(torrent_id).size == shared_size(folder)
 
 
@@ -175,8 +159,8 @@ def shared_size(folder: Path) -> int:
 async def test_node_requiring_encryption_downloads_from_a_default_node(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     async with (
-        _node(tmp_path, "seeder") as seeder,
-        _node(tmp_path, "leecher", encryption="required") as leecher,
+        loopback_node(tmp_path / "seeder") as seeder,
+        loopback_node(tmp_path / "leecher", encryption="required") as leecher,
     ):
         shared = await seeder.share(folder)
         address = seeder.status().listen_address
@@ -190,7 +174,7 @@ async def test_node_requiring_encryption_downloads_from_a_default_node(tmp_path:
 async def test_max_peers_per_ip_setting_reaches_the_torrent(tmp_path: Path) -> None:
     """The per-address cap (against one host filling a seeder) comes from the node config."""
     folder = _folder(tmp_path)
-    async with _node(tmp_path, "seeder", max_peers_per_ip=5) as seeder:
+    async with loopback_node(tmp_path / "seeder", max_peers_per_ip=5) as seeder:
         shared = await seeder.share(folder)
         await seeder.set_limits(max_peers_per_torrent=7)  # other limits keep it
         session = seeder._running(shared.id).session

@@ -9,25 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from servent.node.config import load_config
+from network_nodes import loopback_node
 from servent.node.node import Node
 from servent.storage.torrent_creator import create_torrent
 
 WAIT = 30.0
-
-
-def _node(root: Path, name: str, **extra: object) -> Node:
-    values: dict[str, object] = {
-        "data_dir": str(root / name),
-        "dht_enabled": True,
-        "dht_bootstrap": [],
-        "dht_restrict_ips": False,
-        "lsd_enabled": False,
-        "listen_host": "127.0.0.1",
-        "listen_port": 0,
-    }
-    values.update(extra)
-    return Node(load_config(None, values))
+DHT = {"dht_enabled": True, "dht_bootstrap": [], "dht_restrict_ips": False}
 
 
 async def _until(check: Callable[[], bool]) -> None:
@@ -48,8 +35,8 @@ async def test_nodes_share_the_dht_port_with_utp_and_download_over_it(tmp_path: 
     folder.mkdir()
     (folder / "data.bin").write_bytes(hashlib.sha256(b"u").digest() * 60_000)
     async with (
-        _node(tmp_path, "seeder") as seeder,
-        _node(tmp_path, "leecher", utp_preference="prefer-utp") as leecher,
+        loopback_node(tmp_path / "seeder", **DHT) as seeder,
+        loopback_node(tmp_path / "leecher", **DHT, utp_preference="prefer-utp") as leecher,
     ):
         engine = _swarm(seeder)
         assert engine.utp is not None and engine.dht is not None
@@ -73,7 +60,7 @@ async def test_nodes_share_the_dht_port_with_utp_and_download_over_it(tmp_path: 
 
 
 async def test_utp_disabled_leaves_the_dht_its_own_socket(tmp_path: Path) -> None:
-    async with _node(tmp_path, "plain", utp_enabled=False) as node:
+    async with loopback_node(tmp_path / "plain", **DHT, utp_enabled=False) as node:
         engine = _swarm(node)
         assert engine.utp is None
         assert engine.dialer.order() == ["tcp"]

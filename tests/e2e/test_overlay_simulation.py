@@ -1,4 +1,5 @@
-"""The overlay simulator at CI size: broadcasts and direct messages under 30 % churn."""
+"""The overlay simulator at CI size: broadcasts and direct messages under 30 % churn, over
+a mesh each node builds itself (the production neighbour book)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ def test_broadcasts_and_direct_messages_survive_churn() -> None:
     assert median(report.broadcast_latencies) < 1.0
     assert median(report.direct_latencies) < 3.0
     # Overhead stays bounded: a few hundred frames per node over the whole run.
-    assert (report.gossip_frames + report.direct_frames) / report.nodes < 400
+    assert (report.gossip_frames + report.direct_frames + report.mesh_frames) / report.nodes < 400
+    # Neighbours were found by each node's own neighbour book (the DHT rendezvous and
+    # peer exchange, no global view) and kept between degree_low and degree_high.
+    assert report.rendezvous_lookups >= report.nodes + report.churned
+    assert 4.0 <= report.neighbours_mean <= 12.0
 
 
 def test_a_node_away_gets_its_direct_messages_when_it_returns() -> None:

@@ -9,31 +9,21 @@ byte for byte. A node finds another by its display name.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 
 WAIT = 60.0
+_until = functools.partial(poll, within=WAIT, every=0.1)
 SIZE = 3 * 1024 * 1024
-
-
-def _until(check: Callable[[], Any], what: str, within: float = WAIT) -> Any:
-    deadline = time.monotonic() + within
-    value: Any = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)  # polling another process's API
-    raise AssertionError(f"not within {within} s: {what}; last: {value}")
 
 
 def _cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:

@@ -6,27 +6,16 @@ find it with get_peers, register, and a share of one leaf is found by another.
 
 from __future__ import annotations
 
+import functools
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 
 WAIT = 90.0
+_until = functools.partial(poll, within=WAIT)
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
-
-
-def _until(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    value: Any = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)  # polling another process's API
-    raise AssertionError(f"not within {WAIT} s: {what}; last: {value}")
 
 
 def test_leaves_find_the_supernode_in_the_dht_and_search_works(tmp_path: Path) -> None:

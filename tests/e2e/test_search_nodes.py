@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from network_nodes import loopback_node
+from polling import wait_for
 from servent.codec.compact import encode_peer
 from servent.net.node_channel import NodeStream
 from servent.net.search_driver import PROTOCOL
-from servent.node.config import load_config
 from servent.node.node import Node
 from servent.node.search_service import SearchService
 from servent.proto.channel import CloseCode
@@ -39,18 +38,8 @@ pytestmark = pytest.mark.e2e
 DEADLINE = 30.0
 
 
-@asynccontextmanager
-async def running_node(root: Path, name: str, **values: object) -> AsyncIterator[Node]:
-    settings: dict[str, object] = {
-        "data_dir": str(root / name), "dht_enabled": False, "lsd_enabled": False,
-        "listen_host": "127.0.0.1", "listen_port": 0, **values,
-    }  # fmt: skip
-    node = Node(load_config(None, settings))
-    await node.start()
-    try:
-        yield node
-    finally:
-        await node.close()
+def running_node(root: Path, name: str, **values: object) -> Node:
+    return loopback_node(root / name, **values)
 
 
 def service(node: Node) -> SearchService:
@@ -62,13 +51,6 @@ def bootstrap(node: Node) -> str:
     address = node.peer_address()
     assert address is not None
     return f"{address[0]}:{address[1]}"
-
-
-async def wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.02)  # a bounded poll of in-process state
 
 
 async def request(node: Node, target: Node, message: bytes) -> tuple[list[bytes], NodeStream]:

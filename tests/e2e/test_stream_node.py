@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from servent.node.config import load_config
+from network_nodes import loopback_node
 from servent.node.node import Node
 from servent.node.status import FileStatus
 from servent.node.streaming import StreamError
@@ -26,17 +26,6 @@ RATE = 1_500_000  # bytes/s from the seeder: the whole file takes about 5.6 s
 WAIT = 60.0
 
 
-def _node(root: Path, name: str) -> Node:
-    values: dict[str, object] = {
-        "data_dir": str(root / name),
-        "dht_enabled": False,
-        "lsd_enabled": False,
-        "listen_host": "127.0.0.1",
-        "listen_port": 0,
-    }
-    return Node(load_config(None, values))
-
-
 async def test_a_stream_reads_ahead_of_the_download_and_every_byte_matches(
     tmp_path: Path,
 ) -> None:
@@ -45,7 +34,10 @@ async def test_a_stream_reads_ahead_of_the_download_and_every_byte_matches(
     original = os.urandom(SIZE)
     (folder / "movie.mp4").write_bytes(original)
     (folder / "notes.txt").write_bytes(b"not media " * 1000)
-    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "viewer") as viewer:
+    async with (
+        loopback_node(tmp_path / "seeder") as seeder,
+        loopback_node(tmp_path / "viewer") as viewer,
+    ):
         shared = await seeder.share(folder)
         await seeder.set_limits(shared.id, upload_rate_limit=RATE)
         address = seeder.status().listen_address
@@ -77,7 +69,7 @@ async def test_a_read_outside_the_file_or_a_bad_file_is_refused(tmp_path: Path) 
     folder = tmp_path / "one"
     folder.mkdir()
     (folder / "clip.webm").write_bytes(b"\x1aE\xdf\xa3" * 1000)
-    async with _node(tmp_path, "seeder") as seeder:
+    async with loopback_node(tmp_path / "seeder") as seeder:
         shared = await seeder.share(folder)
         reader = await seeder.open_stream(shared.id)
         assert await reader.read(3996, 100) == b"\x1aE\xdf\xa3"  # clipped at the end
@@ -94,7 +86,10 @@ async def test_streaming_a_skipped_file_raises_its_priority_and_plays(tmp_path: 
     movie = os.urandom(2 * 1024 * 1024)
     (folder / "movie.mp4").write_bytes(movie)
     (folder / "extra.mkv").write_bytes(os.urandom(1024 * 1024))
-    async with _node(tmp_path, "seeder") as seeder, _node(tmp_path, "viewer") as viewer:
+    async with (
+        loopback_node(tmp_path / "seeder") as seeder,
+        loopback_node(tmp_path / "viewer") as viewer,
+    ):
         shared = await seeder.share(folder)
         address = seeder.status().listen_address
         assert address is not None

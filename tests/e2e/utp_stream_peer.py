@@ -3,7 +3,8 @@
 ``receive HOST`` listens on ``HOST:0``, prints ``PORT <n>``, and after the
 stream's end prints ``DONE <bytes> <sha256>``. ``send HOST PORT SIZE SEED``
 streams ``SIZE`` pseudo-random bytes, closes, and prints ``SENT <seconds>`` once the
-receiver acknowledged all of it and both FINs (exit status 1 if the connection failed).
+receiver acknowledged all of it and both FINs (exit status 1 if the connection failed),
+then ``STATS <json>``: the connection's statistics (path MTU found among them).
 ``relay HOST TARGET_HOST TARGET_PORT DELAY LOSS`` listens on ``HOST:0``,
 prints ``PORT <n>`` and forwards datagrams both ways between the first client
 and the target, each delayed by ``DELAY`` seconds and dropped with
@@ -17,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import random
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from typing import Any
 
 from servent.net.utp_socket import UtpSocket
@@ -109,6 +112,7 @@ async def send(host: str, port: int, size: int, seed: int) -> None:
     await transport.finished
     await protocol.lost.wait()
     print(f"SENT {time.monotonic() - started:.3f}", flush=True)
+    print(f"STATS {json.dumps(asdict(transport.conn.statistics()))}", flush=True)
     utp.close()
 
 

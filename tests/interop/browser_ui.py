@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,17 +29,26 @@ TIMEOUT_MS = 15_000
 
 
 @contextmanager
-def browser_context(width: int, height: int, **options: Any) -> Iterator[BrowserContext]:
-    """A fresh browser and context with a ``width`` x ``height`` viewport."""
+def chromium() -> Iterator[Browser]:
+    """A fresh headless browser (for tests that open several contexts in it)."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def browser_context(width: int, height: int, **options: Any) -> Iterator[BrowserContext]:
+    """A fresh browser and context with a ``width`` x ``height`` viewport."""
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": width, "height": height}, **options)
         context.set_default_timeout(TIMEOUT_MS)
         try:
             yield context
         finally:
             context.close()
-            browser.close()
 
 
 def shot(page: Page, name: str, *, full_page: bool = True) -> None:

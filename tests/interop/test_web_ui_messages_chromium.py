@@ -14,22 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from browser_ui import browser_context, shot
+from playwright.sync_api import Page, expect
 
 from daemon_process import Daemon, start_daemon
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-ui"
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
 TIMEOUT_MS = 60_000
 WAIT = 60.0
@@ -61,21 +50,10 @@ def daemons(tmp_path: Path) -> Iterator[tuple[Daemon, Daemon]]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844})
+    with browser_context(390, 844) as context:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        yield page
 
 
 def test_messages_view_conversations_unread_counts_and_broadcasts(
@@ -104,14 +82,14 @@ def test_messages_view_conversations_unread_counts_and_broadcasts(
     expect(mine.get_by_test_id("message-meta")).to_contain_text("delivered ✓")
     inbox = bob.ok("GET", "/api/messages?direction=in")
     assert [(m["from"], m["text"]) for m in inbox] == [(ann_id, "Hello Bob, from the browser")]
-    _shot(page, "messages-01-delivered")
+    shot(page, "messages-01-delivered")
 
     # Back on the Everyone channel, Bob's answer shows as an unread count.
     page.locator('[data-testid="conversation"][data-kind="channel"][data-key=""]').click()
     expect(page.get_by_test_id("conversation-title")).to_have_text("Everyone")
     bob.ok("POST", "/api/messages", {"to": ann_id, "text": "Hi Ann!", "wait": WAIT})
     expect(bob_item.get_by_test_id("unread")).to_have_text("1")
-    _shot(page, "messages-02-unread")
+    shot(page, "messages-02-unread")
     bob_item.click()
     expect(page.get_by_test_id("chat-message").filter(has_text="Hi Ann!")).to_contain_text("Bob")
     expect(bob_item.get_by_test_id("unread")).to_have_count(0)
@@ -126,4 +104,4 @@ def test_messages_view_conversations_unread_counts_and_broadcasts(
     expect(everyone.get_by_test_id("unread")).to_have_text("1")
     everyone.click()
     expect(page.get_by_test_id("message-list")).to_contain_text("Bob says hi to everyone")
-    _shot(page, "messages-03-broadcast")
+    shot(page, "messages-03-broadcast")

@@ -13,22 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from browser_ui import chromium, shot
+from playwright.sync_api import Browser, Page, expect
 
 from daemon_process import Daemon, start_daemon
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-ui"
 TIMEOUT_MS = 60_000
 
 
@@ -46,12 +35,8 @@ def daemons(tmp_path: Path) -> Iterator[tuple[Daemon, Daemon]]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _page(browser: Browser, daemon: Daemon) -> Page:
@@ -61,11 +46,6 @@ def _page(browser: Browser, daemon: Daemon) -> Page:
     page.set_default_timeout(TIMEOUT_MS)
     page.on("dialog", lambda dialog: dialog.accept())
     return page
-
-
-def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_networks_view_create_invite_copy_join_members_and_revoke(
@@ -91,7 +71,7 @@ def test_networks_view_create_invite_copy_join_members_and_revoke(
     expect(page.get_by_test_id("message")).to_contain_text("Invitation copied")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == invite.text_content() and copied.startswith("snet1")
-    _shot(page, "networks-01-invitation")
+    shot(page, "networks-01-invitation")
 
     # Bob joins in his own browser with the copied invitation.
     bobs = _page(browser, bob)
@@ -101,18 +81,18 @@ def test_networks_view_create_invite_copy_join_members_and_revoke(
     expect(bobs.get_by_test_id("network-title")).to_have_text("book club")
     expect(bobs.get_by_test_id("network-facts")).to_contain_text("member")
     expect(bobs.get_by_test_id("make-invite")).to_be_hidden()
-    _shot(bobs, "networks-02-joined")
+    shot(bobs, "networks-02-joined")
 
     # Ann's view shows Bob without a reload, then she revokes him.
     bob_row = page.locator(f'[data-testid="member"][data-id="{bob_id}"]')
     expect(bob_row).to_contain_text("bob")
-    _shot(page, "networks-03-members")
+    shot(page, "networks-03-members")
     bob_row.get_by_test_id("revoke").click()
     expect(page.get_by_test_id("message")).to_contain_text("Revoked")
     expect(bob_row).to_have_count(0)
     expect(page.get_by_test_id("network-facts")).to_contain_text("key epoch 2")
     assert ann.ok("GET", "/api/networks")[0]["epoch"] == 2
-    _shot(page, "networks-04-revoked")
+    shot(page, "networks-04-revoked")
 
     # A bad invitation shows its reason.
     bobs.get_by_test_id("join-invite").fill("snet1notatoken")

@@ -246,3 +246,48 @@ def test_nav_shows_unread_messages_live_and_clears_when_read(
     expect(badge).to_be_hidden()
     expect(link).to_have_accessible_name("Messages")
     assert ann.ok("GET", "/api/messages/unread") == {"direct": {}, "channels": {}}
+
+
+def test_shares_view_locks_keys_with_a_password_and_joins_an_encrypted_holder(
+    daemons: tuple[Daemon, Daemon], context: BrowserContext, tmp_path: Path
+) -> None:
+    ann, bob = daemons
+    owned, stored = tmp_path / "secret-folder", tmp_path / "stored"
+    owned.mkdir()
+    (owned / "diary-secret.txt").write_bytes(b"dear diary, plaintext-marker\n" * 50)
+    ann_page = _open(context, ann, "/ui/shares.html")
+    ann_page.get_by_label("Folder on the node's computer").fill(str(owned))
+    ann_page.get_by_label("Password (optional)").fill("correct horse")
+    with ann_page.expect_response(_created) as created:
+        ann_page.get_by_test_id("sync-create").click()
+    keys: dict[str, Any] = created.value.json()
+    box = ann_page.get_by_test_id("sync-keys")
+    for field, prefix in (("read_write_key", "prw-"), ("read_only_key", "pro-")):
+        expect(box.get_by_test_id(field)).to_have_text(keys[field])
+        assert keys[field].startswith(prefix)
+    encrypted = box.get_by_test_id("encrypted_key")
+    expect(encrypted).to_have_text(keys["encrypted_key"])
+    assert keys["encrypted_key"].startswith("pen-")
+    box.get_by_test_id("copy-encrypted_key").click()
+    assert ann_page.evaluate("navigator.clipboard.readText()") == keys["encrypted_key"]
+
+    # Bob pastes the locked encrypted key: without the password the node says why.
+    bob_page = _open(context, bob, "/ui/shares.html")
+    bob_page.get_by_label("Share key").fill(keys["encrypted_key"])
+    bob_page.get_by_label("Into the folder (made if missing)").fill(str(stored))
+    bob_page.get_by_label("Password (if the share has one)").fill("wrong horse")
+    bob_page.get_by_test_id("join-button").click()
+    message = bob_page.get_by_test_id("message")
+    expect(message).to_contain_text("wrong password")
+    expect(message).to_have_class("message error")
+    bob_page.get_by_label("Password (if the share has one)").fill("correct horse")
+    bob_page.get_by_test_id("join-button").click()
+    expect(message).to_contain_text("Joined as encrypted")
+    row = bob_page.locator(f'[data-testid="sync-share"][data-id="{keys["id"]}"]')
+    expect(row.get_by_test_id("sync-role")).to_have_text("encrypted (keeps a copy it cannot read)")
+    expect(row.get_by_test_id("sync-version")).to_have_text("1")
+    shot(bob_page, "shares-04-encrypted")
+    stored_bytes = b"".join(p.read_bytes() for p in stored.rglob("*") if p.is_file())
+    names = [p.name for p in stored.rglob("*")]
+    assert stored_bytes and b"plaintext-marker" not in stored_bytes
+    assert not any("diary" in name for name in names)

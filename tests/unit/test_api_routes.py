@@ -11,33 +11,17 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
+from api_on_loopback import TOKEN, api_client, check_shape
 
+from network_nodes import loopback_node
 from servent import __version__
 from servent.daemon.app import ROUTES, build_app
 from servent.daemon.openapi import openapi_document
 from servent.daemon.schemas import COMPONENTS
-from servent.node.config import load_config
 from servent.node.events import EVENT_TYPES
-from servent.node.node import Node
 from servent.node.status import TorrentStatus
 from servent.storage.torrent_creator import create_torrent
-
-TOKEN = "test-token"
-
-
-def _node(tmp_path: Path) -> Node:
-    config = load_config(
-        None,
-        {
-            "data_dir": str(tmp_path / "data"),
-            "dht_enabled": False,
-            "lsd_enabled": False,
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-        },
-    )
-    return Node(config)
 
 
 def _router_operations(app: web.Application) -> set[tuple[str, str]]:
@@ -52,7 +36,7 @@ def _router_operations(app: web.Application) -> set[tuple[str, str]]:
 
 
 def test_every_registered_route_is_in_the_document_and_vice_versa(tmp_path: Path) -> None:
-    app = build_app(_node(tmp_path), TOKEN)
+    app = build_app(loopback_node(tmp_path / "data"), TOKEN)
     document = openapi_document(__version__, ROUTES)
     documented = {(m, path) for path, item in document["paths"].items() for m in item}
     assert _router_operations(app) == documented
@@ -89,24 +73,8 @@ def test_the_document_is_consistent() -> None:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    async with _node(tmp_path) as node:
-        server = TestServer(build_app(node, TOKEN), host="127.0.0.1", port=0)
-        async with TestClient(server) as http:
-            yield http
-
-
-def _check(value: Any, schema: dict[str, Any]) -> None:
-    """``value`` has exactly the declared properties (and recursively for arrays)."""
-    if "$ref" in schema:
-        schema = COMPONENTS[schema["$ref"].rsplit("/", 1)[1]]
-    if schema.get("type") == "array":
-        assert isinstance(value, list)
-        for item in value:
-            _check(item, schema.get("items", {}))
-    elif schema.get("type") == "object" and "properties" in schema:
-        assert isinstance(value, dict)
-        assert set(value) <= set(schema["properties"]), set(value) - set(schema["properties"])
-        assert set(schema.get("required", ())) <= set(value)
+    async with api_client(tmp_path) as http:
+        yield http
 
 
 async def test_real_answers_have_the_declared_shapes(
@@ -127,7 +95,7 @@ async def test_real_answers_have_the_declared_shapes(
             await answer.text()
         )
         value = await answer.json()
-        _check(value, route.response)
+        check_shape(value, route.response)
         return value
 
     served = await call("GET", "/api/openapi.json", "/api/openapi.json")

@@ -8,48 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
+from api_on_loopback import TOKEN, api_client, check_shape
 
 from servent.codec.node_id import format_node_id
-from servent.daemon.app import ROUTES, build_app
+from servent.daemon.app import ROUTES
 from servent.daemon.messages_api import MESSAGE_ROUTES, MESSAGE_SCHEMA
-from servent.daemon.schemas import COMPONENTS
-from servent.node.config import load_config
-from servent.node.node import Node
 
-TOKEN = "test-token"
 OTHER = format_node_id(bytes(range(32)))
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    config = load_config(
-        None,
-        {
-            "data_dir": str(tmp_path / "data"),
-            "dht_enabled": False,
-            "lsd_enabled": False,
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-        },
-    )
-    async with Node(config) as node:
-        server = TestServer(build_app(node, TOKEN), host="127.0.0.1", port=0)
-        async with TestClient(server) as http:
-            yield http
-
-
-def _check(value: Any, schema: dict[str, Any]) -> None:
-    if "$ref" in schema:
-        schema = COMPONENTS[schema["$ref"].rsplit("/", 1)[1]]
-    if schema.get("type") == "array":
-        assert isinstance(value, list)
-        for item in value:
-            _check(item, schema.get("items", {}))
-    elif schema.get("type") == "object" and "properties" in schema:
-        assert isinstance(value, dict)
-        assert set(value) <= set(schema["properties"]), set(value) - set(schema["properties"])
-        assert set(schema.get("required", ())) <= set(value)
+    async with api_client(tmp_path) as http:
+        yield http
 
 
 def test_the_issue_keys_are_required_and_every_route_is_in_the_table() -> None:
@@ -72,7 +44,7 @@ async def test_real_answers_have_the_declared_shapes(client: TestClient[Any, Any
             await answer.text()
         )
         value = await answer.json()
-        _check(value, route.response)
+        check_shape(value, route.response)
         return value
 
     await call("POST", "/api/contacts", "/api/contacts", {"id": OTHER, "name": "Zed"})
@@ -91,7 +63,13 @@ async def test_real_answers_have_the_declared_shapes(client: TestClient[Any, Any
     await call("POST", "/api/blocked", "/api/blocked", {"id": OTHER})
     assert await call("GET", "/api/blocked", "/api/blocked") == [OTHER]
     await call("DELETE", "/api/blocked/{node_id}", f"/api/blocked/{OTHER}")
-    await call("GET", "/api/messaging", "/api/messaging")
+    messaging = await call("GET", "/api/messaging", "/api/messaging")
+    assert messaging["channels"] == ["", "news"]  # broadcasting on a channel keeps it
+    assert await call("POST", "/api/channels", "/api/channels", {"channel": "x"}) == [
+        "", "news", "x",
+    ]  # fmt: skip
+    assert await call("GET", "/api/channels", "/api/channels") == ["", "news", "x"]
+    assert await call("DELETE", "/api/channels", "/api/channels?channel=news") == ["", "x"]
     assert called == {(r.method, r.path) for r in MESSAGE_ROUTES}
 
     bad = await client.post("/api/messages", json={"to": "nope", "text": "x"}, headers=headers)

@@ -9,26 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
+from api_on_loopback import HEADERS, api_client
 
-from servent.daemon.app import ROUTES, build_app
-from servent.node.config import load_config
-from servent.node.node import Node
-
-TOKEN = "test-token"
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+from servent.daemon.app import ROUTES
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    settings: dict[str, object] = {
-        "data_dir": str(tmp_path / "data"), "dht_enabled": False, "lsd_enabled": False,
-        "listen_host": "127.0.0.1", "listen_port": 0,
-    }  # fmt: skip
-    async with Node(load_config(None, settings)) as node:
-        server = TestServer(build_app(node, TOKEN), host="127.0.0.1", port=0)
-        async with TestClient(server) as http:
-            yield http
+    async with api_client(tmp_path) as http:
+        yield http
 
 
 def _keys(value: Any, schema: dict[str, Any]) -> None:

@@ -8,25 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from network_nodes import loopback_node
 from servent.errors import MagnetError, NodeError, ServentError, TorrentNotFoundError
 from servent.node.config import load_config
 from servent.node.node import Node
 
 MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=hello"
-
-
-def _node(tmp_path: Path) -> Node:
-    config = load_config(
-        None,
-        {
-            "data_dir": str(tmp_path / "data"),
-            "dht_enabled": False,
-            "lsd_enabled": False,
-            "listen_host": "127.0.0.1",
-            "listen_port": 0,
-        },
-    )
-    return Node(config)
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -39,7 +26,7 @@ def _folder(tmp_path: Path) -> Path:
 
 async def test_share_seeds_the_folder_and_is_remembered(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         shared = await node.share(folder)
         assert shared.magnet.startswith("magnet:?xt=urn:btih:")
         assert "btmh" in shared.magnet  # hybrid
@@ -48,13 +35,13 @@ async def test_share_seeds_the_folder_and_is_remembered(tmp_path: Path) -> None:
         assert [f.path for f in node.files(shared.id)] == ["share/a.bin", "share/sub/b.txt"]
         assert not shared.existing
         assert await node.share(folder) == dataclasses.replace(shared, existing=True)
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         assert node.status().shared_folders == (str(folder),)
         assert node.torrent(shared.id).progress == 1.0
 
 
 async def test_magnet_pause_resume_remove_survive_restart(tmp_path: Path) -> None:
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         events = node.events()
         torrent_id = await node.add(MAGNET)
         assert (await asyncio.wait_for(anext(events), 5)).type == "torrent_added"
@@ -62,7 +49,7 @@ async def test_magnet_pause_resume_remove_survive_restart(tmp_path: Path) -> Non
         assert await node.add(MAGNET) == torrent_id
         assert node.torrent(torrent_id).state == "metadata"
         await node.pause(torrent_id)
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         status = node.torrent(torrent_id)
         assert (status.name, status.paused, status.state) == ("hello", True, "paused")
         await node.resume(torrent_id)
@@ -75,7 +62,7 @@ async def test_magnet_pause_resume_remove_survive_restart(tmp_path: Path) -> Non
 
 async def test_priorities_limits_and_delete_data(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         shared = await node.share(folder)
         await node.set_file_priorities(shared.id, {2: 0})
         assert [f.priority for f in node.files(shared.id)] == [1, 0]
@@ -88,7 +75,7 @@ async def test_priorities_limits_and_delete_data(tmp_path: Path) -> None:
         await node.set_limits(upload_rate_limit=1000, max_connections=10)
         await node.set_limits(shared.id, download_rate_limit=500)
         assert node.settings()["upload_rate_limit"] == 1000
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         assert node.config.max_connections == 10
         assert [f.priority for f in node.files(shared.id)] == [1, 0]
         result = await node.remove(shared.id, delete_data=True)
@@ -98,7 +85,7 @@ async def test_priorities_limits_and_delete_data(tmp_path: Path) -> None:
 
 
 async def test_bad_sources_raise_servent_errors(tmp_path: Path) -> None:
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         with pytest.raises(MagnetError):
             await node.add("magnet:?xt=urn:btih:zz")
         with pytest.raises(NodeError):
@@ -152,14 +139,14 @@ async def test_torrent_file_for_a_waiting_magnet_fills_in_its_metadata(tmp_path:
     from servent.storage.torrent_creator import create_torrent
 
     metainfo = create_torrent(_folder(tmp_path))
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         torrent_id = await node.add(metainfo.magnet())
         assert node.torrent(torrent_id).state == "metadata"
         assert await node.add(metainfo.to_bytes(), save_path=tmp_path) == torrent_id
         status = node.torrent(torrent_id)
         assert (status.size, status.name) == (metainfo.total_length, "share")
         assert len(node.files(torrent_id)) == 2
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         assert node.torrent(torrent_id).size == metainfo.total_length
 
 
@@ -169,20 +156,20 @@ async def test_a_corrupt_torrent_record_does_not_stop_the_node(tmp_path: Path) -
     store = StateStore(tmp_path / "data")
     store.add_torrent(TorrentRecord(id="11" * 20, name="bad", save_path="/x", metainfo=b"junk"))
     store.close()
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         assert node.torrents() == []
         assert await node.add(MAGNET)
 
 
 async def test_encryption_set_from_a_front_end_applies_at_the_next_start(tmp_path: Path) -> None:
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         assert await node.update_settings({"encryption": "enabled"}) is False  # unchanged
         assert await node.update_settings({"encryption": "required"}) is True
         with pytest.raises(ServentError):
             await node.update_settings({"encryption": "sometimes"})
         assert node.config.encryption == "enabled"  # the running engine keeps its policy
         assert node.settings()["pending_restart"] == {"encryption": "required"}
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         assert node.config.encryption == "required"
         assert node.settings()["pending_restart"] == {}
         swarm = node._swarm
@@ -193,7 +180,7 @@ async def test_encryption_set_from_a_front_end_applies_at_the_next_start(tmp_pat
 async def test_the_list_leaves_out_a_torrent_being_removed(tmp_path: Path) -> None:
     """Regression: listing torrents while one was being removed answered 404 for the
     whole list (the engine had let it go, the node's record was not gone yet)."""
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         shared = await node.share(_folder(tmp_path))
         other = await node.add(MAGNET)
         await node._stop_running(shared.id)  # the first half of Node.remove

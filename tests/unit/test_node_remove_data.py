@@ -9,21 +9,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from servent.node.config import load_config
-from servent.node.node import Node
+from network_nodes import loopback_node
 from servent.node.state import StateStore
 from servent.storage.torrent_creator import create_torrent
-
-
-def _node(tmp_path: Path) -> Node:
-    overrides = {
-        "data_dir": str(tmp_path / "data"),
-        "dht_enabled": False,
-        "lsd_enabled": False,
-        "listen_host": "127.0.0.1",
-        "listen_port": 0,
-    }
-    return Node(load_config(None, overrides))
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -43,7 +31,7 @@ async def test_share_then_remove_with_data_keeps_the_whole_folder(tmp_path: Path
     folder = _album(tmp_path / "Music")
     (folder / ".hidden-user-file").write_bytes(b"not part of the torrent? it is, still kept")
     before = _tree(tmp_path / "Music")
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         shared = await node.share(folder)
         result = await node.remove(shared.id, delete_data=True)
     assert (result.data_deleted, result.deleted_files) == (False, 0)
@@ -54,9 +42,9 @@ async def test_share_then_remove_with_data_keeps_the_whole_folder(tmp_path: Path
 async def test_shared_folder_stays_the_users_after_a_restart(tmp_path: Path) -> None:
     folder = _album(tmp_path / "Music")
     before = _tree(tmp_path / "Music")
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         shared = await node.share(folder)
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         assert (await node.remove(shared.id, delete_data=True)).data_deleted is False
     assert _tree(tmp_path / "Music") == before
 
@@ -71,7 +59,7 @@ async def test_torrent_added_over_a_prefilled_file_deletes_only_what_servent_mad
     (target / "album" / "my-review.txt").write_bytes(b"the user's own words")
     (target / "bank.csv").write_bytes(b"1,2,3\n" * 50)
     user_files = _tree(target)
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         torrent_id = await node.add(meta.to_bytes(), save_path=target)
         created = [target / "album" / "one.ogg.part", target / "album" / "cd2" / "two.ogg.part"]
         assert all(p.exists() for p in created)  # storage opened: servent's partial files
@@ -83,7 +71,7 @@ async def test_torrent_added_over_a_prefilled_file_deletes_only_what_servent_mad
 
 
 async def test_magnet_without_metadata_deletes_nothing(tmp_path: Path) -> None:
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         torrent_id = await node.add("magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=x")
         result = await node.remove(torrent_id, delete_data=True)
     assert result.data_deleted is False and "metadata" in (result.reason or "")
@@ -92,7 +80,7 @@ async def test_magnet_without_metadata_deletes_nothing(tmp_path: Path) -> None:
 async def test_record_from_before_created_files_were_kept_deletes_nothing(tmp_path: Path) -> None:
     meta = create_torrent(_album(tmp_path / "source"))
     target = tmp_path / "Downloads"
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         torrent_id = await node.add(meta.to_bytes(), save_path=target)
     db = sqlite3.connect(tmp_path / "data" / "state.sqlite3")
     db.execute("UPDATE torrents SET created_files = NULL")  # as schema 2 left it
@@ -101,7 +89,7 @@ async def test_record_from_before_created_files_were_kept_deletes_nothing(tmp_pa
     (target / "album" / "one.ogg").parent.mkdir(parents=True, exist_ok=True)
     (target / "album" / "one.ogg").write_bytes(b"maybe the user's")
     before = _tree(target)
-    async with _node(tmp_path) as node:
+    async with loopback_node(tmp_path / "data") as node:
         result = await node.remove(torrent_id, delete_data=True)
     assert result.data_deleted is False and "does not know" in (result.reason or "")
     assert _tree(target) == before

@@ -78,20 +78,3 @@ def test_a_hostile_path_is_refused_before_anything_moves(
     with pytest.raises(ValueError):
         apply_changes(tmp_path, tmp_path, [Change(Action.ADD, rel)], now=NOW)
     assert (tmp_path / "x").read_bytes() == b"keep"
-
-
-def test_prefill_copies_the_last_version_once(tmp_path: Path) -> None:
-    from servent.storage.sync_folder import prefill_staging
-
-    previous, staging = tmp_path / "v1" / "name", tmp_path / "v2" / "name"
-    _write(previous, {"a.bin": b"a" * 100, "sub/b.txt": b"b"})
-    (previous / VERSIONS_FOLDER).mkdir()
-    (previous / VERSIONS_FOLDER / "old").write_bytes(b"x")
-    prefill_staging(previous, staging)
-    assert folder_listing(staging) == folder_listing(previous)
-    assert not (staging / VERSIONS_FOLDER).exists()
-    (staging / "a.bin").write_bytes(b"downloaded")
-    prefill_staging(previous, staging)  # a staging folder already there is left alone
-    assert (staging / "a.bin").read_bytes() == b"downloaded"
-    prefill_staging(tmp_path / "missing", tmp_path / "v3")
-    assert not (tmp_path / "v3").exists()

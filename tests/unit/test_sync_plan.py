@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from servent.codec.bencode import BValue
+from servent.codec.bencode import BValue, decode
+from servent.errors import DecodeError
 from servent.proto.sync_plan import (
     Action,
     Change,
@@ -116,3 +117,29 @@ def test_two_versions_never_both_win(a: tuple[int, bytes], b: tuple[int, bytes])
     assert not (supersedes(*a, *b) and supersedes(*b, *a))
     if a != b:
         assert supersedes(*a, *b) or supersedes(*b, *a)
+
+
+def test_a_pushed_version_is_taken_only_with_a_valid_signature() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from servent.codec.share_key import SYNC_SALT, public_key_of
+    from servent.node.sync_push import push_frame
+    from servent.proto.sync_plan import MAX_PUSH_SIZE, decode_push, encode_push
+
+    seed = Ed25519PrivateKey.generate().private_bytes_raw()
+    value = encode_version_value(b"i" * 20)
+    frame = push_frame(seed, 7, value)
+    pushed = decode_push(frame, SYNC_SALT)
+    assert (pushed.public_key, pushed.seq, pushed.info_hash) == (public_key_of(seed), 7, b"i" * 20)
+    with pytest.raises(VersionError, match="signature"):
+        decode_push(frame, b"another salt")
+    decoded = decode(frame)
+    assert isinstance(decoded, dict)
+    signature = decoded[b"sig"]
+    assert isinstance(signature, bytes)
+    replayed = encode_push(public_key_of(seed), 8, value, signature)  # another seq, same signature
+    with pytest.raises(VersionError, match="signature"):
+        decode_push(replayed, SYNC_SALT)
+    for bad in (b"le", b"d1:ki1ee", b"x" * (MAX_PUSH_SIZE + 1)):
+        with pytest.raises(DecodeError):
+            decode_push(bad, SYNC_SALT)

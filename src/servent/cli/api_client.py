@@ -8,6 +8,7 @@ where the daemon runs.  Standard library only: CLI start-up stays fast.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -211,3 +212,27 @@ def resolve_id(client: ApiClient, given: str) -> str:
     if len(prefix) == 40 and set(prefix) <= _HEX:
         return prefix
     return match_id(client.request("GET", "/api/torrents"), given)
+
+
+def add_torrent_action(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], action: str
+) -> None:
+    """``servent ACTION ID``: POST ``/api/torrents/ID/ACTION`` and print the torrent
+    (pause and resume differ by nothing else)."""
+    parser = subparsers.add_parser(
+        action, help=f"{action} a torrent (full id or a unique prefix of 4+ characters)"
+    )
+    parser.add_argument("id", metavar="ID", help="torrent id, or its first 4+ characters")
+    add_client_arguments(parser)
+    parser.set_defaults(func=functools.partial(_run_torrent_action, action))
+
+
+def _run_torrent_action(action: str, args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    torrent_id = resolve_id(client, args.id)
+    result = client.request("POST", f"/api/torrents/{torrent_id}/{action}")
+    if args.json:
+        print_json(result)
+    else:
+        print(torrent_line(result))
+    return 0

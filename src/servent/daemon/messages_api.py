@@ -139,6 +139,28 @@ async def post_message(request: web.Request) -> web.Response:
     return web.json_response(sent, status=201 if sent["delivered"] is not None else 202)
 
 
+async def list_channels(request: web.Request) -> web.Response:
+    return web.json_response(_messenger(request).channels())
+
+
+async def follow_channel(request: web.Request) -> web.Response:
+    """Keep and relay broadcast channel ``{"channel"}`` (found through its rendezvous)."""
+    channel = _text(await json_object(request), "channel")
+    assert channel is not None
+    messenger = _messenger(request)
+    added = await messenger.follow(channel)
+    return web.json_response(messenger.channels(), status=201 if added else 200)
+
+
+async def unfollow_channel(request: web.Request) -> web.Response:
+    channel = request.query.get("channel")
+    if channel is None:
+        raise web.HTTPBadRequest(reason="'channel' is required")
+    messenger = _messenger(request)
+    await messenger.unfollow(channel)
+    return web.json_response(messenger.channels())
+
+
 async def list_outbox(request: web.Request) -> web.Response:
     return web.json_response(_messenger(request).outbox())
 
@@ -257,8 +279,28 @@ MESSAGE_ROUTES: tuple[Route, ...] = (
         UNREAD_SCHEMA, body=obj(peer=_NODE_ID, channel={"type": "string"}),
     ),
     Route(
-        "GET", "/api/messaging", get_messaging, "Gossip neighbours and outbox size",
+        "GET", "/api/messaging", get_messaging,
+        "Gossip neighbours, mesh size, outbox size, channels kept, candidate neighbours known",
         obj(id=_NODE_ID, neighbours=array_of(_NODE_ID), mesh={"type": "integer"},
-            outbox={"type": "integer"}),
+            outbox={"type": "integer"}, channels=array_of({"type": "string"}),
+            channel_neighbours={"type": "object", "additionalProperties": {"type": "integer"}},
+            known={"type": "integer"}),
+    ),
+    Route(
+        "GET", "/api/channels", list_channels,
+        "Broadcast channels this node keeps and relays ('' is everyone)",
+        array_of({"type": "string"}),
+    ),
+    Route(
+        "POST", "/api/channels", follow_channel,
+        "Keep and relay broadcast channel {channel}: 201 when new, 200 when already kept",
+        array_of({"type": "string"}), status=201, also=((200, "already kept"),),
+        body={**obj(channel={"type": "string", "maxLength": 64}), "required": ["channel"]},
+    ),
+    Route(
+        "DELETE", "/api/channels", unfollow_channel,
+        "Stop keeping the channel named by ?channel= ('' is always kept)",
+        array_of({"type": "string"}),
+        query=(Param("channel", {"type": "string"}, "the channel", required=True),),
     ),
 )  # fmt: skip

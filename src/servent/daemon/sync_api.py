@@ -19,7 +19,8 @@ from servent.node.node import Node
 __all__ = ["SYNC_ROUTES"]
 
 
-async def _fields(request: web.Request, *names: str) -> list[str]:
+async def _fields(request: web.Request, *names: str) -> tuple[list[str], str | None]:
+    """The named string fields of the body, and its optional ``password``."""
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -30,7 +31,10 @@ async def _fields(request: web.Request, *names: str) -> list[str]:
     for name, value in zip(names, values, strict=True):
         if not isinstance(value, str) or not value:
             raise web.HTTPBadRequest(reason=f"'{name}' must be a non-empty string")
-    return [str(v) for v in values]
+    password = body.get("password")
+    if password is not None and (not isinstance(password, str) or not password):
+        raise web.HTTPBadRequest(reason="'password' must be a non-empty string")
+    return [str(v) for v in values], password
 
 
 async def list_synced(request: web.Request) -> web.Response:
@@ -59,13 +63,15 @@ def _peer_states(node: Node, share_id: str) -> list[dict[str, Any]]:
 
 
 async def create_synced(request: web.Request) -> web.Response:
-    (path,) = await _fields(request, "path")
-    return web.json_response(await request.app[NODE_KEY].sync.create(path), status=201)
+    (path,), password = await _fields(request, "path")
+    keys = await request.app[NODE_KEY].sync.create(path, password)
+    return web.json_response(keys, status=201)
 
 
 async def join_synced(request: web.Request) -> web.Response:
-    key, path = await _fields(request, "key", "path")
-    return web.json_response(await request.app[NODE_KEY].sync.join(key, path), status=201)
+    (key, path), password = await _fields(request, "key", "path")
+    joined = await request.app[NODE_KEY].sync.join(key, path, password)
+    return web.json_response(joined, status=201)
 
 
 async def leave_synced(request: web.Request) -> web.Response:
@@ -76,10 +82,18 @@ async def leave_synced(request: web.Request) -> web.Response:
 _STRING: Schema = {"type": "string"}
 _KEYS = obj(
     id=_STRING,
-    read_write_key={"type": "string", "description": "lets the holder publish (srw-...)"},
-    read_only_key={"type": "string", "description": "lets the holder follow (sro-...)"},
-    encrypted_key={"type": "string", "nullable": True, "description": "not built yet: null"},
+    read_write_key={"type": "string", "description": "lets the holder publish (srw-, prw-)"},
+    read_only_key={"type": "string", "description": "lets the holder follow (sro-, pro-)"},
+    encrypted_key={
+        "type": "string",
+        "nullable": True,
+        "description": "lets the holder store and re-serve without reading (sen-, pen-)",
+    },
 )
+_PASSWORD = {
+    "type": "string",
+    "description": "optional: locks the keys printed (create) or opens a locked key (join)",
+}
 _SYNCED = obj(
     id=_STRING,
     role={"type": "string", "enum": ["owner", "read_write", "read_only", "encrypted"]},
@@ -95,6 +109,7 @@ _SYNCED = obj(
         )
     ),
     state=_STRING,
+    pushed={"type": "integer", "description": "versions heard of by a push over the node channel"},
 )
 
 SYNC_ROUTES: tuple[Route, ...] = (
@@ -102,13 +117,14 @@ SYNC_ROUTES: tuple[Route, ...] = (
     Route(
         "POST", "/api/sync", create_synced,
         "Make a folder a synced share owned by this node; answers its keys",
-        _KEYS, status=201, body={**obj(path=_STRING), "required": ["path"]},
+        _KEYS, status=201,
+        body={**obj(path=_STRING, password=_PASSWORD), "required": ["path"]},
     ),
     Route(
         "POST", "/api/sync/join", join_synced,
         "Join a synced share by its key into a folder (made if missing)",
         obj(id=_STRING, role=_STRING, path=_STRING), status=201,
-        body={**obj(key=_STRING, path=_STRING), "required": ["key", "path"]},
+        body={**obj(key=_STRING, path=_STRING, password=_PASSWORD), "required": ["key", "path"]},
     ),
     Route(
         "DELETE", "/api/sync/{id}", leave_synced,

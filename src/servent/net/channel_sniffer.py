@@ -38,7 +38,9 @@ class FirstBytesSniffer(asyncio.Protocol):
         *,
         timeout: float,
         on_done: Callable[[FirstBytesSniffer], None] | None = None,
+        magic: bytes = MAGIC,
     ) -> None:
+        self._magic = magic
         self._accept_channel = accept_channel
         self._peer_protocol = peer_protocol
         self._timeout = timeout
@@ -59,10 +61,10 @@ class FirstBytesSniffer(asyncio.Protocol):
         if self._decided:
             return
         self._seen += data
-        prefix = bytes(self._seen[: len(MAGIC)])
-        if not MAGIC.startswith(prefix):
+        prefix = bytes(self._seen[: len(self._magic)])
+        if not self._magic.startswith(prefix):
             self._hand_to_peer_wire()
-        elif len(prefix) == len(MAGIC):
+        elif len(prefix) == len(self._magic):
             self._finish()
             assert self._transport is not None
             self._accept_channel(self._transport, bytes(self._seen), self._accepted_at)

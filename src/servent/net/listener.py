@@ -6,22 +6,29 @@ v2 hash), the listener looks the torrent up and hands the connection over,
 or closes it (unknown torrent, connection limit, banned peer).  Connections
 that never complete a handshake are closed by the connection's own
 handshake timer; at most ``max_pending`` may wait at once.
+
+When the node has networks, a first-bytes sniffer sends connections that
+start with the sealed-wire magic to :class:`SealedStream` (``docs/networks.md``
+section 8): a network torrent is handed only peers whose sealed handshake
+matched it, never a plain or MSE peer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from servent.errors import SealedWireRefused
+from servent.net.channel_sniffer import FirstBytesSniffer
 from servent.net.encrypted_transport import DEFAULT_ENCRYPTION, MseStream, parse_policy
 from servent.net.limits import GlobalLimits
-from servent.net.peer_dialer import no_swarm_key
 from servent.net.peer_session import PeerSession
-from servent.proto.mse import CRYPTO_RC4, EncryptionPolicy
+from servent.net.sealed_stream import HANDSHAKE_TIMEOUT, NetworkTorrents, SealedStream
+from servent.proto.mse import EncryptionPolicy
+from servent.proto.network.sealed import MAGIC as SEALED_MAGIC
 from servent.proto.peerwire import (
     ConnectionConfig,
     ConnectionState,
@@ -96,16 +103,18 @@ class PeerListener:
         self._servers: list[asyncio.Server] = []
         self._pending: set[PeerSession] = set()
         self.refused = 0
-        #: Handshakes for a network torrent without its swarm key (closed at once).
+        #: Handshakes for a network torrent not over its sealed wire, and sealed
+        #: handshakes refused (no current key matched, not a member): closed at once.
         self.not_allowed = 0
         #: Incoming MSE handshakes that failed (no known SKEY, bad crypto, timeout).
         self.mse_failed = 0
         #: When set, node channels are accepted on this port too (told apart by first bytes).
         self.channel_acceptor: ChannelAcceptor | None = None
-        #: The secret MSE SKEY of a network torrent, or None (``docs/networks.md`` section 8).
-        self.swarm_keys: Callable[[bytes], bytes | None] = no_swarm_key
-        #: The MSE stream of each incoming session until it is dispatched or closed.
-        self._mse_streams: dict[PeerSession, MseStream] = {}
+        #: The node's network torrents (``docs/networks.md`` section 8), when it has networks.
+        self.network: NetworkTorrents | None = None
+        #: The sealed stream of each incoming session until it is dispatched or closed.
+        self._sealed: dict[PeerSession, SealedStream] = {}
+        self._sniffers: set[FirstBytesSniffer] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,6 +143,8 @@ class PeerListener:
             server.close()
         for session in list(self._pending):
             session.close("shutting down")
+        for sniffer in list(self._sniffers):
+            sniffer.abort()
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -149,9 +160,17 @@ class PeerListener:
         return self._peer_protocol()
 
     def _peer_protocol(self) -> asyncio.BaseProtocol:
-        if len(self._pending) >= self.max_pending:
-            self.refused += 1
-            return _Refuse()
+        """With networks, a sniffer first tells the sealed wire from plain and MSE peers."""
+        if self.network is None:
+            return self._wire_protocol()
+        sniffer = FirstBytesSniffer(
+            self._accept_sealed, self._wire_protocol, timeout=HANDSHAKE_TIMEOUT,
+            on_done=self._sniffers.discard, magic=SEALED_MAGIC,
+        )  # fmt: skip
+        self._sniffers.add(sniffer)
+        return sniffer
+
+    def _new_session(self) -> PeerSession:
         conn = PeerConnection(
             peer_id=self.peer_id,
             info_hash=None,
@@ -161,45 +180,71 @@ class PeerListener:
         )
         session = PeerSession(conn, self)
         self._pending.add(session)
+        return session
+
+    def _wire_protocol(self) -> asyncio.BaseProtocol:
+        if len(self._pending) >= self.max_pending:
+            self.refused += 1
+            return _Refuse()
+        session = self._new_session()
         if self.encryption is EncryptionPolicy.OFF:
             return session
         stream = MseStream.accepting(session, self._skeys, self.encryption)
-        self._mse_streams[session] = stream
-        stream.handshake_done.add_done_callback(lambda done: self._handshake_over(session, done))
+        stream.handshake_done.add_done_callback(lambda done: self._mse_over(session, done))
         return stream
 
-    def _skeys(self) -> list[bytes]:
-        """What an MSE initiator may name: a network torrent's swarm key, not its hash."""
-        return [self.swarm_keys(h) or h for h in self.info_hashes()]
+    def _accept_sealed(self, transport: asyncio.Transport, first: bytes, _at: float) -> None:
+        """A connection that starts with the sealed-wire magic: run its handshake."""
+        network = self.network
+        if network is None or len(self._pending) >= self.max_pending:
+            self.refused += 1
+            transport.abort()
+            return
+        session = self._new_session()
+        stream = SealedStream.accepting(session, network)
+        self._sealed[session] = stream
+        stream.handshake_done.add_done_callback(lambda done: self._sealed_over(session, done))
+        transport.set_protocol(stream)
+        stream.connection_made(transport)
+        stream.data_received(first)
 
-    def _proved(self, session: PeerSession, secret: bytes) -> bool:
-        """Whether the session's MSE handshake used ``secret`` as SKEY and chose RC4."""
-        stream = self._mse_streams.get(session)
-        if stream is None or not stream.handshake_done.done():
-            return False
-        if stream.handshake_done.cancelled() or stream.handshake_done.exception() is not None:
-            return False
-        result = stream.handshake_done.result()
-        return (
-            result is not None
-            and result.crypto == CRYPTO_RC4
-            and hmac.compare_digest(result.info_hash, secret)
-        )
+    def _skeys(self) -> list[bytes]:
+        """What an MSE initiator may name: public torrents only (never a network one)."""
+        network = self.network
+        hashes = self.info_hashes()
+        if network is None:
+            return list(hashes)
+        return [h for h in hashes if network.swarm_key(h) is None]
 
     def _allowed(self, session: PeerSession, info_hash: bytes, torrent: IncomingTarget) -> bool:
-        """A network torrent takes only peers that proved its swarm key; others all."""
+        """A network torrent takes only peers whose sealed handshake matched it; a
+        sealed connection serves only the torrent it matched; others all."""
+        candidates = {info_hash[:20]}
         wire_hash = getattr(torrent, "info_hash", None)
-        secret = self.swarm_keys(info_hash)
-        if secret is None and isinstance(wire_hash, bytes):
-            secret = self.swarm_keys(wire_hash)
-        return secret is None or self._proved(session, secret)
+        if isinstance(wire_hash, bytes):
+            candidates.add(wire_hash[:20])
+        stream = self._sealed.get(session)
+        if stream is not None:
+            result = stream.result
+            return result is not None and result.info_hash in candidates
+        network = self.network
+        return network is None or all(network.swarm_key(h) is None for h in candidates)
 
-    def _handshake_over(self, session: PeerSession, done: asyncio.Future[Any]) -> None:
+    def _mse_over(self, session: PeerSession, done: asyncio.Future[Any]) -> None:
         """An incoming peer that failed MSE never reaches the session: forget it."""
         if done.cancelled() or done.exception() is not None:
             self.mse_failed += 1
             self._pending.discard(session)
-            self._mse_streams.pop(session, None)
+
+    def _sealed_over(self, session: PeerSession, done: asyncio.Future[Any]) -> None:
+        """A refused or broken sealed handshake never reaches the session: forget it."""
+        if done.cancelled() or done.exception() is not None:
+            if isinstance(done.exception() if not done.cancelled() else None, SealedWireRefused):
+                self.not_allowed += 1
+            else:
+                self.mse_failed += 1
+            self._pending.discard(session)
+            self._sealed.pop(session, None)
 
     # PeerHandler ---------------------------------------------------------
 
@@ -218,7 +263,7 @@ class PeerListener:
             session.close("handshake for an unknown torrent")
             return
         allowed = self._allowed(session, event.handshake.info_hash, torrent)
-        self._mse_streams.pop(session, None)
+        self._sealed.pop(session, None)
         if not allowed:
             self.not_allowed += 1
             session.close("not allowed")
@@ -237,4 +282,4 @@ class PeerListener:
 
     def peer_closed(self, session: PeerSession) -> None:
         self._pending.discard(session)
-        self._mse_streams.pop(session, None)
+        self._sealed.pop(session, None)

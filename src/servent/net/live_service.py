@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from servent.codec.compact import Address
 from servent.net.live_session import LiveSession, Neighbour
 from servent.net.node_channel import NodeChannel, NodeStream
+from servent.net.owned_tasks import cancel_and_wait
 from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.live import (
     LiveError,
@@ -97,12 +98,7 @@ class LiveService:
     async def close(self) -> None:
         for session in self.sessions.values():
             session.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self._started = False
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:

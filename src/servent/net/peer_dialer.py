@@ -2,8 +2,8 @@
 
 ``prefer-tcp`` dials TCP and falls back to uTP when TCP fails (refused,
 unreachable, timed out); ``prefer-utp`` is the other way round (as libtorrent
-does by default); ``tcp-only`` never dials uTP. Encryption (MSE) runs on top
-of either, unchanged.
+does by default); ``tcp-only`` never dials uTP. Encryption (MSE, or the sealed
+wire of a network torrent) runs on top of either, unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from servent.errors import MseError
 from servent.net.encrypted_transport import Connector, dial_peer
+from servent.net.sealed_stream import NetworkTorrents, dial_sealed
 from servent.net.utp_socket import UtpSocket
 from servent.proto.mse import EncryptionPolicy
 
@@ -31,11 +32,6 @@ UTP_PREFERENCES = ("prefer-tcp", "prefer-utp", "tcp-only")
 UTP_FALLBACK_AFTER = 3.0
 
 
-def no_swarm_key(info_hash: bytes) -> bytes | None:
-    """Every torrent is public unless the node says otherwise."""
-    return None
-
-
 @dataclass
 class PeerDialer:
     """Tries each transport in turn; ``outcomes`` counts which one connected."""
@@ -43,8 +39,8 @@ class PeerDialer:
     utp: UtpSocket | None = None
     preference: str = "prefer-tcp"
     outcomes: Counter[str] = field(default_factory=Counter)
-    #: The secret MSE SKEY of a network torrent (``docs/networks.md`` section 8), or None.
-    swarm_keys: Callable[[bytes], bytes | None] = no_swarm_key
+    #: The node's network torrents, dialled over the sealed wire (``docs/networks.md`` 8).
+    network: NetworkTorrents | None = None
 
     def __post_init__(self) -> None:
         if self.preference not in UTP_PREFERENCES:
@@ -67,12 +63,18 @@ class PeerDialer:
     ) -> str:
         """Connect ``session`` like :func:`dial_peer`; return "tcp" or "utp".
 
-        A network torrent is dialled with its swarm key as the MSE SKEY and RC4 only."""
-        secret = self.swarm_keys(info_hash)
-        if secret is not None:
-            info_hash, policy = secret, EncryptionPolicy.REQUIRED
+        A network torrent is dialled over its sealed wire only (never MSE or plain)."""
+        network = self.network
+        sealed = network is not None and network.swarm_key(info_hash) is not None
 
         async def attempt(connect: Connector | None, limit: float) -> None:
+            if sealed:
+                assert network is not None
+                await dial_sealed(
+                    session, host, port,
+                    info_hash=info_hash, network=network, connect_timeout=limit, connect=connect,
+                )  # fmt: skip
+                return
             await dial_peer(
                 session, host, port,
                 info_hash=info_hash, policy=policy, connect_timeout=limit, connect=connect,

@@ -8,6 +8,8 @@ is copied), so the read buffer can be one per process, shared by every
 connection: ``buffer_updated`` runs synchronously after the read, pulls every
 event and hands them to the handler before anything touches the buffer again.
 A received block is therefore a view valid only inside the handler call.
+Consecutive blocks come as one :class:`~servent.proto.peerwire.BlocksReceived`
+event (``batch_blocks``), so a read of 64 blocks is one event, not 64.
 Events are handed to the session's *handler* (the torrent session, or the
 listener until the torrent is known) as a list per read, which lets the
 handler batch its replies: queued messages are written with one
@@ -38,7 +40,7 @@ from servent.proto.peerwire import (
 )
 from servent.proto.ratelimit import TokenBucket, delay_for
 
-__all__ = ["READ_SIZE", "BlockHandler", "PeerHandler", "PeerSession"]
+__all__ = ["READ_SIZE", "PeerHandler", "PeerSession"]
 
 log = logging.getLogger(__name__)
 
@@ -62,30 +64,6 @@ class PeerHandler(Protocol):
     def peer_closed(self, session: PeerSession) -> None: ...
 
 
-class BlockHandler(PeerHandler, Protocol):
-    """A handler that takes received blocks straight from the connection.
-
-    Why: a leecher gets 65,536 blocks per GiB; a call per block is much cheaper
-    than a :class:`~servent.proto.peerwire.Piece` event each.  Blocks and events
-    still reach the handler in the order they arrived.
-    """
-
-    def peer_block(
-        self,
-        session: PeerSession,
-        index: int,
-        begin: int,
-        block: bytes | memoryview,
-        requested_at: float | None,
-        *,
-        now: float,
-    ) -> None:
-        """One block (a view valid only during the call) answering our request."""
-
-    def peer_blocks_done(self, session: PeerSession, now: float) -> None:
-        """The blocks of one read are all handed over (time to send more requests)."""
-
-
 class PeerSession(asyncio.BufferedProtocol):
     """Drives one :class:`PeerConnection` over one TCP connection."""
 
@@ -95,6 +73,8 @@ class PeerSession(asyncio.BufferedProtocol):
         # pulled every event and the handler has run: the connection may parse
         # it in place and hand blocks out as views (one copy fewer per byte).
         conn.borrow_input = True
+        # Blocks come as one event per run of piece messages (one per read, mostly).
+        conn.batch_blocks = True
         # Whatever queues a message on the connection cues a write: nobody flushes by hand.
         conn.on_output = self.schedule_flush
         self.handler = handler
@@ -118,11 +98,6 @@ class PeerSession(asyncio.BufferedProtocol):
         self._throttle: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._held_off = False  # reading paused by the handler (e.g. disk behind)
-        # Events parsed and not yet handed to the handler (see _sink_block).
-        self._pending: list[Event] = []
-        self._block_handler: BlockHandler | None = None
-        self._blocks_seen = False
-        self._now = self.loop.time()
 
     # ---------------------------------------------------------------- protocol
 
@@ -146,7 +121,7 @@ class PeerSession(asyncio.BufferedProtocol):
         return _shared_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._now = now = self.loop.time()
+        now = self.loop.time()
         self.bytes_received += nbytes
         try:
             self.conn.receive_data(_shared_view[:nbytes], now)
@@ -186,55 +161,21 @@ class PeerSession(asyncio.BufferedProtocol):
         conn = self.conn
         while self.close_reason is None:
             handler = self.handler
-            blocks = self._use_block_handler(handler)
+            events: list[Event] = []
             try:
-                events = self._collect()
+                while (event := conn.next_event()) is not None:
+                    events.append(event)
             except PeerWireError as exc:
-                if self._pending:
-                    handler.peer_events(self, self._pending)
+                if events:
+                    handler.peer_events(self, events)
                 self._fail(exc)
                 return
             if events:
                 handler.peer_events(self, events)
-            if blocks is not None and self._blocks_seen and self.close_reason is None:
-                blocks.peer_blocks_done(self, self._now)
             if self.handler is handler or self.close_reason is not None:
                 break
         if conn.state is ConnectionState.CLOSED and self.close_reason is None:
             self.close("connection closed")
-
-    def _use_block_handler(self, handler: PeerHandler) -> BlockHandler | None:
-        """Route blocks straight to ``handler`` if it takes them (see :class:`BlockHandler`)."""
-        blocks = cast(BlockHandler, handler) if hasattr(handler, "peer_block") else None
-        self._block_handler = blocks
-        self._blocks_seen = False
-        self.conn.block_sink = None if blocks is None else self._sink_block
-        return blocks
-
-    def _collect(self) -> list[Event]:
-        """Every event the connection can parse now (blocks go to the block handler)."""
-        conn = self.conn
-        self._pending = []
-        while (event := conn.next_event()) is not None:
-            self._pending.append(event)  # re-read: _sink_block may hand the list over
-        events = self._pending
-        self._pending = []
-        return events
-
-    def _sink_block(
-        self, index: int, begin: int, block: bytes | memoryview, requested_at: float | None
-    ) -> None:
-        pending = self._pending
-        if pending:
-            # Events parsed before this block go first, to keep the stream's order.
-            self._pending = []
-            self.handler.peer_events(self, pending)
-            if self.close_reason is not None:
-                return
-        blocks = self._block_handler
-        if blocks is not None:
-            self._blocks_seen = True
-            blocks.peer_block(self, index, begin, block, requested_at, now=self._now)
 
     # ---------------------------------------------------------------- sending
 
@@ -318,11 +259,12 @@ class PeerSession(asyncio.BufferedProtocol):
         self._timer_at = float("inf")
         if self.close_reason is not None:
             return
-        self._now = now = self.loop.time()
+        now = self.loop.time()
         self.conn.handle_timer(now)
-        self._use_block_handler(self.handler)
+        events: list[Event] = []
         try:
-            events = self._collect()
+            while (event := self.conn.next_event()) is not None:
+                events.append(event)
         except PeerWireError as exc:
             self._fail(exc)
             return

@@ -25,7 +25,7 @@ from servent.net.holepunch_priming import DIAL_DELAY, prime_nat
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_dialer import PeerDialer
-from servent.net.peer_session import BlockHandler, PeerSession
+from servent.net.peer_session import PeerHandler, PeerSession
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_config import TorrentConfig
 from servent.net.utp_socket import UtpSocket
@@ -46,7 +46,7 @@ __all__ = ["ConnectionOwner", "TorrentConnections"]
 log = logging.getLogger("servent.net.torrent_session")
 
 
-class ConnectionOwner(BlockHandler, Protocol):
+class ConnectionOwner(PeerHandler, Protocol):
     """What :class:`TorrentConnections` needs of its torrent (a ``TorrentSession``)."""
 
     peers: dict[PeerSession, SwarmPeer]

@@ -392,30 +392,6 @@ class TorrentSession:
                 peer.upload_wakeup.set()
             self._carry_out()
 
-    def peer_block(
-        self,
-        session: PeerSession,
-        index: int,
-        begin: int,
-        block: bytes | memoryview,
-        requested_at: float | None,
-        *,
-        now: float,
-    ) -> None:
-        """A block straight from the connection (the fast path; see ``BlockHandler``)."""
-        peer = self.peers.get(session)
-        if peer is not None:
-            self.core.block(peer, index, begin, block, requested_at, now=now)
-            if self.core.actions:
-                self._carry_out()
-
-    def peer_blocks_done(self, session: PeerSession, now: float) -> None:
-        """One read's blocks are in: send the peer more requests."""
-        peer = self.peers.get(session)
-        if peer is not None and not session.is_closed and session.close_reason is None:
-            self.core.blocks_done(peer, now)
-            self._carry_out()
-
     def _on_foreign(self, peer: PeerState, event: Event, now: float) -> None:
         """Events the core leaves to the shell: the handshake and BEP 10 traffic."""
         assert isinstance(peer, SwarmPeer)

@@ -5,16 +5,21 @@ datagram goes to the uTP handler when its first byte looks like a uTP header
 (version 1 in the low nibble, type 0..4 in the high one, at least 20 bytes),
 to the other handler (the DHT: bencoded messages start with ``d``) otherwise.
 Handlers receive batches, so each can answer a burst with one pump.
+Datagrams leave with the don't-fragment bit (uTP's path MTU search); one the
+kernel refuses as too big is sent again with fragmentation allowed, so the
+DHT behaves as under the kernel's default.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Callable
 
+from servent.net.dont_fragment import send_fragmenting, set_dont_fragment
 from servent.proto.utp.packet import looks_like_utp
 
 __all__ = ["BatchHandler", "UdpPort", "open_udp_socket"]
@@ -56,6 +61,7 @@ class UdpPort:
         self.utp_handler: BatchHandler | None = None
         self.other_handler: BatchHandler | None = None
         self.unclaimed = 0
+        self.dont_fragment = set_dont_fragment(sock)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -84,7 +90,12 @@ class UdpPort:
             self.sock.sendto(data, addr)
         except BlockingIOError:
             return False
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE and self.dont_fragment:
+                return send_fragmenting(self.sock, data, addr)
+            log.debug("cannot send to %s: %s", addr, exc)
+            return False
+        except ValueError as exc:
             log.debug("cannot send to %s: %s", addr, exc)
             return False
         return True

@@ -19,9 +19,11 @@ from collections import Counter
 from collections.abc import Callable
 
 from servent.errors import UtpError
+from servent.net.dont_fragment import route_mtu
 from servent.net.udp_demux import UdpPort
 from servent.net.utp_transport import UtpTransport
-from servent.proto.utp import Packet, PacketType, UtpConnection, decode_packet, payload_size_for
+from servent.proto.utp import Packet, PacketType, UtpConnection, decode_packet
+from servent.proto.utp.mtu import PathMtu, datagram_limits
 from servent.proto.utp.packet import encode_packet
 
 __all__ = ["UtpSocket", "open_utp"]
@@ -102,11 +104,9 @@ class UtpSocket:
         udp = self._port_for(host)
         loop = asyncio.get_running_loop()
         recv_id = self._free_id(address)
+        now = loop.time()
         conn = UtpConnection.connect(
-            recv_id,
-            self.rng.getrandbits(16),
-            loop.time(),
-            payload_size=payload_size_for(":" in host),
+            recv_id, self.rng.getrandbits(16), now, _path_mtu(udp, address, now)
         )
         transport = self._register(conn, udp, address)
         transport.pump(loop.time())
@@ -186,7 +186,7 @@ class UtpSocket:
             self._reset(syn, address)
             return
         conn = UtpConnection.accept(
-            syn, self.rng.getrandbits(16), now, payload_size=payload_size_for(":" in address[0])
+            syn, self.rng.getrandbits(16), now, _path_mtu(udp, address, now)
         )
         transport = self._register(conn, udp, address)
         self.accepted += 1
@@ -213,6 +213,12 @@ class UtpSocket:
                 ),
                 address,
             )
+
+
+def _path_mtu(udp: UdpPort, address: Address, now: float) -> PathMtu:
+    """A path MTU search toward ``address``, bounded by its route; fixed sizes without DF."""
+    route = route_mtu(address) if udp.dont_fragment else None
+    return PathMtu(datagram_limits(":" in address[0], route), now, enabled=udp.dont_fragment)
 
 
 def open_utp(

@@ -11,10 +11,13 @@ window uTP advertises, as a full TCP receive buffer would.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from servent.net.dont_fragment import route_mtu, send_fragmenting
 from servent.proto.utp import (
     Connected,
     ConnectionClosed,
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from servent.net.udp_demux import UdpPort
 
 __all__ = ["UtpTransport"]
+
+log = logging.getLogger(__name__)
 
 WRITE_HIGH = 1 << 20
 #: After close(), how long the connection may still deliver what is in flight and its FIN.
@@ -171,10 +176,15 @@ class UtpTransport(asyncio.Transport):
     def pump(self, now: float) -> None:
         """Send what the connection queued, hand its events on, re-arm its timer."""
         conn = self.conn
-        sendto = self._port.sendto
+        sendto = self._port.sock.sendto
         address = self.address
         for datagram in conn.datagrams_to_send(now):
-            sendto(datagram, address)
+            try:
+                sendto(datagram, address)
+            except OSError as exc:
+                self._send_failed(datagram, exc, now)
+        for datagram in conn.take_fragmentable():
+            send_fragmenting(self._port.sock, datagram, address)
         received: list[bytes] = []
         while (event := conn.next_event()) is not None:
             if isinstance(event, DataReceived):
@@ -201,6 +211,17 @@ class UtpTransport(asyncio.Transport):
             # done; the connection lingers to deliver what is in flight and the FIN.
             self._report_lost(None)
         self._arm_timer(conn.next_timer())
+
+    def _send_failed(self, datagram: bytes, exc: OSError, now: float) -> None:
+        """A full buffer drops the datagram (the timer resends it); one too big for the path
+        the kernel knows lowers the connection's size and goes out fragmentable at once."""
+        if exc.errno == errno.EMSGSIZE and self._port.dont_fragment:
+            mtu = route_mtu(self.address)
+            overhead = self.conn.mtu.limits.overhead
+            self.conn.datagram_too_big(datagram, None if mtu is None else mtu - overhead, now)
+            send_fragmenting(self._port.sock, datagram, self.address)
+        elif not isinstance(exc, BlockingIOError):
+            log.debug("uTP cannot send to %s: %s", self.address, exc)
 
     def _arm_timer(self, when: float | None) -> None:
         if when == self._timer_at:

@@ -1,11 +1,14 @@
 """Broadcasts by gossip: the :class:`~servent.proto.gossip.GossipRouter` driven over node channels.
 
 Every open node channel is a gossip neighbour (the channel host's open and
-closed callbacks add and remove it).  Frames to a neighbour go on one
-``servent/gossip/1`` stream this node opens on the channel; frames from it
-arrive on the stream it opened.  Our own broadcasts are signed with the
-node's Ed25519 key; received ones are verified by the router before they are
-delivered, stored and forwarded (``docs/gossip.md``).
+closed callbacks add and remove it); the :class:`NeighbourBook` hears of each,
+and of the nodes neighbours name in their peer exchange (``px``), which this
+module sends to every new neighbour (:mod:`.gossip_peers` dials and drops).
+Frames to a neighbour go on one ``servent/gossip/1`` stream this node opens
+on the channel; frames from it arrive on the stream it opened.  Our own
+broadcasts are signed with the node's Ed25519 key; received ones are verified
+by the router before they are delivered, stored and forwarded
+(``docs/gossip.md``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from servent.codec.compact import decode_peer, encode_peer
+from servent.errors import CompactEncodingError
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeChannel, NodeStream
 from servent.node.direct_messages import MessagingError, RateLimitedError, check_text
@@ -30,13 +35,15 @@ from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.gossip import (
     Deliver,
     Disconnect,
+    Exchanged,
     GossipConfig,
     GossipMessage,
     GossipRouter,
     Send,
 )
-from servent.proto.gossip.frames import Frame, encode_frame
+from servent.proto.gossip.frames import Frame, PeerExchange, encode_frame
 from servent.proto.gossip.message import MAX_CHANNEL
+from servent.proto.gossip.neighbours import NeighbourBook
 from servent.proto.ratelimit import TokenBucket
 
 __all__ = ["GOSSIP_PROTOCOL", "Broadcasts", "verify_gossip"]
@@ -89,9 +96,13 @@ class Broadcasts:
         self._on_received = on_received
         self._clock = clock
         now = clock()
-        self.router = GossipRouter(
-            rng=rng or random.Random(), now=now, verify=verify_gossip, config=config
-        )
+        rng = rng or random.Random()
+        self.router = GossipRouter(rng=rng, now=now, verify=verify_gossip, config=config)
+        self.book = NeighbourBook(own_key=identity.public_key, rng=rng)
+        #: Where this node accepts channels (0: not known), told in peer exchanges.
+        self.listen_port: Callable[[], int] = lambda: 0
+        #: Called with a channel name this node starts keeping.
+        self.on_follow: Callable[[str], None] = lambda _: None
         config = self.router.config
         self._own_rate = TokenBucket(config.author_rate, now, config.author_burst)
         self._streams: dict[NodeChannel, NodeStream] = {}
@@ -102,6 +113,8 @@ class Broadcasts:
         return {peer for peer in self.router.neighbours if isinstance(peer, bytes)}
 
     def start(self) -> None:
+        for name in self._store.followed_channels():
+            self.router.subscribe(name.encode("utf-8"))
         self._host.protocols.register(GOSSIP_PROTOCOL, self._serve)
         self._host.on_channel_open.append(self._channel_open)
         self._host.on_channel_closed.append(self._channel_closed)
@@ -140,6 +153,7 @@ class Broadcasts:
                 f"{config.author_burst:g} (other nodes drop more); try again in {wait:.1f} s",
                 wait,
             )
+        await self.follow(channel)
         sequence = await asyncio.to_thread(self._store.next_counter, SEQUENCE_COUNTER)
         unsigned = GossipMessage(
             self._identity.public_key, sequence, int(now), channel_bytes, payload
@@ -157,6 +171,31 @@ class Broadcasts:
         await asyncio.to_thread(self._store.queue_outgoing, message)
         return message
 
+    # -- channels kept -----------------------------------------------------------------
+
+    def followed(self) -> list[str]:
+        """Channels this node keeps and relays (``""``, the whole network, always)."""
+        return sorted(c.decode("utf-8") for c in self.router.subscriptions)
+
+    async def follow(self, channel: str) -> bool:
+        """Keep and relay ``channel`` from now on (remembered across restarts)."""
+        encoded = check_channel(channel)
+        if encoded in self.router.subscriptions:
+            return False
+        await asyncio.to_thread(self._store.follow_channel, channel, self._clock())
+        self.router.subscribe(encoded)
+        self._run_actions()
+        self.on_follow(channel)
+        return True
+
+    async def unfollow(self, channel: str) -> bool:
+        encoded = check_channel(channel)
+        if not self.router.unsubscribe(encoded):
+            return False
+        await asyncio.to_thread(self._store.unfollow_channel, channel)
+        self._run_actions()
+        return True
+
     # -- neighbours ------------------------------------------------------------------
 
     def _channel_open(self, channel: NodeChannel) -> None:
@@ -164,7 +203,10 @@ class Broadcasts:
         if channel.close_event is not None or key is None:
             return
         if key not in self.router.neighbours:
-            self.router.add_neighbour(key, self._clock())
+            now = self._clock()
+            self.router.add_neighbour(key, now)
+            self.book.opened(key, now, outbound=channel.conn.initiator)
+            self._send(key, self._exchange_for(key))
             self._run_actions()
         with contextlib.suppress(ChannelError):  # an open stream keeps the channel from idling out
             self._stream_for(channel)
@@ -174,6 +216,31 @@ class Broadcasts:
         key = channel.peer_key
         if key is not None and self._host.channel_to(key) is None:
             self.router.remove_neighbour(key)
+            self.book.closed(key, self._clock())
+
+    def _exchange_for(self, key: bytes) -> PeerExchange:
+        """Our listening port and some nodes we know, for the neighbour ``key``."""
+        entries: list[bytes] = []
+        for peer, address in self.book.exchange(key):
+            if isinstance(peer, bytes) and isinstance(address, tuple):
+                with contextlib.suppress(CompactEncodingError, ValueError, TypeError):
+                    entries.append(peer + encode_peer(address))
+        return PeerExchange(self.listen_port(), tuple(entries))
+
+    def send_exchange(self, key: bytes) -> None:
+        """Tell ``key`` about other nodes (before dropping its channel)."""
+        self._send(key, self._exchange_for(key))
+
+    def _exchanged(self, key: bytes, exchange: PeerExchange) -> None:
+        channel = self._host.channel_to(key)
+        transport = None if channel is None else channel.transport
+        peername = None if transport is None else transport.get_extra_info("peername")
+        now = self._clock()
+        if exchange.port and isinstance(peername, tuple):
+            self.book.listening(key, (str(peername[0]), exchange.port), now)
+        for entry in exchange.peers:
+            with contextlib.suppress(CompactEncodingError):
+                self.book.learn(decode_peer(entry[32:]), now, entry[:32])
 
     def _send(self, peer: bytes, frame: Frame) -> None:
         channel = self._host.channel_to(peer)
@@ -212,6 +279,9 @@ class Broadcasts:
                 self._send(action.peer, action.frame)
             elif isinstance(action, Deliver):
                 self._spawn(self._store_delivered(action), "gossip-store")
+            elif isinstance(action, Exchanged):
+                assert isinstance(action.peer, bytes)
+                self._exchanged(action.peer, action.exchange)
             elif isinstance(action, Disconnect):
                 assert isinstance(action.peer, bytes)
                 channel = self._host.channel_to(action.peer)

@@ -23,6 +23,7 @@ from typing import Any
 from servent.errors import NodeError
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeStream
+from servent.net.owned_tasks import cancel_and_wait
 from servent.node.message_store import MessageStore, StoredMessage
 from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.message_frames import (
@@ -125,12 +126,7 @@ class DirectMessages:
         self._spawn(self._run(), "direct-message-outbox")
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         for waiters in self._waiters.values():
             for waiter in waiters:
                 if not waiter.done():

@@ -14,16 +14,12 @@ One table holds both directions. An outgoing message with neither
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from servent.errors import StateError
-from servent.node.private_files import private_directory, private_file
+from servent.node.private_database import PrivateDatabase
 
 DATABASE_NAME = "messages.sqlite3"
 
@@ -51,6 +47,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE blocked (id BLOB PRIMARY KEY, added REAL NOT NULL)",
         "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     ),
+    ("CREATE TABLE channels (name TEXT PRIMARY KEY, added REAL NOT NULL)",),
 )
 
 
@@ -87,38 +84,13 @@ _COLUMNS = (
 )
 
 
-class MessageStore:
+class MessageStore(PrivateDatabase):
     """Typed access to the message database; each change is one transaction."""
 
     def __init__(self, data_dir: Path) -> None:
-        private_directory(data_dir)
-        self.path = data_dir / DATABASE_NAME
-        self._lock = threading.RLock()
-        try:
-            private_file(self.path)  # 0600 (sqlite gives its -wal/-shm the same mode)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"message database {self.path} is unusable: {exc}") from exc
+        super().__init__(data_dir, DATABASE_NAME, "message")
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
+    def _prepare(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
             raise StateError(f"message database {self.path} is newer than this servent")
@@ -288,6 +260,27 @@ class MessageStore:
         with self._lock:
             rows = self._db.execute("SELECT id FROM blocked").fetchall()
         return {bytes(row[0]) for row in rows}
+
+    # ------------------------------------------------------------------ channels
+
+    def follow_channel(self, name: str, now: float) -> bool:
+        """Keep (and relay) broadcast channel ``name`` from now on; whether it is new."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "INSERT OR IGNORE INTO channels (name, added) VALUES (?, ?)", (name, now)
+                ).rowcount
+                == 1
+            )
+
+    def unfollow_channel(self, name: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM channels WHERE name = ?", (name,)).rowcount == 1
+
+    def followed_channels(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM channels ORDER BY name").fetchall()
+        return [str(row[0]) for row in rows]
 
     # ------------------------------------------------------------------ counters
 

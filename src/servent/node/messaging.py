@@ -3,8 +3,9 @@
 :class:`Messenger` composes the direct-message outbox and inbox
 (:mod:`.direct_messages`), the gossip mesh (:mod:`.broadcasts`), the address
 book and block list of the :class:`~servent.node.message_store.MessageStore`,
-and keeps node channels open to the node's contacts so that the gossip mesh
-has neighbours (nodes that dial us join it too).  :class:`NodeMessaging` is
+keeps node channels open to the node's contacts, and finds further gossip
+neighbours with no contact at all (:mod:`.gossip_peers`: the DHT rendezvous,
+supernodes, peer exchange).  :class:`NodeMessaging` is
 the small part of :class:`~servent.node.node.Node` that owns it.
 """
 
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.node_id import format_node_id, parse_node_id
@@ -24,11 +25,14 @@ from servent.net.node_channel import NodeChannel
 from servent.node.broadcasts import Broadcasts
 from servent.node.direct_messages import DirectMessages, MessagingError, RateLimitedError
 from servent.node.events import MessageDelivered, MessageReceived, NodeEvent
+from servent.node.gossip_peers import MeshPeers
 from servent.node.identity import NodeIdentity
 from servent.node.message_store import Contact, MessageStore, StoredMessage
 
 if TYPE_CHECKING:
+    from servent.net.dht_driver import DhtDriver
     from servent.node.config import Config
+    from servent.node.search_service import SearchService
 
 __all__ = [
     "MessagingError",
@@ -51,6 +55,7 @@ DIAL_TIMEOUT = 30.0
 MAX_NAME = 64
 
 Emit = Callable[[NodeEvent], None]
+Address = tuple[str, int]
 
 
 def message_json(message: StoredMessage, own_key: bytes, names: dict[bytes, str]) -> dict[str, Any]:
@@ -106,6 +111,9 @@ class Messenger:
         *,
         own_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        dht: Callable[[], DhtDriver | None] = lambda: None,
+        own_address: Callable[[], Address | None] = lambda: None,
+        supernodes: Callable[[], Iterable[tuple[bytes, Address]]] = tuple,
     ) -> None:
         self.host = host
         self.store = store
@@ -117,6 +125,10 @@ class Messenger:
             host, store, on_received=self._received, on_delivered=self._delivered, clock=clock
         )
         self.broadcasts = Broadcasts(host, store, identity, on_received=self._received, clock=clock)
+        self.mesh_peers = MeshPeers(
+            host, self.broadcasts, dht=dht, own_address=own_address, supernodes=supernodes,
+            protected=lambda: frozenset(self._names), clock=clock,
+        )  # fmt: skip
         self._names: dict[bytes, str] = {}
         self._redial: dict[bytes, tuple[float, float]] = {}  # key -> (next try, wait)
         self._wake_upkeep = asyncio.Event()
@@ -130,6 +142,7 @@ class Messenger:
         self.host.on_channel_open.append(self._channel_open)
         self.direct.start()
         self.broadcasts.start()
+        self.mesh_peers.start()
         self._spawn(self._upkeep())
 
     async def close(self) -> None:
@@ -139,6 +152,7 @@ class Messenger:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.mesh_peers.close()
         await self.broadcasts.close()
         await self.direct.close()
 
@@ -163,6 +177,16 @@ class Messenger:
 
     async def broadcast(self, text: str, channel: str = "") -> dict[str, Any]:
         return self.to_json(await self.broadcasts.publish(text, channel))
+
+    def channels(self) -> list[str]:
+        """Broadcast channels this node keeps and relays (``""``: everyone)."""
+        return self.broadcasts.followed()
+
+    async def follow(self, channel: str) -> bool:
+        return await self.broadcasts.follow(channel)
+
+    async def unfollow(self, channel: str) -> bool:
+        return await self.broadcasts.unfollow(channel)
 
     def messages(
         self,
@@ -265,6 +289,12 @@ class Messenger:
             "neighbours": sorted(format_node_id(k) for k in self.broadcasts.neighbours),
             "mesh": len(self.broadcasts.router.mesh),
             "outbox": len(self.direct.pending()),
+            "channels": self.channels(),
+            "channel_neighbours": {
+                name: len(self.broadcasts.router.subscribers(name.encode("utf-8")))
+                for name in self.channels()
+            },
+            "known": self.broadcasts.book.statistics()["known"],
         }
 
     # -- the mesh: channels to contacts ----------------------------------------------------
@@ -279,6 +309,7 @@ class Messenger:
         """The DHT is up: contacts can be looked up now."""
         self._redial.clear()
         self._wake_upkeep.set()
+        self.mesh_peers.network_ready()
 
     async def _upkeep(self) -> None:
         while True:
@@ -329,6 +360,15 @@ class NodeMessaging:
     config: Config
     _channels: ChannelHost | None
     _identity: NodeIdentity | None
+    _dht: DhtDriver | None
+    search: SearchService
+
+    def peer_address(self) -> Address | None:
+        raise NotImplementedError
+
+    def _known_supernodes(self) -> Iterable[tuple[bytes, Address]]:
+        """Supernodes the search service knows: always-on nodes, good first neighbours."""
+        return list(self.search.addresses.items())[:32]
 
     def _emit_event(self, event: NodeEvent) -> None:
         raise NotImplementedError
@@ -352,6 +392,8 @@ class NodeMessaging:
         messenger = Messenger(
             self._channels, store, self._identity,
             self._emit_event, own_name=self.config.name,
+            dht=lambda: self._dht, own_address=self.peer_address,
+            supernodes=self._known_supernodes,
         )  # fmt: skip
         await messenger.start()
         self._messenger = messenger

@@ -7,15 +7,10 @@ Every change is one transaction, committed before the caller answers a peer.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from servent.errors import StateError
-from servent.node.private_files import private_directory, private_file
+from servent.node.private_database import PrivateDatabase
 from servent.proto.network import InviteRecord, Roster, decode_roster
 
 __all__ = ["NetworkShare", "NetworkStore"]
@@ -43,38 +38,16 @@ class NetworkShare:
     own: bool
 
 
-class NetworkStore:
+class NetworkStore(PrivateDatabase):
     """Typed access to the networks database."""
 
     def __init__(self, data_dir: Path) -> None:
-        private_directory(data_dir)
-        self.path = data_dir / DATABASE_NAME
-        self._lock = threading.RLock()
-        try:
-            private_file(self.path)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            with self._transaction() as db:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"networks database {self.path} is unusable: {exc}") from exc
+        super().__init__(data_dir, DATABASE_NAME, "networks")
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _prepare(self) -> None:
+        with self._transaction() as db:
+            for statement in _SCHEMA:
+                db.execute(statement)
 
     # -- networks and keys ----------------------------------------------------------
 

@@ -3,8 +3,9 @@ search and broadcasts among members (``docs/networks.md``).
 
 :class:`NetworkService` holds the rosters and epoch keys (``networks.sqlite3``),
 answers ``servent/network/1`` requests of members (:mod:`.network_requests`)
-and gives the engine the swarm key of every network torrent, so the peer wire
-of those torrents is closed to everyone without the key.
+and gives the engine the swarm key of every network torrent and checks
+membership for it, so the peer wire of those torrents runs only over the
+sealed wire between members (``net.sealed_stream``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from servent.proto.network import (
     swarm_key,
 )
 from servent.proto.network.invitation import MAX_USES
+from servent.proto.network.sealed import WireIdentity
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
@@ -153,9 +155,9 @@ class NetworkService(NetworkRequests):
     def _hook_engine(self) -> None:
         swarm = self._swarm()
         if swarm is not None:
-            swarm.dialer.swarm_keys = self.swarm_key
+            swarm.dialer.network = self
             if swarm.listener is not None:
-                swarm.listener.swarm_keys = self.swarm_key
+                swarm.listener.network = self
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(work)
@@ -175,13 +177,34 @@ class NetworkService(NetworkRequests):
     # -- what the engine and search ask ----------------------------------------------------
 
     def swarm_key(self, info_hash: bytes) -> bytes | None:
-        """The MSE SKEY of a network torrent (never None for one: a missing key locks it)."""
+        """The swarm key of a network torrent (never None for one: a missing key locks it)."""
         share = self.shares.get(info_hash[:20])
         if share is None:
             return None
         roster = self.rosters.get(share.network)
         key = None if roster is None else self.keys.get((share.network, roster.epoch))
         return self._locked if key is None else swarm_key(key, info_hash[:20])
+
+    def held_swarm_keys(self) -> list[tuple[bytes, bytes]]:
+        """``(info_hash20, swarm key)`` of every network torrent whose current key we hold:
+        what an incoming sealed handshake may match (an old epoch's key matches nothing)."""
+        held = []
+        for info_hash, share in self.shares.items():
+            key = self.current_key(share.network)
+            if key is not None:
+                held.append((info_hash, swarm_key(key, info_hash)))
+        return held
+
+    def admits(self, info_hash: bytes, node_key: bytes) -> bool:
+        """Whether ``node_key`` is a member (not revoked) of that torrent's network."""
+        share = self.shares.get(info_hash[:20])
+        roster = None if share is None else self.rosters.get(share.network)
+        return roster is not None and roster.is_member(node_key)
+
+    @property
+    def wire_identity(self) -> WireIdentity:
+        identity = self.node.identity
+        return WireIdentity(identity.public_key, identity.sign)
 
     def is_network_torrent(self, info_hash: bytes) -> bool:
         return info_hash[:20] in self.shares

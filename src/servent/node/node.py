@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.net.live_service import LiveService
+from servent.net.owned_tasks import cancel_and_wait
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
 from servent.node.dht import NodeDht, save_dht, start_dht
@@ -221,12 +222,7 @@ class Node(
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         for torrent_id in list(self._records):
             self._count_transfers(torrent_id)

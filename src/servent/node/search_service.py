@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from servent.errors import NodeError, ServentError
+from servent.net.owned_tasks import cancel_and_wait
 from servent.net.search_driver import SearchResponder, ask
 from servent.node.search_discovery import REACH_CHECK_EVERY, RENDEZVOUS_EVERY, SearchDiscovery
 from servent.node.search_index import SearchIndex
@@ -130,12 +131,7 @@ class SearchService(SearchDiscovery, SearchPublishing):
         if not self.running:
             return
         self.running = False
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self.index.close()
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from servent.codec.share_key import read_secret_of
 from servent.node.state import StateStore
 from servent.proto.sync_plan import RelPath
 
@@ -25,11 +26,11 @@ class SyncShare:
     path: str
     public_key: bytes
     seed: bytes | None = None
+    read_secret: bytes | None = None  # names and opens files; an encrypted holder has none
     seq: int = 0
     info_hash: bytes | None = None  # the torrent of version ``seq``
     torrent_id: str | None = None
-    staged_name: str | None = None  # member: the torrent's name (the owner's folder name)
-    listing: dict[RelPath, bytes] = field(default_factory=dict)  # version applied (member)
+    listing: dict[RelPath, bytes] = field(default_factory=dict)  # the version's files
     signature: str | None = None  # the folder when last published (owner)
     published: bool = False
     published_at: float = 0.0
@@ -39,13 +40,14 @@ class SyncShare:
     state: str = "starting"
     unpublished: dict[RelPath, bytes] | None = None  # the listing of a version being published
     unpublished_hash: bytes | None = None  # its torrent (kept apart until the put succeeds)
+    pushed_from: bytes | None = None  # writer: the version whose holders heard of the last push
     merge_all: bool = False  # the pending version raced ours: every local difference conflicts
 
 
 def _to_json(share: SyncShare) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in dataclasses.fields(share):
-        if item.name in ("unpublished", "unpublished_hash", "merge_all", "state"):
+        if item.name in ("unpublished", "unpublished_hash", "merge_all", "state", "pushed_from"):
             continue  # made again after a restart
         value = getattr(share, item.name)
         if item.name == "signature" and share.unpublished_hash is not None:
@@ -65,13 +67,14 @@ def _from_json(data: dict[str, Any]) -> SyncShare:
         path=str(data["path"]),
         public_key=bytes.fromhex(data["public_key"]),
     )
-    for name in ("seed", "info_hash", "pending_hash"):
+    for name in ("seed", "read_secret", "info_hash", "pending_hash"):
         if data.get(name):
             setattr(share, name, bytes.fromhex(data[name]))
     for name in ("seq", "pending_seq"):
         setattr(share, name, int(data.get(name) or 0))
+    if share.seed is not None and share.read_secret is None:  # saved before the secret was
+        share.read_secret = read_secret_of(share.seed)
     share.torrent_id = data.get("torrent_id")
-    share.staged_name = data.get("staged_name")
     share.pending_id = data.get("pending_id")
     share.signature = data.get("signature")
     share.published = bool(data.get("published"))

@@ -1,20 +1,19 @@
-"""Synced shares on a node (``docs/sync.md``): the owner publishes versions, members follow.
+"""Synced shares on a node (``docs/sync.md``): writers publish versions, members follow.
 
 A composed service: the node owns one and starts and stops it.  Every few
-seconds the owner rescans each of its folders and, when it changed, seeds a
-new torrent of it and puts the BEP 46 item with the next sequence number;
-a member polls the item, downloads a newer version into a staging folder in
-the node's data directory, and applies it to its folder keeping every
-original (:mod:`servent.storage.sync_folder`).
+seconds a writer rescans each of its folders and, when it changed, seals it
+into its encrypted copy, seeds a torrent of that and puts the BEP 46 item
+with the next sequence number; a member polls the item, downloads a newer
+version over its encrypted copy (only changed pieces move), and a key holder
+opens it into its folder keeping every original; an encrypted holder only
+stores and seeds it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -27,31 +26,40 @@ from servent.codec.share_key import (
     SYNC_SALT,
     KeyKind,
     format_share_key,
+    lock_share_key,
     parse_share_key,
     public_key_of,
+    read_secret_of,
     share_id,
 )
+from servent.codec.sync_crypt import SyncCipher
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.node.sync_push import SyncPush, push_frame
 from servent.node.sync_records import SyncShare, load_shares, save_shares
+from servent.node.sync_versions import (
+    EMPTY_SIGNATURE,
+    apply_version,
+    folder_path,
+    signature_of,
+    store_version,
+)
+from servent.node.sync_watch import FolderWatcher
 from servent.proto.dht.items import mutable_target
 from servent.proto.sync_plan import (
+    PushedVersion,
     RelPath,
     VersionError,
     decode_version_value,
     encode_version_value,
-    plan_changes,
     supersedes,
 )
-from servent.storage.sync_folder import (
-    apply_changes,
-    folder_listing,
-    folder_signature,
-    prefill_staging,
-)
+from servent.storage.sync_store import encrypt_version
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from servent.codec.bencode import BValue
+    from servent.net.channel_host import ChannelHost
     from servent.net.dht_driver import DhtDriver
     from servent.node.config import Config
     from servent.node.state import StateStore
@@ -94,6 +102,9 @@ class SyncHost(Protocol):
 
     def peer_address(self) -> tuple[str, int] | None: ...
 
+    @property
+    def channels(self) -> ChannelHost: ...
+
 
 class SyncShares:
     """The synced shares of one node."""
@@ -104,46 +115,84 @@ class SyncShares:
         self._shares: dict[str, SyncShare] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a push or a folder change: go round at once
+        self._pushed: dict[str, PushedVersion] = {}
+        self._push = SyncPush(SYNC_SALT, self._on_pushed)
+        self._heard: dict[str, int] = {}  # versions heard of by push, per share
+        self._watcher = FolderWatcher(self.wake)
 
     async def start(self) -> None:
         self._shares = load_shares(self._node.store)
+        try:
+            self._push.start(self._node.channels)
+        except NodeError:  # the node does not listen: polling only
+            self._push.start(None)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="node-sync")
 
     async def close(self) -> None:
+        await self._watcher.close()
+        await self._push.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
+    def wake(self) -> None:
+        """Go round every share now (a version was pushed, a folder changed)."""
+        self._wake.set()
+
+    def _on_pushed(self, pushed: PushedVersion) -> None:
+        """Note a pushed version newer than ours; a replayed one wakes nothing."""
+        for share in self._shares.values():
+            if share.public_key != pushed.public_key:
+                continue
+            self._heard[share.id] = self._heard.get(share.id, 0) + 1
+            last = self._pushed.get(share.id)
+            if supersedes(pushed.seq, pushed.info_hash, share.seq, share.info_hash) and (
+                last is None or pushed.seq >= last.seq
+            ):
+                self._pushed[share.id] = pushed
+                self.wake()
+
     # -- the interface ----------------------------------------------------------
 
-    async def create(self, folder: str | Path) -> dict[str, Any]:
-        """Make ``folder`` a synced share owned by this node; its keys."""
-        path = await asyncio.to_thread(_folder_path, folder, False)
+    async def create(self, folder: str | Path, password: str | None = None) -> dict[str, Any]:
+        """Make ``folder`` a synced share owned by this node; its keys (locked by ``password``)."""
+        path = await asyncio.to_thread(folder_path, folder, False)
         seed = Ed25519PrivateKey.generate().private_bytes_raw()
-        public_key = public_key_of(seed)
-        share = SyncShare(share_id(public_key), "owner", str(path), public_key, seed=seed)
+        public_key, secret = public_key_of(seed), read_secret_of(seed)
+        keys = {
+            "read_write_key": format_share_key(KeyKind.READ_WRITE, seed),
+            "read_only_key": format_share_key(KeyKind.READ_ONLY, public_key + secret),
+            "encrypted_key": format_share_key(KeyKind.ENCRYPTED, public_key),
+        }
+        if password is not None:
+            keys = await asyncio.to_thread(_locked, keys, password.encode("utf-8"))
+        share = SyncShare(
+            share_id(public_key), "owner", str(path), public_key, seed=seed, read_secret=secret
+        )
         async with self._lock:
             self._check_free(path)
             self._shares[share.id] = share
             self._save()
             await self._owner_step(share)
-        return {
-            "id": share.id,
-            "read_write_key": format_share_key(KeyKind.READ_WRITE, seed),
-            "read_only_key": format_share_key(KeyKind.READ_ONLY, public_key),
-            "encrypted_key": None,
-        }
+        return {"id": share.id, **keys}
 
-    async def join(self, key_text: str, folder: str | Path) -> dict[str, Any]:
+    async def join(
+        self, key_text: str, folder: str | Path, password: str | None = None
+    ) -> dict[str, Any]:
         """Follow the share named by a pasted key in ``folder`` (made if missing)."""
-        key = parse_share_key(key_text)
-        path = await asyncio.to_thread(_folder_path, folder, True)
+        secret = None if password is None else password.encode("utf-8")
+        key = await asyncio.to_thread(parse_share_key, key_text, secret)
+        path = await asyncio.to_thread(folder_path, folder, True)
         public_key = key.public_key
-        role = "read_write" if key.kind is KeyKind.READ_WRITE else "read_only"
+        role = _ROLES[key.kind]
         seed = key.key if key.kind is KeyKind.READ_WRITE else None
-        share = SyncShare(share_id(public_key), role, str(path), public_key, seed=seed)
+        share = SyncShare(
+            share_id(public_key), role, str(path), public_key, seed=seed,
+            read_secret=key.read_secret,
+        )  # fmt: skip
         async with self._lock:
             if share.id in self._shares:
                 raise NodeError(f"this node has share {share.id} already")
@@ -170,9 +219,13 @@ class SyncShares:
             if share is None:
                 raise NodeError(f"no synced share {wanted}")
             self._save()
+            await self._watcher.unwatch(share.id)
             for torrent_id in (share.torrent_id, share.pending_id):
                 if torrent_id is not None:
-                    await self._forget_torrent(share, torrent_id)
+                    with contextlib.suppress(ServentError):
+                        await self._node.remove(torrent_id, delete_data=False)
+            if share.role != "encrypted":  # the encrypted copy in the data directory
+                await asyncio.to_thread(shutil.rmtree, self._staging(share), True)
 
     # -- the loop ---------------------------------------------------------------
 
@@ -184,6 +237,7 @@ class SyncShares:
                         if share.id not in self._shares:
                             continue
                         if share.role in WRITERS:
+                            self._watcher.watch(share.id, Path(share.path))
                             await self._writer_step(share)
                         else:
                             await self._member_step(share)
@@ -194,7 +248,10 @@ class SyncShares:
                 except Exception:  # a bug must not stop every other share
                     share.state = "error: internal"
                     log.exception("sync %s failed", share.id)
-            await asyncio.sleep(SYNC_INTERVAL)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SYNC_INTERVAL):
+                    await self._wake.wait()
+            self._wake.clear()
 
     async def _writer_step(self, share: SyncShare) -> None:
         """A key holder follows other writers' versions first, then publishes its own changes."""
@@ -205,9 +262,9 @@ class SyncShares:
 
     async def _owner_step(self, share: SyncShare) -> None:
         path = Path(share.path)
-        signature = await asyncio.to_thread(_signature_of, path)
+        signature = await asyncio.to_thread(signature_of, path)
         if signature != share.signature:
-            if signature == _EMPTY:
+            if signature == EMPTY_SIGNATURE:
                 share.state = "empty"
                 return
             await self._make_version(share, path)
@@ -218,21 +275,31 @@ class SyncShares:
             await self._publish(share)
 
     async def _make_version(self, share: SyncShare, path: Path) -> None:
-        """Seed a new hybrid torrent of the folder; the previous one stops."""
+        """Seal the folder into the encrypted copy and seed a torrent of it.
+
+        The last version's torrent stops first: its files are rewritten in
+        place, so unchanged blocks keep their bytes and their pieces.
+        """
         from servent.storage.seed_resume import create_seeding_torrent, resume_key
 
-        share.state = "hashing"
-        metainfo, record = await asyncio.to_thread(create_seeding_torrent, path)
-        share.unpublished = await asyncio.to_thread(folder_listing, path)
-        torrent_id = metainfo.wire_info_hash.hex()
-        if torrent_id != share.torrent_id:
-            self._node.store.save(resume_key(metainfo), record.encode())
-            added = await self._node.add_torrent(metainfo.to_bytes(), save_path=path.parent)
-            old, share.torrent_id = share.torrent_id, added.id
-            if old is not None:
-                await self._node.remove(old, delete_data=False)  # the folder is the user's
+        assert share.read_secret is not None
+        share.state = "sealing"
+        await self._stop_seeding(share)
+        root = self._root(share)
+        cipher = SyncCipher(share.read_secret)
+        share.unpublished = await asyncio.to_thread(encrypt_version, path, cipher, root)
+        metainfo, record = await asyncio.to_thread(create_seeding_torrent, root)
+        self._node.store.save(resume_key(metainfo), record.encode())
+        added = await self._node.add_torrent(metainfo.to_bytes(), save_path=root.parent)
+        share.torrent_id = added.id
         share.unpublished_hash = metainfo.info_hash_v1 or metainfo.wire_info_hash
         share.published = False
+
+    async def _stop_seeding(self, share: SyncShare) -> None:
+        if share.torrent_id is not None:
+            with contextlib.suppress(ServentError):
+                await self._node.remove(share.torrent_id, delete_data=False)
+            share.torrent_id = None
 
     async def _publish(self, share: SyncShare) -> None:
         driver = self._dht()
@@ -253,18 +320,45 @@ class SyncShares:
             return  # a newer version by another writer is fetched and merged first
         share.seq += 1
         share.published = True
-        share.info_hash, share.unpublished_hash = info_hash, None
+        previous, share.info_hash, share.unpublished_hash = share.info_hash, info_hash, None
         if share.unpublished is not None:
             share.listing, share.unpublished = share.unpublished, None
-            share.staged_name = Path(share.path).name
         share.published_at = time.time()
         share.state = "synced"
+        await self._start_push(share, driver, value, previous)
+
+    async def _start_push(
+        self, share: SyncShare, driver: DhtDriver, value: BValue, previous: bytes | None
+    ) -> None:
+        """Tell holders (and downloaders) of the last versions of this one, in the background."""
+        assert share.seed is not None and share.info_hash is not None
+        hashes = [h for h in (share.pushed_from, previous, share.info_hash) if h is not None]
+        share.pushed_from = previous
+        frame = push_frame(share.seed, share.seq, value)
+        self._push.push_later(frame, driver, hashes, self._node.peer_address())
 
     async def _member_step(self, share: SyncShare) -> None:
         if share.pending_id is not None:
             await self._check_download(share)
+            if share.pending_id is not None:
+                await self._overtake(share)
             return
         await self._fetch_newer(share)
+
+    async def _overtake(self, share: SyncShare) -> None:
+        """Drop a download that a newer version made pointless (its holders may be gone)."""
+        driver = self._dht()
+        if driver is None or share.pending_id is None:
+            return
+        state = share.state  # "downloading ...": a poll finding nothing does not change it
+        found = await self._newest(share, driver, share.pending_seq, share.pending_hash)
+        share.state = state
+        if found is None or not supersedes(*found, share.pending_seq, share.pending_hash):
+            return
+        with contextlib.suppress(ServentError):
+            await self._node.remove(share.pending_id, delete_data=False)  # its pieces stay
+        share.pending_id = None
+        await self._start_download(share, driver, *found)
 
     async def _fetch_newer(self, share: SyncShare) -> bool:
         """Poll the item; start downloading a newer version.  Whether one is downloading."""
@@ -278,38 +372,51 @@ class SyncShares:
         if driver is None:
             share.state = "waiting (no DHT)"
             return
+        found = await self._newest(share, driver, share.seq, share.info_hash)
+        if found is None:
+            return
+        seq, info_hash = found
+        if info_hash in (share.info_hash, share.unpublished_hash):
+            share.seq = max(share.seq, seq)  # a republish of the version we have
+            share.state = "synced" if share.unpublished_hash is None else share.state
+            return
+        if supersedes(seq, info_hash, share.seq, share.info_hash):
+            await self._start_download(share, driver, seq, info_hash)
+
+    async def _start_download(
+        self, share: SyncShare, driver: DhtDriver, seq: int, info_hash: bytes
+    ) -> None:
+        # Published at the same number as ours (a CAS race): merge with no
+        # "previous" listing, so each of our edits becomes a conflict copy.
+        share.merge_all = seq == share.seq
+        # The new version downloads over the encrypted copy of the last one:
+        # storage verifies what it finds, so only changed pieces cross the network.
+        await self._stop_seeding(share)
+        peers = (await driver.get_peers(info_hash)).peers
+        magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
+        added = await self._node.add_torrent(magnet, self._root(share).parent, peers=peers)
+        share.pending_id, share.pending_seq, share.pending_hash = added.id, seq, info_hash
+        share.state = f"downloading version {seq}"
+
+    async def _newest(
+        self, share: SyncShare, driver: DhtDriver, have_seq: int, have_hash: bytes | None
+    ) -> tuple[int, bytes] | None:
+        """The version pushed to us (signature checked) if newer than ``have_seq``,
+        else the one the DHT holds."""
+        pushed = self._pushed.pop(share.id, None)
+        if pushed is not None and supersedes(pushed.seq, pushed.info_hash, have_seq, have_hash):
+            return pushed.seq, pushed.info_hash
         found = await driver.get_item(mutable_target(share.public_key, SYNC_SALT), salt=SYNC_SALT)
         if found.value is None or found.seq is None:
             share.state = "waiting for the owner"
-            return
+            return None
         if found.seq < share.seq:
-            return  # a stale or replayed version
+            return None  # a stale or replayed version
         try:
-            info_hash = decode_version_value(found.value)
+            return found.seq, decode_version_value(found.value)
         except VersionError as exc:
             share.state = f"refused version {found.seq}: {exc}"
-            return
-        if info_hash in (share.info_hash, share.unpublished_hash):
-            share.seq = max(share.seq, found.seq)  # a republish of the version we have
-            share.state = "synced" if share.unpublished_hash is None else share.state
-            return
-        if not supersedes(found.seq, info_hash, share.seq, share.info_hash):
-            return
-        # Published at the same number as ours (a CAS race): merge with no
-        # "previous" listing, so each of our edits becomes a conflict copy.
-        share.merge_all = found.seq == share.seq
-        staging = self._staging(share) / info_hash.hex()
-        if share.info_hash is not None and share.staged_name is not None:
-            # Files that did not change are verified in place, not downloaded again
-            # (from the last staged version, or the folder when this node made it).
-            previous = self._staging(share) / share.info_hash.hex() / share.staged_name
-            source = previous if previous.is_dir() else Path(share.path)
-            await asyncio.to_thread(prefill_staging, source, staging / share.staged_name)
-        peers = (await driver.get_peers(info_hash)).peers
-        magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
-        added = await self._node.add_torrent(magnet, staging, peers=peers)
-        share.pending_id, share.pending_seq, share.pending_hash = added.id, found.seq, info_hash
-        share.state = f"downloading version {found.seq}"
+            return None
 
     async def _check_download(self, share: SyncShare) -> None:
         assert share.pending_id is not None
@@ -321,44 +428,42 @@ class SyncShares:
         if status.progress < 1.0 or status.size == 0 or status.state not in ("seeding", "finished"):
             share.state = f"downloading version {share.pending_seq} ({status.progress:.0%})"
             return
-        staged = Path(status.save_path) / status.name
-        folder = Path(share.path)
-        # Only the torrent's files: staging may hold others, copied from the last version.
+        root = Path(status.save_path) / status.name
+        if status.name != share.id:
+            raise NodeError(f"version {share.pending_seq} is not named {share.id}: refused")
         wanted = {tuple(f.path.split("/")[1:]): f.size for f in self._node.files(share.pending_id)}
-        listing, own_changes = await asyncio.to_thread(
-            _apply_version, folder, staged, wanted, {} if share.merge_all else share.listing
-        )
+        if share.read_secret is None:  # an encrypted holder stores and seeds, nothing more
+            await asyncio.to_thread(store_version, root, wanted)
+            listing: dict[RelPath, bytes] = {}
+            own_changes = False
+        else:
+            previous = {} if share.merge_all else share.listing
+            listing, own_changes = await asyncio.to_thread(
+                apply_version, Path(share.path), root, wanted,
+                SyncCipher(share.read_secret), previous,
+            )  # fmt: skip
         share.merge_all = False
         if share.role in WRITERS:
             # Publish again only if the folder holds more than the version: conflict
             # copies or files added here.  Any unpublished version of ours is dropped:
             # its edits are in the folder still, and go into the next one.
-            signature = await asyncio.to_thread(_signature_of, folder)
+            signature = await asyncio.to_thread(signature_of, Path(share.path))
             share.signature = None if own_changes else signature
             share.unpublished = share.unpublished_hash = None
             share.published, share.published_at = True, time.time()
-        old = share.torrent_id
         share.listing, share.seq, share.info_hash = listing, share.pending_seq, share.pending_hash
         share.torrent_id, share.pending_id = share.pending_id, None
-        share.staged_name = status.name
         share.state = "synced"
-        if old is not None and old != share.torrent_id:
-            await self._forget_torrent(share, old)
 
     # -- helpers ----------------------------------------------------------------
 
     def _staging(self, share: SyncShare) -> Path:
         return self._node.config.data_dir / "sync" / share.id
 
-    async def _forget_torrent(self, share: SyncShare, torrent_id: str) -> None:
-        """Stop a version's torrent; a member's staged copy (never the folder) is deleted."""
-        with contextlib.suppress(ServentError):
-            await self._node.remove(torrent_id, delete_data=False)
-        if share.role != "owner":
-            staging = self._staging(share)
-            for child in staging.glob("*"):
-                if share.torrent_id is None or child.name != (share.info_hash or b"").hex():
-                    await asyncio.to_thread(shutil.rmtree, child, True)
+    def _root(self, share: SyncShare) -> Path:
+        """The encrypted copy: in the data directory, or the folder of an encrypted holder."""
+        parent = Path(share.path) if share.role == "encrypted" else self._staging(share)
+        return parent / share.id
 
     def _check_free(self, path: Path) -> None:
         for other in self._shares.values():
@@ -378,41 +483,15 @@ class SyncShares:
             "version": share.seq,
             "peers": peers,
             "state": share.state,
+            "pushed": self._heard.get(share.id, 0),
         }
 
     def _save(self) -> None:
         save_shares(self._node.store, self._shares)
 
 
-def _folder_path(folder: str | Path, make: bool) -> Path:
-    path = Path(folder).expanduser().resolve()
-    if make:
-        path.mkdir(parents=True, exist_ok=True)
-    if not path.is_dir():
-        raise NodeError(f"{str(path)!r} is not a folder")
-    return path
+_ROLES = {kind: kind.name.lower() for kind in KeyKind}  # read_write, read_only, encrypted
 
 
-_EMPTY = hashlib.sha256(b"()").hexdigest()
-
-
-def _signature_of(path: Path) -> str:
-    return hashlib.sha256(repr(folder_signature(path)).encode()).hexdigest()
-
-
-def _apply_version(
-    folder: Path, staged: Path, wanted: dict[RelPath, int], previous: dict[RelPath, bytes]
-) -> tuple[dict[RelPath, bytes], bool]:
-    """Apply the version at ``staged`` (its files and sizes: ``wanted``) to ``folder``."""
-    for rel, size in wanted.items():
-        # A file copied from the last version may be longer than this version's:
-        # its first ``size`` bytes are verified, the rest is the old tail.
-        staged_file = staged.joinpath(*rel)
-        if staged_file.stat().st_size > size:
-            os.truncate(staged_file, size)
-    new = {rel: digest for rel, digest in folder_listing(staged).items() if rel in wanted}
-    if len(new) != len(wanted):
-        raise NodeError(f"staged version at {str(staged)!r} lacks files")
-    changes = plan_changes(previous, folder_listing(folder), new)
-    apply_changes(folder, staged, changes)
-    return new, folder_listing(folder) != new
+def _locked(keys: dict[str, str], password: bytes) -> dict[str, str]:
+    return {name: lock_share_key(text, password) for name, text in keys.items()}

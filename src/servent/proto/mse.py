@@ -106,6 +106,17 @@ class _Side:
             raise MseError("peer sent a degenerate Diffie-Hellman key")
         return _int_bytes(pow(y, self._private, P))
 
+    def receive_data(self, data: bytes) -> None:
+        if self.result is not None:
+            raise MseError("handshake already finished; decrypt with the result")
+        self._in += data
+        while self._step():
+            pass
+
+    def _step(self) -> bool:
+        """Take one step of the handshake from ``self._in``; False when it needs more bytes."""
+        raise NotImplementedError
+
     def data_to_send(self) -> bytes:
         out = bytes(self._out)
         self._out.clear()
@@ -149,13 +160,6 @@ class MseInitiator(_Side):
         self._dec: Rc4 | None = None
         self._pad_d = 0
         self._out += self._public + self._pad()
-
-    def receive_data(self, data: bytes) -> None:
-        if self.result is not None:
-            raise MseError("handshake already finished; decrypt with the result")
-        self._in += data
-        while self._step():
-            pass
 
     def _step(self) -> bool:
         if self._state == "key":
@@ -250,13 +254,6 @@ class MseResponder(_Side):
         self._pad_c = 0
         self._ia_len = 0
         self._out += self._public + self._pad()
-
-    def receive_data(self, data: bytes) -> None:
-        if self.result is not None:
-            raise MseError("handshake already finished; decrypt with the result")
-        self._in += data
-        while self._step():
-            pass
 
     def _step(self) -> bool:
         if self._state == "key":

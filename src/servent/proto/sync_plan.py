@@ -10,18 +10,25 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
+from servent.codec import bencode
 from servent.codec.bencode import BValue
 from servent.errors import DecodeError
+from servent.proto.dht.items import verify
 
 __all__ = [
     "INFO_HASH_SIZE",
+    "MAX_PUSH_SIZE",
     "Action",
     "Change",
     "Listing",
+    "PushedVersion",
     "RelPath",
     "VersionError",
+    "decode_push",
     "decode_version_value",
+    "encode_push",
     "encode_version_value",
     "plan_changes",
     "supersedes",
@@ -53,6 +60,46 @@ def decode_version_value(value: BValue | None) -> bytes:
     if not isinstance(info_hash, bytes) or len(info_hash) != INFO_HASH_SIZE:
         raise VersionError(f"a version's 'ih' is {INFO_HASH_SIZE} bytes")
     return info_hash
+
+
+#: A push frame is a BEP 44 item: a 1000-byte value at most, a key and a signature.
+MAX_PUSH_SIZE = 2048
+_PUSH_LIMITS = bencode.Limits(max_length=MAX_PUSH_SIZE, max_depth=4, max_values=64)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedVersion:
+    """A version item sent over the node channel; its signature was checked."""
+
+    public_key: bytes
+    seq: int
+    info_hash: bytes
+
+
+def encode_push(public_key: bytes, seq: int, value: BValue, signature: bytes) -> bytes:
+    """The push frame of a signed version item (``docs/sync.md`` section 8)."""
+    frame = {b"k": public_key, b"seq": seq, b"sig": signature, b"v": value}
+    return bencode.encode(cast("bencode.Encodable", frame))
+
+
+def decode_push(data: bytes, salt: bytes) -> PushedVersion:
+    """A pushed version whose BEP 44 signature verifies; anything else is refused."""
+    if len(data) > MAX_PUSH_SIZE:
+        raise VersionError("a push frame is too large")
+    frame = bencode.decode(data, _PUSH_LIMITS)
+    if not isinstance(frame, dict):
+        raise VersionError("a push frame is a dictionary")
+    key, seq, signature = frame.get(b"k"), frame.get(b"seq"), frame.get(b"sig")
+    value = frame.get(b"v")
+    if not isinstance(key, bytes) or not isinstance(seq, int) or not isinstance(signature, bytes):
+        raise VersionError("a push frame has 'k', 'seq', 'sig' and 'v'")
+    if value is None or seq < 1 or not verify(key, signature, _encoded(value), seq, salt):
+        raise VersionError("a pushed version's signature does not verify")
+    return PushedVersion(key, seq, decode_version_value(value))
+
+
+def _encoded(value: BValue) -> bytes:
+    return bencode.encode(cast("bencode.Encodable", value))
 
 
 class Action(enum.Enum):

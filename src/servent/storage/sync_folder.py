@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from servent.proto.sync_plan import Action, Change, RelPath
@@ -23,7 +23,7 @@ __all__ = [
     "apply_changes",
     "folder_listing",
     "folder_signature",
-    "prefill_staging",
+    "iter_files",
 ]
 
 #: Where replaced and deleted files are kept; never part of a version.
@@ -33,7 +33,7 @@ _READ_SIZE = 1 << 20
 TEMPORARY_SUFFIX = ".servent-sync-tmp"
 
 
-def _files(folder: Path) -> Iterator[tuple[RelPath, Path, os.stat_result]]:
+def iter_files(folder: Path) -> Iterator[tuple[RelPath, Path, os.stat_result]]:
     """Regular files under ``folder`` (symlinks and the versions folder left out)."""
     for base, dirs, names in os.walk(folder, followlinks=False):
         if Path(base) == folder:
@@ -50,7 +50,7 @@ def _files(folder: Path) -> Iterator[tuple[RelPath, Path, os.stat_result]]:
 
 def folder_signature(folder: Path) -> tuple[tuple[RelPath, int, int], ...]:
     """Path, size and modification time of every file: a cheap "did it change" test."""
-    return tuple((rel, info.st_size, info.st_mtime_ns) for rel, _, info in _files(folder))
+    return tuple((rel, info.st_size, info.st_mtime_ns) for rel, _, info in iter_files(folder))
 
 
 def _digest(path: Path) -> bytes:
@@ -63,7 +63,7 @@ def _digest(path: Path) -> bytes:
 
 def folder_listing(folder: Path) -> dict[RelPath, bytes]:
     """Path -> SHA-256 of content for every file in the folder."""
-    return {rel: _digest(full) for rel, full, _ in _files(folder)}
+    return {rel: _digest(full) for rel, full, _ in iter_files(folder)}
 
 
 def _stamp(now: float) -> str:
@@ -94,28 +94,52 @@ def _keep_conflict(folder: Path, rel: RelPath, now: float) -> None:
     os.replace(path, copy)
 
 
-def _place(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` through a temporary file, so a crash leaves no half file."""
+#: Writes the new content of a path into the temporary file given.
+Producer = Callable[[RelPath, Path], None]
+
+
+def _produced(produce: Producer, rel: RelPath, target: Path) -> Path:
+    """Write ``rel`` beside ``target`` into a temporary file (a crash leaves no half file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}{TEMPORARY_SUFFIX}")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, target)
+    try:
+        produce(rel, temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _copier(staged: Path) -> Producer:
+    def copy(rel: RelPath, temporary: Path) -> None:
+        shutil.copyfile(staged.joinpath(*rel), temporary)
+
+    return copy
 
 
 def apply_changes(
-    folder: Path, staged: Path, changes: Iterable[Change], now: float | None = None
+    folder: Path, staged: Path | Producer, changes: Iterable[Change], now: float | None = None
 ) -> None:
-    """Make ``folder`` show the version downloaded at ``staged``; old files are kept."""
+    """Make ``folder`` show the new version (files at ``staged``, or written by it).
+
+    Old files are kept; a file that cannot be produced stops the run before
+    its original is moved.
+    """
     when = time.time() if now is None else now
+    produce = _copier(staged) if isinstance(staged, Path) else staged
+    changes = list(changes)
     for change in changes:
         _check_relative(change.path)
+    for change in changes:
         target = folder.joinpath(*change.path)
+        # The new content is complete before the old file is moved aside.
+        ready = None if change.action is Action.DELETE else _produced(produce, change.path, target)
         if change.action is Action.REPLACE or change.action is Action.DELETE:
             _keep_version(folder, change.path, when)
         elif change.action is Action.CONFLICT:
             _keep_conflict(folder, change.path, when)
-        if change.action is not Action.DELETE:
-            _place(staged.joinpath(*change.path), target)
+        if ready is not None:
+            os.replace(ready, target)
 
 
 def _check_relative(rel: RelPath) -> None:
@@ -124,19 +148,3 @@ def _check_relative(rel: RelPath) -> None:
         raise ValueError(f"unsafe path in a version: {rel!r}")
     if rel[0] == VERSIONS_FOLDER:
         raise ValueError(f"a version may not write into {VERSIONS_FOLDER}: {rel!r}")
-
-
-def prefill_staging(previous: Path, staging: Path) -> None:
-    """Copy the previous version's files into a new version's staging folder.
-
-    Storage verifies files it finds when it opens a torrent without resume
-    data, so every piece of a file that did not change is there already:
-    only changed pieces cross the network.  Copies, not hard links, since
-    the download writes into them.
-    """
-    if staging.exists() or not previous.is_dir():
-        return
-    for rel, full, _ in _files(previous):
-        target = staging.joinpath(*rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(full, target)

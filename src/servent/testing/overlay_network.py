@@ -1,7 +1,9 @@
 """A network of servent nodes in virtual time: the overlay, broadcasts and direct messages.
 
 Every node runs the production sans-IO cores: a :class:`GossipRouter` for
-broadcasts and an :class:`Outbox` for direct messages. What is modelled is
+broadcasts, a :class:`NeighbourBook` choosing its neighbours (fed by a modelled
+DHT rendezvous and by peer exchange, :mod:`servent.testing.overlay_mesh`) and an
+:class:`Outbox` for direct messages. What is modelled is
 the world around them: node channels between nodes (a one-way delay per
 direction drawn from each end's access delay), nodes that leave without
 notice and come back at a new address, and the lookup of a node's current
@@ -20,96 +22,19 @@ import math
 import random
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from servent.proto.gossip import (
     Deliver,
     Disconnect,
-    GossipConfig,
     GossipMessage,
     GossipRouter,
     Send,
 )
-from servent.proto.outbox import Outbox, OutgoingMessage, SeenIds
+from servent.proto.outbox import Outbox, OutgoingMessage
+from servent.testing.overlay_mesh import MeshMaintenance
+from servent.testing.overlay_model import OverlayConfig, OverlayReport, SimNode
 
 FAKE_SIGNATURE = bytes(64)
-
-
-@dataclass(frozen=True, slots=True)
-class OverlayConfig:
-    nodes: int = 1000
-    #: Fraction of the nodes that leave during the run and come back at a new address.
-    churn: float = 0.3
-    seed: int = 1
-    #: Virtual seconds of traffic; then a drain where nobody leaves any more, long
-    #: enough for the last node away (3x ``offline_mean``) to return and for one
-    #: more retry at the outbox's longest back-off (60 s).
-    duration: float = 300.0
-    drain: float = 270.0
-    broadcasts: int = 20
-    direct_messages: int = 1000
-    #: Node channels each node keeps open (it accepts up to ``max_links``).
-    links: int = 8
-    max_links: int = 24
-    #: Median one-way access delay of a node, lognormal with this shape.
-    access_median: float = 0.025
-    access_sigma: float = 0.6
-    #: Median and shape of a DHT lookup of an address record (seconds).
-    lookup_median: float = 0.5
-    lookup_sigma: float = 0.7
-    #: A dial to an address where nobody answers fails after this long.
-    connect_timeout: float = 3.0
-    #: Neighbours notice a vanished node after a uniform delay up to this.
-    idle_timeout: float = 15.0
-    #: Mean time a leaving node stays away (exponential, capped at 3x).
-    offline_mean: float = 60.0
-    #: A returning node's new address record reaches the DHT after this long.
-    publish_delay: float = 1.0
-    #: How long after publication a broadcast's reach is counted.
-    broadcast_window: float = 30.0
-    gossip: GossipConfig = field(default_factory=GossipConfig)
-
-
-@dataclass(slots=True)
-class SimNode:
-    index: int
-    access: float
-    router: GossipRouter
-    outbox: Outbox
-    inbox: SeenIds = field(default_factory=SeenIds)
-    online: bool = True
-    incarnation: int = 0
-    online_since: float = 0.0
-    links: set[int] = field(default_factory=set)
-    frames_sent: int = 0
-    next_heartbeat: float = 0.0
-
-
-@dataclass(slots=True)
-class OverlayReport:
-    nodes: int
-    churned: int
-    direct_sent: int = 0
-    direct_delivered: int = 0
-    direct_latencies: list[float] = field(default_factory=list)
-    direct_attempts: list[int] = field(default_factory=list)
-    broadcast_eligible: int = 0
-    broadcast_reached: int = 0
-    broadcast_latencies: list[float] = field(default_factory=list)
-    gossip_frames: int = 0
-    direct_frames: int = 0
-    duplicates: int = 0
-    virtual_seconds: float = 0.0
-    events: int = 0
-
-    @property
-    def direct_rate(self) -> float:
-        return self.direct_delivered / self.direct_sent if self.direct_sent else 1.0
-
-    @property
-    def broadcast_rate(self) -> float:
-        eligible = self.broadcast_eligible
-        return self.broadcast_reached / eligible if eligible else 1.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -119,7 +44,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class OverlaySimulation:
+class OverlaySimulation(MeshMaintenance):
     """Builds the network, schedules churn and traffic, and runs it to the end."""
 
     def __init__(self, config: OverlayConfig) -> None:
@@ -128,6 +53,7 @@ class OverlaySimulation:
         self.now = 0.0
         self._queue: list[tuple[float, int, Callable[..., None], tuple[object, ...]]] = []
         self._counter = itertools.count()
+        self._rendezvous: dict[tuple[int, int], float] = {}
         self.nodes = [self._make_node(i) for i in range(config.nodes)]
         #: The address record each node last published: its incarnation.
         self.records: dict[int, int] = {i: 0 for i in range(config.nodes)}
@@ -139,12 +65,13 @@ class OverlaySimulation:
 
     # ------------------------------------------------------------------ setup
 
-    def _make_node(self, index: int) -> SimNode:
+    def _make_node(self, index: int, incarnation: int = 0) -> SimNode:
         config = self.config
         rng = random.Random(self.rng.getrandbits(64))
         access = rng.lognormvariate(math.log(config.access_median), config.access_sigma)
-        router = GossipRouter(rng=rng, now=0.0, verify=_accept, config=config.gossip)
-        return SimNode(index, access, router, Outbox(rng=rng))
+        router = GossipRouter(rng=rng, now=self.now, verify=_accept, config=config.gossip)
+        book = self._new_book(index, incarnation, rng)
+        return SimNode(index, access, router, book, Outbox(rng=rng), incarnation=incarnation)
 
     def schedule(self, when: float, action: Callable[..., None], *args: object) -> None:
         heapq.heappush(self._queue, (when, next(self._counter), action, args))
@@ -155,28 +82,20 @@ class OverlaySimulation:
     def _online(self) -> list[int]:
         return [node.index for node in self.nodes if node.online]
 
-    def _connect_initial(self) -> None:
+    def _join_initial(self) -> None:
+        """Nodes start over the join window; each finds others through the rendezvous."""
         for node in self.nodes:
-            self._fill_links(node)
-        for node in self.nodes:
-            node.next_heartbeat = self.rng.uniform(0.0, self.config.gossip.heartbeat)
-            self.schedule(node.next_heartbeat, self._heartbeat, node.index, node.incarnation)
-            self.schedule(self.rng.uniform(5.0, 10.0), self._maintain, node.index, 0)
+            node.next_heartbeat = self.rng.uniform(0.0, self.config.join_window)
+            node.online_since = node.next_heartbeat
+            self.schedule(node.next_heartbeat, self._join, node.index)
 
-    def _fill_links(self, node: SimNode, candidates: list[int] | None = None) -> None:
-        config = self.config
-        tries = 0
-        while len(node.links) < config.links and tries < 4 * config.links:
-            tries += 1
-            other_index = (
-                self.rng.choice(candidates) if candidates else self.rng.randrange(len(self.nodes))
-            )
-            other = self.nodes[other_index]
-            if other is node or not other.online or other_index in node.links:
-                continue
-            if len(other.links) >= config.max_links:
-                continue
-            self._link(node, other)
+    def _join(self, index: int) -> None:
+        node = self.nodes[index]
+        node.router = GossipRouter(
+            rng=node.book.rng, now=self.now, verify=_accept, config=self.config.gossip
+        )
+        self._start_mesh(node)
+        self._heartbeat(index, node.incarnation)
 
     def _link(self, a: SimNode, b: SimNode) -> None:
         a.links.add(b.index)
@@ -229,18 +148,11 @@ class OverlaySimulation:
         self._flush(node)
         self.schedule(node.router.next_timer(), self._heartbeat, index, incarnation)
 
-    def _maintain(self, index: int, incarnation: int) -> None:
-        node = self.nodes[index]
-        if not node.online or node.incarnation != incarnation:
-            return
-        self._fill_links(node)
-        self.schedule(self.now + 5.0, self._maintain, index, incarnation)
-
     def _broadcast(self, _: int) -> None:
         online = self._online()
         author = self.nodes[self.rng.choice(online)]
         message = GossipMessage(
-            author=author.index.to_bytes(32, "big"),
+            author=(author.index + 2).to_bytes(32, "little"),  # a usable (not low-order) key
             sequence=self._broadcasts_sent,
             time=int(self.now),
             channel=b"",
@@ -356,36 +268,36 @@ class OverlaySimulation:
         self.report.churned += 1
         for other_index in list(node.links):
             detect = self.now + self.rng.uniform(0.5, self.config.idle_timeout)
-            self.schedule(detect, self._notice_gone, other_index, index)
+            other_inc = self.nodes[other_index].incarnation
+            self.schedule(detect, self._notice_gone, other_index, other_inc, index)
         node.links.clear()
         away = min(3 * self.config.offline_mean, self.rng.expovariate(1 / self.config.offline_mean))
         self.schedule(self.now + away, self._return, index)
 
-    def _notice_gone(self, index: int, gone: int) -> None:
-        node = self.nodes[index]
-        self._unlink(node, gone)
-        self._flush(node)
+    def _notice_gone(self, index: int, incarnation: int, gone: int) -> None:
+        node = self._alive(index, incarnation)
+        if node is not None and gone in node.links:
+            self._close_link(node, gone)
+            self._maintain_now(node)
 
     def _return(self, index: int) -> None:
         """Back at a new address: fresh router state, the outbox kept (it is on disk)."""
         old = self.nodes[index]
-        fresh = self._make_node(index)
+        fresh = self._make_node(index, old.incarnation + 1)
         fresh.outbox = old.outbox
         for message in fresh.outbox.pending():
             fresh.outbox.restore(message)
         fresh.inbox = old.inbox
         fresh.frames_sent = old.frames_sent
-        fresh.incarnation = old.incarnation + 1
         fresh.online_since = self.now
         self.nodes[index] = fresh
         self.schedule(
             self.now + self.config.publish_delay, self._publish_record, index, fresh.incarnation
         )
-        self._fill_links(fresh)
+        self._start_mesh(fresh)
         self.schedule(
             self.now + self.config.gossip.heartbeat, self._heartbeat, index, fresh.incarnation
         )
-        self.schedule(self.now + 5.0, self._maintain, index, fresh.incarnation)
         self._attempt_due(fresh)
 
     def _publish_record(self, index: int, incarnation: int) -> None:
@@ -396,8 +308,8 @@ class OverlaySimulation:
 
     def run(self) -> OverlayReport:
         config = self.config
-        self._connect_initial()
-        warmup = 10.0
+        self._join_initial()
+        warmup = self.config.join_window + 10.0
         leavers = self.rng.sample(range(config.nodes), int(config.churn * config.nodes))
         for index in leavers:
             self.schedule(self.rng.uniform(warmup, config.duration), self._leave, index)
@@ -419,6 +331,8 @@ class OverlaySimulation:
         self.report.events = events
         self.report.virtual_seconds = end
         self.report.duplicates = sum(node.router.statistics.duplicates for node in self.nodes)
+        online = [node for node in self.nodes if node.online]
+        self.report.neighbours_mean = sum(len(n.links) for n in online) / max(len(online), 1)
         return self.report
 
     def _count_reach(self, ident: bytes, published: float) -> None:
@@ -440,7 +354,7 @@ def _accept(_: GossipMessage) -> bool:
 
 
 def frames_per_node(report: OverlayReport) -> float:
-    return (report.gossip_frames + report.direct_frames) / report.nodes
+    return (report.gossip_frames + report.direct_frames + report.mesh_frames) / report.nodes
 
 
 def median(values: list[float]) -> float:

@@ -3,8 +3,11 @@
 Each direction has a propagation delay, jitter (which reorders packets), a
 loss probability and, optionally, a bottleneck: a link rate and a drop-tail
 queue of bounded size, so a sender that pushes too hard sees its one-way
-delay grow and then loses packets, as behind a home router. Everything is
-deterministic for a given seed.
+delay grow and then loses packets, as behind a home router. A direction may
+have a path MTU (``mtu``, a datagram size): larger datagrams sent with DF are
+dropped and, with ``icmp``, the sender's "kernel" learns the size and refuses
+larger ones at once (``datagram_too_big``, then sent fragmentable, as the
+driver does). Everything is deterministic for a given seed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from servent.proto.utp import (
     UtpEvent,
     decode_packet,
 )
+from servent.proto.utp.mtu import Limits, PathMtu
 
 __all__ = ["LinkDirection", "UtpLink", "client_and_server"]
 
@@ -38,6 +42,10 @@ class LinkDirection:
     delivered: int = 0
     dropped: int = 0
     max_queue_delay: float = 0.0
+    mtu: int | None = None
+    icmp: bool = True
+    known_mtu: int | None = None  # what the sender's kernel learned from ICMP
+    too_big: int = 0
 
     def departure(self, size: int, now: float) -> float | None:
         """When a datagram of ``size`` leaves the bottleneck, or ``None`` if the queue is full."""
@@ -67,6 +75,7 @@ class UtpLink:
     )
     events: dict[str, list[UtpEvent]] = field(default_factory=lambda: {"client": [], "server": []})
     observers: list[Callable[[UtpLink], None]] = field(default_factory=list)
+    mtu_limits: Limits | None = None  # the server searches the path MTU within these
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -78,17 +87,31 @@ class UtpLink:
         direction = self.forward if side == "client" else self.backward
         target = "server" if side == "client" else "client"
         for data in conn.datagrams_to_send(self.now):
-            if self._rng.random() < direction.loss:
-                direction.dropped += 1
-                continue
-            leaves = direction.departure(len(data), self.now)
-            if leaves is None:
-                direction.dropped += 1
-                continue
-            arrival = leaves + direction.delay + self._rng.uniform(0, direction.jitter)
-            self._order += 1
-            heapq.heappush(self._heap, (arrival, self._order, target, data))
+            if direction.known_mtu is not None and len(data) > direction.known_mtu:
+                conn.datagram_too_big(data, direction.known_mtu, self.now)  # EMSGSIZE
+                self._send(direction, target, data, fragmented=True)
+            else:
+                self._send(direction, target, data, fragmented=False)
+        for data in conn.take_fragmentable():
+            self._send(direction, target, data, fragmented=True)
         self._collect(side, conn)
+
+    def _send(self, direction: LinkDirection, target: str, data: bytes, fragmented: bool) -> None:
+        if not fragmented and direction.mtu is not None and len(data) > direction.mtu:
+            direction.too_big += 1
+            if direction.icmp:
+                direction.known_mtu = direction.mtu
+            return
+        if self._rng.random() < direction.loss:
+            direction.dropped += 1
+            return
+        leaves = direction.departure(len(data), self.now)
+        if leaves is None:
+            direction.dropped += 1
+            return
+        arrival = leaves + direction.delay + self._rng.uniform(0, direction.jitter)
+        self._order += 1
+        heapq.heappush(self._heap, (arrival, self._order, target, data))
 
     def _collect(self, side: str, conn: UtpConnection) -> None:
         while (event := conn.next_event()) is not None:
@@ -107,7 +130,8 @@ class UtpLink:
             packet = decode_packet(data)
             if packet.type is not PacketType.SYN:
                 return
-            self.server = UtpConnection.accept(packet, self.server_seq, self.now)
+            mtu = None if self.mtu_limits is None else PathMtu(self.mtu_limits, self.now)
+            self.server = UtpConnection.accept(packet, self.server_seq, self.now, mtu)
             return
         self.server.receive_datagram(data, self.now)
 
@@ -162,13 +186,18 @@ def client_and_server(
     seed: int = 0,
     client_seq: int = 100,
     server_seq: int = 20000,
+    mtu: Limits | None = None,
 ) -> UtpLink:
-    """A connecting client (recv id 1000) on a path; the server appears on its SYN."""
-    client = UtpConnection.connect(1000, client_seq, 0.0)
+    """A connecting client (recv id 1000) on a path; the server appears on its SYN.
+
+    With ``mtu``, both ends search the path MTU within those limits."""
+    client_mtu = None if mtu is None else PathMtu(mtu, 0.0)
+    client = UtpConnection.connect(1000, client_seq, 0.0, client_mtu)
     return UtpLink(
         client,
         forward=forward or LinkDirection(),
         backward=backward or LinkDirection(),
         seed=seed,
         server_seq=server_seq,
+        mtu_limits=mtu,
     )

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     query = "/api/messages?direction=in"
     if args.channel is not None:
         query += "&channel=" + quote(args.channel)
+    if args.follow and args.channel is not None:  # keep (and relay) the channel from now on
+        client.request("POST", "/api/channels", {"channel": args.channel})
     received = client.request("GET", query)
     if args.follow:
         for message in received:

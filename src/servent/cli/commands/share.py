@@ -38,8 +38,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--sync",
         action="store_true",
-        help="make it a synced share: print its read-write and read-only keys; "
+        help="make it a synced share: print its read-write, read-only and encrypted keys; "
         "changes to the folder are published as new versions (docs/sync.md)",
+    )
+    parser.add_argument(
+        "--password-file",
+        metavar="F",
+        help="with --sync: lock the keys printed with the password in file F "
+        "(joining then needs it too)",
     )
     parser.add_argument(
         "--network", metavar="NAME", help="share with the members of an invite-only network only"
@@ -81,7 +87,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--network goes with neither --sync nor --with-peer")
     client = client_from_args(args)
     if args.sync:
-        return _run_synced(client, str(Path(given).expanduser().resolve()), args.json)
+        password = None if args.password_file is None else read_password(args.password_file)
+        return _run_synced(client, str(Path(given).expanduser().resolve()), password, args.json)
+    if args.password_file is not None:
+        from servent.errors import ConfigError
+
+        raise ConfigError("--password-file goes with --sync")
     path = Path(given).expanduser().resolve()
     body: dict[str, object] = {"path": str(path)}
     if with_peer == OWN_ADDRESS:
@@ -103,14 +114,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_synced(client: ApiClient, path: str, as_json: bool) -> int:
+def read_password(file_name: str) -> str:
+    """The password in ``file_name``: its text, one final line break dropped."""
+    from pathlib import Path
+
+    from servent.errors import ConfigError
+
+    try:
+        text = Path(file_name).read_bytes()[: MAX_PASSWORD_FILE + 1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"the password file {file_name!r} is not UTF-8 text") from None
+    password = text.removesuffix("\n").removesuffix("\r")
+    if not password or len(password) > MAX_PASSWORD_FILE:
+        raise ConfigError(f"the password file {file_name!r} holds no password (or a huge one)")
+    return password
+
+
+#: Bytes read from a password file at most.
+MAX_PASSWORD_FILE = 1024
+
+
+def _run_synced(client: ApiClient, path: str, password: str | None, as_json: bool) -> int:
     from servent.cli.api_client import print_json
 
-    keys = client.request("POST", "/api/sync", {"path": path})
+    body = {"path": path} if password is None else {"path": path, "password": password}
+    keys = client.request("POST", "/api/sync", body)
     if as_json:
         print_json(keys)
     else:
         print(f"syncing {path} (share {keys['id']})")
         print(f"read-write key (lets the holder change the folder): {keys['read_write_key']}")
         print(f"read-only key (lets the holder follow it): {keys['read_only_key']}")
+        print(f"encrypted key (lets the holder store it unread): {keys['encrypted_key']}")
     return 0

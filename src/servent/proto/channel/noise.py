@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from servent.codec.node_id import is_usable_public_key
 from servent.proto.channel.errors import ChannelAuthError, ChannelHandshakeError
 
 __all__ = ["CipherState", "HandshakeXX", "LocalKeys"]
@@ -171,6 +172,8 @@ def verify_payload(payload: bytes, static_key: bytes) -> bytes:
         raise ChannelHandshakeError(f"identity payload of {len(payload)} bytes")
     identity = payload[:KEY_SIZE]
     signature = payload[KEY_SIZE : KEY_SIZE + SIGNATURE_SIZE]
+    if not is_usable_public_key(identity):  # a low-order key "signs" anything
+        raise ChannelAuthError("the peer's identity is a low-order or non-canonical key")
     try:
         Ed25519PublicKey.from_public_bytes(identity).verify(
             signature, STATIC_KEY_CONTEXT + static_key

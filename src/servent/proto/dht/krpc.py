@@ -9,6 +9,7 @@ was readable so a query can still be answered with error 203.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from servent.codec.bencode import BValue, Encodable, encode
@@ -156,6 +157,20 @@ def parse_message(data: bytes) -> Message:
     return msg
 
 
+def _append_items(append: Callable[[bytes], None], items: dict[bytes, BValue]) -> None:
+    """The bencoded keys and values of ``items`` in sorted key order (the body of a dict),
+    with the common byte-string and integer values encoded inline."""
+    for key in sorted(items):
+        value = items[key]
+        append(b"%d:%s" % (len(key), key))
+        if type(value) is bytes:
+            append(b"%d:%s" % (len(value), value))
+        elif type(value) is int:
+            append(b"i%de" % value)
+        else:
+            append(encode_value(value))
+
+
 def encode_query(
     tid: bytes,
     method: bytes,
@@ -171,15 +186,7 @@ def encode_query(
     """
     parts = [b"d1:ad"]
     append = parts.append
-    for key in sorted(args):
-        value = args[key]
-        append(b"%d:%s" % (len(key), key))
-        if type(value) is bytes:
-            append(b"%d:%s" % (len(value), value))
-        elif type(value) is int:
-            append(b"i%de" % value)
-        else:
-            append(encode_value(value))
+    _append_items(append, args)
     append(b"e1:q%d:%s" % (len(method), method))
     if read_only:
         append(b"2:roi1e")
@@ -207,15 +214,7 @@ def encode_response(
         parts.append(b"2:ip%d:%s" % (len(reflected_ip), reflected_ip))
     parts.append(b"1:rd")
     append = parts.append
-    for key in sorted(values):
-        value = values[key]
-        append(b"%d:%s" % (len(key), key))
-        if type(value) is bytes:
-            append(b"%d:%s" % (len(value), value))
-        elif type(value) is int:
-            append(b"i%de" % value)
-        else:
-            append(encode_value(value))
+    _append_items(append, values)
     append(b"e1:t%d:%s" % (len(tid), tid))
     if version:
         append(b"1:v%d:%s" % (len(version), version))

@@ -10,6 +10,7 @@ from servent.proto.gossip.message import GossipError, GossipMessage, message_id
 from servent.proto.gossip.router import (
     Deliver,
     Disconnect,
+    Exchanged,
     GossipConfig,
     GossipRouter,
     Send,
@@ -18,6 +19,7 @@ from servent.proto.gossip.router import (
 __all__ = [
     "Deliver",
     "Disconnect",
+    "Exchanged",
     "GossipConfig",
     "GossipError",
     "GossipMessage",

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from servent.codec.bencode import Encodable, Limits, decode, encode
+from servent.codec.node_id import is_usable_public_key
 from servent.errors import BencodeError, ProtocolError
 
 SIGNED_PREFIX = b"servent-gossip-v1\x00"
@@ -65,6 +66,8 @@ class GossipMessage:
         """Raise :class:`GossipError` unless every field is within its bound."""
         if len(self.author) != AUTHOR_SIZE:
             raise GossipError("author must be a 32-byte public key")
+        if not is_usable_public_key(self.author):
+            raise GossipError("author is a low-order or non-canonical Ed25519 key")
         if len(self.signature) != SIGNATURE_SIZE:
             raise GossipError("signature must be 64 bytes")
         if not 0 <= self.sequence < MAX_SEQUENCE or not 0 <= self.time < MAX_TIME:

@@ -5,8 +5,9 @@ neighbours (node channels) are up, hands it the frames they send, calls
 :meth:`GossipRouter.handle_timer` when :meth:`GossipRouter.next_timer` is due,
 and carries out the actions it queues (:meth:`GossipRouter.actions`): send a
 frame, deliver a message to the user, close a neighbour's channel. The rules
-(mesh degree, IHAVE/IWANT repair, de-duplication, per-author rate, penalties)
-are written down in ``docs/gossip.md``.
+(mesh degree, IHAVE/IWANT repair, de-duplication, per-author rate, penalties,
+channel subscriptions) are written down in ``docs/gossip.md``.  Which nodes
+become neighbours is :mod:`servent.proto.gossip.neighbours`' business.
 
 ``now`` is Unix time in seconds: message times are checked against it.
 """
@@ -24,8 +25,10 @@ from servent.proto.gossip.frames import (
     Graft,
     IHave,
     IWant,
+    PeerExchange,
     Prune,
     Publish,
+    Subscribe,
     decode_frame,
 )
 from servent.proto.gossip.message import GossipError, GossipMessage, message_id
@@ -77,7 +80,19 @@ class Disconnect:
     reason: str
 
 
-Action = Send | Deliver | Disconnect
+@dataclass(frozen=True, slots=True)
+class Exchanged:
+    """A neighbour told us where it listens and which nodes it knows."""
+
+    peer: Peer
+    exchange: PeerExchange
+
+
+Action = Send | Deliver | Disconnect | Exchanged
+
+#: The channel every node keeps: the whole network.
+DEFAULT_CHANNEL = b""
+_DEFAULT_ONLY = frozenset({DEFAULT_CHANNEL})
 
 
 @dataclass(slots=True)
@@ -93,6 +108,7 @@ class RouterStatistics:
     invalid: int = 0
     rate_limited: int = 0
     untimely: int = 0
+    unsubscribed: int = 0
     frames_sent: int = 0
 
 
@@ -113,6 +129,9 @@ class GossipRouter:
         self.neighbours: set[Peer] = set()
         self.mesh: set[Peer] = set()
         self.blocked: set[bytes] = set()
+        #: Channels this node keeps and relays; the rest are dropped unread.
+        self.subscriptions: set[bytes] = {DEFAULT_CHANNEL}
+        self._peer_channels: dict[Peer, frozenset[bytes]] = {}
         self.statistics = RouterStatistics()
         self._actions: list[Action] = []
         self._seen: dict[bytes, float] = {}
@@ -138,22 +157,54 @@ class GossipRouter:
     def add_neighbour(self, peer: Peer, now: float) -> None:
         """A node channel to ``peer`` is up; graft it while the mesh is short."""
         self.neighbours.add(peer)
+        if self.subscriptions != _DEFAULT_ONLY:
+            self._send(peer, Subscribe(tuple(sorted(self.subscriptions))))
         if len(self.mesh) < self.config.degree:
             self.mesh.add(peer)
             self._send(peer, Graft())
+        self._offer_recent(peer)  # a node just joining gets what it missed while it looked
 
     def remove_neighbour(self, peer: Peer) -> None:
         self.neighbours.discard(peer)
         self.mesh.discard(peer)
+        self._peer_channels.pop(peer, None)
         self._penalties.pop(peer, None)
         self._iwant_served.pop(peer, None)
         self._iwant_asked.pop(peer, None)
 
+    def subscribe(self, channel: bytes) -> bool:
+        """Keep and relay ``channel`` from now on; tells every neighbour. Whether it is new."""
+        if channel in self.subscriptions:
+            return False
+        self.subscriptions.add(channel)
+        frame = Subscribe(tuple(sorted(self.subscriptions)))
+        for peer in self.neighbours:
+            self._send(peer, frame)
+        return True
+
+    def unsubscribe(self, channel: bytes) -> bool:
+        """Stop keeping ``channel`` (the whole network's is always kept)."""
+        if channel == DEFAULT_CHANNEL or channel not in self.subscriptions:
+            return False
+        self.subscriptions.discard(channel)
+        frame = Subscribe(tuple(sorted(self.subscriptions)))
+        for peer in self.neighbours:
+            self._send(peer, frame)
+        return True
+
+    def subscribers(self, channel: bytes) -> list[Peer]:
+        """Neighbours that keep ``channel``."""
+        if channel == DEFAULT_CHANNEL:
+            return list(self.neighbours)
+        return [p for p in self.neighbours if channel in self._peer_channels.get(p, _DEFAULT_ONLY)]
+
     def publish(self, message: GossipMessage, now: float) -> bytes:
-        """Send our own (signed) message to every neighbour; returns its ID."""
+        """Send our own (signed) message to every neighbour keeping its channel (the
+        channel becomes one of ours); returns its ID."""
+        self.subscribe(message.channel)
         ident = message_id(message)
         self._remember(ident, message, now)
-        for peer in self.neighbours:
+        for peer in self.subscribers(message.channel):
             self._send(peer, Publish(message))
         return ident
 
@@ -177,8 +228,15 @@ class GossipRouter:
             self._on_iwant(peer, frame.ids)
         elif isinstance(frame, Graft):
             self._on_graft(peer)
-        else:
+        elif isinstance(frame, Prune):
             self.mesh.discard(peer)
+        elif isinstance(frame, Subscribe):
+            before = self._peer_channels.get(peer, _DEFAULT_ONLY)
+            self._peer_channels[peer] = frozenset(frame.channels) | _DEFAULT_ONLY
+            if self._peer_channels[peer] - before:  # it may have missed some just sent
+                self._offer_recent(peer)
+        else:
+            self._actions.append(Exchanged(peer, frame))
 
     def handle_timer(self, now: float) -> None:
         if now < self._next_heartbeat:
@@ -198,6 +256,10 @@ class GossipRouter:
         if ident in self._seen:
             self.statistics.duplicates += 1
             return
+        if message.channel not in self.subscriptions:  # a neighbour's stale view of ours
+            self._mark_seen(ident, now)
+            self.statistics.unsubscribed += 1
+            return
         if not self._timely(message, now):
             self._mark_seen(ident, now)
             self.statistics.untimely += 1
@@ -214,9 +276,16 @@ class GossipRouter:
         self._remember(ident, message, now)
         self.statistics.delivered += 1
         self._actions.append(Deliver(message, ident, peer))
-        for other in self.mesh:
+        for other in self._forward_targets(message.channel):
             if other != peer:
                 self._send(other, Publish(message))
+
+    def _forward_targets(self, channel: bytes) -> list[Peer]:
+        """The whole network's messages go along the mesh; a named channel's to every
+        neighbour keeping it (few nodes keep one, so it is flooded among them)."""
+        if channel == DEFAULT_CHANNEL:
+            return list(self.mesh)
+        return self.subscribers(channel)
 
     def _timely(self, message: GossipMessage, now: float) -> bool:
         """Too old to be told from a replay, or too far ahead: dropped, not penalised
@@ -268,16 +337,20 @@ class GossipRouter:
                 self._send(peer, Graft())
 
     def _emit_gossip(self) -> None:
-        windows = list(self._windows)[-self.config.gossip_windows :]
-        recent = [ident for window in windows for ident in window]
-        if not recent:
+        if not any(self._windows):
             return
         outside = [peer for peer in self.neighbours if peer not in self.mesh]
-        if not outside:
-            return
-        ids = tuple(recent[-MAX_IDS:])
         for peer in self._rng.sample(outside, min(len(outside), self.config.lazy_degree)):
-            self._send(peer, IHave(ids))
+            self._offer_recent(peer)
+
+    def _offer_recent(self, peer: Peer) -> None:
+        """IHAVE of the last gossip windows' messages on channels ``peer`` keeps."""
+        windows = list(self._windows)[-self.config.gossip_windows :]
+        recent = [ident for window in windows for ident in window][-MAX_IDS:]
+        kept = self._peer_channels.get(peer, _DEFAULT_ONLY)
+        offered = tuple(i for i in recent if (m := self._cache.get(i)) and m.channel in kept)
+        if offered:
+            self._send(peer, IHave(offered))
 
     def _shift_windows(self) -> None:
         self._windows.append([])

@@ -41,11 +41,13 @@ from __future__ import annotations
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
 from servent.proto.peerwire.connection import BlockSink, PeerConnection
 from servent.proto.peerwire.events import (
+    BlocksReceived,
     ConnectionTimedOut,
     Event,
     ExtensionHandshakeReceived,
     ExtensionMessage,
     HandshakeReceived,
+    ReceivedBlock,
     RequestsDropped,
     Snubbed,
 )
@@ -89,6 +91,7 @@ from servent.proto.peerwire.messages import (
 __all__ = [
     "AllowedFast",
     "BlockSink",
+    "BlocksReceived",
     "Cancel",
     "Choke",
     "ConnectionConfig",
@@ -116,6 +119,7 @@ __all__ = [
     "PeerConnection",
     "Piece",
     "Port",
+    "ReceivedBlock",
     "RejectRequest",
     "Request",
     "RequestsDropped",

@@ -39,11 +39,12 @@ import logging
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import NoReturn, TypeAlias
+from typing import NoReturn
 
 from servent.errors import HandshakeError, PeerWireError
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
 from servent.proto.peerwire.events import (
+    BlockSink,
     ConnectionTimedOut,
     Event,
     HandshakeReceived,
@@ -72,7 +73,6 @@ from servent.proto.peerwire.messages import (
     REQUEST,
     HashRequest,
     KeepAlive,
-    Piece,
     Request,
     bitfield_length,
     decode_message,
@@ -82,9 +82,6 @@ from servent.proto.peerwire.requests import RequestLedger
 
 __all__ = ["BlockSink", "ConnectionConfig", "ConnectionState", "PeerConnection"]
 
-#: ``sink(index, begin, block, requested_at)``: a block answering our request (sent at
-#: ``requested_at``; ``None`` if cancelled), valid only during the call.
-BlockSink: TypeAlias = Callable[[int, int, "bytes | memoryview", "float | None"], None]
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +89,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_REMOTE_REQUEST_QUEUE = 250
 
 _U32 = struct.Struct(">I")
-_TWO_U32 = struct.Struct(">II")
 _THREE_U32 = struct.Struct(">III")
 
 
@@ -160,7 +156,12 @@ class PeerConnection(InboundRules, OutboundQueue):
         #: Called as ``sink(index, begin, block, requested_at)`` for each received
         #: block instead of queueing a :class:`Piece` event (see :class:`BlockSink`).
         self.block_sink: BlockSink | None = None
+        #: Hand consecutive blocks over as one :class:`BlocksReceived` (instead of a
+        #: :class:`Piece` each) when there is no :attr:`block_sink`.
+        self.batch_blocks = False
         self._reader = FrameReader(self.config.max_receive_buffer)
+        #: The longest frame accepted (a bitfield may be longer, once the size is known).
+        self._frame_limit = self.config.max_message_length
         self._out: list[bytes | memoryview] = []
         #: Called when output is queued on an empty queue: the shell's cue to write.
         self.on_output: Callable[[], None] | None = None
@@ -214,6 +215,7 @@ class PeerConnection(InboundRules, OutboundQueue):
         if num_pieces <= 0:
             raise ValueError("num_pieces must be positive")
         self.num_pieces = num_pieces
+        self._frame_limit = max(self.config.max_message_length, bitfield_length(num_pieces) + 1)
 
     def accept(
         self,
@@ -288,7 +290,7 @@ class PeerConnection(InboundRules, OutboundQueue):
             self._reader.release()  # e.g. awaiting accept(): keep nothing borrowed
             return None
         reader = self._reader
-        max_length = self._max_frame()
+        max_length = self._frame_limit
         while True:
             try:
                 frame = reader.next_frame(max_length)
@@ -305,21 +307,11 @@ class PeerConnection(InboundRules, OutboundQueue):
                 request = Request(*_THREE_U32.unpack_from(buf, start + 1))
                 event: Event | None = self._on_request(request)
             elif kind == PIECE and end - start >= 9:
-                index, begin = _TWO_U32.unpack_from(buf, start + 1)
-                if isinstance(buf, memoryview) and reader.borrow:
-                    block: bytes | memoryview = buf[start + 9 : end]
-                else:
-                    with memoryview(buf) as view:
-                        block = bytes(view[start + 9 : end])
-                sink = self.block_sink
-                if sink is not None:
-                    # The per-block fast path: checked here, handed over without an event.
-                    sink(index, begin, block, self._settle_piece(index, begin, end - start - 9))
-                    if self.state is not ConnectionState.OPEN and not self._drain_after_close:
-                        reader.release()  # the sink closed us: parse no further
-                        return None
-                    continue
-                event = self._on_piece(Piece(index, begin, block))
+                event = self._on_piece_frame(buf, start, end, max_length)
+                closed = self.state is not ConnectionState.OPEN and not self._drain_after_close
+                if event is None and closed:
+                    reader.release()  # the block sink closed us: parse no further
+                    return None
             else:
                 # Other messages are small: decode from a copy, so no view of the
                 # buffer outlives this call (a live export would block resizing).
@@ -332,12 +324,6 @@ class PeerConnection(InboundRules, OutboundQueue):
                 return event
             if events:
                 return events.popleft()
-
-    def _max_frame(self) -> int:
-        limit = self.config.max_message_length
-        if self.num_pieces is not None:
-            limit = max(limit, bitfield_length(self.num_pieces) + 1)
-        return limit
 
     def _fail(self, error: PeerWireError) -> NoReturn:
         self.state = ConnectionState.CLOSED

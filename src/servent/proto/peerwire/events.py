@@ -8,6 +8,7 @@ and raw ``Extended`` frames are consumed by the connection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -66,6 +67,29 @@ class ExtensionMessage:
     payload: bytes
 
 
+#: ``(index, begin, block, requested_at)``: one block answering our request, sent at
+#: ``requested_at`` (``None``: a late answer to a request we had cancelled).
+ReceivedBlock: TypeAlias = tuple[int, int, "bytes | memoryview", "float | None"]
+
+#: ``sink(index, begin, block, requested_at)``: a block answering our request (sent at
+#: ``requested_at``; ``None`` if cancelled), valid only during the call.
+BlockSink: TypeAlias = Callable[[int, int, "bytes | memoryview", "float | None"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BlocksReceived:
+    """Blocks that came one after the other, each answering a request of ours.
+
+    Why one event for a run and not a :class:`Piece` each: a leecher gets
+    65,536 blocks per GiB, and the per-block cost of an event object and its
+    dispatch is a large share of its CPU.  The connection has checked each
+    block (index range, request ledger).  With ``borrow_input`` a block is a
+    view of the driver's read buffer: copy it before the driver reads again.
+    """
+
+    blocks: list[ReceivedBlock]
+
+
 @dataclass(frozen=True, slots=True)
 class RequestsDropped:
     """The peer choked us without the fast extension: these requests will not be served."""
@@ -89,6 +113,7 @@ class ConnectionTimedOut:
 
 Event: TypeAlias = (
     HandshakeReceived
+    | BlocksReceived
     | ExtensionHandshakeReceived
     | ExtensionMessage
     | RequestsDropped

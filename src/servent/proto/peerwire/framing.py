@@ -87,6 +87,24 @@ class FrameReader:
         """Consume ``size`` bytes returned by :meth:`peek`."""
         self._pos += size
 
+    # ---------------------------------------------------------------- borrowed runs
+
+    def borrowed_tail(self) -> tuple[memoryview, int] | None:
+        """The unparsed borrowed input as ``(view, position)``, if no carried bytes precede it.
+
+        For a caller that parses a run of frames itself (the leecher's blocks):
+        it reads whole frames from ``view`` starting at ``position`` and then
+        calls :meth:`advance` past the last one it took.  The frame length
+        bound is the caller's to check.
+        """
+        if self._view is None or self._pos < len(self._buf):
+            return None
+        return self._view, self._vpos
+
+    def advance(self, position: int) -> None:
+        """The frames of the borrowed input before ``position`` were parsed by the caller."""
+        self._vpos = position
+
     # ---------------------------------------------------------------- frames
 
     def next_frame(self, max_length: int) -> Frame | None:

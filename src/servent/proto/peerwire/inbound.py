@@ -11,6 +11,7 @@ sense there: it reads and updates the connection's state.
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 from typing import TYPE_CHECKING, NoReturn
 
@@ -22,9 +23,12 @@ from servent.errors import (
 )
 from servent.proto.peerwire.config import ConnectionConfig
 from servent.proto.peerwire.events import (
+    BlockSink,
+    BlocksReceived,
     Event,
     ExtensionHandshakeReceived,
     ExtensionMessage,
+    ReceivedBlock,
     RequestsDropped,
 )
 from servent.proto.peerwire.extensions import (
@@ -32,8 +36,10 @@ from servent.proto.peerwire.extensions import (
     ExtensionRegistry,
     parse_extension_handshake,
 )
+from servent.proto.peerwire.framing import FrameReader
 from servent.proto.peerwire.messages import (
     FAST_IDS,
+    PIECE,
     AllowedFast,
     Cancel,
     Choke,
@@ -66,6 +72,11 @@ logger = logging.getLogger("servent.proto.peerwire.connection")
 #: BEP 52: a hash request SHOULD NOT ask for more than 512 hashes.
 MAX_HASH_REQUEST_LENGTH = 512
 
+#: A piece frame's head: length, id, index, begin (13 bytes).
+_PIECE_HEAD = struct.Struct(">IBII")
+_PIECE_HEAD_SIZE = _PIECE_HEAD.size
+_TWO_U32 = struct.Struct(">II")
+
 
 class InboundRules:
     """Checks and bookkeeping for each received message; returns the event to report."""
@@ -82,7 +93,10 @@ class InboundRules:
     allowed_fast_received: set[int]
     allowed_fast_sent: set[int]
     payload_received: int
+    block_sink: BlockSink | None
+    batch_blocks: bool
     _ledger: RequestLedger
+    _reader: FrameReader
     _events: deque[Event]
     _hash_requests: dict[HashRequest, None]
     _rejected_while_choked: int
@@ -126,6 +140,60 @@ class InboundRules:
         self._last_progress = self._now
         self._snub_reported = False
         return requested_at
+
+    def _on_piece_frame(
+        self, buf: bytearray | memoryview, start: int, end: int, max_length: int
+    ) -> Event | None:
+        """A piece frame (``buf[start:end]``): to the block sink, or as an event."""
+        index, begin = _TWO_U32.unpack_from(buf, start + 1)
+        if isinstance(buf, memoryview) and self._reader.borrow:
+            block: bytes | memoryview = buf[start + 9 : end]
+        else:
+            with memoryview(buf) as view:
+                block = bytes(view[start + 9 : end])
+        sink = self.block_sink
+        if sink is not None:
+            # The per-block path: checked here, handed over without an event.
+            sink(index, begin, block, self._settle_piece(index, begin, end - start - 9))
+            return None
+        if self.batch_blocks:
+            requested_at = self._settle_piece(index, begin, end - start - 9)
+            return self._block_run((index, begin, block, requested_at), max_length)
+        return self._on_piece(Piece(index, begin, block))
+
+    def _block_run(self, first: ReceivedBlock, max_length: int) -> BlocksReceived:
+        """``first`` and the whole piece frames right after it in the borrowed input.
+
+        The same checks as :meth:`_settle_piece`, in one loop without a call per
+        block.  A frame that is not a piece, or fails a check, ends the run
+        unparsed: the regular path then takes it (and raises for a bad one), so
+        the blocks before it are handed over as they would be one by one.
+        """
+        blocks = [first]
+        tail = self._reader.borrowed_tail()
+        if tail is None:
+            return BlocksReceived(blocks)
+        view, pos = tail
+        size = len(view)
+        last_index = (1 << 32) if self.num_pieces is None else self.num_pieces
+        ledger = self._ledger
+        outstanding = ledger.outstanding
+        received = 0
+        while size - pos >= _PIECE_HEAD_SIZE:
+            length, kind, index, begin = _PIECE_HEAD.unpack_from(view, pos)
+            end = pos + 4 + length
+            if kind != PIECE or not 9 <= length <= max_length or end > size or index >= last_index:
+                break
+            key = (index, begin, length - 9)
+            requested_at = outstanding.pop(key, None)
+            if requested_at is None and not ledger.piece_arrived(key):
+                break
+            blocks.append((index, begin, view[pos + _PIECE_HEAD_SIZE : end], requested_at))
+            received += length - 9
+            pos = end
+        self._reader.advance(pos)
+        self.payload_received += received
+        return BlocksReceived(blocks)
 
     def _on_message(self, message: Message) -> Event | None:
         if isinstance(message, Have):

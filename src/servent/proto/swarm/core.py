@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 from servent.codec.bitfield import Bitfield
 from servent.proto.choker import ChokerConfig
 from servent.proto.hash_serving import HashServer
 from servent.proto.peerwire import (
     AllowedFast,
+    BlocksReceived,
     Cancel,
     Choke,
     Event,
@@ -40,6 +39,7 @@ from servent.proto.peerwire import (
     Interested,
     NotInterested,
     Piece,
+    ReceivedBlock,
     RejectRequest,
     Request,
     RequestsDropped,
@@ -47,7 +47,6 @@ from servent.proto.peerwire import (
     Unchoke,
 )
 from servent.proto.picker import PiecePicker
-from servent.proto.pipeline import PipelineConfig
 from servent.proto.rate_meter import RateMeter
 from servent.proto.swarm.actions import (
     Action,
@@ -59,6 +58,7 @@ from servent.proto.swarm.actions import (
     VerifyPiece,
 )
 from servent.proto.swarm.assembly import PieceAssembly
+from servent.proto.swarm.config import PieceLayout, SwarmConfig
 from servent.proto.swarm.filler import RequestFiller
 from servent.proto.swarm.peer import PeerState
 from servent.proto.swarm.provenance import BanList, PeerIdentity, Provenance
@@ -67,40 +67,8 @@ from servent.proto.swarm.uploads import UploadSlots
 __all__ = ["ForeignEventHandler", "PieceLayout", "SwarmConfig", "SwarmCore"]
 
 
-class PieceLayout(Protocol):
-    """Sizes of a torrent's pieces (a :class:`~servent.codec.metainfo.Metainfo`)."""
-
-    @property
-    def num_pieces(self) -> int: ...
-
-    @property
-    def piece_length(self) -> int: ...
-
-    def piece_size(self, index: int) -> int: ...
-
-    def piece_payload_size(self, index: int) -> int: ...
-
-    def block_payload_size(self, index: int, begin: int, length: int) -> int: ...
-
-
 #: Called for events the core leaves to its shell (handshakes, BEP 10 traffic).
 ForeignEventHandler = Callable[[PeerState, Event, float], None]
-
-
-@dataclass(frozen=True, slots=True)
-class SwarmConfig:
-    """The knobs of the core's parts (defaults: the picker's and the choker's own)."""
-
-    upload_slots: int | None = 4
-    optimistic_slots: int = 1
-    #: Seconds between two regular choking rounds.
-    choke_interval: float = 10.0
-    #: Peers asked for one block at once in endgame.
-    endgame_max_requesters: int = 3
-    sequential: bool = False
-    #: Received bytes waiting for verification before reading from peers pauses.
-    max_unverified_bytes: int = 64 * 1024 * 1024
-    pipeline: PipelineConfig | None = None
 
 
 class SwarmCore:
@@ -165,6 +133,7 @@ class SwarmCore:
         self.up_meter = RateMeter()
         self._handlers: dict[type, Callable[[PeerState, Event, float], None]] = {
             Request: self._on_request, Have: self._on_have, Piece: self._on_piece_event,
+            BlocksReceived: self._on_blocks,
             HaveBitfield: self._on_pieces, HaveAll: self._on_pieces, HaveNone: self._on_pieces,
             Unchoke: self._on_unchoke, RejectRequest: self._on_reject,
             RequestsDropped: self._on_dropped, Snubbed: self._on_snubbed,
@@ -223,7 +192,7 @@ class SwarmCore:
                 foreign(peer, event, now)
             else:
                 handler(peer, event, now)
-                got_blocks = got_blocks or type(event) is Piece
+                got_blocks = got_blocks or type(event) in _BLOCK_EVENTS
             if peer.closing is not None:
                 return
         if got_blocks or not peer.conn.outstanding_count:
@@ -307,6 +276,10 @@ class SwarmCore:
         )  # fmt: skip
         peer.conn.send(HashReject(*fields) if hashes is None else Hashes(*fields, hashes))
 
+    def _on_blocks(self, peer: PeerState, event: Event, now: float) -> None:
+        assert type(event) is BlocksReceived
+        self.blocks(peer, event.blocks, now)
+
     def _on_piece_event(self, peer: PeerState, event: Event, now: float) -> None:
         assert isinstance(event, Piece)
         self.deliver_block(peer, event, now)
@@ -328,25 +301,44 @@ class SwarmCore:
         *,
         now: float,
     ) -> None:
-        """One received block (the per-block hot path: no allocation but the copy)."""
-        length = len(block)
-        peer.pipeline.on_block(length, now, requested_at)
-        peer.downloaded += length
-        payload = self.layout.block_payload_size(index, begin, length)  # pad bytes left out
-        self.downloaded += payload
-        self.down_meter.add(payload, now)
-        outcome = self.picker.block_received(peer, index, begin, length)
-        if not outcome.accepted:
-            self.wasted += payload
-            return
-        buffer = self._buffers.get(index)
-        if buffer is None:
-            buffer = self.assembly.buffer(index, self.picker.piece_size(index))
-        buffer[begin : begin + length] = block
-        if outcome.cancels:
-            self._cancel(outcome.cancels)
-        if outcome.piece_complete:
-            self._piece_complete(index)
+        """One received block (from a web seed, or a driver with a per-block sink)."""
+        self.blocks(peer, [(index, begin, block, requested_at)], now)
+
+    def blocks(self, peer: PeerState, blocks: Sequence[ReceivedBlock], now: float) -> None:
+        """Blocks received one after the other: :meth:`block` for each, counted once.
+
+        The leecher's hot path (one call per read): the pipeline, the counters
+        and the rate meter see the run's bytes at once (all arrived at ``now``).
+        """
+        received = payload_total = 0
+        latest: float | None = None
+        block_received = self.picker.block_received
+        buffers = self._buffers
+        payload_size = self.layout.block_payload_size
+        for index, begin, block, requested_at in blocks:
+            length = len(block)
+            received += length
+            payload = payload_size(index, begin, length)  # pad bytes left out
+            payload_total += payload
+            if requested_at is not None and (latest is None or requested_at > latest):
+                latest = requested_at
+            outcome = block_received(peer, index, begin, length)
+            if not outcome.accepted:
+                self.wasted += payload
+                continue
+            buffer = buffers.get(index)
+            if buffer is None:
+                buffer = self.assembly.buffer(index, self.picker.piece_size(index))
+            buffer[begin : begin + length] = block
+            if outcome.cancels:
+                self._cancel(outcome.cancels)
+            if outcome.piece_complete:
+                self._piece_complete(index)
+        # The smallest delay of the run is the latest request's: the latency sample.
+        peer.pipeline.on_block(received, now, latest)
+        peer.downloaded += received
+        self.downloaded += payload_total
+        self.down_meter.add(payload_total, now)
 
     def _cancel(self, cancels: Sequence[tuple[object, Request]]) -> None:
         """Endgame: the block came; the other peers asked for it hear a cancel."""
@@ -489,6 +481,10 @@ class SwarmCore:
         for peer in list(self.peers):
             self.update_interest(peer)
             self.fill(peer, now)
+
+
+#: Events that bring blocks (after them, the peer's requests are topped up).
+_BLOCK_EVENTS = (Piece, BlocksReceived)
 
 
 def _ignore(peer: PeerState, event: Event, now: float) -> None:

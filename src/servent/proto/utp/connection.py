@@ -21,8 +21,8 @@ from servent.proto.utp.events import (
     UtpEvent,
 )
 from servent.proto.utp.ledbat import Ledbat
+from servent.proto.utp.mtu import PathMtu, datagram_limits
 from servent.proto.utp.outgoing import (
-    DATAGRAM_SIZE_IPV4,
     OutgoingPacket,
     micros,
     payload_size_for,
@@ -38,15 +38,13 @@ from servent.proto.utp.packet import (
     sack_bitmask,
 )
 from servent.proto.utp.reassembly import Reassembly
+from servent.proto.utp.recovery import Recovery
 from servent.proto.utp.rtt import RttEstimator
+from servent.proto.utp.statistics import UtpStatistics, statistics_of
 from servent.proto.utp.tunables import (
     DUPLICATE_ACK_LIMIT,
-    IDLE_TIMEOUT,
-    KEEPALIVE_INTERVAL,
     MASK,
     MAX_PACKETS_IN_FLIGHT,
-    MAX_SYN_TIMEOUTS,
-    MAX_TIMEOUTS,
     RECEIVE_BUFFER,
     ConnectionState,
 )
@@ -54,7 +52,7 @@ from servent.proto.utp.tunables import (
 __all__ = ["ConnectionState", "UtpConnection", "payload_size_for"]
 
 
-class UtpConnection:
+class UtpConnection(Recovery):
     """Both directions of one connection; see the module docstring for the driver contract."""
 
     def __init__(
@@ -64,17 +62,20 @@ class UtpConnection:
         send_id: int,
         seq_nr: int,
         now: float,
-        payload_size: int = DATAGRAM_SIZE_IPV4 - HEADER_SIZE,
+        mtu: PathMtu | None = None,
         receive_buffer: int = RECEIVE_BUFFER,
     ) -> None:
         self.recv_id = recv_id & MASK
         self.send_id = send_id & MASK
-        self.payload_size = payload_size
+        # Without a path MTU search (no DF bit): a fixed 1,400-byte datagram.
+        self.mtu = mtu or PathMtu(datagram_limits(False), now, enabled=False)
+        self.payload_size = self._proven_payload = 0
         self.receive_buffer = receive_buffer
         self.state = ConnectionState.SYN_SENT
         self.seq_nr = seq_nr & MASK  # next sequence number to use
         self.acked_seq = (seq_nr - 1) & MASK  # last of ours acknowledged in order
-        self.ledbat = Ledbat(payload_size)
+        self.ledbat = Ledbat(self.mtu.size - HEADER_SIZE)
+        self._resize()
         self.rtt = RttEstimator()
         self.peer_window = RECEIVE_BUFFER
         self.bytes_in_flight = 0
@@ -85,6 +86,7 @@ class UtpConnection:
         self.packets_dropped = 0
         self._outstanding: dict[int, OutgoingPacket] = {}
         self._send_queue = bytearray()
+        self._fragmentable: list[bytes] = []  # datagrams to send with fragmentation allowed
         self._fin_queued = False
         self._fin_seq: int | None = None
         self._incoming = Reassembly(self._deliver, MAX_PACKETS_IN_FLIGHT)
@@ -107,22 +109,26 @@ class UtpConnection:
     # ------------------------------------------------------------ construction
 
     @classmethod
-    def connect(cls, recv_id: int, seq_nr: int, now: float, **options: int) -> UtpConnection:
+    def connect(
+        cls, recv_id: int, seq_nr: int, now: float, mtu: PathMtu | None = None
+    ) -> UtpConnection:
         """The initiator: a SYN goes out with the first ``datagrams_to_send``."""
-        conn = cls(recv_id=recv_id, send_id=recv_id + 1, seq_nr=seq_nr, now=now, **options)
+        conn = cls(recv_id=recv_id, send_id=recv_id + 1, seq_nr=seq_nr, now=now, mtu=mtu)
         conn._outstanding[conn.seq_nr] = OutgoingPacket(conn.seq_nr, PacketType.SYN, b"")
         conn.seq_nr = (conn.seq_nr + 1) & MASK
         return conn
 
     @classmethod
-    def accept(cls, syn: Packet, seq_nr: int, now: float, **options: int) -> UtpConnection:
+    def accept(
+        cls, syn: Packet, seq_nr: int, now: float, mtu: PathMtu | None = None
+    ) -> UtpConnection:
         """The responder to ``syn``: connected at once, a STATE acknowledges the SYN."""
         conn = cls(
             recv_id=syn.connection_id + 1,
             send_id=syn.connection_id,
             seq_nr=seq_nr,
             now=now,
-            **options,
+            mtu=mtu,
         )
         conn.state = ConnectionState.CONNECTED
         conn._incoming.ack_nr = syn.seq_nr
@@ -184,6 +190,9 @@ class UtpConnection:
 
     def receive_window(self) -> int:
         return max(0, self.receive_buffer - self._incoming.held_bytes - self.held_bytes)
+
+    def statistics(self) -> UtpStatistics:
+        return statistics_of(self)
 
     # ------------------------------------------------------------ input
 
@@ -270,7 +279,7 @@ class UtpConnection:
         if packet.sack:
             acked += self._process_sack(packet.ack_nr, packet.sack, now)
         if self._duplicate_acks >= DUPLICATE_ACK_LIMIT:
-            self._declare_lost((self.acked_seq + 1) & MASK)
+            self._declare_lost((self.acked_seq + 1) & MASK, now)
         if min_rtt is not None:
             self.rtt.sample(min_rtt)
         if packet.timestamp_difference_us and (acked or flight_before):
@@ -286,6 +295,9 @@ class UtpConnection:
         """Forget an acknowledged packet; return its payload size."""
         size = len(done.payload)
         self.unacked_bytes -= size
+        if size > self._proven_payload and not done.fragmentable:  # it fit the path
+            self.mtu.acked(size + HEADER_SIZE, now)
+            self._resize()
         if not done.need_resend:
             self.bytes_in_flight -= size
         return size
@@ -303,20 +315,24 @@ class UtpConnection:
                 if done is not None:
                     acked += self._acknowledged(done, now)
             elif received_after >= DUPLICATE_ACK_LIMIT and seq in self._outstanding:
-                self._declare_lost(seq)
+                self._declare_lost(seq, now)
         if received_after >= DUPLICATE_ACK_LIMIT:
-            self._declare_lost((ack_nr + 1) & MASK)
+            self._declare_lost((ack_nr + 1) & MASK, now)
         return acked
 
-    def _declare_lost(self, seq: int) -> None:
-        """Resend ``seq`` once; halve the window once per window of packets."""
+    def _declare_lost(self, seq: int, now: float) -> None:
+        """Resend ``seq`` once; halve the window once per window of packets, unless the
+        packet was lost to the path MTU (a probe, or larger than the current size)."""
         packet = self._outstanding.get(seq)
         if packet is None or packet.fast_resent or packet.need_resend:
             return
         packet.fast_resent = True
         packet.need_resend = True
         self.bytes_in_flight -= len(packet.payload)
-        if seq_after(seq, self._loss_seq):
+        if seq == self.mtu.probe_seq:
+            self.mtu.probe_lost(now)
+            self._resize()
+        elif len(packet.payload) <= self.payload_size and seq_after(seq, self._loss_seq):
             self._loss_seq = (self.seq_nr - 1) & MASK
             self.ledbat.on_loss()
 
@@ -344,21 +360,50 @@ class UtpConnection:
             return out
         for packet in self._outstanding.values():
             if packet.need_resend and self._may_send(len(packet.payload)):
-                out.append(self._transmit(packet, now))
+                if len(packet.payload) > self.payload_size:  # would not fit: let it fragment
+                    packet.fragmentable = True
+                    self._fragmentable.append(self._transmit(packet, now))
+                else:
+                    out.append(self._transmit(packet, now))
         if self.state is ConnectionState.CONNECTED and self._confirmed:
+            self._send_mtu_probe(out, now)
             self._packetize(out, now)
         if self._ack_needed and self.state is ConnectionState.CONNECTED:
             if not out:
                 sack = sack_bitmask(self.ack_nr, self._incoming.held)
                 out.append(self._encode(PacketType.STATE, self.seq_nr, now, sack=sack or None))
             self._ack_needed = False
-        if out:
+        if out or self._fragmentable:
             self._last_sent = now
             if self._timeout_at is None and self._outstanding:
                 self._timeout_at = now + self.rtt.rto
         if self.receive_window() < self.payload_size:
             self._window_was_closed = True
         return out
+
+    def _send_mtu_probe(self, out: list[bytes], now: float) -> None:
+        """One DATA packet of the probe size, when the window holds three and data follows."""
+        probe = self.mtu.next_probe(now)
+        payload = probe - HEADER_SIZE
+        if (
+            not probe
+            or len(self._send_queue) <= payload + self.payload_size
+            or self.ledbat.window < 3 * probe
+            or len(self._outstanding) >= MAX_PACKETS_IN_FLIGHT
+            or not self._may_send(payload)
+        ):
+            return
+        self.mtu.probe_sent(self.seq_nr, probe)
+        out.append(self._transmit(self._new_data_packet(payload), now))
+
+    def _new_data_packet(self, size: int) -> OutgoingPacket:
+        queue = self._send_queue
+        packet = OutgoingPacket(self.seq_nr, PacketType.DATA, bytes(queue[:size]))
+        del queue[:size]
+        self.unacked_bytes += size
+        self.seq_nr = (self.seq_nr + 1) & MASK
+        self._outstanding[packet.seq] = packet
+        return packet
 
     def _packetize(self, out: list[bytes], now: float) -> None:
         queue = self._send_queue
@@ -367,12 +412,7 @@ class UtpConnection:
             chunk_size = min(size, len(queue))
             if not self._may_send(chunk_size):
                 break
-            packet = OutgoingPacket(self.seq_nr, PacketType.DATA, bytes(queue[:chunk_size]))
-            del queue[:chunk_size]
-            self.unacked_bytes += chunk_size
-            self.seq_nr = (self.seq_nr + 1) & MASK
-            self._outstanding[packet.seq] = packet
-            out.append(self._transmit(packet, now))
+            out.append(self._transmit(self._new_data_packet(chunk_size), now))
         if self._fin_queued and self._fin_seq is None and not queue:
             fin = OutgoingPacket(self.seq_nr, PacketType.FIN, b"")
             self._fin_seq = fin.seq
@@ -433,61 +473,6 @@ class UtpConnection:
             sack=sack,
             payload=payload,
         )
-
-    # ------------------------------------------------------------ timers
-
-    def next_timer(self) -> float | None:
-        if self.state is ConnectionState.CLOSED:
-            return None
-        deadline = self._last_received + IDLE_TIMEOUT
-        if self.state is ConnectionState.CONNECTED:
-            deadline = min(deadline, self._last_sent + KEEPALIVE_INTERVAL)
-        if self._timeout_at is not None:
-            deadline = min(deadline, self._timeout_at)
-        elif self._probing_possible():
-            deadline = min(deadline, self._last_sent + self.rtt.rto)  # zero-window probe
-        return deadline
-
-    def handle_timer(self, now: float) -> None:
-        if self.state is ConnectionState.CLOSED:
-            return
-        if now >= self._last_received + IDLE_TIMEOUT:
-            self._close("timed out (nothing heard)", error=True)
-            return
-        if self._timeout_at is not None and now >= self._timeout_at:
-            self._expire(now)
-        if self._timeout_at is None and self._probing_possible():
-            self._probe = now >= self._last_sent + self.rtt.rto
-        if self.state is ConnectionState.CONNECTED and now >= self._last_sent + KEEPALIVE_INTERVAL:
-            self._ack_needed = True
-
-    def _probing_possible(self) -> bool:
-        """Data waits, nothing is in flight, and we may send: only a closed window stops us."""
-        return (
-            bool(self._send_queue)
-            and self.bytes_in_flight == 0
-            and self._confirmed
-            and self.state is ConnectionState.CONNECTED
-        )
-
-    def _expire(self, now: float) -> None:
-        if not self._outstanding:
-            self._timeout_at = None
-            return
-        self._timeouts += 1
-        limit = MAX_SYN_TIMEOUTS if self.state is ConnectionState.SYN_SENT else MAX_TIMEOUTS
-        if self._timeouts > limit:
-            self._close("timed out", error=True)
-            return
-        self.rtt.back_off()
-        self.ledbat.on_timeout()
-        self._loss_seq = (self.seq_nr - 1) & MASK
-        for packet in self._outstanding.values():
-            if not packet.need_resend:
-                packet.need_resend = True
-                self.bytes_in_flight -= len(packet.payload)
-        self._probe = True
-        self._timeout_at = now + self.rtt.rto
 
     def _close(self, reason: str, *, error: bool) -> None:
         self.state = ConnectionState.CLOSED

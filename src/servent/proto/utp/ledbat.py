@@ -83,6 +83,12 @@ class Ledbat:
         self.delays = DelayHistory()
         self.last_delay_us = 0
 
+    def set_mss(self, mss: int) -> None:
+        """The packet size changed (path MTU search): the minimum window is two packets."""
+        self.mss = mss
+        self.min_window = 2 * mss
+        self.window = max(self.window, self.min_window)
+
     def on_delay_sample(self, sample: int, now: float) -> None:
         self.delays.add(sample, now)
 

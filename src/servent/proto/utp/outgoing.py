@@ -39,6 +39,7 @@ class OutgoingPacket:
     transmissions: int = 0
     need_resend: bool = True  # True until its first transmission
     fast_resent: bool = False
+    fragmentable: bool = False  # sent once with fragmentation allowed: its ACK proves no size
 
 
 def seq_after(a: int, b: int) -> bool:
