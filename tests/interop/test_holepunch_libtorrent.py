@@ -76,7 +76,9 @@ async def test_libtorrent_relays_a_servent_rendezvous(tmp_path: Path) -> None:
                 return punching(a).connects >= 1 and punching(b).connects >= 1
 
             await wait_until(introduced, "connect messages to both ends")
-            assert not punching(a).errors, list(punching(a).errors)
+            early = set(punching(a).errors)  # an ask before libtorrent read B's handshake
+            assert early <= {ErrorCode.NO_SUPPORT}, early
+            punching(a).errors.clear()
             punching(a).ask_rendezvous(relay, (LOOPBACK, 9))
             await wait_until(lambda: punching(a).errors, "an error for an unknown peer")
             assert punching(a).errors[0] in (ErrorCode.NO_SUCH_PEER, ErrorCode.NOT_CONNECTED)
