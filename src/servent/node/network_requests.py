@@ -25,6 +25,7 @@ from servent.proto.network import (
     BroadcastFrame,
     Frame,
     Hello,
+    Invitation,
     Join,
     KeyAsk,
     KeyGiven,
@@ -42,6 +43,7 @@ from servent.proto.network import (
     parse_invitation,
     proof_matches,
 )
+from servent.proto.network.roster import prefers
 from servent.proto.search import matches
 
 if TYPE_CHECKING:
@@ -159,13 +161,12 @@ class NetworkRequests:
         if key is None:
             return Refusal(NOT_ALLOWED)
         if not roster.is_member(peer):
-            reason = check_redeem(self.db.invite(frame.invite_id), frame.network, frame.secret,
-                                  time.time())  # fmt: skip
+            # check and count in one step (no await): the roster is the accounting
+            record = roster.invite(frame.invite_id)
+            reason = check_redeem(record, frame.network, frame.secret, time.time())
             if reason is not None:
                 return Refusal(reason)
-            if not self.db.use_invite(frame.invite_id):
-                return Refusal("invitation used up")
-            roster = roster.with_member(peer, int(time.time()), frame.name)
+            roster = roster.redeemed(frame.invite_id, peer, int(time.time()), frame.name)
             roster = roster.signed(self.own_key, self.node.identity.sign)
             self.adopt(roster)
         self.remember_addresses(peer, list(frame.addresses))
@@ -247,8 +248,7 @@ class NetworkRequests:
             raise NetworkError(f"this node is in another network named {invitation.name!r}")
         frame = Join(invitation.network_id, invitation.invite_id, invitation.secret,
                      tuple(self._own_addresses()), self.node.config.name or "")  # fmt: skip
-        answer = await ask(self.node.channels, invitation.admin, frame,
-                           addresses=invitation.addresses)  # fmt: skip
+        admin, answer = await self._ask_admins(invitation, frame)
         if isinstance(answer, Refusal):
             raise NetworkError(f"the admin refused: {answer.reason}")
         if not isinstance(answer, Welcome):
@@ -256,18 +256,31 @@ class NetworkRequests:
         roster = decode_roster(answer.roster)
         if roster.network_id != invitation.network_id or not roster.is_member(self.own_key):
             raise NetworkError("the admin's roster is not of this network or does not list us")
-        if not roster.is_admin(invitation.admin) or answer.epoch != roster.epoch:
+        if not roster.is_admin(admin) or answer.epoch != roster.epoch:
             raise NetworkError("the admin's roster does not match its invitation")
         if any(r.name == roster.name and r.network_id != roster.network_id
                for r in self.rosters.values()):  # fmt: skip
             raise NetworkError(f"this node is in another network named {roster.name!r}")
         held = self.rosters.get(roster.network_id)
-        if held is None or roster.sequence > held.sequence:
+        if held is None or prefers(roster, held):
             self.adopt(roster, (answer.epoch, answer.key))
-        self.remember_addresses(invitation.admin, list(invitation.addresses))
-        await self.greet(roster.network_id, invitation.admin)  # learns where the others are
-        self._spawn(self.greet_all(roster.network_id, skip=invitation.admin))
+        await self.greet(roster.network_id, admin)  # learns where the others are
+        self._spawn(self.greet_all(roster.network_id, skip=admin))
         return self.describe(self.rosters[roster.network_id])
+
+    async def _ask_admins(self, invitation: Invitation, frame: Join) -> tuple[bytes, Frame]:
+        """Send ``join`` to the issuing admin, or (unreachable) to the token's other admins
+        in turn: any admin holding the roster may admit (section 4)."""
+        tried: list[str] = []
+        for admin, addresses in ((invitation.admin, invitation.addresses), *invitation.others):
+            try:
+                answer = await ask(self.node.channels, admin, frame, addresses=addresses)
+            except NetworkError as exc:  # offline: the next admin may answer
+                tried.append(str(exc))
+                continue
+            self.remember_addresses(admin, list(addresses))
+            return admin, answer
+        raise NetworkError(f"no admin of the invitation could be reached ({'; '.join(tried)})")
 
     async def greet_all(self, network: bytes | None = None, *, skip: bytes | None = None) -> None:
         """Say hello to every member (of one network): rosters and keys spread this way."""

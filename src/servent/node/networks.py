@@ -33,7 +33,7 @@ from servent.proto.network import (
     secret_digest,
     swarm_key,
 )
-from servent.proto.network.invitation import MAX_USES
+from servent.proto.network.invitation import MAX_OTHER_ADMINS, MAX_USES
 from servent.proto.network.sealed import WireIdentity
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from servent.node.network_host import NetworkHost
 
 __all__ = ["NetworkService", "parse_duration"]
+
+Address = tuple[str, int]
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +249,38 @@ class NetworkService(NetworkRequests):
         if not 1 <= uses <= MAX_USES:
             raise NetworkError(f"uses is 1..{MAX_USES}")
         address = self.node.peer_address()
-        expires = 0 if expires_in is None else int(time.time()) + expires_in
+        now = int(time.time())
+        expires = 0 if expires_in is None else now + expires_in
         invitation = Invitation(
             roster.network_id, roster.name, self.own_key, (address,) if address else (),
-            os.urandom(16), os.urandom(16), expires,
+            os.urandom(16), os.urandom(16), expires, self._other_admins(roster),
         )  # fmt: skip
         digest = secret_digest(invitation.secret)
         record = InviteRecord(invitation.invite_id, roster.network_id, digest, uses, expires)
-        self.db.add_invite(record)
+        self._sign_and_spread(roster.with_invite(record, now))
         return {"invite": invitation.text(), "uses": uses, "expires": expires or None}
+
+    def _other_admins(self, roster: Roster) -> tuple[tuple[bytes, tuple[Address, ...]], ...]:
+        """The admins a joiner may try when this one is offline (those with known addresses
+        first): they hold the invitation's accounting in the roster too."""
+        others = [m.key for m in roster.members if m.admin and m.key != self.own_key]
+        others.sort(key=lambda k: k not in self.addresses)
+        return tuple((k, tuple(self.addresses.get(k, [])[:2])) for k in others[:MAX_OTHER_ADMINS])
+
+    def _sign_and_spread(self, roster: Roster) -> Roster:
+        """Sign a change of ours, hold it, and greet every member with it."""
+        signed = roster.signed(self.own_key, self.node.identity.sign)
+        self.adopt(signed)
+        self._spawn(self.greet_all(signed.network_id))
+        return signed
+
+    async def set_admin(self, name: str, member_id: str, admin: bool) -> dict[str, Any]:
+        """Promote (``admin``) or demote a member; admins only (section 4.1)."""
+        roster = self.by_name(name)
+        if not roster.is_admin(self.own_key):
+            raise NetworkError("only an admin of the network may promote or demote")
+        changed = roster.with_admin(parse_node_id(member_id), admin, int(time.time()))
+        return self.describe(self._sign_and_spread(changed))
 
     def members(self, name: str) -> list[dict[str, Any]]:
         roster = self.by_name(name)
