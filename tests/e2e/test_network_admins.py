@@ -1,0 +1,119 @@
+"""More admins, and invitations redeemed at another admin while the issuer is offline
+(``docs/networks.md`` sections 4 and 4.1), between in-process nodes on loopback."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from network_nodes import address, has_epoch, running_node, running_nodes, wait_for
+from servent.errors import NetworkError
+from servent.node.network_wire import ask
+from servent.node.node import Node
+from servent.proto.network import Hello, Join, membership_proof, parse_invitation
+
+pytestmark = pytest.mark.e2e
+
+
+def is_admin(node: Node, network: str, member: Node) -> bool:
+    return node.networks.by_name(network).is_admin(member.identity.public_key)
+
+
+def uses_left(node: Node, network: str, token: str) -> int | None:
+    record = node.networks.by_name(network).invite(parse_invitation(token).invite_id)
+    return None if record is None else record.uses_left
+
+
+async def test_a_promoted_admin_invites_and_revokes_and_a_demoted_one_cannot(
+    tmp_path: Path,
+) -> None:
+    async with running_nodes(tmp_path, "ann", "bob", "carol", "dave") as (ann, bob, carol, dave):
+        ann.networks.create("crew")
+        await bob.networks.join(ann.networks.invite("crew")["invite"])
+        with pytest.raises(NetworkError, match="only an admin"):
+            await bob.networks.set_admin("crew", carol.identity_info()["id"], True)
+        promoted = await ann.networks.set_admin("crew", bob.identity_info()["id"], True)
+        assert promoted["sequence"] == ann.networks.by_name("crew").sequence
+        await wait_for(lambda: is_admin(bob, "crew", bob), "bob holds the roster naming him")
+        assert bob.networks.describe(bob.networks.by_name("crew"))["admin"]
+
+        # bob invites carol and dave; carol joins through him, then he revokes dave
+        await carol.networks.join(bob.networks.invite("crew")["invite"])
+        await dave.networks.join(bob.networks.invite("crew")["invite"])
+        await wait_for(lambda: ann.networks.by_name("crew").is_member(dave.identity.public_key),
+                       "ann learns of bob's admissions")  # fmt: skip
+        revoked = await bob.networks.revoke("crew", dave.identity_info()["id"])
+        assert revoked["epoch"] == 2
+        for node in (ann, carol):
+            await wait_for(lambda n=node: has_epoch(n, "crew", 2), "the new epoch reaches all")
+        assert dave.identity.public_key in ann.networks.by_name("crew").revoked
+
+        # ann demotes bob: he can neither invite nor revoke nor promote any more
+        await ann.networks.set_admin("crew", bob.identity_info()["id"], False)
+        await wait_for(lambda: not is_admin(bob, "crew", bob), "bob holds his demotion")
+        with pytest.raises(NetworkError, match="only an admin"):
+            bob.networks.invite("crew")
+        with pytest.raises(NetworkError, match="only an admin"):
+            await bob.networks.revoke("crew", carol.identity_info()["id"])
+        with pytest.raises(NetworkError, match="creator"):
+            await ann.networks.set_admin("crew", ann.identity_info()["id"], False)
+
+        # bob forges his promotion back and sends it to ann and carol: nobody takes it
+        held = ann.networks.by_name("crew")
+        forged = held.with_admin(bob.identity.public_key, True, 0)
+        forged = forged.signed(bob.identity.public_key, bob.identity.sign)
+        key = bob.networks.current_key(held.network_id)
+        assert key is not None
+        for other in (ann, carol):
+            proof = membership_proof(key, held.network_id, held.epoch, bob.identity.public_key,
+                                     other.identity.public_key)  # fmt: skip
+            answer = await ask(bob.channels, other.identity.public_key,
+                               Hello(held.network_id, forged.encode(), held.epoch, proof),
+                               addresses=[address(other)])  # fmt: skip
+            assert isinstance(answer, Hello)
+            assert not is_admin(other, "crew", bob)
+            assert other.networks.by_name("crew").sequence == held.sequence
+
+
+async def test_a_second_admin_admits_while_the_issuer_is_offline_within_the_uses(
+    tmp_path: Path,
+) -> None:
+    async with AsyncExitStack() as stack:
+        bob = await stack.enter_async_context(running_node(tmp_path, "bob"))
+        carol = await stack.enter_async_context(running_node(tmp_path, "carol"))
+        dave = await stack.enter_async_context(running_node(tmp_path, "dave"))
+        async with running_node(tmp_path, "ann") as ann:
+            ann.networks.create("crew")
+            await bob.networks.join(ann.networks.invite("crew")["invite"])
+            await ann.networks.set_admin("crew", bob.identity_info()["id"], True)
+            await wait_for(lambda: is_admin(bob, "crew", bob), "bob is an admin")
+            token = ann.networks.invite("crew", uses=1)["invite"]
+            assert [k for k, _ in parse_invitation(token).others] == [bob.identity.public_key]
+            await wait_for(lambda: uses_left(bob, "crew", token) == 1, "bob holds the invite")
+        # ann (the issuer) is stopped: carol's join is answered by bob
+        joined = await carol.networks.join(token)
+        assert joined["name"] == "crew"
+        crew = bob.networks.by_name("crew")
+        assert crew.is_member(carol.identity.public_key)
+        assert crew.signer == bob.identity.public_key
+        assert uses_left(bob, "crew", token) == 0
+        with pytest.raises(NetworkError, match="used up"):
+            await dave.networks.join(token)
+        assert not bob.networks.by_name("crew").is_member(dave.identity.public_key)
+
+        # ann comes back: she takes bob's newer roster and refuses the spent token too
+        ann = await stack.enter_async_context(running_node(tmp_path, "ann"))
+        await wait_for(lambda: uses_left(ann, "crew", token) == 0, "ann holds bob's roster")
+        assert ann.networks.by_name("crew").is_member(carol.identity.public_key)
+        dave.networks.remember_addresses(ann.identity.public_key, [address(ann)])
+        answer = await ask(dave.channels, ann.identity.public_key,
+                           _join_frame(token), addresses=[address(ann)])  # fmt: skip
+        assert getattr(answer, "reason", None) == "invitation used up"
+        assert len(ann.networks.by_name("crew").members) == 3
+
+
+def _join_frame(token: str) -> Join:
+    invitation = parse_invitation(token)
+    return Join(invitation.network_id, invitation.invite_id, invitation.secret)
