@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from network_nodes import address, has_epoch, running_node, running_nodes, wait_
 from servent.errors import NetworkError
 from servent.node.network_wire import ask
 from servent.node.node import Node
-from servent.proto.network import Hello, Join, membership_proof, parse_invitation
+from servent.proto.network import Hello, Join, Welcome, membership_proof, parse_invitation
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,8 @@ def uses_left(node: Node, network: str, token: str) -> int | None:
 async def test_a_promoted_admin_invites_and_revokes_and_a_demoted_one_cannot(
     tmp_path: Path,
 ) -> None:
-    async with running_nodes(tmp_path, "ann", "bob", "carol", "dave") as (ann, bob, carol, dave):
+    names = ("ann", "bob", "carol", "dave", "eve")
+    async with running_nodes(tmp_path, *names) as (ann, bob, carol, dave, eve):
         ann.networks.create("crew")
         await bob.networks.join(ann.networks.invite("crew")["invite"])
         with pytest.raises(NetworkError, match="only an admin"):
@@ -50,9 +52,17 @@ async def test_a_promoted_admin_invites_and_revokes_and_a_demoted_one_cannot(
             await wait_for(lambda n=node: has_epoch(n, "crew", 2), "the new epoch reaches all")
         assert dave.identity.public_key in ann.networks.by_name("crew").revoked
 
-        # ann demotes bob: he can neither invite nor revoke nor promote any more
+        # ann demotes bob: he can neither invite nor revoke nor promote any more; what he
+        # issued before still admits through ann (the roster holds its accounting)
+        issued = bob.networks.invite("crew")["invite"]
+        assert [k for k, _ in parse_invitation(issued).others] == [ann.identity.public_key]
+        await wait_for(lambda: uses_left(ann, "crew", issued) == 1, "ann holds bob's invite")
         await ann.networks.set_admin("crew", bob.identity_info()["id"], False)
         await wait_for(lambda: not is_admin(bob, "crew", bob), "bob holds his demotion")
+        joined = await eve.networks.join(issued)
+        assert joined["name"] == "crew"
+        assert ann.networks.by_name("crew").is_member(eve.identity.public_key)
+        assert uses_left(ann, "crew", issued) == 0
         with pytest.raises(NetworkError, match="only an admin"):
             bob.networks.invite("crew")
         with pytest.raises(NetworkError, match="only an admin"):
@@ -117,3 +127,41 @@ async def test_a_second_admin_admits_while_the_issuer_is_offline_within_the_uses
 def _join_frame(token: str) -> Join:
     invitation = parse_invitation(token)
     return Join(invitation.network_id, invitation.invite_id, invitation.secret)
+
+
+def same_roster(*nodes: Node) -> bool:
+    held = [n.networks.by_name("crew").encode() for n in nodes]
+    return all(h == held[0] for h in held)
+
+
+async def test_concurrent_changes_at_two_admins_settle_and_uses_are_not_exceeded(
+    tmp_path: Path,
+) -> None:
+    names = ("ann", "bob", "carol", "dave", "eve")
+    async with running_nodes(tmp_path, *names) as (ann, bob, carol, dave, eve):
+        ann.networks.create("crew")
+        for node in (bob, carol):
+            await node.networks.join(ann.networks.invite("crew")["invite"])
+        await ann.networks.set_admin("crew", bob.identity_info()["id"], True)
+        await wait_for(lambda: is_admin(bob, "crew", bob), "bob is an admin")
+        before = ann.networks.by_name("crew").sequence
+        # both sign the same next sequence before either hears of the other's change
+        token = bob.networks.invite("crew", uses=1)["invite"]
+        await ann.networks.set_admin("crew", carol.identity_info()["id"], True)
+        assert ann.networks.by_name("crew").sequence == bob.networks.by_name("crew").sequence
+        await wait_for(lambda: same_roster(ann, bob, carol), "the admins settle on one roster")
+        settled = ann.networks.by_name("crew")
+        assert settled.sequence == before + 2  # the losing change was made again on top
+        assert settled.is_admin(carol.identity.public_key) and uses_left(ann, "crew", token) == 1
+
+        # one use left, two joiners at two admins at once: exactly one ends up a member
+        frame = _join_frame(token)
+        answers = await asyncio.gather(
+            ask(dave.channels, ann.identity.public_key, frame, addresses=[address(ann)]),
+            ask(eve.channels, bob.identity.public_key, frame, addresses=[address(bob)]),
+        )
+        assert any(isinstance(a, Welcome) for a in answers)
+        await wait_for(lambda: same_roster(ann, bob, carol), "the admins settle again")
+        settled = ann.networks.by_name("crew")
+        admitted = [n for n in (dave, eve) if settled.is_member(n.identity.public_key)]
+        assert len(admitted) == 1 and uses_left(ann, "crew", token) == 0

@@ -302,3 +302,15 @@ def test_an_invitation_names_other_admins_to_try() -> None:
     )
     assert parse_invitation(invite.text()) == invite
     assert len(invite.text()) <= 1000
+
+
+def test_a_revocation_wins_over_a_concurrent_change_of_the_same_sequence() -> None:
+    creator, deputy, bad = Signer(), Signer(), Signer()
+    base = new_network(creator).with_member(deputy.key, NOW).with_member(bad.key, NOW)
+    held = base.with_admin(deputy.key, True, NOW).signed(creator.key, creator.sign)
+    revoking = held.without_member(bad.key, NOW).signed(creator.key, creator.sign)
+    admitting = held.with_member(Signer().key, NOW).signed(deputy.key, deputy.sign)
+    assert prefers(revoking, admitting) and not prefers(admitting, revoking)
+    check_successor(admitting, revoking)
+    with pytest.raises(RosterError):
+        check_successor(revoking, admitting)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.magnet import Magnet
@@ -85,6 +86,12 @@ class NetworkRequests:
 
         def _spawn(self, work: Any) -> None: ...
 
+        def redo_lost(self, held: Roster, winner: Roster) -> None: ...
+
+        def _sign_and_spread(
+            self, roster: Roster, redo: Callable[[Roster], Roster], *, greet: bool = True
+        ) -> Roster: ...
+
     # -- the roster held ----------------------------------------------------------------
 
     def adopt(self, roster: Roster, key: tuple[int, bytes] | None = None) -> None:
@@ -119,6 +126,7 @@ class NetworkRequests:
             log.debug("roster not taken: %s", exc)
             return None
         self.adopt(roster)
+        self.redo_lost(held, roster)
         return roster
 
     def _member_roster(self, network: bytes, peer: bytes) -> Roster:
@@ -166,9 +174,12 @@ class NetworkRequests:
             reason = check_redeem(record, frame.network, frame.secret, time.time())
             if reason is not None:
                 return Refusal(reason)
-            roster = roster.redeemed(frame.invite_id, peer, int(time.time()), frame.name)
-            roster = roster.signed(self.own_key, self.node.identity.sign)
-            self.adopt(roster)
+            invite_id, now = frame.invite_id, int(time.time())
+            roster = self._sign_and_spread(
+                roster.redeemed(invite_id, peer, now, frame.name),
+                lambda held: held.redeemed(invite_id, peer, now, frame.name),
+                greet=False,  # below, once the joiner's addresses are known
+            )
         self.remember_addresses(peer, list(frame.addresses))
         self._spawn(self.greet_all(frame.network, skip=peer))
         return Welcome(roster.encode(), roster.epoch, key)
@@ -269,9 +280,10 @@ class NetworkRequests:
         return self.describe(self.rosters[roster.network_id])
 
     async def _ask_admins(self, invitation: Invitation, frame: Join) -> tuple[bytes, Frame]:
-        """Send ``join`` to the issuing admin, or (unreachable) to the token's other admins
-        in turn: any admin holding the roster may admit (section 4)."""
+        """Send ``join`` to the issuing admin, then (unreachable, or no admin any more) to
+        the token's other admins in turn: any admin holding the roster may admit (section 4)."""
         tried: list[str] = []
+        refused: tuple[bytes, Frame] | None = None
         for admin, addresses in ((invitation.admin, invitation.addresses), *invitation.others):
             try:
                 answer = await ask(self.node.channels, admin, frame, addresses=addresses)
@@ -279,7 +291,11 @@ class NetworkRequests:
                 tried.append(str(exc))
                 continue
             self.remember_addresses(admin, list(addresses))
-            return admin, answer
+            if answer != Refusal(NOT_ALLOWED):
+                return admin, answer
+            refused = refused or (admin, answer)  # demoted since it issued it, or we are out
+        if refused is not None:
+            return refused
         raise NetworkError(f"no admin of the invitation could be reached ({'; '.join(tried)})")
 
     async def greet_all(self, network: bytes | None = None, *, skip: bytes | None = None) -> None:

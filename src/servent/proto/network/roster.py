@@ -112,6 +112,8 @@ class Roster:
 
     def with_invite(self, record: InviteRecord, now: int) -> Roster:
         """Publish an invitation; spent and expired ones make room first."""
+        if self.invite(record.invite_id) is not None:
+            raise RosterError("the invitation is published already")
         live = [r for r in self.invites if r.uses_left > 0 and not _expired(r, now)]
         if len(live) >= MAX_INVITES:
             raise RosterError(f"a network has at most {MAX_INVITES} outstanding invitations")
@@ -122,6 +124,8 @@ class Roster:
 
     def redeemed(self, invite_id: bytes, key: bytes, now: int, name: str = "") -> Roster:
         """``key`` joins by invitation ``invite_id``: one use counted in the same roster."""
+        if self.member(key) is not None:
+            raise RosterError("already a member")
         record = self.invite(invite_id)
         if record is None or record.uses_left <= 0:
             raise RosterError("invitation used up")
@@ -309,10 +313,11 @@ def check_successor(held: Roster, new: Roster) -> None:
 
 
 def prefers(new: Roster, held: Roster) -> bool:
-    """Whether ``new`` wins over ``held`` by the order of section 4: higher sequence, then
-    (two admins signed the same sequence) the smaller SHA-256 of the encoding."""
-    if new.sequence != held.sequence:
-        return new.sequence > held.sequence
+    """Whether ``new`` wins over ``held`` by the order of section 4: higher sequence; at
+    equal sequence (two admins changed the same roster) the higher epoch, so a revocation
+    is never lost to a concurrent change, then the smaller SHA-256 of the encoding."""
+    if (new.sequence, new.epoch) != (held.sequence, held.epoch):
+        return (new.sequence, new.epoch) > (held.sequence, held.epoch)
     return _rank(new) < _rank(held)
 
 
