@@ -165,3 +165,36 @@ async def test_concurrent_changes_at_two_admins_settle_and_uses_are_not_exceeded
         settled = ann.networks.by_name("crew")
         admitted = [n for n in (dave, eve) if settled.is_member(n.identity.public_key)]
         assert len(admitted) == 1 and uses_left(ann, "crew", token) == 0
+
+
+def same_key(*nodes: Node) -> bool:
+    network = nodes[0].networks.by_name("crew").network_id
+    keys = [n.networks.current_key(network) for n in nodes]
+    return keys[0] is not None and all(k == keys[0] for k in keys)
+
+
+async def test_two_revocations_at_once_both_hold_in_one_roster_with_one_key(tmp_path: Path) -> None:
+    names = ("ann", "bob", "carol", "dave", "eve")
+    async with running_nodes(tmp_path, *names) as (ann, bob, carol, dave, eve):
+        ann.networks.create("crew")
+        for node in (bob, carol, dave, eve):
+            await node.networks.join(ann.networks.invite("crew")["invite"])
+        await ann.networks.set_admin("crew", bob.identity_info()["id"], True)
+        await wait_for(lambda: is_admin(bob, "crew", bob), "bob is an admin")
+        await wait_for(lambda: same_roster(ann, bob, carol), "everyone holds the promotion")
+        await asyncio.gather(
+            ann.networks.revoke("crew", dave.identity_info()["id"]),
+            bob.networks.revoke("crew", eve.identity_info()["id"]),
+        )
+        gone = (dave.identity.public_key, eve.identity.public_key)
+
+        def settled() -> bool:
+            roster = ann.networks.by_name("crew")
+            revoked = all(k in roster.revoked for k in gone)
+            return revoked and same_roster(ann, bob, carol) and same_key(ann, bob, carol)
+
+        # one revocation wins the tie, the other admin revokes again on top of it
+        await wait_for(settled, "both revoked in one roster, one key, at every member")
+        final = ann.networks.by_name("crew")
+        assert final.epoch == 3 and not any(final.is_member(k) for k in gone)
+        assert carol.networks.by_name("crew").is_member(carol.identity.public_key)

@@ -126,6 +126,11 @@ class NetworkRequests:
             log.debug("roster not taken: %s", exc)
             return None
         self.adopt(roster)
+        tie = (roster.sequence, roster.epoch) == (held.sequence, held.epoch)
+        if tie and roster.revoked != held.revoked:
+            # two admins rotated the key at once: the key held may be the losing one's
+            self.keys.pop((roster.network_id, roster.epoch), None)
+            self._spawn(self._fetch_key(roster.network_id, roster.signer))
         self.redo_lost(held, roster)
         return roster
 

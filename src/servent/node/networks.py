@@ -276,7 +276,9 @@ class NetworkService(NetworkRequests):
         """Sign a change of ours, hold it, and greet every member with it.  ``redo`` makes
         the same change on another roster, should ours lose to one of equal sequence."""
         signed = roster.signed(self.own_key, self.node.identity.sign)
-        self.adopt(signed)
+        before = self.rosters.get(signed.network_id)
+        rotated = before is None or signed.epoch > before.epoch  # a revocation: a new key
+        self.adopt(signed, (signed.epoch, os.urandom(32)) if rotated else None)
         self._pending[signed.network_id] = (signed.sequence, redo)
         if greet:
             self._spawn(self.greet_all(signed.network_id))
@@ -329,10 +331,9 @@ class NetworkService(NetworkRequests):
         roster = self.by_name(name)
         if not roster.is_admin(self.own_key):
             raise NetworkError("only an admin of the network may revoke a member")
-        member = parse_node_id(member_id)
-        new = roster.without_member(member, int(time.time()))
-        signed = new.signed(self.own_key, self.node.identity.sign)
-        self.adopt(signed, (signed.epoch, os.urandom(32)))
+        member, now = parse_node_id(member_id), int(time.time())
+        redo: Change = lambda held: held.without_member(member, now)  # noqa: E731
+        signed = self._sign_and_spread(roster.without_member(member, now), redo, greet=False)
         channels = self._channels()
         channel = None if channels is None else channels.channel_to(member)
         if channel is not None:

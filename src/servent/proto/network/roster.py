@@ -306,7 +306,8 @@ def check_successor(held: Roster, new: Roster) -> None:
         raise RosterError(f"roster {new.sequence} is not newer than {held.sequence}")
     if new.epoch < held.epoch:
         raise RosterError("the roster goes back to an older key epoch")
-    if not set(held.revoked) <= set(new.revoked):
+    if new.sequence > held.sequence and not set(held.revoked) <= set(new.revoked):
+        # (at equal sequence two admins revoked at once: the loser revokes again on top)
         raise RosterError("the roster takes a revocation back")
     if not held.is_admin(new.signer):
         raise RosterError("the roster is signed by a node that is not an admin")
