@@ -159,3 +159,14 @@ def test_five_daemons_invite_share_search_message_refuse_and_revoke(
     _assert_nothing_arrives(dan, denied)
     left = {m["id"] for m in _json(ann, "network", "members", "crew")}
     assert _node_id(dan) not in left
+
+    # ann makes ben an admin: ben's invitation lets eve in; demoted, ben invites no one
+    promoted = _json(ann, "network", "promote", "crew", _node_id(ben))
+    assert promoted["admin"] is True
+    _poll(lambda: _json(ben, "network", "list")[0]["admin"], "ben holds his promotion")
+    joined = _json(eve, "network", "join", _json(ben, "network", "invite", "crew")["invite"])
+    assert joined["name"] == "crew"
+    _json(ann, "network", "demote", "crew", _node_id(ben))
+    _poll(lambda: not _json(ben, "network", "list")[0]["admin"], "ben holds his demotion")
+    refused = _cli(ben, "network", "invite", "crew")
+    assert refused.returncode != 0 and "only an admin" in refused.stderr

@@ -71,7 +71,7 @@ async def test_forged_invitations_and_a_revoked_member_coming_back_are_refused(
                 await eve.networks.join(forged.text())
         assert eve.networks.networks() == []
         # the invitation still has its five uses: nothing was counted for the forgeries
-        record = admin.networks.db.invite(real.invite_id)
+        record = admin.networks.by_name("club").invite(real.invite_id)
         assert record is not None and record.uses_left == 5
 
         await bob.networks.join(token)
@@ -116,5 +116,5 @@ async def test_a_second_network_of_the_same_name_is_refused_before_a_use_is_coun
         token = other.networks.invite("club")["invite"]
         with pytest.raises(NetworkError, match="another network named 'club'"):
             await bob.networks.join(token)
-        record = other.networks.db.invite(parse_invitation(token).invite_id)
+        record = other.networks.by_name("club").invite(parse_invitation(token).invite_id)
         assert record is not None and record.uses_left == 1

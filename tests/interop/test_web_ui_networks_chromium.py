@@ -3,14 +3,15 @@
 In Ann's browser: create a network, make an invitation and copy it with the
 button (read back from the clipboard); Bob joins with it in his browser; Ann's
 member list shows Bob as soon as he joined (the ``network_member_joined``
-event); Ann revokes Bob and the network moves to key epoch 2.  Screenshots go
-to ``test-artifacts/web-ui/``.
+event); Ann promotes Bob to admin, then revokes him and the network moves
+to key epoch 2.  Screenshots go to ``test-artifacts/web-ui/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from browser_ui import chromium, shot
@@ -83,10 +84,16 @@ def test_networks_view_create_invite_copy_join_members_and_revoke(
     expect(bobs.get_by_test_id("make-invite")).to_be_hidden()
     shot(bobs, "networks-02-joined")
 
-    # Ann's view shows Bob without a reload, then she revokes him.
+    # Ann's view shows Bob without a reload; she promotes him, then revokes him.
     bob_row = page.locator(f'[data-testid="member"][data-id="{bob_id}"]')
     expect(bob_row).to_contain_text("bob")
     shot(page, "networks-03-members")
+    bob_row.get_by_test_id("promote").click()
+    expect(page.get_by_test_id("message")).to_contain_text("is an admin now")
+    expect(bob_row).to_contain_text("admin")
+    expect(bob_row.get_by_test_id("demote")).to_be_visible()
+    members = ann.ok("GET", f"/api/networks/{quote('book club')}/members")
+    assert [m["admin"] for m in members if m["id"] == bob_id] == [True]
     bob_row.get_by_test_id("revoke").click()
     expect(page.get_by_test_id("message")).to_contain_text("Revoked")
     expect(bob_row).to_have_count(0)

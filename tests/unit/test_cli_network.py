@@ -54,3 +54,12 @@ def test_printed_lines() -> None:
     member = {"id": "x" * 55, "name": "", "admin": False, "you": False, "connected": True}
     assert _lines("members", [member]) == ["x" * 55 + "  -  connected"]
     assert _lines("leave", {"left": "crew", "id": "ab" * 16}) == ["left crew"]
+
+
+def test_promote_and_demote_parse_and_print() -> None:
+    for verb in ("promote", "demote"):
+        args = parser().parse_args(["network", verb, "crew", "ID", "--json"])
+        assert (args.action, args.name, args.member, args.json) == (verb, "crew", "ID", True)
+        assert _lines(verb, NETWORK) == [f"{verb}d; crew  {'ab' * 16}  3 members  epoch 2  admin"]
+    with pytest.raises(SystemExit):
+        parser().parse_args(["network", "promote", "crew"])

@@ -31,6 +31,7 @@ from servent.proto.network import (
     secret_digest,
     swarm_key,
 )
+from servent.proto.network.roster import prefers
 
 NOW = 1_700_000_000
 
@@ -147,7 +148,7 @@ def test_an_invitation_round_trips_through_its_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "snet1", "snet1!!!!", "xnet1abcd", "snet1" + "a" * 700, "snet1mfrggzdf"]
+    "text", ["", "snet1", "snet1!!!!", "xnet1abcd", "snet1" + "a" * 1000, "snet1mfrggzdf"]
 )
 def test_a_broken_invitation_text_is_refused_with_its_own_error(text: str) -> None:
     with pytest.raises(InvitationError):
@@ -202,3 +203,114 @@ def test_frames_round_trip() -> None:
 def test_malformed_frames_raise_network_error(raw: bytes) -> None:
     with pytest.raises(NetworkError):
         decode_frame(raw)
+
+
+def test_admins_are_promoted_and_demoted_and_the_creator_stays_one() -> None:
+    creator, deputy, plain = Signer(), Signer(), Signer()
+    members = new_network(creator).with_member(deputy.key, NOW).with_member(plain.key, NOW)
+    held = members.signed(creator.key, creator.sign)
+    promoted = held.with_admin(deputy.key, True, NOW).signed(creator.key, creator.sign)
+    check_successor(held, promoted)
+    assert promoted.is_admin(deputy.key)
+    # the new admin signs the next change, and every node holding ``promoted`` takes it
+    by_deputy = promoted.with_member(Signer().key, NOW).signed(deputy.key, deputy.sign)
+    check_successor(promoted, decode_roster(by_deputy.encode()))
+    with pytest.raises(RosterError, match="creator"):
+        promoted.with_admin(creator.key, False, NOW)
+    with pytest.raises(RosterError, match="already an admin"):
+        promoted.with_admin(deputy.key, True, NOW)
+    with pytest.raises(RosterError, match="not a member"):
+        promoted.with_admin(Signer().key, True, NOW)
+    demoted = promoted.with_admin(deputy.key, False, NOW).signed(creator.key, creator.sign)
+    check_successor(promoted, demoted)
+    # the demoted admin's rosters are refused from then on
+    late = demoted.with_member(Signer().key, NOW)
+    late = dataclasses.replace(late, sequence=demoted.sequence + 3)
+    with pytest.raises(RosterError, match="not an admin"):
+        check_successor(demoted, late.signed(deputy.key, deputy.sign))
+
+
+def test_a_plain_member_promoting_itself_is_refused() -> None:
+    creator, plain = Signer(), Signer()
+    held = new_network(creator).with_member(plain.key, NOW).signed(creator.key, creator.sign)
+    forged = held.with_admin(plain.key, True, NOW).signed(plain.key, plain.sign)
+    decode_roster(forged.encode())  # valid on its own: plain is an admin *of that roster*
+    with pytest.raises(RosterError, match="not an admin"):
+        check_successor(held, forged)
+
+
+def record(ident: bytes, uses: int, expires: int = 0, tag: bytes = b"i") -> InviteRecord:
+    return InviteRecord(tag * 16, ident, secret_digest(b"s" * 16), uses, expires)
+
+
+def test_published_invitations_count_uses_in_the_roster() -> None:
+    admin, joiner, late = Signer(), Signer(), Signer()
+    held = new_network(admin)
+    published = held.with_invite(record(held.network_id, 1), NOW).signed(admin.key, admin.sign)
+    back = decode_roster(published.encode())
+    assert back == published and back.invite(b"i" * 16) == record(held.network_id, 1)
+    used = back.redeemed(b"i" * 16, joiner.key, NOW, "jo").signed(admin.key, admin.sign)
+    check_successor(back, used)
+    assert used.is_member(joiner.key) and used.sequence == back.sequence + 1
+    entry = used.invite(b"i" * 16)
+    assert entry is not None and entry.uses_left == 0
+    assert check_redeem(entry, held.network_id, b"s" * 16, NOW) == "invitation used up"
+    with pytest.raises(RosterError, match="used up"):
+        used.redeemed(b"i" * 16, late.key, NOW)
+    # a roster without invitations signs the same bytes as before they existed
+    assert b"1:u" not in held.encode()
+
+
+def test_published_invitations_are_bounded_and_spent_ones_make_room() -> None:
+    admin = Signer()
+    roster = new_network(admin)
+    for n in range(100):
+        roster = roster.with_invite(record(roster.network_id, 0, tag=bytes([n])), NOW)
+    fresh = roster.with_invite(record(roster.network_id, 3, tag=b"\xff"), NOW)
+    assert len(fresh.invites) == 100 and fresh.invite(b"\xff" * 16) is not None
+    full = fresh
+    for n in range(99):
+        full = full.with_invite(record(full.network_id, 1, tag=bytes([n])), NOW)
+    with pytest.raises(RosterError, match="at most 100"):
+        full.with_invite(record(full.network_id, 1, tag=b"\xfe"), NOW)
+    assert len(decode_roster(full.signed(admin.key, admin.sign).encode()).invites) == 100
+
+
+def test_two_admins_admitting_at_once_settle_on_one_roster() -> None:
+    creator, deputy, first, second = Signer(), Signer(), Signer(), Signer()
+    base = new_network(creator).with_member(deputy.key, NOW).with_admin(deputy.key, True, NOW)
+    held = base.with_invite(record(base.network_id, 1), NOW).signed(creator.key, creator.sign)
+    at_creator = held.redeemed(b"i" * 16, first.key, NOW).signed(creator.key, creator.sign)
+    at_deputy = held.redeemed(b"i" * 16, second.key, NOW).signed(deputy.key, deputy.sign)
+    assert at_creator.sequence == at_deputy.sequence
+    winner, loser = (at_creator, at_deputy) if prefers(at_creator, at_deputy) else (
+        at_deputy, at_creator)  # fmt: skip
+    assert not prefers(loser, winner)
+    check_successor(loser, winner)  # whoever holds the loser moves to the winner
+    with pytest.raises(RosterError, match="not newer"):
+        check_successor(winner, loser)
+    # one use in the roster everyone ends on: the loser's joiner is not in it
+    assert sum(winner.is_member(j.key) for j in (first, second)) == 1
+    entry = winner.invite(b"i" * 16)
+    assert entry is not None and entry.uses_left == 0
+
+
+def test_an_invitation_names_other_admins_to_try() -> None:
+    admin, deputy = Signer(), Signer()
+    invite = dataclasses.replace(
+        invitation(admin), others=((deputy.key, (("127.0.0.1", 7000),)), (Signer().key, ()))
+    )
+    assert parse_invitation(invite.text()) == invite
+    assert len(invite.text()) <= 1000
+
+
+def test_a_revocation_wins_over_a_concurrent_change_of_the_same_sequence() -> None:
+    creator, deputy, bad = Signer(), Signer(), Signer()
+    base = new_network(creator).with_member(deputy.key, NOW).with_member(bad.key, NOW)
+    held = base.with_admin(deputy.key, True, NOW).signed(creator.key, creator.sign)
+    revoking = held.without_member(bad.key, NOW).signed(creator.key, creator.sign)
+    admitting = held.with_member(Signer().key, NOW).signed(deputy.key, deputy.sign)
+    assert prefers(revoking, admitting) and not prefers(admitting, revoking)
+    check_successor(admitting, revoking)
+    with pytest.raises(RosterError):
+        check_successor(revoking, admitting)

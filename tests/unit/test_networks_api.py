@@ -59,6 +59,14 @@ async def test_network_routes_answer_their_declared_shapes(
     assert invite["invite"].startswith("snet1") and invite["uses"] == 3 and invite["expires"]
     members = await call("GET", "/api/networks/{network}/members", network=created["id"])
     assert [m["you"] for m in members] == [True]
+    own = urllib.parse.quote(members[0]["id"], safe="")
+    for method, tail, body, reason in (
+        ("DELETE", f"/admins/{own}", None, "creator"),
+        ("POST", "/admins", {"member": members[0]["id"]}, "already an admin"),
+    ):
+        refused = await client.request(method, f"/api/networks/{created['id']}{tail}",
+                                       json=body, headers=HEADERS)  # fmt: skip
+        assert refused.status == 400 and reason in (await refused.json())["error"]
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "a.txt").write_bytes(b"private words" * 100)
@@ -86,6 +94,9 @@ async def test_network_routes_answer_their_declared_shapes(
         ("POST", "/api/networks/nope/invites", {}, "no network"),
         ("GET", "/api/networks/nope/members", None, "no network"),
         ("DELETE", "/api/networks/nope/members/x", None, "no network"),
+        ("POST", "/api/networks/nope/admins", {"member": "x"}, "no network"),
+        ("POST", "/api/networks/nope/admins", {}, "'member'"),
+        ("DELETE", "/api/networks/nope/admins/x", None, "no network"),
     ],
 )
 async def test_bad_network_requests_are_400_with_a_reason(

@@ -69,6 +69,17 @@ async def revoke_member(request: web.Request) -> web.Response:
     return web.json_response(await _service(request).revoke(name, member))
 
 
+async def promote_member(request: web.Request) -> web.Response:
+    member = _text(await json_object(request), "member")
+    name = request.match_info["network"]
+    return web.json_response(await _service(request).set_admin(name, member, True))
+
+
+async def demote_member(request: web.Request) -> web.Response:
+    name, member = request.match_info["network"], request.match_info["node_id"]
+    return web.json_response(await _service(request).set_admin(name, member, False))
+
+
 async def leave_network(request: web.Request) -> web.Response:
     return web.json_response(await _service(request).leave(request.match_info["network"]))
 
@@ -156,6 +167,15 @@ NETWORK_ROUTES: tuple[Route, ...] = (
     Route(
         "DELETE", "/api/networks/{network}/members/{node_id}", revoke_member,
         "Revoke a member (admins): refused by every member, keys rotated", _NETWORK,
+    ),
+    Route(
+        "POST", "/api/networks/{network}/admins", promote_member,
+        "Make a member an admin (admins): it may then invite, revoke and promote", _NETWORK,
+        body=_body(member={"type": "string", "description": "the member's node ID"}),
+    ),
+    Route(
+        "DELETE", "/api/networks/{network}/admins/{node_id}", demote_member,
+        "Make an admin a plain member again (admins; never the creator)", _NETWORK,
     ),
     Route(
         "DELETE", "/api/networks/{network}", leave_network, "Leave a network (forget it here)",

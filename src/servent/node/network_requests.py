@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.magnet import Magnet
@@ -25,6 +26,7 @@ from servent.proto.network import (
     BroadcastFrame,
     Frame,
     Hello,
+    Invitation,
     Join,
     KeyAsk,
     KeyGiven,
@@ -42,6 +44,7 @@ from servent.proto.network import (
     parse_invitation,
     proof_matches,
 )
+from servent.proto.network.roster import prefers
 from servent.proto.search import matches
 
 if TYPE_CHECKING:
@@ -83,6 +86,12 @@ class NetworkRequests:
 
         def _spawn(self, work: Any) -> None: ...
 
+        def redo_lost(self, held: Roster, winner: Roster) -> None: ...
+
+        def _sign_and_spread(
+            self, roster: Roster, redo: Callable[[Roster], Roster], *, greet: bool = True
+        ) -> Roster: ...
+
     # -- the roster held ----------------------------------------------------------------
 
     def adopt(self, roster: Roster, key: tuple[int, bytes] | None = None) -> None:
@@ -117,6 +126,12 @@ class NetworkRequests:
             log.debug("roster not taken: %s", exc)
             return None
         self.adopt(roster)
+        tie = (roster.sequence, roster.epoch) == (held.sequence, held.epoch)
+        if tie and roster.revoked != held.revoked:
+            # two admins rotated the key at once: the key held may be the losing one's
+            self.keys.pop((roster.network_id, roster.epoch), None)
+            self._spawn(self._fetch_key(roster.network_id, roster.signer))
+        self.redo_lost(held, roster)
         return roster
 
     def _member_roster(self, network: bytes, peer: bytes) -> Roster:
@@ -159,15 +174,17 @@ class NetworkRequests:
         if key is None:
             return Refusal(NOT_ALLOWED)
         if not roster.is_member(peer):
-            reason = check_redeem(self.db.invite(frame.invite_id), frame.network, frame.secret,
-                                  time.time())  # fmt: skip
+            # check and count in one step (no await): the roster is the accounting
+            record = roster.invite(frame.invite_id)
+            reason = check_redeem(record, frame.network, frame.secret, time.time())
             if reason is not None:
                 return Refusal(reason)
-            if not self.db.use_invite(frame.invite_id):
-                return Refusal("invitation used up")
-            roster = roster.with_member(peer, int(time.time()), frame.name)
-            roster = roster.signed(self.own_key, self.node.identity.sign)
-            self.adopt(roster)
+            invite_id, now = frame.invite_id, int(time.time())
+            roster = self._sign_and_spread(
+                roster.redeemed(invite_id, peer, now, frame.name),
+                lambda held: held.redeemed(invite_id, peer, now, frame.name),
+                greet=False,  # below, once the joiner's addresses are known
+            )
         self.remember_addresses(peer, list(frame.addresses))
         self._spawn(self.greet_all(frame.network, skip=peer))
         return Welcome(roster.encode(), roster.epoch, key)
@@ -247,8 +264,7 @@ class NetworkRequests:
             raise NetworkError(f"this node is in another network named {invitation.name!r}")
         frame = Join(invitation.network_id, invitation.invite_id, invitation.secret,
                      tuple(self._own_addresses()), self.node.config.name or "")  # fmt: skip
-        answer = await ask(self.node.channels, invitation.admin, frame,
-                           addresses=invitation.addresses)  # fmt: skip
+        admin, answer = await self._ask_admins(invitation, frame)
         if isinstance(answer, Refusal):
             raise NetworkError(f"the admin refused: {answer.reason}")
         if not isinstance(answer, Welcome):
@@ -256,18 +272,36 @@ class NetworkRequests:
         roster = decode_roster(answer.roster)
         if roster.network_id != invitation.network_id or not roster.is_member(self.own_key):
             raise NetworkError("the admin's roster is not of this network or does not list us")
-        if not roster.is_admin(invitation.admin) or answer.epoch != roster.epoch:
+        if not roster.is_admin(admin) or answer.epoch != roster.epoch:
             raise NetworkError("the admin's roster does not match its invitation")
         if any(r.name == roster.name and r.network_id != roster.network_id
                for r in self.rosters.values()):  # fmt: skip
             raise NetworkError(f"this node is in another network named {roster.name!r}")
         held = self.rosters.get(roster.network_id)
-        if held is None or roster.sequence > held.sequence:
+        if held is None or prefers(roster, held):
             self.adopt(roster, (answer.epoch, answer.key))
-        self.remember_addresses(invitation.admin, list(invitation.addresses))
-        await self.greet(roster.network_id, invitation.admin)  # learns where the others are
-        self._spawn(self.greet_all(roster.network_id, skip=invitation.admin))
+        await self.greet(roster.network_id, admin)  # learns where the others are
+        self._spawn(self.greet_all(roster.network_id, skip=admin))
         return self.describe(self.rosters[roster.network_id])
+
+    async def _ask_admins(self, invitation: Invitation, frame: Join) -> tuple[bytes, Frame]:
+        """Send ``join`` to the issuing admin, then (unreachable, or no admin any more) to
+        the token's other admins in turn: any admin holding the roster may admit (section 4)."""
+        tried: list[str] = []
+        refused: tuple[bytes, Frame] | None = None
+        for admin, addresses in ((invitation.admin, invitation.addresses), *invitation.others):
+            try:
+                answer = await ask(self.node.channels, admin, frame, addresses=addresses)
+            except NetworkError as exc:  # offline: the next admin may answer
+                tried.append(str(exc))
+                continue
+            self.remember_addresses(admin, list(addresses))
+            if answer != Refusal(NOT_ALLOWED):
+                return admin, answer
+            refused = refused or (admin, answer)  # demoted since it issued it, or we are out
+        if refused is not None:
+            return refused
+        raise NetworkError(f"no admin of the invitation could be reached ({'; '.join(tried)})")
 
     async def greet_all(self, network: bytes | None = None, *, skip: bytes | None = None) -> None:
         """Say hello to every member (of one network): rosters and keys spread this way."""

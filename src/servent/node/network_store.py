@@ -1,7 +1,7 @@
 """The networks a node belongs to, in ``networks.sqlite3`` (mode 0600: it holds keys).
 
-Rosters, epoch keys, the invitations this node issued (with their use
-counts), the torrents known to belong to a network, and members' addresses.
+Rosters (which carry the invitations' accounting), epoch keys, the torrents
+known to belong to a network, and members' addresses.
 Every change is one transaction, committed before the caller answers a peer.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from servent.node.private_database import PrivateDatabase
-from servent.proto.network import InviteRecord, Roster, decode_roster
+from servent.proto.network import Roster, decode_roster
 
 __all__ = ["NetworkShare", "NetworkStore"]
 
@@ -21,6 +21,7 @@ _SCHEMA = (
     " roster BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS epoch_keys (network BLOB NOT NULL, epoch INTEGER NOT NULL,"
     " key BLOB NOT NULL, PRIMARY KEY (network, epoch))",
+    # unused since the accounting moved into the roster; kept so old databases open
     "CREATE TABLE IF NOT EXISTS invites (id BLOB PRIMARY KEY, network BLOB NOT NULL,"
     " digest BLOB NOT NULL, uses_left INTEGER NOT NULL, expires INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS shares (info_hash BLOB PRIMARY KEY, network BLOB NOT NULL,"
@@ -90,36 +91,6 @@ class NetworkStore(PrivateDatabase):
                 ("networks", "id"), ("epoch_keys", "network"), ("invites", "network"),
             ):  # fmt: skip
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (network,))
-
-    # -- invitations ----------------------------------------------------------------
-
-    def add_invite(self, record: InviteRecord) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO invites (id, network, digest, uses_left, expires)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (record.invite_id, record.network_id, record.digest, record.uses_left,
-                 record.expires),
-            )  # fmt: skip
-
-    def invite(self, invite_id: bytes) -> InviteRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, network, digest, uses_left, expires FROM invites WHERE id = ?",
-                (invite_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return InviteRecord(bytes(row[0]), bytes(row[1]), bytes(row[2]), int(row[3]), int(row[4]))
-
-    def use_invite(self, invite_id: bytes) -> bool:
-        """Count one use; False when none was left (two joiners racing for the last one)."""
-        with self._transaction() as db:
-            changed = db.execute(
-                "UPDATE invites SET uses_left = uses_left - 1 WHERE id = ? AND uses_left > 0",
-                (invite_id,),
-            ).rowcount
-        return changed == 1
 
     # -- torrents of networks -----------------------------------------------------------
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from servent.codec.node_id import format_node_id, parse_node_id
-from servent.errors import NetworkError, NodeError, ServentError
+from servent.errors import NetworkError, NodeError, RosterError, ServentError
 from servent.node.network_requests import NetworkRequests
 from servent.node.network_store import NetworkShare, NetworkStore
 from servent.node.network_wire import NetworkWire
@@ -33,7 +33,7 @@ from servent.proto.network import (
     secret_digest,
     swarm_key,
 )
-from servent.proto.network.invitation import MAX_USES
+from servent.proto.network.invitation import MAX_OTHER_ADMINS, MAX_USES
 from servent.proto.network.sealed import WireIdentity
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from servent.node.network_host import NetworkHost
 
 __all__ = ["NetworkService", "parse_duration"]
+
+Address = tuple[str, int]
+#: A change of the roster, made again on another roster (raises RosterError if it cannot).
+Change = Callable[[Roster], Roster]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,8 @@ class NetworkService(NetworkRequests):
         #: The swarm key of a network torrent whose epoch key is missing: matches nobody.
         self._locked = os.urandom(20)
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Our last roster change per network: (its sequence, how to make it again).
+        self._pending: dict[bytes, tuple[int, Change]] = {}
 
     # -- life -------------------------------------------------------------------------
 
@@ -247,15 +253,65 @@ class NetworkService(NetworkRequests):
         if not 1 <= uses <= MAX_USES:
             raise NetworkError(f"uses is 1..{MAX_USES}")
         address = self.node.peer_address()
-        expires = 0 if expires_in is None else int(time.time()) + expires_in
+        now = int(time.time())
+        expires = 0 if expires_in is None else now + expires_in
         invitation = Invitation(
             roster.network_id, roster.name, self.own_key, (address,) if address else (),
-            os.urandom(16), os.urandom(16), expires,
+            os.urandom(16), os.urandom(16), expires, self._other_admins(roster),
         )  # fmt: skip
         digest = secret_digest(invitation.secret)
         record = InviteRecord(invitation.invite_id, roster.network_id, digest, uses, expires)
-        self.db.add_invite(record)
+        self._sign_and_spread(roster.with_invite(record, now),
+                              lambda held: held.with_invite(record, now))  # fmt: skip
         return {"invite": invitation.text(), "uses": uses, "expires": expires or None}
+
+    def _other_admins(self, roster: Roster) -> tuple[tuple[bytes, tuple[Address, ...]], ...]:
+        """The admins a joiner may try when this one is offline (those with known addresses
+        first): they hold the invitation's accounting in the roster too."""
+        others = [m.key for m in roster.members if m.admin and m.key != self.own_key]
+        others.sort(key=lambda k: k not in self.addresses)
+        return tuple((k, tuple(self.addresses.get(k, [])[:2])) for k in others[:MAX_OTHER_ADMINS])
+
+    def _sign_and_spread(self, roster: Roster, redo: Change, *, greet: bool = True) -> Roster:
+        """Sign a change of ours, hold it, and greet every member with it.  ``redo`` makes
+        the same change on another roster, should ours lose to one of equal sequence."""
+        signed = roster.signed(self.own_key, self.node.identity.sign)
+        before = self.rosters.get(signed.network_id)
+        rotated = before is None or signed.epoch > before.epoch  # a revocation: a new key
+        self.adopt(signed, (signed.epoch, os.urandom(32)) if rotated else None)
+        self._pending[signed.network_id] = (signed.sequence, redo)
+        if greet:
+            self._spawn(self.greet_all(signed.network_id))
+        return signed
+
+    def redo_lost(self, held: Roster, winner: Roster) -> None:
+        """Another admin's roster of the same sequence beat our change (section 4): make
+        our change again on top of it, so a promotion, an invitation or an admission made
+        at the same moment as another admin's is not lost."""
+        pending = self._pending.pop(winner.network_id, None)
+        if pending is None or held.signer != self.own_key:
+            return
+        sequence, redo = pending
+        if held.sequence != sequence or winner.sequence != sequence:
+            return  # ours was taken (a later roster builds on it), or we cannot tell
+        if not winner.is_admin(self.own_key):
+            return
+        try:
+            changed = redo(winner)
+        except RosterError as exc:
+            log.info("a change lost to another admin's could not be made again: %s", exc)
+            return
+        self._sign_and_spread(changed, redo)
+
+    async def set_admin(self, name: str, member_id: str, admin: bool) -> dict[str, Any]:
+        """Promote (``admin``) or demote a member; admins only (section 4.1)."""
+        roster = self.by_name(name)
+        if not roster.is_admin(self.own_key):
+            raise NetworkError("only an admin of the network may promote or demote")
+        member, now = parse_node_id(member_id), int(time.time())
+        changed = roster.with_admin(member, admin, now)
+        redo: Change = lambda held: held.with_admin(member, admin, now)  # noqa: E731
+        return self.describe(self._sign_and_spread(changed, redo))
 
     def members(self, name: str) -> list[dict[str, Any]]:
         roster = self.by_name(name)
@@ -275,10 +331,9 @@ class NetworkService(NetworkRequests):
         roster = self.by_name(name)
         if not roster.is_admin(self.own_key):
             raise NetworkError("only an admin of the network may revoke a member")
-        member = parse_node_id(member_id)
-        new = roster.without_member(member, int(time.time()))
-        signed = new.signed(self.own_key, self.node.identity.sign)
-        self.adopt(signed, (signed.epoch, os.urandom(32)))
+        member, now = parse_node_id(member_id), int(time.time())
+        redo: Change = lambda held: held.without_member(member, now)  # noqa: E731
+        signed = self._sign_and_spread(roster.without_member(member, now), redo, greet=False)
         channels = self._channels()
         channel = None if channels is None else channels.channel_to(member)
         if channel is not None:

@@ -1,7 +1,8 @@
 """``servent network ...``: invite-only networks (``docs/networks.md``).
 
 ``create NAME``, ``invite NAME [--uses N] [--expires DURATION]``, ``join INVITE``,
-``list``, ``members NAME``, ``revoke NAME MEMBER_ID``, ``leave NAME``; each with
+``list``, ``members NAME``, ``revoke NAME MEMBER_ID``, ``promote NAME MEMBER_ID``,
+``demote NAME MEMBER_ID``, ``leave NAME``; each with
 ``--json``.  Sharing, searching and broadcasting inside a network are the
 ``--network NAME`` flags of ``share``, ``search`` and ``broadcast``.
 """
@@ -40,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke = actions.add_parser("revoke", help="remove a member for good (admins)")
     revoke.add_argument("name", metavar="NAME")
     revoke.add_argument("member", metavar="MEMBER_ID")
+    for verb, what in (("promote", "make a member an admin"),
+                       ("demote", "make an admin a plain member")):  # fmt: skip
+        change = actions.add_parser(verb, help=f"{what} (admins)")
+        change.add_argument("name", metavar="NAME")
+        change.add_argument("member", metavar="MEMBER_ID")
     leave = actions.add_parser("leave", help="forget a network on this node")
     leave.add_argument("name", metavar="NAME")
     for action in actions.choices.values():
@@ -67,6 +73,12 @@ def _call(args: argparse.Namespace) -> Any:
             return client.request("GET", network_path(args.name, "/members"))
         case "revoke":
             path = network_path(args.name, f"/members/{quote(args.member, safe='')}")
+            return client.request("DELETE", path)
+        case "promote":
+            body = {"member": args.member}
+            return client.request("POST", network_path(args.name, "/admins"), body)
+        case "demote":
+            path = network_path(args.name, f"/admins/{quote(args.member, safe='')}")
             return client.request("DELETE", path)
         case _:
             return client.request("DELETE", network_path(args.name))
@@ -113,5 +125,7 @@ def _lines(action: str, answer: Any) -> list[str]:
             ]
         case "revoke":
             return [f"revoked; {_network_line(answer)}"]
+        case "promote" | "demote":
+            return [f"{action}d; {_network_line(answer)}"]
         case _:
             return [f"left {answer['left']}"]

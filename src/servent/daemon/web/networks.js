@@ -1,5 +1,5 @@
 // servent web UI, Networks view: create and join invite-only networks, make invitations
-// (with a copy button), see members and revoke them. Plain JavaScript; the token is the
+// (with a copy button), see members, promote, demote and revoke them. Plain JavaScript; the token is the
 // one the main view keeps (api.js); the nav's unread badge comes from nav.js.
 "use strict";
 
@@ -41,6 +41,16 @@ function renderList() {
   }
 }
 
+// A member's action button: runs fn, then shows the network as it is now.
+function button(testid, label, fn) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.dataset.testid = testid;
+  el.textContent = label;
+  el.onclick = () => act(async () => { await fn(); await refresh(); });
+  return el;
+}
+
 function memberItem(member, admin) {
   const li = document.createElement("li");
   li.dataset.testid = "member";
@@ -54,17 +64,22 @@ function memberItem(member, admin) {
   who.append(tag);
   li.append(who);
   if (admin && !member.you) {
-    const revoke = document.createElement("button");
-    revoke.type = "button";
-    revoke.dataset.testid = "revoke";
-    revoke.textContent = "Revoke";
-    revoke.onclick = () => act(async () => {
+    li.append(button("revoke", "Revoke", async () => {
       if (!confirm(`Revoke ${member.name || member.id}? It will be refused by every member.`)) return;
       await api("DELETE", path(current, `/members/${encodeURIComponent(member.id)}`));
       say(`Revoked ${member.name || member.id}; the network's keys were rotated.`);
-      await refresh();
-    });
-    li.append(revoke);
+    }));
+    if (!member.admin) {
+      li.append(button("promote", "Promote", async () => {
+        await api("POST", path(current, "/admins"), { member: member.id });
+        say(`${member.name || member.id} is an admin now: it may invite and revoke.`);
+      }));
+    } else {
+      li.append(button("demote", "Demote", async () => {
+        await api("DELETE", path(current, `/admins/${encodeURIComponent(member.id)}`));
+        say(`${member.name || member.id} is a plain member again.`);
+      }));
+    }
   }
   return li;
 }

@@ -1,8 +1,8 @@
 """Invitation tokens and their accounting at the admin (``docs/networks.md`` section 4).
 
 A token is a bearer secret: network, issuing admin (and where to reach it),
-an invite ID and a secret.  Only the issuing admin counts its uses and knows
-its expiry for sure; :func:`check_redeem` is that admin's decision.
+an invite ID and a secret.  Its uses and expiry are published in the signed
+roster, so any admin holding the newest one decides with :func:`check_redeem`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 
-from servent.codec.bencode import encode
+from servent.codec.bencode import BValue, encode
 from servent.codec.compact import decode_peer, encode_peer
 from servent.errors import CompactEncodingError, InvitationError
 from servent.proto.network.fields import as_dict, get_bytes, get_int, get_list, get_text
 from servent.proto.network.keys import NETWORK_ID_LENGTH
-from servent.proto.network.roster import MAX_NAME
+from servent.proto.network.roster import MAX_NAME, MAX_USES, InviteRecord
 
 __all__ = [
+    "MAX_OTHER_ADMINS",
     "MAX_USES",
     "Invitation",
     "InviteRecord",
@@ -31,9 +32,9 @@ __all__ = [
 ]
 
 PREFIX = "snet1"
-MAX_TOKEN = 600
-MAX_USES = 1000
+MAX_TOKEN = 1000
 MAX_ADDRESSES = 8
+MAX_OTHER_ADMINS = 3
 ID_LENGTH = 16
 
 
@@ -47,6 +48,8 @@ class Invitation:
     secret: bytes
     expires: int = 0
     """Unix seconds; 0 = never."""
+    others: tuple[tuple[bytes, tuple[tuple[str, int], ...]], ...] = ()
+    """Other admins to try when ``admin`` is offline: (key, addresses)."""
 
     def text(self) -> str:
         body: dict[bytes | str, Any] = {
@@ -54,6 +57,11 @@ class Invitation:
             b"p": [encode_peer(a) for a in self.addresses[:MAX_ADDRESSES]],
             b"t": self.invite_id, b"s": self.secret, b"x": self.expires,
         }  # fmt: skip
+        if self.others:
+            body[b"b"] = [
+                {b"k": key, b"p": [encode_peer(a) for a in addresses[:2]]}
+                for key, addresses in self.others[:MAX_OTHER_ADMINS]
+            ]
         return PREFIX + base64.b32encode(encode(body)).decode("ascii").rstrip("=").lower()
 
 
@@ -79,6 +87,7 @@ def parse_invitation(text: str) -> Invitation:
             for a in get_list(values, b"p", max_items=MAX_ADDRESSES, error=InvitationError)
             if isinstance(a, bytes)
         )  # fmt: skip
+        others = _others(values)
     except CompactEncodingError as exc:
         raise InvitationError(f"the invitation has a bad address: {exc}") from None
     return Invitation(
@@ -89,7 +98,22 @@ def parse_invitation(text: str) -> Invitation:
         invite_id=get_bytes(values, b"t", length=ID_LENGTH, error=InvitationError),
         secret=get_bytes(values, b"s", length=ID_LENGTH, error=InvitationError),
         expires=get_int(values, b"x", error=InvitationError),
+        others=others,
     )
+
+
+def _others(values: dict[bytes, BValue]) -> tuple[tuple[bytes, tuple[tuple[str, int], ...]], ...]:
+    """The token's other admins (``b``), each a key and at most two addresses."""
+    if b"b" not in values:
+        return ()
+    found = []
+    for entry in get_list(values, b"b", max_items=MAX_OTHER_ADMINS, error=InvitationError):
+        if not isinstance(entry, dict):
+            raise InvitationError("the invitation's other admins are damaged")
+        key = get_bytes(entry, b"k", length=32, error=InvitationError)
+        raw = get_list(entry, b"p", max_items=2, error=InvitationError)
+        found.append((key, tuple(decode_peer(a) for a in raw if isinstance(a, bytes))))
+    return tuple(found)
 
 
 def secret_digest(secret: bytes) -> bytes:
@@ -97,17 +121,6 @@ def secret_digest(secret: bytes) -> bytes:
     digest = hashes.Hash(hashes.SHA256())
     digest.update(b"servent-network/1 invite:" + secret)
     return digest.finalize()
-
-
-@dataclass(frozen=True, slots=True)
-class InviteRecord:
-    """The admin's accounting of one invitation."""
-
-    invite_id: bytes
-    network_id: bytes
-    digest: bytes
-    uses_left: int
-    expires: int
 
 
 def check_redeem(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from servent.codec.bencode import BValue, encode
@@ -28,9 +29,21 @@ from servent.proto.network.fields import (
 )
 from servent.proto.network.keys import NETWORK_ID_LENGTH, NONCE_LENGTH, network_id
 
-__all__ = ["MAX_MEMBERS", "MAX_NAME", "Member", "Roster", "check_successor", "decode_roster"]
+__all__ = [
+    "MAX_INVITES",
+    "MAX_MEMBERS",
+    "MAX_NAME",
+    "InviteRecord",
+    "Member",
+    "Roster",
+    "check_successor",
+    "decode_roster",
+    "prefers",
+]
 
 MAX_MEMBERS = 1000
+MAX_INVITES = 100
+MAX_USES = 1000
 MAX_NAME = 64
 SIGNED_PREFIX = b"servent-network-roster/1\x00"
 KEY = 32
@@ -41,6 +54,17 @@ class Member:
     key: bytes
     admin: bool = False
     name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRecord:
+    """The published accounting of one invitation (any admin holding it may admit)."""
+
+    invite_id: bytes
+    network_id: bytes
+    digest: bytes
+    uses_left: int
+    expires: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +82,7 @@ class Roster:
     time: int = 0
     signer: bytes = b""
     signature: bytes = b""
+    invites: tuple[InviteRecord, ...] = ()
 
     @classmethod
     def first(cls, creator: bytes, nonce: bytes, name: str, now: int, own_name: str = "") -> Roster:
@@ -80,7 +105,48 @@ class Roster:
         found = self.member(key)
         return found is not None and found.admin and key not in self.revoked
 
+    def invite(self, invite_id: bytes) -> InviteRecord | None:
+        return next((r for r in self.invites if r.invite_id == invite_id), None)
+
     # -- changing (each gives a new unsigned roster with the next sequence) -----
+
+    def with_invite(self, record: InviteRecord, now: int) -> Roster:
+        """Publish an invitation; spent and expired ones make room first."""
+        if self.invite(record.invite_id) is not None:
+            raise RosterError("the invitation is published already")
+        live = [r for r in self.invites if r.uses_left > 0 and not _expired(r, now)]
+        if len(live) >= MAX_INVITES:
+            raise RosterError(f"a network has at most {MAX_INVITES} outstanding invitations")
+        room = MAX_INVITES - 1 - len(live)
+        spent = [r for r in self.invites if r not in live][-room:] if room else []
+        following = self._next(now, self.members, self.revoked, self.epoch)
+        return dataclasses.replace(following, invites=(*spent, *live, record))
+
+    def redeemed(self, invite_id: bytes, key: bytes, now: int, name: str = "") -> Roster:
+        """``key`` joins by invitation ``invite_id``: one use counted in the same roster."""
+        if self.member(key) is not None:
+            raise RosterError("already a member")
+        record = self.invite(invite_id)
+        if record is None or record.uses_left <= 0:
+            raise RosterError("invitation used up")
+        used = dataclasses.replace(record, uses_left=record.uses_left - 1)
+        invites = tuple(used if r.invite_id == invite_id else r for r in self.invites)
+        return dataclasses.replace(self.with_member(key, now, name), invites=invites)
+
+    def with_admin(self, key: bytes, admin: bool, now: int) -> Roster:
+        """Promote (``admin``) or demote a member; the creator stays an admin."""
+        found = self.member(key)
+        if found is None or key in self.revoked:
+            raise RosterError("not a member of this network")
+        if found.admin == admin:
+            raise RosterError("already an admin" if admin else "not an admin")
+        if not admin and key == self.creator:
+            raise RosterError("the creator of a network cannot be demoted")
+        changed = dataclasses.replace(found, admin=admin)
+        members = tuple(changed if m.key == key else m for m in self.members)
+        if not any(m.admin for m in members):
+            raise RosterError("a network keeps at least one admin")
+        return self._next(now, members, self.revoked, self.epoch)
 
     def with_member(self, key: bytes, now: int, name: str = "") -> Roster:
         if key in self.revoked:
@@ -113,11 +179,17 @@ class Roster:
         members: list[BValue] = [
             {b"k": m.key, b"a": int(m.admin), b"n": m.name.encode()} for m in self.members
         ]
-        return {
+        body: dict[bytes | str, Any] = {
             b"v": 1, b"i": self.network_id, b"c": self.creator, b"o": self.nonce,
             b"n": self.name.encode(), b"s": self.sequence, b"e": self.epoch,
             b"m": members, b"r": list(self.revoked), b"t": self.time, b"w": self.signer,
         }  # fmt: skip
+        if self.invites:
+            body[b"u"] = [
+                {b"t": r.invite_id, b"d": r.digest, b"u": r.uses_left, b"x": r.expires}
+                for r in self.invites
+            ]
+        return body
 
     def signed_bytes(self) -> bytes:
         return SIGNED_PREFIX + encode(self._body())
@@ -147,6 +219,21 @@ def _member(value: BValue) -> Member:
     return Member(key, admin, name)
 
 
+def _invite(network: bytes, value: BValue) -> InviteRecord:
+    if not isinstance(value, dict):
+        raise RosterError("an invitation entry is not a dictionary")
+    return InviteRecord(
+        get_bytes(value, b"t", length=16, error=RosterError), network,
+        get_bytes(value, b"d", length=32, error=RosterError),
+        get_int(value, b"u", high=MAX_USES + 1, error=RosterError),
+        get_int(value, b"x", error=RosterError),
+    )  # fmt: skip
+
+
+def _expired(record: InviteRecord, now: int) -> bool:
+    return record.expires != 0 and now >= record.expires
+
+
 def _revoked(values: list[BValue]) -> tuple[bytes, ...]:
     if not all(isinstance(v, bytes) and len(v) == KEY for v in values):
         raise RosterError("a revoked key is not 32 bytes")
@@ -158,10 +245,16 @@ def decode_roster(data: bytes) -> Roster:
     if len(data) > MAX_MESSAGE:
         raise RosterError(f"a roster has at most {MAX_MESSAGE} bytes")
     values = as_dict(data, RosterError)
+    ident = get_bytes(values, b"i", length=NETWORK_ID_LENGTH, error=RosterError)
+    invites = (
+        tuple(_invite(ident, v) for v in get_list(values, b"u", max_items=MAX_INVITES,
+                                                  error=RosterError))
+        if b"u" in values else ()
+    )  # fmt: skip
     if get_int(values, b"v", low=1, high=2, error=RosterError) != 1:
         raise RosterError("unknown roster version")
     roster = Roster(
-        network_id=get_bytes(values, b"i", length=NETWORK_ID_LENGTH, error=RosterError),
+        network_id=ident,
         creator=get_bytes(values, b"c", length=KEY, error=RosterError),
         nonce=get_bytes(values, b"o", length=NONCE_LENGTH, error=RosterError),
         name=get_text(values, b"n", max_length=MAX_NAME, error=RosterError),
@@ -174,6 +267,7 @@ def decode_roster(data: bytes) -> Roster:
         time=get_int(values, b"t", error=RosterError),
         signer=get_bytes(values, b"w", length=KEY, error=RosterError),
         signature=get_bytes(values, b"sig", length=64, error=RosterError),
+        invites=invites,
     )
     check_roster(roster)
     return roster
@@ -189,6 +283,9 @@ def check_roster(roster: Roster) -> None:
         raise RosterError("a member appears twice")
     if set(keys) & set(roster.revoked):
         raise RosterError("a key is both a member and revoked")
+    ids = [r.invite_id for r in roster.invites]
+    if len(set(ids)) != len(ids) or len(ids) > MAX_INVITES:
+        raise RosterError("an invitation appears twice")
     if not roster.is_admin(roster.creator):
         raise RosterError("the creator is not an admin of the roster")
     if not roster.is_admin(roster.signer):
@@ -205,11 +302,27 @@ def check_successor(held: Roster, new: Roster) -> None:
     """Raise :class:`RosterError` unless a node holding ``held`` may take ``new``."""
     if (new.network_id, new.creator, new.nonce) != (held.network_id, held.creator, held.nonce):
         raise RosterError("the roster is of another network")
-    if new.sequence <= held.sequence:
+    if not prefers(new, held):
         raise RosterError(f"roster {new.sequence} is not newer than {held.sequence}")
     if new.epoch < held.epoch:
         raise RosterError("the roster goes back to an older key epoch")
-    if not set(held.revoked) <= set(new.revoked):
+    if new.sequence > held.sequence and not set(held.revoked) <= set(new.revoked):
+        # (at equal sequence two admins revoked at once: the loser revokes again on top)
         raise RosterError("the roster takes a revocation back")
     if not held.is_admin(new.signer):
         raise RosterError("the roster is signed by a node that is not an admin")
+
+
+def prefers(new: Roster, held: Roster) -> bool:
+    """Whether ``new`` wins over ``held`` by the order of section 4: higher sequence; at
+    equal sequence (two admins changed the same roster) the higher epoch, so a revocation
+    is never lost to a concurrent change, then the smaller SHA-256 of the encoding."""
+    if (new.sequence, new.epoch) != (held.sequence, held.epoch):
+        return (new.sequence, new.epoch) > (held.sequence, held.epoch)
+    return _rank(new) < _rank(held)
+
+
+def _rank(roster: Roster) -> bytes:
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(roster.encode())
+    return digest.finalize()
