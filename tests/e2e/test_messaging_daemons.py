@@ -214,12 +214,14 @@ def test_the_channel_to_a_contact_comes_back_after_it_moves(network: Network) ->
     def neighbours(daemon: Daemon) -> list[str]:
         return list(daemon.ok("GET", "/api/messaging")["neighbours"])
 
-    _poll(lambda: neighbours(keeper) == [contact_id], "a channel to the contact")
+    # Other daemons of the module may be gossip neighbours too (the mesh finds them in
+    # the DHT rendezvous): only the contact's channel is watched.
+    _poll(lambda: contact_id in neighbours(keeper), "a channel to the contact")
     assert contact.stop() == 0
-    _poll(lambda: neighbours(keeper) == [], "the channel gone with the contact")
+    _poll(lambda: contact_id not in neighbours(keeper), "the channel gone with the contact")
     moved = network.start("contact")
-    _poll(lambda: neighbours(keeper) == [contact_id], "the channel again, to the new port")
+    _poll(lambda: contact_id in neighbours(keeper), "the channel again, to the new port")
     keeper_id = _id(keeper)
-    _poll(lambda: neighbours(moved) == [keeper_id], "the moved node sees the keeper too")
+    _poll(lambda: keeper_id in neighbours(moved), "the moved node sees the keeper too")
     listed = json.loads(_ok(keeper, "contacts", "list", "--json"))
     assert listed == [{"id": contact_id, "name": "Moving"}]
