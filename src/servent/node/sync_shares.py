@@ -1,10 +1,12 @@
 """Synced shares on a node (``docs/sync.md``): writers publish versions, members follow.
 
-A composed service the node starts and stops.  A writer seals each changed
-folder into its encrypted copy, seeds it and puts the BEP 46 item with the
-next sequence number; a member polls the item, downloads a newer version over
-its encrypted copy, and a key holder opens it into its folder keeping every
-original; an encrypted holder only stores and seeds it.
+A composed service: the node owns one and starts and stops it.  Every few
+seconds a writer rescans each of its folders and, when it changed, seals it
+into its encrypted copy, seeds a torrent of that and puts the BEP 46 item
+with the next sequence number; a member polls the item, downloads a newer
+version over its encrypted copy (only changed pieces move), and a key holder
+opens it into its folder keeping every original; an encrypted holder only
+stores and seeds it.
 """
 
 from __future__ import annotations
@@ -387,17 +389,14 @@ class SyncShares:
         # Published at the same number as ours (a CAS race): merge with no
         # "previous" listing, so each of our edits becomes a conflict copy.
         share.merge_all = seq == share.seq
-        # Over the encrypted copy of the last version: only changed pieces move.
+        # The new version downloads over the encrypted copy of the last one:
+        # storage verifies what it finds, so only changed pieces cross the network.
         await self._stop_seeding(share)
-        share.pending_id = await self._add_version(share, driver, info_hash)
-        share.pending_seq, share.pending_hash = seq, info_hash
-        share.state = f"downloading version {seq}"
-
-    async def _add_version(self, share: SyncShare, driver: DhtDriver, info_hash: bytes) -> str:
-        """Add a version's torrent (or give it more peers) with its holders from the DHT."""
         peers = (await driver.get_peers(info_hash)).peers
         magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
-        return (await self._node.add_torrent(magnet, self._root(share).parent, peers=peers)).id
+        added = await self._node.add_torrent(magnet, self._root(share).parent, peers=peers)
+        share.pending_id, share.pending_seq, share.pending_hash = added.id, seq, info_hash
+        share.state = f"downloading version {seq}"
 
     async def _newest(
         self, share: SyncShare, driver: DhtDriver, have_seq: int, have_hash: bytes | None
@@ -428,9 +427,6 @@ class SyncShares:
             return
         if status.progress < 1.0 or status.size == 0 or status.state not in ("seeding", "finished"):
             share.state = f"downloading version {share.pending_seq} ({status.progress:.0%})"
-            driver = self._dht()
-            if status.peers == 0 and driver is not None and share.pending_hash is not None:
-                await self._add_version(share, driver, share.pending_hash)  # its holders left
             return
         root = Path(status.save_path) / status.name
         if status.name != share.id:
@@ -458,6 +454,8 @@ class SyncShares:
         share.listing, share.seq, share.info_hash = listing, share.pending_seq, share.pending_hash
         share.torrent_id, share.pending_id = share.pending_id, None
         share.state = "synced"
+
+    # -- helpers ----------------------------------------------------------------
 
     def _staging(self, share: SyncShare) -> Path:
         return self._node.config.data_dir / "sync" / share.id
