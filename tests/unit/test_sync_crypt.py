@@ -95,7 +95,7 @@ def test_a_tampered_file_or_manifest_is_refused(tmp_path: Path) -> None:
     stored.write_bytes(bytes(sealed[:10]))  # cut short
     with pytest.raises(SyncCryptError):
         open_file(root, cipher, entry, tmp_path / "out")
-    wrong = ManifestEntry(("f",), 1000, bytes(32))  # a listing that does not match
+    wrong = ManifestEntry(("f",), 1000, bytes(32), cipher.file_id(("f",)))  # does not match
     encrypt_version(folder, cipher, root)
     with pytest.raises(SyncCryptError, match="does not match"):
         open_file(root, cipher, wrong, tmp_path / "out")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from collections.abc import Container
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -39,6 +41,7 @@ MANIFEST_NAME = "manifest"
 DATA_FOLDER = "d"
 MAX_MANIFEST_SIZE = 64 * 1024 * 1024
 _MANIFEST_LIMITS = bencode.Limits(max_length=MAX_MANIFEST_SIZE)
+_FILE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class SyncCryptError(DecodeError):
@@ -52,11 +55,12 @@ def sealed_size(size: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ManifestEntry:
-    """One file of a version: its path, size and SHA-256 (of the plaintext)."""
+    """One file of a version: its path, size, SHA-256 (of the plaintext) and stored name."""
 
     path: tuple[str, ...]
     size: int
     digest: bytes
+    file_id: str
 
 
 def _derive(secret: bytes, info: bytes, length: int) -> bytes:
@@ -70,10 +74,22 @@ class SyncCipher:
         self._name_key = _derive(read_secret, b"name", 32)
         self._siv = AESSIV(_derive(read_secret, b"data", 64))
 
-    def file_id(self, path: tuple[str, ...]) -> str:
-        """The stored name of the file at ``path``: a keyed hash, the same in every version."""
+    def file_id(self, path: tuple[str, ...], attempt: int = 0) -> str:
+        """A fresh stored name for the file at ``path``: a keyed hash that hides the path.
+
+        ``attempt`` > 0 gives another one, for when the first is taken.
+        """
         joined = "/".join(path).encode("utf-8")
+        if attempt:
+            joined += b"\x00" + str(attempt).encode()
         return hmac.new(self._name_key, joined, hashlib.sha256).hexdigest()[:32]
+
+    def fresh_file_id(self, path: tuple[str, ...], taken: Container[str]) -> str:
+        """The first of ``path``'s stored names that no other file uses."""
+        attempt = 0
+        while (candidate := self.file_id(path, attempt)) in taken:
+            attempt += 1
+        return candidate
 
     def seal_block(self, file_id: str, index: int, block: bytes) -> bytes:
         return self._siv.encrypt(block, [b"block", file_id.encode(), index.to_bytes(8, "big")])
@@ -87,10 +103,10 @@ class SyncCipher:
     def seal_manifest(self, entries: list[ManifestEntry]) -> bytes:
         """The version's file list, encrypted: the only place its names are written."""
         files: list[bencode.Encodable] = [
-            [b"/".join(p.encode("utf-8") for p in e.path), e.size, e.digest]
+            [b"/".join(p.encode("utf-8") for p in e.path), e.size, e.digest, e.file_id.encode()]
             for e in sorted(entries, key=lambda e: e.path)
         ]
-        return self._siv.encrypt(bencode.encode({b"files": files, b"v": 1}), [b"manifest"])
+        return self._siv.encrypt(bencode.encode({b"files": files, b"v": 2}), [b"manifest"])
 
     def open_manifest(self, sealed: bytes) -> list[ManifestEntry]:
         if len(sealed) > MAX_MANIFEST_SIZE:
@@ -99,27 +115,33 @@ class SyncCipher:
             plain = self._siv.decrypt(sealed, [b"manifest"])
         except InvalidTag:
             raise SyncCryptError("the manifest does not open with this share's key") from None
-        return _manifest_entries(bencode.decode(plain, _MANIFEST_LIMITS))
+        return self._manifest_entries(bencode.decode(plain, _MANIFEST_LIMITS))
 
+    def _manifest_entries(self, value: object) -> list[ManifestEntry]:
+        if not isinstance(value, dict) or not isinstance(value.get(b"files"), list):
+            raise SyncCryptError("a manifest is a dictionary with a 'files' list")
+        # Version 1 (no file ids) named every file by its path's keyed hash.
+        with_ids = value.get(b"v") != 1
+        return [self._manifest_entry(item, with_ids) for item in value[b"files"]]
 
-def _manifest_entries(value: object) -> list[ManifestEntry]:
-    if not isinstance(value, dict) or not isinstance(value.get(b"files"), list):
-        raise SyncCryptError("a manifest is a dictionary with a 'files' list")
-    entries = []
-    for item in value[b"files"]:
+    def _manifest_entry(self, item: object, with_ids: bool) -> ManifestEntry:
         if (
             not isinstance(item, list)
-            or len(item) != 3
+            or len(item) != (4 if with_ids else 3)
             or not isinstance(item[0], bytes)
             or not isinstance(item[1], int)
             or item[1] < 0
             or not isinstance(item[2], bytes)
             or len(item[2]) != 32
         ):
-            raise SyncCryptError("a manifest entry is [path, size, sha256]")
+            raise SyncCryptError("a manifest entry is [path, size, sha256, file id]")
         try:
             path = tuple(item[0].decode("utf-8").split("/"))
         except UnicodeDecodeError:
             raise SyncCryptError("a manifest path is UTF-8") from None
-        entries.append(ManifestEntry(path, item[1], item[2]))
-    return entries
+        if not with_ids:
+            return ManifestEntry(path, item[1], item[2], self.file_id(path))
+        stored = item[3]
+        if not isinstance(stored, bytes) or not _FILE_ID.fullmatch(stored.decode("latin-1")):
+            raise SyncCryptError("a manifest file id is 32 lowercase hex digits")
+        return ManifestEntry(path, item[1], item[2], stored.decode("ascii"))

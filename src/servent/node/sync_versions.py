@@ -52,7 +52,7 @@ def apply_version(
     store_version(root, wanted)
     entries = read_manifest(root, cipher)
     for entry in entries.values():
-        stored = (DATA_FOLDER, cipher.file_id(entry.path))
+        stored = (DATA_FOLDER, entry.file_id)
         if wanted.get(stored) != sealed_size(entry.size):
             raise NodeError(f"a version lacks the file {'/'.join(entry.path)!r}")
     new = {path: entry.digest for path, entry in entries.items()}
