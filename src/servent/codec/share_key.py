@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -137,14 +137,17 @@ def format_share_key(kind: KeyKind, key: bytes) -> str:
 def _password_key(password: bytes, salt: bytes) -> bytes:
     if not password or len(password) > MAX_PASSWORD_SIZE:
         raise ShareKeyError(f"a password is 1 to {MAX_PASSWORD_SIZE} bytes")
-    kdf = Argon2id(
-        salt=salt,
-        length=KEY_SIZE,
-        iterations=ARGON2_ITERATIONS,
-        lanes=ARGON2_LANES,
-        memory_cost=ARGON2_MEMORY_KIB,
-    )
-    return kdf.derive(password)
+    try:
+        kdf = Argon2id(
+            salt=salt,
+            length=KEY_SIZE,
+            iterations=ARGON2_ITERATIONS,
+            lanes=ARGON2_LANES,
+            memory_cost=ARGON2_MEMORY_KIB,
+        )
+        return kdf.derive(password)
+    except UnsupportedAlgorithm as error:  # an OpenSSL build without Argon2 (decision 0047)
+        raise ShareKeyError(f"password-locked keys need Argon2id, missing here: {error}") from None
 
 
 def lock_share_key(text: str, password: bytes) -> str:
