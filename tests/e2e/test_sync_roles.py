@@ -116,7 +116,13 @@ def test_owner_writer_reader_and_encrypted_holder(tmp_path: Path) -> None:
             assert kept(folder)["PLAINDIR-beta/PLAINNAME-gamma.bin"] == [
                 originals["PLAINDIR-beta/PLAINNAME-gamma.bin"]
             ]
-        assert sum(s["pushed"] for s in (share_state(owner), share_state(reader))) >= 1
+        # The push goes out in the background after the publish: a poll may bring the
+        # version first, so wait (bounded) for the push to be heard too.
+        wait_for(
+            lambda: sum(s["pushed"] for s in (share_state(owner), share_state(reader))) >= 1,
+            "a push reached the owner or the reader",
+            lambda: (share_state(owner), share_state(reader)),
+        )
 
         # A read-only holder's edit is never published; the next version keeps it
         # as a conflict copy beside the share's content.

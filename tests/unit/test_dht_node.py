@@ -60,6 +60,7 @@ class DatagramLoop:
             self.inject(data, addr, dest)
 
     def inject(self, data: bytes, source: Address, dest: Address) -> None:
+        assert source != dest, "a node never queries itself"
         self.seq += 1
         self.sent += 1
         heapq.heappush(self.queue, (self.now + self.latency, self.seq, data, source, dest))
@@ -389,3 +390,47 @@ def test_get_peers_reports_peers_as_they_arrive_then_all_of_them() -> None:
     arrived = [peer for event in early for peer in event.peers]
     assert len(arrived) == len(set(arrived))  # each peer reported once
     assert set(arrived) == set(final[0].peers) == {("127.0.0.1", 6881), ("127.0.0.1", 6882)}
+
+
+def _stored_only_at_asker(seed: int) -> tuple[DatagramLoop, Address, Address]:
+    """Three nodes; the third is unreachable while the second stores, so the first is
+    the only node that keeps what the second announces or puts."""
+    loop = DatagramLoop(seed=seed)
+    asker, writer, absent = loop.build(3)
+    loop.dropped.add(absent)
+    return loop, asker, writer
+
+
+def test_get_peers_counts_peers_announced_to_the_asker_itself() -> None:
+    loop, asker, writer = _stored_only_at_asker(22)
+    info_hash = random_id(loop.rng)
+    loop.nodes[writer].announce(info_hash, 6881, loop.now)
+    loop.run(loop.now + 10)
+    assert len(loop.nodes[asker].peers) == 1 and len(loop.nodes[writer].peers) == 0
+    loop.dropped.clear()
+    lookup_id = loop.nodes[asker].get_peers(info_hash, loop.now)
+    loop.run(loop.now + 10)
+    events = loop.events(asker)
+    early = [event for event in events if isinstance(event, PeersArrived)]
+    assert [event.peers for event in early] == [(("127.0.0.1", 6881),)]
+    found = _one_of(events, PeersFound)
+    assert found.lookup_id == lookup_id and found.peers == (("127.0.0.1", 6881),)
+
+
+def test_get_item_counts_an_item_put_to_the_asker_itself() -> None:
+    loop, asker, writer = _stored_only_at_asker(23)
+    loop.nodes[writer].put_mutable(bytes(range(32)), b"only here", loop.now, salt=b"s")
+    loop.run(loop.now + 10)
+    put = _one(loop, writer, PutDone)
+    assert isinstance(put, PutDone) and put.stored == 1
+    loop.dropped.clear()
+    loop.nodes[asker].get_item(put.target, loop.now, salt=b"s")
+    loop.run(loop.now + 10)
+    got = _one(loop, asker, ItemFound)
+    assert isinstance(got, ItemFound) and got.value == b"only here" and got.seq == 1
+
+
+def _one_of(events: list[DhtEvent], kind: type[PeersFound]) -> PeersFound:
+    matching = [event for event in events if isinstance(event, kind)]
+    assert len(matching) == 1, events
+    return matching[0]

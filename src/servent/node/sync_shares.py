@@ -34,6 +34,7 @@ from servent.codec.share_key import (
 )
 from servent.codec.sync_crypt import SyncCipher
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
+from servent.node.sync_peers import PeerReasks, add_version
 from servent.node.sync_push import SyncPush, push_frame
 from servent.node.sync_records import SyncShare, load_shares, save_shares
 from servent.node.sync_versions import (
@@ -120,6 +121,7 @@ class SyncShares:
         self._push = SyncPush(SYNC_SALT, self._on_pushed)
         self._heard: dict[str, int] = {}  # versions heard of by push, per share
         self._watcher = FolderWatcher(self.wake)
+        self._reasks = PeerReasks()  # a download with no peers asks the DHT again
 
     async def start(self) -> None:
         self._shares = load_shares(self._node.store)
@@ -392,10 +394,8 @@ class SyncShares:
         # The new version downloads over the encrypted copy of the last one:
         # storage verifies what it finds, so only changed pieces cross the network.
         await self._stop_seeding(share)
-        peers = (await driver.get_peers(info_hash)).peers
-        magnet = f"magnet:?xt=urn:btih:{info_hash.hex()}"
-        added = await self._node.add_torrent(magnet, self._root(share).parent, peers=peers)
-        share.pending_id, share.pending_seq, share.pending_hash = added.id, seq, info_hash
+        added = await add_version(self._node, driver, info_hash, self._root(share).parent)
+        share.pending_id, share.pending_seq, share.pending_hash = added, seq, info_hash
         share.state = f"downloading version {seq}"
 
     async def _newest(
@@ -427,6 +427,9 @@ class SyncShares:
             return
         if status.progress < 1.0 or status.size == 0 or status.state not in ("seeding", "finished"):
             share.state = f"downloading version {share.pending_seq} ({status.progress:.0%})"
+            driver, info_hash = self._dht(), share.pending_hash
+            if driver and info_hash and self._reasks.due(share.id, info_hash, status.peers):
+                await add_version(self._node, driver, info_hash, self._root(share).parent)
             return
         root = Path(status.save_path) / status.name
         if status.name != share.id:

@@ -7,9 +7,11 @@ signatures) before keeping it, and bound how much one lookup collects.
 
 from __future__ import annotations
 
+import random
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from servent.codec.bencode import BValue
+from servent.codec.bencode import DATAGRAM_LIMITS, BValue, decode
 from servent.codec.compact import Address, decode_peer
 from servent.errors import CompactEncodingError
 from servent.proto.dht import items as bep44
@@ -24,9 +26,12 @@ from servent.proto.dht.events import (
     SamplesFound,
 )
 from servent.proto.dht.krpc import encode_value
+from servent.proto.dht.storage import ItemStore, PeerStore
 
 MAX_PEERS_PER_LOOKUP = 2000
 MAX_SAMPLES_PER_LOOKUP = 5000
+#: As many as one answer may carry (``collect_peers`` reads 200 values per answer).
+MAX_OWN_PEERS = 200
 
 
 def collect_peers(lookup: lk.Lookup, args: dict[bytes, BValue]) -> tuple[Address, ...]:
@@ -74,6 +79,27 @@ def collect_item(lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:
         return
     if bep44.verify(key, sig, encoded, seq, salt):
         lookup.extra["item"] = (args[b"v"], seq, key, sig)
+
+
+def own_peers_answer(target: bytes, peers: PeerStore, rng: random.Random) -> dict[bytes, BValue]:
+    """The ``values`` this node would answer itself for ``target``, so its own lookups
+    count peers announced to it without querying itself: in a small network the asker
+    may be the only node that stored them."""
+    stored = peers.peers(target, MAX_OWN_PEERS, rng)
+    return {b"values": list[BValue](stored)} if stored else {}
+
+
+def own_item_answer(target: bytes, items: ItemStore) -> dict[bytes, BValue]:
+    """The BEP 44 item this node would answer itself for ``target`` (see above)."""
+    item = items.get(target)
+    if item is None:
+        return {}
+    args: dict[bytes, BValue] = {b"v": decode(item.value, DATAGRAM_LIMITS)}
+    if item.mutable:
+        args[b"k"] = item.public_key
+        args[b"sig"] = item.signature
+        args[b"seq"] = item.seq
+    return args
 
 
 def collect_samples(lookup: lk.Lookup, args: dict[bytes, BValue]) -> None:

@@ -26,10 +26,13 @@ from servent.proto.dht.results import (
     collect_peers,
     collect_samples,
     finished_event,
+    own_item_answer,
+    own_peers_answer,
     signed_fields,
 )
 from servent.proto.dht.routing_families import FamilyRoutingTables
 from servent.proto.dht.rtt import RoundTripEstimator
+from servent.proto.dht.storage import ItemStore, PeerStore
 from servent.proto.dht.transactions import (
     PURPOSE_LOOKUP,
     PURPOSE_STORE,
@@ -63,6 +66,8 @@ class SearchRunner:
 
     config: DhtConfig
     node_id: bytes
+    peers: PeerStore
+    items: ItemStore
     routing_table: FamilyRoutingTables
     _events: list[DhtEvent]
     _lookups: dict[int, lk.Lookup]
@@ -237,6 +242,7 @@ class SearchRunner:
             (entry.node_id, entry.addr)
             for entry in self.routing_table.closest(target, 2 * config.k)
         )
+        self._count_own_store(lookup)
         method, key = QUERY_OF[kind]
         for addr in seeds:
             args = self._lookup_args(key, target)
@@ -244,6 +250,17 @@ class SearchRunner:
                 lookup.seeds_pending += 1
         self._drive(lookup, now)
         return lookup_id
+
+    def _count_own_store(self, lookup: lk.Lookup) -> None:
+        """Start a peers or item lookup with what this node itself stores for the target
+        (libtorrent does the same for its own node): no query goes to ourselves."""
+        kind = lookup.kind
+        if kind in (lk.GET_PEERS, lk.ANNOUNCE):
+            fresh = collect_peers(lookup, own_peers_answer(lookup.target, self.peers, self._rng))
+            if fresh:
+                self._events.append(PeersArrived(lookup.lookup_id, lookup.target, fresh))
+        elif kind in (lk.GET_ITEM, lk.PUT_MUTABLE):
+            collect_item(lookup, own_item_answer(lookup.target, self.items))
 
     def _drive(self, lookup: lk.Lookup, now: float) -> None:
         """Top the lookup up to alpha requests in flight, or finish it."""
