@@ -431,6 +431,13 @@ def test_network_routes(daemon: Daemon, tmp_path: Path) -> None:
     assert 400 <= status < 500 and body["error"]
     status, body = daemon.call("DELETE", f"{base}/members/{members[0]['id']}")
     assert 400 <= status < 500 and body["error"]
+    # The creator is an admin already and can never be demoted: both refused.
+    CALLED.update({("post", "/api/networks/{network}/admins"),
+                   ("delete", "/api/networks/{network}/admins/{node_id}")})  # fmt: skip
+    status, body = daemon.call("POST", f"{base}/admins", {"member": members[0]["id"]})
+    assert 400 <= status < 500 and body["error"]
+    status, body = daemon.call("DELETE", f"{base}/admins/{members[0]['id']}")
+    assert 400 <= status < 500 and body["error"]
     left: Any = call(daemon, "DELETE", base, "/api/networks/{network}")
     assert left["left"] == "crew"
     assert daemon.ok("GET", "/api/networks") == []

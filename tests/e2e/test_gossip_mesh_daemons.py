@@ -124,7 +124,10 @@ def test_broadcasts_reach_every_daemon_with_no_contacts_and_a_late_joiner(mesh: 
     for name, daemon in mesh.daemons.items():
         if name != "n0":
             _poll(lambda d=daemon: "after you joined" in _texts(d), f"the later one at {name}")
-    assert _texts(late) == ["after you joined"]
+    # A new neighbour is offered the last 3 s of messages (docs/gossip.md), so on a
+    # fast run the late node may get the first broadcast too; nothing else arrives.
+    assert "after you joined" in _texts(late)
+    assert set(_texts(late)) <= {"hello, mesh", "after you joined"}
     assert all(d.ok("GET", "/api/contacts") == [] for d in mesh.daemons.values())
 
 
