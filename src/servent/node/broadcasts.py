@@ -28,6 +28,7 @@ from servent.codec.compact import decode_peer, encode_peer
 from servent.errors import CompactEncodingError
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeChannel, NodeStream
+from servent.net.owned_tasks import cancel_and_wait
 from servent.node.direct_messages import MessagingError, RateLimitedError, check_text
 from servent.node.identity import NodeIdentity
 from servent.node.message_store import MessageStore, StoredMessage
@@ -126,12 +127,7 @@ class Broadcasts:
         with contextlib.suppress(ValueError):
             self._host.on_channel_open.remove(self._channel_open)
             self._host.on_channel_closed.remove(self._channel_closed)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)

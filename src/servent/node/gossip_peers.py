@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from servent.errors import ServentError
 from servent.net.channel_host import ChannelHost
+from servent.net.owned_tasks import cancel_and_wait
 from servent.proto.channel import CloseCode
 from servent.proto.gossip.neighbours import Dial, Drop
 
@@ -82,12 +83,7 @@ class MeshPeers:
     async def close(self) -> None:
         with contextlib.suppress(ValueError):
             self._host.on_channel_closed.remove(self._channel_closed)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)

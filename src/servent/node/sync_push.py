@@ -9,7 +9,6 @@ stays: a push is only a faster way to hear the same signed item.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, cast
@@ -19,6 +18,7 @@ from servent.codec.share_key import SYNC_SALT, public_key_of
 from servent.errors import DecodeError, ServentError
 from servent.net.channel_host import ChannelHost
 from servent.net.node_channel import NodeStream
+from servent.net.owned_tasks import cancel_and_wait
 from servent.proto.channel import ChannelError, CloseCode
 from servent.proto.dht.items import private_key_from, sign
 from servent.proto.sync_plan import PushedVersion, decode_push, encode_push
@@ -79,12 +79,7 @@ class SyncPush:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def push(self, frame: bytes, addresses: Iterable[tuple[str, int]]) -> int:
         """Send ``frame`` to each address (a bounded number, at once); how many took it."""
