@@ -49,6 +49,18 @@ def test_the_broadcaster_sends_a_piece_three_times_then_answers_busy() -> None:
     assert viewers[0].stream.sent[-1] == Busy(99)  # type: ignore[attr-defined]
 
 
+def test_the_empty_end_piece_is_served_to_every_viewer_that_asks() -> None:
+    broadcast = session()
+    broadcast.publish(b"frame")
+    end = broadcast.publish(b"")
+    viewers = [neighbour(bytes([i]) * 32, outgoing=False) for i in range(5)]
+    for viewer in viewers:
+        broadcast._handle(viewer, Want(end))
+    answers = [viewer.stream.sent[-1] for viewer in viewers]  # type: ignore[attr-defined]
+    assert [type(a) for a in answers] == [PieceMessage] * 5
+    assert all(a.piece.data == b"" and a.piece.index == end for a in answers)
+
+
 def test_of_two_streams_between_the_same_nodes_the_smaller_keys_stays() -> None:
     small, large = b"\x01" * 32, b"\x09" * 32
     # We are the larger key: our own outgoing stream gives way to the peer's.

@@ -239,8 +239,10 @@ class LiveSession:
 
     def _serve(self, neighbour: Neighbour, index: int) -> None:
         piece = self.pieces.get(index)
+        # The end piece is empty: the upload cap does not apply, and a viewer whose
+        # neighbours are all slower than it must not wait for ever for the end.
         if piece is None or (
-            self.is_broadcaster and self.copies.get(index, 0) >= BROADCASTER_COPIES
+            self.is_broadcaster and piece.data and self.copies.get(index, 0) >= BROADCASTER_COPIES
         ):
             self._send(neighbour, Busy(index))
             return
