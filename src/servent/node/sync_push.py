@@ -34,6 +34,8 @@ SYNC_PROTOCOL = "servent/sync/1"
 #: Holders told of one version at most, and seconds for each.
 MAX_PUSH_TARGETS = 32
 PUSH_TIMEOUT = 10.0
+#: A push that reached nobody is tried again after these pauses (seconds), then given up.
+PUSH_RETRY_DELAYS = (0.0, 5.0, 20.0)
 
 
 def push_frame(seed: bytes, seq: int, value: bencode.BValue) -> bytes:
@@ -66,13 +68,20 @@ class SyncPush:
     ) -> None:
         """Push ``frame`` to the DHT peers of ``info_hashes`` (but ``own``), in the background."""
 
+        hashes = list(dict.fromkeys(info_hashes))
+
         async def find_and_push() -> int:
-            try:
-                found = [await driver.get_peers(h) for h in dict.fromkeys(info_hashes)]
-                return await self.push(frame, [p for f in found for p in f.peers if p != own])
-            except (ServentError, OSError) as exc:  # polling still brings the version
-                log.warning("sync push not sent: %s", exc)
-                return 0
+            for delay in PUSH_RETRY_DELAYS:  # nobody took it yet: holders may still be
+                await asyncio.sleep(delay)  # announcing, or too busy to answer in time
+                try:
+                    found = [await driver.get_peers(h) for h in hashes]
+                    took = await self.push(frame, [p for f in found for p in f.peers if p != own])
+                except (ServentError, OSError) as exc:  # polling still brings the version
+                    log.warning("sync push not sent: %s", exc)
+                    continue
+                if took:
+                    return took
+            return 0
 
         task = asyncio.get_running_loop().create_task(find_and_push(), name="sync-push")
         self._tasks.add(task)
