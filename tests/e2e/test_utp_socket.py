@@ -76,7 +76,8 @@ async def _send_all(source: Source, data: bytes) -> None:
     source.transport.close()
 
 
-async def test_stream_of_eight_mebibytes_over_loopback_then_fin() -> None:
+def _pair(host: str) -> tuple[UtpSocket, UtpSocket, list[Sink]]:
+    """A listening and a dialling socket on ``host``; accepted streams land in the list."""
     sinks: list[Sink] = []
 
     def accept() -> Sink:
@@ -84,9 +85,14 @@ async def test_stream_of_eight_mebibytes_over_loopback_then_fin() -> None:
         return sinks[-1]
 
     server = UtpSocket(accept=accept)
-    server.bind("127.0.0.1")
+    server.bind(host)
     client = UtpSocket()
-    client.bind("127.0.0.1")
+    client.bind(host)
+    return server, client, sinks
+
+
+async def test_stream_of_eight_mebibytes_over_loopback_then_fin() -> None:
+    server, client, sinks = _pair("127.0.0.1")
     try:
         data = random.Random(1).randbytes(8 << 20)
         transport, source = await asyncio.wait_for(
@@ -106,16 +112,7 @@ async def test_stream_of_eight_mebibytes_over_loopback_then_fin() -> None:
 
 
 async def test_paused_reader_closes_the_window_and_nothing_is_lost() -> None:
-    sinks: list[Sink] = []
-
-    def accept() -> Sink:
-        sinks.append(Sink())
-        return sinks[-1]
-
-    server = UtpSocket(accept=accept)
-    server.bind("127.0.0.1")
-    client = UtpSocket()
-    client.bind("127.0.0.1")
+    server, client, sinks = _pair("127.0.0.1")
     try:
         transport, source = await asyncio.wait_for(
             client.create_connection(Source, "127.0.0.1", server.port), 10
@@ -155,24 +152,10 @@ async def _until(condition: Callable[[], bool], what: str, within: float = DEADL
         await asyncio.sleep(0.01)
 
 
-def _pair() -> tuple[UtpSocket, UtpSocket, list[Sink]]:
-    sinks: list[Sink] = []
-
-    def accept() -> Sink:
-        sinks.append(Sink())
-        return sinks[-1]
-
-    server = UtpSocket(accept=accept)
-    server.bind("127.0.0.1")
-    client = UtpSocket()
-    client.bind("127.0.0.1")
-    return server, client, sinks
-
-
 async def test_finished_comes_only_after_the_receiver_has_the_whole_stream() -> None:
     """Regression: a sender that exited on connection_lost (which comes once its bytes are
     queued, as with TCP) reset a stream whose tail was still in flight."""
-    server, client, sinks = _pair()
+    server, client, sinks = _pair("127.0.0.1")
     try:
         data = random.Random(4).randbytes(2 << 20)
         transport, source = await asyncio.wait_for(
@@ -192,7 +175,7 @@ async def test_finished_comes_only_after_the_receiver_has_the_whole_stream() -> 
 
 
 async def test_finished_raises_when_the_peer_resets() -> None:
-    server, client, sinks = _pair()
+    server, client, sinks = _pair("127.0.0.1")
     try:
         transport, _ = await asyncio.wait_for(
             client.create_connection(Source, "127.0.0.1", server.port), 10
@@ -208,7 +191,7 @@ async def test_finished_raises_when_the_peer_resets() -> None:
 async def test_a_paused_reader_gets_the_end_of_stream_after_the_held_bytes() -> None:
     """The FIN arrives while every byte is held for a paused reader: eof_received
     must wait until those bytes were handed over, as with TCP."""
-    server, client, sinks = _pair()
+    server, client, sinks = _pair("127.0.0.1")
     try:
         transport, source = await asyncio.wait_for(
             client.create_connection(Source, "127.0.0.1", server.port), 10
@@ -302,16 +285,7 @@ async def test_dial_order_follows_the_preference() -> None:
 
 
 async def test_stream_over_ipv6_loopback() -> None:
-    sinks: list[Sink] = []
-
-    def accept() -> Sink:
-        sinks.append(Sink())
-        return sinks[-1]
-
-    server = UtpSocket(accept=accept)
-    server.bind("::1")
-    client = UtpSocket()
-    client.bind("::1")
+    server, client, sinks = _pair("::1")
     try:
         data = random.Random(3).randbytes(300_000)
         transport, source = await asyncio.wait_for(
