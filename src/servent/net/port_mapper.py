@@ -160,11 +160,16 @@ class PortMapper:
                 await self._request_all(self.result.protocol or "natpmp", 0)
             self.result.mappings = []
 
+    async def renew(self) -> MappingResult:
+        """Ask again now, for the same ports (what the renewal task does at half the lease)."""
+        await self._map_all(self._lifetime)
+        return self.result
+
     async def _renew_forever(self) -> None:
         while True:
             lifetimes = [m.lifetime for m in self.result.mappings] or [self._lifetime]
             await asyncio.sleep(max(self._min_renew, min(lifetimes) / 2))
-            await self._map_all(self._lifetime)
+            await self.renew()
 
     async def _map_all(self, lifetime: int) -> None:
         errors: list[str] = []
