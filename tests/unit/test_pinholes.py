@@ -1,13 +1,19 @@
-"""IPv6 pinholes: PCP MAP from an IPv6 address (RFC 6887 §11), the IPv6 default route."""
+"""IPv6 pinholes: PCP MAP from an IPv6 address (RFC 6887 §11), the IPv6 default route,
+and what ``servent status`` shows of them and of uTP's path MTU."""
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
 import pytest
 
+from servent.cli.commands.status import _path_mtu, _pinhole
 from servent.net.pinholes import PinholeOpener, can_have_pinholes, default_gateway6
+from servent.net.port_mapper import MappingResult
+from servent.node.reachability import pinhole_status
+from servent.node.status import PathMtuSummary, PinholeStatus, summarise_path_mtus
 from servent.proto.port_mapping import (
     Mapping,
     PortMappingError,
@@ -87,3 +93,36 @@ def test_which_addresses_can_have_pinholes() -> None:
         PinholeOpener([("tcp", 1)], local_ip="fe80::1")
     with pytest.raises(ValueError, match="natpmp"):
         PinholeOpener([("tcp", 1)], local_ip="fd00::2", protocols=["natpmp"])
+
+
+def test_pinhole_status_open_pending_failed() -> None:
+    tcp = Mapping("tcp", 6881, 6881, 120, "fd00:77::2")
+    udp = Mapping("udp", 6881, 6881, 7200, "fd00:77::2")
+    opened = pinhole_status(MappingResult("fe80::1%eth0", "pcp", [tcp, udp], "fd00:77::2"), "x")
+    assert opened == PinholeStatus(
+        "open", ("fd00:77::2", 6881), "pcp", ("tcp 6881", "udp 6881"), 120, None
+    )
+    asking = pinhole_status(MappingResult("fe80::1%eth0"), "fd00:77::2")
+    assert asking == PinholeStatus("pending", None, None, (), None, None)
+    failed = pinhole_status(MappingResult(None, error="no default gateway"), "fd00:77::2")
+    assert (failed.state, failed.error, failed.address) == ("failed", "no default gateway", None)
+
+
+def test_status_lines_for_pinholes_and_path_mtu() -> None:
+    opened = {"state": "open", "address": ["fd00::2", 6881], "protocol": "pcp",
+              "ports": ["tcp 6881", "udp 6881"], "lifetime": 120, "error": None}  # fmt: skip
+    assert _pinhole(opened) == "open at [fd00::2]:6881 (pcp: tcp 6881, udp 6881)"
+    assert _pinhole({**opened, "state": "failed", "error": "pcp: no answer"}) == (
+        "failed (pcp: no answer)"
+    )
+    assert _pinhole({**opened, "state": "pending", "address": None}) == "pending"
+    assert _pinhole(None).startswith("off")
+    one = summarise_path_mtus([(1500, False)])
+    assert one == PathMtuSummary(1, 1500, 1500, 1500, 0)
+    assert _path_mtu(dataclasses.asdict(one)) == "1500 bytes (median of 1 path)"
+    many = summarise_path_mtus([(1428, True), (1280, False), (1500, False), (1500, True)])
+    assert many == PathMtuSummary(4, 1280, 1428, 1500, 2)  # the lower median: a real size
+    assert _path_mtu(dataclasses.asdict(many)) == (
+        "1428 bytes (median of 4 paths, 1280..1500; 2 still searching)"
+    )
+    assert summarise_path_mtus([]) is None and _path_mtu(None) == "no uTP connection"
