@@ -101,8 +101,15 @@ asyncio.run(main())
 """
 
 
-def test_the_driver_opens_renews_and_closes_pinholes(lab: NatLab, tmp_path: Path) -> None:
-    with lab.miniupnpd(tmp_path):
+@pytest.mark.parametrize("natpmp", [True, False], ids=["pcp", "upnp-igd-only"])
+def test_the_driver_opens_renews_and_closes_pinholes(
+    lab: NatLab, tmp_path: Path, natpmp: bool
+) -> None:
+    """Without PCP, UPnP IGDv2's WANIPv6FirewallControl.  miniupnpd 2.3.1 answers PCP on
+    IPv6 even with ``enable_natpmp=no``: the router's own firewall silences it here."""
+    if not natpmp:
+        lab.ip6tables("-A", "INPUT", "-p", "udp", "--dport", "5351", "-j", "DROP")
+    with lab.miniupnpd(tmp_path, natpmp=natpmp) as upnp_log:
         process = subprocess.Popen(
             ["ip", "netns", "exec", lab.lan, sys.executable, "-c", RENEWING_DRIVER, LAN_IP6],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -110,7 +117,8 @@ def test_the_driver_opens_renews_and_closes_pinholes(lab: NatLab, tmp_path: Path
         )  # fmt: skip
         try:
             assert process.stdout is not None and process.stdin is not None
-            expected = f"pcp,fe80::1%eth0,tcp 7001 {LAN_IP6},udp 7002 {LAN_IP6}\n"
+            protocol = "pcp" if natpmp else "upnp"
+            expected = f"{protocol},fe80::1%eth0,tcp 7001 {LAN_IP6},udp 7002 {LAN_IP6}\n"
             for _ in ("opened", "renewed"):  # the gateway: the router's link-local address
                 assert process.stdout.readline() == expected, process.stderr
                 holes = [f"tcp {LAN_IP6} 7001", f"udp {LAN_IP6} 7002"]
@@ -119,6 +127,11 @@ def test_the_driver_opens_renews_and_closes_pinholes(lab: NatLab, tmp_path: Path
                 process.stdin.flush()
             out, err = process.communicate(timeout=WAIT)
             assert out == "closed 0\n", err
+            if not natpmp:
+                log = upnp_log.read_text()
+                assert log.count("AddPinhole: (inbound)") == 2, log  # tcp and udp, once
+                assert log.count("UpdatePinhole: (inbound)") == 2, log  # the renewal
+                assert log.count("DeletePinhole: (inbound)") == 2, log
         finally:
             if process.poll() is None:
                 process.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from ipaddress import IPv6Network
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from servent.cli.commands.status import _path_mtu, _pinhole
 from servent.net.pinholes import PinholeOpener, can_have_pinholes, default_gateway6
 from servent.net.port_mapper import MappingResult
+from servent.net.upnp_pinholes import on_link, own_link
 from servent.node.reachability import pinhole_status
 from servent.node.status import PathMtuSummary, PinholeStatus, summarise_path_mtus
 from servent.proto.port_mapping import (
@@ -126,3 +128,31 @@ def test_status_lines_for_pinholes_and_path_mtu() -> None:
         "1428 bytes (median of 4 paths, 1280..1500; 2 still searching)"
     )
     assert summarise_path_mtus([]) is None and _path_mtu(None) == "no uTP connection"
+
+
+IF_INET6 = (
+    "00000000000000000000000000000001 01 80 10 80       lo\n"
+    "fd000077000000000000000000000002 03 40 00 80     eth0\n"
+    "20010db8000000050000000000000002 03 40 00 80     eth0\n"
+    "fe8000000000000000f3fcfffed68ef6 03 40 20 80     eth0\n"
+    "20010db8000000990000000000000002 04 40 00 80     eth1\n"
+)
+
+
+def test_own_link_names_the_interface_and_its_prefixes(tmp_path: Path) -> None:
+    table = tmp_path / "if_inet6"
+    table.write_text(IF_INET6 + "garbage line\n")
+    index, prefixes = own_link("fd00:77::2", table) or (0, [])
+    assert index == 3
+    assert [str(p) for p in prefixes] == ["fd00:77::/64", "2001:db8:0:5::/64"]  # no fe80::/64
+    assert own_link("fd00:99::2", table) is None and own_link("nonsense", table) is None
+    assert own_link("fd00:77::2", tmp_path / "missing") is None
+
+
+def test_only_the_gateway_or_our_own_link_is_trusted_for_upnp_urls() -> None:
+    prefixes = [IPv6Network("fd00:77::/64")]
+    assert on_link("fe80::1", "fe80::1%eth0", prefixes)  # the gateway itself
+    assert on_link("[fd00:77::1]", "fe80::1%eth0", prefixes)  # another address on our link
+    assert not on_link("fd00:78::1", "fe80::1%eth0", prefixes)  # routed elsewhere
+    assert not on_link("192.168.77.1", "fe80::1%eth0", prefixes)
+    assert not on_link("router.example", "fe80::1%eth0", prefixes)

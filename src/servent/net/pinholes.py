@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from servent.net.port_mapper import LEASE, MIN_RENEW, RETRY_WAITS, GatewayAnswers, PortMapper
-from servent.proto.port_mapping import SERVER_PORT
+from servent.net.upnp_pinholes import PinholeIds, upnp_pinholes_all
+from servent.proto.port_mapping import SERVER_PORT, Mapping
 
 ROUTE6_FILE = Path("/proc/net/ipv6_route")
-PINHOLE_PROTOCOLS = ("pcp",)
+PINHOLE_PROTOCOLS = ("pcp", "upnp")
 _ANY = "0" * 32
 _RTF_GATEWAY = 0x2
 
@@ -85,9 +86,16 @@ class PinholeOpener(PortMapper):
             retry_waits=retry_waits, server_port=server_port, min_renew=min_renew,
         )  # fmt: skip
         self.local_ip = local_ip.split("%", 1)[0]
+        self._upnp_ids: PinholeIds = {}
 
     def _find_gateway(self) -> str | None:
         return default_gateway6()
+
+    async def _upnp_request_all(
+        self, gateway: str, lifetime: int
+    ) -> tuple[list[Mapping], str | None]:
+        """UPnP IGDv2's WANIPv6FirewallControl, when the router does not speak PCP."""
+        return await upnp_pinholes_all(gateway, self.local_ip, self.ports, self._upnp_ids, lifetime)
 
     async def _open_endpoint(
         self, gateway: str
