@@ -46,13 +46,22 @@ def tcp_connects(ns: str, host: str, port: int) -> bool:
     return done.stdout.strip() == "yes"
 
 
+def without_pcp(lab: NatLab) -> None:
+    """miniupnpd 2.3.1 answers PCP on IPv6 even with ``enable_natpmp=no``: the router's
+    own firewall silences it, leaving UPnP IGDv2."""
+    lab.ip6tables("-A", "INPUT", "-p", "udp", "--dport", "5351", "-j", "DROP")
+
+
+@pytest.mark.parametrize("protocol", ["pcp", "upnp"], ids=["pcp", "upnp-igd-only"])
 def test_a_node_on_ipv6_is_reachable_only_once_its_pinholes_are_open(
-    lab: NatLab, tmp_path: Path
+    lab: NatLab, tmp_path: Path, protocol: str
 ) -> None:
     flags = ("--listen-host", "::", "--dht-enabled", "false")
     for run in ("before", "after"):
         (tmp_path / run).mkdir()
-    with lab.miniupnpd(tmp_path) as upnp_log:
+    if protocol == "upnp":
+        without_pcp(lab)
+    with lab.miniupnpd(tmp_path, natpmp=protocol == "pcp") as upnp_log:
         before = LanDaemon(lab.lan, tmp_path / "before", *flags, "--port-mapping", "false")
         try:
             status = wait_for("listening", lambda: (s := before.status())["listen_address"] and s)
@@ -71,14 +80,15 @@ def test_a_node_on_ipv6_is_reachable_only_once_its_pinholes_are_open(
                 lambda: (p := node.status()["ipv6_pinhole"]) and p["state"] != "pending" and p,
             )
             assert pinhole["state"] == "open", pinhole
-            assert pinhole["protocol"] == "pcp" and pinhole["error"] is None
+            assert pinhole["protocol"] == protocol and pinhole["error"] is None
             assert pinhole["address"] == [LAN_IP6, port]
             assert sorted(pinhole["ports"]) == [f"tcp {port}", f"udp {port}"]  # peer wire, uTP
             assert sorted(lab.pinholes()) == [f"tcp {LAN_IP6} {port}", f"udp {LAN_IP6} {port}"]
-            assert "PCP MAP: added mapping TCP" in upnp_log.read_text()
+            asked = "PCP MAP: added mapping TCP" if protocol == "pcp" else "AddPinhole: (inbound)"
+            assert asked in upnp_log.read_text()
             assert tcp_connects(lab.wan, LAN_IP6, port)  # through the pinhole
             human = in_ns(lab.lan, "status", "--data-dir", str(node.data_dir))
-            assert f"IPv6 pinhole    open at [{LAN_IP6}]:{port} (pcp: " in human.stdout
+            assert f"IPv6 pinhole    open at [{LAN_IP6}]:{port} ({protocol}: " in human.stdout
         finally:
             assert node.stop() == 0, node.log.read_text()
         assert lab.pinholes() == [], node.log.read_text()  # removed at stop
@@ -105,10 +115,9 @@ asyncio.run(main())
 def test_the_driver_opens_renews_and_closes_pinholes(
     lab: NatLab, tmp_path: Path, natpmp: bool
 ) -> None:
-    """Without PCP, UPnP IGDv2's WANIPv6FirewallControl.  miniupnpd 2.3.1 answers PCP on
-    IPv6 even with ``enable_natpmp=no``: the router's own firewall silences it here."""
+    """Without PCP, UPnP IGDv2's WANIPv6FirewallControl."""
     if not natpmp:
-        lab.ip6tables("-A", "INPUT", "-p", "udp", "--dport", "5351", "-j", "DROP")
+        without_pcp(lab)
     with lab.miniupnpd(tmp_path, natpmp=natpmp) as upnp_log:
         process = subprocess.Popen(
             ["ip", "netns", "exec", lab.lan, sys.executable, "-c", RENEWING_DRIVER, LAN_IP6],
