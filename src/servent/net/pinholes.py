@@ -100,7 +100,7 @@ class PinholeOpener(PortMapper):
     async def _open_endpoint(
         self, gateway: str
     ) -> tuple[asyncio.DatagramTransport, GatewayAnswers]:
-        """Bound to our global address: the router opens the pinhole for the request's source."""
+        """Bound to our own address: the router opens the pinhole for the request's source."""
         source = (gateway, self._server_port)
         return await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: GatewayAnswers(source),
