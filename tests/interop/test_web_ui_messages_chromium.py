@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from browser_ui import browser_context, shot
 from playwright.sync_api import APIResponse, Locator, Page, Route, expect
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 
 SECOND = "acknowledged before the list is drawn"
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
@@ -113,13 +114,6 @@ def test_messages_view_conversations_unread_counts_and_broadcasts(
     shot(page, "messages-03-broadcast")
 
 
-def _wait_until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not check():
-        assert time.monotonic() < deadline, f"not within {WAIT} s: {what}"
-        time.sleep(0.1)  # polling another process's API
-
-
 @contextmanager
 def frozen(daemon: Daemon) -> Iterator[None]:
     """The daemon's process stopped (SIGSTOP): its channels stay open, nothing is answered."""
@@ -139,9 +133,7 @@ def test_delivery_shows_from_the_pushed_ack_even_when_it_beats_the_conversation_
     ann, bob = daemons
     bob_id = bob.ok("GET", "/api/identity")["id"]
     ann.ok("POST", "/api/contacts", {"id": bob_id, "name": "Bob"})
-    _wait_until(
-        lambda: all(c["connected"] for c in ann.ok("GET", "/api/contacts")), "channel to Bob"
-    )
+    poll(lambda: ann.ok("GET", "/api/contacts")[0]["connected"], "a channel to Bob", WAIT)
     page.goto(f"{ann.url}/#token={ann.token}")
     page.get_by_test_id("nav-messages").click()
     expect(page.locator("html[data-events=open]")).to_have_count(1)
