@@ -143,7 +143,7 @@ async def dht_for(
         else DhtConfig()
     )
     if host is not None and ":" in host:
-        driver = DhtDriver(host=None, host6=host, port6=port, config=config)  # type: ignore[arg-type]
+        driver = DhtDriver(host=None, host6=host, port6=port, config=config)
     else:
         driver = DhtDriver(host=host or "0.0.0.0", port=port, config=config)
     try:

@@ -19,7 +19,6 @@ saved contacts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -35,7 +34,7 @@ from servent.codec.bencode import BValue
 from servent.codec.compact import Address
 from servent.errors import DhtStateError
 from servent.net.dht_state import load_state, save_state
-from servent.net.udp_demux import UdpPort
+from servent.net.udp_demux import UdpPort, open_udp_socket
 from servent.proto.dht import DhtNode
 from servent.proto.dht.config import DhtConfig
 from servent.proto.dht.events import (
@@ -64,33 +63,13 @@ MAX_QUEUED_EVENTS = 1000
 #: Datagrams read per wake-up of a socket before the node's output is sent (batching:
 #: one selector round and one pump per batch instead of per datagram).
 READ_BATCH = 64
-#: Kernel receive buffer asked for (bursts of queries wait there, not in Python).
-RECEIVE_BUFFER = 1 << 20
-
-
-def _open_socket(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
-    """A bound non-blocking UDP socket; IPv6 sockets are v6-only so v4 can share the port."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.setblocking(False)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        sock.bind((host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 class DhtDriver:
     """A DHT node on real UDP sockets. Use ``async with DhtDriver(...) as dht:``."""
 
     def __init__(
         self,
         *,
-        host: str = "0.0.0.0",
+        host: str | None = "0.0.0.0",
         port: int = 0,
         host6: str | None = None,
         port6: int | None = None,
@@ -100,9 +79,17 @@ class DhtDriver:
         save_interval: float = 300.0,
         rng: random.Random | None = None,
         udp_port: UdpPort | None = None,
+        udp_port6: UdpPort | None = None,
+        ipv6_optional: bool = False,
     ) -> None:
-        """``udp_port``: an IPv4 socket shared with uTP (used instead of binding ``host:port``)."""
+        """``host`` / ``host6`` ``None``: no socket of that family; ``port6`` ``None``: the
+        IPv4 socket's port number (any without one).  ``udp_port`` / ``udp_port6``: sockets
+        shared with uTP, used instead of binding any (placed by their family).
+        ``ipv6_optional``: an IPv6 socket that cannot be bound costs a warning, not the start
+        (dual-stack on a host without IPv6)."""
         self.udp_port = udp_port
+        self.udp_port6 = udp_port6
+        self._ipv6_optional = ipv6_optional
         self._host = host
         self._port = port
         self._host6 = host6
@@ -147,17 +134,10 @@ class DhtDriver:
             self._node_id = self._rng.getrandbits(160).to_bytes(20, "big")
         self._node = DhtNode(self._node_id, config=self._config, rng=self._rng, now=loop.time())
         try:
-            if self.udp_port is not None:
-                self._sock4 = self.udp_port.sock
-                self.udp_port.other_handler = self._receive_batch
-                self.udp_port.start()
-            elif self._host is not None:
-                self._sock4 = _open_socket(socket.AF_INET, self._host, self._port)
-                loop.add_reader(self._sock4.fileno(), self._read_ready, self._sock4)
-            if self._host6 is not None:
-                port6 = self._port6 if self._port6 is not None else 0
-                self._sock6 = _open_socket(socket.AF_INET6, self._host6, port6)
-                loop.add_reader(self._sock6.fileno(), self._read_ready, self._sock6)
+            if self.shared_ports:
+                self._attach_shared_ports()
+            else:
+                self._open_sockets(loop)
         except BaseException:
             await self.close()
             raise
@@ -168,6 +148,40 @@ class DhtDriver:
         if self._state_path is not None:
             self._save_handle = loop.call_later(self._save_interval, self._periodic_save)
         self._pump()
+
+    @property
+    def shared_ports(self) -> list[UdpPort]:
+        """The sockets shared with uTP (IPv4 first), owned by whoever gave them."""
+        return [port for port in (self.udp_port, self.udp_port6) if port is not None]
+
+    def _attach_shared_ports(self) -> None:
+        for shared in self.shared_ports:
+            if shared.sock.family == socket.AF_INET6:
+                self._sock6 = shared.sock
+            else:
+                self._sock4 = shared.sock
+            shared.other_handler = self._receive_batch
+            shared.start()
+
+    def _open_sockets(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._host is not None:
+            self._sock4 = open_udp_socket(self._host, self._port)
+            loop.add_reader(self._sock4.fileno(), self._read_ready, self._sock4)
+        if self._host6 is not None:
+            self._open_ipv6(loop, self._host6)
+
+    def _open_ipv6(self, loop: asyncio.AbstractEventLoop, host6: str) -> None:
+        port6 = self._port6
+        if port6 is None:
+            port6 = self._sock4.getsockname()[1] if self._sock4 is not None else 0
+        try:
+            self._sock6 = open_udp_socket(host6, port6)
+        except OSError as exc:
+            if not self._ipv6_optional or self._sock4 is None:
+                raise
+            logger.warning("DHT on IPv4 only: cannot bind [%s]:%d: %s", host6, port6, exc)
+            return
+        loop.add_reader(self._sock6.fileno(), self._read_ready, self._sock6)
 
     async def __aenter__(self) -> DhtDriver:
         await self.start()
@@ -190,9 +204,12 @@ class DhtDriver:
                 self.save()
             except OSError as exc:
                 logger.warning("could not save DHT state: %s", exc)
-        if self.udp_port is not None:
-            self.udp_port.other_handler = None
-            self._sock4 = None  # the port's owner closes it
+        for shared in self.shared_ports:
+            shared.other_handler = None
+            if shared.sock is self._sock4:
+                self._sock4 = None  # the port's owner closes it
+            if shared.sock is self._sock6:
+                self._sock6 = None
         for sock in (self._sock4, self._sock6):
             if sock is not None:
                 if self._loop is not None:

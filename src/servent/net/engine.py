@@ -162,7 +162,7 @@ class SwarmEngine:
                 self.lsd = None
 
     def _start_utp(self, listener: PeerListener) -> None:
-        shared = self.dht.udp_port if self.dht is not None else None
+        shared = self.dht.shared_ports if self.dht is not None else []
         self.utp = open_utp(listener.incoming_protocol, self.config.listen_host, listener.port,
                             shared)  # fmt: skip
         self.dialer.utp = self.utp

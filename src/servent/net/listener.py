@@ -125,10 +125,10 @@ class PeerListener:
                 server = await loop.create_server(
                     self._protocol, host, port, reuse_address=True, backlog=256
                 )
-            except OSError:
+            except OSError as exc:
                 if number == 0:
                     raise
-                log.info("not listening on %s (IPv6 unavailable?)", host)
+                log.warning("peers on IPv4 only: cannot listen on [%s]:%d: %s", host, port, exc)
                 continue
             self._servers.append(server)
             for sock in server.sockets:

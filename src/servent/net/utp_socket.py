@@ -16,7 +16,7 @@ import logging
 import os
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from servent.errors import UtpError
 from servent.net.dont_fragment import route_mtu
@@ -230,13 +230,15 @@ def _path_mtu(udp: UdpPort, address: Address, now: float) -> PathMtu:
 
 
 def open_utp(
-    accept: ProtocolFactory, host: str | None, port: int, shared: UdpPort | None = None
+    accept: ProtocolFactory, host: str | None, port: int, shared: Sequence[UdpPort] = ()
 ) -> UtpSocket:
-    """uTP on ``port`` (the TCP listener's number): ``shared`` (the DHT's socket) if it is
-    that port, else sockets of our own; ``host`` ``None`` means IPv4 and IPv6."""
+    """uTP on ``port`` (the TCP listener's number): ``shared`` (the DHT's sockets, one per
+    family) where one is on that port, else sockets of our own; ``host`` ``None`` means
+    IPv4 and IPv6."""
     utp = UtpSocket(accept=accept)
-    if shared is not None and shared.address[1] == port:
-        utp.attach(shared)
+    for udp in shared:
+        if udp.address[1] == port:
+            utp.attach(udp)
     for address in ["0.0.0.0", "::"] if host is None else [host]:
         if any((":" in address) == (":" in udp.address[0]) for udp in utp.ports):
             continue

@@ -51,6 +51,8 @@ class Config:
     download_dir: Path | None = None
     """Where new downloads go; ``None`` means ``<data_dir>/downloads``."""
     listen_host: str = "0.0.0.0"
+    """Where peers and the DHT reach us: "" every IPv4 and IPv6 address (one port number
+    for both families), "0.0.0.0" every IPv4 one, "::" every IPv6 one, or one address."""
     listen_port: int = 6881
     max_connections: int = 200
     max_peers_per_torrent: int = 50
@@ -205,6 +207,8 @@ def _validate(key: str, value: object) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
+    if key == "listen_host" and value == "":
+        return value  # every IPv4 and IPv6 address
     if key in _HOST_KEYS:
         if not isinstance(value, str) or not value or len(value) > 255 or " " in value:
             raise ConfigError(f"{key}: expected a host name or address, got {value!r}")
@@ -299,7 +303,10 @@ def _apply(config: Config, values: Mapping[str, object], where: Callable[[str], 
 HELP = {
     "data_dir": "state, token and daemon.json (default: $XDG_DATA_HOME/servent)",
     "download_dir": "where downloads go (default: DATA_DIR/downloads)",
-    "listen_host": "address for peer connections and the DHT (default 0.0.0.0)",
+    "listen_host": (
+        'address for peer connections and the DHT: "" every IPv4 and IPv6 address, '
+        "0.0.0.0 every IPv4 one (default), :: every IPv6 one"
+    ),
     "listen_port": "TCP/UDP port for peers and the DHT (0 = any free port)",
     "max_connections": "peer connections in total",
     "max_peers_per_torrent": "peer connections per torrent",

@@ -22,6 +22,7 @@ from servent.node.state import StateStore
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
+    from servent.net.udp_demux import UdpPort
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,59 @@ def split_host_port(entry: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def dual_stack_config(config: Config) -> Config:
+    """``config`` for this host: ``listen_host = ""`` (IPv4 and IPv6) becomes IPv4 only,
+    with a warning, where IPv6 is switched off or missing."""
+    from servent.net.ipv6_probe import ipv6_unavailable
+
+    if config.listen_host != "":
+        return config
+    reason = ipv6_unavailable()
+    if reason is None:
+        return config
+    log.warning("IPv6 is unavailable (%s): listening on IPv4 only", reason)
+    return dataclasses.replace(config, listen_host="0.0.0.0")
+
+
+def listen_families(host: str) -> tuple[str | None, str | None]:
+    """(IPv4 host, IPv6 host) of a ``listen_host``: "" is both wildcards."""
+    if host == "":
+        return "0.0.0.0", "::"
+    return (None, host) if ":" in host else (host, None)
+
+
+def bind_shared_ports(config: Config) -> tuple[UdpPort | None, UdpPort | None]:
+    """The UDP sockets uTP and the DHT share, one per family listened on, on one port
+    number; with ``listen_host = ""`` a host without IPv6 gets IPv4 only and a warning."""
+    from servent.net.udp_demux import UdpPort
+
+    host4, host6 = listen_families(config.listen_host)
+    port4 = UdpPort.bind(host4, config.listen_port) if host4 is not None else None
+    if host6 is None:
+        return port4, None
+    number = port4.address[1] if port4 is not None else config.listen_port
+    try:
+        return port4, UdpPort.bind(host6, number)
+    except OSError as exc:
+        if port4 is None:
+            raise
+        log.warning("uTP and the DHT on IPv4 only: cannot bind UDP [%s]:%d: %s", host6, number, exc)
+        return port4, None
+
+
+def _close_ports(*ports: UdpPort | None) -> None:
+    for port in ports:
+        if port is not None:
+            port.close()
+
+
 async def start_dht(
     config: Config, store: StateStore, *, required: bool = False
 ) -> DhtDriver | None:
-    """Bind the DHT on the listen address with the saved id and contacts; None if it
-    cannot (a node runs on without), or with ``required`` a :class:`ServentError`."""
+    """Bind the DHT on the listen address (IPv4 and IPv6 for ``listen_host = ""``) with
+    the saved id and contacts; None if it cannot (a node runs on without), or with
+    ``required`` a :class:`ServentError`."""
     from servent.net.dht_driver import DhtDriver
-    from servent.net.udp_demux import UdpPort
     from servent.proto.dht.config import DhtConfig
 
     saved_id = store.settings().get(NODE_ID_SETTING)
@@ -49,17 +96,20 @@ async def start_dht(
     dht_config = DhtConfig()
     if not config.dht_restrict_ips:
         dht_config = dataclasses.replace(dht_config, restrict_ips=False, rate_limit_per_ip=0.0)
+    host4, host6 = listen_families(config.listen_host)
+    shared: tuple[UdpPort | None, UdpPort | None] = (None, None)
     try:
-        # With uTP on, the DHT's socket is shared: uTP datagrams are told apart by the demux.
-        udp_port = (
-            UdpPort.bind(config.listen_host, config.listen_port) if config.utp_enabled else None
-        )
+        # With uTP on, the DHT's sockets are shared: uTP datagrams are told apart by the demux.
+        if config.utp_enabled:
+            shared = bind_shared_ports(config)
         driver = DhtDriver(
-            host=config.listen_host, port=config.listen_port, node_id=node_id, config=dht_config,
-            udp_port=udp_port,
+            host=host4, port=config.listen_port, host6=host6, node_id=node_id,
+            config=dht_config, udp_port=shared[0], udp_port6=shared[1],
+            ipv6_optional=host4 is not None,
         )  # fmt: skip
         await driver.start()
     except OSError as exc:
+        _close_ports(*shared)
         if required:
             port = config.listen_port
             reason = exc.strerror or exc
@@ -108,8 +158,7 @@ async def stop_dht(driver: DhtDriver, store: StateStore | None) -> None:
             save_dht(driver, store)
     finally:
         await driver.close()
-        if driver.udp_port is not None:
-            driver.udp_port.close()
+        _close_ports(*driver.shared_ports)
 
 
 class NodeDht:

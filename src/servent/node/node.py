@@ -31,7 +31,7 @@ from servent.net.live_service import LiveService
 from servent.net.owned_tasks import cancel_and_wait
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
-from servent.node.dht import NodeDht, save_dht, start_dht
+from servent.node.dht import NodeDht, dual_stack_config, save_dht, start_dht
 from servent.node.events import (
     EventHub,
     EventSubscription,
@@ -174,6 +174,7 @@ class Node(
         }
         with contextlib.suppress(ServentError):
             self.config = self.config.with_values(stored)
+        self.config = dual_stack_config(self.config)
         self._started = True
         try:
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)

@@ -244,14 +244,20 @@ class NodeReachability:
         udp_ports = [("udp", port) for port in sorted(udp)]
         self._mapper = PortMapper([("tcp", listen[1]), *udp_ports])
         self._start_task(self._map_ports(self._mapper), "port-mapping")
-        self._start_pinholes(udp_ports)
+        self._start_pinholes()
 
-    def _start_pinholes(self, udp_ports: list[tuple[str, int]]) -> None:
-        """Pinholes in the router's IPv6 firewall, when we listen on a global IPv6 address."""
+    def _start_pinholes(self) -> None:
+        """Pinholes in the router's IPv6 firewall, when we listen on a global IPv6 address
+        (``listen_host`` "", "::" or one IPv6 address): TCP and the UDP of that family."""
         ipv6 = [a for a in self.listen_addresses() if ":" in a[0]]
         if not ipv6:
             return
         host, port = ipv6[0]
+        dht6 = None if self._dht is None else self._dht.address6
+        udp = {dht6[1]} if dht6 is not None else set()
+        if self.config.utp_enabled:
+            udp.add(port)  # uTP: on the peer port's UDP side (shared with the DHT's)
+        udp_ports = [("udp", number) for number in sorted(udp)]
         unspecified = host.split("%", 1)[0] in ("::", "")
         local_ip = route_source(socket.AF_INET6) if unspecified else host
         if local_ip is None or not can_have_pinholes(local_ip):

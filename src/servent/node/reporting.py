@@ -46,6 +46,7 @@ class NodeReports:
     utp_path_mtu: Callable[[], PathMtuSummary | None]
     _running: Callable[[str], RunningTorrent]
     _listen_address: Callable[[], tuple[str, int] | None]
+    listen_addresses: Callable[[], list[tuple[str, int]]]
 
     @property
     def store(self) -> StateStore:
@@ -97,10 +98,11 @@ class NodeReports:
             totals.observe(torrent.id, torrent.downloaded, torrent.uploaded)
         counted = totals.snapshot()
         dht_nodes = 0
-        dht_address = None
+        dht_address = dht_address6 = None
         if self._dht is not None:
             dht_nodes = len(self._dht.node.routing_table)
             dht_address = self._dht.address
+            dht_address6 = self._dht.address6
         reach = self.reachability()
         return NodeStatus(
             listen_address=self._listen_address(),
@@ -123,6 +125,8 @@ class NodeReports:
             relay=reach.relay,
             ipv6_pinhole=self.ipv6_pinhole(),
             utp_path_mtu=self.utp_path_mtu(),
+            listen_addresses=tuple(self.listen_addresses()),
+            dht_address6=dht_address6,
         )
 
     def _magnet_of(self, torrent_id: str) -> str:

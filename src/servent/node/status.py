@@ -119,6 +119,10 @@ class NodeStatus:
     """None when not asked for: port mapping off, or no global IPv6 address to listen on."""
     utp_path_mtu: PathMtuSummary | None = None
     """None while no uTP connection is open."""
+    listen_addresses: tuple[tuple[str, int], ...] = ()
+    """Every address peers reach us on, IPv4 and IPv6 apart (``listen_address`` is the first)."""
+    dht_address6: tuple[str, int] | None = None
+    """The DHT's IPv6 socket (``dht_address`` is the IPv4 one when there is one)."""
 
 
 @dataclass(frozen=True, slots=True)
