@@ -15,6 +15,7 @@ from servent.node.config import (
     load_config,
     overrides_from_args,
 )
+from servent.node.dht import listen_families
 
 
 def test_defaults_work_without_a_file(tmp_path: Path) -> None:
@@ -138,3 +139,43 @@ def test_max_peers_per_ip_from_file_and_flag(tmp_path: Path) -> None:
     file.write_text("max_peers_per_ip = 0\n")
     with pytest.raises(ConfigError, match="max_peers_per_ip"):
         load_config(file, {"data_dir": str(tmp_path)})
+
+
+@pytest.mark.parametrize("host", ["", "0.0.0.0", "::", "127.0.0.1", "::1", "fe80::1%eth0"])
+def test_listen_host_takes_empty_for_every_address_and_keeps_the_others(
+    tmp_path: Path, host: str
+) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(f'listen_host = "{host}"\n')
+    assert load_config(file, {"data_dir": str(tmp_path)}).listen_host == host
+
+
+def test_listen_host_empty_as_a_flag(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    args = parser.parse_args(["--data-dir", str(tmp_path), "--listen-host", ""])
+    assert load_config(None, overrides_from_args(args)).listen_host == ""
+
+
+@pytest.mark.parametrize("text", ['listen_host = " "', "listen_host = 3", 'listen_host = "a b"'])
+def test_listen_host_still_refuses_blank_and_non_text(tmp_path: Path, text: str) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(text + "\n")
+    with pytest.raises(ConfigError, match="listen_host"):
+        load_config(file, {"data_dir": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    ("host", "families"),
+    [
+        ("", ("0.0.0.0", "::")),
+        ("0.0.0.0", ("0.0.0.0", None)),
+        ("::", (None, "::")),
+        ("192.0.2.7", ("192.0.2.7", None)),
+        ("2001:db8::7", (None, "2001:db8::7")),
+    ],
+)
+def test_listen_families_of_each_listen_host(
+    host: str, families: tuple[str | None, str | None]
+) -> None:
+    assert listen_families(host) == families
