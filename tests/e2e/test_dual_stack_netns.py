@@ -2,7 +2,7 @@
 
 The test makes its own network namespace with only ``lo`` up and
 ``net.ipv6.conf.all.disable_ipv6 = 1`` inside it, starts ``servent start``
-there asking for every IPv4 and IPv6 address, and checks that the daemon
+there with the default ``listen_host`` (every IPv4 and IPv6 address), and checks that the daemon
 starts, says in its log that it listens on IPv4 only, reports no IPv6
 address in its status, and takes a TCP connection and a DHT ping on
 127.0.0.1 at its port.
@@ -75,13 +75,13 @@ def _ui_address(process: subprocess.Popen[str], log_path: Path) -> tuple[str, st
     return match.group(1), match.group(2)
 
 
-def test_dual_stack_without_ipv6_starts_on_ipv4_with_a_warning(
+def test_default_dual_stack_without_ipv6_starts_on_ipv4_with_a_warning(
     no_ipv6_namespace: str, tmp_path: Path
 ) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1", XDG_DATA_HOME=str(tmp_path / "xdg"))
     log_path = tmp_path / "stderr.log"
     log = log_path.open("ab")
-    command = [str(SERVENT), "-v", "start", "--listen-host", "", "--listen-port", "0"]
+    command = [str(SERVENT), "-v", "start", "--listen-port", "0"]  # listen_host: the default
     process = subprocess.Popen(
         ["ip", "netns", "exec", no_ipv6_namespace, *command],
         stdout=subprocess.PIPE,

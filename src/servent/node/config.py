@@ -50,9 +50,10 @@ class Config:
     data_dir: Path = field(default_factory=default_data_dir)
     download_dir: Path | None = None
     """Where new downloads go; ``None`` means ``<data_dir>/downloads``."""
-    listen_host: str = "0.0.0.0"
+    listen_host: str = ""
     """Where peers and the DHT reach us: "" every IPv4 and IPv6 address (one port number
-    for both families), "0.0.0.0" every IPv4 one, "::" every IPv6 one, or one address."""
+    for both families; IPv4 only, with a warning, on a host without IPv6), "0.0.0.0"
+    every IPv4 one, "::" every IPv6 one, or one address."""
     listen_port: int = 6881
     max_connections: int = 200
     max_peers_per_torrent: int = 50
@@ -304,8 +305,8 @@ HELP = {
     "data_dir": "state, token and daemon.json (default: $XDG_DATA_HOME/servent)",
     "download_dir": "where downloads go (default: DATA_DIR/downloads)",
     "listen_host": (
-        'address for peer connections and the DHT: "" every IPv4 and IPv6 address, '
-        "0.0.0.0 every IPv4 one (default), :: every IPv6 one"
+        'address for peer connections and the DHT: "" every IPv4 and IPv6 address '
+        "(default), 0.0.0.0 every IPv4 one, :: every IPv6 one"
     ),
     "listen_port": "TCP/UDP port for peers and the DHT (0 = any free port)",
     "max_connections": "peer connections in total",
