@@ -8,12 +8,15 @@ Only loopback addresses are dialled.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from servent.codec.bencode import decode, encode
 from servent.net.utp_socket import UtpSocket
@@ -116,6 +119,9 @@ async def test_dual_stack_node_takes_peers_and_dht_pings_on_both_families(
         info_hash = await shared_info_hash(node, write_share(tmp_path / "share"))
         dht = node.dht
         assert dht is not None and dht.node.dual_stack
+        utp = node._swarm.utp  # private: the Node API does not expose transports
+        assert utp is not None and utp.ports == dht.shared_ports  # one UDP socket per family
+        assert [udp.address for udp in utp.ports] == [("0.0.0.0", port), ("::", port)]
         for host in LOOPBACKS:
             assert parse_handshake(await tcp_handshake(host, port, info_hash)).info_hash == (
                 info_hash
@@ -147,3 +153,34 @@ async def test_ipv6_only_listen_host_runs_the_dht_on_ipv6(tmp_path: Path) -> Non
         assert status.listen_addresses == (("::", port),)
         assert status.dht_address6 == ("::", port)
         assert (await dht_ping("::1", port))[b"y"] == b"r"
+
+
+def ipv6_port_taken() -> tuple[socket.socket, socket.socket, int]:
+    """TCP and UDP sockets holding one port number on IPv6 only (its IPv4 side stays free)."""
+    udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    udp.bind(("::", 0))
+    port = int(udp.getsockname()[1])
+    tcp = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    tcp.bind(("::", port))
+    tcp.listen(1)
+    return udp, tcp, port
+
+
+@pytest.mark.parametrize("utp_enabled", [True, False])
+async def test_dual_stack_with_the_ipv6_port_taken_runs_on_ipv4_and_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, utp_enabled: bool
+) -> None:
+    udp, tcp, port = ipv6_port_taken()
+    with udp, tcp, caplog.at_level(logging.WARNING):
+        settings = {"listen_port": port, "utp_enabled": utp_enabled}
+        async with dual_stack_node(tmp_path / "node", **settings) as node, asyncio.timeout(WAIT):
+            status = node.status()
+            assert status.listen_addresses == (("0.0.0.0", port),)
+            assert status.dht_address == ("0.0.0.0", port)
+            assert status.dht_address6 is None
+            assert (await dht_ping("127.0.0.1", port))[b"y"] == b"r"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("peers on IPv4 only" in text for text in warnings), warnings
+    assert any("IPv4 only: cannot bind" in text for text in warnings), warnings
