@@ -7,8 +7,8 @@ rendezvous of the public hub peer.  The routers drop unsolicited connections
 answers the first SYN with a reset, and no TCP punch passes: decision 0048).
 Cone NATs (MASQUERADE): both ends dial from their listening port, the SYNs
 cross, the lower endpoint speaks first, and the file arrives byte for byte.
-Symmetric NATs (SNAT --random-fully): the punch fails as expected and the
-file still arrives, through the hub.
+Symmetric NATs (SNAT --random-fully): the punch fails as expected; then the
+hub's download cap is lifted and the file still arrives, through the hub.
 """
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ from servent.storage.torrent_creator import create_torrent
 
 pytestmark = pytest.mark.e2e
 
-TCP_ONLY = PEER.replace("download_rate_limit=int(rate))", "download_rate_limit=int(rate),\n"
-                        "                    utp_enabled=False)")  # fmt: skip
-assert TCP_ONLY != PEER
+TCP_ONLY = PEER.replace(
+    "download_rate_limit=int(rate))", "download_rate_limit=int(rate), utp_enabled=False)"
+).replace(  # "unlimit" lifts the hub's download cap (the symmetric case's fallback)
+    "            status = node.torrent(torrent_id)\n",
+    "            if line.strip() == 'unlimit':\n"
+    "                await node.set_limits(download_rate_limit=0)\n"
+    "            status = node.torrent(torrent_id)\n",
+)
+assert TCP_ONLY.count("utp_enabled=False") == TCP_ONLY.count("unlimit") == 1
 
 
 @pytest.mark.parametrize("symmetric", [False, True], ids=["cone-tcp-punch", "symmetric-via-hub"])
@@ -41,12 +47,11 @@ def test_a_torrent_crosses_two_nats_with_utp_off(tmp_path: Path, symmetric: bool
     torrent = tmp_path / "payload.torrent"
     torrent.write_bytes(create_torrent(payload).to_bytes())
     seeder_router = TWO_NAT_SIDES[1][0]
-    hub_rate = "0" if symmetric else "2048"  # the hub carries the file only as the fallback
     with two_nat_lab(symmetric=symmetric, drop_unsolicited=True) as lab:
         scripts: list[Lined] = []
         try:
             hub = Lined(lab.hub, TCP_ONLY, tmp_path / "hub.log", str(tmp_path / "hub"), HUB_IP,
-                        str(torrent), str(tmp_path / "hub-got"), hub_rate)  # fmt: skip
+                        str(torrent), str(tmp_path / "hub-got"), "2048")  # fmt: skip
             scripts.append(hub)
             entry = f"{HUB_IP}:{json.loads(hub.line())['port']}"
             seeder = Lined(lab.lans[1], TCP_ONLY, tmp_path / "seed.log", str(tmp_path / "s"),
@@ -60,6 +65,10 @@ def test_a_torrent_crosses_two_nats_with_utp_off(tmp_path: Path, symmetric: bool
             scripts.append(downloader)
             downloader.line()
             seen: list[dict[str, Any]] = []
+            if symmetric:  # the punch fails; then the hub may carry the file
+                failed = f"TCP punch to {seeder_router}:{seed_port} failed"
+                wait_until(lambda: failed in (tmp_path / "get.log").read_text(), "the punch")
+                hub.ask("unlimit")
 
             def finished() -> bool:
                 status = downloader.ask("status")
