@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,46 +28,59 @@ from servent.storage.torrent_creator import create_torrent
 
 pytestmark = pytest.mark.e2e
 
-TCP_ONLY = PEER.replace(
-    "download_rate_limit=int(rate))", "download_rate_limit=int(rate), utp_enabled=False)"
-).replace(  # "unlimit" lifts the hub's download cap (the symmetric case's fallback)
+WITH_UNLIMIT = PEER.replace(  # "unlimit" lifts the hub's download cap (a fallback)
     "            status = node.torrent(torrent_id)\n",
     "            if line.strip() == 'unlimit':\n"
     "                await node.set_limits(download_rate_limit=0)\n"
     "            status = node.torrent(torrent_id)\n",
 )
+TCP_ONLY = WITH_UNLIMIT.replace(
+    "download_rate_limit=int(rate))", "download_rate_limit=int(rate), utp_enabled=False)"
+)
 assert TCP_ONLY.count("utp_enabled=False") == TCP_ONLY.count("unlimit") == 1
+SEEDER_ROUTER = TWO_NAT_SIDES[1][0]
 
 
-@pytest.mark.parametrize("symmetric", [False, True], ids=["cone-tcp-punch", "symmetric-via-hub"])
-def test_a_torrent_crosses_two_nats_with_utp_off(tmp_path: Path, symmetric: bool) -> None:
+@dataclass
+class Outcome:
+    data: bytes
+    got: bytes
+    seed_port: int
+    seen: list[dict[str, Any]]
+    got_log: str
+    seed_log: str
+
+
+def trade_across_nats(tmp_path: Path, script: str, *, symmetric: bool) -> Outcome:
+    """Hub (capped at 2 KiB/s), seeder behind NAT 1, downloader behind NAT 0; both
+    routers drop unsolicited connections.  On a symmetric lab the hub's cap is lifted
+    once the downloader's TCP punch to the seeder failed."""
     payload = tmp_path / "seed" / "payload.bin"
     payload.parent.mkdir()
     data = hashlib.shake_256(b"bep 55 over tcp").digest(3 * 2**20 + 55)
     payload.write_bytes(data)
     torrent = tmp_path / "payload.torrent"
     torrent.write_bytes(create_torrent(payload).to_bytes())
-    seeder_router = TWO_NAT_SIDES[1][0]
+    seen: list[dict[str, Any]] = []
     with two_nat_lab(symmetric=symmetric, drop_unsolicited=True) as lab:
         scripts: list[Lined] = []
         try:
-            hub = Lined(lab.hub, TCP_ONLY, tmp_path / "hub.log", str(tmp_path / "hub"), HUB_IP,
+            hub = Lined(lab.hub, script, tmp_path / "hub.log", str(tmp_path / "hub"), HUB_IP,
                         str(torrent), str(tmp_path / "hub-got"), "2048")  # fmt: skip
             scripts.append(hub)
             entry = f"{HUB_IP}:{json.loads(hub.line())['port']}"
-            seeder = Lined(lab.lans[1], TCP_ONLY, tmp_path / "seed.log", str(tmp_path / "s"),
+            seeder = Lined(lab.lans[1], script, tmp_path / "seed.log", str(tmp_path / "s"),
                            "0.0.0.0", str(torrent), str(payload.parent), "0", entry)  # fmt: skip
             scripts.append(seeder)
             seed_port = json.loads(seeder.line())["port"]
             wait_until(lambda: seeder.ask("status")["progress"] == 1.0, "the seeder's check")
             got = str(tmp_path / "got")
-            downloader = Lined(lab.lans[0], TCP_ONLY, tmp_path / "get.log", str(tmp_path / "d"),
+            downloader = Lined(lab.lans[0], script, tmp_path / "get.log", str(tmp_path / "d"),
                                "0.0.0.0", str(torrent), got, "0", entry)  # fmt: skip
             scripts.append(downloader)
             downloader.line()
-            seen: list[dict[str, Any]] = []
             if symmetric:  # the punch fails; then the hub may carry the file
-                failed = f"TCP punch to {seeder_router}:{seed_port} failed"
+                failed = f"TCP punch to {SEEDER_ROUTER}:{seed_port} failed"
                 wait_until(lambda: failed in (tmp_path / "get.log").read_text(), "the punch")
                 hub.ask("unlimit")
 
@@ -77,21 +91,45 @@ def test_a_torrent_crosses_two_nats_with_utp_off(tmp_path: Path, symmetric: bool
 
             wait_until(finished, "the download")
         finally:
-            for script in reversed(scripts):
-                script.stop()
-    assert (tmp_path / "got" / "payload.bin").read_bytes() == data
+            for script_process in reversed(scripts):
+                script_process.stop()
     got_log, seed_log = (tmp_path / "get.log").read_text(), (tmp_path / "seed.log").read_text()
-    assert f"for a rendezvous with {seeder_router}:{seed_port}" in got_log
-    punch = f"TCP punch to {seeder_router}:{seed_port}"
-    from_seeder = [p for p in seen if p["host"] == seeder_router]
-    if symmetric:  # the seeder's SYNs leave from random ports: nothing passes
-        assert f"{punch} failed" in got_log, got_log
-        assert not from_seeder, from_seeder
-        return
+    assert f"for a rendezvous with {SEEDER_ROUTER}:{seed_port}" in got_log
+    received = (tmp_path / "got" / "payload.bin").read_bytes()
+    return Outcome(data, received, seed_port, seen, got_log, seed_log)
+
+
+def test_with_utp_off_a_tcp_punch_crosses_two_cone_nats(tmp_path: Path) -> None:
+    outcome = trade_across_nats(tmp_path, TCP_ONLY, symmetric=False)
+    assert outcome.got == outcome.data
+    punch = f"TCP punch to {SEEDER_ROUTER}:{outcome.seed_port}"
     # 11.77.0.1 < 11.78.0.1: the downloader initiates, the seeder answers.
-    assert f"{punch} from port" in got_log and "(we are the initiator)" in got_log
-    assert "(we are the responder)" in seed_log
-    assert f"{punch} connected" in got_log, got_log
-    assert any((p["host"], p["port"]) == (seeder_router, seed_port) for p in from_seeder)
-    assert all("P" not in p["flags"] for p in seen)  # uTP is off: TCP only
+    assert f"{punch} from port" in outcome.got_log
+    assert "(we are the initiator)" in outcome.got_log
+    assert "(we are the responder)" in outcome.seed_log
+    assert f"{punch} connected" in outcome.got_log, outcome.got_log
+    seeder = (SEEDER_ROUTER, outcome.seed_port)
+    assert any((p["host"], p["port"]) == seeder for p in outcome.seen), outcome.seen
+    assert all("P" not in p["flags"] for p in outcome.seen)  # uTP is off: TCP only
     # The hub fetches at most 2 KiB/s: the file (3 MiB) came from the seeder.
+
+
+def test_with_utp_off_symmetric_nats_fail_the_punch_and_the_hub_carries_the_file(
+    tmp_path: Path,
+) -> None:
+    outcome = trade_across_nats(tmp_path, TCP_ONLY, symmetric=True)
+    assert outcome.got == outcome.data
+    # The seeder's SYNs leave from random ports: nothing passed, not even once.
+    assert not [p for p in outcome.seen if p["host"] == SEEDER_ROUTER], outcome.seen
+
+
+def test_with_utp_on_both_punches_connect_and_one_connection_stays(tmp_path: Path) -> None:
+    """The TCP punch connects first (uTP dials 0.3 s later); then the uTP connections
+    come, and both ends keep the same one, a uTP connection (decision 0048)."""
+    outcome = trade_across_nats(tmp_path, WITH_UNLIMIT, symmetric=False)
+    assert outcome.got == outcome.data
+    assert f"TCP punch to {SEEDER_ROUTER}:{outcome.seed_port} connected" in outcome.got_log
+    seeder = [p for p in outcome.seen if p["host"] == SEEDER_ROUTER]
+    assert any("P" in p["flags"] for p in seeder), seeder
+    for log in (outcome.got_log, outcome.seed_log):
+        assert "Traceback" not in log

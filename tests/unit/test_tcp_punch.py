@@ -6,6 +6,8 @@ import itertools
 
 import pytest
 
+from servent.codec.bencode import encode
+from servent.proto.peerwire.extensions import parse_extension_handshake
 from servent.proto.tcp_punch import PunchRole, PunchSchedule, punch_role
 
 ENDPOINTS = [
@@ -72,3 +74,15 @@ def test_a_schedule_without_window_or_attempts_is_refused() -> None:
         PunchSchedule(window=0.0)
     with pytest.raises(ValueError, match="attempts"):
         PunchSchedule(attempts=0)
+
+
+def test_our_public_ip_comes_from_the_relays_yourip() -> None:
+    """Our half of the endpoints: the introducing peer's BEP 10 ``yourip``; a missing or
+    malformed one gives None (then no TCP punch is tried)."""
+    assert parse_extension_handshake(encode({b"yourip": bytes([11, 77, 0, 1])})).your_ip == (
+        "11.77.0.1"
+    )
+    six = bytes.fromhex("20010db8000000000000000000000001")
+    assert parse_extension_handshake(encode({b"yourip": six})).your_ip == "2001:db8::1"
+    for hostile in ({}, {b"yourip": b"\x0b\x4d\x00"}, {b"yourip": 7}, {b"yourip": bytes(5)}):
+        assert parse_extension_handshake(encode(hostile)).your_ip is None

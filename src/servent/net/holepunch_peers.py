@@ -14,7 +14,6 @@ its answer a random port (decision 0042).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -57,10 +56,7 @@ def seen_as(peer: SwarmPeer) -> str | None:
     """Our IP as ``peer`` sees it (its BEP 10 ``yourip``): our half of the endpoints that
     decide who initiates a TCP punch (decision 0048)."""
     remote = peer.session.conn.remote_extensions
-    raw = None if remote is None else remote.fields.get(b"yourip")
-    if not isinstance(raw, bytes) or len(raw) not in (4, 16):
-        return None
-    return str(ipaddress.ip_address(raw))
+    return None if remote is None else remote.your_ip
 
 
 def listen_address(peer: SwarmPeer) -> Address | None:
