@@ -161,7 +161,8 @@ class TorrentConnections:
     def punch(self, address: Address, seen_as: str | None = None) -> None:
         """BEP 55 ``connect``: prime our NAT towards ``address`` and dial it over uTP; and
         try TCP simultaneous open, in the role our endpoint (``seen_as``, our listening
-        port) and the peer's give (decision 0048).  Duplicates end in :meth:`handshake_done`."""
+        port) and the peer's give (decision 0048).  The first to connect holds the address,
+        so the other is not dialled; duplicates that still happen end in :meth:`handshake_done`."""
         if not self.owner.accepting or self.is_own_address(address):
             return
         if any(p.dialled == address for p in self.peers.values()):
@@ -178,7 +179,7 @@ class TorrentConnections:
         if seen_as is not None and self.listen_port:
             role = punch_role((seen_as, self.listen_port), address)
         if role is None:
-            log.info("no TCP punch to %s: our public address is unknown", name)
+            log.info("no TCP punch to %s: no public address of ours to compare (yourip)", name)
             return
         self.owner.start_task(self._tcp_punch(puncher, address, role), f"tcp punch {name}")
 
