@@ -229,12 +229,15 @@ class TwoNatLab:
 
 
 @contextlib.contextmanager
-def two_nat_lab(*, symmetric: bool = False) -> Iterator[TwoNatLab]:
+def two_nat_lab(*, symmetric: bool = False, drop_unsolicited: bool = False) -> Iterator[TwoNatLab]:
     """``lan0 -- router0 -- hub -- router1 -- lan1``: two hosts behind two NATs and a
     public host (``hub``, at :data:`HUB_IP`) that both reach.  The hub routes between
     the routers (a packet with TTL 2 from a LAN dies in the hub, as on the Internet it
     dies before the other side).  ``symmetric``: both routers SNAT ``--random-fully``;
-    else both MASQUERADE (port-preserving, cone-like).  Removed on exit."""
+    else both MASQUERADE (port-preserving, cone-like).  ``drop_unsolicited``: the routers
+    drop new connections to themselves from the hub, as a home router's firewall does
+    (without it a Linux router answers a SYN for no mapping with a reset; decision
+    0048).  Removed on exit."""
     missing = [tool for tool in (IPTABLES,) if shutil.which(tool) is None]
     assert not missing, f"scripts/test installs these Debian packages: {missing}"
     tag = uuid.uuid4().hex[:6]
@@ -259,6 +262,9 @@ def two_nat_lab(*, symmetric: bool = False) -> Iterator[TwoNatLab]:
                 else ["MASQUERADE"]
             )
             lab.iptables(side, "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", *nat)
+            if drop_unsolicited:
+                lab.iptables(side, "-A", "INPUT", "-i", "wan", "-m", "conntrack",
+                             "--ctstate", "NEW", "-j", "DROP")  # fmt: skip
         yield lab
     finally:
         for ns in reversed(made):

@@ -56,6 +56,7 @@ def swarm_config(
         client_version=client_version,
         utp=config.utp_enabled,
         utp_preference=config.utp_preference,
+        holepunch_tcp=config.holepunch_tcp,
     )
     return dataclasses.replace(built, **overrides)  # type: ignore[arg-type]
 
