@@ -233,3 +233,35 @@ async def test_a_newcomer_heard_on_lsd_gets_an_answer_once_and_not_below_the_flo
         await asyncio.sleep(0.2)  # a window in which no announce may go out
         assert len(lsd.sent) == 2
     assert [(list(p), s) for p, s in found] == [([("10.0.0.7", 7000)], "lsd")] * 2
+
+
+async def _stop_turns_after_a_newcomer(turns: int) -> str:
+    """Cancel a running discovery ``turns`` loop turns after LSD hears a newcomer."""
+    lsd = FakeLsd()
+    config = dataclasses.replace(FAST, lsd_interval=3600.0, lsd_reply_interval=3600.0)
+    discovery = TorrentDiscovery(
+        info_hashes=[HASH], peer_id=PEER_ID, port=6881, sink=lambda p, s: None,
+        lsd=lsd, config=config,  # type: ignore[arg-type]
+    )  # fmt: skip
+    task = asyncio.get_running_loop().create_task(discovery.run())
+    await until(lambda: len(lsd.sent) == 1)  # the announce on start; now waiting
+    discovery.heard_on_lsd(("10.0.0.7", 7000))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.wait([task], timeout=2.0)  # waits without cancelling it again
+    if task.done():
+        return "stopped" if task.cancelled() else "ended by itself"
+    for child in asyncio.all_tasks():  # the LSD loop that ignored its cancellation
+        if child.get_name().startswith("lsd "):
+            child.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return "cancellation lost"
+
+
+async def test_discovery_stopped_as_a_newcomer_is_heard_on_lsd_stops() -> None:
+    """Regression: on Python 3.11 ``wait_for`` lost a cancellation that came in the turns
+    where LSD heard a newcomer, and the torrent's discovery never stopped."""
+    outcomes = [await _stop_turns_after_a_newcomer(turns) for turns in range(6)]
+    assert outcomes == ["stopped"] * 6

@@ -350,8 +350,11 @@ class TorrentDiscovery:
                     if lsd.announce(info_hash, self.port, sent_at):
                         self.lsd_announces += 1
             self._lsd_newcomer.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that comes as a newcomer does, and this loop (and its torrent's stop) never ends.
             with contextlib.suppress(TimeoutError):  # the periodic schedule
-                await asyncio.wait_for(self._lsd_newcomer.wait(), config.lsd_interval)
+                async with asyncio.timeout(config.lsd_interval):
+                    await self._lsd_newcomer.wait()
                 # A newcomer: answer, but not sooner than the reply floor after our last.
                 floor = min(config.lsd_reply_interval, config.lsd_interval)
                 pause = sent_at + floor - self.loop.time()
