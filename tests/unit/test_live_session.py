@@ -130,3 +130,18 @@ def test_a_viewer_whose_neighbours_dropped_before_the_end_gets_it_when_it_dials_
     late = viewer_of(broadcast)
     deliver(late, join(late, b"\x08" * 32), viewer.refusal())
     assert late.ended and late.end_index == end
+
+
+def test_an_end_piece_that_overtook_a_data_piece_does_not_end_the_search_for_it() -> None:
+    broadcast = session()
+    viewer = viewer_of(broadcast)
+    link = join(viewer, b"\x07" * 32)
+    first, second = broadcast.publish(b"frame 0"), broadcast.publish(b"frame 1")
+    deliver(viewer, link, [Have(first), PieceMessage(broadcast.pieces[first]), Have(second)])
+    viewer._forget(link)
+    broadcast.publish(b"")
+    deliver(viewer, join(viewer, b"\x07" * 32), broadcast.refusal())  # the end, unasked
+    assert viewer.ended and second not in viewer.pieces
+    assert viewer.scheduler.lacks()  # the viewer keeps dialling for the piece it lacks
+    deliver(viewer, join(viewer, b"\x09" * 32), [PieceMessage(broadcast.pieces[second])])
+    assert not viewer.scheduler.lacks()

@@ -254,8 +254,9 @@ class LiveService:
             self._failed[(session.topic, address)] = _clock()  # full or over: wait to retry
 
     def _top_up(self, session: LiveSession) -> None:
-        """Dial known addresses until the viewer has :data:`DIALLED` outgoing neighbours."""
-        if session.is_broadcaster or session.ended:
+        """Dial known addresses until the viewer has :data:`DIALLED` outgoing neighbours
+        (after the end too, while pieces before it are missing)."""
+        if session.is_broadcaster or (session.ended and not session.scheduler.lacks()):
             return
         dialling = self._dialling.setdefault(session.topic, set())
         connected = {n.address for n in session.neighbours.values()}
