@@ -1,4 +1,5 @@
-"""A live session's rules without sockets: the broadcaster's 3 copies, duplicate streams."""
+"""A live session's rules without sockets: the broadcaster's 3 copies, duplicate streams,
+the end piece reaching a viewer that lost its neighbours."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servent.net.live_session import BROADCASTER_COPIES, LiveSession, Neighbour
 from servent.proto.live import live_topic
-from servent.proto.live_wire import Busy, PieceMessage, Want, decode_live_message
+from servent.proto.live_wire import (
+    Busy,
+    Have,
+    LiveMessage,
+    Peers,
+    PieceMessage,
+    Want,
+    decode_live_message,
+    encode_live_message,
+)
 
 
 class RecordingStream:
@@ -34,6 +44,25 @@ def session(node_key: bytes = b"\x05" * 32) -> LiveSession:
 
 def neighbour(key: bytes, *, outgoing: bool) -> Neighbour:
     return Neighbour(RecordingStream(), None, outgoing, key)  # type: ignore[arg-type]
+
+
+def viewer_of(broadcast: LiveSession) -> LiveSession:
+    return LiveSession(broadcast.topic, broadcast.public_key, clock=lambda: 0.0)
+
+
+def join(viewer: LiveSession, key: bytes) -> Neighbour:
+    """What ``LiveSession.run`` does when a stream starts (the hellos exchanged)."""
+    joined = neighbour(key, outgoing=True)
+    assert viewer._admit(joined)
+    viewer.neighbours[joined.stream] = joined
+    viewer.scheduler.add_peer(joined.stream)
+    return joined
+
+
+def deliver(viewer: LiveSession, sender: Neighbour, messages: list[LiveMessage]) -> None:
+    """Messages as they arrive off the wire (encoded and parsed)."""
+    for message in messages:
+        viewer._handle(sender, decode_live_message(encode_live_message(message)))
 
 
 def test_the_broadcaster_sends_a_piece_three_times_then_answers_busy() -> None:
@@ -77,3 +106,42 @@ def test_of_two_streams_between_the_same_nodes_the_smaller_keys_stays() -> None:
     theirs.neighbours[own.stream] = own
     assert not theirs._admit(neighbour(large, outgoing=False))
     assert not own.stream.was_reset  # type: ignore[attr-defined]
+
+
+def test_a_viewer_whose_neighbours_dropped_before_the_end_gets_it_when_it_dials_again() -> None:
+    """Seen under load: the broadcaster daemon's gossip mesh closed the channels of its
+    direct viewers; every data piece had arrived, the end piece then reached nobody
+    because an ended node refused new neighbours, and each viewer waited for ever."""
+    broadcast = session()
+    viewer = viewer_of(broadcast)
+    link = join(viewer, b"\x07" * 32)
+    for index in (broadcast.publish(b"frame 0"), broadcast.publish(b"frame 1")):
+        deliver(viewer, link, [Have(index), PieceMessage(broadcast.pieces[index])])
+    assert sorted(viewer.pieces) == [0, 1] and not viewer.ended
+    assert broadcast.refusal() == [Peers(())]  # full before the end: addresses only
+    viewer._forget(link)  # the channel was closed under the stream
+    end = broadcast.publish(b"")  # announced to no one: the broadcaster has no neighbour
+    assert viewer.scheduler.next_requests(1.0, busy=viewer._busy) == []  # nobody to ask
+    # The viewer dials the broadcaster again; it is over (or full): hello, peers, the end.
+    again = join(viewer, b"\x07" * 32)
+    deliver(viewer, again, broadcast.refusal())
+    assert viewer.ended and viewer.end_index == end and viewer.pieces[end].data == b""
+    # ... and a viewer that has the end hands it on the same way.
+    late = viewer_of(broadcast)
+    deliver(late, join(late, b"\x08" * 32), viewer.refusal())
+    assert late.ended and late.end_index == end
+
+
+def test_an_end_piece_that_overtook_a_data_piece_does_not_end_the_search_for_it() -> None:
+    broadcast = session()
+    viewer = viewer_of(broadcast)
+    link = join(viewer, b"\x07" * 32)
+    first, second = broadcast.publish(b"frame 0"), broadcast.publish(b"frame 1")
+    deliver(viewer, link, [Have(first), PieceMessage(broadcast.pieces[first]), Have(second)])
+    viewer._forget(link)
+    broadcast.publish(b"")
+    deliver(viewer, join(viewer, b"\x07" * 32), broadcast.refusal())  # the end, unasked
+    assert viewer.ended and second not in viewer.pieces
+    assert viewer.scheduler.lacks()  # the viewer keeps dialling for the piece it lacks
+    deliver(viewer, join(viewer, b"\x09" * 32), [PieceMessage(broadcast.pieces[second])])
+    assert not viewer.scheduler.lacks()

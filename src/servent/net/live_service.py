@@ -51,8 +51,10 @@ ACCEPTED = 16
 BROADCASTER_ACCEPTS = 4
 TICK = 0.5
 HELLO_TIMEOUT = 10.0
-#: An address that failed or was full is not dialled again for this long.
+#: An address that failed, was full or dropped us is not dialled again for this long ...
 RETRY_AFTER = 20.0
+#: ... or this long by a viewer left with no neighbour (it hears nothing, not even the end).
+RETRY_ALONE_AFTER = 2.0
 DHT_ANNOUNCE_EVERY = 300.0
 DHT_LOOKUP_EVERY = 60.0
 #: ... and this often while a viewer has no neighbour at all (joining).
@@ -216,7 +218,8 @@ class LiveService:
         limit = self.broadcaster_accepts if session.is_broadcaster else ACCEPTED
         incoming = sum(1 for n in session.neighbours.values() if not n.outgoing)
         if incoming >= limit or session.ended:
-            stream.send(encode_live_message(session.peer_addresses()))
+            for message in session.refusal():
+                stream.send(encode_live_message(message))
             stream.close()
             with contextlib.suppress(TimeoutError):  # returning resets: let it read first
                 async with asyncio.timeout(HELLO_TIMEOUT):
@@ -251,19 +254,21 @@ class LiveService:
             self._failed[(session.topic, address)] = _clock()  # full or over: wait to retry
 
     def _top_up(self, session: LiveSession) -> None:
-        """Dial known addresses until the viewer has :data:`DIALLED` outgoing neighbours."""
-        if session.is_broadcaster or session.ended:
+        """Dial known addresses until the viewer has :data:`DIALLED` outgoing neighbours
+        (after the end too, while pieces before it are missing)."""
+        if session.is_broadcaster or (session.ended and not session.scheduler.lacks()):
             return
         dialling = self._dialling.setdefault(session.topic, set())
         connected = {n.address for n in session.neighbours.values()}
         outgoing = sum(1 for n in session.neighbours.values() if n.outgoing) + len(dialling)
         own = self._own_address()
         now = _clock()
+        wait = RETRY_AFTER if session.neighbours else RETRY_ALONE_AFTER
         for address in sorted(session.known - connected - dialling):
             if outgoing >= DIALLED:
                 break
             failed = self._failed.get((session.topic, address))
-            if address == own or (failed is not None and now - failed < RETRY_AFTER):
+            if address == own or (failed is not None and now - failed < wait):
                 continue
             dialling.add(address)
             outgoing += 1

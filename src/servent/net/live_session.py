@@ -100,6 +100,8 @@ class LiveSession:
         self._closed_up = 0  # bytes sent to neighbours that are gone
         self.ended = False
         self.ended_at: float | None = None
+        #: The index of the signed empty piece, once held here.
+        self.end_index: int | None = None
         #: Called with ``(index, data, now)`` for each piece verified (or published) here.
         self.on_piece: list[Callable[[int, bytes, float], None]] = []
         self._next_index = 0
@@ -159,6 +161,16 @@ class LiveSession:
     def peer_addresses(self, excluding: Neighbour | None = None) -> Peers:
         addresses = [n.address for n in self.neighbours.values() if n is not excluding]
         return Peers(tuple(a for a in addresses if a is not None)[:50])
+
+    def refusal(self) -> list[LiveMessage]:
+        """What a node that takes no more neighbours (full, or its broadcast ended) sends
+        after its hello, before closing: other participants, and the end piece when held,
+        so a viewer that lost its neighbours before the end still learns of it."""
+        messages: list[LiveMessage] = [self.peer_addresses()]
+        end = None if self.end_index is None else self.pieces.get(self.end_index)
+        if end is not None:
+            messages.append(PieceMessage(end))
+        return messages
 
     async def run(self, neighbour: Neighbour, hello: Hello) -> None:
         """Serve one neighbour's stream until it ends (the hellos are exchanged)."""
@@ -269,7 +281,7 @@ class LiveSession:
             self.pieces.pop(dropped, None)
             self.copies.pop(dropped, None)
         if not piece.data:
-            self.ended, self.ended_at = True, now
+            self.ended, self.ended_at, self.end_index = True, now, piece.index
         for listener in self.on_piece:
             listener(piece.index, piece.data, now)
         for neighbour in list(self.neighbours.values()):

@@ -8,8 +8,9 @@ channel it keeps when the book wants it (a BEP 5 ``announce`` that also answers
 the nodes announced there), hands the book the supernodes the search service
 knows, then carries out the book's decisions: dial a candidate (a node channel,
 checked against the key when one is known) or, beyond ``degree_high``
-neighbours, tell one about other nodes and close its channel. Contacts' channels
-are never dropped. Rules: ``docs/gossip.md``, *Finding neighbours*.
+neighbours, tell one about other nodes and close its channel. Contacts' channels,
+and channels another protocol has a stream open on (a live broadcast), are never
+dropped. Rules: ``docs/gossip.md``, *Finding neighbours*.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from servent.errors import ServentError
 from servent.net.channel_host import ChannelHost
 from servent.net.owned_tasks import cancel_and_wait
+from servent.node.broadcasts import GOSSIP_PROTOCOL
 from servent.proto.channel import CloseCode
 from servent.proto.gossip.neighbours import Dial, Drop
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
     from servent.node.broadcasts import Broadcasts
 
-__all__ = ["TICK", "MeshPeers", "rendezvous_hash"]
+__all__ = ["TICK", "MeshPeers", "keys_used_by_other_protocols", "rendezvous_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,18 @@ Address = tuple[str, int]
 def rendezvous_hash(channel: str) -> bytes:
     """The info-hash under which the nodes keeping ``channel`` announce themselves."""
     return hashlib.sha1(b"servent-gossip/1 channel:" + channel.encode("utf-8")).digest()
+
+
+def keys_used_by_other_protocols(host: ChannelHost, protocol: str) -> frozenset[bytes]:
+    """Nodes whose open channel carries a stream of another protocol than ``protocol``:
+    trimming the mesh must not close a channel under, say, a live broadcast's viewer."""
+    return frozenset(
+        channel.peer_key
+        for channel in host.connected()
+        if channel.peer_key is not None
+        and channel.close_event is None
+        and any(stream.protocol != protocol for stream in channel.streams.values())
+    )
 
 
 class MeshPeers:
@@ -129,6 +143,7 @@ class MeshPeers:
         keeping = {c: router.subscribers(c) for c in named}
         lacking = [c for c in named if len(keeping[c]) < self.book.config.channel_low]
         protected = self._protected().union(*keeping.values())
+        protected |= keys_used_by_other_protocols(self._host, GOSSIP_PROTOCOL)
         for decision in self.book.tick(now, protected, lacking):
             if isinstance(decision, Dial):
                 where, expected = decision.address, decision.key

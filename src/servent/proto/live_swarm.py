@@ -62,6 +62,11 @@ class LiveScheduler:
         """The index this viewer joined at (None before it heard of any piece)."""
         return self._start
 
+    def lacks(self) -> bool:
+        """Whether a piece from the start up to the newest heard of is still missing (an
+        end piece that came before the pieces just before it does not end the search)."""
+        return bool(self._wanted())
+
     def piece_received(self, index: int) -> list[int]:
         """A verified piece; returns the indices that left the window (to drop)."""
         self._outstanding.pop(index, None)

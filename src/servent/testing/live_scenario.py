@@ -252,7 +252,7 @@ async def _wait_all(
         async with asyncio.timeout(within):
             await asyncio.gather(*players)
     while time.monotonic() < deadline:
-        if all(r.complete or _has_end(r) for r in records):
+        if all(r.complete or _has_all(r) for r in records):
             break
         await asyncio.sleep(0.05)  # checking a condition under a deadline
     for task in players:
@@ -261,6 +261,13 @@ async def _wait_all(
 
 def _has_end(record: ViewerRecord) -> bool:
     return bool(record.pieces) and record.pieces[max(record.pieces)][1] == b""
+
+
+def _has_all(record: ViewerRecord) -> bool:
+    """The end, and every piece from the first one received to it (the end piece may
+    come before the last data pieces: a full node hands it over unasked)."""
+    first, last = min(record.pieces, default=0), max(record.pieces, default=-1)
+    return _has_end(record) and len(record.pieces) == last - first + 1
 
 
 def _measure(record: ViewerRecord, source: bytes, writes: list[tuple[int, float]]) -> None:
