@@ -10,8 +10,10 @@ dropped and the fetch completes from the honest seeder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import socket
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from servent.codec.magnet import parse_magnet
 from servent.codec.metainfo.build import TorrentVersion
 from servent.errors import MetadataFetchError
 from servent.net.engine import EngineConfig, SwarmEngine
+from servent.net.metadata_fetch import MetadataFetch
 from servent.proto.metadata_exchange import MetadataServer
 from servent.proto.peerwire import (
     ExtensionHandshakeReceived,
@@ -233,3 +236,39 @@ async def test_a_false_metadata_size_then_silence_does_not_lock_honest_peers_out
     assert liar.hung_up == 1
     messages = [r.getMessage() for r in caplog.records]
     assert any("no peer left with the first metadata_size" in m for m in messages), messages
+
+
+async def _stop_turns_after_a_candidate(turns: int) -> str:
+    """Cancel a running fetch ``turns`` loop turns after a candidate wakes its pump."""
+    magnet = parse_magnet("magnet:?xt=urn:btih:" + "ab" * 20)
+    with socket.socket() as closed:  # bound, never listening: a dial to it is refused
+        closed.bind((LOOPBACK, 0))
+        fetch = MetadataFetch(magnet, peer_id=b"-SV0000-" + b"x" * 12)
+        task = asyncio.get_running_loop().create_task(fetch.run())
+        await wait_until(lambda: _pump_of_fetch() is not None, "the fetch pump", 5.0)
+        await asyncio.sleep(0)  # the pump's first pass: now waiting for a wake
+        fetch.add_peers([closed.getsockname()[:2]])
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.wait([task], timeout=2.0)  # waits without cancelling it again
+        if task.done():
+            return "stopped" if task.cancelled() else f"ended by itself: {task.exception()!r}"
+        pump = _pump_of_fetch()  # the pump that ignored its cancellation
+        if pump is not None:
+            pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return "cancellation lost"
+
+
+def _pump_of_fetch() -> asyncio.Task[object] | None:
+    return next((t for t in asyncio.all_tasks() if t.get_name() == "metadata fetch pump"), None)
+
+
+async def test_fetch_stopped_as_a_candidate_arrives_stops() -> None:
+    """Regression: on Python 3.11 ``wait_for`` lost a cancellation that came in the turns
+    where a candidate woke the pump; the pump dialled on into its closing task group and
+    the fetch ended in a RuntimeError instead of stopping."""
+    outcomes = [await _stop_turns_after_a_candidate(turns) for turns in range(8)]
+    assert outcomes == ["stopped"] * 8

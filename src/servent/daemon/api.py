@@ -361,9 +361,11 @@ async def events(request: web.Request) -> web.StreamResponse:
         await send("torrents", node.torrents())
         next_snapshot = loop.time() + SSE_SNAPSHOT_INTERVAL
         while not stopping.is_set():
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that comes with an event, and the stream outlives its handler's cancel.
             try:
-                wait = max(next_snapshot - loop.time(), 0.0)
-                event = await asyncio.wait_for(anext(stream), wait)
+                async with asyncio.timeout(max(next_snapshot - loop.time(), 0.0)):
+                    event = await anext(stream)
             except TimeoutError:
                 event = None
             except StopAsyncIteration:

@@ -383,7 +383,10 @@ async def dial_peer(
         connect = asyncio.get_running_loop().create_connection
     if policy is not EncryptionPolicy.OFF:
         stream = MseStream.dialling(session, info_hash, policy)
-        await asyncio.wait_for(connect(lambda: stream, host, port), connect_timeout)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+        # comes as the connection opens, and the stopped torrent's dial goes on.
+        async with asyncio.timeout(connect_timeout):
+            await connect(lambda: stream, host, port)
         try:
             await stream.handshake_done
             return
@@ -395,4 +398,5 @@ async def dial_peer(
                 raise
             log.debug("%s:%d: no MSE (%s); dialling again in plaintext", host, port, exc)
             handshake_outcomes["plain fallback"] += 1
-    await asyncio.wait_for(connect(lambda: session, host, port), connect_timeout)
+    async with asyncio.timeout(connect_timeout):
+        await connect(lambda: session, host, port)

@@ -215,8 +215,11 @@ class MetadataFetch(PieceLayerPhase):
                 self._done.set_result(b"")
                 return
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that comes as the wake does, and the fetch (and its magnet's stop) never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK)
+                async with asyncio.timeout(TICK):
+                    await self._wake.wait()
 
     def _retry_size_conflicts(self) -> None:
         """Peers were refused for a size another peer announced, and no peer offering

@@ -92,7 +92,8 @@ class PeerDialer:
 
         async def attempt(connect: Connector | None, limit: float) -> None:
             opener = connect or asyncio.get_running_loop().create_connection
-            await asyncio.wait_for(opener(protocol_factory, host, port), limit)
+            async with asyncio.timeout(limit):  # not wait_for: it can lose a cancel (3.11)
+                await opener(protocol_factory, host, port)
 
         return await self._in_order(host, port, attempt, connect_timeout)
 

@@ -276,8 +276,9 @@ async def _exchange(
         transport.sendto(request)
         deadline = loop.time() + wait
         while (remaining := deadline - loop.time()) > 0:
-            try:
-                data = await asyncio.wait_for(answers.queue.get(), remaining)
+            try:  # asyncio.timeout: wait_for can lose a cancel on 3.11 (the renew loop)
+                async with asyncio.timeout(remaining):
+                    data = await answers.queue.get()
             except TimeoutError:
                 break
             try:

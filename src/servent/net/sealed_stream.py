@@ -213,7 +213,8 @@ async def dial_sealed(
     if connect is None:
         connect = asyncio.get_running_loop().create_connection
     stream = SealedStream.dialling(session, info_hash, network)
-    await asyncio.wait_for(connect(lambda: stream, host, port), connect_timeout)
+    async with asyncio.timeout(connect_timeout):  # not wait_for: it can lose a cancel (3.11)
+        await connect(lambda: stream, host, port)
     try:
         await stream.handshake_done
     except asyncio.CancelledError:

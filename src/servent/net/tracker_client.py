@@ -195,8 +195,9 @@ class TrackerClient:
             transport.sendto(encode_udp_request(message))
             deadline = time.monotonic() + policy.base_timeout * 2**attempt
             while (remaining := deadline - time.monotonic()) > 0:
-                try:
-                    data = await asyncio.wait_for(exchange.replies.get(), remaining)
+                try:  # asyncio.timeout: wait_for can lose a cancel on 3.11 (announce loop)
+                    async with asyncio.timeout(remaining):
+                        data = await exchange.replies.get()
                 except TimeoutError:
                     break
                 try:

@@ -137,8 +137,11 @@ class WebSeed:
             while not torrent.complete and self.dropped is None:
                 index = self._choose_piece()
                 if index is None:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+                    # cancellation that comes with progress, and this loop never ends.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(torrent.wait_progress(), IDLE_WAIT)
+                        async with asyncio.timeout(IDLE_WAIT):
+                            await torrent.wait_progress()
                     continue
                 await self._fetch_and_deliver(index)
         finally:
@@ -180,7 +183,8 @@ class WebSeed:
             self.downloaded += len(block)
             torrent.deliver_block(self, Piece(request.index, request.begin, block), now)
         try:
-            ok = await asyncio.wait_for(outcome, OUTCOME_TIMEOUT)
+            async with asyncio.timeout(OUTCOME_TIMEOUT):  # keeps a cancel (see run)
+                ok = await outcome
         except TimeoutError:
             return
         if ok:

@@ -127,18 +127,18 @@ async def bootstrap_dht(driver: DhtDriver, entries: tuple[str, ...]) -> bool:
     addrs: list[tuple[str, int]] = []
     for entry in entries:
         host, port = split_host_port(entry)
-        try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM), DNS_TIMEOUT
-            )
+        try:  # asyncio.timeout, not wait_for: that can lose the node's close on Python 3.11
+            async with asyncio.timeout(DNS_TIMEOUT):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except (OSError, TimeoutError) as exc:
             log.info("DHT bootstrap %s unresolvable: %s", entry, exc)
             continue
         addrs.extend((str(info[4][0]), int(info[4][1])) for info in infos[:1])
     if not addrs and not driver.saved_contacts:
         return False
-    try:
-        await asyncio.wait_for(driver.bootstrap(addrs), BOOTSTRAP_TIMEOUT)
+    try:  # (and a lost close would announce a closed node as ready)
+        async with asyncio.timeout(BOOTSTRAP_TIMEOUT):
+            await driver.bootstrap(addrs)
     except (TimeoutError, ServentError, OSError) as exc:
         log.info("DHT bootstrap did not finish: %s", exc)
         return False

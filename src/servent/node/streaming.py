@@ -175,10 +175,11 @@ class StreamReader:
         while not all(self._have(index) for index in waited):
             if still_wanted is not None and not still_wanted():
                 raise StreamError("the reader went away")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that comes with a piece, and a reader gone away keeps this loop alive.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._lookup(self.torrent_id).wait_piece_progress(), RECHECK_SECONDS
-                )
+                async with asyncio.timeout(RECHECK_SECONDS):
+                    await self._lookup(self.torrent_id).wait_piece_progress()
             now = self._loop.time()
             self._want(
                 {i: min(w, now) if i in needed else w for i, w in plan.items() if not self._have(i)}

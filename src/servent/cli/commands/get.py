@@ -323,8 +323,11 @@ async def _download(
     """Until every wanted piece is verified (True) or the command is interrupted (False)."""
     with ProgressDisplay(meta.name, torrent) as display:
         while not torrent.complete:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that comes as the torrent settles, and the download goes on.
             with contextlib.suppress(TimeoutError):  # a display refresh period
-                await asyncio.wait_for(torrent.wait_settled(), REFRESH)
+                async with asyncio.timeout(REFRESH):
+                    await torrent.wait_settled()
             if torrent.error is not None:
                 raise torrent.error
             display.update()
