@@ -173,3 +173,26 @@ def test_delivery_shows_from_the_pushed_ack_even_when_it_beats_the_conversation_
     assert snapshot == [None]  # the list was drawn from the snapshot taken before the ack
     expect(second.get_by_test_id("message-meta")).to_contain_text("delivered ✓")
     expect(first.get_by_test_id("message-meta")).to_contain_text("delivered ✓")
+
+
+def test_a_redrawn_conversation_list_keeps_the_keyboard_focus(
+    daemons: tuple[Daemon, Daemon], page: Page
+) -> None:
+    """A message that arrives while a conversation has the focus redraws the list; the
+    focus stays on that conversation, so Enter still opens it (CI saw Enter go nowhere)."""
+    ann, bob = daemons
+    ann_id = ann.ok("GET", "/api/identity")["id"]
+    bob_id = bob.ok("GET", "/api/identity")["id"]
+    page.goto(f"{ann.url}/ui/messages.html#token={ann.token}")
+    expect(page.locator("html[data-events=open]")).to_have_count(1)
+    bob.ok("POST", "/api/messages", {"to": ann_id, "text": "first", "wait": WAIT})
+    item = page.locator(f'[data-testid="conversation"][data-key="{bob_id}"]')
+    expect(item.get_by_test_id("unread")).to_have_text("1")
+    item.focus()
+    bob.ok("POST", "/api/messages", {"to": ann_id, "text": "second", "wait": WAIT})
+    expect(item.get_by_test_id("unread")).to_have_text("2")  # the list was drawn again
+    focused = page.evaluate("document.activeElement.dataset.key || null")
+    assert focused == bob_id
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("conversation-title")).not_to_have_text("Everyone")
+    expect(page.get_by_test_id("message-list")).to_contain_text("second")

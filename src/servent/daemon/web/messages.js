@@ -60,6 +60,8 @@ function conversationItem(entry, count) {
 
 function renderConversations() {
   const list = q("#conversation-list");
+  // A redraw (an event, a reopened stream) must not take the keyboard focus away.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset : null;
   list.replaceChildren();
   const channels = new Set(["", ...Object.keys(unread.channels)]);
   for (const channel of channels) {
@@ -71,6 +73,11 @@ function renderConversations() {
     if (!contacts.some((c) => c.id === id)) people.push({ kind: "peer", key: id, title: nameOf(id) });
   }
   for (const entry of people) list.append(conversationItem(entry, unread.direct[entry.key] || 0));
+  if (focused) {
+    for (const li of list.children) {
+      if (li.dataset.kind === focused.kind && li.dataset.key === focused.key) li.focus();
+    }
+  }
 }
 
 function messageItem(m) {
