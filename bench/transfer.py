@@ -216,14 +216,17 @@ async def child_sv_leech(
         await storage.open()  # sparse allocation: not part of the transfer
         perf = None if perf_to is None else perf_attach(os.getpid(), perf_to)
         cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
+        loop0 = time.thread_time()  # this thread runs the event loop
         session = await engine.add_torrent(meta, storage=storage, peers=[(LOOPBACK, port)])
         await asyncio.wait_for(session.wait_complete(), within)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        loop_cpu = time.thread_time() - loop0
         if perf is not None:
             perf.send_signal(signal.SIGINT)
             await asyncio.to_thread(perf.wait, 60)
         done = session.have_bytes
-        emit({"seconds": elapsed, "cpu": cpu, "sys": system_seconds() - sys0, "bytes": done})
+        sys_cpu = system_seconds() - sys0
+        emit({"seconds": elapsed, "cpu": cpu, "sys": sys_cpu, "loop": loop_cpu, "bytes": done})
 
 
 def child_main(argv: list[str]) -> None:
@@ -356,6 +359,8 @@ def transfer(
         "mib_s": result["bytes"] / MIB / result["seconds"],
         "leecher_cpu_per_gib": result["cpu"] / (result["bytes"] / GIB),
         "leecher_sys_per_gib": result["sys"] / (result["bytes"] / GIB),
+        # servent only: the event loop thread's share (the rest: storage threads)
+        "leecher_loop_per_gib": result.get("loop", 0.0) / (result["bytes"] / GIB),
         "seeder_cpu_per_gib": seed_cpu / (result["bytes"] / GIB),
     }
 
@@ -389,12 +394,15 @@ def parent_main(args: argparse.Namespace) -> None:
                     profile_to = work.parent / f"{work.name}-{scenario.replace('->', '-')}"
                 result = transfer(scenario, seeders, torrent, work, args, profile_to)
                 results[scenario].append(result)
+                loop = result["leecher_loop_per_gib"]
                 print(
                     f"run {run + 1} {scenario}: {result['mib_s']:7.1f} MiB/s "
                     f"({result['seconds']:.2f} s), CPU s/GiB seeder "
                     f"{result['seeder_cpu_per_gib']:.2f} leecher "
                     f"{result['leecher_cpu_per_gib']:.2f} (kernel "
-                    f"{result['leecher_sys_per_gib']:.2f})",
+                    f"{result['leecher_sys_per_gib']:.2f}"
+                    + (f", loop thread {loop:.2f}" if loop else "")
+                    + ")",
                     flush=True,
                 )
         summary = {

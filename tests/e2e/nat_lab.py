@@ -25,6 +25,10 @@ ROUTER_WAN_IP, WAN_IP = "11.77.0.1", "11.77.0.2"
 WAN_OBSERVERS = (WAN_IP, "11.77.0.3", "11.77.0.4")
 """Addresses of the WAN host: DHT nodes there are distinct observers of the LAN's NAT."""
 IPTABLES = "iptables-legacy"  # miniupnpd's Debian build edits the legacy tables (libiptc)
+IP6TABLES = "ip6tables-legacy"  # and the IPv6 ones through libip6tc
+#: ``nat_lab(ipv6=True)``: unique local addresses (no NAT), the LAN's gateway link-local.
+LAN_IP6, ROUTER_LAN_IP6, ROUTER_LINK_LOCAL = "fd00:77::2", "fd00:77::1", "fe80::1"
+ROUTER_WAN_IP6, WAN_IP6 = "fd00:78::1", "fd00:78::2"
 
 
 def run(*args: str, timeout: float = 15) -> str:
@@ -41,9 +45,24 @@ class NatLab:
     wan: str
     wan_if: str
     lan_if: str
+    ipv6: bool = False
 
     def iptables(self, *args: str) -> str:
         return run("ip", "netns", "exec", self.router, IPTABLES, *args)
+
+    def ip6tables(self, *args: str) -> str:
+        return run("ip", "netns", "exec", self.router, IP6TABLES, *args)
+
+    def pinholes(self) -> list[str]:
+        """``tcp fd00:77::2 N`` / ``udp ...`` of the IPv6 ACCEPT rules miniupnpd added."""
+        found = []
+        for rule in self.ip6tables("-S", "MINIUPNPD").splitlines():
+            fields = rule.split()
+            if "--dport" in fields and "-d" in fields:
+                host = fields[fields.index("-d") + 1].removesuffix("/128")
+                proto, port = fields[fields.index("-p") + 1], fields[fields.index("--dport") + 1]
+                found.append(f"{proto} {host} {port}")
+        return found
 
     def forwarded_ports(self) -> list[str]:
         """``tcp dpt:N`` / ``udp dpt:N`` of the DNAT rules miniupnpd added."""
@@ -97,6 +116,10 @@ class NatLab:
     def _upnp_chains(self) -> None:
         """The chains miniupnpd fills (Debian's init script lacks its helper file)."""
         wan = self.wan_if
+        if self.ipv6:
+            self.ip6tables("-t", "filter", "-N", "MINIUPNPD")
+            self.ip6tables("-t", "filter", "-A", "FORWARD", "-i", wan, "!", "-o", wan,
+                           "-j", "MINIUPNPD")  # fmt: skip
         self.iptables("-t", "nat", "-N", "MINIUPNPD")
         self.iptables("-t", "nat", "-I", "PREROUTING", "-i", wan, "-j", "MINIUPNPD")
         self.iptables("-t", "nat", "-N", "MINIUPNPD-POSTROUTING")
@@ -107,25 +130,29 @@ class NatLab:
 
 
 def tools_present() -> list[str]:
-    return [tool for tool in (IPTABLES, "miniupnpd") if shutil.which(tool) is None]
+    tools = (IPTABLES, IP6TABLES, "miniupnpd")
+    return [tool for tool in tools if shutil.which(tool) is None]
 
 
 @contextlib.contextmanager
-def nat_lab(*, symmetric: bool = False) -> Iterator[NatLab]:
+def nat_lab(*, symmetric: bool = False, ipv6: bool = False) -> Iterator[NatLab]:
     """Three namespaces wired as above; removed (with their rules) on exit.
 
     ``symmetric``: SNAT with ``--random-fully`` (a new random port for every
-    destination) instead of MASQUERADE (which keeps the source port)."""
+    destination) instead of MASQUERADE (which keeps the source port).
+    ``ipv6``: IPv6 as well (see :func:`_ipv6_firewall`)."""
     missing = tools_present()
     assert not missing, f"scripts/test installs these Debian packages: {missing}"
     tag = uuid.uuid4().hex[:6]
-    lab = NatLab(f"nr{tag}", f"nl{tag}", f"nw{tag}", f"rw{tag}", f"rl{tag}")
+    lab = NatLab(f"nr{tag}", f"nl{tag}", f"nw{tag}", f"rw{tag}", f"rl{tag}", ipv6)
     made: list[str] = []
     try:
         for ns in (lab.router, lab.lan, lab.wan):
             run("ip", "netns", "add", ns)
             made.append(ns)
             run("ip", "-n", ns, "link", "set", "lo", "up")
+            # No duplicate address detection: addresses usable at once (nothing else is there).
+            run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
         _wire(lab.router, lab.wan_if, f"{ROUTER_WAN_IP}/24", lab.wan, f"{WAN_IP}/24")
         _wire(lab.router, lab.lan_if, f"{ROUTER_LAN_IP}/24", lab.lan, f"{LAN_IP}/24")
         run("ip", "-n", lab.lan, "route", "add", "default", "via", ROUTER_LAN_IP)
@@ -138,10 +165,37 @@ def nat_lab(*, symmetric: bool = False) -> Iterator[NatLab]:
             else ["MASQUERADE"]
         )
         lab.iptables("-t", "nat", "-A", "POSTROUTING", "-o", lab.wan_if, "-j", *nat)
+        if ipv6:
+            _ipv6_firewall(lab)
         yield lab
     finally:
         for ns in reversed(made):
             subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+
+
+def _ipv6_firewall(lab: NatLab) -> None:
+    """IPv6 with no NAT but a home router's firewall: out and back allowed, in dropped.
+
+    LAN ``fd00:77::2`` (default route via the router's link-local ``fe80::1``, as
+    router advertisements set it), WAN ``fd00:78::2``.  The router forwards
+    between them with FORWARD policy DROP: replies and LAN-to-WAN pass; from the
+    WAN only what miniupnpd's MINIUPNPD chain accepts (made by ``miniupnpd()``)."""
+    for ns, dev, address in (
+        (lab.router, lab.lan_if, f"{ROUTER_LAN_IP6}/64"),
+        (lab.router, lab.lan_if, f"{ROUTER_LINK_LOCAL}/64"),
+        (lab.router, lab.wan_if, f"{ROUTER_WAN_IP6}/64"),
+        (lab.lan, "eth0", f"{LAN_IP6}/64"),
+        (lab.wan, "eth0", f"{WAN_IP6}/64"),
+    ):
+        run("ip", "-n", ns, "addr", "add", address, "dev", dev, "nodad")
+    run("ip", "-n", lab.lan, "-6", "route", "add", "default", "via", ROUTER_LINK_LOCAL,
+        "dev", "eth0")  # fmt: skip
+    run("ip", "-n", lab.wan, "-6", "route", "add", "default", "via", ROUTER_WAN_IP6)
+    run("ip", "netns", "exec", lab.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+    lab.ip6tables("-P", "FORWARD", "DROP")
+    lab.ip6tables("-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED",
+                  "-j", "ACCEPT")  # fmt: skip
+    lab.ip6tables("-A", "FORWARD", "-i", lab.lan_if, "-o", lab.wan_if, "-j", "ACCEPT")
 
 
 def _wire(router: str, router_if: str, router_addr: str, host: str, host_addr: str) -> None:
@@ -175,12 +229,15 @@ class TwoNatLab:
 
 
 @contextlib.contextmanager
-def two_nat_lab(*, symmetric: bool = False) -> Iterator[TwoNatLab]:
+def two_nat_lab(*, symmetric: bool = False, drop_unsolicited: bool = False) -> Iterator[TwoNatLab]:
     """``lan0 -- router0 -- hub -- router1 -- lan1``: two hosts behind two NATs and a
     public host (``hub``, at :data:`HUB_IP`) that both reach.  The hub routes between
     the routers (a packet with TTL 2 from a LAN dies in the hub, as on the Internet it
     dies before the other side).  ``symmetric``: both routers SNAT ``--random-fully``;
-    else both MASQUERADE (port-preserving, cone-like).  Removed on exit."""
+    else both MASQUERADE (port-preserving, cone-like).  ``drop_unsolicited``: the routers
+    drop new connections to themselves from the hub, as a home router's firewall does
+    (without it a Linux router answers a SYN for no mapping with a reset; decision
+    0048).  Removed on exit."""
     missing = [tool for tool in (IPTABLES,) if shutil.which(tool) is None]
     assert not missing, f"scripts/test installs these Debian packages: {missing}"
     tag = uuid.uuid4().hex[:6]
@@ -205,6 +262,9 @@ def two_nat_lab(*, symmetric: bool = False) -> Iterator[TwoNatLab]:
                 else ["MASQUERADE"]
             )
             lab.iptables(side, "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", *nat)
+            if drop_unsolicited:
+                lab.iptables(side, "-A", "INPUT", "-i", "wan", "-m", "conntrack",
+                             "--ctstate", "NEW", "-j", "DROP")  # fmt: skip
         yield lab
     finally:
         for ns in reversed(made):

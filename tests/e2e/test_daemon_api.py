@@ -69,6 +69,8 @@ def test_status_openapi_and_settings(daemon: Daemon) -> None:
     assert status["data_dir"] == str(daemon.data_dir)
     host, port = status["listen_address"]  # the swarm engine listens for peers
     assert host == "127.0.0.1" and port > 0
+    assert status["ipv6_pinhole"] is None  # on loopback nothing is asked of a router
+    assert status["utp_path_mtu"] is None  # no uTP connection open
     document = call(daemon, "GET", "/api/openapi.json", "/api/openapi.json")
     assert isinstance(document, dict)
     assert document["openapi"].startswith("3.")

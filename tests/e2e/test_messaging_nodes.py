@@ -101,6 +101,43 @@ async def test_the_outbox_survives_a_restart_and_goes_when_the_recipient_appears
         assert [m["text"] for m in b.messenger.messages(direction="in")] == ["while you were away"]
 
 
+async def test_a_message_takes_a_channel_that_opens_while_its_own_dial_hangs(
+    tmp_path: Path,
+) -> None:
+    """Regression: an attempt stuck dialling a stale address (it accepts, never answers)
+    ignored the recipient's own channel opening meanwhile, so the message waited out the
+    handshake timeout and a back-off before it went."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    stale = await asyncio.start_server(silent, "127.0.0.1", 0)
+    stale_address = stale.sockets[0].getsockname()[:2]
+
+    async def stale_record(_key: bytes) -> list[tuple[str, int]]:
+        return [stale_address]
+
+    try:
+        async with _node(tmp_path, "a") as a, _node(tmp_path, "b") as b:
+            a.channels.resolver = stale_record
+            started = time.monotonic()
+            sent = await a.messenger.send(b.identity.node_id, "over the channel you opened")
+            await _until(lambda: accepted, "the attempt dialling the stale address")
+            await _link(b, a)  # B dials A while A's own dial hangs
+            done = await a.messenger.wait_delivered(sent["id"], DEADLINE)
+            took = time.monotonic() - started
+            assert done["delivered"] is not None, done
+            assert done["last_error"] is None  # the first attempt delivered it, no retry
+            assert took < a.channels.config.handshake_timeout, took
+            assert a.messenger.outbox() == []
+    finally:
+        for writer in accepted:
+            writer.close()
+        stale.close()
+        await stale.wait_closed()
+
+
 async def test_a_broadcast_crosses_a_chain_of_nodes_signed_and_once(tmp_path: Path) -> None:
     nodes = [_node(tmp_path, f"n{i}") for i in range(4)]
     for node in nodes:

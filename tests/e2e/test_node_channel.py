@@ -258,6 +258,28 @@ async def test_connect_reuses_the_open_channel_and_joins_a_dial_under_way() -> N
         assert len(host_a.channels[key_b]) == 1
 
 
+async def test_a_cancelled_dial_fails_those_who_joined_it_instead_of_cancelling_them() -> None:
+    """Regression: a joined ``connect`` raised CancelledError when the task that dialled
+    was cancelled (its attempt timed out), so the joiner looked cancelled itself."""
+    accepted: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda _r, w: accepted.append(w), LOOPBACK, 0)
+    try:
+        async with node() as (_, host_a), node() as (_, host_b):
+            key_b, where = host_b.keys.public_key, [silent.sockets[0].getsockname()[:2]]
+            owner = asyncio.ensure_future(host_a.connect(key_b, where))
+            joiner = asyncio.ensure_future(host_a.connect(key_b, where))  # runs second: joins
+            await wait_for(lambda: accepted, "the dial reaching the silent port")
+            owner.cancel()
+            with pytest.raises(ChannelError, match="given up"):
+                await joiner
+            assert owner.cancelled() and not host_a._connecting
+    finally:
+        for writer in accepted:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+
+
 async def test_both_nodes_dialling_at_once_keep_the_same_single_channel() -> None:
     async with node() as (engine_a, host_a), node() as (engine_b, host_b):
         key_a, key_b = host_a.keys.public_key, host_b.keys.public_key

@@ -139,6 +139,7 @@ def test_a_node_behind_a_upnp_router_is_mapped_and_reachable_from_the_wan(
             assert status["nat"] == "mapped", status
             assert ("AddPortMapping" in upnp_log.read_text()) is not natpmp  # UPnP: the fallback
             assert status["reachable"] is True and status["relay"] is None
+            assert status["ipv6_pinhole"] is None  # listening on IPv4 only: none asked
             external_ip, external_port = status["external_address"]
             assert external_ip == ROUTER_WAN_IP
             listen_port = status["listen_address"][1]

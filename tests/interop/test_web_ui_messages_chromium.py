@@ -4,21 +4,28 @@ Two daemons find each other by node ID through a private loopback DHT (a
 third daemon is its entry point).  In A's browser: add B as a contact, send
 B a message and see it delivered; a message from B shows as an unread count
 on B's conversation until it is opened; a broadcast from B shows on the
-Everyone channel.  Screenshots go to ``test-artifacts/web-ui/``.
+Everyone channel.  A delivery mark follows the pushed ``message_delivered``
+event, also when that event reaches the page before the conversation list
+shows the message.  Screenshots go to ``test-artifacts/web-ui/``.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from browser_ui import browser_context, shot
-from playwright.sync_api import Page, expect
+from playwright.sync_api import APIResponse, Locator, Page, Route, expect
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 
+SECOND = "acknowledged before the list is drawn"
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
 TIMEOUT_MS = 60_000
 WAIT = 60.0
@@ -105,3 +112,64 @@ def test_messages_view_conversations_unread_counts_and_broadcasts(
     everyone.click()
     expect(page.get_by_test_id("message-list")).to_contain_text("Bob says hi to everyone")
     shot(page, "messages-03-broadcast")
+
+
+@contextmanager
+def frozen(daemon: Daemon) -> Iterator[None]:
+    """The daemon's process stopped (SIGSTOP): its channels stay open, nothing is answered."""
+    os.kill(daemon.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(daemon.process.pid, signal.SIGCONT)
+
+
+def test_delivery_shows_from_the_pushed_ack_even_when_it_beats_the_conversation_list(
+    daemons: tuple[Daemon, Daemon], page: Page
+) -> None:
+    """Regression: the ack's ``message_delivered`` event reached the page before the
+    conversation list (drawn from a snapshot taken before the ack) showed the message;
+    the event found nothing to update and the message said "waiting…" for good."""
+    ann, bob = daemons
+    bob_id = bob.ok("GET", "/api/identity")["id"]
+    ann.ok("POST", "/api/contacts", {"id": bob_id, "name": "Bob"})
+    poll(lambda: ann.ok("GET", "/api/contacts")[0]["connected"], "a channel to Bob", WAIT)
+    page.goto(f"{ann.url}/#token={ann.token}")
+    page.get_by_test_id("nav-messages").click()
+    expect(page.locator("html[data-events=open]")).to_have_count(1)
+    page.locator(f'[data-testid="conversation"][data-key="{bob_id}"]').click()
+    expect(page.get_by_test_id("conversation-title")).to_have_text("Bob")
+
+    def sent(text: str) -> Locator:
+        page.get_by_test_id("compose-text").fill(text)
+        page.get_by_test_id("compose-send").click()
+        return page.get_by_test_id("chat-message").filter(has_text=text)
+
+    # The ack comes after the list is drawn: the pushed event alone turns it to delivered.
+    with frozen(bob):
+        first = sent("acknowledged after the list is drawn")
+        expect(first.get_by_test_id("message-meta")).to_contain_text("waiting…")
+    expect(first.get_by_test_id("message-meta")).to_contain_text("delivered ✓")
+
+    # The ack comes first: the list is drawn from a snapshot taken while Bob could not
+    # answer, handed to the page only once the page has taken the pushed ack in.
+    stale: list[APIResponse] = []
+
+    def hold_snapshot(route: Route) -> None:
+        if stale:
+            route.continue_()
+            return
+        stale.append(route.fetch())
+        (ident,) = [m["id"] for m in stale[0].json() if m["text"] == SECOND]
+        os.kill(bob.process.pid, signal.SIGCONT)
+        page.wait_for_function(f"document.documentElement.dataset.lastAck === '{ident}'")
+        route.fulfill(response=stale[0])
+
+    page.route("**/api/messages?peer=*", hold_snapshot)
+    with frozen(bob):
+        second = sent(SECOND)
+        expect(second).to_have_count(1)
+    snapshot = [m["delivered"] for m in stale[0].json() if m["text"] == SECOND]
+    assert snapshot == [None]  # the list was drawn from the snapshot taken before the ack
+    expect(second.get_by_test_id("message-meta")).to_contain_text("delivered ✓")
+    expect(first.get_by_test_id("message-meta")).to_contain_text("delivered ✓")

@@ -80,3 +80,20 @@ def test_seen_ids_show_a_retried_message_once_and_stay_bounded() -> None:
     for ident in (b"2", b"3", b"4"):
         seen.first_time(ident)
     assert seen.first_time(b"1")  # forgotten past the capacity
+
+
+def test_an_online_peer_whose_first_attempts_failed_is_tried_again_within_seconds() -> None:
+    """The default schedule, jitter included: a failed dial to a peer that is online is
+    retried after about 2 s, and three attempts fit in well under 10 s."""
+    box = Outbox(rng=random.Random(3))
+    box.queue(b"m", b"bob", b"x", now=0.0)
+    now, retries = 0.0, []
+    for _ in range(3):
+        (message,) = box.due(now)
+        box.failed(message.id, now, "dial failed under load")
+        due = box.next_timer()
+        assert due is not None
+        retries.append(due - now)
+        now = due
+    assert 1.6 <= retries[0] <= 2.4
+    assert sum(retries[:2]) <= 7.2

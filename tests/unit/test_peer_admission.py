@@ -144,6 +144,18 @@ def test_two_connections_dialled_by_one_side_keep_the_older() -> None:
     assert not keeps_new_duplicate(new_outgoing=False, old_outgoing=False, **ids)
 
 
+def test_of_two_connections_dialled_by_one_side_a_punch_keeps_the_utp_one() -> None:
+    """A punch's uTP dial and its TCP simultaneous open may complete in either order at
+    either end; both ends keep the uTP connection."""
+    for our_id, their_id in ((b"b" * 20, b"a" * 20), (b"a" * 20, b"b" * 20)):
+        ids = {"our_id": our_id, "their_id": their_id}
+        for outgoing in (True, False):
+            same = {"new_outgoing": outgoing, "old_outgoing": outgoing, **ids}
+            assert keeps_new_duplicate(new_utp=True, old_utp=False, **same)
+            assert not keeps_new_duplicate(new_utp=False, old_utp=True, **same)
+            assert not keeps_new_duplicate(new_utp=True, old_utp=True, **same)
+
+
 def test_at_the_node_wide_limit_a_newcomer_only_replaces_an_idle_connection() -> None:
     """The torrent has room, but the node's connections are all taken."""
     peers = [peer("idle", "10.0.0.1"), peer("busy", "10.0.0.2", last_payload=99.0)]

@@ -13,7 +13,15 @@ import typing
 from typing import Any
 
 from servent.daemon.routes import Schema, obj
-from servent.node.status import FileStatus, NodeStatus, RemoveResult, ShareResult, TorrentStatus
+from servent.node.status import (
+    FileStatus,
+    NodeStatus,
+    PathMtuSummary,
+    PinholeStatus,
+    RemoveResult,
+    ShareResult,
+    TorrentStatus,
+)
 from servent.node.torrent_spec import (
     CHECKING,
     DOWNLOADING,
@@ -39,6 +47,8 @@ def type_schema(hint: Any) -> Schema:
     """The JSON schema of a field's type hint (as ``json_response`` writes the value)."""
     if hint in _SCALARS:
         return dict(_SCALARS[hint])
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return dataclass_schema(hint)
     supertype = getattr(hint, "__supertype__", None)  # NewType, e.g. TorrentId
     if supertype is not None:
         return type_schema(supertype)
@@ -84,6 +94,24 @@ _TORRENT_NOTES: dict[str, Schema] = {
     "uploaded": {"description": "payload bytes sent this run"},
     "trackers": {"description": "tracker URLs the torrent names"},
 }
+_PINHOLE: Schema = {
+    **dataclass_schema(
+        PinholeStatus,
+        {
+            "state": {"enum": ["open", "pending", "failed"]},
+            "address": {"description": "our IPv6 address and TCP port, open to peers outside"},
+            "ports": {"description": "'tcp N' / 'udp N' for each pinhole open"},
+            "lifetime": {"description": "seconds granted (renewed at half)"},
+        },
+    ),
+    "nullable": True,
+    "description": "pinholes in the router's IPv6 firewall (PCP); null when not asked for",
+}
+_PATH_MTU: Schema = {
+    **dataclass_schema(PathMtuSummary),
+    "nullable": True,
+    "description": "bytes per IP packet uTP sends now, over its open connections (null: none)",
+}
 _EXISTING = {
     "type": "boolean",
     "description": "the node had this torrent already (HTTP 200, not 201)",
@@ -111,6 +139,8 @@ COMPONENTS: dict[str, Schema] = {
             "all_time_uploaded": {"description": "payload bytes sent, likewise"},
             "reachable": {"description": "peers outside can dial this node (null: not known yet)"},
             "nat": {"enum": ["none", "mapped", "cone", "symmetric", "unknown"]},
+            "ipv6_pinhole": _PINHOLE,
+            "utp_path_mtu": _PATH_MTU,
         },
         extra={
             "version": {"type": "string"},

@@ -174,7 +174,9 @@ class ChannelHost:
         try:
             channel = await self._dial_any(public_key, addresses)
         except BaseException as exc:
-            future.set_exception(exc)
+            # The one who dialled was cancelled: those who joined were not, they failed.
+            joined = ChannelError("the dial was given up") if _cancelled(exc) else exc
+            future.set_exception(joined)
             future.exception()  # retrieved: nobody else may be waiting
             raise
         else:
@@ -282,6 +284,10 @@ class ChannelHost:
                 for channel in channels:
                     if channel.transport is not None:
                         await channel.wait_closed()
+
+
+def _cancelled(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.CancelledError)
 
 
 class _Refuse(asyncio.Protocol):

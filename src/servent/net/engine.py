@@ -45,6 +45,7 @@ from servent.net.lsd import LsdDriver, LsdRateLimit
 from servent.net.metadata_fetch import MetadataFetch
 from servent.net.peer_dialer import PeerDialer
 from servent.net.session_watcher import IGNORE_SESSION, SessionWatcher
+from servent.net.tcp_punch import TcpPuncher, reuse_port_supported
 from servent.net.torrent_discovery import Progress, TorrentDiscovery
 from servent.net.torrent_session import TorrentConfig, TorrentSession
 from servent.net.tracker_client import TrackerClient, UdpRetryPolicy
@@ -130,8 +131,13 @@ class SwarmEngine:
                 config=config.connection,
                 encryption=config.encryption,
                 info_hashes=lambda: [*self.torrents, *self._fetching],
+                share_port=config.holepunch_tcp and reuse_port_supported(),
             )
             await self.listener.start()
+            if self.listener.share_port:
+                self.dialer.tcp_punch = TcpPuncher(
+                    config.listen_host, self.listener.port, self.listener.incoming_protocol
+                )
             if config.utp:
                 self._start_utp(self.listener)
         if config.trackers:

@@ -61,3 +61,5 @@ class EngineConfig:
     utp: bool = False
     #: "prefer-tcp", "prefer-utp" or "tcp-only" (see :mod:`servent.net.peer_dialer`).
     utp_preference: str = "prefer-tcp"
+    #: BEP 55 punches try TCP simultaneous open from the listening port too (decision 0048).
+    holepunch_tcp: bool = False

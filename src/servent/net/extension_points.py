@@ -53,8 +53,9 @@ class TorrentContext:
     private: bool = False
     known: KnownPeers | None = None
     is_own_address: Callable[[Address], bool] = field(default=_not_own)
-    #: BEP 55: prime our NAT towards an address and dial it over uTP (None: no uTP).
-    punch: Callable[[Address], None] | None = None
+    #: BEP 55 ``connect``: punch towards an address (uTP, TCP simultaneous open), given
+    #: our IP as the introducing peer sees it (its ``yourip``, None if not sent).
+    punch: Callable[[Address, str | None], None] | None = None
 
 
 class PeerExtension:

@@ -6,10 +6,10 @@ error to the asker), at most :data:`RELAYS_PER_MINUTE` per asking peer.  As
 an end it asks a connected peer that speaks the extension to introduce it
 to a peer learnt by PEX that is not flagged reachable and that our own
 dials failed to reach, and on ``connect`` it primes its NAT and dials over
-uTP (``TorrentContext.punch``).  It waits :data:`STRAY_EXPIRY` after our
-last direct dial to that peer: the uTP SYN of a failed dial leaves an entry
-in the other side's NAT that would give its answer a random port
-(decision 0042).
+uTP, and tries TCP simultaneous open (``TorrentContext.punch``).  It waits
+:data:`STRAY_EXPIRY` after our last direct dial to that peer: the uTP SYN
+of a failed dial leaves an entry in the other side's NAT that would give
+its answer a random port (decision 0042).
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ STRAY_EXPIRY = 35.0
 RENDEZVOUS_INTERVAL = 60.0
 RELAYS_PER_MINUTE = 4
 MAX_TRACKED = 1000
+
+
+def seen_as(peer: SwarmPeer) -> str | None:
+    """Our IP as ``peer`` sees it (its BEP 10 ``yourip``): our half of the endpoints that
+    decide who initiates a TCP punch (decision 0048)."""
+    remote = peer.session.conn.remote_extensions
+    return None if remote is None else remote.your_ip
 
 
 def listen_address(peer: SwarmPeer) -> Address | None:
@@ -96,7 +103,7 @@ class HolePunching(PeerExtension):
             self.connects += 1
             log.info("peer %s introduces %s:%d; punching", peer.label, *message.peer)
             if self._torrent.punch is not None:
-                self._torrent.punch(message.peer)
+                self._torrent.punch(message.peer, seen_as(peer))
         else:
             self.errors.append(message.error)
             log.debug("peer %s: no rendezvous with %s (%s)", peer.label, message.peer,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -85,10 +86,13 @@ class PeerListener:
         max_pending: int = 64,
         encryption: str = DEFAULT_ENCRYPTION,
         info_hashes: Callable[[], Iterable[bytes]] | None = None,
+        share_port: bool = False,
     ) -> None:
         """``encryption``: "off" (plain only), "enabled" (plain and MSE on the one
         port) or "required" (MSE only); ``info_hashes`` lists the hashes an MSE
-        initiator may ask for (its SKEY)."""
+        initiator may ask for (its SKEY); ``share_port``: our own hole-punching
+        sockets may bind the listening port (``SO_REUSEPORT``, set after the bind so
+        that a second listener on the port still fails)."""
         self.peer_id = peer_id
         self.lookup = lookup
         self.limits = limits
@@ -98,6 +102,7 @@ class PeerListener:
         self.max_pending = max_pending
         self.encryption = parse_policy(encryption)
         self.info_hashes = info_hashes or (lambda: ())
+        self.share_port = share_port
         self.port = 0
         self.addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
@@ -132,6 +137,8 @@ class PeerListener:
                 continue
             self._servers.append(server)
             for sock in server.sockets:
+                if self.share_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 address = sock.getsockname()
                 self.addresses.append((str(address[0]), int(address[1])))
                 port = int(address[1])

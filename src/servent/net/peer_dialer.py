@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from servent.errors import MseError
 from servent.net.encrypted_transport import Connector, dial_peer
 from servent.net.sealed_stream import NetworkTorrents, dial_sealed
+from servent.net.tcp_punch import TcpPuncher
 from servent.net.utp_socket import UtpSocket
 from servent.proto.mse import EncryptionPolicy
 
@@ -41,6 +42,8 @@ class PeerDialer:
     outcomes: Counter[str] = field(default_factory=Counter)
     #: The node's network torrents, dialled over the sealed wire (``docs/networks.md`` 8).
     network: NetworkTorrents | None = None
+    #: TCP simultaneous open from the listening port for BEP 55 punches (``holepunch_tcp``).
+    tcp_punch: TcpPuncher | None = None
 
     def __post_init__(self) -> None:
         if self.preference not in UTP_PREFERENCES:

@@ -52,7 +52,7 @@ class TorrentExtensions:
         pex: bool = True,
         catalogue: ExtensionCatalogue = PEER_EXTENSIONS,
         registry: ExtensionRegistry | None = None,
-        punch: Callable[[Address], None] | None = None,
+        punch: Callable[[Address, str | None], None] | None = None,
     ) -> None:
         """``registry``: the (empty) id registry to fill, if the caller made it already."""
         context = TorrentContext(

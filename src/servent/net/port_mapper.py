@@ -83,13 +83,26 @@ class MappingResult:
         return bool(self.mappings)
 
 
-class _Answers(asyncio.DatagramProtocol):
+def _same_endpoint(addr: tuple[str | object, ...], source: tuple[str, int]) -> bool:
+    """``addr`` (as recvfrom gives it) is ``source``; an IPv6 scope (``%eth0``) is ignored."""
+    if len(addr) < 2 or addr[1] != source[1]:
+        return False
+    try:
+        seen = ipaddress.ip_address(str(addr[0]).split("%", 1)[0])
+        return seen == ipaddress.ip_address(source[0].split("%", 1)[0])
+    except ValueError:
+        return False
+
+
+class GatewayAnswers(asyncio.DatagramProtocol):
+    """Datagrams from the gateway's port 5351 only, queued (a few) for the request waiting."""
+
     def __init__(self, source: tuple[str, int]) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
         self._source = source
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        if tuple(addr[:2]) != self._source or len(data) > MAX_ANSWER:
+        if not _same_endpoint(addr, self._source) or len(data) > MAX_ANSWER:
             return  # only the gateway's port 5351 answers
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(data)
@@ -123,7 +136,7 @@ class PortMapper:
     async def start(self) -> MappingResult:
         """Map every port once (a few seconds at most without a router); renew them later."""
         if self.result.gateway is None:
-            self.result.gateway = default_gateway()
+            self.result.gateway = self._find_gateway()
         if self.result.gateway is None:
             self.result.error = "no default gateway"
             log.info("port mapping: no default gateway")
@@ -147,11 +160,16 @@ class PortMapper:
                 await self._request_all(self.result.protocol or "natpmp", 0)
             self.result.mappings = []
 
+    async def renew(self) -> MappingResult:
+        """Ask again now, for the same ports (what the renewal task does at half the lease)."""
+        await self._map_all(self._lifetime)
+        return self.result
+
     async def _renew_forever(self) -> None:
         while True:
             lifetimes = [m.lifetime for m in self.result.mappings] or [self._lifetime]
             await asyncio.sleep(max(self._min_renew, min(lifetimes) / 2))
-            await self._map_all(self._lifetime)
+            await self.renew()
 
     async def _map_all(self, lifetime: int) -> None:
         errors: list[str] = []
@@ -179,17 +197,30 @@ class PortMapper:
         self.result.error = "; ".join(errors)
         log.info("port mapping failed via %s: %s", self.result.gateway, self.result.error)
 
+    def _find_gateway(self) -> str | None:
+        return default_gateway()
+
+    async def _open_endpoint(
+        self, gateway: str
+    ) -> tuple[asyncio.DatagramTransport, GatewayAnswers]:
+        """A UDP socket connected to the gateway's PCP/NAT-PMP port."""
+        source = (gateway, self._server_port)
+        return await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: GatewayAnswers(source), remote_addr=source, family=socket.AF_INET
+        )
+
+    async def _upnp_request_all(
+        self, gateway: str, lifetime: int
+    ) -> tuple[list[Mapping], str | None]:
+        had = {(m.protocol, m.internal_port): m.external_port for m in self.result.mappings}
+        return await upnp_request_all(gateway, self.ports, had, lifetime)
+
     async def _request_all(self, protocol: str, lifetime: int) -> tuple[list[Mapping], str | None]:
         gateway = self.result.gateway
         assert gateway is not None
         if protocol == "upnp":
-            had = {(m.protocol, m.internal_port): m.external_port for m in self.result.mappings}
-            return await upnp_request_all(gateway, self.ports, had, lifetime)
-        loop = asyncio.get_running_loop()
-        source = (gateway, self._server_port)
-        transport, answers = await loop.create_datagram_endpoint(
-            lambda: _Answers(source), remote_addr=source, family=socket.AF_INET
-        )
+            return await self._upnp_request_all(gateway, lifetime)
+        transport, answers = await self._open_endpoint(gateway)
         try:
             client_ip = str(transport.get_extra_info("sockname")[0])
             mappings: list[Mapping] = []
@@ -234,7 +265,7 @@ def _natpmp_parser(protocol: str, port: int) -> Callable[[bytes], Mapping]:
 
 async def _exchange(
     transport: asyncio.DatagramTransport,
-    answers: _Answers,
+    answers: GatewayAnswers,
     request: bytes,
     parse: Callable[[bytes], T],
     waits: Sequence[float],

@@ -13,6 +13,7 @@ a socket that ends where it starts, or a peer that answers with our peer id).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Coroutine, Iterable
@@ -20,13 +21,14 @@ from typing import Any, Protocol
 
 from servent.codec.metainfo import Metainfo
 from servent.errors import MseError
-from servent.net.encrypted_transport import dial_peer
+from servent.net.encrypted_transport import Connector, dial_peer
 from servent.net.holepunch_priming import DIAL_DELAY, prime_nat
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_session import PeerHandler, PeerSession
 from servent.net.swarm_peer import SwarmPeer
+from servent.net.tcp_punch import TcpPuncher
 from servent.net.torrent_config import TorrentConfig
 from servent.net.utp_socket import UtpSocket
 from servent.proto.mse import EncryptionPolicy
@@ -39,6 +41,7 @@ from servent.proto.peer_admission import (
 from servent.proto.peerwire import PeerConnection, aria2_info_hash
 from servent.proto.peerwire.extensions import ExtensionRegistry
 from servent.proto.swarm import BanList
+from servent.proto.tcp_punch import PunchRole, punch_role
 
 __all__ = ["ConnectionOwner", "TorrentConnections"]
 
@@ -155,15 +158,59 @@ class TorrentConnections:
             self.dials.add(dial)
             dial.add_done_callback(self.dials.discard)
 
-    def punch(self, address: Address) -> None:
-        """BEP 55 ``connect``: prime our NAT towards ``address``, then dial it over uTP."""
-        utp = None if self.dialer is None else self.dialer.utp
-        if utp is None or not self.owner.accepting or self.is_own_address(address):
+    def punch(self, address: Address, seen_as: str | None = None) -> None:
+        """BEP 55 ``connect``: prime our NAT towards ``address`` and dial it over uTP; and
+        try TCP simultaneous open, in the role our endpoint (``seen_as``, our listening
+        port) and the peer's give (decision 0048).  The first to connect holds the address,
+        so the other is not dialled; duplicates that still happen end in :meth:`handshake_done`."""
+        if not self.owner.accepting or self.is_own_address(address):
             return
         if any(p.dialled == address for p in self.peers.values()):
             return
-        prime_nat(utp, address)
-        self.owner.start_task(self._punch_dial(address, utp), f"punch {address[0]}:{address[1]}")
+        name = f"{address[0]}:{address[1]}"
+        utp = None if self.dialer is None else self.dialer.utp
+        if utp is not None:
+            prime_nat(utp, address)
+            self.owner.start_task(self._punch_dial(address, utp), f"punch {name}")
+        puncher = None if self.dialer is None else self.dialer.tcp_punch
+        if puncher is None or self._sealed():
+            return
+        role = None
+        if seen_as is not None and self.listen_port:
+            role = punch_role((seen_as, self.listen_port), address)
+        if role is None:
+            log.info("no TCP punch to %s: no public address of ours to compare (yourip)", name)
+            return
+        self.owner.start_task(self._tcp_punch(puncher, address, role), f"tcp punch {name}")
+
+    def _sealed(self) -> bool:
+        """A network torrent's peers come over its sealed wire only (never a TCP punch)."""
+        network = None if self.dialer is None else self.dialer.network
+        return network is not None and network.swarm_key(self.info_hash) is not None
+
+    async def _tcp_punch(self, puncher: TcpPuncher, address: Address, role: PunchRole) -> None:
+        """Simultaneous open; then speak first (initiator) or let the listener answer."""
+        host, port = address
+        log.info("TCP punch to %s:%d from port %d (we are the %s)", host, port,
+                 puncher.port, role.value)  # fmt: skip
+        try:
+            sock = await puncher.open(address)
+        except OSError as exc:  # TimeoutError included
+            log.info("TCP punch to %s:%d failed: %s", host, port, _describe(exc))
+            return
+        log.info("TCP punch to %s:%d connected", host, port)
+        if not self.owner.accepting:
+            sock.close()
+        elif role is PunchRole.RESPONDER:
+            with contextlib.suppress(OSError):
+                await puncher.answer(sock)
+        elif not self.limits.try_reserve():
+            sock.close()
+        else:
+            self.known.add(address, source="holepunch")
+            session = PeerSession(self._new_connection(initiator=True), self.owner)
+            self.owner.register(session, dialled=address)
+            await self._dial(session, address, self.encryption, connect=puncher.connector(sock))
 
     async def _punch_dial(self, address: Address, utp: UtpSocket) -> None:
         await asyncio.sleep(DIAL_DELAY)  # the other side primes meanwhile (decision 0042)
@@ -183,15 +230,19 @@ class TorrentConnections:
         address: Address,
         policy: EncryptionPolicy,
         dialer: PeerDialer | None = None,
+        *,
+        connect: Connector | None = None,
     ) -> None:
+        """Dial ``session`` (``connect``: over a socket already connected, a punch's)."""
         host, port = address
-        dialer = dialer or self.dialer
+        dialer = None if connect is not None else dialer or self.dialer
         try:
             await (dialer.dial if dialer is not None else dial_peer)(
                 session, host, port,
                 info_hash=session.conn.info_hash or self.info_hash,
                 policy=policy,
                 connect_timeout=self.config.connect_timeout,
+                **({} if connect is None else {"connect": connect}),
             )  # fmt: skip
         except (OSError, TimeoutError, MseError) as exc:
             reason = _describe(exc)
@@ -275,6 +326,8 @@ class TorrentConnections:
                 old_outgoing=twin.dialled is not None,
                 our_id=self.peer_id,
                 their_id=peer_id,
+                new_utp=_over_utp(peer),
+                old_utp=_over_utp(twin),
             ):
                 return "duplicate connection"
             self.close_twin(twin, peer)
@@ -368,6 +421,11 @@ class TorrentConnections:
 
 #: Host names that reach this machine when paired with our listening port.
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
+
+
+def _over_utp(peer: SwarmPeer) -> bool:
+    transport = peer.session.transport
+    return transport is not None and transport.get_extra_info("transport") == "utp"
 
 
 def _is_self_connection(session: PeerSession) -> bool:

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as AnyMapping
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,19 +36,32 @@ _CONNECTION_SERVICES = ("WANIPConnection", "WANPPPConnection")
 DESCRIPTION = "servent"
 
 
-async def find_gateway_description(gateway: str, wait: float = SEARCH_WAIT) -> str:
-    """The gateway's device description URL, from its answer to a unicast SSDP search."""
+async def find_gateway_description(
+    gateway: str,
+    wait: float = SEARCH_WAIT,
+    *,
+    search_target: str = SEARCH_TARGET,
+    source: tuple[str, int, int, int] | None = None,
+    target: tuple[str, int, int, int] | None = None,
+    accept: Callable[[str], bool] | None = None,
+) -> str:
+    """The gateway's device description URL, from its answer to a unicast SSDP search.
+
+    IPv6 needs ``source`` and ``target`` with their scope (interface index);
+    ``accept`` says which description hosts are the gateway's (default: its own address)."""
     found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    trusted = accept or (lambda host: host == gateway)
 
     def answer(headers: AnyMapping[str, str]) -> None:
         location = headers.get("location") or headers.get("LOCATION") or ""
-        if urlsplit(location).hostname == gateway and not found.done():
+        if trusted(urlsplit(location).hostname or "") and not found.done():
             found.set_result(location)
 
     listener = SsdpSearchListener(
         callback=answer,
-        target=(gateway, SSDP_PORT),
-        search_target=SEARCH_TARGET,
+        source=source,
+        target=target or (gateway, SSDP_PORT),
+        search_target=search_target,
         timeout=max(1, int(wait)),
     )
     await listener.async_start()

@@ -94,6 +94,14 @@ class UtpSocket:
     def __len__(self) -> int:
         return len(self._connections)
 
+    def path_mtus(self) -> list[tuple[int, bool]]:
+        """Per open connection: the IP packet size uTP sends on its path now (UDP payload
+        plus IP and UDP headers), and whether its path MTU search is still going."""
+        return [
+            (t.conn.mtu.size + t.conn.mtu.limits.overhead, t.conn.mtu.searching)
+            for t in self._connections.values()
+        ]
+
     # ------------------------------------------------------------ dialling
 
     async def create_connection(

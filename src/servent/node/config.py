@@ -79,6 +79,9 @@ class Config:
     utp_preference: str = "prefer-tcp"
     """How to dial: "prefer-tcp" (uTP if TCP fails), "prefer-utp" (TCP if uTP fails) or
     "tcp-only"."""
+    holepunch_tcp: bool = True
+    """A BEP 55 hole punch tries TCP simultaneous open from the listening port besides
+    uTP (decision 0048); the listening port then allows our own sockets to share it."""
     relay_enabled: bool = False
     """Relay node channels for unreachable nodes and introduce them for hole punches
     (``docs/relay.md``); for reachable nodes only."""
@@ -143,7 +146,7 @@ _RATE_KEYS = frozenset({"download_rate_limit", "upload_rate_limit", "relay_max_r
 _BOOL_KEYS = frozenset(
     {
         "dht_enabled", "dht_restrict_ips", "lsd_enabled", "utp_enabled", "port_mapping",
-        "searchable", "relay_enabled",
+        "searchable", "relay_enabled", "holepunch_tcp",
     }
 )  # fmt: skip
 _ADDRESS_LIST_KEYS = frozenset({"dht_bootstrap", "search_bootstrap"})
@@ -315,6 +318,7 @@ HELP = {
     "encryption": "peer connection encryption: off, enabled or required",
     "utp_enabled": "peer connections over uTP too (true/false)",
     "utp_preference": "dialling order: prefer-tcp, prefer-utp or tcp-only",
+    "holepunch_tcp": "hole punches try TCP simultaneous open too (true/false)",
     "relay_enabled": "relay and introduce for unreachable nodes (true/false)",
     "relay_max_rate": "bytes/s for all relayed circuits (0 = unlimited)",
     "api_host": "address of the HTTP API and web UI (default 127.0.0.1)",

@@ -5,8 +5,9 @@ then :class:`DirectMessages` attempts it when the :class:`~servent.proto.outbox.
 core says it is due: it opens (or reuses) a node channel to the recipient,
 sends ``msg`` on a ``servent/message/1`` stream and waits, bounded, for the
 ``ack``.  A failed attempt is retried with the core's back-off; a channel
-opening to the recipient makes its messages due at once.  Receiving stores
-the message (de-duplicated by its ID) before acknowledging it.
+opening to the recipient makes its messages due at once, and an attempt still
+dialling takes that channel instead of waiting out its own dial.  Receiving
+stores the message (de-duplicated by its ID) before acknowledging it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from servent.errors import NodeError
 from servent.net.channel_host import ChannelHost
-from servent.net.node_channel import NodeStream
+from servent.net.node_channel import NodeChannel, NodeStream
 from servent.net.owned_tasks import cancel_and_wait
 from servent.node.message_store import MessageStore, StoredMessage
 from servent.proto.channel import ChannelError, CloseCode
@@ -107,6 +108,8 @@ class DirectMessages:
         self._slots = asyncio.Semaphore(MAX_ATTEMPTS)
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        #: Attempts dialling a recipient, each told when a channel to it opens another way.
+        self._dialling: dict[bytes, list[asyncio.Future[NodeChannel]]] = {}
         self._senders: dict[bytes, TokenBucket] = {}
         self.blocked: set[bytes] = set()
 
@@ -127,10 +130,14 @@ class DirectMessages:
 
     async def close(self) -> None:
         await cancel_and_wait(self._tasks)
+        waiting: list[asyncio.Future[Any]] = []
         for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.cancel()
+            waiting.extend(waiters)
+        for dialling in self._dialling.values():
+            waiting.extend(dialling)
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.cancel()
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)
@@ -182,9 +189,15 @@ class DirectMessages:
         return True
 
     def recipient_reachable(self, recipient: bytes) -> None:
-        """A channel to ``recipient`` opened: its waiting messages go now."""
+        """A channel to ``recipient`` opened: its waiting messages go now, and attempts
+        still dialling it use this channel."""
         self._outbox.recipient_reachable(recipient, self._clock())
         self._wake.set()
+        channel = self._host.channel_to(recipient)
+        if channel is not None:
+            for opened in self._dialling.pop(recipient, []):
+                if not opened.done():
+                    opened.set_result(channel)
 
     async def _run(self) -> None:
         while True:
@@ -211,8 +224,32 @@ class DirectMessages:
         else:
             await self._delivered(message)
 
+    async def _channel_to(self, recipient: bytes) -> NodeChannel:
+        """The open channel to ``recipient``, else a dial; a channel that opens another
+        way meanwhile (the recipient dialled us, a contact dial) ends the wait at once,
+        rather than after this dial's lookup and timeouts (a stale address hangs)."""
+        existing = self._host.channel_to(recipient)
+        if existing is not None:
+            return existing
+        opened: asyncio.Future[NodeChannel] = asyncio.get_running_loop().create_future()
+        self._dialling.setdefault(recipient, []).append(opened)
+        dial = asyncio.ensure_future(self._host.connect(recipient))
+        try:
+            await asyncio.wait((dial, opened), return_when=asyncio.FIRST_COMPLETED)
+            return opened.result() if opened.done() else dial.result()
+        finally:
+            waiting = self._dialling.get(recipient, [])
+            if opened in waiting:
+                waiting.remove(opened)
+            if not waiting:
+                self._dialling.pop(recipient, None)
+            dial.cancel()  # done already, or no longer needed
+            await asyncio.wait((dial,))
+            if not dial.cancelled():
+                dial.exception()  # a failure that lost the race is not an error to report
+
     async def _deliver(self, message: OutgoingMessage) -> None:
-        channel = await self._host.connect(message.recipient)
+        channel = await self._channel_to(message.recipient)
         stream = channel.open_stream(MESSAGE_PROTOCOL)
         try:
             frame = DirectMessage(message.id, int(message.created), message.payload)

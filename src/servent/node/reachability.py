@@ -15,15 +15,17 @@ import dataclasses
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError
+from servent.net.pinholes import PinholeOpener, can_have_pinholes
 from servent.net.port_mapper import MappingResult, PortMapper
 from servent.net.reach import ConnectBackService, ask_connect_back
 from servent.node.own_address import route_source
 from servent.node.relaying import NodeRelaying
+from servent.node.status import PinholeStatus
 
 if TYPE_CHECKING:
     from servent.codec.compact import Address
@@ -112,11 +114,27 @@ def _assess(
     return Reachability(False if behind_nat and tried else None, address, "unknown")
 
 
+def pinhole_status(result: MappingResult, local_ip: str) -> PinholeStatus:
+    """What ``servent status`` shows of the IPv6 pinholes (pure)."""
+    tcp = next((m for m in result.mappings if m.protocol == "tcp"), None)
+    state = "open" if result.mapped else "failed" if result.error is not None else "pending"
+    address = None if tcp is None else (result.external_ip or local_ip, tcp.external_port)
+    return PinholeStatus(
+        state=state,
+        address=address,
+        protocol=result.protocol if result.mapped else None,
+        ports=tuple(f"{m.protocol} {m.external_port}" for m in result.mappings),
+        lifetime=min((m.lifetime for m in result.mappings), default=None),
+        error=result.error,
+    )
+
+
 class NodeReachability:
     """Port mapping and the reachability verdict of a :class:`~servent.node.node.Node`."""
 
     config: Config
     _listen_address: Callable[[], Address | None]
+    listen_addresses: Callable[[], list[Address]]
     _dht: DhtDriver | None
     _tasks: set[asyncio.Task[None]]
 
@@ -124,6 +142,7 @@ class NodeReachability:
 
     def _init_reachability(self) -> None:
         self._mapper: PortMapper | None = None
+        self._pinholes: PinholeOpener | None = None
         self._connect_back: ConnectBack | None = None
         self._checking = False
         self._relaying: NodeRelaying | None = None
@@ -222,11 +241,36 @@ class NodeReachability:
         udp = {self._dht.address[1]} if self._dht is not None else set()
         if self.config.utp_enabled:
             udp.add(listen[1])  # uTP: on the peer port's UDP side (shared with the DHT's)
-        ports = [("tcp", listen[1]), *(("udp", port) for port in sorted(udp))]
-        self._mapper = PortMapper(ports)
-        task = asyncio.get_running_loop().create_task(self._map_ports(self._mapper))
+        udp_ports = [("udp", port) for port in sorted(udp)]
+        self._mapper = PortMapper([("tcp", listen[1]), *udp_ports])
+        self._start_task(self._map_ports(self._mapper), "port-mapping")
+        self._start_pinholes(udp_ports)
+
+    def _start_pinholes(self, udp_ports: list[tuple[str, int]]) -> None:
+        """Pinholes in the router's IPv6 firewall, when we listen on a global IPv6 address."""
+        ipv6 = [a for a in self.listen_addresses() if ":" in a[0]]
+        if not ipv6:
+            return
+        host, port = ipv6[0]
+        unspecified = host.split("%", 1)[0] in ("::", "")
+        local_ip = route_source(socket.AF_INET6) if unspecified else host
+        if local_ip is None or not can_have_pinholes(local_ip):
+            return
+        self._pinholes = PinholeOpener([("tcp", port), *udp_ports], local_ip=local_ip)
+        self._start_task(self._open_pinholes(self._pinholes), "ipv6-pinholes")
+
+    async def _open_pinholes(self, opener: PinholeOpener) -> None:
+        await opener.start()
+
+    def _start_task(self, work: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def ipv6_pinhole(self) -> PinholeStatus | None:
+        """The pinholes' state; None when none are asked for (``servent status``)."""
+        opener = self._pinholes
+        return None if opener is None else pinhole_status(opener.result, opener.local_ip)
 
     async def _map_ports(self, mapper: PortMapper) -> None:
         result = await mapper.start()
@@ -245,6 +289,9 @@ class NodeReachability:
         if self._mapper is not None:
             mapper, self._mapper = self._mapper, None
             await mapper.close()
+        if self._pinholes is not None:
+            opener, self._pinholes = self._pinholes, None
+            await opener.close()
 
 
 def _is_loopback(host: str) -> bool:

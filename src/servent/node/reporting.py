@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 from servent.errors import TorrentNotFoundError
 from servent.node.config import Config
 from servent.node.state import StateStore, TorrentRecord
-from servent.node.status import FileStatus, NodeStatus, TorrentStatus
+from servent.node.status import (
+    FileStatus,
+    NodeStatus,
+    PathMtuSummary,
+    PinholeStatus,
+    TorrentStatus,
+)
 from servent.node.torrent_spec import PeerStatus
 from servent.node.totals import TransferTotals
 from servent.node.views import file_statuses, torrent_status
@@ -36,6 +42,8 @@ class NodeReports:
     _totals: TransferTotals | None
     _dht: DhtDriver | None
     reachability: Callable[[], Reachability]
+    ipv6_pinhole: Callable[[], PinholeStatus | None]
+    utp_path_mtu: Callable[[], PathMtuSummary | None]
     _running: Callable[[str], RunningTorrent]
     _listen_address: Callable[[], tuple[str, int] | None]
 
@@ -113,6 +121,8 @@ class NodeReports:
             external_address=reach.external_address,
             nat=reach.nat,
             relay=reach.relay,
+            ipv6_pinhole=self.ipv6_pinhole(),
+            utp_path_mtu=self.utp_path_mtu(),
         )
 
     def _magnet_of(self, torrent_id: str) -> str:

@@ -54,6 +54,44 @@ class FileStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class PinholeStatus:
+    """The IPv6 firewall pinholes for our ports (``docs/port-mapping.md``, "IPv6 pinholes")."""
+
+    state: str
+    """open (the router let them in), pending (asking), failed (see ``error``)."""
+    address: tuple[str, int] | None
+    """Our IPv6 address and TCP port, as peers outside dial them."""
+    protocol: str | None
+    """How they were opened (pcp)."""
+    ports: tuple[str, ...]
+    """The pinholes open: ``"tcp 6881"``, ``"udp 6881"``."""
+    lifetime: int | None = None
+    """Seconds the router grants before the next renewal must reach it."""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PathMtuSummary:
+    """uTP's path MTU over the connections open now (decision 0046): IP packet bytes."""
+
+    paths: int
+    smallest: int
+    median: int
+    largest: int
+    searching: int = 0
+    """Paths whose search is not finished (their size is proven, maybe not the largest)."""
+
+
+def summarise_path_mtus(paths: list[tuple[int, bool]]) -> PathMtuSummary | None:
+    """(size, searching) per uTP connection, as ``servent status`` shows them."""
+    if not paths:
+        return None
+    sizes = sorted(size for size, _ in paths)
+    searching = sum(1 for _, busy in paths if busy)
+    return PathMtuSummary(len(sizes), sizes[0], sizes[(len(sizes) - 1) // 2], sizes[-1], searching)
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     listen_address: tuple[str, int] | None
     dht_enabled: bool
@@ -77,6 +115,10 @@ class NodeStatus:
     nat: str = "unknown"
     """none, mapped, cone, symmetric or unknown."""
     relay: tuple[str, int] | None = None
+    ipv6_pinhole: PinholeStatus | None = None
+    """None when not asked for: port mapping off, or no global IPv6 address to listen on."""
+    utp_path_mtu: PathMtuSummary | None = None
+    """None while no uTP connection is open."""
 
 
 @dataclass(frozen=True, slots=True)

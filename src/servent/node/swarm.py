@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
 from servent.node.running_torrent import RunningTorrent
+from servent.node.status import PathMtuSummary, summarise_path_mtus
 from servent.node.torrent_spec import SwarmLimits, TorrentSpec, swarm_rate
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def swarm_config(
         client_version=client_version,
         utp=config.utp_enabled,
         utp_preference=config.utp_preference,
+        holepunch_tcp=config.holepunch_tcp,
     )
     return dataclasses.replace(built, **overrides)  # type: ignore[arg-type]
 
@@ -181,6 +183,11 @@ class NodeSwarm:
 
     def _listen_address(self) -> tuple[str, int] | None:
         return listen_address(self._swarm, self.config.listen_host)
+
+    def utp_path_mtu(self) -> PathMtuSummary | None:
+        """uTP's path MTU over its open connections (``servent status``); None without any."""
+        utp = None if self._swarm is None else self._swarm.utp
+        return None if utp is None else summarise_path_mtus(utp.path_mtus())
 
     def listen_addresses(self) -> list[tuple[str, int]]:
         """Every address the node listens on for peers (IPv4 and IPv6 apart)."""

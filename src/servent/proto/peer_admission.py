@@ -148,12 +148,20 @@ def admit_peer(
 
 
 def keeps_new_duplicate(
-    *, new_outgoing: bool, old_outgoing: bool, our_id: bytes, their_id: bytes
+    *,
+    new_outgoing: bool,
+    old_outgoing: bool,
+    our_id: bytes,
+    their_id: bytes,
+    new_utp: bool = False,
+    old_utp: bool = False,
 ) -> bool:
     """A second connection to a peer (same peer id) completed its handshake: whether it
     is kept and the older one closed.  Both ends must pick the same connection, so the
     rule uses only what both know: the one dialled by the peer with the greater peer id
-    survives (as in libtorrent).  Two connections dialled by the same side: the older stays."""
+    survives (as in libtorrent).  Two connections dialled by the same side (a hole
+    punch's uTP dial and its TCP simultaneous open): the uTP one, else the older one
+    (which one completed first can differ between the two ends)."""
     if new_outgoing == old_outgoing:
-        return False
+        return new_utp and not old_utp
     return new_outgoing == (our_id > their_id)

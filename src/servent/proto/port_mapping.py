@@ -1,6 +1,8 @@
 """NAT-PMP (RFC 6886) and PCP (RFC 6887) MAP messages, without I/O.
 
-Both protocols ask the home router (UDP port 5351) to forward a port.  These
+Both protocols ask the home router (UDP port 5351) to forward a port; PCP's
+MAP from an IPv6 address opens a pinhole in the router's IPv6 firewall (no
+translation: the "external" address and port are our own).  These
 functions build requests and parse answers; every answer is hostile input and
 is checked for size, version, opcode and (PCP) nonce before it is believed.
 Wire formats: ``docs/port-mapping.md``.
@@ -159,6 +161,20 @@ def pcp_map_request(
         + bytes(16)
     )
     return header + body
+
+
+def pcp_pinhole_request(
+    protocol: str, port: int, lifetime: int, *, client_ip: str, nonce: bytes
+) -> bytes:
+    """A PCP MAP asking the IPv6 firewall to let peers reach ``client_ip`` on ``port``.
+
+    RFC 6887 §11: the same MAP opcode; with an IPv6 internal address and no
+    NAT in between, the router opens an inbound pinhole for that address and
+    port.  The suggested external address stays all-zero ("any")."""
+    parsed = ipaddress.ip_address(client_ip.split("%", 1)[0])
+    if not isinstance(parsed, ipaddress.IPv6Address) or parsed.ipv4_mapped is not None:
+        raise ValueError(f"a pinhole is for an IPv6 address, not {client_ip!r}")
+    return pcp_map_request(protocol, port, port, lifetime, client_ip=str(parsed), nonce=nonce)
 
 
 def parse_pcp_map(data: bytes, protocol: str, internal_port: int, nonce: bytes) -> Mapping:

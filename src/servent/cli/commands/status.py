@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     dht = f"{status['dht_nodes']} nodes" if status["dht_enabled"] else "off"
     print(f"DHT             {dht}")
     print(f"reachable       {_reachability(status)}")
+    print(f"IPv6 pinhole    {_pinhole(status.get('ipv6_pinhole'))}")
+    print(f"uTP path MTU    {_path_mtu(status.get('utp_path_mtu'))}")
     print(f"torrents        {status['torrents']}")
     if "search" in status:
         search = status["search"]
@@ -58,3 +60,27 @@ def _reachability(status: dict[str, object]) -> str:
     relay = status.get("relay")
     via = f" via relay {relay[0]}:{relay[1]}" if isinstance(relay, list) else ""
     return f"{verdict}{where}{via} (nat: {status.get('nat', 'unknown')})"
+
+
+def _pinhole(pinhole: object) -> str:
+    """``open at [2001:db8::5]:6881 (pcp: tcp 6881, udp 6881)``, ``pending``, ``failed (why)``."""
+    if not isinstance(pinhole, dict):
+        return "off (port mapping off, or no global IPv6 address)"
+    state = str(pinhole.get("state"))
+    address = pinhole.get("address")
+    if state == "open" and isinstance(address, list):
+        ports = ", ".join(map(str, pinhole.get("ports") or ()))
+        return f"open at [{address[0]}]:{address[1]} ({pinhole.get('protocol')}: {ports})"
+    error = pinhole.get("error")
+    return f"{state} ({error})" if error else state
+
+
+def _path_mtu(summary: object) -> str:
+    """``1500 bytes (median of 3 paths, 1280..1500; 1 still searching)``."""
+    if not isinstance(summary, dict):
+        return "no uTP connection"
+    paths = summary["paths"]
+    spread = f", {summary['smallest']}..{summary['largest']}" if paths > 1 else ""
+    searching = f"; {summary['searching']} still searching" if summary.get("searching") else ""
+    noun = "path" if paths == 1 else "paths"
+    return f"{summary['median']} bytes (median of {paths} {noun}{spread}{searching})"

@@ -10,6 +10,11 @@ let current = EVERYONE;
 let contacts = [];
 let unread = { direct: {}, channels: {} };
 const strangers = new Set(); // senders who are not contacts
+// Acknowledgements pushed by the node (message ID -> when delivered). A list drawn from a
+// snapshot taken before the ack arrived reads them, or it would say "waiting…" for good.
+const acks = new Map();
+const MAX_ACKS = 1000;
+let drawing = 0; // the newest conversation load: an older answer arriving later is dropped
 
 function showLogin() { q("#login").hidden = false; q("#messages-app").hidden = true; }
 
@@ -80,7 +85,8 @@ function messageItem(m) {
   const when = new Date(m.time * 1000).toLocaleTimeString();
   let state = "";
   if (mine && m.kind === "direct") {
-    state = m.delivered ? " · delivered ✓" : m.failed ? ` · failed: ${m.failed}` : " · waiting…";
+    const delivered = m.delivered || acks.get(m.id);
+    state = delivered ? " · delivered ✓" : m.failed ? ` · failed: ${m.failed}` : " · waiting…";
   }
   meta.textContent = `${mine ? "you" : m.name || nameOf(m.from)} · ${when}${state}`;
   meta.dataset.testid = "message-meta";
@@ -91,7 +97,9 @@ function messageItem(m) {
 async function loadConversation() {
   const param = current.kind === "peer"
     ? `peer=${encodeURIComponent(current.key)}` : `channel=${encodeURIComponent(current.key)}`;
+  const mine = ++drawing;
   const messages = await api("GET", `/api/messages?${param}&limit=500`);
+  if (mine !== drawing) return; // a newer load (or another conversation) draws instead
   const list = q("#message-list");
   list.replaceChildren(...messages.map(messageItem));
   list.scrollTop = list.scrollHeight;
@@ -137,6 +145,9 @@ async function onReceived(m) {
 }
 
 function onDelivered(event) {
+  acks.set(event.id, event.delivered || Date.now() / 1000);
+  if (acks.size > MAX_ACKS) acks.delete(acks.keys().next().value);
+  document.documentElement.dataset.lastAck = event.id; // <html data-last-ack>: tests wait on it
   const li = q(`#message-list li[data-id="${event.id}"]`);
   if (li) q(".meta", li).textContent = q(".meta", li).textContent.replace("waiting…", "delivered ✓");
 }
@@ -189,7 +200,8 @@ async function main() {
     await refreshPeople();
     await open(EVERYONE);
   });
-  followEvents(handleEvent, refreshPeople);
+  // Each (re)opened stream redraws what it may have missed: the events follow from there.
+  followEvents(handleEvent, async () => { await refreshPeople(); await loadConversation(); });
 }
 
 main();

@@ -20,6 +20,7 @@ events carrying its name and raw payload, and sends with
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -101,6 +102,14 @@ class ExtensionHandshake:
     def listen_port(self) -> int | None:
         value = self.fields.get(b"p")
         return value if isinstance(value, int) and 0 < value < 65536 else None
+
+    @property
+    def your_ip(self) -> str | None:
+        """``yourip``: our address as the peer sees it (4 or 16 bytes), else None."""
+        value = self.fields.get(b"yourip")
+        if not isinstance(value, bytes) or len(value) not in (4, 16):
+            return None
+        return str(ipaddress.ip_address(value))
 
     @property
     def request_queue(self) -> int | None:
