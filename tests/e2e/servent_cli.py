@@ -64,9 +64,17 @@ class ServentProcess:
                 return match
 
     async def wait(self, within: float = LINE_DEADLINE) -> int:
-        """Wait for the exit code, collecting the rest of the output."""
-        async with asyncio.timeout(within):
-            out, err = await self.process.communicate()
+        """Wait for the exit code, collecting the rest of the output.  A child still running
+        after ``within`` is made to print where it is stuck (faulthandler) before failing."""
+        try:
+            async with asyncio.timeout(within):
+                out, err = await self.process.communicate()
+        except TimeoutError:
+            self.kill(signal.SIGABRT)  # faulthandler prints every thread's stack, then it dies
+            async with asyncio.timeout(10.0):
+                out, err = await self.process.communicate()
+            stuck = err.decode(errors="replace")[-4000:]
+            raise AssertionError(f"servent ran on after {within} s; its stacks:\n{stuck}") from None
         self.stdout.extend(out.decode(errors="replace").splitlines())
         self.stderr.extend(err.decode(errors="replace").splitlines())
         assert self.process.returncode is not None
@@ -85,7 +93,12 @@ class ServentProcess:
 
 
 async def start_servent(*args: str | Path, cwd: Path | None = None) -> ServentProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(sys.path),
+        PYTHONUNBUFFERED="1",
+        PYTHONFAULTHANDLER="1",  # a hung child shows its stacks on SIGABRT (see wait)
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -235,6 +235,7 @@ def run_on_terminal(daemon: Daemon, args: list[str], until: Callable[[str], bool
     leader, follower = pty.openpty()
     child = subprocess.Popen(
         [sys.executable, "-m", "servent", *args, "--data-dir", str(daemon.data_dir)],
+        env=dict(os.environ, PYTHONFAULTHANDLER="1"),
         stdin=subprocess.DEVNULL,
         stdout=follower,
         stderr=follower,
@@ -258,7 +259,14 @@ def run_on_terminal(daemon: Daemon, args: list[str], until: Callable[[str], bool
             if not interrupted and until(screen.decode(errors="replace")):
                 child.send_signal(signal.SIGINT)
                 interrupted = True
-        assert child.wait(timeout=CLI_TIMEOUT) == 0, screen
+        try:
+            code = child.wait(timeout=CLI_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGABRT)  # faulthandler prints where it is stuck
+            child.wait(timeout=10)
+            screen += _rest(leader)
+            raise AssertionError(f"ran on (Ctrl-C sent: {interrupted}):\n{screen!r}") from None
+        assert code == 0, screen
     finally:
         if child.poll() is None:
             child.kill()
@@ -266,6 +274,22 @@ def run_on_terminal(daemon: Daemon, args: list[str], until: Callable[[str], bool
         os.close(leader)
     assert interrupted, screen
     return screen.decode(errors="replace").replace("\r\n", "\n")
+
+
+def _rest(leader: int) -> bytes:
+    """What is left to read on the terminal (the child has exited)."""
+    import select
+
+    rest = b""
+    while select.select([leader], [], [], 0)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        rest += chunk
+    return rest
 
 
 def test_totals_survive_removal_and_restart(tmp_path: Path) -> None:

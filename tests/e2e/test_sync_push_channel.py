@@ -15,7 +15,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from loopback_dht import start_loopback_dht
 
+from polling import wait_for
 from servent.codec.share_key import SYNC_SALT, public_key_of
 from servent.net.channel_host import ChannelHost
 from servent.net.engine import EngineConfig, SwarmEngine
@@ -98,3 +100,28 @@ async def test_an_address_that_is_no_servent_node_is_skipped() -> None:
                 assert await sender.push(frame, targets) == 0
     finally:
         silent.close()
+
+
+async def test_a_holder_that_announces_after_another_took_the_push_still_hears_it() -> None:
+    """Regression: the push stopped once one holder took it, so a holder whose announce
+    was not in the DHT yet was left to its poll."""
+    seed = Ed25519PrivateKey.generate().private_bytes_raw()
+    info_hash = b"h" * 20
+    drivers = await start_loopback_dht(4, seed=29)
+    try:
+        async with (
+            pushing_node() as (_, sender, _),
+            pushing_node() as (early, _, early_heard),
+            pushing_node() as (late, _, late_heard),
+        ):
+            assert early.port is not None and late.port is not None
+            await drivers[1].announce(info_hash, early.port)
+            frame = push_frame(seed, 2, encode_version_value(info_hash))
+            sender.push_later(frame, drivers[0], [info_hash], own=None)
+            await wait_for(lambda: early_heard, "the early holder heard the push", DEADLINE)
+            await drivers[2].announce(info_hash, late.port)  # after the first round
+            await wait_for(lambda: late_heard, "the late holder heard the push", 2 * DEADLINE)
+            assert [h.seq for h in early_heard + late_heard] == [2, 2]
+    finally:
+        for driver in drivers:
+            await driver.close()

@@ -34,7 +34,7 @@ SYNC_PROTOCOL = "servent/sync/1"
 #: Holders told of one version at most, and seconds for each.
 MAX_PUSH_TARGETS = 32
 PUSH_TIMEOUT = 10.0
-#: A push that reached nobody is tried again after these pauses (seconds), then given up.
+#: Pauses (seconds) before each round of lookup and push to the holders not reached yet.
 PUSH_RETRY_DELAYS = (0.0, 5.0, 20.0)
 
 
@@ -66,22 +66,24 @@ class SyncPush:
         info_hashes: Iterable[bytes],
         own: tuple[str, int] | None,
     ) -> None:
-        """Push ``frame`` to the DHT peers of ``info_hashes`` (but ``own``), in the background."""
+        """Push ``frame`` to the DHT peers of ``info_hashes`` (but ``own``), in the background.
+
+        Every round looks the holders up again and pushes to those not reached yet: one
+        holder taking it early must not leave those that announce later to their poll."""
 
         hashes = list(dict.fromkeys(info_hashes))
 
         async def find_and_push() -> int:
-            for delay in PUSH_RETRY_DELAYS:  # nobody took it yet: holders may still be
-                await asyncio.sleep(delay)  # announcing, or too busy to answer in time
+            reached: set[tuple[str, int]] = set()
+            for delay in PUSH_RETRY_DELAYS:  # holders may still be announcing,
+                await asyncio.sleep(delay)  # or too busy to answer in time
                 try:
                     found = [await driver.get_peers(h) for h in hashes]
-                    took = await self.push(frame, [p for f in found for p in f.peers if p != own])
+                    fresh = [p for f in found for p in f.peers if p != own and p not in reached]
+                    reached.update(await self.push_to(frame, fresh))
                 except (ServentError, OSError) as exc:  # polling still brings the version
                     log.warning("sync push not sent: %s", exc)
-                    continue
-                if took:
-                    return took
-            return 0
+            return len(reached)
 
         task = asyncio.get_running_loop().create_task(find_and_push(), name="sync-push")
         self._tasks.add(task)
@@ -92,11 +94,18 @@ class SyncPush:
 
     async def push(self, frame: bytes, addresses: Iterable[tuple[str, int]]) -> int:
         """Send ``frame`` to each address (a bounded number, at once); how many took it."""
-        if self._host is None:
-            return 0
+        return len(await self.push_to(frame, addresses))
+
+    async def push_to(
+        self, frame: bytes, addresses: Iterable[tuple[str, int]]
+    ) -> list[tuple[str, int]]:
+        """Send ``frame`` to each address (a bounded number, at once); those that took it."""
+        host = self._host
+        if host is None:
+            return []
         targets = list(dict.fromkeys(addresses))[:MAX_PUSH_TARGETS]
-        done = await asyncio.gather(*(self._push_one(self._host, frame, a) for a in targets))
-        return sum(done)
+        done = await asyncio.gather(*(self._push_one(host, frame, a) for a in targets))
+        return [address for address, took in zip(targets, done, strict=True) if took]
 
     async def _push_one(self, host: ChannelHost, frame: bytes, address: tuple[str, int]) -> bool:
         try:
