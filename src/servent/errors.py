@@ -164,6 +164,10 @@ class PexError(ProtocolError):
     """A ``ut_pex`` message is malformed or arrives too often (BEP 11)."""
 
 
+class NodeRoutesError(ProtocolError):
+    """An ``sv_nodes`` message (servent peers of a swarm, ``docs/relay.md``) is malformed."""
+
+
 class MetadataExchangeError(ProtocolError):
     """A ``ut_metadata`` message is malformed, or metadata fails its info-hash (BEP 9)."""
 

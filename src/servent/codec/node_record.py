@@ -20,7 +20,9 @@ __all__ = [
     "NodeRecordError",
     "RelayRef",
     "decode_node_record",
+    "decode_relays",
     "encode_node_record",
+    "encode_relays",
 ]
 
 #: BEP 44 salt of every servent address record.
@@ -130,3 +132,13 @@ def _name(raw: BValue | None) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise NodeRecordError("display name is not UTF-8") from None
+
+
+def encode_relays(relays: tuple[RelayRef, ...]) -> list[BValue]:
+    """The ``r`` list of a record (also a torrent peer's ``sv_node`` advert)."""
+    return _encode_relays(relays)
+
+
+def decode_relays(raw: BValue | None) -> tuple[RelayRef, ...]:
+    """Read an ``r`` list (hostile input); raises :class:`NodeRecordError`."""
+    return _relays(raw)

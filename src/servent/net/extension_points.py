@@ -27,7 +27,9 @@ from servent.net.known_peers import Address, KnownPeers
 from servent.proto.peerwire.extensions import ExtensionHandshake, ExtensionRegistry
 
 if TYPE_CHECKING:
+    from servent.net.node_routes import NodeRoutes
     from servent.net.swarm_peer import SwarmPeer
+    from servent.proto.node_routes import NodeAdvert
 
 __all__ = [
     "PEER_EXTENSIONS",
@@ -43,6 +45,10 @@ def _not_own(_address: Address) -> bool:
     return False
 
 
+def _no_routes() -> NodeRoutes | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class TorrentContext:
     """What a torrent offers its extensions."""
@@ -56,6 +62,10 @@ class TorrentContext:
     #: BEP 55 ``connect``: punch towards an address (uTP, TCP simultaneous open), given
     #: our IP as the introducing peer sees it (its ``yourip``, None if not sent).
     punch: Callable[[Address, str | None], None] | None = None
+    #: The node's routes (``net/node_routes``), None when the node runs no channels.
+    nodes: Callable[[], NodeRoutes | None] = field(default=_no_routes)
+    #: Dial the torrent peer at an address as the node an advert names (``docs/relay.md``).
+    dial_node: Callable[[Address, NodeAdvert], None] | None = None
 
 
 class PeerExtension:

@@ -161,6 +161,11 @@ class PeerListener:
         """The protocol for a peer that connected over uTP (same path as a TCP peer)."""
         return self._protocol()
 
+    def channel_stream_protocol(self) -> asyncio.BaseProtocol:
+        """The protocol for a peer on a ``servent/peerwire/1`` stream (``docs/relay.md``):
+        the peer-wire path, as for TCP and uTP, without telling node channels apart."""
+        return self._peer_protocol()
+
     def _protocol(self) -> asyncio.BaseProtocol:
         if self.channel_acceptor is not None:
             return self.channel_acceptor.sniffer(self._peer_protocol)

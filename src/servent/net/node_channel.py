@@ -191,6 +191,11 @@ class NodeChannel(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writable.set()
 
+    @property
+    def writable(self) -> bool:
+        """Whether the transport takes more data now (its write buffer is below its mark)."""
+        return self._writable.is_set()
+
     async def wait_writable(self) -> None:
         """Return once the transport takes more data (at once when the channel is over)."""
         await self._writable.wait()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from servent.errors import MseError
 from servent.net.encrypted_transport import Connector, dial_peer
+from servent.net.node_routes import NodeRoutes
 from servent.net.sealed_stream import NetworkTorrents, dial_sealed
 from servent.net.tcp_punch import TcpPuncher
 from servent.net.utp_socket import UtpSocket
@@ -44,6 +45,8 @@ class PeerDialer:
     network: NetworkTorrents | None = None
     #: TCP simultaneous open from the listening port for BEP 55 punches (``holepunch_tcp``).
     tcp_punch: TcpPuncher | None = None
+    #: Torrent peers reached as nodes over channels (``docs/relay.md``); set by the node.
+    node_routes: NodeRoutes | None = None
 
     def __post_init__(self) -> None:
         if self.preference not in UTP_PREFERENCES:

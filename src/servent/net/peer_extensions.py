@@ -18,7 +18,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from servent.net import holepunch_peers, ut_metadata_serving, ut_pex
+from servent.net import holepunch_peers, node_peers, ut_metadata_serving, ut_pex
 from servent.net.extension_points import (
     PEER_EXTENSIONS,
     ExtensionCatalogue,
@@ -34,7 +34,9 @@ from servent.proto.peerwire import (
 from servent.proto.session_extensions import UT_METADATA, UT_PEX
 
 if TYPE_CHECKING:
+    from servent.net.node_routes import NodeRoutes
     from servent.net.swarm_peer import SwarmPeer
+    from servent.proto.node_routes import NodeAdvert
 
 __all__ = ["TorrentExtensions"]
 
@@ -53,6 +55,8 @@ class TorrentExtensions:
         catalogue: ExtensionCatalogue = PEER_EXTENSIONS,
         registry: ExtensionRegistry | None = None,
         punch: Callable[[Address, str | None], None] | None = None,
+        nodes: Callable[[], NodeRoutes | None] | None = None,
+        dial_node: Callable[[Address, NodeAdvert], None] | None = None,
     ) -> None:
         """``registry``: the (empty) id registry to fill, if the caller made it already."""
         context = TorrentContext(
@@ -62,6 +66,8 @@ class TorrentExtensions:
             known=known,
             is_own_address=is_own_address,
             punch=punch,
+            nodes=nodes or (lambda: None),
+            dial_node=dial_node,
         )
         #: Handlers by extension name, and the ids our connections announce for them.
         self.handlers, self.registry = catalogue.build(context, registry)
@@ -118,6 +124,11 @@ class TorrentExtensions:
     def holepunch(self) -> holepunch_peers.HolePunching | None:
         punching = self.handlers.get("ut_holepunch")
         return punching if isinstance(punching, holepunch_peers.HolePunching) else None
+
+    @property
+    def node_peers(self) -> node_peers.NodePeers | None:
+        nodes = self.handlers.get("sv_nodes")
+        return nodes if isinstance(nodes, node_peers.NodePeers) else None
 
     @property
     def pex_seed_flags(self) -> int:

@@ -53,7 +53,7 @@ class StreamTransport(asyncio.Transport):
                 if data is None:
                     break
                 if self._protocol is not None and data:
-                    self._protocol.data_received(data)
+                    self._deliver(self._protocol, data)
         except Exception as exc:  # the inner channel failed on what it read
             error = exc
         finally:
@@ -61,6 +61,10 @@ class StreamTransport(asyncio.Transport):
             if self._protocol is not None:
                 self._protocol.connection_lost(error)
             self.finished.set()
+
+    def _deliver(self, protocol: asyncio.Protocol, data: bytes) -> None:
+        """Hand one received message to the protocol (a subclass may buffer it)."""
+        protocol.data_received(data)
 
     # -- asyncio.Transport -----------------------------------------------------
 

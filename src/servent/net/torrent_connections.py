@@ -16,17 +16,18 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Coroutine, Iterable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from servent.codec.metainfo import Metainfo
-from servent.errors import MseError
+from servent.errors import MseError, ServentError
 from servent.net.encrypted_transport import Connector, dial_peer
 from servent.net.holepunch_priming import DIAL_DELAY, prime_nat
 from servent.net.known_peers import Address, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_session import PeerHandler, PeerSession
+from servent.net.peerwire_channel import channel_connector
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.tcp_punch import TcpPuncher
 from servent.net.torrent_config import TorrentConfig
@@ -43,10 +44,17 @@ from servent.proto.peerwire.extensions import ExtensionRegistry
 from servent.proto.swarm import BanList
 from servent.proto.tcp_punch import PunchRole, punch_role
 
+if TYPE_CHECKING:
+    from servent.net.node_channel import NodeChannel
+    from servent.net.node_routes import NodeRoutes
+    from servent.proto.node_routes import NodeAdvert
+
 __all__ = ["ConnectionOwner", "TorrentConnections"]
 
 #: The torrent session's logger: these lines belong to it (and keep their old name).
 log = logging.getLogger("servent.net.torrent_session")
+#: How long finding a channel to a node may take (a record lookup, a punch, a circuit).
+NODE_REACH_TIMEOUT = 60.0
 
 
 class ConnectionOwner(PeerHandler, Protocol):
@@ -154,9 +162,7 @@ class TorrentConnections:
                 self._dial(session, known.address, known.dial_policy(self.encryption)),
                 f"dial {host}:{port}",
             )
-            # Tracked so a stopping torrent cancels dials still in their handshake.
-            self.dials.add(dial)
-            dial.add_done_callback(self.dials.discard)
+            self._track(dial)  # so a stopping torrent cancels dials still in their handshake
 
     def punch(self, address: Address, seen_as: str | None = None) -> None:
         """BEP 55 ``connect``: prime our NAT towards ``address`` and dial it over uTP; and
@@ -223,6 +229,44 @@ class TorrentConnections:
         self.owner.register(session, dialled=address)
         dialer = PeerDialer(utp=utp, preference="prefer-utp")
         await self._dial(session, address, self.encryption, dialer)
+
+    def node_routes(self) -> NodeRoutes | None:
+        """The node's routes (the node sets them on the engine's dialler), if any."""
+        return None if self.dialer is None else self.dialer.node_routes
+
+    def dial_node(self, address: Address, advert: NodeAdvert) -> None:
+        """Reach ``address`` as a node: a peer-wire stream of a channel (``docs/relay.md``)."""
+        reach = None if (routes := self.node_routes()) is None else routes.reach
+        busy = (entry := self.known.get(address)) is not None and entry.busy
+        if reach is None or busy or not self.owner.accepting or self._sealed():
+            return
+        if self.limits.try_reserve():
+            self.known.dialling(address)
+        else:
+            return
+        name = f"node dial {address[0]}:{address[1]}"
+        self._track(self.owner.start_task(self._dial_node(address, reach(advert)), name))
+
+    async def _dial_node(self, address: Address, reaching: Awaitable[NodeChannel]) -> None:
+        """Holds the slot reserved by :meth:`dial_node` until the session takes it."""
+        handed = False
+        try:
+            async with asyncio.timeout(NODE_REACH_TIMEOUT):
+                channel = await reaching
+            if not self.owner.accepting:
+                return
+            session = PeerSession(self._new_connection(initiator=True), self.owner)
+            self.owner.register(session, dialled=address)
+            handed = True
+        except (ServentError, OSError, TimeoutError) as exc:
+            log.info("no channel to the node at %s:%d: %s", *address, _describe(exc))
+            self.known.failed(address, self.loop.time(), f"as a node: {_describe(exc)}")
+            return
+        finally:
+            if not handed:
+                self.limits.release()
+        connect = channel_connector(channel, address)  # plaintext: the channel encrypts
+        await self._dial(session, address, EncryptionPolicy.OFF, connect=connect)
 
     async def _dial(
         self,
@@ -413,6 +457,10 @@ class TorrentConnections:
                 known = self.known.get(peer.dialled)
                 if known is not None and self.aria2_alias is not None:
                     known.alias = not known.alias  # perhaps aria2: try its hash next
+
+    def _track(self, dial: asyncio.Task[None]) -> None:
+        self.dials.add(dial)
+        dial.add_done_callback(self.dials.discard)
 
     def cancel_dials(self) -> None:
         for dial in list(self.dials):

@@ -127,7 +127,8 @@ class TorrentSession:
             metainfo.info_bytes, pex=not metainfo.private, known=self.known,
             add_peers=lambda found: self.add_peers(found, source="pex"),
             is_own_address=self.connections.is_own_address, registry=self.extension_registry,
-            punch=self.connections.punch,
+            punch=self.connections.punch, nodes=self.connections.node_routes,
+            dial_node=self.connections.dial_node,
         )  # fmt: skip
         self.own_addresses = self.connections.own_addresses
         self.info_hash, self.aria2_alias = self.connections.info_hash, self.connections.aria2_alias

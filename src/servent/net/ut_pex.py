@@ -159,6 +159,9 @@ def pex_entry(peer: SwarmPeer) -> tuple[Address, int] | None:
     if used_mse(peer.session):
         flags |= FLAG_ENCRYPTION
     if peer.dialled is not None:
+        transport = peer.session.transport
+        if transport is not None and transport.get_extra_info("transport") == "channel":
+            return peer.dialled, flags  # reached as a node (docs/relay.md): not dialled
         return peer.dialled, flags | FLAG_REACHABLE
     remote = peer.session.conn.remote_extensions
     port = None if remote is None else remote.listen_port

@@ -18,6 +18,8 @@ from servent.codec.node_record import NodeRecord, RelayRef
 from servent.errors import NodeError
 from servent.net.channel_host import ChannelHost
 from servent.net.node_record import AddressPublisher, find_node_record
+from servent.net.node_routes import NodeRoutes
+from servent.net.peerwire_channel import ChannelPeerWire
 from servent.node.identity import NodeIdentity, identity_record, load_or_create_identity
 from servent.proto.channel import LocalKeys
 
@@ -62,6 +64,8 @@ def start_channel_host(identity: NodeIdentity, swarm: SwarmEngine | None) -> Cha
     host = ChannelHost(LocalKeys.create(identity.private_key), limits=swarm.limits)
     swarm.listener.channel_acceptor = host
     host.dialer = swarm.dialer  # channels go over uTP too when the node dials that way
+    routes = swarm.dialer.node_routes = NodeRoutes()  # torrents over channels (docs/relay.md)
+    ChannelPeerWire(host, swarm.listener.channel_stream_protocol, routes.address_of)
     return host
 
 

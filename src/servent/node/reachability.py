@@ -190,6 +190,9 @@ class NodeReachability:
             symmetric=lambda: self._verdict().nat == "symmetric",
             on_change=self._addresses_changed,
         )  # fmt: skip
+        routes = None if self._channels.dialer is None else self._channels.dialer.node_routes
+        if routes is not None:  # torrent peers reached as nodes (docs/relay.md)
+            routes.own, routes.reach = self._relaying.own_advert, self._relaying.reach_node
         task = asyncio.get_running_loop().create_task(
             self._relaying.keep_a_relay(), name="node-relay-reservation"
         )

@@ -21,6 +21,7 @@ from servent.net.holepunch import NodePunch
 from servent.net.node_record import find_node_record
 from servent.net.relay import RelayService, channel_peer_address
 from servent.proto.channel import ChannelError
+from servent.proto.node_routes import NodeAdvert
 
 if TYPE_CHECKING:
     from servent.net.channel_host import ChannelHost
@@ -127,9 +128,31 @@ class NodeRelaying:
                 failures.append(str(exc))
         raise ChannelError("; ".join(failures))
 
-    async def _through(self, relay: RelayRef, target: bytes) -> NodeChannel:
+    def own_advert(self) -> NodeAdvert:
+        """Who we are to our torrent peers (BEP 10 ``sv_node``, ``docs/relay.md``)."""
+        return NodeAdvert(self.host.keys.public_key, self.relays(), self._symmetric())
+
+    async def reach_node(self, advert: NodeAdvert) -> NodeChannel:
+        """A channel to a torrent peer's node: the open one, else through the relays its
+        advert names, else as its DHT record says (``ChannelHost.connect``)."""
+        existing = self.host.channel_to(advert.key)
+        if existing is not None:
+            return existing
+        failures: list[str] = []
+        for relay in advert.relays:
+            try:
+                return await self._through(relay, advert.key, punch=not advert.symmetric)
+            except (ChannelError, OSError) as exc:
+                failures.append(str(exc))
+        try:
+            return await self.host.connect(advert.key)
+        except (ChannelError, OSError) as exc:
+            failures.append(str(exc))
+        raise ChannelError("; ".join(failures))
+
+    async def _through(self, relay: RelayRef, target: bytes, *, punch: bool = True) -> NodeChannel:
         introducer = await self.host.connect(relay.key, [relay.address])
-        if not self._symmetric():  # a symmetric NAT of ours never punches through
+        if punch and not self._symmetric():  # a symmetric NAT never punches through
             try:
                 async with asyncio.timeout(PUNCH_TIMEOUT):
                     return await self.punch.punch(introducer, target)
