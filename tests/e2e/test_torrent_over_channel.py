@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
 from test_relay_loopback import DEADLINE, address, loopback_node
 
 from polling import wait_for
+from servent.codec.bencode import encode
 from servent.codec.node_record import RelayRef
 from servent.net.peerwire_channel import PeerWireTransport
 from servent.net.swarm_peer import SwarmPeer
@@ -133,3 +135,58 @@ async def test_a_peer_wire_stream_for_an_unknown_torrent_is_ended(tmp_path: Path
         garbage.send(b"\x00" * 5000)  # neither a handshake nor MSE that completes
         assert await garbage.receive() is None
         assert channel.close_event is None  # the channel itself lives on
+
+
+async def test_a_common_peer_tells_each_node_the_others_and_reachable_peers_are_not_relayed(
+    tmp_path: Path,
+) -> None:
+    payload, data, torrent = payload_file(tmp_path, 256 * 1024 + 9)
+    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE + 2 * WAIT):
+        hub = await stack.enter_async_context(  # a trickle: it stays in the swarm as a leecher
+            loopback_node(tmp_path / "h", download_rate_limit=2048)
+        )
+        seeder = await stack.enter_async_context(loopback_node(tmp_path / "a"))
+        getter = await stack.enter_async_context(loopback_node(tmp_path / "b"))
+        at_hub = await hub.add(torrent, tmp_path / "hub-got")
+        await running(hub, at_hub)
+        seeded = await seeding(seeder, torrent, payload.parent)
+        await stack.enter_async_context(connected_to(seeder, seeded, address(hub)))
+        got = await getter.add(torrent, tmp_path / "got", peers=[address(hub)])
+        session = await running(getter, got)
+        nodes = session.extensions.node_peers
+        assert nodes is not None
+        heard = lambda: nodes.heard.get(address(seeder))  # noqa: E731
+        await wait_for(heard, "the hub's sv_nodes naming the seeder", WAIT)
+        assert heard() == NodeAdvert(seeder.identity.public_key)  # no relay, NAT not symmetric
+        await wait_for(lambda: getter.torrent(got).progress == 1.0, "the download", WAIT)
+        assert nodes.node_dials == 0  # the seeder answered a direct dial: never relayed
+        assert not any(over_channel(p) for p in session.open_peers)
+    assert (tmp_path / "got" / "payload.bin").read_bytes() == data
+
+
+async def test_a_hostile_sv_nodes_message_costs_the_connection(tmp_path: Path) -> None:
+    _payload, _data, torrent = payload_file(tmp_path, 64 * 1024 + 1)
+    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE + 2 * WAIT):
+        one = await stack.enter_async_context(loopback_node(tmp_path / "a"))
+        two = await stack.enter_async_context(loopback_node(tmp_path / "b"))
+        first = await one.add(torrent, tmp_path / "one")  # two leechers of nothing: they stay
+        await running(one, first)
+        second = await two.add(torrent, tmp_path / "two")
+        await stack.enter_async_context(connected_to(two, second, address(one)))
+        nodes = session_of(one, first).extensions.node_peers
+        assert nodes is not None
+        await wait_for(lambda: nodes._speaks, "one seeing two as a node", WAIT)
+        peer = next(iter(session_of(two, second).open_peers))
+        peer.session.conn.send_extension("sv_nodes", encode({b"n": [{b"a": bytes(6)}] * 33}))
+        peer.session.schedule_flush()
+        await wait_for(lambda: peer.session.is_closed, "one dropping the connection", WAIT)
+        assert not session_of(one, first).open_peers
+
+
+@asynccontextmanager
+async def connected_to(node: Node, torrent_id: str, peer: tuple[str, int]) -> AsyncIterator[None]:
+    """``torrent_id`` of ``node`` dials ``peer`` (and is connected) inside the block."""
+    session = await running(node, torrent_id)
+    session.add_peers([peer])
+    await wait_for(lambda: any(p.dialled == peer for p in session.open_peers), "a peer", WAIT)
+    yield

@@ -92,6 +92,7 @@ class NodePeers(PeerExtension):
             log.warning("peer %s: refused sv_nodes message (%s); dropping it", peer.label, exc)
             peer.session.close(f"bad sv_nodes message: {exc}")
             return
+        log.debug("peer %s told us of %d nodes", peer.label, len(entries))
         routes = self._torrent.nodes()
         own = None if routes is None else routes.own()
         for entry in entries:
