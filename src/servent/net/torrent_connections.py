@@ -15,12 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from servent.codec.metainfo import Metainfo
 from servent.errors import MseError, ServentError
+from servent.net.connection_facts import (
+    LOCAL_HOSTS,
+    describe,
+    dialled_ourselves,
+    is_self_connection,
+    over_utp,
+)
 from servent.net.encrypted_transport import Connector, dial_peer
 from servent.net.holepunch_priming import DIAL_DELAY, prime_nat
 from servent.net.known_peers import Address, KnownPeers
@@ -116,6 +122,8 @@ class TorrentConnections:
         #: Incoming peers that told us where they listen (BEP 10 ``p``) -> that address.
         self._incoming_listen: dict[SwarmPeer, Address] = {}
         self.dials: set[asyncio.Task[None]] = set()
+        #: Addresses whose node we are seeking a channel to (``dial_node``).
+        self.reaching: set[Address] = set()
         #: Set by the engine when uTP is on: dials TCP/uTP in the configured order.
         self.dialer: PeerDialer | None = None
         #: Incoming peers refused (per-address cap, or full with nobody idle) and idle
@@ -138,7 +146,7 @@ class TorrentConnections:
         if address in self.own_addresses:
             return True
         host, port = address
-        return port == self.listen_port and host in _LOCAL_HOSTS
+        return port == self.listen_port and host in LOCAL_HOSTS
 
     def room(self) -> int:
         mine = self.config.max_connections - len(self.peers)
@@ -202,7 +210,7 @@ class TorrentConnections:
         try:
             sock = await puncher.open(address)
         except OSError as exc:  # TimeoutError included
-            log.info("TCP punch to %s:%d failed: %s", host, port, _describe(exc))
+            log.info("TCP punch to %s:%d failed: %s", host, port, describe(exc))
             return
         log.info("TCP punch to %s:%d connected", host, port)
         if not self.owner.accepting:
@@ -235,17 +243,22 @@ class TorrentConnections:
         return None if self.dialer is None else self.dialer.node_routes
 
     def dial_node(self, address: Address, advert: NodeAdvert) -> None:
-        """Reach ``address`` as a node: a peer-wire stream of a channel (``docs/relay.md``)."""
+        """Reach ``address`` as a node: a peer-wire stream of a channel (``docs/relay.md``).
+
+        The address stays free while the channel is sought (minutes, through a relay),
+        so the direct dials and BEP 55 keep their own pace meanwhile."""
         reach = None if (routes := self.node_routes()) is None else routes.reach
-        busy = (entry := self.known.get(address)) is not None and entry.busy
-        if reach is None or busy or not self.owner.accepting or self._sealed():
+        if reach is None or address in self.reaching or self._busy(address):
             return
-        if self.limits.try_reserve():
-            self.known.dialling(address)
-        else:
+        if not self.owner.accepting or self._sealed() or not self.limits.try_reserve():
             return
+        self.reaching.add(address)
         name = f"node dial {address[0]}:{address[1]}"
         self._track(self.owner.start_task(self._dial_node(address, reach(advert)), name))
+
+    def _busy(self, address: Address) -> bool:
+        entry = self.known.get(address)
+        return entry is not None and entry.busy
 
     async def _dial_node(self, address: Address, reaching: Awaitable[NodeChannel]) -> None:
         """Holds the slot reserved by :meth:`dial_node` until the session takes it."""
@@ -253,16 +266,17 @@ class TorrentConnections:
         try:
             async with asyncio.timeout(NODE_REACH_TIMEOUT):
                 channel = await reaching
-            if not self.owner.accepting:
-                return
+            if not self.owner.accepting or self._busy(address):
+                return  # stopped, or connected some other way meanwhile
+            self.known.dialling(address)
             session = PeerSession(self._new_connection(initiator=True), self.owner)
             self.owner.register(session, dialled=address)
             handed = True
         except (ServentError, OSError, TimeoutError) as exc:
-            log.info("no channel to the node at %s:%d: %s", *address, _describe(exc))
-            self.known.failed(address, self.loop.time(), f"as a node: {_describe(exc)}")
+            log.info("no channel to the node at %s:%d: %s", *address, describe(exc))
             return
         finally:
+            self.reaching.discard(address)
             if not handed:
                 self.limits.release()
         connect = channel_connector(channel, address)  # plaintext: the channel encrypts
@@ -289,13 +303,13 @@ class TorrentConnections:
                 **({} if connect is None else {"connect": connect}),
             )  # fmt: skip
         except (OSError, TimeoutError, MseError) as exc:
-            reason = _describe(exc)
+            reason = describe(exc)
             log.debug("dial %s:%d failed: %s", host, port, reason)
             if self.peers.pop(session, None) is not None:
                 self.limits.release()
             self.known.failed(address, self.loop.time(), reason or type(exc).__name__)
             return
-        if _dialled_ourselves(session, self.listen_port):
+        if dialled_ourselves(session, self.listen_port):
             log.info("%s:%d is this node itself; not dialling it again", host, port)
             self.own_addresses.add(address)
             self.known.remove(address)
@@ -370,8 +384,8 @@ class TorrentConnections:
                 old_outgoing=twin.dialled is not None,
                 our_id=self.peer_id,
                 their_id=peer_id,
-                new_utp=_over_utp(peer),
-                old_utp=_over_utp(twin),
+                new_utp=over_utp(peer),
+                old_utp=over_utp(twin),
             ):
                 return "duplicate connection"
             self.close_twin(twin, peer)
@@ -442,7 +456,7 @@ class TorrentConnections:
     def peer_gone(self, peer: SwarmPeer, now: float) -> None:
         """A connection ended: what it tells about its address (ourselves, a seed, a failure)."""
         session = peer.session
-        if peer.dialled is not None and _is_self_connection(session):
+        if peer.dialled is not None and is_self_connection(session):
             log.info("%s is this node itself; not dialling it again", peer.label)
             self.own_addresses.add(peer.dialled)
             self.known.remove(peer.dialled)
@@ -465,36 +479,3 @@ class TorrentConnections:
     def cancel_dials(self) -> None:
         for dial in list(self.dials):
             dial.cancel()
-
-
-#: Host names that reach this machine when paired with our listening port.
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
-
-
-def _over_utp(peer: SwarmPeer) -> bool:
-    transport = peer.session.transport
-    return transport is not None and transport.get_extra_info("transport") == "utp"
-
-
-def _is_self_connection(session: PeerSession) -> bool:
-    """The peer answered with our own peer id: we dialled ourselves."""
-    return session.error is not None and "connected to ourselves" in str(session.error)
-
-
-def _dialled_ourselves(session: PeerSession, listen_port: int | None) -> bool:
-    """The dialled socket ends where it starts: same host, and our listening port."""
-    transport = session.transport
-    if transport is None or not listen_port:
-        return False
-    local = transport.get_extra_info("sockname")
-    remote = transport.get_extra_info("peername")
-    return bool(local and remote and remote[1] == listen_port and remote[0] == local[0])
-
-
-def _describe(exc: BaseException) -> str:
-    """A short reason for a failed dial ("Connection refused", "timed out")."""
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.errno:
-        return os.strerror(exc.errno)
-    return str(exc) or type(exc).__name__

@@ -49,8 +49,9 @@ MAX_ENTRIES = 32
 MAX_PAYLOAD = 8 * 1024
 _LIMITS = Limits(max_length=MAX_PAYLOAD, max_depth=5, max_values=1024)
 
-#: After our first failed dial, how long BEP 55 may try before a channel is used.
-PUNCH_GRACE = 60.0
+#: After our first failed dial, how long BEP 55 may try before a channel is used (it
+#: waits 35 s after our last direct dial, and those go on with back-off for a while).
+PUNCH_GRACE = 90.0
 #: The node with the larger key waits this much longer (both would dial at once).
 LARGER_KEY_DELAY = 10.0
 #: Waits before the 2nd and 3rd attempt; no attempt after the last.
