@@ -161,11 +161,13 @@ def test_names_and_fixed_ids_are_registered_once() -> None:
 def test_the_built_in_extensions_register_themselves() -> None:
     assert "ut_metadata" in PEER_EXTENSIONS and "ut_pex" in PEER_EXTENSIONS
     assert "ut_holepunch" in PEER_EXTENSIONS  # BEP 55 (net/holepunch_peers.py)
+    assert "sv_nodes" in PEER_EXTENSIONS  # torrent peers as nodes (net/node_peers.py)
     extensions = TorrentExtensions(INFO, add_peers=lambda _f: None)
     assert dict(extensions.registry.local_map) == {
         "ut_pex": 1,
         "ut_metadata": 2,
         "ut_holepunch": 3,
+        "sv_nodes": 4,
     }
     assert extensions.handshake_fields("127.0.0.1") == {
         "metadata_size": len(INFO),
