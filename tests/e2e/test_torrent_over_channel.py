@@ -14,6 +14,7 @@ from test_relay_loopback import DEADLINE, address, loopback_node
 from polling import wait_for
 from servent.codec.bencode import encode
 from servent.codec.node_record import RelayRef
+from servent.net.node_channel import NodeStream
 from servent.net.peerwire_channel import PeerWireTransport
 from servent.net.swarm_peer import SwarmPeer
 from servent.net.torrent_session import TorrentSession
@@ -190,3 +191,54 @@ async def connected_to(node: Node, torrent_id: str, peer: tuple[str, int]) -> As
     session.add_peers([peer])
     await wait_for(lambda: any(p.dialled == peer for p in session.open_peers), "a peer", WAIT)
     yield
+
+
+class Recorder(asyncio.Protocol):
+    """Counts what the transport tells a protocol about writing."""
+
+    def __init__(self) -> None:
+        self.paused = asyncio.Event()
+        self.resumed = asyncio.Event()
+        self.lost = asyncio.Event()
+
+    def pause_writing(self) -> None:
+        self.paused.set()
+
+    def resume_writing(self) -> None:
+        self.resumed.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
+
+
+async def test_a_full_channel_pauses_the_peer_wire_writer_until_it_drains(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE + WAIT):
+        one = await stack.enter_async_context(loopback_node(tmp_path / "a"))
+        two = await stack.enter_async_context(loopback_node(tmp_path / "b"))
+        drain = asyncio.Event()
+        received = 0
+
+        async def sink(stream: NodeStream) -> None:  # reads only once told to
+            nonlocal received
+            await drain.wait()
+            while (data := await stream.receive()) is not None:
+                received += len(data)
+
+        two.channels.protocols.register("test/sink/1", sink)
+        channel = await one.channels.dial(*address(two))
+        transport = PeerWireTransport(channel.open_stream("test/sink/1"), address(two))
+        protocol = Recorder()
+        transport.start(protocol)
+        chunk, sent = bytes(64 * 1024), 0
+        while not protocol.paused.is_set():
+            assert sent < 512 * 2**20, "never paused"
+            transport.write(chunk)
+            sent += len(chunk)
+            if sent % (4 * 2**20) == 0:
+                await asyncio.sleep(0)  # let the socket move bytes, as a real writer would
+        assert transport.get_write_buffer_size() > 0
+        drain.set()
+        await asyncio.wait_for(protocol.resumed.wait(), WAIT)
+        await wait_for(lambda: received == sent, "every byte at the sink", WAIT)
+        transport.close()
+        await asyncio.wait_for(protocol.lost.wait(), WAIT)

@@ -52,6 +52,8 @@ class PeerWireTransport(StreamTransport):
         super().start(cast(asyncio.Protocol, protocol))
 
     def _deliver(self, protocol: asyncio.Protocol, data: bytes) -> None:
+        if self.is_closing():
+            return  # like a closed socket: nothing more is read
         if isinstance(protocol, asyncio.BufferedProtocol) or hasattr(protocol, "get_buffer"):
             feed_buffered(cast(asyncio.BufferedProtocol, protocol), data)
         else:
