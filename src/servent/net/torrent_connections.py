@@ -410,6 +410,9 @@ class TorrentConnections:
                 self.known.disconnected(peer.dialled, now, peer.downloaded, seed=seed)
             else:
                 self.known.failed(peer.dialled, now, session.close_reason or "closed")
+                early = session.conn.remote_handshake is None and not _over_utp(peer)
+                if early and self.dialer is not None:  # TCP accepted, dropped before handshake
+                    self.dialer.tcp_closed_early(*peer.dialled)
                 known = self.known.get(peer.dialled)
                 if known is not None and self.aria2_alias is not None:
                     known.alias = not known.alias  # perhaps aria2: try its hash next
