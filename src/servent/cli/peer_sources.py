@@ -172,7 +172,8 @@ async def dht_for(
         ONE_SHOT, listen_host=host or "", listen_port=port,
         dht_restrict_ips=not args.no_ip_restrictions, utp_enabled=_utp_shares_port(args, tcp_port),
     )  # fmt: skip
-    driver = await start_dht(dual_stack_config(config), None, required=True)
+    # The command's node warns of a missing IPv6 as it starts: once is enough.
+    driver = await start_dht(dual_stack_config(config, warn=False), None, required=True)
     assert driver is not None  # required: it binds or raises
     try:
         if bootstrap:

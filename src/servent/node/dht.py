@@ -36,9 +36,9 @@ def split_host_port(entry: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def dual_stack_config(config: Config) -> Config:
+def dual_stack_config(config: Config, *, warn: bool = True) -> Config:
     """``config`` for this host: ``listen_host = ""`` (IPv4 and IPv6) becomes IPv4 only,
-    with a warning, where IPv6 is switched off or missing."""
+    with a warning (unless the caller's node gives it), where IPv6 is off or missing."""
     from servent.net.ipv6_probe import ipv6_unavailable
 
     if config.listen_host != "":
@@ -46,7 +46,8 @@ def dual_stack_config(config: Config) -> Config:
     reason = ipv6_unavailable()
     if reason is None:
         return config
-    log.warning("IPv6 is unavailable (%s): listening on IPv4 only", reason)
+    if warn:
+        log.warning("IPv6 is unavailable (%s): listening on IPv4 only", reason)
     return dataclasses.replace(config, listen_host="0.0.0.0")
 
 
