@@ -5,6 +5,8 @@ raw (collapsed) stacks, summarised here as the top self-time functions.
 ``py-spy-gil`` samples only the thread holding the GIL (where the
 interpreter's CPU goes, without threads waiting in the pool or in
 ``epoll``); start-up imports are left out of the summary either way.
+``syscalls`` counts the syscalls of each leecher (libtorrent's too) during
+the transfer, every thread (``perf stat`` on syscall tracepoints).
 ``perf`` samples the leecher's CPU during the transfer (every thread, the
 kernel included; the leecher attaches Linux ``perf`` to itself once set up)
 and prints the share of each library (interpreter, libcrypto's
@@ -38,6 +40,8 @@ def py_spy_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
 def profiled(command: list[str], profiler: str | None, output: Path) -> list[str]:
     if profiler == "perf":
         return [*command, "--perf", str(output)]  # the leecher attaches perf to itself
+    if profiler == "syscalls":
+        return [*command, "--syscalls", str(output)]  # likewise, for syscall counts
     if profiler in {"py-spy", "py-spy-gil"}:
         gil = ["--gil"] if profiler == "py-spy-gil" else []
         rate = "1000" if gil else "200"  # GIL samples are fewer: sample faster
@@ -58,6 +62,31 @@ def perf_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
     )
     time.sleep(0.5)  # perf needs a moment to attach (before the measurement starts)
     return perf
+
+
+#: what ``--profile syscalls`` counts: the syscalls of a download, and scheduling
+SYSCALL_EVENTS = (
+    *(f"syscalls:sys_enter_{name}" for name in (
+        "recvfrom", "read", "readv", "sendto", "sendmsg", "write", "writev", "pwrite64",
+        "pwritev", "epoll_wait", "futex", "getpid", "mprotect", "madvise", "mmap", "munmap",
+    )),
+    "context-switches", "cpu-migrations", "page-faults",
+)  # fmt: skip
+
+
+def syscalls_attach(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """``perf stat`` counting syscalls of every thread of ``pid``, given a moment to start.
+
+    Tracepoint counts cost little, unlike ``strace``, whose slowed process
+    reads in larger bursts and so would not show the real counts.
+    """
+    stat = subprocess.Popen(
+        ["perf", "stat", "-e", ",".join(SYSCALL_EVENTS), "-o", str(output), "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # perf needs a moment to attach
+    return stat
 
 
 def top_functions(raw: Path, limit: int = 15) -> list[tuple[str, float, float]]:
@@ -91,7 +120,7 @@ def report_profile(path: Path, profiler: str) -> None:
         for keys, limit in (("dso", 8), ("dso,sym", 25)):
             print(perf_report(path, keys, limit))
         return
-    if profiler == "pyinstrument":
+    if profiler in {"pyinstrument", "syscalls"}:
         print(path.read_text()[:8000])
         return
     for name, self_pct, total_pct in top_functions(path):

@@ -43,7 +43,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.profiling import perf_attach, profiled, py_spy_attach, report_profile
+from bench.profiling import (
+    perf_attach,
+    profiled,
+    py_spy_attach,
+    report_profile,
+    syscalls_attach,
+)
 from bench.transfer_report import (
     BASELINE_SCENARIO,
     SCENARIOS,
@@ -174,15 +180,39 @@ def child_lt_seed(torrent: Path, data: Path, timeout: float) -> None:
     serve_commands(cpu_seconds())
 
 
-def child_lt_leech(torrent: Path, out: Path, port: int, timeout: float) -> None:
+def attach_tracer(perf_to: Path | None, syscalls_to: Path | None) -> subprocess.Popen[bytes] | None:
+    """perf (samples or syscall counts) attached to this process (``--profile``)."""
+    if perf_to is not None:
+        return perf_attach(os.getpid(), perf_to)
+    if syscalls_to is not None:
+        return syscalls_attach(os.getpid(), syscalls_to)
+    return None
+
+
+def stop_tracer(tracer: subprocess.Popen[bytes] | None) -> None:
+    if tracer is not None:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(60)
+
+
+def child_lt_leech(
+    torrent: Path,
+    out: Path,
+    port: int,
+    timeout: float,
+    perf_to: Path | None = None,
+    syscalls_to: Path | None = None,
+) -> None:
     import libtorrent as lt
 
     session = lt.session(lt_settings())
+    tracer = attach_tracer(perf_to, syscalls_to)
     cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
     handle = lt_add(session, torrent, out)
     handle.connect_peer((LOOPBACK, port), 0, 1)
     lt_wait(session, handle, lt.torrent_status.seeding, time.monotonic() + timeout)
     elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    stop_tracer(tracer)
     done = handle.status().total_wanted_done
     emit({"seconds": elapsed, "cpu": cpu, "sys": system_seconds() - sys0, "bytes": done})
 
@@ -204,7 +234,12 @@ async def child_sv_seed(torrent: bytes, data: Path) -> None:
 
 
 async def child_sv_leech(
-    torrent: bytes, out: Path, port: int, within: float, perf_to: Path | None = None
+    torrent: bytes,
+    out: Path,
+    port: int,
+    within: float,
+    perf_to: Path | None = None,
+    syscalls_to: Path | None = None,
 ) -> None:
     from servent.codec.metainfo import parse_torrent
     from servent.net.engine import EngineConfig, SwarmEngine
@@ -214,16 +249,14 @@ async def child_sv_leech(
     async with SwarmEngine(EngineConfig(listen=False)) as engine:
         storage = TorrentStorage(meta, out, resume_store=MemoryResumeStore())
         await storage.open()  # sparse allocation: not part of the transfer
-        perf = None if perf_to is None else perf_attach(os.getpid(), perf_to)
+        tracer = attach_tracer(perf_to, syscalls_to)
         cpu0, sys0, t0 = cpu_seconds(), system_seconds(), time.perf_counter()
         loop0 = time.thread_time()  # this thread runs the event loop
         session = await engine.add_torrent(meta, storage=storage, peers=[(LOOPBACK, port)])
         await asyncio.wait_for(session.wait_complete(), within)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         loop_cpu = time.thread_time() - loop0
-        if perf is not None:
-            perf.send_signal(signal.SIGINT)
-            await asyncio.to_thread(perf.wait, 60)
+        await asyncio.to_thread(stop_tracer, tracer)
         done = session.have_bytes
         sys_cpu = system_seconds() - sys0
         emit({"seconds": elapsed, "cpu": cpu, "sys": sys_cpu, "loop": loop_cpu, "bytes": done})
@@ -238,6 +271,7 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--perf", type=Path, help="record the transfer with Linux perf here")
+    parser.add_argument("--syscalls", type=Path, help="count the transfer's syscalls here")
     args = parser.parse_args(argv)
     if args.loop == "uvloop":
         import uvloop
@@ -246,12 +280,15 @@ def child_main(argv: list[str]) -> None:
     if args.role == "lt-seed":
         child_lt_seed(args.torrent, args.folder, args.timeout)
     elif args.role == "lt-leech":
-        child_lt_leech(args.torrent, args.folder, args.port, args.timeout)
+        child_lt_leech(args.torrent, args.folder, args.port, args.timeout, args.perf, args.syscalls)
     elif args.role == "sv-seed":
         asyncio.run(child_sv_seed(args.torrent.read_bytes(), args.folder))
     else:
         torrent = args.torrent.read_bytes()
-        asyncio.run(child_sv_leech(torrent, args.folder, args.port, args.timeout, args.perf))
+        leech = child_sv_leech(
+            torrent, args.folder, args.port, args.timeout, args.perf, args.syscalls
+        )
+        asyncio.run(leech)
 
 
 # ------------------------------------------------------------------ parent
@@ -338,7 +375,7 @@ def transfer(
         str(args.timeout), "--loop", args.loop,
     )  # fmt: skip
     spy: subprocess.Popen[bytes] | None = None
-    if profile_to is not None and leech_side == "sv":
+    if profile_to is not None and (leech_side == "sv" or args.profile in {"syscalls", "perf"}):
         command = profiled(command, args.profile, profile_to.with_suffix(".leecher.txt"))
     if profile_to is not None and seed_side == "sv" and args.profile.startswith("py-spy"):
         spy = py_spy_attach(seeder.pid, profile_to.with_suffix(".seeder.txt"))
@@ -363,6 +400,13 @@ def transfer(
         "leecher_loop_per_gib": result.get("loop", 0.0) / (result["bytes"] / GIB),
         "seeder_cpu_per_gib": seed_cpu / (result["bytes"] / GIB),
     }
+
+
+def profiled_scenario(scenario: str, profiler: str) -> bool:
+    """servent leechers; for perf and syscalls libtorrent's too (to compare)."""
+    if profiler in {"syscalls", "perf"}:
+        return scenario in {"lt->lt", "lt->sv", "sv->sv"}
+    return "sv" in scenario and scenario != "sv->lt"
 
 
 def parent_main(args: argparse.Namespace) -> None:
@@ -390,7 +434,7 @@ def parent_main(args: argparse.Namespace) -> None:
             order = chosen[shift:] + chosen[:shift]
             for scenario in order:
                 profile_to = None
-                if args.profile and run == 0 and "sv" in scenario and scenario != "sv->lt":
+                if args.profile and run == 0 and profiled_scenario(scenario, args.profile):
                     profile_to = work.parent / f"{work.name}-{scenario.replace('->', '-')}"
                 result = transfer(scenario, seeders, torrent, work, args, profile_to)
                 results[scenario].append(result)
@@ -417,7 +461,7 @@ def parent_main(args: argparse.Namespace) -> None:
         if args.json:
             Path(args.json).write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
         if args.profile:
-            for scenario in ("sv->sv", "lt->sv"):
+            for scenario in ("lt->lt", "sv->sv", "lt->sv"):
                 stem = work.parent / f"{work.name}-{scenario.replace('->', '-')}"
                 for side in ("leecher", "seeder"):
                     path = stem.with_suffix(f".{side}.txt")
@@ -446,7 +490,9 @@ def main() -> None:
         help="comma-separated subset of " + ", ".join(SCENARIOS) + " (ratios need lt->lt)",
     )  # fmt: skip
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    parser.add_argument("--profile", choices=["pyinstrument", "py-spy", "py-spy-gil", "perf"])
+    parser.add_argument(
+        "--profile", choices=["pyinstrument", "py-spy", "py-spy-gil", "perf", "syscalls"]
+    )
     parser.add_argument(
         "--loop", choices=["asyncio", "uvloop"], default="asyncio",
         help="event loop of the servent processes (uvloop: the 'fast' extra)",

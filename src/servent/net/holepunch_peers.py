@@ -6,10 +6,9 @@ error to the asker), at most :data:`RELAYS_PER_MINUTE` per asking peer.  As
 an end it asks a connected peer that speaks the extension to introduce it
 to a peer learnt by PEX that is not flagged reachable and that our own
 dials failed to reach, and on ``connect`` it primes its NAT and dials over
-uTP, and tries TCP simultaneous open (``TorrentContext.punch``).  It waits
-:data:`STRAY_EXPIRY` after our last direct dial to that peer: the uTP SYN
-of a failed dial leaves an entry in the other side's NAT that would give
-its answer a random port (decision 0042).
+uTP, and tries TCP simultaneous open (``TorrentContext.punch``).  When to
+ask, and how long direct dials wait meanwhile, is the rule of
+:class:`~servent.proto.rendezvous_schedule.RendezvousSchedule`.
 """
 
 from __future__ import annotations
@@ -35,6 +34,7 @@ from servent.proto.holepunch import (
     relay_rendezvous,
 )
 from servent.proto.peerwire.extensions import ExtensionHandshake
+from servent.proto.rendezvous_schedule import RendezvousSchedule
 
 if TYPE_CHECKING:
     from servent.net.swarm_peer import SwarmPeer
@@ -43,13 +43,7 @@ __all__ = ["HolePunching"]
 
 log = logging.getLogger("servent.net.peer_extensions")  # extension traffic logs in one place
 
-#: Seconds after our last dial to an address before we ask for a rendezvous with it
-#: (a Linux NAT forgets an unanswered UDP flow after 30 s).
-STRAY_EXPIRY = 35.0
-#: A rendezvous for the same address at most this often.
-RENDEZVOUS_INTERVAL = 60.0
 RELAYS_PER_MINUTE = 4
-MAX_TRACKED = 1000
 
 
 def seen_as(peer: SwarmPeer) -> str | None:
@@ -72,8 +66,7 @@ class HolePunching(PeerExtension):
         self._torrent = torrent
         self._peers: list[SwarmPeer] = []
         self._supports: set[SwarmPeer] = set()
-        self._quiet_since: dict[Address, float] = {}
-        self._asked: dict[Address, float] = {}
+        self._schedule = RendezvousSchedule()
         self._relayed: dict[SwarmPeer, deque[float]] = {}
         #: Counters (statistics and tests).
         self.rendezvous_sent = 0
@@ -152,23 +145,24 @@ class HolePunching(PeerExtension):
         relays = [p for p in peers if p.open and p in self._supports]
         if known is None or self._torrent.punch is None or not relays:
             return
-        if len(self._quiet_since) > MAX_TRACKED or len(self._asked) > MAX_TRACKED:
-            self._quiet_since.clear()
-            self._asked.clear()
         connected = {listen_address(p) for p in peers} | {p.dialled for p in peers}
+        schedule = self._schedule
         for entry in known.entries():
             address = entry.address
             if entry.source != "pex" or entry.reachable or address in connected:
                 continue
-            if entry.busy or entry.failures == 0:
-                self._quiet_since[address] = now
+            if entry.busy:
+                schedule.dialling(address, now)
                 continue
-            quiet = now - self._quiet_since.setdefault(address, now)
-            if quiet < STRAY_EXPIRY or now - self._asked.get(address, -1e9) < RENDEZVOUS_INTERVAL:
+            if entry.failures == 0:
                 continue
-            self._asked[address] = now
-            log.info("asking %s for a rendezvous with %s:%d", relays[0].label, *address)
-            self.ask_rendezvous(relays[0], address)
+            if schedule.due(address, now):
+                schedule.asked(address, now)
+                log.info("asking %s for a rendezvous with %s:%d", relays[0].label, *address)
+                self.ask_rendezvous(relays[0], address)
+            hold = schedule.hold_until(address, now)
+            if hold is not None:
+                known.defer(address, hold)
 
 
 def _for_public_torrents(torrent: TorrentContext) -> HolePunching | None:

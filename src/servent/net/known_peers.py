@@ -168,6 +168,12 @@ class KnownPeers:
         backoff = min(self.max_backoff, self.base_backoff * 2 ** (peer.failures - 1))
         peer.next_attempt = now + backoff
 
+    def defer(self, address: Address, until: float) -> None:
+        """Dial ``address`` directly no sooner than ``until`` (a hole punch is pending)."""
+        peer = self._peers.get(address)
+        if peer is not None:
+            peer.next_attempt = max(peer.next_attempt, until)
+
     def penalise(self, address: Address, reason: str) -> None:
         """Count a strike against an address that connected but was useless (it sinks
         in the dial order without being given up on at once)."""

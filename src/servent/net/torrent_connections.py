@@ -23,7 +23,7 @@ from servent.codec.metainfo import Metainfo
 from servent.errors import MseError
 from servent.net.encrypted_transport import Connector, dial_peer
 from servent.net.holepunch_priming import DIAL_DELAY, prime_nat
-from servent.net.known_peers import Address, KnownPeers
+from servent.net.known_peers import Address, KnownPeer, KnownPeers
 from servent.net.limits import GlobalLimits
 from servent.net.peer_dialer import PeerDialer
 from servent.net.peer_session import PeerHandler, PeerSession
@@ -44,6 +44,10 @@ from servent.proto.swarm import BanList
 from servent.proto.tcp_punch import PunchRole, punch_role
 
 __all__ = ["ConnectionOwner", "TorrentConnections"]
+
+#: Seconds per transport for dialling a PEX peer not flagged reachable (else the
+#: torrent's ``connect_timeout``): a TCP SYN is sent three times within it.
+BEHIND_NAT_CONNECT_TIMEOUT = 5.0
 
 #: The torrent session's logger: these lines belong to it (and keep their old name).
 log = logging.getLogger("servent.net.torrent_session")
@@ -151,12 +155,25 @@ class TorrentConnections:
             owner.register(session, dialled=known.address)
             host, port = known.address
             dial = owner.start_task(
-                self._dial(session, known.address, known.dial_policy(self.encryption)),
+                self._dial(
+                    session,
+                    known.address,
+                    known.dial_policy(self.encryption),
+                    connect_timeout=self._dial_timeout(known),
+                ),
                 f"dial {host}:{port}",
             )
             # Tracked so a stopping torrent cancels dials still in their handshake.
             self.dials.add(dial)
             dial.add_done_callback(self.dials.discard)
+
+    def _dial_timeout(self, known: KnownPeer) -> float:
+        """A peer that PEX did not flag reachable probably sits behind a NAT: a dial that
+        its router drops ends sooner, so that a hole punch starts sooner."""
+        limit = self.config.connect_timeout
+        if known.source == "pex" and not known.reachable:
+            return min(limit, BEHIND_NAT_CONNECT_TIMEOUT)
+        return limit
 
     def punch(self, address: Address, seen_as: str | None = None) -> None:
         """BEP 55 ``connect``: prime our NAT towards ``address`` and dial it over uTP; and
@@ -232,8 +249,10 @@ class TorrentConnections:
         dialer: PeerDialer | None = None,
         *,
         connect: Connector | None = None,
+        connect_timeout: float | None = None,
     ) -> None:
-        """Dial ``session`` (``connect``: over a socket already connected, a punch's)."""
+        """Dial ``session`` (``connect``: over a socket already connected, a punch's;
+        ``connect_timeout``: per transport, the torrent's ``connect_timeout`` if None)."""
         host, port = address
         dialer = None if connect is not None else dialer or self.dialer
         try:
@@ -241,7 +260,7 @@ class TorrentConnections:
                 session, host, port,
                 info_hash=session.conn.info_hash or self.info_hash,
                 policy=policy,
-                connect_timeout=self.config.connect_timeout,
+                connect_timeout=connect_timeout or self.config.connect_timeout,
                 **({} if connect is None else {"connect": connect}),
             )  # fmt: skip
         except (OSError, TimeoutError, MseError) as exc:

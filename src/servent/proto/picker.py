@@ -404,9 +404,9 @@ class PiecePicker:
         partial = self._partial.get(index)
         if partial is None:
             return REJECTED
-        block, misaligned = divmod(begin, self.block_size)
-        state = partial.state
-        if misaligned or block >= len(state):
+        block_size, state = self.block_size, partial.state
+        block = begin // block_size
+        if begin % block_size or block >= len(state):
             return REJECTED
         current = state[block]
         if current == RECEIVED:
@@ -414,7 +414,8 @@ class PiecePicker:
             if mine is not None:
                 mine.discard((index, block))
             return REJECTED
-        if length != min(self.block_size, self._sizes[index] - begin):
+        rest = self._sizes[index] - begin
+        if length != (block_size if rest > block_size else rest):
             return REJECTED
         if current == FREE:
             partial.free -= 1  # an unrequested block is still data we need

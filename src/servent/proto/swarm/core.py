@@ -47,6 +47,7 @@ from servent.proto.peerwire import (
     Unchoke,
 )
 from servent.proto.picker import PiecePicker
+from servent.proto.piece_blocks import ACCEPTED
 from servent.proto.rate_meter import RateMeter
 from servent.proto.swarm.actions import (
     Action,
@@ -122,6 +123,8 @@ class SwarmCore:
         self.actions: list[Action] = []
         self.complete = complete
         size = layout.piece_payload_size  # progress counts file bytes (BEP 47 pads left out)
+        #: Some piece holds pad bytes: blocks' payload sizes must be computed one by one.
+        self._padded = any(size(i) != layout.piece_size(i) for i in range(self.num_pieces))
         self.wanted_bytes = sum(size(i) for i in wanted)
         self.have_bytes = sum(size(i) for i in wanted if i in have)
         self.downloaded = 0
@@ -310,30 +313,33 @@ class SwarmCore:
         The leecher's hot path (one call per read): the pipeline, the counters
         and the rate meter see the run's bytes at once (all arrived at ``now``).
         """
-        received = payload_total = 0
+        received = wasted = 0
         latest: float | None = None
         block_received = self.picker.block_received
         buffers = self._buffers
-        payload_size = self.layout.block_payload_size
         for index, begin, block, requested_at in blocks:
             length = len(block)
             received += length
-            payload = payload_size(index, begin, length)  # pad bytes left out
-            payload_total += payload
             if requested_at is not None and (latest is None or requested_at > latest):
                 latest = requested_at
             outcome = block_received(peer, index, begin, length)
-            if not outcome.accepted:
-                self.wasted += payload
+            if outcome is not ACCEPTED and not outcome.accepted:
+                wasted += self.layout.block_payload_size(index, begin, length)
                 continue
             buffer = buffers.get(index)
             if buffer is None:
                 buffer = self.assembly.buffer(index, self.picker.piece_size(index))
             buffer[begin : begin + length] = block
-            if outcome.cancels:
-                self._cancel(outcome.cancels)
-            if outcome.piece_complete:
-                self._piece_complete(index)
+            if outcome is not ACCEPTED:  # it completes its piece, or cancels duplicates
+                if outcome.cancels:
+                    self._cancel(outcome.cancels)
+                if outcome.piece_complete:
+                    self._piece_complete(index)
+        payload_total = received  # pad bytes left out of the counts (one call per block)
+        if self._padded:
+            payload = self.layout.block_payload_size
+            payload_total = sum(payload(i, b, len(data)) for i, b, data, _ in blocks)
+        self.wasted += wasted
         # The smallest delay of the run is the latest request's: the latency sample.
         peer.pipeline.on_block(received, now, latest)
         peer.downloaded += received
