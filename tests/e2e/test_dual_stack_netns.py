@@ -113,3 +113,82 @@ def test_default_dual_stack_without_ipv6_starts_on_ipv4_with_a_warning(
         code = process.wait(20)
         log.close()
     assert code == 0
+
+
+#: Run inside the namespace: a DHT ping and a uTP SYN to 127.0.0.1:PORT, from one socket.
+UDP_PROBE = """
+import json, socket, struct, sys
+port = int(sys.argv[1])
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.settimeout(10)
+udp.sendto(b'd1:ad2:id20:' + b'q' * 20 + b'e1:q4:ping1:t2:aa1:y1:qe', ('127.0.0.1', port))
+dht, _ = udp.recvfrom(2048)
+syn = struct.pack('>BBHIIIHH', 0x41, 0, 4242, 0, 0, 1 << 20, 1, 0)  # ST_SYN, version 1
+udp.sendto(syn, ('127.0.0.1', port))
+utp = dht
+for _ in range(20):  # skip DHT queries the node sends back to our socket meanwhile
+    utp, _ = udp.recvfrom(2048)
+    if utp[:1] != b'd':
+        break
+print(json.dumps({'dht': dht.decode('latin-1'), 'utp_type': utp[0] >> 4}))
+"""
+
+
+def test_seed_with_the_dht_without_ipv6_runs_dht_and_utp_on_ipv4(
+    no_ipv6_namespace: str, tmp_path: Path
+) -> None:
+    """``servent seed --dht-port 0`` (every address, the default): IPv4 only, one
+    warning, and the DHT and uTP both answer on the TCP port's number."""
+    (tmp_path / "data.bin").write_bytes(os.urandom(50_000))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", XDG_DATA_HOME=str(tmp_path / "xdg"))
+    log_path = tmp_path / "stderr.log"
+    command = [str(SERVENT), "seed", str(tmp_path / "data.bin"), "--dht-port", "0"]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", no_ipv6_namespace, *command],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
+        try:
+            lines = _lines_until_magnet(process, log_path)
+            listening = [line for line in lines if line.startswith("listening on ")]
+            port = int(listening[0].rsplit(":", 1)[1])
+            assert listening == [f"listening on 0.0.0.0:{port}"]
+            probe = [str(PYTHON), "-c", UDP_PROBE, str(port)]
+            answer = subprocess.run(
+                ["ip", "netns", "exec", no_ipv6_namespace, *probe],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert answer.returncode == 0, answer.stderr
+            seen = json.loads(answer.stdout)
+            assert "1:y1:r" in seen["dht"]
+            assert seen["utp_type"] == 2  # ST_STATE: uTP accepted the SYN on the DHT's port
+            assert log_path.read_text().count(WARNING) == 1
+            assert process.poll() is None  # still seeding
+        finally:
+            process.terminate()
+            code = process.wait(20)
+    assert code == 0, log_path.read_text()
+
+
+def _lines_until_magnet(process: subprocess.Popen[str], log_path: Path) -> list[str]:
+    """stdout's lines up to the magnet link (read from the pipe itself: a buffered
+    reader would hold lines that ``select`` no longer reports)."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + WAIT
+    output = b""
+    lines: list[str] = []
+    while time.monotonic() < deadline and process.poll() is None:
+        ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+        if ready:
+            output += os.read(fd, 65536)
+            lines = output.decode(errors="replace").splitlines()
+            if any(line.startswith("magnet:") for line in lines):
+                return lines
+    raise AssertionError(f"no magnet line; exit {process.poll()}: {lines}\n{log_path.read_text()}")

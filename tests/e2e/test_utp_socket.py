@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from servent.net.dht_driver import DhtDriver
-from servent.net.peer_dialer import PeerDialer
+from servent.net.peer_dialer import MAX_UTP_FIRST, PeerDialer
 from servent.net.udp_demux import UdpPort
 from servent.net.utp_socket import UtpSocket
 
@@ -280,6 +280,28 @@ async def test_dial_order_follows_the_preference() -> None:
         assert PeerDialer(None, "prefer-utp").order() == ["tcp"]
         with pytest.raises(ValueError, match="utp_preference"):
             PeerDialer(utp, "sometimes")
+    finally:
+        utp.close()
+
+
+async def test_a_peer_that_drops_tcp_before_the_handshake_is_dialled_over_utp_first() -> None:
+    """libtorrent with TCP off accepts TCP and closes it: that peer gets uTP first next
+    time, whatever the preference (but never under tcp-only); the memory is bounded."""
+    utp = UtpSocket()
+    utp.bind("127.0.0.1")
+    try:
+        dialer = PeerDialer(utp, "prefer-tcp")
+        dialer.tcp_closed_early("127.0.0.1", 6881)
+        assert dialer.order(("127.0.0.1", 6881)) == ["utp", "tcp"]
+        assert dialer.order(("127.0.0.1", 6882)) == ["tcp", "utp"]
+        tcp_only = PeerDialer(utp, "tcp-only")
+        tcp_only.tcp_closed_early("127.0.0.1", 6881)
+        assert tcp_only.order(("127.0.0.1", 6881)) == ["tcp"]
+        for port in range(1, MAX_UTP_FIRST + 10):
+            dialer.tcp_closed_early("127.0.0.2", port)
+        assert len(dialer.utp_first) == MAX_UTP_FIRST
+        assert dialer.order(("127.0.0.1", 6881)) == ["tcp", "utp"]  # the oldest went first
+        assert dialer.order(("127.0.0.2", MAX_UTP_FIRST + 9)) == ["utp", "tcp"]
     finally:
         utp.close()
 

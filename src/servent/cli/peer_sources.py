@@ -1,23 +1,35 @@
 """Where ``get`` and ``seed`` find peers: their shared flags and the DHT they start.
 
 The DHT is only started when asked for (``--bootstrap`` or ``--dht-port``), so
-a one-shot command never contacts public routers by surprise.
+a one-shot command never contacts public routers by surprise.  It starts as the
+daemon's does (:func:`servent.node.dht.start_dht`): on IPv4 and IPv6 for the
+"every address" host, and, with uTP on, on UDP sockets it shares with uTP (one
+port number for TCP, uTP and the DHT, as libtorrent does).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from servent.errors import ConfigError
+from servent.node.config import UTP_PREFERENCES
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
 
-__all__ = ["add_discovery_arguments", "dht_for", "discovery_config", "parse_peer", "wants_dht"]
+__all__ = [
+    "add_discovery_arguments",
+    "dht_for",
+    "discovery_config",
+    "parse_peer",
+    "transport_settings",
+    "wants_dht",
+]
 
 
 def parse_peer(text: str) -> tuple[str, int]:
@@ -97,6 +109,18 @@ def add_discovery_arguments(parser: argparse.ArgumentParser) -> None:
         help="message stream encryption (MSE/PE) of peer connections: off, enabled "
         "(encrypted when the peer agrees, plaintext otherwise; default) or required",
     )
+    parser.add_argument(
+        "--no-utp",
+        action="store_true",
+        help="peer connections over TCP only: no uTP (BEP 29), incoming or outgoing",
+    )
+    parser.add_argument(
+        "--utp-preference",
+        choices=UTP_PREFERENCES,
+        default="prefer-tcp",  # the daemon's default (Config.utp_preference)
+        help="dialling order: prefer-tcp (uTP when TCP fails; default), prefer-utp "
+        "(TCP when uTP fails) or tcp-only (uTP still accepted)",
+    )
 
 
 def discovery_config(args: argparse.Namespace) -> dict[str, object]:
@@ -120,6 +144,11 @@ def discovery_config(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def transport_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The one-shot node's uTP settings (``Config`` fields, as the daemon's) from the flags."""
+    return {"utp_enabled": not args.no_utp, "utp_preference": args.utp_preference}
+
+
 def wants_dht(args: argparse.Namespace) -> bool:
     return not args.no_dht and (bool(args.bootstrap) or args.dht_port is not None)
 
@@ -128,28 +157,24 @@ def wants_dht(args: argparse.Namespace) -> bool:
 async def dht_for(
     args: argparse.Namespace, host: str | None, tcp_port: int
 ) -> AsyncIterator[DhtDriver | None]:
-    """A DHT node for the engine when the flags ask for one, bootstrapped; closed on exit."""
+    """A DHT node for the engine when the flags ask for one, bootstrapped; closed on exit.
+
+    ``host`` None listens on every IPv4 and IPv6 address (IPv4 alone without IPv6)."""
     if not wants_dht(args):
         yield None
         return
-    from servent.net.dht_driver import DhtDriver
-    from servent.proto.dht import DhtConfig
+    from servent.node.dht import dual_stack_config, start_dht, stop_dht
+    from servent.node.one_shot import ONE_SHOT
 
     bootstrap = [parse_peer(text) for text in args.bootstrap]
     port = tcp_port if args.dht_port is None else args.dht_port
-    config = (
-        DhtConfig(restrict_ips=False, rate_limit_per_ip=0.0)
-        if args.no_ip_restrictions
-        else DhtConfig()
-    )
-    if host is not None and ":" in host:
-        driver = DhtDriver(host=None, host6=host, port6=port, config=config)
-    else:
-        driver = DhtDriver(host=host or "0.0.0.0", port=port, config=config)
-    try:
-        await driver.start()
-    except OSError as exc:
-        raise ConfigError(f"cannot open the DHT's UDP port {port}: {exc.strerror or exc}") from None
+    config = dataclasses.replace(
+        ONE_SHOT, listen_host=host or "", listen_port=port,
+        dht_restrict_ips=not args.no_ip_restrictions, utp_enabled=_utp_shares_port(args, tcp_port),
+    )  # fmt: skip
+    # The command's node warns of a missing IPv6 as it starts: once is enough.
+    driver = await start_dht(dual_stack_config(config, warn=False), None, required=True)
+    assert driver is not None  # required: it binds or raises
     try:
         if bootstrap:
             found = await driver.bootstrap(bootstrap)
@@ -157,4 +182,10 @@ async def dht_for(
                   file=sys.stderr, flush=True)  # fmt: skip
         yield driver
     finally:
-        await driver.close()
+        await stop_dht(driver, None)  # closes the sockets it shared with uTP too
+
+
+def _utp_shares_port(args: argparse.Namespace, tcp_port: int) -> bool:
+    """Whether uTP runs on the DHT's port: uTP is on, and the peer port is the DHT's
+    (given the same, or 0: the swarm then listens on the DHT's port number)."""
+    return not args.no_utp and (args.dht_port is None or tcp_port in (0, args.dht_port))

@@ -2,7 +2,9 @@
 
 ``prefer-tcp`` dials TCP and falls back to uTP when TCP fails (refused,
 unreachable, timed out); ``prefer-utp`` is the other way round (as libtorrent
-does by default); ``tcp-only`` never dials uTP. Encryption (MSE, or the sealed
+does by default); ``tcp-only`` never dials uTP.  A peer that accepts TCP but
+closes it before the BitTorrent handshake (libtorrent with TCP off does) is
+dialled over uTP first from then on. Encryption (MSE, or the sealed
 wire of a network torrent) runs on top of either, unchanged.
 """
 
@@ -32,6 +34,8 @@ UTP_PREFERENCES = ("prefer-tcp", "prefer-utp", "tcp-only")
 #: A uTP dial with TCP still to try gives up after this long (libtorrent waits about 3 s):
 #: a peer without uTP never answers a SYN, it does not refuse it.
 UTP_FALLBACK_AFTER = 3.0
+#: Addresses remembered as dropping TCP before the handshake (the oldest forgotten first).
+MAX_UTP_FIRST = 1024
 
 
 @dataclass
@@ -45,6 +49,8 @@ class PeerDialer:
     network: NetworkTorrents | None = None
     #: TCP simultaneous open from the listening port for BEP 55 punches (``holepunch_tcp``).
     tcp_punch: TcpPuncher | None = None
+    #: Peers dialled over uTP first whatever the preference (an ordered set, bounded).
+    utp_first: dict[tuple[str, int], None] = field(default_factory=dict)
     #: Torrent peers reached as nodes over channels (``docs/relay.md``); set by the node.
     node_routes: NodeRoutes | None = None
 
@@ -52,10 +58,20 @@ class PeerDialer:
         if self.preference not in UTP_PREFERENCES:
             raise ValueError(f"utp_preference: {self.preference!r} is not one of {UTP_PREFERENCES}")
 
-    def order(self) -> list[str]:
+    def order(self, address: tuple[str, int] | None = None) -> list[str]:
+        """Transports to try, in turn, for ``address`` (or any peer)."""
         if self.utp is None or not self.utp.ports or self.preference == "tcp-only":
             return ["tcp"]
-        return ["utp", "tcp"] if self.preference == "prefer-utp" else ["tcp", "utp"]
+        if self.preference == "prefer-utp" or address in self.utp_first:
+            return ["utp", "tcp"]
+        return ["tcp", "utp"]
+
+    def tcp_closed_early(self, host: str, port: int) -> None:
+        """TCP to ``host:port`` was accepted but closed before the BitTorrent handshake:
+        a peer that speaks uTP only may do that, so try uTP first next time."""
+        if len(self.utp_first) >= MAX_UTP_FIRST:
+            del self.utp_first[next(iter(self.utp_first))]
+        self.utp_first[(host, port)] = None
 
     async def dial(
         self,
@@ -107,7 +123,7 @@ class PeerDialer:
         attempt: Callable[[Connector | None, float], Awaitable[None]],
         connect_timeout: float,
     ) -> str:
-        kinds = self.order()
+        kinds = self.order((host, port))
         for number, kind in enumerate(kinds):
             utp = self.utp
             connect = utp.create_connection if kind == "utp" and utp is not None else None

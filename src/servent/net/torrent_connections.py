@@ -255,15 +255,12 @@ class TorrentConnections:
         dialer = PeerDialer(utp=utp, preference="prefer-utp")
         await self._dial(session, address, self.encryption, dialer)
 
-    def node_routes(self) -> NodeRoutes | None:
-        """The node's routes (the node sets them on the engine's dialler), if any."""
+    def node_routes(self) -> NodeRoutes | None:  # set by the node on the engine's dialler
         return None if self.dialer is None else self.dialer.node_routes
 
     def dial_node(self, address: Address, advert: NodeAdvert) -> None:
-        """Reach ``address`` as a node: a peer-wire stream of a channel (``docs/relay.md``).
-
-        The address stays free while the channel is sought (minutes, through a relay),
-        so the direct dials and BEP 55 keep their own pace meanwhile."""
+        """Reach ``address`` as a node: a peer-wire stream of a channel (``docs/relay.md``);
+        the address is not marked busy meanwhile (direct dials and BEP 55 go on)."""
         reach = None if (routes := self.node_routes()) is None else routes.reach
         if reach is None or address in self.reaching or self._busy(address):
             return
@@ -274,8 +271,7 @@ class TorrentConnections:
         self._track(self.owner.start_task(self._dial_node(address, reach(advert)), name))
 
     def _busy(self, address: Address) -> bool:
-        entry = self.known.get(address)
-        return entry is not None and entry.busy
+        return (entry := self.known.get(address)) is not None and entry.busy
 
     async def _dial_node(self, address: Address, reaching: Awaitable[NodeChannel]) -> None:
         """Holds the slot reserved by :meth:`dial_node` until the session takes it."""
@@ -487,6 +483,9 @@ class TorrentConnections:
                 self.known.disconnected(peer.dialled, now, peer.downloaded, seed=seed)
             else:
                 self.known.failed(peer.dialled, now, session.close_reason or "closed")
+                early = session.conn.remote_handshake is None and not over_utp(peer)
+                if early and self.dialer is not None:  # TCP accepted, dropped before handshake
+                    self.dialer.tcp_closed_early(*peer.dialled)
                 known = self.known.get(peer.dialled)
                 if known is not None and self.aria2_alias is not None:
                     known.alias = not known.alias  # perhaps aria2: try its hash next

@@ -36,9 +36,9 @@ def split_host_port(entry: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def dual_stack_config(config: Config) -> Config:
+def dual_stack_config(config: Config, *, warn: bool = True) -> Config:
     """``config`` for this host: ``listen_host = ""`` (IPv4 and IPv6) becomes IPv4 only,
-    with a warning, where IPv6 is switched off or missing."""
+    with a warning (unless the caller's node gives it), where IPv6 is off or missing."""
     from servent.net.ipv6_probe import ipv6_unavailable
 
     if config.listen_host != "":
@@ -46,7 +46,8 @@ def dual_stack_config(config: Config) -> Config:
     reason = ipv6_unavailable()
     if reason is None:
         return config
-    log.warning("IPv6 is unavailable (%s): listening on IPv4 only", reason)
+    if warn:
+        log.warning("IPv6 is unavailable (%s): listening on IPv4 only", reason)
     return dataclasses.replace(config, listen_host="0.0.0.0")
 
 
@@ -83,15 +84,15 @@ def _close_ports(*ports: UdpPort | None) -> None:
 
 
 async def start_dht(
-    config: Config, store: StateStore, *, required: bool = False
+    config: Config, store: StateStore | None, *, required: bool = False
 ) -> DhtDriver | None:
     """Bind the DHT on the listen address (IPv4 and IPv6 for ``listen_host = ""``) with
-    the saved id and contacts; None if it cannot (a node runs on without), or with
-    ``required`` a :class:`ServentError`."""
+    the saved id and contacts (a fresh id without a ``store``: a one-shot command's);
+    None if it cannot (a node runs on without), or with ``required`` a :class:`ServentError`."""
     from servent.net.dht_driver import DhtDriver
     from servent.proto.dht.config import DhtConfig
 
-    saved_id = store.settings().get(NODE_ID_SETTING)
+    saved_id = store.settings().get(NODE_ID_SETTING) if store is not None else None
     node_id = bytes.fromhex(saved_id) if isinstance(saved_id, str) else None
     dht_config = DhtConfig()
     if not config.dht_restrict_ips:
@@ -116,8 +117,10 @@ async def start_dht(
             raise ServentError(f"cannot open the DHT's UDP port {port}: {reason}") from None
         log.warning("DHT could not bind %s:%s: %s", config.listen_host, config.listen_port, exc)
         return None
-    store.set_settings({NODE_ID_SETTING: driver.node_id.hex()})
-    driver.node.routing_table.import_nodes(store.dht_nodes(), asyncio.get_running_loop().time())
+    if store is not None:
+        store.set_settings({NODE_ID_SETTING: driver.node_id.hex()})
+        now = asyncio.get_running_loop().time()
+        driver.node.routing_table.import_nodes(store.dht_nodes(), now)
     return driver
 
 

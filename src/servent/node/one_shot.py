@@ -33,7 +33,7 @@ ONE_SHOT = Config(
     dht_bootstrap=(),
     lsd_enabled=False,
     port_mapping=False,
-    utp_enabled=False,
+    utp_enabled=False,  # get and seed: on unless --no-utp (cli/peer_sources.py)
     supernode="off",
     searchable=False,
 )

@@ -29,6 +29,7 @@ from servent.cli.peer_sources import (
     dht_for,
     discovery_config,
     parse_peer,
+    transport_settings,
 )
 from servent.errors import ConfigError, MetadataSourcesExhaustedError, ServentError
 
@@ -249,6 +250,7 @@ def _node_settings(
         "max_peers_per_ip": args.max_peers_per_ip,
         "download_rate_limit": int(download_rate or 0),
         "upload_rate_limit": int(upload_rate or 0),
+        **transport_settings(args),
     }
 
 

@@ -25,7 +25,13 @@ from servent.cli.commands.get import (
     resume_store,
     stop_on_signals,
 )
-from servent.cli.peer_sources import add_discovery_arguments, dht_for, discovery_config, parse_peer
+from servent.cli.peer_sources import (
+    add_discovery_arguments,
+    dht_for,
+    discovery_config,
+    parse_peer,
+    transport_settings,
+)
 from servent.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -129,7 +135,7 @@ async def _seed(args: argparse.Namespace, meta: Metainfo, data_dir: Path) -> int
     from servent.node.torrent_spec import SessionOptions
 
     host: str | None = args.host
-    settings = {"listen_host": host or "", "listen_port": args.port}
+    settings = {"listen_host": host or "", "listen_port": args.port, **transport_settings(args)}
     stop = asyncio.Event()
     with stop_on_signals(stop):
         async with (
