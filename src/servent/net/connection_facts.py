@@ -11,7 +11,14 @@ import os
 from servent.net.peer_session import PeerSession
 from servent.net.swarm_peer import SwarmPeer
 
-__all__ = ["LOCAL_HOSTS", "describe", "dialled_ourselves", "is_self_connection", "over_utp"]
+__all__ = [
+    "LOCAL_HOSTS",
+    "describe",
+    "dialled_ourselves",
+    "is_self_connection",
+    "over_tcp",
+    "over_utp",
+]
 
 #: Host names that reach this machine when paired with our listening port.
 LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
@@ -20,6 +27,12 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "0.0.0.0", "::", "localhost"})
 def over_utp(peer: SwarmPeer) -> bool:
     transport = peer.session.transport
     return transport is not None and transport.get_extra_info("transport") == "utp"
+
+
+def over_tcp(peer: SwarmPeer) -> bool:
+    """Neither uTP nor a node channel's peer-wire stream (``docs/relay.md``)."""
+    transport = peer.session.transport
+    return transport is None or transport.get_extra_info("transport") not in ("utp", "channel")
 
 
 def is_self_connection(session: PeerSession) -> bool:

@@ -25,6 +25,7 @@ from servent.net.connection_facts import (
     describe,
     dialled_ourselves,
     is_self_connection,
+    over_tcp,
     over_utp,
 )
 from servent.net.encrypted_transport import Connector, dial_peer
@@ -483,7 +484,7 @@ class TorrentConnections:
                 self.known.disconnected(peer.dialled, now, peer.downloaded, seed=seed)
             else:
                 self.known.failed(peer.dialled, now, session.close_reason or "closed")
-                early = session.conn.remote_handshake is None and not over_utp(peer)
+                early = session.conn.remote_handshake is None and over_tcp(peer)
                 if early and self.dialer is not None:  # TCP accepted, dropped before handshake
                     self.dialer.tcp_closed_early(*peer.dialled)
                 known = self.known.get(peer.dialled)
