@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from servent.codec.bencode import encode
 from servent.codec.node_record import RelayRef
 from servent.errors import NodeRoutesError
 from servent.proto.node_routes import (
+    INFLOW_BURST,
+    INFLOW_INTERVAL,
+    INFLOW_MAX_DEBT,
     LARGER_KEY_DELAY,
     MAX_ENTRIES,
     PUNCH_GRACE,
     RETRY_DELAYS,
+    UPDATE_GAP,
+    AdvertUpdates,
     NodeAdvert,
     NodeEntry,
+    NodesInflow,
     RelayAttempts,
     decode_nodes,
     encode_advert,
@@ -157,3 +165,77 @@ def test_the_table_of_tries_is_bounded() -> None:
     for port in range(1, 100):
         attempts.due(("11.78.0.1", port), NodeAdvert(KEY_B), 1, 0.0)
     assert len(attempts._tries) <= 8
+
+
+# -- a changed advert: the handshake again, coalesced ------------------------------------
+
+
+def test_only_peers_whose_last_handshake_named_another_advert_are_due() -> None:
+    updates: AdvertUpdates[str] = AdvertUpdates()
+    bare, relayed = NodeAdvert(KEY_A), NodeAdvert(KEY_A, (RELAY,))
+    updates.sent("old", bare, 0.0)
+    updates.sent("new", relayed, 0.0)
+    peers = ["old", "new", "never-sent"]
+    assert updates.due(peers, relayed, UPDATE_GAP) == ["old"]
+    assert updates.due(peers, bare, UPDATE_GAP) == ["new"]  # a relay lost is news too
+    updates.forget("old")
+    assert updates.due(peers, relayed, UPDATE_GAP) == []
+
+
+def test_changes_within_the_gap_go_out_as_one_update_with_the_latest_advert() -> None:
+    updates: AdvertUpdates[str] = AdvertUpdates()
+    updates.sent("p", NodeAdvert(KEY_A), 0.0)
+    relayed = NodeAdvert(KEY_A, (RELAY,))
+    both = NodeAdvert(KEY_A, (RELAY,), symmetric=True)
+    sends = []
+    now = 1.0
+    for current in (relayed, relayed, both, both, both, both, both, both, both, both):
+        if updates.due(["p"], current, now):
+            updates.sent("p", current, now)
+            sends.append((now, current))
+        now += 1.0  # the shell ticks about once a second
+    assert sends == [(UPDATE_GAP, both)]  # the verdict that came meanwhile rides along
+
+
+def test_an_advert_flapping_every_tick_is_sent_at_most_once_per_gap() -> None:
+    updates: AdvertUpdates[str] = AdvertUpdates()
+    adverts = (NodeAdvert(KEY_A), NodeAdvert(KEY_A, symmetric=True))
+    updates.sent("p", adverts[0], 0.0)
+    sent_at = []
+    for tick in range(1, 61):
+        current = adverts[tick % 2]
+        if updates.due(["p"], current, float(tick)):
+            updates.sent("p", current, float(tick))
+            sent_at.append(tick)
+    assert len(sent_at) <= 60 / UPDATE_GAP
+    assert all(b - a >= UPDATE_GAP for a, b in itertools.pairwise(sent_at))
+
+
+# -- incoming sv_nodes: the per-peer limit -----------------------------------------------
+
+
+def test_a_burst_is_admitted_then_messages_are_ignored_until_the_bucket_refills() -> None:
+    inflow = NodesInflow(0.0)
+    admitted = [inflow.admit(0.0) for _ in range(int(INFLOW_BURST) + 2)]
+    assert admitted == [True] * int(INFLOW_BURST) + [False, False]
+    assert not inflow.abusive  # a burst is not abuse
+    assert not inflow.admit(INFLOW_INTERVAL)  # the refill pays the debt first
+    assert inflow.admit(6 * INFLOW_INTERVAL)
+
+
+def test_a_well_behaved_sender_is_never_ignored() -> None:
+    inflow = NodesInflow(0.0)
+    assert all(inflow.admit(30.0 * i) for i in range(100))  # one per 30 s, as we send
+
+
+def test_a_sustained_flood_becomes_abusive_and_a_late_clock_does_not_refill() -> None:
+    inflow = NodesInflow(100.0)
+    results = [inflow.admit(100.0 + i * 0.5) for i in range(200)]
+    assert results.count(True) < INFLOW_BURST + 200 * 0.5 / INFLOW_INTERVAL + 1
+    assert inflow.abusive
+    flood = NodesInflow(10.0)
+    for _ in range(int(INFLOW_BURST + INFLOW_MAX_DEBT)):
+        flood.admit(10.0)
+    assert not flood.abusive  # exactly at the debt bound
+    flood.admit(5.0)  # a clock going back gives no tokens
+    assert flood.abusive

@@ -66,6 +66,8 @@ class TorrentContext:
     nodes: Callable[[], NodeRoutes | None] = field(default=_no_routes)
     #: Dial the torrent peer at an address as the node an advert names (``docs/relay.md``).
     dial_node: Callable[[Address, NodeAdvert], None] | None = None
+    #: Send a peer our whole BEP 10 handshake again (BEP 10 allows it; ``docs/relay.md``).
+    resend_handshake: Callable[[SwarmPeer], None] | None = None
 
 
 class PeerExtension:
@@ -75,8 +77,12 @@ class PeerExtension:
         """Keys this extension adds to our BEP 10 handshake (besides ``m``)."""
         return {}
 
+    def handshake_sent(self, peer: SwarmPeer, now: float) -> None:
+        """Our handshake (with :meth:`handshake_fields`) went to ``peer``."""
+
     def on_handshake(self, peer: SwarmPeer, handshake: ExtensionHandshake, now: float) -> None:
-        """The peer's extension handshake arrived (whether or not it names us)."""
+        """The peer's extension handshake arrived (whether or not it names us); a later
+        one (BEP 10 allows several) comes merged with the earlier ones."""
 
     def on_message(self, peer: SwarmPeer, payload: bytes, now: float) -> None:
         """The peer sent a message to this extension's name."""

@@ -1,6 +1,7 @@
 """BEP 10 ``sv_nodes`` inside a running torrent: which torrent peers are nodes (``docs/relay.md``).
 
-We put our node's advert (key, relays, symmetric NAT) in our handshake; as a
+We put our node's advert (key, relays, symmetric NAT) in our handshake, and
+send the handshake again to servent peers when the advert changes; as a
 peer connected to several servent peers we tell each the others' adverts, by
 the address PEX would give for them; as an end we remember what we hear and,
 for an address our dials and BEP 55 could not reach, dial it as a node: a
@@ -24,8 +25,10 @@ from servent.net.ut_pex import pex_entry
 from servent.proto.node_routes import (
     ADVERT_KEY,
     EXTENSION_NAME,
+    AdvertUpdates,
     NodeAdvert,
     NodeEntry,
+    NodesInflow,
     RelayAttempts,
     decode_nodes,
     encode_advert,
@@ -54,19 +57,33 @@ class NodePeers(PeerExtension):
         self._torrent = torrent
         self._adverts: dict[SwarmPeer, NodeAdvert] = {}
         self._speaks: set[SwarmPeer] = set()
+        #: Peers that announced ``sv_nodes`` (whether or not they are nodes themselves).
+        self._servent: set[SwarmPeer] = set()
+        self._offered: NodeAdvert | None = None
+        self._updates: AdvertUpdates[SwarmPeer] = AdvertUpdates()
+        self._inflow: dict[SwarmPeer, NodesInflow] = {}
         self._told: dict[SwarmPeer, tuple[float, frozenset[NodeEntry]]] = {}
         #: Nodes other peers told us of, by the address their torrent peer listens on.
         self.heard: OrderedDict[Address, NodeAdvert] = OrderedDict()
         self._attempts: RelayAttempts | None = None
         #: Channel dials started (statistics and tests).
         self.node_dials = 0
+        #: Handshakes sent again for a changed advert (statistics and tests).
+        self.updates_sent = 0
 
     def handshake_fields(self) -> Mapping[str, BValue]:
         routes = self._torrent.nodes()
-        own = None if routes is None else routes.own()
+        own = self._offered = None if routes is None else routes.own()
         return {} if own is None else {ADVERT_KEY.decode(): encode_advert(own)}
 
+    def handshake_sent(self, peer: SwarmPeer, now: float) -> None:
+        self._updates.sent(peer, self._offered, now)
+
     def on_handshake(self, peer: SwarmPeer, handshake: ExtensionHandshake, now: float) -> None:
+        if EXTENSION_NAME in handshake.extensions:
+            self._servent.add(peer)
+        else:
+            self._servent.discard(peer)
         raw = handshake.fields.get(ADVERT_KEY)
         if raw is None:
             return
@@ -74,10 +91,14 @@ class NodePeers(PeerExtension):
             advert = parse_advert(raw)
         except NodeRoutesError as exc:  # not a node for us; the connection goes on
             log.debug("peer %s: ignoring its sv_node advert (%s)", peer.label, exc)
+            self._adverts.pop(peer, None)
+            self._speaks.discard(peer)
             return
-        self._adverts[peer] = advert
-        if EXTENSION_NAME in handshake.extensions:
+        self._adverts[peer] = advert  # a later handshake's advert replaces the earlier
+        if peer in self._servent:
             self._speaks.add(peer)
+        else:
+            self._speaks.discard(peer)
         routes = self._torrent.nodes()
         entry = pex_entry(peer)
         if routes is not None and entry is not None:
@@ -86,6 +107,14 @@ class NodePeers(PeerExtension):
             self._attempts.succeeded(peer.dialled)
 
     def on_message(self, peer: SwarmPeer, payload: bytes, now: float) -> None:
+        inflow = self._inflow.get(peer)
+        if inflow is None:
+            inflow = self._inflow[peer] = NodesInflow(now)
+        if not inflow.admit(now):
+            if inflow.abusive:
+                log.warning("peer %s: sv_nodes flood; dropping it", peer.label)
+                peer.session.close("sv_nodes flood")
+            return  # beyond the bucket: ignored
         try:
             entries = decode_nodes(payload)
         except NodeRoutesError as exc:
@@ -111,10 +140,34 @@ class NodePeers(PeerExtension):
         self._adverts.pop(peer, None)
         self._speaks.discard(peer)
         self._told.pop(peer, None)
+        self._servent.discard(peer)
+        self._updates.forget(peer)
+        self._inflow.pop(peer, None)
 
     def tick(self, peers: Sequence[SwarmPeer], now: float) -> None:
+        self._update(now)
         self._tell(peers, now)
         self._reach(peers, now)
+
+    # -- as a node whose advert changed -------------------------------------------------
+
+    def _update(self, now: float) -> None:
+        """Our relays or NAT verdict changed: servent peers get our handshake again."""
+        resend = self._torrent.resend_handshake
+        if resend is None or not self._servent:
+            return
+        routes = self._torrent.nodes()
+        own = None if routes is None else routes.own()
+        for peer in self._updates.due([p for p in self._servent if p.open], own, now):
+            self._updates.sent(peer, own, now)  # even if the send fails: no retry each tick
+            try:
+                resend(peer)
+            except ExtensionNotSupportedError as exc:
+                log.debug("peer %s: no handshake update (%s)", peer.label, exc)
+                continue
+            self.updates_sent += 1
+            log.debug("peer %s: sent our changed advert", peer.label)
+            peer.session.schedule_flush()
 
     # -- as the peer in the middle ------------------------------------------------------
 

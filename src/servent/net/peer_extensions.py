@@ -57,6 +57,7 @@ class TorrentExtensions:
         punch: Callable[[Address, str | None], None] | None = None,
         nodes: Callable[[], NodeRoutes | None] | None = None,
         dial_node: Callable[[Address, NodeAdvert], None] | None = None,
+        resend_handshake: Callable[[SwarmPeer], None] | None = None,
     ) -> None:
         """``registry``: the (empty) id registry to fill, if the caller made it already."""
         context = TorrentContext(
@@ -68,6 +69,7 @@ class TorrentExtensions:
             punch=punch,
             nodes=nodes or (lambda: None),
             dial_node=dial_node,
+            resend_handshake=resend_handshake,
         )
         #: Handlers by extension name, and the ids our connections announce for them.
         self.handlers, self.registry = catalogue.build(context, registry)
@@ -86,6 +88,10 @@ class TorrentExtensions:
             with contextlib.suppress(ValueError):
                 fields["yourip"] = ipaddress.ip_address(peer_host).packed
         return fields
+
+    def handshake_sent(self, peer: SwarmPeer, now: float) -> None:
+        for handler in self.handlers.values():
+            handler.handshake_sent(peer, now)
 
     def on_event(
         self, peer: SwarmPeer, event: ExtensionHandshakeReceived | ExtensionMessage, now: float

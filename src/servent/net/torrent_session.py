@@ -128,7 +128,7 @@ class TorrentSession:
             add_peers=lambda found: self.add_peers(found, source="pex"),
             is_own_address=self.connections.is_own_address, registry=self.extension_registry,
             punch=self.connections.punch, nodes=self.connections.node_routes,
-            dial_node=self.connections.dial_node,
+            dial_node=self.connections.dial_node, resend_handshake=self._send_extension_handshake,
         )  # fmt: skip
         self.own_addresses = self.connections.own_addresses
         self.info_hash, self.aria2_alias = self.connections.info_hash, self.connections.aria2_alias
@@ -414,18 +414,22 @@ class TorrentSession:
             self._close(peer, refusal, abort=refusal == "banned")
             return
         self.core.peer_opened(peer, now)
-        conn = session.conn
-        if conn.extension_protocol:
-            extra: dict[str, object] = {"v": self.config.client_name}
-            if self.listen_port:
-                extra["p"] = self.listen_port
-            extra.update(self.extensions.handshake_fields(host))
-            conn.send_extension_handshake(extra)
+        if session.conn.extension_protocol:
+            self._send_extension_handshake(peer)
         if self._tasks is not None:
             # A child of the torrent's task group; cancelled when the peer closes.
             peer.uploader = self._tasks.create_task(
                 self.uploads.serve(peer), name=f"upload {host}:{port}"
             )
+
+    def _send_extension_handshake(self, peer: SwarmPeer) -> None:
+        """Our whole BEP 10 handshake (again, when an extension's fields changed)."""
+        extra: dict[str, object] = {"v": self.config.client_name}
+        if self.listen_port:
+            extra["p"] = self.listen_port
+        extra.update(self.extensions.handshake_fields(peer.session.address[0]))
+        peer.session.conn.send_extension_handshake(extra)
+        self.extensions.handshake_sent(peer, self.loop.time())
 
     # ------------------------------------------------------------------ carrying out actions
 

@@ -10,9 +10,9 @@ message).  A peer we cannot dial or punch is then reached as a node, over a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 from servent.codec.bencode import BValue, Encodable, Limits, decode, encode
 from servent.codec.compact import Address, decode_peer, encode_peer
@@ -31,8 +31,10 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_PAYLOAD",
     "PEERWIRE_PROTOCOL",
+    "AdvertUpdates",
     "NodeAdvert",
     "NodeEntry",
+    "NodesInflow",
     "RelayAttempts",
     "decode_nodes",
     "encode_advert",
@@ -56,6 +58,16 @@ PUNCH_GRACE = 90.0
 LARGER_KEY_DELAY = 10.0
 #: Waits before the 2nd and 3rd attempt; no attempt after the last.
 RETRY_DELAYS = (15.0, 60.0)
+
+#: A changed advert goes to a peer at most this often (changes in between coalesce).
+UPDATE_GAP = 5.0
+#: Incoming ``sv_nodes``: a bucket of this many messages, refilled one per interval ...
+INFLOW_BURST = 4.0
+INFLOW_INTERVAL = 10.0
+#: ... and a peer this many ignored messages in debt is dropped.
+INFLOW_MAX_DEBT = 16.0
+
+P = TypeVar("P", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,3 +218,61 @@ class RelayAttempts:
     def attempts(self, address: Address) -> int:
         tries = self._tries.get(address)
         return 0 if tries is None else tries.count
+
+
+@dataclass(slots=True)
+class _Sent:
+    advert: NodeAdvert | None
+    at: float
+
+
+@dataclass
+class AdvertUpdates(Generic[P]):
+    """Which peers to send our changed advert to, at most once per :data:`UPDATE_GAP`.
+
+    The shell reports every handshake it sends a peer (:meth:`sent`) and asks,
+    with the advert current now, which peers are owed a new one (:meth:`due`)."""
+
+    _sent: dict[P, _Sent] = field(default_factory=dict)
+
+    def sent(self, peer: P, advert: NodeAdvert | None, now: float) -> None:
+        self._sent[peer] = _Sent(advert, now)
+
+    def due(self, peers: Iterable[P], current: NodeAdvert | None, now: float) -> list[P]:
+        """The peers (of ``peers``) whose last handshake named another advert, and long
+        enough ago; peers never sent a handshake are not ours to update."""
+        return [
+            peer
+            for peer in peers
+            if (sent := self._sent.get(peer)) is not None
+            and sent.advert != current
+            and now - sent.at >= UPDATE_GAP
+        ]
+
+    def forget(self, peer: P) -> None:
+        self._sent.pop(peer, None)
+
+
+class NodesInflow:
+    """One peer's incoming ``sv_nodes`` rate: a token bucket that may go into debt.
+
+    :meth:`admit` says whether to use a message; a message beyond the bucket is
+    ignored but still costs a token, so only a sustained flood reaches
+    :data:`INFLOW_MAX_DEBT` and :attr:`abusive` (the shell then drops the peer)."""
+
+    __slots__ = ("_level", "_updated")
+
+    def __init__(self, now: float) -> None:
+        self._level = INFLOW_BURST
+        self._updated = now
+
+    def admit(self, now: float) -> bool:
+        elapsed = max(0.0, now - self._updated)
+        self._level = min(INFLOW_BURST, self._level + elapsed / INFLOW_INTERVAL)
+        self._updated = max(self._updated, now)
+        self._level -= 1.0
+        return self._level >= 0.0
+
+    @property
+    def abusive(self) -> bool:
+        return self._level < -INFLOW_MAX_DEBT

@@ -31,6 +31,9 @@ from servent.errors import BencodeError, MalformedMessageError
 #: Bounds for a peer's extension handshake dictionary.
 HANDSHAKE_LIMITS = Limits(max_length=64 * 1024, max_depth=8, max_values=2_000)
 _MAX_NAME = 64
+#: Names and keys kept over all the handshakes of one connection (beyond one handshake's).
+MAX_MERGED_NAMES = 128
+MAX_MERGED_FIELDS = 256
 
 
 class ExtensionRegistry:
@@ -146,3 +149,26 @@ def parse_extension_handshake(payload: bytes) -> ExtensionHandshake:
             except UnicodeDecodeError:
                 continue
     return ExtensionHandshake(MappingProxyType(extensions), MappingProxyType(value))
+
+
+def merge_extension_handshake(
+    previous: ExtensionHandshake, update: ExtensionHandshake
+) -> ExtensionHandshake:
+    """A repeated handshake over the earlier one (BEP 10): ``m`` entries given again
+    replace the old ids (id 0 removes one), other keys given again replace their values.
+
+    Raises :class:`MalformedMessageError` when the merge outgrows the bounds (a peer
+    sending new names each time)."""
+    extensions = dict(previous.extensions)
+    raw_map = update.fields.get(b"m")
+    if isinstance(raw_map, dict):
+        for key, ext_id in raw_map.items():
+            if ext_id == 0:
+                extensions.pop(key.decode("utf-8", "replace"), None)
+    extensions.update(update.extensions)
+    fields = {**previous.fields, **update.fields}
+    if len(extensions) > max(MAX_MERGED_NAMES, len(update.extensions)):
+        raise MalformedMessageError(f"extension handshakes name {len(extensions)} extensions")
+    if len(fields) > max(MAX_MERGED_FIELDS, len(update.fields)):
+        raise MalformedMessageError(f"extension handshakes give {len(fields)} keys")
+    return ExtensionHandshake(MappingProxyType(extensions), MappingProxyType(fields))

@@ -34,6 +34,7 @@ from servent.proto.peerwire.events import (
 from servent.proto.peerwire.extensions import (
     ExtensionHandshake,
     ExtensionRegistry,
+    merge_extension_handshake,
     parse_extension_handshake,
 )
 from servent.proto.peerwire.framing import FrameReader
@@ -305,6 +306,8 @@ class InboundRules:
         if message.ext_id == 0:
             try:
                 handshake = parse_extension_handshake(message.payload)
+                if self.remote_extensions is not None:  # BEP 10: a later one updates
+                    handshake = merge_extension_handshake(self.remote_extensions, handshake)
             except MalformedMessageError as exc:
                 self._fail(exc)
             self.remote_extensions = handshake
