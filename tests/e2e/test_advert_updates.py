@@ -14,7 +14,12 @@ from test_torrent_over_channel import WAIT, connected_to, payload_file, running,
 from polling import wait_for
 from servent.codec.node_record import RelayRef
 from servent.net.swarm_peer import SwarmPeer
-from servent.proto.node_routes import NodeAdvert
+from servent.proto.node_routes import (
+    INFLOW_BURST,
+    INFLOW_MAX_DEBT,
+    NodeAdvert,
+    encode_nodes,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -66,3 +71,23 @@ async def test_a_relay_reserved_after_connecting_reaches_the_peer_without_reconn
         await wait_for(lambda: heard() == relayed, "the hub passing the new advert on", WAIT)
         late.relaying.relay.release()
         await keeper
+
+
+async def test_a_flood_of_well_formed_sv_nodes_costs_the_connection(tmp_path: Path) -> None:
+    _payload, _data, torrent = payload_file(tmp_path, 64 * 1024 + 5)
+    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE + 2 * WAIT):
+        one = await stack.enter_async_context(loopback_node(tmp_path / "a"))
+        two = await stack.enter_async_context(loopback_node(tmp_path / "b"))
+        first = await one.add(torrent, tmp_path / "one")
+        await running(one, first)
+        second = await two.add(torrent, tmp_path / "two")
+        await stack.enter_async_context(connected_to(two, second, address(one)))
+        nodes = session_of(one, first).extensions.node_peers
+        assert nodes is not None
+        await wait_for(lambda: nodes._speaks, "one seeing two as a node", WAIT)
+        peer = next(iter(session_of(two, second).open_peers))
+        flood = int(INFLOW_BURST + INFLOW_MAX_DEBT) + 1
+        for _ in range(flood):  # each one valid: only the rate is wrong
+            peer.session.conn.send_extension("sv_nodes", encode_nodes([]))
+        peer.session.schedule_flush()
+        await wait_for(lambda: peer.session.is_closed, "one dropping the flooding peer", WAIT)
