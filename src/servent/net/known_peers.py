@@ -42,6 +42,11 @@ class KnownPeer:
     #: PEX said its reporter dialled it (BEP 11 "reachable").
     reachable: bool = False
 
+    @property
+    def behind_nat(self) -> bool:
+        """Learnt by PEX without the reachable flag: probably behind a NAT (a punch's job)."""
+        return self.source == "pex" and not self.reachable
+
     def history(self) -> CandidateHistory:
         return CandidateHistory(
             self.source,

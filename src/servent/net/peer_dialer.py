@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from servent.errors import MseError
 from servent.net.encrypted_transport import Connector, dial_peer
@@ -65,6 +65,15 @@ class PeerDialer:
         if self.preference == "prefer-utp" or address in self.utp_first:
             return ["utp", "tcp"]
         return ["tcp", "utp"]
+
+    def behind_nat(self, address: tuple[str, int]) -> PeerDialer:
+        """The dialer for a direct dial to a peer probably behind a NAT: TCP only (unless
+        it is known to want uTP, or the user prefers uTP).  A uTP dial that reached its
+        router leaves there an unanswered UDP entry (30 s) that spoils the BEP 55 uTP
+        punch to come; the punch dials uTP itself (docs/holepunch.md)."""
+        if self.preference != "prefer-tcp" or address in self.utp_first:
+            return self
+        return replace(self, preference="tcp-only")  # counters and memory stay shared
 
     def tcp_closed_early(self, host: str, port: int) -> None:
         """TCP to ``host:port`` was accepted but closed before the BitTorrent handshake:

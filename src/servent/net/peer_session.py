@@ -132,9 +132,12 @@ class PeerSession(asyncio.BufferedProtocol):
         if self.download_buckets and self.transport is not None:
             for bucket in self.download_buckets:
                 bucket.consume(nbytes, now)
-            delay = delay_for(LIMITED_READ_SIZE, now, *self.download_buckets)
-            if delay > 0:
-                self._pause_for(delay)
+            # Only a connection that carries pieces waits for the limit: another's
+            # messages (PEX, a BEP 55 rendezvous) are counted but not held back.
+            if self.conn.expects_blocks:
+                delay = delay_for(LIMITED_READ_SIZE, now, *self.download_buckets)
+                if delay > 0:
+                    self._pause_for(delay)
 
     def eof_received(self) -> bool | None:
         with contextlib.suppress(PeerWireError):

@@ -170,15 +170,13 @@ class TorrentConnections:
             session = PeerSession(conn, owner)
             # Registered before connecting: events may arrive before the dial task resumes.
             owner.register(session, dialled=known.address)
-            host, port = known.address
+            dialer = self.dialer  # TCP only to a peer probably behind a NAT (see behind_nat)
+            if dialer is not None and known.behind_nat:
+                dialer = dialer.behind_nat(known.address)
+            policy, timeout = known.dial_policy(self.encryption), self._dial_timeout(known)
             dial = owner.start_task(
-                self._dial(
-                    session,
-                    known.address,
-                    known.dial_policy(self.encryption),
-                    connect_timeout=self._dial_timeout(known),
-                ),
-                f"dial {host}:{port}",
+                self._dial(session, known.address, policy, dialer, connect_timeout=timeout),
+                "dial {}:{}".format(*known.address),
             )
             self._track(dial)  # so a stopping torrent cancels dials still in their handshake
 
@@ -186,9 +184,7 @@ class TorrentConnections:
         """A peer that PEX did not flag reachable probably sits behind a NAT: a dial that
         its router drops ends sooner, so that a hole punch starts sooner."""
         limit = self.config.connect_timeout
-        if known.source == "pex" and not known.reachable:
-            return min(limit, BEHIND_NAT_CONNECT_TIMEOUT)
-        return limit
+        return min(limit, BEHIND_NAT_CONNECT_TIMEOUT) if known.behind_nat else limit
 
     def punch(self, address: Address, seen_as: str | None = None) -> None:
         """BEP 55 ``connect``: prime our NAT towards ``address`` and dial it over uTP; and

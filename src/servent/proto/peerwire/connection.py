@@ -409,6 +409,12 @@ class PeerConnection(InboundRules, OutboundQueue):
         """How many of our requests are unanswered (cheap; for pipeline top-ups)."""
         return len(self._ledger.outstanding)
 
+    @property
+    def expects_blocks(self) -> bool:
+        """Whether piece data may still arrive; else only small, bounded messages can
+        (an unsolicited piece fails the connection), which a download limit need not pace."""
+        return self._ledger.expects_blocks()
+
     def request_sent_at(self, request: Request) -> float | None:
         """When we sent ``request``, if it is still outstanding."""
         return self._ledger.outstanding.get((request.index, request.begin, request.length))

@@ -51,6 +51,10 @@ class RequestLedger:
             return True
         return False
 
+    def expects_blocks(self) -> bool:
+        """Whether a piece may still legally arrive (asked, or cancelled without BEP 6)."""
+        return bool(self.outstanding or self._cancelled)
+
     def reject_arrived(self, request: BlockKey) -> bool:
         """Settle a request by a reject; False if it was not outstanding (ignore it)."""
         if self.outstanding.pop(request, None) is not None:
