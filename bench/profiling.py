@@ -16,7 +16,9 @@ below the Python functions py-spy names.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -133,3 +135,18 @@ def perf_report(path: Path, keys: str, limit: int) -> str:
     report = subprocess.run(command, capture_output=True, text=True, check=False).stdout
     rows = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
     return "\n".join(rows[:limit])
+
+
+def attach_tracer(perf_to: Path | None, syscalls_to: Path | None) -> subprocess.Popen[bytes] | None:
+    """perf (samples or syscall counts) attached to this process (``--profile``)."""
+    if perf_to is not None:
+        return perf_attach(os.getpid(), perf_to)
+    if syscalls_to is not None:
+        return syscalls_attach(os.getpid(), syscalls_to)
+    return None
+
+
+def stop_tracer(tracer: subprocess.Popen[bytes] | None) -> None:
+    if tracer is not None:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(60)

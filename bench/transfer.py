@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.profiling import (
-    perf_attach,
+    attach_tracer,
     profiled,
     py_spy_attach,
     report_profile,
-    syscalls_attach,
+    stop_tracer,
 )
 from bench.transfer_report import (
     BASELINE_SCENARIO,
@@ -178,21 +178,6 @@ def child_lt_seed(torrent: Path, data: Path, timeout: float) -> None:
     lt_wait(session, handle, lt.torrent_status.seeding, time.monotonic() + timeout)
     emit({"port": session.listen_port(), "pid": os.getpid()})
     serve_commands(cpu_seconds())
-
-
-def attach_tracer(perf_to: Path | None, syscalls_to: Path | None) -> subprocess.Popen[bytes] | None:
-    """perf (samples or syscall counts) attached to this process (``--profile``)."""
-    if perf_to is not None:
-        return perf_attach(os.getpid(), perf_to)
-    if syscalls_to is not None:
-        return syscalls_attach(os.getpid(), syscalls_to)
-    return None
-
-
-def stop_tracer(tracer: subprocess.Popen[bytes] | None) -> None:
-    if tracer is not None:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(60)
 
 
 def child_lt_leech(
