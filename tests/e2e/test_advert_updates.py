@@ -91,3 +91,28 @@ async def test_a_flood_of_well_formed_sv_nodes_costs_the_connection(tmp_path: Pa
             peer.session.conn.send_extension("sv_nodes", encode_nodes([]))
         peer.session.schedule_flush()
         await wait_for(lambda: peer.session.is_closed, "one dropping the flooding peer", WAIT)
+
+
+async def test_a_node_known_to_be_reachable_keeps_its_id_out_of_the_swarm(tmp_path: Path) -> None:
+    _payload, _data, torrent = payload_file(tmp_path, 64 * 1024 + 5)
+    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE + 2 * WAIT):
+        hub = await stack.enter_async_context(loopback_node(tmp_path / "h"))
+        reached = await stack.enter_async_context(loopback_node(tmp_path / "r"))
+        unknown = await stack.enter_async_context(loopback_node(tmp_path / "u"))
+        channel = await reached.channels.connect(hub.identity.public_key, [address(hub)])
+        verdict = await reached.check_reachable(channel)  # the hub dials it back: it can
+        assert verdict.reachable is True
+        at_hub = await hub.add(torrent, tmp_path / "hub")  # leechers of nothing: they stay
+        await running(hub, at_hub)
+        at_reached = await reached.add(torrent, tmp_path / "reached")
+        await stack.enter_async_context(connected_to(reached, at_reached, address(hub)))
+        at_unknown = await unknown.add(torrent, tmp_path / "unknown")
+        await stack.enter_async_context(connected_to(unknown, at_unknown, address(hub)))
+        hub_nodes = session_of(hub, at_hub).extensions.node_peers
+        assert hub_nodes is not None
+        keys = lambda: {a.key for a in hub_nodes._adverts.values()}  # noqa: E731
+        # The node not known to be reachable names itself (peers may need to relay to it) ...
+        await wait_for(lambda: unknown.identity.public_key in keys(), "the unknown's advert", WAIT)
+        # ... the reachable one speaks the extension but sends no advert: no ID in the swarm.
+        await wait_for(lambda: len(hub_nodes._servent) == 2, "both speaking sv_nodes", WAIT)
+        assert reached.identity.public_key not in keys()

@@ -23,6 +23,7 @@ from servent.proto.node_routes import (
     NodeEntry,
     NodesInflow,
     RelayAttempts,
+    advert_to_offer,
     decode_nodes,
     encode_advert,
     encode_nodes,
@@ -112,6 +113,19 @@ def test_encoding_refuses_what_could_not_be_read_back() -> None:
 
 
 ADDRESS = ("11.78.0.1", 51413)
+
+
+def test_a_node_known_to_be_reachable_keeps_its_id_out_of_its_handshakes() -> None:
+    assert advert_to_offer(KEY_A, (), symmetric=False, reachable=True) is None
+    # Not known to be reachable (unknown or not): peers may need to reach it as a node.
+    assert advert_to_offer(KEY_A, (), symmetric=False, reachable=False) == NodeAdvert(KEY_A)
+    assert advert_to_offer(KEY_A, (), symmetric=True, reachable=False) == NodeAdvert(
+        KEY_A, symmetric=True
+    )
+    # A relay reservation is worth telling even when a connect-back once succeeded.
+    assert advert_to_offer(KEY_A, (RELAY,), symmetric=False, reachable=True) == NodeAdvert(
+        KEY_A, (RELAY,)
+    )
 
 
 def test_a_peer_we_reach_directly_is_never_relayed() -> None:

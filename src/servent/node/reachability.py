@@ -187,6 +187,7 @@ class NodeReachability:
         self._relaying = NodeRelaying(
             self.config, self._channels, dht=lambda: self._dht,
             unreachable=lambda: self._verdict().reachable is False,
+            reachable=lambda: self._verdict().reachable is True,
             symmetric=lambda: self._verdict().nat == "symmetric",
             on_change=self._addresses_changed,
         )  # fmt: skip

@@ -21,7 +21,7 @@ from servent.net.holepunch import NodePunch
 from servent.net.node_record import find_node_record
 from servent.net.relay import RelayService, channel_peer_address
 from servent.proto.channel import ChannelError
-from servent.proto.node_routes import NodeAdvert
+from servent.proto.node_routes import NodeAdvert, advert_to_offer
 
 if TYPE_CHECKING:
     from servent.net.channel_host import ChannelHost
@@ -50,12 +50,14 @@ class NodeRelaying:
         *,
         dht: Callable[[], DhtDriver | None],
         unreachable: Callable[[], bool],
+        reachable: Callable[[], bool],
         symmetric: Callable[[], bool],
         on_change: Callable[[], None],
     ) -> None:
         self.host = host
         self._dht = dht
         self._unreachable = unreachable
+        self._reachable = reachable
         self._symmetric = symmetric
         self.relay = RelayService(
             host, enabled=config.relay_enabled, max_rate=config.relay_max_rate
@@ -128,9 +130,13 @@ class NodeRelaying:
                 failures.append(str(exc))
         raise ChannelError("; ".join(failures))
 
-    def own_advert(self) -> NodeAdvert:
-        """Who we are to our torrent peers (BEP 10 ``sv_node``, ``docs/relay.md``)."""
-        return NodeAdvert(self.host.keys.public_key, self.relays(), self._symmetric())
+    def own_advert(self) -> NodeAdvert | None:
+        """Who we are to our torrent peers (BEP 10 ``sv_node``, ``docs/relay.md``); None
+        once we are known to be reachable without a relay (they dial us directly)."""
+        return advert_to_offer(
+            self.host.keys.public_key, self.relays(),
+            symmetric=self._symmetric(), reachable=self._reachable(),
+        )  # fmt: skip
 
     async def reach_node(self, advert: NodeAdvert) -> NodeChannel:
         """A channel to a torrent peer's node: the open one, else through the relays its

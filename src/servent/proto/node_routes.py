@@ -36,6 +36,7 @@ __all__ = [
     "NodeEntry",
     "NodesInflow",
     "RelayAttempts",
+    "advert_to_offer",
     "decode_nodes",
     "encode_advert",
     "encode_nodes",
@@ -85,6 +86,17 @@ class NodeEntry:
 
     address: Address
     advert: NodeAdvert
+
+
+def advert_to_offer(
+    key: bytes, relays: tuple[RelayRef, ...], *, symmetric: bool, reachable: bool
+) -> NodeAdvert | None:
+    """Our advert for torrent peers, or None while it is not needed: a node known to be
+    reachable (and holding no relay) is dialled directly, and keeps its node ID out of
+    the swarms it joins."""
+    if reachable and not relays:
+        return None
+    return NodeAdvert(key, relays, symmetric)
 
 
 def encode_advert(advert: NodeAdvert) -> dict[bytes, BValue]:
