@@ -187,6 +187,22 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
     return value
 
 
+def decode_dict(
+    data: bytes, limits: Limits, error: type[Exception], what: str = "message"
+) -> dict[bytes, BValue]:
+    """One dictionary from the network, bounded by ``limits``: anything longer, not
+    bencode or not a dictionary raises ``error`` (each protocol its own error type)."""
+    if len(data) > limits.max_length:
+        raise error(f"{what} of {len(data)} bytes: more than {limits.max_length}")
+    try:
+        value = decode(data, limits)
+    except BencodeError as exc:
+        raise error(f"{what} does not decode: {exc}") from None
+    if not isinstance(value, dict):
+        raise error(f"{what} is not a dictionary")
+    return value
+
+
 def decode_prefix(
     data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[BValue, int]:

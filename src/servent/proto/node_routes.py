@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
-from servent.codec.bencode import BValue, Encodable, Limits, decode, encode
+from servent.codec.bencode import BValue, Encodable, Limits, decode_dict, encode
 from servent.codec.compact import Address, decode_peer, encode_peer
 from servent.codec.node_record import (
     KEY_SIZE,
@@ -23,7 +23,7 @@ from servent.codec.node_record import (
     decode_relays,
     encode_relays,
 )
-from servent.errors import CompactEncodingError, DecodeError, NodeRoutesError
+from servent.errors import CompactEncodingError, NodeRoutesError
 
 __all__ = [
     "ADVERT_KEY",
@@ -148,14 +148,7 @@ def encode_nodes(entries: Iterable[NodeEntry]) -> bytes:
 
 def decode_nodes(payload: bytes) -> list[NodeEntry]:
     """Read an ``sv_nodes`` payload (hostile input); raises :class:`NodeRoutesError`."""
-    if len(payload) > MAX_PAYLOAD:
-        raise NodeRoutesError(f"sv_nodes message of {len(payload)} bytes")
-    try:
-        value = decode(payload, _LIMITS)
-    except DecodeError as exc:
-        raise NodeRoutesError(f"sv_nodes message does not decode: {exc}") from None
-    if not isinstance(value, dict):
-        raise NodeRoutesError("an sv_nodes message is a dictionary")
+    value = decode_dict(payload, _LIMITS, NodeRoutesError, "sv_nodes message")
     listed = value.get(b"n")
     if not isinstance(listed, list) or len(listed) > MAX_ENTRIES:
         raise NodeRoutesError(f"n lists at most {MAX_ENTRIES} nodes")

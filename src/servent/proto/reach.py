@@ -37,15 +37,7 @@ def encode_request(port: int) -> bytes:
 
 
 def _dictionary(data: bytes, limit: int) -> dict[bytes, object]:
-    if len(data) > limit:
-        raise ReachMessageError(f"message of {len(data)} bytes exceeds {limit}")
-    try:
-        value = bencode.decode(data)
-    except DecodeError as exc:
-        raise ReachMessageError(f"not bencoded: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ReachMessageError("not a dictionary")
-    return dict(value)
+    return dict(bencode.decode_dict(data, bencode.Limits(max_length=limit), ReachMessageError))
 
 
 def decode_request(data: bytes) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from servent.codec.bencode import BValue, Limits, decode
-from servent.errors import BencodeError, NetworkError
+from servent.codec.bencode import BValue, Limits, decode_dict
+from servent.errors import NetworkError
 
 __all__ = ["MAX_MESSAGE", "as_dict", "get_bytes", "get_int", "get_list", "get_text"]
 
@@ -14,15 +14,7 @@ _LIMITS = Limits(max_length=MAX_MESSAGE, max_depth=8, max_values=20_000)
 
 def as_dict(data: bytes, error: type[NetworkError] = NetworkError) -> dict[bytes, BValue]:
     """Decode one bencoded dictionary of at most 60,000 bytes."""
-    if len(data) > MAX_MESSAGE:
-        raise error(f"{len(data)} bytes: more than {MAX_MESSAGE}")
-    try:
-        value = decode(data, _LIMITS)
-    except BencodeError as exc:
-        raise error(f"not bencode: {exc}") from None
-    if not isinstance(value, dict):
-        raise error("not a dictionary")
-    return value
+    return decode_dict(data, _LIMITS, error)
 
 
 def get_bytes(
