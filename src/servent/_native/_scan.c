@@ -1,0 +1,208 @@
+/*
+ * servent._native._scan: the leecher's run of piece frames, parsed in one call.
+ *
+ * Why in C: at hundreds of MiB/s the loop thread spends most of its time in
+ * the interpreter, and the scan of a read's piece frames (header checks,
+ * request ledger, one view per block) ran a dozen bytecodes per block.  This
+ * file is its own source (no generated code); servent._native checks at
+ * import that the compiled module was built from this very text.
+ *
+ * The one function, scan_piece_run, does exactly what the pure-Python
+ * servent.proto.peerwire.piece_run.scan_piece_run does (a differential test
+ * holds them together).  It only reads the buffer it is given: every offset
+ * is checked against the buffer's length before it is read.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#ifndef SERVENT_SOURCE_HASH
+#define SERVENT_SOURCE_HASH ""
+#endif
+
+#define PIECE_ID 7
+#define HEAD_SIZE 13 /* length (4), id (1), index (4), begin (4) */
+#define BLOCK_OFFSET 9 /* id, index, begin: the piece payload follows */
+
+static uint32_t
+read_u32(const unsigned char *at)
+{
+    return ((uint32_t)at[0] << 24) | ((uint32_t)at[1] << 16) | ((uint32_t)at[2] << 8) |
+           (uint32_t)at[3];
+}
+
+/* Settle the request `key`: pop it from `outstanding` (its send time), else from
+ * `cancelled` (Py_None).  Returns a new reference, NULL without an error when we
+ * never asked, NULL with an error on failure. */
+static PyObject *
+settle(PyObject *outstanding, PyObject *cancelled, PyObject *key)
+{
+    PyObject *sent_at = PyDict_GetItemWithError(outstanding, key);
+    if (sent_at != NULL) {
+        Py_INCREF(sent_at);
+        if (PyDict_DelItem(outstanding, key) < 0) {
+            Py_DECREF(sent_at);
+            return NULL;
+        }
+        return sent_at;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    int known = PyDict_Contains(cancelled, key);
+    if (known <= 0) {
+        return NULL; /* -1 leaves its error set; 0 is "never asked" */
+    }
+    if (PyDict_DelItem(cancelled, key) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Append (index, begin, view[start:end], sent_at) to `blocks`; 0 or -1. */
+static int
+append_block(PyObject *blocks, PyObject *view, PyObject *index, PyObject *begin,
+             Py_ssize_t start, Py_ssize_t end, PyObject *sent_at)
+{
+    PyObject *block = PySequence_GetSlice(view, start, end);
+    if (block == NULL) {
+        return -1;
+    }
+    PyObject *entry = PyTuple_Pack(4, index, begin, block, sent_at);
+    Py_DECREF(block);
+    if (entry == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(blocks, entry);
+    Py_DECREF(entry);
+    return failed;
+}
+
+/* One frame at `at` (HEAD_SIZE bytes readable, `room` bytes left in the buffer):
+ * 1 taken, 0 not a block of the run (the caller stops), -1 error. */
+static int
+take_frame(const unsigned char *at, Py_ssize_t pos, Py_ssize_t room, PyObject *view,
+           unsigned long long max_length, unsigned long long last_index,
+           PyObject *outstanding, PyObject *cancelled, PyObject *blocks,
+           unsigned long long *received)
+{
+    uint32_t length = read_u32(at);
+    uint32_t index = read_u32(at + 5);
+    uint32_t begin = read_u32(at + 9);
+    if (at[4] != PIECE_ID || length < BLOCK_OFFSET || length > max_length ||
+        (Py_ssize_t)length > room - 4 || index >= last_index) {
+        return 0;
+    }
+    PyObject *index_obj = PyLong_FromUnsignedLong(index);
+    PyObject *begin_obj = PyLong_FromUnsignedLong(begin);
+    PyObject *length_obj = PyLong_FromUnsignedLong(length - BLOCK_OFFSET);
+    PyObject *key = NULL;
+    PyObject *sent_at = NULL;
+    int result = -1;
+    if (index_obj == NULL || begin_obj == NULL || length_obj == NULL) {
+        goto done;
+    }
+    key = PyTuple_Pack(3, index_obj, begin_obj, length_obj);
+    if (key == NULL) {
+        goto done;
+    }
+    sent_at = settle(outstanding, cancelled, key);
+    if (sent_at == NULL) {
+        result = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    if (append_block(blocks, view, index_obj, begin_obj, pos + HEAD_SIZE,
+                     pos + 4 + (Py_ssize_t)length, sent_at) < 0) {
+        goto done;
+    }
+    *received += length - BLOCK_OFFSET;
+    result = 1;
+done:
+    Py_XDECREF(index_obj);
+    Py_XDECREF(begin_obj);
+    Py_XDECREF(length_obj);
+    Py_XDECREF(key);
+    Py_XDECREF(sent_at);
+    return result;
+}
+
+PyDoc_STRVAR(scan_piece_run_doc,
+"scan_piece_run(view, pos, max_length, last_index, outstanding, cancelled, blocks)\n"
+"--\n\n"
+"Take the whole piece frames of `view` from `pos` while each answers a request.\n\n"
+"Appends (index, begin, block view, sent_at) to `blocks` and settles each\n"
+"request in `outstanding` (or `cancelled`); stops before the first frame that\n"
+"is cut, not a piece, longer than `max_length`, for a piece index >=\n"
+"`last_index`, or never asked for.  Returns (next position, payload bytes).");
+
+static PyObject *
+scan_piece_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "scan_piece_run takes 7 arguments");
+        return NULL;
+    }
+    PyObject *view = args[0];
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    unsigned long long max_length = PyLong_AsUnsignedLongLong(args[2]);
+    unsigned long long last_index = PyLong_AsUnsignedLongLong(args[3]);
+    PyObject *outstanding = args[4], *cancelled = args[5], *blocks = args[6];
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!PyDict_Check(outstanding) || !PyDict_Check(cancelled) || !PyList_Check(blocks)) {
+        PyErr_SetString(PyExc_TypeError, "outstanding, cancelled: dict; blocks: list");
+        return NULL;
+    }
+    Py_buffer buffer;
+    if (PyObject_GetBuffer(view, &buffer, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    const unsigned char *data = (const unsigned char *)buffer.buf;
+    Py_ssize_t size = buffer.len;
+    if (pos < 0 || pos > size) {
+        PyBuffer_Release(&buffer);
+        PyErr_SetString(PyExc_ValueError, "position outside the buffer");
+        return NULL;
+    }
+    unsigned long long received = 0;
+    while (size - pos >= HEAD_SIZE) {
+        int taken = take_frame(data + pos, pos, size - pos, view, max_length, last_index,
+                               outstanding, cancelled, blocks, &received);
+        if (taken < 0) {
+            PyBuffer_Release(&buffer);
+            return NULL;
+        }
+        if (taken == 0) {
+            break;
+        }
+        pos += 4 + (Py_ssize_t)read_u32(data + pos);
+    }
+    PyBuffer_Release(&buffer);
+    return Py_BuildValue("nK", pos, received);
+}
+
+static PyMethodDef scan_methods[] = {
+    {"scan_piece_run", (PyCFunction)(void (*)(void))scan_piece_run, METH_FASTCALL,
+     scan_piece_run_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef scan_module = {
+    PyModuleDef_HEAD_INIT, "_scan", "The leecher's piece frames, parsed in C.", -1,
+    scan_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__scan(void)
+{
+    PyObject *module = PyModule_Create(&scan_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(module, "SOURCE_HASH", SERVENT_SOURCE_HASH) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
