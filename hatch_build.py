@@ -31,7 +31,7 @@ PACKAGE_DIR = "servent/_native"
 
 def compile_extension(source: Path, target: Path) -> str | None:
     """Compile ``source`` into the extension module ``target``; an error message or None."""
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     stamp = hashlib.sha256(source.read_bytes()).hexdigest()
     command = [
         *compiler,
