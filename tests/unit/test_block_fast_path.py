@@ -31,7 +31,7 @@ from servent.proto.peerwire import (
 )
 from servent.proto.picker import PiecePicker
 
-# Every test runs against both piece-run scans (C where built, and Python).
+# Every test runs on both receive paths (C where built, and Python).
 pytestmark = pytest.mark.usefixtures("both_scan_paths")
 
 INFO_HASH = b"\x11" * 20

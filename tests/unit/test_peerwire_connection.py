@@ -46,7 +46,7 @@ from servent.proto.peerwire import (
 )
 from servent.proto.peerwire.handshake import RESERVED_V2, Handshake, make_reserved
 
-# Every test runs against both piece-run scans (C where built, and Python).
+# Every test runs on both receive paths (C where built, and Python).
 pytestmark = pytest.mark.usefixtures("both_scan_paths")
 
 INFO_HASH = b"\x11" * 20
