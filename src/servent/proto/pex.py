@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from servent.codec import bencode
 from servent.codec.compact import Address, decode_peers, encode_peer, is_ipv6
-from servent.errors import CompactEncodingError, DecodeError, PexError
+from servent.errors import CompactEncodingError, PexError
 
 PEX_INTERVAL = 60.0
 MAX_ADDED = 50
@@ -56,12 +56,7 @@ def _field(d: dict[bytes, bencode.BValue], key: bytes) -> bytes:
 
 def decode_pex(payload: bytes, *, max_added: int = MAX_ADDED) -> PexMessage:
     """Decode a ``ut_pex`` payload; extra peers beyond the bounds are ignored."""
-    try:
-        d = bencode.decode(payload, _LIMITS)
-    except DecodeError as exc:
-        raise PexError(f"ut_pex payload is not bencoded: {exc}") from exc
-    if not isinstance(d, dict):
-        raise PexError("ut_pex payload is not a dictionary")
+    d = bencode.decode_dict(payload, _LIMITS, PexError, "ut_pex payload")
     added: list[tuple[Address, int]] = []
     dropped: list[Address] = []
     try:

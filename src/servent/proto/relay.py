@@ -18,6 +18,7 @@ from servent.errors import DecodeError, ProtocolError
 RELAY_PROTOCOL = "servent/relay/1"
 PUNCH_PROTOCOL = "servent/holepunch/1"
 MAX_CONTROL = 256
+_CONTROL_LIMITS = bencode.Limits(max_length=MAX_CONTROL, max_depth=4, max_values=64)
 KEY_SIZE = 32
 MAX_RESERVATIONS = 64
 MAX_CIRCUITS = 16
@@ -49,15 +50,7 @@ def encode_control(message: Message) -> bytes:
 
 def decode_control(data: bytes) -> Message:
     """A bounded bencoded dictionary; :class:`RelayMessageError` otherwise."""
-    if len(data) > MAX_CONTROL:
-        raise RelayMessageError(f"control message of {len(data)} bytes exceeds {MAX_CONTROL}")
-    try:
-        value = bencode.decode(data)
-    except DecodeError as exc:
-        raise RelayMessageError(f"not bencoded: {exc}") from exc
-    if not isinstance(value, dict):
-        raise RelayMessageError("a control message is a dictionary")
-    return dict(value)
+    return dict(bencode.decode_dict(data, _CONTROL_LIMITS, RelayMessageError, "control message"))
 
 
 def field_key(message: Message, name: bytes) -> bytes:

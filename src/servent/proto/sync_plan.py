@@ -84,11 +84,7 @@ def encode_push(public_key: bytes, seq: int, value: BValue, signature: bytes) ->
 
 def decode_push(data: bytes, salt: bytes) -> PushedVersion:
     """A pushed version whose BEP 44 signature verifies; anything else is refused."""
-    if len(data) > MAX_PUSH_SIZE:
-        raise VersionError("a push frame is too large")
-    frame = bencode.decode(data, _PUSH_LIMITS)
-    if not isinstance(frame, dict):
-        raise VersionError("a push frame is a dictionary")
+    frame = bencode.decode_dict(data, _PUSH_LIMITS, VersionError, "a push frame")
     key, seq, signature = frame.get(b"k"), frame.get(b"seq"), frame.get(b"sig")
     value = frame.get(b"v")
     if not isinstance(key, bytes) or not isinstance(seq, int) or not isinstance(signature, bytes):
