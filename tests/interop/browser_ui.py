@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -26,11 +26,16 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-ui"
 TIMEOUT_MS = 15_000
+#: How long an ``expect`` retries.  Playwright's own 5 s covers the page, not the daemon
+#: behind it (hashing, dialling, a search round) on a loaded two-core machine.
+EXPECT_MS = 30_000
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
-    """A fresh headless browser (for tests that open several contexts in it)."""
+def chromium(expect_ms: int = EXPECT_MS) -> Iterator[Browser]:
+    """A fresh headless browser (for tests that open several contexts in it); ``expect``
+    assertions made while it is open retry for ``expect_ms``."""
+    expect.set_options(timeout=expect_ms)  # a page's set_default_timeout does not reach expect
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -40,9 +45,11 @@ def chromium() -> Iterator[Browser]:
 
 
 @contextmanager
-def browser_context(width: int, height: int, **options: Any) -> Iterator[BrowserContext]:
+def browser_context(
+    width: int, height: int, expect_ms: int = EXPECT_MS, **options: Any
+) -> Iterator[BrowserContext]:
     """A fresh browser and context with a ``width`` x ``height`` viewport."""
-    with chromium() as browser:
+    with chromium(expect_ms) as browser:
         context = browser.new_context(viewport={"width": width, "height": height}, **options)
         context.set_default_timeout(TIMEOUT_MS)
         try:

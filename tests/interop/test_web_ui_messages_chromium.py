@@ -57,7 +57,7 @@ def daemons(tmp_path: Path) -> Iterator[tuple[Daemon, Daemon]]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with browser_context(390, 844) as context:
+    with browser_context(390, 844, expect_ms=TIMEOUT_MS) as context:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         yield page

@@ -36,7 +36,7 @@ def daemons(tmp_path: Path) -> Iterator[tuple[Daemon, Daemon]]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with chromium() as launched:
+    with chromium(expect_ms=TIMEOUT_MS) as launched:
         yield launched
 
 

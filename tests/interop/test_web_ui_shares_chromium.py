@@ -26,7 +26,6 @@ from daemon_process import Daemon, start_daemon
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
 WAIT = 120.0
 TIMEOUT_MS = 120_000
-DEFAULT_EXPECT_MS = 5_000  # Playwright's own
 BIG = 2 * 1024 * 1024
 SLOW_UPLOAD = 64 * 1024  # bytes/s: BIG takes ~30 s, time to see the peers swap it
 
@@ -36,14 +35,6 @@ def _wait_for(check: Callable[[], bool], what: str, last: Callable[[], object]) 
     while not check():
         assert time.monotonic() < deadline, f"not within {WAIT} s: {what}; last: {last()}"
         time.sleep(0.2)  # polling other processes' APIs and files
-
-
-@pytest.fixture(autouse=True, scope="module")
-def patient_expect() -> Iterator[None]:
-    """Versions travel by DHT polls: a loaded machine gets a generous deadline, not 5 s."""
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield
-    expect.set_options(timeout=DEFAULT_EXPECT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +65,8 @@ def daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, 
 
 @pytest.fixture
 def context(daemons: tuple[Daemon, Daemon]) -> Iterator[BrowserContext]:
-    with browser_context(1280, 800) as browser:
+    # Versions travel by DHT polls: a loaded machine gets a generous deadline, not 5 s.
+    with browser_context(1280, 800, expect_ms=TIMEOUT_MS) as browser:
         browser.set_default_timeout(TIMEOUT_MS)
         for daemon in daemons:
             browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=daemon.url)
