@@ -181,3 +181,24 @@ def test_a_piece_with_a_deadline_is_fetched_first() -> None:
     verified = [a.index for a in leecher.done if isinstance(a, VerifyPiece)]
     assert verified[0] == 3 and sorted(verified) == list(range(LAYOUT.num_pieces))
     assert leecher.core.picker.deadlines() == {}  # verified: its deadline is gone
+
+
+def test_a_closed_peer_leaves_the_picker_and_its_requests_go_to_others() -> None:
+    """A peer that closes with requests in flight: nothing of it stays in the picker, so
+    the blocks it was asked for are free for the next peer (not only in endgame, and not
+    held by up to ``endgame_max_requesters`` peers long gone: a download under churn once
+    stalled on one block whose three requesters had all left)."""
+    seed = Side(b"s", seed=True, initiator=False)
+    leecher = Side(b"l", seed=False, initiator=True)
+    seed.serve_uploads = lambda: None  # type: ignore[method-assign]  # the seed never answers
+    pump(seed, leecher)
+    picker = leecher.core.picker
+    asked = {(r.index, r.begin) for r in picker.requests_of(leecher.peer)}
+    assert asked, "the leecher never sent a request"
+    leecher.core.peer_closed(leecher.peer)
+    assert picker.requests_of(leecher.peer) == []
+    assert picker.availability(0) == 0  # it was a seed: no longer counted
+    newcomer = object()
+    picker.add_peer(newcomer, None)  # a seed
+    picked = {(r.index, r.begin) for r in picker.pick(newcomer, 64)}
+    assert asked <= picked

@@ -165,7 +165,8 @@ class SwarmCore:
         """The connection ended: its requested blocks are freed (received ones stay)."""
         if peer.closing is None:
             peer.closing = "closed"
-        if self.peers.pop(peer, 0) is not None:
+        if peer in self.peers:  # (its value is None: ``pop``'s result cannot tell)
+            del self.peers[peer]
             self.picker.remove_peer(peer)
 
     def close(self, peer: PeerState, reason: str, *, abort: bool = False) -> None:
