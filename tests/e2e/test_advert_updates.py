@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 from test_relay_loopback import DEADLINE, address, loopback_node
-from test_torrent_over_channel import WAIT, connected_to, payload_file, running, session_of
+from test_torrent_over_channel import (
+    WAIT,
+    connected_to,
+    payload_file,
+    running,
+    session_of,
+    sv_nodes_link,
+)
 
 from polling import wait_for
 from servent.codec.node_record import RelayRef
@@ -74,18 +81,7 @@ async def test_a_relay_reserved_after_connecting_reaches_the_peer_without_reconn
 
 
 async def test_a_flood_of_well_formed_sv_nodes_costs_the_connection(tmp_path: Path) -> None:
-    _payload, _data, torrent = payload_file(tmp_path, 64 * 1024 + 5)
-    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE + 2 * WAIT):
-        one = await stack.enter_async_context(loopback_node(tmp_path / "a"))
-        two = await stack.enter_async_context(loopback_node(tmp_path / "b"))
-        first = await one.add(torrent, tmp_path / "one")
-        await running(one, first)
-        second = await two.add(torrent, tmp_path / "two")
-        await stack.enter_async_context(connected_to(two, second, address(one)))
-        nodes = session_of(one, first).extensions.node_peers
-        assert nodes is not None
-        await wait_for(lambda: nodes._speaks, "one seeing two as a node", WAIT)
-        peer = next(iter(session_of(two, second).open_peers))
+    async with asyncio.timeout(DEADLINE + 2 * WAIT), sv_nodes_link(tmp_path) as (peer, _first):
         flood = int(INFLOW_BURST + INFLOW_MAX_DEBT) + 1
         for _ in range(flood):  # each one valid: only the rate is wrong
             peer.session.conn.send_extension("sv_nodes", encode_nodes([]))

@@ -166,22 +166,30 @@ async def test_a_common_peer_tells_each_node_the_others_and_reachable_peers_are_
 
 
 async def test_a_hostile_sv_nodes_message_costs_the_connection(tmp_path: Path) -> None:
+    async with asyncio.timeout(DEADLINE + 2 * WAIT), sv_nodes_link(tmp_path) as (peer, first):
+        peer.session.conn.send_extension("sv_nodes", encode({b"n": [{b"a": bytes(6)}] * 33}))
+        peer.session.schedule_flush()
+        await wait_for(lambda: peer.session.is_closed, "one dropping the connection", WAIT)
+        assert not first.open_peers
+
+
+@asynccontextmanager
+async def sv_nodes_link(tmp_path: Path) -> AsyncIterator[tuple[SwarmPeer, TorrentSession]]:
+    """Two loopback nodes leeching one torrent of nothing (so they stay), the second
+    connected to the first and seen by it as a node: the second's end of the connection
+    (to send ``sv_nodes`` from) and the first's session."""
     _payload, _data, torrent = payload_file(tmp_path, 64 * 1024 + 1)
-    async with AsyncExitStack() as stack, asyncio.timeout(DEADLINE + 2 * WAIT):
+    async with AsyncExitStack() as stack:
         one = await stack.enter_async_context(loopback_node(tmp_path / "a"))
         two = await stack.enter_async_context(loopback_node(tmp_path / "b"))
-        first = await one.add(torrent, tmp_path / "one")  # two leechers of nothing: they stay
+        first = await one.add(torrent, tmp_path / "one")
         await running(one, first)
         second = await two.add(torrent, tmp_path / "two")
         await stack.enter_async_context(connected_to(two, second, address(one)))
         nodes = session_of(one, first).extensions.node_peers
         assert nodes is not None
         await wait_for(lambda: nodes._speaks, "one seeing two as a node", WAIT)
-        peer = next(iter(session_of(two, second).open_peers))
-        peer.session.conn.send_extension("sv_nodes", encode({b"n": [{b"a": bytes(6)}] * 33}))
-        peer.session.schedule_flush()
-        await wait_for(lambda: peer.session.is_closed, "one dropping the connection", WAIT)
-        assert not session_of(one, first).open_peers
+        yield next(iter(session_of(two, second).open_peers)), session_of(one, first)
 
 
 @asynccontextmanager
