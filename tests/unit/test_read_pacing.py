@@ -8,10 +8,10 @@ hub delayed each introduction by ~25 s).  The rule is
 
 from __future__ import annotations
 
+from test_peerwire_connection import make_pair, pump
+
 from servent.proto.peerwire import (
     Cancel,
-    ConnectionConfig,
-    PeerConnection,
     Piece,
     Request,
     Unchoke,
@@ -19,30 +19,6 @@ from servent.proto.peerwire import (
 )
 
 BLOCK = 16384
-
-
-def pump(a: PeerConnection, b: PeerConnection) -> None:
-    """Move bytes both ways until quiet (events drained and dropped)."""
-    for _ in range(10):
-        to_b, to_a = a.data_to_send(), b.data_to_send()
-        if not to_a and not to_b:
-            return
-        for conn, data in ((b, to_b), (a, to_a)):
-            if data:
-                conn.receive_data(data, 0.0)
-                while conn.next_event() is not None:
-                    pass
-
-
-def make_pair(*, fast: bool = True) -> tuple[PeerConnection, PeerConnection]:
-    config = ConnectionConfig(enable_fast=fast)
-    ends = [
-        PeerConnection(peer_id=bytes([n]) * 20, info_hash=b"\x11" * 20, initiator=n == 1,
-                       num_pieces=100, config=config, now=0.0)
-        for n in (1, 2)
-    ]  # fmt: skip
-    pump(ends[0], ends[1])
-    return ends[0], ends[1]
 
 
 def test_a_fresh_connection_expects_no_blocks() -> None:
