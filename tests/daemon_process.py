@@ -17,9 +17,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from polling import poll_until
 
 START_TIMEOUT = 30.0
 
@@ -61,6 +64,13 @@ class Daemon:
         status, value = self.call(method, path, body, **kw)
         assert 200 <= status < 300, (status, value)
         return value
+
+    def poll(
+        self, path: str, accept: Callable[[Any], object], what: str, within: float = 60.0,
+        every: float = 0.1,
+    ) -> Any:  # fmt: skip
+        """GET ``path`` until ``accept`` takes the answer (bounded: another process's state)."""
+        return poll_until(lambda: self.ok("GET", path), accept, what, within, every)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         if self.process.poll() is None:

@@ -23,11 +23,20 @@ async def wait_for(
 def poll(check: Callable[[], T], what: str, within: float, every: float = 0.2) -> T:
     """``check()``'s first truthy answer, asked every ``every`` seconds (another process's
     state: nothing to await); fails after ``within`` seconds, showing the last answer."""
+    return poll_until(check, bool, what, within, every)
+
+
+def poll_until(
+    fetch: Callable[[], T], accept: Callable[[T], object], what: str, within: float,
+    every: float = 0.2,
+) -> T:  # fmt: skip
+    """``fetch()``'s first answer that ``accept`` takes, asked every ``every`` seconds;
+    fails after ``within`` seconds, showing the last answer."""
     deadline = time.monotonic() + within
     value: T | None = None
     while time.monotonic() < deadline:
-        value = check()
-        if value:
+        value = fetch()
+        if accept(value):
             return value
         time.sleep(every)  # polling another process, bounded
     raise AssertionError(f"not within {within} s: {what}; last: {value}")

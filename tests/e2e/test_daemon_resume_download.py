@@ -11,10 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from daemon_process import Daemon, start_daemon
 from servent.storage.torrent_creator import create_torrent
@@ -25,17 +22,6 @@ RATE = 2_000_000  # bytes/s from the seeder: about 4 s for the payload
 #: pieces plus blocks in flight.
 SLACK = RATE + 512 * 1024
 WAIT = 60.0
-
-
-def _poll(daemon: Daemon, path: str, check: Callable[[Any], bool], what: str) -> Any:
-    """GET ``path`` until ``check`` accepts the answer (bounded; polling a real process)."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = daemon.ok("GET", path)
-        if check(value):
-            return value
-        time.sleep(0.1)  # polling another process
-    raise AssertionError(f"not within {WAIT} s: {what}; last: {value}")
 
 
 def test_kill_9_mid_download_resumes_without_refetching_verified_pieces(
@@ -60,10 +46,9 @@ def test_kill_9_mid_download_resumes_without_refetching_verified_pieces(
         leecher.ok("POST", "/api/torrents", {"magnet": magnet})
         leecher.ok("POST", "/api/torrents", {"torrent": torrent_b64})
         path = f"/api/torrents/{torrent_id}"
-        peers_seen = _poll(leecher, path + "/peers", bool, "the leecher lists the seeder")
+        peers_seen = leecher.poll(path + "/peers", bool, "the leecher lists the seeder")
         assert peers_seen[0]["port"] == port and peers_seen[0]["client"].startswith("servent")
-        mid = _poll(
-            leecher,
+        mid = leecher.poll(
             path,
             lambda t: 0.35 <= t["progress"] < 0.75,
             "download mid-way",
@@ -76,7 +61,7 @@ def test_kill_9_mid_download_resumes_without_refetching_verified_pieces(
         first = leecher.ok("GET", path)
         resumed_with = first["have_bytes"] - first["downloaded"]
         assert resumed_with >= have_before - SLACK
-        done = _poll(leecher, path, lambda t: t["progress"] == 1.0, "download complete")
+        done = leecher.poll(path, lambda t: t["progress"] == 1.0, "download complete")
         assert done["state"] == "seeding"
         # This run fetched only what was missing (plus what the kill cost at most).
         assert done["downloaded"] <= metainfo.total_length - have_before + SLACK

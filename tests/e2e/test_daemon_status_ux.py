@@ -48,18 +48,6 @@ def cli_json(daemon: Daemon, *args: str | Path) -> Any:
     return json.loads(out)  # stdout holds the JSON document and nothing else
 
 
-def poll(daemon: Daemon, path: str, check: Callable[[Any], bool], what: str) -> Any:
-    """GET ``path`` until ``check`` accepts the answer (bounded; polling a real process)."""
-    deadline = time.monotonic() + WAIT
-    value = None
-    while time.monotonic() < deadline:
-        value = daemon.ok("GET", path)
-        if check(value):
-            return value
-        time.sleep(0.05)  # polling another process
-    raise AssertionError(f"not within {WAIT} s: {what}; last: {value}")
-
-
 def files_of(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
@@ -134,7 +122,7 @@ def test_share_with_peer_magnet_alone_reaches_the_other_node(
     # Regression: rates read 0 between timer samples and stayed up after the transfer.
     assert len(samples) >= 5 and all(rate > 0 for rate in samples), samples
     assert files_of(save / "album") == files_of(folder)
-    done = poll(leecher, path, lambda t: t["download_rate"] == 0.0, "rate back to 0")
+    done = leecher.poll(path, lambda t: t["download_rate"] == 0.0, "rate back to 0")
     assert (done["size"], done["have_bytes"], done["state"]) == (payload, payload, "seeding")
     # One seeder, nothing fetched twice: the bytes counted are the files' bytes, pad
     # files left out (they were 200.5 MiB for a 200.0 MiB hybrid torrent).
@@ -174,7 +162,7 @@ def test_add_peer_flag_and_adding_again_says_so(
     torrent_id = out.splitlines()[-1].split()[0]
     (listed,) = leecher.ok("GET", "/api/torrents")
     assert listed["id"].startswith(torrent_id)
-    poll(leecher, f"/api/torrents/{listed['id']}", lambda t: t["progress"] == 1.0, "download")
+    leecher.poll(f"/api/torrents/{listed['id']}", lambda t: t["progress"] == 1.0, "download")
     assert (save / "report.pdf").read_bytes() == single.read_bytes()
     # Adding it again (magnet or .torrent) says so, returns the id and exits 0.
     code, out, _ = servent_cli(leecher, "add", magnet)
@@ -197,7 +185,7 @@ def test_an_errored_torrent_says_why(pair: tuple[Daemon, Daemon], tmp_path: Path
     blocker.write_text("a file where the download folder should be")
     added = cli_json(leecher, "add", torrent_file, "--save-path", blocker / "inside")
     path = f"/api/torrents/{added['id']}"
-    failed = poll(leecher, path, lambda t: t["state"] == "error", "error state")
+    failed = leecher.poll(path, lambda t: t["state"] == "error", "error state")
     assert "not-a-folder" in failed["error"]  # the reason, naming the path
     (listed,) = cli_json(leecher, "list")
     assert listed["error"] == failed["error"]
@@ -305,8 +293,8 @@ def test_totals_survive_removal_and_restart(tmp_path: Path) -> None:
             "POST", "/api/torrents", {"magnet": shared["magnet"], "save_path": str(tmp_path / "d")}
         )
         path = f"/api/torrents/{added['id']}"
-        poll(leecher, path, lambda t: t["progress"] == 1.0, "download")
-        status = poll(leecher, "/api/status", lambda s: s["downloaded"] >= 2_000_000, "totals")
+        leecher.poll(path, lambda t: t["progress"] == 1.0, "download")
+        status = leecher.poll("/api/status", lambda s: s["downloaded"] >= 2_000_000, "totals")
         assert status["all_time_downloaded"] == status["downloaded"]
         code, out, _ = servent_cli(leecher, "remove", added["id"][:12])
         assert code == 0

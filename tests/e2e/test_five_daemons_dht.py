@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from daemon_process import Daemon, start_daemon
 
@@ -20,17 +18,6 @@ SIZE = 4 * 1024 * 1024
 RATE = 1_000_000  # bytes/s per seeding daemon
 WAIT = 60.0
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
-
-
-def _poll(daemon: Daemon, path: str, check: Callable[[Any], bool], what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    value: Any = None
-    while time.monotonic() < deadline:
-        value = daemon.ok("GET", path)
-        if check(value):
-            return value
-        time.sleep(0.1)  # polling another process's API
-    raise AssertionError(f"not within {WAIT} s: {what}; last: {value}")
 
 
 def _watch_download(daemon: Daemon, torrent_id: str) -> tuple[list[float], set[int]]:
@@ -68,7 +55,7 @@ def test_five_daemons_share_and_download_by_magnet_over_the_dht(tmp_path: Path) 
                 )
             )
         for daemon in daemons:
-            _poll(daemon, "/api/status", lambda s: s["dht_nodes"] >= 2, "DHT joined")
+            daemon.poll("/api/status", lambda s: s["dht_nodes"] >= 2, "DHT joined")
         sharer, second, third = daemons[1], daemons[2], daemons[3]
 
         shared = sharer.ok("POST", "/api/shares", {"path": str(folder)})

@@ -15,7 +15,6 @@ import json
 import select
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 
 WAIT = 120.0
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
@@ -36,12 +36,7 @@ def _cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _poll(check: Callable[[], Any], what: str, within: float = WAIT) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.25)  # polling other processes' APIs
-    raise AssertionError(f"not within {within} s: {what}")
+    return poll(check, what, within, every=0.25)
 
 
 class Mesh:

@@ -21,6 +21,7 @@ import pytest
 from nat_lab import HUB_IP, TWO_NAT_SIDES, run, two_nat_lab
 from test_holepunch_relay_netns import OBSERVER_IPS, Lined
 
+from polling import poll
 from servent.storage.torrent_creator import create_torrent
 
 pytestmark = pytest.mark.e2e
@@ -219,10 +220,4 @@ def done(status: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def wait_until(check: Any, what: str) -> Any:
-    import time
-
-    deadline = time.monotonic() + WAIT
-    while not (answer := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)  # polling another process, bounded
-    return answer
+    return poll(check, what, WAIT, every=0.5)

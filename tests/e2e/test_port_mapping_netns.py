@@ -15,13 +15,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nat_lab import ROUTER_WAN_IP, WAN_IP, WAN_OBSERVERS, NatLab, nat_lab
+
+from polling import poll
 
 pytestmark = pytest.mark.e2e
 
@@ -46,11 +47,7 @@ def in_ns(ns: str, *args: str | Path, python: bool = False) -> subprocess.Comple
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
     """``check()``'s first truthy answer, polled with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not (answer := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)  # polling another process, bounded
-    return answer
+    return poll(check, what, timeout, every=0.1)
 
 
 class LanDaemon:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from polling import poll
+
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60.0
 UI_LINE = re.compile(r"Open the web UI: (http://127\.0\.0\.1:\d+)/")
@@ -153,7 +155,5 @@ def test_second_node_on_the_same_machine_with_the_readme_flags(
     )
     assert added.returncode == 0, added.stderr
     copy = tmp_path / "servent-2" / "downloads" / "album" / "song.bin"
-    deadline = time.monotonic() + WAIT
-    while not (copy.exists() and copy.read_bytes() == song):
-        assert time.monotonic() < deadline, "the second node did not fetch the folder"
-        time.sleep(0.1)
+    poll(lambda: copy.exists() and copy.read_bytes() == song, "the second node fetches the folder",
+         WAIT, every=0.1)  # fmt: skip

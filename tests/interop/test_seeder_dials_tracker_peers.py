@@ -19,8 +19,6 @@ interval *and* minimum interval, so no client announces twice during a test.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +34,7 @@ from reference_clients import (
     write_payload,
 )
 
+from polling import wait_for as polled
 from servent.codec.metainfo import parse_torrent
 from servent.net.engine import EngineConfig, SwarmEngine
 from servent.net.torrent_session import TorrentConfig, TorrentSession
@@ -68,10 +67,7 @@ def make_torrent(seed_dir: Path, tracker_url: str) -> tuple[bytes, bytes]:
 
 
 async def wait_for(condition: Callable[[], object], what: str, within: float = DEADLINE) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)  # polling real state with a deadline
+    await polled(condition, what, within, every=0.05)
 
 
 def assert_seeder_dialled(seeder: TorrentSession, leecher_port: int) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,10 +44,9 @@ def daemons(tmp_path: Path) -> Iterator[tuple[Daemon, Daemon]]:
                 )
             )
         for daemon in started[1:]:
-            deadline = time.monotonic() + WAIT
-            while daemon.ok("GET", "/api/status")["dht_nodes"] < 1:
-                assert time.monotonic() < deadline, "a daemon did not join the DHT"
-                time.sleep(0.2)  # polling another process's API
+            daemon.poll(
+                "/api/status", lambda s: s["dht_nodes"] >= 1, "a daemon joins the DHT", WAIT
+            )
         yield started[1], started[2]
     finally:
         for daemon in started:
@@ -102,10 +100,7 @@ def test_messages_view_conversations_unread_counts_and_broadcasts(
     expect(bob_item.get_by_test_id("unread")).to_have_count(0)
 
     # A broadcast from Bob reaches Ann's Everyone channel (by gossip over their channel).
-    deadline = time.monotonic() + WAIT
-    while not bob.ok("GET", "/api/messaging")["neighbours"]:
-        assert time.monotonic() < deadline, "no gossip neighbour"
-        time.sleep(0.2)  # polling another process's API
+    bob.poll("/api/messaging", lambda m: m["neighbours"], "a gossip neighbour", WAIT)
     bob.ok("POST", "/api/messages", {"broadcast": True, "text": "Bob says hi to everyone"})
     everyone = page.locator('[data-testid="conversation"][data-kind="channel"][data-key=""]')
     expect(everyone.get_by_test_id("unread")).to_have_text("1")

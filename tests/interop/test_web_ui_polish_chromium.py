@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,6 +22,7 @@ from browser_ui import browser_context, shot, torrent_card
 from playwright.sync_api import BrowserContext, Page, expect
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 from servent.storage.torrent_creator import create_torrent
 
 WIDTH, HEIGHT = 1280, 800
@@ -97,10 +97,7 @@ def _handshake_peer(daemon: Daemon, torrent_id: str, source: str) -> socket.sock
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+    poll(condition, "condition", timeout, every=0.05)
 
 
 def test_wrong_token_is_reported_and_asked_for_again(daemon: Daemon, page: Page) -> None:

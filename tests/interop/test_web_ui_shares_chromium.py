@@ -12,7 +12,6 @@ Screenshots go to ``test-artifacts/web-ui/``.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from browser_ui import browser_context, shot
 from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from daemon_process import Daemon, start_daemon
+from polling import poll
 
 DHT_FLAGS = ("--dht-enabled", "true", "--dht-restrict-ips", "false")
 WAIT = 120.0
@@ -31,10 +31,10 @@ SLOW_UPLOAD = 64 * 1024  # bytes/s: BIG takes ~30 s, time to see the peers swap 
 
 
 def _wait_for(check: Callable[[], bool], what: str, last: Callable[[], object]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not check():
-        assert time.monotonic() < deadline, f"not within {WAIT} s: {what}; last: {last()}"
-        time.sleep(0.2)  # polling other processes' APIs and files
+    try:
+        poll(check, what, WAIT)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; state: {last()}") from None
 
 
 @pytest.fixture(scope="module")
