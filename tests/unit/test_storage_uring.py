@@ -135,12 +135,13 @@ async def test_download_through_io_uring_is_byte_for_byte(tmp_path: Path, versio
     order = list(range(meta.num_pieces))
     random.Random(5).shuffle(order)
     async with TorrentStorage(meta, tmp_path, resume_store=MemoryResumeStore()) as storage:
-        assert storage.writes_through_uring
+        assert not storage.writes_through_uring  # no ring before the first piece
         for index in order:
             piece = bytearray(piece_bytes(meta, files, index))
             assert await storage.write_piece(index, piece)
             piece[:] = bytes(len(piece))  # the caller reuses its buffer at once, as the core does
             assert storage.have_piece(index)
+        assert storage.writes_through_uring
         assert storage.is_seed()
     contents = dict(files)
     for entry in meta.files:
@@ -173,9 +174,9 @@ async def test_a_refused_ring_leaves_the_pool(
     files = random_files(random.Random(7), [3 * PIECE + 11])
     meta = make_metainfo(files, PIECE)
     async with TorrentStorage(meta, tmp_path, resume_store=MemoryResumeStore()) as storage:
-        assert not storage.writes_through_uring
         for index in range(meta.num_pieces):
             assert await storage.write_piece(index, piece_bytes(meta, files, index))
+        assert not storage.writes_through_uring
     assert tmp_path.joinpath(*meta.files[0].path).read_bytes() == files[0][1]
 
 
@@ -183,19 +184,24 @@ async def test_the_environment_switch_forces_the_pool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SERVENT_NO_URING", "1")
-    meta = make_metainfo(random_files(random.Random(8), [PIECE]), PIECE)
+    files = random_files(random.Random(8), [PIECE])
+    meta = make_metainfo(files, PIECE)
     async with TorrentStorage(meta, tmp_path, resume_store=MemoryResumeStore()) as storage:
+        assert await storage.write_piece(0, piece_bytes(meta, files, 0))
         assert not storage.writes_through_uring
+    monkeypatch.delenv("SERVENT_NO_URING")
     async with TorrentStorage(meta, tmp_path / "b", use_uring=False) as storage:
+        assert await storage.write_piece(0, piece_bytes(meta, files, 0))
         assert not storage.writes_through_uring
+    assert (tmp_path / "b").joinpath(*meta.files[0].path).read_bytes() == files[0][1]
 
 
 async def test_a_part_file_removed_mid_download_gives_a_clear_error(tmp_path: Path) -> None:
     files = random_files(random.Random(9), [2 * PIECE])
     meta = make_metainfo(files, PIECE)
     async with TorrentStorage(meta, tmp_path, resume_store=MemoryResumeStore()) as storage:
-        assert storage.writes_through_uring
         assert await storage.write_piece(0, bytearray(piece_bytes(meta, files, 0)))
+        assert storage.writes_through_uring
         storage.file_path(0).unlink()
         with pytest.raises(StorageError, match=r"renaming .*file0\.bin\.part"):
             await storage.write_piece(1, bytearray(piece_bytes(meta, files, 1)))
@@ -214,6 +220,7 @@ async def main() -> None:
     storage = TorrentStorage(meta, sys.argv[2], resume_store=MemoryResumeStore(),
                              use_uring=sys.argv[4] == "uring")
     await storage.open()
+    assert await storage.write_piece(0, bytearray(Path(sys.argv[5]).read_bytes()))
     print("uring" if storage.writes_through_uring else "pool")
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (40000, 40000))  # inside piece 1 (32768..65535)
@@ -238,9 +245,10 @@ def test_a_file_size_limit_inside_a_piece_is_a_disk_full_error(tmp_path: Path, w
     meta = make_metainfo(files, PIECE)
     piece = piece_bytes(meta, files, 1)
     (tmp_path / "piece").write_bytes(piece)
+    (tmp_path / "piece0").write_bytes(piece_bytes(meta, files, 0))
     result = subprocess.run(
         [sys.executable, "-c", CHILD_LIMIT_MID_PIECE, str(torrent), str(tmp_path / "dl"),
-         str(tmp_path / "piece"), writer],
+         str(tmp_path / "piece"), writer, str(tmp_path / "piece0")],
         capture_output=True, text=True, timeout=120,
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
     )  # fmt: skip

@@ -257,8 +257,6 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
             await self._verify_pieces(sorted(to_check), None)
         self._count_missing()
         await self._run(self._reconcile_names_and_allocate)
-        if self._use_uring:
-            self._writer = open_writer(asyncio.get_running_loop())
         self._opened = True
         await self.flush()
         self._saver = asyncio.get_running_loop().create_task(
@@ -301,11 +299,18 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
 
     @property
     def writes_through_uring(self) -> bool:
-        """Whether verified pieces are written with io_uring from the loop (else: the pool)."""
+        """Whether pieces written so far went through io_uring from the loop (else: the pool)."""
         return self._writer is not None
 
+    def _uring_writer(self) -> UringWriter | None:
+        """The io_uring writer, made at the first piece (a seeding torrent never needs a ring)."""
+        if self._use_uring:
+            self._use_uring = False  # one try: a refused ring leaves the pool for good
+            self._writer = open_writer(asyncio.get_running_loop())
+        return self._writer
+
     async def _verify_and_store(self, index: int, data: bytes | bytearray | memoryview) -> bool:
-        writer = self._writer
+        writer = self._uring_writer()
         if writer is None:
             return await self._run(self._verify_and_write, index, data)
         if self.layout.piece_size(index) <= LOOP_HASH_MAX:
