@@ -183,11 +183,6 @@ class IoUring:
             self.in_flight -= len(out)
         return out
 
-    def wait(self, min_complete: int) -> None:
-        """Block until at least ``min_complete`` completions are posted (shutdown only)."""
-        _GETEVENTS = 1
-        self._enter_checked(_SYS_ENTER, self.fd, 0, min_complete, _GETEVENTS, None, 0)
-
     def close(self) -> None:
         """Unmap and close; the kernel finishes any write still running on its own."""
         if self._closed:

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["UringWriter", "open_writer"]
 
+# Writes still running when their writer closed (a drain that timed out):
+# kept for the life of the process so the kernel never reads freed memory.
+_STRANDED: list[_Write] = []
+
 
 @dataclass(slots=True)
 class _Write:
@@ -124,8 +128,9 @@ class UringWriter:
         for write in (*self._running.values(), *self._waiting):
             if not write.future.done():
                 write.future.set_exception(OSError(errno.ECANCELED, "storage closed"))
-        if self._running:
+        if self._running:  # the kernel may still read them: their buffers must outlive us
             log.warning("%d io_uring writes still running at close", len(self._running))
+            _STRANDED.extend(self._running.values())
         self._ring.close()
         os.close(self._eventfd)
 
