@@ -1,8 +1,9 @@
 """Verifying and storing the pieces the swarm core completes, and who waits for them.
 
 The I/O half of the core's :class:`~servent.proto.swarm.VerifyPiece` action:
-``TorrentStorage.write_piece`` hashes a piece in a worker thread and writes it
-only if valid; the outcome goes back to the core
+``TorrentStorage.write_piece`` hashes a piece and writes it only if valid
+(hashing on the loop thread and writing through io_uring where the kernel
+allows, else both in a worker thread); the outcome goes back to the core
 (:meth:`~servent.proto.swarm.SwarmCore.piece_checked`) and to whoever awaits
 that piece (web seeds) or any progress (``wait_have``).  Its own state: the
 waiters.

@@ -117,6 +117,31 @@ class FilePool:
             except OSError as exc:
                 raise storage_error(exc, "writing", path) from exc
 
+    def hold_open(self, key: Hashable) -> tuple[int, Path, object] | None:
+        """The open writable descriptor of ``key`` kept open for the caller, or ``None``.
+
+        For writes that outlive a call (io_uring): the caller passes the third
+        item to :meth:`release` when the kernel is done.  Never opens a file,
+        so it never blocks; ``None`` means "open it with :meth:`hold` in a thread".
+        """
+        with self._lock:
+            handle = self._handles.get(key)
+            if handle is None or not handle.writable:
+                return None
+            self._handles.move_to_end(key)
+            handle.users += 1
+            return handle.fd, self._path_locked(key), handle
+
+    def hold(self, key: Hashable) -> tuple[int, Path, object]:
+        """Open ``key`` for writing if needed and keep it open until :meth:`release`."""
+        handle, path = self._acquire(key, writable=True)
+        return handle.fd, path, handle
+
+    def release(self, token: object) -> None:
+        """Give back a descriptor kept by :meth:`hold_open` or :meth:`hold`."""
+        assert isinstance(token, _Handle)
+        self._release(token)
+
     def allocate(self, key: Hashable, size: int) -> None:
         """Create ``path`` sparse with ``size`` bytes (no blocks are reserved)."""
         with self._use(key, writable=True) as (fd, path):

@@ -8,6 +8,13 @@ Design decisions (the "why"):
 * **Off the event loop.**  Hashing and positional I/O (``os.pread/pwrite`` on
   pooled descriptors) run in a thread pool; ``hashlib`` releases the GIL so
   hashing uses every core.
+* **Piece writes without a thread hand-off (decision 0054).**  Where the
+  kernel offers io_uring, a finished piece of at most ``LOOP_HASH_MAX`` is
+  hashed on the loop thread (still in cache) and written through io_uring
+  (:mod:`~servent.storage.uring_writer`): the kernel's workers do the
+  blocking part, so the loop never waits for the disk, and no Python thread
+  takes the GIL per piece.  Without io_uring (or ``use_uring=False``, or
+  ``SERVENT_NO_URING=1``), both stay in the pool.
 * **Partial files are recognisable.**  A file is named ``<name>.part`` until
   every piece overlapping it is verified, then renamed to ``<name>``.  On open, a
   file carrying its real name that does not verify completely is renamed back
@@ -38,7 +45,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar, TypeVarTuple
@@ -46,13 +53,14 @@ from typing import TypeVar, TypeVarTuple
 from servent.codec.bitfield import Bitfield
 from servent.codec.piece_layout import PieceLayout
 from servent.errors import StorageError
-from servent.storage.file_pool import FilePool
+from servent.storage.file_pool import FilePool, storage_error
 from servent.storage.model import FileState, StorageMetainfo
 from servent.storage.payload_files import PayloadFiles
 from servent.storage.read_cache import ReadCache
 from servent.storage.recheck import DiskRecheck, Progress
 from servent.storage.resume import MISSING, FileResumeStore, ResumeStore
 from servent.storage.resume_keeping import ResumeKeeping
+from servent.storage.uring_writer import UringWriter, open_writer
 from servent.storage.verify import PieceVerifier
 
 __all__ = ["RESUME_FOLDER", "Progress", "TorrentStorage"]
@@ -60,6 +68,8 @@ __all__ = ["RESUME_FOLDER", "Progress", "TorrentStorage"]
 log = logging.getLogger(__name__)
 
 RESUME_FOLDER = ".servent"
+LOOP_HASH_MAX = 4 * 1024 * 1024  # larger pieces are hashed in the pool (the loop would stall)
+URING_DRAIN_TIMEOUT = 30.0  # seconds close() waits for io_uring writes still running
 _R = TypeVar("_R")
 _Ts = TypeVarTuple("_Ts")
 
@@ -84,6 +94,7 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
         resume_interval: float = 1.0,
         verify_both: bool = False,
         file_priorities: Sequence[int] | None = None,
+        use_uring: bool = True,
     ) -> None:
         self.metainfo = metainfo
         self.download_dir = Path(download_dir)
@@ -127,6 +138,8 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
         if file_priorities is not None and len(file_priorities) != len(metainfo.files):
             raise ValueError("one priority per file (pad files included) is required")
         self._initial_priorities = file_priorities
+        self._use_uring = use_uring
+        self._writer: UringWriter | None = None
         self._stats = {"pieces_written": 0, "hash_failures": 0, "pieces_checked_from_disk": 0}
 
     # ------------------------------------------------------------------ state
@@ -265,7 +278,7 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inflight[index] = future
         try:
-            ok = await self._run(self._verify_and_write, index, data)
+            ok = await self._verify_and_store(index, data)
             if ok:
                 self._mark_have(index)
                 self._stats["pieces_written"] += 1
@@ -283,6 +296,75 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
             await self._complete_files(index)
             self._resume_dirty.set()
         return ok
+
+    @property
+    def writes_through_uring(self) -> bool:
+        """Whether pieces written so far went through io_uring from the loop (else: the pool)."""
+        return self._writer is not None
+
+    def _uring_writer(self) -> UringWriter | None:
+        """The io_uring writer, made at the first piece (a seeding torrent never needs a ring)."""
+        if self._use_uring:
+            self._use_uring = False  # one try: a refused ring leaves the pool for good
+            self._writer = open_writer(asyncio.get_running_loop())
+        return self._writer
+
+    async def _verify_and_store(self, index: int, data: bytes | bytearray | memoryview) -> bool:
+        writer = self._uring_writer()
+        if writer is None:
+            return await self._run(self._verify_and_write, index, data)
+        if self.layout.piece_size(index) <= LOOP_HASH_MAX:
+            ok = self.verifier.verify(index, data)  # hot in cache; a pool hand-off costs more
+        else:
+            ok = await self._run(self.verifier.verify, index, data)
+        if ok:
+            await self._write_through(writer, index, memoryview(data))
+        return ok
+
+    async def _write_through(self, writer: UringWriter, index: int, view: memoryview) -> None:
+        """Write piece ``index`` with io_uring; returns once every span is written or failed."""
+        held: list[object] = []
+        writes = []
+        try:
+            position = 0
+            for span in self.layout.spans(index):
+                if not span.pad:
+                    fd, path, token = await self._hold_file(span.file_index)
+                    held.append(token)
+                    chunk = view[position : position + span.length]
+                    writes.append((writer.pwrite(fd, span.file_offset, chunk), path))
+                position += span.length
+            if len(writes) == 1:
+                await self._written(writes[0][0], writes[0][1])
+            else:
+                await asyncio.gather(*(self._written(w, p) for w, p in writes))
+        finally:
+            for write, _path in writes:
+                write.close()  # a coroutine never started (an earlier span failed to open)
+            for token in held:
+                self._pool.release(token)
+
+    @staticmethod
+    async def _written(write: Coroutine[object, object, None], path: Path) -> None:
+        try:
+            await write
+        except OSError as exc:
+            raise storage_error(exc, "writing", path) from exc
+
+    async def _hold_file(self, file_index: int) -> tuple[int, Path, object]:
+        f = self._files[file_index]
+        if f.created:
+            held = self._pool.hold_open(file_index)
+            if held is not None:
+                return held
+        return await self._run(self._open_for_write, file_index)
+
+    def _open_for_write(self, file_index: int) -> tuple[int, Path, object]:
+        f = self._files[file_index]
+        if not f.created:  # unwanted at open, or deleted: make its folder first
+            self._make_parent(self._pool.path_of(file_index))
+            f.created = True
+        return self._pool.hold(file_index)
 
     def _verify_and_write(self, index: int, data: bytes | bytearray | memoryview) -> bool:
         if not self.verifier.verify(index, data):
@@ -376,12 +458,19 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._saver
         try:
+            await self._stop_writer()
             if self._opened:
                 await self.flush()
         finally:
+            if self._writer is not None:
+                self._writer.close()
             self._pool.close_all()
             if self._own_executor:
                 self._executor.shutdown(wait=True)
+
+    async def _stop_writer(self) -> None:
+        if self._writer is not None and not await self._writer.drain(URING_DRAIN_TIMEOUT):
+            log.warning("io_uring writes still running after %.0f s", URING_DRAIN_TIMEOUT)
 
     async def __aenter__(self) -> TorrentStorage:
         await self.open()
