@@ -8,7 +8,7 @@ Design decisions (the "why"):
 * **Off the event loop.**  Hashing and positional I/O (``os.pread/pwrite`` on
   pooled descriptors) run in a thread pool; ``hashlib`` releases the GIL so
   hashing uses every core.
-* **Piece writes without a thread hand-off (decision 0054).**  Where the
+* **Piece writes without a thread hand-off (decision 0055).**  Where the
   kernel offers io_uring, a finished piece of at most ``LOOP_HASH_MAX`` is
   hashed on the loop thread (still in cache) and written through io_uring
   (:mod:`~servent.storage.uring_writer`): the kernel's workers do the
