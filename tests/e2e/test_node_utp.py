@@ -64,4 +64,6 @@ async def test_utp_disabled_leaves_the_dht_its_own_socket(tmp_path: Path) -> Non
         engine = _swarm(node)
         assert engine.utp is None
         assert engine.dialer.order() == ["tcp"]
-        assert engine.dht is not None and engine.dht.udp_port is None
+        dht = engine.dht  # its UDP socket (reserved with the TCP port) is the DHT's alone
+        assert dht is not None and all(port.utp_handler is None for port in dht.shared_ports)
+        assert dht.address[1] == engine.port  # one number for TCP and the DHT

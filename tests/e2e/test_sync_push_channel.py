@@ -32,10 +32,12 @@ DEADLINE = 20.0
 
 
 @asynccontextmanager
-async def pushing_node() -> AsyncIterator[tuple[SwarmEngine, SyncPush, list[PushedVersion]]]:
+async def pushing_node(
+    identity: Ed25519PrivateKey | None = None,
+) -> AsyncIterator[tuple[SwarmEngine, SyncPush, list[PushedVersion]]]:
     """A swarm engine on loopback whose port also takes node channels and sync pushes."""
     heard: list[PushedVersion] = []
-    host = ChannelHost(LocalKeys.create(Ed25519PrivateKey.generate()))
+    host = ChannelHost(LocalKeys.create(identity or Ed25519PrivateKey.generate()))
     push = SyncPush(SYNC_SALT, heard.append)
     push.start(host)
     async with SwarmEngine(EngineConfig(listen_host=LOOPBACK)) as engine:
@@ -125,3 +127,30 @@ async def test_a_holder_that_announces_after_another_took_the_push_still_hears_i
     finally:
         for driver in drivers:
             await driver.close()
+
+
+def _by_public_key(count: int) -> list[Ed25519PrivateKey]:
+    """``count`` node identities, the smallest public key first."""
+    keys = [Ed25519PrivateKey.generate() for _ in range(count)]
+    return sorted(keys, key=lambda k: LocalKeys.create(k).public_key)
+
+
+async def test_a_push_to_a_node_that_opened_the_kept_channel_goes_over_it() -> None:
+    """Regression (test_sync_roles failed with "a push reached the owner or the reader",
+    pushed 0): the holder had a channel open to the writer already, initiated by the
+    smaller key, so the writer's new dial was the duplicate both ends close.  The push
+    went out on that closing channel and was lost, three rounds in a row."""
+    seed = Ed25519PrivateKey.generate().private_bytes_raw()
+    value = encode_version_value(b"k" * 20)
+    smaller, larger = _by_public_key(2)
+    async with (
+        pushing_node(larger) as (sender_engine, sender, _),
+        pushing_node(smaller) as (holder_engine, holder, heard),
+    ):
+        holder_host = holder._host
+        assert holder_host is not None and sender_engine.port and holder_engine.port
+        kept = await holder_host.dial(LOOPBACK, sender_engine.port)  # the one both ends keep
+        pushed = await sender.push(push_frame(seed, 5, value), [(LOOPBACK, holder_engine.port)])
+        assert pushed == 1
+        assert heard == [PushedVersion(public_key_of(seed), 5, b"k" * 20)]
+        assert kept.close_event is None  # the kept channel carried it and stays open

@@ -17,16 +17,18 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from servent.errors import ConfigError
-from servent.node.config import UTP_PREFERENCES
+from servent.node.config import UTP_PREFERENCES, Config
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
+    from servent.net.port_reservation import PortReservation
 
 __all__ = [
     "add_discovery_arguments",
     "dht_for",
     "discovery_config",
     "parse_peer",
+    "port_for",
     "transport_settings",
     "wants_dht",
 ]
@@ -154,26 +156,48 @@ def wants_dht(args: argparse.Namespace) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def dht_for(
+async def port_for(
     args: argparse.Namespace, host: str | None, tcp_port: int
+) -> AsyncIterator[PortReservation | None]:
+    """One port number bound for TCP and UDP when the command starts a DHT on a port it
+    picks (no ``--port``, ``--dht-port`` 0 or absent): the DHT and the swarm take their
+    sockets from it (so no other process takes the TCP number between them); None when
+    the flags name a port.  What they did not take is released on exit."""
+    if not wants_dht(args) or tcp_port != 0 or args.dht_port not in (None, 0):
+        yield None
+        return
+    from servent.net.port_reservation import reservation_hosts, reserve_port
+
+    listen_host = _dht_config(args, host, 0).listen_host
+    try:
+        reserved = reserve_port(reservation_hosts(listen_host))
+    except OSError as exc:
+        raise ConfigError(f"cannot reserve a port for peers and the DHT: {exc}") from exc
+    try:
+        yield reserved
+    finally:
+        reserved.close()
+
+
+@contextlib.asynccontextmanager
+async def dht_for(
+    args: argparse.Namespace,
+    host: str | None,
+    tcp_port: int,
+    reserved: PortReservation | None = None,
 ) -> AsyncIterator[DhtDriver | None]:
     """A DHT node for the engine when the flags ask for one, bootstrapped; closed on exit.
 
-    ``host`` None listens on every IPv4 and IPv6 address (IPv4 alone without IPv6)."""
+    ``host`` None listens on every IPv4 and IPv6 address (IPv4 alone without IPv6);
+    ``reserved`` (from :func:`port_for`) gives the DHT its UDP sockets."""
     if not wants_dht(args):
         yield None
         return
-    from servent.node.dht import dual_stack_config, start_dht, stop_dht
-    from servent.node.one_shot import ONE_SHOT
+    from servent.node.dht import start_dht, stop_dht
 
     bootstrap = [parse_peer(text) for text in args.bootstrap]
-    port = tcp_port if args.dht_port is None else args.dht_port
-    config = dataclasses.replace(
-        ONE_SHOT, listen_host=host or "", listen_port=port,
-        dht_restrict_ips=not args.no_ip_restrictions, utp_enabled=_utp_shares_port(args, tcp_port),
-    )  # fmt: skip
-    # The command's node warns of a missing IPv6 as it starts: once is enough.
-    driver = await start_dht(dual_stack_config(config, warn=False), None, required=True)
+    ports = reserved.take_udp() if reserved is not None else []
+    driver = await start_dht(_dht_config(args, host, tcp_port), None, required=True, ports=ports)
     assert driver is not None  # required: it binds or raises
     try:
         if bootstrap:
@@ -183,6 +207,20 @@ async def dht_for(
         yield driver
     finally:
         await stop_dht(driver, None)  # closes the sockets it shared with uTP too
+
+
+def _dht_config(args: argparse.Namespace, host: str | None, tcp_port: int) -> Config:
+    """The command's DHT settings (dual stack resolved: IPv4 alone on a host without IPv6)."""
+    from servent.node.dht import dual_stack_config
+    from servent.node.one_shot import ONE_SHOT
+
+    port = tcp_port if args.dht_port is None else args.dht_port
+    config = dataclasses.replace(
+        ONE_SHOT, listen_host=host or "", listen_port=port,
+        dht_restrict_ips=not args.no_ip_restrictions, utp_enabled=_utp_shares_port(args, tcp_port),
+    )  # fmt: skip
+    # The command's node warns of a missing IPv6 as it starts: once is enough.
+    return dual_stack_config(config, warn=False)
 
 
 def _utp_shares_port(args: argparse.Namespace, tcp_port: int) -> bool:

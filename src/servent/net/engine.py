@@ -44,6 +44,7 @@ from servent.net.listener import IncomingTarget, PeerListener
 from servent.net.lsd import LsdDriver, LsdRateLimit
 from servent.net.metadata_fetch import MetadataFetch
 from servent.net.peer_dialer import PeerDialer
+from servent.net.port_reservation import PortReservation
 from servent.net.session_watcher import IGNORE_SESSION, SessionWatcher
 from servent.net.tcp_punch import TcpPuncher, reuse_port_supported
 from servent.net.torrent_discovery import Progress, TorrentDiscovery
@@ -86,10 +87,14 @@ class SwarmEngine:
         peer_id: bytes | None = None,
         rng: random.Random | None = None,
         dht: DhtDriver | None = None,
+        reserved: PortReservation | None = None,
     ) -> None:
+        """``reserved``: the port the node reserved for TCP and UDP (its sockets are
+        taken by the listener and uTP at :meth:`start`; the DHT takes its own first)."""
         self.config = config or EngineConfig()
         #: The node's DHT, shared by every torrent; used, never closed, by the engine.
         self.dht = dht
+        self._reserved = reserved
         self.rng = rng or random.Random(int.from_bytes(os.urandom(8), "big"))
         self.peer_id = peer_id or make_peer_id(self.config.client_version, self.rng)
         self.torrents: dict[bytes, TorrentSession] = {}
@@ -132,6 +137,7 @@ class SwarmEngine:
                 encryption=config.encryption,
                 info_hashes=lambda: [*self.torrents, *self._fetching],
                 share_port=config.holepunch_tcp and reuse_port_supported(),
+                sockets=self._reserved.take_tcp() if self._reserved is not None else (),
             )
             await self.listener.start()
             if self.listener.share_port:
@@ -169,8 +175,9 @@ class SwarmEngine:
 
     def _start_utp(self, listener: PeerListener) -> None:
         shared = self.dht.shared_ports if self.dht is not None else []
+        owned = self._reserved.take_udp() if self._reserved is not None else []
         self.utp = open_utp(listener.incoming_protocol, self.config.listen_host, listener.port,
-                            shared)  # fmt: skip
+                            shared, owned=owned)  # fmt: skip
         self.dialer.utp = self.utp
 
     async def close(self) -> None:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from servent.errors import SealedWireRefused
@@ -87,12 +87,15 @@ class PeerListener:
         encryption: str = DEFAULT_ENCRYPTION,
         info_hashes: Callable[[], Iterable[bytes]] | None = None,
         share_port: bool = False,
+        sockets: Sequence[socket.socket] = (),
     ) -> None:
         """``encryption``: "off" (plain only), "enabled" (plain and MSE on the one
         port) or "required" (MSE only); ``info_hashes`` lists the hashes an MSE
         initiator may ask for (its SKEY); ``share_port``: our own hole-punching
         sockets may bind the listening port (``SO_REUSEPORT``, set after the bind so
-        that a second listener on the port still fails)."""
+        that a second listener on the port still fails); ``sockets``: listening sockets
+        reserved beforehand (:mod:`servent.net.port_reservation`), used instead of
+        binding ``host:port``, closed with the listener."""
         self.peer_id = peer_id
         self.lookup = lookup
         self.limits = limits
@@ -103,6 +106,7 @@ class PeerListener:
         self.encryption = parse_policy(encryption)
         self.info_hashes = info_hashes or (lambda: ())
         self.share_port = share_port
+        self._reserved = list(sockets)
         self.port = 0
         self.addresses: list[tuple[str, int]] = []
         self._servers: list[asyncio.Server] = []
@@ -122,10 +126,28 @@ class PeerListener:
         self._sniffers: set[FirstBytesSniffer] = set()
 
     async def start(self) -> None:
+        if self._reserved:
+            await self._serve_reserved()
+        else:
+            await self._bind_and_serve()
+        log.info("listening for peers on %s", self.addresses)
+
+    async def _serve_reserved(self) -> None:
+        loop = asyncio.get_running_loop()
+        reserved, self._reserved = self._reserved, []
+        try:
+            for sock in reserved:
+                self._serving(await loop.create_server(self._protocol, sock=sock, backlog=256))
+        except BaseException:
+            for sock in reserved:
+                sock.close()
+            raise
+
+    async def _bind_and_serve(self) -> None:
         loop = asyncio.get_running_loop()
         hosts = ["0.0.0.0", "::"] if self.host is None else [self.host]
-        port = self.requested_port
         for number, host in enumerate(hosts):
+            port = self.port or self.requested_port
             try:
                 server = await loop.create_server(
                     self._protocol, host, port, reuse_address=True, backlog=256
@@ -135,15 +157,17 @@ class PeerListener:
                     raise
                 log.warning("peers on IPv4 only: cannot listen on [%s]:%d: %s", host, port, exc)
                 continue
-            self._servers.append(server)
-            for sock in server.sockets:
-                if self.share_port:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                address = sock.getsockname()
-                self.addresses.append((str(address[0]), int(address[1])))
-                port = int(address[1])
-        self.port = port
-        log.info("listening for peers on %s", self.addresses)
+            self._serving(server)
+
+    def _serving(self, server: asyncio.Server) -> None:
+        """Keep a started server; its port is the listener's."""
+        self._servers.append(server)
+        for sock in server.sockets:
+            if self.share_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            address = sock.getsockname()
+            self.addresses.append((str(address[0]), int(address[1])))
+            self.port = int(address[1])
 
     async def close(self) -> None:
         for server in self._servers:

@@ -71,7 +71,10 @@ class UtpSocket:
 
     def bind(self, host: str, port: int = 0) -> UdpPort:
         """Open and own a UDP port for uTP alone."""
-        udp = UdpPort.bind(host, port)
+        return self.adopt(UdpPort.bind(host, port))
+
+    def adopt(self, udp: UdpPort) -> UdpPort:
+        """Own a UDP port bound for uTP alone (closed with this socket)."""
         self._owned.append(udp)
         self.attach(udp)
         return udp
@@ -230,15 +233,25 @@ def _path_mtu(udp: UdpPort, address: Address, now: float) -> PathMtu:
 
 
 def open_utp(
-    accept: ProtocolFactory, host: str | None, port: int, shared: Sequence[UdpPort] = ()
+    accept: ProtocolFactory,
+    host: str | None,
+    port: int,
+    shared: Sequence[UdpPort] = (),
+    *,
+    owned: Sequence[UdpPort] = (),
 ) -> UtpSocket:
     """uTP on ``port`` (the TCP listener's number): ``shared`` (the DHT's sockets, one per
-    family) where one is on that port, else sockets of our own; ``host`` ``None`` means
-    IPv4 and IPv6."""
+    family) where one is on that port, then ``owned`` (bound for uTP beforehand, now the
+    socket's to close), else sockets of our own; ``host`` ``None`` means IPv4 and IPv6."""
     utp = UtpSocket(accept=accept)
     for udp in shared:
         if udp.address[1] == port:
             utp.attach(udp)
+    for udp in owned:
+        if any(udp.sock.family == used.sock.family for used in utp.ports):
+            udp.close()  # the DHT's socket of that family serves uTP already
+        else:
+            utp.adopt(udp)
     for address in ["0.0.0.0", "::"] if host is None else [host]:
         if any((":" in address) == (":" in udp.address[0]) for udp in utp.ports):
             continue

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from servent.errors import ServentError
@@ -22,6 +22,7 @@ from servent.node.state import StateStore
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
+    from servent.net.port_reservation import PortReservation
     from servent.net.udp_demux import UdpPort
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,13 @@ def bind_shared_ports(config: Config) -> tuple[UdpPort | None, UdpPort | None]:
         return port4, None
 
 
+def _by_family(ports: Sequence[UdpPort]) -> tuple[UdpPort | None, UdpPort | None]:
+    """(IPv4 port, IPv6 port) of reserved ports."""
+    ipv4 = [port for port in ports if port.sock.family == socket.AF_INET]
+    ipv6 = [port for port in ports if port.sock.family == socket.AF_INET6]
+    return (ipv4[0] if ipv4 else None), (ipv6[0] if ipv6 else None)
+
+
 def _close_ports(*ports: UdpPort | None) -> None:
     for port in ports:
         if port is not None:
@@ -84,11 +92,17 @@ def _close_ports(*ports: UdpPort | None) -> None:
 
 
 async def start_dht(
-    config: Config, store: StateStore | None, *, required: bool = False
+    config: Config,
+    store: StateStore | None,
+    *,
+    required: bool = False,
+    ports: Sequence[UdpPort] = (),
 ) -> DhtDriver | None:
     """Bind the DHT on the listen address (IPv4 and IPv6 for ``listen_host = ""``) with
     the saved id and contacts (a fresh id without a ``store``: a one-shot command's);
-    None if it cannot (a node runs on without), or with ``required`` a :class:`ServentError`."""
+    None if it cannot (a node runs on without), or with ``required`` a :class:`ServentError`.
+    ``ports``: UDP ports reserved for the node (one per family), used instead of binding;
+    the DHT shares them with uTP and closes them when it stops."""
     from servent.net.dht_driver import DhtDriver
     from servent.proto.dht.config import DhtConfig
 
@@ -101,7 +115,9 @@ async def start_dht(
     shared: tuple[UdpPort | None, UdpPort | None] = (None, None)
     try:
         # With uTP on, the DHT's sockets are shared: uTP datagrams are told apart by the demux.
-        if config.utp_enabled:
+        if ports:
+            shared = _by_family(ports)
+        elif config.utp_enabled:
             shared = bind_shared_ports(config)
         driver = DhtDriver(
             host=host4, port=config.listen_port, host6=host6, node_id=node_id,
@@ -172,6 +188,7 @@ class NodeDht:
     #: A DHT given by a one-shot command: used, never joined, saved or closed by the node.
     _given_dht: DhtDriver | None
     _store: StateStore | None
+    _one_shot: bool
     _events: EventHub
     _tasks: set[asyncio.Task[None]]
     _presence_dht_ready: Callable[[], None]
@@ -181,6 +198,15 @@ class NodeDht:
     def dht(self) -> DhtDriver | None:
         """The node's DHT node (None when the DHT is off or the node is not started)."""
         return self._dht
+
+    async def _open_dht(self, reserved: PortReservation | None) -> None:
+        """The given DHT, or the node's own (on the reserved UDP ports when there are)."""
+        if self._given_dht is not None:
+            self._dht = self._given_dht
+        elif self.config.dht_enabled:
+            ports = reserved.take_udp() if reserved is not None else []
+            self._dht = await start_dht(self.config, self._store, required=self._one_shot,
+                                        ports=ports)  # fmt: skip
 
     def _start_dht_bootstrap(self) -> None:
         driver = self._dht

@@ -31,7 +31,7 @@ from servent.net.live_service import LiveService
 from servent.net.owned_tasks import cancel_and_wait
 from servent.node.config import STORED_KEYS, Config
 from servent.node.data_removal import delete_created_data, files_to_create
-from servent.node.dht import NodeDht, dual_stack_config, save_dht, start_dht
+from servent.node.dht import NodeDht, dual_stack_config, save_dht
 from servent.node.events import (
     EventHub,
     EventSubscription,
@@ -73,6 +73,7 @@ from servent.node.totals import TransferTotals
 if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
+    from servent.net.port_reservation import PortReservation
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class Node(
         dht: DhtDriver | None = None,
         swarm_settings: Mapping[str, object] | None = None,
         one_shot: bool = False,
+        reserved_port: PortReservation | None = None,
     ) -> None:
         """``client_version`` (servent's version, from the front end) is shown to peers.
 
@@ -118,11 +120,13 @@ class Node(
         (used, never started, saved or closed by the node), ``swarm_settings`` from
         its flags (``EngineConfig`` fields), and ``one_shot``: only torrents (no
         identity, node channels, messaging or search), and a DHT asked for that
-        cannot start is an error rather than a log line."""
+        cannot start is an error rather than a log line; with ``reserved_port`` (the
+        port it chose for its DHT, see :mod:`servent.net.port_reservation`) peers are
+        listened for there."""
         self.config = config
         self._client_version = client_version
         self._events = EventHub(EVENT_QUEUE_SIZE)
-        self._init_swarm(swarm_settings)
+        self._init_swarm(swarm_settings, reserved_port)
         self._one_shot = one_shot
         self._given_dht = dht
         self._store: StateStore | None = None
@@ -180,11 +184,9 @@ class Node(
             self.config.effective_download_dir.mkdir(parents=True, exist_ok=True)
             self._swarm_limits = self._limits()
             self._start_limits_schedule(self._tasks)
-            if self._given_dht is not None:
-                self._dht = self._given_dht
-            elif self.config.dht_enabled:
-                self._dht = await start_dht(self.config, self.store, required=self._one_shot)
-            await self._start_swarm()
+            with self._reserved_port() as reserved:  # one number for TCP and UDP
+                await self._open_dht(reserved)
+                await self._start_swarm(reserved)
             self._start_dht_bootstrap()
             if not self._one_shot:
                 self._start_presence()

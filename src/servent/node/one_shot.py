@@ -24,6 +24,7 @@ from servent.node.node import Node
 
 if TYPE_CHECKING:
     from servent.net.dht_driver import DhtDriver
+    from servent.net.port_reservation import PortReservation
 
 #: What a one-shot node starts from; a command's flags change the rest.
 ONE_SHOT = Config(
@@ -46,15 +47,17 @@ async def one_shot_node(
     client_version: str,
     dht: DhtDriver | None = None,
     swarm: Mapping[str, object] | None = None,
+    reserved_port: PortReservation | None = None,
 ) -> AsyncIterator[Node]:
     """A started node from ``settings`` (``Config`` fields over :data:`ONE_SHOT`),
-    ``swarm`` (``EngineConfig`` fields from the command's flags) and the command's
-    ``dht`` (used, not closed); closed, its state gone, on exit."""
+    ``swarm`` (``EngineConfig`` fields from the command's flags), the command's
+    ``dht`` (used, not closed) and the port it reserved for the DHT and the swarm
+    (:func:`servent.cli.peer_sources.port_for`); closed, its state gone, on exit."""
     with tempfile.TemporaryDirectory(prefix="servent-") as state:
         config = dataclasses.replace(ONE_SHOT, data_dir=Path(state), **settings)
         node = Node(
             config, client_version=client_version, dht=dht, swarm_settings=swarm,
-            one_shot=True,
+            one_shot=True, reserved_port=reserved_port,
         )  # fmt: skip
         async with node:
             yield node

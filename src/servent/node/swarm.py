@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from servent.errors import NodeError, ServentError, TorrentNotFoundError
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from servent.codec.metainfo import Metainfo
     from servent.net.dht_driver import DhtDriver
     from servent.net.engine import EngineConfig, SwarmEngine
+    from servent.net.port_reservation import PortReservation
     from servent.net.torrent_session import TorrentSession
     from servent.node.config import Config
     from servent.node.events import EventHub
@@ -61,25 +62,44 @@ def swarm_config(
     return dataclasses.replace(built, **overrides)  # type: ignore[arg-type]
 
 
-async def start_swarm(config: EngineConfig, dht: DhtDriver | None) -> SwarmEngine:
-    """Listen for peers, on the DHT's port number when the config leaves the port free."""
+async def start_swarm(
+    config: EngineConfig, dht: DhtDriver | None, reserved: PortReservation | None = None
+) -> SwarmEngine:
+    """Listen for peers: on the ``reserved`` port, else on the DHT's port number when the
+    config leaves the port free (any free one if TCP has it taken: the user named the
+    DHT's port only)."""
     from servent.net.engine import SwarmEngine
 
+    if reserved is not None:
+        config = dataclasses.replace(config, listen_port=reserved.number)
+        return await _started(SwarmEngine(config, dht=dht, reserved=reserved), reserved.number)
     wanted = config.listen_port
     if wanted == 0 and dht is not None:
         config = dataclasses.replace(config, listen_port=dht.address[1])
-    engine = SwarmEngine(config, dht=dht)
+    try:
+        return await _started(SwarmEngine(config, dht=dht), wanted)
+    except ServentError:
+        if config.listen_port == wanted:
+            raise
+    log.info("peer port %d (the DHT's) is taken, using any free port", config.listen_port)
+    return await _started(SwarmEngine(dataclasses.replace(config, listen_port=0), dht=dht), 0)
+
+
+async def _started(engine: SwarmEngine, port: int) -> SwarmEngine:
+    """``engine`` started, or closed and a clear error."""
     try:
         await engine.start()
     except OSError as exc:
         with contextlib.suppress(Exception):
             await engine.close()
-        if config.listen_port == wanted:
-            raise ServentError(f"cannot listen for peers on port {wanted}: {exc}") from exc
-        log.info("peer port %d (the DHT's) is taken, using any free port", config.listen_port)
-        engine = SwarmEngine(dataclasses.replace(config, listen_port=0), dht=dht)
-        await engine.start()
+        raise ServentError(f"cannot listen for peers on port {port}: {exc}") from exc
     return engine
+
+
+def needs_reserved_port(config: EngineConfig, dht_enabled: bool) -> bool:
+    """Whether the node picks one port for TCP and UDP itself: it listens on a free
+    port and runs uTP or the DHT over UDP beside it."""
+    return config.listen and config.listen_port == 0 and (config.utp or dht_enabled)
 
 
 def listen_address(engine: SwarmEngine | None, host: str) -> tuple[str, int] | None:
@@ -115,6 +135,7 @@ class NodeSwarm:
     config: Config
     _client_version: str
     _dht: DhtDriver | None
+    _given_dht: DhtDriver | None
     _events: EventHub
 
     _limits: Callable[[], SwarmLimits]
@@ -123,18 +144,44 @@ class NodeSwarm:
     def _metadata_received(self, torrent_id: str, metainfo: Metainfo) -> None:
         raise NotImplementedError
 
-    def _init_swarm(self, settings: Mapping[str, object] | None) -> None:
+    def _init_swarm(
+        self, settings: Mapping[str, object] | None, reserved: PortReservation | None
+    ) -> None:
         self._swarm: SwarmEngine | None = None
+        #: The port a one-shot command reserved for its DHT and the swarm.
+        self._given_port = reserved
         self._swarm_settings = dict(settings or {})
         self._running_torrents: dict[str, RunningTorrent] = {}
         self._swarm_limits = SwarmLimits()
 
-    async def _start_swarm(self) -> None:
-        config = swarm_config(
+    def _swarm_config(self) -> EngineConfig:
+        return swarm_config(
             self.config, self._swarm_limits, client_version=self._client_version,
             port=self.config.listen_port, overrides=self._swarm_settings,
         )  # fmt: skip
-        self._swarm = await start_swarm(config, self._dht)
+
+    @contextlib.contextmanager
+    def _reserved_port(self) -> Iterator[PortReservation | None]:
+        """The port for TCP and UDP (given, or reserved here when the node picks it);
+        what the DHT and the swarm did not take is released on exit."""
+        from servent.net.port_reservation import reservation_hosts, reserve_port
+
+        reserved = self._given_port
+        config = self._swarm_config()
+        reserve = needs_reserved_port(config, self.config.dht_enabled)
+        if reserved is None and self._given_dht is None and reserve:
+            try:
+                reserved = reserve_port(reservation_hosts(config.listen_host))
+            except OSError as exc:
+                raise ServentError(f"cannot reserve a port for peers: {exc}") from exc
+        try:
+            yield reserved
+        finally:
+            if reserved is not None:
+                reserved.close()
+
+    async def _start_swarm(self, reserved: PortReservation | None = None) -> None:
+        self._swarm = await start_swarm(self._swarm_config(), self._dht, reserved)
 
     async def _stop_swarm(self) -> None:
         """Stop every torrent (the swarm announces 'stopped'), flush resume data."""

@@ -29,6 +29,7 @@ from servent.cli.peer_sources import (
     dht_for,
     discovery_config,
     parse_peer,
+    port_for,
     transport_settings,
 )
 from servent.errors import ConfigError, MetadataSourcesExhaustedError, ServentError
@@ -272,8 +273,11 @@ async def _get(
     started = time.monotonic()
     with stop_on_signals(stop):
         async with (
-            dht_for(args, None, args.port) as dht,
-            one_shot_node(settings, client_version=__version__, dht=dht, swarm=swarm) as node,
+            port_for(args, None, args.port) as reserved,
+            dht_for(args, None, args.port, reserved) as dht,
+            one_shot_node(
+                settings, client_version=__version__, dht=dht, swarm=swarm, reserved_port=reserved
+            ) as node,
         ):
             if magnet is not None:
                 meta = await _fetch_metadata(node, magnet, peers, args.metadata_timeout, stop)

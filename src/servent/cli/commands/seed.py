@@ -30,6 +30,7 @@ from servent.cli.peer_sources import (
     dht_for,
     discovery_config,
     parse_peer,
+    port_for,
     transport_settings,
 )
 from servent.errors import ConfigError
@@ -139,9 +140,11 @@ async def _seed(args: argparse.Namespace, meta: Metainfo, data_dir: Path) -> int
     stop = asyncio.Event()
     with stop_on_signals(stop):
         async with (
-            dht_for(args, host, args.port) as dht,  # announced in (and looked up) by the torrent
+            port_for(args, host, args.port) as reserved,  # one number for TCP, uTP and the DHT
+            dht_for(args, host, args.port, reserved) as dht,  # announced in by the torrent
             one_shot_node(
-                settings, client_version=__version__, dht=dht, swarm=discovery_config(args)
+                settings, client_version=__version__, dht=dht, swarm=discovery_config(args),
+                reserved_port=reserved,
             ) as node,
         ):
             options = SessionOptions(
