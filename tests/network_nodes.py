@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from polling import wait_for as poll_until
+import polling
 from servent.node.config import load_config
 from servent.node.node import Node
 
 DEADLINE = 60.0
-wait_for = functools.partial(poll_until, within=DEADLINE, every=0.05)
+wait_for = functools.partial(polling.wait_for, within=DEADLINE, every=0.05)
 
 
 def loopback_node(data_dir: Path, **values: object) -> Node:

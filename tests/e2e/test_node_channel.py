@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import polling
 from interop.reference_clients import LOOPBACK, create_torrent_with_libtorrent, write_payload
-from polling import wait_for as poll_until
 from servent.codec.metainfo import parse_torrent
 from servent.net.channel_host import ChannelHost
 from servent.net.encrypted_transport import handshake_outcomes
@@ -41,7 +41,7 @@ from servent.proto.channel import (
 pytestmark = pytest.mark.e2e
 
 DEADLINE = 20.0
-wait_for = functools.partial(poll_until, within=DEADLINE, every=0.01)
+wait_for = functools.partial(polling.wait_for, within=DEADLINE, every=0.01)
 ECHO = "servent/echo/1"
 
 
@@ -398,3 +398,23 @@ async def test_channels_count_against_the_connection_limit() -> None:
         first.close()
         await wait_for(lambda: limits.connections == 0, "the slot was given back")
         await host_c.dial(LOOPBACK, engine_b.port)
+
+
+async def test_a_dial_to_a_node_that_already_opened_the_kept_channel_returns_that_channel() -> None:
+    """Regression: a dial by address to a node whose own channel to us is the one both ends
+    keep returned the new duplicate, closed at once; a stream opened on it was lost."""
+    async with node() as (engine_a, host_a), node() as (engine_b, host_b):
+        key_a, key_b = host_a.keys.public_key, host_b.keys.public_key
+        small, big = (host_a, host_b) if key_a < key_b else (host_b, host_a)
+        small_engine = engine_a if small is host_a else engine_b
+        big_engine = engine_b if small is host_a else engine_a
+        kept = await small.dial(LOOPBACK, big_engine.port)  # the smaller key's: both keep it
+        await wait_for(lambda: big.channel_to(small.keys.public_key) is not None, "B sees it")
+        again = await big.dial(LOOPBACK, small_engine.port)  # a duplicate by address
+        assert again is big.channel_to(small.keys.public_key)
+        assert again.conn.initiator is False  # the end of the kept channel, not the new dial
+        stream = again.open_stream(ECHO)
+        stream.send(b"over the kept channel")
+        async with asyncio.timeout(DEADLINE):
+            assert await stream.receive() == b"over the kept channel"
+        assert small.channel_to(big.keys.public_key) is kept

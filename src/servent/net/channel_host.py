@@ -132,9 +132,13 @@ class ChannelHost:
     # -- dialling ------------------------------------------------------------------
 
     async def dial(self, host: str, port: int, *, expected: bytes | None = None) -> NodeChannel:
-        """A new channel to ``host:port``, connected and authenticated within the
+        """A channel to ``host:port``, connected and authenticated within the
         handshake timeout; raises :class:`ChannelError` (another node than
-        ``expected``, a failed handshake, the timeout) or :class:`OSError`."""
+        ``expected``, a failed handshake, the timeout) or :class:`OSError`.
+
+        When that node and this one already share a channel that both ends keep
+        (it dialled us first, say), that channel is returned: the new one is its
+        duplicate and closes at once, so whatever was sent on it would be lost."""
         loop = asyncio.get_running_loop()
         limit = self.config.handshake_timeout
         channel = self._new_channel(initiator=True, expected=expected)
@@ -154,7 +158,9 @@ class ChannelHost:
                 channel.transport.abort()
             self._forget(channel)
             raise
-        return channel
+        key = channel.peer_key
+        kept = self.channel_to(key) if key is not None and key != self.keys.public_key else None
+        return kept or channel
 
     async def connect(
         self, public_key: bytes, addresses: Sequence[Address] | None = None
@@ -183,7 +189,7 @@ class ChannelHost:
             future.set_result(channel)
         finally:
             del self._connecting[public_key]
-        return self.channel_to(public_key) or channel
+        return self.channel_to(public_key) or channel  # a fallback's may be a duplicate too
 
     async def _dial_any(
         self, public_key: bytes, addresses: Sequence[Address] | None

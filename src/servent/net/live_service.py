@@ -181,10 +181,8 @@ class LiveService:
         key = self._address_keys.get(address)
         channel = host.channel_to(key) if key is not None else None
         if channel is None:
-            channel = await host.dial(*address)
+            channel = await host.dial(*address)  # or the channel both ends keep
             self._remember(address, channel.peer_key)
-            kept = host.channel_to(channel.peer_key) if channel.peer_key else None
-            channel = kept or channel
         return channel
 
     def _port(self) -> int:

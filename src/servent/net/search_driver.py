@@ -141,11 +141,8 @@ def _peer_host(channel: NodeChannel) -> str:
 
 async def channel_to(host: ChannelHost, address: tuple[str, int], key: bytes | None) -> NodeChannel:
     """An open channel to the node ``key`` (reused when one is up), else a new dial."""
-    if key is not None:
-        for channel in host.channels.get(key, []):
-            if channel.close_event is None:
-                return channel
-    return await host.dial(address[0], address[1], expected=key)
+    kept = host.channel_to(key) if key is not None else None
+    return kept or await host.dial(address[0], address[1], expected=key)
 
 
 async def ask(

@@ -110,11 +110,7 @@ class SyncPush:
     async def _push_one(self, host: ChannelHost, frame: bytes, address: tuple[str, int]) -> bool:
         try:
             async with asyncio.timeout(PUSH_TIMEOUT):
-                channel = await host.dial(*address)
-                # A channel the holder opened to us already is the one both ends keep:
-                # the new dial is its duplicate, closed at once, and would lose the push.
-                if channel.peer_key is not None:
-                    channel = host.channel_to(channel.peer_key) or channel
+                channel = await host.dial(*address)  # or the channel both ends keep
                 stream = channel.open_stream(SYNC_PROTOCOL)
                 stream.send(frame)
                 stream.close()
