@@ -15,6 +15,8 @@ from servent.codec.node_record import RECORD_SALT
 from servent.net.node_record import AddressPublisher, find_node_record
 
 DEADLINE = 30.0
+FOUND_WITHIN = 20.0
+"""From the moment the DHT can store until another node finds the record (60-90 s before)."""
 
 
 def _public(key: Ed25519PrivateKey) -> bytes:
@@ -112,6 +114,50 @@ async def test_a_node_is_found_by_its_id_and_reached_over_a_channel(tmp_path: ob
                 stream = channel.open_stream("servent/echo/1")
                 stream.send(b"found you")
                 assert await stream.receive() == b"found you"
+    finally:
+        for driver in drivers:
+            await driver.close()
+
+
+async def test_a_node_whose_first_puts_stored_nowhere_is_found_within_seconds(
+    tmp_path: object,
+) -> None:
+    """No DHT-ready signal helps here: the node has no bootstrap entry, so its first
+    puts store nowhere; the DHT finds it later (others contact it).  The retry back-off
+    publishes within seconds (it waited the 60 s check interval before)."""
+    from pathlib import Path
+
+    from servent.node.config import load_config
+    from servent.node.node import Node
+
+    assert isinstance(tmp_path, Path)
+    drivers = await start_loopback_dht(6, seed=1700)
+    config = {
+        "data_dir": str(tmp_path / "a"), "lsd_enabled": False, "listen_host": "127.0.0.1",
+        "listen_port": 0, "dht_bootstrap": [], "dht_restrict_ips": False,
+    }  # fmt: skip
+    try:
+        async with Node(load_config(None, config)) as node:
+            publisher = node._publisher
+            assert publisher is not None and node.dht is not None
+            await wait_for(lambda: publisher.attempts >= 1, "a first put, stored nowhere")
+            assert publisher.publications == 0
+            joined = time.monotonic()
+            async with asyncio.timeout(DEADLINE):  # the network meets the node
+                for driver in drivers:
+                    await driver.bootstrap([node.dht.address])
+            public_key = node.identity.public_key
+            found = None
+            while found is None:  # each lookup is bounded; the loop by FOUND_WITHIN
+                assert time.monotonic() - joined < FOUND_WITHIN, "not found by its ID in time"
+                async with asyncio.timeout(DEADLINE):
+                    found = await find_node_record(drivers[5], public_key)
+                await asyncio.sleep(0.1)  # between lookups, not a synchronisation
+            print(f"found by ID {time.monotonic() - joined:.1f} s after the DHT met the node")
+            assert node.status().listen_address in found.addresses
+            assert publisher.publications == 1
+            # Back-off, not hammering: 2 s doubling gives a handful of tries, not dozens.
+            assert publisher.attempts <= 2 + (time.monotonic() - joined) / 1.5
     finally:
         for driver in drivers:
             await driver.close()
