@@ -51,6 +51,25 @@ async def test_a_record_is_found_by_id_and_follows_an_address_change() -> None:
             await driver.close()
 
 
+async def test_an_address_change_nobody_announces_is_published_at_the_next_check() -> None:
+    drivers = await start_loopback_dht(5, seed=1450)
+    identity = Ed25519PrivateKey.generate()
+    addresses: list[Address] = [("127.0.0.1", 40011)]
+    publisher = AddressPublisher(drivers[0], identity, lambda: addresses, check_interval=0.3)
+    task = asyncio.get_running_loop().create_task(publisher.run())
+    try:
+        await wait_for(lambda: publisher.publications >= 1, "first publication")
+        addresses[:] = [("127.0.0.3", 40011)]  # e.g. the DHT saw a new external IP
+        await wait_for(lambda: publisher.publications >= 2, "the move found by the check")
+        async with asyncio.timeout(DEADLINE):
+            moved = await find_node_record(drivers[3], _public(identity))
+        assert moved is not None and moved.addresses == (("127.0.0.3", 40011),)
+    finally:
+        task.cancel()
+        for driver in drivers:
+            await driver.close()
+
+
 async def test_unknown_ids_and_garbage_records_give_none() -> None:
     drivers = await start_loopback_dht(5, seed=1500)
     try:

@@ -180,7 +180,8 @@ class AddressPublisher:
                     schedule.stored(loop.time())
                 else:
                     schedule.failed(loop.time())
-            await self._wait_for_change(schedule.wait(loop.time()))
+            # Looked at every check interval at least: a new external IP calls nobody.
+            await self._wait_for_change(min(schedule.wait(loop.time()), self.check_interval))
 
     async def _wait_for_change(self, seconds: float) -> None:
         """Sleep up to ``seconds``, less when :meth:`addresses_changed` is called."""
