@@ -238,18 +238,3 @@ def test_questionable_lists_never_answered_contacts_first() -> None:
     doubtful = table.questionable(16 * 60.0, 10)
     assert len(doubtful) == 4 and doubtful[-1].node_id == seen
     assert table.questionable(1.0, 10) == doubtful[:3]  # the seen one is still good
-
-
-def test_a_forgotten_contact_frees_its_ip_for_its_new_id() -> None:
-    rng = random.Random(9)
-    table = RoutingTable(OWN, DhtConfig(), 0.0)
-    old, new, other = _id(0x80, rng), _id(0x81, rng), _id(0x82, rng)
-    table.heard_from(old, ("9.9.9.9", 1), 1.0, responded=True, verified=True)
-    assert not table.would_accept(new, "9.9.9.9")  # one entry per IP
-    table.forget(other, ("9.9.9.9", 1))  # not this contact: nothing happens
-    table.forget(old, ("9.9.9.8", 1))
-    assert table.find(old) is not None
-    table.forget(old, ("9.9.9.9", 1))
-    assert table.find(old) is None and table.would_accept(new, "9.9.9.9")
-    table.heard_from(new, ("9.9.9.9", 1), 2.0, responded=True, verified=True)
-    assert table.find(new) is not None and len(table) == 1
