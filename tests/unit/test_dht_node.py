@@ -38,8 +38,6 @@ class DatagramLoop:
         self.seq = 0
         self.dropped: set[Address] = set()
         self.sent = 0
-        #: Lose datagrams a node sends to its own address (it may, after taking a new ID).
-        self.lose_self_addressed = False
 
     def add_node(
         self,
@@ -62,8 +60,6 @@ class DatagramLoop:
             self.inject(data, addr, dest)
 
     def inject(self, data: bytes, source: Address, dest: Address) -> None:
-        if source == dest and self.lose_self_addressed:
-            return
         assert source != dest, "a node never queries itself"
         self.seq += 1
         self.sent += 1
@@ -438,29 +434,3 @@ def _one_of(events: list[DhtEvent], kind: type[PeersFound]) -> PeersFound:
     matching = [event for event in events if isinstance(event, kind)]
     assert len(matching) == 1, events
     return matching[0]
-
-
-def test_a_contact_that_answers_with_a_new_id_is_replaced_at_once() -> None:
-    """A contact took a new (BEP 42) ID: its answers under the new ID must not leave us
-    with only the stale entry (one node per IP) and puts that store nowhere for a minute."""
-    config = DhtConfig(restrict_ips=True, rate_limit_per_ip=0.0)
-    loop = DatagramLoop(seed=13)
-    loop.lose_self_addressed = True  # the hub finds its old ID at its own address
-    hub, hub_addr = loop.add_node(config, ip="10.0.0.2")
-    fresh, fresh_addr = loop.add_node(config, ip="10.0.0.1")
-    fresh.bootstrap([hub_addr], loop.now)
-    loop.run(loop.now + 5)
-    assert [addr for _, addr in fresh.routing_table.export_nodes()] == [hub_addr]
-    # The hub comes back under another ID (a restart; BEP 42 after learning its IP).
-    hub = loop.nodes[hub_addr] = DhtNode(
-        random_id(loop.rng), config=config, rng=random.Random(2), now=loop.now
-    )
-    key = bytes(range(32))
-    fresh.put_mutable(key, b"first", loop.now)
-    loop.run(loop.now + 5)
-    loop.events(fresh_addr)
-    assert fresh.routing_table.export_nodes() == [(hub.node_id, hub_addr)]
-    fresh.put_mutable(key, b"second", loop.now)
-    loop.run(loop.now + 5)
-    done = _one(loop, fresh_addr, PutDone)
-    assert isinstance(done, PutDone) and done.stored == 1

@@ -338,10 +338,8 @@ class DhtNode(SearchRunner):
             return
         self._count("responses_received")
         if tx.node_id is not None and tx.node_id != msg.sender_id:
-            self._count("dropped_wrong_id")  # the address now answers with another ID:
-            self.routing_table.forget(tx.node_id, addr)  # the old one is gone for good,
+            self._count("dropped_wrong_id")  # the address now answers with another ID
             self._on_timeout(tx, now)
-            self._consider_querier(msg.sender_id, addr, now)  # the new one may take its place
             return
         if tx.purpose == PURPOSE_TABLE:
             self._table_ping_done(tx)

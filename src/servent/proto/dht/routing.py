@@ -374,15 +374,6 @@ class RoutingTable:
                     self._remove(bucket, entry)
                 return
 
-    def forget(self, node_id: bytes, addr: Address) -> None:
-        """Drop this contact now: its address answers under another ID (it has a new one)."""
-        bucket = self.buckets[self.bucket_index(int.from_bytes(node_id, "big"))]
-        for entry in bucket.nodes:
-            if entry.node_id == node_id and entry.addr == addr:
-                self._remove(bucket, entry)
-                self._promote_replacement(bucket)
-                return
-
     def _promote_replacement(self, bucket: Bucket) -> None:
         restrict = self._config.restrict_ips
         # The fastest of those that answered lately (unmeasured ones count as slow).

@@ -142,8 +142,3 @@ class FamilyRoutingTables:
         table = self.v6 if _is_ipv6(addr[0]) else self.v4
         if table is not None:
             table.failed(node_id, addr)
-
-    def forget(self, node_id: bytes, addr: Address) -> None:
-        table = self.v6 if _is_ipv6(addr[0]) else self.v4
-        if table is not None:
-            table.forget(node_id, addr)
