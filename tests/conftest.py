@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from scan_paths import SCAN_PATHS, scan_path
+
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
 )
@@ -37,3 +39,10 @@ def _private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         os.environ.pop("XDG_DATA_HOME", None)
     else:
         os.environ["XDG_DATA_HOME"] = previous
+
+
+@pytest.fixture(params=sorted(SCAN_PATHS))
+def both_scan_paths(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The test runs once per piece-run scan (compiled, where built, and pure Python)."""
+    with scan_path(request.param):
+        yield

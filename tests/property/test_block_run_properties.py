@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scan_paths import SCAN_PATHS, scan_path
 from servent.errors import PeerWireError
 from servent.proto.peerwire import (
     BlocksReceived,
@@ -92,23 +94,30 @@ answers = st.lists(
 )
 
 
+@pytest.mark.parametrize("path", sorted(SCAN_PATHS))
 @settings(max_examples=300)
 @given(answers, st.lists(st.integers(0, 3000), max_size=10))
 def test_runs_give_the_blocks_and_events_of_the_plain_path(
-    sent: list[Piece | Have], cuts: list[int]
+    path: str, sent: list[Piece | Have], cuts: list[int]
 ) -> None:
     data = b"".join(encode_message(m) for m in sent)
     plain, plain_failed = _feed(_leecher(False), data, [])
-    batched, batched_failed = _feed(_leecher(True), data, cuts)
+    with scan_path(path):
+        batched, batched_failed = _feed(_leecher(True), data, cuts)
     assert batched == plain
     assert batched_failed == plain_failed  # a second answer to one request is unsolicited
 
 
 @settings(max_examples=300)
 @given(answers, st.binary(max_size=40), st.integers(0, 3000), st.lists(st.integers(0, 3000)))
-def test_runs_survive_hostile_bytes(
+def test_runs_survive_hostile_bytes_alike_on_both_scans(
     sent: list[Piece | Have], junk: bytes, where: int, cuts: list[int]
 ) -> None:
     data = b"".join(encode_message(m) for m in sent)
     position = where % (len(data) + 1)
-    _feed(_leecher(True), data[:position] + junk + data[position:], cuts)
+    hostile = data[:position] + junk + data[position:]
+    outcomes = []
+    for path in sorted(SCAN_PATHS):
+        with scan_path(path):
+            outcomes.append(_feed(_leecher(True), hostile, cuts))
+    assert all(outcome == outcomes[0] for outcome in outcomes)

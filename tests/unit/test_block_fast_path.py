@@ -31,6 +31,9 @@ from servent.proto.peerwire import (
 )
 from servent.proto.picker import PiecePicker
 
+# Every test runs on both receive paths (C where built, and Python).
+pytestmark = pytest.mark.usefixtures("both_scan_paths")
+
 INFO_HASH = b"\x11" * 20
 BLOCK = 16384
 NUM_PIECES = 8

@@ -46,6 +46,9 @@ from servent.proto.peerwire import (
 )
 from servent.proto.peerwire.handshake import RESERVED_V2, Handshake, make_reserved
 
+# Every test runs on both receive paths (C where built, and Python).
+pytestmark = pytest.mark.usefixtures("both_scan_paths")
+
 INFO_HASH = b"\x11" * 20
 V2_HASH = b"\x22" * 32
 CLIENT_ID = b"-SV0001-client000000"
@@ -86,6 +89,7 @@ def make_pair(
     server_v2: bytes | None = None,
     registry: ExtensionRegistry | None = None,
 ) -> tuple[PeerConnection, PeerConnection]:
+
     config = ConnectionConfig(enable_fast=fast, enable_extensions=extensions)
     client = PeerConnection(
         peer_id=CLIENT_ID,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from servent.proto.peerwire.fast import allowed_fast_set
+
+# Every test runs on both receive paths (C where built, and Python).
+pytestmark = pytest.mark.usefixtures("both_scan_paths")
 
 BEP6_HASH = bytes.fromhex("aa" * 20)
 

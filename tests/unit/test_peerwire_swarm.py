@@ -11,6 +11,8 @@ import hashlib
 import random
 from collections import Counter
 
+import pytest
+
 from servent.proto.choker import Choker, ChokerConfig, PeerStats
 from servent.proto.peerwire import (
     Cancel,
@@ -27,6 +29,9 @@ from servent.proto.peerwire import (
 from servent.proto.picker import PiecePicker
 from servent.proto.pipeline import RequestPipeline
 from servent.proto.ratelimit import TokenBucket
+
+# Every test runs on both receive paths (C where built, and Python).
+pytestmark = pytest.mark.usefixtures("both_scan_paths")
 
 PIECE_LENGTH = 32 * 1024
 INFO_HASH = hashlib.sha1(b"swarm").digest()

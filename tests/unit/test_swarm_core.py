@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from servent.codec.bitfield import Bitfield
 from servent.proto.peerwire import (
     Event,
@@ -24,6 +26,9 @@ from servent.proto.swarm import (
 )
 from servent.proto.swarm.replacement import IdleReplacement
 from servent.testing.swarm_network import SimLayout
+
+# Every test runs on both receive paths (C where built, and Python).
+pytestmark = pytest.mark.usefixtures("both_scan_paths")
 
 LAYOUT = SimLayout(size=4 * 64 * 1024, piece_length=64 * 1024)  # 4 pieces of 4 blocks
 INFO_HASH = bytes(20)

@@ -21,6 +21,7 @@ from servent.errors import (
     RequestFloodError,
     UnexpectedMessageError,
 )
+from servent.proto.peerwire import piece_run
 from servent.proto.peerwire.config import ConnectionConfig
 from servent.proto.peerwire.events import (
     BlockSink,
@@ -40,7 +41,6 @@ from servent.proto.peerwire.extensions import (
 from servent.proto.peerwire.framing import FrameReader
 from servent.proto.peerwire.messages import (
     FAST_IDS,
-    PIECE,
     AllowedFast,
     Cancel,
     Choke,
@@ -73,9 +73,6 @@ logger = logging.getLogger("servent.proto.peerwire.connection")
 #: BEP 52: a hash request SHOULD NOT ask for more than 512 hashes.
 MAX_HASH_REQUEST_LENGTH = 512
 
-#: A piece frame's head: length, id, index, begin (13 bytes).
-_PIECE_HEAD = struct.Struct(">IBII")
-_PIECE_HEAD_SIZE = _PIECE_HEAD.size
 _TWO_U32 = struct.Struct(">II")
 
 
@@ -175,23 +172,11 @@ class InboundRules:
         if tail is None:
             return BlocksReceived(blocks)
         view, pos = tail
-        size = len(view)
         last_index = (1 << 32) if self.num_pieces is None else self.num_pieces
         ledger = self._ledger
-        outstanding = ledger.outstanding
-        received = 0
-        while size - pos >= _PIECE_HEAD_SIZE:
-            length, kind, index, begin = _PIECE_HEAD.unpack_from(view, pos)
-            end = pos + 4 + length
-            if kind != PIECE or not 9 <= length <= max_length or end > size or index >= last_index:
-                break
-            key = (index, begin, length - 9)
-            requested_at = outstanding.pop(key, None)
-            if requested_at is None and not ledger.piece_arrived(key):
-                break
-            blocks.append((index, begin, view[pos + _PIECE_HEAD_SIZE : end], requested_at))
-            received += length - 9
-            pos = end
+        pos, received = piece_run.scan_piece_run(
+            view, pos, max_length, last_index, ledger.outstanding, ledger.cancelled, blocks
+        )
         self._reader.advance(pos)
         self.payload_received += received
         return BlocksReceived(blocks)

@@ -42,6 +42,11 @@ class RequestLedger:
         if not fast and self.outstanding.pop(request, None) is not None:
             self._remember(request)
 
+    @property
+    def cancelled(self) -> dict[BlockKey, None]:
+        """Requests voided by a cancel or a choke (no BEP 6): a late piece is still legal."""
+        return self._cancelled
+
     def piece_arrived(self, request: BlockKey) -> bool:
         """Settle a request by its piece; False if we never asked (a violation)."""
         if self.outstanding.pop(request, None) is not None:

@@ -59,6 +59,7 @@ from servent.proto.swarm.actions import (
     VerifyPiece,
 )
 from servent.proto.swarm.assembly import PieceAssembly
+from servent.proto.swarm.block_run import BlockRun, ReceivedData
 from servent.proto.swarm.config import PieceLayout, SwarmConfig
 from servent.proto.swarm.filler import RequestFiller
 from servent.proto.swarm.peer import PeerState
@@ -114,6 +115,7 @@ class SwarmCore:
         self.bans = BanList()
         self.assembly = PieceAssembly(config.max_unverified_bytes)
         self._buffers = self.assembly.buffers  # read per block: one lookup fewer
+        self._block_run = BlockRun(self.picker, self._buffers)
         self.filler = RequestFiller(self.picker, self.provenance, have)
         self.hash_server = hash_server
         self.foreign = foreign or _ignore
@@ -314,28 +316,7 @@ class SwarmCore:
         The leecher's hot path (one call per read): the pipeline, the counters
         and the rate meter see the run's bytes at once (all arrived at ``now``).
         """
-        received = wasted = 0
-        latest: float | None = None
-        block_received = self.picker.block_received
-        buffers = self._buffers
-        for index, begin, block, requested_at in blocks:
-            length = len(block)
-            received += length
-            if requested_at is not None and (latest is None or requested_at > latest):
-                latest = requested_at
-            outcome = block_received(peer, index, begin, length)
-            if outcome is not ACCEPTED and not outcome.accepted:
-                wasted += self.layout.block_payload_size(index, begin, length)
-                continue
-            buffer = buffers.get(index)
-            if buffer is None:
-                buffer = self.assembly.buffer(index, self.picker.piece_size(index))
-            buffer[begin : begin + length] = block
-            if outcome is not ACCEPTED:  # it completes its piece, or cancels duplicates
-                if outcome.cancels:
-                    self._cancel(outcome.cancels)
-                if outcome.piece_complete:
-                    self._piece_complete(index)
+        received, wasted, latest = self._block_run.feed(blocks, peer, self._one_block)
         payload_total = received  # pad bytes left out of the counts (one call per block)
         if self._padded:
             payload = self.layout.block_payload_size
@@ -346,6 +327,23 @@ class SwarmCore:
         peer.downloaded += received
         self.downloaded += payload_total
         self.down_meter.add(payload_total, now)
+
+    def _one_block(self, peer: PeerState, index: int, begin: int, block: ReceivedData) -> int:
+        """A block the C path left (or all of them without it); returns the bytes wasted."""
+        length = len(block)
+        outcome = self.picker.block_received(peer, index, begin, length)
+        if outcome is not ACCEPTED and not outcome.accepted:
+            return self.layout.block_payload_size(index, begin, length)
+        buffer = self._buffers.get(index)
+        if buffer is None:
+            buffer = self.assembly.buffer(index, self.picker.piece_size(index))
+        buffer[begin : begin + length] = block
+        if outcome is not ACCEPTED:  # it completes its piece, or cancels duplicates
+            if outcome.cancels:
+                self._cancel(outcome.cancels)
+            if outcome.piece_complete:
+                self._piece_complete(index)
+        return 0
 
     def _cancel(self, cancels: Sequence[tuple[object, Request]]) -> None:
         """Endgame: the block came; the other peers asked for it hear a cancel."""
