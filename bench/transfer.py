@@ -254,7 +254,7 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     parser.add_argument("--perf", type=Path, help="record the transfer with Linux perf here")
     parser.add_argument("--syscalls", type=Path, help="count the transfer's syscalls here")
     args = parser.parse_args(argv)
@@ -479,8 +479,8 @@ def main() -> None:
         "--profile", choices=["pyinstrument", "py-spy", "py-spy-gil", "perf", "syscalls"]
     )
     parser.add_argument(
-        "--loop", choices=["asyncio", "uvloop"], default="asyncio",
-        help="event loop of the servent processes (uvloop: the 'fast' extra)",
+        "--loop", choices=["asyncio", "uvloop"], default="uvloop",
+        help="event loop of the servent processes (uvloop: the command line's, decision 0056)",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="per transfer, seconds")
     parser.add_argument("--json", help="also write the figures to this file")

@@ -90,8 +90,9 @@ def _drain(stream: Any, output: list[str], keep: int = 2000) -> None:
             del output[: len(output) - keep]
 
 
-def start_daemon(data_dir: Path, *extra: str) -> Daemon:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def start_daemon(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+    """``servent daemon`` on loopback with an API port of its choosing; ``env`` is added to ours."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     process = subprocess.Popen(
         [
             sys.executable,

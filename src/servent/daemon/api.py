@@ -153,9 +153,15 @@ async def get_status(request: web.Request) -> web.Response:
     node = _node(request)
     status = _jsonable(node.status())
     status["version"] = __version__
+    status["event_loop"] = _event_loop_kind()
     if node.search.running:
         status["search"] = node.search.status()
     return web.json_response(status)
+
+
+def _event_loop_kind() -> str:
+    """``uvloop`` or ``asyncio``: the loop this node runs on (the command line picks uvloop)."""
+    return type(asyncio.get_running_loop()).__module__.partition(".")[0]
 
 
 async def get_identity(request: web.Request) -> web.Response:

@@ -144,6 +144,10 @@ COMPONENTS: dict[str, Schema] = {
         },
         extra={
             "version": {"type": "string"},
+            "event_loop": {
+                "type": "string",
+                "description": "the event loop the node runs on: uvloop, or asyncio's own",
+            },
             "search": {
                 "type": "object",
                 "description": "the node's search role, when search runs",

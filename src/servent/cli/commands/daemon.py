@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from servent.cli import event_loop
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from servent.node.config import add_config_arguments
@@ -22,11 +24,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from servent.daemon.server import run_daemon
     from servent.node.config import load_config, overrides_from_args
 
     config = load_config(args.config, overrides_from_args(args))
-    asyncio.run(run_daemon(config))
+    event_loop.run(run_daemon(config))
     return 0

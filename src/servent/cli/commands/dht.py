@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from servent.cli import event_loop
 from servent.cli.dht_input import parse_hash, parse_hostport, parse_item_target, read_key
 from servent.errors import ConfigError, ServentError
 
@@ -183,7 +184,7 @@ def _client(
             raise ConfigError(f"--local-port {args.local_port} out of range")
         args.bootstrap = [parse_hostport(text) for text in args.bootstrap]
         _check_input(args)
-        return asyncio.run(_client_main(args, action))
+        return event_loop.run(_client_main(args, action))
 
     return handler
 
@@ -333,7 +334,7 @@ def _run_node(args: argparse.Namespace) -> int:
     if not 0 <= args.port < 65536:
         raise ConfigError(f"--port {args.port} out of range")
     args.bootstrap = [parse_hostport(text) for text in args.bootstrap]
-    return asyncio.run(_node_main(args))
+    return event_loop.run(_node_main(args))
 
 
 async def _node_main(args: argparse.Namespace) -> int:

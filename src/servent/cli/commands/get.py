@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from servent.cli import event_loop
 from servent.cli.download_progress import ProgressDisplay, print_summary
 from servent.cli.peer_sources import (
     add_discovery_arguments,
@@ -229,7 +230,7 @@ def run_get(args: argparse.Namespace) -> int:
     download_rate = parse_rate(args.download_rate, "--download-rate")
     upload_rate = parse_rate(args.upload_rate, "--upload-rate")
     rates = {"download_rate": download_rate, "upload_rate": upload_rate}
-    return asyncio.run(_get(args, meta=meta, magnet=magnet, peers=peers, **rates))
+    return event_loop.run(_get(args, meta=meta, magnet=magnet, peers=peers, **rates))
 
 
 def _has_sources(args: argparse.Namespace, dht: DhtDriver | None, meta: Metainfo) -> bool:

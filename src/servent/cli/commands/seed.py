@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from servent.cli import event_loop
 from servent.cli.commands.get import (
     add_data_dir_argument,
     format_address,
@@ -83,7 +84,7 @@ def run_seed(args: argparse.Namespace) -> int:
     for text in args.bootstrap:
         parse_peer(text)
     meta, data_dir = _torrent_and_folder(args, Path(args.path), args.torrent)
-    return asyncio.run(_seed(args, meta, data_dir))
+    return event_loop.run(_seed(args, meta, data_dir))
 
 
 def _torrent_and_folder(

@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from servent.cli import event_loop
+
 START_DEFAULTS: dict[str, object] = {"port_mapping": True}
 """What ``servent start`` does unless the file or a flag says otherwise."""
 
@@ -42,8 +44,6 @@ def print_ui_address(url: str, token: str) -> None:
 
 
 def run_start(args: argparse.Namespace) -> int:
-    import asyncio
-
     from servent.daemon.files import read_token
     from servent.daemon.server import NodeAlreadyRunningError, run_daemon, ui_address
     from servent.errors import DaemonError
@@ -51,7 +51,7 @@ def run_start(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, overrides_from_args(args), defaults=START_DEFAULTS)
     try:
-        asyncio.run(run_daemon(config, on_ready=print_ui_address))
+        event_loop.run(run_daemon(config, on_ready=print_ui_address))
     except NodeAlreadyRunningError as exc:
         if exc.url is None:
             raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from servent.cli import event_loop
+
 _LIMITS = """\
 limits against abuse (a "client" is one IPv4 address or one IPv6 /64):
   a client may create at most --max-swarms-per-ip torrents; its announces and
@@ -102,5 +104,5 @@ def run(args: argparse.Namespace) -> int:
             await asyncio.Event().wait()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        event_loop.run(serve())
     return 0
