@@ -349,15 +349,17 @@ def transfer(
 ) -> dict[str, Any]:
     seed_side, leech_side = scenario.split("->")
     env = None
-    if leech_side == BASELINE_LEECHER:  # the same leecher, another copy of the code
+    loop = args.loop
+    if leech_side == BASELINE_LEECHER:  # the same leecher, another copy of the code or loop
         leech_side = "sv"
         env = {**os.environ, "PYTHONPATH": str(args.baseline_src)}
+        loop = args.baseline_loop or args.loop
     seeder = seeders[seed_side]
     out = work / f"leech-{scenario.replace('->', '-').replace('*', 'base')}"
     out.mkdir()
     command = child_command(
         f"{leech_side}-leech", torrent, out, "--port", str(seeder.port), "--timeout",
-        str(args.timeout), "--loop", args.loop,
+        str(args.timeout), "--loop", loop,
     )  # fmt: skip
     spy: subprocess.Popen[bytes] | None = None
     if profile_to is not None and (leech_side == "sv" or args.profile in {"syscalls", "perf"}):
@@ -484,6 +486,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600.0, help="per transfer, seconds")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--baseline-loop", choices=["asyncio", "uvloop"],
+        help=f"event loop of {BASELINE_SCENARIO}'s leecher (default: --loop's)",
+    )
     parser.add_argument(
         "--baseline-src", type=Path,
         help="a servent source folder (e.g. an older checkout's src): scenario "
