@@ -24,6 +24,11 @@ def test_the_daemon_reports_the_loop_it_runs_on(
         status = daemon.ok("GET", "/api/status")
         assert status["event_loop"] == expected
         assert status["version"]
+        shown = subprocess.run(
+            [sys.executable, "-m", "servent", "status", "--data-dir", str(daemon.data_dir)],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        assert f"event loop      {expected}\n" in shown
     finally:
         assert daemon.stop() == 0
 

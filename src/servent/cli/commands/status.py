@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"IPv6 pinhole    {_pinhole(status.get('ipv6_pinhole'))}")
     print(f"uTP path MTU    {_path_mtu(status.get('utp_path_mtu'))}")
     print(f"torrents        {status['torrents']}")
+    if "event_loop" in status:
+        print(f"event loop      {status['event_loop']}")
     if "search" in status:
         search = status["search"]
         print(f"role            {search['role']} ({search['supernodes_known']} supernodes known)")
