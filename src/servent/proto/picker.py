@@ -296,15 +296,17 @@ class PiecePicker:
             self._take_deadlines(peer, count, out, usable, now)
 
         priority = self._priority
-        order = list(self._partial)
-        if self.sequential:
-            order.sort()
-        else:
-            order.sort(key=lambda i: -priority[i])
+        partials = self._partial
+        order = list(partials)
+        if len(order) > 1:
+            if self.sequential:
+                order.sort()
+            else:  # highest priority first; stable, so equal ones stay in start order
+                order.sort(key=priority.__getitem__, reverse=True)
         for index in order:
             if len(out) >= count:
                 return out
-            partial = self._partial[index]
+            partial = partials[index]
             if partial.free and priority[index] > 0 and usable(index):
                 partial.take_free(peer, count - len(out), mine, out)
         while len(out) < count:
@@ -480,7 +482,8 @@ class PiecePicker:
         partial = self._partial.get(index)
         if partial is None:
             return {}
-        return {block * self.block_size: peer for block, peer in partial.sources.items()}
+        sources = partial.sources
+        return dict(zip(map(self.block_size.__mul__, sources), sources.values()))
 
     # -------------------------------------------------------------- queries
 
