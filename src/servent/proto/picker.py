@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from typing import Any
 
 from servent.codec.bitfield import Bitfield
 from servent.proto.peerwire.messages import Request
@@ -296,17 +297,15 @@ class PiecePicker:
             self._take_deadlines(peer, count, out, usable, now)
 
         priority = self._priority
-        partials = self._partial
-        order = list(partials)
-        if len(order) > 1:
-            if self.sequential:
-                order.sort()
-            else:  # highest priority first; stable, so equal ones stay in start order
-                order.sort(key=priority.__getitem__, reverse=True)
+        order = list(self._partial)
+        if self.sequential:
+            order.sort()
+        else:  # highest priority first (a stable sort: equal ones keep their order)
+            order.sort(key=priority.__getitem__, reverse=True)
         for index in order:
             if len(out) >= count:
                 return out
-            partial = partials[index]
+            partial = self._partial[index]
             if partial.free and priority[index] > 0 and usable(index):
                 partial.take_free(peer, count - len(out), mine, out)
         while len(out) < count:
@@ -477,13 +476,10 @@ class PiecePicker:
                     self._peer_blocks.get(requester, set()).discard((index, block))
         return partial
 
-    def block_sources(self, index: int) -> dict[int, Hashable]:
-        """``begin -> peer`` for the received blocks of a piece in progress."""
+    def block_sources(self, index: int, key: Callable[[Any], Any] | None = None) -> dict[int, Any]:
+        """``begin -> peer`` (or ``key(peer)``) for the received blocks of a piece in progress."""
         partial = self._partial.get(index)
-        if partial is None:
-            return {}
-        sources = partial.sources
-        return dict(zip(map(self.block_size.__mul__, sources), sources.values()))
+        return {} if partial is None else partial.sources_by_begin(key)
 
     # -------------------------------------------------------------- queries
 

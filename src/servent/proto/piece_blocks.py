@@ -7,9 +7,10 @@ piece, never per block.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import Any
 
 from servent.proto.peerwire.messages import Request
 from servent.proto.peerwire.requests import BlockKey
@@ -62,6 +63,15 @@ class PartialPiece:
                 out[-1] = (index, last, size - last)
             wanted -= len(run)
             block = state.find(FREE, stop)
+
+    def sources_by_begin(self, key: Callable[[Any], Any] | None = None) -> dict[int, Any]:
+        """``begin -> peer`` (or ``key(peer)``) of the received blocks.
+
+        Loops in C (``map``, ``zip``): it runs once per piece, over every block.
+        """
+        sources = self.sources
+        peers = sources.values() if key is None else map(key, sources.values())
+        return dict(zip(map(self.block_size.__mul__, sources), peers, strict=True))
 
     def take_duplicates(
         self,

@@ -355,8 +355,7 @@ class SwarmCore:
                 conn.send(Cancel(request.index, request.begin, request.length))
 
     def _piece_complete(self, index: int) -> None:
-        by_start = self.picker.block_sources(index)
-        sources = dict(zip(by_start, map(_IDENTITY, by_start.values())))
+        sources: dict[int, PeerIdentity] = self.picker.block_sources(index, _IDENTITY)
         data = self.assembly.take_complete(index)
         if self.assembly.should_hold_off():
             self.assembly.held_off = True
