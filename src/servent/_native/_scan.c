@@ -37,24 +37,33 @@ read_u32(const unsigned char *at)
            (uint32_t)at[3];
 }
 
-/* Settle the request `key`: pop it from `outstanding` (its send time), else from
- * `cancelled` (Py_None).  Returns a new reference, NULL without an error when we
- * never asked, NULL with an error on failure. */
+/* `dict.pop(key, None)`: one lookup (a get and a delete hash and compare the
+ * tuple key twice).  A new reference, NULL with an error on failure. */
+static PyObject *
+pop_or_none(PyObject *dict, PyObject *key)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *value;
+    if (PyDict_Pop(dict, key, &value) < 0) {
+        return NULL;
+    }
+    return value != NULL ? value : Py_NewRef(Py_None);
+#else
+    return _PyDict_Pop(dict, key, Py_None);
+#endif
+}
+
+/* Settle the request `key` as `outstanding.pop(key, None)`, else from `cancelled`
+ * (Py_None).  Returns a new reference, NULL without an error when we never asked,
+ * NULL with an error on failure. */
 static PyObject *
 settle(PyObject *outstanding, PyObject *cancelled, PyObject *key)
 {
-    PyObject *sent_at = PyDict_GetItemWithError(outstanding, key);
-    if (sent_at != NULL) {
-        Py_INCREF(sent_at);
-        if (PyDict_DelItem(outstanding, key) < 0) {
-            Py_DECREF(sent_at);
-            return NULL;
-        }
-        return sent_at;
+    PyObject *sent_at = pop_or_none(outstanding, key);
+    if (sent_at != Py_None) {
+        return sent_at; /* the send time, or NULL with an error */
     }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
+    Py_DECREF(sent_at);
     int known = PyDict_Contains(cancelled, key);
     if (known <= 0) {
         return NULL; /* -1 leaves its error set; 0 is "never asked" */

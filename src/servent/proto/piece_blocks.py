@@ -67,11 +67,13 @@ class PartialPiece:
     def sources_by_begin(self, key: Callable[[Any], Any] | None = None) -> dict[int, Any]:
         """``begin -> peer`` (or ``key(peer)``) of the received blocks.
 
-        Loops in C (``map``, ``zip``): it runs once per piece, over every block.
+        One comprehension (``dict(zip(...))`` of the same is twice as slow): it
+        runs once per piece, over every block.
         """
-        sources = self.sources
-        peers = sources.values() if key is None else map(key, sources.values())
-        return dict(zip(map(self.block_size.__mul__, sources), peers, strict=True))
+        size = self.block_size
+        if key is None:
+            return {block * size: peer for block, peer in self.sources.items()}
+        return {block * size: key(peer) for block, peer in self.sources.items()}
 
     def take_duplicates(
         self,

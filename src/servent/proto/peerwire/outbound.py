@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable, Sequence
-from itertools import repeat, starmap
+from itertools import starmap
 
 from servent.errors import ExtensionNotSupportedError
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
@@ -160,14 +160,14 @@ class OutboundQueue:
             return
         if self.state is not ConnectionState.OPEN:
             raise RuntimeError(f"cannot send in state {self.state.value}")
-        # Loops in C (starmap, join, dict update), none in Python; packing comes first,
+        # Loops in C (starmap, join, fromkeys), none in Python; packing comes first,
         # so a value out of range raises before anything is noted.
         frames = _REQUEST_HEAD + _REQUEST_HEAD.join(starmap(_REQUEST_FIELDS, keys))
         now = self._now
         outstanding = self._ledger.outstanding
         if not outstanding:
             self._last_progress = now
-        outstanding.update(zip(keys, repeat(now)))
+        outstanding.update(dict.fromkeys(keys, now))
         if not self._out and self.on_output is not None:
             self.on_output()
         self._out.append(frames)
