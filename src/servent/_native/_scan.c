@@ -205,13 +205,64 @@ scan_piece_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
 
 static PyObject *str_state, *str_requesters, *str_sources, *str_received;
 
+/* The objects of the piece the run is in, looked up once per piece instead of once
+ * per block: nothing but accept_run itself changes the picker while it runs, and it
+ * replaces none of them (it changes `state`, `requesters` and `sources` in place). */
+typedef struct {
+    Py_ssize_t index;      /* the piece cached; -1: none */
+    PyObject *partial;     /* strong: picker._partial[index] */
+    PyObject *buffer;      /* strong: buffers[index] */
+    PyObject *state;       /* strong: partial.state */
+    PyObject *requesters;  /* strong: partial.requesters */
+    PyObject *sources;     /* strong: partial.sources */
+} PieceCache;
+
+static void
+cache_clear(PieceCache *cache)
+{
+    cache->index = -1;
+    Py_CLEAR(cache->partial);
+    Py_CLEAR(cache->buffer);
+    Py_CLEAR(cache->state);
+    Py_CLEAR(cache->requesters);
+    Py_CLEAR(cache->sources);
+}
+
+/* Piece `index` in the cache: 1 (its partial and buffer exist), 0 (not the common
+ * case), -1 error. */
+static int
+cache_piece(PieceCache *cache, Py_ssize_t index, PyObject *index_obj, PyObject *partials,
+            PyObject *buffers)
+{
+    if (cache->index == index) {
+        return 1;
+    }
+    cache_clear(cache);
+    PyObject *partial = PyDict_GetItemWithError(partials, index_obj);
+    PyObject *buffer = partial == NULL ? NULL : PyDict_GetItemWithError(buffers, index_obj);
+    if (buffer == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    cache->partial = Py_NewRef(partial);
+    cache->buffer = Py_NewRef(buffer);
+    if ((cache->state = PyObject_GetAttr(partial, str_state)) == NULL ||
+        (cache->requesters = PyObject_GetAttr(partial, str_requesters)) == NULL ||
+        (cache->sources = PyObject_GetAttr(partial, str_sources)) == NULL) {
+        cache_clear(cache);
+        return -1;
+    }
+    cache->index = index;
+    return 1;
+}
+
 /* What one block of the run needs, looked up and checked before anything changes. */
 typedef struct {
-    PyObject *partial;     /* borrowed: picker._partial[index] */
+    PyObject *partial;     /* borrowed (cache): picker._partial[index] */
     PyObject *block_obj;   /* new: the block number */
     PyObject *key;         /* new: (index, block), the peer's entry in _peer_blocks */
-    PyObject *state;       /* new: partial.state (a bytearray) */
-    PyObject *requesters;  /* new: partial.requesters */
+    PyObject *state;       /* borrowed (cache): partial.state (a bytearray) */
+    PyObject *requesters;  /* borrowed (cache): partial.requesters */
+    PyObject *sources;     /* borrowed (cache): partial.sources */
     Py_ssize_t block;
     Py_ssize_t received;   /* partial.received before this block */
     Py_buffer source;      /* the block's bytes */
@@ -224,8 +275,6 @@ plan_clear(Plan *plan)
 {
     Py_CLEAR(plan->block_obj);
     Py_CLEAR(plan->key);
-    Py_CLEAR(plan->state);
-    Py_CLEAR(plan->requesters);
     if (plan->has_source) {
         PyBuffer_Release(&plan->source);
         plan->has_source = 0;
@@ -247,10 +296,6 @@ plan_picker(Plan *plan, PyObject *peer, Py_ssize_t begin, Py_ssize_t size,
         return 0;
     }
     plan->block = begin / block_size;
-    plan->state = PyObject_GetAttr(plan->partial, str_state);
-    if (plan->state == NULL) {
-        return -1;
-    }
     if (!PyByteArray_CheckExact(plan->state) || plan->block >= PyByteArray_GET_SIZE(plan->state) ||
         PyByteArray_AS_STRING(plan->state)[plan->block] != BLOCK_REQUESTED) {
         return 0;
@@ -272,8 +317,7 @@ plan_picker(Plan *plan, PyObject *peer, Py_ssize_t begin, Py_ssize_t size,
         return 0; /* it completes the piece: the Python path hands it to storage */
     }
     plan->block_obj = PyLong_FromSsize_t(plan->block);
-    plan->requesters = PyObject_GetAttr(plan->partial, str_requesters);
-    if (plan->block_obj == NULL || plan->requesters == NULL) {
+    if (plan->block_obj == NULL) {
         return -1;
     }
     if (!PyDict_CheckExact(plan->requesters)) {
@@ -314,13 +358,11 @@ static int
 plan_apply(Plan *plan, PyObject *peer, PyObject *peer_blocks, Py_ssize_t begin)
 {
     PyObject *received = PyLong_FromSsize_t(plan->received + 1);
-    PyObject *sources = PyObject_GetAttr(plan->partial, str_sources);
-    int failed = received == NULL || sources == NULL ||
+    int failed = received == NULL ||
                  PyObject_SetAttr(plan->partial, str_received, received) < 0 ||
-                 PyObject_SetItem(sources, plan->block_obj, peer) < 0 ||
+                 PyObject_SetItem(plan->sources, plan->block_obj, peer) < 0 ||
                  PyDict_DelItem(plan->requesters, plan->block_obj) < 0;
     Py_XDECREF(received);
-    Py_XDECREF(sources);
     if (failed) {
         return -1;
     }
@@ -340,7 +382,7 @@ plan_apply(Plan *plan, PyObject *peer, PyObject *peer_blocks, Py_ssize_t begin)
 static int
 accept_one(PyObject *entry, PyObject *peer, PyObject *partials, PyObject *sizes,
            Py_ssize_t block_size, PyObject *buffers, PyObject *peer_blocks,
-           Py_ssize_t *length_out)
+           PieceCache *cache, Py_ssize_t *length_out)
 {
     if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
         return 0;
@@ -358,16 +400,18 @@ accept_one(PyObject *entry, PyObject *peer, PyObject *partials, PyObject *sizes,
         return 0;
     }
     Py_ssize_t size = PyLong_AsSsize_t(PyList_GET_ITEM(sizes, index));
-    PyObject *buffer;
     if (size == -1 && PyErr_Occurred()) {
         return -1;
     }
-    plan.partial = PyDict_GetItemWithError(partials, index_obj);
-    buffer = plan.partial == NULL ? NULL : PyDict_GetItemWithError(buffers, index_obj);
-    if (buffer == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+    verdict = cache_piece(cache, index, index_obj, partials, buffers);
+    if (verdict != 1) {
+        return verdict;
     }
-    verdict = plan_copy(&plan, PyTuple_GET_ITEM(entry, 2), buffer, begin);
+    plan.partial = cache->partial;
+    plan.state = cache->state;
+    plan.requesters = cache->requesters;
+    plan.sources = cache->sources;
+    verdict = plan_copy(&plan, PyTuple_GET_ITEM(entry, 2), cache->buffer, begin);
     if (verdict == 1) {
         verdict = plan_picker(&plan, peer, begin, size, block_size, plan.source.len);
     }
@@ -418,12 +462,13 @@ accept_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t received = 0, position = start;
     PyObject *latest = Py_None;
     Py_INCREF(latest);
+    PieceCache cache = {-1, NULL, NULL, NULL, NULL, NULL};
     for (; position < PyList_GET_SIZE(blocks); position++) {
         PyObject *entry = PyList_GET_ITEM(blocks, position);
         Py_INCREF(entry);
         Py_ssize_t length = 0;
         int taken = accept_one(entry, peer, partials, sizes, block_size, buffers, peer_blocks,
-                               &length);
+                               &cache, &length);
         PyObject *sent_at = taken == 1 ? PyTuple_GET_ITEM(entry, 3) : NULL;
         int later = 0;
         if (sent_at != NULL && sent_at != Py_None) {
@@ -435,6 +480,7 @@ accept_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(entry);
         if (taken < 0 || later < 0) {
+            cache_clear(&cache);
             Py_DECREF(latest);
             return NULL;
         }
@@ -443,6 +489,7 @@ accept_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         }
         received += length;
     }
+    cache_clear(&cache);
     return Py_BuildValue("nnN", position, received, latest);
 }
 
