@@ -16,8 +16,9 @@ Two figures: all instructions, and those outside ``memcpy``/``memset``
 (valgrind counts a ``rep movsb`` copy byte by byte, so the copies of the
 blocks weigh far more there than in time).  The second is the one to compare
 for interpreter work.  ``--depth N`` holds the request pipeline at ``N``
-(a transfer's is near the peer's ``reqq``, 250 by default; the micro-benchmark's
-stays at its initial 16 because it runs too briefly to measure a rate).
+(a transfer's runs into the hundreds, capped by the peer's ``reqq``, 250 when
+it names none; the micro-benchmark's stays at its initial 16 because it runs
+too briefly to measure a rate).
 """
 
 from __future__ import annotations
