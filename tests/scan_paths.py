@@ -19,8 +19,9 @@ from servent.proto.peerwire import piece_run
 from servent.proto.swarm import block_run
 
 _native = load("_scan")
+_accept = load("_accept")
 SCAN_PATHS: dict[str, piece_run.ScanPieceRun] = {"python": piece_run.scan_piece_run_py}
-if _native is not None:
+if _native is not None and _accept is not None:
     SCAN_PATHS["native"] = _native.scan_piece_run
 
 
@@ -29,7 +30,7 @@ def scan_path(name: str) -> Iterator[None]:
     """Run the peer wire and the swarm cores made meanwhile on the path called ``name``."""
     previous = piece_run.scan_piece_run, block_run._accept_run
     piece_run.scan_piece_run = SCAN_PATHS[name]
-    block_run._accept_run = _native.accept_run if name == "native" else None  # type: ignore[union-attr]
+    block_run._accept_run = _accept.accept_run if name == "native" else None  # type: ignore[union-attr]
     try:
         yield
     finally:

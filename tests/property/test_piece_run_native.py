@@ -120,21 +120,22 @@ def test_the_extension_is_built_wherever_a_compiler_is() -> None:
     assert ("native" in SCAN_PATHS) == (_compiler_available() and not disabled)
 
 
+@pytest.mark.parametrize("name", ["_scan", "_accept"])
 def test_a_module_built_from_another_source_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if "native" not in SCAN_PATHS:  # nothing built, nothing stale: the pure path is in use
-        assert native.load("_scan") is None
+        assert native.load(name) is None
         return
-    source = Path(native.__file__).with_name("_scan.c")
+    source = Path(native.__file__).with_name(f"{name}.c")
     monkeypatch.setattr(native, "_HERE", tmp_path)
-    (tmp_path / "_scan.c").write_bytes(source.read_bytes())
-    assert native.load("_scan") is not None
-    (tmp_path / "_scan.c").write_bytes(source.read_bytes() + b"/* edited */\n")
+    (tmp_path / f"{name}.c").write_bytes(source.read_bytes())
+    assert native.load(name) is not None
+    (tmp_path / f"{name}.c").write_bytes(source.read_bytes() + b"/* edited */\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert native.load("_scan") is None
+        assert native.load(name) is None
     assert any("changed since it was compiled" in str(w.message) for w in caught)
     monkeypatch.setenv("SERVENT_NO_NATIVE", "1")
-    (tmp_path / "_scan.c").write_bytes(source.read_bytes())
-    assert native.load("_scan") is None
+    (tmp_path / f"{name}.c").write_bytes(source.read_bytes())
+    assert native.load(name) is None

@@ -12,11 +12,7 @@
  * holds them together).  It only reads the buffer it is given: every offset
  * is checked against the buffer's length before it is read.
  *
- * accept_run takes a read's blocks into the picker and their piece buffers
- * while each is the common case (servent.proto.swarm.block_run); it checks
- * everything before it changes anything, and leaves any other block to the
- * Python path, which stays the definition.  It writes only inside the piece
- * buffer it was given, at [begin, begin + length) checked against its size.
+ * The blocks it finds go on to accept_run (_accept.c).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,24 +33,33 @@ read_u32(const unsigned char *at)
            (uint32_t)at[3];
 }
 
-/* Settle the request `key`: pop it from `outstanding` (its send time), else from
- * `cancelled` (Py_None).  Returns a new reference, NULL without an error when we
- * never asked, NULL with an error on failure. */
+/* `dict.pop(key, None)`: one lookup (a get and a delete hash and compare the
+ * tuple key twice).  A new reference, NULL with an error on failure. */
+static PyObject *
+pop_or_none(PyObject *dict, PyObject *key)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *value;
+    if (PyDict_Pop(dict, key, &value) < 0) {
+        return NULL;
+    }
+    return value != NULL ? value : Py_NewRef(Py_None);
+#else
+    return _PyDict_Pop(dict, key, Py_None);
+#endif
+}
+
+/* Settle the request `key` as `outstanding.pop(key, None)`, else from `cancelled`
+ * (Py_None).  Returns a new reference, NULL without an error when we never asked,
+ * NULL with an error on failure. */
 static PyObject *
 settle(PyObject *outstanding, PyObject *cancelled, PyObject *key)
 {
-    PyObject *sent_at = PyDict_GetItemWithError(outstanding, key);
-    if (sent_at != NULL) {
-        Py_INCREF(sent_at);
-        if (PyDict_DelItem(outstanding, key) < 0) {
-            Py_DECREF(sent_at);
-            return NULL;
-        }
-        return sent_at;
+    PyObject *sent_at = pop_or_none(outstanding, key);
+    if (sent_at != Py_None) {
+        return sent_at; /* the send time, or NULL with an error */
     }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
+    Py_DECREF(sent_at);
     int known = PyDict_Contains(cancelled, key);
     if (known <= 0) {
         return NULL; /* -1 leaves its error set; 0 is "never asked" */
@@ -189,258 +194,9 @@ scan_piece_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
 }
 
 
-/* ------------------------------------------------------------------ accept_run */
-
-#define BLOCK_REQUESTED 1 /* servent.proto.piece_blocks: FREE, REQUESTED, RECEIVED */
-#define BLOCK_RECEIVED 2
-
-static PyObject *str_state, *str_requesters, *str_sources, *str_received;
-
-/* What one block of the run needs, looked up and checked before anything changes. */
-typedef struct {
-    PyObject *partial;     /* borrowed: picker._partial[index] */
-    PyObject *block_obj;   /* new: the block number */
-    PyObject *key;         /* new: (index, block), the peer's entry in _peer_blocks */
-    PyObject *state;       /* new: partial.state (a bytearray) */
-    PyObject *requesters;  /* new: partial.requesters */
-    Py_ssize_t block;
-    Py_ssize_t received;   /* partial.received before this block */
-    Py_buffer source;      /* the block's bytes */
-    Py_buffer target;      /* the piece buffer, writable */
-    int has_source, has_target;
-} Plan;
-
-static void
-plan_clear(Plan *plan)
-{
-    Py_CLEAR(plan->block_obj);
-    Py_CLEAR(plan->key);
-    Py_CLEAR(plan->state);
-    Py_CLEAR(plan->requesters);
-    if (plan->has_source) {
-        PyBuffer_Release(&plan->source);
-        plan->has_source = 0;
-    }
-    if (plan->has_target) {
-        PyBuffer_Release(&plan->target);
-        plan->has_target = 0;
-    }
-}
-
-/* The picker's answer for a block whose piece is in `partial` at `begin`, when it
- * is the common one (requested from this peer alone, not the piece's last block):
- * 1, and the plan filled; 0 for any other case; -1 error. */
-static int
-plan_picker(Plan *plan, PyObject *peer, Py_ssize_t begin, Py_ssize_t size,
-            Py_ssize_t block_size, Py_ssize_t length)
-{
-    if (begin < 0 || begin % block_size != 0) {
-        return 0;
-    }
-    plan->block = begin / block_size;
-    plan->state = PyObject_GetAttr(plan->partial, str_state);
-    if (plan->state == NULL) {
-        return -1;
-    }
-    if (!PyByteArray_CheckExact(plan->state) || plan->block >= PyByteArray_GET_SIZE(plan->state) ||
-        PyByteArray_AS_STRING(plan->state)[plan->block] != BLOCK_REQUESTED) {
-        return 0;
-    }
-    Py_ssize_t rest = size - begin;
-    if (length != (rest > block_size ? block_size : rest)) {
-        return 0;
-    }
-    PyObject *received = PyObject_GetAttr(plan->partial, str_received);
-    if (received == NULL) {
-        return -1;
-    }
-    plan->received = PyLong_AsSsize_t(received);
-    Py_DECREF(received);
-    if (plan->received == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (plan->received + 1 >= PyByteArray_GET_SIZE(plan->state)) {
-        return 0; /* it completes the piece: the Python path hands it to storage */
-    }
-    plan->block_obj = PyLong_FromSsize_t(plan->block);
-    plan->requesters = PyObject_GetAttr(plan->partial, str_requesters);
-    if (plan->block_obj == NULL || plan->requesters == NULL) {
-        return -1;
-    }
-    if (!PyDict_CheckExact(plan->requesters)) {
-        return 0;
-    }
-    PyObject *asked = PyDict_GetItemWithError(plan->requesters, plan->block_obj);
-    if (asked == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    if (!PyList_CheckExact(asked) || PyList_GET_SIZE(asked) != 1 ||
-        PyList_GET_ITEM(asked, 0) != peer) {
-        return 0; /* endgame: other peers hear a cancel */
-    }
-    return 1;
-}
-
-/* The bytes: a source of `length` bytes and a writable piece buffer that holds
- * [begin, begin + length).  1, 0 (another case), -1 error. */
-static int
-plan_copy(Plan *plan, PyObject *view, PyObject *buffer, Py_ssize_t begin)
-{
-    if (!PyByteArray_CheckExact(buffer)) {
-        return 0;
-    }
-    if (PyObject_GetBuffer(view, &plan->source, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    plan->has_source = 1;
-    if (PyObject_GetBuffer(buffer, &plan->target, PyBUF_WRITABLE) < 0) {
-        return -1;
-    }
-    plan->has_target = 1;
-    return begin <= plan->target.len && plan->source.len <= plan->target.len - begin;
-}
-
-/* Carry the plan out: the picker's bookkeeping for an accepted block and the copy. */
-static int
-plan_apply(Plan *plan, PyObject *peer, PyObject *peer_blocks, Py_ssize_t begin)
-{
-    PyObject *received = PyLong_FromSsize_t(plan->received + 1);
-    PyObject *sources = PyObject_GetAttr(plan->partial, str_sources);
-    int failed = received == NULL || sources == NULL ||
-                 PyObject_SetAttr(plan->partial, str_received, received) < 0 ||
-                 PyObject_SetItem(sources, plan->block_obj, peer) < 0 ||
-                 PyDict_DelItem(plan->requesters, plan->block_obj) < 0;
-    Py_XDECREF(received);
-    Py_XDECREF(sources);
-    if (failed) {
-        return -1;
-    }
-    memcpy((char *)plan->target.buf + begin, plan->source.buf, (size_t)plan->source.len);
-    PyByteArray_AS_STRING(plan->state)[plan->block] = BLOCK_RECEIVED;
-    PyObject *mine = PyDict_GetItemWithError(peer_blocks, peer);
-    if (mine == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    if (PySet_Check(mine) && PySet_Discard(mine, plan->key) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-/* One block of the run: 1 accepted here, 0 left to the Python path, -1 error. */
-static int
-accept_one(PyObject *entry, PyObject *peer, PyObject *partials, PyObject *sizes,
-           Py_ssize_t block_size, PyObject *buffers, PyObject *peer_blocks,
-           Py_ssize_t *length_out)
-{
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
-        return 0;
-    }
-    PyObject *index_obj = PyTuple_GET_ITEM(entry, 0), *begin_obj = PyTuple_GET_ITEM(entry, 1);
-    Plan plan = {0};
-    int verdict = 0;
-    Py_ssize_t index = PyLong_Check(index_obj) ? PyLong_AsSsize_t(index_obj) : -1;
-    Py_ssize_t begin = PyLong_Check(begin_obj) ? PyLong_AsSsize_t(begin_obj) : -1;
-    if (PyErr_Occurred()) {
-        PyErr_Clear(); /* too large for a position: not the common case */
-        return 0;
-    }
-    if (index < 0 || index >= PyList_GET_SIZE(sizes) || begin < 0) {
-        return 0;
-    }
-    Py_ssize_t size = PyLong_AsSsize_t(PyList_GET_ITEM(sizes, index));
-    PyObject *buffer;
-    if (size == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    plan.partial = PyDict_GetItemWithError(partials, index_obj);
-    buffer = plan.partial == NULL ? NULL : PyDict_GetItemWithError(buffers, index_obj);
-    if (buffer == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    verdict = plan_copy(&plan, PyTuple_GET_ITEM(entry, 2), buffer, begin);
-    if (verdict == 1) {
-        verdict = plan_picker(&plan, peer, begin, size, block_size, plan.source.len);
-    }
-    if (verdict == 1) {
-        plan.key = PyTuple_Pack(2, index_obj, plan.block_obj);
-        verdict = plan.key == NULL ? -1 : plan_apply(&plan, peer, peer_blocks, begin);
-        if (verdict == 0) {
-            verdict = 1;
-            *length_out = plan.source.len;
-        }
-    }
-    plan_clear(&plan);
-    return verdict;
-}
-
-PyDoc_STRVAR(accept_run_doc,
-"accept_run(blocks, start, peer, partials, sizes, block_size, buffers, peer_blocks)\n"
-"--\n\n"
-"Accept blocks[start:] while each is the common case, as the picker and core would.\n\n"
-"The common case: its piece is in progress with a buffer, the block was requested\n"
-"from `peer` alone, has its expected length and does not complete the piece.  For\n"
-"each: the copy into its piece buffer and the picker's bookkeeping.  Returns\n"
-"(index of the first block not taken, payload bytes, latest request time or None).");
-
-static PyObject *
-accept_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "accept_run takes 8 arguments");
-        return NULL;
-    }
-    PyObject *blocks = args[0], *peer = args[2], *partials = args[3], *sizes = args[4];
-    PyObject *buffers = args[6], *peer_blocks = args[7];
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    Py_ssize_t block_size = PyLong_AsSsize_t(args[5]);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    if (!PyList_CheckExact(blocks) || !PyDict_CheckExact(partials) || !PyList_CheckExact(sizes) ||
-        !PyDict_CheckExact(buffers) || !PyDict_CheckExact(peer_blocks)) {
-        PyErr_SetString(PyExc_TypeError, "blocks, sizes: list; partials, buffers, peer_blocks: dict");
-        return NULL;
-    }
-    if (start < 0 || block_size <= 0) {
-        PyErr_SetString(PyExc_ValueError, "start < 0 or block_size <= 0");
-        return NULL;
-    }
-    Py_ssize_t received = 0, position = start;
-    PyObject *latest = Py_None;
-    Py_INCREF(latest);
-    for (; position < PyList_GET_SIZE(blocks); position++) {
-        PyObject *entry = PyList_GET_ITEM(blocks, position);
-        Py_INCREF(entry);
-        Py_ssize_t length = 0;
-        int taken = accept_one(entry, peer, partials, sizes, block_size, buffers, peer_blocks,
-                               &length);
-        PyObject *sent_at = taken == 1 ? PyTuple_GET_ITEM(entry, 3) : NULL;
-        int later = 0;
-        if (sent_at != NULL && sent_at != Py_None) {
-            later = latest == Py_None ? 1 : PyObject_RichCompareBool(sent_at, latest, Py_GT);
-        }
-        if (later == 1) {
-            Py_INCREF(sent_at);
-            Py_SETREF(latest, sent_at);
-        }
-        Py_DECREF(entry);
-        if (taken < 0 || later < 0) {
-            Py_DECREF(latest);
-            return NULL;
-        }
-        if (taken == 0) {
-            break;
-        }
-        received += length;
-    }
-    return Py_BuildValue("nnN", position, received, latest);
-}
-
 static PyMethodDef scan_methods[] = {
     {"scan_piece_run", (PyCFunction)(void (*)(void))scan_piece_run, METH_FASTCALL,
      scan_piece_run_doc},
-    {"accept_run", (PyCFunction)(void (*)(void))accept_run, METH_FASTCALL, accept_run_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -452,13 +208,6 @@ static struct PyModuleDef scan_module = {
 PyMODINIT_FUNC
 PyInit__scan(void)
 {
-    str_state = PyUnicode_InternFromString("state");
-    str_requesters = PyUnicode_InternFromString("requesters");
-    str_sources = PyUnicode_InternFromString("sources");
-    str_received = PyUnicode_InternFromString("received");
-    if (!str_state || !str_requesters || !str_sources || !str_received) {
-        return NULL;
-    }
     PyObject *module = PyModule_Create(&scan_module);
     if (module == NULL) {
         return NULL;

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from typing import Any
 
 from servent.codec.bitfield import Bitfield
 from servent.proto.peerwire.messages import Request
@@ -299,8 +300,8 @@ class PiecePicker:
         order = list(self._partial)
         if self.sequential:
             order.sort()
-        else:
-            order.sort(key=lambda i: -priority[i])
+        else:  # highest priority first (a stable sort: equal ones keep their order)
+            order.sort(key=priority.__getitem__, reverse=True)
         for index in order:
             if len(out) >= count:
                 return out
@@ -475,12 +476,10 @@ class PiecePicker:
                     self._peer_blocks.get(requester, set()).discard((index, block))
         return partial
 
-    def block_sources(self, index: int) -> dict[int, Hashable]:
-        """``begin -> peer`` for the received blocks of a piece in progress."""
+    def block_sources(self, index: int, key: Callable[[Any], Any] | None = None) -> dict[int, Any]:
+        """``begin -> peer`` (or ``key(peer)``) for the received blocks of a piece in progress."""
         partial = self._partial.get(index)
-        if partial is None:
-            return {}
-        return {block * self.block_size: peer for block, peer in partial.sources.items()}
+        return {} if partial is None else partial.sources_by_begin(key)
 
     # -------------------------------------------------------------- queries
 

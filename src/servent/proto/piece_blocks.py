@@ -7,9 +7,10 @@ piece, never per block.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import Any
 
 from servent.proto.peerwire.messages import Request
 from servent.proto.peerwire.requests import BlockKey
@@ -62,6 +63,17 @@ class PartialPiece:
                 out[-1] = (index, last, size - last)
             wanted -= len(run)
             block = state.find(FREE, stop)
+
+    def sources_by_begin(self, key: Callable[[Any], Any] | None = None) -> dict[int, Any]:
+        """``begin -> peer`` (or ``key(peer)``) of the received blocks.
+
+        One comprehension (``dict(zip(...))`` of the same is twice as slow): it
+        runs once per piece, over every block.
+        """
+        size = self.block_size
+        if key is None:
+            return {block * size: peer for block, peer in self.sources.items()}
+        return {block * size: key(peer) for block, peer in self.sources.items()}
 
     def take_duplicates(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable, Sequence
+from itertools import starmap
 
 from servent.errors import ExtensionNotSupportedError
 from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
@@ -41,8 +42,9 @@ __all__ = ["MAX_HASH_REQUESTS", "OutboundQueue"]
 
 logger = logging.getLogger("servent.proto.peerwire.connection")
 
-#: A request frame: length prefix 13, id, index, begin, length.
-_REQUEST_FRAME = struct.Struct(">IBIII")
+#: A request frame: its head (length prefix 13, id) and its fields (index, begin, length).
+_REQUEST_HEAD = struct.pack(">IB", 13, REQUEST)
+_REQUEST_FIELDS = struct.Struct(">III").pack
 
 #: Hash requests we keep outstanding with one peer.
 MAX_HASH_REQUESTS = 64
@@ -158,20 +160,17 @@ class OutboundQueue:
             return
         if self.state is not ConnectionState.OPEN:
             raise RuntimeError(f"cannot send in state {self.state.value}")
+        # Loops in C (starmap, join, fromkeys), none in Python; packing comes first,
+        # so a value out of range raises before anything is noted.
+        frames = _REQUEST_HEAD + _REQUEST_HEAD.join(starmap(_REQUEST_FIELDS, keys))
         now = self._now
         outstanding = self._ledger.outstanding
         if not outstanding:
             self._last_progress = now
-        frames = bytearray(_REQUEST_FRAME.size * len(keys))
-        pack_into = _REQUEST_FRAME.pack_into
-        offset = 0
-        for key in keys:
-            pack_into(frames, offset, 13, REQUEST, *key)  # raises on values out of range
-            outstanding[key] = now
-            offset += 17
+        outstanding.update(dict.fromkeys(keys, now))
         if not self._out and self.on_output is not None:
             self.on_output()
-        self._out.append(bytes(frames))
+        self._out.append(frames)
         self._last_sent = now
 
     def _queue(self, message: Message) -> None:

@@ -3,7 +3,7 @@
 Why: a leecher spends most of its loop thread in the interpreter, and nearly
 every block is the same case (its piece in progress with a buffer, asked of
 this peer alone, not the piece's last block).  ``accept_run`` in
-``servent/_native/_scan.c`` does for a run of such blocks exactly what
+``servent/_native/_accept.c`` does for a run of such blocks exactly what
 :meth:`~servent.proto.picker.PiecePicker.block_received` and the swarm
 core's per-block step do (picker bookkeeping, the copy into the piece
 buffer), and stops at the first other one, which the per-block step then
@@ -30,7 +30,7 @@ OneBlock: TypeAlias = Callable[[Any, int, int, ReceivedData], int]
 #: -> ``(next position, payload bytes, latest request time)``.
 AcceptRun: TypeAlias = Callable[..., tuple[int, int, float | None]]
 
-_native = load("_scan")
+_native = load("_accept")
 _accept_run: AcceptRun | None = None if _native is None else _native.accept_run
 #: Whether the compiled path is in use.
 NATIVE = _accept_run is not None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection, Sequence
+from operator import attrgetter
 
 from servent.codec.bitfield import Bitfield
 from servent.proto.choker import ChokerConfig
@@ -354,10 +355,7 @@ class SwarmCore:
                 conn.send(Cancel(request.index, request.begin, request.length))
 
     def _piece_complete(self, index: int) -> None:
-        sources = {
-            start: source.identity  # type: ignore[attr-defined]
-            for start, source in self.picker.block_sources(index).items()
-        }
+        sources: dict[int, PeerIdentity] = self.picker.block_sources(index, _IDENTITY)
         data = self.assembly.take_complete(index)
         if self.assembly.should_hold_off():
             self.assembly.held_off = True
@@ -490,6 +488,8 @@ class SwarmCore:
 
 #: Events that bring blocks (after them, the peer's requests are topped up).
 _BLOCK_EVENTS = (Piece, BlocksReceived)
+#: A block source's identity (the provenance of a piece's blocks, one map call per piece).
+_IDENTITY = attrgetter("identity")
 
 
 def _ignore(peer: PeerState, event: Event, now: float) -> None:

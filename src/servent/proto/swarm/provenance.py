@@ -101,8 +101,8 @@ class Provenance:
         self, index: int, data: bytes | bytearray, sources: Mapping[int, PeerIdentity]
     ) -> set[PeerIdentity]:
         """The piece verified; returns earlier senders of blocks that differ from it."""
-        for identity in set(sources.values()):
-            self.parole.discard(identity)  # it just helped deliver a good piece
+        if self.parole:  # its senders just helped deliver a good piece
+            self.parole.difference_update(sources.values())
         failed = self._failed.pop(index, None)
         if not failed:
             return set()
