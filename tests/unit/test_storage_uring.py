@@ -128,6 +128,91 @@ async def test_drain_waits_for_every_running_write(tmp_path: Path) -> None:
         os.close(fd)
 
 
+async def test_writes_of_one_call_report_the_first_failure_and_the_rest_land(
+    tmp_path: Path,
+) -> None:
+    writer = new_writer()
+    (tmp_path / "ro").write_bytes(b"original")
+    good = os.open(tmp_path / "rw", os.O_RDWR | os.O_CREAT, 0o644)
+    readonly = os.open(tmp_path / "ro", os.O_RDONLY)
+    try:
+        data = bytearray(random.Random(11).randbytes(3 * 65536))
+        view = memoryview(data)
+        parts = [
+            (good, 0, view[:65536]),
+            (readonly, 0, view[65536:131072]),  # fails: EBADF
+            (good, 65536, b""),  # nothing to write: skipped
+            (good, 65536, view[131072:]),
+        ]
+        failed = await writer.pwrite_all(parts)
+        assert failed is not None
+        position, error = failed
+        assert position == 1 and error.errno == errno.EBADF
+        assert (tmp_path / "rw").read_bytes() == data[:65536] + data[131072:]
+        assert (tmp_path / "ro").read_bytes() == b"original"
+        assert writer.busy == 0
+        assert await writer.pwrite_all([(good, 0, b""), (good, 9, bytearray())]) is None
+    finally:
+        writer.close()
+        os.close(good)
+        os.close(readonly)
+
+
+async def test_a_cancelled_call_of_several_writes_returns_when_all_are_done(
+    tmp_path: Path,
+) -> None:
+    writer = new_writer(entries=2)  # some of the parts wait for ring slots
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        data = bytearray(random.Random(12).randbytes(8 * 1024 * 1024))
+        view = memoryview(data)
+        parts = [(fd, i << 20, view[i << 20 : (i + 1) << 20]) for i in range(8)]
+        task = asyncio.create_task(writer.pwrite_all(parts))
+        await asyncio.sleep(0)  # let it submit
+        assert writer.busy == 8
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 60)
+        assert writer.busy == 0  # every buffer is back from the kernel
+        assert (tmp_path / "f").read_bytes() == data
+        assert await writer.drain(0)  # nothing running: at once
+    finally:
+        writer.close()
+        os.close(fd)
+
+
+async def test_a_span_failing_in_a_piece_across_files_names_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = random_files(random.Random(13), [PIECE + 100, PIECE - 100, PIECE])
+    meta = make_metainfo(files, PIECE)
+    async with TorrentStorage(meta, tmp_path, resume_store=MemoryResumeStore()) as storage:
+        assert await storage.write_piece(0, bytearray(piece_bytes(meta, files, 0)))
+        assert storage.writes_through_uring
+        real_hold_open = storage._pool.hold_open
+        readonly = os.open(storage.file_path(1), os.O_RDONLY)
+
+        def hold_open(key: object) -> tuple[int, Path, object] | None:
+            held = real_hold_open(key)
+            if held is not None and key == 1:  # file 1's descriptor cannot write
+                return readonly, held[1], held[2]
+            return held
+
+        monkeypatch.setattr(storage._pool, "hold_open", hold_open)
+        try:
+            with pytest.raises(StorageError, match=r"writing .*file1\.bin\.part"):
+                await storage.write_piece(1, bytearray(piece_bytes(meta, files, 1)))
+        finally:
+            os.close(readonly)
+        assert not storage.have_piece(1)
+        part0 = storage.file_path(0).read_bytes()
+        assert part0[PIECE:] == files[0][1][PIECE:]  # file 0's span of piece 1 was written
+        monkeypatch.undo()
+        assert await storage.write_piece(1, bytearray(piece_bytes(meta, files, 1)))
+        assert storage.file_complete(0) and storage.file_complete(1)
+        assert not storage.file_complete(2)
+
+
 @pytest.mark.parametrize("version", ["v1", "hybrid"])
 async def test_download_through_io_uring_is_byte_for_byte(tmp_path: Path, version: str) -> None:
     files = random_files(random.Random(4), [40000, 5, 70000, 0, 16384, 1, 3 * PIECE])
