@@ -22,6 +22,7 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 #: Keeps its old name: these lines have always been the torrent's provenance log.
 log = logging.getLogger("servent.net.provenance")
@@ -36,6 +37,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def sender_identities(senders: Mapping[int, Any]) -> dict[int, PeerIdentity]:
+    """``begin -> identity`` from the picker's ``begin -> peer`` (peers with an ``identity``)."""
+    distinct = set(senders.values())
+    if len(distinct) == 1:  # the usual piece, from one peer: no per-block step in Python
+        identity: PeerIdentity = distinct.pop().identity
+        return dict.fromkeys(senders, identity)
+    return {begin: peer.identity for begin, peer in senders.items()}
 
 
 class BanList:
@@ -101,8 +111,9 @@ class Provenance:
         self, index: int, data: bytes | bytearray, sources: Mapping[int, PeerIdentity]
     ) -> set[PeerIdentity]:
         """The piece verified; returns earlier senders of blocks that differ from it."""
-        for identity in set(sources.values()):
-            self.parole.discard(identity)  # it just helped deliver a good piece
+        if self.parole:
+            for identity in set(sources.values()):
+                self.parole.discard(identity)  # it just helped deliver a good piece
         failed = self._failed.pop(index, None)
         if not failed:
             return set()
