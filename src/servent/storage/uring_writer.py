@@ -125,6 +125,7 @@ class UringWriter:
         if self._closed:
             raise RuntimeError("the writer is closed")
         batch = _Batch(self._loop.create_future())
+        writes = []
         for position, (fd, offset, data) in enumerate(parts):
             buffer = data
             if type(buffer) is not bytearray:  # readonly or strided: written from a copy
@@ -134,10 +135,11 @@ class UringWriter:
             size = len(buffer) if type(buffer) is bytearray else memoryview(buffer).nbytes
             if size:
                 pinned = (ctypes.c_char * size).from_buffer(buffer)
-                self._waiting.append(_Write(fd, offset, pinned, batch, position))
-                batch.left += 1
-        if not batch.left:
+                writes.append(_Write(fd, offset, pinned, batch, position))
+        if not writes:
             return None
+        batch.left = len(writes)
+        self._waiting.extend(writes)  # all pinned, or none queued
         self._start_waiting()
         try:
             await batch.future
@@ -171,6 +173,8 @@ class UringWriter:
             log.warning("%d io_uring writes still running at close", len(running))
             _STRANDED.extend(running)
         self._running.clear()
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)  # a drain() still waiting: nothing more will come
         self._ring.close()
         os.close(self._eventfd)
 
