@@ -6,7 +6,6 @@ import os
 
 from servent.net.known_peers import KnownPeers
 from servent.net.provenance import BanList, Provenance
-from servent.proto.swarm.provenance import sender_identities
 
 BLOCK = 16384
 ALICE = ("10.0.0.1", 6881, b"A" * 20)
@@ -35,22 +34,6 @@ def test_mixed_failed_piece_puts_everyone_on_parole_then_smart_ban_convicts() ->
     guilty = provenance.piece_verified(7, good, {i * BLOCK: ALICE for i in range(4)})
     assert guilty == {BOB}
     assert not provenance.on_parole(ALICE)
-
-
-class _Peer:
-    def __init__(self, identity: tuple[str, int, bytes]) -> None:
-        self.identity = identity
-
-
-def test_sender_identities_of_one_peer_and_of_several() -> None:
-    alice, bob = _Peer(ALICE), _Peer(BOB)
-    arrival = [3, 0, 2, 1]  # the picker's order: as the blocks came
-    one = sender_identities({i * BLOCK: alice for i in arrival})
-    assert one == {i * BLOCK: ALICE for i in range(4)}
-    assert list(one) == [i * BLOCK for i in arrival]
-    mixed = sender_identities({i * BLOCK: (alice if i % 2 else bob) for i in arrival})
-    assert mixed == {0: BOB, BLOCK: ALICE, 2 * BLOCK: BOB, 3 * BLOCK: ALICE}
-    assert sender_identities({}) == {}
 
 
 def test_a_verified_piece_takes_its_senders_off_parole_only() -> None:

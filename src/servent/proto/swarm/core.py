@@ -62,7 +62,7 @@ from servent.proto.swarm.assembly import PieceAssembly
 from servent.proto.swarm.config import PieceLayout, SwarmConfig
 from servent.proto.swarm.filler import RequestFiller
 from servent.proto.swarm.peer import PeerState
-from servent.proto.swarm.provenance import BanList, PeerIdentity, Provenance, sender_identities
+from servent.proto.swarm.provenance import BanList, PeerIdentity, Provenance
 from servent.proto.swarm.uploads import UploadSlots
 
 __all__ = ["ForeignEventHandler", "PieceLayout", "SwarmConfig", "SwarmCore"]
@@ -356,7 +356,10 @@ class SwarmCore:
                 conn.send(Cancel(request.index, request.begin, request.length))
 
     def _piece_complete(self, index: int) -> None:
-        sources = sender_identities(self.picker.block_sources(index))
+        sources = {
+            start: source.identity  # type: ignore[attr-defined]
+            for start, source in self.picker.block_sources(index).items()
+        }
         data = self.assembly.take_complete(index)
         if self.assembly.should_hold_off():
             self.assembly.held_off = True

@@ -22,7 +22,6 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 #: Keeps its old name: these lines have always been the torrent's provenance log.
 log = logging.getLogger("servent.net.provenance")
@@ -37,15 +36,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def sender_identities(senders: Mapping[int, Any]) -> dict[int, PeerIdentity]:
-    """``begin -> identity`` from the picker's ``begin -> peer`` (peers with an ``identity``)."""
-    distinct = set(senders.values())
-    if len(distinct) == 1:  # the usual piece, from one peer: no per-block step in Python
-        identity: PeerIdentity = distinct.pop().identity
-        return dict.fromkeys(senders, identity)
-    return {begin: peer.identity for begin, peer in senders.items()}
 
 
 class BanList:
