@@ -78,6 +78,11 @@ class PieceLayout:
             end = f.offset + f.length
         self.space_end = end
         self.num_pieces = (end + piece_length - 1) // piece_length
+        # No gap anywhere (v1 and hybrid): a piece is its whole window, no file lookup.
+        self._contiguous = all(
+            start == (self._starts[k - 1] + self._lengths[self._index[k - 1]] if k else 0)
+            for k, start in enumerate(self._starts)
+        )
 
     # -- pieces -------------------------------------------------------------
 
@@ -85,6 +90,8 @@ class PieceLayout:
         """Bytes of piece ``piece`` (its hashed data; trailing gaps excluded)."""
         start = self._piece_start(piece)
         window_end = min(start + self.piece_length, self.space_end)
+        if self._contiguous:
+            return window_end - start
         # The last file that starts before the window end bounds the data.
         k = bisect_right(self._starts, window_end - 1) - 1
         file_end = self._starts[k] + self._lengths[self._index[k]]

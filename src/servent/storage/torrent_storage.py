@@ -323,7 +323,7 @@ class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck)
             if await self._run(self._verify_and_write, index, data):
                 return self.layout.piece_files(index)
             return None
-        if self.layout.piece_size(index) <= LOOP_HASH_MAX:
+        if len(data) <= LOOP_HASH_MAX:  # (a size other than the piece's fails verify at once)
             ok = self.verifier.verify(index, data)  # hot in cache; a pool hand-off costs more
         else:
             ok = await self._run(self.verifier.verify, index, data)
