@@ -83,6 +83,17 @@ def test_piece_size_ends_at_the_last_real_byte_of_its_window(
 
 
 @given(layouts())
+def test_inside_one_file_is_a_piece_of_one_real_span(case: tuple[list[F], int, bool]) -> None:
+    files, piece_length, _ = case
+    layout = PieceLayout(files, piece_length)
+    for piece in range(layout.num_pieces):
+        spans = layout.spans(piece)
+        alone = len(spans) == 1 and not spans[0].pad
+        expected = (spans[0].file_index, spans[0].file_offset) if alone else None
+        assert layout.inside_one_file(piece) == expected
+
+
+@given(layouts())
 def test_file_pieces_are_exactly_the_pieces_whose_spans_name_the_file(
     case: tuple[list[F], int, bool],
 ) -> None:

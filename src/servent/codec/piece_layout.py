@@ -132,6 +132,22 @@ class PieceLayout:
             k += 1
         return result
 
+    def inside_one_file(self, piece: int) -> tuple[int, int] | None:
+        """``(file_index, file_offset)`` when all of ``piece`` lies in one real file, else None.
+
+        The usual piece, found without building spans.  ``None`` for a piece
+        across files, or touching a pad file.
+        """
+        start = self._piece_start(piece)
+        k = bisect_right(self._starts, start) - 1
+        if k < 0:
+            return None
+        file_index = self._index[k]
+        offset = start - self._starts[k]
+        if self._pads[file_index] or offset + self.piece_size(piece) > self._lengths[file_index]:
+            return None
+        return file_index, offset
+
     def piece_files(self, piece: int) -> list[int]:
         """Indices of the real (non-pad) files holding bytes of ``piece``."""
         return [s.file_index for s in self.spans(piece) if not s.pad]

@@ -46,20 +46,20 @@ class UringPieceWrites:
         self, writer: UringWriter, index: int, data: bytes | bytearray | memoryview
     ) -> list[int]:
         """Write verified piece ``index``; returns the real files it holds, once all is written."""
-        spans = [span for span in self.layout.spans(index) if not span.pad]
-        if len(spans) != 1 or spans[0].length != len(data):
+        inside = self.layout.inside_one_file(index)
+        if inside is None:  # across files (or pad files): every span, submitted together
             await self._write_through(writer, index, memoryview(data))
-            return [span.file_index for span in spans]
+            return self.layout.piece_files(index)
         # The usual piece, inside one file: one write, one future, one io_uring_enter.
-        span = spans[0]
-        fd, path, token = await self._hold_file(span.file_index)
+        file_index, offset = inside
+        fd, path, token = await self._hold_file(file_index)
         try:
-            failed = await writer.pwrite_all(((fd, span.file_offset, data),))
+            failed = await writer.pwrite_all(((fd, offset, data),))
         finally:
             self._pool.release(token)
         if failed is not None:
             raise storage_error(failed[1], "writing", path) from failed[1]
-        return [span.file_index]
+        return [file_index]
 
     async def _write_through(self, writer: UringWriter, index: int, view: memoryview) -> None:
         """Write piece ``index`` with io_uring; returns once every span is written or failed."""
