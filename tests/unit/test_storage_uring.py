@@ -111,6 +111,23 @@ async def test_a_cancelled_write_returns_only_when_the_kernel_let_go_of_the_buff
         os.close(fd)
 
 
+async def test_a_buffer_stays_put_until_its_write_is_reaped(tmp_path: Path) -> None:
+    writer = new_writer()
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        data = bytearray(random.Random(14).randbytes(1024 * 1024))
+        task = asyncio.create_task(writer.pwrite(fd, 0, data))
+        await asyncio.sleep(0)  # submitted; its completion is read in a later loop turn
+        with pytest.raises(BufferError):
+            data.extend(b"x")  # pinned: the kernel may be reading it
+        await task
+        data.extend(b"x")  # let go once the write is done
+        assert (tmp_path / "f").read_bytes() == data[:-1]
+    finally:
+        writer.close()
+        os.close(fd)
+
+
 async def test_drain_waits_for_every_running_write(tmp_path: Path) -> None:
     writer = new_writer()
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)

@@ -61,7 +61,8 @@ class _Batch:
 class _Write:
     fd: int
     offset: int
-    pinned: ctypes.Array[ctypes.c_char]  # holds a buffer export: the memory stays put
+    pinned: ctypes.c_char  # its first byte; holds a buffer export: the memory stays put
+    size: int
     batch: _Batch
     position: int
     done: int = 0
@@ -134,8 +135,8 @@ class UringWriter:
                     buffer = bytearray(view)
             size = len(buffer) if type(buffer) is bytearray else memoryview(buffer).nbytes
             if size:
-                pinned = (ctypes.c_char * size).from_buffer(buffer)
-                writes.append(_Write(fd, offset, pinned, batch, position))
+                pinned = ctypes.c_char.from_buffer(buffer)  # no array type per size: cheaper
+                writes.append(_Write(fd, offset, pinned, size, batch, position))
         if not writes:
             return None
         batch.left = len(writes)
@@ -194,7 +195,7 @@ class UringWriter:
             running[tag] = write
             done = write.done
             ring.queue_write(
-                write.fd, ctypes.addressof(write.pinned) + done, len(write.pinned) - done,
+                write.fd, ctypes.addressof(write.pinned) + done, write.size - done,
                 write.offset + done, tag,
             )  # fmt: skip
             queued.append(write)
@@ -221,7 +222,7 @@ class UringWriter:
     def _settle(self, write: _Write, result: int) -> None:
         if result > 0:
             write.done += result
-            if write.done < len(write.pinned):  # a short write: the rest goes in again
+            if write.done < write.size:  # a short write: the rest goes in again
                 self._waiting.appendleft(write)
                 return
             error = None
