@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -209,7 +210,10 @@ async def test_a_span_failing_in_a_piece_across_files_names_its_file(
         real_hold_open = storage._pool.hold_open
         readonly = os.open(storage.file_path(1), os.O_RDONLY)
 
+        opened: list[object] = []
+
         def hold_open(key: object) -> tuple[int, Path, object] | None:
+            opened.append(key)
             held = real_hold_open(key)
             if held is not None and key == 1:  # file 1's descriptor cannot write
                 return readonly, held[1], held[2]
@@ -217,10 +221,16 @@ async def test_a_span_failing_in_a_piece_across_files_names_its_file(
 
         monkeypatch.setattr(storage._pool, "hold_open", hold_open)
         try:
-            with pytest.raises(StorageError, match=r"writing .*file1\.bin\.part"):
-                await storage.write_piece(1, bytearray(piece_bytes(meta, files, 1)))
+            piece = bytearray(piece_bytes(meta, files, 1))
+            first, waiter = await asyncio.gather(
+                storage.write_piece(1, piece), storage.write_piece(1, piece), return_exceptions=True
+            )  # the second waits for the first's outcome: it gets the same error
         finally:
             os.close(readonly)
+        assert opened.count(1) == 1  # one write of the piece, not two
+        for outcome in (first, waiter):
+            assert isinstance(outcome, StorageError)
+            assert re.search(r"writing .*file1\.bin\.part", str(outcome))
         assert not storage.have_piece(1)
         part0 = storage.file_path(0).read_bytes()
         assert part0[PIECE:] == files[0][1][PIECE:]  # file 0's span of piece 1 was written

@@ -128,7 +128,7 @@ class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck)
         self._have = Bitfield(self.layout.num_pieces)
         self._files: list[FileState] = []
         self._wanted: Bitfield | None = None
-        self._inflight: dict[int, asyncio.Future[bool]] = {}
+        self._inflight: dict[int, asyncio.Future[bool] | None] = {}  # None: nobody waits
         self._dirty_files: set[int] = set()
         self._cache = ReadCache(read_cache_bytes)
         self._resume_interval = resume_interval
@@ -274,11 +274,14 @@ class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck)
             raise StorageError(f"piece {index} outside 0..{self.layout.num_pieces - 1}")
         if index in self._have:
             return True
-        while (pending := self._inflight.get(index)) is not None:
+        inflight = self._inflight
+        while index in inflight:  # the same piece is being written: its outcome may do
+            pending = inflight[index]
+            if pending is None:  # the first to wait makes the future (rare: most have none)
+                pending = inflight[index] = asyncio.get_running_loop().create_future()
             if await asyncio.shield(pending):
                 return True
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._inflight[index] = future
+        inflight[index] = None
         completed: list[int] = []
         try:
             files = await self._verify_and_store(index, data)
@@ -288,14 +291,15 @@ class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck)
                 self._stats["pieces_written"] += 1
             else:
                 self._stats["hash_failures"] += 1
-            future.set_result(ok)
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here; waiters get their own copy
+            waiters = inflight.pop(index, None)  # still ours: others only wait while it is
+            if waiters is not None:
+                waiters.set_exception(exc)
+                waiters.exception()  # retrieved here; waiters get their own copy
             raise
-        finally:
-            if self._inflight.get(index) is future:
-                del self._inflight[index]
+        waiters = inflight.pop(index, None)
+        if waiters is not None:
+            waiters.set_result(ok)
         if ok:
             if completed:
                 await self._complete_files(completed)
