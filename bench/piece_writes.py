@@ -8,6 +8,14 @@ core hands them over) into a sparse file on ``--dir`` (tmpfs by default),
 once with the pool (``use_uring=False``) and once with io_uring, alternating.
 Prints the process CPU per GiB (every thread: the loop, the pool, the
 kernel's io-wq workers) and the loop thread's share.  Not a timed test.
+
+``--only io_uring`` runs one path; with it, user-space instructions per
+piece (a figure a loaded machine does not move) are the difference of two
+runs under callgrind, ``--repeat 3`` minus ``--repeat 1``, divided by 2 x
+the pieces of a round::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python -m bench.piece_writes --only io_uring --mib 16 --piece-kib 64 --repeat 3
 """
 
 from __future__ import annotations
@@ -60,16 +68,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    parser.add_argument("--only", choices=["pool", "io_uring"], help="run one path, not both")
     args = parser.parse_args()
     piece = args.piece_kib * 1024
     data = os.urandom(args.mib * 1024 * 1024)
     meta = parse_torrent(build_torrent(data, piece, "v1"))
     pieces = [bytearray(data[i : i + piece]) for i in range(0, len(data), piece)]
     scale = GIB / len(data)
-    figures: dict[str, list[tuple[float, float]]] = {"pool": [], "io_uring": []}
+    names = ["pool", "io_uring"] if args.only is None else [args.only]
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(dir=args.dir) as work:
         for run in range(args.repeat):
-            for name in ("pool", "io_uring") if run % 2 == 0 else ("io_uring", "pool"):
+            for name in names if run % 2 == 0 else names[::-1]:
                 folder = Path(work) / f"{name}-{run}"
                 cpu, loop_cpu, used = asyncio.run(
                     write_all(meta, pieces, folder, uring=name == "io_uring",

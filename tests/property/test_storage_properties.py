@@ -65,6 +65,35 @@ def test_spans_of_every_piece_tile_piece_space_in_order(case: tuple[list[F], int
 
 
 @given(layouts())
+def test_piece_size_ends_at_the_last_real_byte_of_its_window(
+    case: tuple[list[F], int, bool],
+) -> None:
+    files, piece_length, _ = case
+    layout = PieceLayout(files, piece_length)
+    space_end = max(f.offset + f.length for f in files if f.length)
+    for piece in range(layout.num_pieces):
+        start = piece * piece_length
+        window_end = min(start + piece_length, space_end)
+        last = max(
+            min(f.offset + f.length, window_end)
+            for f in files
+            if f.length and f.offset < window_end and f.offset + f.length > start
+        )
+        assert layout.piece_size(piece) == last - start
+
+
+@given(layouts())
+def test_inside_one_file_is_a_piece_of_one_real_span(case: tuple[list[F], int, bool]) -> None:
+    files, piece_length, _ = case
+    layout = PieceLayout(files, piece_length)
+    for piece in range(layout.num_pieces):
+        spans = layout.spans(piece)
+        alone = len(spans) == 1 and not spans[0].pad
+        expected = (spans[0].file_index, spans[0].file_offset) if alone else None
+        assert layout.inside_one_file(piece) == expected
+
+
+@given(layouts())
 def test_file_pieces_are_exactly_the_pieces_whose_spans_name_the_file(
     case: tuple[list[F], int, bool],
 ) -> None:

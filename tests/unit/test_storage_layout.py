@@ -50,6 +50,14 @@ def test_block_inside_a_piece_maps_to_the_right_file_offset() -> None:
         layout.spans(1, 10, 10)
 
 
+def test_inside_one_file_names_the_file_only_for_a_piece_of_one_real_file() -> None:
+    layout = PieceLayout(concat(70, 10, 30, pads=(1,)), 32)  # pieces 0..3; file 1 is a pad
+    assert layout.inside_one_file(0) == (0, 0)
+    assert layout.inside_one_file(1) == (0, 32)
+    assert layout.inside_one_file(2) is None  # file 0's tail, the pad file, file 2
+    assert layout.inside_one_file(3) == (2, 16)  # the short last piece
+
+
 def test_pad_files_are_flagged_and_not_counted_as_piece_files() -> None:
     # file 0: 20 bytes, pad 12 bytes to the 32 boundary, file 2: 40 bytes
     layout = PieceLayout(concat(20, 12, 40, pads=(1,)), 32)

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,23 @@ async def test_a_cancelled_write_returns_only_when_the_kernel_let_go_of_the_buff
         os.close(fd)
 
 
+async def test_a_buffer_stays_put_until_its_write_is_reaped(tmp_path: Path) -> None:
+    writer = new_writer()
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        data = bytearray(random.Random(14).randbytes(1024 * 1024))
+        task = asyncio.create_task(writer.pwrite(fd, 0, data))
+        await asyncio.sleep(0)  # submitted; its completion is read in a later loop turn
+        with pytest.raises(BufferError):
+            data.extend(b"x")  # pinned: the kernel may be reading it
+        await task
+        data.extend(b"x")  # let go once the write is done
+        assert (tmp_path / "f").read_bytes() == data[:-1]
+    finally:
+        writer.close()
+        os.close(fd)
+
+
 async def test_drain_waits_for_every_running_write(tmp_path: Path) -> None:
     writer = new_writer()
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)
@@ -126,6 +144,100 @@ async def test_drain_waits_for_every_running_write(tmp_path: Path) -> None:
     finally:
         writer.close()
         os.close(fd)
+
+
+async def test_writes_of_one_call_report_the_first_failure_and_the_rest_land(
+    tmp_path: Path,
+) -> None:
+    writer = new_writer()
+    (tmp_path / "ro").write_bytes(b"original")
+    good = os.open(tmp_path / "rw", os.O_RDWR | os.O_CREAT, 0o644)
+    readonly = os.open(tmp_path / "ro", os.O_RDONLY)
+    try:
+        data = bytearray(random.Random(11).randbytes(3 * 65536))
+        view = memoryview(data)
+        parts = [
+            (good, 0, view[:65536]),
+            (readonly, 0, view[65536:131072]),  # fails: EBADF
+            (good, 65536, b""),  # nothing to write: skipped
+            (good, 65536, view[131072:]),
+        ]
+        failed = await writer.pwrite_all(parts)
+        assert failed is not None
+        position, error = failed
+        assert position == 1 and error.errno == errno.EBADF
+        assert (tmp_path / "rw").read_bytes() == data[:65536] + data[131072:]
+        assert (tmp_path / "ro").read_bytes() == b"original"
+        assert writer.busy == 0
+        assert await writer.pwrite_all([(good, 0, b""), (good, 9, bytearray())]) is None
+    finally:
+        writer.close()
+        os.close(good)
+        os.close(readonly)
+
+
+async def test_a_cancelled_call_of_several_writes_returns_when_all_are_done(
+    tmp_path: Path,
+) -> None:
+    writer = new_writer(entries=2)  # some of the parts wait for ring slots
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        data = bytearray(random.Random(12).randbytes(8 * 1024 * 1024))
+        view = memoryview(data)
+        parts = [(fd, i << 20, view[i << 20 : (i + 1) << 20]) for i in range(8)]
+        task = asyncio.create_task(writer.pwrite_all(parts))
+        await asyncio.sleep(0)  # let it submit
+        assert writer.busy == 8
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 60)
+        assert writer.busy == 0  # every buffer is back from the kernel
+        assert (tmp_path / "f").read_bytes() == data
+        assert await writer.drain(0)  # nothing running: at once
+    finally:
+        writer.close()
+        os.close(fd)
+
+
+async def test_a_span_failing_in_a_piece_across_files_names_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = random_files(random.Random(13), [PIECE + 100, PIECE - 100, PIECE])
+    meta = make_metainfo(files, PIECE)
+    async with TorrentStorage(meta, tmp_path, resume_store=MemoryResumeStore()) as storage:
+        assert await storage.write_piece(0, bytearray(piece_bytes(meta, files, 0)))
+        assert storage.writes_through_uring
+        real_hold_open = storage._pool.hold_open
+        readonly = os.open(storage.file_path(1), os.O_RDONLY)
+
+        opened: list[object] = []
+
+        def hold_open(key: object) -> tuple[int, Path, object] | None:
+            opened.append(key)
+            held = real_hold_open(key)
+            if held is not None and key == 1:  # file 1's descriptor cannot write
+                return readonly, held[1], held[2]
+            return held
+
+        monkeypatch.setattr(storage._pool, "hold_open", hold_open)
+        try:
+            piece = bytearray(piece_bytes(meta, files, 1))
+            first, waiter = await asyncio.gather(
+                storage.write_piece(1, piece), storage.write_piece(1, piece), return_exceptions=True
+            )  # the second waits for the first's outcome: it gets the same error
+        finally:
+            os.close(readonly)
+        assert opened.count(1) == 1  # one write of the piece, not two
+        for outcome in (first, waiter):
+            assert isinstance(outcome, StorageError)
+            assert re.search(r"writing .*file1\.bin\.part", str(outcome))
+        assert not storage.have_piece(1)
+        part0 = storage.file_path(0).read_bytes()
+        assert part0[PIECE:] == files[0][1][PIECE:]  # file 0's span of piece 1 was written
+        monkeypatch.undo()
+        assert await storage.write_piece(1, bytearray(piece_bytes(meta, files, 1)))
+        assert storage.file_complete(0) and storage.file_complete(1)
+        assert not storage.file_complete(2)
 
 
 @pytest.mark.parametrize("version", ["v1", "hybrid"])

@@ -36,6 +36,14 @@ def test_mixed_failed_piece_puts_everyone_on_parole_then_smart_ban_convicts() ->
     assert not provenance.on_parole(ALICE)
 
 
+def test_a_verified_piece_takes_its_senders_off_parole_only() -> None:
+    provenance = Provenance()
+    provenance.parole |= {ALICE, BOB}
+    assert provenance.piece_verified(2, bytes(BLOCK), {0: ALICE}) == set()
+    assert provenance.parole == {BOB}
+    assert Provenance().piece_verified(2, bytes(BLOCK), {0: ALICE}) == set()
+
+
 def test_short_last_block_is_compared_over_its_own_length() -> None:
     provenance = Provenance()
     good = os.urandom(2 * BLOCK + 100)

@@ -78,6 +78,11 @@ class PieceLayout:
             end = f.offset + f.length
         self.space_end = end
         self.num_pieces = (end + piece_length - 1) // piece_length
+        # No gap anywhere (v1 and hybrid): a piece is its whole window, no file lookup.
+        self._contiguous = all(
+            start == (self._starts[k - 1] + self._lengths[self._index[k - 1]] if k else 0)
+            for k, start in enumerate(self._starts)
+        )
 
     # -- pieces -------------------------------------------------------------
 
@@ -85,6 +90,8 @@ class PieceLayout:
         """Bytes of piece ``piece`` (its hashed data; trailing gaps excluded)."""
         start = self._piece_start(piece)
         window_end = min(start + self.piece_length, self.space_end)
+        if self._contiguous:
+            return window_end - start
         # The last file that starts before the window end bounds the data.
         k = bisect_right(self._starts, window_end - 1) - 1
         file_end = self._starts[k] + self._lengths[self._index[k]]
@@ -124,6 +131,22 @@ class PieceLayout:
             position += step
             k += 1
         return result
+
+    def inside_one_file(self, piece: int) -> tuple[int, int] | None:
+        """``(file_index, file_offset)`` when all of ``piece`` lies in one real file, else None.
+
+        The usual piece, found without building spans.  ``None`` for a piece
+        across files, or touching a pad file.
+        """
+        start = self._piece_start(piece)
+        k = bisect_right(self._starts, start) - 1
+        if k < 0:
+            return None
+        file_index = self._index[k]
+        offset = start - self._starts[k]
+        if self._pads[file_index] or offset + self.piece_size(piece) > self._lengths[file_index]:
+            return None
+        return file_index, offset
 
     def piece_files(self, piece: int) -> list[int]:
         """Indices of the real (non-pad) files holding bytes of ``piece``."""

@@ -45,7 +45,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar, TypeVarTuple
@@ -53,13 +53,14 @@ from typing import TypeVar, TypeVarTuple
 from servent.codec.bitfield import Bitfield
 from servent.codec.piece_layout import PieceLayout
 from servent.errors import StorageError
-from servent.storage.file_pool import FilePool, storage_error
+from servent.storage.file_pool import FilePool
 from servent.storage.model import FileState, StorageMetainfo
 from servent.storage.payload_files import PayloadFiles
 from servent.storage.read_cache import ReadCache
 from servent.storage.recheck import DiskRecheck, Progress
 from servent.storage.resume import MISSING, FileResumeStore, ResumeStore
 from servent.storage.resume_keeping import ResumeKeeping
+from servent.storage.uring_pieces import UringPieceWrites
 from servent.storage.uring_writer import UringWriter, open_writer
 from servent.storage.verify import PieceVerifier
 
@@ -74,11 +75,12 @@ _R = TypeVar("_R")
 _Ts = TypeVarTuple("_Ts")
 
 
-class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
+class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck):
     """The only owner of one torrent's payload files.  See the module docstring.
 
     Its jobs around piece I/O live in mixins: :class:`PayloadFiles` (names,
-    folders, allocation), :class:`ResumeKeeping` (the resume record),
+    folders, allocation), :class:`UringPieceWrites` (writes through io_uring),
+    :class:`ResumeKeeping` (the resume record),
     :class:`DiskRecheck` (hashing what is on disk).
     """
 
@@ -126,7 +128,7 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
         self._have = Bitfield(self.layout.num_pieces)
         self._files: list[FileState] = []
         self._wanted: Bitfield | None = None
-        self._inflight: dict[int, asyncio.Future[bool]] = {}
+        self._inflight: dict[int, asyncio.Future[bool] | None] = {}  # None: nobody waits
         self._dirty_files: set[int] = set()
         self._cache = ReadCache(read_cache_bytes)
         self._resume_interval = resume_interval
@@ -272,28 +274,35 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
             raise StorageError(f"piece {index} outside 0..{self.layout.num_pieces - 1}")
         if index in self._have:
             return True
-        while (pending := self._inflight.get(index)) is not None:
+        inflight = self._inflight
+        while index in inflight:  # the same piece is being written: its outcome may do
+            pending = inflight[index]
+            if pending is None:  # the first to wait makes the future (rare: most have none)
+                pending = inflight[index] = asyncio.get_running_loop().create_future()
             if await asyncio.shield(pending):
                 return True
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._inflight[index] = future
+        inflight[index] = None
+        completed: list[int] = []
         try:
-            ok = await self._verify_and_store(index, data)
-            if ok:
-                self._mark_have(index)
+            files = await self._verify_and_store(index, data)
+            ok = files is not None
+            if files is not None:
+                completed = self._mark_have(index, files)
                 self._stats["pieces_written"] += 1
             else:
                 self._stats["hash_failures"] += 1
-            future.set_result(ok)
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here; waiters get their own copy
+            waiters = inflight.pop(index, None)  # still ours: others only wait while it is
+            if waiters is not None:
+                waiters.set_exception(exc)
+                waiters.exception()  # retrieved here; waiters get their own copy
             raise
-        finally:
-            if self._inflight.get(index) is future:
-                del self._inflight[index]
+        waiters = inflight.pop(index, None)
+        if waiters is not None:
+            waiters.set_result(ok)
         if ok:
-            await self._complete_files(index)
+            if completed:
+                await self._complete_files(completed)
             self._resume_dirty.set()
         return ok
 
@@ -309,62 +318,22 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
             self._writer = open_writer(asyncio.get_running_loop())
         return self._writer
 
-    async def _verify_and_store(self, index: int, data: bytes | bytearray | memoryview) -> bool:
+    async def _verify_and_store(
+        self, index: int, data: bytes | bytearray | memoryview
+    ) -> list[int] | None:
+        """Verify and write piece ``index``: the real files it holds, or None if its hash failed."""
         writer = self._uring_writer()
         if writer is None:
-            return await self._run(self._verify_and_write, index, data)
-        if self.layout.piece_size(index) <= LOOP_HASH_MAX:
+            if await self._run(self._verify_and_write, index, data):
+                return self.layout.piece_files(index)
+            return None
+        if len(data) <= LOOP_HASH_MAX:  # (a size other than the piece's fails verify at once)
             ok = self.verifier.verify(index, data)  # hot in cache; a pool hand-off costs more
         else:
             ok = await self._run(self.verifier.verify, index, data)
-        if ok:
-            await self._write_through(writer, index, memoryview(data))
-        return ok
-
-    async def _write_through(self, writer: UringWriter, index: int, view: memoryview) -> None:
-        """Write piece ``index`` with io_uring; returns once every span is written or failed."""
-        held: list[object] = []
-        writes = []
-        try:
-            position = 0
-            for span in self.layout.spans(index):
-                if not span.pad:
-                    fd, path, token = await self._hold_file(span.file_index)
-                    held.append(token)
-                    chunk = view[position : position + span.length]
-                    writes.append((writer.pwrite(fd, span.file_offset, chunk), path))
-                position += span.length
-            if len(writes) == 1:
-                await self._written(writes[0][0], writes[0][1])
-            else:
-                await asyncio.gather(*(self._written(w, p) for w, p in writes))
-        finally:
-            for write, _path in writes:
-                write.close()  # a coroutine never started (an earlier span failed to open)
-            for token in held:
-                self._pool.release(token)
-
-    @staticmethod
-    async def _written(write: Coroutine[object, object, None], path: Path) -> None:
-        try:
-            await write
-        except OSError as exc:
-            raise storage_error(exc, "writing", path) from exc
-
-    async def _hold_file(self, file_index: int) -> tuple[int, Path, object]:
-        f = self._files[file_index]
-        if f.created:
-            held = self._pool.hold_open(file_index)
-            if held is not None:
-                return held
-        return await self._run(self._open_for_write, file_index)
-
-    def _open_for_write(self, file_index: int) -> tuple[int, Path, object]:
-        f = self._files[file_index]
-        if not f.created:  # unwanted at open, or deleted: make its folder first
-            self._make_parent(self._pool.path_of(file_index))
-            f.created = True
-        return self._pool.hold(file_index)
+        if not ok:
+            return None
+        return await self._write_verified(writer, index, data)
 
     def _verify_and_write(self, index: int, data: bytes | bytearray | memoryview) -> bool:
         if not self.verifier.verify(index, data):
@@ -383,18 +352,23 @@ class TorrentStorage(PayloadFiles, ResumeKeeping, DiskRecheck):
             position += span.length
         return True
 
-    def _mark_have(self, index: int) -> None:
+    def _mark_have(self, index: int, files: list[int]) -> list[int]:
+        """Piece ``index`` (in ``files``) is stored: returns the files it completed."""
         self._have.set(index)
-        for file_index in self.layout.piece_files(index):
-            self._files[file_index].missing -= 1
-            self._dirty_files.add(file_index)
-
-    async def _complete_files(self, index: int) -> None:
-        for file_index in self.layout.piece_files(index):
+        completed = []
+        for file_index in files:
             f = self._files[file_index]
+            f.missing -= 1
+            self._dirty_files.add(file_index)
             if f.missing == 0:
-                log.info("file complete: %s", f.final)
-                await self._run(self._pool.rename, file_index, f.final)
+                completed.append(file_index)
+        return completed
+
+    async def _complete_files(self, completed: list[int]) -> None:
+        for file_index in completed:
+            f = self._files[file_index]
+            log.info("file complete: %s", f.final)
+            await self._run(self._pool.rename, file_index, f.final)
 
     # ------------------------------------------------------------------ read
 

@@ -20,6 +20,7 @@ Not thread-safe: one owner (the event-loop thread) submits and reaps.
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import mmap
 import os
@@ -27,11 +28,10 @@ import platform
 import struct
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Completion", "IoUring", "open_ring"]
+__all__ = ["IoUring", "open_ring"]
 
 _SYS_SETUP, _SYS_ENTER, _SYS_REGISTER = 425, 426, 427  # x86-64 numbers
 _OP_WRITE = 23
@@ -39,18 +39,11 @@ _REGISTER_EVENTFD = 4
 _FEAT_SINGLE_MMAP = 1
 _OFF_SQ_RING, _OFF_CQ_RING, _OFF_SQES = 0, 0x8000000, 0x10000000
 _PARAMS_SIZE = 120
+_ZERO = ctypes.c_long(0)
 _SQE = struct.Struct("<BBHiQQIIQHHiQQ")  # 64 bytes, struct io_uring_sqe
 _CQE = struct.Struct("<QiI")  # 16 bytes, struct io_uring_cqe
 _U32 = struct.Struct("<I")
 _OFFSETS = struct.Struct("<7I")  # sq: head tail mask entries flags dropped array
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """One finished operation: its tag and the kernel's result (bytes, or ``-errno``)."""
-
-    user_data: int
-    result: int
 
 
 _Syscall = Callable[..., int]
@@ -93,6 +86,7 @@ class IoUring:
             err = ctypes.get_errno()
             raise OSError(err, f"io_uring_setup: {os.strerror(err)}")
         self.fd = fd
+        self._enter_head = (ctypes.c_long(_SYS_ENTER), ctypes.c_long(fd))  # made once, not per call
         try:
             self._map(params.raw)
         except BaseException:
@@ -153,7 +147,7 @@ class IoUring:
         """
         while self._pending:
             try:
-                done = self._enter_checked(_SYS_ENTER, self.fd, self._pending, 0, 0, None, 0)
+                done = self._enter(self._pending)
             except OSError as exc:
                 log.warning("io_uring_enter refused %d writes: %s", self._pending, exc)
                 return self._take_back()
@@ -167,20 +161,25 @@ class IoUring:
         _U32.pack_into(self._rings, self._sq_tail_at, self._sq_tail)
         return dropped
 
-    def reap(self) -> list[Completion]:
-        """Every completion posted so far, oldest first."""
-        tail = _U32.unpack_from(self._rings, self._cq_tail_at)[0]
+    def reap(self) -> list[tuple[int, int]]:
+        """Every completion posted so far, oldest first: ``(user_data, result)``.
+
+        ``result`` is the kernel's: bytes written, or ``-errno``.
+        """
+        rings = self._rings
+        tail = _U32.unpack_from(rings, self._cq_tail_at)[0]
         head = self._cq_head
-        out: list[Completion] = []
+        if head == tail:
+            return []
+        out: list[tuple[int, int]] = []
+        cqes_at, mask, unpack = self._cqes_at, self._cq_mask, _CQE.unpack_from
         while head != tail:
-            at = self._cqes_at + (head & self._cq_mask) * _CQE.size
-            user_data, result, _flags = _CQE.unpack_from(self._rings, at)
-            out.append(Completion(user_data, result))
+            user_data, result, _flags = unpack(rings, cqes_at + (head & mask) * _CQE.size)
+            out.append((user_data, result))
             head = (head + 1) & 0xFFFFFFFF
-        if out:
-            self._cq_head = head
-            _U32.pack_into(self._rings, self._cq_head_at, head)
-            self.in_flight -= len(out)
+        self._cq_head = head
+        _U32.pack_into(rings, self._cq_head_at, head)
+        self.in_flight -= len(out)
         return out
 
     def close(self) -> None:
@@ -192,6 +191,17 @@ class IoUring:
         self._rings.close()
         os.close(self.fd)
 
+    def _enter(self, count: int) -> int:
+        """``io_uring_enter(fd, count, 0, 0, NULL, 0)``: submit ``count`` queued writes."""
+        number, fd = self._enter_head
+        while True:
+            result = self._syscall(number, fd, ctypes.c_long(count), _ZERO, _ZERO, None, _ZERO)
+            if result >= 0:
+                return result
+            err = ctypes.get_errno()
+            if err != errno.EINTR:
+                raise OSError(err, os.strerror(err))
+
     def _enter_checked(self, number: int, *args: object) -> int:
         wide = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
         while True:
@@ -199,5 +209,5 @@ class IoUring:
             if result >= 0:
                 return result
             err = ctypes.get_errno()
-            if err != 4:  # EINTR: again
+            if err != errno.EINTR:  # interrupted: again
                 raise OSError(err, os.strerror(err))

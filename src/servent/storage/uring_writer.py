@@ -13,6 +13,12 @@ is cancelled: the awaiting coroutine returns only once the kernel is done
 with the memory, so a caller may reuse its buffer as soon as it returns.
 Short writes are resumed where they stopped; ``-errno`` results become
 ``OSError``.
+
+Per piece the loop thread's Python is kept small: the writes of one call
+(the spans of a piece) are queued together and submitted with one
+``io_uring_enter``, and the caller awaits one future for all of them (no
+``asyncio.shield`` per write: a cancelled caller waits on a fresh future
+until the last of its writes is reaped).
 """
 
 from __future__ import annotations
@@ -24,31 +30,43 @@ import errno
 import logging
 import os
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from servent.storage.uring import IoUring, open_ring
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UringWriter", "open_writer"]
+__all__ = ["Part", "UringWriter", "open_writer"]
 
 # Writes still running when their writer closed (a drain that timed out):
 # kept for the life of the process so the kernel never reads freed memory.
 _STRANDED: list[_Write] = []
 
 
+Part = tuple[int, int, bytes | bytearray | memoryview]
+"""One write of :meth:`UringWriter.pwrite_all`: ``(fd, offset, data)``."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The writes of one :meth:`UringWriter.pwrite_all` call, awaited together."""
+
+    future: asyncio.Future[None]
+    left: int = 0  # writes the kernel has not finished
+    failed: tuple[int, OSError] | None = None  # the first failure: position in the call, error
+
+
 @dataclass(slots=True)
 class _Write:
     fd: int
     offset: int
-    pinned: ctypes.Array[ctypes.c_char]
-    future: asyncio.Future[None]
+    pinned: ctypes.c_char  # its first byte; holds a buffer export: the memory stays put
+    size: int
+    batch: _Batch
+    position: int
     done: int = 0
-    tag: int = field(default=0)
-
-    @property
-    def remaining(self) -> int:
-        return len(self.pinned) - self.done
+    tag: int = 0
 
 
 def open_writer(loop: asyncio.AbstractEventLoop) -> UringWriter | None:
@@ -79,6 +97,7 @@ class UringWriter:
         loop.add_reader(self._eventfd, self._completions_ready)
         self._running: dict[int, _Write] = {}
         self._waiting: deque[_Write] = deque()  # the ring was full when they came
+        self._idle: asyncio.Future[None] | None = None  # what drain() waits for
         self._next_tag = 1
         self._closed = False
 
@@ -92,32 +111,54 @@ class UringWriter:
 
         Cancelling the caller still waits for the kernel to let go of ``data``.
         """
+        failed = await self.pwrite_all(((fd, offset, data),))
+        if failed is not None:
+            raise failed[1]
+
+    async def pwrite_all(self, parts: Iterable[Part]) -> tuple[int, OSError] | None:
+        """Write every ``(fd, offset, data)`` of ``parts``, submitted together.
+
+        Returns once the kernel is done with every buffer (also when the caller
+        is cancelled): ``None`` if all were written, else the position in
+        ``parts`` and the error of the first write that failed (in the order
+        the failures came).
+        """
         if self._closed:
             raise RuntimeError("the writer is closed")
-        view = memoryview(data)
-        if view.readonly or not view.c_contiguous:
-            view = memoryview(bytearray(view))
-        if not view.nbytes:
-            return
-        pinned = (ctypes.c_char * view.nbytes).from_buffer(view)
-        write = _Write(fd, offset, pinned, self._loop.create_future())
-        self._waiting.append(write)
+        batch = _Batch(self._loop.create_future())
+        writes = []
+        for position, (fd, offset, data) in enumerate(parts):
+            buffer = data
+            if type(buffer) is not bytearray:  # readonly or strided: written from a copy
+                view = memoryview(buffer)
+                if view.readonly or not view.c_contiguous:
+                    buffer = bytearray(view)
+            size = len(buffer) if type(buffer) is bytearray else memoryview(buffer).nbytes
+            if size:
+                pinned = ctypes.c_char.from_buffer(buffer)  # no array type per size: cheaper
+                writes.append(_Write(fd, offset, pinned, size, batch, position))
+        if not writes:
+            return None
+        batch.left = len(writes)
+        self._waiting.extend(writes)  # all pinned, or none queued
         self._start_waiting()
         try:
-            await asyncio.shield(write.future)
+            await batch.future
         except asyncio.CancelledError:
-            if not write.future.done():  # the kernel may still read the buffer: wait for it
-                await asyncio.wait([write.future])
-                write.future.exception()
+            if batch.left:  # the kernel may still read the buffers: wait for it
+                batch.future = self._loop.create_future()
+                await asyncio.wait([batch.future])
             raise
+        return batch.failed
 
     async def drain(self, limit: float) -> bool:
         """Wait (at most ``limit`` s) until no write is running; False if some still are."""
-        futures = [w.future for w in (*self._running.values(), *self._waiting)]
-        if not futures:
+        if not self.busy:
             return True
-        _done, pending = await asyncio.wait(futures, timeout=limit)
-        return not pending
+        if self._idle is None or self._idle.done():
+            self._idle = self._loop.create_future()
+        await asyncio.wait([self._idle], timeout=limit)
+        return not self.busy
 
     def close(self) -> None:
         """Stop watching completions and release the ring (call after :meth:`drain`)."""
@@ -125,12 +166,16 @@ class UringWriter:
             return
         self._closed = True
         self._loop.remove_reader(self._eventfd)
-        for write in (*self._running.values(), *self._waiting):
-            if not write.future.done():
-                write.future.set_exception(OSError(errno.ECANCELED, "storage closed"))
-        if self._running:  # the kernel may still read them: their buffers must outlive us
-            log.warning("%d io_uring writes still running at close", len(self._running))
-            _STRANDED.extend(self._running.values())
+        running = list(self._running.values())
+        for write in (*running, *self._waiting):
+            self._finish(write, OSError(errno.ECANCELED, "storage closed"))
+        self._waiting.clear()
+        if running:  # the kernel may still read them: their buffers must outlive us
+            log.warning("%d io_uring writes still running at close", len(running))
+            _STRANDED.extend(running)
+        self._running.clear()
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)  # a drain() still waiting: nothing more will come
         self._ring.close()
         os.close(self._eventfd)
 
@@ -138,47 +183,65 @@ class UringWriter:
 
     def _start_waiting(self) -> None:
         ring = self._ring
-        batch: list[_Write] = []
-        while self._waiting and ring.space() > 0:
-            write = self._waiting.popleft()
-            self._queue(write)
-            batch.append(write)
-        dropped = ring.submit() if batch else 0
-        for write in batch[len(batch) - dropped :]:  # the kernel refused these: they never ran
-            del self._running[write.tag]
-            if not write.future.done():
-                write.future.set_exception(OSError(errno.EIO, "io_uring refused the write"))
-
-    def _queue(self, write: _Write) -> None:
-        tag = self._next_tag
-        self._next_tag += 1
-        write.tag = tag
-        self._running[tag] = write
-        address = ctypes.addressof(write.pinned) + write.done
-        self._ring.queue_write(write.fd, address, write.remaining, write.offset + write.done, tag)
+        waiting = self._waiting
+        running = self._running
+        queued: list[_Write] = []
+        space = ring.space()
+        while waiting and len(queued) < space:
+            write = waiting.popleft()
+            tag = self._next_tag
+            self._next_tag = tag + 1
+            write.tag = tag
+            running[tag] = write
+            done = write.done
+            ring.queue_write(
+                write.fd, ctypes.addressof(write.pinned) + done, write.size - done,
+                write.offset + done, tag,
+            )  # fmt: skip
+            queued.append(write)
+        if not queued:
+            return
+        dropped = ring.submit()
+        if dropped:  # the kernel refused the last ``dropped`` writes: they never ran
+            for write in queued[len(queued) - dropped :]:
+                del running[write.tag]
+                self._finish(write, OSError(errno.EIO, "io_uring refused the write"))
+            self._check_idle()
 
     def _completions_ready(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self._eventfd)
-        for completion in self._ring.reap():
-            write = self._running.pop(completion.user_data, None)
+        running = self._running
+        for tag, result in self._ring.reap():
+            write = running.pop(tag, None)
             if write is not None:
-                self._settle(write, completion.result)
+                self._settle(write, result)
         self._start_waiting()
+        self._check_idle()
 
     def _settle(self, write: _Write, result: int) -> None:
-        if result < 0:
-            error = OSError(-result, os.strerror(-result))
-        elif result == 0:
-            error = OSError(errno.EIO, "the write made no progress")
-        else:
+        if result > 0:
             write.done += result
-            if write.remaining > 0:  # a short write: the rest goes in again
+            if write.done < write.size:  # a short write: the rest goes in again
                 self._waiting.appendleft(write)
                 return
             error = None
-        if not write.future.done():
-            if error is None:
-                write.future.set_result(None)
-            else:
-                write.future.set_exception(error)
+        elif result < 0:
+            error = OSError(-result, os.strerror(-result))
+        else:
+            error = OSError(errno.EIO, "the write made no progress")
+        self._finish(write, error)
+
+    @staticmethod
+    def _finish(write: _Write, error: OSError | None) -> None:
+        batch = write.batch
+        batch.left -= 1
+        if error is not None and batch.failed is None:
+            batch.failed = (write.position, error)
+        if not batch.left and not batch.future.done():
+            batch.future.set_result(None)
+
+    def _check_idle(self) -> None:
+        idle = self._idle
+        if idle is not None and not self.busy and not idle.done():
+            idle.set_result(None)
