@@ -33,55 +33,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.leecher_path import _metainfo, _Seeder, _Shell, _Transport
-from servent.codec.bitfield import Bitfield
-from servent.net.peer_session import PeerSession
-from servent.proto.peerwire import PeerConnection
+from bench.leecher_path import drive, handle_read
 from servent.proto.pipeline import RequestPipeline
-from servent.proto.swarm import PeerState, SwarmCore
 
 _COPIES = re.compile(r"__(memcpy|memmove|memset)")
 
 
 async def download(mib: int, read_size: int) -> None:
     """One download; each read's handling goes through ``operator.call``."""
-    meta = _metainfo(mib)
-    loop = asyncio.get_running_loop()
-    core = SwarmCore(meta, Bitfield(meta.num_pieces), wanted=range(meta.num_pieces))
-    shell = _Shell(core)
-    conn = PeerConnection(
-        peer_id=b"L" * 20, info_hash=meta.wire_info_hash, initiator=True, now=loop.time(),
-        num_pieces=meta.num_pieces,
-    )  # fmt: skip
-    session = PeerSession(conn, shell)
-    shell.peer = PeerState(conn, meta.num_pieces, loop.time(), dialled=("127.0.0.1", 6881))
-    transport = _Transport()
-    session.connection_made(transport)  # type: ignore[arg-type]
-    seeder = _Seeder(meta)
-
-    def step(size: int) -> None:  # what bench.leecher_path times
-        session.buffer_updated(size)
-        session.flush()
-
-    reads = 0
-    while not core.complete:
-        seeder.read(transport.written)
-        seeder.produce(read_size)
-        if not seeder.waiting():
-            await asyncio.sleep(0)
-            session.flush()
-            if not transport.written:
-                raise RuntimeError("stalled: nothing to read, nothing requested")
-            continue
-        size = min(read_size, seeder.waiting())
-        shell.now = loop.time()
-        with memoryview(seeder.stream) as stream:
-            session.get_buffer(size)[:size] = stream[seeder.pos : seeder.pos + size]
-        seeder.pos += size
-        operator.call(step, size)
-        reads += 1
-        if reads % 64 == 0:
-            await asyncio.sleep(0)
+    await drive(mib, read_size, lambda session, size: operator.call(handle_read, session, size))
 
 
 def _hold_depth(depth: int) -> None:

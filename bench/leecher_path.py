@@ -24,6 +24,7 @@ import statistics
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from servent.codec import bencode
@@ -176,8 +177,8 @@ def _metainfo(mib: int) -> Metainfo:
     return parse_torrent(bencode.encode({b"info": info}))  # type: ignore[dict-item]
 
 
-async def run_once(mib: int, read_size: int) -> float:
-    """One download; returns the leecher's CPU seconds per GiB."""
+async def drive(mib: int, read_size: int, on_read: Callable[[PeerSession, int], None]) -> None:
+    """One download; ``on_read(session, size)`` handles each read (what is measured)."""
     meta = _metainfo(mib)
     loop = asyncio.get_running_loop()
     have = Bitfield(meta.num_pieces)
@@ -192,7 +193,6 @@ async def run_once(mib: int, read_size: int) -> float:
     transport = _Transport()
     session.connection_made(transport)  # type: ignore[arg-type]
     seeder = _Seeder(meta)
-    cpu = 0.0
     reads = 0
     while not core.complete:
         seeder.read(transport.written)
@@ -205,16 +205,32 @@ async def run_once(mib: int, read_size: int) -> float:
             continue
         size = min(read_size, seeder.waiting())
         shell.now = loop.time()
-        with memoryview(seeder.stream) as stream:  # the kernel's copy: not timed
+        with memoryview(seeder.stream) as stream:  # the kernel's copy: not measured
             session.get_buffer(size)[:size] = stream[seeder.pos : seeder.pos + size]
         seeder.pos += size
-        start = time.process_time()
-        session.buffer_updated(size)
-        session.flush()
-        cpu += time.process_time() - start
+        on_read(session, size)
         reads += 1
         if reads % 64 == 0:
             await asyncio.sleep(0)
+
+
+def handle_read(session: PeerSession, size: int) -> None:
+    """What the leecher's loop thread does per read: the bytes in, the refill out."""
+    session.buffer_updated(size)
+    session.flush()
+
+
+async def run_once(mib: int, read_size: int) -> float:
+    """One download; returns the leecher's CPU seconds per GiB."""
+    cpu = 0.0
+
+    def timed(session: PeerSession, size: int) -> None:
+        nonlocal cpu
+        start = time.process_time()
+        handle_read(session, size)
+        cpu += time.process_time() - start
+
+    await drive(mib, read_size, timed)
     return cpu / (mib * (1 << 20) / GIB)
 
 
