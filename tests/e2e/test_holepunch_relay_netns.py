@@ -68,6 +68,15 @@ async def settle(node, hub):
     while not node._publisher or not node._publisher.published_relays:
         await keep_a_channel(node, hub)
         await asyncio.sleep(0.1)
+async def live_channel(node, peer_id):
+    # The channel that carried the message may give way to the kept one of a
+    # simultaneous open (or a punched one) just after delivery: wait for it, bounded.
+    async with asyncio.timeout(20):
+        while True:
+            for channel in node.channels.connected():
+                if channel.peer_id == peer_id and channel.close_event is None:
+                    return channel
+            await asyncio.sleep(0.1)  # polling the node's own state
 async def main():
     host, port = sys.argv[2].split(":")
     config = Config(data_dir=Path(sys.argv[1]), listen_host="0.0.0.0", listen_port=0,
@@ -88,8 +97,7 @@ async def main():
             if words[0] == "send":
                 sent = await node.messenger.send(words[1], words[2])
                 done = await node.messenger.wait_delivered(sent["id"], 60)
-                channel = next(c for c in node.channels.connected()
-                               if c.peer_id == words[1] and c.close_event is None)
+                channel = await live_channel(node, words[1])
                 transport = channel.transport
                 say(delivered=done.get("delivered") is not None,
                     transport=type(transport).__name__, relay=transport.get_extra_info("relay"))
