@@ -58,7 +58,8 @@ class World:
             _, who, skews = step
             peer = self.peers[who]  # type: ignore[index]
             self.core.picker.pick_blocks(peer, len(skews))  # type: ignore[arg-type]
-            asked = sorted(self.core.picker._peer_blocks[peer])
+            per_piece = self.core.picker.blocks_per_piece
+            asked = sorted(divmod(key, per_piece) for key in self.core.picker._peer_blocks[peer])
             blocks = [
                 _block(index, block, skew, now - 0.5)
                 for (index, block), skew in zip(asked, skews, strict=False)  # type: ignore[call-overload]
@@ -81,7 +82,8 @@ class World:
         partials = {
             index: (
                 bytes(p.state), p.free, p.received,
-                {b: [ids[r] for r in rs] for b, rs in p.requesters.items()},
+                {b: [ids[r] for r in (rs if type(rs) is list else [rs])]
+                 for b, rs in p.requesters.items()},
                 {b: ids[s] for b, s in p.sources.items()},
             )
             for index, p in picker._partial.items()

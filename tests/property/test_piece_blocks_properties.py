@@ -9,10 +9,11 @@ from servent.proto.peerwire.requests import BlockKey
 from servent.proto.piece_blocks import FREE, RECEIVED, REQUESTED, PartialPiece
 
 BLOCK = 16384
+PER_PIECE = 70  # blocks per piece of the picker the keys belong to (>= any piece drawn)
 
 
 def _one_at_a_time(
-    piece: PartialPiece, peer: str, wanted: int, mine: set[tuple[int, int]], out: list[BlockKey]
+    piece: PartialPiece, peer: str, wanted: int, mine: set[int], out: list[BlockKey]
 ) -> None:
     """The plain definition: the first free blocks, in order, each marked requested."""
     for block, state in enumerate(piece.state):
@@ -22,8 +23,8 @@ def _one_at_a_time(
             continue
         piece.state[block] = REQUESTED
         piece.free -= 1
-        piece.requesters[block] = [peer]
-        mine.add((piece.index, block))
+        piece.requesters[block] = peer
+        mine.add(piece.index * PER_PIECE + block)
         begin = block * piece.block_size
         out.append((piece.index, begin, min(piece.block_size, piece.size - begin)))
         wanted -= 1
@@ -39,10 +40,10 @@ def pieces(draw: st.DrawFn) -> tuple[int, list[int], int]:
 
 
 def _piece(size: int, states: list[int]) -> PartialPiece:
-    piece = PartialPiece.start(7, size, BLOCK)
+    piece = PartialPiece.start(7, size, BLOCK, 7 * PER_PIECE)
     piece.state[:] = bytes(states)
     piece.free = states.count(FREE)
-    piece.requesters = {b: ["other"] for b, s in enumerate(states) if s == REQUESTED}
+    piece.requesters = {b: "other" for b, s in enumerate(states) if s == REQUESTED}
     return piece
 
 
@@ -50,8 +51,8 @@ def _piece(size: int, states: list[int]) -> PartialPiece:
 def test_take_free_equals_one_block_at_a_time(case: tuple[int, list[int], int]) -> None:
     size, states, wanted = case
     fast, plain = _piece(size, states), _piece(size, states)
-    fast_mine: set[tuple[int, int]] = {(3, 1)}
-    plain_mine: set[tuple[int, int]] = {(3, 1)}
+    fast_mine = {3 * PER_PIECE + 1}
+    plain_mine = {3 * PER_PIECE + 1}
     fast_out: list[BlockKey] = [(1, 0, BLOCK)]
     plain_out: list[BlockKey] = [(1, 0, BLOCK)]
     fast.take_free("me", wanted, fast_mine, fast_out)

@@ -30,7 +30,9 @@ static PyObject *str_state, *str_requesters, *str_sources, *str_received;
 
 /* The objects of the piece the run is in, looked up once per piece instead of once
  * per block: nothing but accept_run itself changes the picker while it runs, and it
- * replaces none of them (it changes `state`, `requesters` and `sources` in place). */
+ * replaces none of them (it changes `state`, `requesters` and `sources` in place).
+ * `partial.received` is read once per piece too, counted here and written back
+ * when the run leaves the piece (no Python code runs in between to read it). */
 typedef struct {
     Py_ssize_t index;      /* the piece cached; -1: none */
     PyObject *partial;     /* strong: picker._partial[index] */
@@ -38,17 +40,44 @@ typedef struct {
     PyObject *state;       /* strong: partial.state */
     PyObject *requesters;  /* strong: partial.requesters */
     PyObject *sources;     /* strong: partial.sources */
+    Py_ssize_t received;   /* partial.received, counted here */
+    int dirty;             /* `received` not yet written back */
 } PieceCache;
 
-static void
+/* Write `received` back to the partial: 0, or -1 error. */
+static int
+cache_flush(PieceCache *cache)
+{
+    if (!cache->dirty) {
+        return 0;
+    }
+    cache->dirty = 0;
+    PyObject *received = PyLong_FromSsize_t(cache->received);
+    int failed = received == NULL || PyObject_SetAttr(cache->partial, str_received, received) < 0;
+    Py_XDECREF(received);
+    return failed ? -1 : 0;
+}
+
+/* Leave the piece: `received` written back (an error pending stays the one raised). */
+static int
 cache_clear(PieceCache *cache)
 {
+    int failed = 0;
+    if (cache->dirty) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        failed = cache_flush(cache);
+        if (type != NULL) {
+            PyErr_Restore(type, value, traceback);
+        }
+    }
     cache->index = -1;
     Py_CLEAR(cache->partial);
     Py_CLEAR(cache->buffer);
     Py_CLEAR(cache->state);
     Py_CLEAR(cache->requesters);
     Py_CLEAR(cache->sources);
+    return failed ? -1 : 0;
 }
 
 /* Piece `index` in the cache: 1 (its partial and buffer exist), 0 (not the common
@@ -60,7 +89,9 @@ cache_piece(PieceCache *cache, Py_ssize_t index, PyObject *index_obj, PyObject *
     if (cache->index == index) {
         return 1;
     }
-    cache_clear(cache);
+    if (cache_clear(cache) < 0) {
+        return -1;
+    }
     PyObject *partial = PyDict_GetItemWithError(partials, index_obj);
     PyObject *buffer = partial == NULL ? NULL : PyDict_GetItemWithError(buffers, index_obj);
     if (buffer == NULL) {
@@ -74,6 +105,17 @@ cache_piece(PieceCache *cache, Py_ssize_t index, PyObject *index_obj, PyObject *
         cache_clear(cache);
         return -1;
     }
+    PyObject *received = PyObject_GetAttr(partial, str_received);
+    if (received == NULL) {
+        cache_clear(cache);
+        return -1;
+    }
+    cache->received = PyLong_AsSsize_t(received);
+    Py_DECREF(received);
+    if (cache->received == -1 && PyErr_Occurred()) {
+        cache_clear(cache);
+        return -1;
+    }
     cache->index = index;
     return 1;
 }
@@ -82,7 +124,7 @@ cache_piece(PieceCache *cache, Py_ssize_t index, PyObject *index_obj, PyObject *
 typedef struct {
     PyObject *partial;     /* borrowed (cache): picker._partial[index] */
     PyObject *block_obj;   /* new: the block number */
-    PyObject *key;         /* new: (index, block), the peer's entry in _peer_blocks */
+    PyObject *key;         /* new: index * blocks_per_piece + block, the peer's entry in _peer_blocks */
     PyObject *state;       /* borrowed (cache): partial.state (a bytearray) */
     PyObject *requesters;  /* borrowed (cache): partial.requesters */
     PyObject *sources;     /* borrowed (cache): partial.sources */
@@ -127,15 +169,6 @@ plan_picker(Plan *plan, PyObject *peer, Py_ssize_t begin, Py_ssize_t size,
     if (length != (rest > block_size ? block_size : rest)) {
         return 0;
     }
-    PyObject *received = PyObject_GetAttr(plan->partial, str_received);
-    if (received == NULL) {
-        return -1;
-    }
-    plan->received = PyLong_AsSsize_t(received);
-    Py_DECREF(received);
-    if (plan->received == -1 && PyErr_Occurred()) {
-        return -1;
-    }
     if (plan->received + 1 >= PyByteArray_GET_SIZE(plan->state)) {
         return 0; /* it completes the piece: the Python path hands it to storage */
     }
@@ -150,9 +183,8 @@ plan_picker(Plan *plan, PyObject *peer, Py_ssize_t begin, Py_ssize_t size,
     if (asked == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
-    if (!PyList_CheckExact(asked) || PyList_GET_SIZE(asked) != 1 ||
-        PyList_GET_ITEM(asked, 0) != peer) {
-        return 0; /* endgame: other peers hear a cancel */
+    if (asked != peer) {
+        return 0; /* another peer, or a list of them (endgame): they hear a cancel */
     }
     return 1;
 }
@@ -180,13 +212,8 @@ plan_copy(Plan *plan, PyObject *view, PyObject *buffer, Py_ssize_t begin)
 static int
 plan_apply(Plan *plan, PyObject *peer, PyObject *peer_blocks, Py_ssize_t begin)
 {
-    PyObject *received = PyLong_FromSsize_t(plan->received + 1);
-    int failed = received == NULL ||
-                 PyObject_SetAttr(plan->partial, str_received, received) < 0 ||
-                 PyObject_SetItem(plan->sources, plan->block_obj, peer) < 0 ||
-                 PyDict_DelItem(plan->requesters, plan->block_obj) < 0;
-    Py_XDECREF(received);
-    if (failed) {
+    if (PyObject_SetItem(plan->sources, plan->block_obj, peer) < 0 ||
+        PyDict_DelItem(plan->requesters, plan->block_obj) < 0) {
         return -1;
     }
     memcpy((char *)plan->target.buf + begin, plan->source.buf, (size_t)plan->source.len);
@@ -205,7 +232,7 @@ plan_apply(Plan *plan, PyObject *peer, PyObject *peer_blocks, Py_ssize_t begin)
 static int
 accept_one(PyObject *entry, PyObject *peer, PyObject *partials, PyObject *sizes,
            Py_ssize_t block_size, PyObject *buffers, PyObject *peer_blocks,
-           PieceCache *cache, Py_ssize_t *length_out)
+           Py_ssize_t per_piece, PieceCache *cache, Py_ssize_t *length_out)
 {
     if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
         return 0;
@@ -219,7 +246,8 @@ accept_one(PyObject *entry, PyObject *peer, PyObject *partials, PyObject *sizes,
         PyErr_Clear(); /* too large for a position: not the common case */
         return 0;
     }
-    if (index < 0 || index >= PyList_GET_SIZE(sizes) || begin < 0) {
+    if (index < 0 || index >= PyList_GET_SIZE(sizes) || begin < 0 ||
+        index > (PY_SSIZE_T_MAX - per_piece) / per_piece) {
         return 0;
     }
     Py_ssize_t size = PyLong_AsSsize_t(PyList_GET_ITEM(sizes, index));
@@ -234,16 +262,19 @@ accept_one(PyObject *entry, PyObject *peer, PyObject *partials, PyObject *sizes,
     plan.state = cache->state;
     plan.requesters = cache->requesters;
     plan.sources = cache->sources;
+    plan.received = cache->received;
     verdict = plan_copy(&plan, PyTuple_GET_ITEM(entry, 2), cache->buffer, begin);
     if (verdict == 1) {
         verdict = plan_picker(&plan, peer, begin, size, block_size, plan.source.len);
     }
     if (verdict == 1) {
-        plan.key = PyTuple_Pack(2, index_obj, plan.block_obj);
+        plan.key = PyLong_FromSsize_t(index * per_piece + plan.block);
         verdict = plan.key == NULL ? -1 : plan_apply(&plan, peer, peer_blocks, begin);
         if (verdict == 0) {
             verdict = 1;
             *length_out = plan.source.len;
+            cache->received++;
+            cache->dirty = 1;
         }
     }
     plan_clear(&plan);
@@ -251,7 +282,8 @@ accept_one(PyObject *entry, PyObject *peer, PyObject *partials, PyObject *sizes,
 }
 
 PyDoc_STRVAR(accept_run_doc,
-"accept_run(blocks, start, peer, partials, sizes, block_size, buffers, peer_blocks)\n"
+"accept_run(blocks, start, peer, partials, sizes, block_size, buffers, peer_blocks,\n"
+"           blocks_per_piece)\n"
 "--\n\n"
 "Accept blocks[start:] while each is the common case, as the picker and core would.\n\n"
 "The common case: its piece is in progress with a buffer, the block was requested\n"
@@ -262,14 +294,15 @@ PyDoc_STRVAR(accept_run_doc,
 static PyObject *
 accept_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "accept_run takes 8 arguments");
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "accept_run takes 9 arguments");
         return NULL;
     }
     PyObject *blocks = args[0], *peer = args[2], *partials = args[3], *sizes = args[4];
     PyObject *buffers = args[6], *peer_blocks = args[7];
     Py_ssize_t start = PyLong_AsSsize_t(args[1]);
     Py_ssize_t block_size = PyLong_AsSsize_t(args[5]);
+    Py_ssize_t per_piece = PyLong_AsSsize_t(args[8]);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -278,20 +311,20 @@ accept_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "blocks, sizes: list; partials, buffers, peer_blocks: dict");
         return NULL;
     }
-    if (start < 0 || block_size <= 0) {
-        PyErr_SetString(PyExc_ValueError, "start < 0 or block_size <= 0");
+    if (start < 0 || block_size <= 0 || per_piece <= 0) {
+        PyErr_SetString(PyExc_ValueError, "start < 0, block_size <= 0 or blocks_per_piece <= 0");
         return NULL;
     }
     Py_ssize_t received = 0, position = start;
     PyObject *latest = Py_None;
     Py_INCREF(latest);
-    PieceCache cache = {-1, NULL, NULL, NULL, NULL, NULL};
+    PieceCache cache = {-1, NULL, NULL, NULL, NULL, NULL, 0, 0};
     for (; position < PyList_GET_SIZE(blocks); position++) {
         PyObject *entry = PyList_GET_ITEM(blocks, position);
         Py_INCREF(entry);
         Py_ssize_t length = 0;
         int taken = accept_one(entry, peer, partials, sizes, block_size, buffers, peer_blocks,
-                               &cache, &length);
+                               per_piece, &cache, &length);
         PyObject *sent_at = taken == 1 ? PyTuple_GET_ITEM(entry, 3) : NULL;
         int later = 0;
         if (sent_at != NULL && sent_at != Py_None) {
@@ -312,7 +345,10 @@ accept_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         }
         received += length;
     }
-    cache_clear(&cache);
+    if (cache_clear(&cache) < 0) {
+        Py_DECREF(latest);
+        return NULL;
+    }
     return Py_BuildValue("nnN", position, received, latest);
 }
 

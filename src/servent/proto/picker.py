@@ -28,7 +28,8 @@ availability change is O(1) and picking scans only the best buckets.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import Any
 
 from servent.codec.bitfield import Bitfield
@@ -102,7 +103,9 @@ class PiecePicker:
         self._availability = [0] * num_pieces  # from peers that are not seeds
         self._seeds = 0
         self._peers: dict[Hashable, Bitfield | None] = {}  # None = has every piece
-        self._peer_blocks: dict[Hashable, set[tuple[int, int]]] = {}
+        #: ``peer -> keys of the blocks asked of it``, a key ``index * blocks_per_piece + block``.
+        self._peer_blocks: dict[Hashable, set[int]] = {}
+        self.blocks_per_piece = -(-piece_length // block_size)
         self._priority = (
             list(priorities) if priorities is not None else [DEFAULT_PRIORITY] * (num_pieces)
         )
@@ -179,8 +182,9 @@ class PiecePicker:
             self._seeds -= 1
         else:
             self._shift_availability(pieces, -1)
-        for index, block in list(self._peer_blocks.pop(peer)):
+        for index, block in self._blocks_of(peer):
             self._release(peer, index, block)
+        del self._peer_blocks[peer]
 
     def availability(self, index: int) -> int:
         """How many connected peers have piece ``index``."""
@@ -237,8 +241,7 @@ class PiecePicker:
         if not self._deadlines.any_urgent(now, waiting):
             return []
         deadlines = self._deadlines.due
-        mine = self._peer_blocks.get(peer, ())
-        return [self._request(i, block) for i, block in mine if i not in deadlines]
+        return [self._request(i, block) for i, block in self._blocks_of(peer) if i not in deadlines]
 
     def deadlines(self) -> dict[int, float]:
         """Pending deadlines, ``index -> when``."""
@@ -348,7 +351,9 @@ class PiecePicker:
     def _start_piece(self, index: int) -> PartialPiece:
         """Candidate ``index`` becomes a piece in progress."""
         self._candidates.remove(index)
-        partial = PartialPiece.start(index, self._sizes[index], self.block_size)
+        partial = PartialPiece.start(
+            index, self._sizes[index], self.block_size, index * self.blocks_per_piece
+        )
         self._partial[index] = partial
         return partial
 
@@ -357,7 +362,7 @@ class PiecePicker:
         peer: Hashable,
         count: int,
         out: list[BlockKey],
-        mine: set[tuple[int, int]],
+        mine: set[int],
         usable: Callable[[int], bool],
     ) -> None:
         priority = self._priority
@@ -413,32 +418,18 @@ class PiecePicker:
         if current == RECEIVED:
             mine = self._peer_blocks.get(peer)
             if mine is not None:
-                mine.discard((index, block))
+                mine.discard(partial.key0 + block)
             return REJECTED
         rest = self._sizes[index] - begin
         if length != (block_size if rest > block_size else rest):
             return REJECTED
         if current == FREE:
             partial.free -= 1  # an unrequested block is still data we need
-        state[block] = RECEIVED
-        partial.received += 1
-        partial.sources[block] = peer
-        requesters = partial.requesters.pop(block, None)
-        cancels: list[tuple[Hashable, Request]] | None = None
-        if requesters is not None:
-            key = (index, block)
-            peer_blocks = self._peer_blocks
-            for requester in requesters:
-                mine = peer_blocks.get(requester)
-                if mine is not None:
-                    mine.discard(key)
-                if requester != peer:
-                    if cancels is None:
-                        cancels = []
-                    cancels.append((requester, Request(index, begin, length)))
+        others = partial.receive(block, peer, self._peer_blocks)
         complete = partial.received == len(state)
-        if cancels:
-            return BlockOutcome(True, complete, tuple(cancels))
+        if others:
+            cancels = tuple((other, Request(index, begin, length)) for other in others)
+            return BlockOutcome(True, complete, cancels)
         return COMPLETED if complete else ACCEPTED
 
     def on_request_failed(self, peer: Hashable, request: Request) -> None:
@@ -446,8 +437,12 @@ class PiecePicker:
         if request.begin % self.block_size:
             return
         block = request.begin // self.block_size
-        if (request.index, block) in self._peer_blocks.get(peer, set()):
-            self._peer_blocks[peer].discard((request.index, block))
+        if not 0 <= block < self.blocks_per_piece:
+            return
+        key = request.index * self.blocks_per_piece + block
+        mine = self._peer_blocks.get(peer)
+        if mine is not None and key in mine:
+            mine.discard(key)
             self._release(peer, request.index, block)
 
     def _release(self, peer: Hashable, index: int, block: int) -> None:
@@ -471,9 +466,8 @@ class PiecePicker:
     def _drop_partial(self, index: int) -> PartialPiece | None:
         partial = self._partial.pop(index, None)
         if partial is not None:
-            for block, requesters in partial.requesters.items():
-                for requester in requesters:
-                    self._peer_blocks.get(requester, set()).discard((index, block))
+            for requester, key in partial.asked():
+                self._peer_blocks.get(requester, set()).discard(key)
         return partial
 
     def block_sources(self, index: int, key: Callable[[Any], Any] | None = None) -> dict[int, Any]:
@@ -485,7 +479,11 @@ class PiecePicker:
 
     def requests_of(self, peer: Hashable) -> list[Request]:
         """Blocks currently assigned to ``peer``."""
-        return [self._request(index, block) for index, block in self._peer_blocks.get(peer, ())]
+        return [self._request(index, block) for index, block in self._blocks_of(peer)]
+
+    def _blocks_of(self, peer: Hashable) -> Iterator[tuple[int, int]]:
+        """``(index, block)`` of each block asked of ``peer``."""
+        return map(divmod, self._peer_blocks.get(peer, ()), repeat(self.blocks_per_piece))
 
     def is_complete(self) -> bool:
         """Every wanted piece (priority > 0) is verified."""

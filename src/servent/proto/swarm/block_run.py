@@ -26,7 +26,7 @@ __all__ = ["NATIVE", "BlockRun", "ReceivedData"]
 ReceivedData: TypeAlias = "bytes | memoryview"
 #: ``one_block(peer, index, begin, data)``: the per-block step; returns the bytes wasted.
 OneBlock: TypeAlias = Callable[[Any, int, int, ReceivedData], int]
-#: ``(blocks, start, peer, partials, sizes, block_size, buffers, peer_blocks)``
+#: ``(blocks, start, peer, partials, sizes, block_size, buffers, peer_blocks, blocks_per_piece)``
 #: -> ``(next position, payload bytes, latest request time)``.
 AcceptRun: TypeAlias = Callable[..., tuple[int, int, float | None]]
 
@@ -51,6 +51,7 @@ class BlockRun:
             picker.block_size,
             buffers,
             picker._peer_blocks,
+            picker.blocks_per_piece,
         )
 
     def feed(
