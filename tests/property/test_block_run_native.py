@@ -16,6 +16,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from peerwire_pair import exchange_handshakes
 from servent.codec.bitfield import Bitfield
 from servent.proto.peerwire import ConnectionState, PeerConnection
 from servent.proto.swarm import PeerState, SwarmCore, VerifyPiece
@@ -111,12 +112,7 @@ def _open_connection(peer_id: bytes) -> PeerConnection:
     theirs = PeerConnection(
         peer_id=b"S" * 20, info_hash=bytes(20), initiator=False, num_pieces=n, now=0.0
     )
-    theirs.receive_data(ours.data_to_send(), 0.0)
-    while theirs.next_event() is not None:
-        pass
-    ours.receive_data(theirs.data_to_send(), 0.0)
-    while ours.next_event() is not None:
-        pass
+    exchange_handshakes(ours, theirs)
     assert ours.state is ConnectionState.OPEN
     return ours
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from peerwire_pair import exchange_handshakes
 from servent.codec.bencode import BValue, encode
 from servent.errors import MalformedMessageError
 from servent.proto.peerwire import (
@@ -35,13 +36,7 @@ def opened() -> PeerConnection:
         peer_id=b"-SV0001-theirs000000", info_hash=INFO_HASH, initiator=False,
         config=config, now=0.0, extensions=registry,
     )  # fmt: skip
-    theirs.receive_data(ours.data_to_send(), 0.0)
-    while theirs.next_event() is not None:
-        pass
-    ours.receive_data(theirs.data_to_send(), 0.0)
-    while ours.next_event() is not None:
-        pass
-    return ours
+    return exchange_handshakes(ours, theirs)
 
 
 def handshake_from_peer(conn: PeerConnection, body: dict[bytes, BValue]) -> list[Event]:
