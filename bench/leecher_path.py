@@ -36,6 +36,7 @@ from servent.proto.peerwire import (
     HandshakeReceived,
     HaveAll,
     PeerConnection,
+    ReceivedBlock,
     Unchoke,
 )
 from servent.proto.swarm import PeerState, SwarmCore, VerifyPiece
@@ -98,6 +99,12 @@ class _Shell:
             if isinstance(event, HandshakeReceived):
                 self.core.peer_opened(self.peer, self.now)
         self.core.peer_events(self.peer, events, self.now)
+        self.carry_out()
+
+    def blocks_read(self, session: PeerSession, blocks: list[ReceivedBlock], now: float) -> None:
+        assert self.peer is not None
+        self.core.blocks(self.peer, blocks, now)
+        self.core.fill(self.peer, now)
         self.carry_out()
 
     def peer_closed(self, session: PeerSession) -> None:
@@ -189,6 +196,7 @@ async def drive(mib: int, read_size: int, on_read: Callable[[PeerSession, int], 
         num_pieces=meta.num_pieces,
     )  # fmt: skip
     session = PeerSession(conn, shell)
+    session.on_blocks = shell.blocks_read  # as TorrentSession.register sets it
     shell.peer = PeerState(conn, meta.num_pieces, loop.time(), dialled=("127.0.0.1", 6881))
     transport = _Transport()
     session.connection_made(transport)  # type: ignore[arg-type]

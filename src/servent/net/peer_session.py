@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
 from servent.errors import PeerWireError
@@ -37,6 +37,7 @@ from servent.proto.peerwire import (
     Event,
     Message,
     PeerConnection,
+    ReceivedBlock,
 )
 from servent.proto.ratelimit import TokenBucket, delay_for
 
@@ -89,6 +90,9 @@ class PeerSession(asyncio.BufferedProtocol):
         #: Download rate limits that apply to this connection (torrent, global).
         self.download_buckets: Sequence[TokenBucket] = ()
         self.bytes_received = 0
+        #: The handler's entry for the blocks a read begins with (``None``: they come
+        #: as events); a downloading torrent sets it (see ``PeerConnection.read_blocks``).
+        self.on_blocks: Callable[[PeerSession, list[ReceivedBlock], float], None] | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self._closed = asyncio.Event()
@@ -123,8 +127,18 @@ class PeerSession(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         now = self.loop.time()
         self.bytes_received += nbytes
+        data = _shared_view[:nbytes]
+        on_blocks = self.on_blocks
+        if on_blocks is not None and not self.download_buckets and self.close_reason is None:
+            # The lane: the blocks the read begins with go straight to the handler.
+            blocks, taken = self.conn.read_blocks(data, now)
+            if blocks:
+                on_blocks(self, blocks, now)
+            if taken == nbytes or self.close_reason is not None:
+                return
+            data = data[taken:]
         try:
-            self.conn.receive_data(_shared_view[:nbytes], now)
+            self.conn.receive_data(data, now)
         except PeerWireError as exc:
             self._fail(exc)
             return

@@ -48,6 +48,7 @@ from servent.proto.peerwire import (
     ExtensionRegistry,
     HandshakeReceived,
     Piece,
+    ReceivedBlock,
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.ratelimit import TokenBucket
@@ -298,6 +299,7 @@ class TorrentSession:
             pipeline=self.config.pipeline,
         )  # fmt: skip
         self.peers[session] = peer
+        session.on_blocks = self._blocks_read
         session.download_buckets = tuple(
             b for b in (self.download_bucket, self.limits.download) if not b.unlimited
         )
@@ -389,6 +391,18 @@ class TorrentSession:
         peer = self.peers.get(session)
         if peer is not None:
             self.core.peer_events(peer, events, self.loop.time())
+            if peer.uploads:
+                peer.upload_wakeup.set()
+            self._carry_out()
+
+    def _blocks_read(self, session: PeerSession, blocks: list[ReceivedBlock], now: float) -> None:
+        """The blocks a read began with (the lane): as one ``BlocksReceived`` event."""
+        peer = self.peers.get(session)
+        if peer is not None:
+            core = self.core
+            core.blocks(peer, blocks, now)
+            if peer.closing is None:
+                core.fill(peer, now)
             if peer.uploads:
                 peer.upload_wakeup.set()
             self._carry_out()

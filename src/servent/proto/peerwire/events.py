@@ -69,7 +69,7 @@ class ExtensionMessage:
 
 #: ``(index, begin, block, requested_at)``: one block answering our request, sent at
 #: ``requested_at`` (``None``: a late answer to a request we had cancelled).
-ReceivedBlock: TypeAlias = tuple[int, int, "bytes | memoryview", "float | None"]
+ReceivedBlock: TypeAlias = tuple[int, int, "bytes | bytearray | memoryview", "float | None"]
 
 #: ``sink(index, begin, block, requested_at)``: a block answering our request (sent at
 #: ``requested_at``; ``None`` if cancelled), valid only during the call.

@@ -105,6 +105,42 @@ class FrameReader:
         """The frames of the borrowed input before ``position`` were parsed by the caller."""
         self._vpos = position
 
+    # ---------------------------------------------------------------- a driver's own parse
+
+    def carried(self) -> int:
+        """Bytes of a frame cut by the end of an earlier read, held here (none borrowed)."""
+        return -1 if self._view is not None else len(self._buf) - self._pos
+
+    def complete_carried(self, data: memoryview, max_length: int) -> tuple[bytearray, int, int]:
+        """Complete the carried frame with the bytes of ``data`` it lacks.
+
+        For a driver that parses its reads itself (the leecher's block lane):
+        returns ``(buffer, start, taken)``: the frame is ``buffer[start:]``
+        and ``taken`` bytes of ``data`` went into it.  ``taken`` is 0 and
+        nothing changes when the frame's length is unknown (under 4 bytes
+        carried), above ``max_length``, or longer than ``data`` can complete.
+        """
+        buf = self._buf
+        pos = self._pos
+        if len(buf) - pos < 4:
+            return buf, pos, 0
+        (length,) = _U32.unpack_from(buf, pos)
+        need = pos + 4 + length - len(buf)
+        if length > max_length or need > len(data):
+            return buf, pos, 0
+        buf += data[:need]
+        return buf, pos, need
+
+    def drop_carried(self) -> None:
+        """The completed carried frame was parsed by the caller."""
+        self._buf.clear()
+        self._pos = 0
+
+    def carry(self, data: memoryview) -> None:
+        """Keep ``data``: a frame cut by the end of the read (its bound checked by the caller)."""
+        self._drop_consumed()
+        self._buf += data
+
     # ---------------------------------------------------------------- frames
 
     def next_frame(self, max_length: int) -> Frame | None:

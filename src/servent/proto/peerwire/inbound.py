@@ -22,7 +22,7 @@ from servent.errors import (
     UnexpectedMessageError,
 )
 from servent.proto.peerwire import piece_run
-from servent.proto.peerwire.config import ConnectionConfig
+from servent.proto.peerwire.config import ConnectionConfig, ConnectionState
 from servent.proto.peerwire.events import (
     BlockSink,
     BlocksReceived,
@@ -74,6 +74,7 @@ logger = logging.getLogger("servent.proto.peerwire.connection")
 MAX_HASH_REQUEST_LENGTH = 512
 
 _TWO_U32 = struct.Struct(">II")
+_U32 = struct.Struct(">I")
 
 
 class InboundRules:
@@ -100,6 +101,9 @@ class InboundRules:
     _rejected_while_choked: int
     _piece_sets_received: int
     _now: float
+    _last_received: float
+    _frame_limit: int
+    state: ConnectionState
     _last_progress: float
     _snub_reported: bool
 
@@ -180,6 +184,55 @@ class InboundRules:
         self._reader.advance(pos)
         self.payload_received += received
         return BlocksReceived(blocks)
+
+    def read_blocks(self, data: memoryview, now: float) -> tuple[list[ReceivedBlock], int]:
+        """The leecher's lane: the blocks a read begins with, taken without events.
+
+        For a driver in borrow mode, before :meth:`receive_data`: ``data`` is
+        its read, unchanged until it has handed the blocks on.  Takes the frame
+        carried over from the previous read and the whole piece frames after
+        it while each answers a request, with the checks of :meth:`next_event`,
+        and keeps a frame cut by the read's end.  Returns the blocks and the
+        position of the first byte not taken; the driver passes the rest
+        through :meth:`receive_data`, so anything else (a message, a block
+        never asked for, a bad frame) takes the regular path and its checks.
+        """
+        blocks: list[ReceivedBlock] = []
+        reader = self._reader
+        carried = reader.carried()
+        if (
+            self.state is not ConnectionState.OPEN
+            or carried < 0
+            or self._events
+            or not (self.batch_blocks and reader.borrow)
+            or self.block_sink is not None
+        ):
+            return blocks, 0
+        self._now = self._last_received = now
+        max_length = self._frame_limit
+        last_index = (1 << 32) if self.num_pieces is None else self.num_pieces
+        outstanding, cancelled = self._ledger.outstanding, self._ledger.cancelled
+        scan = piece_run.scan_piece_run
+        pos = received = 0
+        if carried:
+            buf, start, pos = reader.complete_carried(data, max_length)
+            if not pos:
+                return blocks, 0
+            end, received = scan(buf, start, max_length, last_index, outstanding, cancelled, blocks)
+            if end == start:  # not a block of ours: the regular path parses it, as it was
+                del buf[len(buf) - pos :]
+                return blocks, 0
+            reader.drop_carried()
+        pos, taken = scan(data, pos, max_length, last_index, outstanding, cancelled, blocks)
+        if blocks:
+            self.payload_received += received + taken
+            self._last_progress = now
+            self._snub_reported = False
+        rest = len(data) - pos
+        if rest and rest <= reader.max_buffer and _cut_frame(data, pos, max_length):
+            reader.carry(data[pos:])
+            pos = len(data)
+        return blocks, pos
 
     def _on_message(self, message: Message) -> Event | None:
         if isinstance(message, Have):
@@ -312,3 +365,12 @@ FAST_TYPES: dict[type, int] = {
     AllowedFast: 17,
 }
 assert set(FAST_TYPES.values()) == FAST_IDS
+
+
+def _cut_frame(data: memoryview, pos: int, max_length: int) -> bool:
+    """Whether ``data[pos:]`` is the start of one frame of a legal length, cut by its end."""
+    rest = len(data) - pos
+    if rest < 4:
+        return True
+    length: int = _U32.unpack_from(data, pos)[0]
+    return length <= max_length and 4 + length > rest

@@ -25,13 +25,16 @@ _PIECE_HEAD_SIZE = _PIECE_HEAD.size
 
 #: ``(view, pos, max_length, last_index, outstanding, cancelled, blocks) -> (pos, bytes)``.
 ScanPieceRun: TypeAlias = Callable[
-    [memoryview, int, int, int, dict[BlockKey, float], dict[BlockKey, None], list[ReceivedBlock]],
+    [
+        memoryview | bytearray, int, int, int,
+        dict[BlockKey, float], dict[BlockKey, None], list[ReceivedBlock],
+    ],
     tuple[int, int],
 ]
 
 
 def scan_piece_run_py(  # noqa: PLR0917 (the C twin's positional signature)
-    view: memoryview,
+    view: memoryview | bytearray,
     pos: int,
     max_length: int,
     last_index: int,
@@ -45,6 +48,8 @@ def scan_piece_run_py(  # noqa: PLR0917 (the C twin's positional signature)
     each request in ``outstanding`` (``sent_at``) or ``cancelled`` (``None``);
     stops before the first frame that is cut, not a piece, longer than
     ``max_length``, for an index >= ``last_index`` or never asked for.
+    ``view`` may be a ``bytearray`` (a frame completed from two reads): its
+    blocks are then copies, so the bytearray may change afterwards.
     Returns the position after the last frame taken and the payload bytes.
     """
     if not 0 <= pos <= len(view):

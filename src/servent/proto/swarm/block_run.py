@@ -23,7 +23,7 @@ from servent.proto.picker import PiecePicker
 __all__ = ["NATIVE", "BlockRun", "ReceivedData"]
 
 #: A received block's bytes (a view of the read buffer while the run is handled).
-ReceivedData: TypeAlias = "bytes | memoryview"
+ReceivedData: TypeAlias = "bytes | bytearray | memoryview"
 #: ``one_block(peer, index, begin, data)``: the per-block step; returns the bytes wasted.
 OneBlock: TypeAlias = Callable[[Any, int, int, ReceivedData], int]
 #: ``(blocks, start, peer, partials, sizes, block_size, buffers, peer_blocks, blocks_per_piece)``
