@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from servent.proto.pipeline import PipelineConfig, RequestPipeline, top_up
 
 BLOCK = 16384
@@ -85,3 +90,30 @@ def test_fast_peer_gets_a_deep_queue_before_the_first_rate_window_closes() -> No
     early = RequestPipeline(0.0)
     early.on_block(BLOCK, 0.01, requested_at=0.009)
     assert early.depth(0.01) == PipelineConfig().initial_depth  # too little to judge
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(0.0, 1.5),  # time since the previous step
+            st.integers(1, 64),  # blocks arriving (0: none, only a question)
+            st.floats(0.0, 2.0),  # their request-to-block delay
+            st.booleans(),  # whether depth() is asked after them
+        ),
+        max_size=60,
+    )
+)
+def test_depth_remembered_between_questions_is_the_depth_worked_out_afresh(
+    steps: list[tuple[float, int, float, bool]],
+) -> None:
+    remembering = RequestPipeline(0.0)
+    afresh = RequestPipeline(0.0)
+    now = 0.0
+    for gap, blocks, delay, ask in steps:
+        now += gap
+        for pipeline in (remembering, afresh):
+            pipeline.on_block(blocks * BLOCK, now, requested_at=now - delay)
+        if ask:
+            afresh._depth_until = -math.inf  # forget: the depth is worked out again
+            assert remembering.depth(now) == afresh.depth(now)

@@ -59,6 +59,10 @@ class RequestPipeline:
         self._previous_min: float | None = None
         self._latency_epoch = now
         self.total_bytes = 0
+        # depth() asked once per read: its last answer, exact until the window
+        # rolls (the rate changes) or a latency sample changes the minimum.
+        self._depth = self.config.initial_depth
+        self._depth_until = -math.inf
 
     def on_block(self, size: int, now: float, requested_at: float | None = None) -> None:
         """A block of ``size`` bytes arrived; ``requested_at`` is when we asked for it."""
@@ -82,6 +86,7 @@ class RequestPipeline:
         if elapsed < self.config.rate_window:
             return
         sample = self._window_bytes / elapsed
+        self._depth_until = -math.inf
         gain = self.config.rate_gain
         self.rate = sample if self.rate == 0.0 else gain * sample + (1 - gain) * self.rate
         self._window_start = now
@@ -89,6 +94,7 @@ class RequestPipeline:
 
     def _observe_latency(self, delay: float, now: float) -> None:
         # Runs once per received block: recompute only when a minimum changes.
+        self._depth_until = -math.inf
         if now - self._latency_epoch >= self.config.latency_memory:
             self._previous_min = self._min_latency
             self._min_latency = None
@@ -118,13 +124,21 @@ class RequestPipeline:
 
     def depth(self, now: float) -> int:
         """Requests to keep outstanding with this peer now."""
+        if now < self._depth_until:
+            return self._depth
         config = self.config
         rate = self.current_rate(now)
         if rate <= 0.0 or self.latency is None:
             return config.initial_depth
         horizon = max(2 * self.latency, config.min_queue_time)
         wanted = math.ceil(rate * horizon / config.block_size) + 2
-        return max(config.min_depth, min(config.max_depth, wanted))
+        self._depth = depth = max(config.min_depth, min(config.max_depth, wanted))
+        if self.rate:
+            # Nothing it depends on moves before the window's end (no roll, no decay)
+            # unless a latency sample arrives, which resets this.  (Before the first
+            # whole window the estimate moves with every block: not remembered.)
+            self._depth_until = self._window_start + config.rate_window
+        return depth
 
 
 def top_up(depth: int, outstanding: int) -> int:
