@@ -6,10 +6,10 @@ call per file is the whole build.  It never fails the install: without a
 compiler (or Python headers) it warns and servent runs its pure-Python path.
 
 Editable installs (``scripts/bootstrap``) compile in place beside the source;
-a wheel gets the module added to it.  The SHA-256 of the C text is stamped
-into the module, and ``servent._native.load`` refuses a module whose stamp
-no longer matches the source beside it, so a stale build never shadows an
-edited source.
+a wheel gets the module added to it.  The SHA-256 of the C text (and of the
+headers beside it) is stamped into the module, and ``servent._native.load``
+refuses a module whose stamp no longer matches the source beside it, so a
+stale build never shadows an edited source.
 """
 
 from __future__ import annotations
@@ -29,10 +29,18 @@ NATIVE_DIR = Path("src/servent/_native")
 PACKAGE_DIR = "servent/_native"
 
 
+def source_stamp(source: Path) -> str:
+    """SHA-256 of the C file and every header beside it (``servent._native.source_hash``)."""
+    digest = hashlib.sha256(source.read_bytes())
+    for header in sorted(source.parent.glob("*.h")):
+        digest.update(header.read_bytes())
+    return digest.hexdigest()
+
+
 def compile_extension(source: Path, target: Path) -> str | None:
     """Compile ``source`` into the extension module ``target``; an error message or None."""
     compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
-    stamp = hashlib.sha256(source.read_bytes()).hexdigest()
+    stamp = source_stamp(source)
     command = [
         *compiler,
         "-shared",

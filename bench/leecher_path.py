@@ -36,7 +36,6 @@ from servent.proto.peerwire import (
     HandshakeReceived,
     HaveAll,
     PeerConnection,
-    ReceivedBlock,
     Unchoke,
 )
 from servent.proto.swarm import PeerState, SwarmCore, VerifyPiece
@@ -101,11 +100,11 @@ class _Shell:
         self.core.peer_events(self.peer, events, self.now)
         self.carry_out()
 
-    def blocks_read(self, session: PeerSession, blocks: list[ReceivedBlock], now: float) -> None:
+    def read_blocks(self, session: PeerSession, data: memoryview, now: float) -> int:
         assert self.peer is not None
-        self.core.blocks(self.peer, blocks, now)
-        self.core.fill(self.peer, now)
+        taken = self.core.read_blocks(self.peer, data, now)
         self.carry_out()
+        return taken
 
     def peer_closed(self, session: PeerSession) -> None:
         raise RuntimeError(f"closed: {session.close_reason}")
@@ -196,7 +195,7 @@ async def drive(mib: int, read_size: int, on_read: Callable[[PeerSession, int], 
         num_pieces=meta.num_pieces,
     )  # fmt: skip
     session = PeerSession(conn, shell)
-    session.on_blocks = shell.blocks_read  # as TorrentSession.register sets it
+    session.on_read = shell.read_blocks  # as TorrentSession.register sets it
     shell.peer = PeerState(conn, meta.num_pieces, loop.time(), dialled=("127.0.0.1", 6881))
     transport = _Transport()
     session.connection_made(transport)  # type: ignore[arg-type]

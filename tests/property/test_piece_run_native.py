@@ -128,14 +128,22 @@ def test_a_module_built_from_another_source_is_refused(
         assert native.load(name) is None
         return
     source = Path(native.__file__).with_name(f"{name}.c")
+    headers = sorted(source.parent.glob("*.h"))
+    assert headers  # the frames' helpers both modules include
     monkeypatch.setattr(native, "_HERE", tmp_path)
+    for header in headers:
+        (tmp_path / header.name).write_bytes(header.read_bytes())
     (tmp_path / f"{name}.c").write_bytes(source.read_bytes())
     assert native.load(name) is not None
-    (tmp_path / f"{name}.c").write_bytes(source.read_bytes() + b"/* edited */\n")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert native.load(name) is None
-    assert any("changed since it was compiled" in str(w.message) for w in caught)
+    for edited, text in ((f"{name}.c", source.read_bytes()), (headers[0].name, None)):
+        original = (tmp_path / edited).read_bytes()
+        (tmp_path / edited).write_bytes(original + b"/* edited */\n")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert native.load(name) is None  # an edited C file, or header, is stale
+        assert any("changed since it was compiled" in str(w.message) for w in caught)
+        (tmp_path / edited).write_bytes(original if text is None else text)
+    assert native.load(name) is not None
     monkeypatch.setenv("SERVENT_NO_NATIVE", "1")
     (tmp_path / f"{name}.c").write_bytes(source.read_bytes())
     assert native.load(name) is None

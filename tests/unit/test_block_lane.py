@@ -245,6 +245,11 @@ class Recorder:
             else:
                 self.seen.append(event)
 
+    def read(self, session: PeerSession, data: memoryview, now: float) -> int:
+        blocks, taken = session.conn.read_blocks(data, now)
+        self.blocks_read(session, blocks, now)
+        return taken
+
     def blocks_read(
         self, session: PeerSession, blocks: list[ReceivedBlock], now: float, how: str = "lane"
     ) -> None:
@@ -272,7 +277,7 @@ async def test_a_session_hands_lane_blocks_and_events_over_in_stream_order() -> 
         transport, session = await loop.create_connection(
             lambda: PeerSession(leecher, handler), sock=ours
         )
-        session.on_blocks = handler.blocks_read
+        session.on_read = handler.read
         leecher.send_request_keys(all_keys()[:3])
         theirs.setblocking(False)
         # A read that begins with a message: all of it takes the regular path.

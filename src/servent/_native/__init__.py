@@ -24,8 +24,11 @@ _HERE = Path(__file__).resolve().parent
 
 
 def source_hash(path: Path) -> str:
-    """The stamp a build gives the module compiled from ``path``."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The stamp a build gives the module compiled from ``path`` (with the headers beside it)."""
+    digest = hashlib.sha256(path.read_bytes())
+    for header in sorted(path.parent.glob("*.h")):
+        digest.update(header.read_bytes())
+    return digest.hexdigest()
 
 
 def load(name: str) -> ModuleType | None:

@@ -14,61 +14,11 @@
  *
  * The blocks it finds go on to accept_run (_accept.c).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
+#include "_frames.h"
 
 #ifndef SERVENT_SOURCE_HASH
 #define SERVENT_SOURCE_HASH ""
 #endif
-
-#define PIECE_ID 7
-#define HEAD_SIZE 13 /* length (4), id (1), index (4), begin (4) */
-#define BLOCK_OFFSET 9 /* id, index, begin: the piece payload follows */
-
-static uint32_t
-read_u32(const unsigned char *at)
-{
-    return ((uint32_t)at[0] << 24) | ((uint32_t)at[1] << 16) | ((uint32_t)at[2] << 8) |
-           (uint32_t)at[3];
-}
-
-/* `dict.pop(key, None)`: one lookup (a get and a delete hash and compare the
- * tuple key twice).  A new reference, NULL with an error on failure. */
-static PyObject *
-pop_or_none(PyObject *dict, PyObject *key)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    PyObject *value;
-    if (PyDict_Pop(dict, key, &value) < 0) {
-        return NULL;
-    }
-    return value != NULL ? value : Py_NewRef(Py_None);
-#else
-    return _PyDict_Pop(dict, key, Py_None);
-#endif
-}
-
-/* Settle the request `key` as `outstanding.pop(key, None)`, else from `cancelled`
- * (Py_None).  Returns a new reference, NULL without an error when we never asked,
- * NULL with an error on failure. */
-static PyObject *
-settle(PyObject *outstanding, PyObject *cancelled, PyObject *key)
-{
-    PyObject *sent_at = pop_or_none(outstanding, key);
-    if (sent_at != Py_None) {
-        return sent_at; /* the send time, or NULL with an error */
-    }
-    Py_DECREF(sent_at);
-    int known = PyDict_Contains(cancelled, key);
-    if (known <= 0) {
-        return NULL; /* -1 leaves its error set; 0 is "never asked" */
-    }
-    if (PyDict_DelItem(cancelled, key) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
 
 /* Append (index, begin, view[start:end], sent_at) to `blocks`; 0 or -1. */
 static int
@@ -97,42 +47,27 @@ take_frame(const unsigned char *at, Py_ssize_t pos, Py_ssize_t room, PyObject *v
            PyObject *outstanding, PyObject *cancelled, PyObject *blocks,
            unsigned long long *received)
 {
-    uint32_t length = read_u32(at);
-    uint32_t index = read_u32(at + 5);
-    uint32_t begin = read_u32(at + 9);
-    if (at[4] != PIECE_ID || length < BLOCK_OFFSET || length > max_length ||
-        (Py_ssize_t)length > room - 4 || index >= last_index) {
+    if (!is_block_frame(at, room, max_length, last_index)) {
         return 0;
     }
-    PyObject *index_obj = PyLong_FromUnsignedLong(index);
-    PyObject *begin_obj = PyLong_FromUnsignedLong(begin);
-    PyObject *length_obj = PyLong_FromUnsignedLong(length - BLOCK_OFFSET);
-    PyObject *key = NULL;
-    PyObject *sent_at = NULL;
-    int result = -1;
-    if (index_obj == NULL || begin_obj == NULL || length_obj == NULL) {
-        goto done;
-    }
-    key = PyTuple_Pack(3, index_obj, begin_obj, length_obj);
+    uint32_t length = read_u32(at);
+    PyObject *index_obj, *begin_obj;
+    PyObject *key = frame_key(at, &index_obj, &begin_obj);
     if (key == NULL) {
-        goto done;
+        return -1;
     }
-    sent_at = settle(outstanding, cancelled, key);
+    PyObject *sent_at = settle(outstanding, cancelled, key);
+    int result = -1;
     if (sent_at == NULL) {
         result = PyErr_Occurred() ? -1 : 0;
-        goto done;
+    } else if (append_block(blocks, view, index_obj, begin_obj, pos + HEAD_SIZE,
+                            pos + 4 + (Py_ssize_t)length, sent_at) == 0) {
+        *received += length - BLOCK_OFFSET;
+        result = 1;
     }
-    if (append_block(blocks, view, index_obj, begin_obj, pos + HEAD_SIZE,
-                     pos + 4 + (Py_ssize_t)length, sent_at) < 0) {
-        goto done;
-    }
-    *received += length - BLOCK_OFFSET;
-    result = 1;
-done:
-    Py_XDECREF(index_obj);
-    Py_XDECREF(begin_obj);
-    Py_XDECREF(length_obj);
-    Py_XDECREF(key);
+    Py_DECREF(index_obj);
+    Py_DECREF(begin_obj);
+    Py_DECREF(key);
     Py_XDECREF(sent_at);
     return result;
 }

@@ -37,7 +37,6 @@ from servent.proto.peerwire import (
     Event,
     Message,
     PeerConnection,
-    ReceivedBlock,
 )
 from servent.proto.ratelimit import TokenBucket, delay_for
 
@@ -90,9 +89,10 @@ class PeerSession(asyncio.BufferedProtocol):
         #: Download rate limits that apply to this connection (torrent, global).
         self.download_buckets: Sequence[TokenBucket] = ()
         self.bytes_received = 0
-        #: The handler's entry for the blocks a read begins with (``None``: they come
-        #: as events); a downloading torrent sets it (see ``PeerConnection.read_blocks``).
-        self.on_blocks: Callable[[PeerSession, list[ReceivedBlock], float], None] | None = None
+        #: ``on_read(session, read, now)``: the handler takes the blocks a read begins with
+        #: and returns the bytes it took (``PeerConnection.take_blocks``); the rest come as
+        #: events.  A downloading torrent sets it (``None``: all come as events).
+        self.on_read: Callable[[PeerSession, memoryview, float], int] | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self._closed = asyncio.Event()
@@ -128,12 +128,10 @@ class PeerSession(asyncio.BufferedProtocol):
         now = self.loop.time()
         self.bytes_received += nbytes
         data = _shared_view[:nbytes]
-        on_blocks = self.on_blocks
-        if on_blocks is not None and not self.download_buckets and self.close_reason is None:
-            # The lane: the blocks the read begins with go straight to the handler.
-            blocks, taken = self.conn.read_blocks(data, now)
-            if blocks:
-                on_blocks(self, blocks, now)
+        on_read = self.on_read
+        if on_read is not None and not self.download_buckets and self.close_reason is None:
+            # The lane: the handler takes the blocks the read begins with, the rest goes on.
+            taken = on_read(self, data, now)
             if taken == nbytes or self.close_reason is not None:
                 return
             data = data[taken:]

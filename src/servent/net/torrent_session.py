@@ -48,7 +48,6 @@ from servent.proto.peerwire import (
     ExtensionRegistry,
     HandshakeReceived,
     Piece,
-    ReceivedBlock,
 )
 from servent.proto.picker import PiecePicker
 from servent.proto.ratelimit import TokenBucket
@@ -299,7 +298,7 @@ class TorrentSession:
             pipeline=self.config.pipeline,
         )  # fmt: skip
         self.peers[session] = peer
-        session.on_blocks = self._blocks_read
+        session.on_read = self._read_blocks
         session.download_buckets = tuple(
             b for b in (self.download_bucket, self.limits.download) if not b.unlimited
         )
@@ -395,17 +394,16 @@ class TorrentSession:
                 peer.upload_wakeup.set()
             self._carry_out()
 
-    def _blocks_read(self, session: PeerSession, blocks: list[ReceivedBlock], now: float) -> None:
-        """The blocks a read began with (the lane): as one ``BlocksReceived`` event."""
+    def _read_blocks(self, session: PeerSession, data: memoryview, now: float) -> int:
+        """The blocks a read begins with (the lane), as a ``BlocksReceived`` event would be."""
         peer = self.peers.get(session)
-        if peer is not None:
-            core = self.core
-            core.blocks(peer, blocks, now)
-            if peer.closing is None:
-                core.fill(peer, now)
-            if peer.uploads:
-                peer.upload_wakeup.set()
-            self._carry_out()
+        if peer is None:
+            return 0
+        taken = self.core.read_blocks(peer, data, now)
+        if peer.uploads:
+            peer.upload_wakeup.set()
+        self._carry_out()
+        return taken
 
     def _on_foreign(self, peer: PeerState, event: Event, now: float) -> None:
         """Events the core leaves to the shell: the handshake and BEP 10 traffic."""

@@ -362,7 +362,7 @@ class SwarmSimulation:
         if events:
             core.peer_events(end.state, events, self.now)
         if self._blocks_seen and end.state.closing is None:
-            core.blocks_done(end.state, self.now)
+            core.fill(end.state, self.now)  # one read's blocks are in: more requests
         self._after_feed(end.owner, end)
         if any(type(e) is ConnectionTimedOut for e in events):
             self._disconnect(end)

@@ -87,10 +87,12 @@ from servent.proto.peerwire.messages import (
     decode_message,
     encode_message,
 )
+from servent.proto.peerwire.piece_run import BlockTaker
 
 __all__ = [
     "AllowedFast",
     "BlockSink",
+    "BlockTaker",
     "BlocksReceived",
     "Cancel",
     "Choke",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from servent.errors import (
     MalformedMessageError,
@@ -64,6 +64,7 @@ from servent.proto.peerwire.messages import (
     UnknownMessage,
     check_bitfield,
 )
+from servent.proto.peerwire.piece_run import BlockTaker
 from servent.proto.peerwire.requests import RequestLedger
 
 __all__ = ["FAST_TYPES", "MAX_HASH_REQUEST_LENGTH", "InboundRules"]
@@ -186,18 +187,29 @@ class InboundRules:
         return BlocksReceived(blocks)
 
     def read_blocks(self, data: memoryview, now: float) -> tuple[list[ReceivedBlock], int]:
+        """:meth:`take_blocks`, the blocks collected in a list: ``(blocks, position)``."""
+        blocks: list[ReceivedBlock] = []
+        scan = piece_run.scan_piece_run
+
+        def collect(view: memoryview | bytearray, pos: int, *ledger: Any) -> tuple[int, int]:
+            return scan(view, pos, *ledger, blocks)  # type: ignore[call-arg]
+
+        return blocks, self.take_blocks(data, now, collect)
+
+    def take_blocks(self, data: memoryview, now: float, take: BlockTaker) -> int:
         """The leecher's lane: the blocks a read begins with, taken without events.
 
         For a driver in borrow mode, before :meth:`receive_data`: ``data`` is
-        its read, unchanged until it has handed the blocks on.  Takes the frame
-        carried over from the previous read and the whole piece frames after
-        it while each answers a request, with the checks of :meth:`next_event`,
-        and keeps a frame cut by the read's end.  Returns the blocks and the
-        position of the first byte not taken; the driver passes the rest
+        its read, unchanged until this returns.  ``take`` (a
+        :data:`~servent.proto.peerwire.piece_run.BlockTaker`, e.g. a scan into
+        a list, or the swarm's straight into its pieces) takes the frame
+        carried over from the previous read, then the whole piece frames
+        after it while each answers a request, with the checks of
+        :meth:`next_event`; a frame cut by the read's end is kept.  Returns
+        the position of the first byte not taken: the driver passes the rest
         through :meth:`receive_data`, so anything else (a message, a block
         never asked for, a bad frame) takes the regular path and its checks.
         """
-        blocks: list[ReceivedBlock] = []
         reader = self._reader
         carried = reader.carried()
         if (
@@ -207,32 +219,35 @@ class InboundRules:
             or not (self.batch_blocks and reader.borrow)
             or self.block_sink is not None
         ):
-            return blocks, 0
+            return 0
         self._now = self._last_received = now
-        max_length = self._frame_limit
-        last_index = (1 << 32) if self.num_pieces is None else self.num_pieces
-        outstanding, cancelled = self._ledger.outstanding, self._ledger.cancelled
-        scan = piece_run.scan_piece_run
+        ledger = (
+            self._frame_limit,
+            (1 << 32) if self.num_pieces is None else self.num_pieces,
+            self._ledger.outstanding,
+            self._ledger.cancelled,
+        )
         pos = received = 0
         if carried:
-            buf, start, pos = reader.complete_carried(data, max_length)
+            buf, start, pos = reader.complete_carried(data, ledger[0])
             if not pos:
-                return blocks, 0
-            end, received = scan(buf, start, max_length, last_index, outstanding, cancelled, blocks)
+                return 0
+            end, received = take(buf, start, *ledger)
             if end == start:  # not a block of ours: the regular path parses it, as it was
                 del buf[len(buf) - pos :]
-                return blocks, 0
+                return 0
             reader.drop_carried()
-        pos, taken = scan(data, pos, max_length, last_index, outstanding, cancelled, blocks)
-        if blocks:
+        start = pos
+        pos, taken = take(data, pos, *ledger)
+        if carried or pos > start:
             self.payload_received += received + taken
             self._last_progress = now
             self._snub_reported = False
         rest = len(data) - pos
-        if rest and rest <= reader.max_buffer and _cut_frame(data, pos, max_length):
+        if rest and rest <= reader.max_buffer and _cut_frame(data, pos, ledger[0]):
             reader.carry(data[pos:])
             pos = len(data)
-        return blocks, pos
+        return pos
 
     def _on_message(self, message: Message) -> Event | None:
         if isinstance(message, Have):

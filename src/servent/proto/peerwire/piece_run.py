@@ -17,7 +17,7 @@ from servent.proto.peerwire.events import ReceivedBlock
 from servent.proto.peerwire.messages import PIECE
 from servent.proto.peerwire.requests import BlockKey
 
-__all__ = ["NATIVE", "ScanPieceRun", "scan_piece_run", "scan_piece_run_py"]
+__all__ = ["NATIVE", "BlockTaker", "ScanPieceRun", "scan_piece_run", "scan_piece_run_py"]
 
 #: A piece frame's head: length, id, index, begin (13 bytes).
 _PIECE_HEAD = struct.Struct(">IBII")
@@ -32,6 +32,14 @@ ScanPieceRun: TypeAlias = Callable[
     tuple[int, int],
 ]
 
+#: ``take(view, pos, max_length, last_index, outstanding, cancelled) -> (pos, bytes)``:
+#: what :meth:`~servent.proto.peerwire.PeerConnection.take_blocks` hands a read's
+#: run of piece frames to; :data:`scan_piece_run` with a list bound is one.
+BlockTaker: TypeAlias = Callable[
+    [memoryview | bytearray, int, int, int, dict[BlockKey, float], dict[BlockKey, None]],
+    tuple[int, int],
+]
+
 
 def scan_piece_run_py(  # noqa: PLR0917 (the C twin's positional signature)
     view: memoryview | bytearray,
@@ -41,6 +49,8 @@ def scan_piece_run_py(  # noqa: PLR0917 (the C twin's positional signature)
     outstanding: dict[BlockKey, float],
     cancelled: dict[BlockKey, None],
     blocks: list[ReceivedBlock],
+    *,
+    limit: int | None = None,
 ) -> tuple[int, int]:
     """Take the whole piece frames of ``view`` from ``pos`` while each answers a request.
 
@@ -49,14 +59,15 @@ def scan_piece_run_py(  # noqa: PLR0917 (the C twin's positional signature)
     stops before the first frame that is cut, not a piece, longer than
     ``max_length``, for an index >= ``last_index`` or never asked for.
     ``view`` may be a ``bytearray`` (a frame completed from two reads): its
-    blocks are then copies, so the bytearray may change afterwards.
-    Returns the position after the last frame taken and the payload bytes.
+    blocks are then copies, so the bytearray may change afterwards.  With
+    ``limit``, at most that many blocks are taken.  Returns the position
+    after the last frame taken and the payload bytes.
     """
     if not 0 <= pos <= len(view):
         raise ValueError("position outside the buffer")
     size = len(view)
     received = 0
-    while size - pos >= _PIECE_HEAD_SIZE:
+    while size - pos >= _PIECE_HEAD_SIZE and (limit is None or len(blocks) < limit):
         length, kind, index, begin = _PIECE_HEAD.unpack_from(view, pos)
         end = pos + 4 + length
         if kind != PIECE or not 9 <= length <= max_length or end > size or index >= last_index:

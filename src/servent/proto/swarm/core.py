@@ -60,7 +60,7 @@ from servent.proto.swarm.actions import (
     VerifyPiece,
 )
 from servent.proto.swarm.assembly import PieceAssembly
-from servent.proto.swarm.block_run import BlockRun, ReceivedData
+from servent.proto.swarm.block_run import BlockRun, ReceivedData, RunCounts
 from servent.proto.swarm.config import PieceLayout, SwarmConfig
 from servent.proto.swarm.filler import RequestFiller
 from servent.proto.swarm.peer import PeerState
@@ -299,32 +299,38 @@ class SwarmCore:
         self.block(source, piece.index, piece.begin, piece.block, requested_at, now=now)  # type: ignore[arg-type]
 
     def block(
-        self,
-        peer: PeerState,
-        index: int,
-        begin: int,
-        block: bytes | memoryview,
-        requested_at: float | None,
-        *,
-        now: float,
-    ) -> None:
+        self, peer: PeerState, index: int, begin: int, block: bytes | memoryview,
+        requested_at: float | None, *, now: float,
+    ) -> None:  # fmt: skip
         """One received block (from a web seed, or a driver with a per-block sink)."""
         self.blocks(peer, [(index, begin, block, requested_at)], now)
 
     def blocks(self, peer: PeerState, blocks: Sequence[ReceivedBlock], now: float) -> None:
-        """Blocks received one after the other: :meth:`block` for each, counted once.
-
-        The leecher's hot path (one call per read): the pipeline, the counters
-        and the rate meter see the run's bytes at once (all arrived at ``now``).
-        """
-        received, wasted, latest = self._block_run.feed(blocks, peer, self._one_block)
-        payload_total = received  # pad bytes left out of the counts (one call per block)
+        """Blocks received one after the other: :meth:`block` for each, counted once (the
+        pipeline, the counters and the rate meter see the run's bytes, all at ``now``)."""
+        run = self._block_run.feed(blocks, peer, self._one_block)
+        payload_total = run[0]  # pad bytes left out of the counts (one call per block)
         if self._padded:
             payload = self.layout.block_payload_size
             payload_total = sum(payload(i, b, len(data)) for i, b, data, _ in blocks)
+        self._count(peer, run, payload_total, now)
+
+    def read_blocks(self, peer: PeerState, data: memoryview, now: float) -> int:
+        """A read's leading blocks, into their pieces (the lane, ``PeerConnection.take_blocks``)."""
+        if self._padded:  # pad bytes counted per block: the run as a list
+            blocks, taken = peer.conn.read_blocks(data, now)
+            self.blocks(peer, blocks, now)
+        else:
+            taken, run = self._block_run.read(peer, data, now, self._one_block)
+            self._count(peer, run, run[0], now)
+        if taken:
+            self.fill(peer, now)
+        return taken
+
+    def _count(self, peer: PeerState, run: RunCounts, payload_total: int, now: float) -> None:
+        received, wasted, latest = run
         self.wasted += wasted
-        # The smallest delay of the run is the latest request's: the latency sample.
-        peer.pipeline.on_block(received, now, latest)
+        peer.pipeline.on_block(received, now, latest)  # the latest request: the latency sample
         peer.downloaded += received
         self.downloaded += payload_total
         self.down_meter.add(payload_total, now)
@@ -361,11 +367,6 @@ class SwarmCore:
             self.assembly.held_off = True
             self.actions.append(HoldOff(True))
         self.actions.append(VerifyPiece(index, data, sources))
-
-    def blocks_done(self, peer: PeerState, now: float) -> None:
-        """One read's blocks are in: send the peer more requests."""
-        if peer.closing is None:
-            self.fill(peer, now)
 
     # ------------------------------------------------------------------ verification
 
