@@ -9,7 +9,9 @@ connection: ``buffer_updated`` runs synchronously after the read, pulls every
 event and hands them to the handler before anything touches the buffer again.
 A received block is therefore a view valid only inside the handler call.
 Consecutive blocks come as one :class:`~servent.proto.peerwire.BlocksReceived`
-event (``batch_blocks``), so a read of 64 blocks is one event, not 64.
+event (``batch_blocks``), so a read of 64 blocks is one event, not 64; and a
+read that begins with blocks goes first to the handler's ``on_read`` (the
+leecher's lane, decision 0057), which takes them with no event at all.
 Events are handed to the session's *handler* (the torrent session, or the
 listener until the torrent is known) as a list per read, which lets the
 handler batch its replies: queued messages are written with one
