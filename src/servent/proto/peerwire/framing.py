@@ -107,27 +107,31 @@ class FrameReader:
 
     # ---------------------------------------------------------------- a driver's own parse
 
-    def carried(self) -> int:
-        """Bytes of a frame cut by the end of an earlier read, held here (none borrowed)."""
-        return -1 if self._view is not None else len(self._buf) - self._pos
+    def complete_carried(
+        self, data: memoryview, max_length: int
+    ) -> tuple[bytearray, int, int] | None:
+        """Complete the carried frame, if any, with the bytes of ``data`` it lacks.
 
-    def complete_carried(self, data: memoryview, max_length: int) -> tuple[bytearray, int, int]:
-        """Complete the carried frame with the bytes of ``data`` it lacks.
-
-        For a driver that parses its reads itself (the leecher's block lane):
+        For a driver that parses its reads itself (the leecher's lane):
         returns ``(buffer, start, taken)``: the frame is ``buffer[start:]``
-        and ``taken`` bytes of ``data`` went into it.  ``taken`` is 0 and
-        nothing changes when the frame's length is unknown (under 4 bytes
-        carried), above ``max_length``, or longer than ``data`` can complete.
+        and ``taken`` bytes of ``data`` went into it (0: nothing was
+        carried).  ``None``, and nothing changes, when borrowed input is
+        still unparsed or the carried frame cannot be completed here (its
+        length unknown, above ``max_length``, or longer than ``data`` can
+        complete): the regular path then takes the read.
         """
         buf = self._buf
         pos = self._pos
-        if len(buf) - pos < 4:
+        if self._view is not None:
+            return None
+        if pos == len(buf):
             return buf, pos, 0
+        if len(buf) - pos < 4:
+            return None
         (length,) = _U32.unpack_from(buf, pos)
         need = pos + 4 + length - len(buf)
         if length > max_length or need > len(data):
-            return buf, pos, 0
+            return None
         buf += data[:need]
         return buf, pos, need
 
@@ -136,10 +140,22 @@ class FrameReader:
         self._buf.clear()
         self._pos = 0
 
-    def carry(self, data: memoryview) -> None:
-        """Keep ``data``: a frame cut by the end of the read (its bound checked by the caller)."""
+    def keep_cut(self, data: memoryview, pos: int, max_length: int) -> int:
+        """Keep ``data[pos:]`` if it is one frame of a legal length cut by the read's end.
+
+        Returns the position after what is kept (``len(data)``), or ``pos``
+        when there is nothing to keep or it is not such a frame.
+        """
+        rest = len(data) - pos
+        if not rest or rest > self.max_buffer:
+            return pos
+        if rest >= 4:
+            (length,) = _U32.unpack_from(data, pos)
+            if length > max_length or 4 + length <= rest:
+                return pos
         self._drop_consumed()
-        self._buf += data
+        self._buf += data[pos:]
+        return len(data)
 
     # ---------------------------------------------------------------- frames
 

@@ -75,7 +75,6 @@ logger = logging.getLogger("servent.proto.peerwire.connection")
 MAX_HASH_REQUEST_LENGTH = 512
 
 _TWO_U32 = struct.Struct(">II")
-_U32 = struct.Struct(">I")
 
 
 class InboundRules:
@@ -211,43 +210,36 @@ class InboundRules:
         never asked for, a bad frame) takes the regular path and its checks.
         """
         reader = self._reader
-        carried = reader.carried()
         if (
             self.state is not ConnectionState.OPEN
-            or carried < 0
             or self._events
             or not (self.batch_blocks and reader.borrow)
             or self.block_sink is not None
         ):
             return 0
+        max_length = self._frame_limit
+        carried = reader.complete_carried(data, max_length)
+        if carried is None:
+            return 0
         self._now = self._last_received = now
-        ledger = (
-            self._frame_limit,
-            (1 << 32) if self.num_pieces is None else self.num_pieces,
-            self._ledger.outstanding,
-            self._ledger.cancelled,
-        )
-        pos = received = 0
-        if carried:
-            buf, start, pos = reader.complete_carried(data, ledger[0])
-            if not pos:
-                return 0
-            end, received = take(buf, start, *ledger)
+        ledger = self._ledger
+        last_index = (1 << 32) if self.num_pieces is None else self.num_pieces
+        rules = (max_length, last_index, ledger.outstanding, ledger.cancelled)
+        buf, start, pos = carried
+        received = 0
+        if pos:
+            end, received = take(buf, start, *rules)
             if end == start:  # not a block of ours: the regular path parses it, as it was
                 del buf[len(buf) - pos :]
                 return 0
             reader.drop_carried()
         start = pos
-        pos, taken = take(data, pos, *ledger)
-        if carried or pos > start:
+        pos, taken = take(data, pos, *rules)
+        if carried[2] or pos > start:
             self.payload_received += received + taken
             self._last_progress = now
             self._snub_reported = False
-        rest = len(data) - pos
-        if rest and rest <= reader.max_buffer and _cut_frame(data, pos, ledger[0]):
-            reader.carry(data[pos:])
-            pos = len(data)
-        return pos
+        return reader.keep_cut(data, pos, max_length)
 
     def _on_message(self, message: Message) -> Event | None:
         if isinstance(message, Have):
@@ -380,12 +372,3 @@ FAST_TYPES: dict[type, int] = {
     AllowedFast: 17,
 }
 assert set(FAST_TYPES.values()) == FAST_IDS
-
-
-def _cut_frame(data: memoryview, pos: int, max_length: int) -> bool:
-    """Whether ``data[pos:]`` is the start of one frame of a legal length, cut by its end."""
-    rest = len(data) - pos
-    if rest < 4:
-        return True
-    length: int = _U32.unpack_from(data, pos)[0]
-    return length <= max_length and 4 + length > rest

@@ -23,14 +23,16 @@ _MAX_REMEMBERED = 4096
 class RequestLedger:
     """Requests in flight, ours (``outstanding``) and the peer's (``owed``)."""
 
-    __slots__ = ("_cancelled", "outstanding", "owed")
+    __slots__ = ("cancelled", "outstanding", "owed")
 
     def __init__(self) -> None:
         #: Requests we sent, oldest first, with the time each was sent.
         self.outstanding: dict[BlockKey, float] = {}
         #: Requests from the peer that still need a piece or a reject, oldest first.
         self.owed: dict[BlockKey, None] = {}
-        self._cancelled: dict[BlockKey, None] = {}
+        #: Requests voided by a cancel or a choke (no BEP 6): a late piece is still
+        #: legal.  Bounded (the oldest forgotten first).
+        self.cancelled: dict[BlockKey, None] = {}
 
     # Ours -----------------------------------------------------------------
 
@@ -42,29 +44,24 @@ class RequestLedger:
         if not fast and self.outstanding.pop(request, None) is not None:
             self._remember(request)
 
-    @property
-    def cancelled(self) -> dict[BlockKey, None]:
-        """Requests voided by a cancel or a choke (no BEP 6): a late piece is still legal."""
-        return self._cancelled
-
     def piece_arrived(self, request: BlockKey) -> bool:
         """Settle a request by its piece; False if we never asked (a violation)."""
         if self.outstanding.pop(request, None) is not None:
             return True
-        if request in self._cancelled:
-            del self._cancelled[request]
+        if request in self.cancelled:
+            del self.cancelled[request]
             return True
         return False
 
     def expects_blocks(self) -> bool:
         """Whether a piece may still legally arrive (asked, or cancelled without BEP 6)."""
-        return bool(self.outstanding or self._cancelled)
+        return bool(self.outstanding or self.cancelled)
 
     def reject_arrived(self, request: BlockKey) -> bool:
         """Settle a request by a reject; False if it was not outstanding (ignore it)."""
         if self.outstanding.pop(request, None) is not None:
             return True
-        self._cancelled.pop(request, None)
+        self.cancelled.pop(request, None)
         return False
 
     def drop_outstanding(self) -> tuple[BlockKey, ...]:
@@ -76,9 +73,9 @@ class RequestLedger:
         return dropped
 
     def _remember(self, request: BlockKey) -> None:
-        self._cancelled[request] = None
-        if len(self._cancelled) > _MAX_REMEMBERED:
-            del self._cancelled[next(iter(self._cancelled))]
+        self.cancelled[request] = None
+        if len(self.cancelled) > _MAX_REMEMBERED:
+            del self.cancelled[next(iter(self.cancelled))]
 
     # Theirs ---------------------------------------------------------------
 
