@@ -20,19 +20,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerwire_pair import exchange_handshakes
 from scan_paths import SCAN_PATHS, scan_path
 from servent.codec.bitfield import Bitfield
 from servent.errors import PeerWireError
-from servent.proto.peerwire import (
-    ConnectionState,
-    Event,
-    Have,
-    PeerConnection,
-    encode_message,
-)
-from servent.proto.swarm import PeerState, SwarmCore, VerifyPiece
+from servent.proto.peerwire import Event, Have, encode_message
+from servent.proto.swarm import PeerState, SwarmCore
 from servent.testing.swarm_network import SimLayout
+from swarm_state import core_snapshot, open_connection, verify_pieces
 
 BLOCK = 16384
 # 4 pieces of 4 blocks, the last piece short (3 blocks, the last one short too).
@@ -51,7 +45,8 @@ class World:
         self.failed: list[bool] = []
         self.buffer = bytearray(64 * BLOCK)  # larger than any read: never resized
         for i in range(PEERS):
-            conn = _open_connection(bytes([65 + i]) * 20)
+            conn = open_connection(bytes([65 + i]) * 20, n)
+            conn.borrow_input = conn.batch_blocks = True  # as PeerSession drives it
             peer = PeerState(conn, n, 0.0, dialled=None, address=(f"10.0.0.{i + 1}", 1))
             self.core.peer_opened(peer, 0.0)
             self.core.picker.add_peer(peer, None)
@@ -96,51 +91,15 @@ class World:
                 self.core.peer_events(peer, events, now)
 
     def verify(self, now: float) -> None:
-        actions, self.core.actions = self.core.actions, []
-        for action in actions:
-            if isinstance(action, VerifyPiece):
-                self.core.have.set(action.index)
-                self.core.piece_checked(action.index, action.data, action.sources, True, now)
+        verify_pieces(self.core, now)
 
     def snapshot(self) -> object:
-        ids = {peer: i for i, peer in enumerate(self.peers)}
-        picker = self.core.picker
-        partials = {
-            index: (
-                bytes(p.state), p.free, p.received,
-                {b: [ids[r] for r in (rs if type(rs) is list else [rs])]
-                 for b, rs in p.requesters.items()},
-                {b: ids[s] for b, s in p.sources.items()},
-            )
-            for index, p in picker._partial.items()
-        }  # fmt: skip
-        mine = {ids[p]: sorted(keys) for p, keys in picker._peer_blocks.items()}
-        buffers = {index: bytes(b) for index, b in self.core._buffers.items()}
-        actions = [
-            (type(a).__name__, getattr(a, "index", None), bytes(getattr(a, "data", b"")))
-            for a in self.core.actions
-        ]
-        counters = (self.core.downloaded, self.core.wasted, self.core.down_meter.total)
         per_peer = [
             (p.downloaded, p.pipeline.total_bytes, p.conn.payload_received,
              p.conn.outstanding_count, p.conn.data_to_send())
             for p in self.peers
         ]  # fmt: skip
-        return partials, mine, buffers, actions, counters, per_peer, self.failed
-
-
-def _open_connection(peer_id: bytes) -> PeerConnection:
-    n = LAYOUT.num_pieces
-    ours = PeerConnection(
-        peer_id=peer_id, info_hash=bytes(20), initiator=True, num_pieces=n, now=0.0
-    )
-    theirs = PeerConnection(
-        peer_id=b"S" * 20, info_hash=bytes(20), initiator=False, num_pieces=n, now=0.0
-    )
-    exchange_handshakes(ours, theirs)
-    assert ours.state is ConnectionState.OPEN
-    ours.borrow_input = ours.batch_blocks = True  # as PeerSession drives it
-    return ours
+        return core_snapshot(self.core, self.peers), per_peer, self.failed
 
 
 def _frame(index: int, begin: int, length: int) -> bytes:

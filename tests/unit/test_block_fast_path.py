@@ -13,6 +13,7 @@ import socket
 
 import pytest
 
+from peerwire_pair import open_unchoked
 from servent.errors import MalformedMessageError, UnexpectedMessageError
 from servent.net.peer_session import PeerSession
 from servent.proto.peerwire import (
@@ -21,12 +22,10 @@ from servent.proto.peerwire import (
     ConnectionConfig,
     ConnectionState,
     Event,
-    HandshakeReceived,
     Have,
     PeerConnection,
     Piece,
     Request,
-    Unchoke,
     encode_message,
 )
 from servent.proto.picker import PiecePicker
@@ -40,20 +39,7 @@ NUM_PIECES = 8
 
 
 def open_pair(now: float = 0.0) -> tuple[PeerConnection, PeerConnection]:
-    leecher = PeerConnection(
-        peer_id=b"L" * 20, info_hash=INFO_HASH, initiator=True, now=now, num_pieces=NUM_PIECES
-    )
-    seeder = PeerConnection(
-        peer_id=b"S" * 20, info_hash=INFO_HASH, initiator=False, now=now, num_pieces=NUM_PIECES
-    )
-    seeder.receive_data(leecher.data_to_send(), now)
-    assert isinstance(seeder.next_event(), HandshakeReceived)
-    leecher.receive_data(seeder.data_to_send(), now)
-    assert isinstance(leecher.next_event(), HandshakeReceived)
-    seeder.send(Unchoke())
-    leecher.receive_data(seeder.data_to_send(), now)
-    assert leecher.next_event() == Unchoke()
-    return leecher, seeder
+    return open_unchoked(NUM_PIECES, now=now)
 
 
 def drain(conn: PeerConnection) -> list[Event]:

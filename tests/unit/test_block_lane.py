@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from peerwire_pair import open_unchoked
 from servent.errors import PeerWireError
 from servent.net.peer_session import PeerSession
 from servent.proto.peerwire import (
@@ -27,11 +28,9 @@ from servent.proto.peerwire import (
     Cancel,
     ConnectionConfig,
     Event,
-    HandshakeReceived,
     Have,
     PeerConnection,
     ReceivedBlock,
-    Unchoke,
     encode_message,
 )
 
@@ -47,20 +46,7 @@ MAX_MESSAGE = 64 * 1024
 def open_pair(now: float = 0.0) -> tuple[PeerConnection, PeerConnection]:
     """A leecher as ``PeerSession`` drives it (borrowing, batching) and its seeder, unchoked."""
     config = ConnectionConfig(enable_fast=False, max_message_length=MAX_MESSAGE)
-    leecher = PeerConnection(
-        peer_id=b"L" * 20, info_hash=INFO_HASH, initiator=True, now=now,
-        num_pieces=NUM_PIECES, config=config,
-    )  # fmt: skip
-    seeder = PeerConnection(
-        peer_id=b"S" * 20, info_hash=INFO_HASH, initiator=False, now=now, num_pieces=NUM_PIECES
-    )
-    seeder.receive_data(leecher.data_to_send(), now)
-    assert isinstance(seeder.next_event(), HandshakeReceived)
-    leecher.receive_data(seeder.data_to_send(), now)
-    assert isinstance(leecher.next_event(), HandshakeReceived)
-    seeder.send(Unchoke())
-    leecher.receive_data(seeder.data_to_send(), now)
-    assert leecher.next_event() == Unchoke()
+    leecher, seeder = open_unchoked(NUM_PIECES, now=now, config=config)
     leecher.borrow_input = True
     leecher.batch_blocks = True
     return leecher, seeder

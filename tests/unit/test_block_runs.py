@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from peerwire_pair import open_unchoked
 from servent.codec.bitfield import Bitfield
 from servent.errors import MalformedMessageError, UnexpectedMessageError
 from servent.proto.peerwire import (
@@ -18,11 +19,9 @@ from servent.proto.peerwire import (
     Cancel,
     ConnectionConfig,
     Event,
-    HandshakeReceived,
     Have,
     PeerConnection,
     Piece,
-    Unchoke,
     encode_message,
 )
 from servent.proto.swarm import PeerState, SwarmCore
@@ -37,21 +36,7 @@ NUM_PIECES = 8
 
 def open_pair(*, fast: bool = True) -> tuple[PeerConnection, PeerConnection]:
     """A leecher as the session drives it (borrowing, batching) and a seeder, unchoked."""
-    config = ConnectionConfig(enable_fast=fast)
-    leecher = PeerConnection(
-        peer_id=b"L" * 20, info_hash=INFO_HASH, initiator=True, now=0.0,
-        num_pieces=NUM_PIECES, config=config,
-    )  # fmt: skip
-    seeder = PeerConnection(
-        peer_id=b"S" * 20, info_hash=INFO_HASH, initiator=False, now=0.0, num_pieces=NUM_PIECES
-    )
-    seeder.receive_data(leecher.data_to_send(), 0.0)
-    assert isinstance(seeder.next_event(), HandshakeReceived)
-    leecher.receive_data(seeder.data_to_send(), 0.0)
-    assert isinstance(leecher.next_event(), HandshakeReceived)
-    seeder.send(Unchoke())
-    leecher.receive_data(seeder.data_to_send(), 0.0)
-    assert leecher.next_event() == Unchoke()
+    leecher, seeder = open_unchoked(NUM_PIECES, config=ConnectionConfig(enable_fast=fast))
     leecher.borrow_input = True
     leecher.batch_blocks = True
     return leecher, seeder
