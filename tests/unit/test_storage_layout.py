@@ -58,6 +58,16 @@ def test_inside_one_file_names_the_file_only_for_a_piece_of_one_real_file() -> N
     assert layout.inside_one_file(3) == (2, 16)  # the short last piece
 
 
+def test_inside_one_file_of_a_single_file_torrent_is_every_piece_and_bounds_checked() -> None:
+    layout = PieceLayout([F(0, 0), F(70, 0)], 32)  # an empty file, then the only real one
+    assert [layout.inside_one_file(p) for p in range(3)] == [(1, 0), (1, 32), (1, 64)]
+    for outside in (-1, 3):
+        with pytest.raises(IndexError):
+            layout.inside_one_file(outside)
+    pad_only_tail = PieceLayout(concat(40, 24, pads=(1,)), 32)  # a pad file: no shortcut
+    assert pad_only_tail.inside_one_file(1) is None
+
+
 def test_pad_files_are_flagged_and_not_counted_as_piece_files() -> None:
     # file 0: 20 bytes, pad 12 bytes to the 32 boundary, file 2: 40 bytes
     layout = PieceLayout(concat(20, 12, 40, pads=(1,)), 32)

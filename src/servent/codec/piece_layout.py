@@ -78,6 +78,12 @@ class PieceLayout:
             end = f.offset + f.length
         self.space_end = end
         self.num_pieces = (end + piece_length - 1) // piece_length
+        # One real file from offset 0 and nothing else with bytes: every piece lies inside it.
+        self._one_file = (
+            self._index[0]
+            if len(self._index) == 1 and self._starts[0] == 0 and not self._pads[self._index[0]]
+            else None
+        )
         # No gap anywhere (v1 and hybrid): a piece is its whole window, no file lookup.
         self._contiguous = all(
             start == (self._starts[k - 1] + self._lengths[self._index[k - 1]] if k else 0)
@@ -138,13 +144,22 @@ class PieceLayout:
         The usual piece, found without building spans.  ``None`` for a piece
         across files, or touching a pad file.
         """
-        start = self._piece_start(piece)
-        k = bisect_right(self._starts, start) - 1
+        if not 0 <= piece < self.num_pieces:
+            raise IndexError(f"piece {piece} outside 0..{self.num_pieces - 1}")
+        start = piece * self.piece_length
+        if self._one_file is not None:  # a single-file torrent: no lookup
+            return self._one_file, start
+        starts = self._starts
+        k = bisect_right(starts, start) - 1
         if k < 0:
             return None
         file_index = self._index[k]
-        offset = start - self._starts[k]
-        if self._pads[file_index] or offset + self.piece_size(piece) > self._lengths[file_index]:
+        offset = start - starts[k]
+        if self._contiguous:  # piece_size inlined: the window, bounded by the data's end
+            size = min(start + self.piece_length, self.space_end) - start
+        else:
+            size = self.piece_size(piece)
+        if self._pads[file_index] or offset + size > self._lengths[file_index]:
             return None
         return file_index, offset
 

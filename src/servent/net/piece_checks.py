@@ -39,7 +39,15 @@ class PieceChecks:
         self._after = after  # the shell carries out what the core decided meanwhile
         self._failed = failed
         self._waiters: dict[int, list[asyncio.Future[bool]]] = {}
-        self.progressed = asyncio.Event()  # replaced after each verified piece
+        self._progressed: asyncio.Event | None = None
+
+    @property
+    def progressed(self) -> asyncio.Event:
+        """Set at the next verified piece (then replaced by a fresh one), or when stopping."""
+        progressed = self._progressed
+        if progressed is None:  # made when asked for: most pieces have nobody waiting
+            progressed = self._progressed = asyncio.Event()
+        return progressed
 
     def outcome(self, index: int) -> asyncio.Future[bool]:
         """Resolves with whether piece ``index`` passed its hash, the next time it is checked."""
@@ -53,9 +61,10 @@ class PieceChecks:
             coro.close()
             self.core.piece_abandoned(action.data)
             return
-        tasks.create_task(coro, name=f"verify {action.index}")
+        tasks.create_task(coro)  # unnamed: a name costs a fifth of the task (see check())
 
     async def check(self, index: int, data: bytearray, sources: dict[int, PeerIdentity]) -> None:
+        """Verify and store one piece (the task :meth:`start` made), then tell the core."""
         try:
             ok = await self.storage.write_piece(index, data)
         except BaseException as exc:
@@ -67,8 +76,8 @@ class PieceChecks:
         for waiter in self._waiters.pop(index, ()):
             if not waiter.done():
                 waiter.set_result(ok)
-        if ok:
-            self.progressed.set()
-            self.progressed = asyncio.Event()
+        if ok and self._progressed is not None:
+            self._progressed.set()
+            self._progressed = None
         self.core.piece_checked(index, data, sources, ok, self.loop.time())
         self._after()

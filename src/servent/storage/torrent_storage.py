@@ -284,7 +284,13 @@ class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck)
         inflight[index] = None
         completed: list[int] = []
         try:
-            files = await self._verify_and_store(index, data)
+            writer = self._uring_writer()
+            if writer is not None and len(data) <= LOOP_HASH_MAX:  # the usual piece: hashed on
+                # the loop thread (hot in cache; a pool hand-off costs more), no coroutine between
+                ok = self.verifier.verify(index, data)  # (a size not the piece's fails at once)
+                files = await self._write_verified(writer, index, data) if ok else None
+            else:
+                files = await self._verify_and_store(writer, index, data)
             ok = files is not None
             if files is not None:
                 completed = self._mark_have(index, files)
@@ -319,19 +325,15 @@ class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck)
         return self._writer
 
     async def _verify_and_store(
-        self, index: int, data: bytes | bytearray | memoryview
+        self, writer: UringWriter | None, index: int, data: bytes | bytearray | memoryview
     ) -> list[int] | None:
-        """Verify and write piece ``index``: the real files it holds, or None if its hash failed."""
-        writer = self._uring_writer()
+        """Piece ``index`` verified in the pool, then written (in the pool too without a ring):
+        the real files it holds, or None if its hash failed."""
         if writer is None:
             if await self._run(self._verify_and_write, index, data):
                 return self.layout.piece_files(index)
             return None
-        if len(data) <= LOOP_HASH_MAX:  # (a size other than the piece's fails verify at once)
-            ok = self.verifier.verify(index, data)  # hot in cache; a pool hand-off costs more
-        else:
-            ok = await self._run(self.verifier.verify, index, data)
-        if not ok:
+        if not await self._run(self.verifier.verify, index, data):  # too large for the loop
             return None
         return await self._write_verified(writer, index, data)
 

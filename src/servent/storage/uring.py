@@ -128,7 +128,8 @@ class IoUring:
 
     def queue_write(self, fd: int, address: int, length: int, offset: int, user_data: int) -> None:
         """Queue ``pwrite(fd, address, length, offset)``; it starts at :meth:`submit`."""
-        if self.space() <= 0:
+        queued = self._pending  # space() > 0, inlined (once per write)
+        if queued >= self.sq_entries or queued + self.in_flight >= self.cq_entries:
             raise RuntimeError("io_uring full: check space() first")
         slot = self._sq_tail & self._sq_mask
         _SQE.pack_into(

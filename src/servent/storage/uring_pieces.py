@@ -14,6 +14,7 @@ as the pool's writes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
@@ -50,15 +51,24 @@ class UringPieceWrites:
         if inside is None:  # across files (or pad files): every span, submitted together
             await self._write_through(writer, index, memoryview(data))
             return self.layout.piece_files(index)
-        # The usual piece, inside one file: one write, one future, one io_uring_enter.
+        # The usual piece, inside one file: one write, one future, one io_uring_enter, and
+        # no coroutine below this one while the file is open already.
         file_index, offset = inside
-        fd, path, token = await self._hold_file(file_index)
+        held = self._pool.hold_open(file_index) if self._files[file_index].created else None
+        fd, path, token = held if held is not None else await self._hold_file(file_index)
         try:
-            failed = await writer.pwrite_all(((fd, offset, data),))
+            batch = writer.submit(((fd, offset, data),))
+            if batch is not None:
+                try:
+                    await batch.future
+                except asyncio.CancelledError:
+                    await writer.outlast(batch)  # the kernel lets go of ``data`` first
+                    raise
+                failed = batch.failed
+                if failed is not None:
+                    raise storage_error(failed[1], "writing", path) from failed[1]
         finally:
             self._pool.release(token)
-        if failed is not None:
-            raise storage_error(failed[1], "writing", path) from failed[1]
         return [file_index]
 
     async def _write_through(self, writer: UringWriter, index: int, view: memoryview) -> None:
