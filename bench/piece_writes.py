@@ -8,6 +8,9 @@ core hands them over) into a sparse file on ``--dir`` (tmpfs by default),
 once with the pool (``use_uring=False``) and once with io_uring, alternating.
 Prints the process CPU per GiB (every thread: the loop, the pool, the
 kernel's io-wq workers) and the loop thread's share.  Not a timed test.
+``--checks`` goes through ``PieceChecks`` as a torrent does (a stand-in
+swarm core; the next piece starts when one is told to the core);
+``--uvloop`` runs on uvloop, as the node does where it is installed.
 
 ``--only io_uring`` runs one path; with it, user-space instructions per
 piece (a figure a loaded machine does not move) are the difference of two
@@ -31,6 +34,8 @@ from pathlib import Path
 
 from bench.storage import build_torrent
 from servent.codec.metainfo import Metainfo, parse_torrent
+from servent.net.piece_checks import PieceChecks
+from servent.proto.swarm import VerifyPiece
 from servent.storage import MemoryResumeStore, TorrentStorage
 
 GIB = 1 << 30
@@ -61,6 +66,53 @@ async def write_all(meta: Metainfo, pieces: list[bytearray], folder: Path, *, ur
     return cpu, loop_cpu, used_uring
 
 
+class _TakenCore:
+    """The swarm core's side of ``PieceChecks`` for ``--checks``: every piece must pass."""
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def piece_checked(self, index: int, data: bytearray, sources: object, ok: bool,
+                      now: float) -> None:  # fmt: skip
+        if not ok:
+            raise RuntimeError(f"piece {index} failed its hash")
+        self.checked += 1
+
+    def piece_abandoned(self, data: bytearray) -> None:
+        raise RuntimeError("a piece check was abandoned")
+
+
+async def check_all(meta: Metainfo, pieces: list[bytearray], folder: Path, *, uring: bool,
+                    in_flight: int) -> tuple[float, float, bool]:  # fmt: skip
+    """As :func:`write_all`, through ``PieceChecks`` (as the torrent runs them): a piece is
+    started when one finishes, ``in_flight`` at a time."""
+    storage = TorrentStorage(meta, folder, resume_store=MemoryResumeStore(), use_uring=uring)
+    await storage.open()
+    loop = asyncio.get_running_loop()
+    core, order, done = _TakenCore(), iter(range(len(pieces))), loop.create_future()
+    group: list[asyncio.TaskGroup] = []
+
+    def start_next() -> None:
+        index = next(order, None)
+        if index is not None:
+            checks.start(VerifyPiece(index, pieces[index], {}), group[0])
+        elif core.checked == len(pieces) and not done.done():
+            done.set_result(None)
+
+    checks = PieceChecks(core, storage, after=start_next, failed=done.set_exception,  # type: ignore[arg-type]
+                         loop=loop)  # fmt: skip
+    cpu0, loop0 = process_cpu(), time.thread_time()
+    async with asyncio.TaskGroup() as tasks:
+        group.append(tasks)
+        for _ in range(in_flight):
+            start_next()
+        await done
+    cpu, loop_cpu = process_cpu() - cpu0, time.thread_time() - loop0
+    used_uring = storage.writes_through_uring
+    await storage.close()
+    return cpu, loop_cpu, used_uring
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=256)
@@ -69,22 +121,34 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     parser.add_argument("--only", choices=["pool", "io_uring"], help="run one path, not both")
+    parser.add_argument(
+        "--checks",
+        action="store_true",
+        help="through PieceChecks (a stand-in core), as a torrent runs them",
+    )
+    parser.add_argument("--uvloop", action="store_true", help="on uvloop (as the node runs)")
     args = parser.parse_args()
     piece = args.piece_kib * 1024
     data = os.urandom(args.mib * 1024 * 1024)
     meta = parse_torrent(build_torrent(data, piece, "v1"))
     pieces = [bytearray(data[i : i + piece]) for i in range(0, len(data), piece)]
     scale = GIB / len(data)
+    runner = asyncio.run
+    if args.uvloop:
+        import uvloop
+
+        runner = uvloop.run
     names = ["pool", "io_uring"] if args.only is None else [args.only]
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(dir=args.dir) as work:
         for run in range(args.repeat):
             for name in names if run % 2 == 0 else names[::-1]:
                 folder = Path(work) / f"{name}-{run}"
-                cpu, loop_cpu, used = asyncio.run(
-                    write_all(meta, pieces, folder, uring=name == "io_uring",
-                              in_flight=args.in_flight)
-                )  # fmt: skip
+                cpu, loop_cpu, used = runner(
+                    (check_all if args.checks else write_all)(
+                        meta, pieces, folder, uring=name == "io_uring", in_flight=args.in_flight
+                    )
+                )
                 if used != (name == "io_uring"):
                     raise SystemExit(f"{name}: io_uring {'ran' if used else 'was refused'}")
                 figures[name].append((cpu * scale, loop_cpu * scale))
