@@ -269,7 +269,8 @@ class TorrentStorage(PayloadFiles, UringPieceWrites, ResumeKeeping, DiskRecheck)
 
     async def write_piece(self, index: int, data: bytes | bytearray | memoryview) -> bool:
         """Verify piece ``index`` and write it if valid; False if the hash does not match."""
-        self._require_open()
+        if not self._opened or self._closed:  # (_require_open, inlined: once per piece)
+            raise StorageError("storage is not open")
         if not 0 <= index < self.layout.num_pieces:
             raise StorageError(f"piece {index} outside 0..{self.layout.num_pieces - 1}")
         if index in self._have:
