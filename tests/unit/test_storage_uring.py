@@ -277,6 +277,29 @@ async def test_pieces_arriving_together_are_all_written(tmp_path: Path) -> None:
         assert tmp_path.joinpath(*entry.path).read_bytes() == data, path
 
 
+async def test_a_cancelled_piece_write_lets_go_of_its_buffer_and_file_and_is_not_kept(
+    tmp_path: Path,
+) -> None:
+    big = 4 * 1024 * 1024  # hashed on the loop thread, written through the ring
+    files = random_files(random.Random(15), [2 * big])
+    meta = make_metainfo(files, big)
+    async with TorrentStorage(meta, tmp_path, resume_store=MemoryResumeStore()) as storage:
+        piece = bytearray(piece_bytes(meta, files, 1))
+        task = asyncio.create_task(storage.write_piece(1, piece))
+        await asyncio.sleep(0)  # hashed and submitted
+        assert storage.writes_through_uring
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 60)
+        piece.append(0)  # the kernel let go of it (a pinned buffer cannot be resized)
+        del piece[-1]
+        assert not storage.have_piece(1) and storage.statistics()["pieces_written"] == 0
+        assert await storage.write_piece(1, piece)  # written again, on the same descriptor
+        assert await storage.write_piece(0, bytearray(piece_bytes(meta, files, 0)))
+        assert storage.is_seed()
+    assert tmp_path.joinpath(*meta.files[0].path).read_bytes() == files[0][1]
+
+
 async def test_a_refused_ring_leaves_the_pool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
