@@ -79,7 +79,7 @@ def print_summary(
     stats = torrent.statistics()
     fetched = stats.have_bytes - resumed
     rate = fetched / elapsed if elapsed > 0 else 0.0
-    sources = sum(1 for count in stats.downloaded_from.values() if count)
+    sources = stats.sources  # a peer reached over two connections counts once
     extra = f", {format_bytes(resumed)} resumed" if resumed else ""
     print(
         f"{meta.name}: {format_bytes(stats.have_bytes)} verified in {output} "

@@ -62,6 +62,9 @@ class TorrentStatistics:
     downloaded_from: dict[str, int]
     #: Payload bytes sent per peer address (incoming peers by their source port).
     uploaded_to: dict[str, int]
+    #: Peers (two connections to one peer id count once) and web seeds that delivered
+    #: payload: what ``downloaded_from`` counts by connection address.
+    sources: int = 0
 
 
 def swarm_statistics(
@@ -72,9 +75,14 @@ def swarm_statistics(
     downloaded_from: dict[str, int],
     uploaded_to: dict[str, int],
     complete: bool,
+    delivered_by: frozenset[bytes | str] = frozenset(),
+    web_sources: int = 0,
 ) -> TorrentStatistics:
-    """The figures of a running torrent; per-peer totals add open peers to closed ones'."""
+    """The figures of a running torrent; per-peer totals add open peers to closed ones'.
+
+    ``delivered_by``: the peer ids (else labels) of closed peers that delivered payload."""
     peers = list(peers)
+    delivering = delivered_by | {peer.source for peer in peers if peer.downloaded}
     return TorrentStatistics(
         wanted_bytes=core.wanted_bytes,
         have_bytes=core.have_bytes,
@@ -88,6 +96,7 @@ def swarm_statistics(
         banned=len(core.bans),
         downloaded_from=_add_counts(downloaded_from, peers, "downloaded"),
         uploaded_to=_add_counts(uploaded_to, peers, "uploaded"),
+        sources=len(delivering) + web_sources,
     )
 
 

@@ -145,6 +145,7 @@ class TorrentSession:
         self.web_seeds: list[WebSeed] = []
         self._web_seed_task: asyncio.Task[None] | None = None
         self.downloaded_from: dict[str, int] = {}
+        self._delivered_by: set[bytes | str] = set()  # closed peers' ``source``
         self.uploaded_to: dict[str, int] = {}
         self.error: BaseException | None = None
         self._complete = asyncio.Event()
@@ -265,7 +266,8 @@ class TorrentSession:
         return swarm_statistics(
             self.core, self.peers.values(), self.loop.time(),
             downloaded_from=downloaded_from, uploaded_to=self.uploaded_to,
-            complete=self.complete,
+            complete=self.complete, delivered_by=frozenset(self._delivered_by),
+            web_sources=sum(1 for seed in self.web_seeds if seed.downloaded),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ connections
@@ -321,6 +323,7 @@ class TorrentSession:
         key = peer.label
         if peer.downloaded:
             self.downloaded_from[key] = self.downloaded_from.get(key, 0) + peer.downloaded
+            self._delivered_by.add(peer.source)
         if peer.uploaded:
             self.uploaded_to[key] = self.uploaded_to.get(key, 0) + peer.uploaded
         self.core.peer_closed(peer)

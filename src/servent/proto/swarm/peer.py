@@ -114,6 +114,12 @@ class PeerState:
         host, port = self.dialled or self.identity[:2]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
+    @property
+    def source(self) -> bytes | str:
+        """The peer as one source of data: its peer id (two connections to one peer are
+        one source), else its :attr:`label` (before the handshake)."""
+        return self.identity[2] or self.label
+
     def __repr__(self) -> str:
         host, port, _ = self.identity
         return f"<{type(self).__name__} {host}:{port}>"
