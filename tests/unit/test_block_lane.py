@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from peerwire_pair import open_unchoked
+from polling import wait_for
 from servent.errors import PeerWireError
 from servent.net.peer_session import PeerSession
 from servent.proto.peerwire import (
@@ -246,14 +247,6 @@ class Recorder:
         self.seen.append("closed")
 
 
-async def _wait_for(seen: list[object], count: int) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5.0
-    while len(seen) < count:
-        assert loop.time() < deadline, seen
-        await asyncio.sleep(0.01)  # polling a condition with a deadline
-
-
 async def test_a_session_hands_lane_blocks_and_events_over_in_stream_order() -> None:
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
@@ -270,10 +263,10 @@ async def test_a_session_hands_lane_blocks_and_events_over_in_stream_order() -> 
         await loop.sock_sendall(
             theirs, encode_message(Have(1)) + piece_frame(0, 0) + encode_message(Have(2))
         )
-        await _wait_for(handler.seen, 3)
+        await wait_for(lambda: len(handler.seen) >= 3, "the first read's events", 5.0)
         # Reads that begin with blocks: the lane.
         await loop.sock_sendall(theirs, piece_frame(0, BLOCK) + piece_frame(0, 2 * BLOCK))
-        await _wait_for(handler.seen, 5)
+        await wait_for(lambda: len(handler.seen) >= 5, "the lane's blocks", 5.0)
         assert handler.seen == [
             Have(1), ("event", 0, 0, b"\x00"), Have(2),
             ("lane", 0, BLOCK, b"\x01"), ("lane", 0, 2 * BLOCK, b"\x02"),
