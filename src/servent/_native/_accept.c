@@ -161,29 +161,17 @@ accept_frames(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyErr_SetString(PyExc_TypeError, "accept_frames takes 13 arguments");
         return NULL;
     }
-    PyObject *view = args[0], *outstanding = args[4], *cancelled = args[5];
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    unsigned long long max_length = PyLong_AsUnsignedLongLong(args[2]);
-    unsigned long long last_index = PyLong_AsUnsignedLongLong(args[3]);
     Run run;
-    if (PyErr_Occurred() || run_init(&run, args + 6) < 0) {
+    FrameRun frames;
+    if (run_init(&run, args + 6) < 0 || frame_run_init(&frames, args) < 0) {
         return NULL;
     }
-    if (!PyDict_Check(outstanding) || !PyDict_Check(cancelled)) {
-        PyErr_SetString(PyExc_TypeError, "outstanding, cancelled: dict");
-        return NULL;
-    }
-    Py_buffer buffer;
-    if (PyObject_GetBuffer(view, &buffer, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    const unsigned char *data = (const unsigned char *)buffer.buf;
-    Py_ssize_t size = buffer.len, received = 0;
+    PyObject *view = frames.view, *outstanding = frames.outstanding, *cancelled = frames.cancelled;
+    unsigned long long max_length = frames.max_length, last_index = frames.last_index;
+    const unsigned char *data = (const unsigned char *)frames.buffer.buf;
+    Py_ssize_t size = frames.buffer.len, pos = frames.pos, received = 0;
     PyObject *latest = Py_NewRef(Py_None), *leftover = NULL;
-    int failed = pos < 0 || pos > size;
-    if (failed) {
-        PyErr_SetString(PyExc_ValueError, "position outside the buffer");
-    }
+    int failed = 0;
     while (!failed && leftover == NULL && size - pos >= HEAD_SIZE &&
            is_block_frame(data + pos, size - pos, max_length, last_index)) {
         PyObject *index_obj, *begin_obj;
@@ -215,7 +203,7 @@ accept_frames(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         Py_XDECREF(sent_at);
     }
     failed = cache_clear(&run.cache) < 0 || failed;
-    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&frames.buffer);
     if (failed) {
         Py_DECREF(latest);
         Py_XDECREF(leftover);

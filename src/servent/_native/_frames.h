@@ -96,4 +96,42 @@ frame_key(const unsigned char *at, PyObject **index_obj, PyObject **begin_obj)
     return key;
 }
 
+/* The arguments both scans begin with, (view, pos, max_length, last_index,
+ * outstanding, cancelled), checked, with the view's bytes held. */
+typedef struct {
+    PyObject *view, *outstanding, *cancelled;
+    Py_ssize_t pos;
+    unsigned long long max_length, last_index;
+    Py_buffer buffer; /* the view's bytes: PyBuffer_Release it when done */
+} FrameRun;
+
+/* Parse args[0..5] into `run` and hold the view's buffer: 0, or -1 with an error
+ * (then nothing is held). */
+static int
+frame_run_init(FrameRun *run, PyObject *const *args)
+{
+    run->view = args[0];
+    run->pos = PyLong_AsSsize_t(args[1]);
+    run->max_length = PyLong_AsUnsignedLongLong(args[2]);
+    run->last_index = PyLong_AsUnsignedLongLong(args[3]);
+    run->outstanding = args[4];
+    run->cancelled = args[5];
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    if (!PyDict_Check(run->outstanding) || !PyDict_Check(run->cancelled)) {
+        PyErr_SetString(PyExc_TypeError, "outstanding, cancelled: dict");
+        return -1;
+    }
+    if (PyObject_GetBuffer(run->view, &run->buffer, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (run->pos < 0 || run->pos > run->buffer.len) {
+        PyBuffer_Release(&run->buffer);
+        PyErr_SetString(PyExc_ValueError, "position outside the buffer");
+        return -1;
+    }
+    return 0;
+}
+
 #endif

@@ -88,35 +88,23 @@ scan_piece_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
         PyErr_SetString(PyExc_TypeError, "scan_piece_run takes 7 arguments");
         return NULL;
     }
-    PyObject *view = args[0];
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    unsigned long long max_length = PyLong_AsUnsignedLongLong(args[2]);
-    unsigned long long last_index = PyLong_AsUnsignedLongLong(args[3]);
-    PyObject *outstanding = args[4], *cancelled = args[5], *blocks = args[6];
-    if (PyErr_Occurred()) {
+    PyObject *blocks = args[6];
+    if (!PyList_Check(blocks)) {
+        PyErr_SetString(PyExc_TypeError, "blocks: list");
         return NULL;
     }
-    if (!PyDict_Check(outstanding) || !PyDict_Check(cancelled) || !PyList_Check(blocks)) {
-        PyErr_SetString(PyExc_TypeError, "outstanding, cancelled: dict; blocks: list");
+    FrameRun run;
+    if (frame_run_init(&run, args) < 0) {
         return NULL;
     }
-    Py_buffer buffer;
-    if (PyObject_GetBuffer(view, &buffer, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    const unsigned char *data = (const unsigned char *)buffer.buf;
-    Py_ssize_t size = buffer.len;
-    if (pos < 0 || pos > size) {
-        PyBuffer_Release(&buffer);
-        PyErr_SetString(PyExc_ValueError, "position outside the buffer");
-        return NULL;
-    }
+    const unsigned char *data = (const unsigned char *)run.buffer.buf;
+    Py_ssize_t size = run.buffer.len, pos = run.pos;
     unsigned long long received = 0;
     while (size - pos >= HEAD_SIZE) {
-        int taken = take_frame(data + pos, pos, size - pos, view, max_length, last_index,
-                               outstanding, cancelled, blocks, &received);
+        int taken = take_frame(data + pos, pos, size - pos, run.view, run.max_length,
+                               run.last_index, run.outstanding, run.cancelled, blocks, &received);
         if (taken < 0) {
-            PyBuffer_Release(&buffer);
+            PyBuffer_Release(&run.buffer);
             return NULL;
         }
         if (taken == 0) {
@@ -124,7 +112,7 @@ scan_piece_run(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t na
         }
         pos += 4 + (Py_ssize_t)read_u32(data + pos);
     }
-    PyBuffer_Release(&buffer);
+    PyBuffer_Release(&run.buffer);
     return Py_BuildValue("nK", pos, received);
 }
 
